@@ -34,8 +34,7 @@ def _stdout_to_stderr():
         return
     try:
         os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
+        yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
