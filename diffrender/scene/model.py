@@ -197,6 +197,16 @@ class Scene:
     tree: Any = None  # the parsed plugin tree, for writing the scene back
     defines: dict[str, str] = field(default_factory=dict)
 
+    def parameters(self):
+        """A dict-like view of the differentiable parameters (``diffrender.scene.params``)."""
+        from .params import ParameterMap
+
+        return ParameterMap(self)
+
+    def param_versions(self) -> dict[str, int]:
+        """How many times each parameter was assigned (renderers re-upload what changed)."""
+        return dict(getattr(self, "_param_versions", {}))
+
     @property
     def sensor(self) -> Sensor:
         if not self.sensors:
