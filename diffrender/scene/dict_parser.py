@@ -149,7 +149,7 @@ class DictConverter:
     def _sub(self, s: str, loc: Loc) -> tuple[str, bool]:
         if "$" not in s:
             return s, False
-        return substitute(s, self._params, loc, self.used), True
+        return substitute(s, self._params, loc, self.used, xml=False), True
 
     def _str(self, s, loc: Loc) -> str:
         if not isinstance(s, str):

@@ -409,7 +409,8 @@ class Builder:
         path = self.resolve_file(fn)
         if path is None:
             full = fn if os.path.isabs(fn) else os.path.join(self.tree.base_dir, fn)
-            raise SceneError(f"{what} file not found: {full}", r.loc(name))
+            raise SceneError(f"{r.node.describe()}: {what} file not found: {full}",
+                             r.loc(name))
         return path
 
     # -- scene -------------------------------------------------------------------------------
@@ -487,7 +488,8 @@ class Builder:
         index = len(scene.shapes)
         name = node.id if node.id else f"shape_{index}"
         bsdf_node = r.child("bsdf")
-        bsdf = self.bsdf(bsdf_node) if bsdf_node is not None else BSDF()
+        bsdf = self.bsdf(bsdf_node) if bsdf_node is not None else BSDF(
+            params={"reflectance": Texture.constant(np.full(3, 0.5, np.float32))})
         em_node = r.child("emitter")
         emitter = None
         if em_node is not None:

@@ -146,7 +146,8 @@ def _parse_version(text: str, loc: Loc) -> tuple[int, ...]:
         raise SceneError(f"could not parse version number \"{text}\"", str(loc)) from None
 
 
-def substitute(value: str, params: list[tuple[str, str]], loc: Loc, used: set[str]) -> str:
+def substitute(value: str, params: list[tuple[str, str]], loc: Loc, used: set[str],
+               xml: bool = True) -> str:
     """Replace ``$name`` (longest names first, as Mitsuba); an undefined ``$name`` is an error."""
     if "$" not in value:
         return value
@@ -160,9 +161,10 @@ def substitute(value: str, params: list[tuple[str, str]], loc: Loc, used: set[st
         bad = m.group(1) if m else None
         if bad is None:
             raise SceneError(f"stray '$' in value \"{value}\"", str(loc))
-        raise SceneError(
-            f"undefined parameter ${bad} in \"{value}\": add <default name=\"{bad}\" "
-            f"value=\"...\"/> to the scene or pass {bad}=... (-D {bad}=...)", str(loc))
+        how = (f"<default name=\"{bad}\" value=\"...\"/>" if xml else
+               f"{{\"type\": \"default\", \"name\": \"{bad}\", \"value\": ...}}")
+        raise SceneError(f"undefined parameter ${bad} in \"{value}\": add {how} to the scene "
+                         f"or pass {bad}=... (-D {bad}=...)", str(loc))
     return value
 
 
