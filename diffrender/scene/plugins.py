@@ -74,7 +74,9 @@ _SPECS = [
                    "flip_tex_coords": Param("boolean", False, "v -> 1 - v")},
            "PLY triangle mesh"),
     _shape("rectangle", {}, "[-1,1]^2 at z=0, normal +Z"),
-    _shape("cube", {}, "[-1,1]^3"),
+    _shape("cube", {"face_normals": Param("boolean", False, "use face normals (the cube's "
+                                                            "vertex normals are per face anyway)")},
+           "[-1,1]^3"),
     _shape("sphere", {"center": Param("point", (0.0, 0.0, 0.0), "centre"),
                       "radius": Param("float", 1.0, "radius")},
            "sphere; to_world * translate(center) * scale(radius)"),
@@ -468,6 +470,7 @@ class Builder:
             elif t == "rectangle":
                 v, f, n, uv = meshes.rectangle()
             elif t == "cube":
+                face_normals = r.get("face_normals")
                 v, f, n, uv = meshes.cube()
             elif t == "disk":
                 v, f, n, uv = meshes.disk()
@@ -613,7 +616,8 @@ class Builder:
     def sensor(self, node: Node) -> Sensor:
         r = Reader(self, node)
         film_node = r.child("film")
-        film = self.film(film_node) if film_node is not None else Film()
+        film = self.film(film_node) if film_node is not None else Film(
+            component_format="float16")  # Mitsuba's hdrfilm default
         sampler_node = r.child("sampler")
         sampler = self.sampler(sampler_node) if sampler_node is not None else Sampler()
         if r.has("fov") and r.has("focal_length"):

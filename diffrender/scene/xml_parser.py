@@ -128,12 +128,12 @@ def _upgrade_v1(e: Elem) -> None:
         e.tag = "lookat"
     if e.tag != "default" and "name" in e.attrs:
         e.attrs["name"] = _camel_to_snake(e.attrs["name"])
+    for c in e.children:
+        _upgrade_v1(c)
     if e.tag == "bsdf" and e.attrs.get("type") == "diffuse":
         for c in e.children:
             if c.attrs.get("name") == "diffuse_reflectance":
                 c.attrs["name"] = "reflectance"
-    for c in e.children:
-        _upgrade_v1(c)
 
 
 def _parse_version(text: str, loc: Loc) -> tuple[int, ...]:
