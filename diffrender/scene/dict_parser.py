@@ -97,7 +97,7 @@ class DictConverter:
             raise self.err(f"scene entry '{key}' must be a plugin (a dict with \"type\"), got "
                            f"{type(v).__name__}", loc)
         t = self._str(v["type"], loc.child("type"))
-        if t in VALUE_TYPES:
+        if t in VALUE_TYPES and t != "point":  # 'point' here is the point emitter
             raise self.err(f"a '{t}' value cannot occur directly in the scene; it belongs "
                            "inside a plugin", loc)
         node = self._plugin(t, v, loc, name=None, default_id=key)
@@ -137,7 +137,8 @@ class DictConverter:
                     raise self.err("a ref needs exactly \"id\"", loc)
                 node.children.append(Ref(self._str(v["id"], loc.child("id")), k, loc))
                 return
-            if t in VALUE_TYPES:
+            if t in VALUE_TYPES and not (t == "point" and set(v) - {"type", "name", "value",
+                                                                    "x", "y", "z"}):
                 prop = self._typed_value(k, t, v, loc)
                 node.props[k] = prop
                 return
