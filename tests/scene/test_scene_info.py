@@ -95,3 +95,19 @@ def test_tree_keeps_sources(repo):
     assert node.props[prop].text == "39.3077"
     node, prop = tree.params["light.emitter.radiance"]
     assert node.category == "emitter" and node.props[prop].text == "17, 12, 4"
+
+
+def test_docs_cover_every_plugin_and_parameter_and_example_loads(repo):
+    from diffrender.scene.plugins import PLUGINS
+
+    text = open(os.path.join(repo, "docs/scene-format.md")).read()
+    for cat, specs in PLUGINS.items():
+        for t, spec in specs.items():
+            assert f"`{t}`" in text, t
+            for p in spec.params:
+                assert f"`{p}`" in text or f"`{p}/" in text or f"{p}`" in text, (t, p)
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    sc = load_scene(json.loads(block), base_dir=os.path.join(repo, "scenes/cornell-box"))
+    assert [s.id for s in sc.shapes] == ["floor", "light"]
+    assert sc.sensor.sampler.sample_count == 64
+    assert sc.shapes[1].vertices.max(axis=0)[1] == pytest.approx(548)
