@@ -100,7 +100,9 @@ class DictConverter:
         if t in VALUE_TYPES and t != "point":  # 'point' here is the point emitter
             raise self.err(f"a '{t}' value cannot occur directly in the scene; it belongs "
                            "inside a plugin", loc)
-        node = self._plugin(t, v, loc, name=None, default_id=key)
+        # keys are ids, except '__elm__...' keys (mi.xml.dict_to_xml's convention)
+        node = self._plugin(t, v, loc, name=None,
+                            default_id=None if key.startswith("__elm__") else key)
         node.key = key
         root.children.append(node)
 

@@ -6,7 +6,8 @@ Naming convention (also in ``docs/scene-format.md``):
   ``<shape_name>.bsdf.<param>``; a bitmap parameter adds ``.data``
   (``floor.bsdf.reflectance.data``); a checkerboard adds ``.color0`` / ``.color1``.
 - Area emitters: ``<shape_name>.emitter.radiance``; other emitters
-  ``<emitter_id or emitter_<i>>.intensity`` (point) with ``i`` the index in ``Scene.emitters``.
+  ``<emitter_id or emitter_<i>>.intensity`` (point) with ``i`` the index in ``Scene.emitters``,
+  and ``<emitter_id or emitter_<i>>.position`` for point lights (Mitsuba's ``position``).
 - Shapes: ``<shape_name>.vertex_positions`` and ``<shape_name>.to_world``; a shape's name is its
   id, else ``shape_<index>``.
 - Sensors: ``<sensor_id or sensor>.to_world`` and ``.fov`` (unnamed sensors after the first are
@@ -77,6 +78,10 @@ class Parameter:
             value = np.asarray(value, np.float64).reshape(4, 4)
             if getattr(o, "type", None) == "point":
                 o.position = value[:3, 3].copy()
+        if f == "position":
+            value = np.asarray(value, np.float64).reshape(3)
+            o.to_world = np.array(o.to_world, np.float64)
+            o.to_world[:3, 3] = value
         if f == "fov":
             value = float(value)
         setattr(o, f, value)
@@ -148,6 +153,8 @@ def parameters(scene: Scene) -> dict[str, Parameter]:
             if isinstance(val, Texture):
                 for p in _texture_params(ename, em, pname, val):
                     add(p)
+        if em.type == "point":
+            add(Parameter(f"{ename}.position", em, "position"))
     for sname, s in zip(sensor_names(scene), scene.sensors):
         add(Parameter(f"{sname}.to_world", s, "to_world"))
         add(Parameter(f"{sname}.fov", s, "fov"))

@@ -14,6 +14,8 @@ import json
 import os
 from typing import Any
 
+import numpy as np
+
 from ..errors import SceneError
 from .dict_parser import parse_dict_scene
 from .model import Scene
@@ -73,11 +75,11 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
 
     def resolve_file(name: str) -> str | None:
         if os.path.isabs(name):
-            return name if os.path.isfile(name) else None
+            return os.path.normpath(name) if os.path.isfile(name) else None
         for d in search:
             p = os.path.join(d, name)
             if os.path.isfile(p):
-                return p
+                return os.path.normpath(os.path.abspath(p))
         return None
 
     scene, builder = build_scene(tree, resolve_file)
@@ -85,9 +87,11 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
     scene.source_format = fmt
     scene.tree = tree
     scene.defines = effective
-    from .info import parameter_sources
+    from .info import parameter_sources, parameters
 
     tree.params = parameter_sources(scene, builder)
+    tree.initial_values = {n: np.array(p.get(), copy=True)
+                           for n, p in parameters(scene).items()}
     return scene
 
 

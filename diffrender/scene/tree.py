@@ -69,6 +69,7 @@ class Prop:
     text: Any = None
     ops: list[TransformOp] | None = None
     used: bool = False
+    raw: dict[str, str] | None = None  # XML: the element's attributes before $name substitution
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Node:
     children: list["Node | Ref"] = field(default_factory=list)
     key: str | None = None
     used: bool = False
+    raw: dict[str, str] | None = None  # XML: the element's attributes before $name substitution
 
     def describe(self) -> str:
         return f"{self.category} '{self.type}'" + (f" (id '{self.id}')" if self.id else "")
@@ -115,6 +117,7 @@ class SceneTree:
     file: str | None
     base_dir: str
     params: dict[str, tuple[Node, str]] = field(default_factory=dict)
+    initial_values: dict[str, Any] = field(default_factory=dict)  # parameter values at load
 
 
 def as_array3(value) -> np.ndarray:

@@ -276,7 +276,8 @@ class XMLConverter:
                 raise SceneError("<scene> cannot be nested", str(loc))
             attrs = self._subst_attrs(c)
             self._check_attrs(c, ("type", "id", "name"), ("type",), attrs)
-            child = Node(tag, attrs["type"], loc, id=attrs.get("id"), name=attrs.get("name"))
+            child = Node(tag, attrs["type"], loc, id=attrs.get("id"), name=attrs.get("name"),
+                         raw=dict(c.attrs))
             self._fill_object(c, child)
             parent.children.append(child)
             return
@@ -332,6 +333,11 @@ class XMLConverter:
 
     # -- properties --------------------------------------------------------------------------
     def _property(self, c: Elem) -> Prop:
+        prop = self._property_value(c)
+        prop.raw = dict(c.attrs)
+        return prop
+
+    def _property_value(self, c: Elem) -> Prop:
         loc = c.loc()
         tag = c.tag
         attrs = self._subst_attrs(c)
@@ -443,11 +449,11 @@ class XMLConverter:
         if o.tag == "translate":
             self._check_attrs(o, ("value", "x", "y", "z"), (), attrs)
             v = self._xyz(o, attrs, 0.0, what)
-            return TransformOp("translate", {"v": v, "matrix": tf.translate(v)}, attrs, loc)
+            return TransformOp("translate", {"v": v, "matrix": tf.translate(v)}, dict(o.attrs), loc)
         if o.tag == "scale":
             self._check_attrs(o, ("value", "x", "y", "z"), (), attrs)
             v = self._xyz(o, attrs, 1.0, what)
-            return TransformOp("scale", {"v": v, "matrix": tf.scale(v)}, attrs, loc)
+            return TransformOp("scale", {"v": v, "matrix": tf.scale(v)}, dict(o.attrs), loc)
         if o.tag == "rotate":
             self._check_attrs(o, ("value", "x", "y", "z", "angle"), ("angle",), attrs)
             axis = self._xyz(o, attrs, 0.0, what)
@@ -456,7 +462,7 @@ class XMLConverter:
                 m = tf.rotate(axis, angle)
             except ValueError as exc:
                 raise SceneError(f"<rotate>: {exc} (got axis {axis.tolist()})", str(loc)) from None
-            return TransformOp("rotate", {"axis": axis, "angle": angle, "matrix": m}, attrs, loc)
+            return TransformOp("rotate", {"axis": axis, "angle": angle, "matrix": m}, dict(o.attrs), loc)
         if o.tag == "matrix":
             self._check_attrs(o, ("value",), ("value",), attrs)
             vals = parse_floats(attrs["value"], what, loc)
@@ -464,7 +470,7 @@ class XMLConverter:
                 raise SceneError(f"<matrix>: expected 16 or 9 values, got {len(vals)}", str(loc))
             m = tf.matrix(vals)
             _check_matrix(m, "<matrix>", loc)
-            return TransformOp("matrix", {"values": vals, "matrix": m}, attrs, loc)
+            return TransformOp("matrix", {"values": vals, "matrix": m}, dict(o.attrs), loc)
         # lookat
         self._check_attrs(o, ("origin", "target", "up"), ("origin", "target"), attrs)
         vec = {}
@@ -479,7 +485,7 @@ class XMLConverter:
             m = tf.lookat(vec["origin"], vec["target"], vec.get("up"))
         except ValueError as exc:
             raise SceneError(f"invalid <lookat>: {exc}", str(loc)) from None
-        return TransformOp("lookat", {**vec, "matrix": m}, attrs, loc)
+        return TransformOp("lookat", {**vec, "matrix": m}, dict(o.attrs), loc)
 
 
 def _check_matrix(m: np.ndarray, what: str, loc: Loc) -> None:

@@ -27,7 +27,7 @@ def test_parameter_names_shadow_and_unnamed(repo, xml_scene):
     assert describe(sc)["parameters"] == [
         "floor_bsdf.reflectance", "floor.vertex_positions", "floor.to_world",
         "occluder.bsdf.reflectance", "occluder.vertex_positions", "occluder.to_world",
-        "light.intensity", "sensor.to_world", "sensor.fov"]
+        "light.intensity", "light.position", "sensor.to_world", "sensor.fov"]
     sc = load_scene(xml_scene("""
         <sensor type="perspective"/>
         <sensor type="perspective" id="top"/>
@@ -42,7 +42,7 @@ def test_parameter_names_shadow_and_unnamed(repo, xml_scene):
         "shape_0.to_world",
         "shape_1.bsdf.reflectance.color0", "shape_1.bsdf.reflectance.color1",
         "shape_1.vertex_positions", "shape_1.to_world",
-        "emitter_0.intensity",
+        "emitter_0.intensity", "emitter_0.position",
         "sensor.to_world", "sensor.fov", "top.to_world", "top.fov", "sensor_2.to_world",
         "sensor_2.fov"]
 
@@ -78,6 +78,9 @@ def test_parameter_get_set(repo):
     np.testing.assert_allclose(occ.normals, (occ.vertices - [0, 2, 0]) / 0.75, atol=1e-12)
     ps["light.intensity"].set([1, 2, 3])
     np.testing.assert_allclose(sc.emitters[0].params["intensity"].value, [1, 2, 3])
+    ps["light.position"].set([4, 5, 6])
+    np.testing.assert_array_equal(sc.emitters[0].position, [4, 5, 6])
+    np.testing.assert_array_equal(sc.emitters[0].to_world, tf.translate([4, 5, 6]))
     ps["sensor.fov"].set(30)
     assert sc.sensor.fov == 30.0
     assert ps["occluder.vertex_positions"].get() is occ.vertices
