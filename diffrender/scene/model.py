@@ -129,6 +129,7 @@ class Film:
     sample_border: bool = False
     crop: tuple[int, int, int, int] | None = None  # offset_x, offset_y, width, height
     id: str | None = None
+    file_format: str = "openexr"  # Mitsuba's hdrfilm file_format (openexr, rgbe, pfm)
 
 
 @dataclass
