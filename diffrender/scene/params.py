@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import MutableMapping
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -70,6 +71,13 @@ class ParameterMap(MutableMapping):
 
     def canonical(self, name: str) -> str:
         return self.resolve(name).name
+
+    def info(self, name: str) -> SimpleNamespace:
+        """name, kind, owner (model object), key (its parameter or attribute), field, get, set."""
+        p = self.resolve(name)
+        key = p.field.split(".")[1] if p.field.startswith("params.") else p.field
+        return SimpleNamespace(name=p.name, kind=_kind(p), owner=p.owner, key=key, field=p.field,
+                               get=p.get, set=p.set, discontinuous=_kind(p) in _DISCONTINUOUS)
 
     def kind(self, name: str) -> str:
         return _kind(self.resolve(name))
