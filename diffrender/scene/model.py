@@ -27,7 +27,9 @@ class Texture:
     """A colour (3 channels) or float (1 channel) parameter.
 
     ``type``: ``'constant'`` (``value``), ``'bitmap'`` (``data``, H x W x C, row 0 = top of the
-    image, i.e. v = 1 in Mitsuba's uv convention after its vertical flip) or ``'checkerboard'``.
+    image) or ``'checkerboard'``. Mitsuba 3 looks bitmaps up with u along the columns and v along
+    the rows, so v = 0 is row 0 (the top row); OBJ files get v -> 1 - v at load
+    (``flip_tex_coords``), which is why their v = 1 is the top of the image.
     """
 
     type: str = "constant"
