@@ -185,3 +185,20 @@ def test_fov_matches_mitsuba(xml_scene, body):
     ours, theirs = both(path)
     assert ours.sensor.fov_x() == pytest.approx(mi.traverse(theirs.sensors()[0])["x_fov"],
                                                 abs=1e-4)
+
+
+@pytest.mark.parametrize("ops", [
+    '<translate value="1, 2, 3"/><rotate z="1" angle="90"/><scale value="2, 1, 0.5"/>',
+    '<scale x="3"/><rotate value="0, 0.6, 0.8" angle="-33"/><translate y="-4"/>',
+    '<matrix value="1 0.5 0 1  0 1 0 2  0.25 0 1 3  0 0 0 1"/><rotate x="1" angle="15"/>',
+    '<matrix value="0 1 0  -1 0 0  0 0 2"/><translate value="5"/>',
+    '<lookat origin="1, 2, 3" target="0, 0, 0" up="0, 0, 1"/><scale value="0.5"/>',
+])
+def test_transform_composition_matches_mitsuba(xml_scene, write, ops):
+    write("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 3 4\n", "t.obj")
+    path = xml_scene(f'<shape type="obj" id="t"><string name="filename" value="t.obj"/>'
+                     f'<transform name="to_world">{ops}</transform></shape>')
+    ours, theirs = both(path)
+    m = mesh_arrays(theirs.shapes()[0])
+    np.testing.assert_allclose(ours.shapes[0].vertices, m["v"], atol=1e-5)
+    np.testing.assert_allclose(ours.shapes[0].normals, m["n"], atol=1e-5)
