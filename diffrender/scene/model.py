@@ -92,8 +92,9 @@ class Shape:
     """A triangle mesh in world space (analytic shapes are tessellated at load).
 
     ``vertices`` (N, 3) float64 world space; ``faces`` (M, 3) int32; ``normals`` (N, 3) vertex
-    normals or None for face normals (``face_normals=true``, or none in the file); ``uvs`` (N, 2)
-    or None. ``local_vertices`` and ``to_world`` keep the object-space data for parameters that
+    normals or None for face normals (``face_normals=true``; a mesh file without normals gets
+    Mitsuba's smooth, angle-weighted normals, as in Mitsuba); ``uvs`` (N, 2) or None. ``id`` is
+    always set by the loader: the scene id, else ``shape_<index>``. ``local_vertices`` and ``to_world`` keep the object-space data for parameters that
     move the shape.
     """
 
