@@ -22,7 +22,7 @@ from ..image import srgb_to_linear
 from . import transforms as tf
 from .plugins import CATEGORIES, PLUGINS, category_of
 from .tree import Loc, Node, Prop, Ref, TransformOp
-from .xml_parser import _check_matrix, substitute, tokenize
+from .xml_parser import _check_matrix, substitute, tokenize, warn_axis
 
 VALUE_TYPES = ("rgb", "srgb", "spectrum", "ref", "transform", "point", "vector", "float",
                "integer", "boolean", "string")
@@ -322,6 +322,7 @@ class DictConverter:
                 m = tf.rotate(axis, ang)
             except ValueError as exc:
                 raise self.err(f"rotate: {exc}", loc) from None
+            warn_axis(axis, loc)
             return TransformOp(op, {"axis": axis, "angle": ang, "matrix": m}, {"value": a}, loc)
         if op == "matrix":
             vals = self._vec(a, loc, "matrix", n=(16, 9))

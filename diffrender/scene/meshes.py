@@ -18,6 +18,7 @@ none, and bakes ``flip_normals`` in.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -59,6 +60,105 @@ def load_obj(path: str, flip_tex_coords: bool = True):
             lines = f.read().splitlines()
     except OSError as exc:
         raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
+    fast = _load_obj_fast(lines, flip_tex_coords)
+    if fast is not None:
+        return fast
+    return _load_obj_lines(lines, path, flip_tex_coords)
+
+
+def _floats(lines: list[str], skip: int, n: int):
+    """The records of one type as an (len(lines), k) float array (k >= n), or None if their
+    value counts differ."""
+    if not lines:
+        return np.zeros((0, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vals = np.fromstring(" ".join([ln[skip:] for ln in lines]), sep=" ")
+    m = len(lines)
+    if vals.size % m or vals.size // m < n:
+        return None
+    k = vals.size // m
+    if any(len(ln.split()) != k + 1 for ln in lines):  # misaligned records
+        return None
+    return vals.reshape(m, k)[:, :n]
+
+
+def _load_obj_fast(lines: list[str], flip_tex_coords: bool):
+    """Vectorised reader for regular files (every face with the same vertex count and index
+    format, no negative indices, finite values); None means "use the per-line reader", which
+    also produces the error messages. Same output as the per-line reader."""
+    vl, vtl, vnl, fl = [], [], [], []
+    for ln in lines:
+        c = ln[:3]
+        if c[:2] == "v ":
+            vl.append(ln)
+        elif c == "vt ":
+            vtl.append(ln)
+        elif c == "vn ":
+            vnl.append(ln)
+        elif c[:2] == "f ":
+            fl.append(ln)
+        elif c[:1] in (" ", "\t") or c[:2] in ("v\t", "f\t") or c in ("vt\t", "vn\t"):
+            if ln.strip() and ln.split()[0] in ("v", "vt", "vn", "f"):
+                return None  # indented or tab-separated records
+    if not fl or not vl:
+        return None
+    vs = _floats(vl, 2, 3)
+    vts = _floats(vtl, 3, 2)
+    vns = _floats(vnl, 3, 3)
+    if vs is None or vts is None or vns is None:
+        return None
+    if not (np.all(np.isfinite(vs)) and np.all(np.isfinite(vts)) and np.all(np.isfinite(vns))):
+        return None
+    first = fl[0].split()[1:]
+    n = len(first)
+    ns = first[0].count("/")
+    if n < 3 or ns > 2 or any(t.count("/") != ns for t in first):
+        return None
+    per_line = n * ns
+    if any(ln.count("/") != per_line for ln in fl):
+        return None
+    text = " ".join([ln[2:] for ln in fl])
+    if ns == 2:
+        text = text.replace("//", "/0/")
+    if "-" in text or "+" in text:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idx = np.fromstring(text.replace("/", " "), sep=" ", dtype=np.int64)
+    if idx.size != len(fl) * n * (ns + 1):
+        return None
+    keys = np.zeros((len(fl) * n, 3), np.int64)
+    keys[:, :ns + 1] = idx.reshape(-1, ns + 1)
+    if keys[:, 0].min() < 1 or keys[:, 0].max() > len(vs) or keys[:, 1].max() > len(vts) or \
+            keys[:, 2].max() > len(vns) or (ns == 1 and keys[:, 1].min() < 1):
+        return None
+    code = (keys[:, 0] * (len(vts) + 1) + keys[:, 1]) * (len(vns) + 1) + keys[:, 2]
+    uniq, first_at, inverse = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(first_at, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    corner = rank[inverse.reshape(-1)].reshape(len(fl), n)
+    tris = np.stack([np.stack([corner[:, 0], corner[:, j], corner[:, j + 1]], axis=1)
+                     for j in range(1, n - 1)], axis=1).reshape(-1, 3)
+    ukeys = keys[first_at[order]]
+    verts = vs[ukeys[:, 0] - 1]
+    uvs = None
+    if len(vts):
+        vt0 = np.zeros((len(vts) + 1, 2))
+        vt0[1:] = vts
+        if flip_tex_coords:
+            vt0[1:, 1] = 1.0 - vt0[1:, 1]
+        uvs = vt0[ukeys[:, 1]]
+    normals = None
+    if len(vns) and not np.any(ukeys[:, 2] == 0):
+        vn0 = np.zeros((len(vns) + 1, 3))
+        vn0[1:] = vns
+        normals = vn0[ukeys[:, 2]]
+    return verts, tris.astype(np.int32), normals, uvs
+
+
+def _load_obj_lines(lines: list[str], path: str, flip_tex_coords: bool):
     vs: list[tuple[float, float, float]] = []
     vts: list[tuple[float, float]] = []
     vns: list[tuple[float, float, float]] = []

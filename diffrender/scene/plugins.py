@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -20,7 +20,7 @@ from . import meshes
 from . import transforms as tf
 from .model import (BSDF, Emitter, Film, Integrator, ReconstructionFilter, Sampler, Scene,
                     Sensor, Shape, Texture)
-from .tree import Loc, Node, Prop, Ref, SceneTree
+from .tree import Node, Prop, Ref, SceneTree
 
 
 class SceneWarning(UserWarning):

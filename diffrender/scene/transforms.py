@@ -20,13 +20,14 @@ def scale(v) -> np.ndarray:
 
 
 def rotate(axis, angle_deg: float) -> np.ndarray:
-    """Right-handed rotation by ``angle_deg`` degrees about ``axis`` (normalised), as Mitsuba's
-    ``Transform4f::rotate``."""
+    """Right-handed rotation by ``angle_deg`` degrees about the unit vector ``axis``:
+    ``cos I + sin [a]x + (1 - cos) a a^T``, exactly Mitsuba 3's ``Transform4f::rotate``, which
+    does NOT normalise the axis (a non-unit axis gives a matrix that also scales and shears; the
+    loaders warn about it)."""
     a = np.asarray(axis, np.float64).reshape(3)
     n = np.linalg.norm(a)
     if not np.isfinite(n) or n == 0.0:
         raise ValueError("rotation axis must be a non-zero vector")
-    a = a / n
     th = np.radians(angle_deg)
     c, s = np.cos(th), np.sin(th)
     k = np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])

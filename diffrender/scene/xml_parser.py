@@ -462,6 +462,7 @@ class XMLConverter:
                 m = tf.rotate(axis, angle)
             except ValueError as exc:
                 raise SceneError(f"<rotate>: {exc} (got axis {axis.tolist()})", str(loc)) from None
+            warn_axis(axis, loc)
             return TransformOp("rotate", {"axis": axis, "angle": angle, "matrix": m}, dict(o.attrs), loc)
         if o.tag == "matrix":
             self._check_attrs(o, ("value",), ("value",), attrs)
@@ -486,6 +487,18 @@ class XMLConverter:
         except ValueError as exc:
             raise SceneError(f"invalid <lookat>: {exc}", str(loc)) from None
         return TransformOp("lookat", {**vec, "matrix": m}, dict(o.attrs), loc)
+
+
+def warn_axis(axis: np.ndarray, loc: Loc) -> None:
+    n = float(np.linalg.norm(axis))
+    if abs(n - 1.0) > 1e-6:
+        import warnings
+
+        from .plugins import SceneWarning
+
+        warnings.warn(f"{loc}: rotate axis {axis.tolist()} has length {n:g}; Mitsuba 3 does not "
+                      "normalise it, so this transform also scales/shears (as in Mitsuba); "
+                      "use a unit axis for a pure rotation", SceneWarning, stacklevel=2)
 
 
 def _check_matrix(m: np.ndarray, what: str, loc: Loc) -> None:

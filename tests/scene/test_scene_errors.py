@@ -1,9 +1,7 @@
 """Every error is a one-line SceneError naming the file and line (XML) or key path (dict
 forms); messages are checked word for word."""
 import json
-import os
 
-import numpy as np
 import pytest
 
 from diffrender.errors import DiffrenderError, SceneError

@@ -263,3 +263,37 @@ def test_shape_names_and_default_bsdf(xml_scene):
     b = sc.shapes[1].bsdf
     assert b.type == "diffuse" and not b.twosided
     np.testing.assert_array_equal(b.params["reflectance"].value, [0.5, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("text", [
+    OBJ_QUAD, CUBE_OBJ.replace("f -4 -1 -5 -8\n", "f 5 8 4 1\n"),
+    "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nvn 0 0 1\nf 1//1 2//1 3//1\nf 2//1 4//1 3//1\n",
+    "v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nvt 0.5 0.5\nf 1/1 2/2 3/3\n"
+    "f 1/4 3/3 2/2\n",
+    "# comment\no thing\nv 0 0 0 1\nv 1 0 0 1\nv 0 1 0 1\ns off\nusemtl m\nf 1 2 3\n",
+])
+def test_obj_fast_reader_equals_line_reader(text):
+    lines = text.splitlines()
+    for flip in (True, False):
+        fast = meshes._load_obj_fast(lines, flip)
+        assert fast is not None
+        slow = meshes._load_obj_lines(lines, "x.obj", flip)
+        for a, b in zip(fast, slow):
+            if a is None or b is None:
+                assert a is None and b is None
+            else:
+                np.testing.assert_array_equal(a, b)
+
+
+def test_obj_irregular_files_use_the_line_reader():
+    mixed = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nf 1 2 3\nf 1 2 4 3\n".splitlines()
+    assert meshes._load_obj_fast(mixed, True) is None
+    v, f, n, uv = meshes._load_obj_lines(mixed, "x.obj", True)
+    np.testing.assert_array_equal(f, [[0, 1, 2], [0, 1, 3], [0, 3, 2]])
+    neg = "v 0 0 0\nv 1 0 0\nv 0 1 0\nf -3 -2 -1\n".splitlines()
+    assert meshes._load_obj_fast(neg, True) is None
+
+
+def test_obj_fast_reader_rejects_misaligned_records():
+    lines = "v 0 0\nv 1 0 0 1\nv 0 1 0\nf 1 2 3\n".splitlines()
+    assert meshes._load_obj_fast(lines, True) is None

@@ -5,6 +5,7 @@ import pytest
 
 from diffrender.scene import load_scene
 from diffrender.scene import transforms as tf
+from diffrender.scene.plugins import SceneWarning
 
 
 def emitter_matrix(xml_scene, ops: str) -> np.ndarray:
@@ -42,8 +43,9 @@ def test_scale_forms(xml_scene):
     ('<rotate x="1" angle="90"/>', [[1, 0, 0], [0, 0, -1], [0, 1, 0]]),  # y -> z
     ('<rotate y="1" angle="90"/>', [[0, 0, 1], [0, 1, 0], [-1, 0, 0]]),  # z -> x
     ('<rotate x="1" angle="-90"/>', [[1, 0, 0], [0, 0, 1], [0, -1, 0]]),  # z -> y
-    # 120 degrees about (1,1,1) permutes the axes x -> y -> z -> x; axis need not be unit
-    ('<rotate value="2, 2, 2" angle="120"/>', [[0, 0, 1], [1, 0, 0], [0, 1, 0]]),
+    # 120 degrees about (1,1,1)/sqrt(3) permutes the axes x -> y -> z -> x
+    ('<rotate value="0.5773502691896258, 0.5773502691896258, 0.5773502691896258" angle="120"/>',
+     [[0, 0, 1], [1, 0, 0], [0, 1, 0]]),
 ])
 def test_rotate(xml_scene, ops, expected):
     m = emitter_matrix(xml_scene, ops)
@@ -51,10 +53,17 @@ def test_rotate(xml_scene, ops, expected):
     np.testing.assert_array_equal(m[:3, 3], 0)
 
 
+def test_rotate_non_unit_axis_is_not_normalised_like_mitsuba(xml_scene):
+    # Mitsuba 3's Transform4f::rotate uses the axis as given: cos I + sin [a]x + (1-cos) a a^T
+    with pytest.warns(SceneWarning, match="has length 2; Mitsuba 3 does not normalise it"):
+        m = emitter_matrix(xml_scene, '<rotate z="2" angle="90"/>')
+    np.testing.assert_allclose(m[:3, :3], [[0, -2, 0], [2, 0, 0], [0, 0, 4]], atol=1e-12)
+
+
 def test_rotate_arbitrary_axis_is_rodrigues():
     axis = np.array([0.3, -0.5, 0.8])
     a = axis / np.linalg.norm(axis)
-    m = tf.rotate(axis, 37.0)[:3, :3]
+    m = tf.rotate(a, 37.0)[:3, :3]
     np.testing.assert_allclose(m @ a, a, atol=1e-12)  # axis is fixed
     np.testing.assert_allclose(m.T @ m, np.eye(3), atol=1e-12)
     assert np.linalg.det(m) == pytest.approx(1.0)
