@@ -110,7 +110,12 @@ class Film:
         self.capacity = max(1, int(pass_capacity))
         self.filter = FilterInfo.field(shape=())
         self.filter[None] = FilterInfo(**fp)
-        self.pos = vec2.field(shape=(self.capacity, self.sh, self.sw))
+        r = self.radius_px
+        self.n_w = 2 * (2 * r + 1)
+        # Per sample, its separable filter weights towards the 2r+1 pixel columns and rows
+        # around its own pixel (computed once by the sample pass, not once per neighbour).
+        self.wts = ti.Vector.field(self.n_w, ti.f32, shape=(self.capacity, self.sh, self.sw)) \
+            if r > 0 else None
         self.color = vec3.field(shape=(self.capacity, self.sh, self.sw))
         self.acc = ti.Vector.field(3, ti.f64, shape=(h, w))
         self.wsum = ti.field(ti.f64, shape=(h, w))
@@ -124,7 +129,8 @@ class Film:
 
     def nbytes(self) -> int:
         """Bytes held by the film's fields (sample buffers and accumulators)."""
-        n = self.capacity * self.sh * self.sw * (2 + 3) * 4 + self.height * self.width * 4 * 8
+        per_sample = 3 + (self.n_w if self.wts is not None else 0)
+        n = self.capacity * self.sh * self.sw * per_sample * 4 + self.height * self.width * 4 * 8
         if self.aov is not None:
             n += self.capacity * self.sh * self.sw * N_AOV * 4 + self.height * self.width * N_AOV * 8
         return n
@@ -140,10 +146,24 @@ class Film:
         for y, x in self.aov_acc:
             self.aov_acc[y, x] = ti.Vector([0.0] * N_AOV, ti.f64)
 
+    @ti.func
+    def store(self, s, gy, gx, pos, color):
+        """Buffer sample ``s`` of sample-grid pixel (gy, gx) at crop-relative position ``pos``."""
+        self.color[s, gy, gx] = color
+        if ti.static(self.radius_px > 0):
+            r = ti.static(self.radius_px)
+            f = self.filter[None]
+            x0 = ti.cast(gx - self.border, ti.f32) + 0.5 - pos.x
+            y0 = ti.cast(gy - self.border, ti.f32) + 0.5 - pos.y
+            w = ti.Vector([0.0] * self.n_w)
+            for j in ti.static(range(2 * r + 1)):
+                w[j] = filter_eval(f, x0 + (j - r))
+                w[2 * r + 1 + j] = filter_eval(f, y0 + (j - r))
+            self.wts[s, gy, gx] = w
+
     @ti.kernel
     def gather(self, n: ti.i32, with_aovs: ti.template()):
         """Add the ``n`` buffered samples per pixel into the accumulators (fixed order)."""
-        f = self.filter[None]
         r = ti.static(self.radius_px)
         b = ti.static(self.border)
         for y, x in self.acc:
@@ -152,8 +172,6 @@ class Film:
             aacc = ti.Vector([0.0] * N_AOV, ti.f64)
             if ti.static(with_aovs):
                 aacc = self.aov_acc[y, x]
-            cx = ti.cast(x, ti.f32) + 0.5
-            cy = ti.cast(y, ti.f32) + 0.5
             for s in range(n):
                 for dy in ti.static(range(-r, r + 1)):
                     gy = y + b + dy
@@ -161,8 +179,10 @@ class Film:
                         for dx in ti.static(range(-r, r + 1)):
                             gx = x + b + dx
                             if 0 <= gx < self.sw:
-                                p = self.pos[s, gy, gx]
-                                w = filter_eval(f, cx - p.x) * filter_eval(f, cy - p.y)
+                                w = 1.0
+                                if ti.static(r > 0):
+                                    wv = self.wts[s, gy, gx]
+                                    w = wv[r - dx] * wv[3 * r + 1 - dy]
                                 if w > 0.0:
                                     w64 = ti.cast(w, ti.f64)
                                     acc += w64 * ti.cast(self.color[s, gy, gx], ti.f64)

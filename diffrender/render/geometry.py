@@ -22,7 +22,7 @@ TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
 Node = ti.types.struct(lo=vec3, hi=vec3, first=ti.i32, count=ti.i32)
 ShapeInfo = ti.types.struct(bsdf=ti.i32, emitter=ti.i32, has_normals=ti.i32, has_uvs=ti.i32)
 
-STACK_SIZE = 64
+STACK_SIZE = 32
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
 
 

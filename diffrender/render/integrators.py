@@ -205,8 +205,7 @@ class Integrator:
             # Mitsuba's films reject invalid samples; keep the buffers finite the same way.
             if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
                 L = ti.Vector([0.0, 0.0, 0.0])
-            film.pos[s, gy, gx] = ti.Vector([gx - b + u.x, gy - b + u.y])
-            film.color[s, gy, gx] = L
+            film.store(s, gy, gx, ti.Vector([gx - b + u.x, gy - b + u.y]), L)
             if ti.static(with_aovs):
                 film.aov[s, gy, gx] = aovs
 

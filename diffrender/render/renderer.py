@@ -126,7 +126,7 @@ class Renderer:
         film = self.sensor.film
         w = film.crop[2] if film.crop else film.width
         h = film.crop[3] if film.crop else film.height
-        cap = max(1, min(64, SAMPLE_BUFFER_BYTES // max(1, (w + 8) * (h + 8) * 20)))
+        cap = max(1, min(64, SAMPLE_BUFFER_BYTES // max(1, (w + 8) * (h + 8) * 52)))
         self.film = Film(self.sensor, cap, _where(scene, "film"))
         self.integrator = Integrator(self.geometry, self.bsdfs, self.emitters, self.camera)
         self._versions = dict(scene.param_versions())
