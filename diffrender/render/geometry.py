@@ -102,7 +102,11 @@ class Geometry:
         def padded(a, fill=0):
             return np.concatenate([a, np.full((pad,) + a.shape[1:], fill, a.dtype)])
 
-        self.nodes.from_numpy({"lo": padded(b.lo), "hi": padded(b.hi), "first": padded(b.first),
+        # Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
+        # rounding can put hit points a hair outside boxes built from the vertices.
+        lo = b.lo - (np.abs(b.lo) * 4e-7 + 1e-30)
+        hi = b.hi + (np.abs(b.hi) * 4e-7 + 1e-30)
+        self.nodes.from_numpy({"lo": padded(lo.astype(np.float32)), "hi": padded(hi.astype(np.float32)), "first": padded(b.first),
                                "count": padded(b.count)})
         self.n_tris_field[None] = self.n_tris
 

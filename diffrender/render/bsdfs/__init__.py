@@ -72,3 +72,31 @@ class BSDFTable:
 
 
 __all__ = ["BSDFTable", "TYPES", "BSDFSample", "diffuse"]
+
+
+@ti.kernel
+def _sample_kernel(table: ti.template(), b: ti.i32, wi: ti.types.ndarray(), u: ti.types.ndarray(),
+                   out: ti.types.ndarray()):
+    for i in range(u.shape[0]):
+        w = ti.Vector([wi[i, 0], wi[i, 1], wi[i, 2]])
+        s = table.sample(b, ti.Vector([0.5, 0.5]), w, u[i, 0], ti.Vector([u[i, 1], u[i, 2]]))
+        f, p = table.eval_pdf(b, ti.Vector([0.5, 0.5]), w, s.wo)
+        for k in ti.static(range(3)):
+            out[i, k] = s.wo[k]
+            out[i, 3 + k] = s.weight[k]
+            out[i, 7 + k] = f[k]
+        out[i, 6] = s.pdf
+        out[i, 10] = p
+
+
+def sample_np(table, b, wi, u):
+    """Host-side BSDF sampling (tests): wi (N, 3) local, u (N, 3) -> dict of wo, weight, pdf,
+    and the eval / pdf of the sampled direction."""
+    import numpy as np
+
+    u = np.ascontiguousarray(u, np.float32).reshape(-1, 3)
+    wi = np.ascontiguousarray(np.broadcast_to(np.asarray(wi, np.float32), u.shape))
+    out = np.zeros((u.shape[0], 11), np.float32)
+    _sample_kernel(table, b, wi, u, out)
+    return {"wo": out[:, 0:3], "weight": out[:, 3:6], "pdf": out[:, 6], "eval": out[:, 7:10],
+            "eval_pdf": out[:, 10]}
