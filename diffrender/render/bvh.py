@@ -1,0 +1,223 @@
+"""Bounding volume hierarchy: binned-SAH build on the CPU (vectorised numpy), flat node arrays.
+
+The build is breadth first: every node of one tree level is binned and split in the same few
+numpy passes, so the Python overhead is per level (about log2(N) levels), not per node. The
+cost model is the usual one (traversal cost 1, intersection cost 1)::
+
+    C_split = 1 + (A_L * N_L + A_R * N_R) / A,     C_leaf = N
+
+with ``A`` the surface area of a bounding box. A node becomes a leaf when it holds
+``min_leaf`` triangles or fewer, or when it holds at most ``max_leaf`` and no split is cheaper
+than the leaf. Nodes whose centroids all coincide are split in the middle of their range.
+
+Layout of the result (children of a node are adjacent, so only the first child is stored):
+
+- ``lo``, ``hi``: (n_nodes, 3) float32 node bounds;
+- ``first``: (n_nodes,) int32, the left child (internal node) or the first triangle (leaf);
+- ``count``: (n_nodes,) int32, 0 for an internal node, else the number of triangles;
+- ``order``: (n_tris,) int64, the triangle permutation (leaf ranges index the permuted arrays).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class BVH:
+    lo: np.ndarray
+    hi: np.ndarray
+    first: np.ndarray
+    count: np.ndarray
+    order: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.lo.shape[0])
+
+    def depth(self) -> int:
+        """Depth of the tree (root alone = 1)."""
+        d = np.zeros(self.n_nodes, np.int64)
+        d[0] = 1
+        for i in range(self.n_nodes):  # children always come after their parent
+            if self.count[i] == 0:
+                d[self.first[i]] = d[self.first[i] + 1] = d[i] + 1
+        return int(d.max())
+
+    def sah_cost(self) -> float:
+        """SAH cost of the tree relative to its root box (1 per node visit, 1 per triangle)."""
+        a = _area(self.lo.astype(np.float64), self.hi.astype(np.float64))
+        internal = self.count == 0
+        return float((a[internal].sum() + (a[~internal] * self.count[~internal]).sum()) / a[0])
+
+
+def _area(lo, hi):
+    e = hi - lo  # empty boxes (inf, -inf) give -inf or nan: masked by the callers
+    x, y, z = e[..., 0], e[..., 1], e[..., 2]
+    return 2 * (x * (y + z) + y * z)
+
+
+def _area3(lo, hi):
+    """Surface areas of boxes stored axis-first: lo, hi (3, ...)."""
+    x, y, z = hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]
+    return 2 * (x * (y + z) + y * z)
+
+
+def _ranges(starts, counts):
+    """Concatenation of arange(s, s + c) for each (s, c)."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offs = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) - np.repeat(offs - starts, counts)
+
+
+def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
+              min_leaf: int = 1, n_bins: int = 16) -> BVH:
+    """Build a binned-SAH BVH over the triangles (v0[i], v1[i], v2[i]) (arrays (N, 3))."""
+    v0 = np.asarray(v0, np.float32)
+    v1 = np.asarray(v1, np.float32)
+    v2 = np.asarray(v2, np.float32)
+    n = v0.shape[0]
+    if n == 0:
+        return BVH(np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32),
+                   np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(0, np.int64))
+    tlo = np.minimum(np.minimum(v0, v1), v2)
+    thi = np.maximum(np.maximum(v0, v1), v2)
+    # Triangle data kept in the current `order` (struct of arrays, one row per axis), so that
+    # the per-level gathers read contiguous ranges instead of random triangles.
+    p_lo = np.ascontiguousarray(tlo.T)
+    p_hi = np.ascontiguousarray(thi.T)
+    p_c = 0.5 * (p_lo + p_hi)
+
+    cap = 2 * n
+    node_lo = np.zeros((cap, 3), np.float32)
+    node_hi = np.zeros((cap, 3), np.float32)
+    node_first = np.zeros(cap, np.int64)
+    node_count = np.zeros(cap, np.int64)
+    node_start = np.zeros(cap, np.int64)  # range in `order`, for every node while building
+    order = np.arange(n, dtype=np.int64)
+
+    node_start[0], node_count[0] = 0, n
+    node_lo[0], node_hi[0] = tlo.min(axis=0), thi.max(axis=0)
+    n_nodes = 1
+    frontier = np.array([0], np.int64) if n > min_leaf else np.zeros(0, np.int64)
+    while frontier.size:
+        k = frontier.size
+        starts, counts = node_start[frontier], node_count[frontier]
+        # Fewer bins when the nodes are small: the bin passes cost k * nb, not N.
+        nb = int(np.clip(counts.sum() // (2 * k), 4, n_bins))
+        seg_off = np.cumsum(counts) - counts
+        m_all = int(counts.sum())
+        full = m_all == n
+        pos = np.arange(n) if full else _ranges(starts, counts)  # positions in `order`
+        seg = np.repeat(np.arange(k), counts)
+        c = p_c if full else p_c[:, pos]
+        glo = p_lo if full else p_lo[:, pos]
+        ghi = p_hi if full else p_hi[:, pos]
+        cmin = np.minimum.reduceat(c, seg_off, axis=1)
+        cmax = np.maximum.reduceat(c, seg_off, axis=1)
+        ext = cmax - cmin
+        scale = np.where(ext > 0, nb * (1 - 1e-6) / np.where(ext > 0, ext, 1), 0).astype(np.float32)
+
+        best_cost = np.full(k, np.inf)
+        best_axis = np.zeros(k, np.int64)
+        best_bin = np.zeros(k, np.int64)
+        bins = np.empty((3, m_all), np.int64)
+        for a in range(3):
+            ba = ((c[a] - cmin[a][seg]) * scale[a][seg]).astype(np.int64)
+            np.clip(ba, 0, nb - 1, out=ba)
+            bins[a] = ba
+            key = ba * k + seg  # bin-major, so the sweeps below read contiguous rows
+            cnt = np.bincount(key, minlength=k * nb).reshape(nb, k)
+            blo = np.full((3, nb * k), np.inf, np.float32)
+            bhi = np.full((3, nb * k), -np.inf, np.float32)
+            for b in range(3):
+                np.minimum.at(blo[b], key, glo[b])
+                np.maximum.at(bhi[b], key, ghi[b])
+            blo = blo.reshape(3, nb, k)
+            bhi = bhi.reshape(3, nb, k)
+            # Sweep from the left (prefix) and from the right (suffix) over the bins.
+            l_lo, l_hi = blo.copy(), bhi.copy()
+            r_lo, r_hi = blo.copy(), bhi.copy()
+            for j in range(1, nb):
+                np.minimum(l_lo[:, j - 1], l_lo[:, j], out=l_lo[:, j])
+                np.maximum(l_hi[:, j - 1], l_hi[:, j], out=l_hi[:, j])
+                jj = nb - 1 - j
+                np.minimum(r_lo[:, jj + 1], r_lo[:, jj], out=r_lo[:, jj])
+                np.maximum(r_hi[:, jj + 1], r_hi[:, jj], out=r_hi[:, jj])
+            n_l = np.cumsum(cnt, axis=0)[:-1].T
+            n_r = counts[:, None] - n_l
+            with np.errstate(invalid="ignore"):
+                cost = (_area3(l_lo[:, :-1], l_hi[:, :-1]).T * n_l
+                        + _area3(r_lo[:, 1:], r_hi[:, 1:]).T * n_r)
+            cost[(n_l == 0) | (n_r == 0)] = np.inf
+            i = np.argmin(cost, axis=1)
+            ci = cost[np.arange(k), i]
+            better = ci < best_cost
+            best_cost = np.where(better, ci, best_cost)
+            best_axis = np.where(better, a, best_axis)
+            best_bin = np.where(better, i, best_bin)
+
+        area = _area(node_lo[frontier].astype(np.float64), node_hi[frontier].astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            split_cost = 1.0 + best_cost / np.where(area > 0, area, 1.0)
+        no_split = ~np.isfinite(best_cost)
+        make_leaf = (counts <= max_leaf) & (no_split | (split_cost >= counts))
+        median = no_split & ~make_leaf  # too many, identical centroids: split the range in half
+
+        split = ~make_leaf
+        if not split.any():
+            break
+        # Partition: left side first inside every split node's range (stable).
+        ax = best_axis[seg]
+        chosen = np.where(ax == 0, bins[0], np.where(ax == 1, bins[1], bins[2]))
+        side = chosen > best_bin[seg]
+        if median.any():
+            rank_in_seg = np.arange(m_all) - seg_off[seg]
+            side = np.where(median[seg], rank_in_seg >= counts[seg] // 2, side)
+        seg_split = split[seg]
+        right = side & seg_split
+        left = ~side & seg_split
+        n_left = np.bincount(seg, weights=left, minlength=k).astype(np.int64)
+        cl = np.cumsum(left)
+        cr = np.cumsum(right)
+        cl_base = np.concatenate([[0], cl])[seg_off]
+        cr_base = np.concatenate([[0], cr])[seg_off]
+        st = starts[seg]
+        new_pos = np.where(left, st + (cl - left - cl_base[seg]),
+                           st + n_left[seg] + (cr - right - cr_base[seg]))
+        m = seg_split
+        src = pos[m]
+        dst = new_pos[m]
+        order[dst] = order[src]  # RHS is a copy: safe
+        p_c[:, dst] = c[:, m]
+        p_lo[:, dst] = glo[:, m]
+        p_hi[:, dst] = ghi[:, m]
+
+        parents = frontier[split]
+        ns = parents.size
+        kids = n_nodes + 2 * np.arange(ns)
+        node_first[parents] = kids
+        nl = n_left[split]
+        node_start[kids] = starts[split]
+        node_count[kids] = nl
+        node_start[kids + 1] = starts[split] + nl
+        node_count[kids + 1] = counts[split] - nl
+        node_count[parents] = 0
+        n_nodes += 2 * ns
+        children = np.stack([kids, kids + 1], axis=1).reshape(-1)
+        # Bounds of the children (their ranges are contiguous and in order).
+        cs, cc = node_start[children], node_count[children]
+        cpos = _ranges(cs, cc)
+        coff = np.cumsum(cc) - cc
+        node_lo[children] = np.minimum.reduceat(p_lo[:, cpos], coff, axis=1).T
+        node_hi[children] = np.maximum.reduceat(p_hi[:, cpos], coff, axis=1).T
+        frontier = children[cc > min_leaf]
+
+    leaf = node_count[:n_nodes] > 0
+    first = np.where(leaf, node_start[:n_nodes], node_first[:n_nodes])
+    return BVH(lo=node_lo[:n_nodes].copy(), hi=node_hi[:n_nodes].copy(),
+               first=first.astype(np.int32), count=node_count[:n_nodes].astype(np.int32),
+               order=order)

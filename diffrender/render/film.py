@@ -1,0 +1,210 @@
+"""Film: pixel reconstruction filters and the deterministic sample accumulation.
+
+Filters (Mitsuba 3's, radii in pixels), evaluated separably ``w = f(dx) * f(dy)`` at the
+offset from the pixel centre ``(x + 0.5, y + 0.5)`` to the sample position:
+
+- ``box``: radius 0.5, ``f(x) = 1`` for ``|x| <= 0.5``;
+- ``tent``: radius r (default 1), ``f(x) = max(0, 1 - |x| / r)``;
+- ``gaussian``: stddev s (default 0.5), radius 4 s, ``f(x) = max(0, exp(-x^2 / (2 s^2)) -
+  exp(-(4 s)^2 / (2 s^2)))``.
+
+A pixel's value is ``sum(w_i L_i) / sum(w_i)`` over the samples whose filter footprint covers
+it, as Mitsuba's ImageBlock splats and its film normalises. Sample positions are uniform within
+their pixel. Without ``sample_border`` (Mitsuba's default) samples are only taken inside the
+(cropped) film and splats that fall outside are dropped, so border pixels normalise over fewer
+samples; with it, samples are also taken in a border of ``ceil(radius - 0.5)`` pixels.
+
+Determinism: instead of atomic splats (whose float sums depend on thread timing), every pass
+stores its samples (position, value) in a buffer and a gather kernel, one thread per pixel,
+adds the contributions of the neighbouring samples in a fixed order (sample index, then
+neighbour) into float64 accumulators. The sequence of additions into a pixel is the same
+whatever the number of threads and however the samples are split into passes.
+"""
+
+import math
+
+import numpy as np
+
+from ..engine import ti
+from ..errors import SceneError
+from .types import vec2, vec3
+
+FILTER_TYPES = {"box": 0, "tent": 1, "gaussian": 2}
+N_AOV = 8  # depth, normal (3), albedo (3), alpha
+
+FilterInfo = ti.types.struct(type=ti.i32, radius=ti.f32, alpha=ti.f32, bias=ti.f32)
+
+
+def filter_params(rfilter, where=None):
+    t = rfilter.type
+    if t not in FILTER_TYPES:
+        raise SceneError(f"reconstruction filter '{t}' is not supported (expected "
+                         f"{', '.join(FILTER_TYPES)})", where)
+    if t == "box":
+        return dict(type=0, radius=0.5, alpha=0.0, bias=0.0)
+    if t == "tent":
+        r = float(rfilter.radius)
+        if not r > 0:
+            raise SceneError(f"tent radius must be positive, got {r}", where)
+        return dict(type=1, radius=r, alpha=0.0, bias=0.0)
+    s = float(rfilter.stddev)
+    if not s > 0:
+        raise SceneError(f"gaussian stddev must be positive, got {s}", where)
+    r = 4.0 * s
+    alpha = -1.0 / (2.0 * s * s)
+    return dict(type=2, radius=r, alpha=alpha, bias=math.exp(alpha * r * r))
+
+
+def filter_eval_np(params, x):
+    """The 1D filter at offsets ``x`` (numpy; the reference for the Taichi version)."""
+    x = np.abs(np.asarray(x, np.float64))
+    t = params["type"]
+    if t == 0:
+        return (x <= 0.5).astype(np.float64)
+    if t == 1:
+        return np.maximum(0.0, 1.0 - x / params["radius"])
+    return np.maximum(0.0, np.exp(params["alpha"] * x * x) - params["bias"])
+
+
+def border_size(radius: float) -> int:
+    """Pixels a splat can reach beyond its own (Mitsuba's ``border_size``)."""
+    return max(0, int(math.ceil(radius - 0.5)))
+
+
+@ti.func
+def filter_eval(f, x):
+    ax = ti.abs(x)
+    res = 0.0
+    if f.type == 0:
+        if ax <= 0.5:
+            res = 1.0
+    elif f.type == 1:
+        res = ti.max(0.0, 1.0 - ax / f.radius)
+    else:
+        res = ti.max(0.0, ti.exp(f.alpha * ax * ax) - f.bias)
+    return res
+
+
+@ti.data_oriented
+class Film:
+    """Sample buffers for ``pass_capacity`` samples per pixel, and the accumulators."""
+
+    def __init__(self, sensor, pass_capacity: int, where=None):
+        film = sensor.film
+        fp = filter_params(film.rfilter, where)
+        self.filter_np = fp
+        self.radius_px = border_size(fp["radius"])
+        if film.crop is not None:
+            ox, oy, w, h = (int(v) for v in film.crop)
+            if w <= 0 or h <= 0 or ox < 0 or oy < 0 or ox + w > film.width or oy + h > film.height:
+                raise SceneError(f"crop window {film.crop} does not fit in the "
+                                 f"{film.width}x{film.height} film", where)
+        else:
+            ox, oy, w, h = 0, 0, film.width, film.height
+        if w <= 0 or h <= 0:
+            raise SceneError(f"film size must be positive, got {w}x{h}", where)
+        self.width, self.height = w, h
+        self.crop_offset = (ox, oy)
+        self.border = self.radius_px if film.sample_border else 0
+        self.sw, self.sh = w + 2 * self.border, h + 2 * self.border
+        self.capacity = max(1, int(pass_capacity))
+        self.filter = FilterInfo.field(shape=())
+        self.filter[None] = FilterInfo(**fp)
+        r = self.radius_px
+        self.n_w = 2 * (2 * r + 1)
+        # Per sample, its separable filter weights towards the 2r+1 pixel columns and rows
+        # around its own pixel (computed once by the sample pass, not once per neighbour).
+        self.wts = ti.Vector.field(self.n_w, ti.f32, shape=(self.capacity, self.sh, self.sw)) \
+            if r > 0 else None
+        self.color = vec3.field(shape=(self.capacity, self.sh, self.sw))
+        self.acc = ti.Vector.field(3, ti.f64, shape=(h, w))
+        self.wsum = ti.field(ti.f64, shape=(h, w))
+        self.aov = None
+        self.aov_acc = None
+
+    def ensure_aovs(self):
+        if self.aov is None:
+            self.aov = ti.Vector.field(N_AOV, ti.f32, shape=(self.capacity, self.sh, self.sw))
+            self.aov_acc = ti.Vector.field(N_AOV, ti.f64, shape=(self.height, self.width))
+
+    def nbytes(self) -> int:
+        """Bytes held by the film's fields (sample buffers and accumulators)."""
+        per_sample = 3 + (self.n_w if self.wts is not None else 0)
+        n = self.capacity * self.sh * self.sw * per_sample * 4 + self.height * self.width * 4 * 8
+        if self.aov is not None:
+            n += self.capacity * self.sh * self.sw * N_AOV * 4 + self.height * self.width * N_AOV * 8
+        return n
+
+    @ti.kernel
+    def clear(self):
+        for y, x in self.acc:
+            self.acc[y, x] = ti.Vector([0.0, 0.0, 0.0], ti.f64)
+            self.wsum[y, x] = 0.0
+
+    @ti.kernel
+    def clear_aovs(self):
+        for y, x in self.aov_acc:
+            self.aov_acc[y, x] = ti.Vector([0.0] * N_AOV, ti.f64)
+
+    @ti.func
+    def store(self, s, gy, gx, pos, color):
+        """Buffer sample ``s`` of sample-grid pixel (gy, gx) at crop-relative position ``pos``."""
+        self.color[s, gy, gx] = color
+        if ti.static(self.radius_px > 0):
+            r = ti.static(self.radius_px)
+            f = self.filter[None]
+            x0 = ti.cast(gx - self.border, ti.f32) + 0.5 - pos.x
+            y0 = ti.cast(gy - self.border, ti.f32) + 0.5 - pos.y
+            w = ti.Vector([0.0] * self.n_w)
+            for j in ti.static(range(2 * r + 1)):
+                w[j] = filter_eval(f, x0 + (j - r))
+                w[2 * r + 1 + j] = filter_eval(f, y0 + (j - r))
+            self.wts[s, gy, gx] = w
+
+    @ti.kernel
+    def gather(self, n: ti.i32, with_aovs: ti.template()):
+        """Add the ``n`` buffered samples per pixel into the accumulators (fixed order)."""
+        r = ti.static(self.radius_px)
+        b = ti.static(self.border)
+        for y, x in self.acc:
+            acc = self.acc[y, x]
+            ws = self.wsum[y, x]
+            aacc = ti.Vector([0.0] * N_AOV, ti.f64)
+            if ti.static(with_aovs):
+                aacc = self.aov_acc[y, x]
+            for s in range(n):
+                for dy in ti.static(range(-r, r + 1)):
+                    gy = y + b + dy
+                    if 0 <= gy < self.sh:
+                        for dx in ti.static(range(-r, r + 1)):
+                            gx = x + b + dx
+                            if 0 <= gx < self.sw:
+                                w = 1.0
+                                if ti.static(r > 0):
+                                    wv = self.wts[s, gy, gx]
+                                    w = wv[r - dx] * wv[3 * r + 1 - dy]
+                                if w > 0.0:
+                                    w64 = ti.cast(w, ti.f64)
+                                    acc += w64 * ti.cast(self.color[s, gy, gx], ti.f64)
+                                    ws += w64
+                                    if ti.static(with_aovs):
+                                        aacc += w64 * ti.cast(self.aov[s, gy, gx], ti.f64)
+            self.acc[y, x] = acc
+            self.wsum[y, x] = ws
+            if ti.static(with_aovs):
+                self.aov_acc[y, x] = aacc
+
+    def develop(self) -> np.ndarray:
+        acc = self.acc.to_numpy()
+        ws = self.wsum.to_numpy()[..., None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            img = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0)
+        return img.astype(np.float32)
+
+    def develop_aovs(self) -> dict:
+        acc = self.aov_acc.to_numpy()
+        ws = self.wsum.to_numpy()[..., None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0).astype(np.float32)
+        return {"depth": a[..., 0:1], "normal": a[..., 1:4], "albedo": a[..., 4:7],
+                "alpha": a[..., 7:8]}

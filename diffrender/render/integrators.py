@@ -1,0 +1,217 @@
+"""Integrators: Mitsuba's ``path`` (NEE + BSDF sampling, power-heuristic MIS, Russian roulette)
+and ``direct``, as a megakernel (one thread per camera sample, bounce loop inside).
+
+Path tracer, per camera ray (Mitsuba 3 ``path.cpp`` semantics):
+
+- ``max_depth``: the longest path has ``max_depth`` segments; 1 = only directly visible
+  emitters, 2 = direct illumination, -1 = unbounded. 0 renders black.
+- At every vertex with a smooth BSDF: one emitter sample (uniform emitter choice, uniform point
+  by area, shadow ray) weighted ``w = p_em^2 / (p_em^2 + p_bsdf^2)`` (1 for point lights), and
+  one BSDF sample whose ray, if it hits an emitter, adds ``L_e`` with the complementary weight.
+- Russian roulette after ``rr_depth`` bounces (``depth >= rr_depth``, depth counting surface
+  interactions): continue with probability ``q = min(max(throughput), 0.95)``, divide by q.
+- ``hide_emitters``: emission seen directly by the camera ray is dropped (Mitsuba >= 3.6).
+
+Random dimensions per sample: 0-1 pixel position; for bounce k, base = 2 + 6 k: emitter 2D
+(base, base+1), BSDF 1D + 2D (base+2 .. base+4), roulette (base+5).
+
+AOVs (first camera hit, filtered like the colour): depth (distance from the near plane),
+shading normal (world space), albedo (diffuse reflectance), alpha (1 if something was hit).
+"""
+
+import math
+
+from ..engine import ti
+from .film import N_AOV
+from .rng import rand, rand2, sample_key
+from .types import SHADOW_EPSILON, vec3
+from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
+
+INT_MAX = 2 ** 31 - 1
+
+
+@ti.data_oriented
+class Integrator:
+    """Holds the scene components; kernels render one pass into a Film's sample buffers."""
+
+    def __init__(self, geometry, bsdfs, emitters, camera):
+        self.geometry = geometry
+        self.bsdfs = bsdfs
+        self.emitters = emitters
+        self.camera = camera
+
+    # --- shared pieces -------------------------------------------------------------------
+
+    @ti.func
+    def first_hit_aovs(self, si):
+        a = ti.Vector([0.0] * N_AOV)
+        if si.valid:
+            alb = self.bsdfs.albedo(si.bsdf, si.uv)
+            a = ti.Vector([si.t, si.ns.x, si.ns.y, si.ns.z, alb.x, alb.y, alb.z, 1.0])
+        return a
+
+    @ti.func
+    def visible(self, p, ng, target):
+        """Shadow ray from surface point p (geometric normal ng) to ``target``."""
+        d0 = target - p
+        o = offset_origin(p, ng, d0)
+        v = target - o
+        dist = v.norm()
+        res = False
+        if dist > 0.0:
+            res = not self.geometry.occluded(o, v / dist, dist * (1.0 - SHADOW_EPSILON))
+        return res
+
+    @ti.func
+    def emitter_contribution(self, si, s, t, wi, u2):
+        """One emitter sample at si: (f * L_e / pdf, pdf of the emitter sample, bsdf pdf,
+        delta) — already visibility-tested; the caller applies MIS."""
+        em = self.emitters.sample_direction(si.p, u2)
+        contrib = ti.Vector([0.0, 0.0, 0.0])
+        bpdf = 0.0
+        if em.pdf > 0.0:
+            wo = to_local(s, t, si.ns, em.d)
+            f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo)
+            bpdf = bp
+            if f.max() > 0.0 and em.weight.max() > 0.0:
+                if self.visible(si.p, si.ng, em.p):
+                    contrib = f * em.weight
+        return contrib, em.pdf, bpdf, em.delta
+
+    # --- path ----------------------------------------------------------------------------
+
+    @ti.func
+    def path(self, o, d, tmax, key, max_depth, rr_depth, hide_emitters):
+        result = ti.Vector([0.0, 0.0, 0.0])
+        throughput = ti.Vector([1.0, 1.0, 1.0])
+        aovs = ti.Vector([0.0] * N_AOV)
+        depth = 0
+        prev_p = o
+        prev_pdf = 1.0
+        prev_delta = 1
+        ray_o, ray_d, ray_t = o, d, tmax
+        active = max_depth != 0
+        while active:
+            hit = self.geometry.intersect(ray_o, ray_d, ray_t)
+            si = self.geometry.surface(hit, ray_o, ray_d)
+            if depth == 0:
+                aovs = self.first_hit_aovs(si)
+            # Emission found by the previous BSDF sample (or the camera ray).
+            if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
+                le = self.emitters.eval_hit(si.emitter, si, -ray_d)
+                em_pdf = 0.0
+                if prev_delta == 0:
+                    em_pdf = self.emitters.pdf_direction(si.emitter, prev_p, si)
+                result += throughput * le * mis_power(prev_pdf, em_pdf)
+            if not (depth + 1 < max_depth and si.valid):
+                break
+            s, t = coordinate_system(si.ns)
+            wi = to_local(s, t, si.ns, -ray_d)
+            base = 2 + 6 * depth
+            # Emitter sampling.
+            c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi, rand2(key, base))
+            if c.max() > 0.0:
+                w = 1.0
+                if delta == 0:
+                    w = mis_power(em_pdf, bpdf)
+                result += throughput * c * w
+            # BSDF sampling.
+            bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
+            wo = to_world(s, t, si.ns, bs.wo)
+            ray_o = offset_origin(si.p, si.ng, wo)
+            ray_d = wo
+            ray_t = ti.math.inf
+            throughput *= bs.weight
+            prev_p = si.p
+            prev_pdf = bs.pdf
+            prev_delta = bs.delta
+            depth += 1
+            tp_max = throughput.max()
+            if depth >= rr_depth:
+                q = ti.min(tp_max, 0.95)
+                if rand(key, base + 5) < q:
+                    throughput /= q
+                else:
+                    active = False
+            if not (tp_max > 0.0):
+                active = False
+        return result, aovs
+
+    # --- direct --------------------------------------------------------------------------
+
+    @ti.func
+    def direct(self, o, d, tmax, key, n_em, n_bsdf, hide_emitters):
+        """Mitsuba's ``direct``: ``n_em`` emitter and ``n_bsdf`` BSDF samples combined by the
+        power heuristic over the sample counts (multi-sample MIS)."""
+        result = ti.Vector([0.0, 0.0, 0.0])
+        hit = self.geometry.intersect(o, d, tmax)
+        si = self.geometry.surface(hit, o, d)
+        aovs = self.first_hit_aovs(si)
+        if si.valid:
+            if si.emitter >= 0 and not hide_emitters:
+                result += self.emitters.eval_hit(si.emitter, si, -d)
+            total = ti.cast(n_em + n_bsdf, ti.f32)
+            frac_em = ti.cast(n_em, ti.f32) / total
+            frac_bsdf = ti.cast(n_bsdf, ti.f32) / total
+            s, t = coordinate_system(si.ns)
+            wi = to_local(s, t, si.ns, -d)
+            for i in range(n_em):
+                c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi,
+                                                                   rand2(key, 2 + 2 * i))
+                if c.max() > 0.0:
+                    w = 1.0 / n_em
+                    if delta == 0:
+                        w = mis_power(em_pdf * frac_em, bpdf * frac_bsdf) / n_em
+                    result += c * w
+            for j in range(n_bsdf):
+                base = 2 + 2 * n_em + 3 * j
+                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base), rand2(key, base + 1))
+                if bs.pdf > 0.0 and bs.weight.max() > 0.0:
+                    wo = to_world(s, t, si.ns, bs.wo)
+                    ro = offset_origin(si.p, si.ng, wo)
+                    h2 = self.geometry.intersect(ro, wo, ti.math.inf)
+                    s2 = self.geometry.surface(h2, ro, wo)
+                    if s2.valid and s2.emitter >= 0:
+                        le = self.emitters.eval_hit(s2.emitter, s2, -wo)
+                        em_pdf = 0.0
+                        if bs.delta == 0:
+                            em_pdf = self.emitters.pdf_direction(s2.emitter, si.p, s2)
+                        w = mis_power(bs.pdf * frac_bsdf, em_pdf * frac_em) / n_bsdf
+                        result += bs.weight * le * w
+        return result, aovs
+
+    # --- kernel --------------------------------------------------------------------------
+
+    @ti.kernel
+    def sample_pass(self, film: ti.template(), n: ti.i32, first_sample: ti.i32, seed: ti.u32,
+                    kind: ti.template(), with_aovs: ti.template(), max_depth: ti.i32,
+                    rr_depth: ti.i32, hide_emitters: ti.i32, n_em: ti.i32, n_bsdf: ti.i32,
+                    crop_x: ti.i32, crop_y: ti.i32, film_w: ti.i32):
+        """Trace ``n`` samples per pixel (sample indices first_sample ...) into film's buffers."""
+        b = ti.static(film.border)
+        for s, gy, gx in ti.ndrange(n, film.sh, film.sw):
+            fx = gx - b + crop_x
+            fy = gy - b + crop_y
+            pixel = ti.cast(fy * film_w + fx, ti.u32)
+            key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
+            u = rand2(key, 0)
+            o, d, tmax = self.camera.sample_ray(ti.Vector([fx + u.x, fy + u.y]))
+            L = ti.Vector([0.0, 0.0, 0.0])
+            aovs = ti.Vector([0.0] * N_AOV)
+            if ti.static(kind == "path"):
+                L, aovs = self.path(o, d, tmax, key, max_depth, rr_depth, hide_emitters)
+            else:
+                L, aovs = self.direct(o, d, tmax, key, n_em, n_bsdf, hide_emitters)
+            # Mitsuba's films reject invalid samples; keep the buffers finite the same way.
+            if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
+                L = ti.Vector([0.0, 0.0, 0.0])
+            film.store(s, gy, gx, ti.Vector([gx - b + u.x, gy - b + u.y]), L)
+            if ti.static(with_aovs):
+                film.aov[s, gy, gx] = aovs
+
+
+def depth_limit(max_depth: int) -> int:
+    return INT_MAX if max_depth < 0 else int(max_depth)
+
+
+__all__ = ["Integrator", "depth_limit", "math", "vec3"]

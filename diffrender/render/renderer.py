@@ -1,0 +1,247 @@
+"""The Renderer: uploads a Scene once, renders it many times."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import ensure_init
+from ..errors import SceneError
+from ..scene.model import Scene, Texture
+from .bsdfs import TYPES as BSDF_TYPES
+from .bsdfs import BSDFTable
+from .camera import Camera
+from .emitters import TYPES as EMITTER_TYPES
+from .emitters import EmitterTable
+from .film import Film
+from .geometry import Geometry
+from .integrators import Integrator, depth_limit
+from .textures import TextureTable
+
+AOV_NAMES = ("depth", "normal", "albedo", "alpha")
+SAMPLE_BUFFER_BYTES = 32 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
+
+
+def _where(scene, what):
+    src = scene.source or "<scene>"
+    return f"{src}: {what}"
+
+
+class Renderer:
+    """Upload ``scene`` (geometry, BVH, textures, materials, emitters, camera) into Taichi
+    fields, then :meth:`render` it as often as needed.
+
+    Steady state: repeated renders re-use the fields and the compiled kernels. Parameter
+    changes made through ``scene.parameters()`` are uploaded before the next render (field
+    writes; moving geometry rebuilds the BVH on the CPU into the same fields), never a
+    recompilation.
+    """
+
+    def __init__(self, scene: Scene, sensor: int = 0, max_leaf: int = 4):
+        ensure_init()
+        if not isinstance(scene, Scene):
+            raise SceneError(f"expected a diffrender.scene.Scene, got {type(scene).__name__}")
+        self.scene = scene
+        if not scene.sensors:
+            scene.sensors.append(scene.sensor)
+        if not 0 <= sensor < len(scene.sensors):
+            raise SceneError(f"the scene has {len(scene.sensors)} sensor(s); sensor {sensor} "
+                             "does not exist", scene.source)
+        self.sensor_index = sensor
+        self.sensor = scene.sensors[sensor]
+        integ = scene.integrator
+        if integ.type not in ("path", "direct"):
+            raise SceneError(f"integrator '{integ.type}' is not supported (expected path or "
+                             "direct)", _where(scene, "integrator"))
+
+        # Texture slots: every colour parameter of every BSDF / emitter.
+        self._slots: list[tuple[Texture, str]] = []
+        self._slot_of: dict[int, int] = {}
+
+        def slot(tex, where):
+            if not isinstance(tex, Texture):
+                tex = Texture.constant(tex)
+            if id(tex) not in self._slot_of:
+                self._slot_of[id(tex)] = len(self._slots)
+                self._slots.append((tex, where))
+            return self._slot_of[id(tex)]
+
+        bsdf_rows, bsdf_index = [], {}
+        shape_bsdf, shape_emitter = [], []
+        emitter_rows = []
+        for i, sh in enumerate(scene.shapes):
+            where = _where(scene, f"shape '{sh.id or i}'")
+            b = sh.bsdf
+            if b is None:
+                from ..scene.model import BSDF
+                b = BSDF()
+            if id(b) not in bsdf_index:
+                BSDFTable.check(b, where + " bsdf")
+                refl = b.params.get("reflectance", Texture.constant(0.5))
+                bsdf_index[id(b)] = len(bsdf_rows)
+                bsdf_rows.append((BSDF_TYPES[b.type], b.twosided, slot(refl, where + " reflectance")))
+            shape_bsdf.append(bsdf_index[id(b)])
+            shape_emitter.append(-1)
+            faces = np.asarray(sh.faces)
+            if faces.ndim != 2 or faces.shape[1] != 3:
+                raise SceneError(f"faces must be an (M, 3) array, got shape {faces.shape}", where)
+            nv = np.asarray(sh.vertices).reshape(-1, 3).shape[0]
+            if faces.size and (faces.min() < 0 or faces.max() >= nv):
+                raise SceneError(f"face indices must be in [0, {nv}), got "
+                                 f"[{faces.min()}, {faces.max()}]", where)
+        self._emitter_index = {}
+        for j, em in enumerate(scene.emitters):
+            where = _where(scene, f"emitter '{em.id or j}'")
+            if em.type not in EMITTER_TYPES:
+                raise SceneError(f"emitter '{em.type}' is not supported by the renderer yet "
+                                 f"(supported: {', '.join(EMITTER_TYPES)})", where)
+            if em.type == "area":
+                if em.shape is None or not 0 <= em.shape < len(scene.shapes):
+                    raise SceneError("area emitter is not attached to a shape", where)
+                rad = em.params.get("radiance", Texture.constant(1.0))
+                shape_emitter[em.shape] = len(emitter_rows)
+                emitter_rows.append(dict(type="area", slot=slot(rad, where + " radiance"),
+                                         shape=em.shape, where=where))
+            else:
+                inten = em.params.get("intensity", Texture.constant(1.0))
+                if isinstance(inten, Texture) and inten.type != "constant":
+                    raise SceneError("point light intensity must be a constant colour", where)
+                pos = em.position if em.position is not None else np.asarray(em.to_world)[:3, 3]
+                emitter_rows.append(dict(type="point", slot=slot(inten, where + " intensity"),
+                                         position=pos, shape=-1, where=where))
+            self._emitter_index[id(em)] = len(emitter_rows) - 1
+        # Shapes whose emitter is set on the shape but not listed in scene.emitters.
+        for i, sh in enumerate(scene.shapes):
+            if sh.emitter is not None and shape_emitter[i] < 0 and id(sh.emitter) not in self._emitter_index:
+                where = _where(scene, f"shape '{sh.id or i}' emitter")
+                rad = sh.emitter.params.get("radiance", Texture.constant(1.0))
+                shape_emitter[i] = len(emitter_rows)
+                self._emitter_index[id(sh.emitter)] = len(emitter_rows)
+                emitter_rows.append(dict(type="area", slot=slot(rad, where + " radiance"),
+                                         shape=i, where=where))
+
+        self.textures = TextureTable(self._slots)
+        self.geometry = Geometry(scene.shapes, shape_bsdf, shape_emitter, max_leaf=max_leaf)
+        self.bsdfs = BSDFTable(self.textures, bsdf_rows)
+        self.emitters = EmitterTable(self.geometry, self.textures, emitter_rows)
+        self.camera = Camera(self.sensor, _where(scene, "sensor"))
+        film = self.sensor.film
+        w = film.crop[2] if film.crop else film.width
+        h = film.crop[3] if film.crop else film.height
+        cap = max(1, min(64, SAMPLE_BUFFER_BYTES // max(1, (w + 8) * (h + 8) * 52)))
+        self.film = Film(self.sensor, cap, _where(scene, "film"))
+        self.integrator = Integrator(self.geometry, self.bsdfs, self.emitters, self.camera)
+        self._versions = dict(scene.param_versions())
+
+    # --- parameters ----------------------------------------------------------------------
+
+    def update(self) -> list[str]:
+        """Upload the scene parameters changed since the last upload; return their names."""
+        versions = self.scene.param_versions()
+        changed = [k for k, v in versions.items() if self._versions.get(k) != v]
+        if not changed:
+            return []
+        pmap = self.scene.parameters()
+        geometry_changed = False
+        for name in changed:
+            p = pmap.info(name)
+            owner, kind = p.owner, p.kind
+            if kind in ("vertex_positions", "to_world") and owner in self.scene.shapes:
+                if kind == "to_world":
+                    _apply_shape_to_world(owner)
+                geometry_changed = True
+            elif kind in ("to_world", "fov") and owner in self.scene.sensors:
+                if owner is self.sensor:
+                    self.camera.update(self.sensor)
+            elif kind == "position":
+                self.emitters.set_position(self._emitter_index[id(owner)], owner.position)
+            else:
+                tex = owner.params.get(p.key) if hasattr(owner, "params") else None
+                if isinstance(tex, Texture) and id(tex) in self._slot_of:
+                    self.textures.upload(self._slot_of[id(tex)])
+                else:
+                    raise SceneError(f"parameter '{name}' cannot be updated by the renderer")
+        if geometry_changed:
+            self.geometry.refit_vertices(self.scene.shapes)
+            self.emitters.update_areas()
+        self._versions = dict(versions)
+        return changed
+
+    # --- rendering -----------------------------------------------------------------------
+
+    def nbytes(self) -> int:
+        """Bytes of the per-render buffers (film sample buffers and accumulators)."""
+        return self.film.nbytes()
+
+    def render(self, spp=None, seed=0, aovs=(), spp_per_pass=None, progress=None,
+               max_depth=None):
+        """Render; returns (H, W, 3) float32 linear RGB, or a dict with 'color' and the
+        requested AOVs ('depth', 'normal', 'albedo', 'alpha') when ``aovs`` is non-empty."""
+        aovs = tuple(aovs)
+        for a in aovs:
+            if a not in AOV_NAMES:
+                raise SceneError(f"unknown AOV '{a}' (expected {', '.join(AOV_NAMES)})")
+        spp = int(spp if spp is not None else self.sensor.sampler.sample_count)
+        if spp <= 0:
+            raise SceneError(f"spp must be a positive integer, got {spp}")
+        self.update()
+        integ = self.scene.integrator
+        md = integ.max_depth if max_depth is None else int(max_depth)
+        if md < -1:
+            raise SceneError(f"max_depth must be -1 (unbounded) or >= 0, got {md}")
+        if integ.rr_depth <= 0:
+            raise SceneError(f"rr_depth must be positive, got {integ.rr_depth}")
+        per_pass = int(spp_per_pass) if spp_per_pass else min(self.film.capacity, spp)
+        if per_pass <= 0:
+            raise SceneError(f"spp_per_pass must be positive, got {spp_per_pass}")
+        if per_pass > self.film.capacity:
+            self.film = Film(self.sensor, per_pass, _where(self.scene, "film"))
+        film = self.film
+        with_aovs = bool(aovs)
+        if with_aovs:
+            film.ensure_aovs()
+            film.clear_aovs()
+        film.clear()
+        n_em = int(integ.params.get("emitter_samples", integ.params.get("shading_samples", 1)))
+        n_bsdf = int(integ.params.get("bsdf_samples", integ.params.get("shading_samples", 1)))
+        if integ.type == "direct" and (n_em < 0 or n_bsdf < 0 or n_em + n_bsdf == 0):
+            raise SceneError("direct integrator: emitter_samples and bsdf_samples must be >= 0, "
+                             "not both 0")
+        cx, cy = film.crop_offset
+        done = 0
+        while done < spp:
+            n = min(per_pass, spp - done)
+            self.integrator.sample_pass(film, n, done, int(seed) & 0xFFFFFFFF, integ.type,
+                                        with_aovs, depth_limit(md), int(integ.rr_depth),
+                                        int(bool(integ.hide_emitters)), n_em, n_bsdf, cx, cy,
+                                        int(self.sensor.film.width))
+            film.gather(n, with_aovs)
+            done += n
+            if progress is not None:
+                progress(done, spp)
+        img = film.develop()
+        if not aovs:
+            return img
+        out = {"color": img}
+        maps = film.develop_aovs()
+        for a in aovs:
+            out[a] = maps[a]
+        return out
+
+
+def _apply_shape_to_world(shape):
+    if shape.local_vertices is None:
+        raise SceneError(f"shape '{shape.id}': to_world changed but the shape has no "
+                         "object-space vertices")
+    m = np.asarray(shape.to_world, np.float64)
+    lv = np.asarray(shape.local_vertices, np.float64)
+    shape.vertices = lv @ m[:3, :3].T + m[:3, 3]
+    if shape.local_normals is not None:
+        n = np.asarray(shape.local_normals, np.float64) @ np.linalg.inv(m[:3, :3])
+        shape.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+
+
+def render(scene, spp=None, seed=0, sensor=0, aovs=(), spp_per_pass=None, progress=None,
+           max_depth=None):
+    """Render ``scene`` once (builds a :class:`Renderer`); see :meth:`Renderer.render`."""
+    return Renderer(scene, sensor=sensor).render(spp=spp, seed=seed, aovs=aovs,
+                                                 spp_per_pass=spp_per_pass, progress=progress,
+                                                 max_depth=max_depth)

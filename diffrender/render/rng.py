@@ -1,0 +1,54 @@
+"""Counter-based random numbers: a hash of (seed, pixel, sample, dimension).
+
+Every random number of a render is a pure function of those four integers, so an image does not
+depend on the number of threads, the pass size or the order in which samples run. The hash is
+the PCG output permutation used as a hash (Jarzynski & Olano, "Hash Functions for GPU
+Rendering", JCGT 2020), chained over the key's components; floats take the top 24 bits, so
+they lie in [0, 1) exactly.
+"""
+
+import numpy as np
+
+from ..engine import ti
+
+
+@ti.func
+def pcg_hash(v: ti.u32) -> ti.u32:
+    state = v * ti.u32(747796405) + ti.u32(2891336453)
+    word = ((state >> ((state >> ti.u32(28)) + ti.u32(4))) ^ state) * ti.u32(277803737)
+    return (word >> ti.u32(22)) ^ word
+
+
+@ti.func
+def sample_key(seed: ti.u32, pixel: ti.u32, sample: ti.u32) -> ti.u32:
+    """The key of one sample (one camera path)."""
+    return pcg_hash(pcg_hash(pcg_hash(seed) + pixel) + sample)
+
+
+@ti.func
+def rand(key: ti.u32, dim: ti.i32) -> ti.f32:
+    """The uniform [0, 1) number of dimension ``dim`` of the sample ``key``."""
+    h = pcg_hash(key ^ pcg_hash(ti.u32(dim) + ti.u32(0x9E3779B9)))
+    return ti.f32(h >> ti.u32(8)) * (1.0 / 16777216.0)
+
+
+@ti.func
+def rand2(key: ti.u32, dim: ti.i32):
+    return ti.Vector([rand(key, dim), rand(key, dim + 1)])
+
+
+# numpy twins (tests, host-side checks) ------------------------------------------------------
+
+def pcg_hash_np(v):
+    v = np.asarray(v, np.uint32)
+    with np.errstate(over="ignore"):
+        state = v * np.uint32(747796405) + np.uint32(2891336453)
+        word = ((state >> ((state >> np.uint32(28)) + np.uint32(4))) ^ state) * np.uint32(277803737)
+    return (word >> np.uint32(22)) ^ word
+
+
+def rand_np(seed, pixel, sample, dim):
+    with np.errstate(over="ignore"):
+        key = pcg_hash_np(pcg_hash_np(pcg_hash_np(seed) + np.uint32(pixel)) + np.uint32(sample))
+        h = pcg_hash_np(key ^ pcg_hash_np(np.uint32(dim) + np.uint32(0x9E3779B9)))
+    return (h >> np.uint32(8)).astype(np.float64) / 16777216.0

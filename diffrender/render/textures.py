@@ -1,0 +1,194 @@
+"""Colour parameters: every reflectance / radiance / intensity is a *slot* of a texture table.
+
+A slot is a constant RGB value, a bitmap (bilinear or nearest filtering, repeat / mirror /
+clamp wrapping, a 2D affine ``to_uv`` transform) or Mitsuba's ``checkerboard``. Constants and
+texels live in Taichi fields, so assigning a new value (``Renderer.update`` after
+``scene.parameters()[...] = ...``) is a field write, never a recompilation.
+
+Conventions (Mitsuba 3's ``bitmap``): ``uv' = to_uv @ (u, v, 1)``; the image's row 0 is the top
+of the texture, at v = 1, so the continuous texel position is ``(u' * W, (1 - v') * H)``.
+Bilinear filtering samples at texel centres (``pos - 0.5``), as Mitsuba does.
+"""
+
+import numpy as np
+
+from ..engine import ti
+from ..errors import SceneError
+from ..scene.model import Texture
+from .types import vec3
+
+KIND_CONSTANT, KIND_BITMAP, KIND_CHECKER = 0, 1, 2
+FILTERS = {"nearest": 0, "bilinear": 1}
+WRAPS = {"repeat": 0, "mirror": 1, "clamp": 2}
+
+SlotInfo = ti.types.struct(kind=ti.i32, value=vec3, value2=vec3, bitmap=ti.i32,
+                           uv0=vec3, uv1=vec3)
+BitmapInfo = ti.types.struct(offset=ti.i32, width=ti.i32, height=ti.i32, filter=ti.i32,
+                             wrap=ti.i32)
+
+
+def _rgb(value, where):
+    v = np.asarray(value, np.float32).reshape(-1)
+    if v.size == 1:
+        return np.repeat(v, 3)
+    if v.size != 3:
+        raise SceneError(f"expected an RGB colour or a float, got {v.size} values", where)
+    return v
+
+
+def _bitmap_rgb(data, where):
+    d = np.asarray(data, np.float32)
+    if d.ndim == 2:
+        d = d[:, :, None]
+    if d.ndim != 3 or d.shape[2] not in (1, 3, 4):
+        raise SceneError(f"bitmap data must be H x W x 1|3|4, got shape {d.shape}", where)
+    if d.shape[2] == 1:
+        d = np.repeat(d, 3, axis=2)
+    return np.ascontiguousarray(d[:, :, :3])
+
+
+@ti.data_oriented
+class TextureTable:
+    """Slots and packed bitmap texels (RGB float32)."""
+
+    def __init__(self, textures: list[tuple[Texture, str]]):
+        """``textures``: (Texture, where) pairs; slot i is textures[i]."""
+        self.n_slots = max(1, len(textures))
+        self._bitmaps: list[tuple[int, tuple[int, int]]] = []  # slot -> (offset, (h, w))
+        n_texels = 0
+        self._slot_bitmap = {}
+        for i, (tex, where) in enumerate(textures):
+            if tex.type == "bitmap":
+                if tex.data is None:
+                    raise SceneError("bitmap texture has no data", where)
+                h, w = np.shape(tex.data)[:2]
+                self._slot_bitmap[i] = (len(self._bitmaps), n_texels, h, w)
+                self._bitmaps.append((n_texels, (h, w)))
+                n_texels += h * w
+        self.slots = SlotInfo.field(shape=self.n_slots)
+        self.bitmaps = BitmapInfo.field(shape=max(1, len(self._bitmaps)))
+        self.texels = vec3.field(shape=max(1, n_texels))
+        self.textures = [t for t, _ in textures]
+        self.wheres = [w for _, w in textures]
+        for i in range(len(textures)):
+            self.upload(i)
+
+    def upload(self, i: int) -> None:
+        """(Re-)upload slot ``i`` from its Texture (same bitmap size as at construction)."""
+        tex, where = self.textures[i], self.wheres[i]
+        m = np.asarray(tex.to_uv, np.float64)
+        if m.shape != (3, 3):
+            raise SceneError(f"to_uv must be a 3x3 matrix, got shape {m.shape}", where)
+        uv0 = m[0].astype(np.float32)
+        uv1 = m[1].astype(np.float32)
+        zero = np.zeros(3, np.float32)
+        if tex.type == "constant":
+            self.slots[i] = SlotInfo(kind=KIND_CONSTANT, value=_rgb(tex.value, where), value2=zero,
+                                     bitmap=-1, uv0=uv0, uv1=uv1)
+        elif tex.type == "bitmap":
+            b, off, h, w = self._slot_bitmap[i]
+            data = _bitmap_rgb(tex.data, where)
+            if data.shape[:2] != (h, w):
+                raise SceneError(f"bitmap is {h}x{w}; a new value must keep that size, got "
+                                 f"{data.shape[0]}x{data.shape[1]}", where)
+            if tex.filter_type not in FILTERS:
+                raise SceneError(f"unknown filter_type '{tex.filter_type}' (expected "
+                                 f"{' or '.join(FILTERS)})", where)
+            if tex.wrap_mode not in WRAPS:
+                raise SceneError(f"unknown wrap_mode '{tex.wrap_mode}' (expected "
+                                 f"{', '.join(WRAPS)})", where)
+            self.bitmaps[b] = BitmapInfo(offset=off, width=w, height=h,
+                                         filter=FILTERS[tex.filter_type], wrap=WRAPS[tex.wrap_mode])
+            self._write_texels(off, data.reshape(-1, 3))
+            self.slots[i] = SlotInfo(kind=KIND_BITMAP, value=data.reshape(-1, 3).mean(0),
+                                     value2=zero, bitmap=b, uv0=uv0, uv1=uv1)
+        elif tex.type == "checkerboard":
+            c0 = _rgb(tex.extra.get("color0", 0.4), where)
+            c1 = _rgb(tex.extra.get("color1", 0.2), where)
+            self.slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
+                                     uv0=uv0, uv1=uv1)
+        else:
+            raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap "
+                             "or checkerboard)", where)
+
+    def _write_texels(self, off, flat):
+        full = self.texels.to_numpy()
+        full[off:off + flat.shape[0]] = flat
+        self.texels.from_numpy(full)
+
+    # --- Taichi side ---------------------------------------------------------------------
+
+    @ti.func
+    def _wrap(self, x, n, mode):
+        r = x
+        if mode == 0:  # repeat
+            r = x % n  # Taichi's % follows Python (non-negative for n > 0)
+        elif mode == 1:  # mirror
+            m = x % (2 * n)
+            r = m if m < n else 2 * n - 1 - m
+        else:  # clamp
+            r = ti.min(ti.max(x, 0), n - 1)
+        return r
+
+    @ti.func
+    def _texel(self, b, x, y):
+        info = self.bitmaps[b]
+        xx = self._wrap(x, info.width, info.wrap)
+        yy = self._wrap(y, info.height, info.wrap)
+        return self.texels[info.offset + yy * info.width + xx]
+
+    @ti.func
+    def eval_bitmap(self, b, uv):
+        info = self.bitmaps[b]
+        w = ti.cast(info.width, ti.f32)
+        h = ti.cast(info.height, ti.f32)
+        x = uv.x * w
+        y = (1.0 - uv.y) * h
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if info.filter == 0:
+            res = self._texel(b, ti.cast(ti.floor(x), ti.i32), ti.cast(ti.floor(y), ti.i32))
+        else:
+            x -= 0.5
+            y -= 0.5
+            fx = ti.floor(x)
+            fy = ti.floor(y)
+            ix = ti.cast(fx, ti.i32)
+            iy = ti.cast(fy, ti.i32)
+            tx = x - fx
+            ty = y - fy
+            res = ((1.0 - tx) * (1.0 - ty) * self._texel(b, ix, iy)
+                   + tx * (1.0 - ty) * self._texel(b, ix + 1, iy)
+                   + (1.0 - tx) * ty * self._texel(b, ix, iy + 1)
+                   + tx * ty * self._texel(b, ix + 1, iy + 1))
+        return res
+
+    @ti.func
+    def eval(self, slot, uv):
+        """RGB value of ``slot`` at surface coordinates ``uv``."""
+        s = self.slots[slot]
+        res = s.value
+        if s.kind != KIND_CONSTANT:
+            uvh = ti.Vector([uv.x, uv.y, 1.0])
+            tuv = ti.Vector([s.uv0.dot(uvh), s.uv1.dot(uvh)])
+            if s.kind == KIND_BITMAP:
+                res = self.eval_bitmap(s.bitmap, tuv)
+            else:  # checkerboard: color0 where both fractional parts are on the same side of .5
+                mx = (tuv.x - ti.floor(tuv.x)) > 0.5
+                my = (tuv.y - ti.floor(tuv.y)) > 0.5
+                if mx != my:
+                    res = s.value2
+        return res
+
+    @ti.kernel
+    def _eval_kernel(self, slot: ti.i32, uv: ti.types.ndarray(), out: ti.types.ndarray()):
+        for i in range(uv.shape[0]):
+            v = self.eval(slot, ti.Vector([uv[i, 0], uv[i, 1]]))
+            for c in ti.static(range(3)):
+                out[i, c] = v[c]
+
+    def evaluate(self, slot: int, uv: np.ndarray) -> np.ndarray:
+        """Evaluate a slot at many uvs (N, 2) -> (N, 3) (tests, host-side use)."""
+        uv = np.ascontiguousarray(uv, np.float32).reshape(-1, 2)
+        out = np.zeros((uv.shape[0], 3), np.float32)
+        self._eval_kernel(slot, uv, out)
+        return out

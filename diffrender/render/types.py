@@ -1,0 +1,32 @@
+"""Taichi types shared by the renderer's components."""
+
+from ..engine import ti
+
+vec2 = ti.types.vector(2, ti.f32)
+vec3 = ti.types.vector(3, ti.f32)
+ivec3 = ti.types.vector(3, ti.i32)
+mat3 = ti.types.matrix(3, 3, ti.f32)
+
+INV_PI = 0.31830988618379067
+PI = 3.141592653589793
+
+# Ray offsets as Mitsuba's (math::RayEpsilon = 1500 float32 ulps at 1, ShadowEpsilon = 10x that).
+RAY_EPSILON = 1500.0 * 2.0 ** -24
+SHADOW_EPSILON = 10.0 * RAY_EPSILON
+
+#: A closest-hit query result: distance, triangle (BVH order; -1 = miss), barycentrics.
+Hit = ti.types.struct(t=ti.f32, tri=ti.i32, b1=ti.f32, b2=ti.f32)
+
+#: A surface interaction: position, geometric and shading normals, uv, ids.
+SurfaceInteraction = ti.types.struct(
+    valid=ti.i32, t=ti.f32, p=vec3, ng=vec3, ns=vec3, uv=vec2, shape=ti.i32, tri=ti.i32,
+    bsdf=ti.i32, emitter=ti.i32)
+
+#: A BSDF sample: outgoing direction (local frame), weight = f * cos / pdf, pdf (solid angle).
+BSDFSample = ti.types.struct(wo=vec3, weight=vec3, pdf=ti.f32, delta=ti.i32)
+
+#: An emitter direction sample seen from a reference point: direction, distance, position on
+#: the emitter, weight = L / pdf (selection included), pdf (solid angle, selection included;
+#: for delta emitters the selection probability), delta flag.
+EmitterSample = ti.types.struct(d=vec3, dist=ti.f32, p=vec3, weight=vec3, pdf=ti.f32,
+                                delta=ti.i32)

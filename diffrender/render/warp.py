@@ -1,0 +1,87 @@
+"""Sample warps and frames (the maths of Mitsuba's ``warp`` namespace, re-derived)."""
+
+from ..engine import ti
+from .types import PI, RAY_EPSILON, vec3
+
+
+@ti.func
+def square_to_uniform_disk_concentric(u):
+    """Shirley-Chiu concentric map of [0,1)^2 onto the unit disk."""
+    x = 2.0 * u.x - 1.0
+    y = 2.0 * u.y - 1.0
+    r = 0.0
+    phi = 0.0
+    if x == 0.0 and y == 0.0:
+        r = 0.0
+    elif x * x > y * y:
+        r = x
+        phi = (PI / 4.0) * (y / x)
+    else:
+        r = y
+        phi = (PI / 2.0) - (PI / 4.0) * (x / y)
+    return ti.Vector([r * ti.cos(phi), r * ti.sin(phi)])
+
+
+@ti.func
+def square_to_cosine_hemisphere(u):
+    """Cosine-weighted direction about +Z; density cos(theta) / pi."""
+    p = square_to_uniform_disk_concentric(u)
+    z = ti.sqrt(ti.max(0.0, 1.0 - p.x * p.x - p.y * p.y))
+    return ti.Vector([p.x, p.y, z])
+
+
+@ti.func
+def square_to_uniform_triangle(u):
+    """Barycentrics (b1, b2) uniform over a triangle (b0 = 1 - b1 - b2)."""
+    t = ti.sqrt(ti.max(0.0, 1.0 - u.x))
+    return ti.Vector([1.0 - t, t * u.y])
+
+
+@ti.func
+def coordinate_system(n):
+    """Tangents (s, t) with (s, t, n) orthonormal, right-handed (Duff et al. 2017)."""
+    sign = 1.0 if n.z >= 0.0 else -1.0
+    a = -1.0 / (sign + n.z)
+    b = n.x * n.y * a
+    s = ti.Vector([1.0 + sign * n.x * n.x * a, sign * b, -sign * n.x])
+    t = ti.Vector([b, sign + n.y * n.y * a, -n.y])
+    return s, t
+
+
+@ti.func
+def to_local(s, t, n, v):
+    return ti.Vector([s.dot(v), t.dot(v), n.dot(v)])
+
+
+@ti.func
+def to_world(s, t, n, v):
+    return s * v.x + t * v.y + n * v.z
+
+
+@ti.func
+def mis_power(pdf_a, pdf_b):
+    """Power heuristic (beta = 2): pdf_a^2 / (pdf_a^2 + pdf_b^2); 0 when not finite."""
+    a2 = pdf_a * pdf_a
+    d = a2 + pdf_b * pdf_b
+    w = 0.0
+    if d > 0.0:
+        w = a2 / d
+    if not (w == w):  # NaN
+        w = 0.0
+    return w
+
+
+@ti.func
+def offset_origin(p, ng, d):
+    """Mitsuba's ray origin offset: along the geometric normal, towards ``d``'s side, by
+    (1 + max|p|) * RayEpsilon."""
+    mag = (1.0 + ti.max(ti.abs(p.x), ti.abs(p.y), ti.abs(p.z))) * RAY_EPSILON
+    off = ng * mag
+    if ng.dot(d) < 0.0:
+        off = -off
+    return p + off
+
+
+__all__ = ["square_to_uniform_disk_concentric", "square_to_cosine_hemisphere",
+           "square_to_uniform_triangle", "coordinate_system", "to_local", "to_world",
+           "mis_power", "offset_origin", "vec3"]
