@@ -29,6 +29,20 @@ def render(scene, spp=None, seed=0, **kwargs):
     return _render(scene, spp=spp, seed=seed, **kwargs)
 
 
-__all__ = ["load_scene", "render", "read_image", "write_image", "compare", "psnr",
+def render_vjp(scene, d_image, params, spp=None, seed=0, **kwargs):
+    """Reverse mode: ``{name: gradient}`` for the adjoint image ``d_image`` (d loss / d image)."""
+    from .render import render_vjp as _vjp
+
+    return _vjp(scene, d_image, params, spp=spp, seed=seed, **kwargs)
+
+
+def render_jvp(scene, tangents, spp=None, seed=0, **kwargs):
+    """Forward mode: the image tangent dI/dtheta . t for ``tangents = {name: t}``."""
+    from .render import render_jvp as _jvp
+
+    return _jvp(scene, tangents, spp=spp, seed=seed, **kwargs)
+
+
+__all__ = ["load_scene", "render", "render_vjp", "render_jvp", "read_image", "write_image", "compare", "psnr",
            "relative_mse", "rmse", "ssim", "DiffrenderError", "SceneError", "ImageError",
            "EngineError", "ConfigError", "__version__"]

@@ -6,6 +6,6 @@ times. See ``docs/renderer.md``.
 """
 from __future__ import annotations
 
-from .renderer import AOV_NAMES, Renderer, render
+from .renderer import AOV_NAMES, Renderer, render, render_jvp, render_vjp
 
-__all__ = ["render", "Renderer", "AOV_NAMES"]
+__all__ = ["render", "render_vjp", "render_jvp", "Renderer", "AOV_NAMES"]

@@ -227,6 +227,132 @@ class Renderer:
         return out
 
 
+    # --- derivatives -------------------------------------------------------------------------
+
+    def _param_slot(self, name):
+        """(canonical name, texture slot, 'value0' | 'value1' | 'texels') of a parameter."""
+        from .differentiable import GradientError
+
+        info = self.scene.parameters().info(name)
+        if info.discontinuous:
+            raise GradientError(f"parameter '{info.name}' moves geometry or the camera: its derivative "
+                                "needs edge sampling, which is not available yet")
+        tex = info.owner.params.get(info.key) if hasattr(info.owner, "params") else None
+        if not isinstance(tex, Texture) or id(tex) not in self._slot_of:
+            raise GradientError(f"parameter '{info.name}' is not differentiable by the renderer yet")
+        slot = self._slot_of[id(tex)]
+        parts = info.field.split(".")
+        if len(parts) > 2 and parts[2] == "data":
+            return info.name, slot, "texels"
+        if len(parts) > 2 and parts[2] == "color1":
+            return info.name, slot, "value1"
+        return info.name, slot, "value0"
+
+    def _diff_integrator(self, max_depth, spp_per_pass=None):
+        from .differentiable import DiffIntegrator, replay_depth
+
+        if self.scene.integrator.type != "path":
+            from .differentiable import GradientError
+
+            raise GradientError(f"derivatives need the 'path' integrator, the scene uses "
+                                f"'{self.scene.integrator.type}'")
+        depth = replay_depth(max_depth)
+        d = getattr(self, "_diff", None)
+        if d is None or d.depth != depth or (spp_per_pass and d.n != spp_per_pass):
+            d = DiffIntegrator(self, depth, spp_per_pass)
+            self._diff = d
+        return d
+
+    def _diff_settings(self, spp, max_depth):
+        spp = int(spp if spp is not None else self.sensor.sampler.sample_count)
+        if spp <= 0:
+            raise SceneError(f"spp must be a positive integer, got {spp}")
+        integ = self.scene.integrator
+        md = integ.max_depth if max_depth is None else int(max_depth)
+        return spp, md, integ
+
+    def vjp(self, d_image, params, spp=None, seed=0, max_depth=None, spp_per_pass=None,
+            progress=None) -> dict:
+        """Reverse mode: ``{name: d(sum(d_image * render)) / d(parameter)}`` for the adjoint
+        image ``d_image`` (H, W, 3), replaying ``spp`` samples per pixel with ``seed``."""
+        from .differentiable import GradientError
+        from .integrators import depth_limit
+
+        d_image = np.asarray(d_image, np.float32)
+        if d_image.ndim == 2:
+            d_image = np.repeat(d_image[:, :, None], 3, axis=2)
+        want = (self.film.height, self.film.width, 3)
+        if d_image.shape != want:
+            raise GradientError(f"adjoint image has shape {d_image.shape}, expected {want}")
+        if isinstance(params, str):
+            params = [params]
+        slots = [self._param_slot(n) for n in params]
+        spp, md, integ = self._diff_settings(spp, max_depth)
+        self.update()
+        dint = self._diff_integrator(md, spp_per_pass)
+        dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
+                 int(self.sensor.film.width), progress)
+        tex = self.textures
+        vg = tex.values.grad.to_numpy()
+        tg = None
+        out = {}
+        for requested, (name, slot, where) in zip(params, slots):
+            if where == "texels":
+                if tg is None:
+                    tg = tex.texels.grad.to_numpy()
+                _, off, h, w = tex._slot_bitmap[slot]
+                g = tg[off:off + h * w].reshape(h, w, 3)
+                shape = np.shape(self.scene.parameters()[name])
+                g = g[:, :, :shape[2]] if len(shape) == 3 and shape[2] < 3 else g
+            else:
+                g = vg[slot, 0 if where == "value0" else 1].copy()
+                shape = np.shape(self.scene.parameters()[name])
+                if shape != (3,):
+                    g = np.asarray(g.sum()).reshape(shape)
+            out[requested] = g.astype(np.float64)
+        return out
+
+    def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None) -> np.ndarray:
+        """Forward mode: the image tangent ``sum_k dI/d(theta_k) . t_k`` (H, W, 3) for
+        ``tangents = {name: t_k}`` (t_k shaped like the parameter)."""
+        from ..engine import require_forward_mode
+        from .integrators import depth_limit
+
+        require_forward_mode("render_jvp")
+        spp, md, integ = self._diff_settings(spp, max_depth)
+        self.update()
+        tex = self.textures
+        seed_values = np.zeros(tex.values.shape + (3,), np.float32)
+        seed_texels = None
+        for name, t in tangents.items():
+            cname, slot, where = self._param_slot(name)
+            shape = np.shape(self.scene.parameters()[cname])
+            t = np.asarray(t, np.float32)
+            if t.shape != shape:
+                try:
+                    t = np.broadcast_to(t, shape)
+                except ValueError:
+                    from .differentiable import GradientError
+
+                    raise GradientError(f"tangent of '{name}' has shape {t.shape}, expected {shape}") from None
+            if where == "texels":
+                if seed_texels is None:
+                    seed_texels = np.zeros(tex.texels.shape + (3,), np.float32)
+                _, off, h, w = tex._slot_bitmap[slot]
+                tt = t if t.ndim == 3 and t.shape[2] == 3 else np.broadcast_to(t.reshape(h, w, -1), (h, w, 3))
+                seed_texels[off:off + h * w] += tt.reshape(-1, 3)
+            else:
+                seed_values[slot, 0 if where == "value0" else 1] += np.broadcast_to(t, (3,))
+        dint = self._diff_integrator(md, spp_per_pass)
+        out = np.zeros((self.film.height, self.film.width, 3), np.float32)
+        fw = int(self.sensor.film.width)
+        if np.any(seed_values):
+            out += dint.jvp(tex.values, seed_values, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
+        if seed_texels is not None and np.any(seed_texels):
+            out += dint.jvp(tex.texels, seed_texels, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
+        return out
+
+
 def _apply_shape_to_world(shape):
     if shape.local_vertices is None:
         raise SceneError(f"shape '{shape.id}': to_world changed but the shape has no "
@@ -237,6 +363,17 @@ def _apply_shape_to_world(shape):
     if shape.local_normals is not None:
         n = np.asarray(shape.local_normals, np.float64) @ np.linalg.inv(m[:3, :3])
         shape.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+
+
+def render_vjp(scene, d_image, params, spp=None, seed=0, sensor=0, max_depth=None):
+    """Reverse mode: ``{name: gradient}`` of ``sum(d_image * render(scene))``; see
+    :meth:`Renderer.vjp`."""
+    return Renderer(scene, sensor=sensor).vjp(d_image, params, spp=spp, seed=seed, max_depth=max_depth)
+
+
+def render_jvp(scene, tangents, spp=None, seed=0, sensor=0, max_depth=None):
+    """Forward mode: the gradient image ``dI/dtheta . t``; see :meth:`Renderer.jvp`."""
+    return Renderer(scene, sensor=sensor).jvp(tangents, spp=spp, seed=seed, max_depth=max_depth)
 
 
 def render(scene, spp=None, seed=0, sensor=0, aovs=(), spp_per_pass=None, progress=None,

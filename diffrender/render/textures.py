@@ -16,6 +16,7 @@ from ..engine import ti
 from ..errors import SceneError
 from ..scene.model import Texture
 from .types import vec3
+from .warp import floor_f
 
 KIND_CONSTANT, KIND_BITMAP, KIND_CHECKER = 0, 1, 2
 FILTERS = {"nearest": 0, "bilinear": 1}
@@ -67,7 +68,12 @@ class TextureTable:
                 n_texels += h * w
         self.slots = SlotInfo.field(shape=self.n_slots)
         self.bitmaps = BitmapInfo.field(shape=max(1, len(self._bitmaps)))
-        self.texels = vec3.field(shape=max(1, n_texels))
+        # The values that parameters own live in plain vector fields with gradient (reverse)
+        # and dual (forward mode) storage, so the differentiable integrator can read them:
+        # values[slot, 0] is a constant colour (checkerboard: color0), values[slot, 1] the
+        # checkerboard's color1; texels hold every bitmap.
+        self.values = vec3.field(shape=(self.n_slots, 2), needs_grad=True, needs_dual=True)
+        self.texels = vec3.field(shape=max(1, n_texels), needs_grad=True, needs_dual=True)
         self.textures = [t for t, _ in textures]
         self.wheres = [w for _, w in textures]
         for i in range(len(textures)):
@@ -83,6 +89,8 @@ class TextureTable:
         uv1 = m[1].astype(np.float32)
         zero = np.zeros(3, np.float32)
         if tex.type == "constant":
+            self.values[i, 0] = _rgb(tex.value, where)
+            self.values[i, 1] = zero
             self.slots[i] = SlotInfo(kind=KIND_CONSTANT, value=_rgb(tex.value, where), value2=zero,
                                      bitmap=-1, uv0=uv0, uv1=uv1)
         elif tex.type == "bitmap":
@@ -105,6 +113,8 @@ class TextureTable:
         elif tex.type == "checkerboard":
             c0 = _rgb(tex.extra.get("color0", 0.4), where)
             c1 = _rgb(tex.extra.get("color1", 0.2), where)
+            self.values[i, 0] = c0
+            self.values[i, 1] = c1
             self.slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
                                      uv0=uv0, uv1=uv1)
         else:
@@ -146,12 +156,12 @@ class TextureTable:
         y = (1.0 - uv.y) * h
         res = ti.Vector([0.0, 0.0, 0.0])
         if info.filter == 0:
-            res = self._texel(b, ti.cast(ti.floor(x), ti.i32), ti.cast(ti.floor(y), ti.i32))
+            res = self._texel(b, ti.cast(floor_f(x), ti.i32), ti.cast(floor_f(y), ti.i32))
         else:
             x -= 0.5
             y -= 0.5
-            fx = ti.floor(x)
-            fy = ti.floor(y)
+            fx = floor_f(x)
+            fy = floor_f(y)
             ix = ti.cast(fx, ti.i32)
             iy = ti.cast(fy, ti.i32)
             tx = x - fx
@@ -166,17 +176,17 @@ class TextureTable:
     def eval(self, slot, uv):
         """RGB value of ``slot`` at surface coordinates ``uv``."""
         s = self.slots[slot]
-        res = s.value
+        res = self.values[slot, 0]
         if s.kind != KIND_CONSTANT:
             uvh = ti.Vector([uv.x, uv.y, 1.0])
             tuv = ti.Vector([s.uv0.dot(uvh), s.uv1.dot(uvh)])
             if s.kind == KIND_BITMAP:
                 res = self.eval_bitmap(s.bitmap, tuv)
             else:  # checkerboard: color0 where both fractional parts are on the same side of .5
-                mx = (tuv.x - ti.floor(tuv.x)) > 0.5
-                my = (tuv.y - ti.floor(tuv.y)) > 0.5
+                mx = (tuv.x - floor_f(tuv.x)) > 0.5
+                my = (tuv.y - floor_f(tuv.y)) > 0.5
                 if mx != my:
-                    res = s.value2
+                    res = self.values[slot, 1]
         return res
 
     @ti.kernel

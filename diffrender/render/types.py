@@ -28,5 +28,7 @@ BSDFSample = ti.types.struct(wo=vec3, weight=vec3, pdf=ti.f32, delta=ti.i32)
 #: An emitter direction sample seen from a reference point: direction, distance, position on
 #: the emitter, weight = L / pdf (selection included), pdf (solid angle, selection included;
 #: for delta emitters the selection probability), delta flag.
+#: ``emitter`` is the index of the chosen emitter and ``uv`` the surface coordinates of the
+#: sampled point (area lights), so that a replay can re-evaluate the emitted radiance.
 EmitterSample = ti.types.struct(d=vec3, dist=ti.f32, p=vec3, weight=vec3, pdf=ti.f32,
-                                delta=ti.i32)
+                                delta=ti.i32, emitter=ti.i32, uv=vec2)

@@ -59,6 +59,16 @@ def to_world(s, t, n, v):
 
 
 @ti.func
+def floor_f(v):
+    """floor(v) for |v| < 2^31, written with casts: ``ti.floor`` is refused by Taichi's
+    forward-mode autodiff (its derivative is zero, so this changes no gradient)."""
+    fi = ti.cast(ti.cast(v, ti.i32), ti.f32)
+    if v < fi:
+        fi -= 1.0
+    return fi
+
+
+@ti.func
 def mis_power(pdf_a, pdf_b):
     """Power heuristic (beta = 2): pdf_a^2 / (pdf_a^2 + pdf_b^2); 0 when not finite."""
     a2 = pdf_a * pdf_a
@@ -84,4 +94,4 @@ def offset_origin(p, ng, d):
 
 __all__ = ["square_to_uniform_disk_concentric", "square_to_cosine_hemisphere",
            "square_to_uniform_triangle", "coordinate_system", "to_local", "to_world",
-           "mis_power", "offset_origin", "vec3"]
+           "mis_power", "offset_origin", "floor_f", "vec3"]

@@ -106,12 +106,14 @@ class EmitterTable:
         Returns an EmitterSample (pdf 0 = no contribution)."""
         n = self.n_field[None]
         res = EmitterSample(d=ti.Vector([0.0, 0.0, 1.0]), dist=0.0, p=ref,
-                            weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0, delta=0)
+                            weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0, delta=0, emitter=-1,
+                            uv=ti.Vector([0.0, 0.0]))
         if n > 0:
             x = u.x * n
             e = ti.min(ti.cast(ti.floor(x), ti.i32), n - 1)
             ux = ti.min(x - e, 0.99999994)
             info = self.info[e]
+            res.emitter = e
             if info.type == 1:  # point
                 inten = self.textures.eval(info.slot, ti.Vector([0.0, 0.0]))
                 d, dist, w = point.sample(inten, info.position, ref)
@@ -137,6 +139,7 @@ class EmitterTable:
                         res.dist = dist
                         res.p = hit_o.p
                         res.pdf = p_sa / n
+                        res.uv = hit_o.uv
                         res.weight = area.eval(le, hit_o.ns, -d) / res.pdf
         return res
 

@@ -1,0 +1,347 @@
+"""Derivatives of renders with respect to scene parameters: reverse mode (vector-Jacobian
+products, ``vjp``) and forward mode (Jacobian-vector products, ``jvp``).
+
+Method: path replay with constant memory (in the spirit of Path Replay Backpropagation, Vicini
+et al. 2021). Per pass of ``n`` samples per pixel:
+
+1. ``trace`` (not differentiated): traces the paths exactly as the forward ``path`` integrator
+   does (same random numbers: same seed, pixel, sample and dimensions), and records, per bounce,
+   what does not depend on the differentiated parameters: surface coordinates, BSDF index, local
+   directions, the MIS weights and the sampling densities (detached: the paths are sampled, their
+   densities are constants of the estimator), the light sample and its visibility.
+2. ``shade`` (differentiated, one flat kernel per bounce, no loop inside: the layout that Taichi
+   differentiates correctly, see ``../shared/taichi-autodiff.md``): recomputes the parameter
+   dependent factors from the records (texture lookups, BSDF evaluations, emitted radiance),
+   carries the path throughput in a per-bounce field, and either
+   - reverse mode: accumulates ``sum_i <a_i, C_i>`` where ``a_i`` is the adjoint image gathered
+     through the pixel reconstruction filter (``a_i = sum_p adj_p w_ip / W_p``), under a
+     ``ti.ad.Tape``; or
+   - forward mode: splats the contributions' tangents into the image through the filter, under
+     ``ti.ad.FwdMode``.
+
+Memory is one pass of records (``n x H x W x depth``) whatever the spp. The estimator is the
+derivative of the rendered estimator with the path samples held fixed: unbiased for the interior
+derivatives (parameters that do not move visibility) of emitter sampling, BSDF sampling and MIS.
+Russian-roulette survival probabilities are constants of the estimator (as in Mitsuba's ``prb``),
+so per-sample derivatives equal finite differences with common random numbers whenever roulette
+does not act (``max_depth <= rr_depth + 1``); in expectation they always agree.
+
+Unbounded ``max_depth`` (-1) is replayed up to :data:`UNBOUNDED_DEPTH` path segments.
+"""
+
+
+import numpy as np
+
+from ..engine import ti
+from ..errors import DiffrenderError
+from .film import border_size, filter_eval, filter_params, FilterInfo
+from .rng import rand, rand2, sample_key
+from .types import vec2, vec3
+from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
+
+UNBOUNDED_DEPTH = 16
+RECORD_BUDGET_BYTES = 96 * 2 ** 20  # records of one pass
+
+
+@ti.data_oriented
+class DiffIntegrator:
+    """Replay buffers and kernels for one Renderer (one sensor, one film size)."""
+
+    def __init__(self, renderer, depth, spp_per_pass=None):
+        r = renderer
+        self.r = r
+        self.geometry, self.bsdfs, self.emitters = r.geometry, r.bsdfs, r.emitters
+        self.camera, self.textures = r.camera, r.textures
+        film = r.sensor.film
+        fp = filter_params(film.rfilter)
+        self.radius = border_size(fp["radius"])
+        self.filter = FilterInfo.field(shape=())
+        self.filter[None] = FilterInfo(**fp)
+        self.w, self.h = r.film.width, r.film.height
+        self.crop = r.film.crop_offset
+        self.border = self.radius if film.sample_border else 0
+        self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
+        self.depth = int(depth)  # number of path vertices replayed
+        per_sample = self.depth * 84 + 64
+        cap = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw * self.sh))
+        self.n = int(min(cap, spp_per_pass)) if spp_per_pass else int(min(cap, 16))
+        self.N = self.n * self.sw * self.sh
+        D, N = self.depth, self.N
+        # Records (constants of the estimator).
+        self.uv = vec2.field(shape=(D, N))
+        self.bsdf = ti.field(ti.i32, shape=(D, N))
+        self.wi = vec3.field(shape=(D, N))
+        self.em_slot = ti.field(ti.i32, shape=(D, N))
+        self.em_w = ti.field(ti.f32, shape=(D, N))
+        self.nee_wo = vec3.field(shape=(D, N))
+        self.nee_slot = ti.field(ti.i32, shape=(D, N))
+        self.nee_uv = vec2.field(shape=(D, N))
+        self.nee_scale = ti.field(ti.f32, shape=(D, N))
+        self.wo = vec3.field(shape=(D, N))
+        self.cont = ti.field(ti.f32, shape=(D, N))
+        self.pos = vec2.field(shape=N)
+        self.adj = vec3.field(shape=N)
+        # Differentiated state.
+        self.T = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
+        self.loss = ti.field(ti.f32, shape=(), needs_grad=True)
+        self.img = ti.field(ti.f32, shape=(self.h, self.w, 3), needs_dual=True)
+        self.wsum = ti.field(ti.f32, shape=(self.h, self.w))
+        self.adj_img = vec3.field(shape=(self.h, self.w))
+
+    def nbytes(self) -> int:
+        D, N = self.depth, self.N
+        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1) * 4 + N * 5 * 4 \
+            + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * (3 * 2 + 1 + 3) * 4
+
+    # --- film weights ----------------------------------------------------------------------
+
+    @ti.func
+    def _sample_index(self, i):
+        s = i // (self.sw * self.sh)
+        rem = i % (self.sw * self.sh)
+        return s, rem // self.sw, rem % self.sw
+
+    @ti.func
+    def _position(self, i, first_sample, seed, film_w):
+        s, gy, gx = self._sample_index(i)
+        b = ti.static(self.border)
+        fx = gx - b + self.crop[0]
+        fy = gy - b + self.crop[1]
+        pixel = ti.cast(fy * film_w + fx, ti.u32)
+        key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
+        u = rand2(key, 0)
+        return key, gx, gy, ti.Vector([gx - b + u.x, gy - b + u.y]), ti.Vector([fx + u.x, fy + u.y])
+
+    @ti.kernel
+    def clear_wsum(self):
+        for y, x in self.wsum:
+            self.wsum[y, x] = 0.0
+
+    @ti.kernel
+    def accumulate_wsum(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, film_w: ti.i32):
+        r = ti.static(self.radius)
+        f = self.filter[None]
+        for i in range(n * self.sw * self.sh):
+            key, gx, gy, pos, fpos = self._position(i, first_sample, seed, film_w)
+            bx = gx - ti.static(self.border)
+            by = gy - ti.static(self.border)
+            for dy in ti.static(range(-r, r + 1)):
+                for dx in ti.static(range(-r, r + 1)):
+                    x = bx + dx
+                    y = by + dy
+                    if 0 <= x < self.w and 0 <= y < self.h:
+                        wgt = filter_eval(f, x + 0.5 - pos.x) * filter_eval(f, y + 0.5 - pos.y)
+                        self.wsum[y, x] += wgt
+
+    @ti.kernel
+    def gather_adjoint(self, n: ti.i32):
+        """a_i = sum over the pixels p of i's footprint of adj_p w_ip / W_p."""
+        r = ti.static(self.radius)
+        f = self.filter[None]
+        for i in range(n * self.sw * self.sh):
+            s, gy, gx = self._sample_index(i)
+            pos = self.pos[i]
+            bx = gx - ti.static(self.border)
+            by = gy - ti.static(self.border)
+            a = ti.Vector([0.0, 0.0, 0.0])
+            for dy in ti.static(range(-r, r + 1)):
+                for dx in ti.static(range(-r, r + 1)):
+                    x = bx + dx
+                    y = by + dy
+                    if 0 <= x < self.w and 0 <= y < self.h:
+                        ws = self.wsum[y, x]
+                        if ws > 0.0:
+                            wgt = filter_eval(f, x + 0.5 - pos.x) * filter_eval(f, y + 0.5 - pos.y)
+                            a += self.adj_img[y, x] * (wgt / ws)
+            self.adj[i] = a
+
+    # --- replay ------------------------------------------------------------------------------
+
+    @ti.kernel
+    def trace(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, max_depth: ti.i32,
+              rr_depth: ti.i32, hide_emitters: ti.i32, film_w: ti.i32):
+        """Trace like ``Integrator.path`` and record the per-bounce constants."""
+        D = ti.static(self.depth)
+        for i in range(n * self.sw * self.sh):
+            key, gx, gy, pos, fpos = self._position(i, first_sample, seed, film_w)
+            self.pos[i] = pos
+            for k in range(D):
+                self.em_slot[k, i] = -1
+                self.bsdf[k, i] = -1
+                self.nee_slot[k, i] = -1
+                self.cont[k, i] = 0.0
+            self.T[0, i] = ti.Vector([1.0, 1.0, 1.0])
+            ray_o, ray_d, ray_t = self.camera.sample_ray(fpos)
+            throughput = ti.Vector([1.0, 1.0, 1.0])
+            depth = 0
+            prev_p = ray_o
+            prev_pdf = 1.0
+            prev_delta = 1
+            active = max_depth != 0
+            while active and depth < D:
+                hit = self.geometry.intersect(ray_o, ray_d, ray_t)
+                si = self.geometry.surface(hit, ray_o, ray_d)
+                k = depth
+                self.uv[k, i] = si.uv
+                if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
+                    info = self.emitters.info[si.emitter]
+                    if info.type == 0 and si.ns.dot(-ray_d) > 0.0:  # area light, front side
+                        em_pdf = 0.0
+                        if prev_delta == 0:
+                            em_pdf = self.emitters.pdf_direction(si.emitter, prev_p, si)
+                        self.em_slot[k, i] = info.slot
+                        self.em_w[k, i] = mis_power(prev_pdf, em_pdf)
+                if not (depth + 1 < max_depth and si.valid):
+                    break
+                s, t = coordinate_system(si.ns)
+                wi = to_local(s, t, si.ns, -ray_d)
+                self.bsdf[k, i] = si.bsdf
+                self.wi[k, i] = wi
+                base = 2 + 6 * depth
+                em = self.emitters.sample_direction(si.p, rand2(key, base))
+                if em.pdf > 0.0:
+                    wo_l = to_local(s, t, si.ns, em.d)
+                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l)
+                    if f.max() > 0.0 and em.weight.max() > 0.0:
+                        if self.r.integrator.visible(si.p, si.ng, em.p):
+                            w = 1.0
+                            scale = 1.0 / em.pdf
+                            if em.delta != 0:
+                                scale = 1.0 / (em.pdf * em.dist * em.dist)
+                            else:
+                                w = mis_power(em.pdf, bp)
+                            self.nee_wo[k, i] = wo_l
+                            self.nee_slot[k, i] = self.emitters.info[em.emitter].slot
+                            self.nee_uv[k, i] = em.uv
+                            self.nee_scale[k, i] = w * scale
+                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
+                wo = to_world(s, t, si.ns, bs.wo)
+                self.wo[k, i] = bs.wo
+                ray_o = offset_origin(si.p, si.ng, wo)
+                ray_d = wo
+                ray_t = ti.math.inf
+                throughput *= bs.weight
+                prev_p = si.p
+                prev_pdf = bs.pdf
+                prev_delta = bs.delta
+                depth += 1
+                factor = 0.0
+                if bs.pdf > 0.0:
+                    factor = 1.0 / bs.pdf
+                tp_max = throughput.max()
+                if depth >= rr_depth:
+                    q = ti.min(tp_max, 0.95)
+                    if rand(key, base + 5) < q:
+                        throughput /= q
+                        factor /= q
+                    else:
+                        active = False
+                        factor = 0.0
+                if not (tp_max > 0.0):
+                    active = False
+                    factor = 0.0
+                self.cont[k, i] = factor
+
+    @ti.kernel
+    def shade(self, k: ti.i32, n: ti.i32, forward: ti.template()):
+        """Bounce k: emission + light sample contributions, and the next throughput."""
+        r = ti.static(self.radius)
+        for i in range(n * self.sw * self.sh):
+            Tk = self.T[k, i]
+            c = ti.Vector([0.0, 0.0, 0.0])
+            uv = self.uv[k, i]
+            es = self.em_slot[k, i]
+            if es >= 0:
+                c += Tk * self.textures.eval(es, uv) * self.em_w[k, i]
+            b = self.bsdf[k, i]
+            Tn = ti.Vector([0.0, 0.0, 0.0])
+            if b >= 0:
+                wi = self.wi[k, i]
+                ns = self.nee_slot[k, i]
+                if ns >= 0:
+                    fe, _ = self.bsdfs.eval_pdf(b, uv, wi, self.nee_wo[k, i])
+                    c += Tk * fe * self.textures.eval(ns, self.nee_uv[k, i]) * self.nee_scale[k, i]
+                cf = self.cont[k, i]
+                if cf > 0.0:
+                    fb, _ = self.bsdfs.eval_pdf(b, uv, wi, self.wo[k, i])
+                    Tn = Tk * fb * cf
+            self.T[k + 1, i] = Tn
+            if ti.static(forward):
+                f = self.filter[None]
+                s, gy, gx = self._sample_index(i)
+                pos = self.pos[i]
+                bx = gx - ti.static(self.border)
+                by = gy - ti.static(self.border)
+                for dy in ti.static(range(-r, r + 1)):
+                    for dx in ti.static(range(-r, r + 1)):
+                        x = bx + dx
+                        y = by + dy
+                        if 0 <= x < self.w and 0 <= y < self.h:
+                            ws = self.wsum[y, x]
+                            if ws > 0.0:
+                                wgt = filter_eval(f, x + 0.5 - pos.x) * filter_eval(f, y + 0.5 - pos.y) / ws
+                                for ch in ti.static(range(3)):
+                                    self.img[y, x, ch] += wgt * c[ch]
+            else:
+                self.loss[None] += c.dot(self.adj[i])
+
+    # --- drivers -------------------------------------------------------------------------------
+
+    def _passes(self, spp):
+        done = 0
+        while done < spp:
+            n = min(self.n, spp - done)
+            yield done, n
+            done += n
+
+    def _prepare(self, spp, seed, film_w):
+        self.clear_wsum()
+        for first, n in self._passes(spp):
+            self.accumulate_wsum(first, n, seed, film_w)
+
+    def _trace(self, first, n, seed, max_depth, integ, film_w):
+        self.trace(first, n, seed, max_depth, int(integ.rr_depth), int(bool(integ.hide_emitters)), film_w)
+
+    def vjp(self, d_image: np.ndarray, spp: int, seed: int, max_depth: int, integ, film_w: int,
+            progress=None):
+        """Accumulate d(sum(d_image * I))/d(texture values) into the texture fields' grads."""
+        self.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
+        self._prepare(spp, seed, film_w)
+        tex = self.textures
+        tex.values.grad.fill(0.0)
+        tex.texels.grad.fill(0.0)
+        for first, n in self._passes(spp):
+            self._trace(first, n, seed, max_depth, integ, film_w)
+            self.gather_adjoint(n)
+            self.T.grad.fill(0.0)
+            with ti.ad.Tape(loss=self.loss, clear_gradients=False):
+                for k in range(self.depth):
+                    self.shade(k, n, False)
+            if progress is not None:
+                progress(first + n, spp)
+
+    def jvp(self, param_field, seed_array, spp: int, seed: int, max_depth: int, integ, film_w: int):
+        """The image tangent dI/d(param_field) . seed_array (numpy (H, W, 3))."""
+        self._prepare(spp, seed, film_w)
+        out = np.zeros((self.h, self.w, 3), np.float64)
+        for first, n in self._passes(spp):
+            self._trace(first, n, seed, max_depth, integ, film_w)
+            self.img.fill(0.0)
+            with ti.ad.FwdMode(loss=self.img, param=param_field, seed=seed_array):
+                for k in range(self.depth):
+                    self.shade(k, n, True)
+            out += self.img.dual.to_numpy()
+        return out.astype(np.float32)
+
+
+def replay_depth(max_depth: int) -> int:
+    """Number of path vertices to replay for Mitsuba's ``max_depth`` (segments)."""
+    if max_depth < 0:
+        return UNBOUNDED_DEPTH
+    if max_depth == 0:
+        return 1
+    return int(max_depth)
+
+
+class GradientError(DiffrenderError):
+    """A parameter cannot be differentiated (yet), or a gradient request is malformed."""
