@@ -144,14 +144,15 @@ class Run:
         images = []
         pipe = self.problem.pipeline
         for ti_, (sidx, target, w) in enumerate(self.problem.targets):
-            img = renderer.render(sensor=sidx, spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_))
+            r = renderer(sidx)
+            img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
             out = pipe(img) if pipe is not None else img
             loss, adj = loss_fn(out, target)
             total += w * loss
             if pipe is not None:
                 adj, _ = pipe.vjp(img, adj)
-            g = renderer.vjp(w * adj, list(values), sensor=sidx, spp=self.cfg.spp_adjoint,
-                             seed=_seed(self.cfg.seed, it, 2 * ti_ + 1))
+            g = r.vjp(w * adj, list(values), spp=self.cfg.spp_adjoint,
+                      seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth)
             for k in grads:
                 grads[k] += np.asarray(g[k], np.float64).reshape(grads[k].shape)
             images.append(out)
@@ -191,8 +192,9 @@ class Run:
             self._plot()
         if final:
             self._apply(values)
-            img = renderer.render(sensor=self.problem.targets[0][0], spp=max(self.cfg.spp, 64),
-                                  seed=_seed(self.cfg.seed, 10**6, 0))
+            img = renderer(self.problem.targets[0][0]).render(spp=max(self.cfg.spp, 64),
+                                                               seed=_seed(self.cfg.seed, 10**6, 0),
+                                                               max_depth=self.cfg.max_depth)
             if self.problem.pipeline is not None:
                 img = self.problem.pipeline(img)
             write_image(os.path.join(self.out, "final.exr"), img)
@@ -261,7 +263,15 @@ class Run:
             self.trajectory = state["trajectory"]
             self.start = int(state["iteration"])
         self._apply(opt.params)
-        renderer = Renderer(self.problem.scene)
+        renderers = {}
+
+        def renderer(sensor):
+            if sensor not in renderers:
+                renderers[sensor] = Renderer(self.problem.scene, sensor=sensor)
+            return renderers[sensor]
+
+        for sidx, _, _ in self.problem.targets:  # compile before the first iteration
+            renderer(sidx)
         it = self.start
         try:
             while it < cfg.iterations:
