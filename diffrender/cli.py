@@ -213,13 +213,27 @@ def info(scene, defines, as_json):
         click.echo(json.dumps(d, indent=2, default=str))
         return
     for section, rows in d.items():
+        if rows is None or isinstance(rows, (str, int, float)):
+            click.echo(f"{section}: {rows}")
+            continue
         click.echo(f"{section}:")
         if isinstance(rows, dict):
-            rows = [f"{k}: {v}" for k, v in rows.items()]
+            rows = [f"{k}={v}" for k, v in rows.items()]
         for row in rows:
             if isinstance(row, dict):
-                row = "  ".join(f"{k}={v}" for k, v in row.items())
+                row = "  ".join(f"{k}={_fmt(v)}" for k, v in row.items() if v is not None and k not in ("bbox", "filename"))
             click.echo(f"  {row}")
+
+
+def _fmt(v):
+    """Compact display of info values: floats to 6 significant digits."""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
+    return str(v)
 
 
 def _register_optional_commands():

@@ -173,4 +173,4 @@ def param_init_value(cfg: OptimizeConfig, name: str, pc: ParamConfig, current: n
         return np.broadcast_to(v, np.shape(current)).astype(np.float64).copy()
     except ValueError:
         raise ConfigError(f"value of shape {v.shape} does not fit the parameter's shape {np.shape(current)}",
-                          where.split(": ", 1)[0] + ": " + where.split(": ", 1)[1]) from None
+                          where) from None

@@ -53,11 +53,11 @@ class Problem:
                 p = self.pmap.resolve(name)
             except SceneError as exc:
                 raise ConfigError(str(exc), f"{cfg.path}: parameters.{name}") from None
-            if p.discontinuous:
+            if self.pmap.is_discontinuous(p.name):
                 raise ConfigError(f"parameter '{name}' moves geometry or the camera; visibility gradients "
                                   "(edge sampling) are not available yet", f"{cfg.path}: parameters.{name}")
             self.names.append(p.name)
-            b = pc.bounds if pc.bounds is not None else DEFAULT_BOUNDS.get(p.kind)
+            b = pc.bounds if pc.bounds is not None else DEFAULT_BOUNDS.get(self.pmap.kind(p.name))
             if b is not None:
                 self.bounds[p.name] = (b[0], b[1])
             self.lrs[p.name] = pc.lr if pc.lr is not None else cfg.optimizer.lr

@@ -27,7 +27,9 @@ class Texture:
     """A colour (3 channels) or float (1 channel) parameter.
 
     ``type``: ``'constant'`` (``value``), ``'bitmap'`` (``data``, H x W x C, row 0 = top of the
-    image, i.e. v = 1 in Mitsuba's uv convention after its vertical flip) or ``'checkerboard'``.
+    image) or ``'checkerboard'``. Mitsuba 3 looks bitmaps up with u along the columns and v along
+    the rows, so v = 0 is row 0 (the top row); OBJ files get v -> 1 - v at load
+    (``flip_tex_coords``), which is why their v = 1 is the top of the image.
     """
 
     type: str = "constant"
@@ -90,8 +92,9 @@ class Shape:
     """A triangle mesh in world space (analytic shapes are tessellated at load).
 
     ``vertices`` (N, 3) float64 world space; ``faces`` (M, 3) int32; ``normals`` (N, 3) vertex
-    normals or None for face normals (``face_normals=true``, or none in the file); ``uvs`` (N, 2)
-    or None. ``local_vertices`` and ``to_world`` keep the object-space data for parameters that
+    normals or None for face normals (``face_normals=true``; a mesh file without normals gets
+    Mitsuba's smooth, angle-weighted normals, as in Mitsuba); ``uvs`` (N, 2) or None. ``id`` is
+    always set by the loader: the scene id, else ``shape_<index>``. ``local_vertices`` and ``to_world`` keep the object-space data for parameters that
     move the shape.
     """
 
@@ -129,6 +132,7 @@ class Film:
     sample_border: bool = False
     crop: tuple[int, int, int, int] | None = None  # offset_x, offset_y, width, height
     id: str | None = None
+    file_format: str = "openexr"  # Mitsuba's hdrfilm file_format (openexr, rgbe, pfm)
 
 
 @dataclass
