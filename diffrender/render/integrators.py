@@ -81,7 +81,7 @@ class Integrator:
     # --- path ----------------------------------------------------------------------------
 
     @ti.func
-    def path(self, o, d, tmax, key, max_depth, rr_depth, hide_emitters):
+    def path(self, o, d, tmax, key, max_depth, rr_depth, hide_emitters, with_aovs: ti.template()):
         result = ti.Vector([0.0, 0.0, 0.0])
         throughput = ti.Vector([1.0, 1.0, 1.0])
         aovs = ti.Vector([0.0] * N_AOV)
@@ -94,8 +94,9 @@ class Integrator:
         while active:
             hit = self.geometry.intersect(ray_o, ray_d, ray_t)
             si = self.geometry.surface(hit, ray_o, ray_d)
-            if depth == 0:
-                aovs = self.first_hit_aovs(si)
+            if ti.static(with_aovs):
+                if depth == 0:
+                    aovs = self.first_hit_aovs(si)
             # Emission found by the previous BSDF sample (or the camera ray).
             if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
                 le = self.emitters.eval_hit(si.emitter, si, -ray_d)
@@ -140,13 +141,15 @@ class Integrator:
     # --- direct --------------------------------------------------------------------------
 
     @ti.func
-    def direct(self, o, d, tmax, key, n_em, n_bsdf, hide_emitters):
+    def direct(self, o, d, tmax, key, n_em, n_bsdf, hide_emitters, with_aovs: ti.template()):
         """Mitsuba's ``direct``: ``n_em`` emitter and ``n_bsdf`` BSDF samples combined by the
         power heuristic over the sample counts (multi-sample MIS)."""
         result = ti.Vector([0.0, 0.0, 0.0])
         hit = self.geometry.intersect(o, d, tmax)
         si = self.geometry.surface(hit, o, d)
-        aovs = self.first_hit_aovs(si)
+        aovs = ti.Vector([0.0] * N_AOV)
+        if ti.static(with_aovs):
+            aovs = self.first_hit_aovs(si)
         if si.valid:
             if si.emitter >= 0 and not hide_emitters:
                 result += self.emitters.eval_hit(si.emitter, si, -d)
@@ -199,9 +202,9 @@ class Integrator:
             L = ti.Vector([0.0, 0.0, 0.0])
             aovs = ti.Vector([0.0] * N_AOV)
             if ti.static(kind == "path"):
-                L, aovs = self.path(o, d, tmax, key, max_depth, rr_depth, hide_emitters)
+                L, aovs = self.path(o, d, tmax, key, max_depth, rr_depth, hide_emitters, with_aovs)
             else:
-                L, aovs = self.direct(o, d, tmax, key, n_em, n_bsdf, hide_emitters)
+                L, aovs = self.direct(o, d, tmax, key, n_em, n_bsdf, hide_emitters, with_aovs)
             # Mitsuba's films reject invalid samples; keep the buffers finite the same way.
             if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
                 L = ti.Vector([0.0, 0.0, 0.0])

@@ -25,8 +25,12 @@ def look_at(origin, target, up=(0, 1, 0)):
     return m
 
 
+def rgb3(v):
+    return Texture.constant(np.broadcast_to(np.asarray(v, np.float32), (3,)).copy())
+
+
 def diffuse(rgb, twosided=False, id=None):
-    return BSDF(type="diffuse", params={"reflectance": Texture.constant(rgb)}, twosided=twosided, id=id)
+    return BSDF(type="diffuse", params={"reflectance": rgb3(rgb)}, twosided=twosided, id=id)
 
 
 def quad(center, u, v, bsdf=None, id=None, uvs=True):
@@ -76,12 +80,12 @@ def make_scene(shapes, emitters=(), sensors=None, max_depth=-1, rr_depth=5,
 
 
 def area_light(shape, radiance):
-    shape.emitter = Emitter(type="area", params={"radiance": Texture.constant(radiance)})
+    shape.emitter = Emitter(type="area", params={"radiance": rgb3(radiance)})
     return shape
 
 
 def point_light(position, intensity, id=None):
-    return Emitter(type="point", params={"intensity": Texture.constant(intensity)},
+    return Emitter(type="point", params={"intensity": rgb3(intensity)},
                    position=np.asarray(position, np.float64), id=id)
 
 
