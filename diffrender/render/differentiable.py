@@ -79,6 +79,7 @@ class DiffIntegrator:
         self.nee_scale = ti.field(ti.f32, shape=(D, N))
         self.wo = vec3.field(shape=(D, N))
         self.cont = ti.field(ti.f32, shape=(D, N))
+        self.lobe = ti.field(ti.i32, shape=(D, N))
         self.pos = vec2.field(shape=N)
         self.adj = vec3.field(shape=N)
         # Differentiated state.
@@ -90,7 +91,7 @@ class DiffIntegrator:
 
     def nbytes(self) -> int:
         D, N = self.depth, self.N
-        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1) * 4 + N * 5 * 4 \
+        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 + N * 5 * 4 \
             + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * (3 * 2 + 1 + 3) * 4
 
     # --- film weights ----------------------------------------------------------------------
@@ -217,6 +218,7 @@ class DiffIntegrator:
                 bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
                 wo = to_world(s, t, si.ns, bs.wo)
                 self.wo[k, i] = bs.wo
+                self.lobe[k, i] = bs.delta
                 ray_o = offset_origin(si.p, si.ng, wo)
                 ray_d = wo
                 ray_t = ti.math.inf
@@ -259,11 +261,16 @@ class DiffIntegrator:
                 wi = self.wi[k, i]
                 ns = self.nee_slot[k, i]
                 if ns >= 0:
-                    fe, _ = self.bsdfs.eval_pdf(b, uv, wi, self.nee_wo[k, i])
+                    fe = self.bsdfs.eval(b, uv, wi, self.nee_wo[k, i])
                     c += Tk * fe * self.textures.eval(ns, self.nee_uv[k, i]) * self.nee_scale[k, i]
                 cf = self.cont[k, i]
                 if cf > 0.0:
-                    fb, _ = self.bsdfs.eval_pdf(b, uv, wi, self.wo[k, i])
+                    lobe = self.lobe[k, i]
+                    fb = ti.Vector([0.0, 0.0, 0.0])
+                    if lobe == 0:
+                        fb = self.bsdfs.eval(b, uv, wi, self.wo[k, i])
+                    else:  # delta lobe: its mass over the recorded (detached) probability
+                        fb = self.bsdfs.eval_delta(b, uv, wi, self.wo[k, i], lobe)
                     Tn = Tk * fb * cf
             self.T[k + 1, i] = Tn
             if ti.static(forward):

@@ -6,8 +6,7 @@ import numpy as np
 from ..engine import ensure_init
 from ..errors import SceneError
 from ..scene.model import Scene, Texture
-from .bsdfs import TYPES as BSDF_TYPES
-from .bsdfs import BSDFTable
+from .bsdfs import BSDFTable, RowBuilder
 from .camera import Camera
 from .emitters import TYPES as EMITTER_TYPES
 from .emitters import EmitterTable
@@ -64,7 +63,8 @@ class Renderer:
                 self._slots.append((tex, where))
             return self._slot_of[id(tex)]
 
-        bsdf_rows, bsdf_index = [], {}
+        self._shaders: list = []
+        rows = RowBuilder(slot, self._shaders)
         shape_bsdf, shape_emitter = [], []
         emitter_rows = []
         for i, sh in enumerate(scene.shapes):
@@ -73,12 +73,8 @@ class Renderer:
             if b is None:
                 from ..scene.model import BSDF
                 b = BSDF()
-            if id(b) not in bsdf_index:
-                BSDFTable.check(b, where + " bsdf")
-                refl = b.params.get("reflectance", Texture.constant(0.5))
-                bsdf_index[id(b)] = len(bsdf_rows)
-                bsdf_rows.append((BSDF_TYPES[b.type], b.twosided, slot(refl, where + " reflectance")))
-            shape_bsdf.append(bsdf_index[id(b)])
+            BSDFTable.check(b, where + " bsdf")
+            shape_bsdf.append(rows.add(b, where + " bsdf"))
             shape_emitter.append(-1)
             faces = np.asarray(sh.faces)
             if faces.ndim != 2 or faces.shape[1] != 3:
@@ -120,7 +116,7 @@ class Renderer:
 
         self.textures = TextureTable(self._slots)
         self.geometry = Geometry(scene.shapes, shape_bsdf, shape_emitter, max_leaf=max_leaf)
-        self.bsdfs = BSDFTable(self.textures, bsdf_rows)
+        self.bsdfs = BSDFTable(self.textures, rows.rows, self._shaders)
         self.emitters = EmitterTable(self.geometry, self.textures, emitter_rows)
         self.camera = Camera(self.sensor, _where(scene, "sensor"))
         film = self.sensor.film

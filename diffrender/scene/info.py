@@ -121,6 +121,23 @@ def sensor_names(scene: Scene) -> list[str]:
     return names
 
 
+def _bsdf_params(b: BSDF, prefix: str, add, seen: set) -> None:
+    """A BSDF's texture parameters, then its nested BSDFs' (blendbsdf: ``<prefix>.bsdf_0`` /
+    ``.bsdf_1``, mask: ``<prefix>.nested_bsdf``, as Mitsuba's traverse; a nested BSDF with an
+    id is named by its id)."""
+    for pname, val in b.params.items():
+        if isinstance(val, Texture):
+            for p in _texture_params(prefix, b, pname, val):
+                add(p)
+    for j, c in enumerate(b.children):
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
+        cname = c.id if c.id else (f"{prefix}.nested_bsdf" if b.type == "mask"
+                                   else f"{prefix}.bsdf_{j}")
+        _bsdf_params(c, cname, add, seen)
+
+
 def parameters(scene: Scene) -> dict[str, Parameter]:
     """All differentiable parameters of the scene, by name (see the module docstring)."""
     out: dict[str, Parameter] = {}
@@ -134,11 +151,7 @@ def parameters(scene: Scene) -> dict[str, Parameter]:
         b = sh.bsdf
         if id(b) not in seen_bsdfs:
             seen_bsdfs.add(id(b))
-            prefix = bsdf_name(b, name)
-            for pname, val in b.params.items():
-                if isinstance(val, Texture):
-                    for p in _texture_params(prefix, b, pname, val):
-                        add(p)
+            _bsdf_params(b, bsdf_name(b, name), add, seen_bsdfs)
         if sh.emitter is not None:
             for pname, val in sh.emitter.params.items():
                 if isinstance(val, Texture):

@@ -86,6 +86,62 @@ _SPECS = [
                                                         "spectrum or texture)")},
                (), "Lambertian"),
     PluginSpec("bsdf", "twosided", {}, ("bsdf",), "makes the nested BSDF two-sided"),
+    PluginSpec("bsdf", "conductor", {
+        "material": Param("string", "none", "conductor preset (Au, Ag, Cu, Al, Cr, ...; "
+                                            "none = perfect mirror)"),
+        "eta": Param("spectrum", None, "real part of the index (rgb), instead of material"),
+        "k": Param("spectrum", None, "imaginary part of the index (rgb), instead of material"),
+        "specular_reflectance": Param("spectrum", 1.0, "multiplier (rgb or texture)")},
+        (), "smooth metal (delta reflection)"),
+    PluginSpec("bsdf", "roughconductor", {
+        "material": Param("string", "none", "conductor preset"),
+        "eta": Param("spectrum", None, "real part of the index (rgb)"),
+        "k": Param("spectrum", None, "imaginary part of the index (rgb)"),
+        "specular_reflectance": Param("spectrum", 1.0, "multiplier"),
+        "alpha": Param("float_texture", 0.1, "GGX roughness (float or texture)"),
+        "distribution": Param("string", "ggx", "microfacet distribution (ggx only)",
+                              ("ggx", "beckmann")),
+        "sample_visible": Param("boolean", True, "visible-normal sampling (always on)")},
+        (), "rough metal (GGX microfacets)"),
+    PluginSpec("bsdf", "plastic", {
+        "diffuse_reflectance": Param("spectrum", 0.5, "base colour"),
+        "specular_reflectance": Param("spectrum", 1.0, "coating multiplier"),
+        "int_ior": Param("ior", "polypropylene", "interior index (float or name)"),
+        "ext_ior": Param("ior", "air", "exterior index (float or name)"),
+        "nonlinear": Param("boolean", False, "account for colour shift by internal scattering")},
+        (), "smooth plastic (diffuse base, dielectric coating)"),
+    PluginSpec("bsdf", "roughplastic", {
+        "diffuse_reflectance": Param("spectrum", 0.5, "base colour"),
+        "specular_reflectance": Param("spectrum", 1.0, "coating multiplier"),
+        "int_ior": Param("ior", "polypropylene", "interior index"),
+        "ext_ior": Param("ior", "air", "exterior index"),
+        "nonlinear": Param("boolean", False, ""),
+        "alpha": Param("float_texture", 0.1, "GGX roughness (float or texture)"),
+        "distribution": Param("string", "ggx", "microfacet distribution (ggx only)",
+                              ("ggx", "beckmann")),
+        "sample_visible": Param("boolean", True, "visible-normal sampling (always on)")},
+        (), "rough plastic (diffuse base, GGX coating)"),
+    PluginSpec("bsdf", "dielectric", {
+        "int_ior": Param("ior", "bk7", "interior index (float or name)"),
+        "ext_ior": Param("ior", "air", "exterior index (float or name)"),
+        "specular_reflectance": Param("spectrum", 1.0, ""),
+        "specular_transmittance": Param("spectrum", 1.0, "")},
+        (), "smooth glass / water interface"),
+    PluginSpec("bsdf", "thindielectric", {
+        "int_ior": Param("ior", "bk7", "interior index (float or name)"),
+        "ext_ior": Param("ior", "air", "exterior index (float or name)"),
+        "specular_reflectance": Param("spectrum", 1.0, ""),
+        "specular_transmittance": Param("spectrum", 1.0, "")},
+        (), "thin glass sheet"),
+    PluginSpec("bsdf", "blendbsdf", {
+        "weight": Param("float_texture", 0.5, "0 = first BSDF, 1 = second (float or texture)")},
+        ("bsdf",), "linear blend of two BSDFs"),
+    PluginSpec("bsdf", "mask", {
+        "opacity": Param("float_texture", 0.5, "1 = opaque, 0 = invisible (float or texture)")},
+        ("bsdf",), "cut-out: null transmission with probability 1 - opacity"),
+    PluginSpec("bsdf", "shader", {
+        "filename": Param("string", None, "Python file defining the shader (docs/shaders.md)")},
+        (), "user BSDF written as a Taichi function"),
     # textures
     PluginSpec("texture", "bitmap", {
         "filename": Param("string", None, "image file (required); PNG/JPEG are sRGB-decoded"),
@@ -155,9 +211,8 @@ for _s in _SPECS:
 KNOWN_UNSUPPORTED = {
     "shape": ("cylinder", "serialized", "shapegroup", "instance", "bsplinecurve", "linearcurve",
               "sdfgrid", "ellipsoids", "ellipsoidsmesh", "merge", "blender"),
-    "bsdf": ("roughdiffuse", "dielectric", "thindielectric", "roughdielectric", "conductor",
-             "roughconductor", "hair", "measured", "plastic", "roughplastic", "pplastic",
-             "bumpmap", "normalmap", "blendbsdf", "mask", "null", "polarizer", "retarder",
+    "bsdf": ("roughdiffuse", "roughdielectric", "hair", "measured", "pplastic",
+             "bumpmap", "normalmap", "null", "polarizer", "retarder",
              "circular", "measured_polarized", "principled", "principledthin"),
     "emitter": ("constant", "envmap", "spot", "projector", "directional", "directionalarea"),
     "sensor": ("orthographic", "thinlens", "radiancemeter", "irradiancemeter", "distant",
@@ -204,7 +259,9 @@ def spec_for(node: Node) -> PluginSpec:
 _KIND_NAMES = {"float": "a float", "integer": "an integer", "boolean": "a boolean",
                "string": "a string", "point": "a point (3 values)",
                "spectrum": "a colour (rgb, float, spectrum or texture)",
-               "transform": "a transform"}
+               "transform": "a transform",
+               "float_texture": "a float or a texture",
+               "ior": "an index of refraction (a float or a material name such as 'bk7')"}
 
 
 def _show(prop: Prop) -> str:
@@ -218,8 +275,15 @@ def _show(prop: Prop) -> str:
 
 def _parse_text(prop: Prop, kind: str):
     s = str(prop.value).strip()
-    if kind == "float":
+    if kind in ("float", "float_texture"):
         return float(s)
+    if kind == "ior":
+        from .ior import ior_value
+
+        v = ior_value(s)
+        if v is None:
+            raise ValueError(s)
+        return v
     if kind == "integer":
         return int(s)
     if kind == "boolean":
@@ -275,7 +339,7 @@ class Reader:
         if prop is not None:
             prop.used = True
             return self._convert(prop, p)
-        if p.kind == "spectrum":
+        if p.kind in ("spectrum", "float_texture"):
             for c in self.node.children:
                 if getattr(c, "name", None) == name:
                     c.used = True
@@ -286,7 +350,13 @@ class Reader:
                     return self.b.texture(target)
         d = p.default
         if p.kind == "spectrum":
-            return Texture.constant(np.full(3, d, np.float32))
+            return None if d is None else Texture.constant(np.full(3, d, np.float32))
+        if p.kind == "float_texture":
+            return Texture.constant(np.full(1, d, np.float32))
+        if p.kind == "ior":
+            from .ior import ior_value
+
+            return ior_value(d)
         if p.kind == "transform" and d is None:
             return None
         if p.kind == "point" and d is not None:
@@ -304,10 +374,29 @@ class Reader:
                 raise bad from None
             if kind == "spectrum":
                 return Texture.constant(v.astype(np.float32))
+            if kind == "float_texture":
+                return Texture.constant(np.full(1, v, np.float32))
             return self._check_choice(prop, p, v)
         if kind == "float":
             if prop.kind in ("float", "integer") and not isinstance(prop.value, bool):
                 return float(prop.value)
+            raise bad
+        if kind == "float_texture":
+            if prop.kind in ("float", "integer") and not isinstance(prop.value, bool):
+                return Texture.constant(np.full(1, prop.value, np.float32))
+            raise bad
+        if kind == "ior":
+            from .ior import IOR, ior_value
+
+            if prop.kind in ("float", "integer") and not isinstance(prop.value, bool):
+                return float(prop.value)
+            if prop.kind == "string":
+                v = ior_value(prop.value)
+                if v is None:
+                    raise SceneError(f"{self.owner} parameter '{prop.name}': unknown index of "
+                                     f"refraction '{prop.value}' (known: {', '.join(IOR)})",
+                                     str(prop.loc))
+                return v
             raise bad
         if kind == "integer":
             if prop.kind == "integer" and not isinstance(prop.value, bool):
@@ -533,16 +622,104 @@ class Builder:
                 raise SceneError("a twosided BSDF cannot wrap another twosided BSDF",
                                  str(inner[0].loc))
             b = self.bsdf(inner[0])
-            out = BSDF(type=b.type, params=dict(b.params), twosided=True, id=node.id)
+            out = BSDF(type=b.type, params=dict(b.params), twosided=True, id=node.id,
+                       children=list(b.children))
             self.origin[id(out)] = node
             self.param_node[id(out)] = self.param_node.get(id(b), inner[0])
-        else:  # diffuse
-            refl = r.get("reflectance")
+        elif node.type in ("blendbsdf", "mask"):
+            inner = r.children("bsdf")
+            need = 2 if node.type == "blendbsdf" else 1
+            if len(inner) != need:
+                raise r.error(f"{node.type} needs exactly {need} nested bsdf"
+                              f"{'s' if need > 1 else ''}, got {len(inner)}")
+            wname = "weight" if node.type == "blendbsdf" else "opacity"
+            w = r.get(wname)
             r.finish()
-            out = BSDF(type="diffuse", params={"reflectance": refl}, id=node.id)
+            kids = [self.bsdf(c) for c in inner]
+            for c, kb in zip(inner, kids):
+                if kb.type in ("blendbsdf", "mask"):
+                    raise SceneError(f"a {kb.type} cannot be nested in a {node.type} (composites "
+                                     "nest plain BSDFs only)", str(c.loc))
+                if kb.twosided:
+                    raise SceneError(f"a twosided BSDF cannot be nested in a {node.type}; wrap "
+                                     f"the {node.type} in twosided instead", str(c.loc))
+            out = BSDF(type=node.type, params={wname: w}, id=node.id, children=kids)
+            self.origin[id(out)] = node
+            self.param_node[id(out)] = node
+        elif node.type == "shader":
+            from ..render.shaders import load_shader
+
+            path = self.file(r, "filename", "shader")
+            sh = load_shader(path, "bsdf", r.loc("filename"))
+            params = sh.read_params(r)
+            r.finish()
+            params["__shader__"] = sh
+            out = BSDF(type="shader", params=params, id=node.id)
+            self.origin[id(out)] = node
+            self.param_node[id(out)] = node
+        else:
+            params = self._leaf_bsdf_params(r, node)
+            r.finish()
+            out = BSDF(type=node.type, params=params, id=node.id)
             self.origin[id(out)] = node
             self.param_node[id(out)] = node
         self.built[key] = out
+        return out
+
+    def _leaf_bsdf_params(self, r: Reader, node: Node) -> dict:
+        """Parameters of a non-composite BSDF; every continuous one becomes a Texture."""
+        from .ior import CONDUCTORS
+
+        t = node.type
+        if t == "diffuse":
+            return {"reflectance": r.get("reflectance")}
+        out = {}
+        if t in ("conductor", "roughconductor"):
+            mat = r.get("material")
+            has_ek = r.has("eta") or r.has("k")
+            if has_ek and r.has("material"):
+                raise r.error(f"{t}: give either 'material' or 'eta'/'k', not both", "material")
+            if mat not in CONDUCTORS:
+                raise r.error(f"{t}: unknown material '{mat}' (known: {', '.join(CONDUCTORS)})",
+                              "material")
+            eta, k = CONDUCTORS[mat]
+            e = r.get("eta")
+            kk = r.get("k")
+            out["eta"] = e if e is not None else Texture.constant(np.asarray(eta, np.float32))
+            out["k"] = kk if kk is not None else Texture.constant(np.asarray(k, np.float32))
+            out["specular_reflectance"] = r.get("specular_reflectance")
+        if t in ("plastic", "roughplastic", "dielectric", "thindielectric"):
+            ii, ee = r.get("int_ior"), r.get("ext_ior")
+            for nm, v in (("int_ior", ii), ("ext_ior", ee)):
+                if not (v is not None and np.isfinite(v) and v > 0):
+                    raise r.error(f"{t} {nm} must be a positive number, got {v}", nm)
+            if ii == ee:
+                raise r.error(f"{t}: int_ior and ext_ior are equal ({ii}); the interface would "
+                              "be invisible", "int_ior")
+            out["eta"] = Texture.constant(np.full(1, ii / ee, np.float32))
+        if t in ("plastic", "roughplastic"):
+            out["diffuse_reflectance"] = r.get("diffuse_reflectance")
+            out["specular_reflectance"] = r.get("specular_reflectance")
+            out["nonlinear"] = bool(r.get("nonlinear"))
+        if t in ("dielectric", "thindielectric"):
+            out["specular_reflectance"] = r.get("specular_reflectance")
+            out["specular_transmittance"] = r.get("specular_transmittance")
+        if t in ("roughconductor", "roughplastic"):
+            dist = r.get("distribution")
+            if not r.has("distribution"):
+                warnings.warn(f"{r.loc()}: {t} without 'distribution' is rendered with GGX "
+                              "(Mitsuba's default is beckmann); add <string name=\"distribution\" "
+                              "value=\"ggx\"/> to render the same in both", SceneWarning,
+                              stacklevel=3)
+            elif dist != "ggx":
+                raise r.error(f"{t}: only the 'ggx' distribution is supported, got '{dist}'",
+                              "distribution")
+            r.get("sample_visible")
+            a = r.get("alpha")
+            if a.type == "constant" and not float(np.min(a.value)) > 0:
+                raise r.error(f"{t} alpha must be positive, got {float(np.min(a.value))}",
+                              "alpha")
+            out["alpha"] = a
         return out
 
     def texture(self, node: Node) -> Texture:

@@ -1,77 +1,405 @@
-"""BSDFs: one module per plugin (``eval``, ``pdf``, ``sample`` as ``ti.func`` in the local
-shading frame), and :class:`BSDFTable`, the per-scene parameter fields and the dispatch.
+"""BSDFs: one module per plugin (``eval``, ``pdf``, ``sample``, ``eval_delta`` as ``ti.func``
+in the local shading frame, all taking a :data:`~.common.BSDFParams` bundle), and
+:class:`BSDFTable`, the per-scene rows and the dispatch.
 
-``twosided`` wraps a one-sided BSDF as Mitsuba does: when ``wi`` is below the surface both
-directions are mirrored (z -> -z) before the nested BSDF is evaluated / sampled, and the
-sampled direction is mirrored back.
+Every continuous parameter (reflectances, ``alpha``, ``eta``, ``k``, blend weights, mask
+opacities, user-shader parameters) is a texture slot of the renderer's
+:class:`~diffrender.render.textures.TextureTable`: constant or textured, stored in fields with
+gradient and dual storage, so derivatives flow through the replay for every one of them.
+
+Composites. A row is either a *leaf* (diffuse, conductor, roughconductor, plastic,
+roughplastic, dielectric, thindielectric, a user shader) or a *composite* of leaves:
+``blendbsdf`` (components ``(1 - weight, weight)``) or ``mask`` (component ``opacity`` plus a
+null lobe of probability ``1 - opacity`` that lets the ray through). ``eval``/``pdf`` are the
+weighted sums of the components'; ``sample`` picks a component by ``u1`` (rescaled and
+reused) and, for a smooth blend sample, returns the mixture's pdf and ``f / pdf``. Composites
+nest leaves only (a blend of masks is refused at load).
+
+``twosided`` wraps a BSDF as Mitsuba does: when ``wi`` is below the surface both directions are
+mirrored (z -> -z) before the BSDF is evaluated / sampled, and the sampled direction is
+mirrored back.
+
+Lobe codes (``BSDFSample.delta``, recorded by the replay): 0 smooth, 1 delta reflection,
+2 delta transmission, 3 null (mask); + 4 x component index.
 """
+
+import numpy as np
 
 from ...engine import ti
 from ...errors import SceneError
-from ..types import BSDFSample
-from . import diffuse
+from ..types import BSDFSample, vec3
+from . import (conductor, dielectric, diffuse, plastic, roughconductor, roughplastic,
+               thindielectric)
+from .common import BSDFParams
 
-#: plugin name -> type code
-TYPES = {"diffuse": 0}
+#: plugin name -> type code (leaves)
+TYPES = {"diffuse": 0, "conductor": 1, "roughconductor": 2, "plastic": 3, "roughplastic": 4,
+         "dielectric": 5, "thindielectric": 6}
+#: composite plugins -> kind code
+COMPOSITES = {"blendbsdf": 1, "mask": 2}
+SHADER_BASE = 100  # type code of user shader k: SHADER_BASE + k
+MAX_SHADER_PARAMS = 8
 
-BSDFInfo = ti.types.struct(type=ti.i32, twosided=ti.i32, reflectance=ti.i32)
+#: parameter name -> bundle field, per leaf plugin
+BUNDLE = {
+    "diffuse": {"reflectance": "a"},
+    "conductor": {"specular_reflectance": "a", "eta": "b", "k": "c"},
+    "roughconductor": {"specular_reflectance": "a", "eta": "b", "k": "c", "alpha": "alpha"},
+    "plastic": {"diffuse_reflectance": "a", "specular_reflectance": "b", "eta": "eta"},
+    "roughplastic": {"diffuse_reflectance": "a", "specular_reflectance": "b", "eta": "eta",
+                     "alpha": "alpha"},
+    "dielectric": {"specular_reflectance": "a", "specular_transmittance": "b", "eta": "eta"},
+    "thindielectric": {"specular_reflectance": "a", "specular_transmittance": "b", "eta": "eta"},
+}
+#: defaults of the continuous parameters (Mitsuba 3's), for BSDFs built without the loader
+DEFAULTS = {
+    "reflectance": (0.5, 3), "specular_reflectance": (1.0, 3), "eta": None, "k": None,
+    "alpha": (0.1, 1), "diffuse_reflectance": (0.5, 3), "specular_transmittance": (1.0, 3),
+    "weight": (0.5, 1), "opacity": (0.5, 1),
+}
+_ETA = {"conductor": (0.0, 3), "roughconductor": (0.0, 3), "plastic": (1.49 / 1.000277, 1),
+        "roughplastic": (1.49 / 1.000277, 1), "dielectric": (1.5046 / 1.000277, 1),
+        "thindielectric": (1.5046 / 1.000277, 1)}
+
+
+def _fill_defaults(b):
+    from ...scene.model import Texture
+
+    names = list(BUNDLE.get(b.type, {}))
+    if b.type == "blendbsdf":
+        names = ["weight"]
+    elif b.type == "mask":
+        names = ["opacity"]
+    for n in names:
+        if n not in b.params:
+            d = DEFAULTS[n]
+            if n == "eta":
+                d = _ETA[b.type]
+            elif n == "k":
+                d = (1.0, 3)
+            b.params[n] = Texture.constant(np.full(d[1], d[0], np.float32))
+
+
+_LEAF_MODULES = {0: diffuse, 1: conductor, 2: roughconductor, 3: plastic, 4: roughplastic,
+                 5: dielectric, 6: thindielectric}
+_SMOOTH = (0, 2, 3, 4)  # leaves with a non-delta part
+_DELTA = (1, 3, 5, 6)  # leaves with a delta lobe
+
+BSDFInfo = ti.types.struct(type=ti.i32, twosided=ti.i32, kind=ti.i32, a=ti.i32, b=ti.i32,
+                           c=ti.i32, alpha=ti.i32, eta=ti.i32, w=ti.f32, flag=ti.i32,
+                           comp0=ti.i32, comp1=ti.i32, wslot=ti.i32,
+                           sp=ti.types.vector(MAX_SHADER_PARAMS, ti.i32))
+
+
+def _row(**kw):
+    r = dict(type=0, twosided=0, kind=0, a=-1, b=-1, c=-1, alpha=-1, eta=-1, w=0.5, flag=0,
+             comp0=-1, comp1=-1, wslot=-1, sp=[-1] * MAX_SHADER_PARAMS)
+    r.update(kw)
+    return r
+
+
+class RowBuilder:
+    """Flattens model BSDFs (``diffrender.scene.model.BSDF``) into table rows.
+
+    ``slot(texture, where) -> int`` registers a texture slot; ``shaders`` is the list the
+    table dispatches user shaders from (``diffrender.render.shaders.BSDFShader``)."""
+
+    def __init__(self, slot, shaders):
+        self.slot = slot
+        self.shaders = shaders
+        self.rows: list[dict] = []
+        self._index: dict[int, int] = {}
+
+    def add(self, b, where, nested=False) -> int:
+        if id(b) in self._index:
+            return self._index[id(b)]
+        _fill_defaults(b)
+        if b.type in COMPOSITES:
+            if nested:
+                raise SceneError(f"a {b.type} cannot be nested in another composite BSDF "
+                                 "(blendbsdf / mask nest plain BSDFs only)", where)
+            kids = list(b.children)
+            need = 2 if b.type == "blendbsdf" else 1
+            if len(kids) != need:
+                raise SceneError(f"{b.type} needs exactly {need} nested bsdf(s), got "
+                                 f"{len(kids)}", where)
+            idx = len(self.rows)
+            self.rows.append(None)
+            comps = [self.add(k, f"{where} > {b.type} bsdf {i}", nested=True)
+                     for i, k in enumerate(kids)]
+            wname = "weight" if b.type == "blendbsdf" else "opacity"
+            ws = self.slot(b.params[wname], f"{where} {wname}")
+            self.rows[idx] = _row(kind=COMPOSITES[b.type], twosided=int(b.twosided),
+                                  comp0=comps[0], comp1=comps[1] if need == 2 else -1, wslot=ws)
+            self._index[id(b)] = idx
+            return idx
+        if nested and b.twosided:
+            raise SceneError("a twosided BSDF cannot be nested in a composite; wrap the "
+                             "composite in twosided instead", where)
+        idx = len(self.rows)
+        if b.type == "shader":
+            sh = b.params["__shader__"]
+            if sh not in self.shaders:
+                self.shaders.append(sh)
+            k = self.shaders.index(sh)
+            sp = [-1] * MAX_SHADER_PARAMS
+            for j, name in enumerate(sh.param_names):
+                sp[j] = self.slot(b.params[name], f"{where} {name}")
+            row = _row(type=SHADER_BASE + k, sp=sp)
+        elif b.type in TYPES:
+            row = _row(type=TYPES[b.type])
+            for pname, fld in BUNDLE[b.type].items():
+                row[fld] = self.slot(b.params[pname], f"{where} {pname}")
+            row["flag"] = int(bool(b.params.get("nonlinear", False)))
+            if b.type in ("plastic", "roughplastic"):
+                d = float(np.mean(b.params["diffuse_reflectance"].mean()))
+                s = float(np.mean(b.params["specular_reflectance"].mean()))
+                row["w"] = s / (d + s) if d + s > 0 else 0.5
+        else:
+            supported = ", ".join(list(TYPES) + list(COMPOSITES) + ["shader", "twosided"])
+            raise SceneError(f"BSDF '{b.type}' is not supported by the renderer yet "
+                             f"(supported: {supported})", where)
+        row["twosided"] = int(b.twosided)
+        row["comp0"] = idx
+        self.rows.append(row)
+        self._index[id(b)] = idx
+        return idx
 
 
 @ti.data_oriented
 class BSDFTable:
-    """``bsdfs``: list of (type code, twosided, reflectance texture slot)."""
+    """``rows``: dicts from :class:`RowBuilder` (or, for tests, (type, twosided, reflectance
+    slot) tuples of diffuse BSDFs)."""
 
-    def __init__(self, textures, rows):
+    def __init__(self, textures, rows, shaders=()):
         self.textures = textures
+        self.shaders = list(shaders)
+        rows = [(_row(type=r[0], twosided=int(r[1]), a=r[2], comp0=i) if isinstance(r, tuple)
+                 else r) for i, r in enumerate(rows)]
         self.n = max(1, len(rows))
         self.info = BSDFInfo.field(shape=self.n)
-        for i, (t, two, slot) in enumerate(rows):
-            self.info[i] = BSDFInfo(type=t, twosided=int(two), reflectance=slot)
+        self.rows = rows
+        self.upload()
+
+    def upload(self):
+        for i, r in enumerate(self.rows):
+            self.info[i] = BSDFInfo(**{k: (np.asarray(v, np.int32) if k == "sp" else v)
+                                       for k, v in r.items()})
 
     @staticmethod
     def check(bsdf, where):
         """Raise a SceneError unless ``bsdf`` (model.BSDF) can be rendered."""
-        if bsdf.type not in TYPES:
+        if bsdf.type not in TYPES and bsdf.type not in COMPOSITES and bsdf.type != "shader":
             raise SceneError(f"BSDF '{bsdf.type}' is not supported by the renderer yet "
-                             f"(supported: {', '.join(TYPES)}, twosided)", where)
+                             f"(supported: {', '.join(list(TYPES) + list(COMPOSITES))}, "
+                             "shader, twosided)", where)
+
+    # --- parameters --------------------------------------------------------------------------
 
     @ti.func
-    def _flip(self, b, wi):
-        return self.info[b].twosided != 0 and wi.z < 0.0
+    def _tex(self, slot, uv):
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if slot >= 0:
+            res = self.textures.eval(slot, uv)
+        return res
 
     @ti.func
-    def reflectance(self, b, uv):
-        return self.textures.eval(self.info[b].reflectance, uv)
+    def params(self, r, uv):
+        info = self.info[r]
+        p = BSDFParams(a=ti.Vector([0.0, 0.0, 0.0]), b=ti.Vector([0.0, 0.0, 0.0]),
+                       c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, eta=1.5, w=info.w,
+                       flag=info.flag)
+        if info.type < SHADER_BASE:
+            p.a = self._tex(info.a, uv)
+            p.b = self._tex(info.b, uv)
+            p.c = self._tex(info.c, uv)
+            if info.alpha >= 0:
+                p.alpha = ti.max(self.textures.eval(info.alpha, uv).x, 1e-4)
+            if info.eta >= 0:
+                p.eta = self.textures.eval(info.eta, uv).x
+        return p
+
+    @ti.func
+    def _components(self, b, uv):
+        info = self.info[b]
+        w0 = 1.0
+        w1 = 0.0
+        wp = 0.0
+        if info.kind == 1:
+            wt = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
+            w0 = 1.0 - wt
+            w1 = wt
+        elif info.kind == 2:
+            o = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
+            w0 = o
+            wp = 1.0 - o
+        return w0, w1, wp
+
+    # --- leaves ------------------------------------------------------------------------------
+
+    @ti.func
+    def _leaf_eval(self, r, uv, wi, wo):
+        t = self.info[ti.max(r, 0)].type
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if r >= 0:
+            p = self.params(r, uv)
+            for code in ti.static(_SMOOTH):
+                if t == code:
+                    res = _LEAF_MODULES[code].eval(p, wi, wo)
+            for k in ti.static(range(len(self.shaders))):
+                if t == SHADER_BASE + k:
+                    res = self.shaders[k].eval(self, r, uv, wi, wo)
+        return res
+
+    @ti.func
+    def _leaf_pdf(self, r, uv, wi, wo):
+        t = self.info[ti.max(r, 0)].type
+        res = 0.0
+        if r >= 0:
+            p = self.params(r, uv)
+            for code in ti.static(_SMOOTH):
+                if t == code:
+                    res = _LEAF_MODULES[code].pdf(p, wi, wo)
+            for k in ti.static(range(len(self.shaders))):
+                if t == SHADER_BASE + k:
+                    res = self.shaders[k].pdf(self, r, uv, wi, wo)
+        return res
+
+    @ti.func
+    def _leaf_delta(self, r, uv, wi, wo, lobe):
+        t = self.info[ti.max(r, 0)].type
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if r >= 0:
+            p = self.params(r, uv)
+            for code in ti.static(_DELTA):
+                if t == code:
+                    res = _LEAF_MODULES[code].eval_delta(p, wi, wo, lobe)
+        return res
+
+    @ti.func
+    def _leaf_sample(self, r, uv, wi, u1, u2):
+        t = self.info[ti.max(r, 0)].type
+        res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]),
+                         pdf=0.0, delta=0)
+        p = self.params(r, uv)
+        for code in ti.static(range(7)):
+            if t == code:
+                res = _LEAF_MODULES[code].sample(p, wi, u1, u2)
+        for k in ti.static(range(len(self.shaders))):
+            if t == SHADER_BASE + k:
+                res = self.shaders[k].sample(self, r, uv, wi, u1, u2)
+        return res
+
+    # --- rows (composites) ---------------------------------------------------------------------
+
+    @ti.func
+    def _sign(self, b, wi):
+        s = 1.0
+        if self.info[b].twosided != 0 and wi.z < 0.0:
+            s = -1.0
+        return s
+
+    @ti.func
+    def _eval_pdf_local(self, b, uv, wi, wo, with_pdf: ti.template()):
+        info = self.info[b]
+        w0, w1, wp = self._components(b, uv)
+        f = w0 * self._leaf_eval(info.comp0, uv, wi, wo)
+        pd = 0.0
+        if ti.static(with_pdf):
+            pd = w0 * self._leaf_pdf(info.comp0, uv, wi, wo)
+        if info.comp1 >= 0:
+            f += w1 * self._leaf_eval(info.comp1, uv, wi, wo)
+            if ti.static(with_pdf):
+                pd += w1 * self._leaf_pdf(info.comp1, uv, wi, wo)
+        return f, pd
 
     @ti.func
     def eval_pdf(self, b, uv, wi, wo):
-        """(f(wi, wo) cos(theta_o), pdf(wi -> wo)) in the local frame."""
-        s = 1.0
-        if self._flip(b, wi):
-            s = -1.0
+        """(f(wi, wo) cos(theta_o), pdf(wi -> wo)) of the smooth part, local frame."""
+        s = self._sign(b, wi)
         wi2 = ti.Vector([wi.x, wi.y, s * wi.z])
         wo2 = ti.Vector([wo.x, wo.y, s * wo.z])
-        r = self.reflectance(b, uv)
-        return diffuse.eval(r, wi2, wo2), diffuse.pdf(wi2, wo2)
+        return self._eval_pdf_local(b, uv, wi2, wo2, True)
+
+    @ti.func
+    def eval(self, b, uv, wi, wo):
+        """f(wi, wo) cos(theta_o) of the smooth part (no pdf: the replay differentiates it)."""
+        s = self._sign(b, wi)
+        wi2 = ti.Vector([wi.x, wi.y, s * wi.z])
+        wo2 = ti.Vector([wo.x, wo.y, s * wo.z])
+        f, _ = self._eval_pdf_local(b, uv, wi2, wo2, False)
+        return f
+
+    @ti.func
+    def eval_delta(self, b, uv, wi, wo, lobe):
+        """Mass of the delta lobe ``lobe`` (a code recorded from :meth:`sample`) towards wo."""
+        s = self._sign(b, wi)
+        wi2 = ti.Vector([wi.x, wi.y, s * wi.z])
+        wo2 = ti.Vector([wo.x, wo.y, s * wo.z])
+        info = self.info[b]
+        w0, w1, wp = self._components(b, uv)
+        c = lobe // 4
+        low = lobe % 4
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if low == 3:
+            res = ti.Vector([wp, wp, wp])
+        elif low > 0:
+            r = info.comp0
+            wc = w0
+            if c == 1:
+                r = info.comp1
+                wc = w1
+            res = wc * self._leaf_delta(r, uv, wi2, wo2, low)
+        return res
 
     @ti.func
     def sample(self, b, uv, wi, u1, u2):
-        sg = 1.0
-        if self._flip(b, wi):
-            sg = -1.0
+        sg = self._sign(b, wi)
         wi2 = ti.Vector([wi.x, wi.y, sg * wi.z])
-        r = self.reflectance(b, uv)
-        s = diffuse.sample(r, wi2, u2)
+        info = self.info[b]
+        w0, w1, wp = self._components(b, uv)
+        c = 2
+        r = info.comp0
+        wc = w0
+        uu = u1
+        if u1 < w0:
+            c = 0
+            uu = u1 / w0
+        elif u1 < w0 + w1:
+            c = 1
+            r = info.comp1
+            wc = w1
+            uu = (u1 - w0) / w1
+        s = BSDFSample(wo=-wi2, weight=ti.Vector([1.0, 1.0, 1.0]), pdf=wp, delta=3)
+        if c < 2:
+            s = self._leaf_sample(r, uv, wi2, ti.min(uu, 0.99999994), u2)
+            if s.delta == 0 and info.kind == 1:
+                if s.pdf > 0.0:
+                    f, pd = self._eval_pdf_local(b, uv, wi2, s.wo, True)
+                    s.pdf = pd
+                    s.weight = ti.Vector([0.0, 0.0, 0.0])
+                    if pd > 0.0:
+                        s.weight = f / pd
+            else:
+                s.pdf *= wc
+                if s.delta > 0:
+                    s.delta += 4 * c
         s.wo.z *= sg
         return s
 
     @ti.func
     def albedo(self, b, uv):
-        """Diffuse reflectance (the ``albedo`` AOV)."""
-        return self.reflectance(b, uv)
+        """Base colour of the first component (the ``albedo`` AOV)."""
+        r = self.info[b].comp0
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if r >= 0 and self.info[r].type < SHADER_BASE:
+            res = self.params(r, uv).a
+        return res
 
 
-__all__ = ["BSDFTable", "TYPES", "BSDFSample", "diffuse"]
+__all__ = ["BSDFTable", "RowBuilder", "TYPES", "COMPOSITES", "BSDFSample", "diffuse",
+           "conductor", "roughconductor", "plastic", "roughplastic", "dielectric",
+           "thindielectric"]
 
 
 @ti.kernel
@@ -79,24 +407,48 @@ def _sample_kernel(table: ti.template(), b: ti.i32, wi: ti.types.ndarray(), u: t
                    out: ti.types.ndarray()):
     for i in range(u.shape[0]):
         w = ti.Vector([wi[i, 0], wi[i, 1], wi[i, 2]])
-        s = table.sample(b, ti.Vector([0.5, 0.5]), w, u[i, 0], ti.Vector([u[i, 1], u[i, 2]]))
-        f, p = table.eval_pdf(b, ti.Vector([0.5, 0.5]), w, s.wo)
+        uv = ti.Vector([0.5, 0.5])
+        s = table.sample(b, uv, w, u[i, 0], ti.Vector([u[i, 1], u[i, 2]]))
+        f, p = table.eval_pdf(b, uv, w, s.wo)
+        fd = table.eval_delta(b, uv, w, s.wo, s.delta)
         for k in ti.static(range(3)):
             out[i, k] = s.wo[k]
             out[i, 3 + k] = s.weight[k]
             out[i, 7 + k] = f[k]
+            out[i, 12 + k] = fd[k]
         out[i, 6] = s.pdf
         out[i, 10] = p
+        out[i, 11] = ti.cast(s.delta, ti.f32)
+
+
+@ti.kernel
+def _eval_kernel(table: ti.template(), b: ti.i32, wi: ti.types.ndarray(), wo: ti.types.ndarray(),
+                 out: ti.types.ndarray()):
+    for i in range(wo.shape[0]):
+        a = ti.Vector([wi[i, 0], wi[i, 1], wi[i, 2]])
+        o = ti.Vector([wo[i, 0], wo[i, 1], wo[i, 2]])
+        f, p = table.eval_pdf(b, ti.Vector([0.5, 0.5]), a, o)
+        for k in ti.static(range(3)):
+            out[i, k] = f[k]
+        out[i, 3] = p
 
 
 def sample_np(table, b, wi, u):
     """Host-side BSDF sampling (tests): wi (N, 3) local, u (N, 3) -> dict of wo, weight, pdf,
-    and the eval / pdf of the sampled direction."""
-    import numpy as np
-
+    lobe, the eval / pdf of the sampled direction and the delta mass of the sampled lobe."""
     u = np.ascontiguousarray(u, np.float32).reshape(-1, 3)
     wi = np.ascontiguousarray(np.broadcast_to(np.asarray(wi, np.float32), u.shape))
-    out = np.zeros((u.shape[0], 11), np.float32)
+    out = np.zeros((u.shape[0], 15), np.float32)
     _sample_kernel(table, b, wi, u, out)
     return {"wo": out[:, 0:3], "weight": out[:, 3:6], "pdf": out[:, 6], "eval": out[:, 7:10],
-            "eval_pdf": out[:, 10]}
+            "eval_pdf": out[:, 10], "lobe": out[:, 11].astype(np.int32),
+            "delta": out[:, 12:15]}
+
+
+def eval_np(table, b, wi, wo):
+    """Host-side (f cos, pdf) for directions wi, wo (N, 3) (tests)."""
+    wo = np.ascontiguousarray(wo, np.float32).reshape(-1, 3)
+    wi = np.ascontiguousarray(np.broadcast_to(np.asarray(wi, np.float32), wo.shape))
+    out = np.zeros((wo.shape[0], 4), np.float32)
+    _eval_kernel(table, b, wi, wo, out)
+    return out[:, :3], out[:, 3]

@@ -8,7 +8,7 @@ Equation (local shading frame, ``cos = z``)::
 Sampling: cosine-weighted hemisphere (concentric disk mapping), ``pdf = cos(theta_o) / pi``, so
 the sample weight ``f cos / pdf`` is ``R``.
 
-Parameters: ``reflectance`` — RGB constant or texture (default 0.5).
+Parameters: ``reflectance`` — RGB constant or texture (default 0.5) -> ``p.a``.
 
 Scene snippet (Mitsuba 3 XML)::
 
@@ -28,16 +28,16 @@ PARAMS = ("reflectance",)
 
 
 @ti.func
-def eval(reflectance, wi, wo):
+def eval(p, wi, wo):
     """f(wi, wo) * cos(theta_o)."""
     res = ti.Vector([0.0, 0.0, 0.0])
     if wi.z > 0.0 and wo.z > 0.0:
-        res = reflectance * (INV_PI * wo.z)
+        res = p.a * (INV_PI * wo.z)
     return res
 
 
 @ti.func
-def pdf(wi, wo):
+def pdf(p, wi, wo):
     res = 0.0
     if wi.z > 0.0 and wo.z > 0.0:
         res = INV_PI * wo.z
@@ -45,11 +45,16 @@ def pdf(wi, wo):
 
 
 @ti.func
-def sample(reflectance, wi, u2):
+def sample(p, wi, u1, u2):
     wo = square_to_cosine_hemisphere(u2)
-    p = INV_PI * wo.z
-    weight = reflectance
-    if not (wi.z > 0.0 and wo.z > 0.0 and p > 0.0):
+    pd = INV_PI * wo.z
+    weight = p.a
+    if not (wi.z > 0.0 and wo.z > 0.0 and pd > 0.0):
         weight = ti.Vector([0.0, 0.0, 0.0])
-        p = 0.0
-    return BSDFSample(wo=wo, weight=weight, pdf=p, delta=0)
+        pd = 0.0
+    return BSDFSample(wo=wo, weight=weight, pdf=pd, delta=0)
+
+
+@ti.func
+def eval_delta(p, wi, wo, lobe):
+    return ti.Vector([0.0, 0.0, 0.0])

@@ -1,0 +1,67 @@
+"""Smooth dielectric (glass, water) — Mitsuba's ``dielectric``.
+
+Equations (``eta = int_ior / ext_ior``; ``F, cos_t, eta_ti = fresnel(cos_i, eta)``, with
+``cos_i < 0`` meaning the ray arrives from inside)::
+
+    reflection  (delta, wo = (-wi.x, -wi.y, wi.z)):             R_s F
+    refraction  (delta, wo = (-eta_ti wi.x, -eta_ti wi.y, cos_t)): T_s (1 - F) eta_ti^2
+
+(the ``eta_ti^2`` factor: radiance is compressed into a smaller solid angle on the denser
+side). Sampling picks reflection with probability ``F``, so the weights are ``R_s`` and
+``T_s eta_ti^2``; ``eval``/``pdf`` are 0. The replay re-evaluates the recorded lobe's mass
+(``F`` or ``1 - F``, a function of ``eta``) over the recorded probability.
+
+Parameters (-> bundle): ``int_ior`` (bk7 1.5046) / ``ext_ior`` (air 1.000277), floats or
+names (-> ``eta``), ``specular_reflectance`` (1.0, ``a``), ``specular_transmittance``
+(1.0, ``b``). Differentiable: ``eta``, ``specular_reflectance``, ``specular_transmittance``.
+
+Scene snippet::
+
+    <bsdf type="dielectric">
+        <string name="int_ior" value="water"/>
+        <string name="ext_ior" value="air"/>
+    </bsdf>
+"""
+
+from ...engine import ti
+from ..types import BSDFSample
+from .microfacet import fresnel_dielectric, reflect
+
+NAME = "dielectric"
+PARAMS = ("eta", "specular_reflectance", "specular_transmittance")
+
+
+@ti.func
+def eval(p, wi, wo):
+    return ti.Vector([0.0, 0.0, 0.0])
+
+
+@ti.func
+def pdf(p, wi, wo):
+    return 0.0
+
+
+@ti.func
+def eval_delta(p, wi, wo, lobe):
+    r, cos_t, eta_it, eta_ti = fresnel_dielectric(wi.z, p.eta)
+    res = ti.Vector([0.0, 0.0, 0.0])
+    if lobe == 1:
+        res = p.a * r
+    elif lobe == 2:
+        res = p.b * ((1.0 - r) * eta_ti * eta_ti)
+    return res
+
+
+@ti.func
+def sample(p, wi, u1, u2):
+    r, cos_t, eta_it, eta_ti = fresnel_dielectric(wi.z, p.eta)
+    res = BSDFSample(wo=reflect(wi), weight=p.a, pdf=r, delta=1)
+    if not (u1 <= r):
+        res.wo = ti.Vector([-eta_ti * wi.x, -eta_ti * wi.y, cos_t])
+        res.weight = p.b * (eta_ti * eta_ti)
+        res.pdf = 1.0 - r
+        res.delta = 2
+    if wi.z == 0.0:
+        res.pdf = 0.0
+        res.weight = ti.Vector([0.0, 0.0, 0.0])
+    return res
