@@ -7,11 +7,15 @@ et al. 2021). Per pass of ``n`` samples per pixel:
 1. ``trace`` (not differentiated): traces the paths exactly as the forward ``path`` integrator
    does (same random numbers: same seed, pixel, sample and dimensions), and records, per bounce,
    what does not depend on the differentiated parameters: surface coordinates, BSDF index, local
-   directions, the MIS weights and the sampling densities (detached: the paths are sampled, their
-   densities are constants of the estimator), the light sample and its visibility.
+   directions, the sampled lobe (smooth, or which delta lobe), the MIS weights and the sampling
+   densities (detached: the paths are sampled, their densities are constants of the estimator),
+   the light sample (emitter, uv, geometric factor) and its visibility, and for rays that leave
+   the scene the environment's texture coordinates and MIS weight.
 2. ``shade`` (differentiated, one flat kernel per bounce, no loop inside: the layout that Taichi
    differentiates correctly, see ``../shared/taichi-autodiff.md``): recomputes the parameter
-   dependent factors from the records (texture lookups, BSDF evaluations, emitted radiance),
+   dependent factors from the records (texture lookups, BSDF evaluations — for a delta lobe its
+   mass, e.g. a dielectric's Fresnel term, over the recorded lobe probability —, emitted
+   radiance times an envmap's scale),
    carries the path throughput in a per-bounce field, and either
    - reverse mode: accumulates ``sum_i <a_i, C_i>`` where ``a_i`` is the adjoint image gathered
      through the pixel reconstruction filter (``a_i = sum_p adj_p w_ip / W_p``), under a
@@ -190,8 +194,14 @@ class DiffIntegrator:
                         em_pdf = 0.0
                         if prev_delta == 0:
                             em_pdf = self.emitters.pdf_direction(si.emitter, prev_p, si)
-                        self.em_slot[k, i] = info.slot
+                        self.em_slot[k, i] = si.emitter
                         self.em_w[k, i] = mis_power(prev_pdf, em_pdf)
+                if ti.static(self.emitters.env >= 0):
+                    if not si.valid and not (hide_emitters and depth == 0):
+                        _le, w_env, tuv = self.emitters.env_miss(ray_d, prev_pdf, prev_delta)
+                        self.em_slot[k, i] = ti.static(self.emitters.env)
+                        self.em_w[k, i] = w_env
+                        self.uv[k, i] = tuv
                 if not (depth + 1 < max_depth and si.valid):
                     break
                 s, t = coordinate_system(si.ns)
@@ -204,17 +214,14 @@ class DiffIntegrator:
                     wo_l = to_local(s, t, si.ns, em.d)
                     f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l)
                     if f.max() > 0.0 and em.weight.max() > 0.0:
-                        if self.r.integrator.visible(si.p, si.ng, em.p):
+                        if self.r.integrator.visible_em(si.p, si.ng, em):
                             w = 1.0
-                            scale = 1.0 / em.pdf
-                            if em.delta != 0:
-                                scale = 1.0 / (em.pdf * em.dist * em.dist)
-                            else:
+                            if em.delta == 0:
                                 w = mis_power(em.pdf, bp)
                             self.nee_wo[k, i] = wo_l
-                            self.nee_slot[k, i] = self.emitters.info[em.emitter].slot
+                            self.nee_slot[k, i] = em.emitter
                             self.nee_uv[k, i] = em.uv
-                            self.nee_scale[k, i] = w * scale
+                            self.nee_scale[k, i] = w * em.geo
                 bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
                 wo = to_world(s, t, si.ns, bs.wo)
                 self.wo[k, i] = bs.wo
@@ -254,7 +261,7 @@ class DiffIntegrator:
             uv = self.uv[k, i]
             es = self.em_slot[k, i]
             if es >= 0:
-                c += Tk * self.textures.eval(es, uv) * self.em_w[k, i]
+                c += Tk * self.emitters.radiance(es, uv) * self.em_w[k, i]
             b = self.bsdf[k, i]
             Tn = ti.Vector([0.0, 0.0, 0.0])
             if b >= 0:
@@ -262,7 +269,7 @@ class DiffIntegrator:
                 ns = self.nee_slot[k, i]
                 if ns >= 0:
                     fe = self.bsdfs.eval(b, uv, wi, self.nee_wo[k, i])
-                    c += Tk * fe * self.textures.eval(ns, self.nee_uv[k, i]) * self.nee_scale[k, i]
+                    c += Tk * fe * self.emitters.radiance(ns, self.nee_uv[k, i]) * self.nee_scale[k, i]
                 cf = self.cont[k, i]
                 if cf > 0.0:
                     lobe = self.lobe[k, i]

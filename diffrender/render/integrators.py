@@ -63,6 +63,17 @@ class Integrator:
         return res
 
     @ti.func
+    def visible_em(self, p, ng, em):
+        """Shadow ray towards an emitter sample (lights at infinity: along em.d)."""
+        res = False
+        if em.dist < 1.0e38:
+            res = self.visible(p, ng, em.p)
+        else:  # at infinity (emitters.FAR)
+            o = offset_origin(p, ng, em.d)
+            res = not self.geometry.occluded(o, em.d, 3.0e38)
+        return res
+
+    @ti.func
     def emitter_contribution(self, si, s, t, wi, u2):
         """One emitter sample at si: (f * L_e / pdf, pdf of the emitter sample, bsdf pdf,
         delta) — already visibility-tested; the caller applies MIS."""
@@ -74,7 +85,7 @@ class Integrator:
             f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo)
             bpdf = bp
             if f.max() > 0.0 and em.weight.max() > 0.0:
-                if self.visible(si.p, si.ng, em.p):
+                if self.visible_em(si.p, si.ng, em):
                     contrib = f * em.weight
         return contrib, em.pdf, bpdf, em.delta
 
@@ -104,6 +115,11 @@ class Integrator:
                 if prev_delta == 0:
                     em_pdf = self.emitters.pdf_direction(si.emitter, prev_p, si)
                 result += throughput * le * mis_power(prev_pdf, em_pdf)
+            # Rays that leave the scene see the environment (MIS with its sampling).
+            if ti.static(self.emitters.env >= 0):
+                if not si.valid and not (hide_emitters and depth == 0):
+                    le, _w, _uv = self.emitters.env_miss(ray_d, prev_pdf, prev_delta)
+                    result += throughput * le
             if not (depth + 1 < max_depth and si.valid):
                 break
             s, t = coordinate_system(si.ns)
@@ -150,6 +166,10 @@ class Integrator:
         aovs = ti.Vector([0.0] * N_AOV)
         if ti.static(with_aovs):
             aovs = self.first_hit_aovs(si)
+        if ti.static(self.emitters.env >= 0):
+            if not si.valid and not hide_emitters:
+                le, _uv = self.emitters.env_eval(d)
+                result += le
         if si.valid:
             if si.emitter >= 0 and not hide_emitters:
                 result += self.emitters.eval_hit(si.emitter, si, -d)
@@ -181,6 +201,14 @@ class Integrator:
                             em_pdf = self.emitters.pdf_direction(s2.emitter, si.p, s2)
                         w = mis_power(bs.pdf * frac_bsdf, em_pdf * frac_em) / n_bsdf
                         result += bs.weight * le * w
+                    if ti.static(self.emitters.env >= 0):
+                        if not s2.valid:
+                            le, _uv = self.emitters.env_eval(wo)
+                            em_pdf = 0.0
+                            if bs.delta == 0:
+                                em_pdf = self.emitters.env_pdf(wo)
+                            w = mis_power(bs.pdf * frac_bsdf, em_pdf * frac_em) / n_bsdf
+                            result += bs.weight * le * w
         return result, aovs
 
     # --- kernel --------------------------------------------------------------------------

@@ -97,12 +97,7 @@ class Renderer:
                 emitter_rows.append(dict(type="area", slot=slot(rad, where + " radiance"),
                                          shape=em.shape, where=where))
             else:
-                inten = em.params.get("intensity", Texture.constant(1.0))
-                if isinstance(inten, Texture) and inten.type != "constant":
-                    raise SceneError("point light intensity must be a constant colour", where)
-                pos = em.position if em.position is not None else np.asarray(em.to_world)[:3, 3]
-                emitter_rows.append(dict(type="point", slot=slot(inten, where + " intensity"),
-                                         position=pos, shape=-1, where=where))
+                emitter_rows.append(self._emitter_row(em, slot, where))
             self._emitter_index[id(em)] = len(emitter_rows) - 1
         # Shapes whose emitter is set on the shape but not listed in scene.emitters.
         for i, sh in enumerate(scene.shapes):
@@ -126,6 +121,45 @@ class Renderer:
         self.film = Film(self.sensor, cap, _where(scene, "film"))
         self.integrator = Integrator(self.geometry, self.bsdfs, self.emitters, self.camera)
         self._versions = dict(scene.param_versions())
+
+    @staticmethod
+    def _emitter_row(em, slot, where):
+        """Table row of a non-area emitter."""
+        m = np.asarray(em.to_world, np.float64)
+        rot = m[:3, :3] / np.maximum(np.linalg.norm(m[:3, :3], axis=0, keepdims=True), 1e-30)
+
+        def const(name, default=1.0):
+            t = em.params.get(name, Texture.constant(default))
+            if isinstance(t, Texture) and t.type != "constant":
+                raise SceneError(f"{em.type} light {name} must be a constant colour", where)
+            return slot(t, f"{where} {name}")
+
+        if em.type == "point":
+            pos = em.position if em.position is not None else m[:3, 3]
+            return dict(type="point", slot=const("intensity"), position=pos, shape=-1,
+                        where=where)
+        if em.type == "spot":
+            cut = float(em.params.get("cutoff_angle", 20.0))
+            beam = float(em.params.get("beam_width", cut * 0.75))
+            if not 0 < cut <= 180 or not 0 <= beam <= cut:
+                raise SceneError(f"spot light needs 0 < beam_width <= cutoff_angle <= 180 "
+                                 f"degrees, got beam_width={beam}, cutoff_angle={cut}", where)
+            return dict(type="spot", slot=const("intensity"), position=m[:3, 3], rotation=rot,
+                        cutoff=np.radians(cut), beam=np.radians(beam), shape=-1, where=where)
+        if em.type == "directional":
+            return dict(type="directional", slot=const("irradiance"), rotation=rot, shape=-1,
+                        where=where)
+        if em.type == "constant":
+            return dict(type="constant", slot=const("radiance"), shape=-1, where=where)
+        if em.type == "envmap":
+            tex = em.params.get("radiance")
+            if not isinstance(tex, Texture) or tex.type != "bitmap":
+                raise SceneError("envmap needs an image (its 'radiance' bitmap)", where)
+            sc = em.params.setdefault("scale", Texture.constant(np.ones(1, np.float32)))
+            return dict(type="envmap", slot=slot(tex, f"{where} radiance"),
+                        scale_slot=slot(sc, f"{where} scale"), rotation=rot, shape=-1,
+                        texture=tex, size=tex.data.shape[:2], where=where)
+        raise SceneError(f"emitter '{em.type}' is not supported by the renderer", where)
 
     # --- parameters ----------------------------------------------------------------------
 
@@ -153,6 +187,8 @@ class Renderer:
                 tex = owner.params.get(p.key) if hasattr(owner, "params") else None
                 if isinstance(tex, Texture) and id(tex) in self._slot_of:
                     self.textures.upload(self._slot_of[id(tex)])
+                    if getattr(owner, "type", None) == "envmap" and p.key == "radiance":
+                        self.emitters.update_env()
                 else:
                     raise SceneError(f"parameter '{name}' cannot be updated by the renderer")
         if geometry_changed:

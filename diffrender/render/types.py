@@ -30,5 +30,8 @@ BSDFSample = ti.types.struct(wo=vec3, weight=vec3, pdf=ti.f32, delta=ti.i32)
 #: for delta emitters the selection probability), delta flag.
 #: ``emitter`` is the index of the chosen emitter and ``uv`` the surface coordinates of the
 #: sampled point (area lights), so that a replay can re-evaluate the emitted radiance.
+#: ``geo`` is the parameter-independent factor of the weight (weight = radiance(uv) * geo:
+#: 1 / pdf, or for delta lights selection / r^2 times a spot's falloff); ``dist`` is 3e38 for
+#: lights at infinity (directional, constant, envmap).
 EmitterSample = ti.types.struct(d=vec3, dist=ti.f32, p=vec3, weight=vec3, pdf=ti.f32,
-                                delta=ti.i32, emitter=ti.i32, uv=vec2)
+                                delta=ti.i32, emitter=ti.i32, uv=vec2, geo=ti.f32)

@@ -82,6 +82,7 @@ def _fill_defaults(b):
 
 _LEAF_MODULES = {0: diffuse, 1: conductor, 2: roughconductor, 3: plastic, 4: roughplastic,
                  5: dielectric, 6: thindielectric}
+_FIELDS = {TYPES[n]: tuple(BUNDLE[n].values()) for n in BUNDLE}
 _SMOOTH = (0, 2, 3, 4)  # leaves with a non-delta part
 _DELTA = (1, 3, 5, 6)  # leaves with a delta lobe
 
@@ -179,6 +180,12 @@ class BSDFTable:
         self.n = max(1, len(rows))
         self.info = BSDFInfo.field(shape=self.n)
         self.rows = rows
+        types = {r["type"] for r in rows if r["kind"] == 0}
+        self.used = sorted(t for t in types if t < SHADER_BASE) or [0]
+        self.used_smooth = [t for t in self.used if t in _SMOOTH]
+        self.used_delta = [t for t in self.used if t in _DELTA]
+        self.has_composite = any(r["kind"] != 0 for r in rows)
+        self.has_blend = any(r["kind"] == 1 for r in rows)
         self.upload()
 
     def upload(self):
@@ -195,85 +202,74 @@ class BSDFTable:
                              "shader, twosided)", where)
 
     # --- parameters --------------------------------------------------------------------------
+    # The kernels are specialised to the BSDF types present in the scene (``self.used``): a
+    # diffuse-only scene compiles the diffuse code only.
 
     @ti.func
-    def _tex(self, slot, uv):
-        res = ti.Vector([0.0, 0.0, 0.0])
-        if slot >= 0:
-            res = self.textures.eval(slot, uv)
-        return res
-
-    @ti.func
-    def params(self, r, uv):
+    def _params(self, code: ti.template(), r, uv):
+        """The bundle of leaf row r (of type ``code``), fetching only the slots it uses."""
         info = self.info[r]
         p = BSDFParams(a=ti.Vector([0.0, 0.0, 0.0]), b=ti.Vector([0.0, 0.0, 0.0]),
                        c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, eta=1.5, w=info.w,
                        flag=info.flag)
-        if info.type < SHADER_BASE:
-            p.a = self._tex(info.a, uv)
-            p.b = self._tex(info.b, uv)
-            p.c = self._tex(info.c, uv)
-            if info.alpha >= 0:
-                p.alpha = ti.max(self.textures.eval(info.alpha, uv).x, 1e-4)
-            if info.eta >= 0:
-                p.eta = self.textures.eval(info.eta, uv).x
+        fields = ti.static(_FIELDS[code])
+        if ti.static("a" in fields):
+            p.a = self.textures.eval(info.a, uv)
+        if ti.static("b" in fields):
+            p.b = self.textures.eval(info.b, uv)
+        if ti.static("c" in fields):
+            p.c = self.textures.eval(info.c, uv)
+        if ti.static("alpha" in fields):
+            p.alpha = ti.max(self.textures.eval(info.alpha, uv).x, 1e-4)
+        if ti.static("eta" in fields):
+            p.eta = self.textures.eval(info.eta, uv).x
         return p
 
     @ti.func
     def _components(self, b, uv):
-        info = self.info[b]
         w0 = 1.0
         w1 = 0.0
         wp = 0.0
-        if info.kind == 1:
-            wt = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
-            w0 = 1.0 - wt
-            w1 = wt
-        elif info.kind == 2:
-            o = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
-            w0 = o
-            wp = 1.0 - o
+        if ti.static(self.has_composite):
+            info = self.info[b]
+            if info.kind == 1:
+                wt = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
+                w0 = 1.0 - wt
+                w1 = wt
+            elif info.kind == 2:
+                o = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
+                w0 = o
+                wp = 1.0 - o
         return w0, w1, wp
 
     # --- leaves ------------------------------------------------------------------------------
 
     @ti.func
-    def _leaf_eval(self, r, uv, wi, wo):
+    def _leaf_eval(self, r, uv, wi, wo, with_pdf: ti.template()):
         t = self.info[ti.max(r, 0)].type
         res = ti.Vector([0.0, 0.0, 0.0])
-        if r >= 0:
-            p = self.params(r, uv)
-            for code in ti.static(_SMOOTH):
-                if t == code:
-                    res = _LEAF_MODULES[code].eval(p, wi, wo)
-            for k in ti.static(range(len(self.shaders))):
-                if t == SHADER_BASE + k:
-                    res = self.shaders[k].eval(self, r, uv, wi, wo)
-        return res
-
-    @ti.func
-    def _leaf_pdf(self, r, uv, wi, wo):
-        t = self.info[ti.max(r, 0)].type
-        res = 0.0
-        if r >= 0:
-            p = self.params(r, uv)
-            for code in ti.static(_SMOOTH):
-                if t == code:
-                    res = _LEAF_MODULES[code].pdf(p, wi, wo)
-            for k in ti.static(range(len(self.shaders))):
-                if t == SHADER_BASE + k:
-                    res = self.shaders[k].pdf(self, r, uv, wi, wo)
-        return res
+        pd = 0.0
+        for code in ti.static(self.used_smooth):
+            if t == code:
+                p = self._params(code, r, uv)
+                res = _LEAF_MODULES[code].eval(p, wi, wo)
+                if ti.static(with_pdf):
+                    pd = _LEAF_MODULES[code].pdf(p, wi, wo)
+        for k in ti.static(range(len(self.shaders))):
+            if t == SHADER_BASE + k:
+                res = self.shaders[k].eval(self, r, uv, wi, wo)
+                if ti.static(with_pdf):
+                    pd = self.shaders[k].pdf(self, r, uv, wi, wo)
+        return res, pd
 
     @ti.func
     def _leaf_delta(self, r, uv, wi, wo, lobe):
         t = self.info[ti.max(r, 0)].type
         res = ti.Vector([0.0, 0.0, 0.0])
-        if r >= 0:
-            p = self.params(r, uv)
-            for code in ti.static(_DELTA):
-                if t == code:
-                    res = _LEAF_MODULES[code].eval_delta(p, wi, wo, lobe)
+        for code in ti.static(self.used_delta):
+            if t == code:
+                p = self._params(code, r, uv)
+                res = _LEAF_MODULES[code].eval_delta(p, wi, wo, lobe)
         return res
 
     @ti.func
@@ -281,9 +277,9 @@ class BSDFTable:
         t = self.info[ti.max(r, 0)].type
         res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]),
                          pdf=0.0, delta=0)
-        p = self.params(r, uv)
-        for code in ti.static(range(7)):
+        for code in ti.static(self.used):
             if t == code:
+                p = self._params(code, r, uv)
                 res = _LEAF_MODULES[code].sample(p, wi, u1, u2)
         for k in ti.static(range(len(self.shaders))):
             if t == SHADER_BASE + k:
@@ -303,14 +299,14 @@ class BSDFTable:
     def _eval_pdf_local(self, b, uv, wi, wo, with_pdf: ti.template()):
         info = self.info[b]
         w0, w1, wp = self._components(b, uv)
-        f = w0 * self._leaf_eval(info.comp0, uv, wi, wo)
-        pd = 0.0
-        if ti.static(with_pdf):
-            pd = w0 * self._leaf_pdf(info.comp0, uv, wi, wo)
-        if info.comp1 >= 0:
-            f += w1 * self._leaf_eval(info.comp1, uv, wi, wo)
-            if ti.static(with_pdf):
-                pd += w1 * self._leaf_pdf(info.comp1, uv, wi, wo)
+        f, pd = self._leaf_eval(info.comp0, uv, wi, wo, with_pdf)
+        f *= w0
+        pd *= w0
+        if ti.static(self.has_blend):
+            if info.comp1 >= 0:
+                f1, pd1 = self._leaf_eval(info.comp1, uv, wi, wo, with_pdf)
+                f += w1 * f1
+                pd += w1 * pd1
         return f, pd
 
     @ti.func
@@ -392,8 +388,11 @@ class BSDFTable:
         """Base colour of the first component (the ``albedo`` AOV)."""
         r = self.info[b].comp0
         res = ti.Vector([0.0, 0.0, 0.0])
-        if r >= 0 and self.info[r].type < SHADER_BASE:
-            res = self.params(r, uv).a
+        t = self.info[ti.max(r, 0)].type
+        for code in ti.static(self.used):
+            if ti.static("a" in _FIELDS[code]):
+                if t == code:
+                    res = self.textures.eval(self.info[r].a, uv)
         return res
 
 

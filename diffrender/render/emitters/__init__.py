@@ -3,27 +3,38 @@
 Light selection is **uniform** over the emitters, as Mitsuba 3 does (``Scene::sample_emitter``:
 ``index = floor(u * n)``, the sample is rescaled and reused, probability ``1 / n``); area
 emitters then pick a point uniformly by area (a triangle by its area through a CDF, then a
-uniform point on it).
+uniform point on it); the environment (``constant`` or ``envmap``, at most one per scene)
+samples a direction (uniform sphere / the envmap's 2D CDF).
+
+Every emitted quantity is ``radiance(e, uv) = texture(slot, uv) * scale`` (the ``scale``
+slot only for envmaps): a texture slot, so the replay can re-evaluate and differentiate it.
+Geometric factors (distances, a spot's falloff, sampling densities) are the sample's ``geo``.
 """
 
 import numpy as np
 
 from ...engine import ti
 from ...errors import SceneError
-from ..types import EmitterSample, vec3
-from ..warp import square_to_uniform_triangle
-from . import area, point
+from ..types import PI, EmitterSample, vec3
+from ..warp import mis_power, square_to_uniform_triangle
+from . import area, constant, directional, envmap, point, spot
 
-TYPES = {"area": 0, "point": 1}
+TYPES = {"area": 0, "point": 1, "spot": 2, "directional": 3, "constant": 4, "envmap": 5}
+INFINITE = ("constant", "envmap")
+#: ``EmitterSample.dist`` of lights at infinity. Not ``inf``: kernels compile with fast math,
+#: under which comparisons with infinity are undefined.
+FAR = 3.0e38
 
-EmitterInfo = ti.types.struct(type=ti.i32, slot=ti.i32, position=vec3, tri_start=ti.i32,
-                              tri_count=ti.i32, area=ti.f32, shape_id=ti.i32)
+EmitterInfo = ti.types.struct(type=ti.i32, slot=ti.i32, scale_slot=ti.i32, position=vec3,
+                              tri_start=ti.i32, tri_count=ti.i32, area=ti.f32, shape_id=ti.i32,
+                              r0=vec3, r1=vec3, r2=vec3, cos_cutoff=ti.f32, cos_beam=ti.f32,
+                              cutoff=ti.f32, inv_transition=ti.f32)
 
 
 @ti.data_oriented
 class EmitterTable:
-    """``rows``: dicts with type, slot, position, shape; area emitters get their triangles from
-    ``geometry`` (areas for the CDF)."""
+    """``rows``: dicts with type, slot, position, shape (+ scale_slot, rotation, spot angles,
+    envmap size); area emitters get their triangles from ``geometry`` (areas for the CDF)."""
 
     def __init__(self, geometry, textures, rows):
         self.geometry = geometry
@@ -33,12 +44,40 @@ class EmitterTable:
         self.n_field = ti.field(ti.i32, shape=())
         self.n_field[None] = self.n
         self.rows = rows
+        self.types = sorted({TYPES[r["type"]] for r in rows})
+        envs = [i for i, r in enumerate(rows) if r["type"] in INFINITE]
+        if len(envs) > 1:
+            raise SceneError("a scene can have at most one environment emitter (constant or "
+                             f"envmap), got {len(envs)}", rows[envs[1]].get("where"))
+        self.env = envs[0] if envs else -1  # static: kernels are specialised to it
+        self.env_type = TYPES[rows[self.env]["type"]] if envs else -1
+        hw = rows[self.env]["size"] if self.env_type == 5 else (1, 1)
+        self.env_h, self.env_w = int(hw[0]), int(hw[1])
+        self.env_row_cdf = ti.field(ti.f32, shape=self.env_h)
+        self.env_col_cdf = ti.field(ti.f32, shape=(self.env_h, self.env_w))
+        self.env_pcell = ti.field(ti.f32, shape=(self.env_h, self.env_w))
         self._n_tri_total = sum(
             int(geometry.shape_tri_offset[r["shape"] + 1] - geometry.shape_tri_offset[r["shape"]])
             for r in rows if r["type"] == "area")
         self.tri = ti.field(ti.i32, shape=max(1, self._n_tri_total))
         self.cdf = ti.field(ti.f32, shape=max(1, self._n_tri_total))
         self.update_areas()
+        self.update_env()
+
+    def update_env(self):
+        """(Re-)build the envmap's sampling distribution from its texels."""
+        if self.env_type != 5:
+            return
+        r = self.rows[self.env]
+        data = np.asarray(r["texture"].data, np.float32)
+        if data.ndim == 2:
+            data = data[:, :, None]
+        if data.shape[2] == 1:
+            data = np.repeat(data, 3, axis=2)
+        rc, cc, pc = envmap.build_distribution(data[:, :, :3])
+        self.env_row_cdf.from_numpy(rc)
+        self.env_col_cdf.from_numpy(cc)
+        self.env_pcell.from_numpy(pc)
 
     def update_areas(self):
         """(Re-)compute the per-emitter triangle lists and area CDFs from the geometry."""
@@ -64,10 +103,17 @@ class EmitterTable:
                 cdfs.append(c)
                 tstart, tcount = start, o1 - o0
                 start += tcount
-            else:
+            elif r.get("position") is not None:
                 pos = np.asarray(r["position"], np.float32).reshape(3)
-            self.info[i] = EmitterInfo(type=t, slot=r["slot"], position=pos, tri_start=tstart,
-                                       tri_count=tcount, area=total, shape_id=r["shape"])
+            rot = np.asarray(r.get("rotation", np.eye(3)), np.float32).reshape(3, 3)
+            cut = float(r.get("cutoff", 0.0))
+            beam = float(r.get("beam", 0.0))
+            self.info[i] = EmitterInfo(
+                type=t, slot=r["slot"], scale_slot=r.get("scale_slot", -1), position=pos,
+                tri_start=tstart, tri_count=tcount, area=total, shape_id=r.get("shape", -1),
+                r0=rot[:, 0], r1=rot[:, 1], r2=rot[:, 2], cos_cutoff=np.cos(cut),
+                cos_beam=np.cos(beam), cutoff=cut,
+                inv_transition=1.0 / (cut - beam) if cut > beam else 0.0)
         if start:
             self.tri.from_numpy(np.concatenate(tri_ids).astype(np.int32))
             self.cdf.from_numpy(np.concatenate(cdfs).astype(np.float32))
@@ -77,6 +123,86 @@ class EmitterTable:
         info = self.info[i]
         info.position = np.asarray(pos, np.float32).reshape(3)
         self.info[i] = info
+
+    # --- Taichi side ---------------------------------------------------------------------
+
+    @ti.func
+    def radiance(self, e, uv):
+        """The parameter-dependent emitted quantity of emitter e (radiance, intensity or
+        irradiance) at texture coordinates uv, times its ``scale``."""
+        info = self.info[e]
+        res = self.textures.eval(info.slot, uv)
+        if info.scale_slot >= 0:
+            res *= self.textures.eval(info.scale_slot, uv).x
+        return res
+
+    @ti.func
+    def _to_world(self, e, v):
+        info = self.info[e]
+        return info.r0 * v.x + info.r1 * v.y + info.r2 * v.z
+
+    @ti.func
+    def _to_local(self, e, v):
+        info = self.info[e]
+        return ti.Vector([info.r0.dot(v), info.r1.dot(v), info.r2.dot(v)])
+
+    @ti.func
+    def _search(self, cdf: ti.template(), row, n, u):
+        """First index i in [0, n) with u < cdf[row, i] (row < 0: a 1D cdf)."""
+        lo = 0
+        hi = n - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            c = 0.0
+            if ti.static(len(cdf.shape) == 1):
+                c = cdf[mid]
+            else:
+                c = cdf[row, mid]
+            if c <= u:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    @ti.func
+    def env_eval(self, d):
+        """(radiance seen along world direction d, texture uv) of the environment."""
+        res = ti.Vector([0.0, 0.0, 0.0])
+        tuv = ti.Vector([0.0, 0.0])
+        if ti.static(self.env_type == 4):
+            res = self.radiance(self.env, tuv)
+        elif ti.static(self.env_type == 5):
+            uv = envmap.dir_to_uv(self._to_local(self.env, d))
+            tuv = envmap.texture_uv(uv, self.env_h)
+            res = self.radiance(self.env, tuv)
+        return res, tuv
+
+    @ti.func
+    def env_pdf(self, d):
+        """Solid-angle density of sampling world direction d (selection included)."""
+        res = 0.0
+        n = ti.cast(self.n_field[None], ti.f32)
+        if ti.static(self.env_type == 4):
+            res = 1.0 / (4.0 * PI) / n
+        elif ti.static(self.env_type == 5):
+            uv = envmap.dir_to_uv(self._to_local(self.env, d))
+            st = ti.sin(PI * uv.y)
+            if st > 0.0:
+                col = ti.min(ti.cast(uv.x * self.env_w, ti.i32), self.env_w - 1)
+                row = ti.min(ti.cast(uv.y * self.env_h, ti.i32), self.env_h - 1)
+                res = (self.env_pcell[row, col] * (self.env_w * self.env_h)
+                       / (2.0 * PI * PI * st) / n)
+        return res
+
+    @ti.func
+    def env_miss(self, d, prev_pdf, prev_delta):
+        """(radiance x MIS weight of a BSDF-sampled ray that left the scene along d,
+        MIS weight, texture uv)."""
+        le, tuv = self.env_eval(d)
+        w = 1.0
+        if prev_delta == 0:
+            w = mis_power(prev_pdf, self.env_pdf(d))
+        return le * w, w, tuv
 
     @ti.func
     def _pick_triangle(self, e, u):
@@ -107,40 +233,97 @@ class EmitterTable:
         n = self.n_field[None]
         res = EmitterSample(d=ti.Vector([0.0, 0.0, 1.0]), dist=0.0, p=ref,
                             weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0, delta=0, emitter=-1,
-                            uv=ti.Vector([0.0, 0.0]))
+                            uv=ti.Vector([0.0, 0.0]), geo=0.0)
         if n > 0:
+            nf = ti.cast(n, ti.f32)
             x = u.x * n
             e = ti.min(ti.cast(ti.floor(x), ti.i32), n - 1)
             ux = ti.min(x - e, 0.99999994)
             info = self.info[e]
             res.emitter = e
-            if info.type == 1:  # point
-                inten = self.textures.eval(info.slot, ti.Vector([0.0, 0.0]))
-                d, dist, w = point.sample(inten, info.position, ref)
-                res.d = d
-                res.dist = dist
-                res.p = info.position
-                res.weight = w * n
-                res.pdf = 1.0 / n
-                res.delta = 1
-            else:  # area
-                k, ur = self._pick_triangle(e, ux)
-                bc = square_to_uniform_triangle(ti.Vector([ur, u.y]))
-                tri = self.tri[k]
-                hit_o = self.geometry.surface_at(tri, bc.x, bc.y)
-                v = hit_o.p - ref
-                dist = v.norm()
-                if dist > 0.0:
-                    d = v / dist
-                    p_sa = area.pdf_solid_angle(info.area, dist, hit_o.ns, d)
-                    if p_sa > 0.0:
-                        le = self.textures.eval(info.slot, hit_o.uv)
-                        res.d = d
+            if ti.static(1 in self.types or 2 in self.types):
+                if info.type == 1 or info.type == 2:  # point, spot
+                    v = info.position - ref
+                    dist = v.norm()
+                    if dist > 0.0:
+                        fall = 1.0
+                        if ti.static(2 in self.types):
+                            if info.type == 2:
+                                dl = self._to_local(e, -v / dist)
+                                fall = spot.falloff(dl.z, info.cos_cutoff, info.cos_beam,
+                                                    info.cutoff, info.inv_transition)
+                        res.d = v / dist
                         res.dist = dist
-                        res.p = hit_o.p
-                        res.pdf = p_sa / n
-                        res.uv = hit_o.uv
-                        res.weight = area.eval(le, hit_o.ns, -d) / res.pdf
+                        res.p = info.position
+                        res.geo = nf * fall / (dist * dist)
+                        res.weight = self.radiance(e, res.uv) * res.geo
+                        res.pdf = 1.0 / nf
+                        res.delta = 1
+            if ti.static(3 in self.types):
+                if info.type == 3:  # directional: travels along local +Z
+                    d = -self._to_world(e, ti.Vector([0.0, 0.0, 1.0]))
+                    res.d = d
+                    res.dist = FAR
+                    res.p = ref + d
+                    res.geo = nf
+                    res.weight = self.radiance(e, res.uv) * nf
+                    res.pdf = 1.0 / nf
+                    res.delta = 1
+            if ti.static(4 in self.types):
+                if info.type == 4:
+                    d = constant.square_to_uniform_sphere(ti.Vector([ux, u.y]))
+                    res.d = d
+                    res.dist = FAR
+                    res.p = ref + d
+                    res.pdf = 1.0 / (4.0 * PI) / nf
+                    res.geo = 1.0 / res.pdf
+                    res.weight = self.radiance(e, res.uv) * res.geo
+            if ti.static(5 in self.types):
+                if info.type == 5:
+                    row = self._search(self.env_row_cdf, -1, self.env_h, ux)
+                    r0 = 0.0
+                    if row > 0:
+                        r0 = self.env_row_cdf[row - 1]
+                    vr = ti.min((ux - r0) / ti.max(self.env_row_cdf[row] - r0, 1e-30), 0.99999994)
+                    col = self._search(self.env_col_cdf, row, self.env_w, u.y)
+                    c0 = 0.0
+                    if col > 0:
+                        c0 = self.env_col_cdf[row, col - 1]
+                    ur = ti.min((u.y - c0) / ti.max(self.env_col_cdf[row, col] - c0, 1e-30),
+                                0.99999994)
+                    uv = ti.Vector([(col + ur) / self.env_w, (row + vr) / self.env_h])
+                    st = ti.sin(PI * uv.y)
+                    if st > 0.0:
+                        d = self._to_world(e, envmap.uv_to_dir(uv))
+                        tuv = envmap.texture_uv(uv, self.env_h)
+                        res.d = d
+                        res.dist = FAR
+                        res.p = ref + d
+                        res.uv = tuv
+                        res.pdf = (self.env_pcell[row, col] * (self.env_w * self.env_h)
+                                   / (2.0 * PI * PI * st) / nf)
+                        res.geo = 1.0 / res.pdf
+                        res.weight = self.radiance(e, tuv) * res.geo
+            if ti.static(0 in self.types):
+                if info.type == 0:  # area
+                    k, ur = self._pick_triangle(e, ux)
+                    bc = square_to_uniform_triangle(ti.Vector([ur, u.y]))
+                    tri = self.tri[k]
+                    hit_o = self.geometry.surface_at(tri, bc.x, bc.y)
+                    v = hit_o.p - ref
+                    dist = v.norm()
+                    if dist > 0.0:
+                        d = v / dist
+                        p_sa = area.pdf_solid_angle(info.area, dist, hit_o.ns, d)
+                        if p_sa > 0.0:
+                            le = self.radiance(e, hit_o.uv)
+                            res.d = d
+                            res.dist = dist
+                            res.p = hit_o.p
+                            res.pdf = p_sa / nf
+                            res.uv = hit_o.uv
+                            res.geo = 1.0 / res.pdf
+                            res.weight = area.eval(le, hit_o.ns, -d) / res.pdf
         return res
 
     @ti.func
@@ -161,5 +344,9 @@ class EmitterTable:
         info = self.info[e]
         res = ti.Vector([0.0, 0.0, 0.0])
         if info.type == 0:
-            res = area.eval(self.textures.eval(info.slot, si.uv), si.ns, w_out)
+            res = area.eval(self.radiance(e, si.uv), si.ns, w_out)
         return res
+
+
+__all__ = ["EmitterTable", "TYPES", "INFINITE", "area", "point", "spot", "directional",
+           "constant", "envmap"]

@@ -1,0 +1,195 @@
+"""Materials and emitters against Mitsuba 3: the same XML rendered by diffrender and by Mitsuba
+(``scalar_rgb``), compared by relative MSE (``mean((ours - mitsuba)^2) / mean(mitsuba^2)``) and
+the ratio of the image means; plus render times (ours steady-state vs Mitsuba in this process).
+
+One JSON line per case: a sphere with the BSDF on a diffuse floor, lit by the emitter.
+
+    python benchmarks/bench_materials.py [--spp 256] [--res 48] [--cases roughconductor,...]
+    python benchmarks/bench_materials.py --write-references   # tests/data/reference/*.exr
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+REF_DIR = os.path.join(ROOT, "tests", "data", "reference")
+
+GGX = '<string name="distribution" value="ggx"/>'
+BSDFS = {
+    "diffuse": '<bsdf type="diffuse"><rgb name="reflectance" value="0.6, 0.4, 0.2"/></bsdf>',
+    "conductor": '<bsdf type="conductor"><string name="material" value="Au"/></bsdf>',
+    "roughconductor": f'<bsdf type="roughconductor"><string name="material" value="Cu"/>'
+                      f'<float name="alpha" value="0.25"/>{GGX}</bsdf>',
+    "plastic": '<bsdf type="plastic"><rgb name="diffuse_reflectance" value="0.1, 0.27, 0.36"/>'
+               '</bsdf>',
+    "roughplastic": f'<bsdf type="roughplastic"><rgb name="diffuse_reflectance" '
+                    f'value="0.7, 0.1, 0.1"/><float name="alpha" value="0.1"/>{GGX}</bsdf>',
+    "dielectric": '<bsdf type="dielectric"/>',
+    "thindielectric": '<bsdf type="thindielectric"/>',
+    "blendbsdf": f'<bsdf type="blendbsdf"><float name="weight" value="0.3"/>'
+                 f'<bsdf type="diffuse"><rgb name="reflectance" value="0.2, 0.5, 0.2"/></bsdf>'
+                 f'<bsdf type="roughconductor"><float name="alpha" value="0.2"/>{GGX}</bsdf>'
+                 f'</bsdf>',
+    "mask": '<bsdf type="mask"><float name="opacity" value="0.4"/>'
+            '<bsdf type="diffuse"><rgb name="reflectance" value="0.8, 0.3, 0.1"/></bsdf></bsdf>',
+}
+EMITTERS = {
+    "envmap": '<emitter type="envmap"><string name="filename" value="{env}"/>'
+              '<float name="scale" value="1.5"/></emitter>',
+    "constant": '<emitter type="constant"><rgb name="radiance" value="0.8, 0.9, 1.0"/></emitter>',
+    "directional": '<emitter type="directional"><vector name="direction" x="0.4" y="-1" z="0.6"/>'
+                   '<rgb name="irradiance" value="3"/></emitter>'
+                   '<emitter type="constant"><rgb name="radiance" value="0.1"/></emitter>',
+    "spot": '<emitter type="spot"><transform name="to_world"><lookat origin="1, 4, -2" '
+            'target="0, 0, 0" up="0, 1, 0"/></transform><rgb name="intensity" value="40"/>'
+            '<float name="cutoff_angle" value="30"/></emitter>',
+}
+CASES = [(b, "envmap") for b in BSDFS] + [("roughplastic", e) for e in
+                                          ("constant", "directional", "spot")]
+
+
+def make_envmap(path, h=32, w=64):
+    """A procedural sky: a blue gradient, a warm horizon band, a bright sun, a dark ground."""
+    v = (np.arange(h) + 0.5) / h
+    u = (np.arange(w) + 0.5) / w
+    theta = np.pi * v[:, None]
+    phi = 2 * np.pi * u[None, :]
+    up = np.cos(theta)
+    sky = np.where(up[..., None] > 0,
+                   np.array([0.25, 0.45, 0.9]) * (0.4 + 0.6 * up[..., None])
+                   + np.array([0.9, 0.6, 0.3]) * np.exp(-8 * up[..., None]) * 0.5,
+                   np.array([0.12, 0.1, 0.08]))
+    sun_dir = np.array([np.sin(0.7) * np.sin(2.0), np.cos(0.7), -np.sin(0.7) * np.cos(2.0)])
+    d = np.stack([np.sin(theta) * np.sin(phi), np.cos(theta) * np.ones_like(phi),
+                  -np.sin(theta) * np.cos(phi)], -1)
+    sun = (d @ sun_dir) > np.cos(np.radians(6))
+    img = (sky * np.ones((h, w, 1))).astype(np.float32)
+    img[sun] = [60.0, 55.0, 45.0]
+    from diffrender.image import write_image
+
+    write_image(path, img)
+    make_sphere_obj(os.path.join(os.path.dirname(path), "sphere.obj"))
+    return img
+
+
+def make_sphere_obj(path, subdivisions=4):
+    """The same triangle mesh for both renderers (an icosphere with vertex normals), so that
+    the comparison is about materials and lights, not about tessellating Mitsuba's analytic
+    sphere."""
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=subdivisions)
+    with open(path, "w") as f:
+        for v in m.vertices:
+            f.write(f"v {v[0]:.7f} {v[1]:.7f} {v[2]:.7f}\n")
+        for n in m.vertex_normals:
+            f.write(f"vn {n[0]:.7f} {n[1]:.7f} {n[2]:.7f}\n")
+        for a, b, c in m.faces + 1:
+            f.write(f"f {a}//{a} {b}//{b} {c}//{c}\n")
+
+
+def scene_xml(bsdf, emitter, env, res, spp, max_depth=6):
+    w, h = res, res * 3 // 4
+    return f"""<scene version="3.0.0">
+  <integrator type="path"><integer name="max_depth" value="{max_depth}"/></integrator>
+  <sensor type="perspective"><float name="fov" value="35"/>
+    <transform name="to_world"><lookat origin="0, 1.6, -5" target="0, 0.1, 0" up="0, 1, 0"/></transform>
+    <film type="hdrfilm"><integer name="width" value="{w}"/><integer name="height" value="{h}"/>
+      <rfilter type="box"/></film>
+    <sampler type="independent"><integer name="sample_count" value="{spp}"/></sampler>
+  </sensor>
+  <shape type="obj"><string name="filename" value="{os.path.join(os.path.dirname(env), 'sphere.obj')}"/>{BSDFS[bsdf]}</shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="4"/><translate y="-1"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf>
+  </shape>
+  {EMITTERS[emitter].format(env=env)}
+</scene>"""
+
+
+def render_ours(xml_path, spp, seed=0):
+    from diffrender.render import Renderer
+    from diffrender.scene.loader import load_scene
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = load_scene(xml_path)
+    r = Renderer(scene)
+    t = time.perf_counter()
+    img = r.render(spp=spp, seed=seed)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    img = r.render(spp=spp, seed=seed + 1)
+    return img, first, time.perf_counter() - t
+
+
+def render_mitsuba(xml_path, spp, variant="scalar_rgb"):
+    import mitsuba as mi
+
+    mi.set_variant(variant)
+    mi.set_log_level(mi.LogLevel.Error)
+    scene = mi.load_file(xml_path)
+    t = time.perf_counter()
+    img = np.asarray(mi.render(scene, spp=spp))[:, :, :3]
+    return img.astype(np.float32), time.perf_counter() - t
+
+
+def rel_mse(a, b):
+    return float(np.mean((a - b) ** 2) / max(np.mean(b ** 2), 1e-12))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spp", type=int, default=256)
+    ap.add_argument("--ref-spp", type=int, default=1024)
+    ap.add_argument("--res", type=int, default=48)
+    ap.add_argument("--cases", default="")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--write-references", action="store_true")
+    a = ap.parse_args()
+    from diffrender.engine import init
+
+    init("cpu", threads=a.threads)
+    tmp = tempfile.mkdtemp()
+    env = os.path.join(tmp, "sky.exr")
+    make_envmap(env)
+    cases = CASES
+    if a.cases:
+        want = a.cases.split(",")
+        cases = [c for c in CASES if c[0] in want or f"{c[0]}/{c[1]}" in want]
+    try:
+        import mitsuba  # noqa: F401
+        have_mi = True
+    except ImportError:
+        have_mi = False
+    for bsdf, emitter in cases:
+        path = os.path.join(tmp, f"{bsdf}_{emitter}.xml")
+        with open(path, "w") as f:
+            f.write(scene_xml(bsdf, emitter, env, a.res, a.spp))
+        ours, first, steady = render_ours(path, a.spp)
+        out = {"bench": "materials", "case": f"{bsdf}/{emitter}", "res": a.res, "spp": a.spp,
+               "ours_first_s": round(first, 3), "ours_s": round(steady, 3),
+               "ours_mean": round(float(ours.mean()), 5)}
+        if have_mi:
+            ref, t_mi = render_mitsuba(path, a.ref_spp)
+            out.update({"mitsuba_spp": a.ref_spp, "mitsuba_s": round(t_mi, 3),
+                        "mitsuba_mean": round(float(ref.mean()), 5),
+                        "mean_ratio": round(float(ours.mean() / max(ref.mean(), 1e-12)), 4),
+                        "rel_mse": round(rel_mse(ours, ref), 5)})
+            if a.write_references:
+                from diffrender.image import write_image
+
+                os.makedirs(REF_DIR, exist_ok=True)
+                write_image(os.path.join(REF_DIR, f"materials_{bsdf}_{emitter}.exr"), ref)
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Spot light — Mitsuba's ``spot``: a point light whose intensity falls off with the angle to
+its axis (local +Z of ``to_world``).
+
+Equation (``theta`` the angle between the axis and the direction to the lit point, ``c`` the
+cutoff angle, ``b`` the beam width, both in radians)::
+
+    I(theta) = I                                   theta <= b
+             = I (c - theta) / (c - b)             b < theta < c
+             = 0                                   theta >= c
+
+and the irradiance at ``x`` is ``I(theta) cos / r^2`` (a delta emitter, reached only by
+emitter sampling).
+
+Parameters: ``intensity`` (RGB, 1.0; differentiable), ``cutoff_angle`` (20 degrees),
+``beam_width`` (3/4 of the cutoff), ``to_world`` (position and orientation; ``lookat`` is the
+usual way to aim it).
+
+Scene snippet::
+
+    <emitter type="spot">
+        <transform name="to_world"><lookat origin="0, 4, 0" target="0, 0, 0" up="0, 0, 1"/></transform>
+        <rgb name="intensity" value="30"/>
+        <float name="cutoff_angle" value="25"/>
+    </emitter>
+"""
+
+from ...engine import ti
+
+NAME = "spot"
+PARAMS = ("intensity",)
+
+
+@ti.func
+def falloff(cos_theta, cos_cutoff, cos_beam, cutoff, inv_transition):
+    res = 0.0
+    if cos_theta > cos_cutoff:
+        res = 1.0
+        if cos_theta < cos_beam:
+            res = (cutoff - ti.acos(ti.min(ti.max(cos_theta, -1.0), 1.0))) * inv_transition
+    return res
