@@ -199,7 +199,8 @@ class DiffIntegrator:
                 if ti.static(self.emitters.env >= 0):
                     if not si.valid and not (hide_emitters and depth == 0):
                         _le, w_env, tuv = self.emitters.env_miss(ray_d, prev_pdf, prev_delta)
-                        self.em_slot[k, i] = ti.static(self.emitters.env)
+                        env_e = ti.static(self.emitters.env)
+                        self.em_slot[k, i] = env_e
                         self.em_w[k, i] = w_env
                         self.uv[k, i] = tuv
                 if not (depth + 1 < max_depth and si.valid):

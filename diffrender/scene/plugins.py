@@ -642,7 +642,7 @@ class Builder:
                 raise SceneError("a twosided BSDF cannot wrap another twosided BSDF",
                                  str(inner[0].loc))
             b = self.bsdf(inner[0])
-            out = BSDF(type=b.type, params=dict(b.params), twosided=True, id=node.id,
+            out = BSDF(type=b.type, params=dict(b.params), twosided=True, id=node.id or b.id,
                        children=list(b.children))
             self.origin[id(out)] = node
             self.param_node[id(out)] = self.param_node.get(id(b), inner[0])
