@@ -13,6 +13,7 @@ from .emitters import EmitterTable
 from .film import Film
 from .geometry import Geometry
 from .integrators import Integrator, depth_limit
+from .shaders import reported
 from .textures import TextureTable
 
 AOV_NAMES = ("depth", "normal", "albedo", "alpha")
@@ -58,6 +59,9 @@ class Renderer:
         def slot(tex, where):
             if not isinstance(tex, Texture):
                 tex = Texture.constant(tex)
+            if tex.type == "shader":  # its parameters first: constant slots it reads
+                for n, t in tex.extra["holder"].params.items():
+                    slot(t, f"{where} {n}")
             if id(tex) not in self._slot_of:
                 self._slot_of[id(tex)] = len(self._slots)
                 self._slots.append((tex, where))
@@ -161,6 +165,10 @@ class Renderer:
                         texture=tex, size=tex.data.shape[:2], where=where)
         raise SceneError(f"emitter '{em.type}' is not supported by the renderer", where)
 
+    def shaders(self) -> list:
+        """The user shaders (BSDF and texture) compiled into this renderer's kernels."""
+        return list(self._shaders) + list(self.textures.shader_list)
+
     # --- parameters ----------------------------------------------------------------------
 
     def update(self) -> list[str]:
@@ -241,10 +249,11 @@ class Renderer:
         done = 0
         while done < spp:
             n = min(per_pass, spp - done)
-            self.integrator.sample_pass(film, n, done, int(seed) & 0xFFFFFFFF, integ.type,
-                                        with_aovs, depth_limit(md), int(integ.rr_depth),
-                                        int(bool(integ.hide_emitters)), n_em, n_bsdf, cx, cy,
-                                        int(self.sensor.film.width))
+            with reported(self.shaders()):
+                self.integrator.sample_pass(film, n, done, int(seed) & 0xFFFFFFFF, integ.type,
+                                            with_aovs, depth_limit(md), int(integ.rr_depth),
+                                            int(bool(integ.hide_emitters)), n_em, n_bsdf, cx,
+                                            cy, int(self.sensor.film.width))
             film.gather(n, with_aovs)
             done += n
             if progress is not None:
@@ -322,8 +331,9 @@ class Renderer:
         spp, md, integ = self._diff_settings(spp, max_depth)
         self.update()
         dint = self._diff_integrator(md, spp_per_pass)
-        dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
-                 int(self.sensor.film.width), progress)
+        with reported(self.shaders()):
+            dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
+                     int(self.sensor.film.width), progress)
         tex = self.textures
         vg = tex.values.grad.to_numpy()
         tg = None
@@ -376,6 +386,15 @@ class Renderer:
             else:
                 seed_values[slot, 0 if where == "value0" else 1] += np.broadcast_to(t, (3,))
         dint = self._diff_integrator(md, spp_per_pass)
+        out = np.zeros((self.film.height, self.film.width, 3), np.float32)
+        fw = int(self.sensor.film.width)
+        with reported(self.shaders()):
+            out += self._jvp_passes(dint, tex, seed_values, seed_texels, spp, seed, md, integ)
+        return out
+
+    def _jvp_passes(self, dint, tex, seed_values, seed_texels, spp, seed, md, integ):
+        from .integrators import depth_limit
+
         out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         fw = int(self.sensor.film.width)
         if np.any(seed_values):

@@ -19,6 +19,8 @@ from .types import vec3
 from .warp import floor_f
 
 KIND_CONSTANT, KIND_BITMAP, KIND_CHECKER = 0, 1, 2
+KIND_SHADER = 16  # user texture shader k: KIND_SHADER + k
+MAX_SHADER_PARAMS = 8
 FILTERS = {"nearest": 0, "bilinear": 1}
 WRAPS = {"repeat": 0, "mirror": 1, "clamp": 2}
 
@@ -76,6 +78,24 @@ class TextureTable:
         self.texels = vec3.field(shape=max(1, n_texels), needs_grad=True, needs_dual=True)
         self.textures = [t for t, _ in textures]
         self.wheres = [w for _, w in textures]
+        # User texture shaders: their parameters are constant slots of this table.
+        self.shader_list = []
+        self.shader_params = ti.Vector.field(MAX_SHADER_PARAMS, ti.i32, shape=self.n_slots)
+        index = {id(t): i for i, t in enumerate(self.textures)}
+        for i, (tex, where) in enumerate(textures):
+            if tex.type == "shader":
+                sh = tex.extra["shader"]
+                if sh not in self.shader_list:
+                    self.shader_list.append(sh)
+                sp = np.full(MAX_SHADER_PARAMS, -1, np.int32)
+                for j, n in enumerate(sh.param_names):
+                    t = tex.extra["holder"].params[n]
+                    if id(t) not in index:
+                        raise SceneError(f"texture shader parameter '{n}' is not registered as "
+                                         "a slot", where)
+                    sp[j] = index[id(t)]
+                self.shader_params[i] = sp
+        self.tex_glue = [sh.texture_glue() for sh in self.shader_list]
         for i in range(len(textures)):
             self.upload(i)
 
@@ -117,9 +137,15 @@ class TextureTable:
             self.values[i, 1] = c1
             self.slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
                                      uv0=uv0, uv1=uv1)
+        elif tex.type == "shader":
+            k = self.shader_list.index(tex.extra["shader"])
+            self.values[i, 0] = np.full(3, 0.5, np.float32)
+            self.values[i, 1] = zero
+            self.slots[i] = SlotInfo(kind=KIND_SHADER + k, value=np.full(3, 0.5, np.float32),
+                                     value2=zero, bitmap=-1, uv0=uv0, uv1=uv1)
         else:
-            raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap "
-                             "or checkerboard)", where)
+            raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
+                             "checkerboard or shader)", where)
 
     def _write_texels(self, off, flat):
         full = self.texels.to_numpy()
@@ -182,11 +208,15 @@ class TextureTable:
             tuv = ti.Vector([s.uv0.dot(uvh), s.uv1.dot(uvh)])
             if s.kind == KIND_BITMAP:
                 res = self.eval_bitmap(s.bitmap, tuv)
-            else:  # checkerboard: color0 where both fractional parts are on the same side of .5
+            elif s.kind == KIND_CHECKER:
+                # color0 where both fractional parts are on the same side of .5
                 mx = (tuv.x - floor_f(tuv.x)) > 0.5
                 my = (tuv.y - floor_f(tuv.y)) > 0.5
                 if mx != my:
                     res = self.values[slot, 1]
+            for k in ti.static(range(len(self.tex_glue))):
+                if s.kind == KIND_SHADER + k:
+                    res = self.tex_glue[k].eval(self, slot, tuv)
         return res
 
     @ti.kernel

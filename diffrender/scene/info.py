@@ -90,6 +90,9 @@ class Parameter:
 def _texture_params(prefix: str, owner, pname: str, tex: Texture) -> list[Parameter]:
     if tex.type == "bitmap":
         return [Parameter(f"{prefix}.{pname}.data", owner, f"params.{pname}.data")]
+    if tex.type == "shader":
+        holder = tex.extra["holder"]
+        return [Parameter(f"{prefix}.{pname}.{n}", holder, f"params.{n}") for n in holder.params]
     if tex.type == "checkerboard":
         return [Parameter(f"{prefix}.{pname}.{c}", owner, f"params.{pname}.{c}")
                 for c in ("color0", "color1")]
@@ -226,6 +229,8 @@ def _tex_summary(v) -> Any:
             return {"bitmap": v.filename, "shape": list(v.data.shape)}
         if v.type == "checkerboard":
             return {"checkerboard": [v.extra["color0"].tolist(), v.extra["color1"].tolist()]}
+        if v.type == "shader":
+            return {"shader": v.filename}
         return np.asarray(v.value).tolist()
     return v
 

@@ -150,6 +150,9 @@ _SPECS = [
         "raw": Param("boolean", False, "no sRGB decoding"),
         "to_uv": Param("transform", None, "uv transform (2D affine part used)")},
         (), "image texture"),
+    PluginSpec("texture", "shader", {
+        "filename": Param("string", None, "Python file defining the shader (docs/shaders.md)"),
+        "to_uv": Param("transform", None, "uv transform")}, (), "user texture (Taichi function)"),
     PluginSpec("texture", "checkerboard", {
         "color0": Param("spectrum", 0.4, ""), "color1": Param("spectrum", 0.2, ""),
         "to_uv": Param("transform", None, "uv transform")}, (), "checkerboard texture"),
@@ -669,12 +672,15 @@ class Builder:
         elif node.type == "shader":
             from ..render.shaders import load_shader
 
+            import dataclasses
+
             path = self.file(r, "filename", "shader")
             sh = load_shader(path, "bsdf", r.loc("filename"))
+            r.spec = dataclasses.replace(r.spec, params=dict(r.spec.params))
             params = sh.read_params(r)
             r.finish()
-            params["__shader__"] = sh
             out = BSDF(type="shader", params=params, id=node.id)
+            out.shader = sh
             self.origin[id(out)] = node
             self.param_node[id(out)] = node
         else:
@@ -749,6 +755,25 @@ class Builder:
         r = Reader(self, node)
         to_uv = r.get("to_uv")
         to_uv = np.eye(3) if to_uv is None else tf.to_uv_3x3(to_uv)
+        if node.type == "shader":
+            import dataclasses
+
+            from ..render.shaders import ShaderParams, load_shader
+
+            path = self.file(r, "filename", "shader")
+            sh = load_shader(path, "texture", r.loc("filename"))
+            r.spec = dataclasses.replace(r.spec, params=dict(r.spec.params))
+            params = sh.read_params(r)
+            for n, t in params.items():
+                if t.type != "constant":
+                    raise SceneError(f"texture shader parameter '{n}' must be a constant",
+                                     r.loc(n))
+            r.finish()
+            tex = Texture(type="shader", value=np.full(3, 0.5, np.float32), to_uv=to_uv,
+                          filename=path, id=node.id,
+                          extra={"shader": sh, "holder": ShaderParams(params)})
+            self.built[key] = tex
+            return tex
         if node.type == "bitmap":
             path = self.file(r, "filename", "texture")
             raw = r.get("raw")

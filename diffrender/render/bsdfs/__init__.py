@@ -139,7 +139,10 @@ class RowBuilder:
                              "composite in twosided instead", where)
         idx = len(self.rows)
         if b.type == "shader":
-            sh = b.params["__shader__"]
+            sh = getattr(b, "shader", None)
+            if sh is None:
+                raise SceneError("shader BSDF without a loaded shader (load it with "
+                                 "diffrender.render.shaders.load_shader)", where)
             if sh not in self.shaders:
                 self.shaders.append(sh)
             k = self.shaders.index(sh)
@@ -174,7 +177,8 @@ class BSDFTable:
 
     def __init__(self, textures, rows, shaders=()):
         self.textures = textures
-        self.shaders = list(shaders)
+        self.shader_list = list(shaders)
+        self.shaders = [sh.bsdf_glue() for sh in self.shader_list]
         rows = [(_row(type=r[0], twosided=int(r[1]), a=r[2], comp0=i) if isinstance(r, tuple)
                  else r) for i, r in enumerate(rows)]
         self.n = max(1, len(rows))

@@ -1,0 +1,32 @@
+"""What user shaders import (``docs/shaders.md``): the Taichi module, the built-in BSDF modules
+(to layer or blend them) with their parameter bundle, and the sampling helpers.
+
+    from diffrender.shading import ti, PI, INV_PI, builtins, BSDFParams, microfacet
+
+Every function here is a ``ti.func`` usable inside a shader's ``eval`` / ``sample`` / ``pdf``.
+"""
+from types import SimpleNamespace
+
+from .engine import ti
+from .render.bsdfs import (conductor, dielectric, diffuse, microfacet, plastic, roughconductor,
+                           roughplastic, thindielectric)
+from .render.bsdfs.common import BSDFParams
+from .render.types import INV_PI, PI
+from .render.warp import floor_f, square_to_cosine_hemisphere
+
+#: the built-in BSDF modules: ``eval(p, wi, wo)``, ``pdf(p, wi, wo)``, ``sample(p, wi, u1, u2)``
+#: taking a :data:`BSDFParams` bundle (see each module's docstring for its fields).
+builtins = SimpleNamespace(diffuse=diffuse, conductor=conductor, roughconductor=roughconductor,
+                           plastic=plastic, roughplastic=roughplastic, dielectric=dielectric,
+                           thindielectric=thindielectric)
+
+
+@ti.func
+def params(a=ti.Vector([0.0, 0.0, 0.0]), b=ti.Vector([0.0, 0.0, 0.0]),
+           c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, eta=1.5):
+    """A :data:`BSDFParams` bundle for calling a built-in."""
+    return BSDFParams(a=a, b=b, c=c, alpha=alpha, eta=eta, w=0.5, flag=0)
+
+
+__all__ = ["ti", "PI", "INV_PI", "builtins", "BSDFParams", "microfacet", "floor_f",
+           "square_to_cosine_hemisphere", "params"]
