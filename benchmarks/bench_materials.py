@@ -5,7 +5,7 @@ the ratio of the image means; plus render times (ours steady-state vs Mitsuba in
 One JSON line per case: a sphere with the BSDF on a diffuse floor, lit by the emitter.
 
     python benchmarks/bench_materials.py [--spp 256] [--res 48] [--cases roughconductor,...]
-    python benchmarks/bench_materials.py --write-references   # tests/data/reference/*.exr
+    python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*
 """
 import argparse
 import json
@@ -113,6 +113,56 @@ def scene_xml(bsdf, emitter, env, res, spp, max_depth=6):
 </scene>"""
 
 
+REFERENCE_XML = """<scene version="3.0.0">
+  <integrator type="path"><integer name="max_depth" value="5"/></integrator>
+  <sensor type="perspective"><float name="fov" value="45"/>
+    <transform name="to_world"><lookat origin="0, 2.2, -5.5" target="0, 0.1, 0" up="0, 1, 0"/></transform>
+    <film type="hdrfilm"><integer name="width" value="32"/><integer name="height" value="24"/>
+      <rfilter type="box"/></film>
+    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
+  </sensor>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.7"/><translate x="-2.1"/></transform>
+    <bsdf type="roughconductor"><string name="material" value="Cu"/><float name="alpha" value="0.25"/>
+      <string name="distribution" value="ggx"/></bsdf></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.7"/><translate x="-0.7"/></transform>
+    <bsdf type="dielectric"/></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.7"/><translate x="0.7"/></transform>
+    <bsdf type="plastic"><rgb name="diffuse_reflectance" value="0.1, 0.27, 0.36"/></bsdf></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.7"/><translate x="2.1"/></transform>
+    <bsdf type="mask"><float name="opacity" value="0.6"/>
+      <bsdf type="conductor"><string name="material" value="Au"/></bsdf></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.7"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.6, 0.7, 0.8"/></emitter>
+  <emitter type="spot"><transform name="to_world"><lookat origin="1.5, 4, -2" target="0, 0, 0" up="0, 1, 0"/></transform>
+    <rgb name="intensity" value="25"/><float name="cutoff_angle" value="40"/></emitter>
+  <emitter type="directional"><vector name="direction" x="-0.5" y="-1" z="0.4"/>
+    <rgb name="irradiance" value="0.8"/></emitter>
+</scene>
+"""
+
+
+def write_reference(spp=8192):
+    """tests/data/reference/materials.{xml,exr} and sphere.obj: Mitsuba's render of
+    :data:`REFERENCE_XML` (roughconductor, dielectric, plastic, mask over a conductor; constant, spot and
+    directional lights) for tests/render/test_materials_reference.py."""
+    from diffrender.image import write_image
+
+    os.makedirs(REF_DIR, exist_ok=True)
+    make_sphere_obj(os.path.join(REF_DIR, "sphere.obj"), subdivisions=2)
+    xml = os.path.join(REF_DIR, "materials.xml")
+    with open(xml, "w") as f:
+        f.write(REFERENCE_XML)
+    img, t = render_mitsuba(xml, spp)
+    write_image(os.path.join(REF_DIR, "materials.exr"), img)
+    print(json.dumps({"bench": "materials", "what": "reference", "spp": spp, "mitsuba_s": round(t, 2)}))
+
+
 def render_ours(xml_path, spp, seed=0):
     from diffrender.render import Renderer
     from diffrender.scene.loader import load_scene
@@ -152,18 +202,26 @@ def main():
     ap.add_argument("--res", type=int, default=48)
     ap.add_argument("--cases", default="")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--write-references", action="store_true")
+    ap.add_argument("--write-reference", action="store_true")
     a = ap.parse_args()
     from diffrender.engine import init
 
     init("cpu", threads=a.threads)
+    if a.write_reference:
+        write_reference()
+        return
     tmp = tempfile.mkdtemp()
     env = os.path.join(tmp, "sky.exr")
     make_envmap(env)
     cases = CASES
     if a.cases:
-        want = a.cases.split(",")
-        cases = [c for c in CASES if c[0] in want or f"{c[0]}/{c[1]}" in want]
+        cases = []
+        for w in a.cases.split(","):
+            if "/" in w:
+                b, e = w.split("/")
+                cases.append((b, e))
+            else:
+                cases += [c for c in CASES if c[0] == w]
     try:
         import mitsuba  # noqa: F401
         have_mi = True
@@ -183,11 +241,6 @@ def main():
                         "mitsuba_mean": round(float(ref.mean()), 5),
                         "mean_ratio": round(float(ours.mean() / max(ref.mean(), 1e-12)), 4),
                         "rel_mse": round(rel_mse(ours, ref), 5)})
-            if a.write_references:
-                from diffrender.image import write_image
-
-                os.makedirs(REF_DIR, exist_ok=True)
-                write_image(os.path.join(REF_DIR, f"materials_{bsdf}_{emitter}.exr"), ref)
         print(json.dumps(out), flush=True)
 
 
