@@ -38,12 +38,12 @@ def test_parameter_updates_are_uploaded():
 
 def test_errors_name_the_element():
     sc = lit_plane()
-    sc.shapes[0].bsdf = BSDF(type="roughconductor", params={})
-    with pytest.raises(SceneError, match=r"shape 'floor'.*'roughconductor' is not supported"):
+    sc.shapes[0].bsdf = BSDF(type="roughdielectric", params={})
+    with pytest.raises(SceneError, match=r"shape 'floor'.*'roughdielectric' is not supported"):
         Renderer(sc)
     sc = lit_plane()
-    sc.emitters.append(Emitter(type="spot", params={}, id="spot1"))
-    with pytest.raises(SceneError, match=r"emitter 'spot1'.*'spot' is not supported"):
+    sc.emitters.append(Emitter(type="projector", params={}, id="proj1"))
+    with pytest.raises(SceneError, match=r"emitter 'proj1'.*'projector' is not supported"):
         Renderer(sc)
     sc = lit_plane()
     sc.shapes[0].faces = np.array([[0, 1, 7]], np.int32)

@@ -52,8 +52,10 @@ def test_unknown_plugin(xml_scene):
     p = xml_scene('<shape type="cylinder"/>')
     assert error_of(p) == (f"{p}:2: unsupported shape type 'cylinder'; supported: cube, disk, "
                            "obj, ply, rectangle, sphere")
-    p = xml_scene('<bsdf type="roughconductor"/>')
-    assert error_of(p) == f"{p}:2: unsupported bsdf type 'roughconductor'; supported: diffuse, twosided"
+    p = xml_scene('<bsdf type="roughdielectric"/>')
+    assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdielectric'; supported: blendbsdf, "
+                           "conductor, dielectric, diffuse, mask, plastic, roughconductor, "
+                           "roughplastic, shader, thindielectric, twosided")
     p = xml_scene('<bsdf type="obj"/>')
     assert error_of(p) == (f"{p}:2: 'obj' is a shape plugin, not a bsdf; supported bsdf types: "
                            "diffuse, twosided")
