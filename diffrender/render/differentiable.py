@@ -66,7 +66,7 @@ class DiffIntegrator:
         self.border = self.radius if film.sample_border else 0
         self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
         self.depth = int(depth)  # number of path vertices replayed
-        per_sample = self.depth * 84 + 64
+        per_sample = self.depth * 88 + 64
         cap = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw * self.sh))
         self.n = int(min(cap, spp_per_pass)) if spp_per_pass else int(min(cap, 16))
         self.N = self.n * self.sw * self.sh
