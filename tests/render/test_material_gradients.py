@@ -7,6 +7,9 @@ depend on the parameters: roughness, complex indices, reflectances, blend weight
 opacities, light intensities; and delta-BSDF paths whose lobe is chosen with probability 1
 (a conductor mirror) towards an environment map: conductor eta / k, envmap scale and texels.
 
+The scene with every BSDF type is ``slow`` (its differentiated kernels take minutes to compile
+on a cold kernel cache); ``test_rough_metal_and_light_gradients`` is the fast subset.
+
 Statistical case: a dielectric's ``eta`` changes the probability of the lobe the replay picks
 (the probability is detached, as in path replay); its derivative is checked in expectation
 against the closed form on a pane seen at normal incidence.
@@ -30,7 +33,7 @@ def _sensor(w=10, h=8, spp=SPP, origin=(0, 1.5, -4.5), target=(0, 0, 0), fov=45)
             "sampler": {"type": "independent", "sample_count": spp}}
 
 
-def delta_light_scene():
+def delta_light_scene(roughness_map):
     ggx = {"distribution": "ggx"}
     return {
         "type": "scene",
@@ -41,7 +44,9 @@ def delta_light_scene():
                            "eta": {"type": "rgb", "value": [0.2, 0.9, 1.1]},
                            "k": {"type": "rgb", "value": [3.9, 2.4, 2.1]}, **ggx}},
         "plastic_ball": {"type": "sphere", "center": [0.9, 0, 0], "radius": 0.8,
-                    "bsdf": {"type": "roughplastic", "id": "plastic", "alpha": 0.2,
+                    "bsdf": {"type": "roughplastic", "id": "plastic",
+                             "alpha": {"type": "bitmap", "filename": str(roughness_map),
+                                       "raw": True, "filter_type": "bilinear"},
                              "diffuse_reflectance": {"type": "rgb", "value": [0.6, 0.3, 0.2]},
                              **ggx}},
         "floor": {"type": "rectangle",
@@ -80,8 +85,11 @@ def fd(r, scene, adj, name, index, eps_rel=1e-2, spp=SPP, seed=SEED):
 
 
 @pytest.fixture(scope="module")
-def delta_setup():
-    scene = dr.load_scene(delta_light_scene())
+def delta_setup(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rough") / "roughness.exr"
+    rough = np.random.default_rng(4).uniform(0.1, 0.4, size=(4, 8, 1)).astype(np.float32)
+    dr.write_image(path, np.repeat(rough, 3, axis=2))
+    scene = dr.load_scene(delta_light_scene(path))
     r = Renderer(scene)
     img = r.render(spp=SPP, seed=SEED)
     assert img.mean() > 0.01
@@ -94,7 +102,7 @@ DELTA_PARAMS = {
     "metal.eta": [0, 2],
     "metal.k": [1],
     "metal.specular_reflectance": [0],
-    "plastic.alpha": [0],
+    "plastic.alpha.data": None,  # a roughness map: texel gradients of a float parameter
     "plastic.eta": [0],
     "plastic.diffuse_reflectance": [0, 2],
     "plastic.specular_reflectance": [1],
@@ -108,17 +116,21 @@ DELTA_PARAMS = {
 }
 
 
+@pytest.mark.slow  # every BSDF type in one scene: the replay kernels take minutes to compile cold
 @pytest.mark.parametrize("name", list(DELTA_PARAMS))
 def test_reverse_mode_matches_finite_differences(delta_setup, name):
     scene, r, adj = delta_setup
     g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
     assert g.shape == np.shape(scene.parameters()[name])
     idx = DELTA_PARAMS[name]
+    if idx is None:
+        idx = list(np.argsort(np.abs(g.ravel()))[-3:])
     expected = np.array([fd(r, scene, adj, name, i) for i in idx])
     assert np.all(np.abs(expected) > 1e-4), "test indices must have a visible effect"
     assert_grad_close(g.ravel()[idx], expected, rtol=5e-3, atol=2e-4, what=name)
 
 
+@pytest.mark.slow
 def test_forward_mode_matches_reverse_mode(delta_setup):
     scene, r, adj = delta_setup
     rng = np.random.default_rng(5)
@@ -128,6 +140,30 @@ def test_forward_mode_matches_reverse_mode(delta_setup):
     lhs = float((r.jvp(tangents, spp=SPP, seed=SEED).astype(np.float64) * adj).sum())
     rhs = sum(float((grads[n] * tangents[n]).sum()) for n in names)
     assert lhs == pytest.approx(rhs, rel=2e-3)
+
+
+@pytest.fixture(scope="module")
+def small_setup():
+    """The fast subset: one rough metal, a spot and a directional light."""
+    d = delta_light_scene("unused")
+    for k in ("plastic_ball", "back", "bulb"):
+        d.pop(k)
+    d["floor"]["bsdf"] = {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.4, 0.5, 0.6]}}
+    scene = dr.load_scene(d)
+    r = Renderer(scene)
+    img = r.render(spp=SPP, seed=SEED)
+    adj = np.random.default_rng(12).normal(size=img.shape).astype(np.float32)
+    return scene, r, adj
+
+
+@pytest.mark.parametrize("name,idx", [("metal.alpha", [0]), ("metal.eta", [1]), ("metal.k", [2]),
+                                      ("spot.intensity", [0]), ("sun.irradiance", [2])])
+def test_rough_metal_and_light_gradients(small_setup, name, idx):
+    scene, r, adj = small_setup
+    g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
+    expected = np.array([fd(r, scene, adj, name, i) for i in idx])
+    assert np.all(np.abs(expected) > 1e-4)
+    assert_grad_close(g.ravel()[idx], expected, rtol=5e-3, atol=2e-4, what=name)
 
 
 @pytest.fixture(scope="module")
