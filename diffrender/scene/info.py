@@ -249,6 +249,8 @@ def parameter_sources(scene: Scene, builder) -> dict[str, tuple]:
                 out[name] = (node, parts[1])
             else:
                 tex_node = _texture_node(builder, node, parts[1])
+                if tex_node is None and getattr(node, "type", None) == "envmap":
+                    tex_node = node  # the envmap's own image
                 if tex_node is not None:
                     out[name] = (tex_node, "filename" if parts[2] == "data" else parts[2])
         else:

@@ -769,9 +769,10 @@ class Builder:
                     raise SceneError(f"texture shader parameter '{n}' must be a constant",
                                      r.loc(n))
             r.finish()
+            holder = ShaderParams(params)
+            self.origin[id(holder)] = node
             tex = Texture(type="shader", value=np.full(3, 0.5, np.float32), to_uv=to_uv,
-                          filename=path, id=node.id,
-                          extra={"shader": sh, "holder": ShaderParams(params)})
+                          filename=path, id=node.id, extra={"shader": sh, "holder": holder})
             self.built[key] = tex
             return tex
         if node.type == "bitmap":

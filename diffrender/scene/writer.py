@@ -100,7 +100,20 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
                 for c in list(node.children):
                     if getattr(c, "name", None) == parts[1]:
                         node.children.remove(c)
-                node.props[parts[1]] = _rgb_prop(parts[1], cur, node.loc)
+                if parts[1] == "eta" and node.type in ("plastic", "roughplastic", "dielectric",
+                                                       "thindielectric"):
+                    # the BSDF holds eta = int_ior / ext_ior: write int_ior, keep ext_ior
+                    from .ior import ior_value
+
+                    ext = node.props.get("ext_ior")
+                    e = ior_value(ext.value) if ext is not None else ior_value("air")
+                    v = float(np.asarray(cur).reshape(-1)[0]) * e
+                    node.props["int_ior"] = Prop("int_ior", "float", v, node.loc)
+                elif np.size(cur) == 1:  # float parameters (alpha, weight, opacity, scale, ...)
+                    node.props[parts[1]] = Prop(parts[1], "float",
+                                                float(np.asarray(cur).reshape(-1)[0]), node.loc)
+                else:
+                    node.props[parts[1]] = _rgb_prop(parts[1], cur, node.loc)
             elif parts[2] == "data":
                 from ..image import write_image
 

@@ -121,3 +121,31 @@ def test_emitter_errors(xml_scene, body, match):
 def test_missing_distribution_warns(xml_scene):
     with pytest.warns(SceneWarning, match="rendered with GGX.*Mitsuba's default is beckmann"):
         load_scene(xml_scene(shape('<bsdf type="roughconductor"/>')))
+
+
+def test_write_scene_round_trip_of_material_parameters(tmp_path, repo):
+    """eta goes back as int_ior (ext_ior kept), floats as <float>, envmap texels as an EXR,
+    texture-shader parameters on their texture node."""
+    import os
+
+    from diffrender.scene import write_scene
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc = load_scene(os.path.join(repo, "scenes", "glass", "scene.xml"))
+        p = sc.parameters()
+        p["glass.eta"] = [1.7]
+        p["cutout.opacity"] = [0.3]
+        p["sky.scale"] = [2.5]
+        p["sky.radiance.data"] = p["sky.radiance.data"] * 2
+        write_scene(sc, str(tmp_path / "out.xml"))
+        q = load_scene(str(tmp_path / "out.xml")).parameters()
+        sc2 = load_scene(os.path.join(repo, "scenes", "textured-object", "scene.xml"))
+        sc2.parameters()["wood.reflectance.frequency"] = [5.0]
+        write_scene(sc2, str(tmp_path / "out2.xml"))
+        q2 = load_scene(str(tmp_path / "out2.xml")).parameters()
+    np.testing.assert_allclose(q["glass.eta"], [1.7], rtol=1e-6)
+    np.testing.assert_allclose(q["cutout.opacity"], [0.3], rtol=1e-6)
+    np.testing.assert_allclose(q["sky.scale"], [2.5], rtol=1e-6)
+    np.testing.assert_allclose(q["sky.radiance.data"], p["sky.radiance.data"], rtol=1e-3)
+    np.testing.assert_allclose(q2["wood.reflectance.frequency"], [5.0])
