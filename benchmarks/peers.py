@@ -99,7 +99,7 @@ class MitsubaPeer:
 
     def render_pass(self, scene, spp: int, seed: int = 0) -> np.ndarray:
         """One call of ``mi.render``, waited for; returns (H, W, 3) float32."""
-        img = self.mi.render(scene, spp=int(spp), seed=int(seed))
+        img = self.mi.render(scene, spp=int(spp), seed=int(seed) & 0xFFFFFFFF)
         self.dr.eval(img)
         self.dr.sync_thread()
         return np.asarray(img, dtype=np.float32)[:, :, :3]
@@ -116,13 +116,14 @@ class MitsubaPeer:
     def render(self, scene, spp: int, seed: int = 0,
                max_samples: int = MAX_SAMPLES_PER_PASS) -> np.ndarray:
         """Render at ``spp`` samples per pixel, in passes of at most ``max_samples`` samples
-        (seeds ``seed * 1000003 + pass``), spp-weighted average; (H, W, 3) float32 linear."""
+        (seeds ``(seed * 1000003 + pass) mod 2^32``), spp-weighted average; (H, W, 3) float32 linear."""
         plan = self.passes(scene, spp, max_samples)
         if len(plan) == 1:
             return self.render_pass(scene, spp, seed)
         acc = None
         for i, n in enumerate(plan):
-            img = self.render_pass(scene, n, seed * 1000003 + i).astype(np.float64) * n
+            pass_seed = (seed * 1000003 + i) & 0xFFFFFFFF
+            img = self.render_pass(scene, n, pass_seed).astype(np.float64) * n
             acc = img if acc is None else acc + img
         return (acc / float(spp)).astype(np.float32)
 
