@@ -101,3 +101,48 @@ def test_pass_split(bench):
     assert p.passes(FakeScene(), 64) == [64]
     assert p.passes(FakeScene(), 1024) == [128] * 8
     assert p.passes(FakeScene(), 300) == [128, 128, 44]
+
+
+def test_bench_scene_end_to_end_with_a_stub_renderer(bench, tmp_path, monkeypatch):
+    """bench_render's diffrender path against a stand-in renderer (a constant image), with the
+    Mitsuba peer when installed: every field is produced and the numbers are consistent."""
+    import argparse
+    import types
+
+    import diffrender
+
+    peers, br = bench
+    monkeypatch.setattr(br, "CACHE", str(tmp_path))
+
+    class StubRenderer:
+        def __init__(self, scene, sensor=0):
+            self.calls = []
+
+        def render(self, spp, seed):
+            self.calls.append((spp, seed))
+            return np.full((16, 16, 3), 0.1, np.float32)
+
+    stub = types.ModuleType("diffrender.render")
+    stub.Renderer = StubRenderer
+    monkeypatch.setitem(sys.modules, "diffrender.render", stub)
+    monkeypatch.setattr(diffrender, "load_scene", lambda path, **d: ("scene", path, d))
+    from diffrender import engine
+
+    # leave the engine of this test process alone (init with threads=2 would reset it)
+    monkeypatch.setattr(engine, "init", lambda device=None, threads=None, verbose=False: "cpu")
+    args = argparse.Namespace(res=16, spp=16, threads=2, reference_spp=256, repeats=2,
+                              first_call=False, cold=False)
+    peer, why = peers.get_mitsuba("llvm_ad_rgb", threads=2)
+    out = br.bench_scene(str(ROOT / "scenes" / "cornell-box" / "scene.xml"), args, peer, why)
+    assert out["defines"] == {"res": 16} and out["spp"] == 16
+    assert out["diffrender_steady_s"] > 0
+    assert out["diffrender_samples_per_s"] == pytest.approx(16 * 16 * 16 / out["diffrender_steady_s"])
+    if peer is None:
+        assert out["mitsuba_skip"] == why
+        return
+    assert out["width"] == 16 and out["height"] == 16
+    assert out["ratio_vs_mitsuba"] == pytest.approx(out["diffrender_steady_s"] / out["mitsuba_steady_s"])
+    # a flat grey image is far from the Cornell box: much worse than Mitsuba's noise floor
+    assert out["relmse_diffrender"] > 10 * out["relmse_mitsuba"]
+    assert out["relmse_block8_diffrender"] > 10 * out["relmse_block8_mitsuba"]
+    assert len(list(tmp_path.glob("cornell-box_res16_spp256_*.exr"))) == 1
