@@ -184,7 +184,8 @@ def get_mitsuba(variant: str = "llvm_ad_rgb", threads: int = 2, log_level: str =
         return fail(f"mitsuba is not installed (pip install 'diffrender[bench]'): {exc}")
     if variant not in mi.variants():
         return fail(f"mitsuba {mi.__version__} has no variant '{variant}' (has {', '.join(mi.variants())})")
-    if variant.startswith("llvm") and not dr.has_backend(dr.JitBackend.LLVM):
+    has_backend = getattr(dr, "has_backend", None)
+    if variant.startswith("llvm") and has_backend is not None and not has_backend(dr.JitBackend.LLVM):
         return fail(f"Dr.Jit could not start its LLVM backend with {libllvm} "
                     "(set DRJIT_LIBLLVM_PATH to a working libLLVM.so)")
     try:

@@ -276,3 +276,20 @@ def test_diffrender_matches_mitsuba_reference(name):
         renders.append(np.asarray(img, np.float32))
     res = compare_with_reference(renders, ref)
     assert res["ok"], f"{name} ({meta['scene']} {meta['defines']}): {res['reason']}"
+
+
+@pytest.mark.parametrize("name, scene, defines", [
+    ("rfilter_gaussian", "tests/data/scenes/rfilter.xml", {"res": 24, "rfilter": "tent"}),
+    ("rfilter_box", "tests/data/scenes/rfilter.xml", {"res": 24, "rfilter": "gaussian"}),
+    ("cornell_box_64", "scenes/cornell-box/scene.xml", {"res": 64, "max_depth": 6}),
+    ("wall_twosided", "tests/data/scenes/wall_onesided.xml", {"res": 32}),
+])
+def test_semantic_mistakes_are_detected(name, scene, defines):
+    """Mistakes a Mitsuba-compatible renderer can make — the wrong default filter, max_depth off
+    by one, a one-sided BSDF for a two-sided one — made by Mitsuba itself, fail the test."""
+    peer = _mitsuba()
+    ref = load_reference(name)
+    k, spp = OURS.get(name, DEFAULT_OURS)
+    sc = peer.load(ROOT / scene, **defines)
+    res = compare_with_reference([peer.render(sc, spp, seed=70000 + i) for i in range(k)], ref)
+    assert not res["ok"]
