@@ -47,6 +47,9 @@ CACHE = os.path.join(HERE, ".cache")
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
+from diffrender.metrics import relative_mse as relmse  # noqa: E402
+from make_references import block_mean  # noqa: E402
+
 
 # --------------------------------------------------------------------------------------- scenes
 
@@ -210,16 +213,10 @@ def first_call(which: str, path: str, defines: dict, spp: int, threads: int, col
 # ------------------------------------------------------------------------------------- metrics
 
 
-def relmse(a, ref) -> float:
-    from diffrender.metrics import relative_mse
-
-    return relative_mse(a, ref)
-
-
 def block8(img: np.ndarray) -> np.ndarray:
+    """8x8 block means (the image cropped to a multiple of 8)."""
     h, w = img.shape[0] // 8 * 8, img.shape[1] // 8 * 8
-    x = np.asarray(img, np.float64)[:h, :w, :3]
-    return x.reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
+    return block_mean(np.asarray(img, np.float64)[:h, :w, :3], 8)
 
 
 def reference_image(peer, path: str, defines: dict, spp: int) -> tuple[np.ndarray, str]:
