@@ -129,6 +129,7 @@ class Film:
     sample_border: bool = False
     crop: tuple[int, int, int, int] | None = None  # offset_x, offset_y, width, height
     id: str | None = None
+    file_format: str = "openexr"  # Mitsuba's hdrfilm file_format (openexr, rgbe, pfm)
 
 
 @dataclass
@@ -196,6 +197,16 @@ class Scene:
     source_format: str | None = None  # 'xml' | 'json' | 'yaml' | 'dict'
     tree: Any = None  # the parsed plugin tree, for writing the scene back
     defines: dict[str, str] = field(default_factory=dict)
+
+    def parameters(self):
+        """A dict-like view of the differentiable parameters (``diffrender.scene.params``)."""
+        from .params import ParameterMap
+
+        return ParameterMap(self)
+
+    def param_versions(self) -> dict[str, int]:
+        """How many times each parameter was assigned (renderers re-upload what changed)."""
+        return dict(getattr(self, "_param_versions", {}))
 
     @property
     def sensor(self) -> Sensor:

@@ -1,0 +1,308 @@
+"""The ``diffrender optimize`` loop: render, compare with the targets, back-propagate, step.
+
+Outputs in the config's ``output`` folder:
+
+- ``params.json``: final parameter values; ``trajectory.csv``: loss and parameter values per
+  iteration; ``loss.png`` / ``params.png``: plots (matplotlib);
+- ``renders/iter_XXXXX.png`` every ``render_every`` iterations and ``progress.gif`` (or ``.mp4``);
+- ``final.exr``: the render with the final parameters; ``scene_optimized.<ext>``: the scene
+  written back in its input format with the optimized values (when a writer exists for it);
+- ``checkpoint.json``: optimizer state every ``checkpoint_every`` iterations, on Ctrl-C and at the
+  end; ``--resume`` continues from it and reaches the same result as an uninterrupted run (seeds
+  depend only on the config's seed and the iteration).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+
+import numpy as np
+
+from ..errors import ConfigError, DiffrenderError, SceneError
+from .config import DEFAULT_BOUNDS, OptimizeConfig, param_init_value
+
+CHECKPOINT = "checkpoint.json"
+
+
+def _seed(base: int, it: int, stream: int) -> int:
+    # distinct, reproducible seeds per iteration and pass (primal / adjoint / target index)
+    return (base * 1_000_003 + it * 7919 + stream * 104_729) & 0x7FFFFFFF
+
+
+class Problem:
+    """Everything the loop needs, validated before any kernel compiles."""
+
+    def __init__(self, cfg: OptimizeConfig):
+        from ..image import read_image
+        from ..scene.loader import load_scene
+
+        self.cfg = cfg
+        scene_path = cfg.resolve(cfg.scene)
+        if not os.path.exists(scene_path):
+            raise ConfigError(f"no such scene file '{cfg.scene}'", f"{cfg.path}: scene")
+        self.scene = load_scene(scene_path, **{k: str(v) for k, v in cfg.defines.items()})
+        self.pmap = self.scene.parameters()
+        self.names = []
+        self.bounds = {}
+        self.lrs = {}
+        self.init = {}
+        for name, pc in cfg.parameters.items():
+            try:
+                p = self.pmap.resolve(name)
+            except SceneError as exc:
+                raise ConfigError(str(exc), f"{cfg.path}: parameters.{name}") from None
+            if p.discontinuous:
+                raise ConfigError(f"parameter '{name}' moves geometry or the camera; visibility gradients "
+                                  "(edge sampling) are not available yet", f"{cfg.path}: parameters.{name}")
+            self.names.append(p.name)
+            b = pc.bounds if pc.bounds is not None else DEFAULT_BOUNDS.get(p.kind)
+            if b is not None:
+                self.bounds[p.name] = (b[0], b[1])
+            self.lrs[p.name] = pc.lr if pc.lr is not None else cfg.optimizer.lr
+            v = param_init_value(cfg, name, pc, p.get())
+            if b is not None:
+                v = np.clip(v, -np.inf if b[0] is None else b[0], np.inf if b[1] is None else b[1])
+            self.init[p.name] = v
+        self.targets = []
+        for i, t in enumerate(cfg.targets):
+            where = f"{cfg.path}: targets[{i}]"
+            sidx = self._sensor_index(t.sensor, where)
+            path = cfg.resolve(t.image)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such image file '{t.image}'", where + ".image")
+            img = read_image(path)[:, :, :3]
+            film = self.scene.sensors[sidx].film
+            if img.shape[:2] != (film.height, film.width):
+                raise ConfigError(f"target '{t.image}' is {img.shape[1]}x{img.shape[0]} but sensor {sidx} "
+                                  f"renders {film.width}x{film.height}", where + ".image")
+            self.targets.append((sidx, img.astype(np.float32), t.weight))
+        self.pipeline = None
+        if cfg.filters is not None:
+            from ..filters import Pipeline
+
+            src = cfg.filters
+            if isinstance(src, str):
+                src = cfg.resolve(src)
+            self.pipeline = Pipeline.load(src) if isinstance(src, str) else Pipeline.from_data(src, where=f"{cfg.path}: filters")
+
+    def _sensor_index(self, s, where) -> int:
+        sensors = self.scene.sensors
+        if isinstance(s, int):
+            if not 0 <= s < len(sensors):
+                raise ConfigError(f"sensor {s} does not exist (the scene has {len(sensors)})", where + ".sensor")
+            return s
+        for i, sens in enumerate(sensors):
+            if sens.id == s:
+                return i
+        raise ConfigError(f"no sensor with id '{s}'", where + ".sensor")
+
+
+class Run:
+    def __init__(self, cfg: OptimizeConfig, resume: bool = False, overwrite: bool = False):
+        self.cfg = cfg
+        self.problem = Problem(cfg)  # validates everything before compiling
+        self.out = cfg.resolve(cfg.output)
+        ck = os.path.join(self.out, CHECKPOINT)
+        if resume and not os.path.exists(ck):
+            raise ConfigError(f"--resume: no checkpoint in '{self.out}'", cfg.path)
+        if not resume and os.path.exists(ck) and not overwrite:
+            raise ConfigError(f"output folder '{self.out}' already holds a run: use --resume to continue it "
+                              "or --overwrite to start again", cfg.path)
+        os.makedirs(os.path.join(self.out, "renders"), exist_ok=True)
+        self.resume = resume
+        self.trajectory: list[dict] = []
+        self.start = 0
+
+    # -- optimisation state -------------------------------------------------------------
+    def _make_optimizer(self):
+        from ..optim import LBFGS, SGD, Adam, Schedule
+
+        oc = self.cfg.optimizer
+        sched = Schedule(oc.schedule.kind, gamma=oc.schedule.gamma, step_size=oc.schedule.step_size,
+                         total=self.cfg.iterations, min_factor=oc.schedule.min_factor)
+        p = self.problem
+        if oc.type == "adam":
+            return Adam(p.init, lr=p.lrs, bounds=p.bounds, schedule=sched, beta1=oc.beta1, beta2=oc.beta2)
+        if oc.type == "sgd":
+            return SGD(p.init, lr=p.lrs, bounds=p.bounds, schedule=sched, momentum=oc.momentum)
+        return LBFGS(p.init, bounds=p.bounds)
+
+    def _apply(self, values: dict):
+        for k, v in values.items():
+            self.problem.pmap[k] = v
+
+    def evaluate(self, renderer, values: dict, it: int, want_images=False):
+        """Loss and gradients at ``values`` (common random numbers for a given iteration)."""
+        from ..optim import get_loss
+
+        self._apply(values)
+        loss_fn = get_loss(self.cfg.loss)
+        total = 0.0
+        grads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in values.items()}
+        images = []
+        pipe = self.problem.pipeline
+        for ti_, (sidx, target, w) in enumerate(self.problem.targets):
+            img = renderer.render(sensor=sidx, spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_))
+            out = pipe(img) if pipe is not None else img
+            loss, adj = loss_fn(out, target)
+            total += w * loss
+            if pipe is not None:
+                adj, _ = pipe.vjp(img, adj)
+            g = renderer.vjp(w * adj, list(values), sensor=sidx, spp=self.cfg.spp_adjoint,
+                             seed=_seed(self.cfg.seed, it, 2 * ti_ + 1))
+            for k in grads:
+                grads[k] += np.asarray(g[k], np.float64).reshape(grads[k].shape)
+            images.append(out)
+        return total, grads, images
+
+    def _record(self, it, loss, values, dt):
+        row = {"iteration": it, "loss": loss, "seconds": dt}
+        for k, v in values.items():
+            v = np.ravel(np.asarray(v))
+            if v.size <= 16:
+                for j, x in enumerate(v):
+                    row[f"{k}[{j}]" if v.size > 1 else k] = float(x)
+            else:
+                row[f"{k}.mean"] = float(v.mean())
+        self.trajectory.append(row)
+
+    def _checkpoint(self, opt, it_next):
+        state = {"iteration": it_next, "optimizer": opt.state_dict(), "trajectory": self.trajectory,
+                 "config": self.cfg.path}
+        tmp = os.path.join(self.out, CHECKPOINT + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, os.path.join(self.out, CHECKPOINT))
+
+    def _write_outputs(self, opt, renderer, final=True):
+        from ..image import write_image
+
+        values = opt.params
+        with open(os.path.join(self.out, "params.json"), "w") as f:
+            json.dump({k: np.asarray(v).tolist() for k, v in values.items()}, f, indent=2)
+        if self.trajectory:
+            keys = list(dict.fromkeys(k for r in self.trajectory for k in r))
+            with open(os.path.join(self.out, "trajectory.csv"), "w", newline="") as f:
+                wr = csv.DictWriter(f, fieldnames=keys)
+                wr.writeheader()
+                wr.writerows(self.trajectory)
+            self._plot()
+        if final:
+            self._apply(values)
+            img = renderer.render(sensor=self.problem.targets[0][0], spp=max(self.cfg.spp, 64),
+                                  seed=_seed(self.cfg.seed, 10**6, 0))
+            if self.problem.pipeline is not None:
+                img = self.problem.pipeline(img)
+            write_image(os.path.join(self.out, "final.exr"), img)
+            write_image(os.path.join(self.out, "final.png"), img)
+            self._video()
+            self._write_scene()
+
+    def _plot(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        its = [r["iteration"] for r in self.trajectory]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.semilogy(its, [max(r["loss"], 1e-30) for r in self.trajectory])
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"loss ({self.cfg.loss})")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.out, "loss.png"), dpi=100)
+        plt.close(fig)
+        keys = [k for k in self.trajectory[0] if k not in ("iteration", "loss", "seconds")]
+        if keys:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for k in keys[:24]:
+                ax.plot(its, [r.get(k, np.nan) for r in self.trajectory], label=k)
+            ax.set_xlabel("iteration")
+            ax.legend(fontsize=6)
+            ax.grid(True, alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(os.path.join(self.out, "params.png"), dpi=100)
+            plt.close(fig)
+
+    def _video(self):
+        if self.cfg.video == "none":
+            return
+        from ..image import read_image, write_animation
+
+        d = os.path.join(self.out, "renders")
+        files = sorted(f for f in os.listdir(d) if f.startswith("iter_") and f.endswith(".png"))
+        if files:
+            frames = [read_image(os.path.join(d, f)) for f in files]
+            write_animation(os.path.join(self.out, f"progress.{self.cfg.video}"), frames, fps=8)
+
+    def _write_scene(self):
+        try:
+            from ..scene.writer import write_scene
+        except ImportError:
+            return
+        src = self.problem.scene.source or "scene.xml"
+        ext = os.path.splitext(src)[1] or ".xml"
+        write_scene(self.problem.scene, os.path.join(self.out, f"scene_optimized{ext}"))
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self, progress=None, stop_after: int | None = None) -> dict:
+        from ..image import write_image
+        from ..render import Renderer
+
+        cfg = self.cfg
+        opt = self._make_optimizer()
+        if self.resume:
+            with open(os.path.join(self.out, CHECKPOINT)) as f:
+                state = json.load(f)
+            opt.load_state_dict(state["optimizer"])
+            self.trajectory = state["trajectory"]
+            self.start = int(state["iteration"])
+        self._apply(opt.params)
+        renderer = Renderer(self.problem.scene)
+        it = self.start
+        try:
+            while it < cfg.iterations:
+                if stop_after is not None and it - self.start >= stop_after:
+                    raise KeyboardInterrupt
+                t0 = time.perf_counter()
+                if cfg.optimizer.type == "lbfgs":
+                    def fun(vals, _it=it):
+                        loss, g, _ = self.evaluate(renderer, vals, _it)
+                        return loss, g
+
+                    opt.step(fun)
+                    loss = opt.loss
+                    images = None
+                else:
+                    loss, grads, images = self.evaluate(renderer, opt.params, it)
+                    opt.step(grads)
+                dt = time.perf_counter() - t0
+                self._record(it, loss, opt.params, dt)
+                if it % cfg.render_every == 0 or it == cfg.iterations - 1:
+                    if images is None:
+                        _, _, images = self.evaluate(renderer, opt.params, it)
+                    write_image(os.path.join(self.out, "renders", f"iter_{it:05d}.png"), images[0])
+                it += 1
+                if progress:
+                    progress(it, cfg.iterations, loss)
+                if it % cfg.checkpoint_every == 0:
+                    self._checkpoint(opt, it)
+        except KeyboardInterrupt:
+            self._checkpoint(opt, it)
+            self._write_outputs(opt, renderer, final=False)
+            raise
+        self._checkpoint(opt, it)
+        self._apply(opt.params)
+        self._write_outputs(opt, renderer, final=True)
+        return {k: np.asarray(v) for k, v in opt.params.items()}
+
+
+def optimize(config, resume=False, overwrite=False, progress=None):
+    """Run an optimization from a config path or an :class:`OptimizeConfig`."""
+    from .config import load_config
+
+    cfg = load_config(config) if isinstance(config, str) else config
+    return Run(cfg, resume=resume, overwrite=overwrite).run(progress=progress)

@@ -1,0 +1,333 @@
+"""Mesh data for the shape plugins: OBJ and PLY files, and the tessellated analytic shapes.
+
+All functions return object-space data ``(vertices, faces, normals or None, uvs or None)``;
+``shape_from_local`` applies ``to_world``, computes Mitsuba's vertex normals when the file has
+none, and bakes ``flip_normals`` in.
+
+- OBJ: parsed here, exactly as Mitsuba's loader: polygons are fanned ``(0,1,2), (0,2,3), ...``,
+  a vertex is one distinct ``v/vt/vn`` triple (in order of first use), ``flip_tex_coords``
+  (default true) maps ``v -> 1 - v``, non-finite values are errors naming the file and line.
+- PLY: through ``trimesh`` (ASCII and binary), keeping vertex normals and uvs when present.
+- Analytic shapes use Mitsuba's object-space geometry and uv conventions:
+  rectangle ``[-1, 1]^2`` at ``z = 0`` with normal +Z and ``uv = (x + 1, y + 1) / 2``;
+  cube ``[-1, 1]^3`` with Mitsuba's 24 vertices / 12 triangles and per-face uvs;
+  sphere of radius 1 with ``u = phi / 2pi`` (``phi = atan2(y, x)`` in ``[0, 2pi)``) and
+  ``v = theta / pi`` (``theta`` from +Z); disk of radius 1 at ``z = 0`` with normal +Z and
+  ``uv = (r, phi / 2pi)``.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import SceneError
+from . import transforms as tf
+
+# Tessellation of the analytic shapes. A sphere of radius R pixels on screen deviates from
+# its polygonal silhouette by at most R * (1 - cos(pi / SPHERE_SEGMENTS)) along a meridian and
+# ~2x that across a facet: 0.3 px for R = 512 px (a sphere twice the height of a 512^2 image).
+SPHERE_SEGMENTS = 128  # around the Z axis (phi)
+SPHERE_RINGS = 64  # pole to pole (theta)
+DISK_SEGMENTS = 128
+
+
+class MeshFileError(Exception):
+    """Raised by the readers; the loader turns it into a SceneError at the shape's location."""
+
+
+# --------------------------------------------------------------------------------------------
+# OBJ
+# --------------------------------------------------------------------------------------------
+
+def _obj_index(tok: str, n: int, path: str, lineno: int, what: str) -> int:
+    try:
+        i = int(tok)
+    except ValueError:
+        raise MeshFileError(f"{path}:{lineno}: could not parse {what} index \"{tok}\"") from None
+    if i < 0:
+        i = n + i + 1  # OBJ relative index
+    if i < 1 or i > n:
+        raise MeshFileError(f"{path}:{lineno}: reference to invalid {what} {tok} "
+                            f"(the file has {n} so far)")
+    return i
+
+
+def load_obj(path: str, flip_tex_coords: bool = True):
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
+    vs: list[tuple[float, float, float]] = []
+    vts: list[tuple[float, float]] = []
+    vns: list[tuple[float, float, float]] = []
+    key_to_index: dict[tuple[int, int, int], int] = {}
+    keys: list[tuple[int, int, int]] = []
+    tris: list[tuple[int, int, int]] = []
+    for lineno, line in enumerate(lines, 1):
+        s = line.strip()
+        if not s or s[0] == "#":
+            continue
+        parts = s.split()
+        tag = parts[0]
+        if tag in ("v", "vn", "vt"):
+            n = 2 if tag == "vt" else 3
+            if len(parts) < n + 1:
+                raise MeshFileError(f"{path}:{lineno}: could not parse line \"{s}\"")
+            try:
+                vals = tuple(float(x) for x in parts[1:n + 1])
+            except ValueError:
+                raise MeshFileError(f"{path}:{lineno}: could not parse line \"{s}\"") from None
+            if not all(np.isfinite(vals)):
+                what = {"v": "vertex position", "vn": "vertex normal",
+                        "vt": "texture coordinate"}[tag]
+                raise MeshFileError(f"{path}:{lineno}: non-finite {what} \"{s}\"")
+            if tag == "v":
+                vs.append(vals)
+            elif tag == "vn":
+                vns.append(vals)
+            else:
+                vts.append((vals[0], 1.0 - vals[1] if flip_tex_coords else vals[1]))
+        elif tag == "f":
+            if len(parts) < 4:
+                raise MeshFileError(f"{path}:{lineno}: a face needs at least 3 vertices: \"{s}\"")
+            ids = []
+            for tok in parts[1:]:
+                sub = tok.split("/")
+                if len(sub) > 3 or not sub[0]:
+                    raise MeshFileError(f"{path}:{lineno}: could not parse face vertex \"{tok}\"")
+                vi = _obj_index(sub[0], len(vs), path, lineno, "vertex")
+                ti = _obj_index(sub[1], len(vts), path, lineno, "texture coordinate") \
+                    if len(sub) > 1 and sub[1] else 0
+                ni = _obj_index(sub[2], len(vns), path, lineno, "normal") \
+                    if len(sub) > 2 and sub[2] else 0
+                key = (vi, ti, ni)
+                idx = key_to_index.get(key)
+                if idx is None:
+                    idx = len(keys)
+                    key_to_index[key] = idx
+                    keys.append(key)
+                ids.append(idx)
+            for k in range(1, len(ids) - 1):
+                tris.append((ids[0], ids[k], ids[k + 1]))
+        # o, g, s, usemtl, mtllib, l, p, ...: ignored, as Mitsuba does
+    if not tris:
+        raise MeshFileError(f"{path}: the file has no faces")
+    karr = np.asarray(keys, np.int64)
+    verts = np.asarray(vs, np.float64)[karr[:, 0] - 1]
+    uvs = None
+    if vts:
+        vt = np.zeros((len(vts) + 1, 2))
+        vt[1:] = vts
+        uvs = vt[karr[:, 1]]
+    normals = None
+    if vns:
+        vn = np.zeros((len(vns) + 1, 3))
+        vn[1:] = vns
+        normals = vn[karr[:, 2]]
+        if np.any(karr[:, 2] == 0):
+            normals = None  # some corners lack a normal: recompute all (as a file without vn)
+    return verts, np.asarray(tris, np.int32), normals, uvs
+
+
+# --------------------------------------------------------------------------------------------
+# PLY
+# --------------------------------------------------------------------------------------------
+
+def load_ply(path: str, flip_tex_coords: bool = False):
+    import trimesh
+
+    try:
+        with open(path, "rb") as f:
+            d = trimesh.exchange.ply.load_ply(f, prefer_color=None, fix_texture=False)
+    except OSError as exc:
+        raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure becomes one line
+        raise MeshFileError(f"{path}: not a valid PLY file ({exc})") from None
+    verts = np.asarray(d.get("vertices"), np.float64)
+    faces = d.get("faces")
+    if faces is None or len(faces) == 0:
+        raise MeshFileError(f"{path}: the file has no faces")
+    faces = np.asarray(faces, np.int64)
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise MeshFileError(f"{path}: could not triangulate the faces")
+    if faces.min() < 0 or faces.max() >= len(verts):
+        raise MeshFileError(f"{path}: a face references a vertex that does not exist")
+    bad = ~np.all(np.isfinite(verts), axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise MeshFileError(f"{path}: non-finite vertex position at vertex {i} "
+                            f"{verts[i].tolist()}")
+    normals = d.get("vertex_normals")
+    if normals is not None:
+        normals = np.asarray(normals, np.float64)
+        if normals.shape != verts.shape:
+            normals = None
+        elif not np.all(np.isfinite(normals)):
+            raise MeshFileError(f"{path}: non-finite vertex normal")
+    uvs = None
+    vis = d.get("visual")
+    if vis is not None and getattr(vis, "uv", None) is not None:
+        uvs = np.asarray(vis.uv, np.float64)[:, :2]
+        if len(uvs) != len(verts):
+            uvs = None
+        elif not np.all(np.isfinite(uvs)):
+            raise MeshFileError(f"{path}: non-finite texture coordinate")
+        elif flip_tex_coords:
+            uvs = uvs.copy()
+            uvs[:, 1] = 1.0 - uvs[:, 1]
+    return verts, faces.astype(np.int32), normals, uvs
+
+
+# --------------------------------------------------------------------------------------------
+# Analytic shapes (object space)
+# --------------------------------------------------------------------------------------------
+
+def rectangle():
+    v = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float64)
+    f = np.array([[0, 1, 2], [0, 2, 3]], np.int32)
+    n = np.tile([0.0, 0.0, 1.0], (4, 1))
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
+    return v, f, n, uv
+
+
+_CUBE_V = [[1, -1, -1], [1, -1, 1], [-1, -1, 1], [-1, -1, -1], [1, 1, -1], [-1, 1, -1],
+           [-1, 1, 1], [1, 1, 1], [1, -1, -1], [1, 1, -1], [1, 1, 1], [1, -1, 1],
+           [1, -1, 1], [1, 1, 1], [-1, 1, 1], [-1, -1, 1], [-1, -1, 1], [-1, 1, 1],
+           [-1, 1, -1], [-1, -1, -1], [1, 1, -1], [1, -1, -1], [-1, -1, -1], [-1, 1, -1]]
+_CUBE_N = [[0, -1, 0]] * 4 + [[0, 1, 0]] * 4 + [[1, 0, 0]] * 4 + [[0, 0, 1]] * 4 + \
+          [[-1, 0, 0]] * 4 + [[0, 0, -1]] * 4
+_CUBE_UV = [[0, 1], [1, 1], [1, 0], [0, 0]] * 6
+_CUBE_F = [[0, 1, 2], [3, 0, 2], [4, 5, 6], [7, 4, 6], [8, 9, 10], [11, 8, 10],
+           [12, 13, 14], [15, 12, 14], [16, 17, 18], [19, 16, 18], [20, 21, 22], [23, 20, 22]]
+
+
+def cube():
+    return (np.array(_CUBE_V, np.float64), np.array(_CUBE_F, np.int32),
+            np.array(_CUBE_N, np.float64), np.array(_CUBE_UV, np.float64))
+
+
+def sphere(segments: int = SPHERE_SEGMENTS, rings: int = SPHERE_RINGS):
+    """Unit UV sphere. Interior rings have a seam column (u = 0 and u = 1); each pole is one
+    vertex per segment so that every triangle gets the uv of its own longitude."""
+    verts, uvs, faces = [], [], []
+    # poles: one vertex per segment, u at the segment centre
+    for j in range(rings + 1):
+        th = np.pi * j / rings
+        st, ct = np.sin(th), np.cos(th)
+        if j == 0 or j == rings:
+            for i in range(segments):
+                u = (i + 0.5) / segments
+                verts.append((0.0, 0.0, ct))
+                uvs.append((u, j / rings))
+        else:
+            for i in range(segments + 1):
+                ph = 2.0 * np.pi * i / segments
+                verts.append((st * np.cos(ph), st * np.sin(ph), ct))
+                uvs.append((i / segments, j / rings))
+
+    def idx(j, i):
+        if j == 0:
+            return i
+        if j == rings:
+            return segments + (rings - 1) * (segments + 1) + i
+        return segments + (j - 1) * (segments + 1) + i
+
+    for j in range(rings):
+        for i in range(segments):
+            a = idx(j, i)  # (theta_j, phi_i)
+            b = idx(j + 1, i) if j + 1 < rings else idx(j + 1, i)
+            if j == 0:
+                # pole triangle: pole, (1, i), (1, i + 1)
+                faces.append((a, idx(1, i), idx(1, i + 1)))
+            elif j + 1 == rings:
+                faces.append((idx(j, i), b, idx(j, i + 1)))
+            else:
+                c = idx(j, i + 1)
+                d = idx(j + 1, i + 1)
+                faces.append((a, b, c))
+                faces.append((b, d, c))
+    v = np.asarray(verts, np.float64)
+    # exact unit length (the pole/ring construction is already, this removes rounding)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v, np.asarray(faces, np.int32), v.copy(), np.asarray(uvs, np.float64)
+
+
+def disk(segments: int = DISK_SEGMENTS):
+    """Unit disk at z = 0, normal +Z: a centre vertex per segment (uv (0, phi_mid / 2pi)) and a
+    rim with a seam column."""
+    verts, uvs, faces = [], [], []
+    for i in range(segments):
+        verts.append((0.0, 0.0, 0.0))
+        uvs.append((0.0, (i + 0.5) / segments))
+    for i in range(segments + 1):
+        ph = 2.0 * np.pi * i / segments
+        verts.append((np.cos(ph), np.sin(ph), 0.0))
+        uvs.append((1.0, i / segments))
+    for i in range(segments):
+        faces.append((i, segments + i, segments + i + 1))
+    v = np.asarray(verts, np.float64)
+    n = np.tile([0.0, 0.0, 1.0], (len(v), 1))
+    return v, np.asarray(faces, np.int32), n, np.asarray(uvs, np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Normals, transforms, flip
+# --------------------------------------------------------------------------------------------
+
+def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Mitsuba's smooth normals: each face normal weighted by the corner angle (Thuermer &
+    Wuethrich 1998); vertices without a valid face get (1, 0, 0)."""
+    p0, p1, p2 = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    fn = np.cross(p1 - p0, p2 - p0)
+    ln = np.linalg.norm(fn, axis=1, keepdims=True)
+    ok = ln[:, 0] > 0
+    fn = np.where(ok[:, None], fn / np.where(ln > 0, ln, 1.0), 0.0)
+    out = np.zeros_like(v)
+    corners = (p0, p1, p2)
+    for k in range(3):
+        a = corners[(k + 1) % 3] - corners[k]
+        b = corners[(k + 2) % 3] - corners[k]
+        la = np.linalg.norm(a, axis=1)
+        lb = np.linalg.norm(b, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = np.einsum("ij,ij->i", a, b) / (la * lb)
+        ang = np.arccos(np.clip(np.nan_to_num(c), -1.0, 1.0))
+        np.add.at(out, f[:, k], fn * ang[:, None])
+    ln = np.linalg.norm(out, axis=1, keepdims=True)
+    good = ln[:, 0] > 0
+    out = np.where(good[:, None], out / np.where(ln > 0, ln, 1.0), [1.0, 0.0, 0.0])
+    return out
+
+
+def shape_from_local(v, f, n, uv, to_world: np.ndarray, face_normals: bool,
+                     flip_normals: bool):
+    """World-space mesh data from object-space data, as Mitsuba's mesh loaders do it.
+
+    Returns ``(vertices, faces, normals, uvs, local_vertices, local_normals)``."""
+    v = np.asarray(v, np.float64)
+    f = np.asarray(f, np.int32)
+    wv = tf.transform_points(to_world, v)
+    if face_normals:
+        wn = None
+        ln = None
+    elif n is not None:
+        ln = np.asarray(n, np.float64)
+        lnn = np.linalg.norm(ln, axis=1, keepdims=True)
+        ln = np.where(lnn > 0, ln / np.where(lnn > 0, lnn, 1.0), [1.0, 0.0, 0.0])
+        wn = tf.transform_normals(to_world, ln)
+    else:
+        wn = vertex_normals(wv, f)
+        ln = vertex_normals(v, f)
+    if flip_normals:
+        f = f[:, [0, 2, 1]].copy()
+        if wn is not None:
+            wn = -wn
+            ln = -ln
+    uv = None if uv is None else np.asarray(uv, np.float64)
+    return wv, np.ascontiguousarray(f, np.int32), wn, uv, v.copy(), ln
+
+
+def mesh_file_exists(path: str) -> bool:
+    return os.path.isfile(path)
