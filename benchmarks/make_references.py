@@ -43,6 +43,8 @@ BLOCK = 4
 #: name -> (scene file relative to the repository root, defines, spp)
 REFERENCES = {
     "cornell_box_64": ("scenes/cornell-box/scene.xml", {"res": 64, "max_depth": 5}, 16384),
+    "shadow_64": ("scenes/shadow/scene.xml", {"res": 64, "max_depth": 3}, 8192),
+    "textured_plane_64": ("scenes/textured-plane/scene.xml", {"res": 64, "max_depth": 3}, 8192),
     "sphere_plane_point": (f"{SCENES}/sphere_plane_point.xml", {"res": 32}, 8192),
     "wall_onesided": (f"{SCENES}/wall_onesided.xml", {"res": 32}, 4096),
     "wall_twosided": (f"{SCENES}/wall_twosided.xml", {"res": 32}, 4096),
