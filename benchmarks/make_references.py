@@ -56,9 +56,21 @@ REFERENCES = {
 }
 
 
-def sha256(path: str) -> str:
+def scene_sha256(path: str) -> str:
+    """SHA-256 of a scene XML file and of the files it names (``<string name="filename">``:
+    meshes, textures), so that editing any of them invalidates the reference."""
+    import xml.etree.ElementTree as ET
+
+    h = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        h.update(f.read())
+    names = sorted({e.get("value") for e in ET.parse(path).getroot().iter("string")
+                    if e.get("name") == "filename"})
+    for name in names:
+        h.update(name.encode())
+        with open(os.path.join(os.path.dirname(path), name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
 
 
 def block_mean(img: np.ndarray, b: int) -> np.ndarray:
@@ -101,7 +113,7 @@ def save(peer, name: str, r: dict, chunks: int, seed0: int) -> None:
     meta = {
         "name": name,
         "scene": r["scene"],
-        "scene_sha256": sha256(os.path.join(ROOT, r["scene"])),
+        "scene_sha256": scene_sha256(os.path.join(ROOT, r["scene"])),
         "defines": r["defines"],
         "width": w,
         "height": h,

@@ -146,3 +146,18 @@ def test_bench_scene_end_to_end_with_a_stub_renderer(bench, tmp_path, monkeypatc
     assert out["relmse_diffrender"] > 10 * out["relmse_mitsuba"]
     assert out["relmse_block8_diffrender"] > 10 * out["relmse_block8_mitsuba"]
     assert len(list(tmp_path.glob("cornell-box_res16_spp256_*.exr"))) == 1
+
+
+def test_reference_scene_hash_covers_named_files(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        mr = importlib.import_module("make_references")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    (tmp_path / "m.obj").write_text("v 0 0 0\n")
+    xml = tmp_path / "s.xml"
+    xml.write_text('<scene version="3.0.0"><shape type="obj">'
+                   '<string name="filename" value="m.obj"/></shape></scene>')
+    h1 = mr.scene_sha256(str(xml))
+    (tmp_path / "m.obj").write_text("v 0 0 1\n")
+    assert mr.scene_sha256(str(xml)) != h1

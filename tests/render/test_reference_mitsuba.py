@@ -24,7 +24,6 @@ on Mitsuba's own renders (must pass) and on perturbed ones (must fail).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -138,6 +137,17 @@ def compare_with_reference(renders, ref: dict, alpha: float = ALPHA) -> dict:
     return out
 
 
+def _benchmarks_module(name: str):
+    """A module of benchmarks/ (not a package): peers, make_references."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
 # --------------------------------------------------------------------------- the reference data
 
 
@@ -153,10 +163,9 @@ def test_references_are_present_and_small():
 def test_reference_matches_its_scene_file(name):
     ref = load_reference(name)
     meta = ref["meta"]
-    scene = ROOT / meta["scene"]
-    digest = hashlib.sha256(scene.read_bytes()).hexdigest()
+    digest = _benchmarks_module("make_references").scene_sha256(str(ROOT / meta["scene"]))
     assert digest == meta["scene_sha256"], (
-        f"{meta['scene']} changed since its reference was rendered: run "
+        f"{meta['scene']} (or a mesh/texture it names) changed since its reference was rendered: run "
         f"python benchmarks/make_references.py --only {name}")
     h, w = meta["height"], meta["width"]
     assert ref["mean"].shape == (h, w, 3) and ref["se"].shape == (h, w, 3)
@@ -222,12 +231,7 @@ def test_statistic_rejects_nan_and_wrong_size():
 
 
 def _mitsuba():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from peers import get_mitsuba
-    finally:
-        sys.path.pop(0)
-    peer, why = get_mitsuba("llvm_ad_rgb", threads=2)
+    peer, why = _benchmarks_module("peers").get_mitsuba("llvm_ad_rgb", threads=2)
     if peer is None:
         pytest.skip(f"Mitsuba peer not available: {why}")
     return peer
