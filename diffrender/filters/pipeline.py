@@ -150,6 +150,7 @@ class Pipeline:
                 for m in members:
                     specs[m] = spec
             stage = stage_cls(name=name, dtype=dtype, dual=dual, where=where, **settings)
+            stages.append(stage)
             for m in stage.param_names():
                 spec = specs.get(m, {})
                 full = f"{name}.{m}"
