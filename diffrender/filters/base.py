@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..engine import ensure_init, ti
-from ..errors import ConfigError
+from ..errors import ConfigError, ImageError
 
 BORDER_MODES = ("reflect101", "reflect", "replicate", "constant", "wrap")
 _MODE_ID = {m: i for i, m in enumerate(BORDER_MODES)}
@@ -215,11 +215,11 @@ class Filter:
         """Hook: fix the structure (which parameters exist) from the settings."""
 
     @classmethod
-    def probe(cls, settings):
+    def probe(cls, settings, where=None):
         """A Taichi-free instance that answers param_names() / groups() / OPTIONS for settings."""
         obj = cls.__new__(cls)
         obj.name = obj.kind
-        obj.where = f"stage '{obj.kind}'"
+        obj.where = where or f"stage '{obj.kind}'"
         obj.options = dict(cls.OPTIONS)
         for key, val in settings.items():
             if key in obj.options:
@@ -278,11 +278,12 @@ class Filter:
     def out_channels(self, c: int) -> int:
         return c
 
-    def check_channels(self, c: int):
+    def check_channels(self, c: int, label="input image", pipeline=None):
         need = self.IN_CHANNELS
         if need is not None and c != need:
-            raise ConfigError(f"stage '{self.name}' ({self.kind}) needs {need}-channel input, "
-                              f"got {c} channels", self.where)
+            src = f" of {pipeline}" if pipeline else ""
+            raise ImageError(f"{label}: {c}-channel image, but stage '{self.name}' ({self.kind}){src} "
+                             f"needs {need} channels")
 
     def support(self):
         """(ry, rx): how far an output pixel reads from its input, at the current parameters."""
@@ -355,8 +356,12 @@ class Filter:
 
         return Pipeline([self], dtype=self.dtype, dual=self.dual)(image)
 
+    def saved_options(self):
+        """Options written back to pipeline files."""
+        return dict(self.options)
+
     def config(self):
-        return {"type": self.kind, **{k: v for k, v in self.options.items()},
+        return {"type": self.kind, **self.saved_options(),
                 **{n: float(v) for n, v in zip(self.param_names(), self.values)}}
 
     def __repr__(self):

@@ -1,4 +1,4 @@
-"""Edge-aware filters: bilateral filter (OpenCV ``bilateralFilter`` semantics) and a bilateral
+r"""Edge-aware filters: bilateral filter (OpenCV ``bilateralFilter`` semantics) and a bilateral
 denoiser with a strength parameter.
 
 Forward: one flat kernel over output pixels, window taps unrolled with ``ti.static`` (round

@@ -122,7 +122,7 @@ class Pipeline:
             seen.add(name)
             stage_cls = reg[kind]
             # split parameter specs from options
-            probe = stage_cls.probe(st)
+            probe = stage_cls.probe(st, where)
             groups = probe.groups()
             pnames = probe.param_names()
             settings, specs = {}, {}
@@ -180,7 +180,7 @@ class Pipeline:
         out = []
         for s in self.stages:
             d = {"name": s.name, "type": s.kind}
-            d.update(s.options)
+            d.update(s.saved_options())
             done = set()
             for g, members in s.groups().items():
                 vals = [float(s.get(m)) for m in members]
@@ -299,12 +299,7 @@ class Pipeline:
     def _channels(self, c0, where=None):
         cs = [c0]
         for s in self.stages:
-            try:
-                s.check_channels(cs[-1])
-            except ConfigError as exc:
-                if where:
-                    raise ConfigError(f"{exc} (image {where})", s.where) from None
-                raise
+            s.check_channels(cs[-1], where or "input image", self.source)
             cs.append(s.out_channels(cs[-1]))
         return cs
 

@@ -117,10 +117,8 @@ class ToneCurve(_Pointwise):
     def groups(self):
         return {"increments": [f"d{m}" for m in range(self.n)]}
 
-    def config(self):
-        cfg = super().config()
-        cfg.pop("knots", None)
-        return cfg
+    def saved_options(self):
+        return {}  # the curve is saved as its increments
 
     def _forward(self, X, Y, frame):
         _tone_fwd(X, Y, self.p, self.n)

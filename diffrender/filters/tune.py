@@ -89,9 +89,12 @@ class Tuner:
             # even origins keep the Bayer phase of the crop equal to the image's (demosaic)
             oy = 2 * int(self.rng.integers(0, (h - ch) // 2 + 1))
             ox = 2 * int(self.rng.integers(0, (w - cw) // 2 + 1))
-            y0, x0 = max(0, oy - ry), max(0, ox - rx)
-            y1, x1 = min(h, oy + ch + ry), min(w, ox + cw + rx)
-            out.append(Crop(k, y0, x0, y1, x1, oy - y0, ox - x0, ch, cw))
+            # the region is the crop grown by the margin; at the image edges it is shifted (not
+            # clipped) so that every region has the same size and reuses the compiled kernels
+            lh, lw = min(h, ch + 2 * ry), min(w, cw + 2 * rx)
+            y0 = min(max(0, oy - ry), h - lh)
+            x0 = min(max(0, ox - rx), w - lw)
+            out.append(Crop(k, y0, x0, y0 + lh, x0 + lw, oy - y0, ox - x0, ch, cw))
         return out
 
     def _region(self, c: Crop):
