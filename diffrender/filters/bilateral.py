@@ -13,7 +13,7 @@ import numpy as np
 
 from ..engine import ti
 from ..errors import ConfigError
-from .base import Filter, Param, bucket, fold, pad, register
+from .base import Filter, Param, bucket, exp_neg, fold, pad, register
 
 
 @ti.kernel
@@ -49,7 +49,8 @@ def _dist2_grad(q, c, l2: ti.template()):
 
 @ti.kernel
 def _bil_fwd(P: ti.template(), Y: ti.template(), D: ti.template(), sw: ti.template(),
-             p: ti.template(), ri: ti.template(), Rb: ti.template(), l2: ti.template()):
+             p: ti.template(), ri: ti.template(), Rb: ti.template(), l2: ti.template(),
+             fast: ti.template()):
     for i, j in Y:
         c = P[i + Rb, j + Rb]
         sr = p[ri]
@@ -60,7 +61,7 @@ def _bil_fwd(P: ti.template(), Y: ti.template(), D: ti.template(), sw: ti.templa
             for dx in ti.static(range(-Rb, Rb + 1)):
                 if ti.static(dy * dy + dx * dx <= Rb * Rb and (dy != 0 or dx != 0)):
                     q = P[i + Rb + dy, j + Rb + dx]
-                    w = sw[ti.static((dy + Rb) * (2 * Rb + 1) + dx + Rb)] * ti.exp(cc * _dist2(q, c, l2))
+                    w = sw[ti.static((dy + Rb) * (2 * Rb + 1) + dx + Rb)] * exp_neg(cc * _dist2(q, c, l2), fast)
                     num += w * q
                     den += w
         Y[i, j] = num / den
@@ -80,51 +81,52 @@ def _bil_prep(Y: ti.template(), D: ti.template(), GY: ti.template(), A: ti.templ
 def _bil_bwd(P: ti.template(), A: ti.template(), B: ti.template(), GP: ti.template(),
              sw: ti.template(), p: ti.template(), si: ti.template(), ri: ti.template(),
              Rb: ti.template(), l2: ti.template(), red_s: ti.template(), red_r: ti.template(),
-             want: ti.template()):
+             want: ti.template(), fast: ti.template()):
+    # Gather per padded pixel u. The weight of the pair (u, v = u + k) is symmetric, so one exp
+    # serves both orderings: u as the window centre with neighbour v, and v as the centre with
+    # neighbour u (tap -k; the round window and the spatial weights are symmetric).
     for u0, u1 in GP:
         H = A.shape[0]
         W = A.shape[1]
         sr = p[ri]
         ss = p[si]
         cc = -0.5 / (sr * sr)
-        g = P[u0, u1] * 0
+        xu = P[u0, u1]
+        g = xu * 0
         acc_s = sr - sr
         acc_r = sr - sr
-        # centre role: u is the window centre of output pixel (u0 - Rb, u1 - Rb)
         i0 = u0 - Rb
         j0 = u1 - Rb
-        if i0 >= 0 and i0 < H and j0 >= 0 and j0 < W:
-            c = P[u0, u1]
-            a_c = A[i0, j0]
-            b_c = B[i0, j0][0]
-            for dy in ti.static(range(-Rb, Rb + 1)):
-                for dx in ti.static(range(-Rb, Rb + 1)):
-                    if ti.static(dy * dy + dx * dx <= Rb * Rb and (dy != 0 or dx != 0)):
-                        q = P[u0 + dy, u1 + dx]
-                        e = _dist2(q, c, l2)
-                        w = sw[ti.static((dy + Rb) * (2 * Rb + 1) + dx + Rb)] * ti.exp(cc * e)
-                        a = a_c.dot(q) - b_c
-                        g -= (a * w * cc) * _dist2_grad(q, c, l2)
-                        if ti.static(want):
-                            acc_r += a * w * e / (sr * sr * sr)
-                            acc_s += a * w * ti.static(float(dy * dy + dx * dx)) / (ss * ss * ss)
-            # the centre tap (w independent of the colours)
-            w0 = sw[ti.static(Rb * (2 * Rb + 1) + Rb)]
-            g += w0 * a_c
-        # neighbour role: u = centre of output pixel p plus tap (dy, dx)
-        q = P[u0, u1]
+        centre = i0 >= 0 and i0 < H and j0 >= 0 and j0 < W
+        a_u = xu * 0
+        b_u = sr - sr
+        if centre:
+            a_u = A[i0, j0]
+            b_u = B[i0, j0][0]
+            g += sw[ti.static(Rb * (2 * Rb + 1) + Rb)] * a_u  # the centre tap
         for dy in ti.static(range(-Rb, Rb + 1)):
             for dx in ti.static(range(-Rb, Rb + 1)):
                 if ti.static(dy * dy + dx * dx <= Rb * Rb and (dy != 0 or dx != 0)):
-                    pi = u0 - Rb - dy
-                    pj = u1 - Rb - dx
-                    if pi >= 0 and pi < H and pj >= 0 and pj < W:
-                        c = P[u0 - dy, u1 - dx]
-                        e = _dist2(q, c, l2)
-                        w = sw[ti.static((dy + Rb) * (2 * Rb + 1) + dx + Rb)] * ti.exp(cc * e)
-                        a_p = A[pi, pj]
-                        a = a_p.dot(q) - B[pi, pj][0]
-                        g += w * a_p + (a * w * cc) * _dist2_grad(q, c, l2)
+                    v0 = u0 + dy
+                    v1 = u1 + dx
+                    pi = i0 + dy
+                    pj = j0 + dx
+                    nbr = pi >= 0 and pi < H and pj >= 0 and pj < W
+                    if centre or nbr:
+                        xv = P[v0, v1]
+                        e = _dist2(xv, xu, l2)
+                        w = sw[ti.static((dy + Rb) * (2 * Rb + 1) + dx + Rb)] * exp_neg(cc * e, fast)
+                        h = _dist2_grad(xv, xu, l2)  # d e / d xv = - d e / d xu
+                        if centre:  # pair (centre u, neighbour v)
+                            a = a_u.dot(xv) - b_u
+                            g -= (a * w * cc) * h
+                            if ti.static(want):
+                                acc_r += a * w * e / (sr * sr * sr)
+                                acc_s += a * w * ti.static(float(dy * dy + dx * dx)) / (ss * ss * ss)
+                        if nbr:  # pair (centre v, neighbour u)
+                            a_v = A[pi, pj]
+                            a = a_v.dot(xu) - B[pi, pj][0]
+                            g += w * a_v - (a * w * cc) * h
         GP[u0, u1] = g
         if ti.static(want):
             red_s[None] += acc_s
@@ -157,7 +159,7 @@ class _BilateralCore:
         rb, sw, P = self._bil_setup(X)
         pad(X, P, rb, rb, self.options["border"], self.options["cval"])
         D = self.buf("D", X.shape, 1)
-        _bil_fwd(P, Y, D, sw, self.p, self.RI, rb, self.options["distance"] == "l2")
+        _bil_fwd(P, Y, D, sw, self.p, self.RI, rb, self.options["distance"] == "l2", self.fast_math())
 
     def _bil_backward(self, X, Y, GY, GX, want):
         """GX = adjoint; returns (d sigma_space, d sigma_range). Y is the bilateral output."""
@@ -172,7 +174,7 @@ class _BilateralCore:
         rs[None] = 0
         rr[None] = 0
         _bil_bwd(P, A, B, GP, sw, self.p, self.SI, self.RI, rb, self.options["distance"] == "l2",
-                 rs, rr, bool(want))
+                 rs, rr, bool(want), self.fast_math())
         fold(GP, GX, rb, rb, self.options["border"])
         return float(rs[None]), float(rr[None])
 

@@ -17,6 +17,7 @@ A parameter is a number (fixed), or ``{value, learnable, bounds}``. Grouped para
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -400,6 +401,16 @@ class Pipeline:
         return d_img, ordered
 
     # ------------------------------------------------------------------ forward mode
+    @contextlib.contextmanager
+    def _fwd_mode(self):
+        for s in self.stages:
+            s.fwd_mode = True
+        try:
+            yield
+        finally:
+            for s in self.stages:
+                s.fwd_mode = False
+
     def jacobian(self, image, names=None, frame=None, where=None):
         """(output, J) with J[k] = d output / d names[k] (shape (n, H, W, C)) by ``ti.ad.FwdMode``.
         The pipeline must have been created with ``dual=True``."""
@@ -418,7 +429,7 @@ class Pipeline:
             idx = st.param_names().index(m)
             seed = np.zeros(st.p.shape[0])
             seed[idx] = 1.0
-            with ti.ad.FwdMode(loss=st.p, param=st.p, seed=list(seed)):
+            with ti.ad.FwdMode(loss=st.p, param=st.p, seed=list(seed)), self._fwd_mode():
                 self._run(entry, frame, sync=False)
             J[k] = entry["acts"][-1].dual.to_numpy()
         return out, J
@@ -435,7 +446,7 @@ class Pipeline:
         d = np.asarray(direction, dtype=np_dtype(self.dtype))
         if d.ndim == 2:
             d = d[:, :, None]
-        with ti.ad.FwdMode(loss=self.stages[0].p, param=a0, seed=d):
+        with ti.ad.FwdMode(loss=self.stages[0].p, param=a0, seed=d), self._fwd_mode():
             self._run(entry, entry["frame"], sync=False)
         return entry["acts"][-1].dual.to_numpy()
 
