@@ -156,12 +156,20 @@ def fold(GB, GX, r0: int, r1: int, mode: str = "reflect101"):
 # ----------------------------------------------------------------------------- row passes
 @ti.kernel
 def _row_conv(S: ti.template(), D: ti.template(), w: ti.template(), K: ti.template(),
-              transpose: ti.template(), flip: ti.template()):
-    # D[i, j] (or D[j, i]) = sum_k w[k] S[i, j + k], valid part only
+              transpose: ti.template(), flip: ti.template(), sym: ti.template()):
+    # D[i, j] (or D[j, i]) = sum_k w[k] S[i, j + k], valid part only. ``sym``: w[k] = w[K-1-k]
+    # (Gaussian, box), so mirrored taps share one multiply.
     for i, j in ti.ndrange(S.shape[0], S.shape[1] - K + 1):
-        acc = S[i, j] * w[ti.static(K - 1 if flip else 0)]
-        for k in ti.static(range(1, K)):
-            acc += S[i, j + k] * w[ti.static(K - 1 - k if flip else k)]
+        acc = S[i, j] * 0
+        if ti.static(sym):
+            R = ti.static((K - 1) // 2)
+            acc = S[i, j + R] * w[R]
+            for k in ti.static(range(R)):
+                acc += (S[i, j + k] + S[i, j + K - 1 - k]) * w[k]
+        else:
+            acc = S[i, j] * w[ti.static(K - 1 if flip else 0)]
+            for k in ti.static(range(1, K)):
+                acc += S[i, j + k] * w[ti.static(K - 1 - k if flip else k)]
         if ti.static(transpose):
             D[j, i] = acc
         else:
@@ -170,12 +178,19 @@ def _row_conv(S: ti.template(), D: ti.template(), w: ti.template(), K: ti.templa
 
 @ti.kernel
 def _row_conv_dot(S: ti.template(), w: ti.template(), K: ti.template(), G: ti.template(),
-                  goff: ti.i32, out: ti.template()):
+                  goff: ti.i32, out: ti.template(), sym: ti.template()):
     # out[None] += sum_{i,j} <sum_k w[k] S[i, j + k], G[i, j + goff]>
     for i, j in ti.ndrange(S.shape[0], S.shape[1] - K + 1):
-        acc = S[i, j] * w[0]
-        for k in ti.static(range(1, K)):
-            acc += S[i, j + k] * w[k]
+        acc = S[i, j] * 0
+        if ti.static(sym):
+            R = ti.static((K - 1) // 2)
+            acc = S[i, j + R] * w[R]
+            for k in ti.static(range(R)):
+                acc += (S[i, j + k] + S[i, j + K - 1 - k]) * w[k]
+        else:
+            acc = S[i, j] * w[0]
+            for k in ti.static(range(1, K)):
+                acc += S[i, j + k] * w[k]
         out[None] += acc.dot(G[i, j + goff])
 
 

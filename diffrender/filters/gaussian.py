@@ -36,7 +36,8 @@ def _gauss_weights(p: ti.template(), idx: ti.i32, R: ti.i32, Rb: ti.template(), 
 
 
 class _Separable:
-    """Forward and adjoint of y = Vy(Hx(pad(x))) for 1-D weight fields (lengths Kx, Ky, odd)."""
+    """Forward and adjoint of y = Vy(Hx(pad(x))) for symmetric 1-D weight fields (lengths Kx,
+    Ky, odd; w[k] = w[K-1-k], as are the sigma derivatives of Gaussian weights)."""
 
     @staticmethod
     def forward(f: Filter, X, Y, wx, Kx, wy, Ky, mode, cval):
@@ -46,10 +47,10 @@ class _Separable:
         Px = f.buf("Px", (H, W + 2 * rx), n)
         pad(X, Px, 0, rx, mode, cval)
         Tt = f.buf("Tt", (W, H), n)
-        _row_conv(Px, Tt, wx, Kx, True, False)
+        _row_conv(Px, Tt, wx, Kx, True, False, True)
         PT = f.buf("PT", (W, H + 2 * ry), n)
         pad(Tt, PT, 0, ry, mode, cval)
-        _row_conv(PT, Y, wy, Ky, True, False)
+        _row_conv(PT, Y, wy, Ky, True, False, True)
 
     @staticmethod
     def backward(f: Filter, X, GY, GX, wx, dwx, Kx, wy, dwy, Ky, mode, want_x, want_y):
@@ -61,23 +62,23 @@ class _Separable:
         Zt = f.buf("Zt", (W, H + 4 * ry), n)
         pad(GY, Zt, 0, 2 * ry, "constant", 0.0, transpose=True)
         gPT = f.buf("gPT", (W, H + 2 * ry), n)
-        _row_conv(Zt, gPT, wy, Ky, False, True)
+        _row_conv(Zt, gPT, wy, Ky, False, True, True)
         gT = f.buf("gT", (W, H), n)
         fold(gPT, gT, 0, ry, mode)
         dsy = 0.0
         if want_y:
             red[None] = 0
-            _row_conv_dot(f.buf("PT", (W, H + 2 * ry), n), dwy, Ky, Zt, 2 * ry, red)
+            _row_conv_dot(f.buf("PT", (W, H + 2 * ry), n), dwy, Ky, Zt, 2 * ry, red, True)
             dsy = float(red[None])
         Z2 = f.buf("Z2", (H, W + 4 * rx), n)
         pad(gT, Z2, 0, 2 * rx, "constant", 0.0, transpose=True)
         gPx = f.buf("gPx", (H, W + 2 * rx), n)
-        _row_conv(Z2, gPx, wx, Kx, False, True)
+        _row_conv(Z2, gPx, wx, Kx, False, True, True)
         fold(gPx, GX, 0, rx, mode)
         dsx = 0.0
         if want_x:
             red[None] = 0
-            _row_conv_dot(f.buf("Px", (H, W + 2 * rx), n), dwx, Kx, Z2, 2 * rx, red)
+            _row_conv_dot(f.buf("Px", (H, W + 2 * rx), n), dwx, Kx, Z2, 2 * rx, red, True)
             dsx = float(red[None])
         return dsx, dsy
 
