@@ -93,3 +93,13 @@ def test_grad_writes_gradient_image(tmp_path):
     r = run_cli("grad", CORNELL, "--param", "red.reflectance", "--index", 9, "-D", "res=16")
     assert r.returncode == 1
     assert r.stderr.strip().endswith("--index 9 is out of range for 'red.reflectance' (3 components)")
+
+
+def test_render_is_callable_in_any_import_order():
+    code = ("import diffrender as dr, diffrender.render, diffrender.engine as e; e.init('cpu');"
+            "s = dr.load_scene('scenes/cornell-box/scene.xml', res=4);"
+            "a = dr.render(s, spp=1); b = dr.render(s, spp=1); r = dr.render.Renderer(s);"
+            "print(a.shape, b.shape, type(r).__name__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["(4,", "4,", "3)", "(4,", "4,", "3)", "Renderer"]
