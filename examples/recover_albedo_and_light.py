@@ -3,7 +3,8 @@ high spp, with the Python API of `diffrender optimize`.
 
     python examples/recover_albedo_and_light.py [--res 64] [--iterations 120]
 
-Prints the parameter errors. About a minute on 2 cores at the defaults.
+Prints the parameter errors (about two minutes on 2 cores). The blue component of the red
+wall is the weakly constrained one: the wall reflects little blue and the light emits little.
 """
 import argparse
 import os
