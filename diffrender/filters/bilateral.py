@@ -121,16 +121,16 @@ def _bil_bwd(P: ti.template(), A: ti.template(), B: ti.template(), GP: ti.templa
                             a = a_u.dot(xv) - b_u
                             g -= (a * w * cc) * h
                             if ti.static(want):
-                                acc_r += a * w * e / (sr * sr * sr)
-                                acc_s += a * w * ti.static(float(dy * dy + dx * dx)) / (ss * ss * ss)
+                                acc_r += a * w * e
+                                acc_s += a * w * ti.static(float(dy * dy + dx * dx))
                         if nbr:  # pair (centre v, neighbour u)
                             a_v = A[pi, pj]
                             a = a_v.dot(xu) - B[pi, pj][0]
                             g += w * a_v - (a * w * cc) * h
         GP[u0, u1] = g
         if ti.static(want):
-            red_s[None] += acc_s
-            red_r[None] += acc_r
+            red_s[None] += acc_s / (ss * ss * ss)
+            red_r[None] += acc_r / (sr * sr * sr)
 
 
 class _BilateralCore:
