@@ -49,10 +49,10 @@ def filter_cmd(pipeline, input, output, ext, device, threads):
         from ..image import write_image
         from .pipeline import Pipeline
 
-        _init(device, threads)
-        pipe = Pipeline.load(pipeline)
         if not os.path.exists(input):
             raise ImageError(f"{input}: no such image file or folder")
+        _init(device, threads)
+        pipe = Pipeline.load(pipeline)
         if os.path.isdir(input):
             if os.path.exists(output) and not os.path.isdir(output):
                 raise ImageError(f"{output}: must be a folder when INPUT is a folder")
