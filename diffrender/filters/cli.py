@@ -46,11 +46,11 @@ def _read(path):
 def filter_cmd(pipeline, input, output, ext, device, threads):
     """Apply the filter PIPELINE (YAML/JSON) to INPUT (an image or a folder of images)."""
     try:
+        if not os.path.exists(input):
+            raise ImageError(f"{input}: no such image file or folder")
         from ..image import write_image
         from .pipeline import Pipeline
 
-        if not os.path.exists(input):
-            raise ImageError(f"{input}: no such image file or folder")
         _init(device, threads)
         pipe = Pipeline.load(pipeline)
         if os.path.isdir(input):
