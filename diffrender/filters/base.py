@@ -428,4 +428,7 @@ def register(cls):
 
 
 def registry():
+    from . import load_all
+
+    load_all()
     return dict(_REGISTRY)
