@@ -393,10 +393,14 @@ class Filter:
         raise NotImplementedError
 
     # -- numpy convenience (standalone use) --
-    def __call__(self, image):
+    def __call__(self, image, frame=None):
+        """Apply this filter alone to a numpy image (a one-stage pipeline, kept for reuse)."""
         from .pipeline import Pipeline
 
-        return Pipeline([self], dtype=self.dtype, dual=self.dual)(image)
+        pipe = self.__dict__.get("_pipe")
+        if pipe is None:
+            pipe = self._pipe = Pipeline([self], dtype=self.dtype, dual=self.dual)
+        return pipe(image, frame)
 
     def saved_options(self):
         """Options written back to pipeline files."""
@@ -424,4 +428,7 @@ def register(cls):
 
 
 def registry():
+    from . import load_all
+
+    load_all()
     return dict(_REGISTRY)

@@ -81,13 +81,22 @@ def _bil_prep(Y: ti.template(), D: ti.template(), GY: ti.template(), A: ti.templ
 def _bil_bwd(P: ti.template(), A: ti.template(), B: ti.template(), GP: ti.template(),
              sw: ti.template(), p: ti.template(), si: ti.template(), ri: ti.template(),
              Rb: ti.template(), l2: ti.template(), red_s: ti.template(), red_r: ti.template(),
-             want: ti.template(), fast: ti.template()):
+             want: ti.template(), fast: ti.template(), interior: ti.template()):
     # Gather per padded pixel u. The weight of the pair (u, v = u + k) is symmetric, so one exp
     # serves both orderings: u as the window centre with neighbour v, and v as the centre with
     # neighbour u (tap -k; the round window and the spatial weights are symmetric).
+    # ``interior``: only the pixels whose whole window consists of output pixels (no range
+    # checks); otherwise only the others.
+    H = A.shape[0]
+    W = A.shape[1]
     for u0, u1 in GP:
-        H = A.shape[0]
-        W = A.shape[1]
+        inner = u0 >= 2 * Rb and u0 < H and u1 >= 2 * Rb and u1 < W
+        if ti.static(interior):
+            if not inner:
+                continue
+        else:
+            if inner:
+                continue
         sr = p[ri]
         ss = p[si]
         cc = -0.5 / (sr * sr)
@@ -97,7 +106,9 @@ def _bil_bwd(P: ti.template(), A: ti.template(), B: ti.template(), GP: ti.templa
         acc_r = sr - sr
         i0 = u0 - Rb
         j0 = u1 - Rb
-        centre = i0 >= 0 and i0 < H and j0 >= 0 and j0 < W
+        centre = True
+        if ti.static(not interior):
+            centre = i0 >= 0 and i0 < H and j0 >= 0 and j0 < W
         a_u = xu * 0
         b_u = sr - sr
         if centre:
@@ -111,7 +122,9 @@ def _bil_bwd(P: ti.template(), A: ti.template(), B: ti.template(), GP: ti.templa
                     v1 = u1 + dx
                     pi = i0 + dy
                     pj = j0 + dx
-                    nbr = pi >= 0 and pi < H and pj >= 0 and pj < W
+                    nbr = True
+                    if ti.static(not interior):
+                        nbr = pi >= 0 and pi < H and pj >= 0 and pj < W
                     if centre or nbr:
                         xv = P[v0, v1]
                         e = _dist2(xv, xu, l2)
@@ -121,16 +134,16 @@ def _bil_bwd(P: ti.template(), A: ti.template(), B: ti.template(), GP: ti.templa
                             a = a_u.dot(xv) - b_u
                             g -= (a * w * cc) * h
                             if ti.static(want):
-                                acc_r += a * w * e / (sr * sr * sr)
-                                acc_s += a * w * ti.static(float(dy * dy + dx * dx)) / (ss * ss * ss)
+                                acc_r += a * w * e
+                                acc_s += a * w * ti.static(float(dy * dy + dx * dx))
                         if nbr:  # pair (centre v, neighbour u)
                             a_v = A[pi, pj]
                             a = a_v.dot(xu) - B[pi, pj][0]
                             g += w * a_v - (a * w * cc) * h
         GP[u0, u1] = g
         if ti.static(want):
-            red_s[None] += acc_s
-            red_r[None] += acc_r
+            red_s[None] += acc_s / (ss * ss * ss)
+            red_r[None] += acc_r / (sr * sr * sr)
 
 
 class _BilateralCore:
@@ -173,8 +186,9 @@ class _BilateralCore:
         rs, rr = self.scalar("red_s"), self.scalar("red_r")
         rs[None] = 0
         rr[None] = 0
-        _bil_bwd(P, A, B, GP, sw, self.p, self.SI, self.RI, rb, self.options["distance"] == "l2",
-                 rs, rr, bool(want), self.fast_math())
+        for interior in (True, False):
+            _bil_bwd(P, A, B, GP, sw, self.p, self.SI, self.RI, rb, self.options["distance"] == "l2",
+                     rs, rr, bool(want), self.fast_math(), interior)
         fold(GP, GX, rb, rb, self.options["border"])
         return float(rs[None]), float(rr[None])
 

@@ -46,13 +46,13 @@ def _read(path):
 def filter_cmd(pipeline, input, output, ext, device, threads):
     """Apply the filter PIPELINE (YAML/JSON) to INPUT (an image or a folder of images)."""
     try:
+        if not os.path.exists(input):
+            raise ImageError(f"{input}: no such image file or folder")
         from ..image import write_image
         from .pipeline import Pipeline
 
         _init(device, threads)
         pipe = Pipeline.load(pipeline)
-        if not os.path.exists(input):
-            raise ImageError(f"{input}: no such image file or folder")
         if os.path.isdir(input):
             if os.path.exists(output) and not os.path.isdir(output):
                 raise ImageError(f"{output}: must be a folder when INPUT is a folder")

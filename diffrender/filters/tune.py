@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine import ti
 from ..errors import ConfigError, ImageError
 
 
@@ -59,7 +60,7 @@ class Tuner:
         for k, (x, t) in enumerate(pairs):
             label = where[k] if where else f"pair {k}"
             x = pipeline.check_image(x, f"{label} input")
-            t = np.asarray(t, dtype=np.float32)
+            t = np.asarray(t, dtype=np.float64 if pipeline.dtype == ti.f64 else np.float32)
             if t.ndim == 2:
                 t = t[:, :, None]
             cs = pipeline._channels(x.shape[2])

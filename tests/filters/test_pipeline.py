@@ -122,3 +122,29 @@ def test_error_messages(tmp_path):
     with pytest.raises(ConfigError) as e:
         Pipeline.load(f)
     assert str(e.value).startswith(f"{f}: cannot parse pipeline file (")
+
+
+def test_tuner_crops_are_exact(pipe_file):
+    """Loss and gradient on random crops (region = crop + margin, shifted at the edges) equal
+    those of the full image's output restricted to the crops."""
+    from diffrender.filters.tune import Tuner
+
+    p = Pipeline.load(pipe_file, dtype="float64")
+    rng = np.random.default_rng(3)
+    x = rng.random((64, 72, 3))
+    t = rng.random((64, 72, 3))
+    tuner = Tuner(p, [(x, t)], crop=16, seed=0)
+    v = tuner.vector()
+    for seed in range(3):
+        tuner.rng = np.random.default_rng(seed)
+        tuner.crops = tuner.sample_crops()
+        c = tuner.crops[0]
+        assert (c.y1 - c.y0, c.x1 - c.x0) == (16 + 2 * 18, 16 + 2 * 18)  # margin at the bounds
+        loss, grad = tuner.loss_grad(v)
+        full = p(x)
+        sl = (slice(c.y0 + c.cy, c.y0 + c.cy + 16), slice(c.x0 + c.cx, c.x0 + c.cx + 16))
+        r = np.zeros_like(full)
+        r[sl] = full[sl] - t[sl]
+        assert loss == pytest.approx(float((r[sl] ** 2).mean()), rel=1e-12)
+        _, g = p.vjp(x, 2 * r / r[sl].size)
+        np.testing.assert_allclose(grad, [g[n] for n in tuner.names], rtol=1e-9, atol=1e-15)
