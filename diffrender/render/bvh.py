@@ -74,7 +74,7 @@ def _ranges(starts, counts):
 
 
 def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
-              min_leaf: int = 1, n_bins: int = 16) -> BVH:
+              min_leaf: int = 1, n_bins: int = 16, traversal_cost: float = 1.0) -> BVH:
     """Build a binned-SAH BVH over the triangles (v0[i], v1[i], v2[i]) (arrays (N, 3))."""
     v0 = np.asarray(v0, np.float32)
     v1 = np.asarray(v1, np.float32)
@@ -162,7 +162,7 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
 
         area = _area(node_lo[frontier].astype(np.float64), node_hi[frontier].astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
-            split_cost = 1.0 + best_cost / np.where(area > 0, area, 1.0)
+            split_cost = traversal_cost + best_cost / np.where(area > 0, area, 1.0)
         no_split = ~np.isfinite(best_cost)
         make_leaf = (counts <= max_leaf) & (no_split | (split_cost >= counts))
         median = no_split & ~make_leaf  # too many, identical centroids: split the range in half

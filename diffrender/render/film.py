@@ -163,7 +163,11 @@ class Film:
 
     @ti.kernel
     def gather(self, n: ti.i32, with_aovs: ti.template()):
-        """Add the ``n`` buffered samples per pixel into the accumulators (fixed order)."""
+        """Add the ``n`` buffered samples per pixel into the accumulators (fixed order).
+
+        Per sample index: the footprint's taps are summed row by row in float32 (independent
+        rows, so the additions overlap), then added to the float64 accumulators. Every pixel
+        sees the same sequence of additions whatever the thread count and pass split."""
         r = ti.static(self.radius_px)
         b = ti.static(self.border)
         for y, x in self.acc:
@@ -173,9 +177,15 @@ class Film:
             if ti.static(with_aovs):
                 aacc = self.aov_acc[y, x]
             for s in range(n):
+                cs = ti.Vector([0.0, 0.0, 0.0])
+                wsum = 0.0
+                acs = ti.Vector([0.0] * N_AOV)
                 for dy in ti.static(range(-r, r + 1)):
                     gy = y + b + dy
                     if 0 <= gy < self.sh:
+                        rc = ti.Vector([0.0, 0.0, 0.0])
+                        rw = 0.0
+                        ra = ti.Vector([0.0] * N_AOV)
                         for dx in ti.static(range(-r, r + 1)):
                             gx = x + b + dx
                             if 0 <= gx < self.sw:
@@ -183,12 +193,19 @@ class Film:
                                 if ti.static(r > 0):
                                     wv = self.wts[s, gy, gx]
                                     w = wv[r - dx] * wv[3 * r + 1 - dy]
-                                if w > 0.0:
-                                    w64 = ti.cast(w, ti.f64)
-                                    acc += w64 * ti.cast(self.color[s, gy, gx], ti.f64)
-                                    ws += w64
-                                    if ti.static(with_aovs):
-                                        aacc += w64 * ti.cast(self.aov[s, gy, gx], ti.f64)
+                                # Weights are >= 0 and colours finite: a zero weight adds 0.
+                                rc += w * self.color[s, gy, gx]
+                                rw += w
+                                if ti.static(with_aovs):
+                                    ra += w * self.aov[s, gy, gx]
+                        cs += rc
+                        wsum += rw
+                        if ti.static(with_aovs):
+                            acs += ra
+                acc += ti.cast(cs, ti.f64)
+                ws += ti.cast(wsum, ti.f64)
+                if ti.static(with_aovs):
+                    aacc += ti.cast(acs, ti.f64)
             self.acc[y, x] = acc
             self.wsum[y, x] = ws
             if ti.static(with_aovs):
