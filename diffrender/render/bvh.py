@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import os
 
 
 @dataclass
@@ -107,7 +108,7 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
         k = frontier.size
         starts, counts = node_start[frontier], node_count[frontier]
         # Fewer bins when the nodes are small: the bin passes cost k * nb, not N.
-        nb = int(np.clip(counts.sum() // (2 * k), 4, n_bins))
+        nb = int(np.clip(counts.sum() // (2 * k), int(os.environ.get("MINB", "4")), n_bins))
         seg_off = np.cumsum(counts) - counts
         m_all = int(counts.sum())
         full = m_all == n

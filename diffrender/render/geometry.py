@@ -30,6 +30,24 @@ LEAF_SPAN = 32  # leaves hold at most LEAF_SPAN - 1 triangles
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
 
 
+def capacity_class(n: int) -> int:
+    """Field size for ``n`` elements: 64, then steps of 1/8 of the power of two above ``n``
+    (at most 12.5% unused). Scenes of similar sizes share field shapes, hence kernels
+    (see ``renderer``'s pool of device sets)."""
+    n = max(1, int(n))
+    if n <= 64:
+        return 64
+    step = 1 << max(0, (n - 1).bit_length() - 3)
+    return -(-n // step) * step
+
+
+def _pad(a, n):
+    """``a`` extended with zero rows to ``n`` rows."""
+    if a.shape[0] == n:
+        return a
+    return np.concatenate([a, np.zeros((n - a.shape[0],) + a.shape[1:], a.dtype)])
+
+
 def pack_nodes(b: BVH, capacity: int) -> dict:
     """The BVH as internal nodes holding their children's boxes (see :data:`Node`), padded to
     ``capacity`` nodes. A tree that is a single leaf gets a root whose right child is empty."""
@@ -68,26 +86,32 @@ def pack_nodes(b: BVH, capacity: int) -> dict:
 
 @ti.data_oriented
 class Geometry:
+    """Fields are sized by :func:`capacity_class` (triangles, vertices, shapes); kernels read
+    the actual counts from fields, never from Python attributes, so a Geometry can be rebuilt
+    for another scene of the same size class without recompiling (``RECYCLE_SAFE``)."""
+
+    RECYCLE_SAFE = True
+
     def __init__(self, shapes, shape_bsdf, shape_emitter, max_leaf=4):
         if not 1 <= int(max_leaf) < LEAF_SPAN:
             raise SceneError(f"max_leaf must be in [1, {LEAF_SPAN - 1}], got {max_leaf}")
         self.max_leaf = int(max_leaf)
         self.n_shapes = max(1, len(shapes))
-        sinfo = np.zeros((self.n_shapes, 4), np.int32)
+        sinfo = np.zeros((capacity_class(self.n_shapes), 4), np.int32)
         sinfo[:, 1] = -1
         for i, sh in enumerate(shapes):
             sinfo[i] = (shape_bsdf[i], shape_emitter[i], sh.normals is not None, sh.uvs is not None)
         self._merge(shapes)
-        nt = max(1, self.n_tris)
-        nv = max(1, self.n_verts)
+        nt = capacity_class(self.n_tris)
+        nv = capacity_class(self.n_verts)
         self.tris = Tri.field(shape=nt)
         self.tri_info = TriInfo.field(shape=nt)
         self.vnormals = vec3.field(shape=nv)
         self.vuvs = vec2.field(shape=nv)
-        self.shapes = ShapeInfo.field(shape=self.n_shapes)
+        self.shapes = ShapeInfo.field(shape=sinfo.shape[0])
         # A binary tree whose leaves hold >= 1 triangle has at most N - 1 internal nodes (1 when
         # the root is a leaf): rebuilding the BVH after vertices move fits in the same field.
-        self.nodes = Node.field(shape=max(1, self.n_tris - 1))
+        self.nodes = Node.field(shape=max(1, nt - 1))
         self.n_tris_field = ti.field(ti.i32, shape=())
         self.shapes.from_numpy({"bsdf": sinfo[:, 0], "emitter": sinfo[:, 1],
                                 "has_normals": sinfo[:, 2], "has_uvs": sinfo[:, 3]})
@@ -127,16 +151,18 @@ class Geometry:
         self.tri_rank = np.empty_like(order)  # original -> BVH position
         self.tri_rank[order] = np.arange(order.size)
         if self.n_tris:
+            nt, nv = self.tris.shape[0], self.vnormals.shape[0]
             pv0, pv1, pv2 = v0[order], v1[order], v2[order]
-            self.tris.from_numpy({"v0": pv0.astype(np.float32),
-                                  "e1": (pv1 - pv0).astype(np.float32),
-                                  "e2": (pv2 - pv0).astype(np.float32)})
-            self.tri_info.from_numpy({"vi": F[order].astype(np.int32), "shape_id": self._s[order]})
+            self.tris.from_numpy({"v0": _pad(pv0.astype(np.float32), nt),
+                                  "e1": _pad((pv1 - pv0).astype(np.float32), nt),
+                                  "e2": _pad((pv2 - pv0).astype(np.float32), nt)})
+            self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
+                                      "shape_id": _pad(self._s[order].astype(np.int32), nt)})
             nrm = self._n
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
-            self.vnormals.from_numpy(nrm.astype(np.float32))
-            self.vuvs.from_numpy(self._uv.astype(np.float32))
+            self.vnormals.from_numpy(_pad(nrm.astype(np.float32), nv))
+            self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
         self.nodes.from_numpy(pack_nodes(self.bvh, self.nodes.shape[0]))
         self.n_tris_field[None] = self.n_tris
 
