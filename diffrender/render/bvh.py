@@ -85,11 +85,13 @@ def _scatter(dst, idx, src, axis=0):
 
 def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
               min_leaf: int = 1, n_bins: int = 16, traversal_cost: float = 1.0,
-              min_bins: int = 4) -> BVH:
+              min_bins: int | None = None) -> BVH:
     """Build a binned-SAH BVH over the triangles (v0[i], v1[i], v2[i]) (arrays (N, 3)).
 
     ``n_bins`` bins per axis for large nodes, down to ``min_bins`` when the nodes of a level are
-    small; ``traversal_cost``: cost of a node visit relative to a triangle test."""
+    small (default: ``n_bins`` up to 2^16 triangles, where the build takes milliseconds and the
+    better splits save node visits, else 4); ``traversal_cost``: cost of a node visit relative
+    to a triangle test."""
     v0 = np.asarray(v0, np.float32)
     v1 = np.asarray(v1, np.float32)
     v2 = np.asarray(v2, np.float32)
@@ -97,6 +99,9 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
     if n == 0:
         return BVH(np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32),
                    np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(0, np.int64))
+    if min_bins is None:
+        min_bins = n_bins if n <= 1 << 16 else 4
+    min_bins = min(min_bins, n_bins)
     tlo = np.minimum(np.minimum(v0, v1), v2)
     thi = np.maximum(np.maximum(v0, v1), v2)
     # Triangle data kept in the current `order` (struct of arrays, one row per axis), so that
