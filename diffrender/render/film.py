@@ -111,6 +111,10 @@ class Film:
         self.filter = FilterInfo.field(shape=())
         self.filter[None] = FilterInfo(**fp)
         r = self.radius_px
+        # Gaussian: exp(alpha k^2) for the integer tap offsets k = 0 .. r (see ``store``).
+        self.gauss_k = ti.field(ti.f32, shape=r + 1)
+        self.gauss_k.from_numpy(np.exp(fp["alpha"] * np.arange(r + 1, dtype=np.float64) ** 2)
+                                .astype(np.float32))
         self.n_w = 2 * (2 * r + 1)
         # Per sample, its separable filter weights towards the 2r+1 pixel columns and rows
         # around its own pixel (computed once by the sample pass, not once per neighbour).
@@ -156,9 +160,28 @@ class Film:
             x0 = ti.cast(gx - self.border, ti.f32) + 0.5 - pos.x
             y0 = ti.cast(gy - self.border, ti.f32) + 0.5 - pos.y
             w = ti.Vector([0.0] * self.n_w)
-            for j in ti.static(range(2 * r + 1)):
-                w[j] = filter_eval(f, x0 + (j - r))
-                w[2 * r + 1 + j] = filter_eval(f, y0 + (j - r))
+            if f.type == 2:
+                # Gaussian taps at x0 + k, k = -r .. r, from two exponentials per axis:
+                # exp(a (x0 + k)^2) = exp(a x0^2) * exp(2 a x0)^k * exp(a k^2).
+                for ax in ti.static(range(2)):
+                    x = x0 if ti.static(ax == 0) else y0
+                    off = ti.static(ax * (2 * r + 1))
+                    e0 = ti.exp(f.alpha * x * x)
+                    g = ti.exp(2.0 * f.alpha * x)
+                    gi = 1.0 / g
+                    w[off + r] = ti.max(0.0, e0 - f.bias)
+                    up = e0
+                    dn = e0
+                    for k in ti.static(range(1, r + 1)):
+                        up *= g
+                        dn *= gi
+                        ck = self.gauss_k[k]
+                        w[off + r + k] = ti.max(0.0, up * ck - f.bias)
+                        w[off + r - k] = ti.max(0.0, dn * ck - f.bias)
+            else:
+                for j in ti.static(range(2 * r + 1)):
+                    w[j] = filter_eval(f, x0 + (j - r))
+                    w[2 * r + 1 + j] = filter_eval(f, y0 + (j - r))
             self.wts[s, gy, gx] = w
 
     @ti.kernel
