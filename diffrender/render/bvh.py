@@ -85,13 +85,14 @@ def _scatter(dst, idx, src, axis=0):
 
 def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
               min_leaf: int = 1, n_bins: int = 16, traversal_cost: float = 1.0,
-              min_bins: int | None = None) -> BVH:
+              min_bins: int | None = None, sample: int = 2048) -> BVH:
     """Build a binned-SAH BVH over the triangles (v0[i], v1[i], v2[i]) (arrays (N, 3)).
 
     ``n_bins`` bins per axis for large nodes, down to ``min_bins`` when the nodes of a level are
     small (default: ``n_bins`` up to 2^16 triangles, where the build takes milliseconds and the
     better splits save node visits, else 4); ``traversal_cost``: cost of a node visit relative
-    to a triangle test."""
+    to a triangle test; nodes of more than ``2 * sample`` triangles bin a regular subsample of
+    about ``sample`` of them."""
     v0 = np.asarray(v0, np.float32)
     v1 = np.asarray(v1, np.float32)
     v2 = np.asarray(v2, np.float32)
@@ -147,17 +148,27 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
         box_l = np.zeros((2, 3, k), np.float32)
         box_r = np.zeros((2, 3, k), np.float32)
         bins = np.empty((3, m_all), np.int32)
+        rank_in_seg = np.arange(m_all) - np.repeat(seg_off, counts)
+        # Large nodes choose their split from a regular subsample of about `sample` of their
+        # triangles (approximate binning); their children's boxes are then reduced exactly.
+        stride = np.maximum(1, counts // sample)
+        sub = stride > 1
+        take = np.flatnonzero(rank_in_seg % np.repeat(stride, counts) == 0) if sub.any() else None
+        glo_s = glo if take is None else glo[:, take]
+        ghi_s = ghi if take is None else ghi[:, take]
+        seg_s = seg if take is None else seg[take]
         for a in range(3):
             ba = ((c[a] - np.repeat(cmin[a], counts)) * np.repeat(scale[a], counts)).astype(np.int32)
             np.clip(ba, 0, nb - 1, out=ba)
             bins[a] = ba
-            key = ba * np.int32(k) + seg  # bin-major, so the sweeps below read contiguous rows
+            # bin-major, so the sweeps below read contiguous rows
+            key = (ba if take is None else ba[take]) * np.int32(k) + seg_s
             cnt = np.bincount(key, minlength=k * nb).reshape(nb, k)
             blo = np.full((3, nb * k), np.inf, np.float32)
             bhi = np.full((3, nb * k), -np.inf, np.float32)
             for b in range(3):
-                np.minimum.at(blo[b], key, glo[b])
-                np.maximum.at(bhi[b], key, ghi[b])
+                np.minimum.at(blo[b], key, glo_s[b])
+                np.maximum.at(bhi[b], key, ghi_s[b])
             blo = blo.reshape(3, nb, k)
             bhi = bhi.reshape(3, nb, k)
             # Sweep from the left (prefix) and from the right (suffix) over the bins.
@@ -170,7 +181,7 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
                 np.minimum(r_lo[:, jj + 1], r_lo[:, jj], out=r_lo[:, jj])
                 np.maximum(r_hi[:, jj + 1], r_hi[:, jj], out=r_hi[:, jj])
             n_l = np.cumsum(cnt, axis=0)[:-1].T
-            n_r = counts[:, None] - n_l
+            n_r = n_l[:, -1:] + cnt[-1][:, None] - n_l  # (sampled) counts on the right
             with np.errstate(invalid="ignore"):
                 cost = (_area3(l_lo[:, :-1], l_hi[:, :-1]).T * n_l
                         + _area3(r_lo[:, 1:], r_hi[:, 1:]).T * n_r)
@@ -201,7 +212,6 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
         # nodes that stay leaves keep their positions (written back in place).
         chosen = np.take_along_axis(bins, best_axis[seg][None, :], axis=0)[0]
         side = chosen > best_bin[seg]
-        rank_in_seg = np.arange(m_all) - np.repeat(seg_off, counts)
         if median.any():
             side = np.where(median[seg], rank_in_seg >= counts[seg] // 2, side)
         left = ~side & split[seg]
@@ -239,7 +249,7 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
         cc = node_count[children]
         # Bounds of the children: from the bins for SAH splits; median splits (rare) reduce
         # over their (contiguous, in order) ranges.
-        sah = ~median[split]
+        sah = ~(median | sub)[split]
         node_lo[kids[sah]] = box_l[0][:, split][:, sah].T
         node_hi[kids[sah]] = box_l[1][:, split][:, sah].T
         node_lo[kids[sah] + 1] = box_r[0][:, split][:, sah].T
