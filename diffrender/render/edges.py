@@ -294,6 +294,9 @@ class EdgeTracer:
         self.integ = renderer.integrator
         self.n_edge_cap = 0
         self._alloc_edges(1)
+        self.light_c = vec3.field(shape=16)
+        self.light_r = ti.field(ti.f32, shape=16)
+        self.n_light = ti.field(ti.i32, shape=())
 
     def _alloc_edges(self, n):
         if n <= self.n_edge_cap:
@@ -307,6 +310,16 @@ class EdgeTracer:
         self.einfo = ti.field(ti.i32, shape=cap)  # 1: always silhouette (boundary/non-manifold)
         self.n_edge = ti.field(ti.i32, shape=())
         self.n_edge_cap = cap
+
+    def upload_lights(self, centers, radii):
+        n = min(len(radii), self.light_c.shape[0])
+        c = np.zeros((self.light_c.shape[0], 3), np.float32)
+        r = np.zeros(self.light_c.shape[0], np.float32)
+        c[:n] = np.asarray(centers, np.float32).reshape(-1, 3)[:n]
+        r[:n] = np.asarray(radii, np.float32)[:n]
+        self.light_c.from_numpy(c)
+        self.light_r.from_numpy(r)
+        self.n_light[None] = n
 
     def upload_edges(self, v0, v1, n0, n1, always, cdf):
         n = v0.shape[0]
@@ -358,25 +371,45 @@ class EdgeTracer:
                 nq[i, c] = si.ng[c]
 
     @ti.func
-    def _pick_edge(self, u):
-        lo = 0
-        hi = self.n_edge[None] - 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.ecdf[mid] <= u:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+    def _edge_weight(self, e, p, ns):
+        """Importance of edge e seen from p (normal ns): 0 unless it is a silhouette from p
+        in front of the surface; else its subtended angle, x 10 when its direction cone
+        overlaps an area light's bounding sphere (shadow boundaries), so that occluded
+        indirect light keeps a positive probability."""
+        v0 = self.ev0[e]
+        v1 = self.ev1[e]
+        w0 = v0 - p
+        w1 = v1 - p
+        res = 0.0
+        sil = self.einfo[e] == 1 or self.en0[e].dot(w0) * self.en1[e].dot(w0) <= 0.0
+        if sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
+            mid = 0.5 * (v0 + v1) - p
+            dm = mid.norm()
+            el = (v1 - v0).norm()
+            if dm > 0.0:
+                res = ti.min(el / dm, 3.0)
+                md = mid / dm
+                half = ti.asin(ti.min(0.5 * el / dm, 1.0))
+                boost = 0.1
+                for k in range(self.n_light[None]):
+                    lc = self.light_c[k] - p
+                    ld = lc.norm()
+                    if ld > 0.0:
+                        lr = ti.asin(ti.min(self.light_r[k] / ld, 1.0))
+                        ang = ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(lc / ld))))
+                        if ang <= lr + half and dm < ld + self.light_r[k]:
+                            boost = 1.0
+                res *= boost
+        return res
 
     @ti.kernel
-    def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(), total_len: ti.f32,
+    def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(),
                   eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
                   nhat: ti.types.ndarray()):
-        """At the first hit p of the camera ray through pos[i]: sample a candidate edge by
-        length, keep it when it is a silhouette seen from p, and path trace the incident
-        radiance on both sides of the direction to the edge point."""
+        """At the first hit p of the camera ray through pos[i]: choose an edge by its
+        importance seen from p (:meth:`_edge_weight`), a point uniformly on it, and path trace
+        the incident radiance on both sides of the direction to that point."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
             eid[i] = -1
@@ -387,46 +420,68 @@ class EdgeTracer:
             h = self.geometry.intersect(o, d, tmax)
             si = self.geometry.surface(h, o, d)
             if si.valid and max_depth >= 2 and self.n_edge[None] > 0:
-                u = rand2(key, 1001)
-                e = self._pick_edge(u.x)
-                v0 = self.ev0[e]
-                v1 = self.ev1[e]
                 p = si.p
-                w0 = v0 - p
-                sil = self.einfo[e] == 1 or self.en0[e].dot(w0) * self.en1[e].dot(w0) <= 0.0
-                m = v0 + u.y * (v1 - v0)
-                dv = m - p
-                dist = dv.norm()
-                nh = w0.cross(v1 - p)
-                nl = nh.norm()
-                if sil and dist > 0.0 and nl > 0.0:
-                    nh /= nl
-                    om = dv / dist
-                    s, t = coordinate_system(si.ns)
-                    wi = to_local(s, t, si.ns, -d)
-                    wo = to_local(s, t, si.ns, om)
-                    f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo)
-                    if f.max() > 0.0:
-                        el = (v1 - v0).norm()
-                        sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)
-                        L = ti.Matrix.zero(ti.f32, 2, 3)
-                        for side in ti.static(range(2)):
-                            sg = -1.0 if side == 0 else 1.0
-                            ws = (om + sg * eps * nh).normalized()
-                            ro = offset_origin(p, si.ng, ws)
-                            Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1,
-                                                    rr_depth, 0, False)
-                            if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
-                                Ls = ti.Vector([0.0, 0.0, 0.0])
+                nsd = si.ns
+                if nsd.dot(-d) < 0.0:
+                    nsd = -nsd
+                total = 0.0
+                for e in range(self.n_edge[None]):
+                    total += self._edge_weight(e, p, nsd)
+                u = rand2(key, 1001)
+                e_pick = -1
+                w_pick = 0.0
+                if total > 0.0:
+                    target = u.x * total
+                    acc = 0.0
+                    for e in range(self.n_edge[None]):
+                        w = self._edge_weight(e, p, nsd)
+                        if e_pick < 0 and w > 0.0:
+                            acc += w
+                            if acc > target:
+                                e_pick = e
+                                w_pick = w
+                    if e_pick < 0:  # round-off at the top of the range: the last edge
+                        for e in range(self.n_edge[None]):
+                            w = self._edge_weight(e, p, nsd)
+                            if w > 0.0:
+                                e_pick = e
+                                w_pick = w
+                if e_pick >= 0:
+                    v0 = self.ev0[e_pick]
+                    v1 = self.ev1[e_pick]
+                    m = v0 + u.y * (v1 - v0)
+                    dv = m - p
+                    dist = dv.norm()
+                    nh = (v0 - p).cross(v1 - p)
+                    nl = nh.norm()
+                    if dist > 0.0 and nl > 0.0:
+                        nh /= nl
+                        om = dv / dist
+                        s, t = coordinate_system(si.ns)
+                        wi = to_local(s, t, si.ns, -d)
+                        wo = to_local(s, t, si.ns, om)
+                        f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo)
+                        if f.max() > 0.0:
+                            el = (v1 - v0).norm()
+                            sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)
+                            L = ti.Matrix.zero(ti.f32, 2, 3)
+                            for side in ti.static(range(2)):
+                                sg = -1.0 if side == 0 else 1.0
+                                ws = (om + sg * eps * nh).normalized()
+                                ro = offset_origin(p, si.ng, ws)
+                                Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1,
+                                                        rr_depth, 0, False)
+                                if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
+                                    Ls = ti.Vector([0.0, 0.0, 0.0])
+                                for c in ti.static(range(3)):
+                                    L[side, c] = Ls[c]
+                            scale = sin_t / (dist * dist) * el * total / w_pick
                             for c in ti.static(range(3)):
-                                L[side, c] = Ls[c]
-                        scale = sin_t / (dist * dist) * total_len
-                        for c in ti.static(range(3)):
-                            dC[i, c] = f[c] * (L[0, c] - L[1, c]) * scale
-                        eid[i] = e
-                        es[i] = u.y
-                        for c in ti.static(range(3)):
-                            nhat[i, c] = nh[c]
+                                dC[i, c] = f[c] * (L[0, c] - L[1, c]) * scale
+                            eid[i] = e_pick
+                            es[i] = u.y
+                            for c in ti.static(range(3)):
+                                nhat[i, c] = nh[c]
 
 
 class EdgeSampler:
@@ -533,54 +588,41 @@ class EdgeSampler:
         lpos = np.concatenate([r[2] for r in rows])
         a_i, b_i = topo.v[e, 0], topo.v[e, 1]
         length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
-        total = float(length.sum())
-        if not total > 0:
+        if not length.sum() > 0:
             return None
-        rng = np.random.default_rng([seed & 0xFFFFFFFF, 202])
-        k = np.minimum(np.searchsorted(np.cumsum(length) / total, rng.random(n_samples), side="right"),
-                       e.size - 1)
-        s = rng.random(n_samples)
-        va, vb, lp = V[a_i[k]], V[b_i[k]], lpos[k]
-        m = va + s[:, None] * (vb - va)
-        dvec = m - lp
-        dn = np.linalg.norm(dvec, axis=1)
-        good = dn > 0
-        ddir = dvec / np.where(good, dn, 1.0)[:, None]
-        scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
-        org = m + ddir * (1e-4 * scale)
-        q = np.zeros((n_samples, 3), np.float32)
-        nq = np.zeros((n_samples, 3), np.float32)
-        hit = np.zeros(n_samples, np.int32)
-        self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32),
-                         q, nq, hit)
-        q, nq = q.astype(np.float64), nq.astype(np.float64)
-        lq = cam.local(q)
         crop = self._crop_full()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = cam.screen(lq) - crop
-        nd = np.einsum("ij,ij->i", nq, dvec)
-        good &= (hit == 1) & (lq[:, 2] > cam.near) & (np.abs(nd) > 1e-12)
-        good &= np.all((x >= self.film.lo) & (x <= self.film.hi), axis=1) if x.size else good
-        idx = np.flatnonzero(good)
+        # Pilot: a few stratified points per edge estimate the length of its shadow's image
+        # (most silhouette edges seen from a light cast no visible shadow); edges are then
+        # chosen from a mixture of that estimate (90%) and their length (10%), so that every
+        # edge keeps a positive probability.
+        n_pilot = 4
+        kp = np.repeat(np.arange(e.size), n_pilot)
+        sp = (np.tile(np.arange(n_pilot), e.size) + 0.5) / n_pilot
+        geo = self._shadow_geometry(V, cam, a_i[kp], b_i[kp], lpos[kp], sp, crop)
+        est = np.zeros(e.size)
+        np.add.at(est, kp[geo["idx"]], geo["tl"])
+        est = est / n_pilot * length
+        prob = 0.1 * length / length.sum()
+        if est.sum() > 0:
+            prob += 0.9 * est / est.sum()
+        else:
+            prob = length / length.sum()
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, 202])
+        cdf = np.cumsum(prob)
+        cdf /= cdf[-1]
+        k = np.minimum(np.searchsorted(cdf, rng.random(n_samples), side="right"), e.size - 1)
+        s = rng.random(n_samples)
+        geo = self._shadow_geometry(V, cam, a_i[k], b_i[k], lpos[k], s, crop)
+        idx = geo["idx"]
         if idx.size == 0:
             return None
-        k, s, m, lp, q, nq, lq, x, dvec, nd = (a[idx] for a in (k, s, m, lp, q, nq, lq, x, dvec, nd))
-        va, vb = va[idx], vb[idx]
-        t = np.einsum("ij,ij->i", nq, q - lp) / nd
-        P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]  # I - d n^T / (n.d)
-        dq_dm = t[:, None, None] * P
-        dq_dl = (1.0 - t)[:, None, None] * P
-        Jl = cam.jac_local(lq)
-        Jw = Jl @ cam.Rinv                                     # d x / d q
-        ed = vb - va
-        el = np.linalg.norm(ed, axis=1)
-        tan = np.einsum("nij,nj->ni", Jw @ dq_dm, ed / np.maximum(el, 1e-30)[:, None])  # dx / dl
-        tl = np.linalg.norm(tan, axis=1)
-        ok = tl > 0
-        ns = np.stack([-tan[:, 1], tan[:, 0]], 1) / np.where(ok, tl, 1.0)[:, None]
+        k, s = k[idx], s[idx]
+        x, ns, tl, Jw, Jl, lq = geo["x"], geo["ns"], geo["tl"], geo["Jw"], geo["Jl"], geo["lq"]
+        dq_dm, dq_dl = geo["dq_dm"], geo["dq_dl"]
         keys = self._keys(seed, 0x5AD0, idx.size)
         L = self._pairs(x + crop, ns * SCREEN_EPS, keys, integ, max_depth)
-        dC = (L[:, 0] - L[:, 1]) * (tl * total / n_samples)[:, None] * ok[:, None]
+        wgt = tl * length[k] / (prob[k] * n_samples)
+        dC = (L[:, 0] - L[:, 1]) * wgt[:, None]
         cq = np.einsum("nk,nkj->nj", ns, Jw)                   # d v_n / d q
         cm = np.einsum("nj,nji->ni", cq, dq_dm)
         clight = np.einsum("nj,nji->ni", cq, dq_dl)
@@ -590,7 +632,65 @@ class EdgeSampler:
         return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, lq, cl, cT,
                            lid[k], clight)
 
+    def _shadow_geometry(self, V, cam, ia, ib, lp, s, crop):
+        """Shadow points q of edge points m = V[ia] + s (V[ib] - V[ia]) cast from lights lp,
+        their film positions and the derivatives; ``idx``: the samples that are valid."""
+        n = s.size
+        va, vb = V[ia], V[ib]
+        m = va + s[:, None] * (vb - va)
+        dvec = m - lp
+        dn = np.linalg.norm(dvec, axis=1)
+        good = dn > 0
+        ddir = dvec / np.where(good, dn, 1.0)[:, None]
+        scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
+        org = m + ddir * (1e-4 * scale)
+        q = np.zeros((n, 3), np.float32)
+        nq = np.zeros((n, 3), np.float32)
+        hit = np.zeros(n, np.int32)
+        if n:
+            self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32),
+                             q, nq, hit)
+        q, nq = q.astype(np.float64), nq.astype(np.float64)
+        lq = cam.local(q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = cam.screen(lq) - crop
+        nd = np.einsum("ij,ij->i", nq, dvec)
+        good &= (hit == 1) & (lq[:, 2] > cam.near) & (np.abs(nd) > 1e-12)
+        good &= np.all((x >= self.film.lo) & (x <= self.film.hi), axis=1)
+        idx = np.flatnonzero(good)
+        lp, q, nq, lq, x, dvec, nd = (a[idx] for a in (lp, q, nq, lq, x, dvec, nd))
+        ed = (vb - va)[idx]
+        t = np.einsum("ij,ij->i", nq, q - lp) / nd
+        P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]  # I - d n^T / (n.d)
+        dq_dm = t[:, None, None] * P
+        dq_dl = (1.0 - t)[:, None, None] * P
+        Jl = cam.jac_local(lq)
+        Jw = Jl @ cam.Rinv                                     # d x / d q
+        el = np.linalg.norm(ed, axis=1)
+        tan = np.einsum("nij,nj->ni", Jw @ dq_dm, ed / np.maximum(el, 1e-30)[:, None])  # dx / dl
+        tl = np.linalg.norm(tan, axis=1)
+        ok = tl > 0
+        ns = np.stack([-tan[:, 1], tan[:, 0]], 1) / np.where(ok, tl, 1.0)[:, None]
+        sel = np.flatnonzero(ok)
+        return dict(idx=idx[sel], x=x[sel], ns=ns[sel], tl=tl[sel], Jw=Jw[sel], Jl=Jl[sel], lq=lq[sel],
+                    dq_dm=dq_dm[sel], dq_dl=dq_dl[sel])
+
     # --- secondary (first bounce) -----------------------------------------------------------
+
+    def _area_light_spheres(self, V):
+        g = self.r.geometry
+        cs, rs = [], []
+        off = [0]
+        for sh in self.r.scene.shapes:
+            off.append(off[-1] + np.asarray(sh.vertices).reshape(-1, 3).shape[0])
+        for row in self.r.emitters.rows:
+            if row["type"] == "area":
+                pts = V[off[row["shape"]]:off[row["shape"] + 1]]
+                if pts.size:
+                    c = 0.5 * (pts.min(0) + pts.max(0))
+                    cs.append(c)
+                    rs.append(float(np.linalg.norm(pts - c, axis=1).max()) * 1.001)
+        return (np.asarray(cs).reshape(-1, 3), np.asarray(rs)) if rs else (np.zeros((0, 3)), np.zeros(0))
 
     def secondary(self, V, spp, seed, integ, max_depth):
         if max_depth < 2 or spp <= 0:
@@ -609,6 +709,7 @@ class EdgeSampler:
         always = (~inner) | topo.nonmanifold[e]
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
                                  always.astype(np.int32), np.cumsum(length) / total)
+        self.tracer.upload_lights(*self._area_light_spheres(V))
         # Camera samples: spp per pixel of the sampled region.
         f = self.film
         x0, y0 = int(f.lo[0]), int(f.lo[1])
@@ -624,7 +725,7 @@ class EdgeSampler:
         es = np.zeros(n, np.float32)
         nh = np.zeros((n, 3), np.float32)
         crop = self._crop_full()
-        self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, total, ANGLE_EPS,
+        self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
                               int(max_depth), int(integ.rr_depth), dC, eid, es, nh)
         sel = np.flatnonzero(eid >= 0)
         if sel.size == 0:
