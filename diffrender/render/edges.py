@@ -58,11 +58,38 @@ ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sampl
 # Edge data
 # --------------------------------------------------------------------------------------------
 
-class EdgeTopology:
-    """Unique edges of a triangle soup (merged over all shapes; shapes never share vertices)."""
+def weld(V, faces):
+    """Faces re-indexed so that vertices at the same position share one index (the first);
+    meshes split along seams or per face (Mitsuba's cube: 24 vertices) then have their
+    edges shared by both faces instead of two coincident boundary edges."""
+    V = np.asarray(V, np.float64).reshape(-1, 3)
+    if V.shape[0] == 0:
+        return np.asarray(faces, np.int64)
+    _, first, inv = np.unique(V, axis=0, return_index=True, return_inverse=True)
+    rep = first[inv.reshape(-1)]
+    return rep[np.asarray(faces, np.int64)]
 
-    def __init__(self, faces: np.ndarray, n_verts: int):
+
+class EdgeTopology:
+    """Unique edges of a triangle mesh (merged over all shapes), by position: coincident
+    vertices are welded first, so an edge is shared by the faces on both of its sides.
+    Gradients of an edge go to the first vertex at each of its end positions."""
+
+    def __init__(self, faces: np.ndarray, n_verts: int, vertices=None, shape_of_face=None):
         f = np.asarray(faces, np.int64).reshape(-1, 3)
+        if vertices is not None:
+            if shape_of_face is None:
+                f = weld(vertices, f)
+            else:  # weld inside each shape only: distinct shapes never share an edge
+                V = np.asarray(vertices, np.float64).reshape(-1, 3)
+                sid = np.asarray(shape_of_face)
+                out = f.copy()
+                for s in np.unique(sid):
+                    sel = sid == s
+                    used = np.unique(f[sel])
+                    loc = np.searchsorted(used, f[sel])
+                    out[sel] = used[weld(V[used], loc)]
+                f = out
         m = f.shape[0]
         a = f[:, [0, 1, 2]].reshape(-1)
         b = f[:, [1, 2, 0]].reshape(-1)
@@ -490,7 +517,7 @@ class EdgeSampler:
     def __init__(self, renderer):
         self.r = renderer
         g = renderer.geometry
-        self.topo = EdgeTopology(g._f, g.n_verts)
+        self.topo = EdgeTopology(g._f, g.n_verts, g._v, g._s)
         self.film = FilmWeights(renderer.sensor, renderer.film)
         self.tracer = EdgeTracer(renderer)
 
