@@ -52,6 +52,7 @@ from .warp import coordinate_system, offset_origin, to_local
 COPLANAR_COS = 1.0 - 1e-6
 SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
 ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample
+EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edges up to this many
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,7 +417,10 @@ class EdgeTracer:
             if dm > 0.0:
                 res = ti.min(el / dm, 3.0)
                 md = mid / dm
-                half = ti.asin(ti.min(0.5 * el / dm, 1.0))
+                near = dm - 0.5 * el  # no point of the edge is closer than this
+                half = 0.5 * 3.141592653589793
+                if near > 0.0:
+                    half = ti.asin(ti.min(0.5 * el / near, 1.0))
                 boost = 0.1
                 for k in range(self.n_light[None]):
                     lc = self.light_c[k] - p
@@ -424,7 +428,7 @@ class EdgeTracer:
                     if ld > 0.0:
                         lr = ti.asin(ti.min(self.light_r[k] / ld, 1.0))
                         ang = ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(lc / ld))))
-                        if ang <= lr + half and dm < ld + self.light_r[k]:
+                        if ang <= lr + half and near < ld + self.light_r[k]:
                             boost = 1.0
                 res *= boost
         return res
@@ -433,9 +437,9 @@ class EdgeTracer:
     def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(),
                   eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
-                  nhat: ti.types.ndarray()):
+                  nhat: ti.types.ndarray(), exhaustive: ti.template()):
         """At the first hit p of the camera ray through pos[i]: choose an edge by its
-        importance seen from p (:meth:`_edge_weight`), a point uniformly on it, and path trace
+        importance seen from p (``exhaustive``; else by length, for large meshes) (:meth:`_edge_weight`), a point uniformly on it, and path trace
         the incident radiance on both sides of the direction to that point."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
@@ -451,28 +455,39 @@ class EdgeTracer:
                 nsd = si.ns
                 if nsd.dot(-d) < 0.0:
                     nsd = -nsd
-                total = 0.0
-                for e in range(self.n_edge[None]):
-                    total += self._edge_weight(e, p, nsd)
                 u = rand2(key, 1001)
                 e_pick = -1
                 w_pick = 0.0
-                if total > 0.0:
-                    target = u.x * total
-                    acc = 0.0
+                total = 0.0
+                if ti.static(exhaustive):
                     for e in range(self.n_edge[None]):
-                        w = self._edge_weight(e, p, nsd)
-                        if e_pick < 0 and w > 0.0:
-                            acc += w
-                            if acc > target:
-                                e_pick = e
-                                w_pick = w
-                    if e_pick < 0:  # round-off at the top of the range: the last edge
+                        total += self._edge_weight(e, p, nsd)
+                    if total > 0.0:
+                        target = u.x * total
+                        acc = 0.0
                         for e in range(self.n_edge[None]):
                             w = self._edge_weight(e, p, nsd)
-                            if w > 0.0:
-                                e_pick = e
-                                w_pick = w
+                            if e_pick < 0 and w > 0.0:
+                                acc += w
+                                if acc > target:
+                                    e_pick = e
+                                    w_pick = w
+                        if e_pick < 0:  # round-off at the top of the range: the last edge
+                            for e in range(self.n_edge[None]):
+                                w = self._edge_weight(e, p, nsd)
+                                if w > 0.0:
+                                    e_pick = e
+                                    w_pick = w
+                else:
+                    # Large meshes: an edge by length (global CDF), kept when it can contribute.
+                    e = self._pick_edge(u.x)
+                    c0 = 0.0
+                    if e > 0:
+                        c0 = self.ecdf[e - 1]
+                    if self._edge_weight(e, p, nsd) > 0.0 and self.ecdf[e] > c0:
+                        e_pick = e
+                        w_pick = self.ecdf[e] - c0
+                        total = 1.0
                 if e_pick >= 0:
                     v0 = self.ev0[e_pick]
                     v1 = self.ev1[e_pick]
@@ -753,7 +768,8 @@ class EdgeSampler:
         nh = np.zeros((n, 3), np.float32)
         crop = self._crop_full()
         self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
-                              int(max_depth), int(integ.rr_depth), dC, eid, es, nh)
+                              int(max_depth), int(integ.rr_depth), dC, eid, es, nh,
+                              bool(e.size <= EXHAUSTIVE_EDGES))
         sel = np.flatnonzero(eid >= 0)
         if sel.size == 0:
             return None

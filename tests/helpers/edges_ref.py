@@ -92,3 +92,32 @@ def unproject_to_plane_y(sensor, x, crop=(0, 0), y0=0.0):
     o = m[:3, 3]
     t = (y0 - o[1]) / d[:, 1]
     return o[None] + t[:, None] * d
+
+
+def rect_form_factor(q, x1, x2, z1, z2, h):
+    """Form factor from a point on the plane y = 0 (normal +y) at (q[:, 0], q[:, 2]) to the
+    axis-aligned rectangle [x1, x2] x [z1, z2] (arrays) in the plane y = h facing it."""
+    def F(x, z):
+        X, Z = x / h, z / h
+        a, b = np.sqrt(1 + X * X), np.sqrt(1 + Z * Z)
+        return (X / a * np.arctan(Z / a) + Z / b * np.arctan(X / b)) / (2 * np.pi)
+    x1, x2 = x1 - q[:, 0], x2 - q[:, 0]
+    z1, z2 = z1 - q[:, 2], z2 - q[:, 2]
+    ok = (x2 > x1) & (z2 > z1)
+    return np.where(ok, F(x2, z2) - F(x1, z2) - F(x2, z1) + F(x1, z1), 0.0)
+
+
+def expected_image(sensor, radiance_fn, S=16, sigma=0.5):
+    """sum_p-normalised filtered image of a smooth radiance function of crop-relative film
+    positions (N, 2) -> (N, 3), Gaussian filter, no sample border, by S x S quadrature."""
+    W, H = sensor.film.width, sensor.film.height
+    xs = (np.arange(W * S) + 0.5) / S
+    ys = (np.arange(H * S) + 0.5) / S
+    X, Y = np.meshgrid(xs, ys)
+    L = radiance_fn(np.stack([X.ravel(), Y.ravel()], 1)).reshape(H * S, W * S, 3)
+    f, r = _gauss(sigma)
+    wx = f(xs[None, :] - (np.arange(W)[:, None] + 0.5))
+    wy = f(ys[None, :] - (np.arange(H)[:, None] + 0.5))
+    wx /= wx.sum(1, keepdims=True)
+    wy /= wy.sum(1, keepdims=True)
+    return np.einsum("ys,stc,xt->yxc", wy, L, wx)

@@ -315,3 +315,61 @@ def test_shadow_of_out_of_view_occluder(shadow):
     # No primary edge is visible: primary sampling alone contributes nothing.
     g0 = r.vjp(adj, ["occ.to_world"], edges=dict(secondary=False, spp=4))["occ.to_world"]
     assert np.all(g0 == 0.0)
+
+
+# --- soft shadow of an area light (secondary edges at the first bounce) ------------------------
+
+LAMP_H, OCC_H, HALF = 6.0, 3.5, 0.3
+RADIANCE = 60.0
+
+
+def area_shadow_scene():
+    down = {"rotate": {"axis": [1, 0, 0], "angle": 90}, "scale": [HALF, 1, HALF]}
+    return dr.load_scene({
+        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
+        "sensor": sensor([0, 3, 0.01], [0, 0, 0], [0, 0, 1], fov=45),
+        "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]}, refl=ALBEDO),
+        "occ": rect({**down, "translate": [0.25, OCC_H, 0.1]}, refl=0.5),
+        "lamp": rect({**down, "translate": [0, LAMP_H, 0]}, [RADIANCE] * 3),
+    })
+
+
+def area_shadow_radiance(sc, occ_centre):
+    """Closed form: floor radiance = albedo * L * (form factor of the light minus the part of
+    it hidden by the occluder, whose shadow on the light's plane is an axis-aligned square)."""
+    from tests.helpers.edges_ref import rect_form_factor
+
+    def fn(x):
+        q = unproject_to_plane_y(sc.sensor, x)
+        s = LAMP_H / OCC_H
+        ox, oz = occ_centre[0], occ_centre[2]
+        px1, px2 = q[:, 0] + s * (ox - HALF - q[:, 0]), q[:, 0] + s * (ox + HALF - q[:, 0])
+        pz1, pz2 = q[:, 2] + s * (oz - HALF - q[:, 2]), q[:, 2] + s * (oz + HALF - q[:, 2])
+        full = rect_form_factor(q, -HALF, HALF, -HALF, HALF, LAMP_H)
+        hid = rect_form_factor(q, np.maximum(px1, -HALF), np.minimum(px2, HALF),
+                               np.maximum(pz1, -HALF), np.minimum(pz2, HALF), LAMP_H)
+        e = ALBEDO * RADIANCE * (full - hid)
+        return np.repeat(e[:, None], 3, 1)
+    return fn
+
+
+def test_area_light_soft_shadow_secondary_edges():
+    from tests.helpers.edges_ref import expected_image
+
+    sc = area_shadow_scene()
+    r = Renderer(sc)
+    centre = np.array([0.25, OCC_H, 0.1])
+    ref_img = expected_image(sc.sensor, area_shadow_radiance(sc, centre))
+    img = r.render(spp=256, seed=1)
+    assert np.abs(img - ref_img).max() < 0.05 * ref_img.max()  # the closed form is the render
+    adj = smooth_adjoint(6)
+    # 256 edge samples per pixel: this estimator's standard deviation is ~5% at 64 (measured)
+    g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=256, seed=3))["occ.to_world"]
+    h = 1e-3
+    for axis in (0, 2):
+        e = np.zeros(3)
+        e[axis] = h
+        ref = float(((expected_image(sc.sensor, area_shadow_radiance(sc, centre + e))
+                      - expected_image(sc.sensor, area_shadow_radiance(sc, centre - e))) * adj).sum() / (2 * h))
+        assert abs(ref) > 0.5
+        assert rel_err(g[axis, 3], ref) < 0.1, (axis, g[axis, 3], ref)
