@@ -399,6 +399,19 @@ class EdgeTracer:
                 nq[i, c] = si.ng[c]
 
     @ti.func
+    def _pick_edge(self, u):
+        """Index of the edge whose CDF interval holds u."""
+        lo = 0
+        hi = self.n_edge[None] - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.ecdf[mid] <= u:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    @ti.func
     def _edge_weight(self, e, p, ns):
         """Importance of edge e seen from p (normal ns): 0 unless it is a silhouette from p
         in front of the surface; else its subtended angle, x 10 when its direction cone
