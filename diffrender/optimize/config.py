@@ -79,6 +79,7 @@ class EdgeConfig(_Strict):
     primary: bool = True
     secondary: bool = True
     spp: int = Field(4, ge=1)
+    interior: bool = True   # the interior (shading) term of geometry / camera parameters
 
 
 class ScheduleConfig(_Strict):

@@ -208,7 +208,8 @@ class Run:
         images = []
         pipe = self.problem.pipeline
         ec = self.cfg.edges
-        edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp)
+        edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
+                     interior=ec.interior)
         for ti_, (sidx, target, w) in enumerate(self.problem.targets):
             r = renderer(sidx)
             img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)

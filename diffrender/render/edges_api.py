@@ -19,13 +19,16 @@ class EdgeOptions:
     - ``secondary``: shadow boundaries (point lights on directly visible surfaces; area lights
       and occluded indirect light at the first bounce);
     - ``spp``: edge samples per pixel (per sampler);
-    - ``seed``: extra seed of the edge samplers (``None``: the render seed).
+    - ``seed``: extra seed of the edge samplers (``None``: the render seed);
+    - ``interior``: also the interior term (path replay with differentiable geometry,
+      ``diff_geometry.py``); ``False``: the boundary term only.
     """
     enabled: bool = True
     primary: bool = True
     secondary: bool = True
     spp: int = 4
     seed: int | None = None
+    interior: bool = True
 
     @staticmethod
     def of(v) -> "EdgeOptions":
@@ -106,12 +109,26 @@ def _samples(r, opts: EdgeOptions, spp_unused, seed, md, integ):
     return es, cam, EdgeSamples.concat(parts)
 
 
+def _interior_vjp(r, d_image, spp, seed, md, integ, spp_per_pass=None):
+    from .diff_geometry import GeoReplay
+
+    dint = r._diff_integrator(md, spp_per_pass)
+    geo = getattr(r, "_geo_replay", None)
+    if geo is None or geo.d is not dint:
+        geo = GeoReplay(r, dint)
+        r._geo_replay = geo
+    return geo.vjp(d_image, spp, seed, depth_limit(md), integ, int(r.sensor.film.width))
+
+
 def geometry_vjp(r, d_image, infos, opts, spp, seed, md, integ):
     from .edges import contract_vjp
 
     es, cam, samples = _samples(r, opts, spp, seed, md, integ)
     gV, (gR, go, gT), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
                                         len(r.emitters.rows))
+    if opts.interior:
+        iV, (iR, io, iT), iL = _interior_vjp(r, d_image, spp, seed, md, integ)
+        gV, gR, go, gT, gL = gV + iV, gR + iR, go + io, gT + iT, gL + iL
     off = _vertex_offsets(r)
     out = []
     for p in infos:
@@ -169,4 +186,16 @@ def geometry_jvp(r, items, opts, spp, seed, md, integ):
                 dT += float(t) * cam.dT_dfov
         else:
             dL[p.index] += t
-    return contract_jvp(samples, es.film, cam, dV, dR, do, dT, dL)
+    out = contract_jvp(samples, es.film, cam, dV, dR, do, dT, dL)
+    if opts.interior:
+        from .diff_geometry import GeoReplay
+
+        dint = r._diff_integrator(md)
+        geo = getattr(r, "_geo_replay", None)
+        if geo is None or geo.d is not dint:
+            geo = GeoReplay(r, dint)
+            r._geo_replay = geo
+        seeds = {"vpos": dV[:r.geometry.n_verts], "lpos": dL[:r.emitters.n], "cam_R": dR, "cam_o": do,
+                 "cam_T": np.float32(dT)}
+        out = out + geo.jvp(seeds, spp, seed, depth_limit(md), integ, int(r.sensor.film.width))
+    return out

@@ -118,7 +118,7 @@ def test_edge_topology_unique_edges_and_coplanar_drop():
 @pytest.mark.parametrize("axis", [0, 1])
 def test_primary_translation(occ, axis):
     sc, r, adj = occ
-    g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=EDGE_SPP, seed=3))["occ.to_world"]
+    g = r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, spp=EDGE_SPP, seed=3))["occ.to_world"]
     V = np.asarray(sc.shapes[1].vertices)
     dV = np.zeros_like(V)
     dV[:, axis] = 1.0
@@ -134,7 +134,7 @@ def test_primary_rotation(occ):
     K = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 0]], float)  # d/dalpha of a rotation about z
     dM = np.zeros((4, 4))
     dM[:3, :] = K @ (M[:3, :] - np.concatenate([np.zeros((3, 3)), c[:, None]], 1))
-    g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=EDGE_SPP, seed=4))["occ.to_world"]
+    g = r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, spp=EDGE_SPP, seed=4))["occ.to_world"]
     V = np.asarray(sc.shapes[1].vertices)
     ref = occ_reference(sc, adj, dV=(V - c) @ K.T)
     assert abs(ref) > 0.3
@@ -143,7 +143,7 @@ def test_primary_rotation(occ):
 
 def test_primary_vertex_positions(occ):
     sc, r, adj = occ
-    g = r.vjp(adj, ["occ.vertex_positions"], edges=dict(spp=128, seed=5))["occ.vertex_positions"]
+    g = r.vjp(adj, ["occ.vertex_positions"], edges=dict(interior=False, spp=128, seed=5))["occ.vertex_positions"]
     V = np.asarray(sc.shapes[1].vertices)
     assert g.shape == V.shape
     for i in range(4):
@@ -156,7 +156,7 @@ def test_primary_vertex_positions(occ):
 
 def test_camera_translation_and_fov(occ):
     sc, r, adj = occ
-    g = r.vjp(adj, ["sensor.to_world", "sensor.fov"], edges=dict(spp=EDGE_SPP, seed=6))
+    g = r.vjp(adj, ["sensor.to_world", "sensor.fov"], edges=dict(interior=False, spp=EDGE_SPP, seed=6))
     base = sc.sensor
 
     def moved(h):
@@ -194,7 +194,7 @@ def test_edge_sampling_off_gives_interior_only(occ):
     dV[:, 0] = 1.0
     ref = occ_reference(sc, adj, dV=dV)
     off = r.vjp(adj, ["occ.to_world"], edges=False)["occ.to_world"]
-    no_primary = r.vjp(adj, ["occ.to_world"], edges=dict(primary=False, spp=4))["occ.to_world"]
+    no_primary = r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, primary=False, spp=4))["occ.to_world"]
     # The scene's interior derivative is exactly 0 (constant emission): without edges the
     # gradient misses the whole (here: non-zero) derivative.
     assert np.all(off == 0.0) and abs(ref) > 1.0
@@ -218,7 +218,7 @@ def test_edge_options_errors(occ):
     with pytest.raises(GradientError, match="unknown edge option 'sppp'"):
         r.vjp(adj, ["occ.to_world"], edges=dict(sppp=3))
     with pytest.raises(GradientError, match="edge spp must be a positive integer"):
-        r.vjp(adj, ["occ.to_world"], edges=dict(spp=0))
+        r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, spp=0))
 
 
 # --- an object resting on a plane (contact edges) ---------------------------------------------
@@ -234,7 +234,7 @@ def test_contact_edges_box_on_plane():
     })
     r = Renderer(sc)
     adj = smooth_adjoint(2)
-    g = r.vjp(adj, ["box.to_world"], edges=dict(spp=EDGE_SPP, seed=1))["box.to_world"]
+    g = r.vjp(adj, ["box.to_world"], edges=dict(interior=False, spp=EDGE_SPP, seed=1))["box.to_world"]
     V = np.asarray(sc.shapes[1].vertices)
     P = project(sc.sensor, V)
     hull = convex_hull(P)
@@ -300,7 +300,7 @@ def test_shadow_of_out_of_view_occluder(shadow):
     assert img.min() == 0.0 and img.max() > 0.1  # a shadow is in view
     P = project(sc.sensor, sc.shapes[1].vertices)  # the occluder is not (NaN: behind the camera)
     assert np.all(np.any(np.isnan(P) | (P < 0) | (P > W), axis=1))
-    g = r.vjp(adj, ["occ.to_world", "lamp.position"], edges=dict(spp=EDGE_SPP, seed=2))
+    g = r.vjp(adj, ["occ.to_world", "lamp.position"], edges=dict(interior=False, spp=EDGE_SPP, seed=2))
     V = np.asarray(sc.shapes[1].vertices)
     for axis in (0, 1, 2):
         dV = np.zeros_like(V)
@@ -313,7 +313,7 @@ def test_shadow_of_out_of_view_occluder(shadow):
     assert abs(ref_l) > 0.5
     assert rel_err(g["lamp.position"][0], ref_l) < 0.1
     # No primary edge is visible: primary sampling alone contributes nothing.
-    g0 = r.vjp(adj, ["occ.to_world"], edges=dict(secondary=False, spp=4))["occ.to_world"]
+    g0 = r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, secondary=False, spp=4))["occ.to_world"]
     assert np.all(g0 == 0.0)
 
 
@@ -364,7 +364,7 @@ def test_area_light_soft_shadow_secondary_edges():
     assert np.abs(img - ref_img).max() < 0.05 * ref_img.max()  # the closed form is the render
     adj = smooth_adjoint(6)
     # 256 edge samples per pixel: this estimator's standard deviation is ~5% at 64 (measured)
-    g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=256, seed=3))["occ.to_world"]
+    g = r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, spp=256, seed=3))["occ.to_world"]
     h = 1e-3
     for axis in (0, 2):
         e = np.zeros(3)
