@@ -32,9 +32,8 @@ moving vertices needs no rebuild (the topology never changes).
 
 Not handled (documented in docs/edge-sampling.md): edge sampling at the second and later path
 vertices; point-light shadows seen only through an indirect bounce; motion of the receiver of a
-point-light shadow or of the shading point of a secondary sample; the *interior* derivative of
-shading with respect to geometry (moving a diffuse surface under a light changes its shading
-smoothly: that term is zero here).
+point-light shadow or of the shading point of a secondary sample. The *interior* derivative
+(shading that changes smoothly with the geometry) is ``diff_geometry.py``.
 """
 
 
