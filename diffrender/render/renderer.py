@@ -234,9 +234,9 @@ class Renderer:
         from .differentiable import GradientError
 
         info = self.scene.parameters().info(name)
-        if info.discontinuous:
-            raise GradientError(f"parameter '{info.name}' moves geometry or the camera: its derivative "
-                                "needs edge sampling, which is not available yet")
+        if info.discontinuous:  # vjp / jvp route these to edges_api before calling this
+            raise GradientError(f"parameter '{info.name}' moves geometry or the camera: it is "
+                                "differentiated by edge sampling, not through a texture slot")
         tex = info.owner.params.get(info.key) if hasattr(info.owner, "params") else None
         if not isinstance(tex, Texture) or id(tex) not in self._slot_of:
             raise GradientError(f"parameter '{info.name}' is not differentiable by the renderer yet")
@@ -278,9 +278,10 @@ class Renderer:
 
         Parameters that move geometry, a point light or the camera (``*.vertex_positions``,
         ``<shape>.to_world``, ``<sensor>.to_world``, ``<sensor>.fov``, ``<light>.position``)
-        get their visibility (boundary) derivative by edge sampling; ``edges`` is an
-        :class:`~diffrender.render.edges_api.EdgeOptions`, a dict of its fields, or ``False``
-        (no edge sampling: the interior-only derivative, which is zero for those parameters).
+        get their visibility (boundary) derivative by edge sampling (``edges.py``) and their
+        interior derivative by a replay with differentiable geometry (``diff_geometry.py``);
+        ``edges`` is an :class:`~diffrender.render.edges_api.EdgeOptions`, a dict of its fields,
+        or ``False`` (no edge sampling: the interior-only derivative). See docs/edge-sampling.md.
         """
         from .differentiable import GradientError
         from .integrators import depth_limit
