@@ -50,6 +50,8 @@ class Problem:
         self.init = {}
         self.transforms = []  # geometry.Direct | Pose | Mesh, one per configured parameter
         for name, pc in cfg.parameters.items():
+            if name.startswith("filters."):
+                continue  # learning-rate / bounds overrides of filter parameters, checked below
             where = f"{cfg.path}: parameters.{name}"
             try:
                 p = self.pmap.resolve(name)
@@ -85,12 +87,37 @@ class Problem:
             self.targets.append((sidx, img.astype(np.float32), t.weight))
         self.pipeline = None
         if cfg.filters is not None:
-            from ..filters import Pipeline
+            self._load_pipeline()
+        for name in cfg.parameters:
+            if name.startswith("filters.") and name not in self.names:
+                known = ", ".join(n for n in self.names if n.startswith("filters.")) or "none"
+                raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
+                                  f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
 
-            src = cfg.filters
-            if isinstance(src, str):
-                src = cfg.resolve(src)
-            self.pipeline = Pipeline.load(src) if isinstance(src, str) else Pipeline.from_data(src, where=f"{cfg.path}: filters")
+    def _load_pipeline(self):
+        """A filter pipeline applied to the render before the loss; its learnable parameters are
+        optimized with the scene's, as ``filters.<stage>.<param>``."""
+        from ..filters import Pipeline
+
+        cfg = self.cfg
+        src = cfg.filters
+        if isinstance(src, str):
+            path = cfg.resolve(src)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such pipeline file '{src}'", f"{cfg.path}: filters")
+            self.pipeline = Pipeline.load(path)
+        else:
+            self.pipeline = Pipeline.from_config(src, source=f"{cfg.path}: filters")
+        names = self.pipeline.learnable_names()
+        for n, (lo, hi) in zip(names, self.pipeline.bounds_of(names)):
+            full = f"filters.{n}"
+            pc = cfg.parameters.get(full)
+            self.names.append(full)
+            b = pc.bounds if pc is not None and pc.bounds is not None else (lo, hi)
+            self.bounds[full] = (b[0], b[1])
+            self.lrs[full] = pc.lr if pc is not None and pc.lr is not None else cfg.optimizer.lr
+            v = float(self.pipeline.get(n)) if pc is None or pc.init is None else float(np.asarray(pc.init).reshape(-1)[0])
+            self.init[full] = np.array(v, np.float64)
 
     def _transform(self, p, kind, pc, where):
         from .geometry import Direct, Mesh, Pose
@@ -192,7 +219,11 @@ class Run:
         return LBFGS(p.init, bounds=p.bounds)
 
     def _apply(self, values: dict):
-        """Set the scene parameters from the optimizer's variables."""
+        """Set the scene parameters (through the pose / mesh parametrizations) and the filter
+        pipeline's parameters from the optimizer's variables."""
+        for k, v in values.items():
+            if k.startswith("filters."):
+                self.problem.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
         for k, v in self.problem.scene_values(values).items():
             self.problem.pmap[k] = v
 
@@ -205,6 +236,8 @@ class Run:
         total = 0.0
         svals = self.problem.scene_values(values)
         sgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in svals.items()}
+        fgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in values.items()
+                  if k.startswith("filters.")}
         images = []
         pipe = self.problem.pipeline
         ec = self.cfg.edges
@@ -216,15 +249,21 @@ class Run:
             out = pipe(img) if pipe is not None else img
             loss, adj = loss_fn(out, target)
             total += w * loss
+            adj = w * adj
             if pipe is not None:
-                adj, _ = pipe.vjp(img, adj)
-            g = r.vjp(w * adj, list(svals), spp=self.cfg.spp_adjoint,
-                      seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth,
-                      edges=edges)
-            for k in sgrads:
-                sgrads[k] += np.asarray(g[k], np.float64).reshape(sgrads[k].shape)
+                adj, pgrads = pipe.vjp(img, adj)
+                for n, g in pgrads.items():
+                    if f"filters.{n}" in fgrads:
+                        fgrads[f"filters.{n}"] += g
+            if sgrads:
+                g = r.vjp(adj, list(sgrads), spp=self.cfg.spp_adjoint,
+                          seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth,
+                          edges=edges)
+                for k in sgrads:
+                    sgrads[k] += np.asarray(g[k], np.float64).reshape(sgrads[k].shape)
             images.append(out)
         grads = self.problem.chain(values, sgrads)
+        grads.update(fgrads)
         reg, rg = self.problem.regularizer(values)
         total += reg
         for k, v in rg.items():
@@ -274,6 +313,7 @@ class Run:
             write_image(os.path.join(self.out, "final.png"), img)
             self._video()
             self._write_scene()
+            self._write_pipeline()
 
     def _plot(self):
         import matplotlib
@@ -312,6 +352,10 @@ class Run:
         if files:
             frames = [read_image(os.path.join(d, f)) for f in files]
             write_animation(os.path.join(self.out, f"progress.{self.cfg.video}"), frames, fps=8)
+
+    def _write_pipeline(self):
+        if self.problem.pipeline is not None:
+            self.problem.pipeline.save(os.path.join(self.out, "pipeline_optimized.yaml"))
 
     def _write_scene(self):
         try:
