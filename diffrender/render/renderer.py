@@ -265,11 +265,11 @@ class Renderer:
         for name in changed:
             p = pmap.info(name)
             owner, kind = p.owner, p.kind
-            if kind in ("vertex_positions", "to_world") and owner in self.scene.shapes:
+            if kind in ("vertex_positions", "to_world") and any(owner is s for s in self.scene.shapes):
                 if kind == "to_world":
                     _apply_shape_to_world(owner)
                 geometry_changed = True
-            elif kind in ("to_world", "fov") and owner in self.scene.sensors:
+            elif kind in ("to_world", "fov") and any(owner is s for s in self.scene.sensors):
                 if owner is self.sensor:
                     self.camera.update(self.sensor)
             elif kind == "position":
@@ -355,9 +355,9 @@ class Renderer:
         from .differentiable import GradientError
 
         info = self.scene.parameters().info(name)
-        if info.discontinuous:
-            raise GradientError(f"parameter '{info.name}' moves geometry or the camera: its derivative "
-                                "needs edge sampling, which is not available yet")
+        if info.discontinuous:  # vjp / jvp route these to edges_api before calling this
+            raise GradientError(f"parameter '{info.name}' moves geometry or the camera: it is "
+                                "differentiated by edge sampling, not through a texture slot")
         tex = info.owner.params.get(info.key) if hasattr(info.owner, "params") else None
         if not isinstance(tex, Texture) or id(tex) not in self._slot_of:
             raise GradientError(f"parameter '{info.name}' is not differentiable by the renderer yet")
@@ -398,9 +398,17 @@ class Renderer:
         return spp, md, integ
 
     def vjp(self, d_image, params, spp=None, seed=0, max_depth=None, spp_per_pass=None,
-            progress=None) -> dict:
+            progress=None, edges=None) -> dict:
         """Reverse mode: ``{name: d(sum(d_image * render)) / d(parameter)}`` for the adjoint
-        image ``d_image`` (H, W, 3), replaying ``spp`` samples per pixel with ``seed``."""
+        image ``d_image`` (H, W, 3), replaying ``spp`` samples per pixel with ``seed``.
+
+        Parameters that move geometry, a point light or the camera (``*.vertex_positions``,
+        ``<shape>.to_world``, ``<sensor>.to_world``, ``<sensor>.fov``, ``<light>.position``)
+        get their visibility (boundary) derivative by edge sampling (``edges.py``) and their
+        interior derivative by a replay with differentiable geometry (``diff_geometry.py``);
+        ``edges`` is an :class:`~diffrender.render.edges_api.EdgeOptions`, a dict of its fields,
+        or ``False`` (no edge sampling: the interior-only derivative). See docs/edge-sampling.md.
+        """
         from .differentiable import GradientError
         from .integrators import depth_limit
 
@@ -412,41 +420,72 @@ class Renderer:
             raise GradientError(f"adjoint image has shape {d_image.shape}, expected {want}")
         if isinstance(params, str):
             params = [params]
-        slots = [self._param_slot(n) for n in params]
+        pmap = self.scene.parameters()
+        geo = [n for n in params if pmap.resolve(n) and pmap.info(n).discontinuous]
+        tex_params = [n for n in params if n not in geo]
+        geo_info = [self._geom_param(n) for n in geo]
+        slots = [self._param_slot(n) for n in tex_params]
         spp, md, integ = self._diff_settings(spp, max_depth)
         self.update()
-        dint = self._diff_integrator(md, spp_per_pass)
-        dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
-                 int(self.sensor.film.width), progress)
-        tex = self.textures
-        vg = tex.values.grad.to_numpy()
-        tg = None
         out = {}
-        for requested, (name, slot, where) in zip(params, slots):
-            if where == "texels":
-                if tg is None:
-                    tg = tex.texels.grad.to_numpy()
-                _, off, h, w = tex._slot_bitmap[slot]
-                g = tg[off:off + h * w].reshape(h, w, 3)
-                shape = np.shape(self.scene.parameters()[name])
-                g = g[:, :, :shape[2]] if len(shape) == 3 and shape[2] < 3 else g
-            else:
-                g = vg[slot, 0 if where == "value0" else 1].copy()
-                shape = np.shape(self.scene.parameters()[name])
-                if shape != (3,):
-                    g = np.asarray(g.sum()).reshape(shape)
-            out[requested] = g.astype(np.float64)
-        return out
+        if tex_params:
+            dint = self._diff_integrator(md, spp_per_pass)
+            dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
+                     int(self.sensor.film.width), progress)
+            tex = self.textures
+            vg = tex.values.grad.to_numpy()
+            tg = None
+            for requested, (name, slot, where) in zip(tex_params, slots):
+                if where == "texels":
+                    if tg is None:
+                        tg = tex.texels.grad.to_numpy()
+                    _, off, h, w = tex._slot_bitmap[slot]
+                    g = tg[off:off + h * w].reshape(h, w, 3)
+                    shape = np.shape(self.scene.parameters()[name])
+                    g = g[:, :, :shape[2]] if len(shape) == 3 and shape[2] < 3 else g
+                else:
+                    g = vg[slot, 0 if where == "value0" else 1].copy()
+                    shape = np.shape(self.scene.parameters()[name])
+                    if shape != (3,):
+                        g = np.asarray(g.sum()).reshape(shape)
+                out[requested] = g.astype(np.float64)
+        if geo:
+            from .edges_api import EdgeOptions, geometry_vjp
 
-    def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None) -> np.ndarray:
+            opts = EdgeOptions.of(edges)
+            grads = geometry_vjp(self, d_image, geo_info, opts, spp, int(seed) & 0xFFFFFFFF, md, integ)
+            for requested, g in zip(geo, grads):
+                out[requested] = g
+        return {n: out[n] for n in params}
+
+    def _geom_param(self, name):
+        from .edges_api import geom_param
+
+        return geom_param(self, name)
+
+    def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None,
+            edges=None) -> np.ndarray:
         """Forward mode: the image tangent ``sum_k dI/d(theta_k) . t_k`` (H, W, 3) for
-        ``tangents = {name: t_k}`` (t_k shaped like the parameter)."""
+        ``tangents = {name: t_k}`` (t_k shaped like the parameter). Geometry / camera / light
+        position tangents are handled by edge sampling (``edges``: see :meth:`vjp`)."""
         from ..engine import require_forward_mode
         from .integrators import depth_limit
 
-        require_forward_mode("render_jvp")
+        pmap = self.scene.parameters()
+        geo = {n: t for n, t in tangents.items() if pmap.info(n).discontinuous}
+        tangents = {n: t for n, t in tangents.items() if n not in geo}
         spp, md, integ = self._diff_settings(spp, max_depth)
         self.update()
+        out = np.zeros((self.film.height, self.film.width, 3), np.float32)
+        if geo:
+            from .edges_api import EdgeOptions, geometry_jvp
+
+            infos = {n: self._geom_param(n) for n in geo}
+            out += geometry_jvp(self, {n: (infos[n], t) for n, t in geo.items()}, EdgeOptions.of(edges),
+                                spp, int(seed) & 0xFFFFFFFF, md, integ).astype(np.float32)
+        if not tangents:
+            return out
+        require_forward_mode("render_jvp")
         tex = self.textures
         seed_values = np.zeros(tex.values.shape + (3,), np.float32)
         seed_texels = None
@@ -470,7 +509,6 @@ class Renderer:
             else:
                 seed_values[slot, 0 if where == "value0" else 1] += np.broadcast_to(t, (3,))
         dint = self._diff_integrator(md, spp_per_pass)
-        out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         fw = int(self.sensor.film.width)
         if np.any(seed_values):
             out += dint.jvp(tex.values, seed_values, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
@@ -491,15 +529,17 @@ def _apply_shape_to_world(shape):
         shape.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
 
 
-def render_vjp(scene, d_image, params, spp=None, seed=0, sensor=0, max_depth=None):
+def render_vjp(scene, d_image, params, spp=None, seed=0, sensor=0, max_depth=None, edges=None):
     """Reverse mode: ``{name: gradient}`` of ``sum(d_image * render(scene))``; see
-    :meth:`Renderer.vjp`."""
-    return Renderer(scene, sensor=sensor).vjp(d_image, params, spp=spp, seed=seed, max_depth=max_depth)
+    :meth:`Renderer.vjp` (``edges``: edge-sampling options for geometry / camera parameters)."""
+    return Renderer(scene, sensor=sensor).vjp(d_image, params, spp=spp, seed=seed, max_depth=max_depth,
+                                              edges=edges)
 
 
-def render_jvp(scene, tangents, spp=None, seed=0, sensor=0, max_depth=None):
+def render_jvp(scene, tangents, spp=None, seed=0, sensor=0, max_depth=None, edges=None):
     """Forward mode: the gradient image ``dI/dtheta . t``; see :meth:`Renderer.jvp`."""
-    return Renderer(scene, sensor=sensor).jvp(tangents, spp=spp, seed=seed, max_depth=max_depth)
+    return Renderer(scene, sensor=sensor).jvp(tangents, spp=spp, seed=seed, max_depth=max_depth,
+                                              edges=edges)
 
 
 def render(scene, spp=None, seed=0, sensor=0, aovs=(), spp_per_pass=None, progress=None,
