@@ -23,22 +23,29 @@ import contextlib
 
 @contextlib.contextmanager
 def _stdout_to_stderr():
-    """Taichi prints banners on stdout at import and init; keep stdout for our own output
-    (images piped, JSON lines of the benchmarks)."""
+    """Taichi prints version/arch banners on stdout at import and init: drop them, so that
+    stdout carries only our output (JSON lines of the benchmarks, piped data). Taichi's
+    warnings and errors go to stderr and are kept; ``DIFFRENDER_VERBOSE=1`` keeps the banners
+    (on stderr)."""
+    target = 2 if os.environ.get("DIFFRENDER_VERBOSE") else os.open(os.devnull, os.O_WRONLY)
     try:
         sys.stdout.flush()
         saved = os.dup(1)
     except (OSError, ValueError, AttributeError):  # no real fd (captured by a test runner)
+        if target != 2:
+            os.close(target)
         with contextlib.redirect_stdout(sys.stderr):
             yield
         return
     try:
-        os.dup2(2, 1)
+        os.dup2(target, 1)
         yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        if target != 2:
+            os.close(target)
 
 
 with _stdout_to_stderr():

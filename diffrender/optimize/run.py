@@ -49,6 +49,8 @@ class Problem:
         self.lrs = {}
         self.init = {}
         for name, pc in cfg.parameters.items():
+            if name.startswith("filters."):
+                continue  # learning-rate / bounds overrides of filter parameters, checked below
             try:
                 p = self.pmap.resolve(name)
             except SceneError as exc:
@@ -80,12 +82,37 @@ class Problem:
             self.targets.append((sidx, img.astype(np.float32), t.weight))
         self.pipeline = None
         if cfg.filters is not None:
-            from ..filters import Pipeline
+            self._load_pipeline()
+        for name in cfg.parameters:
+            if name.startswith("filters.") and name not in self.names:
+                known = ", ".join(n for n in self.names if n.startswith("filters.")) or "none"
+                raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
+                                  f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
 
-            src = cfg.filters
-            if isinstance(src, str):
-                src = cfg.resolve(src)
-            self.pipeline = Pipeline.load(src) if isinstance(src, str) else Pipeline.from_data(src, where=f"{cfg.path}: filters")
+    def _load_pipeline(self):
+        """A filter pipeline applied to the render before the loss; its learnable parameters are
+        optimized with the scene's, as ``filters.<stage>.<param>``."""
+        from ..filters import Pipeline
+
+        cfg = self.cfg
+        src = cfg.filters
+        if isinstance(src, str):
+            path = cfg.resolve(src)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such pipeline file '{src}'", f"{cfg.path}: filters")
+            self.pipeline = Pipeline.load(path)
+        else:
+            self.pipeline = Pipeline.from_config(src, source=f"{cfg.path}: filters")
+        names = self.pipeline.learnable_names()
+        for n, (lo, hi) in zip(names, self.pipeline.bounds_of(names)):
+            full = f"filters.{n}"
+            pc = cfg.parameters.get(full)
+            self.names.append(full)
+            b = pc.bounds if pc is not None and pc.bounds is not None else (lo, hi)
+            self.bounds[full] = (b[0], b[1])
+            self.lrs[full] = pc.lr if pc is not None and pc.lr is not None else cfg.optimizer.lr
+            v = float(self.pipeline.get(n)) if pc is None or pc.init is None else float(np.asarray(pc.init).reshape(-1)[0])
+            self.init[full] = np.array(v, np.float64)
 
     def _sensor_index(self, s, where) -> int:
         sensors = self.scene.sensors
@@ -131,7 +158,10 @@ class Run:
 
     def _apply(self, values: dict):
         for k, v in values.items():
-            self.problem.pmap[k] = v
+            if k.startswith("filters."):
+                self.problem.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
+            else:
+                self.problem.pmap[k] = v
 
     def evaluate(self, renderer, values: dict, it: int, want_images=False):
         """Loss and gradients at ``values`` (common random numbers for a given iteration)."""
@@ -149,12 +179,18 @@ class Run:
             out = pipe(img) if pipe is not None else img
             loss, adj = loss_fn(out, target)
             total += w * loss
+            adj = w * adj
             if pipe is not None:
-                adj, _ = pipe.vjp(img, adj)
-            g = r.vjp(w * adj, list(values), spp=self.cfg.spp_adjoint,
-                      seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth)
-            for k in grads:
-                grads[k] += np.asarray(g[k], np.float64).reshape(grads[k].shape)
+                adj, pgrads = pipe.vjp(img, adj)
+                for n, g in pgrads.items():
+                    if f"filters.{n}" in grads:
+                        grads[f"filters.{n}"] += g
+            scene_names = [k for k in values if not k.startswith("filters.")]
+            if scene_names:
+                g = r.vjp(adj, scene_names, spp=self.cfg.spp_adjoint,
+                          seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth)
+                for k in scene_names:
+                    grads[k] += np.asarray(g[k], np.float64).reshape(grads[k].shape)
             images.append(out)
         return total, grads, images
 
@@ -201,6 +237,7 @@ class Run:
             write_image(os.path.join(self.out, "final.png"), img)
             self._video()
             self._write_scene()
+            self._write_pipeline()
 
     def _plot(self):
         import matplotlib
@@ -239,6 +276,10 @@ class Run:
         if files:
             frames = [read_image(os.path.join(d, f)) for f in files]
             write_animation(os.path.join(self.out, f"progress.{self.cfg.video}"), frames, fps=8)
+
+    def _write_pipeline(self):
+        if self.problem.pipeline is not None:
+            self.problem.pipeline.save(os.path.join(self.out, "pipeline_optimized.yaml"))
 
     def _write_scene(self):
         try:
