@@ -86,8 +86,9 @@ def _discard(dset):
 
 def _scalars(obj) -> dict:
     plain = (int, float, str, bool, type(None))
-    return {k: v for k, v in vars(obj).items()
-            if isinstance(v, plain) or (isinstance(v, tuple) and all(isinstance(x, plain) for x in v))}
+    proxies = (weakref.ProxyType, weakref.CallableProxyType)
+    return {k: v for k, v in vars(obj).items() if type(v) not in proxies and (
+        isinstance(v, plain) or (isinstance(v, tuple) and all(isinstance(x, plain) for x in v)))}
 
 
 def _make(dset, name, cls, *args):
@@ -381,11 +382,14 @@ class Renderer:
         d = getattr(self, "_diff", None)
         if d is None or d.depth != depth or (spp_per_pass and d.n != spp_per_pass):
             name = ("diff", depth, spp_per_pass, id(self.film))
+            # A weak proxy: the device set (kept by this Renderer's finalizer until it runs)
+            # must not reference the Renderer, or the Renderer would never be collected.
+            me = weakref.proxy(self)
             try:
-                d = _make(self._dset, name, DiffIntegrator, self, depth, spp_per_pass)
+                d = _make(self._dset, name, DiffIntegrator, me, depth, spp_per_pass)
             except _Mismatch:
                 self._dset.objs.pop(name, None)
-                d = _make(self._dset, name, DiffIntegrator, self, depth, spp_per_pass)
+                d = _make(self._dset, name, DiffIntegrator, me, depth, spp_per_pass)
             self._diff = d
         return d
 
