@@ -58,6 +58,13 @@ class Problem:
             except SceneError as exc:
                 raise ConfigError(str(exc), where) from None
             kind = self.pmap.kind(p.name)
+            if kind in ("to_world", "vertex_positions"):
+                other = "vertex_positions" if kind == "to_world" else "to_world"
+                if any(q.owner is p.owner and self.pmap.kind(q.name) == other
+                       for q in (self.pmap.resolve(n) for n in cfg.parameters if not n.startswith("filters."))):
+                    raise ConfigError(f"a shape's to_world and vertex_positions cannot both be optimized "
+                                      f"(a new to_world re-derives the vertices from the object-space mesh)",
+                                      where)
             tr = self._transform(p, kind, pc, where)
             self.transforms.append(tr)
             for var, v0 in tr.init.items():

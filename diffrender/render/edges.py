@@ -411,6 +411,34 @@ class EdgeTracer:
         return lo
 
     @ti.func
+    def _light_interval(self, v0, v1, p):
+        """Parameter range [lo, hi] of the points of edge v0 v1 that p sees inside the cone of
+        the first area light whose cone they reach (16 probes, widened by one probe step);
+        lo > hi when there is none."""
+        lo = 2.0
+        hi = -1.0
+        found = 0
+        for k in range(self.n_light[None]):
+            if found == 0:
+                lc = self.light_c[k] - p
+                ld = lc.norm()
+                if ld > 0.0:
+                    ax = lc / ld
+                    ca = ti.cos(ti.min(ti.asin(ti.min(self.light_r[k] / ld, 1.0)) * 1.05, 1.5707963))
+                    for j in range(17):
+                        sj = j / 16.0
+                        w = v0 + sj * (v1 - v0) - p
+                        wl = w.norm()
+                        if wl > 0.0 and w.dot(ax) >= ca * wl:
+                            lo = ti.min(lo, sj)
+                            hi = ti.max(hi, sj)
+                    if hi >= lo:
+                        found = 1
+                        lo = ti.max(0.0, lo - 1.0 / 16.0)
+                        hi = ti.min(1.0, hi + 1.0 / 16.0)
+        return lo, hi
+
+    @ti.func
     def _edge_weight(self, e, p, ns):
         """Importance of edge e seen from p (normal ns): 0 unless it is a silhouette from p
         in front of the surface; else its subtended angle, x 10 when its direction cone
@@ -503,7 +531,18 @@ class EdgeTracer:
                 if e_pick >= 0:
                     v0 = self.ev0[e_pick]
                     v1 = self.ev1[e_pick]
-                    m = v0 + u.y * (v1 - v0)
+                    s_lo, s_hi = self._light_interval(v0, v1, p)
+                    # Mixture: half the points uniformly on the part of the edge seen in front
+                    # of an area light (shadow boundaries), half on the whole edge (indirect).
+                    su = u.y
+                    if s_hi > s_lo and rand(key, 1003) < 0.5:
+                        su = s_lo + u.y * (s_hi - s_lo)
+                    pdf_s = 1.0
+                    if s_hi > s_lo:
+                        pdf_s = 0.5
+                        if s_lo <= su and su <= s_hi:
+                            pdf_s += 0.5 / (s_hi - s_lo)
+                    m = v0 + su * (v1 - v0)
                     dv = m - p
                     dist = dv.norm()
                     nh = (v0 - p).cross(v1 - p)
@@ -529,11 +568,11 @@ class EdgeTracer:
                                     Ls = ti.Vector([0.0, 0.0, 0.0])
                                 for c in ti.static(range(3)):
                                     L[side, c] = Ls[c]
-                            scale = sin_t / (dist * dist) * el * total / w_pick
+                            scale = sin_t / (dist * dist) * el / pdf_s * total / w_pick
                             for c in ti.static(range(3)):
                                 dC[i, c] = f[c] * (L[0, c] - L[1, c]) * scale
                             eid[i] = e_pick
-                            es[i] = u.y
+                            es[i] = su
                             for c in ti.static(range(3)):
                                 nhat[i, c] = nh[c]
 

@@ -147,6 +147,8 @@ def test_pose_recovery_end_to_end(workdir):
     ({"card.bsdf.reflectance": {"translate": {"init": 0}}}, "translate / rotate apply to a to_world parameter only"),
     ({"card.to_world": {"smoothing": {"method": "laplacian"}, "translate": {}}}, "smoothing applies to vertex_positions only"),
     ({"card.to_world": {"translate": {"init": [1, 2]}}}, "translate.init must be a number or 3 numbers"),
+    ({"card.to_world": {"translate": {}}, "card.vertex_positions": {}},
+     "a shape's to_world and vertex_positions cannot both be optimized"),
 ])
 def test_config_errors(workdir, params, msg):
     with pytest.raises(ConfigError, match=msg) as e:
