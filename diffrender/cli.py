@@ -142,7 +142,6 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
     sc = load_scene(scene, **defs)
     if not sc.sensors or sensor >= len(sc.sensors) or sensor < 0:
         raise DiffrenderError(f"{scene}: the scene has {len(sc.sensors)} sensor(s); --sensor {sensor} does not exist")
-    dev = start_engine(device, threads, quiet)
     sens = sc.sensors[sensor]
     total = spp or sens.sampler.sample_count
     w, h = sens.film.width, sens.film.height
@@ -152,6 +151,7 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
     ext = os.path.splitext(output)[1].lower()
     if ext not in image_io.LINEAR_EXTS | image_io.SRGB_EXTS:
         raise DiffrenderError(f"{output}: unsupported output extension '{ext}' (use .exr, .png or .jpg)")
+    dev = start_engine(device, threads, quiet)
     t0 = time.perf_counter()
     renderer = Renderer(sc, sensor=sensor)
     with progress_bar(total, "rendering", w * h) as update:

@@ -38,3 +38,68 @@ def test_missing_file_is_one_line(tmp_path):
     r = run_cli("compare", tmp_path / "x.exr", tmp_path / "y.exr")
     assert r.returncode == 1
     assert r.stderr.strip() == f"diffrender: error: {tmp_path / 'x.exr'}: no such image file"
+
+
+CORNELL = "scenes/cornell-box/scene.xml"
+
+
+def test_render_writes_png_and_exr_of_the_right_size(tmp_path):
+    from diffrender import read_image
+
+    r = run_cli("render", CORNELL, "-o", tmp_path / "c.png", "--spp", 2, "-D", "res=24", "--aov", "depth")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert read_image(tmp_path / "c.png").shape == (24, 24, 3)
+    assert read_image(tmp_path / "c.depth.exr").shape == (24, 24, 1)
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("rendered 24x24 at 2 spp on ") and last.endswith(f"-> {tmp_path / 'c.png'}")
+    r = run_cli("render", CORNELL, "-o", tmp_path / "c.exr", "--spp", 1, "-D", "res=8", "-q")
+    assert r.returncode == 0 and r.stderr.strip() in ("", "diffrender: device auto -> cpu")
+    assert read_image(tmp_path / "c.exr").shape == (8, 8, 3)
+
+
+def test_render_bad_input_is_one_line(tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text('<scene version="3.0.0"><shape type="teapot"/></scene>')
+    for args in (("render", tmp_path / "nope.xml"), ("render", bad), ("render", CORNELL, "--spp", -3),
+                 ("render", CORNELL, "-o", tmp_path / "x.tga")):
+        r = run_cli(*args)
+        assert r.returncode != 0, args
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("diffrender: error: "), (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert "--spp must be a positive integer, got -3" in run_cli("render", CORNELL, "--spp", -3).stderr
+    assert "'teapot'" in run_cli("render", bad).stderr
+
+
+def test_info_lists_parameters():
+    r = run_cli("info", CORNELL, "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    d = json.loads(r.stdout)
+    assert "red.reflectance" in d["parameters"] and "light.emitter.radiance" in d["parameters"]
+    assert [s["name"] for s in d["shapes"]][:2] == ["light", "floor"]
+
+
+def test_grad_writes_gradient_image(tmp_path):
+    from diffrender import read_image
+
+    r = run_cli("grad", CORNELL, "--param", "red.reflectance", "--index", 0, "--spp", 2, "-D", "res=16",
+                "-o", tmp_path / "g.exr")
+    assert r.returncode == 0, r.stderr
+    g = read_image(tmp_path / "g.exr")
+    assert g.shape == (16, 16, 3) and g[:, :, 0].max() > 0
+    r = run_cli("grad", CORNELL, "--param", "red.reflectance", "--index", 9, "-D", "res=16")
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith("--index 9 is out of range for 'red.reflectance' (3 components)")
+
+
+def test_render_is_callable_in_any_import_order():
+    code = ("import diffrender as dr, diffrender.render, diffrender.engine as e; e.init('cpu');"
+            "s = dr.load_scene('scenes/cornell-box/scene.xml', res=4);"
+            "a = dr.render(s, spp=1); b = dr.render(s, spp=1); r = dr.render.Renderer(s);"
+            "print(a.shape, b.shape, type(r).__name__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["(4,", "4,", "3)", "(4,", "4,", "3)", "Renderer"]

@@ -10,6 +10,13 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
     parameters:
       red.reflectance: {init: [0.5, 0.5, 0.5], lr: 0.02, bounds: [0, 1]}
       light.emitter.radiance: {lr: 0.5}          # bounds default to [0, inf) for emitters
+      box.to_world:                              # a rigid pose on top of the scene's to_world
+        translate: {init: [0, 0, 0], lr: 5.0}    #   world-space offset (scene units)
+        rotate: {init: [0, 0, 0], lr: 2.0}       #   rotation vector (degrees) about the centre
+      blob.vertex_positions:
+        lr: 0.01
+        smoothing: {method: large_steps, weight: 20}   # large_steps | laplacian | none
+    edges: {primary: true, secondary: true, spp: 4}    # edge sampling (geometry / camera)
     optimizer: {type: adam, lr: 0.01}           # adam | sgd | lbfgs; schedule: {kind: step, ...}
     loss: l2                                    # l1 | l2 | relative_l2 | l2_srgb
     iterations: 100
@@ -43,10 +50,36 @@ class TargetConfig(_Strict):
     weight: float = Field(1.0, gt=0)
 
 
+class PartConfig(_Strict):
+    """One part of a pose (``translate`` or ``rotate``)."""
+    init: Optional[Union[float, list[float]]] = None
+    lr: Optional[float] = Field(None, gt=0)
+    bounds: Optional[tuple[Optional[float], Optional[float]]] = None
+
+
+class SmoothingConfig(_Strict):
+    method: Literal["large_steps", "laplacian", "none"] = "large_steps"
+    weight: float = Field(10.0, ge=0)   # lambda of large_steps, or the Laplacian term's weight
+
+
 class ParamConfig(_Strict):
     init: Optional[Union[float, list[float], list[list[float]], str]] = None
     lr: Optional[float] = Field(None, gt=0)
     bounds: Optional[tuple[Optional[float], Optional[float]]] = None
+    # <shape|sensor>.to_world only: rigid pose on top of the scene's matrix
+    translate: Optional[PartConfig] = None
+    rotate: Optional[PartConfig] = None
+    # <shape>.vertex_positions only
+    smoothing: Optional[SmoothingConfig] = None
+
+
+class EdgeConfig(_Strict):
+    """Edge sampling for parameters that move geometry or the camera."""
+    enabled: bool = True
+    primary: bool = True
+    secondary: bool = True
+    spp: int = Field(4, ge=1)
+    interior: bool = True   # the interior (shading) term of geometry / camera parameters
 
 
 class ScheduleConfig(_Strict):
@@ -81,6 +114,7 @@ class OptimizeConfig(_Strict):
     checkpoint_every: int = Field(10, ge=1)
     video: Literal["gif", "mp4", "none"] = "gif"
     max_depth: Optional[int] = None
+    edges: EdgeConfig = EdgeConfig()
     filters: Optional[Union[str, list[Any], dict[str, Any]]] = None
 
     # set by load_config

@@ -44,27 +44,41 @@ class Problem:
             raise ConfigError(f"no such scene file '{cfg.scene}'", f"{cfg.path}: scene")
         self.scene = load_scene(scene_path, **{k: str(v) for k, v in cfg.defines.items()})
         self.pmap = self.scene.parameters()
-        self.names = []
+        self.names = []      # optimizer variables
         self.bounds = {}
         self.lrs = {}
         self.init = {}
+        self.transforms = []  # geometry.Direct | Pose | Mesh, one per configured parameter
         for name, pc in cfg.parameters.items():
+            if name.startswith("filters."):
+                continue  # learning-rate / bounds overrides of filter parameters, checked below
+            where = f"{cfg.path}: parameters.{name}"
             try:
                 p = self.pmap.resolve(name)
             except SceneError as exc:
-                raise ConfigError(str(exc), f"{cfg.path}: parameters.{name}") from None
-            if self.pmap.is_discontinuous(p.name):
-                raise ConfigError(f"parameter '{name}' moves geometry or the camera; visibility gradients "
-                                  "(edge sampling) are not available yet", f"{cfg.path}: parameters.{name}")
-            self.names.append(p.name)
-            b = pc.bounds if pc.bounds is not None else DEFAULT_BOUNDS.get(self.pmap.kind(p.name))
-            if b is not None:
-                self.bounds[p.name] = (b[0], b[1])
-            self.lrs[p.name] = pc.lr if pc.lr is not None else cfg.optimizer.lr
-            v = param_init_value(cfg, name, pc, p.get())
-            if b is not None:
-                v = np.clip(v, -np.inf if b[0] is None else b[0], np.inf if b[1] is None else b[1])
-            self.init[p.name] = v
+                raise ConfigError(str(exc), where) from None
+            kind = self.pmap.kind(p.name)
+            if kind in ("to_world", "vertex_positions"):
+                other = "vertex_positions" if kind == "to_world" else "to_world"
+                if any(q.owner is p.owner and self.pmap.kind(q.name) == other
+                       for q in (self.pmap.resolve(n) for n in cfg.parameters if not n.startswith("filters."))):
+                    raise ConfigError(f"a shape's to_world and vertex_positions cannot both be optimized "
+                                      f"(a new to_world re-derives the vertices from the object-space mesh)",
+                                      where)
+            tr = self._transform(p, kind, pc, where)
+            self.transforms.append(tr)
+            for var, v0 in tr.init.items():
+                part = var[len(p.name) + 1:] if var != p.name else None
+                sub = getattr(pc, part) if part else pc
+                b = sub.bounds if sub.bounds is not None else (None if part or kind in ("vertex_positions",)
+                                                               else DEFAULT_BOUNDS.get(kind))
+                if b is not None:
+                    self.bounds[var] = (b[0], b[1])
+                self.lrs[var] = sub.lr if sub.lr is not None else cfg.optimizer.lr
+                if b is not None:
+                    v0 = np.clip(v0, -np.inf if b[0] is None else b[0], np.inf if b[1] is None else b[1])
+                self.names.append(var)
+                self.init[var] = v0
         self.targets = []
         for i, t in enumerate(cfg.targets):
             where = f"{cfg.path}: targets[{i}]"
@@ -80,12 +94,94 @@ class Problem:
             self.targets.append((sidx, img.astype(np.float32), t.weight))
         self.pipeline = None
         if cfg.filters is not None:
-            from ..filters import Pipeline
+            self._load_pipeline()
+        for name in cfg.parameters:
+            if name.startswith("filters.") and name not in self.names:
+                known = ", ".join(n for n in self.names if n.startswith("filters.")) or "none"
+                raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
+                                  f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
 
-            src = cfg.filters
-            if isinstance(src, str):
-                src = cfg.resolve(src)
-            self.pipeline = Pipeline.load(src) if isinstance(src, str) else Pipeline.from_data(src, where=f"{cfg.path}: filters")
+    def _load_pipeline(self):
+        """A filter pipeline applied to the render before the loss; its learnable parameters are
+        optimized with the scene's, as ``filters.<stage>.<param>``."""
+        from ..filters import Pipeline
+
+        cfg = self.cfg
+        src = cfg.filters
+        if isinstance(src, str):
+            path = cfg.resolve(src)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such pipeline file '{src}'", f"{cfg.path}: filters")
+            self.pipeline = Pipeline.load(path)
+        else:
+            self.pipeline = Pipeline.from_config(src, source=f"{cfg.path}: filters")
+        names = self.pipeline.learnable_names()
+        for n, (lo, hi) in zip(names, self.pipeline.bounds_of(names)):
+            full = f"filters.{n}"
+            pc = cfg.parameters.get(full)
+            self.names.append(full)
+            b = pc.bounds if pc is not None and pc.bounds is not None else (lo, hi)
+            self.bounds[full] = (b[0], b[1])
+            self.lrs[full] = pc.lr if pc is not None and pc.lr is not None else cfg.optimizer.lr
+            v = float(self.pipeline.get(n)) if pc is None or pc.init is None else float(np.asarray(pc.init).reshape(-1)[0])
+            self.init[full] = np.array(v, np.float64)
+
+    def _transform(self, p, kind, pc, where):
+        from .geometry import Direct, Mesh, Pose
+
+        if kind != "to_world" and (pc.translate is not None or pc.rotate is not None):
+            raise ConfigError("translate / rotate apply to a to_world parameter only", where)
+        if kind != "vertex_positions" and pc.smoothing is not None:
+            raise ConfigError("smoothing applies to vertex_positions only", where)
+        if kind == "to_world":
+            if pc.translate is None and pc.rotate is None:
+                raise ConfigError("a to_world parameter is optimized as a rigid pose: give 'translate' "
+                                  "and/or 'rotate' (e.g. translate: {init: [0, 0, 0]})", where)
+            if pc.init is not None or pc.bounds is not None:
+                raise ConfigError("to_world takes no init/bounds of its own: set them on translate / rotate",
+                                  where)
+            owner = p.owner
+            M0 = np.asarray(p.get(), np.float64)
+            if any(owner is s for s in self.scene.sensors):
+                centre = M0[:3, 3]
+            else:
+                v = np.asarray(owner.vertices, np.float64)
+                centre = 0.5 * (v.min(0) + v.max(0))
+
+            def part(c, name):
+                if c is None:
+                    return None
+                v = np.zeros(3) if c.init is None else np.asarray(c.init, np.float64)
+                try:
+                    return np.broadcast_to(v, (3,)).astype(np.float64)
+                except ValueError:
+                    raise ConfigError(f"{name}.init must be a number or 3 numbers", where) from None
+            return Pose(p.name, M0, centre, part(pc.translate, "translate"), part(pc.rotate, "rotate"))
+        if kind == "vertex_positions":
+            sm = pc.smoothing
+            return Mesh(p.name, param_init_value(self.cfg, p.name, pc, p.get()), p.owner.faces,
+                        method=sm.method if sm else "none", weight=sm.weight if sm else 0.0)
+        return Direct(p.name, param_init_value(self.cfg, p.name, pc, p.get()))
+
+    def scene_values(self, values):
+        out = {}
+        for tr in self.transforms:
+            out.update(tr.scene_values(values))
+        return out
+
+    def chain(self, values, scene_grads):
+        g = {}
+        for tr in self.transforms:
+            g.update(tr.chain(values, scene_grads))
+        return g
+
+    def regularizer(self, values):
+        loss, g = 0.0, {}
+        for tr in self.transforms:
+            l, gg = tr.regularizer(values)
+            loss += l
+            g.update(gg)
+        return loss, g
 
     def _sensor_index(self, s, where) -> int:
         sensors = self.scene.sensors
@@ -130,7 +226,12 @@ class Run:
         return LBFGS(p.init, bounds=p.bounds)
 
     def _apply(self, values: dict):
+        """Set the scene parameters (through the pose / mesh parametrizations) and the filter
+        pipeline's parameters from the optimizer's variables."""
         for k, v in values.items():
+            if k.startswith("filters."):
+                self.problem.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
+        for k, v in self.problem.scene_values(values).items():
             self.problem.pmap[k] = v
 
     def evaluate(self, renderer, values: dict, it: int, want_images=False):
@@ -140,22 +241,40 @@ class Run:
         self._apply(values)
         loss_fn = get_loss(self.cfg.loss)
         total = 0.0
-        grads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in values.items()}
+        svals = self.problem.scene_values(values)
+        sgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in svals.items()}
+        fgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in values.items()
+                  if k.startswith("filters.")}
         images = []
         pipe = self.problem.pipeline
+        ec = self.cfg.edges
+        edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
+                     interior=ec.interior)
         for ti_, (sidx, target, w) in enumerate(self.problem.targets):
             r = renderer(sidx)
             img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
             out = pipe(img) if pipe is not None else img
             loss, adj = loss_fn(out, target)
             total += w * loss
+            adj = w * adj
             if pipe is not None:
-                adj, _ = pipe.vjp(img, adj)
-            g = r.vjp(w * adj, list(values), spp=self.cfg.spp_adjoint,
-                      seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth)
-            for k in grads:
-                grads[k] += np.asarray(g[k], np.float64).reshape(grads[k].shape)
+                adj, pgrads = pipe.vjp(img, adj)
+                for n, g in pgrads.items():
+                    if f"filters.{n}" in fgrads:
+                        fgrads[f"filters.{n}"] += g
+            if sgrads:
+                g = r.vjp(adj, list(sgrads), spp=self.cfg.spp_adjoint,
+                          seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth,
+                          edges=edges)
+                for k in sgrads:
+                    sgrads[k] += np.asarray(g[k], np.float64).reshape(sgrads[k].shape)
             images.append(out)
+        grads = self.problem.chain(values, sgrads)
+        grads.update(fgrads)
+        reg, rg = self.problem.regularizer(values)
+        total += reg
+        for k, v in rg.items():
+            grads[k] = grads[k] + v
         return total, grads, images
 
     def _record(self, it, loss, values, dt):
@@ -201,6 +320,7 @@ class Run:
             write_image(os.path.join(self.out, "final.png"), img)
             self._video()
             self._write_scene()
+            self._write_pipeline()
 
     def _plot(self):
         import matplotlib
@@ -239,6 +359,10 @@ class Run:
         if files:
             frames = [read_image(os.path.join(d, f)) for f in files]
             write_animation(os.path.join(self.out, f"progress.{self.cfg.video}"), frames, fps=8)
+
+    def _write_pipeline(self):
+        if self.problem.pipeline is not None:
+            self.problem.pipeline.save(os.path.join(self.out, "pipeline_optimized.yaml"))
 
     def _write_scene(self):
         try:

@@ -1,9 +1,12 @@
 """The Renderer: uploads a Scene once, renders it many times."""
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 
-from ..engine import ensure_init
+from ..engine import ensure_init, on_reset, recycle_fields
 from ..errors import SceneError
 from ..scene.model import Scene, Texture
 from .bsdfs import BSDFTable, RowBuilder
@@ -11,13 +14,99 @@ from .camera import Camera
 from .emitters import TYPES as EMITTER_TYPES
 from .emitters import EmitterTable
 from .film import Film
-from .geometry import Geometry
+from .geometry import Geometry, capacity_class
 from .integrators import Integrator, depth_limit
 from .shaders import reported
 from .textures import TextureTable
 
 AOV_NAMES = ("depth", "normal", "albedo", "alpha")
 SAMPLE_BUFFER_BYTES = 32 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
+
+
+# --- pool of device sets ---------------------------------------------------------------------
+#
+# Taichi compiles a kernel for the fields (and the Python constants) it touches, and our kernels
+# are methods of the component objects. A Renderer therefore takes its component objects from a
+# pool: when a Renderer is garbage collected its objects (with their fields and compiled kernels)
+# go back to the pool, and the next Renderer whose scene has the same *key* (field sizes: size
+# classes of the geometry, counts of texture slots, BSDFs, emitters; the film's size and filter)
+# re-runs their constructors in place, with ``engine.recycle_fields`` handing back the same
+# fields. Nothing is recompiled. The replay is checked: any field allocated differently, or (for
+# classes not marked ``RECYCLE_SAFE``) any plain attribute that differs, discards the set and
+# builds a fresh one, so a recycled kernel can never see stale constants.
+
+
+class _DeviceSet:
+    def __init__(self, key):
+        self.key = key
+        self.gen = _POOL["gen"]
+        self.objs: dict = {}
+        self.logs: dict = {}
+
+
+class _Mismatch(Exception):
+    pass
+
+
+_POOL = {"gen": 0, "free": {}, "live": {}}
+
+
+def _reset_pool():
+    _POOL["gen"] += 1
+    _POOL["free"].clear()
+    _POOL["live"].clear()
+
+
+on_reset(_reset_pool)
+
+
+def _acquire(key):
+    free = _POOL["free"].get(key)
+    if not free and _POOL["live"].get(key):
+        gc.collect()  # a dropped Renderer of this key may be waiting in a reference cycle
+        free = _POOL["free"].get(key)
+    dset = free.pop() if free else _DeviceSet(key)
+    _POOL["live"][key] = _POOL["live"].get(key, 0) + 1
+    return dset
+
+
+def _release(dset):
+    if dset.gen != _POOL["gen"]:
+        return  # the engine was reset: the fields are gone
+    live = _POOL["live"]
+    live[dset.key] = max(0, live.get(dset.key, 0) - 1)
+    _POOL["free"].setdefault(dset.key, []).append(dset)
+
+
+def _discard(dset):
+    if dset.gen == _POOL["gen"]:
+        live = _POOL["live"]
+        live[dset.key] = max(0, live.get(dset.key, 0) - 1)
+
+
+def _scalars(obj) -> dict:
+    plain = (int, float, str, bool, type(None))
+    proxies = (weakref.ProxyType, weakref.CallableProxyType)
+    return {k: v for k, v in vars(obj).items() if type(v) not in proxies and (
+        isinstance(v, plain) or (isinstance(v, tuple) and all(isinstance(x, plain) for x in v)))}
+
+
+def _make(dset, name, cls, *args):
+    """``cls(*args)``, re-using ``dset``'s object of that name (same fields) when it has one."""
+    obj = dset.objs.get(name)
+    if obj is None:
+        with recycle_fields() as log:
+            obj = cls(*args)
+        dset.objs[name] = obj
+    else:
+        before = _scalars(obj)
+        with recycle_fields(dset.logs[name]) as log:
+            obj.__init__(*args)
+        if not log.complete() or (not getattr(cls, "RECYCLE_SAFE", False)
+                                  and _scalars(obj) != before):
+            raise _Mismatch(name)
+    dset.logs[name] = log
+    return obj
 
 
 def _where(scene, what):
@@ -113,18 +202,58 @@ class Renderer:
                 emitter_rows.append(dict(type="area", slot=slot(rad, where + " radiance"),
                                          shape=i, where=where))
 
-        self.textures = TextureTable(self._slots)
-        self.geometry = Geometry(scene.shapes, shape_bsdf, shape_emitter, max_leaf=max_leaf)
-        self.bsdfs = BSDFTable(self.textures, rows.rows, self._shaders)
-        self.emitters = EmitterTable(self.geometry, self.textures, emitter_rows)
-        self.camera = Camera(self.sensor, _where(scene, "sensor"))
+        bsdf_rows = rows.rows
         film = self.sensor.film
         w = film.crop[2] if film.crop else film.width
         h = film.crop[3] if film.crop else film.height
         cap = max(1, min(64, SAMPLE_BUFFER_BYTES // max(1, (w + 8) * (h + 8) * 52)))
-        self.film = Film(self.sensor, cap, _where(scene, "film"))
-        self.integrator = Integrator(self.geometry, self.bsdfs, self.emitters, self.camera)
+        n_tris = sum(int(np.asarray(sh.faces).reshape(-1, 3).shape[0]) for sh in scene.shapes)
+        n_verts = sum(int(np.asarray(sh.vertices).reshape(-1, 3).shape[0]) for sh in scene.shapes)
+        em_tris = sum(int(np.asarray(scene.shapes[r["shape"]].faces).reshape(-1, 3).shape[0])
+                      for r in emitter_rows if r["type"] == "area")
+        rf = film.rfilter
+        key = (len(self._slots),
+               tuple(np.shape(t.data)[:2] for t, _ in self._slots if t.type == "bitmap"),
+               len(bsdf_rows), len(emitter_rows), em_tris, capacity_class(n_tris),
+               capacity_class(n_verts), capacity_class(len(scene.shapes)), int(max_leaf),
+               film.width, film.height, tuple(film.crop) if film.crop else None,
+               bool(film.sample_border), rf.type, getattr(rf, "radius", None),
+               getattr(rf, "stddev", None), cap,
+               # the kernels' static configuration (types compiled in, shaders, environment)
+               tuple(sorted({(r["type"], r["kind"]) for r in bsdf_rows})),
+               tuple(id(sh) for sh in self._shaders),
+               tuple(id(t.extra["shader"]) for t, _ in self._slots if t.type == "shader"),
+               tuple(r["type"] for r in emitter_rows),
+               tuple(tuple(r["size"]) for r in emitter_rows if r["type"] == "envmap"))
+        dset = _acquire(key)
+        try:
+            self._build(dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows,
+                        max_leaf, cap)
+        except _Mismatch:
+            _discard(dset)
+            dset = _DeviceSet(key)
+            _POOL["live"][key] = _POOL["live"].get(key, 0) + 1
+            self._build(dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows,
+                        max_leaf, cap)
+        except BaseException:
+            _discard(dset)
+            raise
+        self._dset = dset
+        weakref.finalize(self, _release, dset)
         self._versions = dict(scene.param_versions())
+
+    def _build(self, dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows, max_leaf,
+               cap):
+        self.textures = _make(dset, "textures", TextureTable, self._slots)
+        self.geometry = _make(dset, "geometry", Geometry, scene.shapes, shape_bsdf,
+                              shape_emitter, max_leaf)
+        self.bsdfs = _make(dset, "bsdfs", BSDFTable, self.textures, bsdf_rows, self._shaders)
+        self.emitters = _make(dset, "emitters", EmitterTable, self.geometry, self.textures,
+                              emitter_rows)
+        self.camera = _make(dset, "camera", Camera, self.sensor, _where(scene, "sensor"))
+        self.film = _make(dset, "film", Film, self.sensor, cap, _where(scene, "film"))
+        self.integrator = _make(dset, "integrator", Integrator, self.geometry, self.bsdfs,
+                                self.emitters, self.camera)
 
     @staticmethod
     def _emitter_row(em, slot, where):
@@ -182,11 +311,11 @@ class Renderer:
         for name in changed:
             p = pmap.info(name)
             owner, kind = p.owner, p.kind
-            if kind in ("vertex_positions", "to_world") and owner in self.scene.shapes:
+            if kind in ("vertex_positions", "to_world") and any(owner is s for s in self.scene.shapes):
                 if kind == "to_world":
                     _apply_shape_to_world(owner)
                 geometry_changed = True
-            elif kind in ("to_world", "fov") and owner in self.scene.sensors:
+            elif kind in ("to_world", "fov") and any(owner is s for s in self.scene.sensors):
                 if owner is self.sensor:
                     self.camera.update(self.sensor)
             elif kind == "position":
@@ -275,9 +404,9 @@ class Renderer:
         from .differentiable import GradientError
 
         info = self.scene.parameters().info(name)
-        if info.discontinuous:
-            raise GradientError(f"parameter '{info.name}' moves geometry or the camera: its derivative "
-                                "needs edge sampling, which is not available yet")
+        if info.discontinuous:  # vjp / jvp route these to edges_api before calling this
+            raise GradientError(f"parameter '{info.name}' moves geometry or the camera: it is "
+                                "differentiated by edge sampling, not through a texture slot")
         tex = info.owner.params.get(info.key) if hasattr(info.owner, "params") else None
         if not isinstance(tex, Texture) or id(tex) not in self._slot_of:
             raise GradientError(f"parameter '{info.name}' is not differentiable by the renderer yet")
@@ -300,7 +429,15 @@ class Renderer:
         depth = replay_depth(max_depth)
         d = getattr(self, "_diff", None)
         if d is None or d.depth != depth or (spp_per_pass and d.n != spp_per_pass):
-            d = DiffIntegrator(self, depth, spp_per_pass)
+            name = ("diff", depth, spp_per_pass, id(self.film))
+            # A weak proxy: the device set (kept by this Renderer's finalizer until it runs)
+            # must not reference the Renderer, or the Renderer would never be collected.
+            me = weakref.proxy(self)
+            try:
+                d = _make(self._dset, name, DiffIntegrator, me, depth, spp_per_pass)
+            except _Mismatch:
+                self._dset.objs.pop(name, None)
+                d = _make(self._dset, name, DiffIntegrator, me, depth, spp_per_pass)
             self._diff = d
         return d
 
@@ -313,9 +450,17 @@ class Renderer:
         return spp, md, integ
 
     def vjp(self, d_image, params, spp=None, seed=0, max_depth=None, spp_per_pass=None,
-            progress=None) -> dict:
+            progress=None, edges=None) -> dict:
         """Reverse mode: ``{name: d(sum(d_image * render)) / d(parameter)}`` for the adjoint
-        image ``d_image`` (H, W, 3), replaying ``spp`` samples per pixel with ``seed``."""
+        image ``d_image`` (H, W, 3), replaying ``spp`` samples per pixel with ``seed``.
+
+        Parameters that move geometry, a point light or the camera (``*.vertex_positions``,
+        ``<shape>.to_world``, ``<sensor>.to_world``, ``<sensor>.fov``, ``<light>.position``)
+        get their visibility (boundary) derivative by edge sampling (``edges.py``) and their
+        interior derivative by a replay with differentiable geometry (``diff_geometry.py``);
+        ``edges`` is an :class:`~diffrender.render.edges_api.EdgeOptions`, a dict of its fields,
+        or ``False`` (no edge sampling: the interior-only derivative). See docs/edge-sampling.md.
+        """
         from .differentiable import GradientError
         from .integrators import depth_limit
 
@@ -327,42 +472,73 @@ class Renderer:
             raise GradientError(f"adjoint image has shape {d_image.shape}, expected {want}")
         if isinstance(params, str):
             params = [params]
-        slots = [self._param_slot(n) for n in params]
+        pmap = self.scene.parameters()
+        geo = [n for n in params if pmap.resolve(n) and pmap.info(n).discontinuous]
+        tex_params = [n for n in params if n not in geo]
+        geo_info = [self._geom_param(n) for n in geo]
+        slots = [self._param_slot(n) for n in tex_params]
         spp, md, integ = self._diff_settings(spp, max_depth)
         self.update()
-        dint = self._diff_integrator(md, spp_per_pass)
-        with reported(self.shaders()):
-            dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
-                     int(self.sensor.film.width), progress)
-        tex = self.textures
-        vg = tex.values.grad.to_numpy()
-        tg = None
         out = {}
-        for requested, (name, slot, where) in zip(params, slots):
-            if where == "texels":
-                if tg is None:
-                    tg = tex.texels.grad.to_numpy()
-                _, off, h, w = tex._slot_bitmap[slot]
-                g = tg[off:off + h * w].reshape(h, w, 3)
-                shape = np.shape(self.scene.parameters()[name])
-                g = g[:, :, :shape[2]] if len(shape) == 3 and shape[2] < 3 else g
-            else:
-                g = vg[slot, 0 if where == "value0" else 1].copy()
-                shape = np.shape(self.scene.parameters()[name])
-                if shape != (3,):
-                    g = np.asarray(g.sum()).reshape(shape)
-            out[requested] = g.astype(np.float64)
-        return out
+        if tex_params:
+            dint = self._diff_integrator(md, spp_per_pass)
+            with reported(self.shaders()):
+                dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
+                         int(self.sensor.film.width), progress)
+            tex = self.textures
+            vg = tex.values.grad.to_numpy()
+            tg = None
+            for requested, (name, slot, where) in zip(tex_params, slots):
+                if where == "texels":
+                    if tg is None:
+                        tg = tex.texels.grad.to_numpy()
+                    _, off, h, w = tex._slot_bitmap[slot]
+                    g = tg[off:off + h * w].reshape(h, w, 3)
+                    shape = np.shape(self.scene.parameters()[name])
+                    g = g[:, :, :shape[2]] if len(shape) == 3 and shape[2] < 3 else g
+                else:
+                    g = vg[slot, 0 if where == "value0" else 1].copy()
+                    shape = np.shape(self.scene.parameters()[name])
+                    if shape != (3,):
+                        g = np.asarray(g.sum()).reshape(shape)
+                out[requested] = g.astype(np.float64)
+        if geo:
+            from .edges_api import EdgeOptions, geometry_vjp
 
-    def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None) -> np.ndarray:
+            opts = EdgeOptions.of(edges)
+            grads = geometry_vjp(self, d_image, geo_info, opts, spp, int(seed) & 0xFFFFFFFF, md, integ)
+            for requested, g in zip(geo, grads):
+                out[requested] = g
+        return {n: out[n] for n in params}
+
+    def _geom_param(self, name):
+        from .edges_api import geom_param
+
+        return geom_param(self, name)
+
+    def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None,
+            edges=None) -> np.ndarray:
         """Forward mode: the image tangent ``sum_k dI/d(theta_k) . t_k`` (H, W, 3) for
-        ``tangents = {name: t_k}`` (t_k shaped like the parameter)."""
+        ``tangents = {name: t_k}`` (t_k shaped like the parameter). Geometry / camera / light
+        position tangents are handled by edge sampling (``edges``: see :meth:`vjp`)."""
         from ..engine import require_forward_mode
         from .integrators import depth_limit
 
-        require_forward_mode("render_jvp")
+        pmap = self.scene.parameters()
+        geo = {n: t for n, t in tangents.items() if pmap.info(n).discontinuous}
+        tangents = {n: t for n, t in tangents.items() if n not in geo}
         spp, md, integ = self._diff_settings(spp, max_depth)
         self.update()
+        out = np.zeros((self.film.height, self.film.width, 3), np.float32)
+        if geo:
+            from .edges_api import EdgeOptions, geometry_jvp
+
+            infos = {n: self._geom_param(n) for n in geo}
+            out += geometry_jvp(self, {n: (infos[n], t) for n, t in geo.items()}, EdgeOptions.of(edges),
+                                spp, int(seed) & 0xFFFFFFFF, md, integ).astype(np.float32)
+        if not tangents:
+            return out
+        require_forward_mode("render_jvp")
         tex = self.textures
         seed_values = np.zeros(tex.values.shape + (3,), np.float32)
         seed_texels = None
@@ -386,7 +562,6 @@ class Renderer:
             else:
                 seed_values[slot, 0 if where == "value0" else 1] += np.broadcast_to(t, (3,))
         dint = self._diff_integrator(md, spp_per_pass)
-        out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         fw = int(self.sensor.film.width)
         with reported(self.shaders()):
             out += self._jvp_passes(dint, tex, seed_values, seed_texels, spp, seed, md, integ)
@@ -416,15 +591,17 @@ def _apply_shape_to_world(shape):
         shape.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
 
 
-def render_vjp(scene, d_image, params, spp=None, seed=0, sensor=0, max_depth=None):
+def render_vjp(scene, d_image, params, spp=None, seed=0, sensor=0, max_depth=None, edges=None):
     """Reverse mode: ``{name: gradient}`` of ``sum(d_image * render(scene))``; see
-    :meth:`Renderer.vjp`."""
-    return Renderer(scene, sensor=sensor).vjp(d_image, params, spp=spp, seed=seed, max_depth=max_depth)
+    :meth:`Renderer.vjp` (``edges``: edge-sampling options for geometry / camera parameters)."""
+    return Renderer(scene, sensor=sensor).vjp(d_image, params, spp=spp, seed=seed, max_depth=max_depth,
+                                              edges=edges)
 
 
-def render_jvp(scene, tangents, spp=None, seed=0, sensor=0, max_depth=None):
+def render_jvp(scene, tangents, spp=None, seed=0, sensor=0, max_depth=None, edges=None):
     """Forward mode: the gradient image ``dI/dtheta . t``; see :meth:`Renderer.jvp`."""
-    return Renderer(scene, sensor=sensor).jvp(tangents, spp=spp, seed=seed, max_depth=max_depth)
+    return Renderer(scene, sensor=sensor).jvp(tangents, spp=spp, seed=seed, max_depth=max_depth,
+                                              edges=edges)
 
 
 def render(scene, spp=None, seed=0, sensor=0, aovs=(), spp_per_pass=None, progress=None,

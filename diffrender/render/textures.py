@@ -5,8 +5,9 @@ clamp wrapping, a 2D affine ``to_uv`` transform) or Mitsuba's ``checkerboard``. 
 texels live in Taichi fields, so assigning a new value (``Renderer.update`` after
 ``scene.parameters()[...] = ...``) is a field write, never a recompilation.
 
-Conventions (Mitsuba 3's ``bitmap``): ``uv' = to_uv @ (u, v, 1)``; the image's row 0 is the top
-of the texture, at v = 1, so the continuous texel position is ``(u' * W, (1 - v') * H)``.
+Conventions (Mitsuba 3's ``bitmap``, checked against Mitsuba 3.9.1 renders of
+``scenes/textured-plane``): ``uv' = to_uv @ (u, v, 1)``; the image's row 0 (its top row) is at
+v = 0, so the continuous texel position is ``(u' * W, v' * H)``.
 Bilinear filtering samples at texel centres (``pos - 0.5``), as Mitsuba does.
 """
 
@@ -96,6 +97,7 @@ class TextureTable:
                     sp[j] = index[id(t)]
                 self.shader_params[i] = sp
         self.tex_glue = [sh.texture_glue() for sh in self.shader_list]
+        self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
         for i in range(len(textures)):
             self.upload(i)
 
@@ -179,7 +181,7 @@ class TextureTable:
         w = ti.cast(info.width, ti.f32)
         h = ti.cast(info.height, ti.f32)
         x = uv.x * w
-        y = (1.0 - uv.y) * h
+        y = uv.y * h
         res = ti.Vector([0.0, 0.0, 0.0])
         if info.filter == 0:
             res = self._texel(b, ti.cast(floor_f(x), ti.i32), ti.cast(floor_f(y), ti.i32))

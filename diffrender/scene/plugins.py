@@ -603,9 +603,14 @@ class Builder:
         index = len(scene.shapes)
         name = node.id if node.id else f"shape_{index}"
         bsdf_node = r.child("bsdf")
-        bsdf = self.bsdf(bsdf_node) if bsdf_node is not None else BSDF(
-            params={"reflectance": Texture.constant(np.full(3, 0.5, np.float32))})
         em_node = r.child("emitter")
+        if bsdf_node is not None:
+            bsdf = self.bsdf(bsdf_node)
+        else:
+            # Mitsuba's default BSDF (Shape constructor): diffuse 0.5, but black (reflectance 0)
+            # on a shape that has an emitter, so that a light without a BSDF reflects nothing.
+            bsdf = BSDF(params={"reflectance": Texture.constant(
+                np.full(3, 0.0 if em_node is not None else 0.5, np.float32))})
         emitter = None
         if em_node is not None:
             emitter = self.emitter(em_node)

@@ -84,7 +84,10 @@ def test_stop_and_resume_gives_the_same_result(workdir):
     with pytest.raises(dr.ConfigError, match="already holds a run: use --resume"):
         Run(load_config(path))
     resumed = Run(load_config(path), resume=True).run()
-    np.testing.assert_array_equal(resumed["paint.reflectance"], full["paint.reflectance"])
+    # identical up to the float summation order of the gradient's atomic accumulation across
+    # threads (observed differences ~1e-8 relative; the optimizer state itself is restored bit
+    # for bit, see tests/optim)
+    np.testing.assert_allclose(resumed["paint.reflectance"], full["paint.reflectance"], rtol=1e-6)
 
 
 def test_lbfgs_recovers_albedo_and_radiance(workdir):

@@ -64,9 +64,10 @@ def test_bitmap_texture_lookup():
             tx[filt, wrap] = Texture(type="bitmap", data=data, filter_type=filt, wrap_mode=wrap)
     keys = list(tx)
     table = TextureTable([(tx[k], str(k)) for k in keys])
-    # Row 0 of the image is v = 1 (top): texel (col 1, row 0) centre is u = 1.5/4, v = 1 - 0.5/3.
-    uv = np.array([[1.5 / 4, 1 - 0.5 / 3], [0.5 / 4, 0.5 / 3], [(1.5 + 0.25) / 4, 1 - 0.5 / 3],
-                   [-0.5 / 4 + 1e-4, 1 - 0.5 / 3]])
+    # Row 0 of the image (its top row) is at v = 0, as in Mitsuba 3: texel (col 1, row 0) centre
+    # is u = 1.5/4, v = 0.5/3.
+    uv = np.array([[1.5 / 4, 0.5 / 3], [0.5 / 4, 1 - 0.5 / 3], [(1.5 + 0.25) / 4, 0.5 / 3],
+                   [-0.5 / 4 + 1e-4, 0.5 / 3]])
     near = table.evaluate(keys.index(("nearest", "repeat")), uv)[:, 0]
     np.testing.assert_allclose(near[:3], [1, 8, 1])
     assert near[3] == 3  # repeat: column -1 -> column 3
@@ -77,9 +78,9 @@ def test_bitmap_texture_lookup():
     mirror = table.evaluate(keys.index(("nearest", "mirror")), uv)[:, 0]
     assert mirror[3] == 0  # mirror: column -1 -> column 0
     # Bilinear, at u = 0 exactly between column 3 (wrapped) and column 0: average.
-    edge = table.evaluate(keys.index(("bilinear", "repeat")), np.array([[0.0, 1 - 0.5 / 3]]))[0, 0]
+    edge = table.evaluate(keys.index(("bilinear", "repeat")), np.array([[0.0, 0.5 / 3]]))[0, 0]
     assert edge == pytest.approx(1.5)
-    edge = table.evaluate(keys.index(("bilinear", "clamp")), np.array([[0.0, 1 - 0.5 / 3]]))[0, 0]
+    edge = table.evaluate(keys.index(("bilinear", "clamp")), np.array([[0.0, 0.5 / 3]]))[0, 0]
     assert edge == pytest.approx(0.0, abs=1e-5)
 
 

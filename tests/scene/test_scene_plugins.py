@@ -159,6 +159,26 @@ def test_diffuse_reflectance_forms(xml_scene, elem, expected):
     np.testing.assert_allclose(v, expected, rtol=1e-6)
 
 
+def test_default_bsdf_is_grey_but_black_on_emitters(xml_scene):
+    """Mitsuba's Shape constructor: a shape without a BSDF gets a diffuse one of reflectance 0.5,
+    or of reflectance 0 when the shape has an area emitter (a light without a BSDF reflects
+    nothing); an explicit BSDF on an emitter is kept."""
+    sc = load_scene(xml_scene("""
+        <shape type="cube" id="plain"/>
+        <shape type="rectangle" id="light"><emitter type="area"/></shape>
+        <shape type="rectangle" id="lit_bsdf">
+            <bsdf type="diffuse"><rgb name="reflectance" value="0.3"/></bsdf>
+            <emitter type="area"/>
+        </shape>"""))
+    plain, light, lit = sc.shapes
+    for sh, expected in ((plain, 0.5), (light, 0.0), (lit, 0.3)):
+        assert sh.bsdf.type == "diffuse" and not sh.bsdf.twosided, sh.id
+        v = sh.bsdf.params["reflectance"].value
+        assert v.dtype == np.float32 and v.shape == (3,)
+        np.testing.assert_array_equal(v, np.float32(expected), err_msg=sh.id)
+    assert light.emitter is not None and plain.emitter is None
+
+
 def test_twosided_and_shared_bsdfs(xml_scene):
     sc = load_scene(xml_scene("""
         <bsdf type="twosided" id="white">

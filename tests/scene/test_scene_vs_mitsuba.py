@@ -170,6 +170,23 @@ def test_emitters_and_colours_match_mitsuba(xml_scene, tmp_path):
     np.testing.assert_allclose(ours.shapes[1].bsdf.params["reflectance"].data, data, atol=1e-3)
 
 
+def test_default_bsdfs_match_mitsuba(xml_scene):
+    """Shapes without a BSDF: grey 0.5 diffuse, black on an emitting shape (Mitsuba's Shape
+    constructor); the reflectances Mitsuba traverses equal ours."""
+    ours, theirs = both(xml_scene("""
+        <shape type="cube" id="plain"/>
+        <shape type="rectangle" id="light"><emitter type="area"/></shape>
+        <shape type="sphere" id="lit_bsdf"><bsdf type="diffuse"/><emitter type="area"/></shape>
+    """))
+    p = mi.traverse(theirs)
+    for sh in ours.shapes:
+        np.testing.assert_allclose(sh.bsdf.params["reflectance"].value,
+                                   np.broadcast_to(np.array(p[f"{sh.id}.bsdf.reflectance.value"]),
+                                                   (3,)), rtol=0, atol=0, err_msg=sh.id)
+    assert [float(np.max(sh.bsdf.params["reflectance"].value)) for sh in ours.shapes] == \
+        [0.5, 0.0, 0.5]
+
+
 @pytest.mark.parametrize("body", [
     '<float name="fov" value="60"/><string name="fov_axis" value="y"/>',
     '<float name="fov" value="60"/><string name="fov_axis" value="diagonal"/>',

@@ -184,12 +184,16 @@ class BSDFTable:
         self.n = max(1, len(rows))
         self.info = BSDFInfo.field(shape=self.n)
         self.rows = rows
+        # Static (compile-time) configuration: plain tuples / bools, so that a recycled table
+        # (the renderer's device-set pool) with another configuration is detected.
         types = {r["type"] for r in rows if r["kind"] == 0}
-        self.used = sorted(t for t in types if t < SHADER_BASE) or [0]
-        self.used_smooth = [t for t in self.used if t in _SMOOTH]
-        self.used_delta = [t for t in self.used if t in _DELTA]
+        self.used = tuple(sorted(t for t in types if t < SHADER_BASE)) or (0,)
+        self.used_smooth = tuple(t for t in self.used if t in _SMOOTH)
+        self.used_delta = tuple(t for t in self.used if t in _DELTA)
         self.has_composite = any(r["kind"] != 0 for r in rows)
         self.has_blend = any(r["kind"] == 1 for r in rows)
+        self.has_delta = bool(self.used_delta) or any(r["kind"] == 2 for r in rows)
+        self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
         self.upload()
 
     def upload(self):

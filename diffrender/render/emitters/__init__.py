@@ -44,7 +44,7 @@ class EmitterTable:
         self.n_field = ti.field(ti.i32, shape=())
         self.n_field[None] = self.n
         self.rows = rows
-        self.types = sorted({TYPES[r["type"]] for r in rows})
+        self.types = tuple(sorted({TYPES[r["type"]] for r in rows}))
         envs = [i for i, r in enumerate(rows) if r["type"] in INFINITE]
         if len(envs) > 1:
             raise SceneError("a scene can have at most one environment emitter (constant or "

@@ -1,0 +1,286 @@
+"""Fit a pipeline's learnable parameters to (input, target) image pairs.
+
+Loss: mean squared error over pixels and channels (of the crops, when cropping), averaged over
+pairs. Methods:
+
+- ``lbfgs``: scipy's L-BFGS-B with the parameter bounds, gradients from ``Pipeline.vjp``
+  (default for up to 50 learnable parameters);
+- ``adam``: Adam with projection onto the bounds (default above 50 parameters), new random
+  crops every step;
+- ``lm``: Levenberg-Marquardt (damped Gauss-Newton) whose Jacobian comes from forward-mode
+  autodiff (``ti.ad.FwdMode``, one pass per parameter; few parameters, many pixels).
+
+Random crops keep exact margins: the input region is the crop grown by the pipeline's support
+(at the parameters' upper bounds) and clipped to the image, and the filters see where the region
+sits in the full image, so the crop's output equals the full image's output on the crop.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine import ti
+from ..errors import ConfigError, ImageError
+
+
+@dataclass
+class Crop:
+    pair: int
+    y0: int  # input region in the full image
+    x0: int
+    y1: int
+    x1: int
+    cy: int  # crop (loss region) inside the region
+    cx: int
+    ch: int
+    cw: int
+
+
+@dataclass
+class TuneResult:
+    params: dict
+    loss: float
+    initial_loss: float
+    history: list = field(default_factory=list)  # (iteration, loss, {param: value}, seconds)
+    method: str = "lbfgs"
+    evaluations: int = 0
+
+
+class Tuner:
+    def __init__(self, pipeline, pairs, crop=None, seed=0, where=None):
+        self.pipe = pipeline
+        self.names = pipeline.learnable_names()
+        if not self.names:
+            raise ConfigError("no learnable parameters (mark some with learnable: true)",
+                              pipeline._where())
+        self.pairs = []
+        for k, (x, t) in enumerate(pairs):
+            label = where[k] if where else f"pair {k}"
+            x = pipeline.check_image(x, f"{label} input")
+            t = np.asarray(t, dtype=np.float64 if pipeline.dtype == ti.f64 else np.float32)
+            if t.ndim == 2:
+                t = t[:, :, None]
+            cs = pipeline._channels(x.shape[2])
+            if t.shape != x.shape[:2] + (cs[-1],):
+                raise ImageError(f"{label}: target has shape {t.shape}, the pipeline makes "
+                                 f"{x.shape[:2] + (cs[-1],)} from the input")
+            if not np.isfinite(t).all():
+                raise ImageError(f"{label}: target contains NaN or Inf values")
+            self.pairs.append((x, t))
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        self.bounds = pipeline.bounds_of(self.names)
+        self.margin = pipeline.support(over_bounds=True)
+        self.evals = 0
+        self.crops = self.sample_crops()
+
+    # ------------------------------------------------------------------ crops
+    def sample_crops(self):
+        out = []
+        ry, rx = self.margin
+        for k, (x, _) in enumerate(self.pairs):
+            h, w = x.shape[:2]
+            if not self.crop or (self.crop >= h and self.crop >= w):
+                out.append(Crop(k, 0, 0, h, w, 0, 0, h, w))
+                continue
+            ch, cw = min(self.crop, h), min(self.crop, w)
+            # even origins keep the Bayer phase of the crop equal to the image's (demosaic)
+            oy = 2 * int(self.rng.integers(0, (h - ch) // 2 + 1))
+            ox = 2 * int(self.rng.integers(0, (w - cw) // 2 + 1))
+            # the region is the crop grown by the margin; at the image edges it is shifted (not
+            # clipped) so that every region has the same size and reuses the compiled kernels
+            lh, lw = min(h, ch + 2 * ry), min(w, cw + 2 * rx)
+            y0 = min(max(0, oy - ry), h - lh)
+            x0 = min(max(0, ox - rx), w - lw)
+            out.append(Crop(k, y0, x0, y0 + lh, x0 + lw, oy - y0, ox - x0, ch, cw))
+        return out
+
+    def _region(self, c: Crop):
+        x, t = self.pairs[c.pair]
+        h, w = x.shape[:2]
+        xin = x[c.y0:c.y1, c.x0:c.x1]
+        tgt = t[c.y0 + c.cy:c.y0 + c.cy + c.ch, c.x0 + c.cx:c.x0 + c.cx + c.cw]
+        return xin, tgt, (c.y0, c.x0, h, w)
+
+    # ------------------------------------------------------------------ loss and gradient
+    def set_vector(self, v):
+        for n, x in zip(self.names, v):
+            self.pipe.set(n, float(x))
+
+    def vector(self):
+        return np.array([self.pipe.get(n) for n in self.names], dtype=np.float64)
+
+    def loss_grad(self, v, crops=None):
+        self.set_vector(v)
+        crops = crops or self.crops
+        total, grad = 0.0, np.zeros(len(self.names))
+        for c in crops:
+            xin, tgt, frame = self._region(c)
+            entry = self.pipe.run_fields(xin, frame, check=False)
+            out = entry["acts"][-1].to_numpy().astype(np.float64)
+            r = np.zeros_like(out)
+            sl = (slice(c.cy, c.cy + c.ch), slice(c.cx, c.cx + c.cw))
+            r[sl] = out[sl] - tgt
+            n = r[sl].size * len(crops)
+            total += float((r[sl] ** 2).sum()) / n
+            _, g = self.pipe.vjp_fields(entry, 2.0 * r / n, wrt=self.names)
+            grad += np.array([g[k] for k in self.names])
+        self.evals += 1
+        return total, grad
+
+    def loss(self, v, crops=None):
+        self.set_vector(v)
+        crops = crops or self.crops
+        total = 0.0
+        for c in crops:
+            xin, tgt, frame = self._region(c)
+            out = self.pipe(xin, frame).astype(np.float64)
+            r = out[c.cy:c.cy + c.ch, c.cx:c.cx + c.cw] - tgt
+            total += float((r ** 2).mean()) / len(crops)
+        self.evals += 1
+        return total
+
+    def residuals_jacobian(self, v):
+        """Residual vector and its Jacobian (forward mode) over the current crops."""
+        self.set_vector(v)
+        rs, Js = [], []
+        for c in self.crops:
+            xin, tgt, frame = self._region(c)
+            out, J = self.pipe.jacobian(xin, self.names, frame)
+            sl = (slice(c.cy, c.cy + c.ch), slice(c.cx, c.cx + c.cw))
+            scale = 1.0 / math.sqrt(tgt.size * len(self.crops))
+            rs.append(((out[sl] - tgt) * scale).ravel())
+            Js.append((J[(slice(None),) + sl] * scale).reshape(len(self.names), -1).T)
+        self.evals += 1
+        return np.concatenate(rs).astype(np.float64), np.concatenate(Js).astype(np.float64)
+
+    # ------------------------------------------------------------------ methods
+    def run(self, method="auto", iters=None, lr=None, callback=None, tol=1e-12):
+        n = len(self.names)
+        if method == "auto":
+            method = "lbfgs" if n <= 50 else "adam"
+        if method not in ("lbfgs", "adam", "lm"):
+            raise ConfigError(f"unknown method '{method}' (expected auto, lbfgs, adam or lm)", "tune")
+        v0 = np.clip(self.vector(), [b[0] for b in self.bounds], [b[1] for b in self.bounds])
+        t0 = time.perf_counter()
+        hist = []
+
+        def record(it, loss, v):
+            hist.append((it, float(loss), dict(zip(self.names, map(float, v))), time.perf_counter() - t0))
+            if callback:
+                callback(it, float(loss), dict(zip(self.names, map(float, v))))
+
+        init_loss = self.loss(v0) if method != "adam" else self.loss(v0, self.crops)
+        record(0, init_loss, v0)
+        if method == "lbfgs":
+            v, loss = self._lbfgs(v0, iters or 200, record, tol)
+        elif method == "adam":
+            v, loss = self._adam(v0, iters or 500, lr or 0.01, record)
+        else:
+            v, loss = self._lm(v0, iters or 50, record, tol)
+        self.set_vector(v)
+        return TuneResult(dict(zip(self.names, map(float, v))), float(loss), float(init_loss), hist,
+                          method, self.evals)
+
+    def _lbfgs(self, v0, iters, record, tol):
+        from scipy.optimize import minimize
+
+        state = {"it": 0}
+        last = {}
+
+        def fun(v):
+            loss, g = self.loss_grad(v)
+            last["v"], last["loss"] = v.copy(), loss
+            return loss, g
+
+        def cb(v):
+            state["it"] += 1
+            record(state["it"], last.get("loss", float("nan")), v)
+
+        bounds = [(None if not math.isfinite(lo) else lo, None if not math.isfinite(hi) else hi)
+                  for lo, hi in self.bounds]
+        res = minimize(fun, v0, jac=True, method="L-BFGS-B", bounds=bounds, callback=cb,
+                       options={"maxiter": iters, "ftol": tol, "gtol": 1e-14, "maxcor": 20,
+                                "maxfun": iters * 4})
+        return res.x, float(res.fun)
+
+    def _adam(self, v0, iters, lr, record):
+        lo = np.array([b[0] for b in self.bounds])
+        hi = np.array([b[1] for b in self.bounds])
+        v = v0.copy()
+        m = np.zeros_like(v)
+        s = np.zeros_like(v)
+        b1, b2, eps = 0.9, 0.999, 1e-12
+        loss = float("nan")
+        for it in range(1, iters + 1):
+            if self.crop:
+                self.crops = self.sample_crops()
+            loss, g = self.loss_grad(v)
+            m = b1 * m + (1 - b1) * g
+            s = b2 * s + (1 - b2) * g * g
+            mh = m / (1 - b1 ** it)
+            sh = s / (1 - b2 ** it)
+            v = np.clip(v - lr * mh / (np.sqrt(sh) + eps), lo, hi)
+            record(it, loss, v)
+        return v, loss
+
+    def _lm(self, v0, iters, record, tol):
+        lo = np.array([b[0] for b in self.bounds])
+        hi = np.array([b[1] for b in self.bounds])
+        v = v0.copy()
+        lam = 1e-3
+        r, J = self.residuals_jacobian(v)
+        loss = float(r @ r)
+        for it in range(1, iters + 1):
+            A = J.T @ J
+            g = J.T @ r
+            improved = False
+            for _ in range(12):
+                D = np.diag(np.diag(A)) + 1e-12 * np.eye(len(v))
+                try:
+                    step = -np.linalg.solve(A + lam * D, g)
+                except np.linalg.LinAlgError:
+                    lam *= 10
+                    continue
+                vn = np.clip(v + step, lo, hi)
+                ln = self.loss(vn)
+                if ln < loss:
+                    v, lam, improved = vn, max(lam / 3, 1e-9), True
+                    break
+                lam *= 4
+            if not improved:
+                break
+            prev = loss
+            r, J = self.residuals_jacobian(v)
+            loss = float(r @ r)
+            record(it, loss, v)
+            if prev - loss <= tol * max(prev, 1e-30):
+                break
+        return v, loss
+
+
+def tune(pipeline, pairs, method="auto", iters=None, crop=None, seed=0, lr=None, callback=None,
+         where=None):
+    """Fit ``pipeline``'s learnable parameters to ``pairs`` [(input, target), ...] in place and
+    return a :class:`TuneResult`. LM needs a pipeline loaded with ``dual=True``."""
+    if method == "lm" and not pipeline.dual:
+        raise ConfigError("method 'lm' needs forward-mode autodiff: load the pipeline with dual=True",
+                          pipeline._where())
+    t = Tuner(pipeline, pairs, crop=crop, seed=seed, where=where)
+    return t.run(method, iters, lr, callback)
+
+
+def write_report(path, result: TuneResult):
+    import csv
+    import os
+
+    os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
+    names = list(result.params)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["iteration", "loss", "seconds"] + names)
+        for it, loss, params, sec in result.history:
+            w.writerow([it, f"{loss:.9g}", f"{sec:.3f}"] + [f"{params[n]:.9g}" for n in names])

@@ -1,0 +1,326 @@
+"""Interior derivatives with respect to geometry, the camera and point-light positions.
+
+The boundary (visibility) term comes from edge sampling (``edges.py``); this module adds the
+*interior* term: how the path's contribution changes while every path keeps its vertices on
+the same triangles. Same replay scheme as ``differentiable.py`` (non-differentiated ``trace``
+recording per-bounce constants, flat per-bounce kernels under ``ti.ad.Tape``), but the
+geometry is recomputed from differentiable fields:
+
+- camera rays from the sensor's rotation, origin and tan(fov/2) at the recorded film position;
+- every hit point by Möller–Trumbore against the *recorded* triangle, from the (moving)
+  previous vertex along the (fixed) world-space direction: barycentrics, position, geometric
+  normal (and the shading normal interpolated with the new barycentrics) follow the vertices;
+- directions sampled by the BSDF are held fixed in world space and their densities detached
+  (the estimator of ``int f dw`` stays unbiased: only ``f`` depends on theta), MIS weights and
+  roulette factors detached;
+- next-event estimation in area measure: the light point keeps its barycentrics on its
+  triangle, the contribution ``f cos_x L cos_y / r^2 * A`` is differentiated through both end
+  points; point lights through ``I / r^2`` with a differentiable position.
+
+Not differentiated: texture coordinates sliding with the barycentrics (the texture value is
+the recorded one), vertex normals rotating with ``to_world`` (they are interpolated, not
+re-derived), the emitter's area in the light-selection density.
+"""
+import numpy as np
+
+from ..engine import ti
+from .film import filter_eval
+from .rng import rand, rand2
+from .types import mat3, vec2, vec3
+from .warp import (coordinate_system, mis_power, offset_origin, square_to_uniform_triangle,
+                   to_local, to_world)
+
+
+@ti.data_oriented
+class GeoReplay:
+    def __init__(self, renderer, dint):
+        r = renderer
+        self.r = r
+        self.d = dint
+        self.geometry, self.bsdfs, self.emitters = r.geometry, r.bsdfs, r.emitters
+        self.camera, self.textures = r.camera, r.textures
+        D, N = dint.depth, dint.N
+        self.depth, self.N = D, N
+        nv = max(1, r.geometry.n_verts)
+        ne = max(1, r.emitters.n)
+        self.vpos = vec3.field(shape=nv, needs_grad=True, needs_dual=True)
+        self.lpos = vec3.field(shape=ne, needs_grad=True, needs_dual=True)
+        self.cam_R = mat3.field(shape=(), needs_grad=True, needs_dual=True)
+        self.cam_o = vec3.field(shape=(), needs_grad=True, needs_dual=True)
+        self.cam_T = ti.field(ti.f32, shape=(), needs_grad=True, needs_dual=True)
+        # records
+        self.rtri = ti.field(ti.i32, shape=(D, N))
+        self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
+        self.fpos = vec2.field(shape=N)
+        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, 0 area, 1 point
+        self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; point: emitter index
+        self.nee_bc = vec2.field(shape=(D, N))
+        self.nee_k = ti.field(ti.f32, shape=(D, N))     # MIS weight x (area x n) or n
+        # differentiated state
+        self.O = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
+        self.Dr = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
+        self.T = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
+        self.loss = ti.field(ti.f32, shape=(), needs_grad=True)
+        self.img = ti.field(ti.f32, shape=(dint.h, dint.w, 3), needs_dual=True)
+
+    def upload(self):
+        g, r = self.r.geometry, self.r
+        if g.n_verts:
+            self.vpos.from_numpy(g._v.astype(np.float32))
+        pos = np.zeros((self.lpos.shape[0], 3), np.float32)
+        for i, row in enumerate(r.emitters.rows):
+            if row["type"] == "point":
+                pos[i] = np.asarray(row["position"], np.float32)
+        self.lpos.from_numpy(pos)
+        m = np.asarray(r.sensor.to_world, np.float64)
+        self.cam_R[None] = m[:3, :3].astype(np.float32)
+        self.cam_o[None] = m[:3, 3].astype(np.float32)
+        self.cam_T[None] = float(np.tan(np.radians(r.sensor.fov_x()) / 2.0))
+
+    # --- recording (not differentiated): the forward path, with the geometry records --------
+
+    @ti.kernel
+    def trace(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, max_depth: ti.i32,
+              rr_depth: ti.i32, hide_emitters: ti.i32, film_w: ti.i32):
+        D = ti.static(self.depth)
+        for i in range(n * self.d.sw * self.d.sh):
+            key, gx, gy, pos, fpos = self.d._position(i, first_sample, seed, film_w)
+            self.fpos[i] = fpos
+            for k in range(D):
+                self.rtri[k, i] = -1
+                self.nee_kind[k, i] = -1
+            ray_o, ray_d, ray_t = self.camera.sample_ray(fpos)
+            throughput = ti.Vector([1.0, 1.0, 1.0])
+            depth = 0
+            active = max_depth != 0
+            while active and depth < D:
+                hit = self.geometry.intersect(ray_o, ray_d, ray_t)
+                si = self.geometry.surface(hit, ray_o, ray_d)
+                k = depth
+                self.rtri[k, i] = hit.tri
+                if not (depth + 1 < max_depth and si.valid):
+                    break
+                s, t = coordinate_system(si.ns)
+                wi = to_local(s, t, si.ns, -ray_d)
+                base = 2 + 6 * depth
+                u2 = rand2(key, base)
+                em = self.emitters.sample_direction(si.p, u2)
+                if em.pdf > 0.0:
+                    wo_l = to_local(s, t, si.ns, em.d)
+                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l)
+                    if f.max() > 0.0 and em.weight.max() > 0.0:
+                        if self.r.integrator.visible(si.p, si.ng, em.p):
+                            nl = ti.cast(self.emitters.n_field[None], ti.f32)
+                            info = self.emitters.info[em.emitter]
+                            if em.delta != 0:
+                                self.nee_kind[k, i] = 1
+                                self.nee_tri[k, i] = em.emitter
+                                self.nee_k[k, i] = nl
+                            else:
+                                # the same triangle and barycentrics as sample_direction drew
+                                x = u2.x * nl
+                                e = ti.min(ti.cast(ti.floor(x), ti.i32), self.emitters.n_field[None] - 1)
+                                ux = ti.min(x - e, 0.99999994)
+                                kk, ur = self.emitters._pick_triangle(e, ux)
+                                bc = square_to_uniform_triangle(ti.Vector([ur, u2.y]))
+                                self.nee_kind[k, i] = 0
+                                self.nee_tri[k, i] = self.emitters.tri[kk]
+                                self.nee_bc[k, i] = bc
+                                self.nee_k[k, i] = mis_power(em.pdf, bp) * info.area * nl
+                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
+                wo = to_world(s, t, si.ns, bs.wo)
+                self.rdir[k, i] = wo
+                ray_o = offset_origin(si.p, si.ng, wo)
+                ray_d = wo
+                ray_t = ti.math.inf
+                throughput *= bs.weight
+                depth += 1
+                tp_max = throughput.max()
+                if depth >= rr_depth:
+                    q = ti.min(tp_max, 0.95)
+                    if rand(key, base + 5) < q:
+                        throughput /= q
+                    else:
+                        active = False
+                if not (tp_max > 0.0):
+                    active = False
+
+    # --- differentiated kernels -----------------------------------------------------------
+
+    @ti.kernel
+    def camera_rays(self, n: ti.i32):
+        for i in range(n * self.d.sw * self.d.sh):
+            c = self.camera.info[None]
+            fp = self.fpos[i]
+            T = self.cam_T[None]
+            sx = fp.x / c.film_w
+            sy = fp.y / c.film_h
+            d = ti.Vector([(1.0 - 2.0 * sx) * T, (1.0 - 2.0 * sy) * T / c.aspect, 1.0])
+            d = d.normalized()
+            near_t = c.near / d.z
+            dw = (self.cam_R[None] @ d).normalized()
+            self.O[0, i] = self.cam_o[None] + dw * near_t
+            self.Dr[0, i] = dw
+            self.T[0, i] = ti.Vector([1.0, 1.0, 1.0])
+
+    @ti.func
+    def _tri_verts(self, tri):
+        vi = self.geometry.tri_info[tri].vi
+        return self.vpos[vi[0]], self.vpos[vi[1]], self.vpos[vi[2]]
+
+    @ti.kernel
+    def bounce(self, k: ti.i32, n: ti.i32, forward: ti.template()):
+        for i in range(n * self.d.sw * self.d.sh):
+            tri = self.rtri[k, i]
+            Tk = self.T[k, i]
+            c = ti.Vector([0.0, 0.0, 0.0])
+            Tn = ti.Vector([0.0, 0.0, 0.0])
+            On = ti.Vector([0.0, 0.0, 0.0])
+            Dn = ti.Vector([0.0, 0.0, 1.0])
+            if tri >= 0:
+                o = self.O[k, i]
+                d = self.Dr[k, i]
+                a, b, cc = self._tri_verts(tri)
+                e1 = b - a
+                e2 = cc - a
+                pv = d.cross(e2)
+                det = e1.dot(pv)
+                inv = 1.0 / det
+                sv = o - a
+                b1 = sv.dot(pv) * inv
+                q = sv.cross(e1)
+                b2 = d.dot(q) * inv
+                t = e2.dot(q) * inv
+                p = o + t * d
+                ng = e1.cross(e2).normalized()
+                info = self.geometry.tri_info[tri]
+                sh = self.geometry.shapes[info.shape_id]
+                ns = ng
+                if sh.has_normals:
+                    vi = info.vi
+                    nn = ((1.0 - b1 - b2) * self.geometry.vnormals[vi[0]] + b1 * self.geometry.vnormals[vi[1]]
+                          + b2 * self.geometry.vnormals[vi[2]])
+                    ns = nn.normalized()
+                uv = self.d.uv[k, i]
+                es = self.d.em_slot[k, i]
+                if es >= 0:
+                    c += Tk * self.emitters.radiance(es, uv) * self.d.em_w[k, i]
+                bsdf = self.d.bsdf[k, i]
+                if bsdf >= 0:
+                    fs, ft = coordinate_system(ns)
+                    wi = to_local(fs, ft, ns, -d)
+                    kind = self.nee_kind[k, i]
+                    if kind == 0:
+                        la, lb, lc = self._tri_verts(self.nee_tri[k, i])
+                        bc = self.nee_bc[k, i]
+                        y = (1.0 - bc.x - bc.y) * la + bc.x * lb + bc.y * lc
+                        v = y - p
+                        r2 = v.dot(v)
+                        w = v / ti.sqrt(r2)
+                        ny = (lb - la).cross(lc - la).normalized()
+                        fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w))
+                        le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
+                        c += Tk * fe * le * (ti.abs(ny.dot(w)) * self.nee_k[k, i] / r2)
+                    elif kind == 1:
+                        v = self.lpos[self.nee_tri[k, i]] - p
+                        r2 = v.dot(v)
+                        w = v / ti.sqrt(r2)
+                        fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w))
+                        le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
+                        c += Tk * fe * le * (self.nee_k[k, i] / r2)
+                    cf = self.d.cont[k, i]
+                    if cf > 0.0:
+                        wn = self.rdir[k, i]
+                        fb, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, wn))
+                        Tn = Tk * fb * cf
+                        On = p
+                        Dn = wn
+            self.T[k + 1, i] = Tn
+            self.O[k + 1, i] = On
+            self.Dr[k + 1, i] = Dn
+            if ti.static(forward):
+                self._splat(i, c)
+            else:
+                self.loss[None] += c.dot(self.d.adj[i])
+
+    @ti.func
+    def _splat(self, i, c):
+        r = ti.static(self.d.radius)
+        f = self.d.filter[None]
+        s, gy, gx = self.d._sample_index(i)
+        pos = self.d.pos[i]
+        bx = gx - ti.static(self.d.border)
+        by = gy - ti.static(self.d.border)
+        for dy in ti.static(range(-r, r + 1)):
+            for dx in ti.static(range(-r, r + 1)):
+                x = bx + dx
+                y = by + dy
+                if 0 <= x < self.d.w and 0 <= y < self.d.h:
+                    ws = self.d.wsum[y, x]
+                    if ws > 0.0:
+                        wgt = filter_eval(f, x + 0.5 - pos.x) * filter_eval(f, y + 0.5 - pos.y) / ws
+                        for ch in ti.static(range(3)):
+                            self.img[y, x, ch] += wgt * c[ch]
+
+    def vjp(self, d_image, spp, seed, max_depth, integ, film_w):
+        """Interior gradients: (per merged vertex (n_verts, 3), camera (dR, do, dT),
+        point-light positions (n_emitters, 3))."""
+        dint = self.d
+        dint.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
+        dint._prepare(spp, seed, film_w)
+        self.upload()
+        gV = np.zeros((self.vpos.shape[0], 3))
+        gL = np.zeros((self.lpos.shape[0], 3))
+        gR = np.zeros((3, 3))
+        go = np.zeros(3)
+        gT = 0.0
+        hide = int(bool(integ.hide_emitters))
+        for first, n in dint._passes(spp):
+            dint._trace(first, n, seed, max_depth, integ, film_w)
+            self.trace(first, n, seed, max_depth, int(integ.rr_depth), hide, film_w)
+            dint.gather_adjoint(n)
+            for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_T, self.O, self.Dr, self.T):
+                f.grad.fill(0.0)
+            with ti.ad.Tape(loss=self.loss, clear_gradients=False):
+                self.camera_rays(n)
+                for k in range(self.depth):
+                    self.bounce(k, n, False)
+            gV += self.vpos.grad.to_numpy()
+            gL += self.lpos.grad.to_numpy()
+            gR += self.cam_R.grad.to_numpy()
+            go += self.cam_o.grad.to_numpy()
+            gT += float(self.cam_T.grad[None])
+        return gV[:self.r.geometry.n_verts], (gR, go, gT), gL[:self.r.emitters.n]
+
+    def jvp(self, seeds, spp, seed, max_depth, integ, film_w):
+        """Image tangent (H, W, 3) for ``seeds``: {'vpos' | 'lpos' | 'cam_R' | 'cam_o' |
+        'cam_T': tangent array}; one forward-mode replay per differentiated field."""
+        dint = self.d
+        dint._prepare(spp, seed, film_w)
+        self.upload()
+        out = np.zeros((dint.h, dint.w, 3), np.float64)
+        hide = int(bool(integ.hide_emitters))
+        fields = {"vpos": self.vpos, "lpos": self.lpos, "cam_R": self.cam_R, "cam_o": self.cam_o,
+                  "cam_T": self.cam_T}
+        todo = []
+        for k, v in seeds.items():
+            v = np.asarray(v, np.float32)
+            if np.any(v):
+                if k == "vpos":  # pad to the field (at least one vertex)
+                    v = np.concatenate([v.reshape(-1, 3), np.zeros((self.vpos.shape[0] - v.size // 3, 3), np.float32)])
+                elif k == "lpos":
+                    v = np.concatenate([v.reshape(-1, 3), np.zeros((self.lpos.shape[0] - v.size // 3, 3), np.float32)])
+                todo.append((fields[k], v))
+        if not todo:
+            return out
+        for first, n in dint._passes(spp):
+            dint._trace(first, n, seed, max_depth, integ, film_w)
+            self.trace(first, n, seed, max_depth, int(integ.rr_depth), hide, film_w)
+            for field, sd in todo:
+                self.img.fill(0.0)
+                with ti.ad.FwdMode(loss=self.img, param=field, seed=sd.ravel()):
+                    self.camera_rays(n)
+                    for k in range(self.depth):
+                        self.bounce(k, n, True)
+                out += self.img.dual.to_numpy()
+        return out

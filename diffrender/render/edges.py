@@ -1,0 +1,871 @@
+"""Visibility derivatives by edge sampling (Li, Aittala, Durand, Lehtinen, SIGGRAPH Asia 2018).
+
+Moving geometry, a light or the camera moves silhouettes and shadow boundaries; the derivative
+of the pixel integrals then has a *boundary* term, an integral along the moving discontinuity
+curves of (radiance on one side - radiance on the other) x (normal velocity of the curve).
+This module estimates it with three samplers; each yields, per sample, a film position ``x``,
+a radiance difference ``dC`` (already divided by the sample density) and the *velocity
+coefficients* of the discontinuity at ``x``, i.e. the gradient of its normal velocity with
+respect to the vertices, the camera and the point lights. The renderer then contracts them with
+the adjoint image (``vjp``) or with a tangent (``jvp``).
+
+1. **Primary** (silhouettes seen from the camera): edges that are silhouettes from the camera
+   origin (boundary edges, or edges whose two faces face opposite ways) are clipped to the near
+   plane and to the sampled film region, an edge is chosen with probability proportional to its
+   projected length and a point uniformly on it; the full path estimator (the forward ``path``
+   integrator, NEE included) is evaluated on both sides, ``eps`` pixels apart, with the same
+   random numbers. Weight: the adjoint density of the film at ``x`` (pixel filter included).
+2. **Point-light shadows on directly visible surfaces**: edges that are silhouettes from a point
+   light; a point ``m`` uniformly by length; the ray from the light through ``m`` hits the
+   receiver at ``q``; the shadow boundary's image is ``x = pi(q)``; both sides are path traced
+   from the camera. The receiver is treated as locally flat and fixed.
+3. **Secondary** (at the first surface interaction ``p`` of every camera sample): an edge is
+   chosen proportionally to its length among all candidate edges, kept when it is a silhouette
+   seen from ``p``, and the incident radiance is path traced on both sides of the direction
+   towards the edge point (``eps`` radians apart). This covers shadow boundaries of area
+   lights, occlusion of indirect light, and the edges of moving area lights.
+
+Edge data (:class:`EdgeTopology`): unique mesh edges with their one or two adjacent faces;
+edges between nearly coplanar faces (normals within ``COPLANAR_COS``) are dropped; the geometry
+part (positions, normals, silhouettes) is recomputed from the current vertices at every call, so
+moving vertices needs no rebuild (the topology never changes).
+
+Not handled (documented in docs/edge-sampling.md): edge sampling at the second and later path
+vertices; point-light shadows seen only through an indirect bounce; motion of the receiver of a
+point-light shadow or of the shading point of a secondary sample. The *interior* derivative
+(shading that changes smoothly with the geometry) is ``diff_geometry.py``.
+"""
+
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..engine import ti
+from .film import filter_eval_np, filter_params, border_size
+from .rng import pcg_hash_np, rand, rand2, sample_key
+from .types import vec3
+from .warp import coordinate_system, offset_origin, to_local
+
+COPLANAR_COS = 1.0 - 1e-6
+SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
+ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample
+EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edges up to this many
+
+
+# --------------------------------------------------------------------------------------------
+# Edge data
+# --------------------------------------------------------------------------------------------
+
+def weld(V, faces):
+    """Faces re-indexed so that vertices at the same position share one index (the first);
+    meshes split along seams or per face (Mitsuba's cube: 24 vertices) then have their
+    edges shared by both faces instead of two coincident boundary edges."""
+    V = np.asarray(V, np.float64).reshape(-1, 3)
+    if V.shape[0] == 0:
+        return np.asarray(faces, np.int64)
+    _, first, inv = np.unique(V, axis=0, return_index=True, return_inverse=True)
+    rep = first[inv.reshape(-1)]
+    return rep[np.asarray(faces, np.int64)]
+
+
+class EdgeTopology:
+    """Unique edges of a triangle mesh (merged over all shapes), by position: coincident
+    vertices are welded first, so an edge is shared by the faces on both of its sides.
+    Gradients of an edge go to the first vertex at each of its end positions."""
+
+    def __init__(self, faces: np.ndarray, n_verts: int, vertices=None, shape_of_face=None):
+        f = np.asarray(faces, np.int64).reshape(-1, 3)
+        if vertices is not None:
+            if shape_of_face is None:
+                f = weld(vertices, f)
+            else:  # weld inside each shape only: distinct shapes never share an edge
+                V = np.asarray(vertices, np.float64).reshape(-1, 3)
+                sid = np.asarray(shape_of_face)
+                out = f.copy()
+                for s in np.unique(sid):
+                    sel = sid == s
+                    used = np.unique(f[sel])
+                    loc = np.searchsorted(used, f[sel])
+                    out[sel] = used[weld(V[used], loc)]
+                f = out
+        m = f.shape[0]
+        a = f[:, [0, 1, 2]].reshape(-1)
+        b = f[:, [1, 2, 0]].reshape(-1)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        face = np.repeat(np.arange(m), 3)
+        key = lo * max(1, n_verts) + hi
+        order = np.argsort(key, kind="stable")
+        key_s, face_s = key[order], face[order]
+        first = np.ones(key_s.size, bool)
+        first[1:] = key_s[1:] != key_s[:-1]
+        start = np.flatnonzero(first)
+        count = np.diff(np.append(start, key_s.size))
+        self.v = np.stack([lo[order][start], hi[order][start]], axis=1)  # (E, 2)
+        self.f0 = face_s[start]
+        self.f1 = np.where(count >= 2, face_s[np.minimum(start + 1, key_s.size - 1)], -1)
+        self.nonmanifold = count > 2
+        self.faces = f
+        self.n_edges = int(self.v.shape[0])
+
+    def face_normals(self, V):
+        F = self.faces
+        n = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
+        ln = np.linalg.norm(n, axis=1, keepdims=True)
+        return n / np.where(ln > 0, ln, 1.0)
+
+    def candidates(self, V, fn=None):
+        """Indices of the edges that can ever be silhouettes: boundary, non-manifold, or
+        between faces that are not (nearly) coplanar."""
+        fn = self.face_normals(V) if fn is None else fn
+        inner = self.f1 >= 0
+        d = np.ones(self.n_edges)
+        d[inner] = np.einsum("ij,ij->i", fn[self.f0[inner]], fn[self.f1[inner]])
+        keep = (~inner) | self.nonmanifold | (d < COPLANAR_COS)
+        return np.flatnonzero(keep)
+
+    def silhouettes(self, V, point, fn=None, cand=None):
+        """Candidate edges that are silhouettes seen from ``point``."""
+        fn = self.face_normals(V) if fn is None else fn
+        e = self.candidates(V, fn) if cand is None else cand
+        inner = self.f1[e] >= 0
+        w = V[self.v[e, 0]] - np.asarray(point, np.float64)
+        s0 = np.einsum("ij,ij->i", fn[self.f0[e]], w)
+        s1 = np.einsum("ij,ij->i", fn[np.maximum(self.f1[e], 0)], w)
+        sil = (~inner) | self.nonmanifold[e] | (s0 * s1 <= 0.0)
+        return e[sil]
+
+
+# --------------------------------------------------------------------------------------------
+# Camera model (float64, host): projection and its derivatives
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class CameraModel:
+    R: np.ndarray
+    Rinv: np.ndarray
+    o: np.ndarray
+    T: float          # tan(fov_x / 2)
+    dT_dfov: float    # d T / d (sensor.fov in degrees)
+    aspect: float
+    near: float
+    W: float
+    H: float
+
+    @staticmethod
+    def of(sensor):
+        m = np.asarray(sensor.to_world, np.float64)
+        R = m[:3, :3].copy()
+        T = float(np.tan(np.radians(sensor.fov_x()) / 2.0))
+        t_fov = np.tan(np.radians(sensor.fov) / 2.0)
+        c = T / t_fov
+        dT = c * (np.pi / 360.0) * (1.0 + t_fov * t_fov)
+        W, H = sensor.film.width, sensor.film.height
+        return CameraModel(R, np.linalg.inv(R), m[:3, 3].copy(), T, float(dT), W / H,
+                           float(sensor.near_clip), float(W), float(H))
+
+    def local(self, P):
+        return (np.asarray(P, np.float64) - self.o) @ self.Rinv.T
+
+    def screen(self, l):
+        """Full-film pixel coordinates of camera-space points (N, 3)."""
+        x = 0.5 * self.W * (1.0 - l[:, 0] / (l[:, 2] * self.T))
+        y = 0.5 * self.H * (1.0 - l[:, 1] * self.aspect / (l[:, 2] * self.T))
+        return np.stack([x, y], axis=1)
+
+    def jac_local(self, l):
+        """d screen / d camera-space point: (N, 2, 3)."""
+        J = np.zeros((l.shape[0], 2, 3))
+        z, T, a = l[:, 2], self.T, self.aspect
+        J[:, 0, 0] = -0.5 * self.W / (z * T)
+        J[:, 0, 2] = 0.5 * self.W * l[:, 0] / (z * z * T)
+        J[:, 1, 1] = -0.5 * self.H * a / (z * T)
+        J[:, 1, 2] = 0.5 * self.H * a * l[:, 1] / (z * z * T)
+        return J
+
+    def jac_T(self, l):
+        """d screen / d tan(fov_x / 2): (N, 2)."""
+        z, T = l[:, 2], self.T
+        return np.stack([0.5 * self.W * l[:, 0] / (z * T * T),
+                         0.5 * self.H * self.aspect * l[:, 1] / (z * T * T)], axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Film: the adjoint density of the image at a film position
+# --------------------------------------------------------------------------------------------
+
+class FilmWeights:
+    """``loss = sum_p adj_p I_p`` with ``I_p = int k_p(x) L(x) dx / K_p`` (the expectation of
+    the sample-weighted average) makes the adjoint density ``A(x) = sum_p adj_p k_p(x) / K_p``
+    on the sampled region and 0 outside it."""
+
+    def __init__(self, sensor, renderer_film):
+        film = sensor.film
+        self.fp = filter_params(film.rfilter)
+        self.r = border_size(self.fp["radius"])
+        self.w, self.h = renderer_film.width, renderer_film.height
+        self.crop = renderer_film.crop_offset
+        b = self.r if film.sample_border else 0
+        self.lo = np.array([-b, -b], np.float64)        # sampled region, crop-relative
+        self.hi = np.array([self.w + b, self.h + b], np.float64)
+        self.kx = self._norm(self.w, self.lo[0], self.hi[0])
+        self.ky = self._norm(self.h, self.lo[1], self.hi[1])
+
+    def _norm(self, n, lo, hi):
+        rad = self.fp["radius"]
+        t = np.linspace(-rad, rad, 4001)
+        out = np.zeros(n)
+        for p in range(n):
+            c = p + 0.5
+            xs = c + t
+            wv = filter_eval_np(self.fp, t) * ((xs >= lo) & (xs <= hi))
+            out[p] = np.trapezoid(wv, t) if hasattr(np, "trapezoid") else np.trapz(wv, t)
+        return out
+
+    def neighbours(self, x):
+        """For crop-relative positions x (N, 2): pixel indices (N, K) (-1: none) and
+        weights k_p(x) / K_p (N, K)."""
+        x = np.asarray(x, np.float64)
+        r = self.r
+        inside = np.all((x >= self.lo) & (x <= self.hi), axis=1)
+        px = np.floor(x[:, 0]).astype(np.int64)
+        py = np.floor(x[:, 1]).astype(np.int64)
+        idx, wts = [], []
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                X, Y = px + dx, py + dy
+                ok = inside & (X >= 0) & (X < self.w) & (Y >= 0) & (Y < self.h)
+                Xc, Yc = np.clip(X, 0, self.w - 1), np.clip(Y, 0, self.h - 1)
+                k = filter_eval_np(self.fp, X + 0.5 - x[:, 0]) * filter_eval_np(self.fp, Y + 0.5 - x[:, 1])
+                k = k / np.maximum(self.kx[Xc] * self.ky[Yc], 1e-30)
+                idx.append(np.where(ok & (k > 0), Yc * self.w + Xc, -1))
+                wts.append(np.where(ok, k, 0.0))
+        return np.stack(idx, 1), np.stack(wts, 1)
+
+    def adjoint(self, adj_img, x):
+        """A(x) (N, 3) for the adjoint image (H, W, 3)."""
+        idx, w = self.neighbours(x)
+        flat = np.asarray(adj_img, np.float64).reshape(-1, 3)
+        return np.einsum("nk,nkc->nc", w, flat[np.maximum(idx, 0)] * (idx >= 0)[..., None])
+
+    def splat(self, x, values):
+        """sum over samples of values_i * k_p(x_i) / K_p into an (H, W, 3) image."""
+        idx, w = self.neighbours(x)
+        out = np.zeros((self.h * self.w, 3))
+        ok = idx >= 0
+        np.add.at(out, idx[ok], (w[..., None] * np.asarray(values)[:, None, :])[ok])
+        return out.reshape(self.h, self.w, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Samples and their velocities
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class EdgeSamples:
+    """Per sample: crop-relative film position, dC (N, 3); velocity coefficients: two vertex
+    indices (N, 2) with (N, 2, 3) coefficients; camera coefficients (camera-space point ``l``,
+    d v / d l (N, 3), d v / d T (N,)); point-light index (N,) (-1: none) with (N, 3)."""
+    x: np.ndarray
+    dC: np.ndarray
+    vidx: np.ndarray
+    vcoef: np.ndarray
+    cam_l: Optional[np.ndarray] = None
+    cam_cl: Optional[np.ndarray] = None
+    cam_cT: Optional[np.ndarray] = None
+    light: Optional[np.ndarray] = None
+    lcoef: Optional[np.ndarray] = None
+
+    @staticmethod
+    def concat(items):
+        items = [s for s in items if s is not None and s.x.shape[0]]
+        if not items:
+            return None
+        n = [s.x.shape[0] for s in items]
+
+        def cat(attr, shape, fill=0.0):
+            return np.concatenate([getattr(s, attr) if getattr(s, attr) is not None
+                                   else np.full((k,) + shape, fill) for s, k in zip(items, n)])
+        return EdgeSamples(cat("x", (2,)), cat("dC", (3,)), cat("vidx", (2,), 0).astype(np.int64),
+                           cat("vcoef", (2, 3)), cat("cam_l", (3,), 1.0), cat("cam_cl", (3,)),
+                           cat("cam_cT", ()), cat("light", (), -1).astype(np.int64), cat("lcoef", (3,)))
+
+
+def _liang_barsky(p0, p1, lo, hi):
+    """Parameter range [a, b] of the 2D segments p0 -> p1 (N, 2) inside the box [lo, hi]."""
+    d = p1 - p0
+    a = np.zeros(p0.shape[0])
+    b = np.ones(p0.shape[0])
+    for k in range(2):
+        for q_lo, sgn in ((p0[:, k] - lo[k], -1.0), (hi[k] - p0[:, k], 1.0)):
+            pk = sgn * d[:, k]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = q_lo / pk
+            par = pk == 0
+            a = np.where(par, np.where(q_lo < 0, 2.0, a), np.where(pk < 0, np.maximum(a, t), a))
+            b = np.where(par, np.where(q_lo < 0, -1.0, b), np.where(pk > 0, np.minimum(b, t), b))
+    return a, b
+
+
+@ti.data_oriented
+class EdgeTracer:
+    """Taichi kernels (not differentiated): both-side path estimates, shadow-ray hits, and the
+    first-bounce secondary edge samples."""
+
+    def __init__(self, renderer):
+        self.r = renderer
+        self.geometry = renderer.geometry
+        self.bsdfs = renderer.bsdfs
+        self.camera = renderer.camera
+        self.integ = renderer.integrator
+        self.n_edge_cap = 0
+        self._alloc_edges(1)
+        self.light_c = vec3.field(shape=16)
+        self.light_r = ti.field(ti.f32, shape=16)
+        self.n_light = ti.field(ti.i32, shape=())
+
+    def _alloc_edges(self, n):
+        if n <= self.n_edge_cap:
+            return
+        cap = max(64, 1 << int(np.ceil(np.log2(n))))
+        self.ev0 = vec3.field(shape=cap)
+        self.ev1 = vec3.field(shape=cap)
+        self.en0 = vec3.field(shape=cap)
+        self.en1 = vec3.field(shape=cap)
+        self.ecdf = ti.field(ti.f32, shape=cap)
+        self.einfo = ti.field(ti.i32, shape=cap)  # 1: always silhouette (boundary/non-manifold)
+        self.n_edge = ti.field(ti.i32, shape=())
+        self.n_edge_cap = cap
+
+    def upload_lights(self, centers, radii):
+        n = min(len(radii), self.light_c.shape[0])
+        c = np.zeros((self.light_c.shape[0], 3), np.float32)
+        r = np.zeros(self.light_c.shape[0], np.float32)
+        c[:n] = np.asarray(centers, np.float32).reshape(-1, 3)[:n]
+        r[:n] = np.asarray(radii, np.float32)[:n]
+        self.light_c.from_numpy(c)
+        self.light_r.from_numpy(r)
+        self.n_light[None] = n
+
+    def upload_edges(self, v0, v1, n0, n1, always, cdf):
+        n = v0.shape[0]
+        self._alloc_edges(n)
+        cap = self.n_edge_cap
+
+        def pad(a, fill=0.0):
+            out = np.full((cap,) + a.shape[1:], fill, np.float32)
+            out[:n] = a
+            return out
+        self.ev0.from_numpy(pad(v0))
+        self.ev1.from_numpy(pad(v1))
+        self.en0.from_numpy(pad(n0))
+        self.en1.from_numpy(pad(n1))
+        self.ecdf.from_numpy(pad(cdf, 2.0))
+        ai = np.zeros(cap, np.int32)
+        ai[:n] = always
+        self.einfo.from_numpy(ai)
+        self.n_edge[None] = n
+
+    @ti.kernel
+    def trace_pairs(self, pos: ti.types.ndarray(), off: ti.types.ndarray(), keys: ti.types.ndarray(),
+                    out: ti.types.ndarray(), max_depth: ti.i32, rr_depth: ti.i32, hide: ti.i32):
+        """Path estimates through full-film positions pos - off and pos + off (same random
+        numbers): out[i, 0] = minus side, out[i, 1] = plus side."""
+        for i in range(pos.shape[0]):
+            key = ti.cast(keys[i], ti.u32)
+            for side in ti.static(range(2)):
+                sg = -1.0 if side == 0 else 1.0
+                fp = ti.Vector([pos[i, 0] + sg * off[i, 0], pos[i, 1] + sg * off[i, 1]])
+                o, d, tmax = self.camera.sample_ray(fp)
+                L, _ = self.integ.path(o, d, tmax, key, max_depth, rr_depth, hide, False)
+                if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
+                    L = ti.Vector([0.0, 0.0, 0.0])
+                for c in ti.static(range(3)):
+                    out[i, side, c] = L[c]
+
+    @ti.kernel
+    def cast(self, org: ti.types.ndarray(), dirs: ti.types.ndarray(), q: ti.types.ndarray(),
+             nq: ti.types.ndarray(), hit: ti.types.ndarray()):
+        for i in range(org.shape[0]):
+            o = ti.Vector([org[i, 0], org[i, 1], org[i, 2]])
+            d = ti.Vector([dirs[i, 0], dirs[i, 1], dirs[i, 2]])
+            h = self.geometry.intersect(o, d, ti.math.inf)
+            si = self.geometry.surface(h, o, d)
+            hit[i] = si.valid
+            for c in ti.static(range(3)):
+                q[i, c] = si.p[c]
+                nq[i, c] = si.ng[c]
+
+    @ti.func
+    def _pick_edge(self, u):
+        """Index of the edge whose CDF interval holds u."""
+        lo = 0
+        hi = self.n_edge[None] - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.ecdf[mid] <= u:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    @ti.func
+    def _light_interval(self, v0, v1, p):
+        """Parameter range [lo, hi] of the points of edge v0 v1 that p sees inside the cone of
+        the first area light whose cone they reach (16 probes, widened by one probe step);
+        lo > hi when there is none."""
+        lo = 2.0
+        hi = -1.0
+        found = 0
+        for k in range(self.n_light[None]):
+            if found == 0:
+                lc = self.light_c[k] - p
+                ld = lc.norm()
+                if ld > 0.0:
+                    ax = lc / ld
+                    ca = ti.cos(ti.min(ti.asin(ti.min(self.light_r[k] / ld, 1.0)) * 1.05, 1.5707963))
+                    for j in range(17):
+                        sj = j / 16.0
+                        w = v0 + sj * (v1 - v0) - p
+                        wl = w.norm()
+                        if wl > 0.0 and w.dot(ax) >= ca * wl:
+                            lo = ti.min(lo, sj)
+                            hi = ti.max(hi, sj)
+                    if hi >= lo:
+                        found = 1
+                        lo = ti.max(0.0, lo - 1.0 / 16.0)
+                        hi = ti.min(1.0, hi + 1.0 / 16.0)
+        return lo, hi
+
+    @ti.func
+    def _edge_weight(self, e, p, ns):
+        """Importance of edge e seen from p (normal ns): 0 unless it is a silhouette from p
+        in front of the surface; else its subtended angle, x 10 when its direction cone
+        overlaps an area light's bounding sphere (shadow boundaries), so that occluded
+        indirect light keeps a positive probability."""
+        v0 = self.ev0[e]
+        v1 = self.ev1[e]
+        w0 = v0 - p
+        w1 = v1 - p
+        res = 0.0
+        sil = self.einfo[e] == 1 or self.en0[e].dot(w0) * self.en1[e].dot(w0) <= 0.0
+        if sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
+            mid = 0.5 * (v0 + v1) - p
+            dm = mid.norm()
+            el = (v1 - v0).norm()
+            if dm > 0.0:
+                res = ti.min(el / dm, 3.0)
+                md = mid / dm
+                near = dm - 0.5 * el  # no point of the edge is closer than this
+                half = 0.5 * 3.141592653589793
+                if near > 0.0:
+                    half = ti.asin(ti.min(0.5 * el / near, 1.0))
+                boost = 0.1
+                for k in range(self.n_light[None]):
+                    lc = self.light_c[k] - p
+                    ld = lc.norm()
+                    if ld > 0.0:
+                        lr = ti.asin(ti.min(self.light_r[k] / ld, 1.0))
+                        ang = ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(lc / ld))))
+                        if ang <= lr + half and near < ld + self.light_r[k]:
+                            boost = 1.0
+                res *= boost
+        return res
+
+    @ti.kernel
+    def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(),
+                  eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32,
+                  dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
+                  nhat: ti.types.ndarray(), exhaustive: ti.template()):
+        """At the first hit p of the camera ray through pos[i]: choose an edge by its
+        importance seen from p (``exhaustive``; else by length, for large meshes) (:meth:`_edge_weight`), a point uniformly on it, and path trace
+        the incident radiance on both sides of the direction to that point."""
+        for i in range(pos.shape[0]):
+            key = ti.cast(keys[i], ti.u32)
+            eid[i] = -1
+            for c in ti.static(range(3)):
+                dC[i, c] = 0.0
+            fp = ti.Vector([pos[i, 0], pos[i, 1]])
+            o, d, tmax = self.camera.sample_ray(fp)
+            h = self.geometry.intersect(o, d, tmax)
+            si = self.geometry.surface(h, o, d)
+            if si.valid and max_depth >= 2 and self.n_edge[None] > 0:
+                p = si.p
+                nsd = si.ns
+                if nsd.dot(-d) < 0.0:
+                    nsd = -nsd
+                u = rand2(key, 1001)
+                e_pick = -1
+                w_pick = 0.0
+                total = 0.0
+                if ti.static(exhaustive):
+                    for e in range(self.n_edge[None]):
+                        total += self._edge_weight(e, p, nsd)
+                    if total > 0.0:
+                        target = u.x * total
+                        acc = 0.0
+                        for e in range(self.n_edge[None]):
+                            w = self._edge_weight(e, p, nsd)
+                            if e_pick < 0 and w > 0.0:
+                                acc += w
+                                if acc > target:
+                                    e_pick = e
+                                    w_pick = w
+                        if e_pick < 0:  # round-off at the top of the range: the last edge
+                            for e in range(self.n_edge[None]):
+                                w = self._edge_weight(e, p, nsd)
+                                if w > 0.0:
+                                    e_pick = e
+                                    w_pick = w
+                else:
+                    # Large meshes: an edge by length (global CDF), kept when it can contribute.
+                    e = self._pick_edge(u.x)
+                    c0 = 0.0
+                    if e > 0:
+                        c0 = self.ecdf[e - 1]
+                    if self._edge_weight(e, p, nsd) > 0.0 and self.ecdf[e] > c0:
+                        e_pick = e
+                        w_pick = self.ecdf[e] - c0
+                        total = 1.0
+                if e_pick >= 0:
+                    v0 = self.ev0[e_pick]
+                    v1 = self.ev1[e_pick]
+                    s_lo, s_hi = self._light_interval(v0, v1, p)
+                    # Mixture: half the points uniformly on the part of the edge seen in front
+                    # of an area light (shadow boundaries), half on the whole edge (indirect).
+                    su = u.y
+                    if s_hi > s_lo and rand(key, 1003) < 0.5:
+                        su = s_lo + u.y * (s_hi - s_lo)
+                    pdf_s = 1.0
+                    if s_hi > s_lo:
+                        pdf_s = 0.5
+                        if s_lo <= su and su <= s_hi:
+                            pdf_s += 0.5 / (s_hi - s_lo)
+                    m = v0 + su * (v1 - v0)
+                    dv = m - p
+                    dist = dv.norm()
+                    nh = (v0 - p).cross(v1 - p)
+                    nl = nh.norm()
+                    if dist > 0.0 and nl > 0.0:
+                        nh /= nl
+                        om = dv / dist
+                        s, t = coordinate_system(si.ns)
+                        wi = to_local(s, t, si.ns, -d)
+                        wo = to_local(s, t, si.ns, om)
+                        f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo)
+                        if f.max() > 0.0:
+                            el = (v1 - v0).norm()
+                            sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)
+                            L = ti.Matrix.zero(ti.f32, 2, 3)
+                            for side in ti.static(range(2)):
+                                sg = -1.0 if side == 0 else 1.0
+                                ws = (om + sg * eps * nh).normalized()
+                                ro = offset_origin(p, si.ng, ws)
+                                Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1,
+                                                        rr_depth, 0, False)
+                                if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
+                                    Ls = ti.Vector([0.0, 0.0, 0.0])
+                                for c in ti.static(range(3)):
+                                    L[side, c] = Ls[c]
+                            scale = sin_t / (dist * dist) * el / pdf_s * total / w_pick
+                            for c in ti.static(range(3)):
+                                dC[i, c] = f[c] * (L[0, c] - L[1, c]) * scale
+                            eid[i] = e_pick
+                            es[i] = su
+                            for c in ti.static(range(3)):
+                                nhat[i, c] = nh[c]
+
+
+class EdgeSampler:
+    """Builds the edge samples of one Renderer (one sensor)."""
+
+    def __init__(self, renderer):
+        self.r = renderer
+        g = renderer.geometry
+        self.topo = EdgeTopology(g._f, g.n_verts, g._v, g._s)
+        self.film = FilmWeights(renderer.sensor, renderer.film)
+        self.tracer = EdgeTracer(renderer)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _keys(self, seed, salt, n):
+        with np.errstate(over="ignore"):
+            base = pcg_hash_np(pcg_hash_np(np.uint32(seed & 0xFFFFFFFF)) ^ np.uint32(salt))
+            return pcg_hash_np(base + np.arange(n, dtype=np.uint32)).astype(np.uint32)
+
+    def _pairs(self, x_full, off, keys, integ, max_depth):
+        n = x_full.shape[0]
+        out = np.zeros((n, 2, 3), np.float32)
+        if n:
+            self.tracer.trace_pairs(np.ascontiguousarray(x_full, np.float32),
+                                    np.ascontiguousarray(off, np.float32), keys, out,
+                                    int(max_depth), int(integ.rr_depth), int(bool(integ.hide_emitters)))
+        return out.astype(np.float64)
+
+    def _crop_full(self):
+        return np.asarray(self.film.crop, np.float64)
+
+    # --- primary ---------------------------------------------------------------------------
+
+    def primary(self, V, cam: CameraModel, n_samples, seed, integ, max_depth):
+        topo = self.topo
+        fn = topo.face_normals(V)
+        e = topo.silhouettes(V, cam.o, fn)
+        if e.size == 0 or n_samples <= 0:
+            return None
+        a_i, b_i = topo.v[e, 0], topo.v[e, 1]
+        la, lb = cam.local(V[a_i]), cam.local(V[b_i])
+        # Near-plane clip (3D parameter range [s0, s1] of the edge with z >= near).
+        za, zb = la[:, 2], lb[:, 2]
+        near = cam.near
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sc = (near - za) / (zb - za)
+        s0 = np.where(za >= near, 0.0, np.where(zb > za, sc, 2.0))
+        s1 = np.where(zb >= near, 1.0, np.where(za > zb, sc, -1.0))
+        ok = s1 > s0
+        e, a_i, b_i, la, lb, s0, s1 = e[ok], a_i[ok], b_i[ok], la[ok], lb[ok], s0[ok], s1[ok]
+        if e.size == 0:
+            return None
+        ca = la + s0[:, None] * (lb - la)
+        cb = la + s1[:, None] * (lb - la)
+        crop = self._crop_full()
+        p0 = cam.screen(ca) - crop
+        p1 = cam.screen(cb) - crop
+        ua, ub = _liang_barsky(p0, p1, self.film.lo, self.film.hi)
+        seglen = np.linalg.norm(p1 - p0, axis=1)
+        length = np.where(ub > ua, (ub - ua) * seglen, 0.0)
+        total = float(length.sum())
+        if not total > 0:
+            return None
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, 101])
+        k = np.searchsorted(np.cumsum(length) / total, rng.random(n_samples), side="right")
+        k = np.minimum(k, e.size - 1)
+        u = ua[k] + rng.random(n_samples) * (ub[k] - ua[k])
+        x = p0[k] + u[:, None] * (p1[k] - p0[k])
+        # 3D parameter of the point: the projection is a homography along the segment.
+        z0, z1 = ca[k, 2], cb[k, 2]
+        sp = u * z0 / ((1.0 - u) * z1 + u * z0)
+        s = s0[k] + sp * (s1[k] - s0[k])
+        l = la[k] + s[:, None] * (lb[k] - la[k])
+        tdir = p1[k] - p0[k]
+        ns = np.stack([-tdir[:, 1], tdir[:, 0]], 1) / np.maximum(seglen[k], 1e-30)[:, None]
+        keys = self._keys(seed, 0x51ED, n_samples)
+        L = self._pairs(x + crop, ns * SCREEN_EPS, keys, integ, max_depth)
+        dC = (L[:, 0] - L[:, 1]) * (total / n_samples)
+        Jl = cam.jac_local(l)                        # (N, 2, 3)
+        cl = np.einsum("nk,nkj->nj", ns, Jl)         # d v_n / d l
+        cw = cl @ cam.Rinv                           # d v_n / d world point
+        vcoef = np.stack([(1.0 - s)[:, None] * cw, s[:, None] * cw], 1)
+        cT = np.einsum("nk,nk->n", ns, cam.jac_T(l))
+        return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, l, cl, cT)
+
+    # --- point-light shadows on directly visible receivers ---------------------------------
+
+    def point_shadows(self, V, cam: CameraModel, lights, n_samples, seed, integ, max_depth):
+        """``lights``: list of (index, position (3,)) of point lights."""
+        if not lights or n_samples <= 0 or max_depth < 2:
+            return None
+        topo = self.topo
+        fn = topo.face_normals(V)
+        cand = topo.candidates(V, fn)
+        rows = []
+        for li, lp in lights:
+            e = topo.silhouettes(V, lp, fn, cand)
+            if e.size:
+                rows.append((np.full(e.size, li), e, np.repeat(np.asarray(lp, np.float64)[None], e.size, 0)))
+        if not rows:
+            return None
+        lid = np.concatenate([r[0] for r in rows])
+        e = np.concatenate([r[1] for r in rows])
+        lpos = np.concatenate([r[2] for r in rows])
+        a_i, b_i = topo.v[e, 0], topo.v[e, 1]
+        length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
+        if not length.sum() > 0:
+            return None
+        crop = self._crop_full()
+        # Pilot: a few stratified points per edge estimate the length of its shadow's image
+        # (most silhouette edges seen from a light cast no visible shadow); edges are then
+        # chosen from a mixture of that estimate (90%) and their length (10%), so that every
+        # edge keeps a positive probability.
+        n_pilot = 4
+        kp = np.repeat(np.arange(e.size), n_pilot)
+        sp = (np.tile(np.arange(n_pilot), e.size) + 0.5) / n_pilot
+        geo = self._shadow_geometry(V, cam, a_i[kp], b_i[kp], lpos[kp], sp, crop)
+        est = np.zeros(e.size)
+        np.add.at(est, kp[geo["idx"]], geo["tl"])
+        est = est / n_pilot * length
+        prob = 0.1 * length / length.sum()
+        if est.sum() > 0:
+            prob += 0.9 * est / est.sum()
+        else:
+            prob = length / length.sum()
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, 202])
+        cdf = np.cumsum(prob)
+        cdf /= cdf[-1]
+        k = np.minimum(np.searchsorted(cdf, rng.random(n_samples), side="right"), e.size - 1)
+        s = rng.random(n_samples)
+        geo = self._shadow_geometry(V, cam, a_i[k], b_i[k], lpos[k], s, crop)
+        idx = geo["idx"]
+        if idx.size == 0:
+            return None
+        k, s = k[idx], s[idx]
+        x, ns, tl, Jw, Jl, lq = geo["x"], geo["ns"], geo["tl"], geo["Jw"], geo["Jl"], geo["lq"]
+        dq_dm, dq_dl = geo["dq_dm"], geo["dq_dl"]
+        keys = self._keys(seed, 0x5AD0, idx.size)
+        L = self._pairs(x + crop, ns * SCREEN_EPS, keys, integ, max_depth)
+        wgt = tl * length[k] / (prob[k] * n_samples)
+        dC = (L[:, 0] - L[:, 1]) * wgt[:, None]
+        cq = np.einsum("nk,nkj->nj", ns, Jw)                   # d v_n / d q
+        cm = np.einsum("nj,nji->ni", cq, dq_dm)
+        clight = np.einsum("nj,nji->ni", cq, dq_dl)
+        cl = np.einsum("nk,nkj->nj", ns, Jl)
+        vcoef = np.stack([(1.0 - s)[:, None] * cm, s[:, None] * cm], 1)
+        cT = np.einsum("nk,nk->n", ns, cam.jac_T(lq))
+        return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, lq, cl, cT,
+                           lid[k], clight)
+
+    def _shadow_geometry(self, V, cam, ia, ib, lp, s, crop):
+        """Shadow points q of edge points m = V[ia] + s (V[ib] - V[ia]) cast from lights lp,
+        their film positions and the derivatives; ``idx``: the samples that are valid."""
+        n = s.size
+        va, vb = V[ia], V[ib]
+        m = va + s[:, None] * (vb - va)
+        dvec = m - lp
+        dn = np.linalg.norm(dvec, axis=1)
+        good = dn > 0
+        ddir = dvec / np.where(good, dn, 1.0)[:, None]
+        scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
+        org = m + ddir * (1e-4 * scale)
+        q = np.zeros((n, 3), np.float32)
+        nq = np.zeros((n, 3), np.float32)
+        hit = np.zeros(n, np.int32)
+        if n:
+            self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32),
+                             q, nq, hit)
+        q, nq = q.astype(np.float64), nq.astype(np.float64)
+        lq = cam.local(q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = cam.screen(lq) - crop
+        nd = np.einsum("ij,ij->i", nq, dvec)
+        good &= (hit == 1) & (lq[:, 2] > cam.near) & (np.abs(nd) > 1e-12)
+        good &= np.all((x >= self.film.lo) & (x <= self.film.hi), axis=1)
+        idx = np.flatnonzero(good)
+        lp, q, nq, lq, x, dvec, nd = (a[idx] for a in (lp, q, nq, lq, x, dvec, nd))
+        ed = (vb - va)[idx]
+        t = np.einsum("ij,ij->i", nq, q - lp) / nd
+        P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]  # I - d n^T / (n.d)
+        dq_dm = t[:, None, None] * P
+        dq_dl = (1.0 - t)[:, None, None] * P
+        Jl = cam.jac_local(lq)
+        Jw = Jl @ cam.Rinv                                     # d x / d q
+        el = np.linalg.norm(ed, axis=1)
+        tan = np.einsum("nij,nj->ni", Jw @ dq_dm, ed / np.maximum(el, 1e-30)[:, None])  # dx / dl
+        tl = np.linalg.norm(tan, axis=1)
+        ok = tl > 0
+        ns = np.stack([-tan[:, 1], tan[:, 0]], 1) / np.where(ok, tl, 1.0)[:, None]
+        sel = np.flatnonzero(ok)
+        return dict(idx=idx[sel], x=x[sel], ns=ns[sel], tl=tl[sel], Jw=Jw[sel], Jl=Jl[sel], lq=lq[sel],
+                    dq_dm=dq_dm[sel], dq_dl=dq_dl[sel])
+
+    # --- secondary (first bounce) -----------------------------------------------------------
+
+    def _area_light_spheres(self, V):
+        g = self.r.geometry
+        cs, rs = [], []
+        off = [0]
+        for sh in self.r.scene.shapes:
+            off.append(off[-1] + np.asarray(sh.vertices).reshape(-1, 3).shape[0])
+        for row in self.r.emitters.rows:
+            if row["type"] == "area":
+                pts = V[off[row["shape"]]:off[row["shape"] + 1]]
+                if pts.size:
+                    c = 0.5 * (pts.min(0) + pts.max(0))
+                    cs.append(c)
+                    rs.append(float(np.linalg.norm(pts - c, axis=1).max()) * 1.001)
+        return (np.asarray(cs).reshape(-1, 3), np.asarray(rs)) if rs else (np.zeros((0, 3)), np.zeros(0))
+
+    def secondary(self, V, spp, seed, integ, max_depth):
+        if max_depth < 2 or spp <= 0:
+            return None
+        topo = self.topo
+        fn = topo.face_normals(V)
+        e = topo.candidates(V, fn)
+        if e.size == 0:
+            return None
+        a_i, b_i = topo.v[e, 0], topo.v[e, 1]
+        length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
+        total = float(length.sum())
+        if not total > 0:
+            return None
+        inner = topo.f1[e] >= 0
+        always = (~inner) | topo.nonmanifold[e]
+        self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
+                                 always.astype(np.int32), np.cumsum(length) / total)
+        self.tracer.upload_lights(*self._area_light_spheres(V))
+        # Camera samples: spp per pixel of the sampled region.
+        f = self.film
+        x0, y0 = int(f.lo[0]), int(f.lo[1])
+        nx, ny = int(f.hi[0] - f.lo[0]), int(f.hi[1] - f.lo[1])
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, 303])
+        gy, gx = np.meshgrid(np.arange(ny) + y0, np.arange(nx) + x0, indexing="ij")
+        base = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
+        x = np.repeat(base, spp, 0) + rng.random((base.shape[0] * spp, 2))
+        n = x.shape[0]
+        keys = self._keys(seed, 0x5EC0, n)
+        dC = np.zeros((n, 3), np.float32)
+        eid = np.zeros(n, np.int32)
+        es = np.zeros(n, np.float32)
+        nh = np.zeros((n, 3), np.float32)
+        crop = self._crop_full()
+        self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
+                              int(max_depth), int(integ.rr_depth), dC, eid, es, nh,
+                              bool(e.size <= EXHAUSTIVE_EDGES))
+        sel = np.flatnonzero(eid >= 0)
+        if sel.size == 0:
+            return None
+        ei = eid[sel]
+        s = es[sel].astype(np.float64)
+        nhat = nh[sel].astype(np.float64)
+        vcoef = np.stack([(1.0 - s)[:, None] * nhat, s[:, None] * nhat], 1)
+        return EdgeSamples(x[sel], dC[sel].astype(np.float64) / spp,
+                           np.stack([a_i[ei], b_i[ei]], 1), vcoef)
+
+
+def contract_vjp(samples: EdgeSamples, film: FilmWeights, adj_img, cam: CameraModel, n_verts, n_lights):
+    """Gradients of ``sum(adj * I)``: per vertex (n_verts, 3), camera (dR (3,3), do (3,), dT),
+    point lights (n_lights, 3)."""
+    gV = np.zeros((max(1, n_verts), 3))
+    gR = np.zeros((3, 3))
+    go = np.zeros(3)
+    gT = 0.0
+    gL = np.zeros((max(1, n_lights), 3))
+    if samples is None:
+        return gV[:n_verts], (gR, go, gT), gL[:n_lights]
+    w = np.einsum("nc,nc->n", film.adjoint(adj_img, samples.x), samples.dC)
+    for j in range(2):
+        np.add.at(gV, samples.vidx[:, j], w[:, None] * samples.vcoef[:, j])
+    # Camera: l = Rinv (P - o):  d l = -Rinv (dR l + do)
+    gw = (w[:, None] * samples.cam_cl) @ cam.Rinv          # (N, 3): Rinv^T c_l, weighted
+    go = -gw.sum(0)
+    gR = -(gw.T @ samples.cam_l)
+    gT = float((w * samples.cam_cT).sum())
+    lm = samples.light >= 0
+    if np.any(lm):
+        np.add.at(gL, samples.light[lm], w[lm, None] * samples.lcoef[lm])
+    return gV[:n_verts], (gR, go, gT), gL[:n_lights]
+
+
+def contract_jvp(samples: EdgeSamples, film: FilmWeights, cam: CameraModel, dV, dR, do, dT, dL):
+    """Image tangent for vertex tangents dV (n_verts, 3), camera tangents and light tangents."""
+    if samples is None:
+        return np.zeros((film.h, film.w, 3))
+    v = np.zeros(samples.x.shape[0])
+    for j in range(2):
+        v += np.einsum("nk,nk->n", samples.vcoef[:, j], dV[samples.vidx[:, j]])
+    dl = -(samples.cam_l @ dR.T + do) @ cam.Rinv.T
+    v += np.einsum("nk,nk->n", samples.cam_cl, dl) + samples.cam_cT * dT
+    lm = samples.light >= 0
+    if np.any(lm) and dL is not None and len(dL):
+        v[lm] += np.einsum("nk,nk->n", samples.lcoef[lm], dL[samples.light[lm]])
+    return film.splat(samples.x, samples.dC * v[:, None])

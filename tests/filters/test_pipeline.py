@@ -1,0 +1,150 @@
+"""Pipeline files, stable parameter names, crops with exact margins, and error messages."""
+import json
+
+import numpy as np
+import pytest
+
+from diffrender.errors import ConfigError, ImageError
+from diffrender.filters import Pipeline
+
+YAML = """
+stages:
+  - name: blur
+    type: gaussian_blur
+    sigma: {value: 1.5, learnable: true, bounds: [0.5, 3]}
+  - {name: wb, type: white_balance, gains: {value: [1.1, 1.0, 0.9], learnable: true, bounds: [0.5, 2]}}
+  - name: tone
+    type: tone_curve
+    knots: [0.0, 0.3, 0.6, 0.85, 1.0]
+  - {name: smooth, type: bilateral, d: 5, sigma_space: 2.0, sigma_range: 0.2}
+  - {name: vig, type: vignette, k1: -0.3}
+  - {name: sharpen, type: unsharp_mask, sigma: 1.0, amount: {value: 0.5, learnable: true}}
+"""
+
+
+@pytest.fixture
+def pipe_file(tmp_path):
+    p = tmp_path / "pipe.yaml"
+    p.write_text(YAML)
+    return p
+
+
+def test_load_names_bounds_and_roundtrip(pipe_file, tmp_path):
+    p = Pipeline.load(pipe_file)
+    assert p.learnable_names() == ["blur.sigma", "wb.gain_r", "wb.gain_g", "wb.gain_b", "sharpen.amount"]
+    assert p.get("blur.sigma") == 1.5 and p.get("tone.d1") == pytest.approx(0.3)
+    assert p.bounds_of(["blur.sigma", "wb.gain_b"]) == [(0.5, 3.0), (0.5, 2.0)]
+    assert p.support() == (6 + 2 + 4, 6 + 2 + 4)  # blur r=6, bilateral r=2, unsharp r=4
+    assert p.support(over_bounds=True) == (12 + 2 + 4, 12 + 2 + 4)  # blur sigma at its bound 3
+    img = np.random.default_rng(0).random((20, 24, 3)).astype(np.float32)
+    out = p(img)
+    p.set("blur.sigma", 2.0)
+    for ext in ("yaml", "json"):
+        path = tmp_path / f"saved.{ext}"
+        p.save(path)
+        q = Pipeline.load(path)
+        assert q.params() == pytest.approx(p.params())
+        assert q.learnable_names() == p.learnable_names()
+        np.testing.assert_allclose(q(img), p(img), atol=1e-6)
+    assert json.loads((tmp_path / "saved.json").read_text())["stages"][0]["sigma"]["value"] == 2.0
+    assert not np.allclose(out, p(img))
+
+
+def test_crop_with_margin_equals_full_image(pipe_file):
+    p = Pipeline.load(pipe_file)
+    img = np.random.default_rng(1).random((60, 70, 3)).astype(np.float32)
+    full = p(img)
+    ry, rx = p.support()
+    oy, ox, ch, cw = 24, 30, 10, 12  # crop; region = crop + margin, inside the image
+    region = img[oy - ry:oy + ch + ry, ox - rx:ox + cw + rx]
+    out = p(region, frame=(oy - ry, ox - rx, 60, 70))
+    np.testing.assert_allclose(out[ry:ry + ch, rx:rx + cw], full[oy:oy + ch, ox:ox + cw], atol=2e-6)
+    # at the image corner the margin is clipped and the border mode applies as in the full image
+    region = img[0:10 + ry, 0:12 + rx]
+    out = p(region, frame=(0, 0, 60, 70))
+    np.testing.assert_allclose(out[:10, :12], full[:10, :12], atol=2e-6)
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_error_messages(tmp_path):
+    f = _write(tmp_path, "stages:\n  - {name: blur, type: gaussian_blur, sigma: -1}\n")
+    with pytest.raises(ConfigError) as e:
+        Pipeline.load(f)
+    assert str(e.value) == f"{f}: stage 'blur': parameter 'sigma' must be > 0, got -1"
+
+    f = _write(tmp_path, "stages:\n  - {name: b, type: gausian_blur}\n")
+    with pytest.raises(ConfigError) as e:
+        Pipeline.load(f)
+    assert str(e.value).startswith(f"{f}: stage 'b': unknown stage type 'gausian_blur' (expected one of "
+                                   "bilateral, box_blur, color_matrix, demosaic, denoise, exposure, ")
+
+    f = _write(tmp_path, "stages:\n  - {name: blur, type: gaussian_blur, sigmaa: 2}\n")
+    with pytest.raises(ConfigError) as e:
+        Pipeline.load(f)
+    assert str(e.value) == (f"{f}: stage 'blur': unknown parameter 'sigmaa' for stage type "
+                            "'gaussian_blur' (expected one of sigma, border, ksize, cval)")
+
+    f = _write(tmp_path, "stages:\n  - {name: blur, type: gaussian_blur, border: mirror}\n")
+    with pytest.raises(ConfigError) as e:
+        Pipeline.load(f)
+    assert str(e.value) == (f"{f}: stage 'blur': unknown border mode 'mirror' (expected one of "
+                            "reflect101, reflect, replicate, constant, wrap)")
+
+    f = _write(tmp_path, "stages:\n  - {name: c, type: color_matrix}\n")
+    p = Pipeline.load(f)
+    with pytest.raises(ImageError) as e:
+        p(np.zeros((4, 4, 1), np.float32), where="gray.png")
+    assert str(e.value) == f"gray.png: 1-channel image, but stage 'c' (color_matrix) of {f} needs 3 channels"
+
+    img = np.zeros((4, 5, 3), np.float32)
+    img[2, 3, 1] = np.nan
+    with pytest.raises(ImageError) as e:
+        p(img, where="nan.exr")
+    assert str(e.value) == "nan.exr: NaN at pixel (row 2, col 3, channel 1); 1 non-finite values"
+
+    with pytest.raises(ConfigError) as e:
+        p.set("c.m33", 1.0)
+    assert str(e.value) == (f"{f}: stage 'c': unknown parameter 'm33' for stage type 'color_matrix' "
+                            "(expected one of m00, m01, m02, m10, m11, m12, m20, m21, m22, o0, o1, o2)")
+
+    f = _write(tmp_path, "stages:\n  - {name: t, type: tone_curve, knots: [0, 0.5, 0.4, 1]}\n")
+    with pytest.raises(ConfigError) as e:
+        Pipeline.load(f)
+    assert str(e.value) == (f"{f}: stage 't': knots must be non-decreasing (monotone curve), "
+                            "got [0.0, 0.5, 0.4, 1.0]")
+
+    f = _write(tmp_path, "stages: [\n")
+    with pytest.raises(ConfigError) as e:
+        Pipeline.load(f)
+    assert str(e.value).startswith(f"{f}: cannot parse pipeline file (")
+
+
+def test_tuner_crops_are_exact(pipe_file):
+    """Loss and gradient on random crops (region = crop + margin, shifted at the edges) equal
+    those of the full image's output restricted to the crops."""
+    from diffrender.filters.tune import Tuner
+
+    p = Pipeline.load(pipe_file, dtype="float64")
+    rng = np.random.default_rng(3)
+    x = rng.random((64, 72, 3))
+    t = rng.random((64, 72, 3))
+    tuner = Tuner(p, [(x, t)], crop=16, seed=0)
+    v = tuner.vector()
+    for seed in range(3):
+        tuner.rng = np.random.default_rng(seed)
+        tuner.crops = tuner.sample_crops()
+        c = tuner.crops[0]
+        assert (c.y1 - c.y0, c.x1 - c.x0) == (16 + 2 * 18, 16 + 2 * 18)  # margin at the bounds
+        loss, grad = tuner.loss_grad(v)
+        full = p(x)
+        sl = (slice(c.y0 + c.cy, c.y0 + c.cy + 16), slice(c.x0 + c.cx, c.x0 + c.cx + 16))
+        r = np.zeros_like(full)
+        r[sl] = full[sl] - t[sl]
+        assert loss == pytest.approx(float((r[sl] ** 2).mean()), rel=1e-12)
+        _, g = p.vjp(x, 2 * r / r[sl].size)
+        np.testing.assert_allclose(grad, [g[n] for n in tuner.names], rtol=1e-9, atol=1e-15)
