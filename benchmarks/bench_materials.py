@@ -240,6 +240,8 @@ def main():
             out.update({"mitsuba_spp": a.ref_spp, "mitsuba_s": round(t_mi, 3),
                         "mitsuba_mean": round(float(ref.mean()), 5),
                         "mean_ratio": round(float(ours.mean() / max(ref.mean(), 1e-12)), 4),
+                        # time per sample, ours / Mitsuba scalar_rgb (steady state, this process)
+                        "time_ratio_per_spp": round((steady / a.spp) / max(t_mi / a.ref_spp, 1e-9), 3),
                         "rel_mse": round(rel_mse(ours, ref), 5)})
         print(json.dumps(out), flush=True)
 
