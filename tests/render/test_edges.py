@@ -219,6 +219,12 @@ def test_edge_options_errors(occ):
         r.vjp(adj, ["occ.to_world"], edges=dict(sppp=3))
     with pytest.raises(GradientError, match="edge spp must be a positive integer"):
         r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, spp=0))
+    with pytest.raises(GradientError, match="edges must be True, False, a dict or EdgeOptions"):
+        r.vjp(adj, ["occ.to_world"], edges=3)
+    sc2 = occluder_scene()
+    sc2.integrator.type = "direct"
+    with pytest.raises(GradientError, match="derivatives need the 'path' integrator, the scene uses 'direct'"):
+        Renderer(sc2).vjp(adj, ["occ.to_world"])
 
 
 # --- an object resting on a plane (contact edges) ---------------------------------------------
