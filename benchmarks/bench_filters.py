@@ -34,6 +34,15 @@ def _rss_mb():
 
 
 def _maxrss_mb():
+    # VmHWM is this address space's high-water mark; ru_maxrss would include the parent's RSS
+    # at fork time (Linux keeps it across fork + exec)
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -4,7 +4,7 @@ thread count). Prints JSON lines.
 1. ``gradient``: one gradient evaluation (primal render + adjoint pass) of the Cornell box's
    red-wall reflectance, 256x256, 16 spp, max_depth 5 (loss: L2 against a fixed target), steady
    state (best of --repeats, after a warm-up), with the ratio ours / Mitsuba.
-2. ``memory``: peak resident memory (ru_maxrss) of a fresh process doing one gradient evaluation
+2. ``memory``: peak resident memory (VmHWM) of a fresh process doing one gradient evaluation
    at 16 and at 256 spp, for both renderers; ``growth`` is the ratio 256 spp / 16 spp.
 3. ``recovery``: albedo recovery from the same start (grey 0.3) and the same target (a high-spp
    Mitsuba render), Adam with the same settings, timed until the relative parameter error
@@ -138,7 +138,20 @@ def memory_child(which, res, spp, threads):
     target = np.zeros((res, res, 3), np.float32)
     model.set(np.full(3, 0.5))
     model.grad(target, spp, 0)
-    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+    print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's resident-memory high-water mark. /proc/self/status VmHWM belongs to this
+    address space; ru_maxrss would also count the parent's RSS at fork time on Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure_memory(which, res, spp, threads):

@@ -69,6 +69,12 @@ from .errors import EngineError
 DEVICES = ("cpu", "cuda", "vulkan", "auto")
 
 _state = {"initialized": False, "device": None, "threads": None}
+_reset_hooks: list = []  # called before the engine is re-initialised (fields become invalid)
+
+
+def on_reset(fn) -> None:
+    """Register ``fn()`` to run when :func:`init` resets the engine (caches of fields)."""
+    _reset_hooks.append(fn)
 
 
 def _arch_for(name: str):
@@ -119,6 +125,8 @@ def init(device: str | None = None, threads: int | None = None, verbose: bool = 
     if _state["initialized"]:
         if device in ("auto", _state["device"]) and (threads is None or threads == _state["threads"]):
             return _state["device"]
+        for fn in _reset_hooks:
+            fn()
         ti.reset()
         _state["initialized"] = False
     if device == "auto":
@@ -171,5 +179,108 @@ def require_forward_mode(what: str = "forward-mode differentiation") -> None:
         )
 
 
+# --- field recycling -------------------------------------------------------------------------
+#
+# Taichi compiles a kernel for the fields it touches: a new object holding new fields means a new
+# compilation. ``recycle_fields`` lets a constructor run again on an existing object while every
+# field allocation (``ti.field``, ``ti.Vector.field``, ``ti.Matrix.field``, ``Struct.field`` and
+# the typed ``vec3.field(...)`` forms, which go through them) returns, in order, the field that the
+# same call returned last time: the object keeps its fields, so its kernels stay compiled. Any call
+# that differs (another dtype, shape, gradient flag) allocates a new field and marks the replay as
+# a mismatch; the caller must then discard the object.
+
+
+class FieldLog:
+    """The field allocations of one constructor run: ``entries`` = [(call, field), ...]."""
+
+    def __init__(self, replay=None):
+        self.replay = replay  # the FieldLog of the previous run, or None
+        self.entries: list = []
+        self.mismatch = False
+
+    def _take(self, call, alloc):
+        old = self.replay.entries if self.replay is not None else ()
+        i = len(self.entries)
+        if i < len(old) and _same_call(old[i][0], call):
+            f = old[i][1]
+        else:
+            if self.replay is not None:
+                self.mismatch = True
+            f = alloc()
+        self.entries.append((call, f))
+        return f
+
+    def complete(self) -> bool:
+        """True when the replay re-used exactly the fields of the previous run."""
+        return (self.replay is not None and not self.mismatch
+                and len(self.entries) == len(self.replay.entries))
+
+
+def _same_call(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - incomparable arguments: not the same call
+        return False
+
+
+_recycle = {"log": None, "depth": 0}
+
+
+def _wrap_alloc(fn, name, bound_cls=None):
+    def alloc(*args, **kwargs):
+        log = _recycle["log"]
+        if log is None or _recycle["depth"]:
+            return fn(*args, **kwargs) if bound_cls is None else fn(bound_cls, *args, **kwargs)
+        _recycle["depth"] += 1
+        try:
+            call = (name, args, tuple(sorted(kwargs.items())))
+            if bound_cls is None:
+                return log._take(call, lambda: fn(*args, **kwargs))
+            return log._take(call, lambda: fn(bound_cls, *args, **kwargs))
+        finally:
+            _recycle["depth"] -= 1
+    return alloc
+
+
+def _install_recycling():
+    if _recycle.get("installed"):
+        return
+    from importlib import import_module
+
+    root = ti.__name__
+    impl = import_module(root + ".lang.impl")
+    matrix = import_module(root + ".lang.matrix")
+    struct = import_module(root + ".lang.struct")
+    wrapped = _wrap_alloc(impl.field, "field")
+    impl.field = wrapped
+    ti.field = wrapped
+    for cls in (matrix.Matrix, matrix.Vector, struct.Struct):
+        cm = cls.__dict__.get("field")
+        if isinstance(cm, classmethod):
+            func = cm.__func__
+
+            def make(func=func, cls=cls):
+                def f(klass, *args, **kwargs):
+                    return _wrap_alloc(func, cls.__name__ + ".field", klass)(*args, **kwargs)
+                return classmethod(f)
+            setattr(cls, "field", make())
+    _recycle["installed"] = True
+
+
+@contextlib.contextmanager
+def recycle_fields(replay: "FieldLog | None" = None):
+    """Record (``replay=None``) or replay the field allocations made inside the block; yields
+    the new :class:`FieldLog`. Not re-entrant."""
+    _install_recycling()
+    if _recycle["log"] is not None:
+        raise EngineError("recycle_fields is not re-entrant")
+    log = FieldLog(replay)
+    _recycle["log"] = log
+    try:
+        yield log
+    finally:
+        _recycle["log"] = None
+
+
 __all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "ensure_init", "device",
-           "has_forward_mode", "require_forward_mode"]
+           "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]

@@ -111,6 +111,10 @@ class Film:
         self.filter = FilterInfo.field(shape=())
         self.filter[None] = FilterInfo(**fp)
         r = self.radius_px
+        # Gaussian: exp(alpha k^2) for the integer tap offsets k = 0 .. r (see ``store``).
+        self.gauss_k = ti.field(ti.f32, shape=r + 1)
+        self.gauss_k.from_numpy(np.exp(fp["alpha"] * np.arange(r + 1, dtype=np.float64) ** 2)
+                                .astype(np.float32))
         self.n_w = 2 * (2 * r + 1)
         # Per sample, its separable filter weights towards the 2r+1 pixel columns and rows
         # around its own pixel (computed once by the sample pass, not once per neighbour).
@@ -156,14 +160,37 @@ class Film:
             x0 = ti.cast(gx - self.border, ti.f32) + 0.5 - pos.x
             y0 = ti.cast(gy - self.border, ti.f32) + 0.5 - pos.y
             w = ti.Vector([0.0] * self.n_w)
-            for j in ti.static(range(2 * r + 1)):
-                w[j] = filter_eval(f, x0 + (j - r))
-                w[2 * r + 1 + j] = filter_eval(f, y0 + (j - r))
+            if f.type == 2:
+                # Gaussian taps at x0 + k, k = -r .. r, from two exponentials per axis:
+                # exp(a (x0 + k)^2) = exp(a x0^2) * exp(2 a x0)^k * exp(a k^2).
+                for ax in ti.static(range(2)):
+                    x = x0 if ti.static(ax == 0) else y0
+                    off = ti.static(ax * (2 * r + 1))
+                    e0 = ti.exp(f.alpha * x * x)
+                    g = ti.exp(2.0 * f.alpha * x)
+                    gi = 1.0 / g
+                    w[off + r] = ti.max(0.0, e0 - f.bias)
+                    up = e0
+                    dn = e0
+                    for k in ti.static(range(1, r + 1)):
+                        up *= g
+                        dn *= gi
+                        ck = self.gauss_k[k]
+                        w[off + r + k] = ti.max(0.0, up * ck - f.bias)
+                        w[off + r - k] = ti.max(0.0, dn * ck - f.bias)
+            else:
+                for j in ti.static(range(2 * r + 1)):
+                    w[j] = filter_eval(f, x0 + (j - r))
+                    w[2 * r + 1 + j] = filter_eval(f, y0 + (j - r))
             self.wts[s, gy, gx] = w
 
     @ti.kernel
     def gather(self, n: ti.i32, with_aovs: ti.template()):
-        """Add the ``n`` buffered samples per pixel into the accumulators (fixed order)."""
+        """Add the ``n`` buffered samples per pixel into the accumulators (fixed order).
+
+        Per sample index: the footprint's taps are summed row by row in float32 (independent
+        rows, so the additions overlap), then added to the float64 accumulators. Every pixel
+        sees the same sequence of additions whatever the thread count and pass split."""
         r = ti.static(self.radius_px)
         b = ti.static(self.border)
         for y, x in self.acc:
@@ -173,9 +200,15 @@ class Film:
             if ti.static(with_aovs):
                 aacc = self.aov_acc[y, x]
             for s in range(n):
+                cs = ti.Vector([0.0, 0.0, 0.0])
+                wsum = 0.0
+                acs = ti.Vector([0.0] * N_AOV)
                 for dy in ti.static(range(-r, r + 1)):
                     gy = y + b + dy
                     if 0 <= gy < self.sh:
+                        rc = ti.Vector([0.0, 0.0, 0.0])
+                        rw = 0.0
+                        ra = ti.Vector([0.0] * N_AOV)
                         for dx in ti.static(range(-r, r + 1)):
                             gx = x + b + dx
                             if 0 <= gx < self.sw:
@@ -183,12 +216,19 @@ class Film:
                                 if ti.static(r > 0):
                                     wv = self.wts[s, gy, gx]
                                     w = wv[r - dx] * wv[3 * r + 1 - dy]
-                                if w > 0.0:
-                                    w64 = ti.cast(w, ti.f64)
-                                    acc += w64 * ti.cast(self.color[s, gy, gx], ti.f64)
-                                    ws += w64
-                                    if ti.static(with_aovs):
-                                        aacc += w64 * ti.cast(self.aov[s, gy, gx], ti.f64)
+                                # Weights are >= 0 and colours finite: a zero weight adds 0.
+                                rc += w * self.color[s, gy, gx]
+                                rw += w
+                                if ti.static(with_aovs):
+                                    ra += w * self.aov[s, gy, gx]
+                        cs += rc
+                        wsum += rw
+                        if ti.static(with_aovs):
+                            acs += ra
+                acc += ti.cast(cs, ti.f64)
+                ws += ti.cast(wsum, ti.f64)
+                if ti.static(with_aovs):
+                    aacc += ti.cast(acs, ti.f64)
             self.acc[y, x] = acc
             self.wsum[y, x] = ws
             if ti.static(with_aovs):

@@ -19,33 +19,99 @@ from .types import Hit, SurfaceInteraction, ivec3, vec2, vec3
 
 Tri = ti.types.struct(v0=vec3, e1=vec3, e2=vec3)
 TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
-Node = ti.types.struct(lo=vec3, hi=vec3, first=ti.i32, count=ti.i32)
+#: An internal BVH node holding the boxes of its two children (one load per visited node, both
+#: boxes tested together). A child word ``c >= 0`` is an internal node; ``c < 0`` a leaf whose
+#: triangles are ``first .. first + count - 1`` with ``-c - 1 = first * LEAF_SPAN + count``.
+Node = ti.types.struct(l_lo=vec3, l_hi=vec3, r_lo=vec3, r_hi=vec3, left=ti.i32, right=ti.i32)
 ShapeInfo = ti.types.struct(bsdf=ti.i32, emitter=ti.i32, has_normals=ti.i32, has_uvs=ti.i32)
 
 STACK_SIZE = 32
+LEAF_SPAN = 32  # leaves hold at most LEAF_SPAN - 1 triangles
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
+
+
+def capacity_class(n: int) -> int:
+    """Field size for ``n`` elements: 64, then steps of 1/8 of the power of two above ``n``
+    (at most 12.5% unused). Scenes of similar sizes share field shapes, hence kernels
+    (see ``renderer``'s pool of device sets)."""
+    n = max(1, int(n))
+    if n <= 64:
+        return 64
+    step = 1 << max(0, (n - 1).bit_length() - 3)
+    return -(-n // step) * step
+
+
+def _pad(a, n):
+    """``a`` extended with zero rows to ``n`` rows."""
+    if a.shape[0] == n:
+        return a
+    return np.concatenate([a, np.zeros((n - a.shape[0],) + a.shape[1:], a.dtype)])
+
+
+def pack_nodes(b: BVH, capacity: int) -> dict:
+    """The BVH as internal nodes holding their children's boxes (see :data:`Node`), padded to
+    ``capacity`` nodes. A tree that is a single leaf gets a root whose right child is empty."""
+    internal = np.flatnonzero(b.count == 0)
+    index = np.full(b.n_nodes, -1, np.int64)
+    index[internal] = np.arange(internal.size)
+    # Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
+    # rounding can put hit points a hair outside boxes built from the vertices.
+    lo = (b.lo - (np.abs(b.lo) * 4e-7 + 1e-30)).astype(np.float32)
+    hi = (b.hi + (np.abs(b.hi) * 4e-7 + 1e-30)).astype(np.float32)
+    word = np.where(b.count == 0, index, -(b.first.astype(np.int64) * LEAF_SPAN + b.count) - 1)
+    if internal.size:
+        lc = b.first[internal].astype(np.int64)
+        rc = lc + 1
+        out = {"l_lo": lo[lc], "l_hi": hi[lc], "r_lo": lo[rc], "r_hi": hi[rc],
+               "left": word[lc], "right": word[rc]}
+    else:  # the root is a leaf
+        empty_lo = np.full((1, 3), np.inf, np.float32)
+        out = {"l_lo": lo[:1], "l_hi": hi[:1], "r_lo": empty_lo, "r_hi": -empty_lo,
+               "left": word[:1], "right": np.full(1, -1, np.int64)}
+    n = out["left"].shape[0]
+    if n > capacity:
+        raise SceneError(f"BVH has {n} internal nodes, more than the {capacity} allocated")
+    res = {}
+    for key, a in out.items():
+        pad = np.zeros((capacity - n,) + a.shape[1:], a.dtype)
+        if key.endswith("lo"):
+            pad[:] = np.inf
+        elif key.endswith("hi"):
+            pad[:] = -np.inf
+        elif key in ("left", "right"):
+            pad[:] = -1
+        res[key] = np.concatenate([a, pad]).astype(np.int32 if key in ("left", "right") else np.float32)
+    return res
 
 
 @ti.data_oriented
 class Geometry:
+    """Fields are sized by :func:`capacity_class` (triangles, vertices, shapes); kernels read
+    the actual counts from fields, never from Python attributes, so a Geometry can be rebuilt
+    for another scene of the same size class without recompiling (``RECYCLE_SAFE``)."""
+
+    RECYCLE_SAFE = True
+
     def __init__(self, shapes, shape_bsdf, shape_emitter, max_leaf=4):
-        self.max_leaf = max_leaf
+        if not 1 <= int(max_leaf) < LEAF_SPAN:
+            raise SceneError(f"max_leaf must be in [1, {LEAF_SPAN - 1}], got {max_leaf}")
+        self.max_leaf = int(max_leaf)
         self.n_shapes = max(1, len(shapes))
-        sinfo = np.zeros((self.n_shapes, 4), np.int32)
+        sinfo = np.zeros((capacity_class(self.n_shapes), 4), np.int32)
         sinfo[:, 1] = -1
         for i, sh in enumerate(shapes):
             sinfo[i] = (shape_bsdf[i], shape_emitter[i], sh.normals is not None, sh.uvs is not None)
         self._merge(shapes)
-        nt = max(1, self.n_tris)
-        nv = max(1, self.n_verts)
+        nt = capacity_class(self.n_tris)
+        nv = capacity_class(self.n_verts)
         self.tris = Tri.field(shape=nt)
         self.tri_info = TriInfo.field(shape=nt)
         self.vnormals = vec3.field(shape=nv)
         self.vuvs = vec2.field(shape=nv)
-        self.shapes = ShapeInfo.field(shape=self.n_shapes)
-        # A binary tree over N leaves-or-more triangles has at most 2N - 1 nodes: rebuilding
-        # the BVH after vertices move always fits in the same field.
-        self.nodes = Node.field(shape=max(1, 2 * self.n_tris - 1))
+        self.shapes = ShapeInfo.field(shape=sinfo.shape[0])
+        # A binary tree whose leaves hold >= 1 triangle has at most N - 1 internal nodes (1 when
+        # the root is a leaf): rebuilding the BVH after vertices move fits in the same field.
+        self.nodes = Node.field(shape=max(1, nt - 1))
         self.n_tris_field = ti.field(ti.i32, shape=())
         self.shapes.from_numpy({"bsdf": sinfo[:, 0], "emitter": sinfo[:, 1],
                                 "has_normals": sinfo[:, 2], "has_uvs": sinfo[:, 3]})
@@ -85,29 +151,19 @@ class Geometry:
         self.tri_rank = np.empty_like(order)  # original -> BVH position
         self.tri_rank[order] = np.arange(order.size)
         if self.n_tris:
+            nt, nv = self.tris.shape[0], self.vnormals.shape[0]
             pv0, pv1, pv2 = v0[order], v1[order], v2[order]
-            self.tris.from_numpy({"v0": pv0.astype(np.float32),
-                                  "e1": (pv1 - pv0).astype(np.float32),
-                                  "e2": (pv2 - pv0).astype(np.float32)})
-            self.tri_info.from_numpy({"vi": F[order].astype(np.int32), "shape_id": self._s[order]})
+            self.tris.from_numpy({"v0": _pad(pv0.astype(np.float32), nt),
+                                  "e1": _pad((pv1 - pv0).astype(np.float32), nt),
+                                  "e2": _pad((pv2 - pv0).astype(np.float32), nt)})
+            self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
+                                      "shape_id": _pad(self._s[order].astype(np.int32), nt)})
             nrm = self._n
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
-            self.vnormals.from_numpy(nrm.astype(np.float32))
-            self.vuvs.from_numpy(self._uv.astype(np.float32))
-        b = self.bvh
-        cap = self.nodes.shape[0]
-        pad = cap - b.n_nodes
-
-        def padded(a, fill=0):
-            return np.concatenate([a, np.full((pad,) + a.shape[1:], fill, a.dtype)])
-
-        # Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
-        # rounding can put hit points a hair outside boxes built from the vertices.
-        lo = b.lo - (np.abs(b.lo) * 4e-7 + 1e-30)
-        hi = b.hi + (np.abs(b.hi) * 4e-7 + 1e-30)
-        self.nodes.from_numpy({"lo": padded(lo.astype(np.float32)), "hi": padded(hi.astype(np.float32)), "first": padded(b.first),
-                               "count": padded(b.count)})
+            self.vnormals.from_numpy(_pad(nrm.astype(np.float32), nv))
+            self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
+        self.nodes.from_numpy(pack_nodes(self.bvh, self.nodes.shape[0]))
         self.n_tris_field[None] = self.n_tris
 
     def refit_vertices(self, shapes):
@@ -128,42 +184,20 @@ class Geometry:
 
     @ti.func
     def intersect_triangle(self, i, o, d, tmax):
-        """Möller–Trumbore: (t, b1, b2); t = tmax when there is no hit in (0, tmax)."""
+        """Möller–Trumbore: (t, b1, b2); t = tmax when there is no hit in (0, tmax).
+
+        Branch free (rays hit or miss triangles unpredictably): a zero determinant gives
+        infinite or NaN barycentrics, which fail the range tests."""
         tr = self.tris[i]
         pv = d.cross(tr.e2)
-        det = tr.e1.dot(pv)
-        t_hit = tmax
-        b1 = 0.0
-        b2 = 0.0
-        if det != 0.0:
-            inv = 1.0 / det
-            s = o - tr.v0
-            u = s.dot(pv) * inv
-            if u >= 0.0 and u <= 1.0:
-                q = s.cross(tr.e1)
-                v = d.dot(q) * inv
-                if v >= 0.0 and u + v <= 1.0:
-                    t = tr.e2.dot(q) * inv
-                    if t > 0.0 and t < tmax:
-                        t_hit = t
-                        b1 = u
-                        b2 = v
-        return t_hit, b1, b2
-
-    @ti.func
-    def _box(self, n, o, inv_d, tmax):
-        """Entry distance of the ray into node n's box, or +inf when it misses before tmax."""
-        nd = self.nodes[n]
-        t0 = (nd.lo - o) * inv_d
-        t1 = (nd.hi - o) * inv_d
-        tn = ti.min(t0, t1)
-        tf = ti.max(t0, t1)
-        tnear = ti.max(tn.x, tn.y, tn.z, 0.0)
-        tfar = ti.min(tf.x, tf.y, tf.z) * (1.0 + 2.0 * GAMMA3)
-        res = ti.math.inf
-        if tnear <= tfar and tnear < tmax:
-            res = tnear
-        return res
+        inv = 1.0 / tr.e1.dot(pv)
+        s = o - tr.v0
+        u = s.dot(pv) * inv
+        q = s.cross(tr.e1)
+        v = d.dot(q) * inv
+        t = tr.e2.dot(q) * inv
+        ok = (u >= 0.0) & (v >= 0.0) & (u + v <= 1.0) & (t > 0.0) & (t < tmax)
+        return ti.select(ok, t, tmax), u, v
 
     @ti.func
     def _inv_dir(self, d):
@@ -177,7 +211,11 @@ class Geometry:
 
     @ti.func
     def trace(self, o, d, tmax, any_hit: ti.template()):
-        """Closest hit (any_hit=False) or the first hit found (any_hit=True) in (0, tmax)."""
+        """Closest hit (any_hit=False) or the first hit found (any_hit=True) in (0, tmax).
+
+        Stack traversal, nearer child first; a popped subtree is skipped when its entry
+        distance is beyond the closest hit found since it was pushed. Box slabs as Mitsuba's
+        robust test (far distance grown by 2 gamma(3))."""
         inv_d = self._inv_dir(d)
         best_t = tmax
         best_tri = -1
@@ -186,50 +224,59 @@ class Geometry:
         stack = ti.Vector([0] * STACK_SIZE, ti.i32)
         stack_t = ti.Vector([0.0] * STACK_SIZE, ti.f32)
         sp = 0
-        node = 0
-        running = self.n_tris_field[None] > 0 and self._box(0, o, inv_d, tmax) < ti.math.inf
+        cur = 0
+        cur_t = 0.0
+        running = self.n_tris_field[None] > 0
         while running:
-            nd = self.nodes[node]
             go_pop = True
-            if nd.count > 0:
-                for i in range(nd.first, nd.first + nd.count):
-                    t, b1, b2 = self.intersect_triangle(i, o, d, best_t)
-                    if t < best_t:
-                        best_t = t
-                        best_tri = i
-                        best_b1 = b1
-                        best_b2 = b2
-                if ti.static(any_hit):
-                    if best_tri >= 0:
-                        running = False
-            else:
-                left = nd.first
-                tl = self._box(left, o, inv_d, best_t)
-                tr = self._box(left + 1, o, inv_d, best_t)
-                if tl < ti.math.inf or tr < ti.math.inf:
-                    go_pop = False
-                    if tl < ti.math.inf and tr < ti.math.inf:
-                        near, far, tfar = left, left + 1, tr
-                        if tr < tl:
-                            near, far, tfar = left + 1, left, tl
+            if cur_t < best_t:
+                if cur >= 0:
+                    nd = self.nodes[cur]
+                    a0 = (nd.l_lo - o) * inv_d
+                    a1 = (nd.l_hi - o) * inv_d
+                    an = ti.min(a0, a1)
+                    af = ti.max(a0, a1)
+                    tln = ti.max(an.x, an.y, an.z, 0.0)
+                    tlf = ti.min(af.x, af.y, af.z, best_t) * (1.0 + 2.0 * GAMMA3)
+                    c0 = (nd.r_lo - o) * inv_d
+                    c1 = (nd.r_hi - o) * inv_d
+                    cn = ti.min(c0, c1)
+                    cf = ti.max(c0, c1)
+                    trn = ti.max(cn.x, cn.y, cn.z, 0.0)
+                    trf = ti.min(cf.x, cf.y, cf.z, best_t) * (1.0 + 2.0 * GAMMA3)
+                    hl = (tln <= tlf) & (tln < best_t)
+                    hr = (trn <= trf) & (trn < best_t)
+                    if hl | hr:
+                        go_pop = False
+                        # Right child first when it is the only one hit or the nearer one.
+                        rf = hr & ((not hl) | (trn < tln))
+                        cur = ti.select(rf, nd.right, nd.left)
+                        cur_t = ti.select(rf, trn, tln)
+                        # The other child is written unconditionally and kept when both hit.
                         if sp < STACK_SIZE:
-                            stack[sp] = far
-                            stack_t[sp] = tfar
-                            sp += 1
-                        node = near
-                    elif tl < ti.math.inf:
-                        node = left
-                    else:
-                        node = left + 1
+                            stack[sp] = ti.select(rf, nd.left, nd.right)
+                            stack_t[sp] = ti.select(rf, tln, trn)
+                            sp += ti.cast(hl & hr, ti.i32)
+                else:
+                    k = -cur - 1
+                    first = k // LEAF_SPAN
+                    for i in range(first, first + k % LEAF_SPAN):
+                        t, b1, b2 = self.intersect_triangle(i, o, d, best_t)
+                        closer = t < best_t
+                        best_t = ti.select(closer, t, best_t)
+                        best_tri = ti.select(closer, i, best_tri)
+                        best_b1 = ti.select(closer, b1, best_b1)
+                        best_b2 = ti.select(closer, b2, best_b2)
+                    if ti.static(any_hit):
+                        if best_tri >= 0:
+                            running = False
             if running and go_pop:
-                found = False
-                while sp > 0 and not found:
-                    sp -= 1
-                    if stack_t[sp] < best_t:
-                        node = stack[sp]
-                        found = True
-                if not found:
+                if sp == 0:
                     running = False
+                else:
+                    sp -= 1
+                    cur = stack[sp]
+                    cur_t = stack_t[sp]
         return Hit(t=best_t, tri=best_tri, b1=best_b1, b2=best_b2)
 
     @ti.func

@@ -1,9 +1,12 @@
 """The Renderer: uploads a Scene once, renders it many times."""
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 
-from ..engine import ensure_init
+from ..engine import ensure_init, on_reset, recycle_fields
 from ..errors import SceneError
 from ..scene.model import Scene, Texture
 from .bsdfs import TYPES as BSDF_TYPES
@@ -12,12 +15,98 @@ from .camera import Camera
 from .emitters import TYPES as EMITTER_TYPES
 from .emitters import EmitterTable
 from .film import Film
-from .geometry import Geometry
+from .geometry import Geometry, capacity_class
 from .integrators import Integrator, depth_limit
 from .textures import TextureTable
 
 AOV_NAMES = ("depth", "normal", "albedo", "alpha")
 SAMPLE_BUFFER_BYTES = 32 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
+
+
+# --- pool of device sets ---------------------------------------------------------------------
+#
+# Taichi compiles a kernel for the fields (and the Python constants) it touches, and our kernels
+# are methods of the component objects. A Renderer therefore takes its component objects from a
+# pool: when a Renderer is garbage collected its objects (with their fields and compiled kernels)
+# go back to the pool, and the next Renderer whose scene has the same *key* (field sizes: size
+# classes of the geometry, counts of texture slots, BSDFs, emitters; the film's size and filter)
+# re-runs their constructors in place, with ``engine.recycle_fields`` handing back the same
+# fields. Nothing is recompiled. The replay is checked: any field allocated differently, or (for
+# classes not marked ``RECYCLE_SAFE``) any plain attribute that differs, discards the set and
+# builds a fresh one, so a recycled kernel can never see stale constants.
+
+
+class _DeviceSet:
+    def __init__(self, key):
+        self.key = key
+        self.gen = _POOL["gen"]
+        self.objs: dict = {}
+        self.logs: dict = {}
+
+
+class _Mismatch(Exception):
+    pass
+
+
+_POOL = {"gen": 0, "free": {}, "live": {}}
+
+
+def _reset_pool():
+    _POOL["gen"] += 1
+    _POOL["free"].clear()
+    _POOL["live"].clear()
+
+
+on_reset(_reset_pool)
+
+
+def _acquire(key):
+    free = _POOL["free"].get(key)
+    if not free and _POOL["live"].get(key):
+        gc.collect()  # a dropped Renderer of this key may be waiting in a reference cycle
+        free = _POOL["free"].get(key)
+    dset = free.pop() if free else _DeviceSet(key)
+    _POOL["live"][key] = _POOL["live"].get(key, 0) + 1
+    return dset
+
+
+def _release(dset):
+    if dset.gen != _POOL["gen"]:
+        return  # the engine was reset: the fields are gone
+    live = _POOL["live"]
+    live[dset.key] = max(0, live.get(dset.key, 0) - 1)
+    _POOL["free"].setdefault(dset.key, []).append(dset)
+
+
+def _discard(dset):
+    if dset.gen == _POOL["gen"]:
+        live = _POOL["live"]
+        live[dset.key] = max(0, live.get(dset.key, 0) - 1)
+
+
+def _scalars(obj) -> dict:
+    plain = (int, float, str, bool, type(None))
+    proxies = (weakref.ProxyType, weakref.CallableProxyType)
+    return {k: v for k, v in vars(obj).items() if type(v) not in proxies and (
+        isinstance(v, plain) or (isinstance(v, tuple) and all(isinstance(x, plain) for x in v)))}
+
+
+def _make(dset, name, cls, *args):
+    """``cls(*args)``, re-using ``dset``'s object of that name (same fields) when it has one."""
+    obj = dset.objs.get(name)
+    if obj is None:
+        with recycle_fields() as log:
+            obj = cls(*args)
+        dset.objs[name] = obj
+    else:
+        before = _scalars(obj)
+        with recycle_fields(dset.logs[name]) as log:
+            obj.__init__(*args)
+        if not log.complete() or (not getattr(cls, "RECYCLE_SAFE", False)
+                                  and _scalars(obj) != before):
+            raise _Mismatch(name)
+    dset.logs[name] = log
+    return obj
 
 
 def _where(scene, what):
@@ -118,18 +207,51 @@ class Renderer:
                 emitter_rows.append(dict(type="area", slot=slot(rad, where + " radiance"),
                                          shape=i, where=where))
 
-        self.textures = TextureTable(self._slots)
-        self.geometry = Geometry(scene.shapes, shape_bsdf, shape_emitter, max_leaf=max_leaf)
-        self.bsdfs = BSDFTable(self.textures, bsdf_rows)
-        self.emitters = EmitterTable(self.geometry, self.textures, emitter_rows)
-        self.camera = Camera(self.sensor, _where(scene, "sensor"))
         film = self.sensor.film
         w = film.crop[2] if film.crop else film.width
         h = film.crop[3] if film.crop else film.height
         cap = max(1, min(64, SAMPLE_BUFFER_BYTES // max(1, (w + 8) * (h + 8) * 52)))
-        self.film = Film(self.sensor, cap, _where(scene, "film"))
-        self.integrator = Integrator(self.geometry, self.bsdfs, self.emitters, self.camera)
+        n_tris = sum(int(np.asarray(sh.faces).reshape(-1, 3).shape[0]) for sh in scene.shapes)
+        n_verts = sum(int(np.asarray(sh.vertices).reshape(-1, 3).shape[0]) for sh in scene.shapes)
+        em_tris = sum(int(np.asarray(scene.shapes[r["shape"]].faces).reshape(-1, 3).shape[0])
+                      for r in emitter_rows if r["type"] == "area")
+        rf = film.rfilter
+        key = (len(self._slots),
+               tuple(np.shape(t.data)[:2] for t, _ in self._slots if t.type == "bitmap"),
+               len(bsdf_rows), len(emitter_rows), em_tris, capacity_class(n_tris),
+               capacity_class(n_verts), capacity_class(len(scene.shapes)), int(max_leaf),
+               film.width, film.height, tuple(film.crop) if film.crop else None,
+               bool(film.sample_border), rf.type, getattr(rf, "radius", None),
+               getattr(rf, "stddev", None), cap)
+        dset = _acquire(key)
+        try:
+            self._build(dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows,
+                        max_leaf, cap)
+        except _Mismatch:
+            _discard(dset)
+            dset = _DeviceSet(key)
+            _POOL["live"][key] = _POOL["live"].get(key, 0) + 1
+            self._build(dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows,
+                        max_leaf, cap)
+        except BaseException:
+            _discard(dset)
+            raise
+        self._dset = dset
+        weakref.finalize(self, _release, dset)
         self._versions = dict(scene.param_versions())
+
+    def _build(self, dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows, max_leaf,
+               cap):
+        self.textures = _make(dset, "textures", TextureTable, self._slots)
+        self.geometry = _make(dset, "geometry", Geometry, scene.shapes, shape_bsdf,
+                              shape_emitter, max_leaf)
+        self.bsdfs = _make(dset, "bsdfs", BSDFTable, self.textures, bsdf_rows)
+        self.emitters = _make(dset, "emitters", EmitterTable, self.geometry, self.textures,
+                              emitter_rows)
+        self.camera = _make(dset, "camera", Camera, self.sensor, _where(scene, "sensor"))
+        self.film = _make(dset, "film", Film, self.sensor, cap, _where(scene, "film"))
+        self.integrator = _make(dset, "integrator", Integrator, self.geometry, self.bsdfs,
+                                self.emitters, self.camera)
 
     # --- parameters ----------------------------------------------------------------------
 
@@ -259,7 +381,15 @@ class Renderer:
         depth = replay_depth(max_depth)
         d = getattr(self, "_diff", None)
         if d is None or d.depth != depth or (spp_per_pass and d.n != spp_per_pass):
-            d = DiffIntegrator(self, depth, spp_per_pass)
+            name = ("diff", depth, spp_per_pass, id(self.film))
+            # A weak proxy: the device set (kept by this Renderer's finalizer until it runs)
+            # must not reference the Renderer, or the Renderer would never be collected.
+            me = weakref.proxy(self)
+            try:
+                d = _make(self._dset, name, DiffIntegrator, me, depth, spp_per_pass)
+            except _Mismatch:
+                self._dset.objs.pop(name, None)
+                d = _make(self._dset, name, DiffIntegrator, me, depth, spp_per_pass)
             self._diff = d
         return d
 
