@@ -116,7 +116,8 @@ class Mesh:
 
         self.name = name
         V0 = np.asarray(V0, np.float64).reshape(-1, 3)
-        _, first, inv = np.unique(V0, axis=0, return_index=True, return_inverse=True)
+        tol = 1e-9 * max(float(np.abs(V0).max()), 1e-30)  # seams equal up to round-off
+        _, first, inv = np.unique(np.round(V0 / tol), axis=0, return_index=True, return_inverse=True)
         inv = inv.reshape(-1)
         self.inv = inv
         self.n_unique = first.size

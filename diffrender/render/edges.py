@@ -59,13 +59,17 @@ EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edge
 # --------------------------------------------------------------------------------------------
 
 def weld(V, faces):
-    """Faces re-indexed so that vertices at the same position share one index (the first);
+    """Faces re-indexed so that vertices at the same position (to 1e-9 of the mesh's extent)
+    share one index (the first);
     meshes split along seams or per face (Mitsuba's cube: 24 vertices) then have their
     edges shared by both faces instead of two coincident boundary edges."""
     V = np.asarray(V, np.float64).reshape(-1, 3)
     if V.shape[0] == 0:
         return np.asarray(faces, np.int64)
-    _, first, inv = np.unique(V, axis=0, return_index=True, return_inverse=True)
+    # positions equal up to round-off (a seam at phi = 2 pi: sin(2 pi) = -2.4e-16) are one
+    tol = 1e-9 * max(float(np.abs(V).max()), 1e-30)
+    Q = np.round(V / tol)
+    _, first, inv = np.unique(Q, axis=0, return_index=True, return_inverse=True)
     rep = first[inv.reshape(-1)]
     return rep[np.asarray(faces, np.int64)]
 
@@ -75,8 +79,10 @@ class EdgeTopology:
     vertices are welded first, so an edge is shared by the faces on both of its sides.
     Gradients of an edge go to the first vertex at each of its end positions."""
 
-    def __init__(self, faces: np.ndarray, n_verts: int, vertices=None, shape_of_face=None):
+    def __init__(self, faces: np.ndarray, n_verts: int, vertices=None, shape_of_face=None,
+                 normals=None, shape_has_normals=None):
         f = np.asarray(faces, np.int64).reshape(-1, 3)
+        orig = f.copy()
         if vertices is not None:
             if shape_of_face is None:
                 f = weld(vertices, f)
@@ -108,6 +114,30 @@ class EdgeTopology:
         self.nonmanifold = count > 2
         self.faces = f
         self.n_edges = int(self.v.shape[0])
+        self.smooth = self._smooth(orig, normals, shape_of_face, shape_has_normals)
+
+    def _smooth(self, orig, normals, shape_of_face, shape_has_normals):
+        """Per edge: True when the shading is continuous across it (both faces interpolate the
+        same vertex normals there). A crease between two faces that are both visible is a
+        discontinuity of the image when it is not smooth (flat shading, or split vertices with
+        different normals): those edges are sampled like silhouettes."""
+        E = self.n_edges
+        inner = self.f1 >= 0
+        if normals is None or shape_has_normals is None or shape_of_face is None:
+            return np.zeros(E, bool)
+        N = np.asarray(normals, np.float64).reshape(-1, 3)
+        has = np.asarray(shape_has_normals, bool)[np.asarray(shape_of_face)[self.f0]]
+        f1 = np.maximum(self.f1, 0)
+
+        def orig_index(face, w):
+            m = self.faces[face] == w[:, None]
+            return orig[face, np.argmax(m, axis=1)]
+        same = np.ones(E, bool)
+        for j in range(2):
+            w = self.v[:, j]
+            n0, n1 = N[orig_index(self.f0, w)], N[orig_index(f1, w)]
+            same &= np.all(np.abs(n0 - n1) <= 1e-6, axis=1)
+        return inner & has & same
 
     def face_normals(self, V):
         F = self.faces
@@ -125,8 +155,9 @@ class EdgeTopology:
         keep = (~inner) | self.nonmanifold | (d < COPLANAR_COS)
         return np.flatnonzero(keep)
 
-    def silhouettes(self, V, point, fn=None, cand=None):
-        """Candidate edges that are silhouettes seen from ``point``."""
+    def silhouettes(self, V, point, fn=None, cand=None, creases=False):
+        """Candidate edges that are silhouettes seen from ``point``; with ``creases``, also
+        the non-smooth creases with a face turned towards ``point`` (image discontinuities)."""
         fn = self.face_normals(V) if fn is None else fn
         e = self.candidates(V, fn) if cand is None else cand
         inner = self.f1[e] >= 0
@@ -134,6 +165,8 @@ class EdgeTopology:
         s0 = np.einsum("ij,ij->i", fn[self.f0[e]], w)
         s1 = np.einsum("ij,ij->i", fn[np.maximum(self.f1[e], 0)], w)
         sil = (~inner) | self.nonmanifold[e] | (s0 * s1 <= 0.0)
+        if creases:
+            sil |= ~self.smooth[e] & ((s0 < 0.0) | (s1 < 0.0))
         return e[sil]
 
 
@@ -334,7 +367,7 @@ class EdgeTracer:
         self.en0 = vec3.field(shape=cap)
         self.en1 = vec3.field(shape=cap)
         self.ecdf = ti.field(ti.f32, shape=cap)
-        self.einfo = ti.field(ti.i32, shape=cap)  # 1: always silhouette (boundary/non-manifold)
+        self.einfo = ti.field(ti.i32, shape=cap)  # 1: always (boundary/non-manifold), 2: crease
         self.n_edge = ti.field(ti.i32, shape=())
         self.n_edge_cap = cap
 
@@ -449,7 +482,9 @@ class EdgeTracer:
         w0 = v0 - p
         w1 = v1 - p
         res = 0.0
-        sil = self.einfo[e] == 1 or self.en0[e].dot(w0) * self.en1[e].dot(w0) <= 0.0
+        s0 = self.en0[e].dot(w0)
+        s1 = self.en1[e].dot(w0)
+        sil = self.einfo[e] == 1 or s0 * s1 <= 0.0 or (self.einfo[e] == 2 and (s0 < 0.0 or s1 < 0.0))
         if sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
             mid = 0.5 * (v0 + v1) - p
             dm = mid.norm()
@@ -583,7 +618,8 @@ class EdgeSampler:
     def __init__(self, renderer):
         self.r = renderer
         g = renderer.geometry
-        self.topo = EdgeTopology(g._f, g.n_verts, g._v, g._s)
+        has_n = [sh.normals is not None for sh in renderer.scene.shapes]
+        self.topo = EdgeTopology(g._f, g.n_verts, g._v, g._s, g._n, has_n)
         self.film = FilmWeights(renderer.sensor, renderer.film)
         self.tracer = EdgeTracer(renderer)
 
@@ -611,7 +647,7 @@ class EdgeSampler:
     def primary(self, V, cam: CameraModel, n_samples, seed, integ, max_depth):
         topo = self.topo
         fn = topo.face_normals(V)
-        e = topo.silhouettes(V, cam.o, fn)
+        e = topo.silhouettes(V, cam.o, fn, creases=True)
         if e.size == 0 or n_samples <= 0:
             return None
         a_i, b_i = topo.v[e, 0], topo.v[e, 1]
@@ -749,6 +785,10 @@ class EdgeSampler:
             x = cam.screen(lq) - crop
         nd = np.einsum("ij,ij->i", nq, dvec)
         good &= (hit == 1) & (lq[:, 2] > cam.near) & (np.abs(nd) > 1e-12)
+        # A shadow point at the edge itself (an object resting on the receiver, or grazing its
+        # own surface) is no shadow boundary: what is visible there is the object's silhouette,
+        # which the primary sampler counts.
+        good &= np.linalg.norm(q - m, axis=1) > 2e-3 * scale
         good &= np.all((x >= self.film.lo) & (x <= self.film.hi), axis=1)
         idx = np.flatnonzero(good)
         lp, q, nq, lq, x, dvec, nd = (a[idx] for a in (lp, q, nq, lq, x, dvec, nd))
@@ -800,8 +840,9 @@ class EdgeSampler:
             return None
         inner = topo.f1[e] >= 0
         always = (~inner) | topo.nonmanifold[e]
+        kind = np.where(always, 1, np.where(topo.smooth[e], 0, 2)).astype(np.int32)
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
-                                 always.astype(np.int32), np.cumsum(length) / total)
+                                 kind, np.cumsum(length) / total)
         self.tracer.upload_lights(*self._area_light_spheres(V))
         # Camera samples: spp per pixel of the sampled region.
         f = self.film

@@ -88,7 +88,7 @@ def _vertex_offsets(r):
     return off
 
 
-def _samples(r, opts: EdgeOptions, spp_unused, seed, md, integ):
+def _samples(r, opts: EdgeOptions, seed, md, integ):
     from .differentiable import GradientError
     from .edges import CameraModel, EdgeSampler, EdgeSamples
 
@@ -131,7 +131,7 @@ def _interior_vjp(r, d_image, spp, seed, md, integ, spp_per_pass=None):
 def geometry_vjp(r, d_image, infos, opts, spp, seed, md, integ):
     from .edges import contract_vjp
 
-    es, cam, samples = _samples(r, opts, spp, seed, md, integ)
+    es, cam, samples = _samples(r, opts, seed, md, integ)
     gV, (gR, go, gT), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
                                         len(r.emitters.rows))
     if opts.interior:
@@ -167,7 +167,7 @@ def geometry_jvp(r, items, opts, spp, seed, md, integ):
     from .differentiable import GradientError
     from .edges import contract_jvp
 
-    es, cam, samples = _samples(r, opts, spp, seed, md, integ)
+    es, cam, samples = _samples(r, opts, seed, md, integ)
     off = _vertex_offsets(r)
     dV = np.zeros((max(1, r.geometry.n_verts), 3))
     dR, do, dT = np.zeros((3, 3)), np.zeros(3), 0.0

@@ -219,6 +219,12 @@ def test_edge_options_errors(occ):
         r.vjp(adj, ["occ.to_world"], edges=dict(sppp=3))
     with pytest.raises(GradientError, match="edge spp must be a positive integer"):
         r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, spp=0))
+    with pytest.raises(GradientError, match="edges must be True, False, a dict or EdgeOptions"):
+        r.vjp(adj, ["occ.to_world"], edges=3)
+    sc2 = occluder_scene()
+    sc2.integrator.type = "direct"
+    with pytest.raises(GradientError, match="derivatives need the 'path' integrator, the scene uses 'direct'"):
+        Renderer(sc2).vjp(adj, ["occ.to_world"])
 
 
 # --- an object resting on a plane (contact edges) ---------------------------------------------
@@ -373,3 +379,61 @@ def test_area_light_soft_shadow_secondary_edges():
                       - expected_image(sc.sensor, area_shadow_radiance(sc, centre - e))) * adj).sum() / (2 * h))
         assert abs(ref) > 0.5
         assert rel_err(g[axis, 3], ref) < 0.1, (axis, g[axis, 3], ref)
+
+
+# --- creases: flat-shaded edges between two visible faces are image discontinuities -----------
+
+def test_crease_edges_are_not_smooth_for_split_normals():
+    from diffrender.render.edges import EdgeTopology
+
+    sc = dr.load_scene({"type": "scene",
+                        "box": {"type": "cube"},
+                        "ball": {"type": "sphere", "center": [3, 0, 0], "radius": 1.0}})
+    r = Renderer(sc)
+    g = r.geometry
+    t = EdgeTopology(g._f, g.n_verts, g._v, g._s, g._n, [sh.normals is not None for sh in sc.shapes])
+    V = g._v
+    cand = t.candidates(V)
+    box = g._s[t.f0[cand]] == 0
+    # the cube: 12 creases (per-face normals), diagonals dropped as coplanar
+    assert box.sum() == 12 and not t.smooth[cand[box]].any()
+    # the sphere: vertex normals shared or equal across its seam: all smooth, no boundary
+    ball = cand[~box]
+    assert t.smooth[ball[t.f1[ball] >= 0]].all() and np.all(t.f1[ball] >= 0)
+    # seen from outside, a crease with a face towards the viewer is sampled, a smooth one not
+    creases = set(t.silhouettes(V, [0.5, 2.0, -3.0], creases=True)) - set(t.silhouettes(V, [0.5, 2.0, -3.0]))
+    assert creases and all(g._s[t.f0[e]] == 0 for e in creases)
+
+
+@pytest.mark.slow
+def test_lit_box_on_floor_total_gradient_matches_finite_differences():
+    """Everything at once: a flat-shaded box on a lit floor (silhouettes, creases, contact
+    edges, its point-light shadow, the interior shading term), against central differences
+    with common random numbers at high spp (4 seeds x 1024 spp)."""
+    sc = dr.load_scene({
+        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
+        "sensor": sensor([0.8, 1.6, -2.6], [0, 0.2, 0], [0, 1, 0]),
+        "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [3, 3, 3]}, refl=0.7),
+        "box": {"type": "cube", "to_world": {"type": "transform", "scale": [0.3, 0.3, 0.3], "translate": [0, 0.3, 0]},
+                "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.8, 0.3, 0.2]}}},
+        "lamp": {"type": "point", "position": [-1.0, 2.5, -0.8], "intensity": {"type": "rgb", "value": [15] * 3}},
+    })
+    r = Renderer(sc)
+    adj = smooth_adjoint(7)
+    g = r.vjp(adj, ["box.to_world"], spp=64, seed=0, edges=dict(spp=256))["box.to_world"]
+    p = sc.parameters()
+    M0 = p["box.to_world"].copy()
+    for axis in (0, 2):
+        fds = []
+        for seed in range(4):
+            vals = []
+            for sg in (1, -1):
+                M = M0.copy()
+                M[axis, 3] += sg * 0.01
+                p["box.to_world"] = M
+                vals.append(float((r.render(spp=1024, seed=10 + seed).astype(np.float64) * adj).sum()))
+            fds.append((vals[0] - vals[1]) / 0.02)
+        p["box.to_world"] = M0
+        r.update()
+        ref = float(np.mean(fds))
+        assert rel_err(g[axis, 3], ref) < 0.1, (axis, g[axis, 3], ref, np.std(fds))
