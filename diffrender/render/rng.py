@@ -3,8 +3,11 @@
 Every random number of a render is a pure function of those four integers, so an image does not
 depend on the number of threads, the pass size or the order in which samples run. The hash is
 the PCG output permutation used as a hash (Jarzynski & Olano, "Hash Functions for GPU
-Rendering", JCGT 2020), chained over the key's components; floats take the top 24 bits, so
-they lie in [0, 1) exactly.
+Rendering", JCGT 2020), chained over the key's components (seed, pixel, sample: three hashes per
+sample); each number of a sample is then ONE hash of the key plus a Weyl step per dimension,
+``pcg(key + dim * 0x9E3779B9)`` (numbers of a sample are independent hashes, so they can be
+computed in any order and in parallel). Floats take the top 24 bits, so they lie in [0, 1)
+exactly.
 """
 
 import numpy as np
@@ -28,7 +31,7 @@ def sample_key(seed: ti.u32, pixel: ti.u32, sample: ti.u32) -> ti.u32:
 @ti.func
 def rand(key: ti.u32, dim: ti.i32) -> ti.f32:
     """The uniform [0, 1) number of dimension ``dim`` of the sample ``key``."""
-    h = pcg_hash(key ^ pcg_hash(ti.u32(dim) + ti.u32(0x9E3779B9)))
+    h = pcg_hash(key + ti.u32(dim) * ti.u32(0x9E3779B9))
     return ti.f32(h >> ti.u32(8)) * (1.0 / 16777216.0)
 
 
@@ -50,5 +53,5 @@ def pcg_hash_np(v):
 def rand_np(seed, pixel, sample, dim):
     with np.errstate(over="ignore"):
         key = pcg_hash_np(pcg_hash_np(pcg_hash_np(seed) + np.uint32(pixel)) + np.uint32(sample))
-        h = pcg_hash_np(key ^ pcg_hash_np(np.uint32(dim) + np.uint32(0x9E3779B9)))
+        h = pcg_hash_np(key + np.asarray(dim, np.uint32) * np.uint32(0x9E3779B9))
     return (h >> np.uint32(8)).astype(np.float64) / 16777216.0

@@ -12,7 +12,7 @@ from tests.helpers.scenes import area_light, diffuse, make_scene, quad, sensor
 
 def test_point_lands_in_predicted_pixel_and_left_is_left():
     """Camera at the origin looking +z, up +y: world +x is image LEFT (Mitsuba)."""
-    cam = sensor(origin=(0, 0, 0), target=(0, 0, 1), fov=60, width=32, height=24, spp=4)
+    cam = sensor(origin=(0, 0, 0), target=(0, 0, 1), fov=60, width=32, height=24, spp=256)
     target = np.array([1.0, 0.6, 5.0])  # left and up in the image
     px = project(cam, [target])[0]
     assert px[0] < 16 and px[1] < 12

@@ -367,7 +367,12 @@ def test_area_light_soft_shadow_secondary_edges():
     centre = np.array([0.25, OCC_H, 0.1])
     ref_img = expected_image(sc.sensor, area_shadow_radiance(sc, centre))
     img = r.render(spp=256, seed=1)
-    assert np.abs(img - ref_img).max() < 0.05 * ref_img.max()  # the closed form is the render
+    # The closed form is the render: at 256 spp the per-pixel noise is ~1.1% of the maximum
+    # (rms, measured over seeds), so the worst of 256 pixels stays below ~6 sigma, and a bias
+    # shows in the rms.
+    err = np.abs(img - ref_img)
+    assert err.max() < 0.07 * ref_img.max()
+    assert np.sqrt((err ** 2).mean()) < 0.02 * ref_img.max()
     adj = smooth_adjoint(6)
     # 256 edge samples per pixel: this estimator's standard deviation is ~5% at 64 (measured)
     g = r.vjp(adj, ["occ.to_world"], edges=dict(interior=False, spp=256, seed=3))["occ.to_world"]
