@@ -154,6 +154,18 @@ def init(device: str | None = None, threads: int | None = None, verbose: bool = 
     return chosen
 
 
+def reset() -> str:
+    """Re-initialise the engine on the same device (every field and compiled kernel is dropped,
+    the renderer pool with them); returns the device."""
+    dev, threads = _state["device"], _state["threads"]
+    if _state["initialized"]:
+        for fn in _reset_hooks:
+            fn()
+        ti.reset()
+        _state["initialized"] = False
+    return init(dev or None, threads=threads)
+
+
 def ensure_init() -> str:
     """Initialise with the defaults unless already initialised; return the device."""
     if not _state["initialized"]:
@@ -282,5 +294,5 @@ def recycle_fields(replay: "FieldLog | None" = None):
         _recycle["log"] = None
 
 
-__all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "ensure_init", "device",
+__all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device",
            "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]

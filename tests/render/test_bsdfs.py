@@ -65,6 +65,12 @@ EXTRA = {
 
 @pytest.fixture(scope="module")
 def lib():
+    # A fresh engine for this module: after the optimize tests in the same process, the dielectric
+    # lobe test saw a BSDF dispatch without its dielectric branch (lobe never 1). It reproduced
+    # only in that test order, not in a standalone script; under investigation.
+    from diffrender.engine import reset
+
+    reset()
     return Library({**MATERIALS, **EXTRA})
 
 
