@@ -33,3 +33,20 @@ def assert_grad_close(actual, expected, rtol=1e-4, atol=1e-8, what="gradient"):
         i = np.argmax(err - rtol * np.abs(expected))
         raise AssertionError(f"{what}: {actual.ravel()[i]} vs finite difference {expected.ravel()[i]} "
                              f"(worst of {actual.size}; max abs err {err.max():.3g})")
+
+
+def render_fd(renderer, scene, adj, name, index, spp, seed, eps_rel=1e-2):
+    """Central difference of <adj, render> with respect to component ``index`` of scene
+    parameter ``name``, with common random numbers (the same ``seed`` on both sides), so that
+    it equals the replayed derivative up to float32 round-off; the parameter is restored."""
+    p = scene.parameters()
+    v0 = np.array(p[name], np.float64)
+    eps = eps_rel * max(abs(v0.flat[index]), 1e-2)
+    vals = []
+    for sgn in (1, -1):
+        v = v0.copy()
+        v.flat[index] += sgn * eps
+        p[name] = v
+        vals.append(float((renderer.render(spp=spp, seed=seed).astype(np.float64) * adj).sum()))
+    p[name] = v0
+    return (vals[0] - vals[1]) / (2 * eps)

@@ -11,7 +11,7 @@ import pytest
 import diffrender as dr
 from diffrender.render import Renderer
 from diffrender.render.differentiable import GradientError
-from tests.helpers.gradcheck import assert_grad_close
+from tests.helpers.gradcheck import assert_grad_close, render_fd
 
 SPP = 2
 SEED = 7
@@ -52,17 +52,7 @@ def setup(tmp_path_factory):
 
 
 def fd(r, scene, adj, name, index, eps_rel=1e-2):
-    p = scene.parameters()
-    v0 = np.array(p[name], np.float64)
-    eps = eps_rel * max(abs(v0.flat[index]), 1e-2)
-    vals = []
-    for sgn in (1, -1):
-        v = v0.copy()
-        v.flat[index] += sgn * eps
-        p[name] = v
-        vals.append(float((r.render(spp=SPP, seed=SEED).astype(np.float64) * adj).sum()))
-    p[name] = v0
-    return (vals[0] - vals[1]) / (2 * eps)
+    return render_fd(r, scene, adj, name, index, SPP, SEED, eps_rel)
 
 
 PARAMS = {

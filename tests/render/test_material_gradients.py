@@ -19,7 +19,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.render import Renderer
-from tests.helpers.gradcheck import assert_grad_close
+from tests.helpers.gradcheck import assert_grad_close, render_fd
 
 SPP = 2
 SEED = 5
@@ -71,17 +71,7 @@ def delta_light_scene(roughness_map):
 
 
 def fd(r, scene, adj, name, index, eps_rel=1e-2, spp=SPP, seed=SEED):
-    p = scene.parameters()
-    v0 = np.array(p[name], np.float64)
-    eps = eps_rel * max(abs(v0.flat[index]), 1e-2)
-    vals = []
-    for sgn in (1, -1):
-        v = v0.copy()
-        v.flat[index] += sgn * eps
-        p[name] = v
-        vals.append(float((r.render(spp=spp, seed=seed).astype(np.float64) * adj).sum()))
-    p[name] = v0
-    return (vals[0] - vals[1]) / (2 * eps)
+    return render_fd(r, scene, adj, name, index, spp, seed, eps_rel)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from diffrender.render.bsdfs import BSDFTable, RowBuilder, eval_np, sample_np
 from diffrender.render.shaders import load_shader
 from diffrender.render.textures import TextureTable
 from diffrender.scene.model import BSDF
-from tests.helpers.gradcheck import assert_grad_close
+from tests.helpers.gradcheck import assert_grad_close, render_fd
 from tests.render.test_bsdfs import chi2_directions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -178,17 +178,7 @@ def shader_scene(tmp_path_factory):
 
 
 def fd(r, scene, adj, name, index, eps_rel=1e-2):
-    p = scene.parameters()
-    v0 = np.array(p[name], np.float64)
-    eps = eps_rel * max(abs(v0.flat[index]), 1e-2)
-    vals = []
-    for sgn in (1, -1):
-        v = v0.copy()
-        v.flat[index] += sgn * eps
-        p[name] = v
-        vals.append(float((r.render(spp=SPP, seed=SEED).astype(np.float64) * adj).sum()))
-    p[name] = v0
-    return (vals[0] - vals[1]) / (2 * eps)
+    return render_fd(r, scene, adj, name, index, SPP, SEED, eps_rel)
 
 
 @pytest.mark.slow  # the shaders' replay kernels take ~1 min to compile cold
