@@ -65,7 +65,9 @@ def test_unknown_plugin(xml_scene):
                    "obj, ply, rectangle, sphere")
     msg = error_of({"type": "scene", "a": {"type": "foo"}})
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
-                          "disk, obj, ply, rectangle, sphere; bsdf: diffuse, twosided;")
+                          "disk, obj, ply, rectangle, sphere; bsdf: blendbsdf, conductor, "
+                          "dielectric, diffuse, mask, plastic, roughconductor, roughplastic, "
+                          "shader, thindielectric, twosided;")
 
 
 def test_unknown_attribute_xml(xml_scene):
