@@ -58,13 +58,16 @@ def test_unknown_plugin(xml_scene):
                            "roughplastic, shader, thindielectric, twosided")
     p = xml_scene('<bsdf type="obj"/>')
     assert error_of(p) == (f"{p}:2: 'obj' is a shape plugin, not a bsdf; supported bsdf types: "
-                           "diffuse, twosided")
+                           "blendbsdf, conductor, dielectric, diffuse, mask, plastic, "
+                           "roughconductor, roughplastic, shader, thindielectric, twosided")
     msg = error_of({"type": "scene", "a": {"type": "cylinder"}})
     assert msg == ("<dict>: a.type: unsupported shape type 'cylinder'; supported: cube, disk, "
                    "obj, ply, rectangle, sphere")
     msg = error_of({"type": "scene", "a": {"type": "foo"}})
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
-                          "disk, obj, ply, rectangle, sphere; bsdf: diffuse, twosided;")
+                          "disk, obj, ply, rectangle, sphere; bsdf: blendbsdf, conductor, "
+                          "dielectric, diffuse, mask, plastic, roughconductor, roughplastic, "
+                          "shader, thindielectric, twosided;")
 
 
 def test_unknown_attribute_xml(xml_scene):
