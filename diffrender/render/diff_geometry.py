@@ -25,7 +25,7 @@ import numpy as np
 
 from ..engine import ti
 from .film import filter_eval
-from .rng import rand, rand2
+from .rng import rand, rand2, roulette
 from .types import mat3, vec2, vec3
 from .warp import (coordinate_system, mis_power, offset_origin, square_to_uniform_triangle,
                    to_local, to_world)
@@ -135,14 +135,9 @@ class GeoReplay:
                 ray_t = ti.math.inf
                 throughput *= bs.weight
                 depth += 1
-                tp_max = throughput.max()
-                if depth >= rr_depth:
-                    q = ti.min(tp_max, 0.95)
-                    if rand(key, base + 5) < q:
-                        throughput /= q
-                    else:
-                        active = False
-                if not (tp_max > 0.0):
+                alive, inv_q = roulette(throughput, depth, rr_depth, key, base + 5)
+                throughput *= inv_q
+                if not alive:
                     active = False
 
     # --- differentiated kernels -----------------------------------------------------------

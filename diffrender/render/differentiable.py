@@ -39,7 +39,7 @@ import numpy as np
 from ..engine import ti
 from ..errors import DiffrenderError
 from .film import border_size, filter_eval, filter_params, FilterInfo
-from .rng import rand, rand2, sample_key
+from .rng import rand, rand2, roulette, sample_key
 from .types import vec2, vec3
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
@@ -249,16 +249,10 @@ class DiffIntegrator:
                 factor = 0.0
                 if bs.pdf > 0.0:
                     factor = 1.0 / bs.pdf
-                tp_max = throughput.max()
-                if depth >= rr_depth:
-                    q = ti.min(tp_max, 0.95)
-                    if rand(key, base + 5) < q:
-                        throughput /= q
-                        factor /= q
-                    else:
-                        active = False
-                        factor = 0.0
-                if not (tp_max > 0.0):
+                alive, inv_q = roulette(throughput, depth, rr_depth, key, base + 5)
+                throughput *= inv_q
+                factor *= inv_q
+                if not alive:
                     active = False
                     factor = 0.0
                 self.cont[k, i] = factor

@@ -23,7 +23,7 @@ import math
 
 from ..engine import ti
 from .film import N_AOV
-from .rng import rand, rand2, sample_key
+from .rng import rand, rand2, roulette, sample_key
 from .types import SHADOW_EPSILON, vec3
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
@@ -143,14 +143,9 @@ class Integrator:
             prev_pdf = bs.pdf
             prev_delta = bs.delta
             depth += 1
-            tp_max = throughput.max()
-            if depth >= rr_depth:
-                q = ti.min(tp_max, 0.95)
-                if rand(key, base + 5) < q:
-                    throughput /= q
-                else:
-                    active = False
-            if not (tp_max > 0.0):
+            alive, inv_q = roulette(throughput, depth, rr_depth, key, base + 5)
+            throughput *= inv_q
+            if not alive:
                 active = False
         return result, aovs
 

@@ -36,6 +36,24 @@ def rand(key: ti.u32, dim: ti.i32) -> ti.f32:
 
 
 @ti.func
+def roulette(throughput, depth, rr_depth, key, dim):
+    """Mitsuba's path-integrator Russian roulette, shared by the forward integrator and the
+    gradient replays (they must make the same decisions). From ``depth >= rr_depth`` on, a path
+    survives with probability ``q = min(max(throughput), 0.95)`` (random number ``dim`` of
+    ``key``); a path with zero throughput stops. Returns (survives, 1/q or 1)."""
+    tp_max = throughput.max()
+    alive = tp_max > 0.0
+    inv_q = 1.0
+    if depth >= rr_depth and alive:
+        q = ti.min(tp_max, 0.95)
+        if rand(key, dim) < q:
+            inv_q = 1.0 / q
+        else:
+            alive = False
+    return alive, inv_q
+
+
+@ti.func
 def rand2(key: ti.u32, dim: ti.i32):
     return ti.Vector([rand(key, dim), rand(key, dim + 1)])
 
