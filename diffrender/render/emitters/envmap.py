@@ -78,4 +78,4 @@ def texture_uv(uv, h):
     """(u, v) of the lat-long map -> the bitmap texture's uv, so that the bilinear lookup puts
     row r at v = r / (H - 1) as Mitsuba's envmap does."""
     hf = ti.cast(h, ti.f32)
-    return ti.Vector([uv.x, 1.0 - (uv.y * (hf - 1.0) + 0.5) / hf])
+    return ti.Vector([uv.x, (uv.y * (hf - 1.0) + 0.5) / hf])
