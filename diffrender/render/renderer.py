@@ -331,6 +331,7 @@ class Renderer:
         if geometry_changed:
             self.geometry.refit_vertices(self.scene.shapes)
             self.emitters.update_areas()
+        self.bsdfs.update_coats()  # roughplastic: re-tabulate the coat at a new alpha / eta
         self._versions = dict(versions)
         return changed
 

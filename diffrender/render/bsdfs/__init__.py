@@ -80,6 +80,7 @@ def _fill_defaults(b):
             b.params[n] = Texture.constant(np.full(d[1], d[0], np.float32))
 
 
+ROUGHPLASTIC = TYPES["roughplastic"]
 _LEAF_MODULES = {0: diffuse, 1: conductor, 2: roughconductor, 3: plastic, 4: roughplastic,
                  5: dielectric, 6: thindielectric}
 _FIELDS = {TYPES[n]: tuple(BUNDLE[n].values()) for n in BUNDLE}
@@ -194,12 +195,39 @@ class BSDFTable:
         self.has_blend = any(r["kind"] == 1 for r in rows)
         self.has_delta = bool(self.used_delta) or any(r["kind"] == 2 for r in rows)
         self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
+        # roughplastic's rough-coat tables (per row; see roughplastic.py)
+        self.coat = roughplastic.CoatTable(self.n)
         self.upload()
+        self.update_coats()
 
     def upload(self):
         for i, r in enumerate(self.rows):
             self.info[i] = BSDFInfo(**{k: (np.asarray(v, np.int32) if k == "sp" else v)
                                        for k, v in r.items()})
+
+    def update_coats(self) -> bool:
+        """(Re)tabulate the rough coat of every roughplastic row whose constant ``alpha`` /
+        ``eta`` changed (Mitsuba's ``parameters_changed``); a textured one keeps the expansion
+        point of its first tabulation (the texture's mean). True when something changed."""
+        changed = False
+        texs = self.textures.textures
+        for i, r in enumerate(self.rows):
+            if r["kind"] != 0 or r["type"] != ROUGHPLASTIC:
+                continue
+            vals = []
+            for k, default in (("alpha", 0.1), ("eta", 1.49 / 1.000277)):
+                s = r[k]
+                tex = texs[s] if 0 <= s < len(texs) else None
+                if tex is None:
+                    vals.append(default)
+                elif tex.type == "constant":
+                    vals.append(float(np.ravel(tex.value)[0]))
+                elif i in self.coat.keys:
+                    vals.append(self.coat.keys[i][0 if k == "alpha" else 1])
+                else:
+                    vals.append(float(np.ravel(tex.mean())[0]))
+            changed |= self.coat.set(i, vals[0], vals[1])
+        return changed
 
     @staticmethod
     def check(bsdf, where):
@@ -260,9 +288,14 @@ class BSDFTable:
         for code in ti.static(self.used_smooth):
             if t == code:
                 p = self._params(code, r, uv)
-                res = _LEAF_MODULES[code].eval(p, wi, wo)
-                if ti.static(with_pdf):
-                    pd = _LEAF_MODULES[code].pdf(p, wi, wo)
+                if ti.static(code == ROUGHPLASTIC):  # tabulated rough coat
+                    res = roughplastic.eval_coat(p, wi, wo, self.coat, r)
+                    if ti.static(with_pdf):
+                        pd = roughplastic.pdf_coat(p, wi, wo, self.coat, r)
+                else:
+                    res = _LEAF_MODULES[code].eval(p, wi, wo)
+                    if ti.static(with_pdf):
+                        pd = _LEAF_MODULES[code].pdf(p, wi, wo)
         for k in ti.static(range(len(self.shaders))):
             if t == SHADER_BASE + k:
                 res = self.shaders[k].eval(self, r, uv, wi, wo)
@@ -288,7 +321,10 @@ class BSDFTable:
         for code in ti.static(self.used):
             if t == code:
                 p = self._params(code, r, uv)
-                res = _LEAF_MODULES[code].sample(p, wi, u1, u2)
+                if ti.static(code == ROUGHPLASTIC):
+                    res = roughplastic.sample_coat(p, wi, u1, u2, self.coat, r)
+                else:
+                    res = _LEAF_MODULES[code].sample(p, wi, u1, u2)
         for k in ti.static(range(len(self.shaders))):
             if t == SHADER_BASE + k:
                 res = self.shaders[k].sample(self, r, uv, wi, u1, u2)
