@@ -19,7 +19,8 @@ The tables match Mitsuba 3.9.1's ``eval`` to 3e-6 (``tests/render/test_roughplas
 Derivatives. The tables are computed on the host (float64 numpy, :func:`coat_tables`) at the
 material's ``(alpha0, eta0)`` together with their partial derivatives (central differences of the
 quadrature over +-1% of the parameter, see :func:`coat_tables`); the kernels use the first-order expansion
-``T0(mu) + (alpha - alpha0) dT/dalpha(mu) + (eta - eta0) dT/deta(mu)`` (same for ``F_int``),
+``T0 + (alpha - alpha0) Ta + (eta - eta0) Te + (alpha - alpha0)(eta - eta0) Tae`` (same for
+``F_int``; ``Ta``, ``Te``, ``Tae`` the tabulated partial derivatives),
 which is exact in value and in derivative at ``(alpha0, eta0)``. When a constant ``alpha`` /
 ``eta`` changes (``Renderer.update``, every optimisation step), the tables are recomputed at the
 new value, as Mitsuba's ``parameters_changed`` does. A *textured* ``alpha`` (which Mitsuba does
@@ -157,24 +158,23 @@ def _internal(alpha, etas):
 
 @functools.lru_cache(maxsize=64)
 def coat_tables(alpha: float, eta: float) -> np.ndarray:
-    """(RES + 1, 3) float64: rows 0..RES-1 the external transmittance ``T(mu_i)``, row RES the
-    internal diffuse reflectance ``F_int``; columns: value, d/d alpha, d/d eta: central
-    differences over +-1% of alpha and eta. (Finer steps resolve the quadrature's own
+    """(RES + 1, 4) float64: rows 0..RES-1 the external transmittance ``T(mu_i)``, row RES the
+    internal diffuse reflectance ``F_int``; columns: value, d/d alpha, d/d eta, d2/d alpha d eta:
+    central differences over +-1% of alpha and eta. (Finer steps resolve the quadrature's own
     non-smoothness: nodes crossing the total-internal-reflection kink of the inside interface
     make d F_int / d alpha wander by ~1% at steps of 1e-4; at +-1% the derivative is the smooth
     one to ~0.5% for F_int and ~1e-4 absolute for T.)"""
     alpha = max(float(alpha), 1e-4)
     eta = float(eta)
     ha, he = 1e-2 * alpha, 1e-2 * eta
-    t = [_transmittance(a, e) for a, e in ((alpha, eta), (alpha + ha, eta), (alpha - ha, eta),
-                                            (alpha, eta + he), (alpha, eta - he))]
-    f0, fe_hi, fe_lo = _internal(alpha, (eta, eta + he, eta - he))
-    fa_hi, = _internal(alpha + ha, (eta,))
-    fa_lo, = _internal(alpha - ha, (eta,))
-    v = np.append(t[0], f0)
-    da = np.append(t[1] - t[2], fa_hi - fa_lo) / (2.0 * ha)
-    de = np.append(t[3] - t[4], fe_hi - fe_lo) / (2.0 * he)
-    out = np.stack([v, da, de], axis=1)
+    etas = (eta, eta + he, eta - he)
+    # v[i][j]: alpha (0, +, -) x eta (0, +, -); the normals depend on alpha only
+    v = [[np.append(_transmittance(a, e), f) for e, f in zip(etas, _internal(a, etas))]
+         for a in (alpha, alpha + ha, alpha - ha)]
+    da = (v[1][0] - v[2][0]) / (2.0 * ha)
+    de = (v[0][1] - v[0][2]) / (2.0 * he)
+    dae = (v[1][1] - v[1][2] - v[2][1] + v[2][2]) / (4.0 * ha * he)
+    out = np.stack([v[0][0], da, de, dae], axis=1)
     out.flags.writeable = False
     return out
 
@@ -184,13 +184,16 @@ def coat_tables(alpha: float, eta: float) -> np.ndarray:
 @ti.data_oriented
 class CoatTable:
     """Per-row coat tables (rows of other types are unused): ``t[row, i]`` = (T, dT/dalpha,
-    dT/deta) at cosine ``i / (RES - 1)``, ``f_int[row]`` the same for ``F_int``,
-    ``origin[row]`` = (alpha0, eta0) the expansion point."""
+    dT/deta, d2T/dalpha deta) at cosine ``i / (RES - 1)``, ``f_int[row]`` the same for
+    ``F_int``, ``origin[row]`` = (alpha0, eta0) the expansion point. The mixed term keeps the
+    expansion consistent when one of the two is textured (its expansion point fixed) while the
+    other is re-tabulated: d/d eta of ``T0(eta) + (alpha - alpha0) Ta(eta)`` is
+    ``Te + (alpha - alpha0) Tae``."""
 
     def __init__(self, n):
         self.n = n
-        self.t = ti.Vector.field(3, ti.f32, shape=(n, RES))
-        self.f_int = ti.Vector.field(3, ti.f32, shape=n)
+        self.t = ti.Vector.field(4, ti.f32, shape=(n, RES))
+        self.f_int = ti.Vector.field(4, ti.f32, shape=n)
         self.origin = ti.Vector.field(2, ti.f32, shape=n)
         self.keys: dict[int, tuple[float, float]] = {}
 
@@ -212,15 +215,19 @@ class CoatTable:
         x = ti.min(ti.max(cos, 0.0), 1.0) * (RES - 1)
         i = ti.min(ti.cast(x, ti.i32), RES - 2)
         w = x - i
-        v = (1.0 - w) * self.t[r, i] + w * self.t[r, i + 1]
-        o = self.origin[r]
-        return ti.min(ti.max(v[0] + (alpha - o[0]) * v[1] + (eta - o[1]) * v[2], 0.0), 1.0)
+        return ti.min(ti.max(self._expand((1.0 - w) * self.t[r, i] + w * self.t[r, i + 1], r,
+                                          alpha, eta), 0.0), 1.0)
 
     @ti.func
     def internal(self, r, alpha, eta):
-        v = self.f_int[r]
+        return ti.min(ti.max(self._expand(self.f_int[r], r, alpha, eta), 0.0), 0.999)
+
+    @ti.func
+    def _expand(self, v, r, alpha, eta):
         o = self.origin[r]
-        return ti.min(ti.max(v[0] + (alpha - o[0]) * v[1] + (eta - o[1]) * v[2], 0.0), 0.999)
+        da = alpha - o[0]
+        de = eta - o[1]
+        return v[0] + da * v[1] + de * v[2] + da * de * v[3]
 
 
 @ti.data_oriented
