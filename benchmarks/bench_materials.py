@@ -5,7 +5,8 @@ the ratio of the image means; plus render times (ours steady-state vs Mitsuba in
 One JSON line per case: a sphere with the BSDF on a diffuse floor, lit by the emitter.
 
     python benchmarks/bench_materials.py [--spp 256] [--res 48] [--cases roughconductor,...]
-    python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*
+    python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*,
+                                                              # roughplastic*
 """
 import argparse
 import json
@@ -147,6 +148,31 @@ REFERENCE_XML = """<scene version="3.0.0">
 """
 
 
+ROUGHPLASTIC_XML = """<scene version="3.0.0">
+  <integrator type="path"><integer name="max_depth" value="4"/></integrator>
+  <sensor type="perspective"><float name="fov" value="40"/>
+    <transform name="to_world"><lookat origin="0, 1.2, -4.2" target="0, 0.05, 0" up="0, 1, 0"/></transform>
+    <film type="hdrfilm"><integer name="width" value="24"/><integer name="height" value="18"/>
+      <rfilter type="box"/></film>
+    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
+  </sensor>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
+    <bsdf type="roughplastic"><rgb name="diffuse_reflectance" value="0.7, 0.1, 0.1"/>
+      <float name="alpha" value="0.1"/><string name="distribution" value="ggx"/></bsdf></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="0.9"/></transform>
+    <bsdf type="roughplastic"><rgb name="diffuse_reflectance" value="0.1, 0.3, 0.8"/>
+      <float name="alpha" value="0.4"/><float name="int_ior" value="1.9"/>
+      <boolean name="nonlinear" value="true"/><string name="distribution" value="ggx"/></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
+</scene>
+"""
+
+
 def write_reference(spp=8192):
     """tests/data/reference/materials.{xml,exr} and sphere.obj: Mitsuba's render of
     :data:`REFERENCE_XML` (roughconductor, dielectric, plastic, mask over a conductor; constant, spot and
@@ -161,6 +187,22 @@ def write_reference(spp=8192):
     img, t = render_mitsuba(xml, spp)
     write_image(os.path.join(REF_DIR, "materials.exr"), img)
     print(json.dumps({"bench": "materials", "what": "reference", "spp": spp, "mitsuba_s": round(t, 2)}))
+    write_roughplastic_reference(4 * spp)
+
+
+def write_roughplastic_reference(spp=32768):
+    """tests/data/reference/roughplastic.{xml,exr}: two roughplastic spheres (alpha 0.1, and
+    alpha 0.4 / int_ior 1.9 / nonlinear) filling the view under a uniform environment, for the
+    bias test in tests/render/test_materials_reference.py."""
+    from diffrender.image import write_image
+
+    xml = os.path.join(REF_DIR, "roughplastic.xml")
+    with open(xml, "w") as f:
+        f.write(ROUGHPLASTIC_XML)
+    img, t = render_mitsuba(xml, spp)
+    write_image(os.path.join(REF_DIR, "roughplastic.exr"), img)
+    print(json.dumps({"bench": "materials", "what": "reference roughplastic", "spp": spp,
+                      "mitsuba_s": round(t, 2)}))
 
 
 def render_ours(xml_path, spp, seed=0):
