@@ -168,14 +168,14 @@ def write_reference(spp=8192):
     print(json.dumps({"bench": "materials", "what": "reference", "spp": spp, "mitsuba_s": round(t, 2)}))
 
 
-def render_ours(xml_path, spp, seed=0, **defines):
+def render_ours(xml_path, spp, seed=0, defines=None):
     from diffrender.render import Renderer
     from diffrender.scene.loader import load_scene
 
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scene = load_scene(xml_path, **defines)
+        scene = load_scene(xml_path, **(defines or {}))
     r = Renderer(scene)
     t = time.perf_counter()
     img = r.render(spp=spp, seed=seed)
@@ -185,12 +185,12 @@ def render_ours(xml_path, spp, seed=0, **defines):
     return img, first, time.perf_counter() - t
 
 
-def render_mitsuba(xml_path, spp, variant="scalar_rgb", **defines):
+def render_mitsuba(xml_path, spp, variant="scalar_rgb", defines=None):
     import mitsuba as mi
 
     mi.set_variant(variant)
     mi.set_log_level(mi.LogLevel.Error)
-    scene = mi.load_file(xml_path, **{k: str(v) for k, v in defines.items()})
+    scene = mi.load_file(xml_path, **{k: str(v) for k, v in (defines or {}).items()})
     t = time.perf_counter()
     img = np.asarray(mi.render(scene, spp=spp))[:, :, :3]
     return img.astype(np.float32), time.perf_counter() - t
@@ -245,12 +245,13 @@ def main():
             with open(path, "w") as f:
                 f.write(scene_xml(bsdf, emitter, env, a.res, a.spp))
             case = f"{bsdf}/{emitter}"
-        ours, first, steady = render_ours(path, a.spp, **{k: str(v) for k, v in defines.items()})
+        ours, first, steady = render_ours(path, a.spp,
+                                          defines={k: str(v) for k, v in defines.items()})
         out = {"bench": "materials", "case": case, "res": a.res, "spp": a.spp,
                "ours_first_s": round(first, 3), "ours_s": round(steady, 3),
                "ours_mean": round(float(ours.mean()), 5)}
         if have_mi:
-            ref, t_mi = render_mitsuba(path, a.ref_spp, **defines)
+            ref, t_mi = render_mitsuba(path, a.ref_spp, defines=defines)
             out.update({"mitsuba_spp": a.ref_spp, "mitsuba_s": round(t_mi, 3),
                         "mitsuba_mean": round(float(ref.mean()), 5),
                         "mean_ratio": round(float(ours.mean() / max(ref.mean(), 1e-12)), 4),
