@@ -10,7 +10,9 @@ et al. 2021). Per pass of ``n`` samples per pixel:
    directions, the sampled lobe (smooth, or which delta lobe), the MIS weights and the sampling
    densities (detached: the paths are sampled, their densities are constants of the estimator),
    the light sample (emitter, uv, geometric factor) and its visibility, and for rays that leave
-   the scene the environment's texture coordinates and MIS weight.
+   the scene the environment's texture coordinates and MIS weight; in scenes with a
+   ``normalmap`` / ``bumpmap``, the vertex's dp/du, dp/dv and geometric normal in the local
+   frame (the perturbed frame itself depends on the texels, so ``shade`` rebuilds it).
 2. ``shade`` (differentiated, one flat kernel per bounce, no loop inside: the layout that Taichi
    differentiates correctly, see ``../shared/taichi-autodiff.md``): recomputes the parameter
    dependent factors from the records (texture lookups, BSDF evaluations — for a delta lobe its
@@ -280,7 +282,8 @@ class DiffIntegrator:
             Tn = ti.Vector([0.0, 0.0, 0.0])
             if b >= 0:
                 wi = self.wi[k, i]
-                g = self.geo[0, 0]
+                g = LocalGeo(dpdu=ti.Vector([0.0, 0.0, 0.0]), dpdv=ti.Vector([0.0, 0.0, 0.0]),
+                             ng=ti.Vector([0.0, 0.0, 1.0]))
                 if ti.static(self.has_geo):
                     g = self.geo[k, i]
                 ns = self.nee_slot[k, i]
