@@ -139,3 +139,14 @@ def test_bundled_scene_round_trips_with_changed_values(tmp_path, repo):
     from diffrender.scene.info import diff_scenes
 
     assert diff_scenes(load_scene(src), load_scene(str(tmp_path / "same.xml"))) == []
+
+
+@pytest.mark.parametrize("ext", ["json", "yaml"])
+def test_bundled_scene_round_trips_through_dict_formats(tmp_path, repo, ext):
+    from diffrender.scene.info import diff_scenes
+
+    sc = load_scene(os.path.join(repo, "scenes", "normal-map", "scene.xml"))
+    write_scene(sc, str(tmp_path / f"out.{ext}"))
+    q = load_scene(str(tmp_path / f"out.{ext}"))
+    assert diff_scenes(sc, q) == []
+    assert q.shapes[1].bsdf.type == "bumpmap"
