@@ -2,9 +2,12 @@
 (``scalar_rgb``), compared by relative MSE (``mean((ours - mitsuba)^2) / mean(mitsuba^2)``) and
 the ratio of the image means; plus render times (ours steady-state vs Mitsuba in this process).
 
-One JSON line per case: a sphere with the BSDF on a diffuse floor, lit by the emitter.
+One JSON line per case: a sphere with the BSDF on a diffuse floor, lit by the emitter; and the
+bundled scenes of ``SCENE_CASES`` (``normal-map``: ``normalmap`` and ``bumpmap``) rendered at
+``--res`` from their own XML.
 
     python benchmarks/bench_materials.py [--spp 256] [--res 48] [--cases roughconductor,...]
+    python benchmarks/bench_materials.py --cases normal-map --res 64 --spp 256 --ref-spp 1024
     python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*,
                                                               # roughplastic*
 """
@@ -53,6 +56,8 @@ EMITTERS = {
 }
 CASES = [(b, "envmap") for b in BSDFS] + [("roughplastic", e) for e in
                                           ("constant", "directional", "spot")]
+#: bundled scenes compared as they are (case name -> scene file, relative to the repository)
+SCENE_CASES = {"normal-map": "scenes/normal-map/scene.xml"}
 
 
 def make_envmap(path, h=32, w=64):
@@ -205,14 +210,14 @@ def write_roughplastic_reference(spp=32768):
                       "mitsuba_s": round(t, 2)}))
 
 
-def render_ours(xml_path, spp, seed=0):
+def render_ours(xml_path, spp, seed=0, defines=None):
     from diffrender.render import Renderer
     from diffrender.scene.loader import load_scene
 
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scene = load_scene(xml_path)
+        scene = load_scene(xml_path, **(defines or {}))
     r = Renderer(scene)
     t = time.perf_counter()
     img = r.render(spp=spp, seed=seed)
@@ -222,12 +227,12 @@ def render_ours(xml_path, spp, seed=0):
     return img, first, time.perf_counter() - t
 
 
-def render_mitsuba(xml_path, spp, variant="scalar_rgb"):
+def render_mitsuba(xml_path, spp, variant="scalar_rgb", defines=None):
     import mitsuba as mi
 
     mi.set_variant(variant)
     mi.set_log_level(mi.LogLevel.Error)
-    scene = mi.load_file(xml_path)
+    scene = mi.load_file(xml_path, **{k: str(v) for k, v in (defines or {}).items()})
     t = time.perf_counter()
     img = np.asarray(mi.render(scene, spp=spp))[:, :, :3]
     return img.astype(np.float32), time.perf_counter() - t
@@ -255,11 +260,13 @@ def main():
     tmp = tempfile.mkdtemp()
     env = os.path.join(tmp, "sky.exr")
     make_envmap(env)
-    cases = CASES
+    cases = CASES + [(n, None) for n in SCENE_CASES]
     if a.cases:
         cases = []
         for w in a.cases.split(","):
-            if "/" in w:
+            if w in SCENE_CASES:
+                cases.append((w, None))
+            elif "/" in w:
                 b, e = w.split("/")
                 cases.append((b, e))
             else:
@@ -270,15 +277,23 @@ def main():
     except ImportError:
         have_mi = False
     for bsdf, emitter in cases:
-        path = os.path.join(tmp, f"{bsdf}_{emitter}.xml")
-        with open(path, "w") as f:
-            f.write(scene_xml(bsdf, emitter, env, a.res, a.spp))
-        ours, first, steady = render_ours(path, a.spp)
-        out = {"bench": "materials", "case": f"{bsdf}/{emitter}", "res": a.res, "spp": a.spp,
+        defines = {}
+        if emitter is None:  # a bundled scene
+            path = os.path.join(ROOT, SCENE_CASES[bsdf])
+            defines = {"res": a.res, "spp": a.spp}
+            case = bsdf
+        else:
+            path = os.path.join(tmp, f"{bsdf}_{emitter}.xml")
+            with open(path, "w") as f:
+                f.write(scene_xml(bsdf, emitter, env, a.res, a.spp))
+            case = f"{bsdf}/{emitter}"
+        ours, first, steady = render_ours(path, a.spp,
+                                          defines={k: str(v) for k, v in defines.items()})
+        out = {"bench": "materials", "case": case, "res": a.res, "spp": a.spp,
                "ours_first_s": round(first, 3), "ours_s": round(steady, 3),
                "ours_mean": round(float(ours.mean()), 5)}
         if have_mi:
-            ref, t_mi = render_mitsuba(path, a.ref_spp)
+            ref, t_mi = render_mitsuba(path, a.ref_spp, defines=defines)
             out.update({"mitsuba_spp": a.ref_spp, "mitsuba_s": round(t_mi, 3),
                         "mitsuba_mean": round(float(ref.mean()), 5),
                         "mean_ratio": round(float(ours.mean() / max(ref.mean(), 1e-12)), 4),

@@ -53,6 +53,7 @@ REFERENCES = {
     "rfilter_tent": (f"{SCENES}/rfilter.xml", {"res": 24, "rfilter": "tent"}, 4096),
     "rfilter_gaussian": (f"{SCENES}/rfilter.xml", {"res": 24, "rfilter": "gaussian"}, 4096),
     "shapes_textured": (f"{SCENES}/shapes_textured.xml", {"res": 48, "max_depth": 4}, 16384),
+    "normalmap_32": (f"{SCENES}/normalmap.xml", {"res": 32}, 8192),
 }
 
 

@@ -102,12 +102,13 @@ class GeoReplay:
                     break
                 s, t = coordinate_system(si.ns)
                 wi = to_local(s, t, si.ns, -ray_d)
+                g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
                 base = 2 + 6 * depth
                 u2 = rand2(key, base)
                 em = self.emitters.sample_direction(si.p, u2)
                 if em.pdf > 0.0:
                     wo_l = to_local(s, t, si.ns, em.d)
-                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l)
+                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l, g)
                     if f.max() > 0.0 and em.weight.max() > 0.0:
                         if self.r.integrator.visible(si.p, si.ng, em.p):
                             nl = ti.cast(self.emitters.n_field[None], ti.f32)
@@ -127,7 +128,8 @@ class GeoReplay:
                                 self.nee_tri[k, i] = self.emitters.tri[kk]
                                 self.nee_bc[k, i] = bc
                                 self.nee_k[k, i] = mis_power(em.pdf, bp) * info.area * nl
-                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
+                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3),
+                                       g)
                 wo = to_world(s, t, si.ns, bs.wo)
                 self.rdir[k, i] = wo
                 ray_o = offset_origin(si.p, si.ng, wo)
@@ -204,6 +206,9 @@ class GeoReplay:
                 if bsdf >= 0:
                     fs, ft = coordinate_system(ns)
                     wi = to_local(fs, ft, ns, -d)
+                    # uv tangents held fixed (not differentiated with respect to the vertices)
+                    tan = self.geometry.tri_tan[tri]
+                    g = self.bsdfs.local_geo(tan.dpdu, tan.dpdv, ng, fs, ft, ns)
                     kind = self.nee_kind[k, i]
                     if kind == 0:
                         la, lb, lc = self._tri_verts(self.nee_tri[k, i])
@@ -213,20 +218,20 @@ class GeoReplay:
                         r2 = v.dot(v)
                         w = v / ti.sqrt(r2)
                         ny = (lb - la).cross(lc - la).normalized()
-                        fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w))
+                        fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
                         le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
                         c += Tk * fe * le * (ti.abs(ny.dot(w)) * self.nee_k[k, i] / r2)
                     elif kind == 1:
                         v = self.lpos[self.nee_tri[k, i]] - p
                         r2 = v.dot(v)
                         w = v / ti.sqrt(r2)
-                        fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w))
+                        fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
                         le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
                         c += Tk * fe * le * (self.nee_k[k, i] / r2)
                     cf = self.d.cont[k, i]
                     if cf > 0.0:
                         wn = self.rdir[k, i]
-                        fb, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, wn))
+                        fb, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, wn), g)
                         Tn = Tk * fb * cf
                         On = p
                         Dn = wn

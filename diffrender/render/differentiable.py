@@ -10,7 +10,9 @@ et al. 2021). Per pass of ``n`` samples per pixel:
    directions, the sampled lobe (smooth, or which delta lobe), the MIS weights and the sampling
    densities (detached: the paths are sampled, their densities are constants of the estimator),
    the light sample (emitter, uv, geometric factor) and its visibility, and for rays that leave
-   the scene the environment's texture coordinates and MIS weight.
+   the scene the environment's texture coordinates and MIS weight; in scenes with a
+   ``normalmap`` / ``bumpmap``, the vertex's dp/du, dp/dv and geometric normal in the local
+   frame (the perturbed frame itself depends on the texels, so ``shade`` rebuilds it).
 2. ``shade`` (differentiated, one flat kernel per bounce, no loop inside: the layout that Taichi
    differentiates correctly, see ``../shared/taichi-autodiff.md``): recomputes the parameter
    dependent factors from the records (texture lookups, BSDF evaluations — for a delta lobe its
@@ -40,7 +42,7 @@ from ..engine import ti
 from ..errors import DiffrenderError
 from .film import border_size, filter_eval, filter_params, FilterInfo
 from .rng import rand, rand2, roulette, sample_key
-from .types import vec2, vec3
+from .types import LocalGeo, vec2, vec3
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
 UNBOUNDED_DEPTH = 16
@@ -66,7 +68,7 @@ class DiffIntegrator:
         self.border = self.radius if film.sample_border else 0
         self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
         self.depth = int(depth)  # number of path vertices replayed
-        per_sample = self.depth * 88 + 64
+        per_sample = self.depth * (88 + (36 if r.bsdfs.has_perturb else 0)) + 64
         cap = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw * self.sh))
         self.n = int(min(cap, spp_per_pass)) if spp_per_pass else int(min(cap, 16))
         self.N = self.n * self.sw * self.sh
@@ -84,6 +86,9 @@ class DiffIntegrator:
         self.wo = vec3.field(shape=(D, N))
         self.cont = ti.field(ti.f32, shape=(D, N))
         self.lobe = ti.field(ti.i32, shape=(D, N))
+        # dp/du, dp/dv, n_g per vertex, for normalmap / bumpmap rows only
+        self.has_geo = bool(self.bsdfs.has_perturb)
+        self.geo = LocalGeo.field(shape=(D, N) if self.has_geo else (1, 1))
         self.pos = vec2.field(shape=N)
         self.adj = vec3.field(shape=N)
         # Differentiated state.
@@ -96,7 +101,8 @@ class DiffIntegrator:
     def nbytes(self) -> int:
         D, N = self.depth, self.N
         return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 + N * 5 * 4 \
-            + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * (3 * 2 + 1 + 3) * 4
+            + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * (3 * 2 + 1 + 3) * 4 \
+            + (D * N * 9 * 4 if self.has_geo else 0)
 
     # --- film weights ----------------------------------------------------------------------
 
@@ -218,13 +224,16 @@ class DiffIntegrator:
                     break
                 s, t = coordinate_system(si.ns)
                 wi = to_local(s, t, si.ns, -ray_d)
+                g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
+                if ti.static(self.has_geo):
+                    self.geo[k, i] = g
                 self.bsdf[k, i] = si.bsdf
                 self.wi[k, i] = wi
                 base = 2 + 6 * depth
                 em = self.emitters.sample_direction(si.p, rand2(key, base))
                 if em.pdf > 0.0:
                     wo_l = to_local(s, t, si.ns, em.d)
-                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l)
+                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l, g)
                     if f.max() > 0.0 and em.weight.max() > 0.0:
                         if self.r.integrator.visible_em(si.p, si.ng, em):
                             w = 1.0
@@ -234,7 +243,8 @@ class DiffIntegrator:
                             self.nee_slot[k, i] = em.emitter
                             self.nee_uv[k, i] = em.uv
                             self.nee_scale[k, i] = w * em.geo
-                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
+                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3),
+                                       g)
                 wo = to_world(s, t, si.ns, bs.wo)
                 self.wo[k, i] = bs.wo
                 self.lobe[k, i] = bs.delta
@@ -272,18 +282,22 @@ class DiffIntegrator:
             Tn = ti.Vector([0.0, 0.0, 0.0])
             if b >= 0:
                 wi = self.wi[k, i]
+                g = LocalGeo(dpdu=ti.Vector([0.0, 0.0, 0.0]), dpdv=ti.Vector([0.0, 0.0, 0.0]),
+                             ng=ti.Vector([0.0, 0.0, 1.0]))
+                if ti.static(self.has_geo):
+                    g = self.geo[k, i]
                 ns = self.nee_slot[k, i]
                 if ns >= 0:
-                    fe = self.bsdfs.eval(b, uv, wi, self.nee_wo[k, i])
+                    fe = self.bsdfs.eval(b, uv, wi, self.nee_wo[k, i], g)
                     c += Tk * fe * self.emitters.radiance(ns, self.nee_uv[k, i]) * self.nee_scale[k, i]
                 cf = self.cont[k, i]
                 if cf > 0.0:
                     lobe = self.lobe[k, i]
                     fb = ti.Vector([0.0, 0.0, 0.0])
                     if lobe == 0:
-                        fb = self.bsdfs.eval(b, uv, wi, self.wo[k, i])
+                        fb = self.bsdfs.eval(b, uv, wi, self.wo[k, i], g)
                     else:  # delta lobe: its mass over the recorded (detached) probability
-                        fb = self.bsdfs.eval_delta(b, uv, wi, self.wo[k, i], lobe)
+                        fb = self.bsdfs.eval_delta(b, uv, wi, self.wo[k, i], lobe, g)
                     Tn = Tk * fb * cf
             self.T[k + 1, i] = Tn
             if ti.static(forward):

@@ -588,7 +588,8 @@ class EdgeTracer:
                         s, t = coordinate_system(si.ns)
                         wi = to_local(s, t, si.ns, -d)
                         wo = to_local(s, t, si.ns, om)
-                        f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo)
+                        g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
+                        f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo, g)
                         if f.max() > 0.0:
                             el = (v1 - v0).norm()
                             sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)

@@ -2,7 +2,9 @@
 
 All shapes are merged into one triangle list, permuted into BVH leaf order. Per triangle:
 ``v0, e1 = v1 - v0, e2 = v2 - v0`` (float32, for Möller–Trumbore), the vertex indices (into the
-merged vertex arrays, for normals and uvs) and the shape id. Per shape: BSDF index, emitter
+merged vertex arrays, for normals and uvs), the shape id and the uv tangents dp/du, dp/dv
+(:func:`uv_tangents`, Mitsuba's mesh rules; ``SurfaceInteraction.dp_du`` / ``.dp_dv``, read by
+``normalmap`` / ``bumpmap``). Per shape: BSDF index, emitter
 index (-1: none), whether it has vertex normals / uvs.
 
 Ray conventions: a ray is (o, d, tmax) with ``d`` unit length; hits are accepted for
@@ -18,6 +20,8 @@ from .bvh import BVH, build_bvh
 from .types import Hit, SurfaceInteraction, ivec3, vec2, vec3
 
 Tri = ti.types.struct(v0=vec3, e1=vec3, e2=vec3)
+#: Per-triangle uv tangents dp/du, dp/dv (see :func:`uv_tangents`).
+TriTangents = ti.types.struct(dpdu=vec3, dpdv=vec3)
 TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
 #: An internal BVH node holding the boxes of its two children (one load per visited node, both
 #: boxes tested together). A child word ``c >= 0`` is an internal node; ``c < 0`` a leaf whose
@@ -46,6 +50,40 @@ def _pad(a, n):
     if a.shape[0] == n:
         return a
     return np.concatenate([a, np.zeros((n - a.shape[0],) + a.shape[1:], a.dtype)])
+
+
+def _coordinate_system_np(n):
+    """Duff et al. 2017 tangents of unit normals n (M, 3), as ``warp.coordinate_system``."""
+    sign = np.where(n[:, 2] >= 0.0, 1.0, -1.0)
+    a = -1.0 / (sign + n[:, 2])
+    b = n[:, 0] * n[:, 1] * a
+    s = np.stack([1.0 + sign * n[:, 0] ** 2 * a, sign * b, -sign * n[:, 0]], axis=1)
+    t = np.stack([b, sign + n[:, 1] ** 2 * a, -n[:, 1]], axis=1)
+    return s, t
+
+
+def uv_tangents(v0, v1, v2, uv0=None, uv1=None, uv2=None):
+    """dp/du and dp/dv of triangles (M, 3 each), Mitsuba 3's mesh rules: with texture
+    coordinates, the solution of ``dp = dp/du du + dp/dv dv`` over the two edges; without
+    them, the edges ``v1 - v0`` and ``v2 - v0`` (the uv are then the barycentrics); when the
+    uv determinant is zero (degenerate uvs), the frame ``coordinate_system(n_g)``."""
+    dp0, dp1 = v1 - v0, v2 - v0
+    if uv0 is None:
+        return dp0.copy(), dp1.copy()
+    d10, d20 = uv1 - uv0, uv2 - uv0
+    det = d10[:, 0] * d20[:, 1] - d10[:, 1] * d20[:, 0]
+    ok = det != 0.0
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)[:, None]
+    dpdu = (d20[:, 1:2] * dp0 - d10[:, 1:2] * dp1) * inv
+    dpdv = (-d20[:, 0:1] * dp0 + d10[:, 0:1] * dp1) * inv
+    if not np.all(ok):
+        ng = np.cross(dp0, dp1)
+        ln = np.linalg.norm(ng, axis=1, keepdims=True)
+        ng = np.where(ln > 0, ng / np.where(ln > 0, ln, 1.0), np.array([0.0, 0.0, 1.0]))
+        s, t = _coordinate_system_np(ng)
+        dpdu = np.where(ok[:, None], dpdu, s)
+        dpdv = np.where(ok[:, None], dpdv, t)
+    return dpdu, dpdv
 
 
 def pack_nodes(b: BVH, capacity: int) -> dict:
@@ -106,6 +144,7 @@ class Geometry:
         nv = capacity_class(self.n_verts)
         self.tris = Tri.field(shape=nt)
         self.tri_info = TriInfo.field(shape=nt)
+        self.tri_tan = TriTangents.field(shape=nt)
         self.vnormals = vec3.field(shape=nv)
         self.vuvs = vec2.field(shape=nv)
         self.shapes = ShapeInfo.field(shape=sinfo.shape[0])
@@ -118,7 +157,7 @@ class Geometry:
         self._upload()
 
     def _merge(self, shapes):
-        verts, normals, uvs, faces, tri_shape = [], [], [], [], []
+        verts, normals, uvs, faces, tri_shape, tri_has_uv = [], [], [], [], [], []
         base = 0
         for i, sh in enumerate(shapes):
             v = np.asarray(sh.vertices, np.float64).reshape(-1, 3)
@@ -130,12 +169,14 @@ class Geometry:
                        if sh.uvs is not None else np.zeros((v.shape[0], 2)))
             faces.append(f + base)
             tri_shape.append(np.full(f.shape[0], i, np.int32))
+            tri_has_uv.append(np.full(f.shape[0], sh.uvs is not None))
             base += v.shape[0]
         self._v = np.concatenate(verts) if verts else np.zeros((0, 3))
         self._f = np.concatenate(faces) if faces else np.zeros((0, 3), np.int64)
         self._s = np.concatenate(tri_shape) if tri_shape else np.zeros(0, np.int32)
         self._n = np.concatenate(normals) if normals else np.zeros((0, 3))
         self._uv = np.concatenate(uvs) if uvs else np.zeros((0, 2))
+        self._tri_has_uv = np.concatenate(tri_has_uv) if tri_has_uv else np.zeros(0, bool)
         self.n_tris = int(self._f.shape[0])
         self.n_verts = int(self._v.shape[0])
         self.shape_tri_offset = np.cumsum([0] + [len(f) for f in faces])
@@ -158,6 +199,13 @@ class Geometry:
                                   "e2": _pad((pv2 - pv0).astype(np.float32), nt)})
             self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
                                       "shape_id": _pad(self._s[order].astype(np.int32), nt)})
+            UV = self._uv
+            du, dv = uv_tangents(v0, v1, v2, UV[F[:, 0]], UV[F[:, 1]], UV[F[:, 2]])
+            eu, ev = uv_tangents(v0, v1, v2)
+            has = self._tri_has_uv[:, None]
+            du, dv = np.where(has, du, eu), np.where(has, dv, ev)
+            self.tri_tan.from_numpy({"dpdu": _pad(du[order].astype(np.float32), nt),
+                                     "dpdv": _pad(dv[order].astype(np.float32), nt)})
             nrm = self._n
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
@@ -292,7 +340,8 @@ class Geometry:
         """The SurfaceInteraction of a hit (invalid when hit.tri < 0)."""
         si = SurfaceInteraction(valid=0, t=hit.t, p=o, ng=ti.Vector([0.0, 0.0, 1.0]),
                                 ns=ti.Vector([0.0, 0.0, 1.0]), uv=ti.Vector([0.0, 0.0]),
-                                shape=-1, tri=hit.tri, bsdf=-1, emitter=-1)
+                                dp_du=ti.Vector([1.0, 0.0, 0.0]),
+                                dp_dv=ti.Vector([0.0, 1.0, 0.0]), shape=-1, tri=hit.tri, bsdf=-1, emitter=-1)
         if hit.tri >= 0:
             tr = self.tris[hit.tri]
             info = self.tri_info[hit.tri]
@@ -302,6 +351,9 @@ class Geometry:
             si.p = tr.v0 + hit.b1 * tr.e1 + hit.b2 * tr.e2
             si.ng = tr.e1.cross(tr.e2).normalized()
             si.ns = si.ng
+            tan = self.tri_tan[hit.tri]
+            si.dp_du = tan.dpdu
+            si.dp_dv = tan.dpdv
             if sh.has_normals:
                 n = (b0 * self.vnormals[info.vi[0]] + hit.b1 * self.vnormals[info.vi[1]]
                      + hit.b2 * self.vnormals[info.vi[2]])

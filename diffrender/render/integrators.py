@@ -74,7 +74,7 @@ class Integrator:
         return res
 
     @ti.func
-    def emitter_contribution(self, si, s, t, wi, u2):
+    def emitter_contribution(self, si, s, t, wi, g, u2):
         """One emitter sample at si: (f * L_e / pdf, pdf of the emitter sample, bsdf pdf,
         delta) — already visibility-tested; the caller applies MIS."""
         em = self.emitters.sample_direction(si.p, u2)
@@ -82,7 +82,7 @@ class Integrator:
         bpdf = 0.0
         if em.pdf > 0.0:
             wo = to_local(s, t, si.ns, em.d)
-            f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo)
+            f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo, g)
             bpdf = bp
             if f.max() > 0.0 and em.weight.max() > 0.0:
                 if self.visible_em(si.p, si.ng, em):
@@ -124,16 +124,17 @@ class Integrator:
                 break
             s, t = coordinate_system(si.ns)
             wi = to_local(s, t, si.ns, -ray_d)
+            g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
             base = 2 + 6 * depth
             # Emitter sampling.
-            c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi, rand2(key, base))
+            c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi, g, rand2(key, base))
             if c.max() > 0.0:
                 w = 1.0
                 if delta == 0:
                     w = mis_power(em_pdf, bpdf)
                 result += throughput * c * w
             # BSDF sampling.
-            bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3))
+            bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3), g)
             wo = to_world(s, t, si.ns, bs.wo)
             ray_o = offset_origin(si.p, si.ng, wo)
             ray_d = wo
@@ -173,8 +174,9 @@ class Integrator:
             frac_bsdf = ti.cast(n_bsdf, ti.f32) / total
             s, t = coordinate_system(si.ns)
             wi = to_local(s, t, si.ns, -d)
+            g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
             for i in range(n_em):
-                c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi,
+                c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi, g,
                                                                    rand2(key, 2 + 2 * i))
                 if c.max() > 0.0:
                     w = 1.0 / n_em
@@ -183,7 +185,7 @@ class Integrator:
                     result += c * w
             for j in range(n_bsdf):
                 base = 2 + 2 * n_em + 3 * j
-                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base), rand2(key, base + 1))
+                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base), rand2(key, base + 1), g)
                 if bs.pdf > 0.0 and bs.weight.max() > 0.0:
                     wo = to_world(s, t, si.ns, bs.wo)
                     ro = offset_origin(si.p, si.ng, wo)

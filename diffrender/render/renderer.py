@@ -220,7 +220,7 @@ class Renderer:
                bool(film.sample_border), rf.type, getattr(rf, "radius", None),
                getattr(rf, "stddev", None), cap,
                # the kernels' static configuration (types compiled in, shaders, environment)
-               tuple(sorted({(r["type"], r["kind"]) for r in bsdf_rows})),
+               tuple(sorted({(r["type"], r["kind"], r.get("pert", 0)) for r in bsdf_rows})),
                tuple(id(sh) for sh in self._shaders),
                tuple(id(t.extra["shader"]) for t, _ in self._slots if t.type == "shader"),
                tuple(r["type"] for r in emitter_rows),

@@ -221,6 +221,59 @@ class TextureTable:
                     res = self.tex_glue[k].eval(self, slot, tuv)
         return res
 
+    @ti.func
+    def _luma(self, c):
+        # Mitsuba's luminance() of linear sRGB (a 1-channel bitmap is stored as 3 equal ones,
+        # whose luminance is that value: the weights sum to 1).
+        return 0.212671 * c.x + 0.715160 * c.y + 0.072169 * c.z
+
+    @ti.func
+    def eval_grad1(self, slot, uv):
+        """(d/du, d/dv) of the slot's scalar value (luminance) at ``uv``: Mitsuba's
+        ``eval_1_grad``. Bilinear bitmaps: the derivative of the bilinear interpolant, through
+        the ``to_uv`` transform as Mitsuba writes it (``res * (M^T df/dxy)``); constants and
+        nearest-filtered bitmaps: zero (piecewise constant). Linear in the texels, so it is
+        differentiable with respect to them."""
+        s = self.slots[slot]
+        res = ti.Vector([0.0, 0.0])
+        if s.kind == KIND_BITMAP:
+            info = self.bitmaps[s.bitmap]
+            if info.filter == 1:
+                uvh = ti.Vector([uv.x, uv.y, 1.0])
+                w = ti.cast(info.width, ti.f32)
+                h = ti.cast(info.height, ti.f32)
+                x = s.uv0.dot(uvh) * w - 0.5
+                y = s.uv1.dot(uvh) * h - 0.5
+                fx = floor_f(x)
+                fy = floor_f(y)
+                ix = ti.cast(fx, ti.i32)
+                iy = ti.cast(fy, ti.i32)
+                tx = x - fx
+                ty = y - fy
+                f00 = self._luma(self._texel(s.bitmap, ix, iy))
+                f10 = self._luma(self._texel(s.bitmap, ix + 1, iy))
+                f01 = self._luma(self._texel(s.bitmap, ix, iy + 1))
+                f11 = self._luma(self._texel(s.bitmap, ix + 1, iy + 1))
+                dx = (1.0 - ty) * (f10 - f00) + ty * (f11 - f01)
+                dy = (1.0 - tx) * (f01 - f00) + tx * (f11 - f10)
+                res = ti.Vector([w * (s.uv0.x * dx + s.uv1.x * dy),
+                                 h * (s.uv0.y * dx + s.uv1.y * dy)])
+        return res
+
+    @ti.kernel
+    def _grad_kernel(self, slot: ti.i32, uv: ti.types.ndarray(), out: ti.types.ndarray()):
+        for i in range(uv.shape[0]):
+            g = self.eval_grad1(slot, ti.Vector([uv[i, 0], uv[i, 1]]))
+            out[i, 0] = g.x
+            out[i, 1] = g.y
+
+    def gradient(self, slot: int, uv: np.ndarray) -> np.ndarray:
+        """:meth:`eval_grad1` at many uvs (N, 2) -> (N, 2) (tests, host-side use)."""
+        uv = np.ascontiguousarray(uv, np.float32).reshape(-1, 2)
+        out = np.zeros((uv.shape[0], 2), np.float32)
+        self._grad_kernel(slot, uv, out)
+        return out
+
     @ti.kernel
     def _eval_kernel(self, slot: ti.i32, uv: ti.types.ndarray(), out: ti.types.ndarray()):
         for i in range(uv.shape[0]):

@@ -17,10 +17,16 @@ SHADOW_EPSILON = 10.0 * RAY_EPSILON
 #: A closest-hit query result: distance, triangle (BVH order; -1 = miss), barycentrics.
 Hit = ti.types.struct(t=ti.f32, tri=ti.i32, b1=ti.f32, b2=ti.f32)
 
-#: A surface interaction: position, geometric and shading normals, uv, ids.
+#: A surface interaction: position, geometric and shading normals, uv, the uv tangents
+#: dp/du and dp/dv (world space, per triangle; Mitsuba's rules, see ``geometry.uv_tangents``),
+#: ids.
 SurfaceInteraction = ti.types.struct(
-    valid=ti.i32, t=ti.f32, p=vec3, ng=vec3, ns=vec3, uv=vec2, shape=ti.i32, tri=ti.i32,
-    bsdf=ti.i32, emitter=ti.i32)
+    valid=ti.i32, t=ti.f32, p=vec3, ng=vec3, ns=vec3, uv=vec2, dp_du=vec3, dp_dv=vec3,
+    shape=ti.i32, tri=ti.i32, bsdf=ti.i32, emitter=ti.i32)
+
+#: The differential geometry a perturbing BSDF (normalmap, bumpmap) needs, expressed in the
+#: local shading frame the integrator evaluates BSDFs in: dp/du, dp/dv and the geometric normal.
+LocalGeo = ti.types.struct(dpdu=vec3, dpdv=vec3, ng=vec3)
 
 #: A BSDF sample: outgoing direction (local frame), weight = f * cos / pdf, pdf (solid angle).
 BSDFSample = ti.types.struct(wo=vec3, weight=vec3, pdf=ti.f32, delta=ti.i32)

@@ -126,8 +126,8 @@ def sensor_names(scene: Scene) -> list[str]:
 
 def _bsdf_params(b: BSDF, prefix: str, add, seen: set) -> None:
     """A BSDF's texture parameters, then its nested BSDFs' (blendbsdf: ``<prefix>.bsdf_0`` /
-    ``.bsdf_1``, mask: ``<prefix>.nested_bsdf``, as Mitsuba's traverse; a nested BSDF with an
-    id is named by its id)."""
+    ``.bsdf_1``, mask / normalmap / bumpmap: ``<prefix>.nested_bsdf``, as Mitsuba's traverse;
+    a nested BSDF with an id is named by its id)."""
     for pname, val in b.params.items():
         if isinstance(val, Texture):
             for p in _texture_params(prefix, b, pname, val):
@@ -136,8 +136,9 @@ def _bsdf_params(b: BSDF, prefix: str, add, seen: set) -> None:
         if id(c) in seen:
             continue
         seen.add(id(c))
-        cname = c.id if c.id else (f"{prefix}.nested_bsdf" if b.type == "mask"
-                                   else f"{prefix}.bsdf_{j}")
+        cname = c.id if c.id else (
+            f"{prefix}.nested_bsdf" if b.type in ("mask", "normalmap", "bumpmap")
+            else f"{prefix}.bsdf_{j}")
         _bsdf_params(c, cname, add, seen)
 
 
@@ -267,6 +268,11 @@ def _texture_node(builder, node, pname):
     for c in node.children:
         if getattr(c, "name", None) == pname:
             return builder.resolve(c) if isinstance(c, Ref) else c
+    if pname == "nested_texture" and getattr(node, "type", None) == "bumpmap":
+        for c in node.children:  # the bump map's one texture, whatever its name
+            t = builder.resolve(c) if isinstance(c, Ref) else c
+            if t.category == "texture":
+                return t
     return None
 
 

@@ -139,6 +139,20 @@ _SPECS = [
     PluginSpec("bsdf", "mask", {
         "opacity": Param("float_texture", 0.5, "1 = opaque, 0 = invisible (float or texture)")},
         ("bsdf",), "cut-out: null transmission with probability 1 - opacity"),
+    PluginSpec("bsdf", "normalmap", {
+        "normalmap": Param("spectrum", None, "tangent-space normals, (n + 1) / 2 per channel "
+                                             "(a raw bitmap; required)"),
+        "flip_invalid_normals": Param("boolean", True, "flip normals that face away from wi "
+                                                       "(Schuessler et al. 2017)"),
+        "use_shadowing_function": Param("boolean", True, "terminator shadowing (Conty "
+                                                         "Estevez et al. 2019)")},
+        ("bsdf",), "perturbs the shading frame of the nested BSDF by a normal map"),
+    PluginSpec("bsdf", "bumpmap", {
+        "scale": Param("float", 1.0, "height gradient multiplier"),
+        "flip_invalid_normals": Param("boolean", True, "flip normals that face away from wi"),
+        "use_shadowing_function": Param("boolean", True, "terminator shadowing")},
+        ("bsdf", "texture"), "perturbs the shading frame of the nested BSDF by a height map "
+                             "(one nested texture, any name)"),
     PluginSpec("bsdf", "shader", {
         "filename": Param("string", None, "Python file defining the shader (docs/shaders.md)")},
         (), "user BSDF written as a Taichi function"),
@@ -665,7 +679,7 @@ class Builder:
             r.finish()
             kids = [self.bsdf(c) for c in inner]
             for c, kb in zip(inner, kids):
-                if kb.type in ("blendbsdf", "mask"):
+                if kb.type in ("blendbsdf", "mask", "normalmap", "bumpmap"):
                     raise SceneError(f"a {kb.type} cannot be nested in a {node.type} (composites "
                                      "nest plain BSDFs only)", str(c.loc))
                 if kb.twosided:
@@ -674,6 +688,8 @@ class Builder:
             out = BSDF(type=node.type, params={wname: w}, id=node.id, children=kids)
             self.origin[id(out)] = node
             self.param_node[id(out)] = node
+        elif node.type in ("normalmap", "bumpmap"):
+            out = self._perturbed_bsdf(r, node)
         elif node.type == "shader":
             from ..render.shaders import load_shader
 
@@ -695,6 +711,51 @@ class Builder:
             self.origin[id(out)] = node
             self.param_node[id(out)] = node
         self.built[key] = out
+        return out
+
+    def _perturbed_bsdf(self, r: Reader, node: Node) -> BSDF:
+        """normalmap / bumpmap: one nested BSDF, a texture, two booleans (and a scale)."""
+        t = node.type
+        inner = r.children("bsdf")
+        if len(inner) != 1:
+            raise r.error(f"{t} needs exactly 1 nested bsdf, got {len(inner)}")
+        params = {}
+        if t == "normalmap":
+            tex = r.get("normalmap")
+            if tex is None:
+                raise r.error("normalmap needs a texture named 'normalmap' (a raw RGB bitmap of "
+                              "tangent-space normals)")
+            if tex.type == "bitmap" and not tex.raw and tex.filename and \
+                    os.path.splitext(tex.filename)[1].lower() in (".png", ".jpg", ".jpeg"):
+                warnings.warn(f"{r.loc('normalmap')}: normalmap bitmap without raw=true: its "
+                              "values are sRGB-decoded (as in Mitsuba), which bends the normals; "
+                              "add <boolean name=\"raw\" value=\"true\"/>", SceneWarning,
+                              stacklevel=3)
+            params["normalmap"] = tex
+        else:
+            texs = r.children("texture")
+            if len(texs) != 1:
+                raise r.error(f"bumpmap needs exactly 1 nested texture (the height map), got "
+                              f"{len(texs)}")
+            tex = self.texture(texs[0])
+            if tex.type not in ("bitmap", "constant"):
+                raise SceneError(f"bumpmap height texture must be a bitmap, got a {tex.type} "
+                                 "(its uv gradient is not defined)", str(texs[0].loc))
+            scale = r.get("scale")
+            if not np.isfinite(scale):
+                raise r.error(f"bumpmap scale must be finite, got {scale}", "scale")
+            params["nested_texture"] = tex
+            params["scale"] = Texture.constant(np.full(1, scale, np.float32))
+        params["flip_invalid_normals"] = bool(r.get("flip_invalid_normals"))
+        params["use_shadowing_function"] = bool(r.get("use_shadowing_function"))
+        r.finish()
+        kid = self.bsdf(inner[0])
+        if kid.type in ("normalmap", "bumpmap"):
+            raise SceneError(f"a {kid.type} cannot be nested in a {t} (one perturbation per "
+                             "BSDF)", str(inner[0].loc))
+        out = BSDF(type=t, params=params, id=node.id, children=[kid])
+        self.origin[id(out)] = node
+        self.param_node[id(out)] = node
         return out
 
     def _leaf_bsdf_params(self, r: Reader, node: Node) -> dict:

@@ -205,10 +205,11 @@ def test_reciprocity(lib, name):
 
 
 def _eval_pairs(table, b, wi, wo):
-    from diffrender.render.bsdfs import _eval_kernel
+    from diffrender.render.bsdfs import _eval_kernel, _uvg
 
     out = np.zeros((wi.shape[0], 4), np.float32)
-    _eval_kernel(table, b, np.ascontiguousarray(wi, np.float32), np.ascontiguousarray(wo, np.float32), out)
+    _eval_kernel(table, b, np.ascontiguousarray(wi, np.float32), np.ascontiguousarray(wo, np.float32), out,
+                 _uvg((0.5, 0.5), None))
     return out[:, :3]
 
 

@@ -54,20 +54,20 @@ def test_unknown_plugin(xml_scene):
                            "obj, ply, rectangle, sphere")
     p = xml_scene('<bsdf type="roughdielectric"/>')
     assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdielectric'; supported: blendbsdf, "
-                           "conductor, dielectric, diffuse, mask, plastic, roughconductor, "
-                           "roughplastic, shader, thindielectric, twosided")
+                           "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
+                           "roughconductor, roughplastic, shader, thindielectric, twosided")
     p = xml_scene('<bsdf type="obj"/>')
     assert error_of(p) == (f"{p}:2: 'obj' is a shape plugin, not a bsdf; supported bsdf types: "
-                           "blendbsdf, conductor, dielectric, diffuse, mask, plastic, "
-                           "roughconductor, roughplastic, shader, thindielectric, twosided")
+                           "blendbsdf, bumpmap, conductor, dielectric, diffuse, mask, normalmap, "
+                           "plastic, roughconductor, roughplastic, shader, thindielectric, twosided")
     msg = error_of({"type": "scene", "a": {"type": "cylinder"}})
     assert msg == ("<dict>: a.type: unsupported shape type 'cylinder'; supported: cube, disk, "
                    "obj, ply, rectangle, sphere")
     msg = error_of({"type": "scene", "a": {"type": "foo"}})
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
-                          "disk, obj, ply, rectangle, sphere; bsdf: blendbsdf, conductor, "
-                          "dielectric, diffuse, mask, plastic, roughconductor, roughplastic, "
-                          "shader, thindielectric, twosided;")
+                          "disk, obj, ply, rectangle, sphere; bsdf: blendbsdf, bumpmap, "
+                          "conductor, dielectric, diffuse, mask, normalmap, plastic, "
+                          "roughconductor, roughplastic, shader, thindielectric, twosided;")
 
 
 def test_unknown_attribute_xml(xml_scene):
