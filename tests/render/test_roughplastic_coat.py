@@ -8,6 +8,7 @@ import pytest
 from diffrender.engine import ensure_init, ti
 from diffrender.render.bsdfs import BSDFTable, RowBuilder, eval_np, roughplastic
 from diffrender.render.textures import TextureTable
+from diffrender.render.types import LocalGeo
 from diffrender.scene.model import BSDF, Texture
 
 AIR = 1.000277
@@ -119,7 +120,9 @@ def test_eval_and_pdf_match_mitsuba():
 def _loss(table: ti.template(), b: ti.i32, wi: ti.template(), wo: ti.template(),
           w: ti.template(), out: ti.template()):
     for i in range(wi.shape[0]):
-        f = table.eval(b, ti.Vector([0.5, 0.5]), wi[i], wo[i])
+        g = LocalGeo(dpdu=ti.Vector([1.0, 0.0, 0.0]), dpdv=ti.Vector([0.0, 1.0, 0.0]),
+                     ng=ti.Vector([0.0, 0.0, 1.0]))
+        f = table.eval(b, ti.Vector([0.5, 0.5]), wi[i], wo[i], g)
         out[None] += w[i].dot(ti.cast(f, ti.f64))
 
 
