@@ -25,6 +25,11 @@ NESTED = {
                        "eta": {"type": "rgb", "value": [0.2, 0.9, 1.1]},
                        "k": {"type": "rgb", "value": [3.9, 2.4, 2.2]}},
     "conductor": {"type": "conductor", "material": "Au"},
+    "blend": {"type": "blendbsdf", "weight": 0.3,
+              "a": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.2, 0.5, 0.7]}},
+              "b": {"type": "roughconductor", "alpha": 0.3, "distribution": "ggx"}},
+    "mask": {"type": "mask", "opacity": 0.6,
+             "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.8, 0.3, 0.1]}}},
 }
 
 #: case name -> (wrapper, nested, options)
@@ -39,6 +44,8 @@ CASES = {
     "bump_diffuse": ("bumpmap", "diffuse", {"scale": 0.3}),
     "bump_roughconductor": ("bumpmap", "roughconductor", {"scale": 0.15}),
     "bump_nearest": ("bumpmap", "diffuse", {"scale": 0.3, "filter_type": "nearest"}),
+    "normal_blend": ("normalmap", "blend", {}),
+    "bump_mask": ("bumpmap", "mask", {"scale": 0.3}),
 }
 TO_UV = [[2.0, 0.3, 0.1], [-0.2, 1.5, 0.4], [0.0, 0.0, 1.0]]
 N = 24
