@@ -30,6 +30,26 @@ LEAF_SPAN = 32  # leaves hold at most LEAF_SPAN - 1 triangles
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
 
 
+@ti.func
+def _min(a, b):
+    return ti.select(a < b, a, b)
+
+
+@ti.func
+def _max(a, b):
+    return ti.select(a > b, a, b)
+
+
+@ti.func
+def _vmin(a, b):
+    return ti.Vector([_min(a[k], b[k]) for k in ti.static(range(3))])
+
+
+@ti.func
+def _vmax(a, b):
+    return ti.Vector([_max(a[k], b[k]) for k in ti.static(range(3))])
+
+
 def capacity_class(n: int) -> int:
     """Field size for ``n`` elements: 64, then steps of 1/8 of the power of two above ``n``
     (at most 12.5% unused). Scenes of similar sizes share field shapes, hence kernels
@@ -106,6 +126,9 @@ class Geometry:
         nv = capacity_class(self.n_verts)
         self.tris = Tri.field(shape=nt)
         self.tri_info = TriInfo.field(shape=nt)
+        # Unit geometric normals (e1 x e2 normalised, from the stored float32 edges), so that
+        # a hit does not pay for a square root and a division.
+        self.tri_n = vec3.field(shape=nt)
         self.vnormals = vec3.field(shape=nv)
         self.vuvs = vec2.field(shape=nv)
         self.shapes = ShapeInfo.field(shape=sinfo.shape[0])
@@ -156,6 +179,12 @@ class Geometry:
             self.tris.from_numpy({"v0": _pad(pv0.astype(np.float32), nt),
                                   "e1": _pad((pv1 - pv0).astype(np.float32), nt),
                                   "e2": _pad((pv2 - pv0).astype(np.float32), nt)})
+            e1 = (pv1 - pv0).astype(np.float32).astype(np.float64)
+            e2 = (pv2 - pv0).astype(np.float32).astype(np.float64)
+            ng = np.cross(e1, e2)
+            ln = np.linalg.norm(ng, axis=1, keepdims=True)
+            ng = np.where(ln > 0, ng / np.where(ln > 0, ln, 1), 0)
+            self.tri_n.from_numpy(_pad(ng.astype(np.float32), nt))
             self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
                                       "shape_id": _pad(self._s[order].astype(np.int32), nt)})
             nrm = self._n
@@ -196,6 +225,8 @@ class Geometry:
         q = s.cross(tr.e1)
         v = d.dot(q) * inv
         t = tr.e2.dot(q) * inv
+        # The range tests do not involve tmax, so that in a loop over triangles only the
+        # final compare-and-select depends on the previous triangle's result.
         ok = (u >= 0.0) & (v >= 0.0) & (u + v <= 1.0) & (t > 0.0) & (t < tmax)
         return ti.select(ok, t, tmax), u, v
 
@@ -234,16 +265,16 @@ class Geometry:
                     nd = self.nodes[cur]
                     a0 = (nd.l_lo - o) * inv_d
                     a1 = (nd.l_hi - o) * inv_d
-                    an = ti.min(a0, a1)
-                    af = ti.max(a0, a1)
-                    tln = ti.max(an.x, an.y, an.z, 0.0)
-                    tlf = ti.min(af.x, af.y, af.z, best_t) * (1.0 + 2.0 * GAMMA3)
+                    an = _vmin(a0, a1)
+                    af = _vmax(a0, a1)
+                    tln = _max(_max(an.x, an.y), _max(an.z, 0.0))
+                    tlf = _min(_min(af.x, af.y), _min(af.z, best_t)) * (1.0 + 2.0 * GAMMA3)
                     c0 = (nd.r_lo - o) * inv_d
                     c1 = (nd.r_hi - o) * inv_d
-                    cn = ti.min(c0, c1)
-                    cf = ti.max(c0, c1)
-                    trn = ti.max(cn.x, cn.y, cn.z, 0.0)
-                    trf = ti.min(cf.x, cf.y, cf.z, best_t) * (1.0 + 2.0 * GAMMA3)
+                    cn = _vmin(c0, c1)
+                    cf = _vmax(c0, c1)
+                    trn = _max(_max(cn.x, cn.y), _max(cn.z, 0.0))
+                    trf = _min(_min(cf.x, cf.y), _min(cf.z, best_t)) * (1.0 + 2.0 * GAMMA3)
                     hl = (tln <= tlf) & (tln < best_t)
                     hr = (trn <= trf) & (trn < best_t)
                     if hl | hr:
@@ -300,7 +331,7 @@ class Geometry:
             b0 = 1.0 - hit.b1 - hit.b2
             si.valid = 1
             si.p = tr.v0 + hit.b1 * tr.e1 + hit.b2 * tr.e2
-            si.ng = tr.e1.cross(tr.e2).normalized()
+            si.ng = self.tri_n[hit.tri]
             si.ns = si.ng
             if sh.has_normals:
                 n = (b0 * self.vnormals[info.vi[0]] + hit.b1 * self.vnormals[info.vi[1]]
