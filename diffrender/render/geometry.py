@@ -22,7 +22,10 @@ TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
 #: An internal BVH node holding the boxes of its two children (one load per visited node, both
 #: boxes tested together). A child word ``c >= 0`` is an internal node; ``c < 0`` a leaf whose
 #: triangles are ``first .. first + count - 1`` with ``-c - 1 = first * LEAF_SPAN + count``.
-Node = ti.types.struct(l_lo=vec3, l_hi=vec3, r_lo=vec3, r_hi=vec3, left=ti.i32, right=ti.i32)
+#: Boxes are stored per axis as (left lo, right lo, left hi, right hi), so that one 4-wide
+#: subtract and multiply gives the four slab distances of an axis.
+vec4 = ti.types.vector(4, ti.f32)
+Node = ti.types.struct(bx=vec4, by=vec4, bz=vec4, left=ti.i32, right=ti.i32)
 ShapeInfo = ti.types.struct(bsdf=ti.i32, emitter=ti.i32, has_normals=ti.i32, has_uvs=ti.i32)
 
 STACK_SIZE = 32
@@ -42,12 +45,23 @@ def _max(a, b):
 
 @ti.func
 def _vmin(a, b):
-    return ti.Vector([_min(a[k], b[k]) for k in ti.static(range(3))])
+    return ti.Vector([_min(a[k], b[k]) for k in ti.static(range(a.n))])
 
 
 @ti.func
 def _vmax(a, b):
-    return ti.Vector([_max(a[k], b[k]) for k in ti.static(range(3))])
+    return ti.Vector([_max(a[k], b[k]) for k in ti.static(range(a.n))])
+
+
+@ti.func
+def _vmin2(t):
+    """(min(t0, t2), min(t1, t3)) of a 4-vector (lo, lo, hi, hi) of slab distances."""
+    return ti.Vector([_min(t[0], t[2]), _min(t[1], t[3])])
+
+
+@ti.func
+def _vmax2(t):
+    return ti.Vector([_max(t[0], t[2]), _max(t[1], t[3])])
 
 
 def capacity_class(n: int) -> int:
@@ -101,7 +115,11 @@ def pack_nodes(b: BVH, capacity: int) -> dict:
         elif key in ("left", "right"):
             pad[:] = -1
         res[key] = np.concatenate([a, pad]).astype(np.int32 if key in ("left", "right") else np.float32)
-    return res
+    packed = {"left": res["left"], "right": res["right"]}
+    for k, name in enumerate(("bx", "by", "bz")):
+        packed[name] = np.stack([res["l_lo"][:, k], res["r_lo"][:, k], res["l_hi"][:, k],
+                                 res["r_hi"][:, k]], axis=1)
+    return packed
 
 
 @ti.data_oriented
@@ -263,18 +281,23 @@ class Geometry:
             if cur_t < best_t:
                 if cur >= 0:
                     nd = self.nodes[cur]
-                    a0 = (nd.l_lo - o) * inv_d
-                    a1 = (nd.l_hi - o) * inv_d
-                    an = _vmin(a0, a1)
-                    af = _vmax(a0, a1)
-                    tln = _max(_max(an.x, an.y), _max(an.z, 0.0))
-                    tlf = _min(_min(af.x, af.y), _min(af.z, best_t)) * (1.0 + 2.0 * GAMMA3)
-                    c0 = (nd.r_lo - o) * inv_d
-                    c1 = (nd.r_hi - o) * inv_d
-                    cn = _vmin(c0, c1)
-                    cf = _vmax(c0, c1)
-                    trn = _max(_max(cn.x, cn.y), _max(cn.z, 0.0))
-                    trf = _min(_min(cf.x, cf.y), _min(cf.z, best_t)) * (1.0 + 2.0 * GAMMA3)
+                    tx = (nd.bx - o.x) * inv_d.x
+                    ty = (nd.by - o.y) * inv_d.y
+                    tz = (nd.bz - o.z) * inv_d.z
+                    # (left, right) near and far distances per axis.
+                    nx = _vmin2(tx)
+                    fx = _vmax2(tx)
+                    ny = _vmin2(ty)
+                    fy = _vmax2(ty)
+                    nz = _vmin2(tz)
+                    fz = _vmax2(tz)
+                    tn = _vmax(_vmax(nx, ny), _vmax(nz, ti.Vector([0.0, 0.0])))
+                    tf = _vmin(_vmin(fx, fy), _vmin(fz, ti.Vector([best_t, best_t])))
+                    tf *= 1.0 + 2.0 * GAMMA3
+                    tln = tn.x
+                    trn = tn.y
+                    tlf = tf.x
+                    trf = tf.y
                     hl = (tln <= tlf) & (tln < best_t)
                     hr = (trn <= trf) & (trn < best_t)
                     if hl | hr:
