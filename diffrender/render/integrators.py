@@ -66,11 +66,14 @@ class Integrator:
     def visible_em(self, p, ng, em):
         """Shadow ray towards an emitter sample (lights at infinity: along em.d)."""
         res = False
-        if em.dist < 1.0e38:
+        if ti.static(not self.emitters.has_infinite):
             res = self.visible(p, ng, em.p)
-        else:  # at infinity (emitters.FAR)
-            o = offset_origin(p, ng, em.d)
-            res = not self.geometry.occluded(o, em.d, 3.0e38)
+        else:
+            if em.dist < 1.0e38:
+                res = self.visible(p, ng, em.p)
+            else:  # at infinity (emitters.FAR)
+                o = offset_origin(p, ng, em.d)
+                res = not self.geometry.occluded(o, em.d, 3.0e38)
         return res
 
     @ti.func

@@ -45,6 +45,8 @@ class EmitterTable:
         self.n_field[None] = self.n
         self.rows = rows
         self.types = tuple(sorted({TYPES[r["type"]] for r in rows}))
+        #: Static: some emitter lies at infinity (shadow rays without an end point).
+        self.has_infinite = any(t in self.types for t in (3, 4, 5))
         envs = [i for i, r in enumerate(rows) if r["type"] in INFINITE]
         if len(envs) > 1:
             raise SceneError("a scene can have at most one environment emitter (constant or "
@@ -211,12 +213,11 @@ class EmitterTable:
         info = self.info[e]
         lo = info.tri_start
         hi = info.tri_start + info.tri_count - 1
-        while lo < hi:
+        while lo < hi:  # branch-free halving (which half is a coin flip)
             mid = (lo + hi) // 2
-            if self.cdf[mid] <= u:
-                lo = mid + 1
-            else:
-                hi = mid
+            right = self.cdf[mid] <= u
+            lo = ti.select(right, mid + 1, lo)
+            hi = ti.select(right, hi, mid)
         c0 = 0.0
         if lo > info.tri_start:
             c0 = self.cdf[lo - 1]
