@@ -25,7 +25,9 @@ TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
 #: Boxes are stored per axis as (left lo, right lo, left hi, right hi), so that one 4-wide
 #: subtract and multiply gives the four slab distances of an axis.
 vec4 = ti.types.vector(4, ti.f32)
-Node = ti.types.struct(bx=vec4, by=vec4, bz=vec4, left=ti.i32, right=ti.i32)
+#: ``pad`` makes a node 64 bytes: one cache line, and an index -> address shift.
+Node = ti.types.struct(bx=vec4, by=vec4, bz=vec4, left=ti.i32, right=ti.i32,
+                       pad=ti.types.vector(2, ti.i32))
 ShapeInfo = ti.types.struct(bsdf=ti.i32, emitter=ti.i32, has_normals=ti.i32, has_uvs=ti.i32)
 
 STACK_SIZE = 32
@@ -115,7 +117,8 @@ def pack_nodes(b: BVH, capacity: int) -> dict:
         elif key in ("left", "right"):
             pad[:] = -1
         res[key] = np.concatenate([a, pad]).astype(np.int32 if key in ("left", "right") else np.float32)
-    packed = {"left": res["left"], "right": res["right"]}
+    packed = {"left": res["left"], "right": res["right"],
+              "pad": np.zeros((capacity, 2), np.int32)}
     for k, name in enumerate(("bx", "by", "bz")):
         packed[name] = np.stack([res["l_lo"][:, k], res["r_lo"][:, k], res["l_hi"][:, k],
                                  res["r_hi"][:, k]], axis=1)
