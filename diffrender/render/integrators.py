@@ -59,7 +59,7 @@ class Integrator:
         dist = v.norm()
         res = False
         if dist > 0.0:
-            res = not self.geometry.occluded(o, v / dist, dist * (1.0 - SHADOW_EPSILON))
+            res = not self.geometry.occluded(o, v * (1.0 / dist), dist * (1.0 - SHADOW_EPSILON))
         return res
 
     @ti.func

@@ -314,7 +314,7 @@ class EmitterTable:
                     v = hit_o.p - ref
                     dist = v.norm()
                     if dist > 0.0:
-                        d = v / dist
+                        d = v * (1.0 / dist)
                         p_sa = area.pdf_solid_angle(info.area, dist, hit_o.ns, d)
                         if p_sa > 0.0:
                             le = self.radiance(e, hit_o.uv)
@@ -324,7 +324,7 @@ class EmitterTable:
                             res.pdf = p_sa / nf
                             res.uv = hit_o.uv
                             res.geo = 1.0 / res.pdf
-                            res.weight = area.eval(le, hit_o.ns, -d) / res.pdf
+                            res.weight = area.eval(le, hit_o.ns, -d) * res.geo
         return res
 
     @ti.func
