@@ -150,6 +150,9 @@ class Geometry:
         # Unit geometric normals (e1 x e2 normalised, from the stored float32 edges), so that
         # a hit does not pay for a square root and a division.
         self.tri_n = vec3.field(shape=nt)
+        # 1 where the three vertex normals are equal (flat faces of meshes with per-face
+        # vertices, e.g. boxes): the shading normal is that normal, not interpolated.
+        self.tri_flat = ti.field(ti.i32, shape=nt)
         self.vnormals = vec3.field(shape=nv)
         self.vuvs = vec2.field(shape=nv)
         self.shapes = ShapeInfo.field(shape=sinfo.shape[0])
@@ -212,6 +215,9 @@ class Geometry:
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
             self.vnormals.from_numpy(_pad(nrm.astype(np.float32), nv))
+            n32 = nrm.astype(np.float32)[F[order]]  # (n, 3 corners, 3)
+            flat = np.all(n32[:, 0] == n32[:, 1], axis=1) & np.all(n32[:, 0] == n32[:, 2], axis=1)
+            self.tri_flat.from_numpy(_pad(flat.astype(np.int32), nt))
             self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
         self.nodes.from_numpy(pack_nodes(self.bvh, self.nodes.shape[0]))
         self.n_tris_field[None] = self.n_tris
@@ -360,11 +366,16 @@ class Geometry:
             si.ng = self.tri_n[hit.tri]
             si.ns = si.ng
             if sh.has_normals:
-                n = (b0 * self.vnormals[info.vi[0]] + hit.b1 * self.vnormals[info.vi[1]]
-                     + hit.b2 * self.vnormals[info.vi[2]])
-                ln = n.norm()
-                if ln > 0.0:
-                    si.ns = n / ln
+                if self.tri_flat[hit.tri]:
+                    n0 = self.vnormals[info.vi[0]]
+                    if n0.dot(n0) > 0.0:
+                        si.ns = n0
+                else:
+                    n = (b0 * self.vnormals[info.vi[0]] + hit.b1 * self.vnormals[info.vi[1]]
+                         + hit.b2 * self.vnormals[info.vi[2]])
+                    ln = n.norm()
+                    if ln > 0.0:
+                        si.ns = n / ln
             if sh.has_uvs:
                 si.uv = (b0 * self.vuvs[info.vi[0]] + hit.b1 * self.vuvs[info.vi[1]]
                          + hit.b2 * self.vuvs[info.vi[2]])
