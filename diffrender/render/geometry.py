@@ -2,7 +2,8 @@
 
 All shapes are merged into one triangle list, permuted into BVH leaf order. Per triangle:
 ``v0, e1 = v1 - v0, e2 = v2 - v0`` (float32, for Möller–Trumbore), the vertex indices (into the
-merged vertex arrays, for normals and uvs) and the shape id. Per shape: BSDF index, emitter
+merged vertex arrays, for normals and uvs), the shape id, the unit geometric normal and
+whether its three vertex normals are equal (flat shading). Per shape: BSDF index, emitter
 index (-1: none), whether it has vertex normals / uvs.
 
 Ray conventions: a ray is (o, d, tmax) with ``d`` unit length; hits are accepted for
