@@ -2,7 +2,8 @@
 
 All shapes are merged into one triangle list, permuted into BVH leaf order. Per triangle:
 ``v0, e1 = v1 - v0, e2 = v2 - v0`` (float32, for Möller–Trumbore), the vertex indices (into the
-merged vertex arrays, for normals and uvs), the shape id and the uv tangents dp/du, dp/dv
+merged vertex arrays, for normals and uvs), the shape id, the unit geometric normal,
+whether its three vertex normals are equal (flat shading) and the uv tangents dp/du, dp/dv
 (:func:`uv_tangents`, Mitsuba's mesh rules; ``SurfaceInteraction.dp_du`` / ``.dp_dv``, read by
 ``normalmap`` / ``bumpmap``). Per shape: BSDF index, emitter
 index (-1: none), whether it has vertex normals / uvs.
@@ -26,12 +27,48 @@ TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
 #: An internal BVH node holding the boxes of its two children (one load per visited node, both
 #: boxes tested together). A child word ``c >= 0`` is an internal node; ``c < 0`` a leaf whose
 #: triangles are ``first .. first + count - 1`` with ``-c - 1 = first * LEAF_SPAN + count``.
-Node = ti.types.struct(l_lo=vec3, l_hi=vec3, r_lo=vec3, r_hi=vec3, left=ti.i32, right=ti.i32)
+#: Boxes are stored per axis as (left lo, right lo, left hi, right hi), so that one 4-wide
+#: subtract and multiply gives the four slab distances of an axis.
+vec4 = ti.types.vector(4, ti.f32)
+#: ``pad`` makes a node 64 bytes: one cache line, and an index -> address shift.
+Node = ti.types.struct(bx=vec4, by=vec4, bz=vec4, left=ti.i32, right=ti.i32,
+                       pad=ti.types.vector(2, ti.i32))
 ShapeInfo = ti.types.struct(bsdf=ti.i32, emitter=ti.i32, has_normals=ti.i32, has_uvs=ti.i32)
 
 STACK_SIZE = 32
 LEAF_SPAN = 32  # leaves hold at most LEAF_SPAN - 1 triangles
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
+
+
+@ti.func
+def _min(a, b):
+    return ti.select(a < b, a, b)
+
+
+@ti.func
+def _max(a, b):
+    return ti.select(a > b, a, b)
+
+
+@ti.func
+def _vmin(a, b):
+    return ti.Vector([_min(a[k], b[k]) for k in ti.static(range(a.n))])
+
+
+@ti.func
+def _vmax(a, b):
+    return ti.Vector([_max(a[k], b[k]) for k in ti.static(range(a.n))])
+
+
+@ti.func
+def _vmin2(t):
+    """(min(t0, t2), min(t1, t3)) of a 4-vector (lo, lo, hi, hi) of slab distances."""
+    return ti.Vector([_min(t[0], t[2]), _min(t[1], t[3])])
+
+
+@ti.func
+def _vmax2(t):
+    return ti.Vector([_max(t[0], t[2]), _max(t[1], t[3])])
 
 
 def capacity_class(n: int) -> int:
@@ -119,7 +156,12 @@ def pack_nodes(b: BVH, capacity: int) -> dict:
         elif key in ("left", "right"):
             pad[:] = -1
         res[key] = np.concatenate([a, pad]).astype(np.int32 if key in ("left", "right") else np.float32)
-    return res
+    packed = {"left": res["left"], "right": res["right"],
+              "pad": np.zeros((capacity, 2), np.int32)}
+    for k, name in enumerate(("bx", "by", "bz")):
+        packed[name] = np.stack([res["l_lo"][:, k], res["r_lo"][:, k], res["l_hi"][:, k],
+                                 res["r_hi"][:, k]], axis=1)
+    return packed
 
 
 @ti.data_oriented
@@ -145,6 +187,12 @@ class Geometry:
         self.tris = Tri.field(shape=nt)
         self.tri_info = TriInfo.field(shape=nt)
         self.tri_tan = TriTangents.field(shape=nt)
+        # Unit geometric normals (e1 x e2 normalised, from the stored float32 edges), so that
+        # a hit does not pay for a square root and a division.
+        self.tri_n = vec3.field(shape=nt)
+        # 1 where the three vertex normals are equal (flat faces of meshes with per-face
+        # vertices, e.g. boxes): the shading normal is that normal, not interpolated.
+        self.tri_flat = ti.field(ti.i32, shape=nt)
         self.vnormals = vec3.field(shape=nv)
         self.vuvs = vec2.field(shape=nv)
         self.shapes = ShapeInfo.field(shape=sinfo.shape[0])
@@ -197,6 +245,12 @@ class Geometry:
             self.tris.from_numpy({"v0": _pad(pv0.astype(np.float32), nt),
                                   "e1": _pad((pv1 - pv0).astype(np.float32), nt),
                                   "e2": _pad((pv2 - pv0).astype(np.float32), nt)})
+            e1 = (pv1 - pv0).astype(np.float32).astype(np.float64)
+            e2 = (pv2 - pv0).astype(np.float32).astype(np.float64)
+            ng = np.cross(e1, e2)
+            ln = np.linalg.norm(ng, axis=1, keepdims=True)
+            ng = np.where(ln > 0, ng / np.where(ln > 0, ln, 1), 0)
+            self.tri_n.from_numpy(_pad(ng.astype(np.float32), nt))
             self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
                                       "shape_id": _pad(self._s[order].astype(np.int32), nt)})
             UV = self._uv
@@ -210,6 +264,9 @@ class Geometry:
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
             self.vnormals.from_numpy(_pad(nrm.astype(np.float32), nv))
+            n32 = nrm.astype(np.float32)[F[order]]  # (n, 3 corners, 3)
+            flat = np.all(n32[:, 0] == n32[:, 1], axis=1) & np.all(n32[:, 0] == n32[:, 2], axis=1)
+            self.tri_flat.from_numpy(_pad(flat.astype(np.int32), nt))
             self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
         self.nodes.from_numpy(pack_nodes(self.bvh, self.nodes.shape[0]))
         self.n_tris_field[None] = self.n_tris
@@ -244,6 +301,8 @@ class Geometry:
         q = s.cross(tr.e1)
         v = d.dot(q) * inv
         t = tr.e2.dot(q) * inv
+        # The range tests do not involve tmax, so that in a loop over triangles only the
+        # final compare-and-select depends on the previous triangle's result.
         ok = (u >= 0.0) & (v >= 0.0) & (u + v <= 1.0) & (t > 0.0) & (t < tmax)
         return ti.select(ok, t, tmax), u, v
 
@@ -280,18 +339,23 @@ class Geometry:
             if cur_t < best_t:
                 if cur >= 0:
                     nd = self.nodes[cur]
-                    a0 = (nd.l_lo - o) * inv_d
-                    a1 = (nd.l_hi - o) * inv_d
-                    an = ti.min(a0, a1)
-                    af = ti.max(a0, a1)
-                    tln = ti.max(an.x, an.y, an.z, 0.0)
-                    tlf = ti.min(af.x, af.y, af.z, best_t) * (1.0 + 2.0 * GAMMA3)
-                    c0 = (nd.r_lo - o) * inv_d
-                    c1 = (nd.r_hi - o) * inv_d
-                    cn = ti.min(c0, c1)
-                    cf = ti.max(c0, c1)
-                    trn = ti.max(cn.x, cn.y, cn.z, 0.0)
-                    trf = ti.min(cf.x, cf.y, cf.z, best_t) * (1.0 + 2.0 * GAMMA3)
+                    tx = (nd.bx - o.x) * inv_d.x
+                    ty = (nd.by - o.y) * inv_d.y
+                    tz = (nd.bz - o.z) * inv_d.z
+                    # (left, right) near and far distances per axis.
+                    nx = _vmin2(tx)
+                    fx = _vmax2(tx)
+                    ny = _vmin2(ty)
+                    fy = _vmax2(ty)
+                    nz = _vmin2(tz)
+                    fz = _vmax2(tz)
+                    tn = _vmax(_vmax(nx, ny), _vmax(nz, ti.Vector([0.0, 0.0])))
+                    tf = _vmin(_vmin(fx, fy), _vmin(fz, ti.Vector([best_t, best_t])))
+                    tf *= 1.0 + 2.0 * GAMMA3
+                    tln = tn.x
+                    trn = tn.y
+                    tlf = tf.x
+                    trf = tf.y
                     hl = (tln <= tlf) & (tln < best_t)
                     hr = (trn <= trf) & (trn < best_t)
                     if hl | hr:
@@ -349,17 +413,22 @@ class Geometry:
             b0 = 1.0 - hit.b1 - hit.b2
             si.valid = 1
             si.p = tr.v0 + hit.b1 * tr.e1 + hit.b2 * tr.e2
-            si.ng = tr.e1.cross(tr.e2).normalized()
+            si.ng = self.tri_n[hit.tri]
             si.ns = si.ng
             tan = self.tri_tan[hit.tri]
             si.dp_du = tan.dpdu
             si.dp_dv = tan.dpdv
             if sh.has_normals:
-                n = (b0 * self.vnormals[info.vi[0]] + hit.b1 * self.vnormals[info.vi[1]]
-                     + hit.b2 * self.vnormals[info.vi[2]])
-                ln = n.norm()
-                if ln > 0.0:
-                    si.ns = n / ln
+                if self.tri_flat[hit.tri]:
+                    n0 = self.vnormals[info.vi[0]]
+                    if n0.dot(n0) > 0.0:
+                        si.ns = n0
+                else:
+                    n = (b0 * self.vnormals[info.vi[0]] + hit.b1 * self.vnormals[info.vi[1]]
+                         + hit.b2 * self.vnormals[info.vi[2]])
+                    ln = n.norm()
+                    if ln > 0.0:
+                        si.ns = n / ln
             if sh.has_uvs:
                 si.uv = (b0 * self.vuvs[info.vi[0]] + hit.b1 * self.vuvs[info.vi[1]]
                          + hit.b2 * self.vuvs[info.vi[2]])

@@ -59,18 +59,21 @@ class Integrator:
         dist = v.norm()
         res = False
         if dist > 0.0:
-            res = not self.geometry.occluded(o, v / dist, dist * (1.0 - SHADOW_EPSILON))
+            res = not self.geometry.occluded(o, v * (1.0 / dist), dist * (1.0 - SHADOW_EPSILON))
         return res
 
     @ti.func
     def visible_em(self, p, ng, em):
         """Shadow ray towards an emitter sample (lights at infinity: along em.d)."""
         res = False
-        if em.dist < 1.0e38:
+        if ti.static(not self.emitters.has_infinite):
             res = self.visible(p, ng, em.p)
-        else:  # at infinity (emitters.FAR)
-            o = offset_origin(p, ng, em.d)
-            res = not self.geometry.occluded(o, em.d, 3.0e38)
+        else:
+            if em.dist < 1.0e38:
+                res = self.visible(p, ng, em.p)
+            else:  # at infinity (emitters.FAR)
+                o = offset_origin(p, ng, em.d)
+                res = not self.geometry.occluded(o, em.d, 3.0e38)
         return res
 
     @ti.func

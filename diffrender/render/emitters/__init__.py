@@ -45,6 +45,8 @@ class EmitterTable:
         self.n_field[None] = self.n
         self.rows = rows
         self.types = tuple(sorted({TYPES[r["type"]] for r in rows}))
+        #: Static: some emitter lies at infinity (shadow rays without an end point).
+        self.has_infinite = any(t in self.types for t in (3, 4, 5))
         envs = [i for i, r in enumerate(rows) if r["type"] in INFINITE]
         if len(envs) > 1:
             raise SceneError("a scene can have at most one environment emitter (constant or "
@@ -211,12 +213,11 @@ class EmitterTable:
         info = self.info[e]
         lo = info.tri_start
         hi = info.tri_start + info.tri_count - 1
-        while lo < hi:
+        while lo < hi:  # branch-free halving (which half is a coin flip)
             mid = (lo + hi) // 2
-            if self.cdf[mid] <= u:
-                lo = mid + 1
-            else:
-                hi = mid
+            right = self.cdf[mid] <= u
+            lo = ti.select(right, mid + 1, lo)
+            hi = ti.select(right, hi, mid)
         c0 = 0.0
         if lo > info.tri_start:
             c0 = self.cdf[lo - 1]
@@ -313,7 +314,7 @@ class EmitterTable:
                     v = hit_o.p - ref
                     dist = v.norm()
                     if dist > 0.0:
-                        d = v / dist
+                        d = v * (1.0 / dist)
                         p_sa = area.pdf_solid_angle(info.area, dist, hit_o.ns, d)
                         if p_sa > 0.0:
                             le = self.radiance(e, hit_o.uv)
@@ -323,7 +324,7 @@ class EmitterTable:
                             res.pdf = p_sa / nf
                             res.uv = hit_o.uv
                             res.geo = 1.0 / res.pdf
-                            res.weight = area.eval(le, hit_o.ns, -d) / res.pdf
+                            res.weight = area.eval(le, hit_o.ns, -d) * res.geo
         return res
 
     @ti.func
