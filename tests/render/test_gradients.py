@@ -107,7 +107,9 @@ def test_memory_does_not_grow_with_spp(setup):
 def test_gradient_is_linear_in_spp_passes(setup):
     """Splitting the samples into passes changes nothing (same samples, same weights)."""
     scene, r, adj = setup
-    a = r.vjp(adj, ["wallmat.reflectance"], spp=4, seed=3, spp_per_pass=4)["wallmat.reflectance"]
+    # two passes of 2 (the replay of test_memory_does_not_grow_with_spp, already compiled) vs
+    # four of 1
+    a = r.vjp(adj, ["wallmat.reflectance"], spp=4, seed=3, spp_per_pass=2)["wallmat.reflectance"]
     b = r.vjp(adj, ["wallmat.reflectance"], spp=4, seed=3, spp_per_pass=1)["wallmat.reflectance"]
     np.testing.assert_allclose(a, b, rtol=1e-4)
 
@@ -115,8 +117,12 @@ def test_gradient_is_linear_in_spp_passes(setup):
 def test_errors(setup):
     scene, r, adj = setup
     # Geometry parameters are differentiated by edge sampling (tests/render/test_edges.py);
-    # its options are validated with one-line errors.
-    assert r.vjp(adj, ["wall.to_world"], spp=1, edges={"spp": 1})["wall.to_world"].shape == (4, 4)
+    # its options are validated with one-line errors. (Primary edges only, at depth 2: the
+    # routing is what is checked here; the full edge machinery compiles for a minute cold and
+    # is tested there.)
+    g = r.vjp(adj, ["wall.to_world"], spp=1, max_depth=2,
+              edges={"spp": 1, "secondary": False, "interior": False})["wall.to_world"]
+    assert g.shape == (4, 4) and np.all(np.isfinite(g))
     with pytest.raises(GradientError, match="unknown edge option 'primay'"):
         r.vjp(adj, ["wall.to_world"], spp=1, edges={"primay": False})
     with pytest.raises(GradientError, match=r"adjoint image has shape \(3, 3, 3\), expected \(10, 12, 3\)"):

@@ -8,7 +8,8 @@ opacities, light intensities; and delta-BSDF paths whose lobe is chosen with pro
 (a conductor mirror) towards an environment map: conductor eta / k, envmap scale and texels.
 
 The scene with every BSDF type is ``slow`` (its differentiated kernels take minutes to compile
-on a cold kernel cache); ``test_rough_metal_and_light_gradients`` is the fast subset.
+on a cold kernel cache); ``test_rough_metal_and_light_gradients`` is the fast subset (on its
+own small scene, or on the every-BSDF one when the slow tests run in the same session).
 
 Statistical case: a dielectric's ``eta`` changes the probability of the lobe the replay picks
 (the probability is detached, as in path replay); its derivative is checked in expectation
@@ -146,10 +147,20 @@ def small_setup():
     return scene, r, adj
 
 
+@pytest.fixture(scope="module")
+def metal_setup(request):
+    """The scene of the fast subset: the small one, unless this session also runs the slow
+    every-BSDF tests, whose scene holds the same metal and lights and whose kernels are then
+    compiled anyway (cold, the small scene's replay costs ~50 s more for the same checks)."""
+    slow = any(getattr(it, "originalname", "") == "test_reverse_mode_matches_finite_differences"
+               and it.module is request.module for it in request.session.items)
+    return request.getfixturevalue("delta_setup" if slow else "small_setup")
+
+
 @pytest.mark.parametrize("name,idx", [("metal.alpha", [0]), ("metal.eta", [1]), ("metal.k", [2]),
                                       ("spot.intensity", [0]), ("sun.irradiance", [2])])
-def test_rough_metal_and_light_gradients(small_setup, name, idx):
-    scene, r, adj = small_setup
+def test_rough_metal_and_light_gradients(metal_setup, name, idx):
+    scene, r, adj = metal_setup
     g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
     expected = np.array([fd(r, scene, adj, name, i) for i in idx])
     assert np.all(np.abs(expected) > 1e-4)

@@ -7,6 +7,7 @@ import pytest
 
 from diffrender.engine import ensure_init, ti
 from diffrender.render.bsdfs import BSDFTable, RowBuilder, eval_np, roughplastic
+from diffrender.render.bsdfs.common import BSDFParams
 from diffrender.render.textures import TextureTable
 from diffrender.render.types import LocalGeo
 from diffrender.scene.model import BSDF, Texture
@@ -172,3 +173,42 @@ def test_alpha_and_eta_gradients_match_finite_differences():
         expected = (fd[0] - fd[1]) / (2 * h)
         assert abs(expected) > 1e-2
         assert g == pytest.approx(expected, rel=5e-3), name
+
+
+@ti.kernel
+def _builtin_eval(wi: ti.types.ndarray(), wo: ti.types.ndarray(), out: ti.types.ndarray()):
+    for i in range(wi.shape[0]):
+        p = BSDFParams(a=ti.Vector([0.5, 0.5, 0.5]), b=ti.Vector([1.0, 1.0, 1.0]),
+                       c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.2, eta=1.5, w=0.5, flag=0)
+        a = ti.Vector([wi[i, 0], wi[i, 1], wi[i, 2]])
+        o = ti.Vector([wo[i, 0], wo[i, 1], wo[i, 2]])
+        out[i, 0] = roughplastic.eval(p, a, o).x
+        out[i, 1] = roughplastic.pdf(p, a, o)
+        out[i, 2] = roughplastic.eval(p, a, o).x - roughplastic.eval_coat(
+            p, a, o, roughplastic.SMOOTH, 0).x
+
+
+def test_builtin_for_shaders_uses_the_smooth_coat():
+    """``builtins.roughplastic.eval(p, wi, wo)`` (no table: user shaders) is the smooth-coat
+    model: its diffuse part at normal incidence is R_d / (1 - F_dr) / eta^2 (1 - F0)^2 / pi."""
+    ensure_init()
+    wi = np.array([[0.0, 0.0, 1.0], [0.6, 0.0, 0.8]], np.float32)
+    wo = np.array([[0.0, 0.8, 0.6], [0.0, -0.6, 0.8]], np.float32)
+    out = np.zeros((2, 3), np.float32)
+    _builtin_eval(wi, wo, out)
+    f0 = (0.5 / 2.5) ** 2
+    inv = 1 / 1.5
+    # fresnel_diffuse_reflectance(1 / 1.5): the eta < 1 fit (Egan & Hilgeman)
+    fdr = 0.0636 * 1.5 + inv * (inv * -1.4399 + 0.7099) + 0.6681
+    ct = np.sqrt(1 - 0.64 / 1.5 ** 2)
+    f_o = 0.5 * (((0.6 - 1.5 * ct) / (0.6 + 1.5 * ct)) ** 2 + ((ct - 1.5 * 0.6) / (ct + 1.5 * 0.6)) ** 2)
+    diffuse = 0.5 / (1 - fdr) / 1.5 ** 2 * (1 - f0) * (1 - f_o) * 0.6 / np.pi
+    # + the GGX lobe: h = normalize(wi + wo), F(wi.h), D(h), Smith G (alpha 0.2)
+    h = (wi[0] + wo[0]) / np.linalg.norm(wi[0] + wo[0])
+    c = float(h[2])
+    cth = np.sqrt(1 - (1 - c * c) / 1.5 ** 2)
+    f_h = 0.5 * (((c - 1.5 * cth) / (c + 1.5 * cth)) ** 2 + ((cth - 1.5 * c) / (cth + 1.5 * c)) ** 2)
+    d = 0.04 / (np.pi * (c * c * (0.04 - 1) + 1) ** 2)
+    g = 2 / (1 + np.sqrt(1 + 0.04 * 0.64 / 0.36))  # G1(wi) = 1 at normal incidence
+    assert out[0, 0] == pytest.approx(diffuse + f_h * d * g / 4, rel=1e-4)
+    assert out[0, 1] > 0 and out[1, 1] > 0 and np.all(out[:, 2] == 0)
