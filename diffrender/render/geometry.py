@@ -126,7 +126,9 @@ def uv_tangents(v0, v1, v2, uv0=None, uv1=None, uv2=None):
 def pack_nodes(b: BVH, capacity: int) -> dict:
     """The BVH as internal nodes holding their children's boxes (see :data:`Node`), padded to
     ``capacity`` nodes. A tree that is a single leaf gets a root whose right child is empty."""
-    internal = np.flatnonzero(b.count == 0)
+    # A BVH without triangles (a scene of emitters only) is one empty leaf: a root whose
+    # children are both empty.
+    internal = np.flatnonzero(b.count == 0) if b.order.size else np.zeros(0, np.int64)
     index = np.full(b.n_nodes, -1, np.int64)
     index[internal] = np.arange(internal.size)
     # Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
@@ -143,6 +145,8 @@ def pack_nodes(b: BVH, capacity: int) -> dict:
         empty_lo = np.full((1, 3), np.inf, np.float32)
         out = {"l_lo": lo[:1], "l_hi": hi[:1], "r_lo": empty_lo, "r_hi": -empty_lo,
                "left": word[:1], "right": np.full(1, -1, np.int64)}
+        if not b.order.size:
+            out.update(l_lo=empty_lo, l_hi=-empty_lo, left=np.full(1, -1, np.int64))
     n = out["left"].shape[0]
     if n > capacity:
         raise SceneError(f"BVH has {n} internal nodes, more than the {capacity} allocated")

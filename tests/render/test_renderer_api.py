@@ -58,3 +58,18 @@ def test_errors_name_the_element():
                                                       wrap_mode="wobble")
     with pytest.raises(SceneError, match="unknown wrap_mode 'wobble'"):
         Renderer(sc)
+
+
+def test_scene_without_shapes_sees_only_the_environment():
+    """An emitters-only scene (empty BVH) renders the constant environment everywhere, and the
+    radiance gradient of the image sum is the pixel count (Mitsuba renders such scenes too)."""
+    import diffrender as dr
+
+    scene = dr.load_scene({
+        "type": "scene", "integrator": {"type": "path"},
+        "sensor": {"type": "perspective", "film": {"type": "hdrfilm", "width": 8, "height": 6}},
+        "env": {"type": "constant", "radiance": {"type": "rgb", "value": [0.5, 0.25, 1.0]}}})
+    img = dr.render(scene, spp=2)
+    np.testing.assert_allclose(img, np.broadcast_to([0.5, 0.25, 1.0], img.shape), rtol=1e-6)
+    g = dr.render_vjp(scene, np.ones_like(img), params=["env.radiance"], spp=2)["env.radiance"]
+    np.testing.assert_allclose(g, [48.0, 48.0, 48.0], rtol=1e-5)
