@@ -20,6 +20,11 @@ from .types import vec3
 from .warp import floor_f
 
 KIND_CONSTANT, KIND_BITMAP, KIND_CHECKER = 0, 1, 2
+# Replicas of the constant values (see ``TextureTable.values``): reverse-mode derivatives add
+# into values.grad with atomics, and a render's every sample reads the same few slots; R
+# replicas, picked per read by a hash of the surface coordinates, spread those atomics over R
+# cache lines so that threads seldom contend. A power of two.
+VALUE_REPLICAS = 16
 KIND_SHADER = 16  # user texture shader k: KIND_SHADER + k
 MAX_SHADER_PARAMS = 8
 FILTERS = {"nearest": 0, "bilinear": 1}
@@ -73,9 +78,22 @@ class TextureTable:
         self.bitmaps = BitmapInfo.field(shape=max(1, len(self._bitmaps)))
         # The values that parameters own live in plain vector fields with gradient (reverse)
         # and dual (forward mode) storage, so the differentiable integrator can read them:
-        # values[slot, 0] is a constant colour (checkerboard: color0), values[slot, 1] the
-        # checkerboard's color1; texels hold every bitmap.
-        self.values = vec3.field(shape=(self.n_slots, 2), needs_grad=True, needs_dual=True)
+        # values[r, slot, 0] is a constant colour (checkerboard: color0), values[r, slot, 1]
+        # the checkerboard's color1, for every replica r (all equal: see VALUE_REPLICAS; a
+        # parameter's gradient is the sum over r of values.grad[r, slot, j], its tangent seeds
+        # every replica); texels hold every bitmap. A replica's block is padded to a multiple
+        # of 8 slots (192 bytes, whole cache lines).
+        self.replicas = VALUE_REPLICAS
+        self.slot_stride = -(-self.n_slots // 8) * 8
+        self.values = vec3.field(shape=(self.replicas, self.slot_stride, 2), needs_grad=True,
+                                 needs_dual=True)
+        # The same values without derivative storage, and which slots' reads are differentiated
+        # (``diff_slots[slot] != 0``: from ``values``; else from ``values_const``): a gradient
+        # request differentiates the slots it asks for only, so the reverse kernels do no
+        # atomic adds for the others (``Renderer.vjp`` / ``jvp`` set it; all by default).
+        self.values_const = vec3.field(shape=(self.n_slots, 2))
+        self.diff_slots = ti.field(ti.i32, shape=self.n_slots)
+        self.diff_slots.fill(1)
         self.texels = vec3.field(shape=max(1, n_texels), needs_grad=True, needs_dual=True)
         self.textures = [t for t, _ in textures]
         self.wheres = [w for _, w in textures]
@@ -98,6 +116,7 @@ class TextureTable:
                 self.shader_params[i] = sp
         self.tex_glue = [sh.texture_glue() for sh in self.shader_list]
         self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
+        self._values_np = np.zeros(self.values.shape + (3,), np.float32)
         for i in range(len(textures)):
             self.upload(i)
 
@@ -111,8 +130,8 @@ class TextureTable:
         uv1 = m[1].astype(np.float32)
         zero = np.zeros(3, np.float32)
         if tex.type == "constant":
-            self.values[i, 0] = _rgb(tex.value, where)
-            self.values[i, 1] = zero
+            self._set_value(i, 0, _rgb(tex.value, where))
+            self._set_value(i, 1, zero)
             self.slots[i] = SlotInfo(kind=KIND_CONSTANT, value=_rgb(tex.value, where), value2=zero,
                                      bitmap=-1, uv0=uv0, uv1=uv1)
         elif tex.type == "bitmap":
@@ -135,19 +154,44 @@ class TextureTable:
         elif tex.type == "checkerboard":
             c0 = _rgb(tex.extra.get("color0", 0.4), where)
             c1 = _rgb(tex.extra.get("color1", 0.2), where)
-            self.values[i, 0] = c0
-            self.values[i, 1] = c1
+            self._set_value(i, 0, c0)
+            self._set_value(i, 1, c1)
             self.slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
                                      uv0=uv0, uv1=uv1)
         elif tex.type == "shader":
             k = self.shader_list.index(tex.extra["shader"])
-            self.values[i, 0] = np.full(3, 0.5, np.float32)
-            self.values[i, 1] = zero
+            self._set_value(i, 0, np.full(3, 0.5, np.float32))
+            self._set_value(i, 1, zero)
             self.slots[i] = SlotInfo(kind=KIND_SHADER + k, value=np.full(3, 0.5, np.float32),
                                      value2=zero, bitmap=-1, uv0=uv0, uv1=uv1)
         else:
             raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
                              "checkerboard or shader)", where)
+        self.values.from_numpy(self._values_np)
+        self.values_const.from_numpy(self._values_np[0, :self.n_slots])
+
+    def _set_value(self, i, j, rgb):
+        """Write value j of slot i into every replica (host copy; ``upload`` sends it)."""
+        self._values_np[:, i, j] = rgb
+
+    def differentiate(self, slots=None) -> None:
+        """Differentiate the reads of these value slots only (None: every slot)."""
+        mask = np.ones(self.n_slots, np.int32)
+        if slots is not None:
+            mask[:] = 0
+            mask[list(slots)] = 1
+        self.diff_slots.from_numpy(mask)
+
+    def value_grad(self) -> np.ndarray:
+        """d/d(values): (n_slots, 2, 3), summed over the replicas."""
+        return self.values.grad.to_numpy().sum(axis=0)[:self.n_slots]
+
+    def value_seed(self, seed: np.ndarray) -> np.ndarray:
+        """A forward-mode seed for ``values`` from per-slot tangents ``seed`` (n_slots, 2, 3):
+        the same tangent on every replica."""
+        out = np.zeros(self.values.shape + (3,), np.float32)
+        out[:, :self.n_slots] = seed
+        return out
 
     def _write_texels(self, off, flat):
         full = self.texels.to_numpy()
@@ -201,10 +245,29 @@ class TextureTable:
         return res
 
     @ti.func
+    def replica(self, uv):
+        """The replica of ``values`` a read at ``uv`` uses: a hash of the surface coordinates
+        (integer: no derivative flows through it; no reassigned local either, which the
+        reverse kernels would keep on a stack)."""
+        h = uv.x * 1237.1 + uv.y * 3571.3
+        hc = ti.select(ti.abs(h) < 1.0e9, h, 0.0)  # NaN / inf / huge: replica 0
+        f = ti.abs(hc - ti.cast(ti.cast(hc, ti.i32), ti.f32))  # |fractional part|
+        return ti.cast(f * self.replicas, ti.i32) & (self.replicas - 1)
+
+    @ti.func
+    def value(self, slot, j, uv):
+        """Constant value j (0 or 1) of ``slot``; a differentiated slot is read from the
+        replica of ``uv``."""
+        res = self.values_const[slot, j]
+        if self.diff_slots[slot] != 0:
+            res = self.values[self.replica(uv), slot, j]
+        return res
+
+    @ti.func
     def eval(self, slot, uv):
         """RGB value of ``slot`` at surface coordinates ``uv``."""
         s = self.slots[slot]
-        res = self.values[slot, 0]
+        res = self.value(slot, 0, uv)
         if s.kind != KIND_CONSTANT:
             uvh = ti.Vector([uv.x, uv.y, 1.0])
             tuv = ti.Vector([s.uv0.dot(uvh), s.uv1.dot(uvh)])
@@ -215,7 +278,7 @@ class TextureTable:
                 mx = (tuv.x - floor_f(tuv.x)) > 0.5
                 my = (tuv.y - floor_f(tuv.y)) > 0.5
                 if mx != my:
-                    res = self.values[slot, 1]
+                    res = self.value(slot, 1, uv)
             for k in ti.static(range(len(self.tex_glue))):
                 if s.kind == KIND_SHADER + k:
                     res = self.tex_glue[k].eval(self, slot, tuv)
