@@ -491,7 +491,7 @@ class Renderer:
                     dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
                              int(self.sensor.film.width), progress)
             finally:
-                tex.differentiate(None)
+                tex.differentiate()
             vg = tex.value_grad()
             tg = None
             for requested, (name, slot, where) in zip(tex_params, slots):
@@ -584,7 +584,7 @@ class Renderer:
                 out += dint.jvp(tex.values, tex.value_seed(seed_values), spp,
                                 int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
             finally:
-                tex.differentiate(None)
+                tex.differentiate()
         if seed_texels is not None and np.any(seed_texels):
             out += dint.jvp(tex.texels, seed_texels, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
         return out

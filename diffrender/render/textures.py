@@ -90,10 +90,11 @@ class TextureTable:
         # The same values without derivative storage, and which slots' reads are differentiated
         # (``diff_slots[slot] != 0``: from ``values``; else from ``values_const``): a gradient
         # request differentiates the slots it asks for only, so the reverse kernels do no
-        # atomic adds for the others (``Renderer.vjp`` / ``jvp`` set it; all by default).
+        # atomic adds for the others. ``Renderer.vjp`` / ``jvp`` set it for their call; none
+        # otherwise (renders read ``values_const``: no replica hash).
         self.values_const = vec3.field(shape=(self.n_slots, 2))
         self.diff_slots = ti.field(ti.i32, shape=self.n_slots)
-        self.diff_slots.fill(1)
+        self.diff_slots.fill(0)
         self.texels = vec3.field(shape=max(1, n_texels), needs_grad=True, needs_dual=True)
         self.textures = [t for t, _ in textures]
         self.wheres = [w for _, w in textures]
@@ -174,12 +175,10 @@ class TextureTable:
         """Write value j of slot i into every replica (host copy; ``upload`` sends it)."""
         self._values_np[:, i, j] = rgb
 
-    def differentiate(self, slots=None) -> None:
-        """Differentiate the reads of these value slots only (None: every slot)."""
-        mask = np.ones(self.n_slots, np.int32)
-        if slots is not None:
-            mask[:] = 0
-            mask[list(slots)] = 1
+    def differentiate(self, slots=()) -> None:
+        """Differentiate the reads of these value slots only (none by default)."""
+        mask = np.zeros(self.n_slots, np.int32)
+        mask[list(slots)] = 1
         self.diff_slots.from_numpy(mask)
 
     def value_grad(self) -> np.ndarray:

@@ -78,7 +78,7 @@ def test_only_requested_slots_are_differentiated_and_the_answer_is_the_same(setu
     names = ["wallmat.reflectance", "floormat.reflectance", "lamp.emitter.radiance"]
     together = r.vjp(adj, names, spp=SPP, seed=5)
     tex = r.textures
-    assert tex.diff_slots.to_numpy().tolist() == [1] * tex.n_slots  # restored
+    assert tex.diff_slots.to_numpy().tolist() == [0] * tex.n_slots  # reset
     for n in names:
         alone = r.vjp(adj, [n], spp=SPP, seed=5)[n]
         assert np.abs(alone).max() > 1e-4
@@ -87,7 +87,7 @@ def test_only_requested_slots_are_differentiated_and_the_answer_is_the_same(setu
     t = np.array([0.3, -1.0, 0.5])
     lhs = float((r.jvp({"floormat.reflectance": t}, spp=SPP, seed=5).astype(np.float64) * adj).sum())
     assert lhs == pytest.approx(float(together["floormat.reflectance"] @ t), rel=1e-3)
-    assert tex.diff_slots.to_numpy().tolist() == [1] * tex.n_slots
+    assert tex.diff_slots.to_numpy().tolist() == [0] * tex.n_slots
 
 
 def test_replicated_values_stay_equal_after_updates(setup):
