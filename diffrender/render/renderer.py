@@ -492,7 +492,7 @@ class Renderer:
                              int(self.sensor.film.width), progress)
             finally:
                 tex.differentiate()
-            vg = tex.value_grad()
+            vg = tex.values.grad.to_numpy()
             tg = None
             for requested, (name, slot, where) in zip(tex_params, slots):
                 if where == "texels":
@@ -581,7 +581,7 @@ class Renderer:
         if np.any(seed_values):
             tex.differentiate(np.flatnonzero(np.any(seed_values != 0, axis=(1, 2))))
             try:
-                out += dint.jvp(tex.values, tex.value_seed(seed_values), spp,
+                out += dint.jvp(tex.values, seed_values, spp,
                                 int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
             finally:
                 tex.differentiate()

@@ -20,11 +20,6 @@ from .types import vec3
 from .warp import floor_f
 
 KIND_CONSTANT, KIND_BITMAP, KIND_CHECKER = 0, 1, 2
-# Replicas of the constant values (see ``TextureTable.values``): reverse-mode derivatives add
-# into values.grad with atomics, and a render's every sample reads the same few slots; R
-# replicas, picked per read by a hash of the surface coordinates, spread those atomics over R
-# cache lines so that threads seldom contend. A power of two.
-VALUE_REPLICAS = 16
 KIND_SHADER = 16  # user texture shader k: KIND_SHADER + k
 MAX_SHADER_PARAMS = 8
 FILTERS = {"nearest": 0, "bilinear": 1}
@@ -78,15 +73,9 @@ class TextureTable:
         self.bitmaps = BitmapInfo.field(shape=max(1, len(self._bitmaps)))
         # The values that parameters own live in plain vector fields with gradient (reverse)
         # and dual (forward mode) storage, so the differentiable integrator can read them:
-        # values[r, slot, 0] is a constant colour (checkerboard: color0), values[r, slot, 1]
-        # the checkerboard's color1, for every replica r (all equal: see VALUE_REPLICAS; a
-        # parameter's gradient is the sum over r of values.grad[r, slot, j], its tangent seeds
-        # every replica); texels hold every bitmap. A replica's block is padded to a multiple
-        # of 8 slots (192 bytes, whole cache lines).
-        self.replicas = VALUE_REPLICAS
-        self.slot_stride = -(-self.n_slots // 8) * 8
-        self.values = vec3.field(shape=(self.replicas, self.slot_stride, 2), needs_grad=True,
-                                 needs_dual=True)
+        # values[slot, 0] is a constant colour (checkerboard: color0), values[slot, 1] the
+        # checkerboard's color1; texels hold every bitmap.
+        self.values = vec3.field(shape=(self.n_slots, 2), needs_grad=True, needs_dual=True)
         # The same values without derivative storage, and which slots' reads are differentiated
         # (``diff_slots[slot] != 0``: from ``values``; else from ``values_const``): a gradient
         # request differentiates the slots it asks for only, so the reverse kernels do no
@@ -169,28 +158,17 @@ class TextureTable:
             raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
                              "checkerboard or shader)", where)
         self.values.from_numpy(self._values_np)
-        self.values_const.from_numpy(self._values_np[0, :self.n_slots])
+        self.values_const.from_numpy(self._values_np)
 
     def _set_value(self, i, j, rgb):
-        """Write value j of slot i into every replica (host copy; ``upload`` sends it)."""
-        self._values_np[:, i, j] = rgb
+        """Write value j of slot i (host copy; ``upload`` sends it to both fields)."""
+        self._values_np[i, j] = rgb
 
     def differentiate(self, slots=()) -> None:
         """Differentiate the reads of these value slots only (none by default)."""
         mask = np.zeros(self.n_slots, np.int32)
         mask[list(slots)] = 1
         self.diff_slots.from_numpy(mask)
-
-    def value_grad(self) -> np.ndarray:
-        """d/d(values): (n_slots, 2, 3), summed over the replicas."""
-        return self.values.grad.to_numpy().sum(axis=0)[:self.n_slots]
-
-    def value_seed(self, seed: np.ndarray) -> np.ndarray:
-        """A forward-mode seed for ``values`` from per-slot tangents ``seed`` (n_slots, 2, 3):
-        the same tangent on every replica."""
-        out = np.zeros(self.values.shape + (3,), np.float32)
-        out[:, :self.n_slots] = seed
-        return out
 
     def _write_texels(self, off, flat):
         full = self.texels.to_numpy()
@@ -244,22 +222,12 @@ class TextureTable:
         return res
 
     @ti.func
-    def replica(self, uv):
-        """The replica of ``values`` a read at ``uv`` uses: a hash of the surface coordinates
-        (integer: no derivative flows through it; no reassigned local either, which the
-        reverse kernels would keep on a stack)."""
-        h = uv.x * 1237.1 + uv.y * 3571.3
-        hc = ti.select(ti.abs(h) < 1.0e9, h, 0.0)  # NaN / inf / huge: replica 0
-        f = ti.abs(hc - ti.cast(ti.cast(hc, ti.i32), ti.f32))  # |fractional part|
-        return ti.cast(f * self.replicas, ti.i32) & (self.replicas - 1)
-
-    @ti.func
     def value(self, slot, j, uv):
-        """Constant value j (0 or 1) of ``slot``; a differentiated slot is read from the
-        replica of ``uv``."""
+        """Constant value j (0 or 1) of ``slot`` (``uv``: unused, for shader glue symmetry);
+        from the field with derivative storage only when the slot is differentiated."""
         res = self.values_const[slot, j]
         if self.diff_slots[slot] != 0:
-            res = self.values[self.replica(uv), slot, j]
+            res = self.values[slot, j]
         return res
 
     @ti.func
