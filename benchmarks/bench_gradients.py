@@ -3,7 +3,9 @@ thread count). Prints JSON lines.
 
 1. ``gradient``: one gradient evaluation (primal render + adjoint pass) of the Cornell box's
    red-wall reflectance, 256x256, 16 spp, max_depth 5 (loss: L2 against a fixed target), steady
-   state (best of --repeats, after a warm-up), with the ratio ours / Mitsuba.
+   state (best of --repeats, after a warm-up), wall and CPU time (this process, all threads),
+   with the ratios ours / Mitsuba (``ratio``: wall, ``ratio_cpu``: CPU; on a shared machine
+   compare CPU time).
 2. ``memory``: peak resident memory (VmHWM) of a fresh process doing one gradient evaluation
    at 16 and at 256 spp, for both renderers; ``growth`` is the ratio 256 spp / 16 spp.
 3. ``recovery``: albedo recovery from the same start (grey 0.3) and the same target (a high-spp
@@ -96,12 +98,13 @@ class Mitsuba:
 def timed_gradient(model, target, spp, repeats):
     model.set(np.full(3, 0.5))
     model.grad(target, spp, 0)  # warm-up: compiles
-    times = []
+    times, cpu = [], []
     for r in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _, g = model.grad(target, spp, 10 + 2 * r)
         times.append(time.perf_counter() - t0)
-    return min(times), g
+        cpu.append(time.process_time() - c0)
+    return min(times), g, min(cpu)
 
 
 def recovery(model, target, spp, iterations, lr):
@@ -191,14 +194,15 @@ def main():
     else:
         mits.set(TRUE)
         target = peer.render(mits.scene, spp=256, seed=777)
-    t_ours, g_ours = timed_gradient(ours, target, a.spp, a.repeats)
+    t_ours, g_ours, c_ours = timed_gradient(ours, target, a.spp, a.repeats)
     row = {"bench": "gradient", "scene": "cornell-box", "param": "red.reflectance", "res": a.res,
            "spp": a.spp, "max_depth": 5, "threads": a.threads, "diffrender_s": round(t_ours, 3),
-           "diffrender_grad": g_ours.tolist()}
+           "diffrender_cpu_s": round(c_ours, 3), "diffrender_grad": g_ours.tolist()}
     if mits is not None:
-        t_m, g_m = timed_gradient(mits, target, a.spp, a.repeats)
-        row.update({"mitsuba_prb_s": round(t_m, 3), "mitsuba_grad": g_m.tolist(),
-                    "ratio": round(t_ours / t_m, 3)})
+        t_m, g_m, c_m = timed_gradient(mits, target, a.spp, a.repeats)
+        row.update({"mitsuba_prb_s": round(t_m, 3), "mitsuba_prb_cpu_s": round(c_m, 3),
+                    "mitsuba_grad": g_m.tolist(), "ratio": round(t_ours / t_m, 3),
+                    "ratio_cpu": round(c_ours / c_m, 3)})
     emit(row)
 
     if not a.skip_memory:

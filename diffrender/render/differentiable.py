@@ -96,6 +96,12 @@ class DiffIntegrator:
         self.loss = ti.field(ti.f32, shape=(), needs_grad=True)
         self.img = ti.field(ti.f32, shape=(self.h, self.w, 3), needs_dual=True)
         self.wsum = ti.field(ti.f32, shape=(self.h, self.w))
+        # Per sample of a pass, its separable filter weights (columns, then rows): the film's
+        # weight sums are gathered from them, one thread per pixel, without atomics.
+        self.wts = ti.Vector.field(2 * (2 * self.radius + 1), ti.f32, shape=(self.n, self.sh, self.sw))
+        # The (spp, seed, film width) whose sums ``wsum`` holds (in a list: the renderer's pool
+        # compares an object's plain attributes when it recycles it; this one is state).
+        self._wsum_key = [None]
         self.adj_img = vec3.field(shape=(self.h, self.w))
 
     def nbytes(self) -> int:
@@ -142,20 +148,38 @@ class DiffIntegrator:
             self.wsum[y, x] = 0.0
 
     @ti.kernel
-    def accumulate_wsum(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, film_w: ti.i32):
+    def sample_weights(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, film_w: ti.i32):
+        """The filter weights of the ``n`` samples per pixel from ``first_sample`` on."""
         r = ti.static(self.radius)
         for i in range(n * self.sw * self.sh):
             key, gx, gy, pos, fpos = self._position(i, first_sample, seed, film_w)
-            bx = gx - ti.static(self.border)
-            by = gy - ti.static(self.border)
-            wx, wy = self._weights(bx, by, pos)
-            for dy in ti.static(range(-r, r + 1)):
-                for dx in ti.static(range(-r, r + 1)):
-                    x = bx + dx
-                    y = by + dy
-                    wgt = wx[dx + r] * wy[dy + r]
-                    if 0 <= x < self.w and 0 <= y < self.h and wgt > 0.0:
-                        self.wsum[y, x] += wgt
+            s = i // (self.sw * self.sh)
+            wx, wy = self._weights(gx - ti.static(self.border), gy - ti.static(self.border), pos)
+            w = ti.Vector([0.0] * (2 * (2 * r + 1)))
+            for j in ti.static(range(2 * r + 1)):
+                w[j] = wx[j]
+                w[2 * r + 1 + j] = wy[j]
+            self.wts[s, gy, gx] = w
+
+    @ti.kernel
+    def gather_wsum(self, n: ti.i32):
+        """wsum[y, x] += the weights towards (y, x) of the samples of ``sample_weights``."""
+        r = ti.static(self.radius)
+        b = ti.static(self.border)
+        for y, x in self.wsum:
+            acc = self.wsum[y, x]
+            for s in range(n):
+                for dy in ti.static(range(-r, r + 1)):
+                    gy = y + b + dy
+                    if 0 <= gy < self.sh:
+                        row = 0.0
+                        for dx in ti.static(range(-r, r + 1)):
+                            gx = x + b + dx
+                            if 0 <= gx < self.sw:
+                                wv = self.wts[s, gy, gx]
+                                row += wv[r - dx] * wv[3 * r + 1 - dy]
+                        acc += row
+            self.wsum[y, x] = acc
 
     @ti.kernel
     def gather_adjoint(self, n: ti.i32):
@@ -328,9 +352,16 @@ class DiffIntegrator:
             done += n
 
     def _prepare(self, spp, seed, film_w):
+        """The film's weight sums for (spp, seed): computed once, re-used while they match."""
+        key = (spp, seed, film_w)
+        if self._wsum_key[0] == key:
+            return
+        self._wsum_key[0] = None
         self.clear_wsum()
         for first, n in self._passes(spp):
-            self.accumulate_wsum(first, n, seed, film_w)
+            self.sample_weights(first, n, seed, film_w)
+            self.gather_wsum(n)
+        self._wsum_key[0] = key
 
     def _trace(self, first, n, seed, max_depth, integ, film_w):
         self.trace(first, n, seed, max_depth, int(integ.rr_depth), int(bool(integ.hide_emitters)), film_w)

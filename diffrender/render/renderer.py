@@ -483,10 +483,16 @@ class Renderer:
         out = {}
         if tex_params:
             dint = self._diff_integrator(md, spp_per_pass)
-            with reported(self.shaders()):
-                dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
-                         int(self.sensor.film.width), progress)
             tex = self.textures
+            # Only the requested constant slots are differentiated (no adjoint atomics for
+            # the others); bitmaps are always differentiated.
+            tex.differentiate({slot for _, slot, where in slots if where != "texels"})
+            try:
+                with reported(self.shaders()):
+                    dint.vjp(d_image, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ,
+                             int(self.sensor.film.width), progress)
+            finally:
+                tex.differentiate()
             vg = tex.values.grad.to_numpy()
             tg = None
             for requested, (name, slot, where) in zip(tex_params, slots):
@@ -541,7 +547,7 @@ class Renderer:
             return out
         require_forward_mode("render_jvp")
         tex = self.textures
-        seed_values = np.zeros(tex.values.shape + (3,), np.float32)
+        seed_values = np.zeros((tex.n_slots, 2, 3), np.float32)
         seed_texels = None
         for name, t in tangents.items():
             cname, slot, where = self._param_slot(name)
@@ -574,7 +580,12 @@ class Renderer:
         out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         fw = int(self.sensor.film.width)
         if np.any(seed_values):
-            out += dint.jvp(tex.values, seed_values, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
+            tex.differentiate(np.flatnonzero(np.any(seed_values != 0, axis=(1, 2))))
+            try:
+                out += dint.jvp(tex.values, seed_values, spp,
+                                int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
+            finally:
+                tex.differentiate()
         if seed_texels is not None and np.any(seed_texels):
             out += dint.jvp(tex.texels, seed_texels, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
         return out

@@ -270,11 +270,11 @@ class Shader:
             return self._tex_glue
         args = []
         for j, (n, (k, _)) in enumerate(self.params.items()):
-            args.append(f"{n}=table.values[table.shader_params[slot][{j}], 0]"
+            args.append(f"{n}=table.value(table.shader_params[slot][{j}], 0, uv)"
                         f"{'.x' if k == 'float' else ''}")
         if not args:
             args = ["_unused=0.0"]
-        src = f"def params(table, slot):\n    return S({', '.join(args)})\n"
+        src = f"def params(table, slot, uv):\n    return S({', '.join(args)})\n"
         params = ti.func(self._compile(src, "params", {"S": self.struct}))
         user = self.funcs
 
@@ -282,7 +282,7 @@ class Shader:
         class Glue:
             @ti.func
             def eval(self, table, slot, uv):
-                return user["eval"](params(table, slot), uv)
+                return user["eval"](params(table, slot, uv), uv)
 
         self._tex_glue = Glue()
         return self._tex_glue

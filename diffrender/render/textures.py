@@ -76,6 +76,14 @@ class TextureTable:
         # values[slot, 0] is a constant colour (checkerboard: color0), values[slot, 1] the
         # checkerboard's color1; texels hold every bitmap.
         self.values = vec3.field(shape=(self.n_slots, 2), needs_grad=True, needs_dual=True)
+        # The same values without derivative storage, and which slots' reads are differentiated
+        # (``diff_slots[slot] != 0``: from ``values``; else from ``values_const``): a gradient
+        # request differentiates the slots it asks for only, so the reverse kernels do no
+        # atomic adds for the others. ``Renderer.vjp`` / ``jvp`` set it for their call; none
+        # otherwise (renders read ``values_const``: no replica hash).
+        self.values_const = vec3.field(shape=(self.n_slots, 2))
+        self.diff_slots = ti.field(ti.i32, shape=self.n_slots)
+        self.diff_slots.fill(0)
         self.texels = vec3.field(shape=max(1, n_texels), needs_grad=True, needs_dual=True)
         self.textures = [t for t, _ in textures]
         self.wheres = [w for _, w in textures]
@@ -98,6 +106,7 @@ class TextureTable:
                 self.shader_params[i] = sp
         self.tex_glue = [sh.texture_glue() for sh in self.shader_list]
         self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
+        self._values_np = np.zeros(self.values.shape + (3,), np.float32)
         for i in range(len(textures)):
             self.upload(i)
 
@@ -111,8 +120,8 @@ class TextureTable:
         uv1 = m[1].astype(np.float32)
         zero = np.zeros(3, np.float32)
         if tex.type == "constant":
-            self.values[i, 0] = _rgb(tex.value, where)
-            self.values[i, 1] = zero
+            self._set_value(i, 0, _rgb(tex.value, where))
+            self._set_value(i, 1, zero)
             self.slots[i] = SlotInfo(kind=KIND_CONSTANT, value=_rgb(tex.value, where), value2=zero,
                                      bitmap=-1, uv0=uv0, uv1=uv1)
         elif tex.type == "bitmap":
@@ -135,19 +144,31 @@ class TextureTable:
         elif tex.type == "checkerboard":
             c0 = _rgb(tex.extra.get("color0", 0.4), where)
             c1 = _rgb(tex.extra.get("color1", 0.2), where)
-            self.values[i, 0] = c0
-            self.values[i, 1] = c1
+            self._set_value(i, 0, c0)
+            self._set_value(i, 1, c1)
             self.slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
                                      uv0=uv0, uv1=uv1)
         elif tex.type == "shader":
             k = self.shader_list.index(tex.extra["shader"])
-            self.values[i, 0] = np.full(3, 0.5, np.float32)
-            self.values[i, 1] = zero
+            self._set_value(i, 0, np.full(3, 0.5, np.float32))
+            self._set_value(i, 1, zero)
             self.slots[i] = SlotInfo(kind=KIND_SHADER + k, value=np.full(3, 0.5, np.float32),
                                      value2=zero, bitmap=-1, uv0=uv0, uv1=uv1)
         else:
             raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
                              "checkerboard or shader)", where)
+        self.values.from_numpy(self._values_np)
+        self.values_const.from_numpy(self._values_np)
+
+    def _set_value(self, i, j, rgb):
+        """Write value j of slot i (host copy; ``upload`` sends it to both fields)."""
+        self._values_np[i, j] = rgb
+
+    def differentiate(self, slots=()) -> None:
+        """Differentiate the reads of these value slots only (none by default)."""
+        mask = np.zeros(self.n_slots, np.int32)
+        mask[list(slots)] = 1
+        self.diff_slots.from_numpy(mask)
 
     def _write_texels(self, off, flat):
         full = self.texels.to_numpy()
@@ -201,10 +222,19 @@ class TextureTable:
         return res
 
     @ti.func
+    def value(self, slot, j, uv):
+        """Constant value j (0 or 1) of ``slot`` (``uv``: unused, for shader glue symmetry);
+        from the field with derivative storage only when the slot is differentiated."""
+        res = self.values_const[slot, j]
+        if self.diff_slots[slot] != 0:
+            res = self.values[slot, j]
+        return res
+
+    @ti.func
     def eval(self, slot, uv):
         """RGB value of ``slot`` at surface coordinates ``uv``."""
         s = self.slots[slot]
-        res = self.values[slot, 0]
+        res = self.value(slot, 0, uv)
         if s.kind != KIND_CONSTANT:
             uvh = ti.Vector([uv.x, uv.y, 1.0])
             tuv = ti.Vector([s.uv0.dot(uvh), s.uv1.dot(uvh)])
@@ -215,7 +245,7 @@ class TextureTable:
                 mx = (tuv.x - floor_f(tuv.x)) > 0.5
                 my = (tuv.y - floor_f(tuv.y)) > 0.5
                 if mx != my:
-                    res = self.values[slot, 1]
+                    res = self.value(slot, 1, uv)
             for k in ti.static(range(len(self.tex_glue))):
                 if s.kind == KIND_SHADER + k:
                     res = self.tex_glue[k].eval(self, slot, tuv)
