@@ -19,6 +19,14 @@ import sys
 os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")  # no network at import
 
 import contextlib
+import warnings
+
+# taichi-forge warns (SyntaxWarning, pointing at our source) when a kernel's ti.static unrolling
+# exceeds its threshold. Our kernels unroll bounces and filter taps on purpose (the layout that
+# differentiates correctly), so the note is noise for users; DIFFRENDER_VERBOSE=1 keeps it.
+if not os.environ.get("DIFFRENDER_VERBOSE"):
+    warnings.filterwarnings("ignore", message=r"Compiling '.*': source expansion exceeded",
+                            category=SyntaxWarning)
 
 
 @contextlib.contextmanager
