@@ -17,7 +17,7 @@ import numpy as np
 
 from ..engine import ti
 from ..errors import SceneError
-from .bvh import BVH, build_bvh
+from .bvh import BVH, build_bvh, build_sbvh
 from .types import Hit, SurfaceInteraction, ivec3, vec2, vec3
 
 Tri = ti.types.struct(v0=vec3, e1=vec3, e2=vec3)
@@ -37,6 +37,9 @@ ShapeInfo = ti.types.struct(bsdf=ti.i32, emitter=ti.i32, has_normals=ti.i32, has
 
 STACK_SIZE = 32
 LEAF_SPAN = 32  # leaves hold at most LEAF_SPAN - 1 triangles
+#: Scenes up to this many triangles get :func:`bvh.build_sbvh` (exact sweeps, spatial splits;
+#: ~1 ms of Python per node), larger ones the vectorised binned build.
+SBVH_MAX_TRIS = 128
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
 
 
@@ -234,11 +237,22 @@ class Geometry:
     def _upload(self):
         V, F = self._v, self._f
         v0, v1, v2 = (V[F[:, k]] for k in range(3))
-        self.bvh: BVH = build_bvh(v0, v1, v2, max_leaf=self.max_leaf)
+        if 0 < self.n_tris <= SBVH_MAX_TRIS:
+            # Small scenes: exact SAH sweeps and spatial splits; a triangle may fill several
+            # leaf slots (as many slots as the fields hold, so the field shapes do not change).
+            self.bvh: BVH = build_sbvh(v0, v1, v2, max_leaf=self.max_leaf,
+                                       max_refs=self.tris.shape[0])
+        else:
+            self.bvh = build_bvh(v0, v1, v2, max_leaf=self.max_leaf)
         order = self.bvh.order
-        self.tri_order = order  # BVH position -> original (merged) triangle index
-        self.tri_rank = np.empty_like(order)  # original -> BVH position
-        self.tri_rank[order] = np.arange(order.size)
+        # Leaf slot -> original (merged) triangle index. Every per-triangle field is indexed by
+        # slot (a duplicated triangle has identical records in each of its slots); ids leave
+        # the geometry through ``tri_order`` (host queries) or are only used to read these
+        # fields (surface(), the differentiable replay), so duplicates are invisible outside.
+        self.tri_order = order
+        self.n_slots = int(order.size)
+        self.tri_rank = np.empty(self.n_tris, np.int64)  # original -> (first) slot
+        self.tri_rank[order[::-1]] = np.arange(order.size)[::-1]
         if self.n_tris:
             nt, nv = self.tris.shape[0], self.vnormals.shape[0]
             pv0, pv1, pv2 = v0[order], v1[order], v2[order]
@@ -269,7 +283,7 @@ class Geometry:
             self.tri_flat.from_numpy(_pad(flat.astype(np.int32), nt))
             self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
         self.nodes.from_numpy(pack_nodes(self.bvh, self.nodes.shape[0]))
-        self.n_tris_field[None] = self.n_tris
+        self.n_tris_field[None] = self.n_slots  # leaf slots (brute force loops over them)
 
     def refit_vertices(self, shapes):
         """Re-upload after vertex positions / normals changed (same topology): the BVH is
