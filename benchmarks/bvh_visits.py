@@ -129,7 +129,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--paths", type=int, default=1500)
     a = ap.parse_args()
-    from diffrender.render.bvh import build_bvh, build_sbvh
+    from diffrender.render.bvh import build_bvh, build_sah_search, build_sbvh
     v0, v1, v2, emit = load()
     v = (v0, v1, v2)
     R = rays(v, emit, a.paths)
@@ -137,6 +137,9 @@ def main():
         "binned_sah": lambda: build_bvh(v0, v1, v2, max_leaf=4),
         "sbvh": lambda: build_sbvh(v0, v1, v2, max_leaf=4, max_refs=64),
         "sbvh_no_spatial": lambda: build_sbvh(v0, v1, v2, max_leaf=4, max_refs=v0.shape[0]),
+        "sah_search_lookahead1": lambda: build_sah_search(v0, v1, v2, max_leaf=4, lookahead=1),
+        "sah_search_lookahead2": lambda: build_sah_search(v0, v1, v2, max_leaf=4, beam=1,
+                                                          peel=2, lookahead=2),
     }
     ref = None
     for name, fn in builders.items():
