@@ -1,6 +1,8 @@
 """Triangle geometry of a scene in Taichi fields, and its BVH (built on the CPU, traversed here).
 
-All shapes are merged into one triangle list, permuted into BVH leaf order. Per triangle:
+All shapes are merged into one triangle list, permuted into BVH leaf order ("slots"; in small
+scenes a triangle may fill several slots, spatial splits: ``tri_order`` maps a slot to the
+original triangle, ``tri_rank`` an original triangle to its first slot). Per triangle (slot):
 ``v0, e1 = v1 - v0, e2 = v2 - v0`` (float32, for Möller–Trumbore), the vertex indices (into the
 merged vertex arrays, for normals and uvs), the shape id, the unit geometric normal,
 whether its three vertex normals are equal (flat shading) and the uv tangents dp/du, dp/dv
