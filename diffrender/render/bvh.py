@@ -10,6 +10,10 @@ with ``A`` the surface area of a bounding box. A node becomes a leaf when it hol
 ``min_leaf`` triangles or fewer, or when it holds at most ``max_leaf`` and no split is cheaper
 than the leaf. Nodes whose centroids all coincide are split in the middle of their range.
 
+Small scenes have two slower builders (Python recursions over nodes): :func:`build_sbvh`
+(exact sweeps and spatial splits; a triangle may fill several leaf slots) and
+:func:`build_sah_search` (a lookahead search over the SAH splits).
+
 Layout of the result (children of a node are adjacent, so only the first child is stored):
 
 - ``lo``, ``hi``: (n_nodes, 3) float32 node bounds;
@@ -268,3 +272,356 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
     return BVH(lo=node_lo[:n_nodes].copy(), hi=node_hi[:n_nodes].copy(),
                first=first.astype(np.int32), count=node_count[:n_nodes].astype(np.int32),
                order=order)
+
+
+# --- spatial splits (SBVH) for small scenes ----------------------------------------------------
+
+def _clip_boxes(v0, v1, v2, rlo, rhi, axis, planes):
+    """Boxes of the triangles (M, 3 each) clipped to the slabs ``planes[j] <= x_axis <=
+    planes[j + 1]`` (J + 1 planes), intersected with the reference boxes ``rlo``, ``rhi``
+    (M, 3). Returns lo, hi (M, J, 3); a triangle that misses a slab gets an empty box
+    (lo = +inf, hi = -inf). The clipped part of a triangle is the convex hull of its vertices
+    inside the slab and of its edges' crossings of the two planes, so its box is exact."""
+    a0, a1 = planes[None, :-1], planes[None, 1:]  # (1, J)
+    pts = []
+    ins = []
+    verts = (v0, v1, v2)
+    for v in verts:
+        x = v[:, axis:axis + 1]
+        pts.append(np.broadcast_to(v[:, None, :], (v.shape[0], a0.shape[1], 3)))
+        ins.append((x >= a0) & (x <= a1))
+    for p, q in ((v0, v1), (v1, v2), (v2, v0)):
+        xp, xq = p[:, axis:axis + 1], q[:, axis:axis + 1]
+        dx = xq - xp
+        safe = np.where(dx != 0, dx, 1.0)
+        for plane in (a0, a1):
+            s = (plane - xp) / safe  # (M, J)
+            ok = (dx != 0) & (s >= 0) & (s <= 1)
+            pt = p[:, None, :] + np.clip(s, 0, 1)[..., None] * (q - p)[:, None, :]
+            pt[..., axis] = np.broadcast_to(plane, s.shape)  # exactly on the plane
+            pts.append(pt)
+            ins.append(ok)
+    P = np.stack(pts)  # (K, M, J, 3)
+    I = np.stack(ins)[..., None]
+    lo = np.where(I, P, np.inf).min(axis=0)
+    hi = np.where(I, P, -np.inf).max(axis=0)
+    lo = np.maximum(lo, rlo[:, None, :])
+    hi = np.minimum(hi, rhi[:, None, :])
+    empty = np.any(lo > hi, axis=2, keepdims=True)
+    return np.where(empty, np.inf, lo), np.where(empty, -np.inf, hi)
+
+
+def _sweep_sah(lo, hi, key):
+    """Best object split of the references sorted by ``key``: (cost, position, order, left box,
+    right box) with cost = A_L N_L + A_R N_R; position = number of references on the left."""
+    o = np.argsort(key, kind="stable")
+    l_lo = np.minimum.accumulate(lo[o], axis=0)
+    l_hi = np.maximum.accumulate(hi[o], axis=0)
+    r_lo = np.minimum.accumulate(lo[o][::-1], axis=0)[::-1]
+    r_hi = np.maximum.accumulate(hi[o][::-1], axis=0)[::-1]
+    m = key.shape[0]
+    n_l = np.arange(1, m)
+    cost = _area(l_lo[:-1], l_hi[:-1]) * n_l + _area(r_lo[1:], r_hi[1:]) * (m - n_l)
+    i = int(np.argmin(cost))
+    return (float(cost[i]), i + 1, o, (l_lo[i], l_hi[i]), (r_lo[i + 1], r_hi[i + 1]))
+
+
+def build_sbvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
+               min_leaf: int = 1, max_refs: int | None = None, n_bins: int = 32,
+               alpha: float = 1e-5, traversal_cost: float = 1.0) -> BVH:
+    """SAH BVH with spatial splits (Stich, Friedrich and Dietrich 2009, "Spatial splits in
+    bounding volume hierarchies"), for small scenes (a Python recursion over nodes).
+
+    Every node tries the best object split (exact sweep over the sorted centroids of its
+    references, on each axis); when the two children's boxes overlap by more than ``alpha``
+    times the root's area, it also tries ``n_bins`` spatial split planes per axis, which
+    clip the triangles that straddle the plane into both children (a triangle's reference box
+    is its part inside the node), with reference unsplitting (a straddling triangle goes
+    wholly to one side when that is cheaper). Leaves follow the same cost model as
+    :func:`build_bvh`. At most ``max_refs`` triangle references (default: unlimited) in all.
+
+    The result is a :class:`BVH` whose ``order`` may hold a triangle more than once (leaf
+    slot -> original triangle); boxes are exact float64 bounds rounded outwards to float32."""
+    v0 = np.asarray(v0, np.float64)
+    v1 = np.asarray(v1, np.float64)
+    v2 = np.asarray(v2, np.float64)
+    n = v0.shape[0]
+    if n == 0:
+        return build_bvh(v0, v1, v2)
+    budget = [np.inf if max_refs is None else int(max_refs) - n]
+    tlo = np.minimum(np.minimum(v0, v1), v2)
+    thi = np.maximum(np.maximum(v0, v1), v2)
+    root_area = float(_area(tlo.min(0), thi.max(0)))
+    lo_out, hi_out, first_out, count_out, order_out = [], [], [], [], []
+
+    def new_node(lo, hi):
+        lo_out.append(lo)
+        hi_out.append(hi)
+        first_out.append(0)
+        count_out.append(0)
+        return len(lo_out) - 1
+
+    def make_leaf(i, tri):
+        first_out[i] = len(order_out)
+        count_out[i] = tri.size
+        order_out.extend(tri.tolist())
+
+    stack = [(new_node(tlo.min(0), thi.max(0)), np.arange(n), tlo, thi)]
+    while stack:
+        node, tri, rlo, rhi = stack.pop()
+        m = tri.size
+        nlo, nhi = lo_out[node], hi_out[node]
+        area = float(_area(nlo, nhi))
+        if m <= min_leaf:
+            make_leaf(node, tri)
+            continue
+        cen = 0.5 * (rlo + rhi)
+        best = None  # (cost, kind, data)
+        for a in range(3):
+            if cen[:, a].max() > cen[:, a].min():
+                c, pos, o, bl, br = _sweep_sah(rlo, rhi, cen[:, a])
+                if best is None or c < best[0]:
+                    best = (c, "object", (o, pos, bl, br))
+        if best is not None and m > 1 and budget[0] > 0:
+            bl, br = best[2][2], best[2][3]
+            ov = np.maximum(0.0, np.minimum(bl[1], br[1]) - np.maximum(bl[0], br[0]))
+            overlap = 2 * (ov[0] * (ov[1] + ov[2]) + ov[1] * ov[2])
+            if overlap > alpha * root_area:
+                for a in range(3):
+                    if nhi[a] <= nlo[a]:
+                        continue
+                    planes = np.linspace(nlo[a], nhi[a], n_bins + 1)
+                    blo, bhi = _clip_boxes(v0[tri], v1[tri], v2[tri], rlo, rhi, a, planes)
+                    has = np.isfinite(blo[..., 0])  # (m, J): the reference has a part in bin j
+                    # bin boxes, their prefix / suffix unions, entry / exit counts
+                    ulo, uhi = blo.min(axis=0), bhi.max(axis=0)  # (J, 3)
+                    L_lo = np.minimum.accumulate(ulo, axis=0)
+                    L_hi = np.maximum.accumulate(uhi, axis=0)
+                    R_lo = np.minimum.accumulate(ulo[::-1], axis=0)[::-1]
+                    R_hi = np.maximum.accumulate(uhi[::-1], axis=0)[::-1]
+                    anyb = has.any(axis=1)
+                    b0 = np.where(anyb, np.argmax(has, axis=1), 0)
+                    b1 = np.where(anyb, n_bins - 1 - np.argmax(has[:, ::-1], axis=1), -1)
+                    ent = np.bincount(b0[anyb], minlength=n_bins)
+                    ext = np.bincount(b1[anyb], minlength=n_bins)
+                    n_l = np.cumsum(ent)[:-1]  # planes 1 .. J - 1
+                    n_r = np.cumsum(ext[::-1])[::-1][1:]
+                    with np.errstate(invalid="ignore"):
+                        cost = _area(L_lo[:-1], L_hi[:-1]) * n_l + _area(R_lo[1:], R_hi[1:]) * n_r
+                    cost = np.where((n_l > 0) & (n_r > 0) & np.isfinite(cost), cost, np.inf)
+                    k = int(np.argmin(cost))
+                    if cost[k] < best[0]:
+                        best = (float(cost[k]), "spatial", (a, k + 1, blo, bhi, b0, b1))
+        leaf_ok = m <= max_leaf
+        if best is None:
+            if leaf_ok:
+                make_leaf(node, tri)
+                continue
+            # identical centroids: split the range in half
+            h = m // 2
+            parts = [(tri[:h], rlo[:h], rhi[:h]), (tri[h:], rlo[h:], rhi[h:])]
+        else:
+            split_cost = traversal_cost + best[0] / area if area > 0 else np.inf
+            if leaf_ok and split_cost >= m:
+                make_leaf(node, tri)
+                continue
+            if best[1] == "object":
+                o, pos, _, _ = best[2]
+                lft, rgt = o[:pos], o[pos:]
+                parts = [(tri[lft], rlo[lft], rhi[lft]), (tri[rgt], rlo[rgt], rhi[rgt])]
+            else:
+                a, k, blo, bhi, b0, b1 = best[2]
+                left_only = b1 < k
+                right_only = b0 >= k
+                both = ~left_only & ~right_only
+                # the two parts of a straddling reference
+                pl_lo = blo[:, :k].min(axis=1)
+                pl_hi = bhi[:, :k].max(axis=1)
+                pr_lo = blo[:, k:].min(axis=1)
+                pr_hi = bhi[:, k:].max(axis=1)
+                # reference unsplitting: a straddler goes wholly to one side when cheaper
+                Llo, Lhi = pl_lo[left_only | both].min(0), pl_hi[left_only | both].max(0)
+                Rlo, Rhi = pr_lo[right_only | both].min(0), pr_hi[right_only | both].max(0)
+                NL, NR = int((left_only | both).sum()), int((right_only | both).sum())
+                AL, AR = float(_area(Llo, Lhi)), float(_area(Rlo, Rhi))
+                go_l = np.zeros(m, bool)
+                go_r = np.zeros(m, bool)
+                for r in np.flatnonzero(both):
+                    c_split = AL * NL + AR * NR
+                    c1 = float(_area(np.minimum(Llo, rlo[r]), np.maximum(Lhi, rhi[r]))) * NL + AR * (NR - 1)
+                    c2 = AL * (NL - 1) + float(_area(np.minimum(Rlo, rlo[r]), np.maximum(Rhi, rhi[r]))) * NR
+                    if c1 < c_split and c1 <= c2 and NR > 1:
+                        go_l[r] = True
+                        Llo, Lhi = np.minimum(Llo, rlo[r]), np.maximum(Lhi, rhi[r])
+                        AL, NR = float(_area(Llo, Lhi)), NR - 1
+                    elif c2 < c_split and NL > 1:
+                        go_r[r] = True
+                        Rlo, Rhi = np.minimum(Rlo, rlo[r]), np.maximum(Rhi, rhi[r])
+                        AR, NL = float(_area(Rlo, Rhi)), NL - 1
+                split_both = both & ~go_l & ~go_r
+                n_dup = int(split_both.sum())
+                if n_dup > budget[0]:  # out of references: fall back to the object split
+                    best = None
+                    for ax in range(3):
+                        if cen[:, ax].max() > cen[:, ax].min():
+                            c, pos, o, bl, br = _sweep_sah(rlo, rhi, cen[:, ax])
+                            if best is None or c < best[0]:
+                                best = (c, o, pos)
+                    o, pos = best[1], best[2]
+                    lft, rgt = o[:pos], o[pos:]
+                    parts = [(tri[lft], rlo[lft], rhi[lft]), (tri[rgt], rlo[rgt], rhi[rgt])]
+                else:
+                    budget[0] -= n_dup
+                    lm = left_only | go_l | split_both
+                    rm = right_only | go_r | split_both
+                    l_lo = np.where((go_l | left_only)[:, None], rlo, pl_lo)[lm]
+                    l_hi = np.where((go_l | left_only)[:, None], rhi, pl_hi)[lm]
+                    r_lo = np.where((go_r | right_only)[:, None], rlo, pr_lo)[rm]
+                    r_hi = np.where((go_r | right_only)[:, None], rhi, pr_hi)[rm]
+                    parts = [(tri[lm], l_lo, l_hi), (tri[rm], r_lo, r_hi)]
+        kl = new_node(parts[0][1].min(0), parts[0][2].max(0))
+        kr = new_node(parts[1][1].min(0), parts[1][2].max(0))
+        first_out[node] = kl
+        # right pushed first: the left subtree is laid out first (depth first)
+        stack.append((kr,) + parts[1])
+        stack.append((kl,) + parts[0])
+
+    lo = np.array(lo_out, np.float64)
+    hi = np.array(hi_out, np.float64)
+    lo32 = lo.astype(np.float32)
+    hi32 = hi.astype(np.float32)
+    lo32 = np.where(lo32 > lo, np.nextafter(lo32, np.float32(-np.inf)), lo32)
+    hi32 = np.where(hi32 < hi, np.nextafter(hi32, np.float32(np.inf)), hi32)
+    return BVH(lo=lo32, hi=hi32, first=np.array(first_out, np.int32),
+               count=np.array(count_out, np.int32), order=np.array(order_out, np.int64))
+
+
+# --- searched SAH trees for tiny scenes ---------------------------------------------------------
+
+def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
+                     beam: int = 2, peel: int | None = None, lookahead: int = 1,
+                     traversal_cost: float = 1.0) -> BVH:
+    """SAH tree of a tiny scene by a memoised search instead of greedy top-down splits.
+
+    The SAH cost of a subtree over the triangle set ``S`` is
+    ``min(A(S) |S|  [|S| <= max_leaf],  A(S) traversal_cost + C(left) + C(right))``; the
+    greedy build takes at every node the split that minimises ``A_L N_L + A_R N_R``, which is
+    not the split that minimises the cost of the whole subtree. Here every node tries the
+    ``beam`` best object splits of each axis (centroid sweeps, ranked by the greedy measure)
+    and the ``peel`` (default ``max_leaf``) splits at either end of each axis, which split a
+    few large triangles off (walls of a room, ranked low by the greedy measure), and keeps the
+    one whose children, searched ``lookahead - 1`` more levels and then built greedily, cost
+    least (memoised by triangle set). The result never costs more than the greedy exact-sweep
+    tree. Meant for a few dozen triangles (Cornell box, 32 triangles, lookahead 2: ~0.1 s)."""
+    v0 = np.asarray(v0, np.float64)
+    v1 = np.asarray(v1, np.float64)
+    v2 = np.asarray(v2, np.float64)
+    n = v0.shape[0]
+    if n == 0:
+        return build_bvh(v0, v1, v2)
+    tlo = np.minimum(np.minimum(v0, v1), v2)
+    thi = np.maximum(np.maximum(v0, v1), v2)
+    cen = 0.5 * (tlo + thi)
+    peel = max_leaf if peel is None else peel
+    greedy_memo = {}
+
+    def candidates(idx, lo, hi, k_top, k_peel):
+        """Object splits of ``idx``: (greedy measure, left, right), the ``k_top`` best of each
+        axis by the greedy measure and the ``k_peel`` at either end."""
+        m = idx.size
+        out, seen = [], set()
+        for a in range(3):
+            o = np.argsort(cen[idx, a], kind="stable")
+            if cen[idx[o[0]], a] == cen[idx[o[-1]], a]:
+                continue
+            l_lo = np.minimum.accumulate(lo[o], axis=0)[:-1]
+            l_hi = np.maximum.accumulate(hi[o], axis=0)[:-1]
+            r_lo = np.minimum.accumulate(lo[o][::-1], axis=0)[::-1][1:]
+            r_hi = np.maximum.accumulate(hi[o][::-1], axis=0)[::-1][1:]
+            k = np.arange(1, m)
+            c = _area(l_lo, l_hi) * k + _area(r_lo, r_hi) * (m - k)
+            top = np.argsort(c, kind="stable")[:k_top].tolist()
+            ends = list(range(min(k_peel, m - 1))) + list(range(max(0, m - 1 - k_peel), m - 1))
+            for p in dict.fromkeys(top + ends):
+                left = np.sort(idx[o[:p + 1]])
+                key = left.tobytes()
+                if key not in seen:
+                    seen.add(key)
+                    out.append((float(c[p]), left, np.sort(idx[o[p + 1:]])))
+        if not out:  # identical centroids: halves
+            out = [(0.0, idx[:m // 2], idx[m // 2:])]
+        out.sort(key=lambda x: x[0])
+        return out
+
+    def greedy(idx):
+        """SAH cost (area-weighted) of the greedy exact-sweep subtree over ``idx``."""
+        key = idx.tobytes()
+        if key in greedy_memo:
+            return greedy_memo[key]
+        m = idx.size
+        lo, hi = tlo[idx], thi[idx]
+        area = float(_area(lo.min(0), hi.max(0)))
+        leaf = area * m if m <= max_leaf else np.inf
+        cost = leaf
+        if m > 1:
+            _, left, right = candidates(idx, lo, hi, 1, 0)[0]
+            split = area * traversal_cost + greedy(left) + greedy(right)
+            cost = min(leaf, split)
+        greedy_memo[key] = cost
+        return cost
+
+    memo = [{} for _ in range(lookahead + 1)]
+
+    def solve(idx, depth):
+        """(cost, left, right) of the split of ``idx`` (left None: a leaf) whose children,
+        searched ``depth - 1`` more levels and then built greedily, cost least."""
+        key = idx.tobytes()
+        if key in memo[depth]:
+            return memo[depth][key]
+        m = idx.size
+        lo, hi = tlo[idx], thi[idx]
+        area = float(_area(lo.min(0), hi.max(0)))
+        best = (area * m, None, None) if m <= max_leaf else (np.inf, None, None)
+        if m > 1:
+            sub = greedy if depth <= 1 else (lambda x: solve(x, depth - 1)[0])
+            for _, left, right in candidates(idx, lo, hi, beam, peel):
+                c = area * traversal_cost + sub(left)
+                if c < best[0]:
+                    c += sub(right)
+                    if c < best[0]:
+                        best = (c, left, right)
+        memo[depth][key] = best
+        return best
+
+    lo_out, hi_out, first_out, count_out, order_out = [], [], [], [], []
+
+    def new_node(idx):
+        lo_out.append(tlo[idx].min(0))
+        hi_out.append(thi[idx].max(0))
+        first_out.append(0)
+        count_out.append(0)
+        return len(lo_out) - 1
+
+    root = np.arange(n)
+    stack = [(new_node(root), root)]
+    while stack:
+        node, idx = stack.pop()
+        _, left, right = solve(idx, lookahead)
+        if left is None:
+            first_out[node] = len(order_out)
+            count_out[node] = idx.size
+            order_out.extend(idx.tolist())
+            continue
+        kl = new_node(left)
+        kr = new_node(right)
+        first_out[node] = kl
+        stack.append((kr, right))
+        stack.append((kl, left))
+    lo = np.array(lo_out, np.float64)
+    hi = np.array(hi_out, np.float64)
+    lo32 = lo.astype(np.float32)
+    hi32 = hi.astype(np.float32)
+    lo32 = np.where(lo32 > lo, np.nextafter(lo32, np.float32(-np.inf)), lo32)
+    hi32 = np.where(hi32 < hi, np.nextafter(hi32, np.float32(np.inf)), hi32)
+    return BVH(lo=lo32, hi=hi32, first=np.array(first_out, np.int32),
+               count=np.array(count_out, np.int32), order=np.array(order_out, np.int64))
