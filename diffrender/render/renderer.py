@@ -9,7 +9,7 @@ import numpy as np
 from ..engine import ensure_init, on_reset, recycle_fields
 from ..errors import SceneError
 from ..scene.model import Scene, Texture
-from .bsdfs import BSDFTable, RowBuilder
+from .bsdfs import BSDFTable, RowBuilder, field_kinds
 from .camera import Camera
 from .emitters import TYPES as EMITTER_TYPES
 from .emitters import EmitterTable
@@ -212,6 +212,14 @@ class Renderer:
         em_tris = sum(int(np.asarray(scene.shapes[r["shape"]].faces).reshape(-1, 3).shape[0])
                       for r in emitter_rows if r["type"] == "area")
         rf = film.rfilter
+
+        def types_of(slots):  # the texture kinds compiled into the lookups (as type names)
+            return tuple(sorted({self._slots[s][0].type for s in slots if 0 <= s < len(self._slots)}))
+
+        kinds = (types_of(range(len(self._slots))),
+                 tuple(sorted(field_kinds(bsdf_rows, types_of).items())),
+                 types_of([r["slot"] for r in emitter_rows]),
+                 types_of([r.get("scale_slot", -1) for r in emitter_rows]))
         key = (len(self._slots),
                tuple(np.shape(t.data)[:2] for t, _ in self._slots if t.type == "bitmap"),
                len(bsdf_rows), len(emitter_rows), em_tris, capacity_class(n_tris),
@@ -224,7 +232,7 @@ class Renderer:
                tuple(id(sh) for sh in self._shaders),
                tuple(id(t.extra["shader"]) for t, _ in self._slots if t.type == "shader"),
                tuple(r["type"] for r in emitter_rows),
-               tuple(tuple(r["size"]) for r in emitter_rows if r["type"] == "envmap"))
+               tuple(tuple(r["size"]) for r in emitter_rows if r["type"] == "envmap"), kinds)
         dset = _acquire(key)
         try:
             self._build(dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows,

@@ -106,13 +106,37 @@ class TextureTable:
                 self.shader_params[i] = sp
         self.tex_glue = [sh.texture_glue() for sh in self.shader_list]
         self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
+        # Static (compile-time) configuration: the slot kinds present (a plain tuple, so that
+        # the renderer's pool notices a recycled table with other kinds). ``eval`` compiles the
+        # lookups of these kinds only: a scene of constant colours has no bitmap code.
+        self._slot_kinds = [self._kind_code(t) for t in self.textures]
+        self.kinds = self.kinds_of(range(len(self.textures)))
         self._values_np = np.zeros(self.values.shape + (3,), np.float32)
         for i in range(len(textures)):
             self.upload(i)
 
+    def _kind_code(self, tex) -> int:
+        if tex.type == "bitmap":
+            return KIND_BITMAP
+        if tex.type == "checkerboard":
+            return KIND_CHECKER
+        if tex.type == "shader":
+            return KIND_SHADER + self.shader_list.index(tex.extra["shader"])
+        return KIND_CONSTANT  # unknown types are refused by ``upload``
+
+    def kinds_of(self, slots) -> tuple:
+        """The sorted kind codes of these slots (negative indices: none), for
+        :meth:`eval_as`; at least one kind, so that an empty set still compiles a lookup."""
+        ks = {self._slot_kinds[s] for s in slots if 0 <= s < len(self._slot_kinds)}
+        return tuple(sorted(ks)) or (KIND_CONSTANT,)
+
     def upload(self, i: int) -> None:
         """(Re-)upload slot ``i`` from its Texture (same bitmap size as at construction)."""
         tex, where = self.textures[i], self.wheres[i]
+        if tex.type in ("constant", "bitmap", "checkerboard", "shader") \
+                and self._kind_code(tex) != self._slot_kinds[i]:
+            raise SceneError(f"a texture cannot change its type once the renderer is built "
+                             f"(now '{tex.type}')", where)
         m = np.asarray(tex.to_uv, np.float64)
         if m.shape != (3, 3):
             raise SceneError(f"to_uv must be a 3x3 matrix, got shape {m.shape}", where)
@@ -233,22 +257,34 @@ class TextureTable:
     @ti.func
     def eval(self, slot, uv):
         """RGB value of ``slot`` at surface coordinates ``uv``."""
+        return self.eval_as(slot, uv, ti.static(self.kinds))
+
+    @ti.func
+    def eval_as(self, slot, uv, kinds: ti.template()):
+        """:meth:`eval` for a slot whose kind is one of ``kinds`` (a tuple from
+        :meth:`kinds_of`): only the lookups of those kinds are compiled."""
         s = self.slots[slot]
-        res = self.value(slot, 0, uv)
-        if s.kind != KIND_CONSTANT:
-            uvh = ti.Vector([uv.x, uv.y, 1.0])
-            tuv = ti.Vector([s.uv0.dot(uvh), s.uv1.dot(uvh)])
-            if s.kind == KIND_BITMAP:
-                res = self.eval_bitmap(s.bitmap, tuv)
-            elif s.kind == KIND_CHECKER:
-                # color0 where both fractional parts are on the same side of .5
-                mx = (tuv.x - floor_f(tuv.x)) > 0.5
-                my = (tuv.y - floor_f(tuv.y)) > 0.5
-                if mx != my:
-                    res = self.value(slot, 1, uv)
-            for k in ti.static(range(len(self.tex_glue))):
-                if s.kind == KIND_SHADER + k:
-                    res = self.tex_glue[k].eval(self, slot, tuv)
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if ti.static(KIND_CONSTANT in kinds or KIND_CHECKER in kinds):
+            res = self.value(slot, 0, uv)
+        if ti.static(kinds != (KIND_CONSTANT,)):
+            if s.kind != KIND_CONSTANT:
+                uvh = ti.Vector([uv.x, uv.y, 1.0])
+                tuv = ti.Vector([s.uv0.dot(uvh), s.uv1.dot(uvh)])
+                if ti.static(KIND_BITMAP in kinds):
+                    if s.kind == KIND_BITMAP:
+                        res = self.eval_bitmap(s.bitmap, tuv)
+                if ti.static(KIND_CHECKER in kinds):
+                    if s.kind == KIND_CHECKER:
+                        # color0 where both fractional parts are on the same side of .5
+                        mx = (tuv.x - floor_f(tuv.x)) > 0.5
+                        my = (tuv.y - floor_f(tuv.y)) > 0.5
+                        if mx != my:
+                            res = self.value(slot, 1, uv)
+                for k in ti.static(range(len(self.tex_glue))):
+                    if ti.static(KIND_SHADER + k in kinds):
+                        if s.kind == KIND_SHADER + k:
+                            res = self.tex_glue[k].eval(self, slot, tuv)
         return res
 
     @ti.func
@@ -259,6 +295,10 @@ class TextureTable:
 
     @ti.func
     def eval_grad1(self, slot, uv):
+        return self.eval_grad1_as(slot, uv, ti.static(self.kinds))
+
+    @ti.func
+    def eval_grad1_as(self, slot, uv, kinds: ti.template()):
         """(d/du, d/dv) of the slot's scalar value (luminance) at ``uv``: Mitsuba's
         ``eval_1_grad``. Bilinear bitmaps: the derivative of the bilinear interpolant, through
         the ``to_uv`` transform as Mitsuba writes it (``res * (M^T df/dxy)``); constants and
@@ -266,28 +306,29 @@ class TextureTable:
         differentiable with respect to them."""
         s = self.slots[slot]
         res = ti.Vector([0.0, 0.0])
-        if s.kind == KIND_BITMAP:
-            info = self.bitmaps[s.bitmap]
-            if info.filter == 1:
-                uvh = ti.Vector([uv.x, uv.y, 1.0])
-                w = ti.cast(info.width, ti.f32)
-                h = ti.cast(info.height, ti.f32)
-                x = s.uv0.dot(uvh) * w - 0.5
-                y = s.uv1.dot(uvh) * h - 0.5
-                fx = floor_f(x)
-                fy = floor_f(y)
-                ix = ti.cast(fx, ti.i32)
-                iy = ti.cast(fy, ti.i32)
-                tx = x - fx
-                ty = y - fy
-                f00 = self._luma(self._texel(s.bitmap, ix, iy))
-                f10 = self._luma(self._texel(s.bitmap, ix + 1, iy))
-                f01 = self._luma(self._texel(s.bitmap, ix, iy + 1))
-                f11 = self._luma(self._texel(s.bitmap, ix + 1, iy + 1))
-                dx = (1.0 - ty) * (f10 - f00) + ty * (f11 - f01)
-                dy = (1.0 - tx) * (f01 - f00) + tx * (f11 - f10)
-                res = ti.Vector([w * (s.uv0.x * dx + s.uv1.x * dy),
-                                 h * (s.uv0.y * dx + s.uv1.y * dy)])
+        if ti.static(KIND_BITMAP in kinds):
+            if s.kind == KIND_BITMAP:
+                info = self.bitmaps[s.bitmap]
+                if info.filter == 1:
+                    uvh = ti.Vector([uv.x, uv.y, 1.0])
+                    w = ti.cast(info.width, ti.f32)
+                    h = ti.cast(info.height, ti.f32)
+                    x = s.uv0.dot(uvh) * w - 0.5
+                    y = s.uv1.dot(uvh) * h - 0.5
+                    fx = floor_f(x)
+                    fy = floor_f(y)
+                    ix = ti.cast(fx, ti.i32)
+                    iy = ti.cast(fy, ti.i32)
+                    tx = x - fx
+                    ty = y - fy
+                    f00 = self._luma(self._texel(s.bitmap, ix, iy))
+                    f10 = self._luma(self._texel(s.bitmap, ix + 1, iy))
+                    f01 = self._luma(self._texel(s.bitmap, ix, iy + 1))
+                    f11 = self._luma(self._texel(s.bitmap, ix + 1, iy + 1))
+                    dx = (1.0 - ty) * (f10 - f00) + ty * (f11 - f01)
+                    dy = (1.0 - tx) * (f01 - f00) + tx * (f11 - f10)
+                    res = ti.Vector([w * (s.uv0.x * dx + s.uv1.x * dy),
+                                     h * (s.uv0.y * dx + s.uv1.y * dy)])
         return res
 
     @ti.kernel

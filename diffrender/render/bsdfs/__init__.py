@@ -114,6 +114,24 @@ _FIELDS = {TYPES[n]: tuple(BUNDLE[n].values()) for n in BUNDLE}
 _SMOOTH = (0, 2, 3, 4)  # leaves with a non-delta part
 _DELTA = (1, 3, 5, 6)  # leaves with a delta lobe
 
+def field_kinds(rows, kinds_of) -> dict:
+    """``{key: kinds}``: the texture kinds (``kinds_of(slots)``, see
+    ``TextureTable.kinds_of``) read through each parameter of the table's rows. Keys:
+    ``"<type code>.<bundle field>"`` for leaves, ``"w"`` composite weights / opacities, ``"p"``
+    normal / bump map textures, ``"s"`` bump scales."""
+    slots: dict = {}
+    for r in rows:
+        if r["kind"] != 0:
+            slots.setdefault("w", []).append(r["wslot"])
+        elif r["type"] < SHADER_BASE:
+            for fld in _FIELDS[r["type"]]:
+                slots.setdefault(f"{r['type']}.{fld}", []).append(r[fld])
+        if r.get("pert", 0):
+            slots.setdefault("p", []).append(r["pslot"])
+            slots.setdefault("s", []).append(r["sslot"])
+    return {k: kinds_of(v) for k, v in slots.items()}
+
+
 BSDFInfo = ti.types.struct(type=ti.i32, twosided=ti.i32, kind=ti.i32, a=ti.i32, b=ti.i32,
                            c=ti.i32, alpha=ti.i32, eta=ti.i32, w=ti.f32, flag=ti.i32,
                            comp0=ti.i32, comp1=ti.i32, wslot=ti.i32,
@@ -263,6 +281,12 @@ class BSDFTable:
         self.has_delta = bool(self.used_delta) or any(r["kind"] == 2 for r in rows)
         self.has_perturb = any(r.get("pert", 0) != 0 for r in rows)
         self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
+        # The texture kinds each parameter reads (constant, bitmap, ...), per leaf type and
+        # bundle field, and of the composite weights / perturbation textures: the lookups are
+        # compiled for those kinds only (see ``TextureTable.eval_as``). ``kind_sig`` is their
+        # plain-tuple form for the renderer's pool.
+        self._fkinds = field_kinds(rows, textures.kinds_of)
+        self.kind_sig = tuple(f"{k}:{','.join(map(str, v))}" for k, v in sorted(self._fkinds.items()))
         # roughplastic's rough-coat tables (per row; see roughplastic.py)
         self.coat = roughplastic.CoatTable(self.n)
         self.upload()
@@ -310,6 +334,11 @@ class BSDFTable:
     # The kernels are specialised to the BSDF types present in the scene (``self.used``): a
     # diffuse-only scene compiles the diffuse code only.
 
+    def _kinds(self, key, fld=None):
+        """The texture kinds of ``key`` (a type code and a bundle field, or "w" / "p" / "s"),
+        for ``TextureTable.eval_as``."""
+        return self._fkinds.get(key if fld is None else f"{key}.{fld}", (0,))
+
     @ti.func
     def _params(self, code: ti.template(), r, uv):
         """The bundle of leaf row r (of type ``code``), fetching only the slots it uses."""
@@ -319,15 +348,16 @@ class BSDFTable:
                        flag=info.flag)
         fields = ti.static(_FIELDS[code])
         if ti.static("a" in fields):
-            p.a = self.textures.eval(info.a, uv)
+            p.a = self.textures.eval_as(info.a, uv, ti.static(self._kinds(code, "a")))
         if ti.static("b" in fields):
-            p.b = self.textures.eval(info.b, uv)
+            p.b = self.textures.eval_as(info.b, uv, ti.static(self._kinds(code, "b")))
         if ti.static("c" in fields):
-            p.c = self.textures.eval(info.c, uv)
+            p.c = self.textures.eval_as(info.c, uv, ti.static(self._kinds(code, "c")))
         if ti.static("alpha" in fields):
-            p.alpha = ti.max(self.textures.eval(info.alpha, uv).x, 1e-4)
+            p.alpha = ti.max(self.textures.eval_as(info.alpha, uv, ti.static(self._kinds(code, "alpha"))).x,
+                             1e-4)
         if ti.static("eta" in fields):
-            p.eta = self.textures.eval(info.eta, uv).x
+            p.eta = self.textures.eval_as(info.eta, uv, ti.static(self._kinds(code, "eta"))).x
         return p
 
     @ti.func
@@ -338,11 +368,13 @@ class BSDFTable:
         if ti.static(self.has_composite):
             info = self.info[b]
             if info.kind == 1:
-                wt = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
+                wt = ti.min(ti.max(self.textures.eval_as(info.wslot, uv, ti.static(self._kinds("w"))).x,
+                                   0.0), 1.0)
                 w0 = 1.0 - wt
                 w1 = wt
             elif info.kind == 2:
-                o = ti.min(ti.max(self.textures.eval(info.wslot, uv).x, 0.0), 1.0)
+                o = ti.min(ti.max(self.textures.eval_as(info.wslot, uv, ti.static(self._kinds("w"))).x,
+                                  0.0), 1.0)
                 w0 = o
                 wp = 1.0 - o
         return w0, w1, wp
@@ -448,10 +480,11 @@ class BSDFTable:
         t0 = ti.Vector([-s0.y, s0.x, 0.0])
         n = ti.Vector([0.0, 0.0, 1.0])
         if info.pert == 1:
-            c = self.textures.eval(info.pslot, uv) * 2.0 - 1.0
+            c = self.textures.eval_as(info.pslot, uv, ti.static(self._kinds("p"))) * 2.0 - 1.0
             n = s0 * c.x + t0 * c.y + ti.Vector([0.0, 0.0, c.z])
         else:
-            gr = self.textures.eval_grad1(info.pslot, uv) * self.textures.eval(info.sslot, uv).x
+            gr = (self.textures.eval_grad1_as(info.pslot, uv, ti.static(self._kinds("p")))
+                  * self.textures.eval_as(info.sslot, uv, ti.static(self._kinds("s"))).x)
             du = ti.Vector([g.dpdu.x, g.dpdu.y, gr.x])
             dv = ti.Vector([g.dpdv.x, g.dpdv.y, gr.y])
             n = du.cross(dv)

@@ -45,6 +45,11 @@ class EmitterTable:
         self.n_field[None] = self.n
         self.rows = rows
         self.types = tuple(sorted({TYPES[r["type"]] for r in rows}))
+        # Static: the texture kinds of the emitted quantities and of the scales (the lookups
+        # compiled in ``radiance``; see ``TextureTable.eval_as``).
+        self.radiance_kinds = textures.kinds_of([r["slot"] for r in rows])
+        self.has_scale = any(r.get("scale_slot", -1) >= 0 for r in rows)
+        self.scale_kinds = textures.kinds_of([r.get("scale_slot", -1) for r in rows])
         #: Static: some emitter lies at infinity (shadow rays without an end point).
         self.has_infinite = any(t in self.types for t in (3, 4, 5))
         envs = [i for i, r in enumerate(rows) if r["type"] in INFINITE]
@@ -133,9 +138,10 @@ class EmitterTable:
         """The parameter-dependent emitted quantity of emitter e (radiance, intensity or
         irradiance) at texture coordinates uv, times its ``scale``."""
         info = self.info[e]
-        res = self.textures.eval(info.slot, uv)
-        if info.scale_slot >= 0:
-            res *= self.textures.eval(info.scale_slot, uv).x
+        res = self.textures.eval_as(info.slot, uv, ti.static(self.radiance_kinds))
+        if ti.static(self.has_scale):
+            if info.scale_slot >= 0:
+                res *= self.textures.eval_as(info.scale_slot, uv, ti.static(self.scale_kinds)).x
         return res
 
     @ti.func
