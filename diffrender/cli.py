@@ -132,7 +132,6 @@ def main():
 def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, quiet):
     """Render SCENE (Mitsuba 3 XML, or its dict form as JSON/YAML)."""
     from . import image as image_io
-    from .render import Renderer
     from .scene.loader import load_scene
 
     if spp is not None and spp <= 0:
@@ -151,6 +150,8 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
     ext = os.path.splitext(output)[1].lower()
     if ext not in image_io.LINEAR_EXTS | image_io.SRGB_EXTS:
         raise DiffrenderError(f"{output}: unsupported output extension '{ext}' (use .exr, .png or .jpg)")
+    from .render import Renderer  # imports the engine (~1 s): only once the inputs are valid
+
     dev = start_engine(device, threads, quiet)
     t0 = time.perf_counter()
     renderer = Renderer(sc, sensor=sensor)

@@ -79,12 +79,10 @@ def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, th
 
     from ..errors import DiffrenderError
     from ..image import write_image
-    from ..render import Renderer
     from ..scene.loader import load_scene
 
     sc = load_scene(scene, **parse_defines(defines))
     value = sc.parameters()[param]
-    start_engine(device, threads)
     t = np.ones_like(value, dtype=np.float32)
     if index is not None:
         if not 0 <= index < t.size:
@@ -92,6 +90,9 @@ def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, th
         t = np.zeros(t.size, np.float32)
         t[index] = 1.0
         t = t.reshape(value.shape)
+    from ..render import Renderer  # imports the engine: only once the inputs are valid
+
+    start_engine(device, threads)
     t0 = time.perf_counter()
     g = Renderer(sc, sensor=sensor).jvp({param: t}, spp=spp, seed=seed)
     dt = time.perf_counter() - t0

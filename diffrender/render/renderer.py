@@ -219,7 +219,9 @@ class Renderer:
         kinds = (types_of(range(len(self._slots))),
                  tuple(sorted(field_kinds(bsdf_rows, types_of).items())),
                  types_of([r["slot"] for r in emitter_rows]),
-                 types_of([r.get("scale_slot", -1) for r in emitter_rows]))
+                 types_of([r.get("scale_slot", -1) for r in emitter_rows]),
+                 tuple(sorted({bsdf_rows[r["comp1"]]["type"] for r in bsdf_rows
+                               if r["kind"] == 1 and r["comp1"] >= 0})))
         key = (len(self._slots),
                tuple(np.shape(t.data)[:2] for t, _ in self._slots if t.type == "bitmap"),
                len(bsdf_rows), len(emitter_rows), em_tris, capacity_class(n_tris),

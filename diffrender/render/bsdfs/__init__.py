@@ -114,6 +114,16 @@ _FIELDS = {TYPES[n]: tuple(BUNDLE[n].values()) for n in BUNDLE}
 _SMOOTH = (0, 2, 3, 4)  # leaves with a non-delta part
 _DELTA = (1, 3, 5, 6)  # leaves with a delta lobe
 
+def _builtins(codes):
+    """The built-in leaf type codes among ``codes``."""
+    return tuple(c for c in codes if c < SHADER_BASE)
+
+
+def _shader_indices(codes):
+    """The user shader indices k among ``codes`` (SHADER_BASE + k)."""
+    return tuple(c - SHADER_BASE for c in codes if c >= SHADER_BASE)
+
+
 def field_kinds(rows, kinds_of) -> dict:
     """``{key: kinds}``: the texture kinds (``kinds_of(slots)``, see
     ``TextureTable.kinds_of``) read through each parameter of the table's rows. Keys:
@@ -276,6 +286,13 @@ class BSDFTable:
         self.used = tuple(sorted(t for t in types if t < SHADER_BASE)) or (0,)
         self.used_smooth = tuple(t for t in self.used if t in _SMOOTH)
         self.used_delta = tuple(t for t in self.used if t in _DELTA)
+        # The smooth leaves (type codes, user shaders as SHADER_BASE + k) a query can reach as
+        # a row's first component (any leaf: a leaf row is its own first component) and as a
+        # blend's second one (only the leaves that are second components somewhere).
+        n_sh = len(self.shader_list)
+        self.smooth_comp0 = self.used_smooth + tuple(SHADER_BASE + k for k in range(n_sh))
+        comp1 = {rows[r["comp1"]]["type"] for r in rows if r["kind"] == 1 and r["comp1"] >= 0}
+        self.smooth_comp1 = tuple(t for t in self.smooth_comp0 if t in comp1)
         self.has_composite = any(r["kind"] != 0 for r in rows)
         self.has_blend = any(r["kind"] == 1 for r in rows)
         self.has_delta = bool(self.used_delta) or any(r["kind"] == 2 for r in rows)
@@ -382,11 +399,12 @@ class BSDFTable:
     # --- leaves ------------------------------------------------------------------------------
 
     @ti.func
-    def _leaf_eval(self, r, uv, wi, wo, with_pdf: ti.template()):
+    def _leaf_eval(self, r, uv, wi, wo, with_pdf: ti.template(), codes: ti.template()):
+        """(f, pdf) of leaf row r, whose type is one of ``codes`` (others: zero)."""
         t = self.info[ti.max(r, 0)].type
         res = ti.Vector([0.0, 0.0, 0.0])
         pd = 0.0
-        for code in ti.static(self.used_smooth):
+        for code in ti.static(_builtins(codes)):
             if t == code:
                 p = self._params(code, r, uv)
                 if ti.static(code == ROUGHPLASTIC):  # tabulated rough coat
@@ -397,7 +415,7 @@ class BSDFTable:
                     res = _LEAF_MODULES[code].eval(p, wi, wo)
                     if ti.static(with_pdf):
                         pd = _LEAF_MODULES[code].pdf(p, wi, wo)
-        for k in ti.static(range(len(self.shaders))):
+        for k in ti.static(_shader_indices(codes)):
             if t == SHADER_BASE + k:
                 res = self.shaders[k].eval(self, r, uv, wi, wo)
                 if ti.static(with_pdf):
@@ -444,12 +462,13 @@ class BSDFTable:
     def _eval_pdf_local(self, b, uv, wi, wo, with_pdf: ti.template()):
         info = self.info[b]
         w0, w1, wp = self._components(b, uv)
-        f, pd = self._leaf_eval(info.comp0, uv, wi, wo, with_pdf)
+        f, pd = self._leaf_eval(info.comp0, uv, wi, wo, with_pdf, ti.static(self.smooth_comp0))
         f *= w0
         pd *= w0
         if ti.static(self.has_blend):
             if info.comp1 >= 0:
-                f1, pd1 = self._leaf_eval(info.comp1, uv, wi, wo, with_pdf)
+                f1, pd1 = self._leaf_eval(info.comp1, uv, wi, wo, with_pdf,
+                                          ti.static(self.smooth_comp1))
                 f += w1 * f1
                 pd += w1 * pd1
         return f, pd
