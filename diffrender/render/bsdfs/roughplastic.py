@@ -69,6 +69,8 @@ RES = 64
 
 def _np_fresnel(c, eta):
     """(F, cos_theta_t signed, eta_ti) of a dielectric interface, numpy float64."""
+    if np.all(c >= 0.0):  # every direction outside (the quadratures' visible normals)
+        return _np_fresnel_outside(c, 1.0 - c * c, eta)
     outside = c >= 0.0
     eta_it = np.where(outside, eta, 1.0 / eta)
     eta_ti = np.where(outside, 1.0 / eta, eta)
@@ -80,6 +82,21 @@ def _np_fresnel(c, eta):
         a_p = (ct - eta_it * ci) / (ct + eta_it * ci)
     r = np.where((ci == 0.0) | (ct2 <= 0.0), 1.0, 0.5 * (a_s * a_s + a_p * a_p))
     return r, np.where(outside, -ct, ct), eta_ti
+
+
+def _np_fresnel_outside(c, sin2, eta):
+    """:func:`_np_fresnel` for ``c >= 0`` everywhere (``sin2 = 1 - c * c``, shared by calls at
+    several ``eta``): the same operations without the per-element side selection, so the same
+    values, and ``eta_ti`` a scalar."""
+    eta_it = eta
+    eta_ti = 1.0 / eta
+    ct2 = 1.0 - eta_ti * eta_ti * sin2
+    ct = np.sqrt(np.maximum(ct2, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a_s = (c - eta_it * ct) / (c + eta_it * ct)
+        a_p = (ct - eta_it * c) / (ct + eta_it * c)
+    r = np.where((c == 0.0) | (ct2 <= 0.0), 1.0, 0.5 * (a_s * a_s + a_p * a_p))
+    return r, -ct, eta_ti
 
 
 def _np_g1(alpha, vx, vy, vz, m):
@@ -153,7 +170,12 @@ def _internal(alpha, etas):
     sx, m, c, w = _geometry(alpha, 128 if min(etas) > 1.0 else 32)
     o = (2.0 * c * m[0] - sx, 2.0 * c * m[1], 2.0 * c * m[2] - mu)
     g = np.where(o[2] <= 0.0, 0.0, _np_g1(alpha, *o, m))
-    return [2.0 * float(np.mean(((g * _np_fresnel(c, 1.0 / e)[0]) @ w) * _mu())) for e in etas]
+    if np.all(c >= 0.0):
+        sin2 = 1.0 - c * c
+        fres = [_np_fresnel_outside(c, sin2, 1.0 / e)[0] for e in etas]
+    else:
+        fres = [_np_fresnel(c, 1.0 / e)[0] for e in etas]
+    return [2.0 * float(np.mean(((g * f) @ w) * _mu())) for f in fres]
 
 
 @functools.lru_cache(maxsize=64)
