@@ -118,8 +118,7 @@ def test_errors(setup):
     scene, r, adj = setup
     # Geometry parameters are differentiated by edge sampling (tests/render/test_edges.py);
     # its options are validated with one-line errors. (Primary edges only, at depth 2: the
-    # routing is what is checked here; the full edge machinery compiles for a minute cold and
-    # is tested there.)
+    # routing is what is checked here; the full edge machinery is tested there.)
     g = r.vjp(adj, ["wall.to_world"], spp=1, max_depth=2,
               edges={"spp": 1, "secondary": False, "interior": False})["wall.to_world"]
     assert g.shape == (4, 4) and np.all(np.isfinite(g))

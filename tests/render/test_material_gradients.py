@@ -7,9 +7,11 @@ depend on the parameters: roughness, complex indices, reflectances, blend weight
 opacities, light intensities; and delta-BSDF paths whose lobe is chosen with probability 1
 (a conductor mirror) towards an environment map: conductor eta / k, envmap scale and texels.
 
-The scene with every BSDF type is ``slow`` (its differentiated kernels take minutes to compile
-on a cold kernel cache); ``test_rough_metal_and_light_gradients`` is the fast subset (on its
-own small scene, or on the every-BSDF one when the slow tests run in the same session).
+The scene with every BSDF type is ``slow`` (its kernels, forward, replay and its reverse and
+forward derivatives, take ~15 s to compile on a cold kernel cache; minutes before the texture
+lookups were specialised to the kinds each parameter reads); ``test_rough_metal_and_light_gradients``
+is the fast subset (on its own small scene, or on the every-BSDF one when the slow tests run in
+the same session).
 
 Statistical case: a dielectric's ``eta`` changes the probability of the lobe the replay picks
 (the probability is detached, as in path replay); its derivative is checked in expectation
@@ -107,7 +109,7 @@ DELTA_PARAMS = {
 }
 
 
-@pytest.mark.slow  # every BSDF type in one scene: the replay kernels take minutes to compile cold
+@pytest.mark.slow  # every BSDF type in one scene: the largest replay kernels of the suite
 @pytest.mark.parametrize("name", list(DELTA_PARAMS))
 def test_reverse_mode_matches_finite_differences(delta_setup, name):
     scene, r, adj = delta_setup
@@ -151,7 +153,7 @@ def small_setup():
 def metal_setup(request):
     """The scene of the fast subset: the small one, unless this session also runs the slow
     every-BSDF tests, whose scene holds the same metal and lights and whose kernels are then
-    compiled anyway (cold, the small scene's replay costs ~50 s more for the same checks)."""
+    compiled anyway (cold, the small scene's kernels cost ~6 s more for the same checks)."""
     slow = any(getattr(it, "originalname", "") == "test_reverse_mode_matches_finite_differences"
                and it.module is request.module for it in request.session.items)
     return request.getfixturevalue("delta_setup" if slow else "small_setup")

@@ -117,7 +117,7 @@ def test_lambertian_shader_renders_like_diffuse(tmp_path):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.slow  # the layered shader's kernels take ~30 s to compile cold
+@pytest.mark.slow  # the layered shader's kernels: the largest BSDF-table kernels of the suite
 def test_coated_metal_sampling_chi_square():
     sh = load_shader(os.path.join(SHADERS, "coated_metal.py"), "bsdf")
     b = BSDF("shader", sh.defaults())
@@ -181,7 +181,7 @@ def fd(r, scene, adj, name, index, eps_rel=1e-2):
     return render_fd(r, scene, adj, name, index, SPP, SEED, eps_rel)
 
 
-@pytest.mark.slow  # the shaders' replay kernels take ~1 min to compile cold
+@pytest.mark.slow  # two user shaders in the replay kernels (~8 s to compile cold)
 @pytest.mark.parametrize("name,idx", [
     ("toon.base_color", [0, 1]), ("toon.softness", [0]), ("toon.rim", [0]),
     ("wood.reflectance.frequency", [0]), ("wood.reflectance.color1", [0]),
