@@ -112,3 +112,26 @@ def test_recycled_replay_integrator_gives_the_same_gradients():
     assert r3._diff is not diff
     assert np.all(np.abs(g2) > 0)
     np.testing.assert_array_equal(g2, g3)
+
+
+def test_texture_kinds_are_part_of_the_key():
+    """Lookups are compiled for the texture kinds each parameter reads: a scene of the same
+    shape whose floor reads a checkerboard instead of a constant gets its own set, and a
+    texture cannot change its kind under a built renderer."""
+    r1 = Renderer(box_scene(0.5, res=10))
+    integ = r1.integrator
+    r1.render(seed=1)
+    del r1
+    gc.collect()
+    sc = box_scene(0.5, res=10)
+    sc.shapes[0].bsdf.params["reflectance"] = Texture(
+        type="checkerboard", extra={"color0": 0.9, "color1": 0.1},
+        to_uv=np.diag([4.0, 4.0, 1.0]))
+    r2 = Renderer(sc)
+    assert r2.integrator is not integ
+    img = r2.render(seed=1)
+    assert img.std() > 0.1 * img.mean() > 0  # the checks are there
+    tex = sc.shapes[1].bsdf.params["reflectance"]  # the wall's constant
+    tex.type = "checkerboard"
+    with pytest.raises(SceneError, match="cannot change its type"):
+        r2.textures.upload(r2._slot_of[id(tex)])
