@@ -133,8 +133,8 @@ TABLE_CASES = [
     "roughplastic/spot", "dielectric/envmap", "thindielectric/envmap", "blendbsdf/envmap",
     "blendbsdf/constant", "blendbsdf/delta", "blend_delta/delta", "blend_delta/delta/direct",
     "blend_delta/constant/direct_em", "blend_delta/constant/direct_bsdf",
-    "blend_delta/constant", "mask/envmap", "mask/spot", "bitmap/envmap", "checkerboard/constant",
-    "shader/envmap", "normal-map"]
+    "blend_delta/constant", "mask/envmap", "mask/spot", "mask/spot/direct", "bitmap/envmap",
+    "checkerboard/constant", "shader/envmap", "normal-map"]
 #: bundled scenes compared as they are (case name -> scene file, relative to the repository)
 SCENE_CASES = {"normal-map": "scenes/normal-map/scene.xml"}
 
