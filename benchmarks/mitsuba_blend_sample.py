@@ -47,7 +47,7 @@ def main():
     def probe(d):
         b = mi.load_dict(d)
         si = dr.zeros(mi.SurfaceInteraction3f)
-        si.wi = mi.Vector3f(*wi)
+        si.wi = mi.Vector3f(*[float(x) for x in wi])
         si.sh_frame = mi.Frame3f(mi.Vector3f(0, 0, 1))
         ctx = mi.BSDFContext()
         bs, w = b.sample(ctx, si, mi.Float(u[0]), mi.Point2f(u[1], u[2]))
