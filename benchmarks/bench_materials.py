@@ -380,11 +380,13 @@ def render_ours(xml_path, spp, seed=0, defines=None):
         scene = load_scene(xml_path, **(defines or {}))
     r = Renderer(scene)
     t = time.perf_counter()
-    img = r.render(spp=spp, seed=seed)
+    img0 = r.render(spp=spp, seed=seed)
     first = time.perf_counter() - t
     t = time.perf_counter()
     img = r.render(spp=spp, seed=seed + 1)
-    return img, first, time.perf_counter() - t
+    steady = time.perf_counter() - t
+    render_ours.first_image = img0  # an independent render (another seed), for --own-noise
+    return img, first, steady
 
 
 def render_mitsuba(xml_path, spp, variant="scalar_rgb", defines=None, seed=0):
@@ -439,6 +441,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="ours and Mitsuba's")
     ap.add_argument("--no-floor", action="store_true",
                     help="skip Mitsuba's equal-spp render (rel_mse_mitsuba)")
+    ap.add_argument("--own-noise", action="store_true",
+                    help="also each renderer's own noise at --spp (half the relative MSE of two "
+                         "independent renders): noise_ours, noise_mitsuba")
     ap.add_argument("--write-reference", nargs="?", const="all", default=None,
                     choices=["all", "materials", "roughplastic", "blendbsdf"],
                     help="write tests/data/reference/ images (Mitsuba) and exit")
@@ -494,6 +499,11 @@ def main():
                 eq, _ = render_mitsuba(mi_path, a.spp, defines=defines, seed=17)
                 out.update({"rel_mse_mitsuba": float(f"{rel_mse(eq, ref):.3g}"),
                             "mean_ratio_mitsuba": round(float(eq.mean() / max(ref.mean(), 1e-12)), 4)})
+                if a.own_noise:
+                    eq2, _ = render_mitsuba(mi_path, a.spp, defines=defines, seed=18)
+                    out.update({
+                        "noise_ours": float(f"{rel_mse(ours, render_ours.first_image) / 2:.3g}"),
+                        "noise_mitsuba": float(f"{rel_mse(eq, eq2) / 2:.3g}")})
         print(json.dumps(out), flush=True)
 
 
