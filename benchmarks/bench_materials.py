@@ -2,14 +2,25 @@
 (``scalar_rgb``), compared by relative MSE (``mean((ours - mitsuba)^2) / mean(mitsuba^2)``) and
 the ratio of the image means; plus render times (ours steady-state vs Mitsuba in this process).
 
-One JSON line per case: a sphere with the BSDF on a diffuse floor, lit by the emitter; and the
-bundled scenes of ``SCENE_CASES`` (``normal-map``: ``normalmap`` and ``bumpmap``) rendered at
-``--res`` from their own XML.
+One JSON line per case ``BSDF/EMITTER[/INTEGRATOR]``: a sphere with the BSDF on a floor, lit by
+the emitter, rendered by the integrator of :data:`INTEGRATORS` (default ``path``, max_depth 6);
+and the bundled scenes of ``SCENE_CASES`` (``normal-map``: ``normalmap`` and ``bumpmap``)
+rendered at ``--res`` from their own XML. Some "BSDF" cases also change the floor (``bitmap``,
+``checkerboard``) or use a user shader where Mitsuba gets the equivalent built-in (``shader``).
+Without ``--cases``, :data:`TABLE_CASES` (every plugin of docs/materials.md) run.
+
+Each line has ``mean_ratio`` (ours / Mitsuba at ``--ref-spp``), ``mean_ratio_se`` (its Monte
+Carlo standard error, from the per-pixel differences), ``rel_mse`` and the noise floor
+``rel_mse_mitsuba`` (Mitsuba at ``--spp`` against the same reference): a case renders the same
+"within noise" when ``rel_mse`` is close to ``rel_mse_mitsuba`` and ``mean_ratio`` is within a
+few ``mean_ratio_se`` of 1.
 
     python benchmarks/bench_materials.py [--spp 256] [--res 48] [--cases roughconductor,...]
     python benchmarks/bench_materials.py --cases normal-map --res 64 --spp 256 --ref-spp 1024
+    python benchmarks/bench_materials.py --cases blend_delta/spot/direct,blendbsdf/envmap
     python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*,
-                                                              # roughplastic*
+                                                              # roughplastic*, blendbsdf*
+    python benchmarks/bench_materials.py --write-reference blendbsdf   # only that one
 """
 import argparse
 import json
@@ -23,8 +34,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 REF_DIR = os.path.join(ROOT, "tests", "data", "reference")
+SHADERS = os.path.join(ROOT, "benchmarks", "shaders")
 
 GGX = '<string name="distribution" value="ggx"/>'
+CU_ETA, CU_K = "0.201005, 0.92375, 1.102215", "3.913262, 2.453045, 2.14209"  # Mitsuba 3.9 RGB
 BSDFS = {
     "diffuse": '<bsdf type="diffuse"><rgb name="reflectance" value="0.6, 0.4, 0.2"/></bsdf>',
     "conductor": '<bsdf type="conductor"><string name="material" value="Au"/></bsdf>',
@@ -36,13 +49,52 @@ BSDFS = {
                     f'value="0.7, 0.1, 0.1"/><float name="alpha" value="0.1"/>{GGX}</bsdf>',
     "dielectric": '<bsdf type="dielectric"/>',
     "thindielectric": '<bsdf type="thindielectric"/>',
+    # two smooth components: Mitsuba 3.9.1's sample() returns the mixture pdf (unbiased MIS)
     "blendbsdf": f'<bsdf type="blendbsdf"><float name="weight" value="0.3"/>'
                  f'<bsdf type="diffuse"><rgb name="reflectance" value="0.2, 0.5, 0.2"/></bsdf>'
                  f'<bsdf type="roughconductor"><float name="alpha" value="0.2"/>{GGX}</bsdf>'
                  f'</bsdf>',
+    # a delta and a smooth component: Mitsuba 3.9.1's sample() is biased when it picks the
+    # delta lobe (docs/materials.md), so only estimators without BSDF sampling agree
+    "blend_delta": '<bsdf type="blendbsdf"><float name="weight" value="0.4"/>'
+                   '<bsdf type="conductor"><string name="material" value="Au"/></bsdf>'
+                   '<bsdf type="diffuse"><rgb name="reflectance" value="0.2, 0.5, 0.2"/></bsdf>'
+                   '</bsdf>',
     "mask": '<bsdf type="mask"><float name="opacity" value="0.4"/>'
             '<bsdf type="diffuse"><rgb name="reflectance" value="0.8, 0.3, 0.1"/></bsdf></bsdf>',
+    # textures on the floor (the rectangle has uv; the sphere mesh has none)
+    "bitmap": {"sphere": "roughconductor",
+               "floor": '<bsdf type="diffuse"><texture type="bitmap" name="reflectance">'
+                        '<string name="filename" value="{root}/scenes/textured-plane/textures/'
+                        'quadrants.png"/><transform name="to_uv"><scale value="2"/></transform>'
+                        '</texture></bsdf>'},
+    "checkerboard": {"sphere": "plastic",
+                     "floor": '<bsdf type="blendbsdf"><texture type="checkerboard" name="weight">'
+                              '<rgb name="color0" value="0.15"/><rgb name="color1" value="0.85"/>'
+                              '<transform name="to_uv"><scale value="6"/></transform></texture>'
+                              '<bsdf type="diffuse"><texture type="checkerboard" name="reflectance">'
+                              '<rgb name="color0" value="0.7, 0.6, 0.5"/><rgb name="color1" '
+                              'value="0.1, 0.2, 0.3"/><transform name="to_uv"><scale value="4"/>'
+                              '</transform></texture></bsdf>'
+                              f'<bsdf type="roughconductor"><float name="alpha" value="0.3"/>{GGX}'
+                              '</bsdf></bsdf>'},
+    # user shaders (benchmarks/shaders/) that are Mitsuba built-ins; Mitsuba renders those
+    "shader": {"sphere": '<bsdf type="shader"><string name="filename" '
+                         'value="{root}/benchmarks/shaders/ggx_conductor.py"/>'
+                         f'<rgb name="eta" value="{CU_ETA}"/><rgb name="k" value="{CU_K}"/>'
+                         '<float name="alpha" value="0.25"/></bsdf>',
+               "floor": '<bsdf type="diffuse"><texture type="shader" name="reflectance">'
+                        '<string name="filename" value="{root}/benchmarks/shaders/checker.py"/>'
+                        '<rgb name="color0" value="0.7, 0.6, 0.5"/><rgb name="color1" '
+                        'value="0.1, 0.2, 0.3"/><transform name="to_uv"><scale value="4"/>'
+                        '</transform></texture></bsdf>',
+               "mitsuba_sphere": "roughconductor",
+               "mitsuba_floor": '<bsdf type="diffuse"><texture type="checkerboard" '
+                                'name="reflectance"><rgb name="color0" value="0.7, 0.6, 0.5"/>'
+                                '<rgb name="color1" value="0.1, 0.2, 0.3"/><transform '
+                                'name="to_uv"><scale value="4"/></transform></texture></bsdf>'},
 }
+FLOOR = '<bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf>'
 EMITTERS = {
     "envmap": '<emitter type="envmap"><string name="filename" value="{env}"/>'
               '<float name="scale" value="1.5"/></emitter>',
@@ -53,11 +105,57 @@ EMITTERS = {
     "spot": '<emitter type="spot"><transform name="to_world"><lookat origin="1, 4, -2" '
             'target="0, 0, 0" up="0, 1, 0"/></transform><rgb name="intensity" value="40"/>'
             '<float name="cutoff_angle" value="30"/></emitter>',
+    # delta lights only (no MIS anywhere): a spot, a directional and a point light
+    "delta": '<emitter type="spot"><transform name="to_world"><lookat origin="1, 4, -2" '
+             'target="0, 0, 0" up="0, 1, 0"/></transform><rgb name="intensity" value="30"/>'
+             '<float name="cutoff_angle" value="30"/></emitter>'
+             '<emitter type="directional"><vector name="direction" x="-0.5" y="-1" z="0.4"/>'
+             '<rgb name="irradiance" value="1.5"/></emitter>'
+             '<emitter type="point"><point name="position" x="-2" y="2.5" z="-2.5"/>'
+             '<rgb name="intensity" value="8"/></emitter>',
 }
-CASES = [(b, "envmap") for b in BSDFS] + [("roughplastic", e) for e in
-                                          ("constant", "directional", "spot")]
+#: integrator variants (the third part of a case name)
+INTEGRATORS = {
+    "path": '<integrator type="path"><integer name="max_depth" value="6"/></integrator>',
+    "path2": '<integrator type="path"><integer name="max_depth" value="2"/></integrator>',
+    "direct": '<integrator type="direct"/>',
+    # emitter sampling only: no MIS, no BSDF sampling (a delta lobe is then never seen)
+    "direct_em": '<integrator type="direct"><integer name="bsdf_samples" value="0"/>'
+                 '<integer name="emitter_samples" value="1"/></integrator>',
+    # BSDF sampling only: no MIS
+    "direct_bsdf": '<integrator type="direct"><integer name="bsdf_samples" value="1"/>'
+                   '<integer name="emitter_samples" value="0"/></integrator>',
+}
+#: the default list: every plugin of docs/materials.md at least once
+TABLE_CASES = [
+    "diffuse/spot", "diffuse/directional", "conductor/constant", "conductor/envmap",
+    "roughconductor/envmap", "roughconductor/constant", "plastic/envmap", "roughplastic/envmap",
+    "roughplastic/spot", "dielectric/envmap", "thindielectric/envmap", "blendbsdf/envmap",
+    "blendbsdf/constant", "blendbsdf/delta", "blend_delta/delta", "blend_delta/delta/direct",
+    "blend_delta/constant/direct_em", "blend_delta/constant/direct_bsdf",
+    "blend_delta/constant", "mask/envmap", "mask/spot", "mask/spot/direct", "bitmap/envmap",
+    "checkerboard/constant", "shader/envmap", "normal-map"]
 #: bundled scenes compared as they are (case name -> scene file, relative to the repository)
 SCENE_CASES = {"normal-map": "scenes/normal-map/scene.xml"}
+
+
+def parse_case(name):
+    """'bsdf/emitter[/integrator]' -> (bsdf, emitter, integrator); a bundled scene -> (name,
+    None, None)."""
+    if name in SCENE_CASES:
+        return name, None, None
+    parts = name.split("/")
+    if len(parts) not in (2, 3):
+        raise SystemExit(f"bench_materials: case '{name}': expected BSDF/EMITTER[/INTEGRATOR] or "
+                         f"one of {', '.join(SCENE_CASES)}")
+    b, e = parts[0], parts[1]
+    i = parts[2] if len(parts) == 3 else "path"
+    for what, key, table in (("BSDF", b, BSDFS), ("emitter", e, EMITTERS),
+                             ("integrator", i, INTEGRATORS)):
+        if key not in table:
+            raise SystemExit(f"bench_materials: case '{name}': unknown {what} '{key}' "
+                             f"(expected one of {', '.join(table)})")
+    return b, e, i
 
 
 def make_envmap(path, h=32, w=64):
@@ -100,20 +198,30 @@ def make_sphere_obj(path, subdivisions=4):
             f.write(f"f {a}//{a} {b}//{b} {c}//{c}\n")
 
 
-def scene_xml(bsdf, emitter, env, res, spp, max_depth=6):
+def _bsdf_xml(name, part, renderer):
+    """The sphere's or the floor's BSDF XML of case ``name`` for ``renderer`` (ours / mitsuba)."""
+    spec = BSDFS[name]
+    if isinstance(spec, str):
+        return spec if part == "sphere" else FLOOR
+    x = spec.get(f"{renderer}_{part}", spec.get(part, FLOOR))
+    x = BSDFS.get(x, x) if part == "sphere" else x
+    return x.replace("{root}", ROOT)
+
+
+def scene_xml(bsdf, emitter, env, res, spp, integrator="path", renderer="ours"):
     w, h = res, res * 3 // 4
     return f"""<scene version="3.0.0">
-  <integrator type="path"><integer name="max_depth" value="{max_depth}"/></integrator>
+  {INTEGRATORS[integrator]}
   <sensor type="perspective"><float name="fov" value="35"/>
     <transform name="to_world"><lookat origin="0, 1.6, -5" target="0, 0.1, 0" up="0, 1, 0"/></transform>
     <film type="hdrfilm"><integer name="width" value="{w}"/><integer name="height" value="{h}"/>
       <rfilter type="box"/></film>
     <sampler type="independent"><integer name="sample_count" value="{spp}"/></sampler>
   </sensor>
-  <shape type="obj"><string name="filename" value="{os.path.join(os.path.dirname(env), 'sphere.obj')}"/>{BSDFS[bsdf]}</shape>
+  <shape type="obj"><string name="filename" value="{os.path.join(os.path.dirname(env), 'sphere.obj')}"/>{_bsdf_xml(bsdf, "sphere", renderer)}</shape>
   <shape type="rectangle">
     <transform name="to_world"><rotate x="1" angle="-90"/><scale value="4"/><translate y="-1"/></transform>
-    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf>
+    {_bsdf_xml(bsdf, "floor", renderer)}
   </shape>
   {EMITTERS[emitter].format(env=env)}
 </scene>"""
@@ -178,7 +286,37 @@ ROUGHPLASTIC_XML = """<scene version="3.0.0">
 """
 
 
-def write_reference(spp=8192):
+BLENDBSDF_XML = """<scene version="3.0.0">
+  <integrator type="path"><integer name="max_depth" value="4"/></integrator>
+  <sensor type="perspective"><float name="fov" value="40"/>
+    <transform name="to_world"><lookat origin="0, 1.2, -4.2" target="0, 0.05, 0" up="0, 1, 0"/></transform>
+    <film type="hdrfilm"><integer name="width" value="24"/><integer name="height" value="18"/>
+      <rfilter type="box"/></film>
+    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
+  </sensor>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
+    <bsdf type="blendbsdf"><float name="weight" value="0.3"/>
+      <bsdf type="diffuse"><rgb name="reflectance" value="0.2, 0.5, 0.2"/></bsdf>
+      <bsdf type="roughconductor"><string name="material" value="Cu"/><float name="alpha" value="0.2"/>
+        <string name="distribution" value="ggx"/></bsdf></bsdf></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="0.9"/></transform>
+    <bsdf type="blendbsdf"><float name="weight" value="0.65"/>
+      <bsdf type="diffuse"><rgb name="reflectance" value="0.8, 0.6, 0.3"/></bsdf>
+      <bsdf type="roughconductor"><string name="material" value="Au"/><float name="alpha" value="0.35"/>
+        <string name="distribution" value="ggx"/></bsdf></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
+  <emitter type="directional"><vector name="direction" x="-0.4" y="-1" z="0.5"/>
+    <rgb name="irradiance" value="1.5"/></emitter>
+</scene>
+"""
+
+
+def write_reference(spp=8192, others=True):
     """tests/data/reference/materials.{xml,exr} and sphere.obj: Mitsuba's render of
     :data:`REFERENCE_XML` (roughconductor, dielectric, plastic, mask over a conductor; constant, spot and
     directional lights) for tests/render/test_materials_reference.py."""
@@ -192,7 +330,9 @@ def write_reference(spp=8192):
     img, t = render_mitsuba(xml, spp)
     write_image(os.path.join(REF_DIR, "materials.exr"), img)
     print(json.dumps({"bench": "materials", "what": "reference", "spp": spp, "mitsuba_s": round(t, 2)}))
-    write_roughplastic_reference(4 * spp)
+    if others:
+        write_roughplastic_reference(4 * spp)
+        write_blendbsdf_reference(4 * spp)
 
 
 def write_roughplastic_reference(spp=32768):
@@ -210,6 +350,26 @@ def write_roughplastic_reference(spp=32768):
                       "mitsuba_s": round(t, 2)}))
 
 
+def write_blendbsdf_reference(spp=32768):
+    """tests/data/reference/blendbsdf.{xml,exr}: two blendbsdf spheres (diffuse + rough copper,
+    weight 0.3; diffuse + rough gold, weight 0.65) filling the view under a uniform environment
+    and a directional light, path traced to depth 4, for the bias test in
+    tests/render/test_materials_reference.py. Both blends have smooth components only, where
+    Mitsuba 3.9.1's blendbsdf is unbiased (its sample() returns the mixture pdf)."""
+    from diffrender.image import write_image
+
+    os.makedirs(REF_DIR, exist_ok=True)
+    if not os.path.exists(os.path.join(REF_DIR, "sphere.obj")):
+        make_sphere_obj(os.path.join(REF_DIR, "sphere.obj"), subdivisions=2)
+    xml = os.path.join(REF_DIR, "blendbsdf.xml")
+    with open(xml, "w") as f:
+        f.write(BLENDBSDF_XML)
+    img, t = render_mitsuba(xml, spp)
+    write_image(os.path.join(REF_DIR, "blendbsdf.exr"), img)
+    print(json.dumps({"bench": "materials", "what": "reference blendbsdf", "spp": spp,
+                      "mitsuba_s": round(t, 2)}))
+
+
 def render_ours(xml_path, spp, seed=0, defines=None):
     from diffrender.render import Renderer
     from diffrender.scene.loader import load_scene
@@ -220,21 +380,23 @@ def render_ours(xml_path, spp, seed=0, defines=None):
         scene = load_scene(xml_path, **(defines or {}))
     r = Renderer(scene)
     t = time.perf_counter()
-    img = r.render(spp=spp, seed=seed)
+    img0 = r.render(spp=spp, seed=seed)
     first = time.perf_counter() - t
     t = time.perf_counter()
     img = r.render(spp=spp, seed=seed + 1)
-    return img, first, time.perf_counter() - t
+    steady = time.perf_counter() - t
+    render_ours.first_image = img0  # an independent render (another seed), for --own-noise
+    return img, first, steady
 
 
-def render_mitsuba(xml_path, spp, variant="scalar_rgb", defines=None):
+def render_mitsuba(xml_path, spp, variant="scalar_rgb", defines=None, seed=0):
     import mitsuba as mi
 
     mi.set_variant(variant)
     mi.set_log_level(mi.LogLevel.Error)
     scene = mi.load_file(xml_path, **{k: str(v) for k, v in (defines or {}).items()})
     t = time.perf_counter()
-    img = np.asarray(mi.render(scene, spp=spp))[:, :, :3]
+    img = np.asarray(mi.render(scene, spp=spp, seed=seed))[:, :, :3]
     return img.astype(np.float32), time.perf_counter() - t
 
 
@@ -242,64 +404,106 @@ def rel_mse(a, b):
     return float(np.mean((a - b) ** 2) / max(np.mean(b ** 2), 1e-12))
 
 
+def mean_ratio_se(a, b):
+    """Standard error of mean(a) / mean(b) from the per-pixel differences (pixels are
+    independent; the colour channels of a pixel are not, so they are averaged first)."""
+    d = (a - b).mean(axis=2).ravel()
+    return float(d.std(ddof=1) / np.sqrt(d.size) / max(abs(float(b.mean())), 1e-12))
+
+
+def select_cases(spec):
+    """--cases: comma-separated case names; a bare BSDF name selects the default cases with
+    that BSDF (or BSDF/envmap when there is none)."""
+    if not spec:
+        return list(TABLE_CASES)
+    out = []
+    for w in spec.split(","):
+        w = w.strip()
+        if w in SCENE_CASES or "/" in w:
+            out.append(w)
+        elif w in BSDFS:
+            out += [c for c in TABLE_CASES if c.split("/")[0] == w] or [f"{w}/envmap"]
+        else:
+            raise SystemExit(f"bench_materials: unknown case '{w}' (BSDFs: {', '.join(BSDFS)}; "
+                             f"scenes: {', '.join(SCENE_CASES)})")
+    for c in out:
+        parse_case(c)
+    return out
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--spp", type=int, default=256)
-    ap.add_argument("--ref-spp", type=int, default=1024)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spp", type=int, default=256, help="our spp (and Mitsuba's noise floor)")
+    ap.add_argument("--ref-spp", type=int, default=1024, help="Mitsuba's reference spp")
     ap.add_argument("--res", type=int, default=48)
-    ap.add_argument("--cases", default="")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--write-reference", action="store_true")
+    ap.add_argument("--cases", default="", help="comma-separated: " + ", ".join(TABLE_CASES))
+    ap.add_argument("--threads", type=int, default=2, help="ours and Mitsuba's")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="skip Mitsuba's equal-spp render (rel_mse_mitsuba)")
+    ap.add_argument("--own-noise", action="store_true",
+                    help="also each renderer's own noise at --spp (half the relative MSE of two "
+                         "independent renders): noise_ours, noise_mitsuba")
+    ap.add_argument("--write-reference", nargs="?", const="all", default=None,
+                    choices=["all", "materials", "roughplastic", "blendbsdf"],
+                    help="write tests/data/reference/ images (Mitsuba) and exit")
     a = ap.parse_args()
     from diffrender.engine import init
 
     init("cpu", threads=a.threads)
-    if a.write_reference:
-        write_reference()
-        return
-    tmp = tempfile.mkdtemp()
-    env = os.path.join(tmp, "sky.exr")
-    make_envmap(env)
-    cases = CASES + [(n, None) for n in SCENE_CASES]
-    if a.cases:
-        cases = []
-        for w in a.cases.split(","):
-            if w in SCENE_CASES:
-                cases.append((w, None))
-            elif "/" in w:
-                b, e = w.split("/")
-                cases.append((b, e))
-            else:
-                cases += [c for c in CASES if c[0] == w]
     try:
         import mitsuba  # noqa: F401
         have_mi = True
     except ImportError:
         have_mi = False
-    for bsdf, emitter in cases:
+    if have_mi:
+        import drjit
+
+        drjit.set_thread_count(a.threads)
+    if a.write_reference:
+        {"all": write_reference, "materials": lambda: write_reference(others=False),
+         "roughplastic": write_roughplastic_reference,
+         "blendbsdf": write_blendbsdf_reference}[a.write_reference]()
+        return
+    cases = select_cases(a.cases)
+    tmp = tempfile.mkdtemp()
+    env = os.path.join(tmp, "sky.exr")
+    make_envmap(env)
+    for name in cases:
+        bsdf, emitter, integ = parse_case(name)
         defines = {}
         if emitter is None:  # a bundled scene
-            path = os.path.join(ROOT, SCENE_CASES[bsdf])
+            path = mi_path = os.path.join(ROOT, SCENE_CASES[bsdf])
             defines = {"res": a.res, "spp": a.spp}
-            case = bsdf
         else:
-            path = os.path.join(tmp, f"{bsdf}_{emitter}.xml")
-            with open(path, "w") as f:
-                f.write(scene_xml(bsdf, emitter, env, a.res, a.spp))
-            case = f"{bsdf}/{emitter}"
+            path = os.path.join(tmp, name.replace("/", "_") + ".xml")
+            mi_path = os.path.join(tmp, name.replace("/", "_") + "_mitsuba.xml")
+            for fn, who in ((path, "ours"), (mi_path, "mitsuba")):
+                with open(fn, "w") as f:
+                    f.write(scene_xml(bsdf, emitter, env, a.res, a.spp, integ, who))
         ours, first, steady = render_ours(path, a.spp,
                                           defines={k: str(v) for k, v in defines.items()})
-        out = {"bench": "materials", "case": case, "res": a.res, "spp": a.spp,
+        out = {"bench": "materials", "case": name, "res": a.res, "spp": a.spp,
                "ours_first_s": round(first, 3), "ours_s": round(steady, 3),
                "ours_mean": round(float(ours.mean()), 5)}
         if have_mi:
-            ref, t_mi = render_mitsuba(path, a.ref_spp, defines=defines)
+            ref, t_mi = render_mitsuba(mi_path, a.ref_spp, defines=defines)
             out.update({"mitsuba_spp": a.ref_spp, "mitsuba_s": round(t_mi, 3),
                         "mitsuba_mean": round(float(ref.mean()), 5),
                         "mean_ratio": round(float(ours.mean() / max(ref.mean(), 1e-12)), 4),
+                        "mean_ratio_se": round(mean_ratio_se(ours, ref), 4),
                         # time per sample, ours / Mitsuba scalar_rgb (steady state, this process)
                         "time_ratio_per_spp": round((steady / a.spp) / max(t_mi / a.ref_spp, 1e-9), 3),
-                        "rel_mse": round(rel_mse(ours, ref), 5)})
+                        "rel_mse": float(f"{rel_mse(ours, ref):.3g}")})
+            if not a.no_floor:
+                eq, _ = render_mitsuba(mi_path, a.spp, defines=defines, seed=17)
+                out.update({"rel_mse_mitsuba": float(f"{rel_mse(eq, ref):.3g}"),
+                            "mean_ratio_mitsuba": round(float(eq.mean() / max(ref.mean(), 1e-12)), 4)})
+                if a.own_noise:
+                    eq2, _ = render_mitsuba(mi_path, a.spp, defines=defines, seed=18)
+                    out.update({
+                        "noise_ours": float(f"{rel_mse(ours, render_ours.first_image) / 2:.3g}"),
+                        "noise_mitsuba": float(f"{rel_mse(eq, eq2) / 2:.3g}")})
         print(json.dumps(out), flush=True)
 
 

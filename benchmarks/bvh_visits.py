@@ -1,9 +1,10 @@
-"""Node visits per ray of the renderer's BVH traversal, simulated in numpy (no timing).
+"""Node visits per ray of the binary BVH builders' trees, simulated in numpy (no timing).
 
 Rays of a small path tracer in the Cornell box (camera rays, cosine bounces, shadow rays
-to uniform points of the light) are traced through a :class:`BVH` by a Python copy of
-``Geometry.trace`` (ordered traversal, nearer child first, entry-distance culling, any-hit
-exit for shadow rays). Prints one JSON line per builder: internal-node visits, leaf visits
+to uniform points of the light) are traced through a binary :class:`BVH` (ordered traversal,
+nearer child first, entry-distance culling, any-hit exit for shadow rays: the renderer's
+traversal before it moved to the wide tree that ``bvh.collapse_wide`` makes of these trees,
+and still the measure by which the builders are compared). Prints one JSON line per builder: internal-node visits, leaf visits
 and triangle tests per closest-hit and per shadow ray, and whether every ray found the
 same triangle (closest) / the same occlusion (shadow) as the binned-SAH tree.
 

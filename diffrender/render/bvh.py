@@ -14,6 +14,10 @@ Small scenes have two slower builders (Python recursions over nodes): :func:`bui
 (exact sweeps and spatial splits; a triangle may fill several leaf slots) and
 :func:`build_sah_search` (a lookahead search over the SAH splits).
 
+The renderer traverses none of these binary trees directly: :func:`collapse_wide` turns one
+into a :class:`WideBVH` (nodes of up to 8 children tested with one SIMD slab test, leaves as
+packets of triangles tested lane-parallel, a front-to-back child order per ray octant).
+
 Layout of the result (children of a node are adjacent, so only the first child is stored):
 
 - ``lo``, ``hi``: (n_nodes, 3) float32 node bounds;
@@ -500,7 +504,7 @@ def build_sbvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4
 
 def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
                      beam: int = 2, peel: int | None = None, lookahead: int = 1,
-                     traversal_cost: float = 1.0) -> BVH:
+                     traversal_cost: float = 1.0, leaf_width: int = 1) -> BVH:
     """SAH tree of a tiny scene by a memoised search instead of greedy top-down splits.
 
     The SAH cost of a subtree over the triangle set ``S`` is
@@ -512,7 +516,10 @@ def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: i
     few large triangles off (walls of a room, ranked low by the greedy measure), and keeps the
     one whose children, searched ``lookahead - 1`` more levels and then built greedily, cost
     least (memoised by triangle set). The result never costs more than the greedy exact-sweep
-    tree. Meant for a few dozen triangles (Cornell box, 32 triangles, lookahead 2: ~0.1 s)."""
+    tree. Meant for a few dozen triangles (Cornell box, 32 triangles, lookahead 2: ~0.1 s).
+
+    ``leaf_width`` > 1: leaves are tested ``leaf_width`` triangles at a time (SIMD packets), so
+    a leaf of ``m`` triangles costs ``ceil(m / leaf_width)`` instead of ``m``."""
     v0 = np.asarray(v0, np.float64)
     v1 = np.asarray(v1, np.float64)
     v2 = np.asarray(v2, np.float64)
@@ -524,6 +531,9 @@ def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: i
     cen = 0.5 * (tlo + thi)
     peel = max_leaf if peel is None else peel
     greedy_memo = {}
+
+    def leaf_cost(m):
+        return m if leaf_width <= 1 else -(-m // leaf_width)
 
     def candidates(idx, lo, hi, k_top, k_peel):
         """Object splits of ``idx``: (greedy measure, left, right), the ``k_top`` best of each
@@ -561,7 +571,7 @@ def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: i
         m = idx.size
         lo, hi = tlo[idx], thi[idx]
         area = float(_area(lo.min(0), hi.max(0)))
-        leaf = area * m if m <= max_leaf else np.inf
+        leaf = area * leaf_cost(m) if m <= max_leaf else np.inf
         cost = leaf
         if m > 1:
             _, left, right = candidates(idx, lo, hi, 1, 0)[0]
@@ -581,7 +591,7 @@ def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: i
         m = idx.size
         lo, hi = tlo[idx], thi[idx]
         area = float(_area(lo.min(0), hi.max(0)))
-        best = (area * m, None, None) if m <= max_leaf else (np.inf, None, None)
+        best = (area * leaf_cost(m), None, None) if m <= max_leaf else (np.inf, None, None)
         if m > 1:
             sub = greedy if depth <= 1 else (lambda x: solve(x, depth - 1)[0])
             for _, left, right in candidates(idx, lo, hi, beam, peel):
@@ -625,3 +635,161 @@ def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: i
     hi32 = np.where(hi32 < hi, np.nextafter(hi32, np.float32(np.inf)), hi32)
     return BVH(lo=lo32, hi=hi32, first=np.array(first_out, np.int32),
                count=np.array(count_out, np.int32), order=np.array(order_out, np.int64))
+
+
+# --- wide trees for traversal --------------------------------------------------------------------
+
+#: The eight ray octants: bit k set when the direction's component k is negative.
+OCTANT_SIGNS = np.array([[(o >> k) & 1 for k in range(3)] for o in range(8)], bool)
+
+
+@dataclass
+class WideBVH:
+    """A binary :class:`BVH` collapsed into nodes of up to ``width`` children, with the
+    triangles of every leaf packed into groups of ``leaf_width`` (the lanes of one SIMD test).
+
+    - ``lo``, ``hi``: (n_nodes, width, 3) child boxes; an unused child has ``lo > hi``
+      (never hit by the slab test with near / far planes chosen by the ray's octant);
+    - ``child``: (n_nodes, width) int64 words: ``>= 0`` a wide node, ``< 0`` a leaf whose
+      packets are ``first .. first + count - 1`` with ``-c - 1 = first * leaf_span + count``;
+    - ``order``: (n_nodes, 8) the children's front-to-back order per ray octant (see
+      :data:`OCTANT_SIGNS`), 3 bits per position, position 0 in the lowest bits;
+    - ``packet_slots``: (n_packets, leaf_width) leaf slot (index into the binary tree's
+      ``order``) of every lane; lanes past a leaf's last triangle repeat it.
+    """
+    lo: np.ndarray
+    hi: np.ndarray
+    child: np.ndarray
+    order: np.ndarray
+    packet_slots: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.child.shape[0])
+
+
+def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 32) -> WideBVH:
+    """Collapse a binary BVH into a :class:`WideBVH`: each wide node starts from a binary
+    node's two children and repeatedly opens its largest-area internal child until it has
+    ``width`` children (or only leaves). The result's root is node 0; a tree whose root is a
+    leaf (or which is empty) gets a root with one (or no) child.
+
+    Front-to-back orders: every opened binary node separates its two children along the axis
+    of their centres' largest separation; for a ray octant the child on the near side of that
+    axis comes first, and a wide node's children are ordered by these choices from the top of
+    its binary subtree down (each child's path of first/second choices, read as a binary
+    number). Vectorised over all wide nodes of a level of the tree."""
+    if not 2 <= width <= 8:
+        raise ValueError(f"width must be in [2, 8], got {width}")
+    lo64 = b.lo.astype(np.float64)
+    hi64 = b.hi.astype(np.float64)
+    area = _area(lo64, hi64)
+    centre = 0.5 * (lo64 + hi64)
+    empty = b.order.size == 0
+    internal = (b.count == 0) & (not empty)
+    bits = width - 1  # the deepest child of a wide node is width - 1 choices down
+    unused_key = 1 << bits
+
+    levels = []  # per level: kids (M, W) binary ids or -1, keys (M, W, 8)
+    if empty:
+        roots = np.zeros(0, np.int64)
+        levels.append((np.full((1, width), -1, np.int64), np.full((1, width, 8), unused_key)))
+    elif not internal[0]:
+        kids = np.full((1, width), -1, np.int64)
+        kids[0, 0] = 0
+        keys = np.full((1, width, 8), unused_key, np.int64)
+        keys[0, 0] = 0
+        levels.append((kids, keys))
+        roots = np.zeros(0, np.int64)
+    else:
+        roots = np.array([0], np.int64)
+    while roots.size:
+        m = roots.size
+        kids = np.full((m, width), -1, np.int64)
+        keys = np.full((m, width, 8), unused_key, np.int64)
+        depth = np.zeros((m, width), np.int64)
+        count = np.zeros(m, np.int64)
+        rows = np.arange(m)
+
+        def split(sel, j, node):
+            """Open binary node ``node`` held by wide nodes ``sel`` at position ``j``: its
+            first child replaces it, its second goes to the next free position."""
+            a = b.first[node].astype(np.int64)
+            c = a + 1
+            sep = centre[c] - centre[a]
+            axis = np.argmax(np.abs(sep), axis=1)
+            a_low = sep[np.arange(node.size), axis] >= 0
+            neg = OCTANT_SIGNS[:, axis].T  # (n, 8): the octant's sign on that axis
+            a_second = (a_low[:, None] == neg).astype(np.int64)  # a is met second
+            d = depth[sel, j]
+            shift = (bits - 1 - d)[:, None]
+            base = keys[sel, j]
+            base = np.where(base == unused_key, 0, base)
+            kn = count[sel]
+            kids[sel, j] = a
+            kids[sel, kn] = c
+            keys[sel, j] = base | (a_second << shift)
+            keys[sel, kn] = base | ((1 - a_second) << shift)
+            depth[sel, j] = d + 1
+            depth[sel, kn] = d + 1
+            count[sel] += 1
+
+        kids[:, 0] = roots
+        count[:] = 1
+        split(rows, np.zeros(m, np.int64), roots)
+        for _ in range(width - 2):
+            valid = kids >= 0
+            kid_area = np.where(valid & internal[np.maximum(kids, 0)],
+                                area[np.maximum(kids, 0)], -1.0)
+            j = np.argmax(kid_area, axis=1)
+            sel = np.flatnonzero(kid_area[rows, j] >= 0)
+            if sel.size == 0:
+                break
+            split(sel, j[sel], kids[sel, j[sel]])
+        levels.append((kids, keys))
+        nxt = kids[kids >= 0]
+        roots = nxt[internal[nxt]]
+
+    # Wide node indices in level order (row-major within a level), children's words.
+    sizes = [k.shape[0] for k, _ in levels]
+    offsets = np.cumsum([0] + sizes)
+    n_nodes = int(offsets[-1])
+    all_kids = np.concatenate([k for k, _ in levels])
+    all_keys = np.concatenate([k for _, k in levels])
+    valid = all_kids >= 0
+    safe = np.maximum(all_kids, 0)
+    is_node = valid & internal[safe]
+    child = np.zeros((n_nodes, width), np.int64)
+    # Internal kids become the next level's nodes, in row-major order of this level.
+    for lv in range(len(levels) - 1):
+        k = levels[lv][0]
+        rows_lv = slice(offsets[lv], offsets[lv + 1])
+        node_mask = is_node[rows_lv]
+        child_idx = offsets[lv + 1] + np.cumsum(node_mask.reshape(-1)) - 1
+        blk = child[rows_lv].reshape(-1)
+        blk[node_mask.reshape(-1)] = child_idx[node_mask.reshape(-1)]
+        child[rows_lv] = blk.reshape(k.shape)
+    # Leaves: packets in row-major order of the kids.
+    leaf_mask = valid & ~is_node
+    leaf_ids = all_kids[leaf_mask]
+    first = b.first[leaf_ids].astype(np.int64)
+    cnt = b.count[leaf_ids].astype(np.int64)
+    n_p = -(-cnt // leaf_width)
+    if n_p.size and n_p.max() >= leaf_span:
+        raise ValueError(f"a leaf of {int(cnt.max())} triangles needs {int(n_p.max())} packets "
+                         f"(at most {leaf_span - 1})")
+    p0 = np.cumsum(n_p) - n_p
+    child[leaf_mask] = -(p0 * leaf_span + n_p) - 1
+    n_packets = int(n_p.sum())
+    leaf_of_packet = np.repeat(np.arange(leaf_ids.size), n_p)
+    j_in_leaf = np.arange(n_packets) - p0[leaf_of_packet]
+    lanes = (first[leaf_of_packet, None] + j_in_leaf[:, None] * leaf_width
+             + np.arange(leaf_width)[None, :])
+    slots = np.minimum(lanes, (first + cnt - 1)[leaf_of_packet, None])
+    lo = np.where(valid[..., None], lo64[safe], 1e30)
+    hi = np.where(valid[..., None], hi64[safe], -1e30)
+    # Orders: positions sorted by key per octant, 3 bits per position.
+    perm = np.argsort(np.moveaxis(all_keys, 1, 2), axis=2, kind="stable")  # (n, 8, W)
+    order = (perm << (3 * np.arange(width))).sum(axis=2)
+    return WideBVH(lo=lo, hi=hi, child=child, order=order,
+                   packet_slots=slots.reshape(-1, leaf_width))

@@ -1,5 +1,9 @@
 """Triangle geometry of a scene in Taichi fields, and its BVH (built on the CPU, traversed here).
 
+The BVH is built binary (``bvh.py``) and collapsed into a wide tree for traversal: nodes of
+``WIDTH`` children whose boxes one SIMD slab test checks at once, leaves as packets of
+``LEAF_WIDTH`` triangles tested lane-parallel (see :data:`WIDTH` and :meth:`Geometry.trace`).
+
 All shapes are merged into one triangle list, permuted into BVH leaf order ("slots"; in small
 scenes a triangle may fill several slots, spatial splits: ``tri_order`` maps a slot to the
 original triangle, ``tri_rank`` an original triangle to its first slot). Per triangle (slot):
@@ -22,26 +26,39 @@ import numpy as np
 
 from ..engine import ti
 from ..errors import SceneError
-from .bvh import BVH, build_bvh, build_sah_search, build_sbvh
+from .bvh import BVH, build_bvh, build_sah_search, build_sbvh, collapse_wide
 from .types import Hit, SurfaceInteraction, ivec3, vec2, vec3
 
 Tri = ti.types.struct(v0=vec3, e1=vec3, e2=vec3)
 #: Per-triangle uv tangents dp/du, dp/dv (see :func:`uv_tangents`).
 TriTangents = ti.types.struct(dpdu=vec3, dpdv=vec3)
 TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
-#: An internal BVH node holding the boxes of its two children (one load per visited node, both
-#: boxes tested together). A child word ``c >= 0`` is an internal node; ``c < 0`` a leaf whose
-#: triangles are ``first .. first + count - 1`` with ``-c - 1 = first * LEAF_SPAN + count``.
-#: Boxes are stored per axis as (left lo, right lo, left hi, right hi), so that one 4-wide
-#: subtract and multiply gives the four slab distances of an axis.
-vec4 = ti.types.vector(4, ti.f32)
-#: ``pad`` makes a node 64 bytes: one cache line, and an index -> address shift.
-Node = ti.types.struct(bx=vec4, by=vec4, bz=vec4, left=ti.i32, right=ti.i32,
-                       pad=ti.types.vector(2, ti.i32))
+#: Traversal uses a wide BVH (:func:`bvh.collapse_wide`): nodes of up to ``WIDTH`` children
+#: whose boxes are tested together (one SIMD slab test), and leaves of packets of
+#: ``LEAF_WIDTH`` triangles tested together (Möller–Trumbore on the lanes). Per node, six
+#: vectors of the children's bounds (rows ``BOX_ROWS``: lower x, upper x, lower y, ...; a ray
+#: reads its near and far planes by row, from the signs of its direction), the children's words
+#: (``>= 0`` a node, ``< 0`` a leaf: packets ``first .. first + count - 1`` with
+#: ``-c - 1 = first * LEAF_SPAN + count``) and, per ray octant, the front-to-back order of the
+#: children, 3 bits per position. A packet holds nine lane vectors (v0, e1, e2 per axis) and
+#: the lanes' leaf slots (lanes past the leaf's end repeat its last triangle).
+#: Measured on the Cornell box (docs/renderer.md, fifth round): 8-wide nodes, 2-wide packets
+#: (LLVM's vectoriser splits 4-wide packets into two 2-wide halves inside the megakernel, and
+#: leaves of 2 triangles cull better); 4-wide nodes were slower.
+WIDTH = 8
+LEAF_WIDTH = 2
+BOX_ROWS = ("lo_x", "hi_x", "lo_y", "hi_y", "lo_z", "hi_z")
+PACKET_ROWS = ("v0x", "v0y", "v0z", "e1x", "e1y", "e1z", "e2x", "e2y", "e2z")
+vW = ti.types.vector(WIDTH, ti.f32)
+vK = ti.types.vector(LEAF_WIDTH, ti.f32)
 ShapeInfo = ti.types.struct(bsdf=ti.i32, emitter=ti.i32, has_normals=ti.i32, has_uvs=ti.i32)
 
-STACK_SIZE = 32
-LEAF_SPAN = 32  # leaves hold at most LEAF_SPAN - 1 triangles
+#: Traversal stack. A visit pops one entry and pushes the children hit (at most WIDTH), so
+#: the stack holds at most (WIDTH - 1) per wide level on the way down; pushes past the end
+#: would be dropped (only a path of more than 9 wide levels whose nodes all have every child
+#: hit could get there).
+STACK_SIZE = 64
+LEAF_SPAN = 32  # a leaf holds at most LEAF_SPAN - 1 packets
 #: Scenes up to this many triangles get :func:`bvh.build_sbvh` (exact sweeps, spatial splits;
 #: ~1 ms of Python per node), larger ones the vectorised binned build.
 SBVH_MAX_TRIS = 128
@@ -69,17 +86,6 @@ def _vmin(a, b):
 @ti.func
 def _vmax(a, b):
     return ti.Vector([_max(a[k], b[k]) for k in ti.static(range(a.n))])
-
-
-@ti.func
-def _vmin2(t):
-    """(min(t0, t2), min(t1, t3)) of a 4-vector (lo, lo, hi, hi) of slab distances."""
-    return ti.Vector([_min(t[0], t[2]), _min(t[1], t[3])])
-
-
-@ti.func
-def _vmax2(t):
-    return ti.Vector([_max(t[0], t[2]), _max(t[1], t[3])])
 
 
 _SMALL_BVH_CACHE: "OrderedDict[bytes, BVH]" = OrderedDict()
@@ -160,49 +166,40 @@ def uv_tangents(v0, v1, v2, uv0=None, uv1=None, uv2=None):
     return dpdu, dpdv
 
 
-def pack_nodes(b: BVH, capacity: int) -> dict:
-    """The BVH as internal nodes holding their children's boxes (see :data:`Node`), padded to
-    ``capacity`` nodes. A tree that is a single leaf gets a root whose right child is empty."""
-    # A BVH without triangles (a scene of emitters only) is one empty leaf: a root whose
-    # children are both empty.
-    internal = np.flatnonzero(b.count == 0) if b.order.size else np.zeros(0, np.int64)
-    index = np.full(b.n_nodes, -1, np.int64)
-    index[internal] = np.arange(internal.size)
-    # Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
-    # rounding can put hit points a hair outside boxes built from the vertices.
-    lo = (b.lo - (np.abs(b.lo) * 4e-7 + 1e-30)).astype(np.float32)
-    hi = (b.hi + (np.abs(b.hi) * 4e-7 + 1e-30)).astype(np.float32)
-    word = np.where(b.count == 0, index, -(b.first.astype(np.int64) * LEAF_SPAN + b.count) - 1)
-    if internal.size:
-        lc = b.first[internal].astype(np.int64)
-        rc = lc + 1
-        out = {"l_lo": lo[lc], "l_hi": hi[lc], "r_lo": lo[rc], "r_hi": hi[rc],
-               "left": word[lc], "right": word[rc]}
-    else:  # the root is a leaf
-        empty_lo = np.full((1, 3), np.inf, np.float32)
-        out = {"l_lo": lo[:1], "l_hi": hi[:1], "r_lo": empty_lo, "r_hi": -empty_lo,
-               "left": word[:1], "right": np.full(1, -1, np.int64)}
-        if not b.order.size:
-            out.update(l_lo=empty_lo, l_hi=-empty_lo, left=np.full(1, -1, np.int64))
-    n = out["left"].shape[0]
+def _grow(lo, hi):
+    """Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
+    rounding can put hit points a hair outside boxes built from the vertices."""
+    return ((lo - (np.abs(lo) * 4e-7 + 1e-30)).astype(np.float32),
+            (hi + (np.abs(hi) * 4e-7 + 1e-30)).astype(np.float32))
+
+
+def pack_wide(w, capacity: int):
+    """The wide BVH ``w`` (:class:`bvh.WideBVH`) as arrays (boxes (capacity, 6, WIDTH) in
+    :data:`BOX_ROWS` order, child words (capacity, WIDTH), orders (capacity, 8)), padded to
+    ``capacity`` nodes. Unused children get an empty box (lower > upper)."""
+    n = w.n_nodes
     if n > capacity:
-        raise SceneError(f"BVH has {n} internal nodes, more than the {capacity} allocated")
-    res = {}
-    for key, a in out.items():
-        pad = np.zeros((capacity - n,) + a.shape[1:], a.dtype)
-        if key.endswith("lo"):
-            pad[:] = np.inf
-        elif key.endswith("hi"):
-            pad[:] = -np.inf
-        elif key in ("left", "right"):
-            pad[:] = -1
-        res[key] = np.concatenate([a, pad]).astype(np.int32 if key in ("left", "right") else np.float32)
-    packed = {"left": res["left"], "right": res["right"],
-              "pad": np.zeros((capacity, 2), np.int32)}
-    for k, name in enumerate(("bx", "by", "bz")):
-        packed[name] = np.stack([res["l_lo"][:, k], res["r_lo"][:, k], res["l_hi"][:, k],
-                                 res["r_hi"][:, k]], axis=1)
-    return packed
+        raise SceneError(f"BVH has {n} nodes, more than the {capacity} allocated")
+    used = w.lo[..., 0] <= w.hi[..., 0]
+    lo, hi = _grow(w.lo, w.hi)
+    lo = np.where(used[..., None], lo, np.float32(1e30))
+    hi = np.where(used[..., None], hi, np.float32(-1e30))
+    box = np.stack([lo[..., 0], hi[..., 0], lo[..., 1], hi[..., 1], lo[..., 2], hi[..., 2]],
+                   axis=1)
+    return (_pad(box.astype(np.float32), capacity), _pad(w.child.astype(np.int32), capacity),
+            _pad(w.order.astype(np.int32), capacity))
+
+
+def pack_packets(w, v0, e1, e2, capacity: int):
+    """The leaf packets of ``w``: lane vectors (capacity, 9, LEAF_WIDTH) in
+    :data:`PACKET_ROWS` order from the float32 triangles ``v0``, ``e1``, ``e2`` ((n_slots, 3)
+    by leaf slot), and the lanes' slots (capacity, LEAF_WIDTH)."""
+    slots = w.packet_slots
+    if slots.shape[0] > capacity:
+        raise SceneError(f"BVH has {slots.shape[0]} leaf packets, more than the {capacity} "
+                         "allocated")
+    rows = np.stack([a[slots, k] for a in (v0, e1, e2) for k in range(3)], axis=1)
+    return _pad(rows.astype(np.float32), capacity), _pad(slots.astype(np.int32), capacity)
 
 
 @ti.data_oriented
@@ -237,9 +234,16 @@ class Geometry:
         self.vnormals = vec3.field(shape=nv)
         self.vuvs = vec2.field(shape=nv)
         self.shapes = ShapeInfo.field(shape=sinfo.shape[0])
-        # A binary tree whose leaves hold >= 1 triangle has at most N - 1 internal nodes (1 when
-        # the root is a leaf): rebuilding the BVH after vertices move fits in the same field.
-        self.nodes = Node.field(shape=max(1, nt - 1))
+        # Capacities that hold any tree of nt leaf slots, so that rebuilding the BVH after
+        # vertices move fits in the same fields: a leaf holds >= 1 slot (<= nt packets); a
+        # wide node has >= 2 children and one with fewer than WIDTH has leaves only, so there
+        # are at most (leaves) / 2 of them (+ 1: a root over a single leaf).
+        n_wide = nt // 2 + 1
+        self.wbox = vW.field(shape=(n_wide, len(BOX_ROWS)))
+        self.wchild = ti.field(ti.i32, shape=(n_wide, WIDTH))
+        self.worder = ti.field(ti.i32, shape=(n_wide, 8))
+        self.packets = vK.field(shape=(nt, len(PACKET_ROWS)))
+        self.packet_slot = ti.field(ti.i32, shape=(nt, LEAF_WIDTH))
         self.n_tris_field = ti.field(ti.i32, shape=())
         self.shapes.from_numpy({"bsdf": sinfo[:, 0], "emitter": sinfo[:, 1],
                                 "has_normals": sinfo[:, 2], "has_uvs": sinfo[:, 3]})
@@ -317,7 +321,17 @@ class Geometry:
             flat = np.all(n32[:, 0] == n32[:, 1], axis=1) & np.all(n32[:, 0] == n32[:, 2], axis=1)
             self.tri_flat.from_numpy(_pad(flat.astype(np.int32), nt))
             self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
-        self.nodes.from_numpy(pack_nodes(self.bvh, self.nodes.shape[0]))
+        self.wide = collapse_wide(self.bvh, WIDTH, LEAF_WIDTH, LEAF_SPAN)
+        box, child, order_w = pack_wide(self.wide, self.wchild.shape[0])
+        self.wbox.from_numpy(box)
+        self.wchild.from_numpy(child)
+        self.worder.from_numpy(order_w)
+        if self.n_tris:
+            rows, slots = pack_packets(self.wide, pv0.astype(np.float32),
+                                       (pv1 - pv0).astype(np.float32),
+                                       (pv2 - pv0).astype(np.float32), self.packet_slot.shape[0])
+            self.packets.from_numpy(rows)
+            self.packet_slot.from_numpy(slots)
         self.n_tris_field[None] = self.n_slots  # leaf slots (brute force loops over them)
 
     def refit_vertices(self, shapes):
@@ -368,13 +382,44 @@ class Geometry:
         return inv
 
     @ti.func
+    def intersect_packet(self, pk, o, d, tmax):
+        """Möller–Trumbore on the LEAF_WIDTH lanes of packet ``pk`` (the arithmetic of
+        :meth:`intersect_triangle`, lane by lane): (t, b1, b2) vectors, t = tmax for a miss."""
+        v0x, v0y, v0z = self.packets[pk, 0], self.packets[pk, 1], self.packets[pk, 2]
+        e1x, e1y, e1z = self.packets[pk, 3], self.packets[pk, 4], self.packets[pk, 5]
+        e2x, e2y, e2z = self.packets[pk, 6], self.packets[pk, 7], self.packets[pk, 8]
+        px = d.y * e2z - d.z * e2y
+        py = d.z * e2x - d.x * e2z
+        pz = d.x * e2y - d.y * e2x
+        inv = 1.0 / (e1x * px + e1y * py + e1z * pz)
+        sx = o.x - v0x
+        sy = o.y - v0y
+        sz = o.z - v0z
+        u = (sx * px + sy * py + sz * pz) * inv
+        qx = sy * e1z - sz * e1y
+        qy = sz * e1x - sx * e1z
+        qz = sx * e1y - sy * e1x
+        v = (d.x * qx + d.y * qy + d.z * qz) * inv
+        t = (e2x * qx + e2y * qy + e2z * qz) * inv
+        ok = (u >= 0.0) & (v >= 0.0) & (u + v <= 1.0) & (t > 0.0) & (t < tmax)
+        return ti.select(ok, t, tmax), u, v
+
+    @ti.func
     def trace(self, o, d, tmax, any_hit: ti.template()):
         """Closest hit (any_hit=False) or the first hit found (any_hit=True) in (0, tmax).
 
-        Stack traversal, nearer child first; a popped subtree is skipped when its entry
-        distance is beyond the closest hit found since it was pushed. Box slabs as Mitsuba's
-        robust test (far distance grown by 2 gamma(3))."""
+        Wide-BVH stack traversal: all children's slabs at once, the near and far planes read
+        by row from the ray's octant (Mitsuba's robust test: far distances grown by
+        2 gamma(3)); the children hit are pushed in the node's front-to-back order for that
+        octant (farthest first), so the nearest one is popped next; a popped entry is skipped
+        when its entry distance is beyond the closest hit found since it was pushed. Leaves
+        test their packets lane-parallel; ties between lanes go to the lowest lane."""
         inv_d = self._inv_dir(d)
+        nx = ti.cast(inv_d.x < 0.0, ti.i32)
+        ny = ti.cast(inv_d.y < 0.0, ti.i32)
+        nz = ti.cast(inv_d.z < 0.0, ti.i32)
+        octant = nx | (ny << 1) | (nz << 2)
+        ov = ti.Vector([o.x] * WIDTH)
         best_t = tmax
         best_tri = -1
         best_b1 = 0.0
@@ -386,54 +431,53 @@ class Geometry:
         cur_t = 0.0
         running = self.n_tris_field[None] > 0
         while running:
-            go_pop = True
             if cur_t < best_t:
                 if cur >= 0:
-                    nd = self.nodes[cur]
-                    tx = (nd.bx - o.x) * inv_d.x
-                    ty = (nd.by - o.y) * inv_d.y
-                    tz = (nd.bz - o.z) * inv_d.z
-                    # (left, right) near and far distances per axis.
-                    nx = _vmin2(tx)
-                    fx = _vmax2(tx)
-                    ny = _vmin2(ty)
-                    fy = _vmax2(ty)
-                    nz = _vmin2(tz)
-                    fz = _vmax2(tz)
-                    tn = _vmax(_vmax(nx, ny), _vmax(nz, ti.Vector([0.0, 0.0])))
-                    tf = _vmin(_vmin(fx, fy), _vmin(fz, ti.Vector([best_t, best_t])))
-                    tf *= 1.0 + 2.0 * GAMMA3
-                    tln = tn.x
-                    trn = tn.y
-                    tlf = tf.x
-                    trf = tf.y
-                    hl = (tln <= tlf) & (tln < best_t)
-                    hr = (trn <= trf) & (trn < best_t)
-                    if hl | hr:
-                        go_pop = False
-                        # Right child first when it is the only one hit or the nearer one.
-                        rf = hr & ((not hl) | (trn < tln))
-                        cur = ti.select(rf, nd.right, nd.left)
-                        cur_t = ti.select(rf, trn, tln)
-                        # The other child is written unconditionally and kept when both hit.
-                        if sp < STACK_SIZE:
-                            stack[sp] = ti.select(rf, nd.left, nd.right)
-                            stack_t[sp] = ti.select(rf, tln, trn)
-                            sp += ti.cast(hl & hr, ti.i32)
+                    tnx = (self.wbox[cur, nx] - o.x) * inv_d.x
+                    tfx = (self.wbox[cur, 1 - nx] - o.x) * inv_d.x
+                    tny = (self.wbox[cur, 2 + ny] - o.y) * inv_d.y
+                    tfy = (self.wbox[cur, 3 - ny] - o.y) * inv_d.y
+                    tnz = (self.wbox[cur, 4 + nz] - o.z) * inv_d.z
+                    tfz = (self.wbox[cur, 5 - nz] - o.z) * inv_d.z
+                    tn = _vmax(_vmax(tnx, tny), _vmax(tnz, ov * 0.0))
+                    tf = _vmin(_vmin(tfx, tfy), _vmin(tfz, ov * 0.0 + best_t)) * (1.0 + 2.0 * GAMMA3)
+                    hit = ti.select(tn <= tf, 1, 0)
+                    if hit.max() > 0:
+                        order = self.worder[cur, octant]
+                        # Farthest first; every child is written, only those hit are kept.
+                        if sp <= STACK_SIZE - WIDTH:
+                            for p in ti.static(range(WIDTH - 1, -1, -1)):
+                                c = (order >> (3 * p)) & 7
+                                stack[sp] = self.wchild[cur, c]
+                                stack_t[sp] = tn[c]
+                                sp += hit[c]
+                        else:  # a very deep tree: drop what does not fit
+                            for p in ti.static(range(WIDTH - 1, -1, -1)):
+                                c = (order >> (3 * p)) & 7
+                                if sp < STACK_SIZE:
+                                    stack[sp] = self.wchild[cur, c]
+                                    stack_t[sp] = tn[c]
+                                    sp += hit[c]
                 else:
                     k = -cur - 1
                     first = k // LEAF_SPAN
-                    for i in range(first, first + k % LEAF_SPAN):
-                        t, b1, b2 = self.intersect_triangle(i, o, d, best_t)
-                        closer = t < best_t
-                        best_t = ti.select(closer, t, best_t)
-                        best_tri = ti.select(closer, i, best_tri)
-                        best_b1 = ti.select(closer, b1, best_b1)
-                        best_b2 = ti.select(closer, b2, best_b2)
+                    for pk in range(first, first + k % LEAF_SPAN):
+                        t, b1, b2 = self.intersect_packet(pk, o, d, best_t)
+                        tmin = t[0]
+                        for j in ti.static(range(1, LEAF_WIDTH)):
+                            tmin = _min(tmin, t[j])
+                        if tmin < best_t:
+                            lane = 0
+                            for j in ti.static(range(LEAF_WIDTH - 1, 0, -1)):
+                                lane = ti.select(t[j] == tmin, j, lane)
+                            best_t = tmin
+                            best_tri = self.packet_slot[pk, lane]
+                            best_b1 = b1[lane]
+                            best_b2 = b2[lane]
                     if ti.static(any_hit):
                         if best_tri >= 0:
                             running = False
-            if running and go_pop:
+            if running:
                 if sp == 0:
                     running = False
                 else:

@@ -26,7 +26,7 @@ FILTERS = {"nearest": 0, "bilinear": 1}
 WRAPS = {"repeat": 0, "mirror": 1, "clamp": 2}
 
 SlotInfo = ti.types.struct(kind=ti.i32, value=vec3, value2=vec3, bitmap=ti.i32,
-                           uv0=vec3, uv1=vec3)
+                           uv0=vec3, uv1=vec3, swap=ti.i32)
 BitmapInfo = ti.types.struct(offset=ti.i32, width=ti.i32, height=ti.i32, filter=ti.i32,
                              wrap=ti.i32)
 
@@ -147,7 +147,7 @@ class TextureTable:
             self._set_value(i, 0, _rgb(tex.value, where))
             self._set_value(i, 1, zero)
             self.slots[i] = SlotInfo(kind=KIND_CONSTANT, value=_rgb(tex.value, where), value2=zero,
-                                     bitmap=-1, uv0=uv0, uv1=uv1)
+                                     bitmap=-1, uv0=uv0, uv1=uv1, swap=0)
         elif tex.type == "bitmap":
             b, off, h, w = self._slot_bitmap[i]
             data = _bitmap_rgb(tex.data, where)
@@ -164,20 +164,23 @@ class TextureTable:
                                          filter=FILTERS[tex.filter_type], wrap=WRAPS[tex.wrap_mode])
             self._write_texels(off, data.reshape(-1, 3))
             self.slots[i] = SlotInfo(kind=KIND_BITMAP, value=data.reshape(-1, 3).mean(0),
-                                     value2=zero, bitmap=b, uv0=uv0, uv1=uv1)
+                                     value2=zero, bitmap=b, uv0=uv0, uv1=uv1, swap=0)
         elif tex.type == "checkerboard":
             c0 = _rgb(tex.extra.get("color0", 0.4), where)
             c1 = _rgb(tex.extra.get("color1", 0.2), where)
             self._set_value(i, 0, c0)
             self._set_value(i, 1, c1)
+            # Mitsuba 3.9's checkerboard picks the other colour in eval_1 (the lookup of
+            # float parameters: blend weight, mask opacity, alpha) than in eval; the loader
+            # marks checkerboards read as floats (Texture.extra["eval_1"]).
             self.slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
-                                     uv0=uv0, uv1=uv1)
+                                     uv0=uv0, uv1=uv1, swap=int(bool(tex.extra.get("eval_1"))))
         elif tex.type == "shader":
             k = self.shader_list.index(tex.extra["shader"])
             self._set_value(i, 0, np.full(3, 0.5, np.float32))
             self._set_value(i, 1, zero)
             self.slots[i] = SlotInfo(kind=KIND_SHADER + k, value=np.full(3, 0.5, np.float32),
-                                     value2=zero, bitmap=-1, uv0=uv0, uv1=uv1)
+                                     value2=zero, bitmap=-1, uv0=uv0, uv1=uv1, swap=0)
         else:
             raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
                              "checkerboard or shader)", where)
@@ -277,9 +280,11 @@ class TextureTable:
                 if ti.static(KIND_CHECKER in kinds):
                     if s.kind == KIND_CHECKER:
                         # color0 where both fractional parts are on the same side of .5
+                        # (colours); where they are not, for a float parameter (Mitsuba's
+                        # eval_1)
                         mx = (tuv.x - floor_f(tuv.x)) > 0.5
                         my = (tuv.y - floor_f(tuv.y)) > 0.5
-                        if mx != my:
+                        if (mx != my) != (s.swap != 0):
                             res = self.value(slot, 1, uv)
                 for k in ti.static(range(len(self.tex_glue))):
                     if ti.static(KIND_SHADER + k in kinds):

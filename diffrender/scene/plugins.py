@@ -8,6 +8,7 @@ and the supported ones.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass
@@ -384,7 +385,12 @@ class Reader:
                     if target.category != "texture":
                         raise SceneError(f"{self.owner} parameter '{name}' expects a texture, "
                                          f"got {target.describe()}", str(c.loc))
-                    return self.b.texture(target)
+                    tex = self.b.texture(target)
+                    if p.kind == "float_texture" and tex.type == "checkerboard":
+                        # Mitsuba 3.9 looks float parameters up with eval_1, whose checkerboard
+                        # has color0 and color1 the other way round than its eval (colours)
+                        tex = dataclasses.replace(tex, extra={**tex.extra, "eval_1": True})
+                    return tex
         d = p.default
         if p.kind == "spectrum":
             return None if d is None else Texture.constant(np.full(3, d, np.float32))

@@ -189,3 +189,83 @@ def test_sah_search_cornell_box():
     t_h, tri_h = geo.closest_hit(o, d)
     np.testing.assert_array_equal(tri_h, tri_b)
     np.testing.assert_array_equal(t_h, t_b)
+
+
+def _wide_invariants(b, w, width, leaf_width):
+    used = w.lo[..., 0] <= w.hi[..., 0]
+    seen_nodes = np.zeros(w.n_nodes, int)
+    seen_slots = np.zeros(b.order.size, int)
+    for i in range(w.n_nodes):
+        u = np.flatnonzero(used[i])
+        for o in range(8):
+            perm = [(int(w.order[i, o]) >> (3 * p)) & 7 for p in range(width)]
+            assert sorted(perm) == list(range(width))
+            assert sorted(perm[:u.size]) == u.tolist()  # used children come first
+        for j in u:
+            c = int(w.child[i, j])
+            if c >= 0:
+                seen_nodes[c] += 1
+                cu = used[c]
+                assert np.all(w.lo[c][cu] >= w.lo[i, j] - 1e-6)
+                assert np.all(w.hi[c][cu] <= w.hi[i, j] + 1e-6)
+            else:
+                k = -c - 1
+                first, count = k // 32, k % 32
+                for p in range(first, first + count):
+                    lanes = w.packet_slots[p]
+                    seen_slots[np.unique(lanes)] += 1
+    assert seen_nodes[0] == 0 and np.all(seen_nodes[1:] == 1)  # a tree rooted at node 0
+    assert np.all(seen_slots == 1)  # every leaf slot in exactly one packet lane set
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 40, 2000])
+def test_wide_collapse_invariants(n):
+    from diffrender.render.bvh import collapse_wide
+
+    rng = np.random.default_rng(n)
+    c = rng.uniform(-1, 1, (n, 3))
+    v0, v1, v2 = c, c + rng.normal(0, 0.1, (n, 3)), c + rng.normal(0, 0.1, (n, 3))
+    b = build_bvh(v0, v1, v2, max_leaf=4)
+    for width, leaf_width in ((8, 2), (4, 4)):
+        w = collapse_wide(b, width, leaf_width)
+        _wide_invariants(b, w, width, leaf_width)
+        # Packet lanes past a leaf's end repeat its last slot.
+        if w.packet_slots.size:
+            assert np.all(np.diff(w.packet_slots, axis=1) >= 0)
+
+
+def test_wide_order_is_front_to_back():
+    """Eight small triangles in a row along x (in a shuffled input order): for every ray
+    octant the root lists them in the order a ray of that octant meets them."""
+    from diffrender.render.bvh import OCTANT_SIGNS, collapse_wide
+
+    base = np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0.05]])
+    xs = np.random.default_rng(1).permutation(8) * 1.0
+    tri = base[None] + np.stack([xs, 0 * xs, 0 * xs], axis=1)[:, None]
+    b = build_bvh(tri[:, 0], tri[:, 1], tri[:, 2], max_leaf=1)
+    w = collapse_wide(b, 8, 2)
+    assert w.n_nodes == 1
+    centre_x = 0.5 * (w.lo[0, :, 0] + w.hi[0, :, 0])
+    for o in range(8):
+        sign = -1.0 if OCTANT_SIGNS[o][0] else 1.0
+        perm = [(int(w.order[0, o]) >> (3 * p)) & 7 for p in range(8)]
+        assert np.all(np.diff(centre_x[perm] * sign) > 0)
+
+
+def test_deep_tree_traversal_matches_brute_force():
+    """A long thin chain of tiny triangles (a deep binary tree) still traverses exactly."""
+    n = 3000
+    t = np.linspace(0, 1, n)
+    c = np.stack([np.cos(40 * t) * t, np.sin(40 * t) * t, t * 3], axis=1)
+    v = np.stack([c, c + [0.01, 0, 0], c + [0, 0.01, 0.002]], axis=1).reshape(-1, 3)
+    f = np.arange(3 * n, dtype=np.int32).reshape(-1, 3)
+    geo = Geometry([Shape("mesh", v, f)], [0], [-1])
+    rng = np.random.default_rng(7)
+    o = np.zeros((5000, 3)) + [0, 0, -1]
+    d = c[rng.integers(0, n, 5000)] + rng.normal(0, 0.004, (5000, 3)) - o
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    t_b, tri_b = geo.closest_hit(o, d, brute_force=True)
+    t_h, tri_h = geo.closest_hit(o, d)
+    assert (tri_b >= 0).sum() > 500
+    np.testing.assert_array_equal(tri_h, tri_b)
+    np.testing.assert_array_equal(t_h, t_b)

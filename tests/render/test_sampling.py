@@ -125,6 +125,35 @@ def test_checkerboard():
     np.testing.assert_allclose(v, [0.9, 0.1, 0.9, 0.9], atol=1e-6)
 
 
+def test_checkerboard_read_as_a_float_swaps_its_colours_as_mitsuba_does(tmp_path):
+    """Mitsuba 3.9.1's checkerboard returns color0 from eval (colours) where both fractional
+    parts of uv are on the same side of 0.5, but from eval_1 (float parameters: blend weight,
+    mask opacity, alpha) where they are not (measured: at uv (0.25, 0.25) eval gives color0,
+    eval_1 color1). The loader marks a checkerboard read as a float, and the lookup follows."""
+    from diffrender.scene.loader import load_scene
+
+    xml = tmp_path / "s.xml"
+    xml.write_text("""<scene version="3.0.0">
+  <shape type="rectangle">
+    <bsdf type="blendbsdf">
+      <texture type="checkerboard" name="weight"><rgb name="color0" value="0.15"/>
+        <rgb name="color1" value="0.85"/></texture>
+      <bsdf type="diffuse"><texture type="checkerboard" name="reflectance">
+        <rgb name="color0" value="0.15"/><rgb name="color1" value="0.85"/></texture></bsdf>
+      <bsdf type="diffuse"/>
+    </bsdf>
+  </shape>
+</scene>""")
+    bsdf = load_scene(str(xml)).shapes[0].bsdf
+    weight = bsdf.params["weight"]
+    refl = bsdf.children[0].params["reflectance"]
+    assert weight.extra.get("eval_1") is True and not refl.extra.get("eval_1")
+    table = TextureTable([(weight, "weight"), (refl, "reflectance")])
+    uv = np.array([[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]])
+    np.testing.assert_allclose(table.evaluate(0, uv)[:, 0], [0.85, 0.15, 0.85, 0.15], atol=1e-6)
+    np.testing.assert_allclose(table.evaluate(1, uv)[:, 0], [0.15, 0.85, 0.15, 0.85], atol=1e-6)
+
+
 def test_determinism_threads_and_pass_sizes():
     imgs = {}
     for threads in (1, 2):

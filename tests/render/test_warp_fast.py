@@ -7,7 +7,7 @@ import numpy as np
 
 from diffrender.engine import ensure_init, ti
 from diffrender.render import Renderer
-from diffrender.render.geometry import pack_nodes
+from diffrender.render.geometry import BOX_ROWS, PACKET_ROWS, pack_wide
 from tests.helpers.scenes import cornell_box
 
 
@@ -88,15 +88,16 @@ def test_triangle_normals_and_node_layout():
     ng = np.cross(e1, e2)
     ng /= np.linalg.norm(ng, axis=1, keepdims=True)
     np.testing.assert_allclose(g.tri_n.to_numpy()[:n], ng, atol=1e-7)
-    # Per-axis boxes: (left lo, right lo, left hi, right hi) of each internal node.
-    nodes = pack_nodes(g.bvh, g.nodes.shape[0])
-    b = g.bvh
-    internal = np.flatnonzero(b.count == 0)
-    lc = b.first[internal]
-    for k, name in enumerate(("bx", "by", "bz")):
-        box = nodes[name][:internal.size]
-        assert np.all(box[:, 0] <= b.lo[lc, k] + 1e-3) and np.all(box[:, 2] >= b.hi[lc, k] - 1e-3)
-        assert np.all(box[:, 1] <= b.lo[lc + 1, k] + 1e-3)
-        assert np.all(box[:, 3] >= b.hi[lc + 1, k] - 1e-3)
-    assert np.all(nodes["bx"][internal.size:, :2] == np.inf)
-    assert nodes["pad"].shape == (g.nodes.shape[0], 2)
+    # Wide nodes: six box rows per node (lower / upper per axis), each child's box holds
+    # the triangles of its subtree; packets hold the slots' float32 triangles lane by lane.
+    box, child, order = pack_wide(g.wide, g.wchild.shape[0])
+    np.testing.assert_array_equal(g.wbox.to_numpy(), box)
+    np.testing.assert_array_equal(g.wchild.to_numpy(), child)
+    np.testing.assert_array_equal(g.worder.to_numpy(), order)
+    assert box.shape[1:] == (len(BOX_ROWS), g.wbox.n)
+    rows = g.packets.to_numpy()
+    slots = g.packet_slot.to_numpy()
+    n_p = g.wide.packet_slots.shape[0]
+    for k, name in enumerate(PACKET_ROWS):
+        src = tris[name[:2]][:, "xyz".index(name[2])]
+        np.testing.assert_array_equal(rows[:n_p, k], src[slots[:n_p]])
