@@ -106,6 +106,9 @@ class OptimizeConfig(_Strict):
     optimizer: OptimizerConfig = OptimizerConfig()
     loss: Literal["l1", "l2", "relative_l2", "l2_srgb"] = "l2"
     iterations: int = Field(100, ge=1)
+    # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
+    # (Monte Carlo gradients keep the last iterate wandering around the optimum).
+    average_from: Optional[int] = Field(None, ge=0)
     spp: int = Field(16, ge=1)
     spp_adjoint: int = Field(16, ge=1)
     seed: int = Field(0, ge=0)
@@ -161,6 +164,9 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
     except ValidationError as exc:
         e = exc.errors()[0]
         raise ConfigError(f"{_format_loc(e['loc'])}: {_message(e)}", where) from None
+    if cfg.average_from is not None and cfg.average_from >= cfg.iterations:
+        raise ConfigError(f"average_from: must be below iterations ({cfg.iterations}), got "
+                          f"{cfg.average_from}", where)
     cfg.path = where
     cfg.base_dir = base_dir
     return cfg

@@ -2,8 +2,9 @@
 
 Outputs in the config's ``output`` folder:
 
-- ``params.json``: final parameter values; ``trajectory.csv``: loss and parameter values per
-  iteration; ``loss.png`` / ``params.png``: plots (matplotlib);
+- ``params.json``: final parameter values (with ``average_from``: the mean of the iterates
+  from that iteration on); ``trajectory.csv``: loss and parameter values per iteration;
+  ``loss.png`` / ``params.png``: plots (matplotlib);
 - ``renders/iter_XXXXX.png`` every ``render_every`` iterations and ``progress.gif`` (or ``.mp4``);
 - ``final.exr``: the render with the final parameters; ``scene_optimized.<ext>``: the scene
   written back in its input format with the optimized values (when a writer exists for it);
@@ -210,6 +211,9 @@ class Run:
         self.resume = resume
         self.trajectory: list[dict] = []
         self.start = 0
+        # Running sum of the iterates since cfg.average_from, and their number.
+        self.avg_sum: dict = {}
+        self.avg_n = 0
 
     # -- optimisation state -------------------------------------------------------------
     def _make_optimizer(self):
@@ -288,8 +292,24 @@ class Run:
                 row[f"{k}.mean"] = float(v.mean())
         self.trajectory.append(row)
 
+    def _accumulate(self, it, values):
+        if self.cfg.average_from is not None and it >= self.cfg.average_from:
+            for k, v in values.items():
+                v = np.asarray(v, np.float64)
+                self.avg_sum[k] = self.avg_sum.get(k, 0.0) + v
+            self.avg_n += 1
+
+    def result(self, opt) -> dict:
+        """The run's answer: the last iterate, or the mean of the iterates since
+        ``average_from`` once there is one."""
+        if self.avg_n:
+            return {k: v / self.avg_n for k, v in self.avg_sum.items()}
+        return {k: np.asarray(v) for k, v in opt.params.items()}
+
     def _checkpoint(self, opt, it_next):
         state = {"iteration": it_next, "optimizer": opt.state_dict(), "trajectory": self.trajectory,
+                 "average": {"n": self.avg_n,
+                             "sum": {k: np.asarray(v).tolist() for k, v in self.avg_sum.items()}},
                  "config": self.cfg.path}
         tmp = os.path.join(self.out, CHECKPOINT + ".tmp")
         with open(tmp, "w") as f:
@@ -299,7 +319,7 @@ class Run:
     def _write_outputs(self, opt, renderer, final=True):
         from ..image import write_image
 
-        values = opt.params
+        values = self.result(opt)
         with open(os.path.join(self.out, "params.json"), "w") as f:
             json.dump({k: np.asarray(v).tolist() for k, v in values.items()}, f, indent=2)
         if self.trajectory:
@@ -386,6 +406,9 @@ class Run:
             opt.load_state_dict(state["optimizer"])
             self.trajectory = state["trajectory"]
             self.start = int(state["iteration"])
+            avg = state.get("average", {"n": 0, "sum": {}})
+            self.avg_n = int(avg["n"])
+            self.avg_sum = {k: np.asarray(v, np.float64) for k, v in avg["sum"].items()}
         self._apply(opt.params)
         renderers = {}
 
@@ -415,6 +438,7 @@ class Run:
                     opt.step(grads)
                 dt = time.perf_counter() - t0
                 self._record(it, loss, opt.params, dt)
+                self._accumulate(it, opt.params)
                 if it % cfg.render_every == 0 or it == cfg.iterations - 1:
                     if images is None:
                         _, _, images = self.evaluate(renderer, opt.params, it)
@@ -429,9 +453,10 @@ class Run:
             self._write_outputs(opt, renderer, final=False)
             raise
         self._checkpoint(opt, it)
-        self._apply(opt.params)
+        result = self.result(opt)
+        self._apply(result)
         self._write_outputs(opt, renderer, final=True)
-        return {k: np.asarray(v) for k, v in opt.params.items()}
+        return result
 
 
 def optimize(config, resume=False, overwrite=False, progress=None):

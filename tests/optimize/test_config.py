@@ -78,6 +78,10 @@ def test_schema_errors(workdir):
     assert str(e.value) == f"{path}: parameters.mat.reflectance.learning_rate: unknown key"
     path = write_cfg(workdir, targets=[{"image": "target.exr", "sensor": 3}])
     assert problem_error(path) == f"{path}: targets[0].sensor: sensor 3 does not exist (the scene has 1)"
+    path = write_cfg(workdir, iterations=50, average_from=50)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == f"{path}: average_from: must be below iterations (50), got 50"
 
 
 def test_init_shape_mismatch(workdir):

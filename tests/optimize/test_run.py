@@ -1,4 +1,5 @@
 """End-to-end `optimize`: recover parameters from a target render; stop and resume."""
+import csv
 import json
 import os
 import subprocess
@@ -87,6 +88,27 @@ def test_stop_and_resume_gives_the_same_result(workdir):
     # identical up to the float summation order of the gradient's atomic accumulation across
     # threads (observed differences ~1e-8 relative; the optimizer state itself is restored bit
     # for bit, see tests/optim)
+    np.testing.assert_allclose(resumed["paint.reflectance"], full["paint.reflectance"], rtol=1e-6)
+
+
+def test_average_from_reports_the_mean_of_the_late_iterates(workdir):
+    """With ``average_from`` the answer (returned, params.json, the written scene) is the mean
+    of the iterates from that iteration on, and a stopped and resumed run gives the same."""
+    full = Run(load_config(make_config(workdir, "avg", iterations=12, average_from=6))).run()
+    rows = list(csv.DictReader(open(workdir / "avg" / "trajectory.csv")))
+    assert [int(r["iteration"]) for r in rows] == list(range(12))
+    late = np.array([[float(r[f"paint.reflectance[{j}]"]) for j in range(3)] for r in rows[6:]])
+    np.testing.assert_allclose(full["paint.reflectance"], late.mean(axis=0), rtol=1e-12)
+    last = np.array([float(rows[-1][f"paint.reflectance[{j}]"]) for j in range(3)])
+    assert np.abs(last - late.mean(axis=0)).max() > 1e-6  # the mean is not the last iterate
+    saved = json.loads((workdir / "avg" / "params.json").read_text())["paint.reflectance"]
+    np.testing.assert_allclose(saved, full["paint.reflectance"], rtol=1e-12)
+    s2 = dr.load_scene(str(workdir / "avg" / "scene_optimized.xml"))
+    np.testing.assert_allclose(s2.parameters()["paint.reflectance"], full["paint.reflectance"], atol=1e-5)
+    path = make_config(workdir, "avg_stopped", iterations=12, average_from=6)
+    with pytest.raises(KeyboardInterrupt):
+        Run(load_config(path)).run(stop_after=9)  # stopped inside the averaging window
+    resumed = Run(load_config(path), resume=True).run()
     np.testing.assert_allclose(resumed["paint.reflectance"], full["paint.reflectance"], rtol=1e-6)
 
 
