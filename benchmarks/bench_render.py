@@ -245,6 +245,12 @@ def bench_scene(path: str, args, peer, peer_why) -> dict:
            "reference_spp": args.reference_spp, "repeats": args.repeats}
     ref = ours = theirs = None
     if peer is not None:
+        try:  # scenes with diffrender-only plugins (user shaders) do not load in Mitsuba
+            peer.load(path, **defines)
+        except Exception as exc:  # noqa: BLE001 - the peer's own loader error, reported
+            peer_why = "mitsuba cannot load the scene: " + str(exc).splitlines()[0][-200:]
+            peer = None
+    if peer is not None:
         out["mitsuba"] = peer.describe()
         ref, ref_file = reference_image(peer, path, defines, args.reference_spp)
         out["reference"] = os.path.relpath(ref_file, ROOT)

@@ -419,7 +419,6 @@ class Geometry:
         ny = ti.cast(inv_d.y < 0.0, ti.i32)
         nz = ti.cast(inv_d.z < 0.0, ti.i32)
         octant = nx | (ny << 1) | (nz << 2)
-        ov = ti.Vector([o.x] * WIDTH)
         best_t = tmax
         best_tri = -1
         best_b1 = 0.0
@@ -439,8 +438,10 @@ class Geometry:
                     tfy = (self.wbox[cur, 3 - ny] - o.y) * inv_d.y
                     tnz = (self.wbox[cur, 4 + nz] - o.z) * inv_d.z
                     tfz = (self.wbox[cur, 5 - nz] - o.z) * inv_d.z
-                    tn = _vmax(_vmax(tnx, tny), _vmax(tnz, ov * 0.0))
-                    tf = _vmin(_vmin(tfx, tfy), _vmin(tfz, ov * 0.0 + best_t)) * (1.0 + 2.0 * GAMMA3)
+                    zero = ti.Vector([0.0] * WIDTH)
+                    far = ti.Vector([best_t] * WIDTH)
+                    tn = _vmax(_vmax(tnx, tny), _vmax(tnz, zero))
+                    tf = _vmin(_vmin(tfx, tfy), _vmin(tfz, far)) * (1.0 + 2.0 * GAMMA3)
                     hit = ti.select(tn <= tf, 1, 0)
                     if hit.max() > 0:
                         order = self.worder[cur, octant]
