@@ -19,7 +19,8 @@ few ``mean_ratio_se`` of 1.
     python benchmarks/bench_materials.py --cases normal-map --res 64 --spp 256 --ref-spp 1024
     python benchmarks/bench_materials.py --cases blend_delta/spot/direct,blendbsdf/envmap
     python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*,
-                                                              # roughplastic*, blendbsdf*
+                                                              # roughplastic*, blendbsdf*,
+                                                              # mask_twosided*
     python benchmarks/bench_materials.py --write-reference blendbsdf   # only that one
 """
 import argparse
@@ -316,6 +317,41 @@ BLENDBSDF_XML = """<scene version="3.0.0">
 """
 
 
+MASK_TWOSIDED_XML = """<scene version="3.0.0">
+  <integrator type="path"><integer name="max_depth" value="4"/></integrator>
+  <sensor type="perspective"><float name="fov" value="40"/>
+    <transform name="to_world"><lookat origin="0, 0.6, -4.2" target="0, 0.1, 0" up="0, 1, 0"/></transform>
+    <film type="hdrfilm"><integer name="width" value="24"/><integer name="height" value="18"/>
+      <rfilter type="box"/></film>
+    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
+  </sensor>
+  <!-- image right (world -x): a card whose normal points away from the camera, seen (and lit
+       by the directional light) from its back -->
+  <shape type="rectangle">
+    <transform name="to_world"><scale x="0.8" y="0.9"/><rotate y="1" angle="20"/><translate x="-0.85" y="0.1"/></transform>
+    <bsdf type="mask"><float name="opacity" value="0.6"/>
+      <bsdf type="twosided"><bsdf type="diffuse"><rgb name="reflectance" value="0.7, 0.35, 0.2"/></bsdf></bsdf>
+    </bsdf></shape>
+  <!-- image left (world +x): a card facing the camera, rough gold -->
+  <shape type="rectangle">
+    <transform name="to_world"><scale x="0.8" y="0.9"/><rotate y="1" angle="160"/><translate x="0.85" y="0.1"/></transform>
+    <bsdf type="mask"><float name="opacity" value="0.45"/>
+      <bsdf type="twosided"><bsdf type="roughconductor"><string name="material" value="Au"/>
+        <float name="alpha" value="0.3"/><string name="distribution" value="ggx"/></bsdf></bsdf>
+    </bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.8"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><scale value="5"/><rotate y="1" angle="180"/><translate z="1.5"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.3, 0.5, 0.6"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.6, 0.7, 0.8"/></emitter>
+  <emitter type="directional"><vector name="direction" x="0.3" y="-0.8" z="0.6"/>
+    <rgb name="irradiance" value="1.5"/></emitter>
+</scene>
+"""
+
+
 def write_reference(spp=8192, others=True):
     """tests/data/reference/materials.{xml,exr} and sphere.obj: Mitsuba's render of
     :data:`REFERENCE_XML` (roughconductor, dielectric, plastic, mask over a conductor; constant, spot and
@@ -333,6 +369,7 @@ def write_reference(spp=8192, others=True):
     if others:
         write_roughplastic_reference(4 * spp)
         write_blendbsdf_reference(4 * spp)
+        write_mask_twosided_reference(4 * spp)
 
 
 def write_roughplastic_reference(spp=32768):
@@ -367,6 +404,23 @@ def write_blendbsdf_reference(spp=32768):
     img, t = render_mitsuba(xml, spp)
     write_image(os.path.join(REF_DIR, "blendbsdf.exr"), img)
     print(json.dumps({"bench": "materials", "what": "reference blendbsdf", "spp": spp,
+                      "mitsuba_s": round(t, 2)}))
+
+
+def write_mask_twosided_reference(spp=32768):
+    """tests/data/reference/mask_twosided.{xml,exr}: Mitsuba's own idiom for a two-sided
+    cut-out, ``mask(twosided(...))``, on two cards (diffuse seen and lit from the back of the
+    card; rough gold seen from the front) in front of a wall, under a uniform environment and a
+    directional light, path traced to depth 4, for tests/render/test_materials_reference.py."""
+    from diffrender.image import write_image
+
+    os.makedirs(REF_DIR, exist_ok=True)
+    xml = os.path.join(REF_DIR, "mask_twosided.xml")
+    with open(xml, "w") as f:
+        f.write(MASK_TWOSIDED_XML)
+    img, t = render_mitsuba(xml, spp)
+    write_image(os.path.join(REF_DIR, "mask_twosided.exr"), img)
+    print(json.dumps({"bench": "materials", "what": "reference mask_twosided", "spp": spp,
                       "mitsuba_s": round(t, 2)}))
 
 
@@ -445,7 +499,7 @@ def main():
                     help="also each renderer's own noise at --spp (half the relative MSE of two "
                          "independent renders): noise_ours, noise_mitsuba")
     ap.add_argument("--write-reference", nargs="?", const="all", default=None,
-                    choices=["all", "materials", "roughplastic", "blendbsdf"],
+                    choices=["all", "materials", "roughplastic", "blendbsdf", "mask_twosided"],
                     help="write tests/data/reference/ images (Mitsuba) and exit")
     a = ap.parse_args()
     from diffrender.engine import init
@@ -463,7 +517,8 @@ def main():
     if a.write_reference:
         {"all": write_reference, "materials": lambda: write_reference(others=False),
          "roughplastic": write_roughplastic_reference,
-         "blendbsdf": write_blendbsdf_reference}[a.write_reference]()
+         "blendbsdf": write_blendbsdf_reference,
+         "mask_twosided": write_mask_twosided_reference}[a.write_reference]()
         return
     cases = select_cases(a.cases)
     tmp = tempfile.mkdtemp()

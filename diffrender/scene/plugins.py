@@ -302,6 +302,20 @@ _KIND_NAMES = {"float": "a float", "integer": "an integer", "boolean": "a boolea
                "ior": "an index of refraction (a float or a material name such as 'bk7')"}
 
 
+_TRANSMISSIVE = ("dielectric", "thindielectric", "roughdielectric", "mask")
+
+
+def _transmissive(b: BSDF) -> str | None:
+    """The type of the first BSDF in ``b`` (itself or nested) with a transmission component."""
+    if b.type in _TRANSMISSIVE:
+        return b.type
+    for c in b.children:
+        t = _transmissive(c)
+        if t is not None:
+            return t
+    return None
+
+
 def _show(prop: Prop) -> str:
     t = prop.text if prop.text is not None else prop.value
     if isinstance(t, str):
@@ -670,6 +684,18 @@ class Builder:
                 raise SceneError("a twosided BSDF cannot wrap another twosided BSDF",
                                  str(inner[0].loc))
             b = self.bsdf(inner[0])
+            trans = _transmissive(b)
+            if trans is not None:
+                # Mitsuba's twosided refuses these too ("Only materials without a transmission
+                # component can be nested!"): mirroring a transmitted direction would turn it
+                # into a reflection.
+                hint = ("put the twosided inside the mask instead: <bsdf type=\"mask\"><bsdf "
+                        "type=\"twosided\">...</bsdf></bsdf>" if trans == "mask" else
+                        f"a {trans} is two-sided by itself: use it without twosided")
+                raise r.error(f"twosided can only wrap a BSDF without transmission (as in "
+                              f"Mitsuba 3), got a {b.type}"
+                              + (f" containing a {trans}" if trans != b.type else "")
+                              + f"; {hint}")
             out = BSDF(type=b.type, params=dict(b.params), twosided=True, id=node.id or b.id,
                        children=list(b.children))
             self.origin[id(out)] = node
@@ -688,18 +714,31 @@ class Builder:
                 if kb.type in ("blendbsdf", "mask", "normalmap", "bumpmap"):
                     raise SceneError(f"a {kb.type} cannot be nested in a {node.type} (composites "
                                      "nest plain BSDFs only)", str(c.loc))
-                if kb.twosided:
-                    raise SceneError(f"a twosided BSDF cannot be nested in a {node.type}; wrap "
-                                     f"the {node.type} in twosided instead", str(c.loc))
-            out = BSDF(type=node.type, params={wname: w}, id=node.id, children=kids)
+            sides = [kb.twosided for kb in kids]
+            if any(sides) and not all(sides):
+                raise SceneError(f"a {node.type} mixing twosided and one-sided BSDFs is not "
+                                 "supported; make both twosided or neither", str(node.loc))
+            if all(sides):
+                # mask(twosided(x)) (Mitsuba's own idiom) is twosided(mask(x)): mirroring the
+                # directions commutes with the mask's pass-through, and the nested BSDFs are
+                # mirrored alike. The renderer flips at the composite.
+                flat = []
+                for kb in kids:
+                    kf = dataclasses.replace(kb, twosided=False)
+                    if hasattr(kb, "shader"):
+                        kf.shader = kb.shader
+                    self.origin[id(kf)] = self.origin.get(id(kb))
+                    self.param_node[id(kf)] = self.param_node.get(id(kb))
+                    flat.append(kf)
+                kids = flat
+            out = BSDF(type=node.type, params={wname: w}, id=node.id, children=kids,
+                       twosided=all(sides))
             self.origin[id(out)] = node
             self.param_node[id(out)] = node
         elif node.type in ("normalmap", "bumpmap"):
             out = self._perturbed_bsdf(r, node)
         elif node.type == "shader":
             from ..render.shaders import load_shader
-
-            import dataclasses
 
             path = self.file(r, "filename", "shader")
             sh = load_shader(path, "bsdf", r.loc("filename"))

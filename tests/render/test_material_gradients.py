@@ -60,8 +60,8 @@ def delta_light_scene(roughness_map):
                            "b": {"type": "roughconductor", "alpha": 0.25, **ggx}}},
         "back": {"type": "rectangle",
                  "to_world": {"type": "transform", "scale": [3, 2, 1], "translate": [0, 0.5, 2]},
-                 "bsdf": {"type": "twosided", "bsdf": {"type": "mask", "id": "cutout", "opacity": 0.7,
-                          "inner": {"type": "plastic", "id": "coat",
+                 "bsdf": {"type": "mask", "id": "cutout", "opacity": 0.7,
+                          "inner": {"type": "twosided", "bsdf": {"type": "plastic", "id": "coat",
                                     "diffuse_reflectance": {"type": "rgb", "value": [0.2, 0.6, 0.3]}}}}},
         "spot": {"type": "spot", "intensity": {"type": "rgb", "value": [30, 25, 20]},
                  "cutoff_angle": 40, "to_world": {"type": "transform", "lookat": {

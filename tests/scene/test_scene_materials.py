@@ -55,7 +55,7 @@ def test_composite_parameter_names(xml_scene):
     sc = load_scene(xml_scene(shape(
         '<bsdf type="blendbsdf" id="b"><float name="weight" value="0.3"/>'
         '<bsdf type="diffuse"/><bsdf type="roughconductor"><string name="distribution" value="ggx"/></bsdf></bsdf>')
-        + shape('<bsdf type="twosided"><bsdf type="mask" id="m"><bsdf type="plastic"/></bsdf></bsdf>')))
+        + shape('<bsdf type="mask" id="m"><bsdf type="twosided"><bsdf type="plastic"/></bsdf></bsdf>')))
     names = set(sc.parameters())
     assert {"b.weight", "b.bsdf_0.reflectance", "b.bsdf_1.alpha", "m.opacity",
             "m.nested_bsdf.diffuse_reflectance", "m.nested_bsdf.eta"} <= names
@@ -98,6 +98,21 @@ def test_lights(xml_scene, write):
      r"a mask cannot be nested in a mask"),
     ('<bsdf type="roughconductor"><float name="alpha_u" value="0.1"/></bsdf>',
      r"bsdf 'roughconductor' has no parameter 'alpha_u'"),
+    # Mitsuba's twosided refuses BSDFs with transmission, and so do we
+    ('<bsdf type="twosided"><bsdf type="mask"><bsdf type="diffuse"/></bsdf></bsdf>',
+     r"scene\.xml:3: twosided can only wrap a BSDF without transmission \(as in Mitsuba 3\), "
+     r"got a mask; put the twosided inside the mask instead: "
+     r'<bsdf type="mask"><bsdf type="twosided">\.\.\.</bsdf></bsdf>$'),
+    ('<bsdf type="twosided"><bsdf type="dielectric"/></bsdf>',
+     r"twosided can only wrap a BSDF without transmission \(as in Mitsuba 3\), got a "
+     r"dielectric; a dielectric is two-sided by itself: use it without twosided$"),
+    ('<bsdf type="twosided"><bsdf type="blendbsdf"><bsdf type="diffuse"/>'
+     '<bsdf type="thindielectric"/></bsdf></bsdf>',
+     r"got a blendbsdf containing a thindielectric; a thindielectric is two-sided by itself"),
+    ('<bsdf type="blendbsdf"><bsdf type="twosided"><bsdf type="diffuse"/></bsdf>'
+     '<bsdf type="diffuse"/></bsdf>',
+     r"scene\.xml:3: a blendbsdf mixing twosided and one-sided BSDFs is not supported; make "
+     r"both twosided or neither$"),
 ])
 def test_bsdf_errors(xml_scene, body, match):
     with warnings.catch_warnings():
