@@ -20,7 +20,9 @@ renderers with the same noise is about twice the noise floor; ``agreement_ratio`
 diffrender at most 2x Mitsuba's + 1e-5.
 
 A missing diffrender renderer or Mitsuba peer is reported in ``diffrender_skip`` /
-``mitsuba_skip`` and the other side still runs. Usage (repository root)::
+``mitsuba_skip`` and the other side still runs. A scene with diffrender-only plugins (user
+shaders) is compared as a variant without them, rendered by both (``mitsuba_variant`` lists the
+changes: shapes with a shader BSDF removed, shader textures replaced by a constant 0.5). Usage (repository root)::
 
     python benchmarks/bench_render.py                          # all scenes, 256x256, 64 spp
     python benchmarks/bench_render.py --scenes cornell-box --spp 1024
@@ -105,6 +107,33 @@ def scene_digest(path: str) -> str:
             with open(p, "rb") as fh:
                 h.update(fh.read())
     return h.hexdigest()[:16]
+
+
+def mitsuba_variant(path: str) -> tuple[str | None, list[str]]:
+    """For a scene with diffrender-only plugins (user ``shader`` BSDFs and textures): the same
+    scene without them, written next to it (relative file names stay valid), which both
+    renderers then render. Shapes whose BSDF is (or nests) a shader are removed; a shader
+    texture becomes ``<float value="0.5">``. Returns (variant file or None, what changed)."""
+    tree = ET.parse(path)
+    root = tree.getroot()
+    notes = []
+    parents = {c: p for p in root.iter() for c in p}
+    for shape in list(root.iter("shape")):
+        if any(b.get("type") == "shader" for b in shape.iter("bsdf")):
+            parents[shape].remove(shape)
+            notes.append(f"removed shape '{shape.get('id') or shape.get('type')}' (shader BSDF)")
+    for tex in list(root.iter("texture")):
+        if tex.get("type") == "shader" and tex in parents:
+            par = parents[tex]
+            i = list(par).index(tex)
+            par.remove(tex)
+            par.insert(i, ET.Element("float", {"name": tex.get("name", ""), "value": "0.5"}))
+            notes.append(f"shader texture '{tex.get('name')}' -> float 0.5")
+    if not notes:
+        return None, []
+    out = os.path.join(os.path.dirname(path), ".bench-mitsuba-variant.xml")
+    tree.write(out, encoding="utf-8", xml_declaration=True)
+    return out, notes
 
 
 # ------------------------------------------------------------------------------------ diffrender
@@ -219,11 +248,12 @@ def block8(img: np.ndarray) -> np.ndarray:
     return block_mean(np.asarray(img, np.float64)[:h, :w, :3], 8)
 
 
-def reference_image(peer, path: str, defines: dict, spp: int) -> tuple[np.ndarray, str]:
+def reference_image(peer, path: str, defines: dict, spp: int,
+                    name: str | None = None) -> tuple[np.ndarray, str]:
     """High-spp Mitsuba image, cached by scene content, defines, spp and Mitsuba version."""
     from diffrender.image import read_image, write_image
 
-    key = "_".join([scene_name(path), *(f"{k}{v}" for k, v in sorted(defines.items())),
+    key = "_".join([name or scene_name(path), *(f"{k}{v}" for k, v in sorted(defines.items())),
                     f"spp{spp}", f"mi{peer.version}", peer.variant, scene_digest(path)])
     file = os.path.join(CACHE, key + ".exr")
     if os.path.isfile(file):
@@ -239,20 +269,35 @@ def reference_image(peer, path: str, defines: dict, spp: int) -> tuple[np.ndarra
 
 
 def bench_scene(path: str, args, peer, peer_why) -> dict:
+    variant, notes = mitsuba_variant(path) if peer is not None else (None, [])
+    try:
+        return _bench_scene(path, variant, notes, args, peer, peer_why)
+    finally:
+        if variant is not None and os.path.exists(variant):
+            os.remove(variant)
+
+
+def _bench_scene(path: str, variant, notes, args, peer, peer_why) -> dict:
     defines = scene_defines(path, args.res)
     out = {"bench": "render", "scene": scene_name(path), "file": os.path.relpath(path, ROOT),
            "defines": defines, "spp": args.spp, "threads": args.threads,
            "reference_spp": args.reference_spp, "repeats": args.repeats}
+    name = scene_name(path)
+    if variant is not None:
+        # both renderers render the scene without its diffrender-only parts
+        out["mitsuba_variant"] = notes
+        name += "-variant"
+        path = variant
     ref = ours = theirs = None
     if peer is not None:
-        try:  # scenes with diffrender-only plugins (user shaders) do not load in Mitsuba
+        try:  # a scene the peer's loader refuses: reported, diffrender still runs
             peer.load(path, **defines)
         except Exception as exc:  # noqa: BLE001 - the peer's own loader error, reported
             peer_why = "mitsuba cannot load the scene: " + str(exc).splitlines()[0][-200:]
             peer = None
     if peer is not None:
         out["mitsuba"] = peer.describe()
-        ref, ref_file = reference_image(peer, path, defines, args.reference_spp)
+        ref, ref_file = reference_image(peer, path, defines, args.reference_spp, name)
         out["reference"] = os.path.relpath(ref_file, ROOT)
         scene = peer.load(path, **defines)
         t = peer.time_render(scene, args.spp, seed=1, repeats=args.repeats)
