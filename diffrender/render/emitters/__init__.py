@@ -16,7 +16,7 @@ import numpy as np
 from ...engine import ti
 from ...errors import SceneError
 from ..types import PI, EmitterSample, vec3
-from ..warp import mis_power, square_to_uniform_triangle
+from ..warp import floor_f, mis_power, square_to_uniform_triangle
 from . import area, constant, directional, envmap, point, spot
 
 TYPES = {"area": 0, "point": 1, "spot": 2, "directional": 3, "constant": 4, "envmap": 5}
@@ -60,9 +60,11 @@ class EmitterTable:
         self.env_type = TYPES[rows[self.env]["type"]] if envs else -1
         hw = rows[self.env]["size"] if self.env_type == 5 else (1, 1)
         self.env_h, self.env_w = int(hw[0]), int(hw[1])
-        self.env_row_cdf = ti.field(ti.f32, shape=self.env_h)
-        self.env_col_cdf = ti.field(ti.f32, shape=(self.env_h, self.env_w))
-        self.env_pcell = ti.field(ti.f32, shape=(self.env_h, self.env_w))
+        self.env_gh = max(self.env_h, 2)  # rows of the sampling grid (envmap.build_distribution)
+        self.env_q = ti.field(ti.f32, shape=(self.env_gh, self.env_w))
+        self.env_row_cdf = ti.field(ti.f32, shape=self.env_gh - 1)
+        self.env_col_cdf = ti.field(ti.f32, shape=(self.env_gh - 1, self.env_w))
+        self.env_norm = ti.field(ti.f32, shape=())
         self._n_tri_total = sum(
             int(geometry.shape_tri_offset[r["shape"] + 1] - geometry.shape_tri_offset[r["shape"]])
             for r in rows if r["type"] == "area")
@@ -81,10 +83,11 @@ class EmitterTable:
             data = data[:, :, None]
         if data.shape[2] == 1:
             data = np.repeat(data, 3, axis=2)
-        rc, cc, pc = envmap.build_distribution(data[:, :, :3])
+        q, rc, cc, norm = envmap.build_distribution(data[:, :, :3])
+        self.env_q.from_numpy(q)
         self.env_row_cdf.from_numpy(rc)
         self.env_col_cdf.from_numpy(cc)
-        self.env_pcell.from_numpy(pc)
+        self.env_norm[None] = norm
 
     def update_areas(self):
         """(Re-)compute the per-emitter triangle lists and area CDFs from the geometry."""
@@ -196,11 +199,23 @@ class EmitterTable:
             uv = envmap.dir_to_uv(self._to_local(self.env, d))
             st = ti.sin(PI * uv.y)
             if st > 0.0:
-                col = ti.min(ti.cast(uv.x * self.env_w, ti.i32), self.env_w - 1)
-                row = ti.min(ti.cast(uv.y * self.env_h, ti.i32), self.env_h - 1)
-                res = (self.env_pcell[row, col] * (self.env_w * self.env_h)
-                       / (2.0 * PI * PI * st) / n)
+                res = self._env_grid_pdf(uv) / (2.0 * PI * PI * st) / n
         return res
+
+    @ti.func
+    def _env_bilinear(self, c, r, s, t):
+        c1 = c + 1
+        if c1 == self.env_w:
+            c1 = 0
+        return ((1.0 - t) * ((1.0 - s) * self.env_q[r, c] + s * self.env_q[r, c1])
+                + t * ((1.0 - s) * self.env_q[r + 1, c] + s * self.env_q[r + 1, c1]))
+
+    @ti.func
+    def _env_grid_pdf(self, uv):
+        """Density of the envmap's sampling over the (u, v) square at uv."""
+        c, r, s, t = envmap.grid_coords(uv, self.env_w, self.env_gh)
+        return (self._env_bilinear(c, r, s, t) / self.env_norm[None]
+                * (self.env_w * (self.env_gh - 1)))
 
     @ti.func
     def env_miss(self, d, prev_pdf, prev_delta):
@@ -287,7 +302,7 @@ class EmitterTable:
                     res.weight = self.radiance(e, res.uv) * res.geo
             if ti.static(5 in self.types):
                 if info.type == 5:
-                    row = self._search(self.env_row_cdf, -1, self.env_h, ux)
+                    row = self._search(self.env_row_cdf, -1, self.env_gh - 1, ux)
                     r0 = 0.0
                     if row > 0:
                         r0 = self.env_row_cdf[row - 1]
@@ -298,7 +313,20 @@ class EmitterTable:
                         c0 = self.env_col_cdf[row, col - 1]
                     ur = ti.min((u.y - c0) / ti.max(self.env_col_cdf[row, col] - c0, 1e-30),
                                 0.99999994)
-                    uv = ti.Vector([(col + ur) / self.env_w, (row + vr) / self.env_h])
+                    # a point in the cell: invert the bilinear patch (v, then u given v)
+                    col1 = col + 1
+                    if col1 == self.env_w:
+                        col1 = 0
+                    q00 = self.env_q[row, col]
+                    q10 = self.env_q[row, col1]
+                    q01 = self.env_q[row + 1, col]
+                    q11 = self.env_q[row + 1, col1]
+                    t = envmap.sample_linear(q00 + q10, q01 + q11, vr)
+                    sx = envmap.sample_linear((1.0 - t) * q00 + t * q01,
+                                              (1.0 - t) * q10 + t * q11, ur)
+                    ux_ = (col + sx + 0.5) / self.env_w
+                    ux_ = ux_ - floor_f(ux_)
+                    uv = ti.Vector([ux_, (row + t) / (self.env_gh - 1)])
                     st = ti.sin(PI * uv.y)
                     if st > 0.0:
                         d = self._to_world(e, envmap.uv_to_dir(uv))
@@ -307,8 +335,7 @@ class EmitterTable:
                         res.dist = FAR
                         res.p = ref + d
                         res.uv = tuv
-                        res.pdf = (self.env_pcell[row, col] * (self.env_w * self.env_h)
-                                   / (2.0 * PI * PI * st) / nf)
+                        res.pdf = self._env_grid_pdf(uv) / (2.0 * PI * PI * st) / nf
                         res.geo = 1.0 / res.pdf
                         res.weight = self.radiance(e, tuv) * res.geo
             if ti.static(0 in self.types):
