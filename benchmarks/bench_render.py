@@ -22,7 +22,10 @@ diffrender at most 2x Mitsuba's + 1e-5.
 A missing diffrender renderer or Mitsuba peer is reported in ``diffrender_skip`` /
 ``mitsuba_skip`` and the other side still runs. A scene with diffrender-only plugins (user
 shaders) is compared as a variant without them, rendered by both (``mitsuba_variant`` lists the
-changes: shapes with a shader BSDF removed, shader textures replaced by a constant 0.5). Usage (repository root)::
+changes: shapes with a shader BSDF removed, shader textures replaced by a constant 0.5).
+``--same-mesh`` adds Mitsuba's time on the scene with its analytic spheres replaced by the
+triangle meshes diffrender tessellates them into (``ratio_vs_mitsuba_same_mesh``: the same
+geometry traced by both). Usage (repository root)::
 
     python benchmarks/bench_render.py                          # all scenes, 256x256, 64 spp
     python benchmarks/bench_render.py --scenes cornell-box --spp 1024
@@ -134,6 +137,41 @@ def mitsuba_variant(path: str) -> tuple[str | None, list[str]]:
     out = os.path.join(os.path.dirname(path), ".bench-mitsuba-variant.xml")
     tree.write(out, encoding="utf-8", xml_declaration=True)
     return out, notes
+
+
+def same_mesh_variant(path: str, defines: dict, out_dir: str) -> str | None:
+    """The scene with each analytic ``sphere`` replaced by the triangle mesh diffrender renders
+    for it (a world-space PLY with its normals and uvs in ``out_dir``), so that Mitsuba traces
+    the same geometry; None when the scene has no sphere. Other analytic shapes (rectangle,
+    cube, disk) are already triangle meshes in Mitsuba too."""
+    import warnings
+
+    import trimesh
+
+    import diffrender
+
+    tree = ET.parse(path)
+    els = [e for e in tree.getroot().iter("shape") if e.get("type") == "sphere"]
+    if not els:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spheres = [s for s in diffrender.load_scene(path, **defines).shapes if s.type == "sphere"]
+    assert len(spheres) == len(els), (len(spheres), len(els))
+    for k, (el, sh) in enumerate(zip(els, spheres)):
+        f = os.path.join(out_dir, f"sphere_{k}.ply")
+        m = trimesh.Trimesh(sh.vertices, sh.faces, vertex_normals=sh.normals, process=False)
+        if sh.uvs is not None:
+            m.visual = trimesh.visual.TextureVisuals(uv=sh.uvs)
+        m.export(f)
+        for c in list(el):
+            if c.tag in ("point", "float", "transform"):
+                el.remove(c)
+        el.set("type", "ply")
+        el.insert(0, ET.Element("string", {"name": "filename", "value": f}))
+    out = os.path.join(os.path.dirname(path), ".bench-mitsuba-mesh.xml")
+    tree.write(out, encoding="utf-8", xml_declaration=True)
+    return out
 
 
 # ------------------------------------------------------------------------------------ diffrender
@@ -331,6 +369,17 @@ def _bench_scene(path: str, variant, notes, args, peer, peer_why) -> dict:
                     out["relmse_diffrender"] = relmse(ours, ref)
                     out["relmse_block8_diffrender"] = relmse(block8(ours), block8(ref))
                     out["ratio_vs_mitsuba"] = steady / out["mitsuba_steady_s"]
+                    if args.same_mesh:
+                        mesh_dir = tempfile.mkdtemp()
+                        mesh = same_mesh_variant(path, defines, mesh_dir)
+                        if mesh is not None:
+                            try:
+                                tm = peer.time_render(peer.load(mesh, **defines), args.spp,
+                                                      seed=1, repeats=args.repeats)
+                            finally:
+                                os.remove(mesh)
+                            out["mitsuba_same_mesh_steady_s"] = tm["steady_s"]
+                            out["ratio_vs_mitsuba_same_mesh"] = steady / tm["steady_s"]
                     out["relmse_vs_mitsuba_equal_spp"] = relmse(ours, theirs)
                     if args.spp >= 1024:
                         ratio = out["relmse_vs_mitsuba_equal_spp"] / max(1e-12, 2 * out["relmse_mitsuba"])
@@ -365,6 +414,9 @@ def main(argv=None) -> int:
                     help="skip the fresh-subprocess first-call timings")
     ap.add_argument("--no-cold", dest="cold", action="store_false",
                     help="first-call timings with the kernel caches as they are only")
+    ap.add_argument("--same-mesh", action="store_true",
+                    help="also time Mitsuba on the scene with its spheres replaced by the "
+                         "triangle meshes diffrender renders (ratio_vs_mitsuba_same_mesh)")
     ap.add_argument("--_child", choices=["diffrender", "mitsuba"], help=argparse.SUPPRESS)
     ap.add_argument("--_path", help=argparse.SUPPRESS)
     ap.add_argument("--_defines", default="{}", help=argparse.SUPPRESS)
