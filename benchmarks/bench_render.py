@@ -369,7 +369,7 @@ def _bench_scene(path: str, variant, notes, args, peer, peer_why) -> dict:
                     out["relmse_diffrender"] = relmse(ours, ref)
                     out["relmse_block8_diffrender"] = relmse(block8(ours), block8(ref))
                     out["ratio_vs_mitsuba"] = steady / out["mitsuba_steady_s"]
-                    if args.same_mesh:
+                    if getattr(args, "same_mesh", False):
                         mesh_dir = tempfile.mkdtemp()
                         mesh = same_mesh_variant(path, defines, mesh_dir)
                         if mesh is not None:
