@@ -352,20 +352,30 @@ MASK_TWOSIDED_XML = """<scene version="3.0.0">
 """
 
 
+def _write_xml_reference(stem, xml_text, spp):
+    """tests/data/reference/<stem>.xml (``xml_text``) and <stem>.exr: Mitsuba's render of it
+    (the sphere.obj the scenes use is made when missing)."""
+    from diffrender.image import write_image
+
+    os.makedirs(REF_DIR, exist_ok=True)
+    if not os.path.exists(os.path.join(REF_DIR, "sphere.obj")):
+        make_sphere_obj(os.path.join(REF_DIR, "sphere.obj"), subdivisions=2)
+    xml = os.path.join(REF_DIR, stem + ".xml")
+    with open(xml, "w") as f:
+        f.write(xml_text)
+    img, t = render_mitsuba(xml, spp)
+    write_image(os.path.join(REF_DIR, stem + ".exr"), img)
+    print(json.dumps({"bench": "materials", "what": f"reference {stem}", "spp": spp,
+                      "mitsuba_s": round(t, 2)}))
+
+
 def write_reference(spp=8192, others=True):
     """tests/data/reference/materials.{xml,exr} and sphere.obj: Mitsuba's render of
     :data:`REFERENCE_XML` (roughconductor, dielectric, plastic, mask over a conductor; constant, spot and
     directional lights) for tests/render/test_materials_reference.py."""
-    from diffrender.image import write_image
-
     os.makedirs(REF_DIR, exist_ok=True)
     make_sphere_obj(os.path.join(REF_DIR, "sphere.obj"), subdivisions=2)
-    xml = os.path.join(REF_DIR, "materials.xml")
-    with open(xml, "w") as f:
-        f.write(REFERENCE_XML)
-    img, t = render_mitsuba(xml, spp)
-    write_image(os.path.join(REF_DIR, "materials.exr"), img)
-    print(json.dumps({"bench": "materials", "what": "reference", "spp": spp, "mitsuba_s": round(t, 2)}))
+    _write_xml_reference("materials", REFERENCE_XML, spp)
     if others:
         write_roughplastic_reference(4 * spp)
         write_blendbsdf_reference(4 * spp)
@@ -376,15 +386,7 @@ def write_roughplastic_reference(spp=32768):
     """tests/data/reference/roughplastic.{xml,exr}: two roughplastic spheres (alpha 0.1, and
     alpha 0.4 / int_ior 1.9 / nonlinear) filling the view under a uniform environment, for the
     bias test in tests/render/test_materials_reference.py."""
-    from diffrender.image import write_image
-
-    xml = os.path.join(REF_DIR, "roughplastic.xml")
-    with open(xml, "w") as f:
-        f.write(ROUGHPLASTIC_XML)
-    img, t = render_mitsuba(xml, spp)
-    write_image(os.path.join(REF_DIR, "roughplastic.exr"), img)
-    print(json.dumps({"bench": "materials", "what": "reference roughplastic", "spp": spp,
-                      "mitsuba_s": round(t, 2)}))
+    _write_xml_reference("roughplastic", ROUGHPLASTIC_XML, spp)
 
 
 def write_blendbsdf_reference(spp=32768):
@@ -393,18 +395,7 @@ def write_blendbsdf_reference(spp=32768):
     and a directional light, path traced to depth 4, for the bias test in
     tests/render/test_materials_reference.py. Both blends have smooth components only, where
     Mitsuba 3.9.1's blendbsdf is unbiased (its sample() returns the mixture pdf)."""
-    from diffrender.image import write_image
-
-    os.makedirs(REF_DIR, exist_ok=True)
-    if not os.path.exists(os.path.join(REF_DIR, "sphere.obj")):
-        make_sphere_obj(os.path.join(REF_DIR, "sphere.obj"), subdivisions=2)
-    xml = os.path.join(REF_DIR, "blendbsdf.xml")
-    with open(xml, "w") as f:
-        f.write(BLENDBSDF_XML)
-    img, t = render_mitsuba(xml, spp)
-    write_image(os.path.join(REF_DIR, "blendbsdf.exr"), img)
-    print(json.dumps({"bench": "materials", "what": "reference blendbsdf", "spp": spp,
-                      "mitsuba_s": round(t, 2)}))
+    _write_xml_reference("blendbsdf", BLENDBSDF_XML, spp)
 
 
 def write_mask_twosided_reference(spp=32768):
@@ -412,16 +403,7 @@ def write_mask_twosided_reference(spp=32768):
     cut-out, ``mask(twosided(...))``, on two cards (diffuse seen and lit from the back of the
     card; rough gold seen from the front) in front of a wall, under a uniform environment and a
     directional light, path traced to depth 4, for tests/render/test_materials_reference.py."""
-    from diffrender.image import write_image
-
-    os.makedirs(REF_DIR, exist_ok=True)
-    xml = os.path.join(REF_DIR, "mask_twosided.xml")
-    with open(xml, "w") as f:
-        f.write(MASK_TWOSIDED_XML)
-    img, t = render_mitsuba(xml, spp)
-    write_image(os.path.join(REF_DIR, "mask_twosided.exr"), img)
-    print(json.dumps({"bench": "materials", "what": "reference mask_twosided", "spp": spp,
-                      "mitsuba_s": round(t, 2)}))
+    _write_xml_reference("mask_twosided", MASK_TWOSIDED_XML, spp)
 
 
 def render_ours(xml_path, spp, seed=0, defines=None):
