@@ -262,15 +262,21 @@ REFERENCE_XML = """<scene version="3.0.0">
 """
 
 
-ROUGHPLASTIC_XML = """<scene version="3.0.0">
+def ref_scene_xml(origin, target, body):
+    """A 24 x 18 reference scene (path, depth 4, fov 40, box filter) seen from ``origin``
+    looking at ``target``, with ``body`` (its shapes and emitters, and the closing tag)."""
+    return f"""<scene version="3.0.0">
   <integrator type="path"><integer name="max_depth" value="4"/></integrator>
   <sensor type="perspective"><float name="fov" value="40"/>
-    <transform name="to_world"><lookat origin="0, 1.2, -4.2" target="0, 0.05, 0" up="0, 1, 0"/></transform>
+    <transform name="to_world"><lookat origin="{origin}" target="{target}" up="0, 1, 0"/></transform>
     <film type="hdrfilm"><integer name="width" value="24"/><integer name="height" value="18"/>
       <rfilter type="box"/></film>
     <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
   </sensor>
-  <shape type="obj"><string name="filename" value="sphere.obj"/>
+""" + body
+
+
+ROUGHPLASTIC_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj"><string name="filename" value="sphere.obj"/>
     <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
     <bsdf type="roughplastic"><rgb name="diffuse_reflectance" value="0.7, 0.1, 0.1"/>
       <float name="alpha" value="0.1"/><string name="distribution" value="ggx"/></bsdf></shape>
@@ -284,18 +290,10 @@ ROUGHPLASTIC_XML = """<scene version="3.0.0">
     <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
   <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
 </scene>
-"""
+""")
 
 
-BLENDBSDF_XML = """<scene version="3.0.0">
-  <integrator type="path"><integer name="max_depth" value="4"/></integrator>
-  <sensor type="perspective"><float name="fov" value="40"/>
-    <transform name="to_world"><lookat origin="0, 1.2, -4.2" target="0, 0.05, 0" up="0, 1, 0"/></transform>
-    <film type="hdrfilm"><integer name="width" value="24"/><integer name="height" value="18"/>
-      <rfilter type="box"/></film>
-    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
-  </sensor>
-  <shape type="obj"><string name="filename" value="sphere.obj"/>
+BLENDBSDF_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj"><string name="filename" value="sphere.obj"/>
     <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
     <bsdf type="blendbsdf"><float name="weight" value="0.3"/>
       <bsdf type="diffuse"><rgb name="reflectance" value="0.2, 0.5, 0.2"/></bsdf>
@@ -314,18 +312,10 @@ BLENDBSDF_XML = """<scene version="3.0.0">
   <emitter type="directional"><vector name="direction" x="-0.4" y="-1" z="0.5"/>
     <rgb name="irradiance" value="1.5"/></emitter>
 </scene>
-"""
+""")
 
 
-MASK_TWOSIDED_XML = """<scene version="3.0.0">
-  <integrator type="path"><integer name="max_depth" value="4"/></integrator>
-  <sensor type="perspective"><float name="fov" value="40"/>
-    <transform name="to_world"><lookat origin="0, 0.6, -4.2" target="0, 0.1, 0" up="0, 1, 0"/></transform>
-    <film type="hdrfilm"><integer name="width" value="24"/><integer name="height" value="18"/>
-      <rfilter type="box"/></film>
-    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
-  </sensor>
-  <!-- image right (world -x): a card whose normal points away from the camera, seen (and lit
+MASK_TWOSIDED_XML = ref_scene_xml("0, 0.6, -4.2", "0, 0.1, 0", """  <!-- image right (world -x): a card whose normal points away from the camera, seen (and lit
        by the directional light) from its back -->
   <shape type="rectangle">
     <transform name="to_world"><scale x="0.8" y="0.9"/><rotate y="1" angle="20"/><translate x="-0.85" y="0.1"/></transform>
@@ -349,7 +339,7 @@ MASK_TWOSIDED_XML = """<scene version="3.0.0">
   <emitter type="directional"><vector name="direction" x="0.3" y="-0.8" z="0.6"/>
     <rgb name="irradiance" value="1.5"/></emitter>
 </scene>
-"""
+""")
 
 
 def _write_xml_reference(stem, xml_text, spp):

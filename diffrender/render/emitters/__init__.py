@@ -203,19 +203,24 @@ class EmitterTable:
         return res
 
     @ti.func
-    def _env_bilinear(self, c, r, s, t):
+    def _env_cell(self, c, r):
+        """The four corners (q00, q10, q01, q11) of sampling-grid cell (column c, row r)."""
         c1 = c + 1
         if c1 == self.env_w:
             c1 = 0
-        return ((1.0 - t) * ((1.0 - s) * self.env_q[r, c] + s * self.env_q[r, c1])
-                + t * ((1.0 - s) * self.env_q[r + 1, c] + s * self.env_q[r + 1, c1]))
+        return self.env_q[r, c], self.env_q[r, c1], self.env_q[r + 1, c], self.env_q[r + 1, c1]
+
+    @ti.func
+    def _env_density(self, q):
+        """Density over the (u, v) square where the grid's bilinear interpolant is q."""
+        return q / self.env_norm[None] * (self.env_w * (self.env_gh - 1))
 
     @ti.func
     def _env_grid_pdf(self, uv):
         """Density of the envmap's sampling over the (u, v) square at uv."""
         c, r, s, t = envmap.grid_coords(uv, self.env_w, self.env_gh)
-        return (self._env_bilinear(c, r, s, t) / self.env_norm[None]
-                * (self.env_w * (self.env_gh - 1)))
+        q00, q10, q01, q11 = self._env_cell(c, r)
+        return self._env_density(envmap.bilerp(q00, q10, q01, q11, s, t))
 
     @ti.func
     def env_miss(self, d, prev_pdf, prev_delta):
@@ -314,13 +319,7 @@ class EmitterTable:
                     ur = ti.min((u.y - c0) / ti.max(self.env_col_cdf[row, col] - c0, 1e-30),
                                 0.99999994)
                     # a point in the cell: invert the bilinear patch (v, then u given v)
-                    col1 = col + 1
-                    if col1 == self.env_w:
-                        col1 = 0
-                    q00 = self.env_q[row, col]
-                    q10 = self.env_q[row, col1]
-                    q01 = self.env_q[row + 1, col]
-                    q11 = self.env_q[row + 1, col1]
+                    q00, q10, q01, q11 = self._env_cell(col, row)
                     t = envmap.sample_linear(q00 + q10, q01 + q11, vr)
                     sx = envmap.sample_linear((1.0 - t) * q00 + t * q01,
                                               (1.0 - t) * q10 + t * q11, ur)
@@ -335,7 +334,8 @@ class EmitterTable:
                         res.dist = FAR
                         res.p = ref + d
                         res.uv = tuv
-                        res.pdf = self._env_grid_pdf(uv) / (2.0 * PI * PI * st) / nf
+                        qs = envmap.bilerp(q00, q10, q01, q11, sx, t)
+                        res.pdf = self._env_density(qs) / (2.0 * PI * PI * st) / nf
                         res.geo = 1.0 / res.pdf
                         res.weight = self.radiance(e, tuv) * res.geo
             if ti.static(0 in self.types):

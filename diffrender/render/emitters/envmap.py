@@ -84,6 +84,12 @@ def sample_linear(v0, v1, u):
 
 
 @ti.func
+def bilerp(q00, q10, q01, q11, s, t):
+    """The bilinear patch with corners q00 (s = t = 0), q10 (s = 1), q01 (t = 1), q11 at (s, t)."""
+    return (1.0 - t) * ((1.0 - s) * q00 + s * q10) + t * ((1.0 - s) * q01 + s * q11)
+
+
+@ti.func
 def grid_coords(uv, w, h):
     """(column, row) of the cell holding lat-long uv and the position (s, t) in it: texel
     column c sits at u = (c + 0.5) / W (wrapping), row r at v = r / (H - 1)."""
