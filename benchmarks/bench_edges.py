@@ -103,8 +103,8 @@ def main():
 
     from diffrender.engine import init
     init("cpu", threads=a.threads)
-    from diffrender.render import Renderer
-    from diffrender.render.camera import project
+    from diffrender.core import Renderer
+    from diffrender.core.camera import project
     from diffrender.scene.loader import load_scene
     from tests.helpers.edges_ref import polygon_boundary_grad
 

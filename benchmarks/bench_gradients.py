@@ -46,7 +46,7 @@ class Ours:
     def __init__(self, res, threads):
         import diffrender as dr
         from diffrender.engine import init
-        from diffrender.render import Renderer
+        from diffrender.core import Renderer
 
         init("cpu", threads=threads)
         self.scene = dr.load_scene(SCENE, res=res, max_depth=5)

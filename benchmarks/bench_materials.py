@@ -362,7 +362,7 @@ def _write_xml_reference(stem, xml_text, spp):
 def write_reference(spp=8192, others=True):
     """tests/data/reference/materials.{xml,exr} and sphere.obj: Mitsuba's render of
     :data:`REFERENCE_XML` (roughconductor, dielectric, plastic, mask over a conductor; constant, spot and
-    directional lights) for tests/render/test_materials_reference.py."""
+    directional lights) for tests/core/test_materials_reference.py."""
     os.makedirs(REF_DIR, exist_ok=True)
     make_sphere_obj(os.path.join(REF_DIR, "sphere.obj"), subdivisions=2)
     _write_xml_reference("materials", REFERENCE_XML, spp)
@@ -375,7 +375,7 @@ def write_reference(spp=8192, others=True):
 def write_roughplastic_reference(spp=32768):
     """tests/data/reference/roughplastic.{xml,exr}: two roughplastic spheres (alpha 0.1, and
     alpha 0.4 / int_ior 1.9 / nonlinear) filling the view under a uniform environment, for the
-    bias test in tests/render/test_materials_reference.py."""
+    bias test in tests/core/test_materials_reference.py."""
     _write_xml_reference("roughplastic", ROUGHPLASTIC_XML, spp)
 
 
@@ -383,7 +383,7 @@ def write_blendbsdf_reference(spp=32768):
     """tests/data/reference/blendbsdf.{xml,exr}: two blendbsdf spheres (diffuse + rough copper,
     weight 0.3; diffuse + rough gold, weight 0.65) filling the view under a uniform environment
     and a directional light, path traced to depth 4, for the bias test in
-    tests/render/test_materials_reference.py. Both blends have smooth components only, where
+    tests/core/test_materials_reference.py. Both blends have smooth components only, where
     Mitsuba 3.9.1's blendbsdf is unbiased (its sample() returns the mixture pdf)."""
     _write_xml_reference("blendbsdf", BLENDBSDF_XML, spp)
 
@@ -392,12 +392,12 @@ def write_mask_twosided_reference(spp=32768):
     """tests/data/reference/mask_twosided.{xml,exr}: Mitsuba's own idiom for a two-sided
     cut-out, ``mask(twosided(...))``, on two cards (diffuse seen and lit from the back of the
     card; rough gold seen from the front) in front of a wall, under a uniform environment and a
-    directional light, path traced to depth 4, for tests/render/test_materials_reference.py."""
+    directional light, path traced to depth 4, for tests/core/test_materials_reference.py."""
     _write_xml_reference("mask_twosided", MASK_TWOSIDED_XML, spp)
 
 
 def render_ours(xml_path, spp, seed=0, defines=None):
-    from diffrender.render import Renderer
+    from diffrender.core import Renderer
     from diffrender.scene.loader import load_scene
 
     import warnings

@@ -195,7 +195,7 @@ def diffrender_renderer(path: str, defines: dict, threads: int):
     except Exception as exc:  # noqa: BLE001
         return None, f"diffrender.load_scene failed: {type(exc).__name__}: {exc}"
     try:
-        from diffrender.render import Renderer
+        from diffrender.core import Renderer
 
         renderer = Renderer(scene)
 
@@ -208,11 +208,11 @@ def diffrender_renderer(path: str, defines: dict, threads: int):
     except ImportError:
         pass
     except Exception as exc:  # noqa: BLE001
-        return None, f"diffrender.render.Renderer failed: {type(exc).__name__}: {exc}"
+        return None, f"diffrender.core.Renderer failed: {type(exc).__name__}: {exc}"
     try:
-        from diffrender.render import render as render_fn
+        from diffrender.core import render as render_fn
     except ImportError as exc:
-        return None, f"diffrender.render is not available yet: {exc}"
+        return None, f"diffrender.core is not available: {exc}"
 
     def render(spp, seed):
         return np.asarray(render_fn(scene, spp=spp, seed=seed), np.float32)[:, :, :3]

@@ -4,7 +4,7 @@ environment a pixel is linear in the BSDF, so ``render(blend(a, b, w))`` must eq
 0 and 1. Both estimators use BSDF sampling and environment sampling combined by MIS, so the
 check sees a blend whose sampled pdf / weight disagrees with its eval / pdf.
 
-Two spheres (the scene of tests/render/test_blendbsdf.py): left ``blend(Au conductor, diffuse,
+Two spheres (the scene of tests/core/test_blendbsdf.py): left ``blend(Au conductor, diffuse,
 0.4)`` (a delta and a smooth component), right ``blend(diffuse, rough Cu, 0.3)`` (two smooth
 ones). Prints, per sphere and renderer, blend / mixture per channel over the sphere's pixels and
 the standard error of the grey ratio.
@@ -54,7 +54,7 @@ def renders_ours(spp, threads):
     import warnings
 
     from diffrender.engine import init
-    from diffrender.render import Renderer
+    from diffrender.core import Renderer
     from diffrender.scene.loader import load_scene
 
     init("cpu", threads=threads)

@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--n", type=int, default=1 << 20)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    from diffrender.render.bvh import build_bvh
+    from diffrender.core.bvh import build_bvh
 
     v0, v1, v2 = triangles(a.n)
     cpus, walls = [], []
@@ -51,7 +51,7 @@ def main():
            "build_cpu_s": round(statistics.median(cpus), 3), "build_wall_s": round(statistics.median(walls), 3)}
     from diffrender.engine import init
     init("cpu")
-    from diffrender.render.geometry import Geometry
+    from diffrender.core.geometry import Geometry
     from diffrender.scene.model import Shape
 
     verts = np.stack([v0, v1, v2], axis=1).reshape(-1, 3)

@@ -130,7 +130,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--paths", type=int, default=1500)
     a = ap.parse_args()
-    from diffrender.render.bvh import build_bvh, build_sah_search, build_sbvh
+    from diffrender.core.bvh import build_bvh, build_sah_search, build_sbvh
     v0, v1, v2, emit = load()
     v = (v0, v1, v2)
     R = rays(v, emit, a.paths)

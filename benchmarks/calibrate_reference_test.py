@@ -1,4 +1,4 @@
-"""Calibration of ``tests/render/test_reference_mitsuba.py`` on Mitsuba itself: for every
+"""Calibration of ``tests/core/test_reference_mitsuba.py`` on Mitsuba itself: for every
 reference, ``TRIALS`` times, Mitsuba renders the scene the way the test renders diffrender
 (K renders at the test's spp, fresh seeds) and the test is run on them as they are (a failure is a
 false alarm), 1 % and 2 % brighter, and shifted by one pixel (those should fail). One JSON line per

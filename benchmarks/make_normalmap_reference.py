@@ -1,5 +1,5 @@
 """Mitsuba 3's ``normalmap`` / ``bumpmap`` BSDFs evaluated and sampled at fixed inputs, stored as
-``tests/data/reference/normalmap_bsdf.npz`` for ``tests/render/test_normalmap.py`` (which needs
+``tests/data/reference/normalmap_bsdf.npz`` for ``tests/core/test_normalmap.py`` (which needs
 no Mitsuba): per case, the Mitsuba ``scalar_rgb`` values of ``eval``, ``pdf`` and ``sample``
 (direction, weight, pdf) for random wi, wo, uv and (u1, u2).
 

@@ -1,5 +1,5 @@
 """Render the Mitsuba 3 reference images of ``tests/data/reference/`` (used by
-``tests/render/test_reference_mitsuba.py``).
+``tests/core/test_reference_mitsuba.py``).
 
 Each reference is rendered as ``--chunks`` independent passes (seeds ``seed0 + i``) of
 ``spp / chunks`` samples per pixel; it is stored as

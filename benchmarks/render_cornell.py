@@ -56,7 +56,7 @@ def main():
     c0 = cpu_s()
     from diffrender.engine import init
     init("cpu", threads=a.threads)
-    from diffrender.render import Renderer
+    from diffrender.core import Renderer
     from diffrender.scene.loader import load_scene
 
     scene = load_scene(SCENE, spp=str(a.spp), res=str(a.res))

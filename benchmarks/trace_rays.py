@@ -33,7 +33,7 @@ def main():
     from diffrender.engine import init
 
     init("cpu", threads=a.threads)
-    from diffrender.render.renderer import Renderer
+    from diffrender.core.renderer import Renderer
     from diffrender.scene.loader import load_scene
 
     g = Renderer(load_scene(a.scene)).geometry

@@ -22,27 +22,55 @@ def load_scene(source, **defines):
 
 
 def render(scene, spp=None, seed=0, **kwargs):
-    """Render ``scene`` and return an ``(H, W, 3)`` float32 linear image. See
-    :func:`diffrender.render.render` for the keyword arguments."""
-    from .render import render as _render
+    """Render ``scene`` and return an ``(H, W, 3)`` float32 linear image (a dict of images when
+    ``aovs`` are asked for). Keyword arguments: ``sensor``, ``aovs``, ``spp_per_pass``,
+    ``progress``, ``max_depth`` (see ``docs/renderer.md``)."""
+    from .core import render as _render
 
     return _render(scene, spp=spp, seed=seed, **kwargs)
 
 
 def render_vjp(scene, d_image, params, spp=None, seed=0, **kwargs):
     """Reverse mode: ``{name: gradient}`` for the adjoint image ``d_image`` (d loss / d image)."""
-    from .render import render_vjp as _vjp
+    from .core import render_vjp as _vjp
 
     return _vjp(scene, d_image, params, spp=spp, seed=seed, **kwargs)
 
 
 def render_jvp(scene, tangents, spp=None, seed=0, **kwargs):
     """Forward mode: the image tangent dI/dtheta . t for ``tangents = {name: t}``."""
-    from .render import render_jvp as _jvp
+    from .core import render_jvp as _jvp
 
     return _jvp(scene, tangents, spp=spp, seed=seed, **kwargs)
 
 
-__all__ = ["load_scene", "render", "render_vjp", "render_jvp", "read_image", "write_image", "compare", "psnr",
-           "relative_mse", "rmse", "ssim", "DiffrenderError", "SceneError", "ImageError",
-           "EngineError", "ConfigError", "__version__"]
+def traverse(scene):
+    """The differentiable parameters of ``scene`` as a dict-like view (Mitsuba's ``traverse``):
+    read and assign values by name; a :class:`Renderer` of the scene uploads what changed."""
+    return scene.parameters()
+
+
+# Names that import the Taichi engine (about a second) are resolved on first use, so that
+# ``import diffrender`` stays cheap (PEP 562).
+_LAZY = {
+    "Renderer": ("diffrender.core.renderer", "Renderer"),
+    "Pipeline": ("diffrender.filters.pipeline", "Pipeline"),
+    "optimize": ("diffrender.inverse.run", "optimize"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'diffrender' has no attribute {name!r}")
+
+
+__all__ = ["load_scene", "render", "render_vjp", "render_jvp", "Renderer", "traverse", "Pipeline",
+           "optimize", "read_image", "write_image", "compare", "psnr", "relative_mse", "rmse",
+           "ssim", "DiffrenderError", "SceneError", "ImageError", "EngineError", "ConfigError",
+           "__version__"]

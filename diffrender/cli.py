@@ -150,7 +150,7 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
     ext = os.path.splitext(output)[1].lower()
     if ext not in image_io.LINEAR_EXTS | image_io.SRGB_EXTS:
         raise DiffrenderError(f"{output}: unsupported output extension '{ext}' (use .exr, .png or .jpg)")
-    from .render import Renderer  # imports the engine (~1 s): only once the inputs are valid
+    from .core import Renderer  # imports the engine (~1 s): only once the inputs are valid
 
     dev = start_engine(device, threads, quiet)
     t0 = time.perf_counter()
@@ -241,7 +241,7 @@ def _register_optional_commands():
     """Commands that live with their subsystems (filters, optimization)."""
     import importlib
 
-    for mod in ("diffrender.filters.cli", "diffrender.optimize.cli"):
+    for mod in ("diffrender.filters.cli", "diffrender.inverse.cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

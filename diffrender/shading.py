@@ -8,11 +8,11 @@ Every function here is a ``ti.func`` usable inside a shader's ``eval`` / ``sampl
 from types import SimpleNamespace
 
 from .engine import ti
-from .render.bsdfs import (conductor, dielectric, diffuse, microfacet, plastic, roughconductor,
+from .core.bsdfs import (conductor, dielectric, diffuse, microfacet, plastic, roughconductor,
                            roughplastic, thindielectric)
-from .render.bsdfs.common import BSDFParams
-from .render.types import INV_PI, PI
-from .render.warp import floor_f, square_to_cosine_hemisphere
+from .core.bsdfs.common import BSDFParams
+from .core.types import INV_PI, PI
+from .core.warp import floor_f, square_to_cosine_hemisphere
 
 #: the built-in BSDF modules: ``eval(p, wi, wo)``, ``pdf(p, wi, wo)``, ``sample(p, wi, u1, u2)``
 #: taking a :data:`BSDFParams` bundle (see each module's docstring for its fields).

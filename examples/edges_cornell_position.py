@@ -18,8 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import diffrender as dr  # noqa: E402
-from diffrender.optimize import load_config  # noqa: E402
-from diffrender.optimize.run import Run  # noqa: E402
+from diffrender.inverse import load_config  # noqa: E402
+from diffrender.inverse.run import Run  # noqa: E402
 
 BOX = 550.0  # mm
 

@@ -18,10 +18,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import diffrender as dr  # noqa: E402
-from diffrender.optimize import load_config  # noqa: E402
-from diffrender.optimize.run import Run  # noqa: E402
-from diffrender.render import render  # noqa: E402
-from diffrender.render.camera import project  # noqa: E402
+from diffrender.inverse import load_config  # noqa: E402
+from diffrender.inverse.run import Run  # noqa: E402
+from diffrender import render  # noqa: E402
+from diffrender.core.camera import project  # noqa: E402
 
 SCENE = """<scene version="3.0.0">
     <default name="res" value="64"/>

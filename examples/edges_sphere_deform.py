@@ -19,9 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from diffrender.image import write_image  # noqa: E402
-from diffrender.optimize import load_config  # noqa: E402
-from diffrender.optimize.run import Run  # noqa: E402
-from diffrender.render import Renderer  # noqa: E402
+from diffrender.inverse import load_config  # noqa: E402
+from diffrender.inverse.run import Run  # noqa: E402
+from diffrender import Renderer  # noqa: E402
 from diffrender.scene.loader import load_scene  # noqa: E402
 
 

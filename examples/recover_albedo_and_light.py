@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 
 import diffrender as dr
-from diffrender.optimize import Run, parse_config
+from diffrender.inverse import Run, parse_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENE = os.path.join(ROOT, "scenes", "cornell-box", "scene.xml")

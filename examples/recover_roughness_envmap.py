@@ -108,7 +108,7 @@ def main():
     import diffrender as dr
     from diffrender.engine import init
     from diffrender.optim.optimizers import Adam
-    from diffrender.render import Renderer
+    from diffrender import Renderer
 
     init("cpu", threads=a.threads)
     t0 = time.time()

@@ -13,7 +13,7 @@ import numpy as np
 
 import diffrender as dr
 from diffrender.optim import Adam, get_loss
-from diffrender.render import Renderer
+from diffrender import Renderer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENE = os.path.join(ROOT, "scenes", "textured-plane", "scene.xml")

@@ -13,7 +13,7 @@ import time
 
 import diffrender as dr
 from diffrender.metrics import error_image
-from diffrender.render import Renderer
+from diffrender import Renderer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -95,11 +95,15 @@ def test_grad_writes_gradient_image(tmp_path):
     assert r.stderr.strip().endswith("--index 9 is out of range for 'red.reflectance' (3 components)")
 
 
-def test_render_is_callable_in_any_import_order():
-    code = ("import diffrender as dr, diffrender.render, diffrender.engine as e; e.init('cpu');"
-            "s = dr.load_scene('scenes/cornell-box/scene.xml', res=4);"
-            "a = dr.render(s, spp=1); b = dr.render(s, spp=1); r = dr.render.Renderer(s);"
+def test_render_and_optimize_are_functions_in_any_import_order():
+    code = ("import diffrender as dr, diffrender.core, diffrender.inverse, diffrender.engine as e;"
+            "e.init('cpu'); s = dr.load_scene('scenes/cornell-box/scene.xml', res=4);"
+            "a = dr.render(s, spp=1); b = dr.render(s, spp=1); r = dr.Renderer(s);"
             "print(a.shape, b.shape, type(r).__name__)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["(4,", "4,", "3)", "(4,", "4,", "3)", "Renderer"]
+    r = subprocess.run([sys.executable, "-c", "import diffrender as dr, diffrender.inverse.run, "
+                        "types; print(isinstance(dr.optimize, types.FunctionType))"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.stdout.strip() == "True", r.stderr

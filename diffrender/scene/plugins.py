@@ -738,7 +738,7 @@ class Builder:
         elif node.type in ("normalmap", "bumpmap"):
             out = self._perturbed_bsdf(r, node)
         elif node.type == "shader":
-            from ..render.shaders import load_shader
+            from ..core.shaders import load_shader
 
             path = self.file(r, "filename", "shader")
             sh = load_shader(path, "bsdf", r.loc("filename"))
@@ -869,7 +869,7 @@ class Builder:
         if node.type == "shader":
             import dataclasses
 
-            from ..render.shaders import ShaderParams, load_shader
+            from ..core.shaders import ShaderParams, load_shader
 
             path = self.file(r, "filename", "shader")
             sh = load_shader(path, "texture", r.loc("filename"))

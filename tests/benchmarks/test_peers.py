@@ -122,9 +122,9 @@ def test_bench_scene_end_to_end_with_a_stub_renderer(bench, tmp_path, monkeypatc
             self.calls.append((spp, seed))
             return np.full((16, 16, 3), 0.1, np.float32)
 
-    stub = types.ModuleType("diffrender.render")
+    stub = types.ModuleType("diffrender.core")
     stub.Renderer = StubRenderer
-    monkeypatch.setitem(sys.modules, "diffrender.render", stub)
+    monkeypatch.setitem(sys.modules, "diffrender.core", stub)
     monkeypatch.setattr(diffrender, "load_scene", lambda path, **d: ("scene", path, d))
     from diffrender import engine
 

@@ -8,7 +8,7 @@ polygon over an emissive background, or a hard shadow on a plane), the derivativ
 
 with ``v_n`` the outward normal velocity of the screen polygon. Here it is evaluated by
 deterministic quadrature along the screen edges, the polygon's motion ``dP`` by central
-differences of :func:`diffrender.render.camera.project` (smooth, so exact to ~1e-8).
+differences of :func:`diffrender.core.camera.project` (smooth, so exact to ~1e-8).
 """
 import numpy as np
 

@@ -1,0 +1,123 @@
+"""``diffrender optimize CONFIG`` and ``diffrender grad SCENE --param NAME``."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from ..cli import define_option, device_option, handle_errors, parse_defines, start_engine, threads_option
+
+
+@click.command("optimize")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--resume", is_flag=True, help="Continue the run in the output folder from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start again even if the output folder holds a run.")
+@device_option
+@threads_option
+@handle_errors
+def optimize_cmd(config, resume, overwrite, device, threads):
+    """Recover scene parameters from target images (see docs/optimize.md)."""
+    from .config import load_config
+    from .run import Run
+
+    cfg = load_config(config)
+    run = Run(cfg, resume=resume, overwrite=overwrite)  # validates before any compile
+    start_engine(device, threads)
+    t0 = time.perf_counter()
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("[bold]optimize"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
+                      TimeRemainingColumn(), console=Console(stderr=True), transient=True) as p:
+            task = p.add_task("optimize", total=cfg.iterations, completed=run.start, loss="-", rate="")
+
+            def progress(it, total, loss):
+                dt = time.perf_counter() - t0
+                p.update(task, completed=it, loss=f"{loss:.4g}",
+                         rate=f"{(it - run.start) / max(dt, 1e-9):.2f} it/s")
+
+            try:
+                params = run.run(progress=progress)
+            except KeyboardInterrupt:
+                click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
+                raise SystemExit(130)
+    else:
+        try:
+            params = run.run()
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
+            raise SystemExit(130)
+    dt = time.perf_counter() - t0
+    last = run.trajectory[-1]["loss"] if run.trajectory else float("nan")
+    click.echo(f"optimized {len(params)} parameter(s) over {cfg.iterations - run.start} iteration(s) in "
+               f"{dt:.1f} s, final loss {last:.6g} -> {run.out}", err=True)
+
+
+@click.command("grad")
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.option("--param", "param", required=True, help="Parameter name (see `diffrender info`).")
+@click.option("--index", type=int, default=None,
+              help="Differentiate w.r.t. one component (flat index) instead of all at once.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="grad.exr", show_default=True,
+              help="EXR (signed float) or PNG/JPEG (diverging colour map, white = 0).")
+@click.option("--spp", type=int, default=None, help="Samples per pixel (default: the scene's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--sensor", type=int, default=0, show_default=True)
+@define_option
+@device_option
+@threads_option
+@handle_errors
+def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, threads):
+    """Write the gradient image dI/dPARAM (forward mode: the image's derivative along a tangent
+    of ones, or along one component with --index)."""
+    import os
+
+    import numpy as np
+
+    from ..errors import DiffrenderError
+    from ..image import write_image
+    from ..scene.loader import load_scene
+
+    sc = load_scene(scene, **parse_defines(defines))
+    value = sc.parameters()[param]
+    t = np.ones_like(value, dtype=np.float32)
+    if index is not None:
+        if not 0 <= index < t.size:
+            raise DiffrenderError(f"--index {index} is out of range for '{param}' ({t.size} components)")
+        t = np.zeros(t.size, np.float32)
+        t[index] = 1.0
+        t = t.reshape(value.shape)
+    from ..core import Renderer  # imports the engine: only once the inputs are valid
+
+    start_engine(device, threads)
+    t0 = time.perf_counter()
+    g = Renderer(sc, sensor=sensor).jvp({param: t}, spp=spp, seed=seed)
+    dt = time.perf_counter() - t0
+    ext = os.path.splitext(output)[1].lower()
+    if ext == ".exr":
+        write_image(output, g)
+    else:
+        write_image(output, diverging(g))
+    click.echo(f"d image / d {param}{'' if index is None else f'[{index}]'}: max |g| {np.abs(g).max():.4g}, "
+               f"{dt:.2f} s -> {output}", err=True)
+
+
+def diverging(g, vmax=None):
+    """Signed gradient image -> linear RGB through matplotlib's 'RdBu_r' map (white = 0),
+    symmetric about zero, scaled to the 99th percentile of |g| (mean over channels)."""
+    import matplotlib
+    import numpy as np
+
+    from ..image import srgb_to_linear
+
+    v = np.asarray(g, np.float64).mean(axis=2)
+    if vmax is None:
+        vmax = float(np.percentile(np.abs(v), 99)) or 1.0
+    rgb = matplotlib.colormaps["RdBu_r"](np.clip(0.5 + 0.5 * v / vmax, 0, 1))[:, :, :3]
+    return srgb_to_linear(rgb).astype(np.float32)
+
+
+commands = [optimize_cmd, grad_cmd]

@@ -1,0 +1,473 @@
+"""The ``diffrender optimize`` loop: render, compare with the targets, back-propagate, step.
+
+Outputs in the config's ``output`` folder:
+
+- ``params.json``: final parameter values (with ``average_from``: the mean of the iterates
+  from that iteration on); ``trajectory.csv``: loss and parameter values per iteration;
+  ``loss.png`` / ``params.png``: plots (matplotlib);
+- ``renders/iter_XXXXX.png`` every ``render_every`` iterations and ``progress.gif`` (or ``.mp4``);
+- ``final.exr``: the render with the final parameters; ``scene_optimized.<ext>``: the scene
+  written back in its input format with the optimized values (when a writer exists for it);
+- ``checkpoint.json``: optimizer state every ``checkpoint_every`` iterations, on Ctrl-C and at the
+  end; ``--resume`` continues from it and reaches the same result as an uninterrupted run (seeds
+  depend only on the config's seed and the iteration).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+
+import numpy as np
+
+from ..errors import ConfigError, DiffrenderError, SceneError
+from .config import DEFAULT_BOUNDS, OptimizeConfig, param_init_value
+
+CHECKPOINT = "checkpoint.json"
+
+
+def _seed(base: int, it: int, stream: int) -> int:
+    # distinct, reproducible seeds per iteration and pass (primal / adjoint / target index)
+    return (base * 1_000_003 + it * 7919 + stream * 104_729) & 0x7FFFFFFF
+
+
+class Problem:
+    """Everything the loop needs, validated before any kernel compiles."""
+
+    def __init__(self, cfg: OptimizeConfig):
+        from ..image import read_image
+        from ..scene.loader import load_scene
+
+        self.cfg = cfg
+        scene_path = cfg.resolve(cfg.scene)
+        if not os.path.exists(scene_path):
+            raise ConfigError(f"no such scene file '{cfg.scene}'", f"{cfg.path}: scene")
+        self.scene = load_scene(scene_path, **{k: str(v) for k, v in cfg.defines.items()})
+        self.pmap = self.scene.parameters()
+        self.names = []      # optimizer variables
+        self.bounds = {}
+        self.lrs = {}
+        self.init = {}
+        self.transforms = []  # geometry.Direct | Pose | Mesh, one per configured parameter
+        for name, pc in cfg.parameters.items():
+            if name.startswith("filters."):
+                continue  # learning-rate / bounds overrides of filter parameters, checked below
+            where = f"{cfg.path}: parameters.{name}"
+            try:
+                p = self.pmap.resolve(name)
+            except SceneError as exc:
+                raise ConfigError(str(exc), where) from None
+            kind = self.pmap.kind(p.name)
+            if kind in ("to_world", "vertex_positions"):
+                other = "vertex_positions" if kind == "to_world" else "to_world"
+                if any(q.owner is p.owner and self.pmap.kind(q.name) == other
+                       for q in (self.pmap.resolve(n) for n in cfg.parameters if not n.startswith("filters."))):
+                    raise ConfigError(f"a shape's to_world and vertex_positions cannot both be optimized "
+                                      f"(a new to_world re-derives the vertices from the object-space mesh)",
+                                      where)
+            tr = self._transform(p, kind, pc, where)
+            self.transforms.append(tr)
+            for var, v0 in tr.init.items():
+                part = var[len(p.name) + 1:] if var != p.name else None
+                sub = getattr(pc, part) if part else pc
+                b = sub.bounds if sub.bounds is not None else (None if part or kind in ("vertex_positions",)
+                                                               else DEFAULT_BOUNDS.get(kind))
+                if b is not None:
+                    self.bounds[var] = (b[0], b[1])
+                self.lrs[var] = sub.lr if sub.lr is not None else cfg.optimizer.lr
+                if b is not None:
+                    v0 = np.clip(v0, -np.inf if b[0] is None else b[0], np.inf if b[1] is None else b[1])
+                self.names.append(var)
+                self.init[var] = v0
+        self.targets = []
+        for i, t in enumerate(cfg.targets):
+            where = f"{cfg.path}: targets[{i}]"
+            sidx = self._sensor_index(t.sensor, where)
+            path = cfg.resolve(t.image)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such image file '{t.image}'", where + ".image")
+            img = read_image(path)[:, :, :3]
+            film = self.scene.sensors[sidx].film
+            if img.shape[:2] != (film.height, film.width):
+                raise ConfigError(f"target '{t.image}' is {img.shape[1]}x{img.shape[0]} but sensor {sidx} "
+                                  f"renders {film.width}x{film.height}", where + ".image")
+            self.targets.append((sidx, img.astype(np.float32), t.weight))
+        self.pipeline = None
+        if cfg.filters is not None:
+            self._load_pipeline()
+        for name in cfg.parameters:
+            if name.startswith("filters.") and name not in self.names:
+                known = ", ".join(n for n in self.names if n.startswith("filters.")) or "none"
+                raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
+                                  f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
+
+    def _load_pipeline(self):
+        """A filter pipeline applied to the render before the loss; its learnable parameters are
+        optimized with the scene's, as ``filters.<stage>.<param>``."""
+        from ..filters import Pipeline
+
+        cfg = self.cfg
+        src = cfg.filters
+        if isinstance(src, str):
+            path = cfg.resolve(src)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such pipeline file '{src}'", f"{cfg.path}: filters")
+            self.pipeline = Pipeline.load(path)
+        else:
+            self.pipeline = Pipeline.from_config(src, source=f"{cfg.path}: filters")
+        names = self.pipeline.learnable_names()
+        for n, (lo, hi) in zip(names, self.pipeline.bounds_of(names)):
+            full = f"filters.{n}"
+            pc = cfg.parameters.get(full)
+            self.names.append(full)
+            b = pc.bounds if pc is not None and pc.bounds is not None else (lo, hi)
+            self.bounds[full] = (b[0], b[1])
+            self.lrs[full] = pc.lr if pc is not None and pc.lr is not None else cfg.optimizer.lr
+            v = float(self.pipeline.get(n)) if pc is None or pc.init is None else float(np.asarray(pc.init).reshape(-1)[0])
+            self.init[full] = np.array(v, np.float64)
+
+    def _transform(self, p, kind, pc, where):
+        from .geometry import Direct, Mesh, Pose
+
+        if kind != "to_world" and (pc.translate is not None or pc.rotate is not None):
+            raise ConfigError("translate / rotate apply to a to_world parameter only", where)
+        if kind != "vertex_positions" and pc.smoothing is not None:
+            raise ConfigError("smoothing applies to vertex_positions only", where)
+        if kind == "to_world":
+            if pc.translate is None and pc.rotate is None:
+                raise ConfigError("a to_world parameter is optimized as a rigid pose: give 'translate' "
+                                  "and/or 'rotate' (e.g. translate: {init: [0, 0, 0]})", where)
+            if pc.init is not None or pc.bounds is not None:
+                raise ConfigError("to_world takes no init/bounds of its own: set them on translate / rotate",
+                                  where)
+            owner = p.owner
+            M0 = np.asarray(p.get(), np.float64)
+            if any(owner is s for s in self.scene.sensors):
+                centre = M0[:3, 3]
+            else:
+                v = np.asarray(owner.vertices, np.float64)
+                centre = 0.5 * (v.min(0) + v.max(0))
+
+            def part(c, name):
+                if c is None:
+                    return None
+                v = np.zeros(3) if c.init is None else np.asarray(c.init, np.float64)
+                try:
+                    return np.broadcast_to(v, (3,)).astype(np.float64)
+                except ValueError:
+                    raise ConfigError(f"{name}.init must be a number or 3 numbers", where) from None
+            return Pose(p.name, M0, centre, part(pc.translate, "translate"), part(pc.rotate, "rotate"))
+        if kind == "vertex_positions":
+            sm = pc.smoothing
+            return Mesh(p.name, param_init_value(self.cfg, p.name, pc, p.get()), p.owner.faces,
+                        method=sm.method if sm else "none", weight=sm.weight if sm else 0.0)
+        return Direct(p.name, param_init_value(self.cfg, p.name, pc, p.get()))
+
+    def scene_values(self, values):
+        out = {}
+        for tr in self.transforms:
+            out.update(tr.scene_values(values))
+        return out
+
+    def chain(self, values, scene_grads):
+        g = {}
+        for tr in self.transforms:
+            g.update(tr.chain(values, scene_grads))
+        return g
+
+    def regularizer(self, values):
+        loss, g = 0.0, {}
+        for tr in self.transforms:
+            l, gg = tr.regularizer(values)
+            loss += l
+            g.update(gg)
+        return loss, g
+
+    def _sensor_index(self, s, where) -> int:
+        sensors = self.scene.sensors
+        if isinstance(s, int):
+            if not 0 <= s < len(sensors):
+                raise ConfigError(f"sensor {s} does not exist (the scene has {len(sensors)})", where + ".sensor")
+            return s
+        for i, sens in enumerate(sensors):
+            if sens.id == s:
+                return i
+        raise ConfigError(f"no sensor with id '{s}'", where + ".sensor")
+
+
+class Run:
+    def __init__(self, cfg: OptimizeConfig, resume: bool = False, overwrite: bool = False):
+        self.cfg = cfg
+        self.problem = Problem(cfg)  # validates everything before compiling
+        self.out = cfg.resolve(cfg.output)
+        ck = os.path.join(self.out, CHECKPOINT)
+        if resume and not os.path.exists(ck):
+            raise ConfigError(f"--resume: no checkpoint in '{self.out}'", cfg.path)
+        if not resume and os.path.exists(ck) and not overwrite:
+            raise ConfigError(f"output folder '{self.out}' already holds a run: use --resume to continue it "
+                              "or --overwrite to start again", cfg.path)
+        os.makedirs(os.path.join(self.out, "renders"), exist_ok=True)
+        self.resume = resume
+        self.trajectory: list[dict] = []
+        self.start = 0
+        # Running sum of the iterates since cfg.average_from, and their number.
+        self.avg_sum: dict = {}
+        self.avg_n = 0
+
+    # -- optimisation state -------------------------------------------------------------
+    def _make_optimizer(self):
+        from ..optim import LBFGS, SGD, Adam, Schedule
+
+        oc = self.cfg.optimizer
+        sched = Schedule(oc.schedule.kind, gamma=oc.schedule.gamma, step_size=oc.schedule.step_size,
+                         total=self.cfg.iterations, min_factor=oc.schedule.min_factor)
+        p = self.problem
+        if oc.type == "adam":
+            return Adam(p.init, lr=p.lrs, bounds=p.bounds, schedule=sched, beta1=oc.beta1, beta2=oc.beta2)
+        if oc.type == "sgd":
+            return SGD(p.init, lr=p.lrs, bounds=p.bounds, schedule=sched, momentum=oc.momentum)
+        return LBFGS(p.init, bounds=p.bounds)
+
+    def _apply(self, values: dict):
+        """Set the scene parameters (through the pose / mesh parametrizations) and the filter
+        pipeline's parameters from the optimizer's variables."""
+        for k, v in values.items():
+            if k.startswith("filters."):
+                self.problem.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
+        for k, v in self.problem.scene_values(values).items():
+            self.problem.pmap[k] = v
+
+    def evaluate(self, renderer, values: dict, it: int, want_images=False):
+        """Loss and gradients at ``values`` (common random numbers for a given iteration)."""
+        from ..optim import get_loss
+
+        self._apply(values)
+        loss_fn = get_loss(self.cfg.loss)
+        total = 0.0
+        svals = self.problem.scene_values(values)
+        sgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in svals.items()}
+        fgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in values.items()
+                  if k.startswith("filters.")}
+        images = []
+        pipe = self.problem.pipeline
+        ec = self.cfg.edges
+        edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
+                     interior=ec.interior)
+        for ti_, (sidx, target, w) in enumerate(self.problem.targets):
+            r = renderer(sidx)
+            img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
+            out = pipe(img) if pipe is not None else img
+            loss, adj = loss_fn(out, target)
+            total += w * loss
+            adj = w * adj
+            if pipe is not None:
+                adj, pgrads = pipe.vjp(img, adj)
+                for n, g in pgrads.items():
+                    if f"filters.{n}" in fgrads:
+                        fgrads[f"filters.{n}"] += g
+            if sgrads:
+                g = r.vjp(adj, list(sgrads), spp=self.cfg.spp_adjoint,
+                          seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth,
+                          edges=edges)
+                for k in sgrads:
+                    sgrads[k] += np.asarray(g[k], np.float64).reshape(sgrads[k].shape)
+            images.append(out)
+        grads = self.problem.chain(values, sgrads)
+        grads.update(fgrads)
+        reg, rg = self.problem.regularizer(values)
+        total += reg
+        for k, v in rg.items():
+            grads[k] = grads[k] + v
+        return total, grads, images
+
+    def _record(self, it, loss, values, dt):
+        row = {"iteration": it, "loss": loss, "seconds": dt}
+        for k, v in values.items():
+            v = np.ravel(np.asarray(v))
+            if v.size <= 16:
+                for j, x in enumerate(v):
+                    row[f"{k}[{j}]" if v.size > 1 else k] = float(x)
+            else:
+                row[f"{k}.mean"] = float(v.mean())
+        self.trajectory.append(row)
+
+    def _accumulate(self, it, values):
+        if self.cfg.average_from is not None and it >= self.cfg.average_from:
+            for k, v in values.items():
+                v = np.asarray(v, np.float64)
+                self.avg_sum[k] = self.avg_sum.get(k, 0.0) + v
+            self.avg_n += 1
+
+    def result(self, opt) -> dict:
+        """The run's answer: the last iterate, or the mean of the iterates since
+        ``average_from`` once there is one."""
+        if self.avg_n:
+            return {k: v / self.avg_n for k, v in self.avg_sum.items()}
+        return {k: np.asarray(v) for k, v in opt.params.items()}
+
+    def _checkpoint(self, opt, it_next):
+        state = {"iteration": it_next, "optimizer": opt.state_dict(), "trajectory": self.trajectory,
+                 "average": {"n": self.avg_n,
+                             "sum": {k: np.asarray(v).tolist() for k, v in self.avg_sum.items()}},
+                 "config": self.cfg.path}
+        tmp = os.path.join(self.out, CHECKPOINT + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, os.path.join(self.out, CHECKPOINT))
+
+    def _write_outputs(self, opt, renderer, final=True):
+        from ..image import write_image
+
+        values = self.result(opt)
+        with open(os.path.join(self.out, "params.json"), "w") as f:
+            json.dump({k: np.asarray(v).tolist() for k, v in values.items()}, f, indent=2)
+        if self.trajectory:
+            keys = list(dict.fromkeys(k for r in self.trajectory for k in r))
+            with open(os.path.join(self.out, "trajectory.csv"), "w", newline="") as f:
+                wr = csv.DictWriter(f, fieldnames=keys)
+                wr.writeheader()
+                wr.writerows(self.trajectory)
+            self._plot()
+        if final:
+            self._apply(values)
+            img = renderer(self.problem.targets[0][0]).render(spp=max(self.cfg.spp, 64),
+                                                               seed=_seed(self.cfg.seed, 10**6, 0),
+                                                               max_depth=self.cfg.max_depth)
+            if self.problem.pipeline is not None:
+                img = self.problem.pipeline(img)
+            write_image(os.path.join(self.out, "final.exr"), img)
+            write_image(os.path.join(self.out, "final.png"), img)
+            self._video()
+            self._write_scene()
+            self._write_pipeline()
+
+    def _plot(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        its = [r["iteration"] for r in self.trajectory]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.semilogy(its, [max(r["loss"], 1e-30) for r in self.trajectory])
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"loss ({self.cfg.loss})")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.out, "loss.png"), dpi=100)
+        plt.close(fig)
+        keys = [k for k in self.trajectory[0] if k not in ("iteration", "loss", "seconds")]
+        if keys:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for k in keys[:24]:
+                ax.plot(its, [r.get(k, np.nan) for r in self.trajectory], label=k)
+            ax.set_xlabel("iteration")
+            ax.legend(fontsize=6)
+            ax.grid(True, alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(os.path.join(self.out, "params.png"), dpi=100)
+            plt.close(fig)
+
+    def _video(self):
+        if self.cfg.video == "none":
+            return
+        from ..image import read_image, write_animation
+
+        d = os.path.join(self.out, "renders")
+        files = sorted(f for f in os.listdir(d) if f.startswith("iter_") and f.endswith(".png"))
+        if files:
+            frames = [read_image(os.path.join(d, f)) for f in files]
+            write_animation(os.path.join(self.out, f"progress.{self.cfg.video}"), frames, fps=8)
+
+    def _write_pipeline(self):
+        if self.problem.pipeline is not None:
+            self.problem.pipeline.save(os.path.join(self.out, "pipeline_optimized.yaml"))
+
+    def _write_scene(self):
+        try:
+            from ..scene.writer import write_scene
+        except ImportError:
+            return
+        src = self.problem.scene.source or "scene.xml"
+        ext = os.path.splitext(src)[1] or ".xml"
+        write_scene(self.problem.scene, os.path.join(self.out, f"scene_optimized{ext}"))
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self, progress=None, stop_after: int | None = None) -> dict:
+        from ..image import write_image
+        from ..core import Renderer
+
+        cfg = self.cfg
+        opt = self._make_optimizer()
+        if self.resume:
+            with open(os.path.join(self.out, CHECKPOINT)) as f:
+                state = json.load(f)
+            opt.load_state_dict(state["optimizer"])
+            self.trajectory = state["trajectory"]
+            self.start = int(state["iteration"])
+            avg = state.get("average", {"n": 0, "sum": {}})
+            self.avg_n = int(avg["n"])
+            self.avg_sum = {k: np.asarray(v, np.float64) for k, v in avg["sum"].items()}
+        self._apply(opt.params)
+        renderers = {}
+
+        def renderer(sensor):
+            if sensor not in renderers:
+                renderers[sensor] = Renderer(self.problem.scene, sensor=sensor)
+            return renderers[sensor]
+
+        for sidx, _, _ in self.problem.targets:  # compile before the first iteration
+            renderer(sidx)
+        it = self.start
+        try:
+            while it < cfg.iterations:
+                if stop_after is not None and it - self.start >= stop_after:
+                    raise KeyboardInterrupt
+                t0 = time.perf_counter()
+                if cfg.optimizer.type == "lbfgs":
+                    def fun(vals, _it=it):
+                        loss, g, _ = self.evaluate(renderer, vals, _it)
+                        return loss, g
+
+                    opt.step(fun)
+                    loss = opt.loss
+                    images = None
+                else:
+                    loss, grads, images = self.evaluate(renderer, opt.params, it)
+                    opt.step(grads)
+                dt = time.perf_counter() - t0
+                self._record(it, loss, opt.params, dt)
+                self._accumulate(it, opt.params)
+                if it % cfg.render_every == 0 or it == cfg.iterations - 1:
+                    if images is None:
+                        _, _, images = self.evaluate(renderer, opt.params, it)
+                    write_image(os.path.join(self.out, "renders", f"iter_{it:05d}.png"), images[0])
+                it += 1
+                if progress:
+                    progress(it, cfg.iterations, loss)
+                if it % cfg.checkpoint_every == 0:
+                    self._checkpoint(opt, it)
+        except KeyboardInterrupt:
+            self._checkpoint(opt, it)
+            self._write_outputs(opt, renderer, final=False)
+            raise
+        self._checkpoint(opt, it)
+        result = self.result(opt)
+        self._apply(result)
+        self._write_outputs(opt, renderer, final=True)
+        return result
+
+
+def optimize(config, resume=False, overwrite=False, progress=None):
+    """Run an optimization from a config path, a config dict (the YAML's content) or an
+    :class:`OptimizeConfig`; returns the result (parameters, loss, output folder)."""
+    from .config import load_config, parse_config
+
+    if isinstance(config, dict):
+        cfg = parse_config(config)
+    elif isinstance(config, (str, os.PathLike)):
+        cfg = load_config(str(config))
+    else:
+        cfg = config
+    return Run(cfg, resume=resume, overwrite=overwrite).run(progress=progress)

@@ -1,0 +1,137 @@
+"""Renderers of same-shaped scenes share compiled kernels (recycled device sets), and a
+recycled set renders exactly what a freshly built one does."""
+import gc
+
+import numpy as np
+import pytest
+
+from diffrender.engine import ti, recycle_fields
+from diffrender.errors import SceneError
+from diffrender.core import Renderer
+from diffrender.core.geometry import capacity_class
+from diffrender.scene.model import Texture
+from tests.helpers.scenes import area_light, diffuse, make_scene, quad, sensor
+
+
+def box_scene(rho=0.5, n_extra=0, lift=0.0, res=12, wrap=None):
+    """A lit floor, a wall, and ``n_extra`` small triangles floating above the floor; with
+    ``wrap``, the floor's reflectance is a 2x2 bitmap with that wrap mode."""
+    mat = diffuse(rho, id="mat")
+    if wrap is not None:
+        mat.params["reflectance"] = Texture(type="bitmap", data=np.full((2, 2, 3), rho),
+                                            wrap_mode=wrap)
+    shapes = [quad((0, lift, 0), (4, 0, 0), (0, 0, -4), bsdf=mat, id="floor"),
+              quad((0, 1, -2), (4, 0, 0), (0, 2, 0), bsdf=diffuse(0.3, id="wall"), id="wall")]
+    if n_extra:
+        from diffrender.scene.model import Shape
+
+        rng = np.random.default_rng(n_extra)
+        c = rng.uniform([-1, 0.5, -1], [1, 1.5, 1], (n_extra, 3))
+        v = np.concatenate([c, c + [0.2, 0, 0], c + [0, 0, 0.2]])
+        f = np.stack([np.arange(n_extra), np.arange(n_extra) + n_extra,
+                      np.arange(n_extra) + 2 * n_extra], axis=1)
+        shapes.append(Shape(type="mesh", vertices=v, faces=f, bsdf=shapes[1].bsdf, id="bits"))
+    light = area_light(quad((0, 3, 0), (0.5, 0, 0), (0, 0, 0.5)), 5.0)
+    cam = sensor(origin=(0, 2, 3), target=(0, 0.5, 0), width=res, height=res, spp=4)
+    return make_scene(shapes + [light], [], sensors=[cam], max_depth=4)
+
+
+def test_field_replay_returns_the_same_fields_or_reports_a_mismatch():
+    vec3 = ti.types.vector(3, ti.f32)
+
+    class Thing:
+        def __init__(self, n):
+            self.a = ti.field(ti.f32, shape=n)
+            self.b = vec3.field(shape=(n, 2), needs_grad=True)
+
+    with recycle_fields() as log:
+        t = Thing(5)
+    a, b = t.a, t.b
+    with recycle_fields(log) as again:
+        t.__init__(5)
+    assert again.complete() and t.a is a and t.b is b
+    with recycle_fields(again) as other:
+        t.__init__(6)
+    assert not other.complete() and t.a is not a
+
+
+def test_a_second_renderer_reuses_the_first_ones_objects_and_renders_identically():
+    r1 = Renderer(box_scene(0.5, n_extra=5))
+    r1.render(seed=3)
+    integ, geo, film = r1.integrator, r1.geometry, r1.film
+    del r1
+    gc.collect()
+    # Another scene of the same size class: other colours, other triangle count, moved floor.
+    assert capacity_class(2 + 2 + 5 + 2) == capacity_class(2 + 2 + 9 + 2)
+    sc = box_scene(0.7, n_extra=9, lift=0.1)
+    r2 = Renderer(sc)
+    assert r2.integrator is integ and r2.geometry is geo and r2.film is film
+    img2 = r2.render(seed=3)
+    r3 = Renderer(box_scene(0.7, n_extra=9, lift=0.1))  # r2 is alive: a fresh set
+    assert r3.integrator is not integ
+    img3 = r3.render(seed=3)
+    assert img2.mean() > 0
+    np.testing.assert_array_equal(img2, img3)
+
+
+def test_another_film_size_gets_its_own_set():
+    r1 = Renderer(box_scene(res=12))
+    integ = r1.integrator
+    del r1
+    gc.collect()
+    r2 = Renderer(box_scene(res=10))
+    assert r2.integrator is not integ
+    assert r2.render(seed=1).shape == (10, 10, 3)
+
+
+def test_a_set_that_failed_while_being_recycled_is_dropped():
+    r1 = Renderer(box_scene(wrap="repeat"))
+    integ = r1.integrator
+    ref = r1.render(seed=2)
+    del r1
+    gc.collect()
+    with pytest.raises(SceneError, match="unknown wrap_mode 'wobble'"):
+        Renderer(box_scene(wrap="wobble"))  # same key: fails inside the recycled set
+    r2 = Renderer(box_scene(wrap="repeat"))
+    assert r2.integrator is not integ
+    np.testing.assert_array_equal(r2.render(seed=2), ref)
+
+
+def test_recycled_replay_integrator_gives_the_same_gradients():
+    adj = np.ones((8, 8, 3), np.float32)
+    r1 = Renderer(box_scene(0.5, res=8))
+    r1.vjp(adj, ["mat.reflectance"], spp=2, seed=4)
+    diff = r1._diff
+    del r1
+    gc.collect()
+    r2 = Renderer(box_scene(0.6, res=8))
+    g2 = r2.vjp(adj, ["mat.reflectance"], spp=2, seed=4)["mat.reflectance"]
+    assert r2._diff is diff  # replay buffers and kernels re-used
+    r3 = Renderer(box_scene(0.6, res=8))  # r2 alive: fresh objects
+    g3 = r3.vjp(adj, ["mat.reflectance"], spp=2, seed=4)["mat.reflectance"]
+    assert r3._diff is not diff
+    assert np.all(np.abs(g2) > 0)
+    np.testing.assert_array_equal(g2, g3)
+
+
+def test_texture_kinds_are_part_of_the_key():
+    """Lookups are compiled for the texture kinds each parameter reads: a scene of the same
+    shape whose floor reads a checkerboard instead of a constant gets its own set, and a
+    texture cannot change its kind under a built renderer."""
+    r1 = Renderer(box_scene(0.5, res=10))
+    integ = r1.integrator
+    r1.render(seed=1)
+    del r1
+    gc.collect()
+    sc = box_scene(0.5, res=10)
+    sc.shapes[0].bsdf.params["reflectance"] = Texture(
+        type="checkerboard", extra={"color0": 0.9, "color1": 0.1},
+        to_uv=np.diag([4.0, 4.0, 1.0]))
+    r2 = Renderer(sc)
+    assert r2.integrator is not integ
+    img = r2.render(seed=1)
+    assert img.std() > 0.1 * img.mean() > 0  # the checks are there
+    tex = sc.shapes[1].bsdf.params["reflectance"]  # the wall's constant
+    tex.type = "checkerboard"
+    with pytest.raises(SceneError, match="cannot change its type"):
+        r2.textures.upload(r2._slot_of[id(tex)])

@@ -1,0 +1,290 @@
+"""diffrender's renderer against Mitsuba 3 reference images (``tests/data/reference/``, made by
+``benchmarks/make_references.py``).
+
+The comparison is a statistical test, not a fixed tolerance. diffrender renders the scene K times
+with different seeds; the images are averaged over ``block x block`` pixel blocks (the block size
+stored with the reference), and for every block and channel
+
+    z = (mean_ours - mean_ref) / sqrt(se_ours^2 + se_ref^2 + floor^2)
+
+where ``se_ours`` is the standard error of the block mean over the K renders (Student t with K-1
+degrees of freedom), ``se_ref`` the reference's own standard error (from its independent passes)
+and ``floor`` a 1e-3 relative allowance for float rounding. The renderer passes when
+
+1. no block has |z| above the Bonferroni-corrected t quantile (family-wise alpha 1e-4): catches a
+   local error (a wrong shadow, a mis-oriented light, a flipped texture);
+2. the mean of z^2 over the blocks stays below its expectation under the t distribution plus
+   five standard errors: catches small errors spread over the image (a 3 % brightness bias);
+3. each channel's image mean agrees within the t quantile: catches a global bias.
+
+Blocks average the noise into something close to Gaussian and make neighbouring pixels'
+correlation (tent/gaussian reconstruction filters) harmless, since the standard errors are
+computed from block means of independent renders. The calibration tests below run the same test
+on Mitsuba's own renders (must pass) and on perturbed ones (must fail).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REF_DIR = ROOT / "tests" / "data" / "reference"
+ALPHA = 1e-4
+REL_FLOOR = 1e-3
+ABS_FLOOR = 1e-6
+
+#: reference name -> (renders K, spp per render) for diffrender's side of the test
+OURS = {
+    "cornell_box_64": (16, 32),
+    "shapes_textured": (16, 32),
+}
+DEFAULT_OURS = (16, 64)
+
+
+def reference_names() -> list[str]:
+    return sorted(p.stem for p in REF_DIR.glob("*.json"))
+
+
+def load_reference(name: str) -> dict:
+    from diffrender.image import read_image
+
+    meta = json.loads((REF_DIR / f"{name}.json").read_text())
+    files = meta["files"]
+    return {
+        "meta": meta,
+        "mean": read_image(str(REF_DIR / files["mean"])).astype(np.float64)[:, :, :3],
+        "se": read_image(str(REF_DIR / files["se"])).astype(np.float64)[:, :, :3],
+        "se_block": read_image(str(REF_DIR / files["se_block"])).astype(np.float64)[:, :, :3],
+        "block": int(meta["block"]),
+    }
+
+
+def block_mean(img: np.ndarray, b: int) -> np.ndarray:
+    *lead, h, w, c = img.shape
+    return img.reshape(*lead, h // b, b, w // b, b, c).mean(axis=(-4, -2))
+
+
+def compare_with_reference(renders, ref: dict, alpha: float = ALPHA) -> dict:
+    """The statistical test of the module docstring. ``renders``: K >= 6 independent renders
+    (H, W, >=3) of the reference's scene. Returns the statistics, ``ok`` and a ``reason``."""
+    from scipy import stats
+
+    x = np.stack([np.asarray(r, np.float64)[:, :, :3] for r in renders])
+    k = x.shape[0]
+    if k < 6:
+        raise ValueError(f"need at least 6 independent renders, got {k}")
+    if x.shape[1:] != ref["mean"].shape:
+        raise ValueError(f"render size {x.shape[2]}x{x.shape[1]} differs from the reference's "
+                         f"{ref['mean'].shape[1]}x{ref['mean'].shape[0]}")
+    if not np.all(np.isfinite(x)):
+        return {"ok": False, "reason": "the renders contain NaN or Inf"}
+    b = ref["block"]
+    xb = block_mean(x, b)
+    m = xb.mean(axis=0)
+    s = xb.std(axis=0, ddof=1) / np.sqrt(k)
+    r = block_mean(ref["mean"], b)
+    rs = ref["se_block"]
+    floor = REL_FLOOR * np.abs(r) + ABS_FLOOR
+    z = (m - r) / np.sqrt(s ** 2 + rs ** 2 + floor ** 2)
+
+    nu = k - 1
+    nblocks = z.shape[0] * z.shape[1]
+    limit_max = float(stats.t.ppf(1 - alpha / (2 * z.size), nu))
+    # z^2 of a t(nu) variable: mean nu/(nu-2), variance E[t^4] - mean^2 (nu > 4). Channels of one
+    # block are correlated, so the mean over blocks of the per-block channel-mean of z^2 is used,
+    # with the (conservative) variance of a single z^2 over the number of blocks.
+    e_z2 = nu / (nu - 2)
+    var_z2 = 3 * nu * nu / ((nu - 2) * (nu - 4)) - e_z2 ** 2
+    mean_z2 = float(np.mean(np.mean(z ** 2, axis=2)))
+    limit_mean = float(e_z2 + 5.0 * np.sqrt(var_z2 / nblocks))
+
+    g = x.mean(axis=(1, 2))  # (K, 3) image means
+    gm = g.mean(axis=0)
+    gs = g.std(axis=0, ddof=1) / np.sqrt(k)
+    rg = ref["mean"].mean(axis=(0, 1))
+    rgs = np.sqrt(np.sum(rs ** 2, axis=(0, 1))) / nblocks
+    gfloor = REL_FLOOR * np.abs(rg) + ABS_FLOOR
+    zg = (gm - rg) / np.sqrt(gs ** 2 + rgs ** 2 + gfloor ** 2)
+    limit_global = float(stats.t.ppf(1 - alpha / 6, nu))
+
+    worst = np.unravel_index(int(np.argmax(np.abs(z))), z.shape)
+    out = {
+        "k": k, "block": b, "max_abs_z": float(np.abs(z).max()), "limit_max": limit_max,
+        "mean_z2": mean_z2, "limit_mean": limit_mean, "global_z": [float(v) for v in zg],
+        "limit_global": limit_global, "ours_mean_rgb": [float(v) for v in gm],
+        "ref_mean_rgb": [float(v) for v in rg],
+        "worst_block": {"row": int(worst[0]) * b, "col": int(worst[1]) * b, "channel": "RGB"[worst[2]],
+                        "ours": float(m[worst]), "ref": float(r[worst]), "z": float(z[worst])},
+    }
+    reasons = []
+    if out["max_abs_z"] > limit_max:
+        wb = out["worst_block"]
+        reasons.append(f"block at pixel (row {wb['row']}, col {wb['col']}) channel {wb['channel']}: "
+                       f"{wb['ours']:.5g} vs reference {wb['ref']:.5g} (z = {wb['z']:.1f}, limit {limit_max:.1f})")
+    if mean_z2 > limit_mean:
+        reasons.append(f"mean z^2 over blocks {mean_z2:.2f} > {limit_mean:.2f}")
+    bad = [c for c in range(3) if abs(zg[c]) > limit_global]
+    if bad:
+        reasons.append("image mean " + ", ".join(
+            f"{'RGB'[c]} {gm[c]:.5g} vs {rg[c]:.5g} (z = {zg[c]:.1f})" for c in bad))
+    out["ok"] = not reasons
+    out["reason"] = "; ".join(reasons)
+    return out
+
+
+def _benchmarks_module(name: str):
+    """A module of benchmarks/ (not a package): peers, make_references."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+# --------------------------------------------------------------------------- the reference data
+
+
+def test_references_are_present_and_small():
+    names = reference_names()
+    assert {"cornell_box_64", "wall_onesided", "wall_twosided", "area_light_direct",
+            "rfilter_box", "rfilter_tent", "rfilter_gaussian"} <= set(names)
+    total = sum(p.stat().st_size for p in REF_DIR.iterdir())
+    assert total < 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", reference_names())
+def test_reference_matches_its_scene_file(name):
+    ref = load_reference(name)
+    meta = ref["meta"]
+    digest = _benchmarks_module("make_references").scene_sha256(str(ROOT / meta["scene"]))
+    assert digest == meta["scene_sha256"], (
+        f"{meta['scene']} (or a mesh/texture it names) changed since its reference was rendered: run "
+        f"python benchmarks/make_references.py --only {name}")
+    h, w = meta["height"], meta["width"]
+    assert ref["mean"].shape == (h, w, 3) and ref["se"].shape == (h, w, 3)
+    assert ref["se_block"].shape == (h // ref["block"], w // ref["block"], 3)
+    assert np.all(np.isfinite(ref["mean"])) and ref["mean"].min() >= 0
+    assert ref["se"].min() >= 0 and ref["se_block"].min() >= 0
+    assert meta["renderer"] == "mitsuba" and meta["spp"] == meta["chunks"] * meta["spp_per_chunk"]
+    # the block standard errors are those of independent passes: at most the per-pixel ones
+    # (box filter: smaller by ~block, since pixels are independent)
+    assert np.all(ref["se_block"] <= block_mean(ref["se"], ref["block"]) * 1.0001 + 1e-9)
+
+
+# ------------------------------------------------------ calibration of the test on synthetic data
+
+
+def _synthetic(ref, k, rng, scale=1.0, shift=0, sigma_factor=30.0):
+    """K fake renders: the reference plus Gaussian noise of per-pixel std sigma_factor * se."""
+    mean = ref["mean"] * scale
+    if shift:
+        mean = np.roll(mean, shift, axis=1)
+    sd = ref["se"] * sigma_factor + 1e-4 * ref["mean"]
+    return [mean + sd * rng.standard_normal(mean.shape) for _ in range(k)]
+
+
+def test_statistic_accepts_unbiased_noise():
+    rng = np.random.default_rng(1)
+    for name in ("cornell_box_64", "area_light_direct", "rfilter_gaussian"):
+        ref = load_reference(name)
+        for _ in range(5):
+            res = compare_with_reference(_synthetic(ref, 16, rng), ref)
+            assert res["ok"], (name, res["reason"])
+
+
+@pytest.mark.parametrize("kind", ["scale", "shift", "channel", "local"])
+def test_statistic_rejects_errors(kind):
+    rng = np.random.default_rng(2)
+    ref = load_reference("cornell_box_64")
+    if kind == "scale":  # 3 % too bright everywhere
+        renders = _synthetic(ref, 16, rng, scale=1.03)
+    elif kind == "shift":  # one pixel to the right (a half-pixel convention error shows the same)
+        renders = _synthetic(ref, 16, rng, shift=1)
+    elif kind == "channel":  # red and blue swapped
+        renders = [r[:, :, ::-1] for r in _synthetic(ref, 16, rng)]
+    else:  # one 4x4 block 20 % darker (a missing light path in a corner)
+        renders = _synthetic(ref, 16, rng)
+        for r in renders:
+            r[40:44, 8:12] *= 0.8
+    res = compare_with_reference(renders, ref)
+    assert not res["ok"]
+
+
+def test_statistic_rejects_nan_and_wrong_size():
+    ref = load_reference("rfilter_box")
+    bad = [np.full_like(ref["mean"], np.nan)] * 8
+    assert compare_with_reference(bad, ref)["reason"] == "the renders contain NaN or Inf"
+    with pytest.raises(ValueError, match="render size 12x24 differs from the reference's 24x24"):
+        compare_with_reference([ref["mean"][:, :12]] * 8, ref)
+    with pytest.raises(ValueError, match="at least 6 independent renders, got 2"):
+        compare_with_reference([ref["mean"]] * 2, ref)
+
+
+# ----------------------------------------------- calibration on Mitsuba itself (optional peer)
+
+
+def _mitsuba():
+    peer, why = _benchmarks_module("peers").get_mitsuba("llvm_ad_rgb", threads=2)
+    if peer is None:
+        pytest.skip(f"Mitsuba peer not available: {why}")
+    return peer
+
+
+@pytest.mark.parametrize("name", ["wall_onesided", "area_light_direct", "rfilter_tent"])
+def test_mitsuba_passes_and_perturbed_mitsuba_fails(name):
+    """The test's false-alarm side and its power, on the real noise of the real algorithm:
+    Mitsuba at 16 x 64 spp (seeds unlike the reference's) passes; 3 % brighter fails."""
+    peer = _mitsuba()
+    ref = load_reference(name)
+    meta = ref["meta"]
+    scene = peer.load(ROOT / meta["scene"], **meta["defines"])
+    renders = [peer.render(scene, 64, seed=90000 + i) for i in range(16)]
+    res = compare_with_reference(renders, ref)
+    assert res["ok"], res["reason"]
+    assert not compare_with_reference([r * 1.03 for r in renders], ref)["ok"]
+
+
+# ------------------------------------------------------------------------- diffrender vs Mitsuba
+
+
+@pytest.mark.parametrize("name", reference_names())
+def test_diffrender_matches_mitsuba_reference(name):
+    import diffrender
+    from diffrender.core import Renderer
+
+    ref = load_reference(name)
+    meta = ref["meta"]
+    k, spp = OURS.get(name, DEFAULT_OURS)
+    scene = diffrender.load_scene(str(ROOT / meta["scene"]), **meta["defines"])
+    renderer = Renderer(scene)
+    renders = []
+    for i in range(k):
+        img = renderer.render(spp=spp, seed=7919 * (i + 1))
+        img = img["color"] if isinstance(img, dict) else img
+        renders.append(np.asarray(img, np.float32))
+    res = compare_with_reference(renders, ref)
+    assert res["ok"], f"{name} ({meta['scene']} {meta['defines']}): {res['reason']}"
+
+
+@pytest.mark.parametrize("name, scene, defines", [
+    ("rfilter_gaussian", "tests/data/scenes/rfilter.xml", {"res": 24, "rfilter": "tent"}),
+    ("rfilter_box", "tests/data/scenes/rfilter.xml", {"res": 24, "rfilter": "gaussian"}),
+    ("cornell_box_64", "scenes/cornell-box/scene.xml", {"res": 64, "max_depth": 6}),
+    ("wall_twosided", "tests/data/scenes/wall_onesided.xml", {"res": 32}),
+])
+def test_semantic_mistakes_are_detected(name, scene, defines):
+    """Mistakes a Mitsuba-compatible renderer can make — the wrong default filter, max_depth off
+    by one, a one-sided BSDF for a two-sided one — made by Mitsuba itself, fail the test."""
+    peer = _mitsuba()
+    ref = load_reference(name)
+    k, spp = OURS.get(name, DEFAULT_OURS)
+    sc = peer.load(ROOT / scene, **defines)
+    res = compare_with_reference([peer.render(sc, spp, seed=70000 + i) for i in range(k)], ref)
+    assert not res["ok"]
