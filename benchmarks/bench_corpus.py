@@ -264,6 +264,8 @@ def main(argv=None) -> int:
     from peers import get_mitsuba
 
     peer, why = get_mitsuba("llvm_ad_rgb", threads=args.threads)
+    if peer is not None:  # Mitsuba logs to stdout: keep it to errors, the JSON lines clean
+        peer.mi.set_log_level(peer.mi.LogLevel.Error)
     from diffrender import engine
 
     engine.init("cpu", threads=args.threads)
