@@ -1,9 +1,16 @@
 """Image I/O. Inside diffrender images are linear float32 ``(H, W, C)`` numpy arrays.
 
 - EXR is linear, read and written with the ``openexr`` package (half or float channels).
+- EXR channels are found by name whatever the spelling: ``R G B [A]``, ``Y [A]``, lower case,
+  or one layer's ``diffuse.R diffuse.G ...``; unprefixed channels win over layers.
 - PNG / JPEG / GIF / BMP / TIFF (8 or 16 bit) are sRGB-encoded: decoded and encoded with the
-  exact piecewise sRGB curve (IEC 61966-2-1), not a 2.2 gamma.
-- ``.hdr`` (Radiance) and ``.pfm`` are linear, through imageio.
+  exact piecewise sRGB curve (IEC 61966-2-1), not a 2.2 gamma. 16-bit PNGs are read with OpenCV
+  (Pillow truncates 16-bit colour PNGs to 8 bits).
+- ``.hdr`` / ``.pic`` (Radiance RGBE) are linear float, read and written with OpenCV (the values
+  Mitsuba's ``Bitmap`` reads).
+- ``.pfm`` is linear float: colour (``PF``) or greyscale (``Pf``), either byte order, rows stored
+  bottom to top and values multiplied by the header's ``|scale|``, as Mitsuba reads it; written
+  little-endian with scale 1.
 """
 from __future__ import annotations
 
@@ -13,7 +20,11 @@ import numpy as np
 
 from .errors import ImageError
 
-LINEAR_EXTS = {".exr", ".hdr", ".pfm", ".npy"}
+LINEAR_EXTS = {".exr", ".hdr", ".pic", ".pfm", ".npy"}
+RADIANCE_EXTS = (".hdr", ".pic")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_BIT_DEPTH_OFFSET = 24  # signature (8) + IHDR length/type (8) + width/height (8)
+UINT16_MAX = 65535.0
 SRGB_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -50,11 +61,15 @@ def read_image(path, linear: bool | None = None) -> np.ndarray:
         elif ext == ".npy":
             img = np.load(path).astype(np.float32)
             is_linear = True
-        elif ext in (".hdr", ".pfm"):
-            import imageio.v3 as iio
-
-            img = np.asarray(iio.imread(path), dtype=np.float32)
+        elif ext in RADIANCE_EXTS:
+            img = _read_radiance(path)
             is_linear = True
+        elif ext == ".pfm":
+            img = _read_pfm(path)
+            is_linear = True
+        elif ext == ".png" and _png_bit_depth(path) == 16:
+            img = _read_png16(path)
+            is_linear = False
         else:
             from PIL import Image
 
@@ -87,20 +102,120 @@ def read_image(path, linear: bool | None = None) -> np.ndarray:
     return img
 
 
+def _read_radiance(path: str) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imread(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageError(f"{path}: not a Radiance RGBE (.hdr/.pic) file OpenCV can decode")
+    return np.ascontiguousarray(bgr[:, :, ::-1], dtype=np.float32)
+
+
+def _png_bit_depth(path: str) -> int | None:
+    with open(path, "rb") as f:
+        head = f.read(PNG_BIT_DEPTH_OFFSET + 1)
+    if len(head) <= PNG_BIT_DEPTH_OFFSET or not head.startswith(PNG_SIGNATURE):
+        return None
+    return head[PNG_BIT_DEPTH_OFFSET]
+
+
+def _read_png16(path: str) -> np.ndarray:
+    import cv2
+
+    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ImageError(f"{path}: not a 16-bit PNG OpenCV can decode")
+    if raw.ndim == 3:  # OpenCV orders colour channels BGR(A)
+        order = [2, 1, 0, 3][:raw.shape[2]] if raw.shape[2] >= 3 else list(range(raw.shape[2]))
+        raw = raw[:, :, order]
+    return raw.astype(np.float32) / (UINT16_MAX if raw.dtype == np.uint16 else 255.0)
+
+
+def _read_pfm(path: str) -> np.ndarray:
+    """Portable float map as Mitsuba reads it (``Bitmap::read_pfm``)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    tokens: list[bytes] = []
+    pos = 0
+    while len(tokens) < 4:  # magic, width, height, scale; one white-space byte ends the header
+        while pos < len(data) and data[pos:pos + 1].isspace():
+            pos += 1
+        start = pos
+        while pos < len(data) and not data[pos:pos + 1].isspace():
+            pos += 1
+        if start == pos:
+            raise ImageError(f"{path}: truncated PFM header")
+        tokens.append(data[start:pos])
+    pos += 1
+    magic = tokens[0]
+    if magic not in (b"PF", b"Pf"):
+        raise ImageError(f"{path}: not a PFM file (header starts with {magic[:8]!r}, "
+                         "expected 'PF' (colour) or 'Pf' (greyscale))")
+    try:
+        width, height, scale = int(tokens[1]), int(tokens[2]), float(tokens[3])
+    except ValueError:
+        raise ImageError(f"{path}: invalid PFM header "
+                         f"{b' '.join(tokens).decode('latin-1')!r}") from None
+    if width <= 0 or height <= 0 or scale == 0.0:
+        raise ImageError(f"{path}: invalid PFM header (width {width}, height {height}, "
+                         f"scale {scale:g})")
+    channels = 3 if magic == b"PF" else 1
+    count = width * height * channels
+    dtype = np.dtype("<f4" if scale < 0 else ">f4")
+    if len(data) - pos < count * 4:
+        raise ImageError(f"{path}: PFM data is truncated ({len(data) - pos} bytes, expected "
+                         f"{count * 4})")
+    img = np.frombuffer(data, dtype=dtype, count=count, offset=pos).reshape(
+        height, width, channels)
+    return (img[::-1].astype(np.float32) * np.float32(abs(scale)))
+
+
+def _write_pfm(path: str, img: np.ndarray) -> None:
+    c = img.shape[2]
+    if c not in (1, 3):
+        img = img[:, :, :3] if c == 4 else img[:, :, :1]
+    magic = b"PF" if img.shape[2] == 3 else b"Pf"
+    h, w = img.shape[:2]
+    with open(path, "wb") as f:
+        f.write(magic + f"\n{w} {h}\n-1\n".encode("ascii"))
+        f.write(np.ascontiguousarray(img[::-1], dtype="<f4").tobytes())
+
+
+_EXR_GROUPS = (("r", "g", "b", "a"), ("r", "g", "b"), ("y", "a"), ("y",))
+
+
 def _read_exr(path: str) -> np.ndarray:
+    """Colour channels by name: unprefixed ``R G B [A]`` / ``Y [A]`` (any case) first, else the
+    one layer (``diffuse.R ...``) that has them, else a single channel; several candidate
+    layers and no unprefixed colour are an error that lists them."""
     import OpenEXR
 
-    with OpenEXR.File(path) as f:
-        chans = f.channels()
-        if "RGBA" in chans:
-            return np.asarray(chans["RGBA"].pixels, dtype=np.float32)
-        if "RGB" in chans:
-            return np.asarray(chans["RGB"].pixels, dtype=np.float32)
-        names = list(chans.keys())
-        if len(names) == 1:
-            return np.asarray(chans[names[0]].pixels, dtype=np.float32)
-        order = [n for n in ("R", "G", "B", "A") if n in chans] or sorted(names)
-        return np.stack([np.asarray(chans[n].pixels, dtype=np.float32) for n in order], axis=-1)
+    with OpenEXR.File(path, separate_channels=True) as f:
+        chans = {name: np.asarray(ch.pixels, dtype=np.float32)
+                 for name, ch in f.channels().items()}
+    layers: dict[str, dict[str, str]] = {}
+    for name in chans:
+        layer, _, short = name.rpartition(".")
+        layers.setdefault(layer, {}).setdefault(short.lower(), name)
+    candidates = []
+    for layer in sorted(layers, key=lambda k: (k != "", k)):
+        found = layers[layer]
+        for group in _EXR_GROUPS:
+            if all(c in found for c in group):
+                candidates.append((layer, [found[c] for c in group]))
+                break
+    if candidates and (candidates[0][0] == "" or len(candidates) == 1):
+        names = candidates[0][1]
+    elif candidates:
+        raise ImageError(f"{path}: EXR has several layers ("
+                         f"{', '.join(layer for layer, _ in candidates)}) and no unprefixed "
+                         "R, G, B or Y channels; say which layer (e.g. save it alone)")
+    elif len(chans) == 1:
+        names = list(chans)
+    else:
+        raise ImageError(f"{path}: EXR channels {', '.join(sorted(chans))} have no R, G, B "
+                         "or Y (any case, optionally layer-prefixed)")
+    return np.stack([chans[n] for n in names], axis=-1)
 
 
 def write_image(path, image, channels: list[str] | None = None) -> None:
@@ -123,10 +238,14 @@ def write_image(path, image, channels: list[str] | None = None) -> None:
             _write_exr(path, img, channels)
         elif ext == ".npy":
             np.save(path, img)
-        elif ext in (".hdr", ".pfm"):
-            import imageio.v3 as iio
+        elif ext in RADIANCE_EXTS:
+            import cv2
 
-            iio.imwrite(path, img if img.shape[2] != 1 else img[:, :, 0])
+            rgb = np.repeat(img[:, :, :1], 3, axis=2) if img.shape[2] < 3 else img[:, :, :3]
+            if not cv2.imwrite(path, np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.float32)):
+                raise ImageError(f"{path}: OpenCV could not write the Radiance file")
+        elif ext == ".pfm":
+            _write_pfm(path, img)
         elif ext in SRGB_EXTS:
             from PIL import Image
 

@@ -22,7 +22,7 @@ from ..image import srgb_to_linear
 from . import transforms as tf
 from .plugins import CATEGORIES, PLUGINS, category_of
 from .tree import Loc, Node, Prop, Ref, TransformOp
-from .xml_parser import _check_matrix, substitute, tokenize, warn_axis
+from .xml_parser import _check_matrix, spectrum_prop_rgb, substitute, tokenize, warn_axis
 
 VALUE_TYPES = ("rgb", "srgb", "spectrum", "ref", "transform", "point", "vector", "float",
                "integer", "boolean", "string")
@@ -82,6 +82,7 @@ class DictConverter:
         if unused:
             raise SceneError(f"parameter '{unused[0]}' was defined (-D {unused[0]}=...) but the "
                              "scene does not use it", self.display)
+        _refs_by_key(root)
         return root
 
     def _scene_entry(self, root: Node, key: str, v, loc: Loc) -> None:
@@ -142,6 +143,10 @@ class DictConverter:
             if t in VALUE_TYPES and not (t == "point" and set(v) - {"type", "name", "value",
                                                                     "x", "y", "z"}):
                 prop = self._typed_value(k, t, v, loc)
+                if prop.kind == "spectrum":
+                    rgb = spectrum_prop_rgb(prop, node.category == "emitter")
+                    if rgb is not None:
+                        prop = Prop(k, "rgb", rgb, loc, text=v)
                 node.props[k] = prop
                 return
             node.children.append(self._plugin(t, v, loc, name=k, default_id=None))
@@ -341,6 +346,34 @@ class DictConverter:
                 raise self.err(f"invalid lookat: {exc}", loc) from None
             return TransformOp(op, {**vec, "matrix": m}, {"value": a}, loc)
         raise self.err(f"unknown transform operation '{op}'; supported: {', '.join(OPS)}", loc)
+
+
+def _refs_by_key(root: Node) -> None:
+    """``{"type": "ref", "id": "mat"}`` finds the scene-level plugin under the key ``"mat"`` even
+    when that plugin has another explicit ``"id"`` (as ``mi.load_dict`` resolves it); ids win
+    where both exist."""
+    ids: set[str] = set()
+    refs: list[Ref] = []
+
+    def walk(n: Node) -> None:
+        for c in n.children:
+            if isinstance(c, Ref):
+                refs.append(c)
+            else:
+                if c.id is not None:
+                    ids.add(c.id)
+                walk(c)
+
+    walk(root)
+    by_key = {c.key: c for c in root.children if isinstance(c, Node) and c.key is not None}
+    for r in refs:
+        target = by_key.get(r.id)
+        if r.id in ids or target is None:
+            continue
+        if target.id is None:  # an '__elm__' key: the key becomes its id
+            target.id = r.id
+            ids.add(r.id)
+        r.id = target.id
 
 
 def _text(v) -> str:

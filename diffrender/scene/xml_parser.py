@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import SceneError
 from ..image import srgb_to_linear
+from . import spectra
 from . import transforms as tf
 from .tree import Loc, Node, Prop, Ref, TransformOp
 
@@ -28,6 +29,8 @@ PROPERTY_TAGS = ("boolean", "integer", "float", "string", "point", "vector", "rg
 TRANSFORM_OPS = ("translate", "rotate", "scale", "matrix", "lookat")
 OTHER_TAGS = ("ref", "default", "include", "path")
 ALL_TAGS = OBJECT_TAGS + PROPERTY_TAGS + TRANSFORM_OPS + OTHER_TAGS
+
+MAX_INCLUDE_DEPTH = 15
 
 _NAME_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -75,6 +78,22 @@ def read_xml(path: str, display: str) -> Elem:
 
 
 def parse_xml_bytes(data: bytes, display: str) -> Elem:
+    """Parse with expat; XML that pugixml (Mitsuba's parser) accepts and expat rejects is
+    first made well-formed by :func:`pugixml_compatible` (same lines), so a real syntax error
+    is still reported with its file:line."""
+    try:
+        return _expat_parse(data, display)
+    except expat.ExpatError:
+        pass
+    try:
+        return _expat_parse(pugixml_compatible(data), display)
+    except expat.ExpatError as exc:
+        msg = expat.errors.messages.get(exc.code, str(exc))
+        raise SceneError(f"malformed XML: {msg} (column {exc.offset + 1})",
+                         f"{display}:{exc.lineno}") from None
+
+
+def _expat_parse(data: bytes, display: str) -> Elem:
     parser = expat.ParserCreate()
     stack: list[Elem] = []
     root: list[Elem] = []
@@ -91,7 +110,7 @@ def parse_xml_bytes(data: bytes, display: str) -> Elem:
         stack.pop()
 
     def chars(text):
-        if text.strip():
+        if text.strip() and (stack or not root):
             line = parser.CurrentLineNumber
             where = f"<{stack[-1].tag}>" if stack else "the document"
             raise SceneError(f"unexpected text \"{text.strip()[:40]}\" inside {where}; "
@@ -104,12 +123,95 @@ def parse_xml_bytes(data: bytes, display: str) -> Elem:
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
-        msg = expat.errors.messages.get(exc.code, str(exc))
-        raise SceneError(f"malformed XML: {msg} (column {exc.offset + 1})",
-                         f"{display}:{exc.lineno}") from None
+        # like pugixml, whatever follows the root element (text, a second root) is ignored
+        junk = expat.errors.codes[expat.errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT]
+        if not (exc.code == junk and root and not stack):
+            raise
     if not root:
         raise SceneError("malformed XML: no root element", f"{display}:1")
     return root[0]
+
+
+_DECL_RE = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_BARE_AMP_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
+_ATTR_RE = re.compile(r"""([^\s=/>]+)\s*=\s*("[^"]*"|'[^']*')""")
+_LATIN1_NAMES = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "windows-1252", "cp1252"}
+
+
+def pugixml_compatible(data: bytes) -> bytes:
+    """Rewrite XML that pugixml accepts (and Mitsuba loads) but expat rejects into well-formed
+    UTF-8 XML with the same lines: comments containing ``--`` or ending in ``--->`` (licence
+    headers), a bare ``&`` or an unknown entity such as ``&nbsp;`` (kept as text, as pugixml
+    does), ``<`` inside attribute values, bytes that are not UTF-8 (Latin-1 comments), a repeated
+    attribute (the first wins, as in Mitsuba)."""
+    m = _DECL_RE.match(data)
+    declared = m.group(1).decode("ascii").lower() if m else "utf-8"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        enc = "latin-1" if declared in _LATIN1_NAMES else "utf-8"
+        if data.startswith(b"\xef\xbb\xbf"):
+            enc, data = "utf-8", data[3:]
+        text = data.decode(enc, errors="replace")
+    if m:
+        text = re.sub(r"(<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2", r"\1\2UTF-8\2", text,
+                      count=1)
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find("<", i)
+        if j < 0:
+            out.append(_BARE_AMP_RE.sub("&amp;", text[i:]))
+            break
+        out.append(_BARE_AMP_RE.sub("&amp;", text[i:j]))
+        if text.startswith("<!--", j):
+            k = text.find("-->", j + 4)
+            if k < 0:  # unterminated: left for expat to report
+                out.append(text[j:])
+                break
+            body = re.sub(r"[^\n]", " ", text[j + 4:k])
+            out.append("<!--" + body + "-->")
+            i = k + 3
+        elif text.startswith("<![CDATA[", j) or text.startswith("<?", j):
+            close = "]]>" if text[j + 1] == "!" else "?>"
+            k = text.find(close, j)
+            k = n if k < 0 else k + len(close)
+            out.append(text[j:k])
+            i = k
+        elif text.startswith("<!", j):
+            k = text.find(">", j)
+            k = n if k < 0 else k + 1
+            out.append(text[j:k])
+            i = k
+        else:
+            k, quote = j + 1, None
+            while k < n:
+                ch = text[k]
+                if quote:
+                    if ch == quote:
+                        quote = None
+                elif ch in "\"'":
+                    quote = ch
+                elif ch == ">":
+                    break
+                k += 1
+            out.append(_clean_tag(text[j:k + 1]))
+            i = k + 1
+    return "".join(out).encode("utf-8")
+
+
+def _clean_tag(tag: str) -> str:
+    seen: set[str] = set()
+
+    def attr(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        if name in seen:
+            return re.sub(r"[^\n]", " ", m.group(0))
+        seen.add(name)
+        q, body = value[0], value[1:-1]
+        return f"{name}={q}{_BARE_AMP_RE.sub('&amp;', body).replace('<', '&lt;')}{q}"
+
+    return _ATTR_RE.sub(attr, tag)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,16 +293,8 @@ class XMLConverter:
         if root.tag != "scene":
             raise SceneError(f"root element must be <scene>, found <{root.tag}>", str(loc))
         self._check_version(root)
-        for c in root.children:
-            if c.tag == "default":
-                self._check_attrs(c, ("name", "value"), required=("name", "value"))
-                name = c.attrs["name"]
-                if not name or "," in name:
-                    raise SceneError(f"<default>: invalid name \"{name}\"", str(c.loc()))
-                self.defaults.setdefault(name, c.attrs["value"])
-        merged = dict(self.defaults)
-        merged.update(self.defines)
-        self._params = sorted(merged.items(), key=lambda kv: -len(kv[0]))
+        self._prescan_defaults(root, 0)
+        self._update_params()
         node = Node("scene", "scene", loc)
         attrs = {k: v for k, v in root.attrs.items() if k != "version"}
         if set(attrs) - {"type", "id"}:
@@ -212,6 +306,43 @@ class XMLConverter:
             raise SceneError(f"parameter '{unused[0]}' was defined (-D {unused[0]}=...) but the "
                              "scene does not use it", self.display)
         return node
+
+    def _update_params(self) -> None:
+        merged = dict(self.defaults)
+        merged.update(self.defines)
+        self._params = sorted(merged.items(), key=lambda kv: -len(kv[0]))
+
+    def _add_default(self, c: Elem) -> None:
+        """A ``<default>``: the first definition of a name in document order (included files
+        expanded in place) wins, and ``-D name=...`` beats them all, as in Mitsuba 3.9."""
+        self._check_attrs(c, ("name", "value"), required=("name", "value"))
+        name = c.attrs["name"]
+        if not name or "," in name:
+            raise SceneError(f"<default>: invalid name \"{name}\"", str(c.loc()))
+        self.defaults.setdefault(name, c.attrs["value"])
+
+    def _prescan_defaults(self, root: Elem, depth: int) -> None:
+        """Collect ``<default>``s before anything is substituted: the scene's own and those of
+        the files it includes at its top level, in document order. An include that cannot be
+        read here is skipped (converting it reports the error with its line)."""
+        for c in root.children:
+            if c.tag == "default":
+                self._add_default(c)
+            elif c.tag == "include" and depth < MAX_INCLUDE_DEPTH and "filename" in c.attrs:
+                self._update_params()
+                try:
+                    filename = substitute(c.attrs["filename"], self._params, c.loc(), set())
+                except SceneError:
+                    continue
+                path = self.resolve(filename)
+                if path is None:
+                    continue
+                try:
+                    inc = read_xml(path, _include_display(self.display, filename))
+                except SceneError:
+                    continue
+                if inc.tag == "scene":
+                    self._prescan_defaults(inc, depth + 1)
 
     def _check_version(self, root: Elem) -> None:
         loc = root.loc()
@@ -285,7 +416,7 @@ class XMLConverter:
             raise SceneError(f"<{tag}> plugins are not supported (no participating media); "
                              f"supported plugin elements: {', '.join(OBJECT_TAGS[1:])}", str(loc))
         if tag in PROPERTY_TAGS:
-            prop = self._property(c)
+            prop = self._property(c, parent)
             if prop.name in parent.props:
                 raise SceneError(f"parameter '{prop.name}' is given twice in "
                                  f"{parent.category} '{parent.type}' (first at "
@@ -303,20 +434,21 @@ class XMLConverter:
         if path is None:
             raise SceneError(f"included file \"{filename}\" not found", str(loc))
         self._include_depth += 1
-        if self._include_depth > 15:
-            raise SceneError("<include> nested more than 15 levels deep", str(loc))
-        disp = os.path.join(os.path.dirname(self.display), filename) if not os.path.isabs(
-            filename) else filename
-        root = read_xml(path, disp)
+        if self._include_depth > MAX_INCLUDE_DEPTH:
+            raise SceneError(f"<include> nested more than {MAX_INCLUDE_DEPTH} levels deep",
+                             str(loc))
+        root = read_xml(path, _include_display(self.display, filename))
         if root.tag == "scene":
             if "version" in root.attrs:
                 v = _parse_version(root.attrs["version"], root.loc())
                 if v[0] < 2:
                     _upgrade_v1(root)
             for cc in root.children:
-                if cc.tag == "default":
-                    raise SceneError("<default> in an included file is not supported; "
-                                     "put it in the main scene file", str(cc.loc()))
+                if cc.tag == "default":  # usually already collected by _prescan_defaults
+                    if cc.attrs.get("name") not in self.defaults:
+                        self._add_default(cc)
+                        self._update_params()
+                    continue
                 self._child(cc, parent, top)
         else:
             self._child(root, parent, top)
@@ -332,8 +464,12 @@ class XMLConverter:
         return None
 
     # -- properties --------------------------------------------------------------------------
-    def _property(self, c: Elem) -> Prop:
+    def _property(self, c: Elem, parent: Node | None = None) -> Prop:
         prop = self._property_value(c)
+        if prop.kind == "spectrum" and parent is not None:
+            rgb = spectrum_prop_rgb(prop, parent.category == "emitter")
+            if rgb is not None:  # written back as its <rgb> equivalent
+                return Prop(prop.name, "rgb", rgb, prop.loc, text=prop.text)
         prop.raw = dict(c.attrs)
         return prop
 
@@ -487,6 +623,30 @@ class XMLConverter:
         except ValueError as exc:
             raise SceneError(f"invalid <lookat>: {exc}", str(loc)) from None
         return TransformOp("lookat", {**vec, "matrix": m}, dict(o.attrs), loc)
+
+
+def _include_display(display: str, filename: str) -> str:
+    """How an included file is named in messages: relative to the including file's name."""
+    return filename if os.path.isabs(filename) else os.path.join(os.path.dirname(display),
+                                                                 filename)
+
+
+def spectrum_prop_rgb(prop: Prop, emitter: bool) -> np.ndarray | None:
+    """The linear RGB Mitsuba's RGB variants make of a ``spectrum`` value: wavelength:value
+    pairs integrated against the CIE curves (:mod:`.spectra`), and a one-value spectrum on an
+    emitter (not white in sRGB); None for what stays a spectrum (a one-value spectrum elsewhere,
+    a file)."""
+    form, val = prop.value
+    if form == "pairs":
+        try:
+            return spectra.pairs_to_rgb(val, emitter=emitter,
+                                        unbounded=prop.name in spectra.UNBOUNDED_PARAMS)
+        except ValueError as exc:
+            raise SceneError(f"spectrum '{prop.name}': {exc} (got \"{prop.text}\")",
+                             str(prop.loc)) from None
+    if form == "constant" and emitter:
+        return spectra.uniform_emitter_rgb(val)
+    return None
 
 
 def warn_axis(axis: np.ndarray, loc: Loc) -> None:

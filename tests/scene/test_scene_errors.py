@@ -234,9 +234,13 @@ def test_structural_errors(xml_scene):
     assert error_of(p) == (f"{p}:2: unexpected text \"hello\" inside <shape>; values go in "
                            "value=\"...\" attributes")
     p = xml_scene('<shape type="cube"><bsdf type="diffuse"><spectrum name="reflectance" '
-                  'value="400:0.5, 700:0.6"/></bsdf></shape>')
-    assert error_of(p) == (f"{p}:2: bsdf 'diffuse' parameter 'reflectance': only constant "
-                           "spectra (one value) are supported; give an <rgb> value instead")
+                  'value="400:0.5"/></bsdf></shape>')
+    assert error_of(p) == (f"{p}:2: spectrum 'reflectance': a spectrum needs at least two "
+                           "wavelength:value pairs (or one value) (got \"400:0.5\")")
+    p = xml_scene('<shape type="cube"><bsdf type="diffuse"><spectrum name="reflectance" '
+                  'value="500:0.5, 400:0.6"/></bsdf></shape>')
+    assert error_of(p) == (f"{p}:2: spectrum 'reflectance': wavelengths must increase "
+                           "(got \"500:0.5, 400:0.6\")")
     p = xml_scene('<sensor type="perspective"><float name="fov" value="30"/>'
                   '<string name="focal_length" value="50mm"/></sensor>')
     assert error_of(p) == f"{p}:2: give either 'fov' or 'focal_length', not both"
