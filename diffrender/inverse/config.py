@@ -5,8 +5,11 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
     scene: ../scenes/cornell-box/scene.xml
     defines: {res: 64}
     targets:
-      - image: target.exr        # a photo or a render; its size must match the sensor's film
+      - image: target.exr        # a photo or a render (resampled to the film if sizes differ)
         sensor: 0                # index or id of the sensor it was taken from (default 0)
+        mask: mask.png           # optional: pixels where the mask is 0 are ignored (default:
+                                 #   the target's alpha channel when it has one)
+    dataset: {path: colmap/, downscale: 4}   # or a photo set: one sensor + target per image
     parameters:
       red.reflectance: {init: [0.5, 0.5, 0.5], lr: 0.02, bounds: [0, 1]}
       light.emitter.radiance: {lr: 0.5}          # bounds default to [0, inf) for emitters
@@ -47,6 +50,21 @@ class _Strict(BaseModel):
 class TargetConfig(_Strict):
     image: str
     sensor: Union[int, str] = 0
+    weight: float = Field(1.0, gt=0)
+    # per-pixel weights: a mask image ("alpha" = the target's alpha channel, the default when it
+    # has one; "none" ignores an alpha channel) and/or a weight image; both multiply
+    mask: Optional[str] = None
+    weights: Optional[str] = None
+
+
+class DatasetConfig(_Strict):
+    """A photo set whose images are the targets, one sensor per image (``docs/photos.md``)."""
+    path: str                      # COLMAP model folder or transforms.json
+    subset: Optional[Union[str, list[Union[int, str]]]] = None   # names, indices or "every:K"
+    downscale: float = Field(1.0, ge=1)
+    masks: Optional[str] = None    # folder of mask images
+    images: Optional[str] = None   # folder of the images (COLMAP)
+    sensor: Union[int, str] = 0    # the scene sensor whose film / filter / clip planes are copied
     weight: float = Field(1.0, gt=0)
 
 
@@ -101,10 +119,14 @@ class OptimizerConfig(_Strict):
 class OptimizeConfig(_Strict):
     scene: str
     defines: dict[str, Union[str, int, float]] = {}
-    targets: list[TargetConfig] = Field(min_length=1)
+    targets: list[TargetConfig] = []
+    dataset: Optional[DatasetConfig] = None
+    # a target whose size differs from its sensor's film: "area" (each film pixel averages the
+    # target pixels it covers), "bilinear", or "error"
+    resample: Literal["area", "bilinear", "error"] = "area"
     parameters: dict[str, ParamConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
-    loss: Literal["l1", "l2", "relative_l2", "l2_srgb"] = "l2"
+    loss: Literal["l1", "l2", "relative_l2", "l2_srgb", "charbonnier"] = "l2"
     iterations: int = Field(100, ge=1)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).
@@ -164,6 +186,8 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
     except ValidationError as exc:
         e = exc.errors()[0]
         raise ConfigError(f"{_format_loc(e['loc'])}: {_message(e)}", where) from None
+    if not cfg.targets and cfg.dataset is None:
+        raise ConfigError("targets: expected at least one target image (or a dataset)", where)
     if cfg.average_from is not None and cfg.average_from >= cfg.iterations:
         raise ConfigError(f"average_from: must be below iterations ({cfg.iterations}), got "
                           f"{cfg.average_from}", where)

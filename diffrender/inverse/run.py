@@ -17,12 +17,29 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..datasets import load_dataset
 from ..errors import ConfigError, DiffrenderError, SceneError
+from ..image import read_image
 from .config import DEFAULT_BOUNDS, OptimizeConfig, param_init_value
+from .resample import resample
+
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+JPEG_NOTE = ("its compression shifts colours and blurs chroma; prefer PNG / EXR targets, or use "
+             "a robust loss (loss: charbonnier)")
+
+
+@dataclass
+class Target:
+    sensor: int
+    image: np.ndarray          # (H, W, 3) linear, at the film's size
+    weight: float              # the target's weight in the total loss
+    pixel_weights: np.ndarray | None = None  # (H, W) mask / weights, None = all 1
 
 CHECKPOINT = "checkpoint.json"
 
@@ -36,7 +53,6 @@ class Problem:
     """Everything the loop needs, validated before any kernel compiles."""
 
     def __init__(self, cfg: OptimizeConfig):
-        from ..image import read_image
         from ..scene.loader import load_scene
 
         self.cfg = cfg
@@ -87,12 +103,10 @@ class Problem:
             path = cfg.resolve(t.image)
             if not os.path.exists(path):
                 raise ConfigError(f"no such image file '{t.image}'", where + ".image")
-            img = read_image(path)[:, :, :3]
-            film = self.scene.sensors[sidx].film
-            if img.shape[:2] != (film.height, film.width):
-                raise ConfigError(f"target '{t.image}' is {img.shape[1]}x{img.shape[0]} but sensor {sidx} "
-                                  f"renders {film.width}x{film.height}", where + ".image")
-            self.targets.append((sidx, img.astype(np.float32), t.weight))
+            self.targets.append(self._target(sidx, path, t.image, t.weight, where,
+                                             mask=t.mask, weights=t.weights))
+        if cfg.dataset is not None:
+            self._add_dataset(cfg.dataset)
         self.pipeline = None
         if cfg.filters is not None:
             self._load_pipeline()
@@ -101,6 +115,72 @@ class Problem:
                 known = ", ".join(n for n in self.names if n.startswith("filters.")) or "none"
                 raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
                                   f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
+
+    def _add_dataset(self, dc):
+        """One sensor (a copy of the template sensor looking through the frame's camera) and one
+        target per image of the photo set."""
+        where = f"{self.cfg.path}: dataset"
+        ds = load_dataset(self.cfg.resolve(dc.path), subset=dc.subset, downscale=dc.downscale,
+                          masks=None if dc.masks is None else self.cfg.resolve(dc.masks),
+                          images=None if dc.images is None else self.cfg.resolve(dc.images))
+        template = self.scene.sensors[self._sensor_index(dc.sensor, where)]
+        for frame in ds.frames:
+            fw = f"{where}: {frame.name}"
+            if not os.path.exists(frame.image):
+                raise ConfigError(f"no such image file '{frame.image}'", fw)
+            self.scene.sensors.append(frame.sensor(template, fw))
+            self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
+                                             frame.name, dc.weight, fw, mask=frame.mask))
+
+    def _target(self, sidx, path, name, weight, where, mask=None, weights=None) -> Target:
+        """Read a target image (and its mask / weights), resampled to the sensor's film."""
+        img = read_image(path)
+        film = self.scene.sensors[sidx].film
+        size = (film.height, film.width)
+        pix = None
+        has_alpha = img.shape[2] in (2, 4)
+        if mask == "alpha" and not has_alpha:
+            raise ConfigError(f"mask: alpha, but '{name}' has no alpha channel", where + ".mask")
+        if has_alpha and mask in (None, "alpha"):
+            pix = img[:, :, -1]
+        elif mask not in (None, "none", "alpha"):
+            pix = self._weight_image(mask, where + ".mask") > 0.0
+        color = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
+        color = self._fit(color, size, name, where + ".image")
+        if pix is not None:
+            pix = self._fit(np.asarray(pix, np.float32)[:, :, None], size, f"the mask of '{name}'",
+                            where + ".mask")[:, :, 0]
+        if weights is not None:
+            wi = self._fit(self._weight_image(weights, where + ".weights")[:, :, None], size,
+                           f"'{weights}'", where + ".weights")[:, :, 0]
+            pix = wi if pix is None else pix * wi
+        if os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS:
+            print(f"diffrender: note: {where}: '{name}' is a JPEG (8-bit sRGB, lossy, usually "
+                  f"chroma-subsampled): {JPEG_NOTE}", file=sys.stderr)
+        return Target(sidx, color.astype(np.float32), weight, pix)
+
+    def _weight_image(self, p, where):
+        path = self.cfg.resolve(p) if not os.path.isabs(p) else p
+        if not os.path.exists(path):
+            raise ConfigError(f"no such image file '{p}'", where)
+        w = read_image(path, linear=True)
+        w = w[:, :, -1] if w.shape[2] in (2, 4) else w[:, :, 0]
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ConfigError(f"'{p}': weights must be finite and >= 0", where)
+        return w
+
+    def _fit(self, img, size, name, where):
+        if img.shape[:2] == size:
+            return img
+        h, w = img.shape[:2]
+        if self.cfg.resample == "error":
+            raise ConfigError(f"target {name} is {w}x{h} but the sensor renders {size[1]}x{size[0]} "
+                              "(resample: error)", where)
+        how = ("area average of the pixels each film pixel covers" if self.cfg.resample == "area"
+               else "bilinear")
+        print(f"diffrender: note: {where}: {name} is {w}x{h}, resampled to the film's "
+              f"{size[1]}x{size[0]} ({how})", file=sys.stderr)
+        return resample(img, size, self.cfg.resample)
 
     def _load_pipeline(self):
         """A filter pipeline applied to the render before the loss; its learnable parameters are
@@ -254,11 +334,12 @@ class Run:
         ec = self.cfg.edges
         edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
                      interior=ec.interior)
-        for ti_, (sidx, target, w) in enumerate(self.problem.targets):
+        for ti_, tg in enumerate(self.problem.targets):
+            sidx, target, w = tg.sensor, tg.image, tg.weight
             r = renderer(sidx)
             img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
             out = pipe(img) if pipe is not None else img
-            loss, adj = loss_fn(out, target)
+            loss, adj = loss_fn(out, target, weights=tg.pixel_weights)
             total += w * loss
             adj = w * adj
             if pipe is not None:
@@ -331,7 +412,7 @@ class Run:
             self._plot()
         if final:
             self._apply(values)
-            img = renderer(self.problem.targets[0][0]).render(spp=max(self.cfg.spp, 64),
+            img = renderer(self.problem.targets[0].sensor).render(spp=max(self.cfg.spp, 64),
                                                                seed=_seed(self.cfg.seed, 10**6, 0),
                                                                max_depth=self.cfg.max_depth)
             if self.problem.pipeline is not None:
@@ -417,8 +498,8 @@ class Run:
                 renderers[sensor] = Renderer(self.problem.scene, sensor=sensor)
             return renderers[sensor]
 
-        for sidx, _, _ in self.problem.targets:  # compile before the first iteration
-            renderer(sidx)
+        for tg in self.problem.targets:  # compile before the first iteration
+            renderer(tg.sensor)
         it = self.start
         try:
             while it < cfg.iterations:
