@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import ConfigError
-from .camera import CameraModel, look_at
+from .camera import CameraModel, focal_from_exif, look_at
 from .dataset import Dataset, Frame
 from .formats import read_colmap, read_transforms
 
@@ -73,4 +73,4 @@ def _select(frames, subset, where):
     return out
 
 
-__all__ = ["CameraModel", "Dataset", "Frame", "load_dataset", "look_at"]
+__all__ = ["CameraModel", "Dataset", "Frame", "focal_from_exif", "load_dataset", "look_at"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 #: camera-space axes of OpenCV / COLMAP expressed in ours (180° about z)
 OPENCV_TO_MITSUBA = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -132,3 +133,43 @@ def look_at(origin, target, up) -> np.ndarray:
     m = np.eye(4)
     m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = left, new_up, d, o
     return m
+
+
+EXIF_IFD = 0x8769
+EXIF_FOCAL_LENGTH = 0x920A             # mm
+EXIF_FOCAL_LENGTH_35MM = 0xA405        # mm, 35 mm-equivalent (by the diagonal)
+EXIF_FOCAL_PLANE_X_RES = 0xA20E        # pixels per unit on the sensor
+EXIF_FOCAL_PLANE_RES_UNIT = 0xA210     # 2 inch, 3 cm, 4 mm, 5 um
+_RES_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 1e-3}
+FULL_FRAME_DIAGONAL_MM = float(np.hypot(36.0, 24.0))
+
+
+def focal_from_exif(path) -> tuple[float, str] | None:
+    """The focal length in pixels of a photo from its EXIF data, and how it was found; None
+    when the file has none. Uses the focal length and the sensor's pixel pitch
+    (FocalPlaneXResolution) when both are present, else the 35 mm-equivalent focal length
+    (defined by the image diagonal: ``f_px = f35 * diagonal_px / 43.27 mm``)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            exif = im.getexif()
+    except UnidentifiedImageError:  # a format Pillow does not read (EXR, PFM): no EXIF
+        return None
+    ifd = exif.get_ifd(EXIF_IFD) if exif else {}
+
+    def num(tag):
+        v = ifd.get(tag, exif.get(tag) if exif else None)
+        try:
+            v = float(v)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+        return v if np.isfinite(v) and v > 0 else None
+
+    f_mm, res = num(EXIF_FOCAL_LENGTH), num(EXIF_FOCAL_PLANE_X_RES)
+    unit = _RES_UNIT_MM.get(int(ifd.get(EXIF_FOCAL_PLANE_RES_UNIT, 2) or 2))
+    if f_mm and res and unit:
+        return f_mm * res / unit, "EXIF FocalLength and FocalPlaneXResolution"
+    f35 = num(EXIF_FOCAL_LENGTH_35MM)
+    if f35:
+        return f35 * float(np.hypot(w, h)) / FULL_FRAME_DIAGONAL_MM, "EXIF FocalLengthIn35mmFilm"
+    return None

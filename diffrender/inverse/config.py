@@ -55,6 +55,8 @@ class TargetConfig(_Strict):
     # has one; "none" ignores an alpha channel) and/or a weight image; both multiply
     mask: Optional[str] = None
     weights: Optional[str] = None
+    # set the sensor's horizontal field of view from the photo's EXIF focal length
+    fov_from_exif: bool = False
 
 
 class DatasetConfig(_Strict):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..datasets import load_dataset
+from ..datasets import focal_from_exif, load_dataset
 from ..errors import ConfigError, DiffrenderError, SceneError
 from ..image import read_image
 from .config import DEFAULT_BOUNDS, OptimizeConfig, param_init_value
@@ -103,6 +103,8 @@ class Problem:
             path = cfg.resolve(t.image)
             if not os.path.exists(path):
                 raise ConfigError(f"no such image file '{t.image}'", where + ".image")
+            if t.fov_from_exif:
+                self._fov_from_exif(sidx, path, t.image, where)
             self.targets.append(self._target(sidx, path, t.image, t.weight, where,
                                              mask=t.mask, weights=t.weights))
         if cfg.dataset is not None:
@@ -115,6 +117,21 @@ class Problem:
                 known = ", ".join(n for n in self.names if n.startswith("filters.")) or "none"
                 raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
                                   f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
+
+    def _fov_from_exif(self, sidx, path, name, where):
+        try:
+            found = focal_from_exif(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read EXIF data of '{name}': {exc}", where + ".image") from None
+        if found is None:
+            raise ConfigError(f"fov_from_exif: '{name}' has no EXIF focal length", where)
+        f_px, how = found
+        width = read_image(path).shape[1]
+        sensor = self.scene.sensors[sidx]
+        sensor.fov = float(np.degrees(2.0 * np.arctan(0.5 * width / f_px)))
+        sensor.fov_axis = "x"
+        print(f"diffrender: note: {where}: sensor {sidx} fov = {sensor.fov:.4g} degrees (x) from "
+              f"{how}", file=sys.stderr)
 
     def _add_dataset(self, dc):
         """One sensor (a copy of the template sensor looking through the frame's camera) and one

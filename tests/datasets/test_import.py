@@ -236,3 +236,30 @@ def test_errors_are_one_line(tmp_path):
                                "fl_x": 10, "w": 8, "h": 8}))
     with pytest.raises(ConfigError, match=r"frames\[0\]: transform_matrix: expected a finite 4x4"):
         load_dataset(bad)
+
+
+def _jpeg_with_exif(path, size, tags):
+    from PIL import Image
+
+    im = Image.new("RGB", size, (128, 128, 128))
+    exif = Image.Exif()
+    ifd = exif.get_ifd(0x8769)
+    for k, v in tags.items():
+        ifd[k] = v
+    im.save(path, exif=exif)
+
+
+def test_focal_length_from_exif(tmp_path):
+    from diffrender.datasets import focal_from_exif
+
+    p = tmp_path / "a.jpg"
+    # 35 mm equivalent 50 mm: the diagonal of a 3:2 image spans 43.27 mm
+    _jpeg_with_exif(p, (300, 200), {0xA405: 50})
+    f, how = focal_from_exif(p)
+    assert f == pytest.approx(50 * np.hypot(300, 200) / np.hypot(36, 24)) and "35mm" in how
+    # real focal length and pixel pitch win: 4.2 mm at 1000 px/mm
+    _jpeg_with_exif(p, (300, 200), {0xA405: 50, 0x920A: 4.2, 0xA20E: 1000.0, 0xA210: 4})
+    f, how = focal_from_exif(p)
+    assert f == pytest.approx(4200.0) and "FocalPlaneXResolution" in how
+    _jpeg_with_exif(p, (30, 20), {})
+    assert focal_from_exif(p) is None

@@ -161,3 +161,18 @@ def test_a_dataset_makes_one_sensor_and_one_target_per_image(workdir):
     np.testing.assert_allclose(p.targets[1].image, 0.4, rtol=2e-2)  # sRGB PNG, decoded
     path = write_cfg(workdir, targets=[], dataset={"path": "transforms.json", "subset": ["x.png"]})
     assert problem_error(path).startswith(f"{workdir / 'transforms.json'}: subset: no image named 'x.png'")
+
+
+def test_fov_from_exif(workdir, capsys):
+    from PIL import Image
+
+    im = Image.new("RGB", (8, 6), (100, 100, 100))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28
+    im.save(workdir / "photo.jpg", exif=exif)
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "photo.jpg", "fov_from_exif": True}])))
+    f_px = 28 * np.hypot(8, 6) / np.hypot(36, 24)
+    assert p.scene.sensors[0].fov == pytest.approx(np.degrees(2 * np.arctan(4 / f_px)))
+    assert "sensor 0 fov = " in capsys.readouterr().err
+    path = write_cfg(workdir, targets=[{"image": "target.exr", "fov_from_exif": True}])
+    assert problem_error(path) == f"{path}: targets[0]: fov_from_exif: 'target.exr' has no EXIF focal length"
