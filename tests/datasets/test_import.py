@@ -263,3 +263,20 @@ def test_focal_length_from_exif(tmp_path):
     assert f == pytest.approx(4200.0) and "FocalPlaneXResolution" in how
     _jpeg_with_exif(p, (30, 20), {})
     assert focal_from_exif(p) is None
+
+
+def test_dataset_info_command(tmp_path):
+    import subprocess
+    import sys
+
+    _write_colmap(tmp_path, binary=False)
+    r = subprocess.run([sys.executable, "-m", "diffrender", "dataset", "info", str(tmp_path),
+                        "--downscale", "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{tmp_path}: colmap, 6 images, 1 points"
+    assert "  camera 24x16 fx=25 fy=26 cx=12.3 cy=7.55 k1=-0.12, k2=0.03, p1=0.002, p2=-0.001: 2 images" in lines
+    assert lines[-1] == "  images found: 0 of 6 (missing e.g. " + str(tmp_path / "images" / "img_10.png") + "); masks: 0"
+    r = subprocess.run([sys.executable, "-m", "diffrender", "dataset", "info", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.strip() == f"diffrender: error: {tmp_path / 'x'}: dataset path does not exist"
