@@ -27,6 +27,7 @@ from ..datasets import focal_from_exif, load_dataset
 from ..errors import ConfigError, DiffrenderError, SceneError
 from ..image import read_image
 from .config import DEFAULT_BOUNDS, OptimizeConfig, param_init_value
+from ..scene.writer import atomic_write_bytes
 from .resample import resample
 
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
@@ -42,6 +43,13 @@ class Target:
     pixel_weights: np.ndarray | None = None  # (H, W) mask / weights, None = all 1
 
 CHECKPOINT = "checkpoint.json"
+RUN_CONFIG = "config.json"  # the validated config, for `diffrender export RUN_DIR`
+
+
+def save_run_config(cfg: OptimizeConfig, out: str) -> None:
+    data = {"config": cfg.model_dump(mode="json", exclude={"path", "base_dir"}, exclude_none=True),
+            "path": cfg.path, "base_dir": cfg.base_dir}
+    atomic_write_bytes(os.path.join(out, RUN_CONFIG), json.dumps(data, indent=2).encode())
 
 
 def _seed(base: int, it: int, stream: int) -> int:
@@ -305,6 +313,7 @@ class Run:
             raise ConfigError(f"output folder '{self.out}' already holds a run: use --resume to continue it "
                               "or --overwrite to start again", cfg.path)
         os.makedirs(os.path.join(self.out, "renders"), exist_ok=True)
+        save_run_config(cfg, self.out)
         self.resume = resume
         self.trajectory: list[dict] = []
         self.start = 0
