@@ -14,7 +14,10 @@ Outputs in the config's ``output`` folder:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
+import io
 import json
 import os
 import sys
@@ -44,6 +47,56 @@ class Target:
 
 CHECKPOINT = "checkpoint.json"
 RUN_CONFIG = "config.json"  # the validated config, for `diffrender export RUN_DIR`
+
+
+RUN_MARKER = ".diffrender-run"  # a folder holding it was made by optimize and may be written
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path (same folder, same extension) to write; on success it replaces
+    ``path`` in one step, so ``path`` always holds a complete file, old or new."""
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp-{os.getpid()}{ext}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_json(path: str, obj, **kw) -> None:
+    atomic_write_bytes(path, json.dumps(obj, **kw).encode("utf-8"))
+
+
+def prepare_output(out: str, where: str):
+    """Make ``out`` the run's folder, or refuse: it must be new, empty, or a run folder (holding
+    :data:`RUN_MARKER`). Returns the open lock file (held while the run lives: a second run on the
+    same folder is refused)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"output '{out}' exists and is not a folder", where)
+    if os.path.isdir(out):
+        entries = [e for e in os.listdir(out) if e != LOCK]
+        if entries and RUN_MARKER not in entries:
+            raise ConfigError(f"output folder '{out}' holds other files and was not made by "
+                              "`diffrender optimize`: choose a new or empty folder", where)
+    try:
+        os.makedirs(os.path.join(out, "renders"), exist_ok=True)
+        marker = os.path.join(out, RUN_MARKER)
+        if not os.path.exists(marker):
+            atomic_write_bytes(marker, b"diffrender optimize output folder\n")
+        lock = open(os.path.join(out, LOCK), "a+")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the output folder '{out}': {exc.strerror or exc}",
+                          where) from None
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise ConfigError(f"output folder '{out}' is in use by another optimize run", where) from None
+    return lock
 
 
 def save_run_config(cfg: OptimizeConfig, out: str) -> None:
@@ -312,7 +365,7 @@ class Run:
         if not resume and os.path.exists(ck) and not overwrite:
             raise ConfigError(f"output folder '{self.out}' already holds a run: use --resume to continue it "
                               "or --overwrite to start again", cfg.path)
-        os.makedirs(os.path.join(self.out, "renders"), exist_ok=True)
+        self._lock = prepare_output(self.out, cfg.path)
         save_run_config(cfg, self.out)
         self.resume = resume
         self.trajectory: list[dict] = []
@@ -413,28 +466,35 @@ class Run:
             return {k: v / self.avg_n for k, v in self.avg_sum.items()}
         return {k: np.asarray(v) for k, v in opt.params.items()}
 
+    def release(self):
+        """Let another run use the output folder (also when this object is collected)."""
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            lock.close()
+
+    def __del__(self):
+        self.release()
+
     def _checkpoint(self, opt, it_next):
         state = {"iteration": it_next, "optimizer": opt.state_dict(), "trajectory": self.trajectory,
                  "average": {"n": self.avg_n,
                              "sum": {k: np.asarray(v).tolist() for k, v in self.avg_sum.items()}},
                  "config": self.cfg.path}
-        tmp = os.path.join(self.out, CHECKPOINT + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, os.path.join(self.out, CHECKPOINT))
+        atomic_json(os.path.join(self.out, CHECKPOINT), state)
 
     def _write_outputs(self, opt, renderer, final=True):
         from ..image import write_image
 
         values = self.result(opt)
-        with open(os.path.join(self.out, "params.json"), "w") as f:
-            json.dump({k: np.asarray(v).tolist() for k, v in values.items()}, f, indent=2)
+        atomic_json(os.path.join(self.out, "params.json"),
+                    {k: np.asarray(v).tolist() for k, v in values.items()}, indent=2)
         if self.trajectory:
             keys = list(dict.fromkeys(k for r in self.trajectory for k in r))
-            with open(os.path.join(self.out, "trajectory.csv"), "w", newline="") as f:
-                wr = csv.DictWriter(f, fieldnames=keys)
-                wr.writeheader()
-                wr.writerows(self.trajectory)
+            buf = io.StringIO(newline="")
+            wr = csv.DictWriter(buf, fieldnames=keys)
+            wr.writeheader()
+            wr.writerows(self.trajectory)
+            atomic_write_bytes(os.path.join(self.out, "trajectory.csv"), buf.getvalue().encode())
             self._plot()
         if final:
             self._apply(values)
@@ -443,8 +503,9 @@ class Run:
                                                                max_depth=self.cfg.max_depth)
             if self.problem.pipeline is not None:
                 img = self.problem.pipeline(img)
-            write_image(os.path.join(self.out, "final.exr"), img)
-            write_image(os.path.join(self.out, "final.png"), img)
+            for name in ("final.exr", "final.png"):
+                with atomic_path(os.path.join(self.out, name)) as tmp:
+                    write_image(tmp, img)
             self._video()
             self._write_scene()
             self._write_pipeline()
@@ -462,7 +523,8 @@ class Run:
         ax.set_ylabel(f"loss ({self.cfg.loss})")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        fig.savefig(os.path.join(self.out, "loss.png"), dpi=100)
+        with atomic_path(os.path.join(self.out, "loss.png")) as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
         keys = [k for k in self.trajectory[0] if k not in ("iteration", "loss", "seconds")]
         if keys:
@@ -473,7 +535,8 @@ class Run:
             ax.legend(fontsize=6)
             ax.grid(True, alpha=0.3)
             fig.tight_layout()
-            fig.savefig(os.path.join(self.out, "params.png"), dpi=100)
+            with atomic_path(os.path.join(self.out, "params.png")) as tmp:
+                fig.savefig(tmp, dpi=100)
             plt.close(fig)
 
     def _video(self):
@@ -482,14 +545,17 @@ class Run:
         from ..image import read_image, write_animation
 
         d = os.path.join(self.out, "renders")
-        files = sorted(f for f in os.listdir(d) if f.startswith("iter_") and f.endswith(".png"))
+        files = sorted(f for f in os.listdir(d)
+                       if f.startswith("iter_") and f.endswith(".png") and ".tmp-" not in f)
         if files:
             frames = [read_image(os.path.join(d, f)) for f in files]
-            write_animation(os.path.join(self.out, f"progress.{self.cfg.video}"), frames, fps=8)
+            with atomic_path(os.path.join(self.out, f"progress.{self.cfg.video}")) as tmp:
+                write_animation(tmp, frames, fps=8)
 
     def _write_pipeline(self):
         if self.problem.pipeline is not None:
-            self.problem.pipeline.save(os.path.join(self.out, "pipeline_optimized.yaml"))
+            with atomic_path(os.path.join(self.out, "pipeline_optimized.yaml")) as tmp:
+                self.problem.pipeline.save(tmp)
 
     def _write_scene(self):
         try:
@@ -502,6 +568,13 @@ class Run:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self, progress=None, stop_after: int | None = None) -> dict:
+        """Optimize; the output folder's lock is released when this returns or raises."""
+        try:
+            return self._run(progress, stop_after)
+        finally:
+            self.release()
+
+    def _run(self, progress, stop_after) -> dict:
         from ..image import write_image
         from ..core import Renderer
 
@@ -549,7 +622,8 @@ class Run:
                 if it % cfg.render_every == 0 or it == cfg.iterations - 1:
                     if images is None:
                         _, _, images = self.evaluate(renderer, opt.params, it)
-                    write_image(os.path.join(self.out, "renders", f"iter_{it:05d}.png"), images[0])
+                    with atomic_path(os.path.join(self.out, "renders", f"iter_{it:05d}.png")) as tmp:
+                        write_image(tmp, images[0])
                 it += 1
                 if progress:
                     progress(it, cfg.iterations, loss)
