@@ -33,6 +33,7 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from typing import Any, Literal, Optional, Union
@@ -44,7 +45,14 @@ from ..errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # unknown keys and non-finite numbers (.inf, .nan) are errors
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _ordered_bounds(b):
+    if b is not None and b[0] is not None and b[1] is not None and b[0] > b[1]:
+        raise ValueError(f"bounds must be [min, max] with min <= max, got [{b[0]}, {b[1]}]")
+    return b
 
 
 class TargetConfig(_Strict):
@@ -76,6 +84,8 @@ class PartConfig(_Strict):
     lr: Optional[float] = Field(None, gt=0)
     bounds: Optional[tuple[Optional[float], Optional[float]]] = None
 
+    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _ordered_bounds(v)))
+
 
 class SmoothingConfig(_Strict):
     method: Literal["large_steps", "laplacian", "none"] = "large_steps"
@@ -92,6 +102,8 @@ class ParamConfig(_Strict):
     # <shape>.vertex_positions only
     smoothing: Optional[SmoothingConfig] = None
 
+    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _ordered_bounds(v)))
+
 
 class EdgeConfig(_Strict):
     """Edge sampling for parameters that move geometry or the camera."""
@@ -104,9 +116,9 @@ class EdgeConfig(_Strict):
 
 class ScheduleConfig(_Strict):
     kind: Literal["constant", "step", "exponential", "cosine"] = "constant"
-    gamma: float = 0.5
+    gamma: float = Field(0.5, gt=0, le=1)       # decay factor per step
     step_size: int = Field(100, ge=1)
-    min_factor: float = Field(0.0, ge=0)
+    min_factor: float = Field(0.0, ge=0, le=1)
 
 
 class OptimizerConfig(_Strict):
@@ -161,6 +173,12 @@ class OptimizeConfig(_Strict):
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base_dir, p))
 
 
+def _is_union_tag(x) -> bool:
+    """pydantic names a union member it tried (``float``, ``list[float]``) in the location."""
+    return isinstance(x, str) and (x in ("float", "int", "str", "bool") or "[" in x
+                                   or x.startswith("function-"))
+
+
 def _format_loc(loc) -> str:
     parts = []
     for x in loc:
@@ -171,10 +189,19 @@ def _format_loc(loc) -> str:
     return "".join(parts)
 
 
+def _known_keys() -> set[str]:
+    keys = set()
+    for model in (TargetConfig, DatasetConfig, PartConfig, SmoothingConfig, ParamConfig,
+                  EdgeConfig, ScheduleConfig, OptimizerConfig, OptimizeConfig):
+        keys.update(model.model_fields)
+    return keys - {"path", "base_dir"}
+
+
 def _message(err) -> str:
     t = err["type"]
     if t == "extra_forbidden":
-        return "unknown key"
+        near = difflib.get_close_matches(str(err["loc"][-1]), sorted(_known_keys()), n=1)
+        return "unknown key" + (f" (did you mean '{near[0]}'?)" if near else "")
     if t == "missing":
         return "required key is missing"
     return err["msg"][0].lower() + err["msg"][1:]
@@ -186,8 +213,23 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
     try:
         cfg = OptimizeConfig.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        raise ConfigError(f"{_format_loc(e['loc'])}: {_message(e)}", where) from None
+        # every error at once, on one line; a union's alternatives report the same place
+        # several times: keep the first message per place
+        # several times: for each field report the alternatives' errors that are not mere type
+        # mismatches (e.g. "[1]: should be finite" rather than "should be a number")
+        groups: dict = {}
+        for e in exc.errors():
+            cut = next((i for i, x in enumerate(e["loc"]) if _is_union_tag(x)), len(e["loc"]))
+            groups.setdefault(_format_loc(e["loc"][:cut]), []).append(e)
+        seen = {}
+        for errs in groups.values():
+            real = [e for e in errs if not e["type"].endswith("_type")] or errs[:1]
+            for e in real:
+                loc = _format_loc(tuple(x for x in e["loc"] if not _is_union_tag(x)))
+                seen.setdefault(loc, _message(e))
+        msgs = [f"{loc}: {m}" for loc, m in seen.items()]
+        head = f"{len(msgs)} errors: " if len(msgs) > 1 else ""
+        raise ConfigError(head + "; ".join(msgs), where) from None
     if not cfg.targets and cfg.dataset is None:
         raise ConfigError("targets: expected at least one target image (or a dataset)", where)
     if cfg.average_from is not None and cfg.average_from >= cfg.iterations:

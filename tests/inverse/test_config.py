@@ -176,3 +176,26 @@ def test_fov_from_exif(workdir, capsys):
     assert "sensor 0 fov = " in capsys.readouterr().err
     path = write_cfg(workdir, targets=[{"image": "target.exr", "fov_from_exif": True}])
     assert problem_error(path) == f"{path}: targets[0]: fov_from_exif: 'target.exr' has no EXIF focal length"
+
+
+@pytest.mark.parametrize("over,message", [
+    ({"parameters": {"mat.reflectance": {"lr": float("inf")}}},
+     "parameters.mat.reflectance.lr: input should be a finite number"),
+    ({"parameters": {"mat.reflectance": {"init": [0.5, float("nan"), 0.5]}}},
+     "parameters.mat.reflectance.init[1]: input should be a finite number"),
+    ({"parameters": {"mat.reflectance": {"bounds": [1, 0]}}},
+     "parameters.mat.reflectance.bounds: value error, bounds must be [min, max] with min <= max, got [1.0, 0.0]"),
+    ({"optimizer": {"schedule": {"kind": "step", "gamma": 1e10}}},
+     "optimizer.schedule.gamma: input should be less than or equal to 1"),
+    ({"optimizer": {"schedule": {"kind": "step", "gamma": -0.5}}},
+     "optimizer.schedule.gamma: input should be greater than 0"),
+    ({"iteratons": 5}, "iteratons: unknown key (did you mean 'iterations'?)"),
+    ({"spp": 0, "loss": "l3"},
+     "2 errors: loss: input should be 'l1', 'l2', 'relative_l2', 'l2_srgb' or 'charbonnier'; "
+     "spp: input should be greater than or equal to 1"),
+])
+def test_nonsense_is_refused_with_every_error_named(workdir, over, message):
+    path = write_cfg(workdir, **over)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == f"{path}: {message}"
