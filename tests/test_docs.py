@@ -180,4 +180,4 @@ def test_the_extractor_sees_directives_and_blocks(tmp_path):
     assert [(x.lang, x.line) for x in b] == [("bash", 3), ("python", 9), ("", 13)]
     assert b[0].has("skip") == ["installs"] and b[1].has("setup") == ["touch a"]
     assert b[1].has("needs") == ["numpy"] and b[2].directives == []
-    assert _commands("a \\\n  b  # c\n# d\n\ne") == ["a   b", "e"]
+    assert _commands("a \\\n  b  # c\n# d\n\ne") == ["a    b", "e"]
