@@ -241,7 +241,7 @@ def _register_optional_commands():
     """Commands that live with their subsystems (filters, optimization)."""
     import importlib
 
-    for mod in ("diffrender.filters.cli", "diffrender.inverse.cli"):
+    for mod in ("diffrender.filters.cli", "diffrender.inverse.cli", "diffrender.datasets.cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -120,4 +120,25 @@ def diverging(g, vmax=None):
     return srgb_to_linear(rgb).astype(np.float32)
 
 
-commands = [optimize_cmd, grad_cmd]
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (default RUN_DIR/export).")
+@click.option("--mesh-format", type=click.Choice(["ply", "obj"]), default="ply", show_default=True)
+@click.option("--texture-format", type=click.Choice(["exr", "png"]), default="exr", show_default=True,
+              help="exr: linear float; png: 8-bit sRGB.")
+@click.option("--scene-format", type=click.Choice(["xml", "json", "yaml"]), default=None,
+              help="Default: the input scene's format.")
+@handle_errors
+def export_cmd(run_dir, output, mesh_format, texture_format, scene_format):
+    """Write what an optimize run recovered (scene, meshes, textures) as files other tools open."""
+    from .export import export_run
+
+    for p in export_run(run_dir, output, mesh_format=mesh_format, texture_format=texture_format,
+                        scene_format=scene_format):
+        click.echo(p)
+
+
+commands = [optimize_cmd, grad_cmd, export_cmd]
