@@ -5,7 +5,7 @@ SPIR-V's extended instructions (GLSL.std.450 ``Exp``, ``Log``, ``Pow``, ``Sin``.
 (``Instruction Exp(27) does not 64bits operation``). The filters run in float64 when asked
 (``dtype="float64"``: finite-difference checks, Levenberg-Marquardt), so on those backends
 float64 ``exp``/``log`` are computed here from operations SPIR-V has in float64 (add, multiply,
-divide, floor, compare):
+divide, compare, integer conversion):
 
 - ``exp(x)``: x = n ln2 + r (Cody-Waite, |r| <= ln2 / 2), e^r by its Taylor series to degree 15
   (truncation < 1e-17), times 2^n assembled from the binary digits of |n| (products of exact
@@ -64,8 +64,8 @@ def force_software(on: bool = True) -> None:
 
 @ti.func
 def _pow2_int(n):
-    """2^n for an integer-valued float64 ``n`` in [-1022, 1023], exactly."""
-    m = ti.cast(ti.abs(n), ti.i32)
+    """2^n for an integer ``n`` (i32) in [-1022, 1023], exactly, as a float64."""
+    m = ti.abs(n)
     s = ti.f64(1.0)
     for k in ti.static(range(EXP_BITS)):
         if (m >> k) & 1:
@@ -79,13 +79,18 @@ def _pow2_int(n):
 @ti.func
 def _exp64(x):
     xc = ti.min(ti.max(x, ti.f64(EXP_MIN)), ti.f64(EXP_MAX))
-    n = ti.floor(xc * ti.f64(LOG2E) + 0.5)
+    # n = floor(x / ln2 + 1/2) from an integer conversion: forward mode refuses ti.floor
+    v = xc * ti.f64(LOG2E) + 0.5
+    ni = ti.cast(v, ti.i32)  # truncation
+    if ti.cast(ni, ti.f64) > v:
+        ni -= 1
+    n = ti.cast(ni, ti.f64)
     r = (xc - n * ti.f64(LN2_HI)) - n * ti.f64(LN2_LO)
     p = ti.f64(1.0)
     for k in ti.static(range(EXP_TERMS - 1, 0, -1)):
         p = 1.0 + p * r * ti.f64(ti.static(1.0 / k))
     # e^r = 1 + r (1 + r/2 (1 + r/3 (...)))
-    return p * _pow2_int(n)
+    return p * _pow2_int(ni)
 
 
 @ti.func
