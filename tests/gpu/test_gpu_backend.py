@@ -38,10 +38,10 @@ pytestmark = [
 IMAGE_RTOL = 1e-5        # forward render and AOVs: float32 rounding, another compiler
 GRAD_RTOL = 1e-4         # float32 atomic sums in thread order
 FD_RTOL = 2e-3           # replayed derivative vs central differences (common random numbers)
-FILTER32_RTOL = 1e-5
+FILTER32_RTOL = 1e-4       # float32 filters: outputs measured 3e-7, parameter gradients 4e-6
 FILTER64_RTOL = 1e-12    # float64 filters (the software exp/log on SPIR-V backends included)
 FILTER_FD_TOL = 1e-6     # as tests/filters: relative to max(1, |fd|)
-EDGE_RTOL = 0.15         # edge-sampled vs FD of a 64-spp render (both noisy)
+EDGE_RTOL = 0.1          # edge-sampled (64 spp) vs exact boundary integral, as tests/core
 OPT_ATOL = 1e-3          # 8 Adam steps from the same start: the parameters
 
 
@@ -95,10 +95,12 @@ def test_aovs_match_cpu(res, aov):
     _close(gpu[f"aov.{aov}"], cpu[f"aov.{aov}"], IMAGE_RTOL, aov)
 
 
-@pytest.mark.parametrize("name", list(scenarios.FD_INDEX))
+@pytest.mark.parametrize("name", list(scenarios.FD_INDEX) + scenarios.VJP_ONLY)
 def test_reverse_mode_matches_cpu_and_finite_differences(res, name):
     cpu, gpu = res
     _close(gpu[f"vjp.{name}"], cpu[f"vjp.{name}"], GRAD_RTOL, name)
+    if name not in scenarios.FD_INDEX:
+        return
     idx = scenarios.FD_INDEX[name]
     fd = gpu[f"fd.{name}"]
     assert np.all(np.abs(fd) > 1e-4), "indices must have a visible effect"
@@ -118,11 +120,14 @@ def test_edge_sampling_matches_cpu(res, name):
     _close(gpu[f"edges.{name}"], cpu[f"edges.{name}"], GRAD_RTOL, name)
 
 
-def test_edge_sampled_fov_derivative_matches_finite_differences(res):
-    _, gpu = res
-    g = float(gpu["edges.sensor.fov"])
-    assert g == pytest.approx(float(gpu["edges_fd.sensor.fov"]), rel=EDGE_RTOL)
-    assert float(gpu["edges_jvp.sensor.fov"]) == pytest.approx(g, rel=1e-3)
+@pytest.mark.parametrize("what", ["translate_x", "fov"])
+def test_edge_sampling_matches_cpu_and_the_exact_boundary_integral(res, what):
+    cpu, gpu = res
+    g = float(gpu[f"occ.vjp.{what}"])
+    assert g == pytest.approx(float(cpu[f"occ.vjp.{what}"]), rel=GRAD_RTOL)
+    assert g == pytest.approx(float(gpu[f"occ.ref.{what}"]), rel=EDGE_RTOL)
+    if what == "fov":
+        assert float(gpu["occ.jvp.fov"]) == pytest.approx(g, rel=1e-3)
 
 
 @pytest.mark.parametrize("case", ["gauss", "bilateral", "tone"])
