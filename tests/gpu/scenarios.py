@@ -244,6 +244,7 @@ def main(argv):
         occluder(out)
         filters(out)
         optimize(dr, out, workdir)
+    out["cache_dir"] = np.array(engine.device_info()["cache_dir"])
     np.savez(path, **{k: np.asarray(v) for k, v in out.items()})
     return 0
 

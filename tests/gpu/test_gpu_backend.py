@@ -83,6 +83,14 @@ def test_ran_on_the_device_asked_for(res):
     assert str(gpu["device"]) == GPU and str(gpu["device_name"])
 
 
+def test_kernel_caches_are_per_device(res):
+    cpu, gpu = res
+    dirs = [str(cpu["cache_dir"]), str(gpu["cache_dir"])]
+    assert dirs[0] != dirs[1] and os.path.basename(dirs[1]).startswith(GPU + "-")
+    for d in dirs:  # both filled by their own run
+        assert any(files for _, _, files in os.walk(d)), d
+
+
 def test_forward_render_matches_cpu(res):
     cpu, gpu = res
     assert np.all(np.isfinite(gpu["render"])) and gpu["render"].max() > 0
