@@ -19,7 +19,7 @@ def _fail(exc):
 def _init(device, threads):
     from ..engine import init
 
-    init(device, threads)
+    init(device, threads, verbose=True)  # one stderr line: the device (and why no GPU)
 
 
 def _images_in(folder):
