@@ -60,7 +60,7 @@ import numpy as np
 from ...engine import ti
 from ...errors import SceneError
 from ...scene.model import Texture
-from ..types import BSDFSample, LocalGeo, vec3
+from ..types import BSDFSample, LocalGeo
 from . import composites
 from .common import (BUNDLE_FIELDS, HAS_DELTA, HAS_SMOOTH, LOBE_COMPONENT, LOBE_NULL,
                      LOBE_SMOOTH, BSDFParams)
@@ -101,7 +101,8 @@ _FIELDS = {TYPES[n]: tuple(f for f in BUNDLE_FIELDS if any(f in v for v in BUNDL
 _SMOOTH = tuple(m.SPEC.code for m in LEAVES.values() if HAS_SMOOTH in m.SPEC.lobes)
 _DELTA = tuple(m.SPEC.code for m in LEAVES.values() if HAS_DELTA in m.SPEC.lobes)
 _WRAPPERS = {s.type: s for s in composites.SPECS}
-ROUGHPLASTIC = TYPES["roughplastic"]
+roughplastic = LEAVES["roughplastic"]  # its rough-coat tables are rows of the table
+ROUGHPLASTIC = roughplastic.SPEC.code
 
 
 def default_texture(spec, name):

@@ -17,11 +17,13 @@ def _sampler(type_, extra=None, maps_to="independent"):
 
 SPECS = (
     PluginSpec("sensor", "perspective", {
-        "fov": Param("float", None, "field of view in degrees along fov_axis"),
+        "fov": Param("float", None, "field of view in degrees along fov_axis", diff=True,
+                     discontinuous=True),
         "focal_length": Param("string", "50mm", "35mm-equivalent focal length, used when no fov"),
         "fov_axis": Param("string", "x", "", ("x", "y", "diagonal", "smaller", "larger")),
         "near_clip": Param("float", 0.01, ""), "far_clip": Param("float", 10000.0, ""),
-        "to_world": Param("transform", None, "camera-to-world (no scaling)")},
+        "to_world": Param("transform", None, "camera-to-world (no scaling)", diff=True,
+                          discontinuous=True)},
         ("film", "sampler"), "pinhole camera"),
     PluginSpec("film", "hdrfilm", {
         "width": Param("integer", 768, ""), "height": Param("integer", 576, ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import SceneError
 from .. import meshes
 from .. import transforms as tf
 from ..model import BSDF, Scene, Shape, Texture
@@ -11,7 +12,8 @@ from ..spec import Param, PluginSpec
 from ..tree import Node
 from .reader import Reader
 
-_TO_WORLD = Param("transform", None, "object-to-world transform (identity)")
+_TO_WORLD = Param("transform", None, "object-to-world transform (identity)", diff=True,
+                  discontinuous=True)
 _FLIP = Param("boolean", False, "reverse the winding and negate the normals")
 
 
