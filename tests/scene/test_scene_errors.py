@@ -69,7 +69,8 @@ def test_unknown_plugin(xml_scene):
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
                           "disk, obj, ply, rectangle, sphere; bsdf: blendbsdf, bumpmap, "
                           "conductor, dielectric, diffuse, mask, normalmap, plastic, "
-                          "roughconductor, roughplastic, shader, thindielectric, twosided;")
+                          "roughconductor, roughdielectric, roughplastic, shader, "
+                          "thindielectric, twosided;")
 
 
 def test_unknown_attribute_xml(xml_scene):
