@@ -158,7 +158,7 @@ def test_eval_pdf_sample_match_mitsuba(library, name):
 def test_sampling_follows_the_pdf(library, name):
     """The sampled directions (perturbed frame, then masked) are distributed as the pdf, which
     equals Mitsuba's (above): chi-square over (cos theta, phi) bins."""
-    from tests.render.test_bsdfs import chi2_directions
+    from tests.core.test_bsdfs import chi2_directions
 
     table, index, ref, _ = library
     wi = np.array([0.5, -0.3, 0.81])

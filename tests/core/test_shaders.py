@@ -17,7 +17,7 @@ from diffrender.core.shaders import load_shader
 from diffrender.core.textures import TextureTable
 from diffrender.scene.model import BSDF
 from tests.helpers.gradcheck import assert_grad_close, render_fd
-from tests.render.test_bsdfs import chi2_directions
+from tests.core.test_bsdfs import chi2_directions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHADERS = os.path.join(ROOT, "shaders")
