@@ -172,14 +172,15 @@ BSDFInfo = ti.types.struct(type=ti.i32, twosided=ti.i32, kind=ti.i32, a=ti.i32, 
                            flag=ti.i32,
                            comp0=ti.i32, comp1=ti.i32, wslot=ti.i32,
                            sp=ti.types.vector(MAX_SHADER_PARAMS, ti.i32), pert=ti.i32,
-                           pslot=ti.i32, sslot=ti.i32, pflags=ti.i32, tsin=ti.i32)
+                           pslot=ti.i32, sslot=ti.i32, pflags=ti.i32, tsin=ti.i32,
+                           frame=ti.i32)
 
 
 def _row(**kw):
     r = dict(type=0, twosided=0, kind=LEAF, a=-1, b=-1, c=-1, alpha=-1, alpha_v=-1, eta=-1,
              w=0.5, flag=0, comp0=-1, comp1=-1, wslot=-1, sp=[-1] * MAX_SHADER_PARAMS,
              pert=composites.NO_PERTURBATION, pslot=-1, sslot=-1,
-             pflags=PFLAG_FLIP_INVALID | PFLAG_SHADOWING, tsin=0)
+             pflags=PFLAG_FLIP_INVALID | PFLAG_SHADOWING, tsin=0, frame=0)
     r.update(kw)
     return r
 
@@ -218,7 +219,8 @@ class RowBuilder:
             wname = "weight" if b.type == "blendbsdf" else "opacity"
             ws = self.slot(_param(b, wname, self._defaults), f"{where} {wname}")
             self.rows[idx] = _row(kind=COMPOSITES[b.type], twosided=int(b.twosided),
-                                  comp0=comps[0], comp1=comps[1] if need == 2 else -1, wslot=ws)
+                                  comp0=comps[0], comp1=comps[1] if need == 2 else -1, wslot=ws,
+                                  frame=max(self.rows[c]["frame"] for c in comps))
             self._index[id(b)] = idx
             return idx
         if nested and b.twosided:
@@ -240,6 +242,8 @@ class RowBuilder:
         elif b.type in TYPES:
             row = _row(type=TYPES[b.type])
             row.update(_leaf_slots(b, self.slot, where, self._defaults))
+            if "alpha_v" in _FIELDS[row["type"]] and row["alpha_v"] != row["alpha"]:
+                row["frame"] = 1  # anisotropic: x along dp/du, as Mitsuba's shading frame
             host_row = getattr(LEAVES[b.type], "host_row", None)
             if host_row is not None:
                 row.update(host_row({**{n: _param(b, n, self._defaults)
@@ -295,6 +299,17 @@ class RowBuilder:
         return idx
 
 
+@ti.func
+def _rot(v, c, s):
+    """v in the frame rotated about z by the angle (c, s) = (cos, sin)."""
+    return ti.Vector([c * v.x + s * v.y, c * v.y - s * v.x, v.z])
+
+
+@ti.func
+def _unrot(v, c, s):
+    return ti.Vector([c * v.x - s * v.y, s * v.x + c * v.y, v.z])
+
+
 @ti.data_oriented
 class BSDFTable:
     """``rows``: dicts from :class:`RowBuilder` (or, for tests, (type, twosided, reflectance
@@ -326,6 +341,10 @@ class BSDFTable:
         self.has_blend = any(r["kind"] == BLEND for r in rows)
         self.has_delta = bool(self.used_delta) or any(r["kind"] == MASK for r in rows)
         self.has_perturb = any(r.get("pert", 0) != composites.NO_PERTURBATION for r in rows)
+        #: some row's frame is aligned with dp/du (anisotropic roughness)
+        self.has_aligned = any(r.get("frame", 0) != 0 for r in rows)
+        #: the queries read the LocalGeo (replays must record it)
+        self.needs_geo = self.has_perturb or self.has_aligned
         self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
         # The texture kinds each parameter reads (constant, bitmap, ...), per leaf type and
         # bundle field, and of the composite weights / perturbation textures: the lookups are
@@ -516,11 +535,28 @@ class BSDFTable:
         (never read) when no BSDF of the scene perturbs its frame."""
         g = LocalGeo(dpdu=ti.Vector([0.0, 0.0, 0.0]), dpdv=ti.Vector([0.0, 0.0, 0.0]),
                      ng=ti.Vector([0.0, 0.0, 1.0]))
-        if ti.static(self.has_perturb):
+        if ti.static(self.has_perturb or self.has_aligned):
             g.dpdu = ti.Vector([s.dot(dp_du), t.dot(dp_du), n.dot(dp_du)])
             g.dpdv = ti.Vector([s.dot(dp_dv), t.dot(dp_dv), n.dot(dp_dv)])
             g.ng = ti.Vector([s.dot(ng), t.dot(ng), n.dot(ng)])
         return g
+
+    @ti.func
+    def _align(self, b, g):
+        """(cos, sin) of the rotation about the normal that takes dp/du's direction to +x, for
+        rows whose frame is aligned (anisotropic roughness; a perturbed row aligns its own
+        frame, :meth:`_pframe`); the identity otherwise."""
+        c = 1.0
+        sn = 0.0
+        if ti.static(self.has_aligned):
+            info = self.info[b]
+            if info.frame != 0 and info.pert == composites.NO_PERTURBATION:
+                l2 = g.dpdu.x * g.dpdu.x + g.dpdu.y * g.dpdu.y
+                if l2 > 1e-30:
+                    inv = 1.0 / ti.sqrt(l2)
+                    c = g.dpdu.x * inv
+                    sn = g.dpdu.y * inv
+        return c, sn
 
     @ti.func
     def _pframe(self, b, uv, wi, g):
@@ -600,8 +636,9 @@ class BSDFTable:
         """(f(wi, wo) cos(theta_o), pdf(wi -> wo)) of the smooth part, local frame; ``g`` the
         point's :data:`LocalGeo` (read by normalmap / bumpmap rows only)."""
         s = self._sign(b, wi)
-        wi2 = ti.Vector([wi.x, wi.y, s * wi.z])
-        wo2 = ti.Vector([wo.x, wo.y, s * wo.z])
+        ca, sa = self._align(b, g)
+        wi2 = _rot(ti.Vector([wi.x, wi.y, s * wi.z]), ca, sa)
+        wo2 = _rot(ti.Vector([wo.x, wo.y, s * wo.z]), ca, sa)
         pwi, pwo, fac, msk = self._perturb(b, uv, wi2, wo2, g)
         f, pd = self._eval_pdf_local(b, uv, pwi, pwo, True)
         return f * fac, pd * msk
@@ -610,8 +647,9 @@ class BSDFTable:
     def eval(self, b, uv, wi, wo, g):
         """f(wi, wo) cos(theta_o) of the smooth part (no pdf: the replay differentiates it)."""
         s = self._sign(b, wi)
-        wi2 = ti.Vector([wi.x, wi.y, s * wi.z])
-        wo2 = ti.Vector([wo.x, wo.y, s * wo.z])
+        ca, sa = self._align(b, g)
+        wi2 = _rot(ti.Vector([wi.x, wi.y, s * wi.z]), ca, sa)
+        wo2 = _rot(ti.Vector([wo.x, wo.y, s * wo.z]), ca, sa)
         pwi, pwo, fac, msk = self._perturb(b, uv, wi2, wo2, g)
         f, _ = self._eval_pdf_local(b, uv, pwi, pwo, False)
         return f * fac
@@ -620,8 +658,9 @@ class BSDFTable:
     def eval_delta(self, b, uv, wi, wo, lobe, g):
         """Mass of the delta lobe ``lobe`` (a code recorded from :meth:`sample`) towards wo."""
         s = self._sign(b, wi)
-        wi0 = ti.Vector([wi.x, wi.y, s * wi.z])
-        wo0 = ti.Vector([wo.x, wo.y, s * wo.z])
+        ca, sa = self._align(b, g)
+        wi0 = _rot(ti.Vector([wi.x, wi.y, s * wi.z]), ca, sa)
+        wo0 = _rot(ti.Vector([wo.x, wo.y, s * wo.z]), ca, sa)
         wi2, wo2, fac, msk = self._perturb(b, uv, wi0, wo0, g)
         info = self.info[b]
         w0, w1, wp = self._components(b, uv)
@@ -642,7 +681,8 @@ class BSDFTable:
     @ti.func
     def sample(self, b, uv, wi, u1, u2, g):
         sg = self._sign(b, wi)
-        wi0 = ti.Vector([wi.x, wi.y, sg * wi.z])
+        ca, sa = self._align(b, g)
+        wi0 = _rot(ti.Vector([wi.x, wi.y, sg * wi.z]), ca, sa)
         wi2 = wi0
         info = self.info[b]
         fs = ti.Vector([1.0, 0.0, 0.0])
@@ -694,6 +734,7 @@ class BSDFTable:
                     s.weight = ti.Vector([0.0, 0.0, 0.0])
                     s.pdf = 0.0
                 s.wo = wo
+        s.wo = _unrot(s.wo, ca, sa)
         s.wo.z *= sg
         return s
 
