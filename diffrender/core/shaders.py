@@ -305,9 +305,7 @@ def reported(shaders):
     try:
         yield
     except Exception as exc:
-        from ..engine import ti as _ti
-
-        comp = getattr(_ti.lang.exception, "TaichiCompilationError", ())
+        comp = getattr(ti.lang.exception, "TaichiCompilationError", ())
         if not shaders or not isinstance(exc, comp):
             raise
         text = str(exc)
