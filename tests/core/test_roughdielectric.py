@@ -93,7 +93,7 @@ def test_reciprocity(lib, name):
     eta_a = np.where(a[:, 2] > 0, ETA, 1 / ETA)[:, None]
     trans = (a[:, 2] * c[:, 2] < 0)[:, None]
     expected = np.where(trans, f_ac * eta_a ** 2, f_ac)
-    assert (f_ac[trans[:, 0]] > 0).mean() > 0.3 and (f_ac[~trans[:, 0]] > 0).mean() > 0.3
+    assert (f_ac[trans[:, 0]] > 0).mean() > 0.1 and (f_ac[~trans[:, 0]] > 0).mean() > 0.3
     np.testing.assert_allclose(f_ca, expected, rtol=3e-3, atol=1e-5)
 
 
