@@ -170,7 +170,10 @@ def panes():
 def test_gradients_match_finite_differences(panes, name, idx):
     scene, r, adj = panes
     g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
-    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED) for i in idx])
+    # eps 0.2%: the Beckmann lobe of the right pane is sharp in eta (through the half vector):
+    # at the default 1% the central difference is off by 2.7% (truncation), at 0.1% by 0.03%
+    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED, eps_rel=2e-3)
+                         for i in idx])
     assert np.all(np.abs(expected) > 1e-4), "the parameter must have a visible effect"
     assert_grad_close(g.ravel()[idx], expected, rtol=5e-3, atol=2e-4, what=name)
 
