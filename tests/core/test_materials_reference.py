@@ -111,7 +111,9 @@ def test_roughdielectric_has_no_bias_against_mitsuba():
     through them), against Mitsuba 3.9.1 at 32768 spp (``roughdielectric.exr``, ``python
     benchmarks/bench_materials.py --write-reference roughdielectric``). Same z-test as above;
     the surfaces seen through glass are lit by BSDF sampling only (shadow rays stop at glass),
-    so it takes 3072 spp for a standard error below 1/6 % of the level per sphere."""
+    so it takes 3072 spp for a standard error below 1/6 % of the level per sphere (measured:
+    0.11-0.14 %, mean ratios 0.9989-1.0012, |z| < 1.1 for seeds 11 and 12; ~100 s on a
+    loaded 2-core machine)."""
     ref, scene = load_reference("roughdielectric")
     assert [s.bsdf.params["distribution"] for s in scene.shapes[:2]] == ["ggx", "beckmann"]
     img = Renderer(scene).render(spp=3072, seed=11).astype(np.float64)
