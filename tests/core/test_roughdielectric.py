@@ -9,6 +9,7 @@ import pytest
 import diffrender as dr
 from diffrender.core import Renderer
 from diffrender.core.bsdfs import _eval_kernel, _uvg, eval_np, sample_np
+from diffrender.scene import write_scene
 from diffrender.scene.model import BSDF
 from tests.core.test_bsdfs import Library, chi2_directions, f1, rgb
 from tests.helpers.gradcheck import assert_grad_close, render_fd
@@ -206,3 +207,19 @@ def test_loader_reads_mitsuba_parameters_and_defaults():
     with pytest.raises(dr.SceneError, match="distribution"):
         dr.load_scene({"type": "scene", "s": {"type": "rectangle", "bsdf": {
             "type": "roughdielectric", "distribution": "phong"}}})
+
+
+def test_written_scene_keeps_a_changed_eta_and_alpha(tmp_path):
+    """Writing the scene back turns a changed eta into int_ior (ext_ior kept), as for the other
+    dielectrics, and keeps alpha_u / alpha_v."""
+    sc = dr.load_scene(_pane_scene())
+    p = sc.parameters()
+    p["beck.eta"] = np.array([1.4], np.float32)
+    p["beck.alpha_v"] = np.array([0.25], np.float32)
+    write_scene(sc, tmp_path / "out.xml")
+    back = dr.load_scene(str(tmp_path / "out.xml"))
+    b = next(s.bsdf for s in back.shapes if s.bsdf.id == "beck")
+    assert float(b.params["eta"].value[0]) == pytest.approx(1.4, rel=1e-6)
+    assert float(b.params["alpha_v"].value[0]) == pytest.approx(0.25, rel=1e-6)
+    assert float(b.params["alpha_u"].value[0]) == pytest.approx(0.3, rel=1e-6)
+    assert b.params["distribution"] == "beckmann"
