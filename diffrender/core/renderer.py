@@ -8,7 +8,7 @@ import numpy as np
 
 from ..engine import ensure_init, on_reset, recycle_fields
 from ..errors import SceneError
-from ..scene.model import Scene, Texture
+from ..scene.model import Scene, Sensor, Texture
 from .bsdfs import BSDFTable, RowBuilder, field_kinds
 from .camera import Camera
 from .emitters import TYPES as EMITTER_TYPES
@@ -129,13 +129,12 @@ class Renderer:
         if not isinstance(scene, Scene):
             raise SceneError(f"expected a diffrender.scene.Scene, got {type(scene).__name__}")
         self.scene = scene
-        if not scene.sensors:
-            scene.sensors.append(scene.sensor)
-        if not 0 <= sensor < len(scene.sensors):
-            raise SceneError(f"the scene has {len(scene.sensors)} sensor(s); sensor {sensor} "
+        sensors = scene.sensors or [Sensor()]  # a hand-built scene without one: the default
+        if not 0 <= sensor < len(sensors):
+            raise SceneError(f"the scene has {len(sensors)} sensor(s); sensor {sensor} "
                              "does not exist", scene.source)
         self.sensor_index = sensor
-        self.sensor = scene.sensors[sensor]
+        self.sensor = sensors[sensor]
         integ = scene.integrator
         if integ.type not in ("path", "direct"):
             raise SceneError(f"integrator '{integ.type}' is not supported (expected path or "
@@ -298,7 +297,7 @@ class Renderer:
             tex = em.params.get("radiance")
             if not isinstance(tex, Texture) or tex.type != "bitmap":
                 raise SceneError("envmap needs an image (its 'radiance' bitmap)", where)
-            sc = em.params.setdefault("scale", Texture.constant(np.ones(1, np.float32)))
+            sc = em.params.get("scale") or Texture.constant(np.ones(1, np.float32))
             return dict(type="envmap", slot=slot(tex, f"{where} radiance"),
                         scale_slot=slot(sc, f"{where} scale"), rotation=rot, shape=-1,
                         texture=tex, size=tex.data.shape[:2], where=where)

@@ -105,8 +105,8 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
                 for c in list(node.children):
                     if getattr(c, "name", None) == parts[1]:
                         node.children.remove(c)
-                if parts[1] == "eta" and node.type in ("plastic", "roughplastic", "dielectric",
-                                                       "thindielectric"):
+                if parts[1] == "eta" and "int_ior" in getattr(
+                        PLUGINS.get(node.category, {}).get(node.type), "params", {}):
                     # the BSDF holds eta = int_ior / ext_ior: write int_ior, keep ext_ior
                     from .ior import ior_value
 

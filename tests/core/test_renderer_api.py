@@ -38,8 +38,8 @@ def test_parameter_updates_are_uploaded():
 
 def test_errors_name_the_element():
     sc = lit_plane()
-    sc.shapes[0].bsdf = BSDF(type="roughdielectric", params={})
-    with pytest.raises(SceneError, match=r"shape 'floor'.*'roughdielectric' is not supported"):
+    sc.shapes[0].bsdf = BSDF(type="roughdiffuse", params={})
+    with pytest.raises(SceneError, match=r"shape 'floor'.*'roughdiffuse' is not supported"):
         Renderer(sc)
     sc = lit_plane()
     sc.emitters.append(Emitter(type="projector", params={}, id="proj1"))
