@@ -9,7 +9,7 @@ from diffrender.errors import ConfigError
 from diffrender.filters import Pipeline
 from diffrender.inverse import load_config
 from diffrender.inverse.run import Run
-from tests.optimize.test_run import SCENE as _SCENE
+from tests.inverse.test_run import SCENE as _SCENE
 
 # a directly visible patch of known radiance (like a grey card in a photo) pins the tone curve;
 # without it, albedo and gamma trade off along a valley of near-equal loss
