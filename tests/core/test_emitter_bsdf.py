@@ -11,7 +11,7 @@ import pytest
 
 from diffrender.core import render
 from diffrender.scene import load_scene
-from tests.render.test_light_transport import polygon_irradiance
+from tests.core.test_light_transport import polygon_irradiance
 
 LE, RHO_FLOOR, RHO_LIGHT = 2.0, 0.8, 0.5
 
