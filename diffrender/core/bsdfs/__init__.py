@@ -168,10 +168,12 @@ class RowBuilder:
         self.shaders = shaders
         self.rows: list[dict] = []
         self._index: dict[int, int] = {}
+        self._added: list = []  # the BSDFs of ``_index``: alive, so that no other gets their id
 
     def add(self, b, where, nested=False) -> int:
         if id(b) in self._index:
             return self._index[id(b)]
+        self._added.append(b)
         _fill_defaults(b)
         if b.type in PERTURB:
             return self._add_perturbed(b, where, nested)
