@@ -11,6 +11,8 @@ import json
 import os
 import time
 
+import importlib
+
 import click
 
 from . import image as image_io
@@ -18,13 +20,35 @@ from . import metrics
 from .cli_common import (define_option, device_option, handle_errors, parse_defines, progress_bar,
                          start_engine, threads_option)
 from .errors import DiffrenderError
-from .filters.cli import commands as filter_commands
-from .inverse.cli import commands as inverse_commands
 from .scene.info import describe
 from .scene.loader import load_scene
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: commands that live with their subsystems: name -> (module, attribute). Their modules are
+#: imported when the command runs (or ``--help`` lists it), so that starting one command does
+#: not import every subsystem's dependencies (optimizers, plotting, the filter stack).
+SUBSYSTEM_COMMANDS = {
+    "filter": ("diffrender.filters.cli", "filter_cmd"),
+    "tune": ("diffrender.filters.cli", "tune_cmd"),
+    "optimize": ("diffrender.inverse.cli", "optimize_cmd"),
+    "grad": ("diffrender.inverse.cli", "grad_cmd"),
+}
+
+
+class _Commands(click.Group):
+    """The command group; the subsystems' commands are loaded by name (click's lazy loading)."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(SUBSYSTEM_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name in SUBSYSTEM_COMMANDS and name not in self.commands:
+            module, attr = SUBSYSTEM_COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="diffrender")
 def main():
     """diffrender: differentiable rendering and image processing."""
@@ -143,9 +167,6 @@ def _fmt(v):
         return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
     return str(v)
 
-
-for _cmd in filter_commands + inverse_commands:
-    main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

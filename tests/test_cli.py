@@ -176,7 +176,7 @@ def test_every_kernel_command_takes_one_device_option(command):
     from diffrender.engine import DEVICES
 
     assert DEVICE_CHOICES == DEVICES
-    opts = {p.name: p for p in main.commands[command].params}
+    opts = {p.name: p for p in main.get_command(None, command).params}
     assert isinstance(opts["device"].type, click.Choice)
     assert tuple(opts["device"].type.choices) == DEVICES
     assert opts["device"].opts == ["--device"]
@@ -186,7 +186,7 @@ def test_every_kernel_command_takes_one_device_option(command):
 def test_commands_without_kernels_have_no_device_option(command):
     from diffrender.cli import main
 
-    assert "device" not in {p.name for p in main.commands[command].params}
+    assert "device" not in {p.name for p in main.get_command(None, command).params}
 
 
 @pytest.mark.parametrize("command", KERNEL_COMMANDS)
