@@ -14,7 +14,7 @@ et al. 2021). Per pass of ``n`` samples per pixel:
    ``normalmap`` / ``bumpmap``, the vertex's dp/du, dp/dv and geometric normal in the local
    frame (the perturbed frame itself depends on the texels, so ``shade`` rebuilds it).
 2. ``shade`` (differentiated, one flat kernel per bounce, no loop inside: the layout that Taichi
-   differentiates correctly, see ``docs/engine.md``): recomputes the parameter
+   differentiates correctly, see ``../shared/taichi-autodiff.md``): recomputes the parameter
    dependent factors from the records (texture lookups, BSDF evaluations — for a delta lobe its
    mass, e.g. a dielectric's Fresnel term, over the recorded lobe probability —, emitted
    radiance times an envmap's scale),
