@@ -22,7 +22,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..errors import ConfigError, DiffrenderError, SceneError
+from ..errors import ConfigError, SceneError
 from ..image import read_image, write_animation, write_image
 from ..optim import LBFGS, SGD, Adam, Schedule, get_loss
 from ..scene.loader import load_scene

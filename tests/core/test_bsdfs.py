@@ -3,7 +3,6 @@ its pdf, sample/eval/pdf consistency, delta-lobe probabilities, energy conservat
 reciprocity, analytic values (Fresnel, GGX normalisation)."""
 import numpy as np
 import pytest
-from scipy import stats
 
 from diffrender.core.bsdfs import BSDFTable, RowBuilder, eval_np, sample_np
 from diffrender.core.textures import TextureTable
