@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import handle_errors
+from ..cli_common import handle_errors
 from . import load_dataset
 
 

@@ -39,9 +39,11 @@ import os
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
+from ..image import read_image
 
 
 class _Strict(BaseModel):
@@ -249,8 +251,6 @@ def load_config(path: str) -> OptimizeConfig:
         if path.endswith(".json"):
             data = json.loads(text)
         else:
-            import yaml
-
             data = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - parser messages carry the line
         msg = str(exc).replace("\n", " ")
@@ -269,8 +269,6 @@ def param_init_value(cfg: OptimizeConfig, name: str, pc: ParamConfig, current: n
         return np.array(current, np.float64)
     where = f"{cfg.path}: parameters.{name}.init"
     if isinstance(pc.init, str):
-        from ..image import read_image
-
         path = cfg.resolve(pc.init)
         if not os.path.exists(path):
             raise ConfigError(f"no such image file '{pc.init}'", where[:-5] + ".init")

@@ -25,13 +25,20 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..datasets import focal_from_exif, load_dataset
-from ..errors import ConfigError, DiffrenderError, SceneError
-from ..image import read_image
-from .config import DEFAULT_BOUNDS, OptimizeConfig, param_init_value
-from ..scene.writer import atomic_write_bytes
+from ..errors import ConfigError, SceneError
+from ..image import read_image, write_animation, write_image
+from ..optim import LBFGS, SGD, Adam, Schedule, get_loss
+from ..scene.loader import load_scene
+from ..scene.writer import atomic_write_bytes, write_scene
+from .config import DEFAULT_BOUNDS, OptimizeConfig, load_config, param_init_value, parse_config
+from .geometry import Direct, Mesh, Pose
 from .resample import resample
+
+PLOT_SIZE = (6, 4)  # inches, loss.png and params.png
+PLOT_DPI = 100
 
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
 JPEG_NOTE = ("its compression shifts colours and blurs chroma; prefer PNG / EXR targets, or use "
@@ -114,8 +121,6 @@ class Problem:
     """Everything the loop needs, validated before any kernel compiles."""
 
     def __init__(self, cfg: OptimizeConfig):
-        from ..scene.loader import load_scene
-
         self.cfg = cfg
         scene_path = cfg.resolve(cfg.scene)
         if not os.path.exists(scene_path):
@@ -263,7 +268,7 @@ class Problem:
     def _load_pipeline(self):
         """A filter pipeline applied to the render before the loss; its learnable parameters are
         optimized with the scene's, as ``filters.<stage>.<param>``."""
-        from ..filters import Pipeline
+        from ..filters import Pipeline  # lazy engine start (the filter stack imports Taichi)
 
         cfg = self.cfg
         src = cfg.filters
@@ -286,8 +291,6 @@ class Problem:
             self.init[full] = np.array(v, np.float64)
 
     def _transform(self, p, kind, pc, where):
-        from .geometry import Direct, Mesh, Pose
-
         if kind != "to_world" and (pc.translate is not None or pc.rotate is not None):
             raise ConfigError("translate / rotate apply to a to_world parameter only", where)
         if kind != "vertex_positions" and pc.smoothing is not None:
@@ -376,8 +379,6 @@ class Run:
 
     # -- optimisation state -------------------------------------------------------------
     def _make_optimizer(self):
-        from ..optim import LBFGS, SGD, Adam, Schedule
-
         oc = self.cfg.optimizer
         sched = Schedule(oc.schedule.kind, gamma=oc.schedule.gamma, step_size=oc.schedule.step_size,
                          total=self.cfg.iterations, min_factor=oc.schedule.min_factor)
@@ -399,8 +400,6 @@ class Run:
 
     def evaluate(self, renderer, values: dict, it: int, want_images=False):
         """Loss and gradients at ``values`` (common random numbers for a given iteration)."""
-        from ..optim import get_loss
-
         self._apply(values)
         loss_fn = get_loss(self.cfg.loss)
         total = 0.0
@@ -483,8 +482,6 @@ class Run:
         atomic_json(os.path.join(self.out, CHECKPOINT), state)
 
     def _write_outputs(self, opt, renderer, final=True):
-        from ..image import write_image
-
         values = self.result(opt)
         atomic_json(os.path.join(self.out, "params.json"),
                     {k: np.asarray(v).tolist() for k, v in values.items()}, indent=2)
@@ -511,24 +508,20 @@ class Run:
             self._write_pipeline()
 
     def _plot(self):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         its = [r["iteration"] for r in self.trajectory]
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=PLOT_SIZE)
+        ax = fig.subplots()
         ax.semilogy(its, [max(r["loss"], 1e-30) for r in self.trajectory])
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"loss ({self.cfg.loss})")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
         with atomic_path(os.path.join(self.out, "loss.png")) as tmp:
-            fig.savefig(tmp, dpi=100)
-        plt.close(fig)
+            fig.savefig(tmp, dpi=PLOT_DPI)
         keys = [k for k in self.trajectory[0] if k not in ("iteration", "loss", "seconds")]
         if keys:
-            fig, ax = plt.subplots(figsize=(6, 4))
+            fig = Figure(figsize=PLOT_SIZE)
+            ax = fig.subplots()
             for k in keys[:24]:
                 ax.plot(its, [r.get(k, np.nan) for r in self.trajectory], label=k)
             ax.set_xlabel("iteration")
@@ -536,13 +529,11 @@ class Run:
             ax.grid(True, alpha=0.3)
             fig.tight_layout()
             with atomic_path(os.path.join(self.out, "params.png")) as tmp:
-                fig.savefig(tmp, dpi=100)
-            plt.close(fig)
+                fig.savefig(tmp, dpi=PLOT_DPI)
 
     def _video(self):
         if self.cfg.video == "none":
             return
-        from ..image import read_image, write_animation
 
         d = os.path.join(self.out, "renders")
         files = sorted(f for f in os.listdir(d)
@@ -558,10 +549,6 @@ class Run:
                 self.problem.pipeline.save(tmp)
 
     def _write_scene(self):
-        try:
-            from ..scene.writer import write_scene
-        except ImportError:
-            return
         src = self.problem.scene.source or "scene.xml"
         ext = os.path.splitext(src)[1] or ".xml"
         write_scene(self.problem.scene, os.path.join(self.out, f"scene_optimized{ext}"))
@@ -575,8 +562,7 @@ class Run:
             self.release()
 
     def _run(self, progress, stop_after) -> dict:
-        from ..image import write_image
-        from ..core import Renderer
+        from ..core import Renderer  # lazy engine start
 
         cfg = self.cfg
         opt = self._make_optimizer()
@@ -643,8 +629,6 @@ class Run:
 def optimize(config, resume=False, overwrite=False, progress=None):
     """Run an optimization from a config path, a config dict (the YAML's content) or an
     :class:`OptimizeConfig`; returns the result (parameters, loss, output folder)."""
-    from .config import load_config, parse_config
-
     if isinstance(config, dict):
         cfg = parse_config(config)
     elif isinstance(config, (str, os.PathLike)):

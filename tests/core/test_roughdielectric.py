@@ -12,7 +12,7 @@ from diffrender.core.bsdfs import _eval_kernel, _uvg, eval_np, sample_np
 from diffrender.scene import write_scene
 from diffrender.scene.model import BSDF
 from tests.core.test_bsdfs import Library, chi2_directions, f1, rgb
-from tests.helpers.gradcheck import assert_grad_close, render_fd
+from tests.helpers.fd import assert_grad_close, render_fd
 
 ETA = 1.5
 

@@ -88,7 +88,7 @@ def _dot(img, adj):
 
 def renders(dr, out, workdir):
     from diffrender.core import Renderer
-    from tests.helpers.gradcheck import render_fd
+    from tests.helpers.fd import render_fd
 
     tex = np.random.default_rng(3).uniform(0.2, 0.9, size=(4, 5, 3)).astype(np.float32)
     dr.write_image(os.path.join(workdir, "tex.exr"), tex)

@@ -3,7 +3,7 @@ import pytest
 
 from diffrender.errors import ConfigError
 from diffrender.optim import LOSSES, get_loss
-from tests.helpers.gradcheck import assert_grad_close, central_difference
+from tests.helpers.fd import assert_grad_close, central_difference
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

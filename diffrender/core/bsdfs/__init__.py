@@ -197,10 +197,12 @@ class RowBuilder:
         self.rows: list[dict] = []
         self._index: dict[int, int] = {}
         self._defaults: dict = {}  # (id(bsdf), name) -> default Texture of a missing parameter
+        self._added: list = []  # the BSDFs of ``_index``: alive, so that no other gets their id
 
     def add(self, b, where, nested=False) -> int:
         if id(b) in self._index:
             return self._index[id(b)]
+        self._added.append(b)
         if b.type in PERTURB:
             return self._add_perturbed(b, where, nested)
         if b.type in COMPOSITES:
