@@ -17,6 +17,7 @@ from ..errors import DiffrenderError
 from ..image import srgb_to_linear, write_image
 from ..scene.loader import load_scene
 from .config import load_config
+from .export import export_run
 from .run import Run
 
 
@@ -126,8 +127,6 @@ def diverging(g, vmax=None):
 @handle_errors
 def export_cmd(run_dir, output, mesh_format, texture_format, scene_format):
     """Write what an optimize run recovered (scene, meshes, textures) as files other tools open."""
-    from .export import export_run
-
     for p in export_run(run_dir, output, mesh_format=mesh_format, texture_format=texture_format,
                         scene_format=scene_format):
         click.echo(p)
