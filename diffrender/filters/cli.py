@@ -36,7 +36,7 @@ def filter_cmd(pipeline, input, output, ext, device, threads):
         raise ImageError(f"{input}: no such image file or folder")
     from .pipeline import Pipeline  # lazy engine start
 
-    start_engine(device, threads)
+    start_engine(device, threads, quiet=True)
     pipe = Pipeline.load(pipeline)
     if os.path.isdir(input):
         if os.path.exists(output) and not os.path.isdir(output):
@@ -100,7 +100,7 @@ def tune_cmd(pipeline, input_, target, pairs, output, out_dir, method, iters, lr
     from .pipeline import Pipeline  # lazy engine start (these import Taichi)
     from .tune import DEFAULT_ITERS, Tuner, write_report
 
-    start_engine(device, threads)
+    start_engine(device, threads, quiet=True)
     files = _pairs_from_dir(pairs) if pairs else [(input_, target)]
     data = [(read_image(a), read_image(b)) for a, b in files]
     pipe = Pipeline.load(pipeline, dual=(method == "lm"))
