@@ -17,6 +17,8 @@ a GPU are copied to the host and the results copied back to their device.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ._interop import adjoint_seed, binding, check_spp
@@ -27,12 +29,25 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("diffrender.torch needs PyTorch: pip install \"diffrender[torch]\"") from exc
 
-__all__ = ["render", "filter", "PipelineModule", "adjoint_seed"]
+__all__ = ["render", "filter", "PipelineModule", "adjoint_seed", "renderer_of"]
+
+
+def _plain(t):
+    """``t`` without torch.func's wrappers (a tangent reaches ``jvp`` wrapped under
+    ``torch.func.jvp``); the values are the same."""
+    fn = getattr(torch._C, "_functorch", None)
+    while fn is not None and fn.is_functorch_wrapped_tensor(t):
+        t = fn.get_unwrapped(t)
+    return t
 
 
 def _host(t) -> np.ndarray:
     """A NumPy view of a tensor's values (no copy for a contiguous CPU tensor)."""
-    return t.detach().cpu().resolve_conj().resolve_neg().numpy()
+    t = _plain(t.detach())
+    with getattr(torch._C, "_DisableFuncTorch", contextlib.nullcontext)():  # plain tensor ops
+        if t.device.type != "cpu" or t.is_neg():
+            t = t.cpu().resolve_neg()
+        return t.numpy()
 
 
 class _RenderJob:
@@ -245,3 +260,8 @@ class PipelineModule(torch.nn.Module):
     def sync_(self):
         _set_pipeline(self.pipeline, self._names, [float(p) for p in self.values().values()])
         return self
+
+
+def renderer_of(scene_or_renderer, sensor=0):
+    """The :class:`~diffrender.Renderer` that :func:`render` uses for ``scene_or_renderer``."""
+    return binding(scene_or_renderer, sensor).renderer
