@@ -7,6 +7,11 @@ Both recover the Cornell box's red-wall albedo from grey with the same seeds, sp
 and bounds; prints one JSON line per timed loop, then a summary line with the median times, the
 ratio torch / numpy (the target is <= 1.1) and how far apart the two final albedos are.
 
+The torch loop runs twice per round: with torch's default intra-op threads (``torch``) and with
+``torch.set_num_threads(1)`` (``torch_1thread``; the tensor work of this loop is a few 64x64
+images, while the renderer keeps its own Taichi threads). On a loaded machine torch's thread
+pool waiting for a descheduled worker shows in wall time, not CPU time, so both are printed.
+
     python benchmarks/bench_torch_loop.py [--res 64] [--iterations 60] [--rounds 2] [--spp 8]
 """
 from __future__ import annotations
@@ -87,9 +92,13 @@ def main():
     r = dr.Renderer(scene_np)
     target = r.render(spp=TARGET_SPP, seed=12345)
     true = np.array(scene_np.parameters()[NAME])
-    runs = {"numpy": numpy_loop, "torch": torch_loop}
+    import torch
+
+    runs = ("numpy", "torch", "torch_1thread")
+    default_threads = torch.get_num_threads()
 
     def run(kind, iterations):
+        torch.set_num_threads(1 if kind == "torch_1thread" else default_threads)
         t0 = time.perf_counter()
         c0 = time.process_time()
         if kind == "numpy":
@@ -104,7 +113,7 @@ def main():
     cpu = {k: [] for k in runs}
     final = {}
     for rnd in range(a.rounds):
-        for kind in ("numpy", "torch", "torch", "numpy"):
+        for kind in ("numpy", "torch", "torch_1thread", "torch_1thread", "torch", "numpy"):
             wall, c, x = run(kind, a.iterations)
             times[kind].append(wall)
             cpu[kind].append(c)
@@ -115,13 +124,17 @@ def main():
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     emit({"summary": "torch loop / numpy loop", "res": a.res, "iterations": a.iterations,
-          "spp": a.spp, "loops_each": len(times["numpy"]),
+          "spp": a.spp, "loops_each": len(times["numpy"]), "torch_threads": default_threads,
           "numpy_wall_s": round(med["numpy"], 3), "torch_wall_s": round(med["torch"], 3),
+          "torch_1thread_wall_s": round(med["torch_1thread"], 3),
           "ratio": round(med["torch"] / med["numpy"], 3),
+          "ratio_1thread": round(med["torch_1thread"] / med["numpy"], 3),
           "ratio_cpu": round(med_cpu["torch"] / med_cpu["numpy"], 3),
+          "ratio_cpu_1thread": round(med_cpu["torch_1thread"] / med_cpu["numpy"], 3),
           "target_ratio": 1.1,
           "albedo_true": [round(float(v), 4) for v in true],
-          "albedo_max_abs_diff_torch_vs_numpy": float(np.abs(final["torch"] - final["numpy"]).max())})
+          "albedo_max_abs_diff_torch_vs_numpy": float(np.abs(final["torch"] - final["numpy"]).max()),
+          "albedo_numpy": [round(float(v), 4) for v in final["numpy"]]})
 
 
 if __name__ == "__main__":
