@@ -40,10 +40,10 @@ class _Binding:
         self.params = self.scene.parameters()
         self._shapes: dict[str, tuple] = {}
 
-    @property
-    def image_shape(self) -> tuple:
+    def image_shape(self, views=None) -> tuple:
         film = self.renderer.film
-        return (int(film.height), int(film.width), 3)
+        hw = (int(film.height), int(film.width), 3)
+        return hw if views is None else (len(views),) + hw
 
     def shape(self, name: str) -> tuple:
         """The shape the scene stores parameter ``name`` with."""
@@ -70,22 +70,38 @@ class _Binding:
                 continue
             self.params[name] = v
 
-    def render(self, values: dict, spp, seed, max_depth) -> np.ndarray:
+    def render(self, values: dict, spp, seed, max_depth, views=None) -> np.ndarray:
+        """(H, W, 3), or (V, H, W, 3) for a list of sensor indices ``views``."""
         self.assign(values)
+        if views is not None:
+            return self.renderer.render_views(views, spp=spp, seed=seed, max_depth=max_depth)
         return self.renderer.render(spp=spp, seed=seed, max_depth=max_depth)
 
-    def vjp(self, values: dict, d_image, names, spp, seed, max_depth, edges) -> dict:
+    def vjp(self, values: dict, d_image, names, spp, seed, max_depth, edges, views=None) -> dict:
         """``{name: gradient}`` reduced to the shape of each value in ``values``."""
         self.assign(values)
-        g = self.renderer.vjp(np.asarray(d_image, np.float32), list(names), spp=spp, seed=seed,
-                              max_depth=max_depth, edges=edges)
+        d_image = np.asarray(d_image, np.float32)
+        if views is not None:
+            g = self.renderer.vjp_views(d_image, list(names), views, spp=spp, seed=seed,
+                                        max_depth=max_depth, edges=edges)
+        else:
+            g = self.renderer.vjp(d_image, list(names), spp=spp, seed=seed,
+                                  max_depth=max_depth, edges=edges)
         return {n: reduce_to(g[n], np.shape(values[n])) for n in names}
 
-    def jvp(self, values: dict, tangents: dict, spp, seed, max_depth, edges) -> np.ndarray:
+    def jvp(self, values: dict, tangents: dict, spp, seed, max_depth, edges, views=None) -> np.ndarray:
         self.assign(values)
         full = {n: np.broadcast_to(np.asarray(t, np.float64), self.shape(n)) if np.size(t) == 1
                 else np.asarray(t, np.float64) for n, t in tangents.items()}
-        return self.renderer.jvp(full, spp=spp, seed=seed, max_depth=max_depth, edges=edges)
+        r = self.renderer
+        if views is None:
+            return r.jvp(full, spp=spp, seed=seed, max_depth=max_depth, edges=edges)
+        out = []
+        for k, i in enumerate(views):
+            with r.viewing(i):
+                out.append(r.jvp(full, spp=spp, seed=r.view_seed(seed, k), max_depth=max_depth,
+                                 edges=edges))
+        return np.stack(out)
 
 
 def reduce_to(g, shape) -> np.ndarray:
@@ -100,7 +116,18 @@ def reduce_to(g, shape) -> np.ndarray:
     return g.reshape(shape)
 
 
-def binding(scene_or_renderer, sensor: int = 0) -> _Binding:
+def views_of(sensor):
+    """``(sensor index for the Renderer, list of views or None)`` for ``sensor``: an index, or
+    a list / tuple of indices (a batch of views rendered by the Renderer of the first)."""
+    if isinstance(sensor, (list, tuple)):
+        views = [int(s) for s in sensor]
+        if not views:
+            raise SceneError("sensor=[]: a batch of views needs at least one sensor index")
+        return views[0], views
+    return sensor, None
+
+
+def binding(scene_or_renderer, sensor: int = 0, batch: bool = False) -> _Binding:
     """The cached Renderer for ``scene_or_renderer``: a :class:`~diffrender.Renderer` is used as
     is; for a Scene, one Renderer per sensor is built on first use and kept on the scene, so a
     loop of calls uploads and compiles once (later parameter writes are uploaded by the
@@ -114,7 +141,7 @@ def binding(scene_or_renderer, sensor: int = 0) -> _Binding:
         if b is None:
             b = _Binding(scene_or_renderer)
             setattr(scene_or_renderer, _CACHE_ATTR, b)
-        if sensor not in (0, b.renderer.sensor_index):
+        if not batch and sensor not in (0, b.renderer.sensor_index):
             raise SceneError(f"sensor={sensor} given with a Renderer of sensor "
                              f"{b.renderer.sensor_index}: build the Renderer with that sensor")
         return b

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._interop import adjoint_seed, binding, check_spp
+from ._interop import adjoint_seed, binding, check_spp, views_of
 from .errors import DiffrenderError
 
 try:
@@ -48,24 +48,24 @@ def _u32(x):
     return jnp.asarray(x).astype(jnp.uint32)
 
 
-def _function(bind, names, spp, spp_grad, max_depth, edges):
+def _function(bind, names, spp, spp_grad, max_depth, edges, views):
     """The custom_vjp function of (seeds, *values) for these settings (built once each)."""
     funcs = bind.__dict__.setdefault(_FUNCS_ATTR, {})
-    key = (names, spp, spp_grad, max_depth, repr(edges))
+    key = (names, spp, spp_grad, max_depth, repr(edges), None if views is None else tuple(views))
     if key in funcs:
         return funcs[key]
-    out_shape = jax.ShapeDtypeStruct(bind.image_shape, jnp.float32)
+    out_shape = jax.ShapeDtypeStruct(bind.image_shape(views), jnp.float32)
     spp_g = spp_grad if spp_grad is not None else spp
 
     def host_render(seeds, *values):
         primal, _ = _seeds(seeds)
-        img = bind.render(dict(zip(names, values)), spp, primal, max_depth)
+        img = bind.render(dict(zip(names, values)), spp, primal, max_depth, views)
         return np.ascontiguousarray(img, np.float32)
 
     def host_vjp(seeds, d_image, *values):
         _, grad = _seeds(seeds)
         vals = dict(zip(names, values))
-        g = bind.vjp(vals, d_image, names, spp_g, grad, max_depth, edges)
+        g = bind.vjp(vals, d_image, names, spp_g, grad, max_depth, edges, views)
         return tuple(np.asarray(g[n], np.asarray(v).dtype) for n, v in zip(names, values))
 
     @jax.custom_vjp
@@ -97,9 +97,11 @@ def render(scene_or_renderer, params=None, spp=None, seed=0, spp_grad=None, seed
     sensor; the gradient replays ``spp_grad`` samples (default ``spp``) with ``seed_grad``,
     by default a hash of ``seed`` (``adjoint_seed``): primal and adjoint random numbers are
     decorrelated, as in Mitsuba. ``seed_grad=seed`` gives the exact derivative of the returned
-    image (common random numbers)."""
+    image (common random numbers). ``sensor`` may be a list of indices: a ``(V, H, W, 3)``
+    stack of views (:meth:`Renderer.render_views`)."""
     params = dict(params or {})
-    bind = binding(scene_or_renderer, sensor)
+    first, views = views_of(sensor)
+    bind = binding(scene_or_renderer, first, batch=views is not None)
     spp = check_spp(spp)
     spp_grad = check_spp(spp_grad, "spp_grad")
     names, values = [], []
@@ -112,7 +114,7 @@ def render(scene_or_renderer, params=None, spp=None, seed=0, spp_grad=None, seed
         bind.check(name, v.shape)
         names.append(name)
         values.append(v)
-    f = _function(bind, tuple(names), spp, spp_grad, max_depth, edges)
+    f = _function(bind, tuple(names), spp, spp_grad, max_depth, edges, views)
     seeds = jnp.stack([_u32(seed), _u32(0 if seed_grad is None else seed_grad),
                        _u32(int(seed_grad is not None))])
     return f(seeds, *values)

@@ -21,7 +21,7 @@ import contextlib
 
 import numpy as np
 
-from ._interop import adjoint_seed, binding, check_spp
+from ._interop import adjoint_seed, binding, check_spp, views_of
 from .errors import ConfigError, DiffrenderError, ImageError
 
 try:
@@ -53,8 +53,8 @@ def _host(t) -> np.ndarray:
 class _RenderJob:
     """The non-tensor arguments of one render: the cached Renderer, names and settings."""
 
-    def __init__(self, bind, names, spp, seed, spp_grad, seed_grad, max_depth, edges):
-        self.bind, self.names = bind, names
+    def __init__(self, bind, names, spp, seed, spp_grad, seed_grad, max_depth, edges, views):
+        self.bind, self.names, self.views = bind, names, views
         self.spp, self.seed, self.max_depth, self.edges = spp, seed, max_depth, edges
         self.spp_grad = spp_grad if spp_grad is not None else spp
         self.seed_grad = seed_grad
@@ -66,7 +66,7 @@ class _RenderJob:
 class _Render(torch.autograd.Function):
     @staticmethod
     def forward(job, *tensors):
-        img = job.bind.render(job.values(tensors), job.spp, job.seed, job.max_depth)
+        img = job.bind.render(job.values(tensors), job.spp, job.seed, job.max_depth, job.views)
         device = tensors[0].device if tensors else torch.device("cpu")
         return torch.from_numpy(np.ascontiguousarray(img, np.float32)).to(device)
 
@@ -85,7 +85,7 @@ class _Render(torch.autograd.Function):
         if not want:
             return (None,) + (None,) * len(tensors)
         g = job.bind.vjp(job.values(tensors), _host(grad_image), want, job.spp_grad,
-                         job.seed_grad, job.max_depth, job.edges)
+                         job.seed_grad, job.max_depth, job.edges, job.views)
         out = [None]
         for n, t in zip(job.names, tensors):
             out.append(torch.from_numpy(g[n]).to(dtype=t.dtype, device=t.device) if n in g else None)
@@ -96,11 +96,11 @@ class _Render(torch.autograd.Function):
         job = ctx.job
         tensors = ctx.saved_tensors
         tan = {n: _host(t) for n, t in zip(job.names, tangents) if t is not None}
-        shape = job.bind.image_shape
+        shape = job.bind.image_shape(job.views)
         if not tan:
             return torch.zeros(shape, dtype=torch.float32)
         img = job.bind.jvp(job.values(tensors), tan, job.spp_grad, job.seed_grad,
-                           job.max_depth, job.edges)
+                           job.max_depth, job.edges, job.views)
         return torch.from_numpy(np.ascontiguousarray(img, np.float32)).to(tensors[0].device)
 
 
@@ -121,11 +121,16 @@ def render(scene_or_renderer, params=None, spp=None, seed=0, spp_grad=None, seed
     ``2 (I - T) . dI/dtheta`` is unbiased. Pass ``seed_grad=seed`` (and ``spp_grad=spp``) for
     the exact derivative of the returned image (common random numbers).
 
+    ``sensor``: an index, or a list of indices — a batch of views rendered by one Renderer
+    (:meth:`Renderer.render_views`: the sensors share the film size and filter), returned as a
+    ``(V, H, W, 3)`` stack; view ``k`` uses ``Renderer.view_seed(seed, k)``.
+
     ``max_depth`` overrides the scene's integrator depth; ``edges`` are the edge-sampling
     options for geometry / camera parameters (see :meth:`Renderer.vjp`).
     """
     params = dict(params or {})
-    bind = binding(scene_or_renderer, sensor)
+    first, views = views_of(sensor)
+    bind = binding(scene_or_renderer, first, batch=views is not None)
     spp = check_spp(spp)
     spp_grad = check_spp(spp_grad, "spp_grad")
     names, tensors = [], []
@@ -139,7 +144,8 @@ def render(scene_or_renderer, params=None, spp=None, seed=0, spp_grad=None, seed
         tensors.append(t)
     seed = int(seed)
     job = _RenderJob(bind, tuple(names), spp, seed, spp_grad,
-                     adjoint_seed(seed) if seed_grad is None else int(seed_grad), max_depth, edges)
+                     adjoint_seed(seed) if seed_grad is None else int(seed_grad), max_depth, edges,
+                     views)
     return _Render.apply(job, *tensors)
 
 

@@ -125,7 +125,7 @@ def plot(path, target, start, final, tex, true_tex, curve, pf):
     ax[5].grid(True, alpha=0.3)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
 
 
 if __name__ == "__main__":
