@@ -10,6 +10,7 @@ import diffrender as dr  # noqa: E402
 import diffrender.torch as drt  # noqa: E402
 from diffrender.errors import ConfigError, DiffrenderError, SceneError  # noqa: E402
 from diffrender.filters.pipeline import Pipeline  # noqa: E402
+from tests.helpers.room import room as make_room  # noqa: E402
 
 W = H = 10
 SPP = 4
@@ -24,20 +25,9 @@ def _cpu_engine():
 
 
 def room():
-    """A floor and a wall lit by a point light out of view: inter-reflection (the floor's
-    gradient depends on its value), no visibility change under small geometry moves."""
-    return dr.load_scene({
-        "type": "scene", "integrator": {"type": "path", "max_depth": 3},
-        "sensor": {"type": "perspective", "fov": 45,
-                   "to_world": {"type": "transform", "lookat": {"origin": [0.3, 3, 0.5], "target": [0, 0, 0], "up": [0, 0, 1]}},
-                   "film": {"type": "hdrfilm", "width": W, "height": H},
-                   "sampler": {"type": "independent", "sample_count": SPP}},
-        "floor": {"type": "rectangle", "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]},
-                  "bsdf": {"type": "diffuse", "id": "floor_mat", "reflectance": {"type": "rgb", "value": [0.8, 0.6, 0.4]}}},
-        "wall": {"type": "rectangle", "to_world": {"type": "transform", "scale": [4, 4, 4], "translate": [0, 0, -2.5]},
-                 "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.5, 0.5, 0.5]}}}},
-        "lamp": {"type": "point", "position": [0.5, 2, 0.3], "intensity": {"type": "rgb", "value": [10, 10, 10]}},
-    })
+    """Floor + wall + point light (tests/helpers/room.py): inter-reflection, so the floor's
+    gradient depends on its value; no visibility change under small geometry moves."""
+    return make_room(W, H, SPP)
 
 
 @pytest.fixture(scope="module")

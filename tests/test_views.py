@@ -5,6 +5,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.errors import SceneError
+from tests.helpers.room import room
 
 W, H = 10, 8
 SPP = 4
@@ -18,23 +19,8 @@ def _cpu_engine():
     init("cpu")
 
 
-def cam(origin, width=W, fov=45):
-    return {"type": "perspective", "fov": fov,
-            "to_world": {"type": "transform", "lookat": {"origin": origin, "target": [0, 0, 0], "up": [0, 0, 1]}},
-            "film": {"type": "hdrfilm", "width": width, "height": H},
-            "sampler": {"type": "independent", "sample_count": SPP}}
-
-
 def two_view_room(second_width=W):
-    return dr.load_scene({
-        "type": "scene", "integrator": {"type": "path", "max_depth": 3},
-        "front": cam([0.3, 3, 0.5]), "side": cam([2.5, 1.5, 1.0], width=second_width, fov=50),
-        "floor": {"type": "rectangle", "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]},
-                  "bsdf": {"type": "diffuse", "id": "floor_mat", "reflectance": {"type": "rgb", "value": [0.8, 0.6, 0.4]}}},
-        "wall": {"type": "rectangle", "to_world": {"type": "transform", "scale": [4, 4, 4], "translate": [0, 0, -2.5]},
-                 "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.5, 0.5, 0.5]}}}},
-        "lamp": {"type": "point", "position": [0.5, 2, 0.3], "intensity": {"type": "rgb", "value": [10, 10, 10]}},
-    })
+    return room(W, H, SPP, side_width=second_width)
 
 
 @pytest.fixture(scope="module")
