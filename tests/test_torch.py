@@ -126,6 +126,19 @@ def test_single_number_for_an_rgb_parameter_gets_the_channel_sum(scene, adj):
     assert float(g1.grad) == pytest.approx(float(g3.grad.sum()), rel=1e-5)
 
 
+def test_torch_func_grad_equals_backward(scene, adj):
+    rho = torch.tensor([0.5, 0.3, 0.6], dtype=torch.float64)
+
+    def loss(x):
+        return loss_of(drt.render(scene, {"floor_mat.reflectance": x}, spp=SPP, seed=SEED), adj)
+
+    g = torch.func.grad(loss)(rho)
+    x = rho.clone().requires_grad_(True)
+    loss(x).backward()
+    assert float(g.abs().max()) > 0
+    np.testing.assert_allclose(g.numpy(), x.grad.numpy(), rtol=1e-6)
+
+
 def test_two_renders_of_one_scene_in_one_graph(adj):
     """Each backward re-writes the values its forward used: two renders of the same scene with
     different light positions in one graph get each its own gradient (the gradient of a light

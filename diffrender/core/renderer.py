@@ -22,7 +22,6 @@ from .textures import TextureTable
 
 AOV_NAMES = ("depth", "normal", "albedo", "alpha")
 SAMPLE_BUFFER_BYTES = 32 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
-VIEW_SEED_STRIDE = 0x9E3779B9  # seed offset between the views of a batch (golden-ratio step)
 
 
 # --- pool of device sets ---------------------------------------------------------------------
@@ -412,6 +411,8 @@ class Renderer:
 
     # --- several sensors in one call (batched views) -----------------------------------------
 
+    VIEW_SEED_STRIDE = 0x9E3779B9  # seed offset between the views of a batch (golden-ratio step)
+
     @staticmethod
     def _film_key(sensor):
         f = sensor.film
@@ -431,27 +432,28 @@ class Renderer:
             raise SceneError(f"the scene has {len(sensors)} sensor(s); sensor {index!r} does not "
                              "exist", self.scene.source)
         view = sensors[int(index)]
+        where = f"{self.scene.source or '<scene>'}: sensor {index}"
         if view is self.sensor:
             yield self
             return
         if self._film_key(view) != self._film_key(self.sensor):
             raise SceneError(f"sensor {index} has another film (size, crop or pixel filter) than "
                              f"sensor {self.sensor_index}: views rendered by one Renderer share "
-                             "the film", _where(self.scene, f"sensor {index}"))
+                             "the film", where)
         self.update()  # pending parameter changes, uploaded with the current camera
         home = (self.sensor_index, self.sensor)
         self.sensor_index, self.sensor = int(index), view
-        self.camera.update(view, _where(self.scene, "sensor"))
+        self.camera.update(view, where)
         try:
             yield self
         finally:
             self.sensor_index, self.sensor = home
-            self.camera.update(self.sensor, _where(self.scene, "sensor"))
+            self.camera.update(self.sensor)
 
     @staticmethod
     def view_seed(seed, k):
         """The seed of the ``k``-th view of a batch rendered with ``seed`` (view 0: ``seed``)."""
-        return (int(seed) + int(k) * VIEW_SEED_STRIDE) & 0xFFFFFFFF
+        return (int(seed) + int(k) * Renderer.VIEW_SEED_STRIDE) & 0xFFFFFFFF
 
     def render_views(self, sensors, spp=None, seed=0, **kwargs) -> np.ndarray:
         """Render the sensors ``sensors`` (indices) with one upload and one compilation; returns a
