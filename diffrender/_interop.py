@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DiffrenderError, SceneError
+from .errors import SceneError
 
 # Attribute under which a Scene keeps its interop Renderers ({sensor: _Binding}). On the scene,
 # not in a module dict: the Renderers live and die with their scene (and its parameters).
@@ -160,5 +160,5 @@ def check_spp(spp, what="spp"):
     if spp is None:
         return None
     if isinstance(spp, bool) or not isinstance(spp, (int, np.integer)) or spp <= 0:
-        raise DiffrenderError(f"{what} must be a positive integer, got {spp!r}")
+        raise SceneError(f"{what} must be a positive integer, got {spp!r}")
     return int(spp)

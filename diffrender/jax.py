@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._interop import adjoint_seed, binding, check_spp, views_of
-from .errors import DiffrenderError
+from .errors import SceneError
 
 try:
     import jax
@@ -107,7 +107,7 @@ def render(scene_or_renderer, params=None, spp=None, seed=0, spp_grad=None, seed
     names, values = [], []
     for name, v in params.items():
         if isinstance(v, (str, bytes)) or v is None:
-            raise DiffrenderError(f"params['{name}'] must be an array, got {type(v).__name__}")
+            raise SceneError(f"params['{name}'] must be an array, got {type(v).__name__}")
         v = jnp.asarray(v)
         if not jnp.issubdtype(v.dtype, jnp.floating):
             v = v.astype(jnp.float32)

@@ -22,7 +22,7 @@ import contextlib
 import numpy as np
 
 from ._interop import adjoint_seed, binding, check_spp, views_of
-from .errors import ConfigError, DiffrenderError, ImageError
+from .errors import ConfigError, ImageError, SceneError
 
 try:
     import torch
@@ -136,9 +136,9 @@ def render(scene_or_renderer, params=None, spp=None, seed=0, spp_grad=None, seed
     names, tensors = [], []
     for name, t in params.items():
         if not isinstance(t, torch.Tensor):
-            raise DiffrenderError(f"params['{name}'] must be a torch.Tensor, got {type(t).__name__}")
+            raise SceneError(f"params['{name}'] must be a torch.Tensor, got {type(t).__name__}")
         if not t.is_floating_point():
-            raise DiffrenderError(f"params['{name}'] must be a floating-point tensor, got {t.dtype}")
+            raise SceneError(f"params['{name}'] must be a floating-point tensor, got {t.dtype}")
         bind.check(name, t.shape)
         names.append(name)
         tensors.append(t)

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch", reason="the 'torch' extra is not installed 
 
 import diffrender as dr  # noqa: E402
 import diffrender.torch as drt  # noqa: E402
-from diffrender.errors import ConfigError, DiffrenderError, SceneError  # noqa: E402
+from diffrender.errors import ConfigError, SceneError  # noqa: E402
 from diffrender.filters.pipeline import Pipeline  # noqa: E402
 from tests.helpers.room import room as make_room  # noqa: E402
 
@@ -189,9 +189,9 @@ def test_bad_input_is_a_one_line_error(scene):
         drt.render(scene, {"floor_mat.reflectanse": torch.ones(3)})
     with pytest.raises(SceneError, match=r"parameter 'floor_mat.reflectance' has shape \(3,\), got a value of shape \(2,\)"):
         drt.render(scene, {"floor_mat.reflectance": torch.ones(2)})
-    with pytest.raises(DiffrenderError, match=r"params\['floor_mat.reflectance'\] must be a torch.Tensor, got list"):
+    with pytest.raises(SceneError, match=r"params\['floor_mat.reflectance'\] must be a torch.Tensor, got list"):
         drt.render(scene, {"floor_mat.reflectance": [1, 1, 1]})
-    with pytest.raises(DiffrenderError, match="spp must be a positive integer, got 0"):
+    with pytest.raises(SceneError, match="spp must be a positive integer, got 0"):
         drt.render(scene, {}, spp=0)
     with pytest.raises(SceneError, match="expected a diffrender Scene"):
         drt.render("scene.xml", {})
@@ -252,3 +252,25 @@ def test_filter_errors():
         drt.filter(p, torch.zeros(4, 4, 3), {"blurr.sigma": torch.tensor(1.0)})
     with pytest.raises(ConfigError, match=r"params\['blur.sigma'\] must be a scalar torch.Tensor"):
         drt.filter(p, torch.zeros(4, 4, 3), {"blur.sigma": 1.0})
+
+
+def test_benchmark_loops_agree():
+    """benchmarks/bench_torch_loop.py compares like with like: its torch loop (torch.optim.Adam)
+    and its NumPy loop (Renderer + diffrender.optim.Adam) end at the same albedo."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    bench_dir = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, bench_dir)
+    try:
+        bench = importlib.import_module("bench_torch_loop")
+    finally:
+        sys.path.remove(bench_dir)
+    scenes = [dr.load_scene(bench.SCENE, res=16, max_depth=3) for _ in range(2)]
+    r = dr.Renderer(scenes[0])
+    target = r.render(spp=16, seed=7)
+    x_np = bench.numpy_loop(scenes[0], r, target, 4, 2)
+    x_t = bench.torch_loop(scenes[1], target, 4, 2)
+    assert np.abs(x_np - bench.INIT).max() > 1e-3  # it moved
+    np.testing.assert_allclose(x_t, x_np, rtol=0, atol=1e-6)
