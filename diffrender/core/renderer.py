@@ -4,6 +4,7 @@ The device-set pool lives in :mod:`.pool`, the scene upload (model -> table rows
 changes -> components) in :mod:`.upload`; this module renders and routes derivatives."""
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
@@ -153,6 +154,83 @@ class Renderer:
             out[a] = maps[a]
         return out
 
+
+    # --- several sensors in one call (batched views) -----------------------------------------
+
+    VIEW_SEED_STRIDE = 0x9E3779B9  # seed offset between the views of a batch (golden-ratio step)
+
+    @staticmethod
+    def _film_key(sensor):
+        f = sensor.film
+        rf = f.rfilter
+        return (f.width, f.height, tuple(f.crop) if f.crop else None, bool(f.sample_border),
+                rf.type, getattr(rf, "radius", None), getattr(rf, "stddev", None))
+
+    @contextlib.contextmanager
+    def viewing(self, index):
+        """Render sensor ``index`` with this Renderer's fields and kernels inside the ``with``
+        block: only the camera is re-uploaded (its film must have the size and the pixel filter
+        of this Renderer's sensor). ``render``, ``vjp`` and ``jvp`` then see that sensor (its
+        ``to_world`` / ``fov`` derivatives included)."""
+        sensors = self.scene.sensors
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < len(sensors):
+            raise SceneError(f"the scene has {len(sensors)} sensor(s); sensor {index!r} does not "
+                             "exist", self.scene.source)
+        view = sensors[int(index)]
+        where = f"{self.scene.source or '<scene>'}: sensor {index}"
+        if view is self.sensor:
+            yield self
+            return
+        if self._film_key(view) != self._film_key(self.sensor):
+            raise SceneError(f"sensor {index} has another film (size, crop or pixel filter) than "
+                             f"sensor {self.sensor_index}: views rendered by one Renderer share "
+                             "the film", where)
+        self.update()  # pending parameter changes, uploaded with the current camera
+        home = (self.sensor_index, self.sensor)
+        self.sensor_index, self.sensor = int(index), view
+        self.camera.update(view, where)
+        try:
+            yield self
+        finally:
+            self.sensor_index, self.sensor = home
+            self.camera.update(self.sensor)
+
+    @staticmethod
+    def view_seed(seed, k):
+        """The seed of the ``k``-th view of a batch rendered with ``seed`` (view 0: ``seed``)."""
+        return (int(seed) + int(k) * Renderer.VIEW_SEED_STRIDE) & 0xFFFFFFFF
+
+    def render_views(self, sensors, spp=None, seed=0, **kwargs) -> np.ndarray:
+        """Render the sensors ``sensors`` (indices) with one upload and one compilation; returns a
+        ``(V, H, W, 3)`` stack. View ``k`` uses ``view_seed(seed, k)``; keyword arguments as
+        :meth:`render` (no AOVs)."""
+        out = []
+        for k, i in enumerate(sensors):
+            with self.viewing(i):
+                out.append(self.render(spp=spp, seed=self.view_seed(seed, k), **kwargs))
+        return np.stack(out) if out else np.zeros((0, self.film.height, self.film.width, 3),
+                                                  np.float32)
+
+    def vjp_views(self, d_images, params, sensors, spp=None, seed=0, **kwargs) -> dict:
+        """Reverse mode over a batch of views: ``{name: sum_k d<d_images[k], render_k>/dtheta}``
+        for the adjoint stack ``d_images`` (V, H, W, 3) of :meth:`render_views`' output (view
+        ``k`` replays ``view_seed(seed, k)``); keyword arguments as :meth:`vjp`."""
+        sensors = list(sensors)
+        if isinstance(params, str):
+            params = [params]
+        d_images = np.asarray(d_images, np.float32)
+        if d_images.ndim != 4 or d_images.shape[0] != len(sensors):
+            from .differentiable import GradientError
+
+            raise GradientError(f"adjoint stack has shape {d_images.shape}, expected "
+                                f"({len(sensors)}, H, W, 3): one adjoint image per sensor")
+        total = None
+        for k, i in enumerate(sensors):
+            with self.viewing(i):
+                g = self.vjp(d_images[k], params, spp=spp, seed=self.view_seed(seed, k), **kwargs)
+            total = g if total is None else {n: total[n] + g[n] for n in total}
+        return total if total is not None else {}
 
     # --- derivatives -------------------------------------------------------------------------
 
