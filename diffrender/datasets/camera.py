@@ -116,10 +116,12 @@ class CameraModel:
         return float(np.degrees(2.0 * np.arctan(0.5 * self.width / self.fx)))
 
     def principal_point_offset(self) -> tuple[float, float]:
-        """Mitsuba's ``principal_point_offset_x/y``: the principal point's offset from the film
-        centre as a fraction of the film's width / height."""
-        return ((self.cx - 0.5 * self.width) / self.width,
-                (self.cy - 0.5 * self.height) / self.height)
+        """Mitsuba's ``principal_point_offset_x/y``. Mitsuba adds them to a sample's film
+        position (as fractions of the film's width / height) before it makes the ray, so the
+        principal point lies at ``(0.5 - offset) * size``: an offset of +0.1 moves what the
+        optical axis sees 10% of the width to the left (measured with Mitsuba 3.9.1)."""
+        return ((0.5 * self.width - self.cx) / self.width,
+                (0.5 * self.height - self.cy) / self.height)
 
 
 def look_at(origin, target, up) -> np.ndarray:
