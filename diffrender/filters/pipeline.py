@@ -30,22 +30,18 @@ from .base import np_dtype, registry, to_dtype
 
 
 def _load_file(path):
+    from ..scene.loader import check_structure, parse_structured, read_text
+
     path = str(path)
     if not os.path.exists(path):
         raise ConfigError("no such pipeline file", path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-        if path.lower().endswith(".json"):
-            return json.loads(text)
-        import yaml
-
-        return yaml.safe_load(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot parse pipeline file ({str(exc).splitlines()[0]})", path) from None
-    except Exception as exc:  # yaml.YAMLError
-        msg = str(exc).replace("\n", " ")
-        raise ConfigError(f"cannot parse pipeline file ({msg})", path) from None
+    if os.path.isdir(path):
+        raise ConfigError("is a folder, expected a YAML or JSON pipeline file", path)
+    text = read_text(path, path, ConfigError)
+    data = parse_structured(text, path, "json" if path.lower().endswith(".json") else "yaml",
+                            ConfigError, "pipeline ")
+    check_structure(data, path, ConfigError)
+    return data
 
 
 def _flatten(x):
@@ -163,6 +159,10 @@ class Pipeline:
                     b = spec["bounds"]
                     if not (isinstance(b, (list, tuple)) and len(b) == 2):
                         raise ConfigError(f"parameter '{m}': bounds must be [low, high], got {b!r}", where)
+                    if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))
+                                              or math.isnan(x)) for x in b):
+                        raise ConfigError(f"parameter '{m}': bounds must be two numbers (or null), "
+                                          f"got {str(b)[:60]}", where)
                     lo = -math.inf if b[0] is None else float(b[0])
                     hi = math.inf if b[1] is None else float(b[1])
                     if not lo < hi:

@@ -30,18 +30,28 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .. import limits
 from ..errors import ConfigError
+
+MAX_ITERATIONS = 10_000_000
+MAX_SEED = (1 << 32) - 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities are refused in every float (lr: .inf, init: .nan)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _check_bounds(v):
+    if v is not None and v[0] is not None and v[1] is not None and v[0] > v[1]:
+        raise ValueError(f"bounds [{v[0]:g}, {v[1]:g}] are empty (min > max)")
+    return v
 
 
 class TargetConfig(_Strict):
@@ -55,6 +65,7 @@ class PartConfig(_Strict):
     init: Optional[Union[float, list[float]]] = None
     lr: Optional[float] = Field(None, gt=0)
     bounds: Optional[tuple[Optional[float], Optional[float]]] = None
+    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _check_bounds(v)))
 
 
 class SmoothingConfig(_Strict):
@@ -66,6 +77,7 @@ class ParamConfig(_Strict):
     init: Optional[Union[float, list[float], list[list[float]], str]] = None
     lr: Optional[float] = Field(None, gt=0)
     bounds: Optional[tuple[Optional[float], Optional[float]]] = None
+    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _check_bounds(v)))
     # <shape|sensor>.to_world only: rigid pose on top of the scene's matrix
     translate: Optional[PartConfig] = None
     rotate: Optional[PartConfig] = None
@@ -78,15 +90,15 @@ class EdgeConfig(_Strict):
     enabled: bool = True
     primary: bool = True
     secondary: bool = True
-    spp: int = Field(4, ge=1)
+    spp: int = Field(4, ge=1, le=limits.MAX_SPP)
     interior: bool = True   # the interior (shading) term of geometry / camera parameters
 
 
 class ScheduleConfig(_Strict):
     kind: Literal["constant", "step", "exponential", "cosine"] = "constant"
-    gamma: float = 0.5
+    gamma: float = Field(0.5, gt=0, le=1)   # the learning rate decays, never grows
     step_size: int = Field(100, ge=1)
-    min_factor: float = Field(0.0, ge=0)
+    min_factor: float = Field(0.0, ge=0, le=1)
 
 
 class OptimizerConfig(_Strict):
@@ -105,18 +117,18 @@ class OptimizeConfig(_Strict):
     parameters: dict[str, ParamConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
     loss: Literal["l1", "l2", "relative_l2", "l2_srgb"] = "l2"
-    iterations: int = Field(100, ge=1)
+    iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).
     average_from: Optional[int] = Field(None, ge=0)
-    spp: int = Field(16, ge=1)
-    spp_adjoint: int = Field(16, ge=1)
-    seed: int = Field(0, ge=0)
+    spp: int = Field(16, ge=1, le=limits.MAX_SPP)
+    spp_adjoint: int = Field(16, ge=1, le=limits.MAX_SPP)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     output: str = "optimize-output"
     render_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(10, ge=1)
     video: Literal["gif", "mp4", "none"] = "gif"
-    max_depth: Optional[int] = None
+    max_depth: Optional[int] = Field(None, ge=-1, le=limits.MAX_PATH_DEPTH)
     edges: EdgeConfig = EdgeConfig()
     filters: Optional[Union[str, list[Any], dict[str, Any]]] = None
 
@@ -147,12 +159,17 @@ def _format_loc(loc) -> str:
     return "".join(parts)
 
 
+MAX_REPORTED = 10  # validation errors listed in one message
+
+
 def _message(err) -> str:
     t = err["type"]
     if t == "extra_forbidden":
         return "unknown key"
     if t == "missing":
         return "required key is missing"
+    if t == "value_error":
+        return err["msg"].split(", ", 1)[-1]
     return err["msg"][0].lower() + err["msg"][1:]
 
 
@@ -161,9 +178,13 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
         raise ConfigError("expected a mapping of keys (scene, targets, parameters, ...)", where)
     try:
         cfg = OptimizeConfig.model_validate(data)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise ConfigError(f"{_format_loc(e['loc'])}: {_message(e)}", where) from None
+    except ValidationError as exc:  # every error, on one line
+        errs = exc.errors()
+        msg = "; ".join(f"{_format_loc(e['loc'])}: {_message(e)}" for e in errs[:MAX_REPORTED])
+        more = f"; and {len(errs) - MAX_REPORTED} more" if len(errs) > MAX_REPORTED else ""
+        raise ConfigError(msg + more, where) from None
+    except RecursionError:
+        raise ConfigError(f"nested more than {limits.MAX_NESTING} levels deep", where) from None
     if cfg.average_from is not None and cfg.average_from >= cfg.iterations:
         raise ConfigError(f"average_from: must be below iterations ({cfg.iterations}), got "
                           f"{cfg.average_from}", where)
@@ -173,20 +194,17 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
 
 
 def load_config(path: str) -> OptimizeConfig:
+    from ..scene.loader import check_structure, parse_structured, read_text
+
+    path = str(path)
     if not os.path.exists(path):
         raise ConfigError("no such config file", path)
-    with open(path) as f:
-        text = f.read()
-    try:
-        if path.endswith(".json"):
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - parser messages carry the line
-        msg = str(exc).replace("\n", " ")
-        raise ConfigError(f"cannot parse: {msg}", path) from None
+    if os.path.isdir(path):
+        raise ConfigError("is a folder, expected a YAML or JSON config file", path)
+    text = read_text(path, path, ConfigError)
+    data = parse_structured(text, path, "json" if path.lower().endswith(".json") else "yaml",
+                            ConfigError, "config ")
+    check_structure(data, path, ConfigError)
     return parse_config(data or {}, where=path, base_dir=os.path.dirname(os.path.abspath(path)))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..errors import SceneError
 from .dict_parser import parse_dict_scene
 from .model import Scene
@@ -26,11 +27,18 @@ from .xml_parser import parse_xml_scene
 FORMATS = {".xml": "xml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
-def _define_text(v: Any) -> str:
+def _define_text(name: str, v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):
-        return ", ".join(_define_text(e) for e in v)
+        return ", ".join(_define_text(name, e) for e in v)
+    if isinstance(v, int) and v.bit_length() > 63:
+        raise SceneError(f"define {name}: the integer is out of the 64-bit range")
+    if isinstance(v, float) and not np.isfinite(v):
+        raise SceneError(f"define {name}={v}: expected a finite number")
+    if not isinstance(v, (str, int, float, np.integer, np.floating)):
+        raise SceneError(f"define {name}: expected a string, number or boolean, got "
+                         f"{type(v).__name__}")
     return str(v)
 
 
@@ -40,10 +48,11 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
     ``defines`` (``spp=64``, ``res=256``) replace ``<default>`` values and ``$name`` uses.
     ``base_dir`` is the folder relative file names resolve against for dict input.
     """
-    defs = {str(k): _define_text(v) for k, v in defines.items()}
+    defs = {str(k): _define_text(k, v) for k, v in defines.items()}
     if isinstance(source, dict):
         display = "<dict>"
         fmt = "dict"
+        check_structure(source, display)
         root, conv = parse_dict_scene(source, display, defs)
         base = os.path.abspath(base_dir or os.getcwd())
         search = [base]
@@ -65,6 +74,7 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
             search = conv.search_paths
         else:
             data = _read_structured(path, display, fmt)
+            check_structure(data, display)
             root, conv = parse_dict_scene(data, display, defs)
             search = [base]
     ids = collect_ids(root)
@@ -82,7 +92,9 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
                 return os.path.normpath(os.path.abspath(p))
         return None
 
-    scene, builder = build_scene(tree, resolve_file)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scene, builder = build_scene(tree, resolve_file)
+    check_scene(scene, builder, display)
     scene.source = os.path.abspath(file) if file else None
     scene.source_format = fmt
     scene.tree = tree
@@ -95,23 +107,133 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
     return scene
 
 
-def _read_structured(path: str, display: str, fmt: str):
-    with open(path, "r", encoding="utf-8") as f:
-        text = f.read()
+def decode_text(data: bytes, display: str, error=SceneError) -> str:
+    """UTF-8 text of a file (a UTF-8 BOM is dropped); bytes that are not UTF-8 are an error
+    naming the line and column."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at column "
+                    f"{col})", f"{display}:{line}") from None
+
+
+def read_text(path: str, display: str, error=SceneError) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise error(f"cannot read the file ({exc.strerror})", display) from None
+    return decode_text(data, display, error)
+
+
+def parse_structured(text: str, display: str, fmt: str, error=SceneError, what: str = ""):
+    """``text`` parsed as JSON or YAML (safe loader). Malformed text, nesting too deep for the
+    parser and numbers Python refuses (a 5000-digit integer) are ``error``s naming the file."""
     if fmt == "json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SceneError(f"malformed JSON: {exc.msg} (column {exc.colno})",
-                             f"{display}:{exc.lineno}") from None
+            raise error(f"malformed {what}JSON: {exc.msg} (column {exc.colno})",
+                        f"{display}:{exc.lineno}") from None
+        except RecursionError:
+            raise error(f"{what}JSON nested too deeply (more than {limits.MAX_NESTING} levels "
+                        "are refused)", display) from None
+        except ValueError as exc:  # int() limits of huge integers
+            raise error(f"invalid {what}JSON: {str(exc).splitlines()[0][:120]}",
+                        display) from None
     import yaml
 
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise error(f"{what}YAML nested too deeply (more than {limits.MAX_NESTING} levels are "
+                    "refused)", display) from None
+    except (ValueError, OverflowError) as exc:
+        raise error(f"invalid {what}YAML: {str(exc).splitlines()[0][:120]}", display) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
         if mark is not None:
-            raise SceneError(f"malformed YAML: {problem} (column {mark.column + 1})",
-                             f"{display}:{mark.line + 1}") from None
-        raise SceneError(f"malformed YAML: {problem}", display) from None
+            raise error(f"malformed {what}YAML: {problem} (column {mark.column + 1})",
+                        f"{display}:{mark.line + 1}") from None
+        raise error(f"malformed {what}YAML: {problem}", display) from None
+
+
+def check_structure(data, display: str, error=SceneError) -> None:
+    """Refuse a JSON / YAML / dict document that nests deeper than :data:`limits.MAX_NESTING`,
+    refers to itself (a YAML alias cycle, a Python dict containing itself) or expands to more
+    than :data:`limits.MAX_DOCUMENT_VALUES` values (YAML aliases of aliases), before anything
+    walks it recursively."""
+    count = 0
+    stack = [(data, 0, "")]
+    on_path: dict[int, int] = {}
+    path_ids: list[int] = []
+    while stack:
+        x, depth, key = stack.pop()
+        if x is None and depth < 0:  # end of a container
+            on_path.pop(path_ids.pop(), None)
+            continue
+        count += 1
+        if count > limits.MAX_DOCUMENT_VALUES:
+            raise error(f"more than {limits.MAX_DOCUMENT_VALUES} values (YAML aliases that "
+                        "expand to a huge document?)", display)
+        if not isinstance(x, (dict, list, tuple)):
+            continue
+        where = f"{display}: {key}" if key else display
+        if id(x) in on_path:
+            raise error("the document contains itself (a circular reference)", where)
+        if depth >= limits.MAX_NESTING:
+            raise error(f"nested more than {limits.MAX_NESTING} levels deep", where)
+        on_path[id(x)] = depth
+        path_ids.append(id(x))
+        stack.append((None, -1, ""))
+        items = x.items() if isinstance(x, dict) else enumerate(x)
+        for k, v in items:
+            sub = f"{key}[{k}]" if isinstance(k, int) else (f"{key}.{k}" if key else str(k))
+            stack.append((v, depth + 1, sub))
+
+
+def check_scene(scene: Scene, builder, display: str) -> None:
+    """Limits on what the scene asks of the renderer (film size, samples, path depth) and
+    finite geometry, checked before anything is allocated."""
+    def where(obj):
+        node = getattr(builder, "origin", {}).get(id(obj))
+        return str(node.loc) if node is not None else display
+
+    for s in scene.sensors:
+        f = s.film
+        for nm, v in (("width", f.width), ("height", f.height)):
+            if v > limits.MAX_FILM_SIDE:
+                raise SceneError(f"film {nm} {v} is above the limit of {limits.MAX_FILM_SIDE} "
+                                 "pixels", where(s))
+        if f.width * f.height > limits.MAX_FILM_PIXELS:
+            raise SceneError(f"film of {f.width}x{f.height} pixels is above the limit of "
+                             f"{limits.MAX_FILM_PIXELS} pixels", where(s))
+        n = s.sampler.sample_count if s.sampler is not None else 0
+        if n > limits.MAX_SPP:
+            raise SceneError(f"sample_count {n} is above the limit of {limits.MAX_SPP} samples "
+                             "per pixel", where(s))
+    integ = scene.integrator
+    if integ is not None:
+        for nm in ("max_depth", "rr_depth"):
+            v = getattr(integ, nm, None)
+            if isinstance(v, (int, np.integer)) and v > limits.MAX_PATH_DEPTH:
+                raise SceneError(f"integrator {nm} {v} is above the limit of "
+                                 f"{limits.MAX_PATH_DEPTH}", where(integ))
+    for sh in scene.shapes:
+        v = getattr(sh, "vertices", None)
+        if v is None:
+            continue
+        v = np.asarray(v)
+        if v.size and (not np.all(np.isfinite(v)) or np.max(np.abs(v)) > limits.FLOAT32_MAX):
+            raise SceneError("vertex positions overflow float32 after to_world (coordinates "
+                             f"up to {np.nanmax(np.abs(v)):.3g})", where(sh))
+
+
+def _read_structured(path: str, display: str, fmt: str):
+    return parse_structured(read_text(path, display), display, fmt)
+
