@@ -117,16 +117,21 @@ def _read_any(path: str, ext: str):
         img = _read_pfm(path)
         is_linear = True
     elif ext == ".png" and _png_bit_depth(path) == 16:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            _check_size(path, *im.size)
+        _check_size(path, *_png_size(path))
         img = _read_png16(path)
         is_linear = False
     else:
         from PIL import Image
 
-        with Image.open(path) as im:
+        size = _png_size(path)
+        if size is not None:
+            _check_size(path, *size)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise ImageError(f"{path}: the image is above the limit of "
+                             f"{limits.MAX_IMAGE_PIXELS} pixels ({exc})") from None
+        with im:
             _check_size(path, *im.size)
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)
@@ -149,6 +154,15 @@ def _read_radiance(path: str) -> np.ndarray:
     if bgr is None:
         raise ImageError(f"{path}: not a Radiance RGBE (.hdr/.pic) file OpenCV can decode")
     return np.ascontiguousarray(bgr[:, :, ::-1], dtype=np.float32)
+
+
+def _png_size(path: str) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, None if the file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or not head.startswith(PNG_SIGNATURE):
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _png_bit_depth(path: str) -> int | None:

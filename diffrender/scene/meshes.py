@@ -246,9 +246,10 @@ _PLY_TYPE_BYTES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "us
                    "float": 4, "float32": 4, "double": 8, "float64": 8}
 
 
-def check_ply_header(path: str, data: bytes) -> None:
+def check_ply_header(path: str, data: bytes) -> dict[str, int]:
     """Element counts of a PLY header within :data:`limits.MAX_MESH_ELEMENTS` and, for binary
-    files, within what the file's size can hold: checked before the reader allocates them."""
+    files, within what the file's size can hold: checked before the reader allocates them.
+    Returns the declared count of each element."""
     from .. import limits
 
     end = data.find(b"end_header")
@@ -257,6 +258,7 @@ def check_ply_header(path: str, data: bytes) -> None:
     header = data[:end].decode("ascii", errors="replace").splitlines()
     binary = any(ln.startswith("format binary") for ln in header)
     elements: list[list[int]] = []  # [count, bytes per element (lists: their count only)]
+    counts: dict[str, int] = {}
     for ln in header:
         tok = ln.split()
         if len(tok) == 3 and tok[0] == "element":
@@ -267,12 +269,14 @@ def check_ply_header(path: str, data: bytes) -> None:
                 raise MeshFileError(f"{path}: {n} '{tok[1]}' elements is above the limit of "
                                     f"{limits.MAX_MESH_ELEMENTS}")
             elements.append([n, 0])
+            counts[tok[1]] = n
         elif len(tok) >= 3 and tok[0] == "property" and elements:
             elements[-1][1] += _PLY_TYPE_BYTES.get(tok[2] if tok[1] == "list" else tok[1], 1)
     need = sum(n * size for n, size in elements)
     if binary and need > len(data) - end:
         raise MeshFileError(f"{path}: the PLY header declares at least {need} bytes of data but "
                             f"the file holds {len(data) - end} (truncated or corrupt)")
+    return counts
 
 
 def load_ply(path: str, flip_tex_coords: bool = False):
@@ -285,13 +289,13 @@ def load_ply(path: str, flip_tex_coords: bool = False):
             data = f.read()
     except OSError as exc:
         raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
-    check_ply_header(path, data)
+    declared = check_ply_header(path, data)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d = trimesh.exchange.ply.load_ply(io.BytesIO(data), prefer_color=None,
                                               fix_texture=False)
-        return _ply_arrays(path, d, flip_tex_coords)
+        out = _ply_arrays(path, d, flip_tex_coords)
     except MeshFileError:
         raise
     except MemoryError:
@@ -299,6 +303,12 @@ def load_ply(path: str, flip_tex_coords: bool = False):
     except Exception as exc:  # noqa: BLE001 - any decoder failure becomes one line
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise MeshFileError(f"{path}: not a valid PLY file ({msg})") from None
+    # trimesh drops what a truncated ASCII file lacks: compare with the header
+    for name, got in (("vertex", len(out[0])), ("face", len(out[1]))):
+        if name in declared and got < declared[name]:
+            raise MeshFileError(f"{path}: the header declares {declared[name]} '{name}' elements, "
+                                f"the file holds {got} (truncated or corrupt)")
+    return out
 
 
 def _ply_arrays(path: str, d: dict, flip_tex_coords: bool):

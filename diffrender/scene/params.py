@@ -98,6 +98,9 @@ class ParameterMap(MutableMapping):
     def __setitem__(self, name, value):
         p = self.resolve(name)
         old = np.asarray(p.get())
+        if value is None:
+            raise SceneError(f"parameter '{p.name}': expected a number or an array of numbers, "
+                             "got None")
         try:
             v = np.asarray(value, np.float64)
         except (TypeError, ValueError, OverflowError):

@@ -473,6 +473,19 @@ def _run_case(case: dict, root: str) -> dict:
 
     path = _materialise(case, root)
     kind = case["kind"]
+    if kind == "selftest":  # the harness's own test: what a broken reader would do
+        action = case["action"]
+        if action == "hang":
+            time.sleep(3600)
+        elif action == "crash":
+            os.abort()
+        elif action == "nan":
+            return {"outcome": "ok"} if _finite_tree([float("nan")]) else \
+                {"outcome": "bad", "why": "non-finite output"}
+        try:
+            raise ValueError("a reader's internal error")
+        except ValueError as exc:
+            return {"outcome": "bad", "why": type(exc).__name__, "message": str(exc)}
     if kind == "cli":
         proc = subprocess.run([sys.executable, "-m", "diffrender", "info", path],
                               capture_output=True, text=True, timeout=CASE_TIMEOUT_S, cwd=root,
