@@ -30,6 +30,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASE_TIMEOUT_S = 30.0  # a loader that needs longer on these small inputs is hanging
+WORKER_STARTUP_S = 30.0  # allowance for a worker's imports (Taichi) on a loaded machine
 WORKER_MEMORY_BYTES = 6 << 30  # address-space limit of a worker: a blow-up is a MemoryError
 
 SCENES = ["scenes/cornell-box/scene.xml", "scenes/glass/scene.xml",
@@ -585,12 +586,14 @@ def run(cases: list[dict], workdir: str, timeout: float = CASE_TIMEOUT_S) -> lis
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env)
         stderr_chunks = []
+        startup = WORKER_STARTUP_S  # a new worker imports its modules first
         try:
             while todo:
                 case = todo[0]
                 proc.stdin.write(json.dumps(case) + "\n")
                 proc.stdin.flush()
-                deadline = time.monotonic() + timeout + (30 if not results else 0)
+                deadline = time.monotonic() + timeout + startup
+                startup = 0.0
                 line = ""
                 while time.monotonic() < deadline:
                     ready, _, _ = select.select([proc.stdout, proc.stderr], [], [], 0.5)
