@@ -5,20 +5,23 @@ Importing the package does not start the engine; the first render (or
 """
 from __future__ import annotations
 
-from .errors import ConfigError, DiffrenderError, EngineError, ImageError, SceneError
+from .errors import (ConfigError, DiffrenderError, EngineError, ImageError, SceneError,
+                     ShaderConsentError)
 from .image import read_image, write_image
 from .metrics import compare, psnr, relative_mse, rmse, ssim
 
 __version__ = "0.1.0"
 
 
-def load_scene(source, **defines):
+def load_scene(source, allow_shaders=False, **defines):
     """Load a Mitsuba 3 scene: XML file, JSON/YAML file of its dict form, or a dict.
 
-    Keyword arguments override ``<default>`` values (like ``-D name=value``)."""
+    Keyword arguments override ``<default>`` values (like ``-D name=value``). A shader file the
+    scene names is a program: it runs only with ``allow_shaders=True`` or from a folder listed
+    in ``DIFFRENDER_SHADER_PATH`` (``docs/shaders.md``)."""
     from .scene.loader import load_scene as _load
 
-    return _load(source, **defines)
+    return _load(source, allow_shaders=allow_shaders, **defines)
 
 
 def render(scene, spp=None, seed=0, **kwargs):
@@ -72,5 +75,6 @@ def __getattr__(name):
 
 __all__ = ["load_scene", "render", "render_vjp", "render_jvp", "Renderer", "traverse", "Pipeline",
            "optimize", "read_image", "write_image", "compare", "psnr", "relative_mse", "rmse",
-           "ssim", "DiffrenderError", "SceneError", "ImageError", "EngineError", "ConfigError",
+           "ssim", "DiffrenderError", "SceneError", "ShaderConsentError", "ImageError", "EngineError",
+           "ConfigError",
            "__version__"]

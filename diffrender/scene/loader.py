@@ -7,6 +7,12 @@
 resolve against the scene file's folder (the current directory for dicts, or ``base_dir=``).
 Every error is a one-line :class:`~diffrender.errors.SceneError` naming the file and the line
 (XML) or key path (dict forms).
+
+A shader file (``<bsdf type="shader">``, ``<texture type="shader">``) is a Python program: the
+scene loads it only with the user's consent, ``allow_shaders=True`` (the CLI's
+``--allow-shaders``) or the file lying in a folder listed in ``DIFFRENDER_SHADER_PATH``
+(``os.pathsep``-separated); otherwise :class:`~diffrender.errors.ShaderConsentError`, before
+any of it runs.
 """
 from __future__ import annotations
 
@@ -17,14 +23,15 @@ from typing import Any
 import numpy as np
 
 from .. import limits
-from ..errors import SceneError
+from ..errors import SceneError, ShaderConsentError
 from .dict_parser import parse_dict_scene
 from .model import Scene
 from .plugins import build_scene, collect_ids
-from .tree import SceneTree
+from .tree import Node, SceneTree
 from .xml_parser import parse_xml_scene
 
 FORMATS = {".xml": "xml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+SHADER_PATH_ENV = "DIFFRENDER_SHADER_PATH"  # folders whose shader files may run without asking
 
 
 def _define_text(name: str, v: Any) -> str:
@@ -42,11 +49,14 @@ def _define_text(name: str, v: Any) -> str:
     return str(v)
 
 
-def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
+def load_scene(source, base_dir: str | None = None, allow_shaders: bool = False,
+               **defines) -> Scene:
     """Load a scene from a file path (``.xml``, ``.json``, ``.yaml``/``.yml``) or a dict.
 
     ``defines`` (``spp=64``, ``res=256``) replace ``<default>`` values and ``$name`` uses.
     ``base_dir`` is the folder relative file names resolve against for dict input.
+    ``allow_shaders=True`` lets the scene run the shader files it names (Python programs);
+    without it only shaders in a ``DIFFRENDER_SHADER_PATH`` folder run.
     """
     defs = {str(k): _define_text(k, v) for k, v in defines.items()}
     if isinstance(source, dict):
@@ -92,6 +102,8 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
                 return os.path.normpath(os.path.abspath(p))
         return None
 
+    if not allow_shaders:
+        check_shader_consent(root, resolve_file)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         scene, builder = build_scene(tree, resolve_file)
     check_scene(scene, builder, display)
@@ -105,6 +117,37 @@ def load_scene(source, base_dir: str | None = None, **defines) -> Scene:
     tree.initial_values = {n: np.array(p.get(), copy=True)
                            for n, p in parameters(scene).items()}
     return scene
+
+
+def trusted_shader_dirs() -> list[str]:
+    """The folders listed in ``DIFFRENDER_SHADER_PATH`` (real paths)."""
+    raw = os.environ.get(SHADER_PATH_ENV, "")
+    return [os.path.realpath(os.path.expanduser(p)) for p in raw.split(os.pathsep) if p.strip()]
+
+
+def check_shader_consent(root: Node, resolve_file) -> None:
+    """Refuse a shader file that is not in a trusted folder (``DIFFRENDER_SHADER_PATH``), before
+    anything imports it. A file that cannot be found is left to the plugin's own error."""
+    trusted = trusted_shader_dirs()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(c for c in node.children if isinstance(c, Node))
+        if node.type != "shader":
+            continue
+        prop = node.props.get("filename")
+        if prop is None or not isinstance(prop.value, str):
+            continue
+        path = resolve_file(prop.value)
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if any(os.path.commonpath([real, d]) == d for d in trusted):
+            continue
+        raise ShaderConsentError(
+            f"shader \"{prop.value}\" ({real}) is a Python program and runs "
+            "only with your consent: pass --allow-shaders (CLI) or allow_shaders=True (Python), "
+            f"or add its folder to {SHADER_PATH_ENV}", str(prop.loc))
 
 
 def decode_text(data: bytes, display: str, error=SceneError) -> str:

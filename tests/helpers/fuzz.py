@@ -182,6 +182,31 @@ def _xml_cases(rng: random.Random, rel: str) -> dict:
                  f"xml value {val[:20]}")
 
 
+EVIL_SHADER = (b"import os\nopen(os.environ['DIFFRENDER_FUZZ_MARKER'], 'w').write('ran')\n"
+               b"KIND = 'bsdf'\nPARAMETERS = {}\n")
+
+
+def _shader_consent_case(rng: random.Random, rel: str) -> dict:
+    """A scene naming a shader file that is not trusted: loading it must refuse before the
+    file runs (the file writes a marker when imported)."""
+    d = os.path.dirname(rel)
+    where, ref = rng.choice([
+        (os.path.join(d, "evil.py"), "evil.py"),
+        (os.path.join(d, "sub", "evil.py"), "./sub/evil.py"),
+        ("evil_root/evil.py", os.path.relpath("evil_root/evil.py", d)),  # ../.. outside
+        ("evil_root/evil.py", "@ROOT@/evil_root/evil.py"),  # absolute
+    ])
+    text = _read(rel).decode("utf-8")
+    body_at = text.index(">", text.index("<scene")) + 1
+    tag = rng.choice(["bsdf", "texture"])
+    inner = (f'<bsdf type="shader"><string name="filename" value="{ref}"/></bsdf>' if tag == "bsdf"
+             else f'<bsdf type="diffuse"><texture type="shader" name="reflectance"><string '
+                  f'name="filename" value="{ref}"/></texture></bsdf>')
+    xml = text[:body_at] + f'<shape type="sphere">{inner}</shape>' + text[body_at:]
+    return _case("scene", rel, {rel: xml.encode(), where: EVIL_SHADER},
+                 f"shader consent {tag} {ref[:30]}")
+
+
 def _set_random_leaf(rng: random.Random, obj, value):
     """Replace one random leaf (or key) of a JSON-like object by ``value``; returns a path."""
     path = []
@@ -350,6 +375,8 @@ def generate(n: int, seed: int = 0) -> list[dict]:
             rel = rng.choice(SCENES[:7])
             c = _xml_cases(rng, rel)
             c["kind"] = "cli"
+        elif r < 0.03:
+            c = _shader_consent_case(rng, rng.choice(SCENES))
         elif r < 0.30:
             c = _xml_cases(rng, rng.choice(SCENES))
         elif r < 0.45:
@@ -405,6 +432,7 @@ def _materialise(case: dict, root: str) -> str:
             if not os.path.lexists(dst):
                 os.symlink(os.path.join(src, name), dst)
     for rel, data in files.items():
+        data = data.replace(b"@ROOT@", root.encode())
         path = os.path.join(root, rel)
         if os.path.islink(path):
             os.unlink(path)
@@ -554,6 +582,9 @@ def worker(workdir: str) -> None:
     import shutil
 
     os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")
+    # the bundled shaders are trusted; a shader anywhere else must not run without consent
+    os.environ["DIFFRENDER_SHADER_PATH"] = os.path.join(REPO, "shaders")
+    marker = os.environ["DIFFRENDER_FUZZ_MARKER"] = os.path.join(workdir, "shader-ran")
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
     out = os.fdopen(os.dup(1), "w")  # results; anything printed by libraries goes to stderr
     os.dup2(2, 1)
@@ -562,6 +593,9 @@ def worker(workdir: str) -> None:
         root = os.path.join(workdir, f"case{case['id']}")
         t0 = time.perf_counter()
         result = _run_case(case, root)
+        if os.path.exists(marker):
+            os.unlink(marker)
+            result = {"outcome": "bad", "why": "code executed without consent"}
         result.update(id=case["id"], note=case["note"], kind=case["kind"],
                       seconds=round(time.perf_counter() - t0, 3))
         shutil.rmtree(root, ignore_errors=True)
