@@ -240,7 +240,7 @@ def _dict_form(rel: str) -> dict:
 
         from diffrender.scene import load_scene, write_scene
 
-        scene = load_scene(os.path.join(REPO, rel))
+        scene = load_scene(os.path.join(REPO, rel), allow_shaders=True)  # bundled: trusted
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "scene.json")
             write_scene(scene, out)
