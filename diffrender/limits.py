@@ -13,6 +13,7 @@ MAX_PATH_DEPTH = 1 << 10         # an integrator's max_depth / rr_depth (-1 = un
 
 # Meshes and images
 MAX_MESH_ELEMENTS = 1 << 27      # vertices or faces of one mesh file (PLY header counts)
+MAX_MESH_FILE_BYTES = 1 << 32    # size of one OBJ / PLY file (read whole)
 MAX_IMAGE_PIXELS = 1 << 27       # width x height of an image / texture file (read from its header)
 MAX_IMAGE_SIDE = 1 << 17         # pixels along one side of an image file
 

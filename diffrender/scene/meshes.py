@@ -54,7 +54,21 @@ def _obj_index(tok: str, n: int, path: str, lineno: int, what: str) -> int:
     return i
 
 
+def check_file_size(path: str) -> None:
+    """A mesh file is read whole: refuse one beyond :data:`limits.MAX_MESH_FILE_BYTES`."""
+    from .. import limits
+
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
+    if size > limits.MAX_MESH_FILE_BYTES:
+        raise MeshFileError(f"{path}: {size} bytes is above the limit of "
+                            f"{limits.MAX_MESH_FILE_BYTES} bytes for a mesh file")
+
+
 def load_obj(path: str, flip_tex_coords: bool = True):
+    check_file_size(path)
     try:
         with open(path, "r", encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
@@ -284,6 +298,7 @@ def load_ply(path: str, flip_tex_coords: bool = False):
 
     import trimesh
 
+    check_file_size(path)
     try:
         with open(path, "rb") as f:
             data = f.read()
