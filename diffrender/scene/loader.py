@@ -116,6 +116,13 @@ def load_scene(source, base_dir: str | None = None, allow_shaders: bool = False,
     tree.params = parameter_sources(scene, builder)
     tree.initial_values = {n: np.array(p.get(), copy=True)
                            for n, p in parameters(scene).items()}
+    for n, v in tree.initial_values.items():  # e.g. a product of large factors
+        a = np.asarray(v, np.float64)
+        if not np.all(np.isfinite(a)) or (a.size and np.max(np.abs(a)) > limits.FLOAT32_MAX):
+            src = tree.params.get(n)
+            where = str(src[0].loc) if src is not None else display
+            raise SceneError(f"parameter '{n}' is not finite in float32 after loading (values "
+                             f"up to {np.nanmax(np.abs(a)):.3g})", where)
     return scene
 
 
