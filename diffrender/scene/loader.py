@@ -68,8 +68,13 @@ def load_scene(source, base_dir: str | None = None, allow_shaders: bool = False,
         search = [base]
         file = None
     else:
+        if not isinstance(source, (str, os.PathLike)):
+            raise SceneError(f"load_scene expects a scene file path or a dict, got "
+                             f"{type(source).__name__}")
         path = os.fspath(source)
-        display = str(source)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        display = str(path)
         ext = os.path.splitext(path)[1].lower()
         fmt = FORMATS.get(ext)
         if fmt is None:

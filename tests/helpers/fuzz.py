@@ -358,7 +358,8 @@ def _image_case(rng: random.Random) -> dict:
 
 
 def _api_case(rng: random.Random) -> dict:
-    what = rng.choice(["param", "param", "param", "cyclic", "deep_dict", "define", "dict_value"])
+    what = rng.choice(["param", "param", "param", "cyclic", "deep_dict", "define", "dict_value",
+                       "source"])
     value = rng.choice(["nan", "inf", "-inf", "str", "none", "huge", "shape", "obj", "complex"])
     return _case("api", rng.choice(SCENES), {}, f"api {what} {value}", api=what, value=value,
                  seed=rng.randrange(1 << 30))
@@ -490,6 +491,8 @@ def _api(case: dict, path: str):
         return diffrender.load_scene({"type": "scene", "b": d})
     if what == "define":
         return diffrender.load_scene(path, spp=v if case["value"] != "huge" else 10 ** 12)
+    if what == "source":  # not a path nor a dict
+        return diffrender.load_scene(v if case["value"] != "str" else path + "\0")
     d = {"type": "scene", "s": {"type": "sphere", "radius": v},
          "sensor": {"type": "perspective", "film": {"type": "hdrfilm", "width": v}}}
     return diffrender.load_scene(d)
