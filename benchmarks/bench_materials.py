@@ -20,7 +20,8 @@ few ``mean_ratio_se`` of 1.
     python benchmarks/bench_materials.py --cases blend_delta/spot/direct,blendbsdf/envmap
     python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*,
                                                               # roughplastic*, blendbsdf*,
-                                                              # mask_twosided*
+                                                              # mask_twosided*,
+                                                              # roughdielectric*
     python benchmarks/bench_materials.py --write-reference blendbsdf   # only that one
 """
 import argparse
@@ -49,6 +50,8 @@ BSDFS = {
     "roughplastic": f'<bsdf type="roughplastic"><rgb name="diffuse_reflectance" '
                     f'value="0.7, 0.1, 0.1"/><float name="alpha" value="0.1"/>{GGX}</bsdf>',
     "dielectric": '<bsdf type="dielectric"/>',
+    "roughdielectric": f'<bsdf type="roughdielectric"><float name="alpha" value="0.2"/>{GGX}</bsdf>',
+    "roughdielectric_beckmann": '<bsdf type="roughdielectric"><float name="alpha" value="0.3"/></bsdf>',
     "thindielectric": '<bsdf type="thindielectric"/>',
     # two smooth components: Mitsuba 3.9.1's sample() returns the mixture pdf (unbiased MIS)
     "blendbsdf": f'<bsdf type="blendbsdf"><float name="weight" value="0.3"/>'
@@ -131,7 +134,8 @@ INTEGRATORS = {
 TABLE_CASES = [
     "diffuse/spot", "diffuse/directional", "conductor/constant", "conductor/envmap",
     "roughconductor/envmap", "roughconductor/constant", "plastic/envmap", "roughplastic/envmap",
-    "roughplastic/spot", "dielectric/envmap", "thindielectric/envmap", "blendbsdf/envmap",
+    "roughplastic/spot", "dielectric/envmap", "roughdielectric/envmap",
+    "roughdielectric_beckmann/envmap", "thindielectric/envmap", "blendbsdf/envmap",
     "blendbsdf/constant", "blendbsdf/delta", "blend_delta/delta", "blend_delta/delta/direct",
     "blend_delta/constant/direct_em", "blend_delta/constant/direct_bsdf",
     "blend_delta/constant", "mask/envmap", "mask/spot", "mask/spot/direct", "bitmap/envmap",
@@ -342,6 +346,26 @@ MASK_TWOSIDED_XML = ref_scene_xml("0, 0.6, -4.2", "0, 0.1, 0", """  <!-- image r
 """)
 
 
+ROUGHDIELECTRIC_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
+    <bsdf type="roughdielectric"><string name="distribution" value="ggx"/>
+      <float name="alpha" value="0.15"/></bsdf></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="0.9"/></transform>
+    <bsdf type="roughdielectric"><float name="alpha" value="0.35"/>
+      <string name="int_ior" value="water"/>
+      <rgb name="specular_transmittance" value="0.9, 0.8, 0.6"/></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><scale value="5"/><rotate y="1" angle="180"/><translate z="1.5"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.3, 0.5, 0.6"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
+</scene>
+""")
+
+
 def _write_xml_reference(stem, xml_text, spp):
     """tests/data/reference/<stem>.xml (``xml_text``) and <stem>.exr: Mitsuba's render of it
     (the sphere.obj the scenes use is made when missing)."""
@@ -370,6 +394,7 @@ def write_reference(spp=8192, others=True):
         write_roughplastic_reference(4 * spp)
         write_blendbsdf_reference(4 * spp)
         write_mask_twosided_reference(4 * spp)
+        write_roughdielectric_reference(4 * spp)
 
 
 def write_roughplastic_reference(spp=32768):
@@ -394,6 +419,15 @@ def write_mask_twosided_reference(spp=32768):
     card; rough gold seen from the front) in front of a wall, under a uniform environment and a
     directional light, path traced to depth 4, for tests/core/test_materials_reference.py."""
     _write_xml_reference("mask_twosided", MASK_TWOSIDED_XML, spp)
+
+
+def write_roughdielectric_reference(spp=32768):
+    """tests/data/reference/roughdielectric.{xml,exr}: two roughdielectric spheres (GGX alpha
+    0.15 bk7 glass; Mitsuba's default Beckmann, alpha 0.35, water, tinted transmittance) in
+    front of a wall, under a uniform environment (a directional light's caustics through the
+    spheres would need ~8x the samples for the same standard error), path traced to depth 4,
+    for the bias test in tests/core/test_materials_reference.py."""
+    _write_xml_reference("roughdielectric", ROUGHDIELECTRIC_XML, spp)
 
 
 def render_ours(xml_path, spp, seed=0, defines=None):
@@ -471,7 +505,8 @@ def main():
                     help="also each renderer's own noise at --spp (half the relative MSE of two "
                          "independent renders): noise_ours, noise_mitsuba")
     ap.add_argument("--write-reference", nargs="?", const="all", default=None,
-                    choices=["all", "materials", "roughplastic", "blendbsdf", "mask_twosided"],
+                    choices=["all", "materials", "roughplastic", "blendbsdf", "mask_twosided",
+                             "roughdielectric"],
                     help="write tests/data/reference/ images (Mitsuba) and exit")
     a = ap.parse_args()
     from diffrender.engine import init
@@ -489,6 +524,7 @@ def main():
     if a.write_reference:
         {"all": write_reference, "materials": lambda: write_reference(others=False),
          "roughplastic": write_roughplastic_reference,
+         "roughdielectric": write_roughdielectric_reference,
          "blendbsdf": write_blendbsdf_reference,
          "mask_twosided": write_mask_twosided_reference}[a.write_reference]()
         return

@@ -16,9 +16,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:0] = [HERE, os.path.join(ROOT, "tests", "render"), ROOT]
+sys.path[:0] = [HERE, ROOT]
 
-import test_reference_mitsuba as T  # noqa: E402
+import tests.helpers.reference as T  # noqa: E402
 from peers import get_mitsuba  # noqa: E402
 
 

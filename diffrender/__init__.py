@@ -5,23 +5,14 @@ Importing the package does not start the engine; the first render (or
 """
 from __future__ import annotations
 
+import importlib
+
 from .errors import (ConfigError, DiffrenderError, EngineError, ImageError, SceneError,
                      ShaderConsentError)
-from .image import read_image, write_image
-from .metrics import compare, psnr, relative_mse, rmse, ssim
+from .image import linear_to_srgb, read_image, srgb_to_linear, write_image
+from .metrics import compare, error_image, psnr, relative_mse, rmse, ssim
 
 __version__ = "0.1.0"
-
-
-def load_scene(source, allow_shaders=False, **defines):
-    """Load a Mitsuba 3 scene: XML file, JSON/YAML file of its dict form, or a dict.
-
-    Keyword arguments override ``<default>`` values (like ``-D name=value``). A shader file the
-    scene names is a program: it runs only with ``allow_shaders=True`` or from a folder listed
-    in ``DIFFRENDER_SHADER_PATH`` (``docs/shaders.md``)."""
-    from .scene.loader import load_scene as _load
-
-    return _load(source, allow_shaders=allow_shaders, **defines)
 
 
 def render(scene, spp=None, seed=0, **kwargs):
@@ -56,16 +47,22 @@ def traverse(scene):
 # Names that import the Taichi engine (about a second) are resolved on first use, so that
 # ``import diffrender`` stays cheap (PEP 562).
 _LAZY = {
+    # Mitsuba 3 scene: XML file, JSON/YAML file of its dict form, or a dict; keyword arguments
+    # override <default> values (like -D name=value)
+    "load_scene": ("diffrender.scene.loader", "load_scene"),
+    "init": ("diffrender.engine", "init"),  # start the engine on a device (else: first render)
     "Renderer": ("diffrender.core.renderer", "Renderer"),
+    "project": ("diffrender.core.camera", "project"),  # world points -> film pixels
     "Pipeline": ("diffrender.filters.pipeline", "Pipeline"),
+    "tune": ("diffrender.filters.tune", "tune"),
     "optimize": ("diffrender.inverse.run", "optimize"),
+    "Adam": ("diffrender.optim", "Adam"),  # the optimizers and losses of `optimize` / `tune`
+    "get_loss": ("diffrender.optim", "get_loss"),
 }
 
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
@@ -73,8 +70,9 @@ def __getattr__(name):
     raise AttributeError(f"module 'diffrender' has no attribute {name!r}")
 
 
-__all__ = ["load_scene", "render", "render_vjp", "render_jvp", "Renderer", "traverse", "Pipeline",
-           "optimize", "read_image", "write_image", "compare", "psnr", "relative_mse", "rmse",
-           "ssim", "DiffrenderError", "SceneError", "ShaderConsentError", "ImageError", "EngineError",
-           "ConfigError",
-           "__version__"]
+__all__ = ["load_scene", "render", "render_vjp", "render_jvp", "Renderer", "traverse", "project",
+           "init", "Pipeline", "tune", "optimize", "Adam", "get_loss", "read_image", "write_image",
+           "linear_to_srgb", "srgb_to_linear", "compare", "error_image", "psnr", "relative_mse",
+           "rmse", "ssim", "DiffrenderError", "SceneError", "ShaderConsentError", "ImageError",
+           "EngineError",
+           "ConfigError", "__version__"]

@@ -1,114 +1,56 @@
-"""``diffrender`` command line: render, compare, info (and the filter / optimize commands that
-register themselves here).
+"""``diffrender`` command line: render, compare, info, and the filter / tune / optimize / grad
+commands of the subsystems.
 
-Every command turns a :class:`~diffrender.errors.DiffrenderError` into one line on stderr and a
-non-zero exit; ``DIFFRENDER_DEBUG=1`` shows the traceback of unexpected errors.
+Every command follows one error convention (:mod:`diffrender.cli_common`): one line on stderr,
+``diffrender: error: <file>: <what>``, exit status 1 (2 for a wrong command line); every command
+that runs kernels takes ``--device cpu|cuda|vulkan|auto``.
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
-import sys
 import time
+
+import importlib
 
 import click
 
+from . import image as image_io
+from . import metrics
+from .cli_common import (define_option, device_option, handle_errors, parse_defines, progress_bar,
+                         start_engine, threads_option)
 from .errors import DiffrenderError
-
-EXIT_ERROR = 1
-
-
-def _fail(message: str) -> None:
-    click.echo(f"diffrender: error: {message}", err=True)
-    raise SystemExit(EXIT_ERROR)
+from .scene.info import describe
+from .scene.loader import load_scene
 
 
-def handle_errors(fn):
-    """Run a command body; turn our errors (and unexpected ones) into a one-line message."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DiffrenderError as exc:
-            _fail(str(exc))
-        except KeyboardInterrupt:
-            click.echo("diffrender: interrupted", err=True)
-            raise SystemExit(130)
-        except (click.ClickException, click.exceptions.Exit, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - last resort: no traceback unless asked
-            if os.environ.get("DIFFRENDER_DEBUG"):
-                raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (set DIFFRENDER_DEBUG=1 for the traceback)")
-
-    return wrapper
+#: commands that live with their subsystems: name -> (module, attribute). Their modules are
+#: imported when the command runs (or ``--help`` lists it), so that starting one command does
+#: not import every subsystem's dependencies (optimizers, plotting, the filter stack).
+SUBSYSTEM_COMMANDS = {
+    "filter": ("diffrender.filters.cli", "filter_cmd"),
+    "tune": ("diffrender.filters.cli", "tune_cmd"),
+    "optimize": ("diffrender.inverse.cli", "optimize_cmd"),
+    "grad": ("diffrender.inverse.cli", "grad_cmd"),
+    "export": ("diffrender.inverse.cli", "export_cmd"),
+    "dataset": ("diffrender.datasets.cli", "dataset_cmd"),
+}
 
 
-def parse_defines(values) -> dict[str, str]:
-    out = {}
-    for item in values or ():
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise click.BadParameter(f"expected name=value, got '{item}'", param_hint="-D")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+class _Commands(click.Group):
+    """The command group; the subsystems' commands are loaded by name (click's lazy loading)."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(SUBSYSTEM_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name in SUBSYSTEM_COMMANDS and name not in self.commands:
+            module, attr = SUBSYSTEM_COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
 
 
-define_option = click.option("-D", "--define", "defines", multiple=True, metavar="NAME=VALUE",
-                             help="Override a <default> of the scene (repeatable).")
-device_option = click.option("--device", type=click.Choice(["cpu", "cuda", "vulkan", "auto"]),
-                             default=None, help="Compute device (default: $DIFFRENDER_DEVICE or auto).")
-threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
-                              help="CPU threads (default: all cores).")
-
-
-def start_engine(device, threads, quiet=False) -> str:
-    from . import engine
-
-    return engine.init(device, threads=threads, verbose=not quiet)
-
-
-def progress_bar(total: int, label: str, unit_scale: float):
-    """A rich progress bar on a terminal; a no-op when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        class _Null:
-            def __enter__(self):
-                return lambda done: None
-
-            def __exit__(self, *exc):
-                return False
-
-        return _Null()
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    from rich.console import Console
-
-    class _Bar:
-        def __enter__(self):
-            self.t0 = time.perf_counter()
-            self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                              TextColumn("{task.completed}/{task.total} spp"),
-                              TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                              TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-            self.p.__enter__()
-            self.task = self.p.add_task(label, total=total, rate="")
-
-            def update(done):
-                dt = max(time.perf_counter() - self.t0, 1e-9)
-                self.p.update(self.task, completed=done,
-                              rate=f"{done * unit_scale / dt / 1e6:.2f} M samples/s")
-
-            return update
-
-        def __exit__(self, *exc):
-            self.p.__exit__(*exc)
-            return False
-
-    return _Bar()
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="diffrender")
 def main():
     """diffrender: differentiable rendering and image processing."""
@@ -131,9 +73,6 @@ def main():
 @handle_errors
 def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, quiet):
     """Render SCENE (Mitsuba 3 XML, or its dict form as JSON/YAML)."""
-    from . import image as image_io
-    from .scene.loader import load_scene
-
     if spp is not None and spp <= 0:
         raise DiffrenderError(f"--spp must be a positive integer, got {spp}")
     defs = parse_defines(defines)
@@ -150,7 +89,7 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
     ext = os.path.splitext(output)[1].lower()
     if ext not in image_io.LINEAR_EXTS | image_io.SRGB_EXTS:
         raise DiffrenderError(f"{output}: unsupported output extension '{ext}' (use .exr, .png or .jpg)")
-    from .core import Renderer  # imports the engine (~1 s): only once the inputs are valid
+    from .core import Renderer  # lazy engine start (~1 s): only once the inputs are valid
 
     dev = start_engine(device, threads, quiet)
     t0 = time.perf_counter()
@@ -179,17 +118,14 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
 @handle_errors
 def compare(image, reference, diff, as_json):
     """Compare IMAGE with REFERENCE: RMSE, relative MSE, PSNR, SSIM."""
-    from . import metrics
-    from .image import read_image, write_image
-
-    a = read_image(image)
-    b = read_image(reference)
+    a = image_io.read_image(image)
+    b = image_io.read_image(reference)
     try:
         m = metrics.compare(a, b)
     except DiffrenderError as exc:
         raise DiffrenderError(f"{image} vs {reference}: {exc}") from None
     if diff:
-        write_image(diff, metrics.error_image(a, b))
+        image_io.write_image(diff, metrics.error_image(a, b))
     if as_json:
         click.echo(json.dumps(m))
     else:
@@ -206,9 +142,6 @@ def compare(image, reference, diff, as_json):
 @handle_errors
 def info(scene, defines, as_json):
     """List the shapes, BSDFs, emitters, sensors and parameter names of SCENE."""
-    from .scene.info import describe
-    from .scene.loader import load_scene
-
     d = describe(load_scene(scene, **parse_defines(defines)))
     if as_json:
         click.echo(json.dumps(d, indent=2, default=str))
@@ -236,23 +169,6 @@ def _fmt(v):
         return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
     return str(v)
 
-
-def _register_optional_commands():
-    """Commands that live with their subsystems (filters, optimization)."""
-    import importlib
-
-    for mod in ("diffrender.filters.cli", "diffrender.inverse.cli"):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod.startswith(exc.name):
-                continue  # subsystem not present in this build
-            raise
-        for cmd in getattr(m, "commands", []):
-            main.add_command(cmd)
-
-
-_register_optional_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -8,8 +8,15 @@ Distribution: ``taichi_forge`` 0.7.0 where it has wheels (Linux x86_64, Windows)
 ``taichi`` 1.7.4 (macOS, Linux aarch64). See ``../shared/taichi-autodiff.md`` for why, and for the
 kernel layouts that differentiate correctly on both.
 
-Device: ``cpu``, ``cuda``, ``vulkan`` or ``auto`` (a GPU when one works, else the CPU), from
-:func:`init`'s argument, else the ``DIFFRENDER_DEVICE`` environment variable, else ``auto``.
+Device: ``cpu``, ``cuda``, ``vulkan`` or ``auto``, from :func:`init`'s argument, else the
+``DIFFRENDER_DEVICE`` environment variable, else ``auto``. ``auto`` takes a real GPU (CUDA, then a
+hardware Vulkan device) and otherwise the CPU: it never takes a software Vulkan device
+(lavapipe/llvmpipe, SwiftShader: ``VK_PHYSICAL_DEVICE_TYPE_CPU``), which is many times slower
+than the CPU backend. The devices are listed by ``_device_probe.py`` in a child process (ctypes
+against the Vulkan loader and the CUDA driver), so a broken driver cannot take this process down.
+``vulkan`` asked for explicitly runs on a software device too. :func:`device` and
+:func:`device_info` say what was taken, and why a GPU was not (also logged on the
+``diffrender.engine`` logger).
 """
 from __future__ import annotations
 
@@ -19,6 +26,10 @@ import sys
 os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")  # no network at import
 
 import contextlib
+import json
+import logging
+import re
+import subprocess
 import warnings
 
 # taichi-forge warns (SyntaxWarning, pointing at our source) when a kernel's ti.static unrolling
@@ -75,8 +86,21 @@ with _stdout_to_stderr():
 from .errors import EngineError
 
 DEVICES = ("cpu", "cuda", "vulkan", "auto")
+log = logging.getLogger("diffrender.engine")
 
-_state = {"initialized": False, "device": None, "threads": None}
+PROBE_TIMEOUT_S = 30  # listing devices takes ~0.2 s; a hung driver must not hang us
+# Vulkan device types that are real GPUs, best first; "cpu" (software) and "other" are never
+# taken by auto.
+HARDWARE_VULKAN_TYPES = ("discrete", "integrated", "virtual")
+# Software rasterisers, by name: a second check behind the device type (some report "other").
+SOFTWARE_VULKAN_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe")
+VISIBLE_DEVICE_ENV = "TI_VISIBLE_DEVICE"  # Taichi's choice of Vulkan physical device (index)
+MEMORY_ENV = "DIFFRENDER_DEVICE_MEMORY_GB"  # CUDA: Taichi's preallocated device memory pool
+MIB = 2 ** 20
+
+_state = {"initialized": False, "device": None, "threads": None, "name": None, "reason": None,
+          "software": False, "limits": {}}
+_probe_cache: dict = {}
 _reset_hooks: list = []  # called before the engine is re-initialised (fields become invalid)
 
 
@@ -94,16 +118,121 @@ def _arch_name(arch) -> str:
     return {"x64": "cpu", "arm64": "cpu"}.get(text, text)
 
 
-def _cache_dir() -> str:
+# --- which devices exist ---------------------------------------------------------------------
+
+
+def probe(refresh: bool = False) -> dict:
+    """The CUDA and Vulkan devices of this machine (see ``_device_probe.py`` for the format),
+    listed once per process in a child process. A probe that fails reports an ``error``."""
+    if _probe_cache and not refresh:
+        return _probe_cache["info"]
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_device_probe.py")
+    try:
+        out = subprocess.run([sys.executable, "-I", script], capture_output=True, text=True,
+                             timeout=PROBE_TIMEOUT_S, check=False)
+        info = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else None
+        if not isinstance(info, dict):
+            raise ValueError(f"exit status {out.returncode}: {out.stderr.strip()[-200:]}")
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        err = f"the device probe failed ({type(exc).__name__}: {exc})"
+        info = {"cuda": {"devices": [], "error": err}, "vulkan": {"devices": [], "error": err}}
+    _probe_cache["info"] = info
+    return info
+
+
+def is_software(dev: dict) -> bool:
+    """A Vulkan device that runs on the CPU: its type, or a known software rasteriser's name."""
+    name = str(dev.get("name", "")).lower()
+    return dev.get("type") == "cpu" or any(n in name for n in SOFTWARE_VULKAN_NAMES)
+
+
+def _vulkan_rank(dev: dict):
+    t = dev.get("type")
+    kind = HARDWARE_VULKAN_TYPES.index(t) if t in HARDWARE_VULKAN_TYPES and not is_software(dev) \
+        else len(HARDWARE_VULKAN_TYPES) + (1 if is_software(dev) else 0)
+    return (kind, -int(dev.get("device_local_bytes", 0)), int(dev.get("index", 0)))
+
+
+def _visible(devices: list) -> list:
+    """The devices Taichi may take: only the ``TI_VISIBLE_DEVICE`` one when that is set."""
+    want = os.environ.get(VISIBLE_DEVICE_ENV, "").strip()
+    if want.isdigit():
+        return [d for d in devices if int(d.get("index", -1)) == int(want)]
+    return list(devices)
+
+
+def _describe(dev: dict) -> str:
+    return f"'{dev.get('name', '?')}' (type {dev.get('type', '?')})"
+
+
+def plan_auto(info: dict) -> tuple[list, list]:
+    """What ``auto`` tries, best first, as ``[(device, description dict), ...]``, and the
+    reasons each GPU kind is not in the list (one string per kind left out)."""
+    plan, reasons = [], []
+    cuda = info.get("cuda") or {}
+    if cuda.get("devices"):
+        plan.append(("cuda", cuda["devices"][0]))
+    else:
+        reasons.append(f"CUDA: {cuda.get('error') or 'no device'}")
+    vk = info.get("vulkan") or {}
+    devices = _visible(vk.get("devices") or [])
+    usable, skipped = [], []
+    for d in sorted(devices, key=_vulkan_rank):
+        if is_software(d):
+            skipped.append(f"{_describe(d)} is a software (CPU) device, slower than the CPU "
+                           "backend; --device vulkan uses it")
+        elif d.get("type") not in HARDWARE_VULKAN_TYPES:
+            skipped.append(f"{_describe(d)} is not a GPU")
+        elif d.get("float64") is False:
+            skipped.append(f"{_describe(d)} has no 64-bit floats (shaderFloat64), which the "
+                           "film accumulators need")
+        else:
+            usable.append(d)
+    if usable:
+        plan.append(("vulkan", usable[0]))
+    elif skipped:
+        reasons.append("Vulkan: " + "; ".join(skipped))
+    else:
+        reasons.append(f"Vulkan: {vk.get('error') or 'no device'}")
+    return plan, reasons
+
+
+# --- starting the engine ---------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower()[:64] or "device"
+
+
+def cache_dir(device: str | None = None, name: str | None = None) -> str:
+    """The offline kernel cache of one device: ``$XDG_CACHE_HOME/diffrender/kernels/<key>``,
+    keyed by backend and device name, so that CPU and GPU runs (and two GPUs with other
+    capabilities) never share compiled kernels."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "diffrender", "kernels")
+    device = device or _state["device"] or "cpu"
+    key = device if not name else f"{device}-{_slug(name)}"
+    return os.path.join(base, "diffrender", "kernels", key)
 
 
-def _try_init(arch, threads: int | None) -> bool:
+@contextlib.contextmanager
+def _visible_device(index):
+    """Point Taichi's Vulkan backend at physical device ``index`` while it starts (unless the
+    user chose one with ``TI_VISIBLE_DEVICE``)."""
+    if index is None or VISIBLE_DEVICE_ENV in os.environ:
+        yield
+        return
+    os.environ[VISIBLE_DEVICE_ENV] = str(int(index))
+    try:
+        yield
+    finally:
+        os.environ.pop(VISIBLE_DEVICE_ENV, None)
+
+
+def _try_init(arch, threads: int | None, cache: str | None = None, vk_index=None) -> bool:
     kwargs = dict(
         arch=arch,
         offline_cache=True,
-        offline_cache_file_path=_cache_dir(),
+        offline_cache_file_path=cache or cache_dir(_arch_name(arch)),
         enable_fallback=False,
         log_level="error",
     )
@@ -111,19 +240,52 @@ def _try_init(arch, threads: int | None) -> bool:
         kwargs["compile_tier"] = "full"  # the default tier makes backward kernels ~4x slower
     if threads:
         kwargs["cpu_max_num_threads"] = int(threads)
+    if _arch_name(arch) == "cuda" and os.environ.get(MEMORY_ENV):
+        try:
+            kwargs["device_memory_GB"] = float(os.environ[MEMORY_ENV])
+        except ValueError:
+            raise EngineError(f"{MEMORY_ENV}={os.environ[MEMORY_ENV]!r}: expected a number of "
+                              "gigabytes") from None
     try:
-        with _stdout_to_stderr():
+        with _stdout_to_stderr(), _visible_device(vk_index):
             ti.init(**kwargs)
     except Exception:  # noqa: BLE001 - the backend could not start; caller decides
         return False
     return _arch_name(ti.cfg.arch) == _arch_name(arch)
 
 
+def _limits(dev: dict | None) -> dict:
+    if not dev:
+        return {}
+    out = {}
+    if dev.get("max_storage_buffer_bytes"):
+        out["max_buffer_bytes"] = int(dev["max_storage_buffer_bytes"])
+    mem = dev.get("device_local_bytes") or dev.get("memory_bytes")
+    if mem:
+        out["memory_bytes"] = int(mem)
+    return out
+
+
+def _explicit_vulkan() -> dict | None:
+    """The Vulkan device Taichi will take when ``vulkan`` is asked for (hardware first, then
+    software), or None when the probe lists none; raises when it cannot run our kernels."""
+    vk = probe().get("vulkan") or {}
+    devices = sorted(_visible(vk.get("devices") or []), key=_vulkan_rank)
+    if not devices:
+        return None
+    dev = devices[0]
+    if dev.get("float64") is False:
+        raise EngineError(f"Vulkan device {_describe(dev)} has no 64-bit floats (shaderFloat64), "
+                          "which diffrender's film accumulators need: use --device cpu")
+    return dev
+
+
 def init(device: str | None = None, threads: int | None = None, verbose: bool = False) -> str:
     """Initialise the engine on ``device`` and return the device actually used.
 
     Calling it again with the same device is a no-op; with another device it re-initialises
-    (fields created before are lost, as with ``ti.reset``).
+    (fields created before are lost, as with ``ti.reset``). ``verbose`` prints the device (and
+    for ``auto`` why no GPU was taken) on stderr.
     """
     device = (device or os.environ.get("DIFFRENDER_DEVICE") or "auto").lower()
     if device not in DEVICES:
@@ -137,29 +299,74 @@ def init(device: str | None = None, threads: int | None = None, verbose: bool = 
             fn()
         ti.reset()
         _state["initialized"] = False
+    chosen, dev, reason = None, None, None
     if device == "auto":
-        chosen = None
-        for cand in ("cuda", "vulkan"):
-            if _try_init(_arch_for(cand), threads):
-                chosen = cand
+        plan, reasons = plan_auto(probe())
+        for cand, d in plan:
+            name = d.get("name")
+            if _try_init(_arch_for(cand), threads, cache_dir(cand, name),
+                         d.get("index") if cand == "vulkan" else None):
+                chosen, dev = cand, d
                 break
             ti.reset()
+            reasons.append(f"{cand}: device '{name}' is listed but the backend did not start")
         if chosen is None:
-            if not _try_init(ti.cpu, threads):
+            if not _try_init(ti.cpu, threads, cache_dir("cpu")):
                 raise EngineError("could not start the Taichi CPU backend")
             chosen = "cpu"
-        if verbose:
-            print(f"diffrender: device auto -> {chosen}", file=sys.stderr)
+            reason = "no GPU taken: " + "; ".join(reasons)
+            log.info("device auto -> cpu, %s", reason)
     else:
-        if not _try_init(_arch_for(device), threads):
+        if device == "vulkan":
+            dev = _explicit_vulkan()
+        elif device == "cuda":
+            cuda = probe().get("cuda") or {}
+            dev = (cuda.get("devices") or [None])[0]
+        name = dev.get("name") if dev else None
+        if not _try_init(_arch_for(device), threads, cache_dir(device, name),
+                         dev.get("index") if device == "vulkan" and dev else None):
             ti.reset()
+            why = ""
+            if device != "cpu" and not dev:
+                why = f" ({(probe().get(device) or {}).get('error') or 'no device listed'})"
             raise EngineError(
-                f"device '{device}' is not available on this machine "
+                f"device '{device}' is not available on this machine{why} "
                 "(use --device cpu, or auto to fall back to the CPU)"
             )
         chosen = device
-    _state.update(initialized=True, device=chosen, threads=threads)
+    software = bool(chosen == "vulkan" and dev and is_software(dev))
+    _state.update(initialized=True, device=chosen, threads=threads,
+                  name=(dev or {}).get("name") if chosen != "cpu" else None, reason=reason,
+                  software=software, limits=_limits(dev) if chosen != "cpu" else {})
+    if _state["limits"].get("max_buffer_bytes"):
+        _install_recycling()  # its allocation hook also checks the per-buffer limit
+    if verbose:
+        print(f"diffrender: {describe()}", file=sys.stderr)
     return chosen
+
+
+def describe() -> str:
+    """One line: the device in use, its name, and (auto on the CPU) why no GPU was taken."""
+    dev = _state["device"]
+    if dev is None:
+        return "engine not started"
+    text = f"device {dev}"
+    if _state["name"]:
+        text += f" ({_state['name']}{', software' if _state['software'] else ''})"
+    if _state["reason"]:
+        text += f"; {_state['reason']}"
+    elif _state["software"]:
+        text += "; a software Vulkan device is slower than --device cpu"
+    return text
+
+
+def device_info() -> dict:
+    """``{"device", "name", "software", "reason", "limits", "cache_dir"}`` of the device in use
+    (``reason``: why ``auto`` took no GPU; ``limits``: ``max_buffer_bytes`` (largest field on
+    Vulkan), ``memory_bytes``)."""
+    return {"device": _state["device"], "name": _state["name"], "software": _state["software"],
+            "reason": _state["reason"], "limits": dict(_state["limits"]),
+            "cache_dir": cache_dir(_state["device"], _state["name"]) if _state["device"] else None}
 
 
 def reset() -> str:
@@ -246,17 +453,53 @@ def _same_call(a, b) -> bool:
 _recycle = {"log": None, "depth": 0}
 
 
+def field_bytes(f) -> int:
+    """Bytes of a Taichi field (scalar, vector/matrix or struct field)."""
+    import numpy as np
+
+    keys = getattr(f, "keys", None)
+    if keys is not None and hasattr(f, "get_member_field"):
+        return sum(field_bytes(f.get_member_field(k)) for k in keys)
+    from importlib import import_module
+
+    to_np = import_module(ti.__name__ + ".lang.util").to_numpy_type
+    count = int(np.prod(tuple(f.shape), dtype=np.int64)) * int(getattr(f, "n", 1) or 1) \
+        * int(getattr(f, "m", 1) or 1)
+    return count * np.dtype(to_np(f.dtype)).itemsize
+
+
+def _check_field(f):
+    """On Vulkan a field is one storage buffer: one larger than the device's
+    ``maxStorageBufferRange`` fails at the first launch with an opaque dispatch error."""
+    limit = _state["limits"].get("max_buffer_bytes")
+    if not limit or _state["device"] != "vulkan":
+        return f
+    try:
+        n = field_bytes(f)
+    except Exception:  # noqa: BLE001 - an unknown field kind: not ours to judge
+        return f
+    if n > limit:
+        raise EngineError(
+            f"a field of {n / MIB:.1f} MiB (shape {tuple(f.shape)}) exceeds the largest buffer of "
+            f"Vulkan device '{_state['name']}' ({limit / MIB:.0f} MiB, maxStorageBufferRange): "
+            "render a smaller image or fewer samples per pass (spp_per_pass), or use --device cpu")
+    return f
+
+
 def _wrap_alloc(fn, name, bound_cls=None):
     def alloc(*args, **kwargs):
         log = _recycle["log"]
-        if log is None or _recycle["depth"]:
+        if _recycle["depth"]:
             return fn(*args, **kwargs) if bound_cls is None else fn(bound_cls, *args, **kwargs)
         _recycle["depth"] += 1
         try:
+            if log is None:
+                f = fn(*args, **kwargs) if bound_cls is None else fn(bound_cls, *args, **kwargs)
+                return _check_field(f)
             call = (name, args, tuple(sorted(kwargs.items())))
             if bound_cls is None:
-                return log._take(call, lambda: fn(*args, **kwargs))
-            return log._take(call, lambda: fn(bound_cls, *args, **kwargs))
+                return _check_field(log._take(call, lambda: fn(*args, **kwargs)))
+            return _check_field(log._take(call, lambda: fn(bound_cls, *args, **kwargs)))
         finally:
             _recycle["depth"] -= 1
     return alloc
@@ -303,4 +546,5 @@ def recycle_fields(replay: "FieldLog | None" = None):
 
 
 __all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device",
-           "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]
+           "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir",
+           "field_bytes", "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -57,8 +58,6 @@ def read_image(path, linear: bool | None = None) -> np.ndarray:
         raise ImageError(f"{path}: no such image file")
     if os.path.isdir(path):
         raise ImageError(f"{path}: is a folder, not an image file")
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # decoders' own warnings: the checks below decide

@@ -8,24 +8,24 @@ Every function here is a ``ti.func`` usable inside a shader's ``eval`` / ``sampl
 from types import SimpleNamespace
 
 from .engine import ti
-from .core.bsdfs import (conductor, dielectric, diffuse, microfacet, plastic, roughconductor,
-                           roughplastic, thindielectric)
+from .core.bsdfs import LEAVES, microfacet
 from .core.bsdfs.common import BSDFParams
 from .core.types import INV_PI, PI
 from .core.warp import floor_f, square_to_cosine_hemisphere
 
 #: the built-in BSDF modules: ``eval(p, wi, wo)``, ``pdf(p, wi, wo)``, ``sample(p, wi, u1, u2)``
 #: taking a :data:`BSDFParams` bundle (see each module's docstring for its fields).
-builtins = SimpleNamespace(diffuse=diffuse, conductor=conductor, roughconductor=roughconductor,
-                           plastic=plastic, roughplastic=roughplastic, dielectric=dielectric,
-                           thindielectric=thindielectric)
+builtins = SimpleNamespace(**LEAVES)
 
 
 @ti.func
 def params(a=ti.Vector([0.0, 0.0, 0.0]), b=ti.Vector([0.0, 0.0, 0.0]),
-           c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, eta=1.5):
-    """A :data:`BSDFParams` bundle for calling a built-in."""
-    return BSDFParams(a=a, b=b, c=c, alpha=alpha, eta=eta, w=0.5, flag=0)
+           c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, eta=1.5, alpha_v=-1.0, flag=0):
+    """A :data:`BSDFParams` bundle for calling a built-in (``alpha_v`` < 0: ``alpha``)."""
+    av = alpha_v
+    if av < 0.0:
+        av = alpha
+    return BSDFParams(a=a, b=b, c=c, alpha=alpha, alpha_v=av, eta=eta, w=0.5, flag=flag)
 
 
 __all__ = ["ti", "PI", "INV_PI", "builtins", "BSDFParams", "microfacet", "floor_f",

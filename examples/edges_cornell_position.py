@@ -18,8 +18,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import diffrender as dr  # noqa: E402
-from diffrender.inverse import load_config  # noqa: E402
-from diffrender.inverse.run import Run  # noqa: E402
 
 BOX = 550.0  # mm
 
@@ -46,10 +44,9 @@ def main(argv=None):
     }
     with open(os.path.join(a.out, "config.yaml"), "w") as f:
         yaml.safe_dump(cfg, f)
-    run = Run(load_config(os.path.join(a.out, "config.yaml")), overwrite=True)
-    res = run.run(progress=lambda i, n, loss: print(f"iter {i}/{n} loss {loss:.5f} "
-                                                   f"t={np.round(run.trajectory[-1].get('short_block.to_world.translate[0]', 0), 2)}",
-                                                   flush=True) if i % 10 == 0 else None)
+    res = dr.optimize(os.path.join(a.out, "config.yaml"), overwrite=True,
+                      progress=lambda i, n, loss: print(f"iter {i}/{n} loss {loss:.5f}", flush=True)
+                      if i % 10 == 0 else None)
     t = res["short_block.to_world.translate"]
     err = float(np.linalg.norm(t))
     print(f"initial offset {np.linalg.norm(a.offset):.1f} mm -> final offset {t.round(2)} "

@@ -18,10 +18,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import diffrender as dr  # noqa: E402
-from diffrender.inverse import load_config  # noqa: E402
-from diffrender.inverse.run import Run  # noqa: E402
-from diffrender import render  # noqa: E402
-from diffrender.core.camera import project  # noqa: E402
 
 SCENE = """<scene version="3.0.0">
     <default name="res" value="64"/>
@@ -60,10 +56,10 @@ def main(argv=None):
     with open(path, "w") as f:
         f.write(SCENE)
     scene = dr.load_scene(path, res=str(a.res))
-    P = project(scene.sensor, scene.shapes[1].vertices)
+    P = dr.project(scene.sensor, scene.shapes[1].vertices)
     W = scene.sensor.film.width
     assert np.all(np.any(np.isnan(P) | (P < 0) | (P > W), axis=1)), "the occluder must be out of view"
-    target = render(scene, spp=256, seed=1234)
+    target = dr.render(scene, spp=256, seed=1234)
     dr.write_image(os.path.join(a.out, "target.exr"), target)
     cfg = {
         "scene": path, "defines": {"res": a.res},
@@ -75,9 +71,9 @@ def main(argv=None):
     }
     with open(os.path.join(a.out, "config.yaml"), "w") as f:
         yaml.safe_dump(cfg, f)
-    run = Run(load_config(os.path.join(a.out, "config.yaml")), overwrite=True)
-    res = run.run(progress=lambda i, n, loss: print(f"iter {i}/{n} loss {loss:.6f}", flush=True)
-                  if i % 10 == 0 else None)
+    res = dr.optimize(os.path.join(a.out, "config.yaml"), overwrite=True,
+                      progress=lambda i, n, loss: print(f"iter {i}/{n} loss {loss:.6f}", flush=True)
+                      if i % 10 == 0 else None)
     t = res["occluder.to_world.translate"]
     err = float(np.linalg.norm(t))
     print(f"initial offset {np.linalg.norm(a.offset):.3f} -> final offset {t.round(4)} "

@@ -18,11 +18,7 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from diffrender.image import write_image  # noqa: E402
-from diffrender.inverse import load_config  # noqa: E402
-from diffrender.inverse.run import Run  # noqa: E402
-from diffrender import Renderer  # noqa: E402
-from diffrender.scene.loader import load_scene  # noqa: E402
+import diffrender as dr  # noqa: E402
 
 
 def icosphere(level=3):
@@ -108,11 +104,11 @@ def main(argv=None):
     for name, mesh in (("scene.xml", "sphere.obj"), ("target.xml", "target.obj")):
         with open(os.path.join(out, name), "w") as f:
             f.write(scene_xml(mesh, a.res, a.views))
-    tscene = load_scene(os.path.join(out, "target.xml"))
+    tscene = dr.load_scene(os.path.join(out, "target.xml"))
     targets = []
     for k in range(a.views):
-        img = Renderer(tscene, sensor=k).render(spp=64, seed=7)
-        write_image(os.path.join(out, f"target_view{k}.exr"), img)
+        img = dr.Renderer(tscene, sensor=k).render(spp=64, seed=7)
+        dr.write_image(os.path.join(out, f"target_view{k}.exr"), img)
         targets.append({"image": os.path.join(out, f"target_view{k}.exr"), "sensor": f"view{k}"})
     cfg = {
         "scene": os.path.join(out, "scene.xml"), "targets": targets,
@@ -122,10 +118,12 @@ def main(argv=None):
     }
     with open(os.path.join(out, "config.yaml"), "w") as f:
         yaml.safe_dump(cfg, f)
-    run = Run(load_config(os.path.join(out, "config.yaml")), overwrite=True)
     e0 = surface_error(V)
-    run.run(progress=lambda i, n, loss: print(f"iter {i}/{n} loss {loss:.5f}", flush=True) if i % 10 == 0 else None)
-    Vf = np.asarray(run.problem.scene.shapes[0].vertices)
+    dr.optimize(os.path.join(out, "config.yaml"), overwrite=True,
+                progress=lambda i, n, loss: print(f"iter {i}/{n} loss {loss:.5f}", flush=True)
+                if i % 10 == 0 else None)
+    # the run writes the optimized scene (the mesh as a PLY next to it)
+    Vf = np.asarray(dr.load_scene(os.path.join(out, "scene_optimized.xml")).shapes[0].vertices)
     e1 = surface_error(Vf)
     print(f"mean distance to the target surface: {e0:.4f} -> {e1:.4f} (shape size ~2.5)")
     return e0, e1

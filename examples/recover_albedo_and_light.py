@@ -13,7 +13,6 @@ import tempfile
 import numpy as np
 
 import diffrender as dr
-from diffrender.inverse import Run, parse_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENE = os.path.join(ROOT, "scenes", "cornell-box", "scene.xml")
@@ -29,7 +28,7 @@ def main():
     out = a.out or tempfile.mkdtemp(prefix="diffrender-albedo-light-")
     target = dr.render(dr.load_scene(SCENE, res=a.res), spp=1024, seed=4242)
     dr.write_image(os.path.join(out, "target.exr"), target)
-    cfg = parse_config({
+    params = dr.optimize({
         "scene": SCENE, "defines": {"res": a.res},
         "targets": [os.path.join(out, "target.exr")],
         "parameters": {"red.reflectance": {"init": [0.4, 0.4, 0.4], "lr": 0.03},
@@ -37,8 +36,7 @@ def main():
         "optimizer": {"type": "adam", "schedule": {"kind": "exponential", "gamma": 0.985}},
         "loss": "l2", "iterations": a.iterations, "spp": 16, "spp_adjoint": 16,
         "output": os.path.join(out, "run"), "render_every": 20, "video": "none",
-    }, where="recover_albedo_and_light")
-    params = Run(cfg, overwrite=True).run()
+    }, overwrite=True)
     for name, true in TRUE.items():
         got = params[name]
         rel = np.abs(got - true) / np.abs(true)

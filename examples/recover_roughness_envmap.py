@@ -48,6 +48,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import diffrender as dr  # noqa: E402
+
 SKY = os.path.join(ROOT, "scenes", "glossy-spheres", "textures", "sky.exr")
 TARGET = {"gold.alpha": 0.25, "sky.scale": 1.5}
 START = {"gold.alpha": 0.06, "sky.scale": 0.6}
@@ -105,23 +107,18 @@ def main():
     if not 0 <= a.late <= a.iters or not 1 <= a.average <= max(a.iters, 1):
         ap.error("need 0 <= --late <= --iters and 1 <= --average <= --iters")
 
-    import diffrender as dr
-    from diffrender.engine import init
-    from diffrender.optim.optimizers import Adam
-    from diffrender import Renderer
-
-    init("cpu", threads=a.threads)
+    dr.init("cpu", threads=a.threads)
     t0 = time.time()
     target_scene = dr.load_scene(scene_dict(a.res, a.target_spp, TARGET["gold.alpha"],
                                             TARGET["sky.scale"]))
-    target = Renderer(target_scene).render(seed=1000 + 7919 * a.seed)
+    target = dr.Renderer(target_scene).render(seed=1000 + 7919 * a.seed)
 
     scene = dr.load_scene(scene_dict(a.res, a.spp, START["gold.alpha"], START["sky.scale"]))
-    r = Renderer(scene)
+    r = dr.Renderer(scene)
     params = scene.parameters()
     names = list(TARGET)
     lr = {"gold.alpha": 0.02, "sky.scale": 0.05}
-    opt = Adam({n: params[n] for n in names}, lr=dict(lr),
+    opt = dr.Adam({n: params[n] for n in names}, lr=dict(lr),
                bounds={"gold.alpha": (0.01, 1.0), "sky.scale": (0.0, 10.0)})
     initial = r.render(seed=0)
     t_opt = time.time()
@@ -130,7 +127,7 @@ def main():
         if it == a.iters - a.late:
             # Late phase: a fresh Adam state, so that its second-moment estimate reflects the
             # gradient noise near the optimum rather than the large gradients of the approach.
-            opt = Adam({n: params[n] for n in names}, lr=dict(lr), beta2=0.99,
+            opt = dr.Adam({n: params[n] for n in names}, lr=dict(lr), beta2=0.99,
                        bounds=opt.bounds)
         late = it >= a.iters - a.late
         f = lr_factor(it, a.iters, a.late, a.lr_min) * (a.lr_late if late else 1.0)

@@ -12,8 +12,6 @@ import os
 import numpy as np
 
 import diffrender as dr
-from diffrender.optim import Adam, get_loss
-from diffrender import Renderer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENE = os.path.join(ROOT, "scenes", "textured-plane", "scene.xml")
@@ -29,11 +27,11 @@ def main():
     scene = dr.load_scene(SCENE, res=a.res)
     params = scene.parameters()
     true_tex = params[NAME].copy()
-    r = Renderer(scene)
+    r = dr.Renderer(scene)
     target = r.render(spp=512, seed=1)
     params[NAME] = np.full_like(true_tex, 0.5)
-    loss_fn = get_loss("l2")
-    opt = Adam({NAME: params[NAME]}, lr=0.02, bounds={NAME: (0.0, 1.0)})
+    loss_fn = dr.get_loss("l2")
+    opt = dr.Adam({NAME: params[NAME]}, lr=0.02, bounds={NAME: (0.0, 1.0)})
     # texels that influence the image (a vjp of ones marks them)
     seen = np.abs(r.vjp(np.ones_like(target), [NAME], spp=4, seed=0)[NAME]).sum(axis=2) > 0
 

@@ -12,8 +12,6 @@ import os
 import time
 
 import diffrender as dr
-from diffrender.metrics import error_image
-from diffrender import Renderer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,7 +25,7 @@ def main():
     ap.add_argument("--out", default="render_and_compare")
     a = ap.parse_args()
     scene = dr.load_scene(a.scene, res=a.res)
-    r = Renderer(scene)
+    r = dr.Renderer(scene)
     t0 = time.perf_counter()
     img = r.render(spp=a.spp, seed=0)
     dt = time.perf_counter() - t0
@@ -35,7 +33,7 @@ def main():
     m = dr.compare(img, ref)
     os.makedirs(a.out, exist_ok=True)
     dr.write_image(os.path.join(a.out, "render.png"), img)
-    dr.write_image(os.path.join(a.out, "error.png"), error_image(img, ref))
+    dr.write_image(os.path.join(a.out, "error.png"), dr.error_image(img, ref))
     print(f"{os.path.basename(os.path.dirname(a.scene))}: {a.res}x{a.res} at {a.spp} spp in {dt:.2f} s")
     for k, v in m.items():
         print(f"  {k:7s} {v:.6g}")

@@ -1,8 +1,10 @@
 """CLI behaviour common to all commands (render/info tests live with the renderer and loader)."""
+import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from diffrender import write_image
 
@@ -107,3 +109,107 @@ def test_render_and_optimize_are_functions_in_any_import_order():
                         "types; print(isinstance(dr.optimize, types.FunctionType))"],
                        capture_output=True, text=True, timeout=300)
     assert r.stdout.strip() == "True", r.stderr
+
+
+# --- one error convention and one --device option for every command ---------------------------
+
+KERNEL_COMMANDS = ("render", "grad", "optimize", "filter", "tune")  # commands that run kernels
+OTHER_COMMANDS = ("compare", "info")
+PIPELINE = "stages:\n  - {name: exposure, type: exposure, ev: {value: 0.5, learnable: true}}\n"
+
+
+def _inputs(tmp_path):
+    """Valid inputs for every command: an image, a pipeline and an optimize config."""
+    import yaml
+
+    img = tmp_path / "img.exr"
+    write_image(img, np.full((4, 4, 3), 0.25, np.float32))
+    pipe = tmp_path / "pipe.yaml"
+    pipe.write_text(PIPELINE)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "scene": os.path.abspath(CORNELL), "defines": {"res": 4}, "targets": [{"image": str(img)}],
+        "parameters": {"red.reflectance": {"init": [0.3, 0.3, 0.3]}}, "iterations": 1,
+        "output": str(tmp_path / "run")}))
+    return img, pipe, cfg
+
+
+def _argv(command, tmp_path, missing=None):
+    """A command line of ``command`` (its main input replaced by ``missing`` when given)."""
+    img, pipe, cfg = _inputs(tmp_path)
+    out = str(tmp_path / "out.exr")
+    scene = str(missing or CORNELL)
+    return {
+        "render": ["render", scene, "-D", "res=4", "--spp", "1", "-o", out],
+        "grad": ["grad", scene, "--param", "red.reflectance", "-D", "res=4", "--spp", "1", "-o", out],
+        "info": ["info", scene],
+        "optimize": ["optimize", str(missing or cfg), "--overwrite"],
+        "filter": ["filter", str(missing or pipe), str(img), "-o", out],
+        "tune": ["tune", str(missing or pipe), "--input", str(img), "--target", str(img), "--quiet",
+                 "-o", str(tmp_path / "tuned.yaml")],
+        "compare": ["compare", str(missing or img), str(img)],
+    }[command]
+
+
+@pytest.mark.parametrize("command", KERNEL_COMMANDS + OTHER_COMMANDS)
+def test_every_command_reports_a_missing_file_as_one_error_line(command, tmp_path):
+    from click.testing import CliRunner
+
+    from diffrender.cli import main
+
+    ext = {"optimize": ".yaml", "filter": ".yaml", "tune": ".yaml", "compare": ".exr"}.get(command, ".xml")
+    missing = tmp_path / f"missing{ext}"
+    r = CliRunner().invoke(main, _argv(command, tmp_path, missing) + (
+        ["--device", "cpu"] if command in KERNEL_COMMANDS else []))
+    assert r.exit_code == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"diffrender: error: {missing}: "), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("command", KERNEL_COMMANDS)
+def test_every_kernel_command_takes_one_device_option(command):
+    import click
+
+    from diffrender.cli import main
+    from diffrender.cli_common import DEVICE_CHOICES
+    from diffrender.engine import DEVICES
+
+    assert DEVICE_CHOICES == DEVICES
+    opts = {p.name: p for p in main.get_command(None, command).params}
+    assert isinstance(opts["device"].type, click.Choice)
+    assert tuple(opts["device"].type.choices) == DEVICES
+    assert opts["device"].opts == ["--device"]
+
+
+@pytest.mark.parametrize("command", OTHER_COMMANDS)
+def test_commands_without_kernels_have_no_device_option(command):
+    from diffrender.cli import main
+
+    assert "device" not in {p.name for p in main.get_command(None, command).params}
+
+
+@pytest.mark.parametrize("command", KERNEL_COMMANDS)
+def test_device_goes_to_engine_init_and_its_failure_is_one_line(command, tmp_path, monkeypatch):
+    """``--device`` reaches ``engine.init``; a device that cannot start is an error line, exit 1;
+    a device that does not exist is a usage error, exit 2."""
+    from click.testing import CliRunner
+
+    from diffrender import engine
+    from diffrender.cli import main
+    from diffrender.errors import EngineError
+
+    calls = []
+
+    def unavailable(device=None, threads=None, verbose=False):
+        calls.append(device)
+        raise EngineError(f"device '{device}' is not available on this machine")
+
+    monkeypatch.setattr(engine, "init", unavailable)
+    r = CliRunner().invoke(main, _argv(command, tmp_path) + ["--device", "vulkan"])
+    assert calls == ["vulkan"], (r.stdout, r.stderr)
+    assert r.exit_code == 1
+    assert r.stderr.strip() == "diffrender: error: device 'vulkan' is not available on this machine"
+    r = CliRunner().invoke(main, _argv(command, tmp_path) + ["--device", "tpu"])
+    assert r.exit_code == 2 and "Invalid value for '--device'" in r.stderr
+    assert calls == ["vulkan"]

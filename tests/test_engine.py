@@ -40,3 +40,168 @@ def test_cpu_init_and_distribution():
     if engine.DISTRIBUTION == "taichi-forge":
         assert engine.has_forward_mode()
         engine.require_forward_mode()
+
+
+# --- device choice (issue #18): auto never takes a software Vulkan device ----------------------
+
+LAVAPIPE = {"index": 0, "name": "llvmpipe (LLVM 15.0.6, 256 bits)", "type": "cpu", "float64": True,
+            "max_storage_buffer_bytes": 2 ** 27, "device_local_bytes": 2 ** 31}
+HARDWARE = {"index": 1, "name": "NVIDIA RTX A4000", "type": "discrete", "float64": True,
+            "max_storage_buffer_bytes": 2 ** 32 - 1, "device_local_bytes": 16 * 2 ** 30}
+NO_CUDA = {"devices": [], "error": "no CUDA driver (libcuda.so.1 not found)"}
+
+
+def _info(vulkan=(), cuda=None):
+    return {"cuda": cuda or NO_CUDA, "vulkan": {"devices": list(vulkan), "error": None}}
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """``engine.init`` with the probe and the backend start mocked: returns a function that
+    runs ``init('auto')`` on a given probe result and gives (device, [(arch, vk_index), ...])."""
+    monkeypatch.delenv("TI_VISIBLE_DEVICE", raising=False)
+    monkeypatch.delenv("DIFFRENDER_DEVICE", raising=False)
+
+    def run(info, works=("cpu", "cuda", "vulkan"), device="auto"):
+        started = []
+
+        def fake_try_init(arch, threads, cache=None, vk_index=None):
+            name = engine._arch_name(arch)
+            started.append((name, vk_index, cache))
+            return name in works
+
+        monkeypatch.setattr(engine, "_state", dict(engine._state, initialized=False, device=None))
+        monkeypatch.setattr(engine, "_try_init", fake_try_init)
+        monkeypatch.setattr(engine, "probe", lambda refresh=False: info)
+        monkeypatch.setattr(engine.ti, "reset", lambda: None)
+        return engine.init(device), started
+
+    return run
+
+
+def test_auto_takes_cpu_over_software_vulkan(fake_engine):
+    dev, started = fake_engine(_info([LAVAPIPE]))
+    assert dev == "cpu" and [s[0] for s in started] == ["cpu"]
+    info = engine.device_info()
+    assert info["name"] is None and not info["software"]
+    assert "software (CPU) device" in info["reason"] and "llvmpipe" in info["reason"]
+    assert "CUDA: no CUDA driver" in info["reason"]
+
+
+def test_auto_software_by_name_even_when_type_is_other(fake_engine):
+    swiftshader = dict(LAVAPIPE, name="SwiftShader Device (Subzero)", type="other")
+    dev, _ = fake_engine(_info([swiftshader]))
+    assert dev == "cpu" and "SwiftShader" in engine.device_info()["reason"]
+
+
+def test_auto_takes_hardware_vulkan_and_points_taichi_at_it(fake_engine):
+    # lavapipe listed first: the hardware device (index 1) is the one Taichi is told to use
+    dev, started = fake_engine(_info([LAVAPIPE, HARDWARE]))
+    assert dev == "vulkan"
+    assert started[0][:2] == ("vulkan", 1)
+    assert started[0][2].endswith("vulkan-nvidia-rtx-a4000")
+    info = engine.device_info()
+    assert info["name"] == "NVIDIA RTX A4000" and not info["software"] and info["reason"] is None
+    assert info["limits"]["max_buffer_bytes"] == 2 ** 32 - 1
+
+
+def test_auto_prefers_discrete_over_integrated(fake_engine):
+    integrated = dict(HARDWARE, index=0, name="Intel(R) UHD Graphics", type="integrated")
+    _, started = fake_engine(_info([integrated, HARDWARE]))
+    assert started[0][:2] == ("vulkan", 1)
+
+
+def test_auto_skips_vulkan_without_float64(fake_engine):
+    no_f64 = dict(HARDWARE, float64=False)
+    dev, _ = fake_engine(_info([no_f64]))
+    assert dev == "cpu" and "shaderFloat64" in engine.device_info()["reason"]
+
+
+def test_auto_takes_cuda_first(fake_engine):
+    cuda = {"devices": [{"index": 0, "name": "NVIDIA H100", "memory_bytes": 80 * 2 ** 30}],
+            "error": None}
+    dev, started = fake_engine(_info([HARDWARE], cuda=cuda))
+    assert dev == "cuda" and [s[0] for s in started] == ["cuda"]
+    assert engine.device_info()["name"] == "NVIDIA H100"
+
+
+def test_auto_falls_back_when_a_listed_gpu_does_not_start(fake_engine):
+    dev, started = fake_engine(_info([HARDWARE]), works=("cpu",))
+    assert dev == "cpu" and [s[0] for s in started] == ["vulkan", "cpu"]
+    assert "did not start" in engine.device_info()["reason"]
+
+
+def test_explicit_vulkan_allows_a_software_device(fake_engine):
+    dev, started = fake_engine(_info([LAVAPIPE]), device="vulkan")
+    assert dev == "vulkan" and started[0][:2] == ("vulkan", 0)
+    assert engine.device_info()["software"]
+    assert "software" in engine.describe()
+
+
+def test_explicit_vulkan_without_float64_is_a_clear_error(fake_engine):
+    with pytest.raises(EngineError, match=r"no 64-bit floats \(shaderFloat64\).*--device cpu"):
+        fake_engine(_info([dict(HARDWARE, float64=False)]), device="vulkan")
+
+
+def test_explicit_device_missing_names_the_probe_error(fake_engine):
+    with pytest.raises(EngineError, match=r"device 'cuda' is not available on this machine "
+                                          r"\(no CUDA driver"):
+        fake_engine(_info([]), works=("cpu",), device="cuda")
+
+
+def test_visible_device_restricts_auto(fake_engine, monkeypatch):
+    monkeypatch.setenv("TI_VISIBLE_DEVICE", "0")  # the user pinned lavapipe: auto must not use it
+    dev, _ = fake_engine(_info([LAVAPIPE, HARDWARE]))
+    assert dev == "cpu"
+
+
+def test_probe_failure_is_reported_not_raised(monkeypatch):
+    def boom(*a, **k):
+        raise subprocess.TimeoutExpired(cmd="probe", timeout=1)
+
+    monkeypatch.setattr(engine, "_probe_cache", {})
+    monkeypatch.setattr(engine.subprocess, "run", boom)
+    info = engine.probe()
+    assert info["vulkan"]["devices"] == [] and "probe failed" in info["vulkan"]["error"]
+    plan, reasons = engine.plan_auto(info)
+    assert plan == [] and any("probe failed" in r for r in reasons)
+
+
+def test_cache_dir_is_per_device(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cpu = engine.cache_dir("cpu")
+    vk = engine.cache_dir("vulkan", "llvmpipe (LLVM 15.0.6, 256 bits)")
+    assert cpu == str(tmp_path / "diffrender" / "kernels" / "cpu")
+    assert vk == str(tmp_path / "diffrender" / "kernels" / "vulkan-llvmpipe-llvm-15.0.6-256-bits")
+
+
+def test_field_larger_than_vulkan_buffer_limit_is_a_clear_error(monkeypatch):
+    engine.init("cpu")
+    ti = engine.ti
+    small = ti.Vector.field(3, ti.f32, shape=(4, 5))
+    assert engine.field_bytes(small) == 4 * 5 * 3 * 4
+    S = ti.types.struct(a=ti.f64, b=ti.types.vector(2, ti.i32))
+    assert engine.field_bytes(S.field(shape=7)) == 7 * (8 + 2 * 4)
+    # pretend the device is a Vulkan one with a 100-byte buffer limit: the check runs on the
+    # field object, so no field of that size needs to exist
+    monkeypatch.setitem(engine._state, "device", "vulkan")
+    monkeypatch.setitem(engine._state, "name", "tiny")
+    monkeypatch.setitem(engine._state, "limits", {"max_buffer_bytes": 100})
+    assert engine._check_field(ti.field(ti.f32, shape=25)) is not None  # exactly 100 bytes
+    with pytest.raises(EngineError, match=r"exceeds the largest buffer of Vulkan device 'tiny' "
+                                          r"\(0 MiB, maxStorageBufferRange\)"):
+        engine._check_field(small)
+
+
+def _software_vulkan_present() -> bool:
+    return any(engine.is_software(d) for d in engine.probe()["vulkan"]["devices"])
+
+
+@pytest.mark.skipif(not _software_vulkan_present(), reason="no software Vulkan device installed")
+def test_real_auto_with_lavapipe_installed_takes_the_cpu():
+    r = _py("import diffrender.engine as e; print(e.init()); print(e.describe())",
+            env={"DIFFRENDER_DEVICE": ""})
+    assert r.returncode == 0, r.stderr
+    dev, line = r.stdout.strip().splitlines()
+    assert dev == "cpu"
+    assert "software (CPU) device" in line

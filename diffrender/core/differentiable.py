@@ -68,7 +68,7 @@ class DiffIntegrator:
         self.border = self.radius if film.sample_border else 0
         self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
         self.depth = int(depth)  # number of path vertices replayed
-        per_sample = self.depth * (88 + (36 if r.bsdfs.has_perturb else 0)) + 64
+        per_sample = self.depth * (88 + (36 if r.bsdfs.needs_geo else 0)) + 64
         cap = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw * self.sh))
         self.n = int(min(cap, spp_per_pass)) if spp_per_pass else int(min(cap, 16))
         self.N = self.n * self.sw * self.sh
@@ -87,7 +87,7 @@ class DiffIntegrator:
         self.cont = ti.field(ti.f32, shape=(D, N))
         self.lobe = ti.field(ti.i32, shape=(D, N))
         # dp/du, dp/dv, n_g per vertex, for normalmap / bumpmap rows only
-        self.has_geo = bool(self.bsdfs.has_perturb)
+        self.has_geo = bool(self.bsdfs.needs_geo)
         self.geo = LocalGeo.field(shape=(D, N) if self.has_geo else (1, 1))
         self.pos = vec2.field(shape=N)
         self.adj = vec3.field(shape=N)

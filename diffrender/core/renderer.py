@@ -1,117 +1,28 @@
-"""The Renderer: uploads a Scene once, renders it many times."""
+"""The Renderer: uploads a Scene once, renders it many times.
+
+The device-set pool lives in :mod:`.pool`, the scene upload (model -> table rows, parameter
+changes -> components) in :mod:`.upload`; this module renders and routes derivatives."""
 from __future__ import annotations
 
-import gc
+import contextlib
 import weakref
 
 import numpy as np
 
-from ..engine import ensure_init, on_reset, recycle_fields
+from ..engine import ensure_init
 from ..errors import SceneError
-from ..scene.model import Scene, Texture
-from .bsdfs import BSDFTable, RowBuilder, field_kinds
-from .camera import Camera
-from .emitters import TYPES as EMITTER_TYPES
-from .emitters import EmitterTable
+from ..scene.model import Scene, Sensor, Texture
 from .film import Film
-from .geometry import Geometry, capacity_class
-from .integrators import Integrator, depth_limit
+from .integrators import depth_limit
+from .pool import POOL
+from .pool import Mismatch as _Mismatch
+from .pool import make as _make
 from .shaders import reported
-from .textures import TextureTable
+from .upload import SceneUpload, where_in
 
 AOV_NAMES = ("depth", "normal", "albedo", "alpha")
-SAMPLE_BUFFER_BYTES = 32 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
-
-
-# --- pool of device sets ---------------------------------------------------------------------
-#
-# Taichi compiles a kernel for the fields (and the Python constants) it touches, and our kernels
-# are methods of the component objects. A Renderer therefore takes its component objects from a
-# pool: when a Renderer is garbage collected its objects (with their fields and compiled kernels)
-# go back to the pool, and the next Renderer whose scene has the same *key* (field sizes: size
-# classes of the geometry, counts of texture slots, BSDFs, emitters; the film's size and filter)
-# re-runs their constructors in place, with ``engine.recycle_fields`` handing back the same
-# fields. Nothing is recompiled. The replay is checked: any field allocated differently, or (for
-# classes not marked ``RECYCLE_SAFE``) any plain attribute that differs, discards the set and
-# builds a fresh one, so a recycled kernel can never see stale constants.
-
-
-class _DeviceSet:
-    def __init__(self, key):
-        self.key = key
-        self.gen = _POOL["gen"]
-        self.objs: dict = {}
-        self.logs: dict = {}
-
-
-class _Mismatch(Exception):
-    pass
-
-
-_POOL = {"gen": 0, "free": {}, "live": {}}
-
-
-def _reset_pool():
-    _POOL["gen"] += 1
-    _POOL["free"].clear()
-    _POOL["live"].clear()
-
-
-on_reset(_reset_pool)
-
-
-def _acquire(key):
-    free = _POOL["free"].get(key)
-    if not free and _POOL["live"].get(key):
-        gc.collect()  # a dropped Renderer of this key may be waiting in a reference cycle
-        free = _POOL["free"].get(key)
-    dset = free.pop() if free else _DeviceSet(key)
-    _POOL["live"][key] = _POOL["live"].get(key, 0) + 1
-    return dset
-
-
-def _release(dset):
-    if dset.gen != _POOL["gen"]:
-        return  # the engine was reset: the fields are gone
-    live = _POOL["live"]
-    live[dset.key] = max(0, live.get(dset.key, 0) - 1)
-    _POOL["free"].setdefault(dset.key, []).append(dset)
-
-
-def _discard(dset):
-    if dset.gen == _POOL["gen"]:
-        live = _POOL["live"]
-        live[dset.key] = max(0, live.get(dset.key, 0) - 1)
-
-
-def _scalars(obj) -> dict:
-    plain = (int, float, str, bool, type(None))
-    proxies = (weakref.ProxyType, weakref.CallableProxyType)
-    return {k: v for k, v in vars(obj).items() if type(v) not in proxies and (
-        isinstance(v, plain) or (isinstance(v, tuple) and all(isinstance(x, plain) for x in v)))}
-
-
-def _make(dset, name, cls, *args):
-    """``cls(*args)``, re-using ``dset``'s object of that name (same fields) when it has one."""
-    obj = dset.objs.get(name)
-    if obj is None:
-        with recycle_fields() as log:
-            obj = cls(*args)
-        dset.objs[name] = obj
-    else:
-        before = _scalars(obj)
-        with recycle_fields(dset.logs[name]) as log:
-            obj.__init__(*args)
-        if not log.complete() or (not getattr(cls, "RECYCLE_SAFE", False)
-                                  and _scalars(obj) != before):
-            raise _Mismatch(name)
-    dset.logs[name] = log
-    return obj
-
-
-def _where(scene, what):
-    src = scene.source or "<scene>"
-    return f"{src}: {what}"
+SUPPORTED_INTEGRATORS = ("path", "direct")
+COMPONENTS = ("textures", "geometry", "bsdfs", "emitters", "camera", "film", "integrator")
 
 
 class Renderer:
@@ -129,180 +40,41 @@ class Renderer:
         if not isinstance(scene, Scene):
             raise SceneError(f"expected a diffrender.scene.Scene, got {type(scene).__name__}")
         self.scene = scene
-        if not scene.sensors:
-            scene.sensors.append(scene.sensor)
-        if not 0 <= sensor < len(scene.sensors):
-            raise SceneError(f"the scene has {len(scene.sensors)} sensor(s); sensor {sensor} "
+        sensors = scene.sensors or [Sensor()]  # a hand-built scene without one: the default
+        if not 0 <= sensor < len(sensors):
+            raise SceneError(f"the scene has {len(sensors)} sensor(s); sensor {sensor} "
                              "does not exist", scene.source)
         self.sensor_index = sensor
-        self.sensor = scene.sensors[sensor]
+        self.sensor = sensors[sensor]
         integ = scene.integrator
-        if integ.type not in ("path", "direct"):
+        if integ.type not in SUPPORTED_INTEGRATORS:
             raise SceneError(f"integrator '{integ.type}' is not supported (expected path or "
-                             "direct)", _where(scene, "integrator"))
-
-        # Texture slots: every colour parameter of every BSDF / emitter.
-        self._slots: list[tuple[Texture, str]] = []
-        self._slot_of: dict[int, int] = {}
-
-        def slot(tex, where):
-            if not isinstance(tex, Texture):
-                tex = Texture.constant(tex)
-            if tex.type == "shader":  # its parameters first: constant slots it reads
-                for n, t in tex.extra["holder"].params.items():
-                    slot(t, f"{where} {n}")
-            if id(tex) not in self._slot_of:
-                self._slot_of[id(tex)] = len(self._slots)
-                self._slots.append((tex, where))
-            return self._slot_of[id(tex)]
-
-        self._shaders: list = []
-        rows = RowBuilder(slot, self._shaders)
-        shape_bsdf, shape_emitter = [], []
-        emitter_rows = []
-        for i, sh in enumerate(scene.shapes):
-            where = _where(scene, f"shape '{sh.id or i}'")
-            b = sh.bsdf
-            if b is None:
-                from ..scene.model import BSDF
-                b = BSDF()
-            BSDFTable.check(b, where + " bsdf")
-            shape_bsdf.append(rows.add(b, where + " bsdf"))
-            shape_emitter.append(-1)
-            faces = np.asarray(sh.faces)
-            if faces.ndim != 2 or faces.shape[1] != 3:
-                raise SceneError(f"faces must be an (M, 3) array, got shape {faces.shape}", where)
-            nv = np.asarray(sh.vertices).reshape(-1, 3).shape[0]
-            if faces.size and (faces.min() < 0 or faces.max() >= nv):
-                raise SceneError(f"face indices must be in [0, {nv}), got "
-                                 f"[{faces.min()}, {faces.max()}]", where)
-        self._emitter_index = {}
-        for j, em in enumerate(scene.emitters):
-            where = _where(scene, f"emitter '{em.id or j}'")
-            if em.type not in EMITTER_TYPES:
-                raise SceneError(f"emitter '{em.type}' is not supported by the renderer yet "
-                                 f"(supported: {', '.join(EMITTER_TYPES)})", where)
-            if em.type == "area":
-                if em.shape is None or not 0 <= em.shape < len(scene.shapes):
-                    raise SceneError("area emitter is not attached to a shape", where)
-                rad = em.params.get("radiance", Texture.constant(1.0))
-                shape_emitter[em.shape] = len(emitter_rows)
-                emitter_rows.append(dict(type="area", slot=slot(rad, where + " radiance"),
-                                         shape=em.shape, where=where))
-            else:
-                emitter_rows.append(self._emitter_row(em, slot, where))
-            self._emitter_index[id(em)] = len(emitter_rows) - 1
-        # Shapes whose emitter is set on the shape but not listed in scene.emitters.
-        for i, sh in enumerate(scene.shapes):
-            if sh.emitter is not None and shape_emitter[i] < 0 and id(sh.emitter) not in self._emitter_index:
-                where = _where(scene, f"shape '{sh.id or i}' emitter")
-                rad = sh.emitter.params.get("radiance", Texture.constant(1.0))
-                shape_emitter[i] = len(emitter_rows)
-                self._emitter_index[id(sh.emitter)] = len(emitter_rows)
-                emitter_rows.append(dict(type="area", slot=slot(rad, where + " radiance"),
-                                         shape=i, where=where))
-
-        bsdf_rows = rows.rows
-        film = self.sensor.film
-        w = film.crop[2] if film.crop else film.width
-        h = film.crop[3] if film.crop else film.height
-        cap = max(1, min(64, SAMPLE_BUFFER_BYTES // max(1, (w + 8) * (h + 8) * 52)))
-        n_tris = sum(int(np.asarray(sh.faces).reshape(-1, 3).shape[0]) for sh in scene.shapes)
-        n_verts = sum(int(np.asarray(sh.vertices).reshape(-1, 3).shape[0]) for sh in scene.shapes)
-        em_tris = sum(int(np.asarray(scene.shapes[r["shape"]].faces).reshape(-1, 3).shape[0])
-                      for r in emitter_rows if r["type"] == "area")
-        rf = film.rfilter
-
-        def types_of(slots):  # the texture kinds compiled into the lookups (as type names)
-            return tuple(sorted({self._slots[s][0].type for s in slots if 0 <= s < len(self._slots)}))
-
-        kinds = (types_of(range(len(self._slots))),
-                 tuple(sorted(field_kinds(bsdf_rows, types_of).items())),
-                 types_of([r["slot"] for r in emitter_rows]),
-                 types_of([r.get("scale_slot", -1) for r in emitter_rows]),
-                 tuple(sorted({bsdf_rows[r["comp1"]]["type"] for r in bsdf_rows
-                               if r["kind"] == 1 and r["comp1"] >= 0})))
-        key = (len(self._slots),
-               tuple(np.shape(t.data)[:2] for t, _ in self._slots if t.type == "bitmap"),
-               len(bsdf_rows), len(emitter_rows), em_tris, capacity_class(n_tris),
-               capacity_class(n_verts), capacity_class(len(scene.shapes)), int(max_leaf),
-               film.width, film.height, tuple(film.crop) if film.crop else None,
-               bool(film.sample_border), rf.type, getattr(rf, "radius", None),
-               getattr(rf, "stddev", None), cap,
-               # the kernels' static configuration (types compiled in, shaders, environment)
-               tuple(sorted({(r["type"], r["kind"], r.get("pert", 0)) for r in bsdf_rows})),
-               tuple(id(sh) for sh in self._shaders),
-               tuple(id(t.extra["shader"]) for t, _ in self._slots if t.type == "shader"),
-               tuple(r["type"] for r in emitter_rows),
-               tuple(tuple(r["size"]) for r in emitter_rows if r["type"] == "envmap"), kinds)
-        dset = _acquire(key)
+                             "direct)", where_in(scene, "integrator"))
+        up = SceneUpload(scene, self.sensor, max_leaf)
+        self._upload = up
+        self._slots, self._slot_of, self._shaders = up.slots, up.slot_of, up.shaders
+        self._emitter_index = up.emitter_index
+        dset = POOL.acquire(up.key)
         try:
-            self._build(dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows,
-                        max_leaf, cap)
+            self._build(dset)
         except _Mismatch:
-            _discard(dset)
-            dset = _DeviceSet(key)
-            _POOL["live"][key] = _POOL["live"].get(key, 0) + 1
-            self._build(dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows,
-                        max_leaf, cap)
+            POOL.discard(dset)
+            dset = POOL.fresh(up.key)
+            try:
+                self._build(dset)
+            except BaseException:
+                POOL.discard(dset)
+                raise
         except BaseException:
-            _discard(dset)
+            POOL.discard(dset)
             raise
         self._dset = dset
-        weakref.finalize(self, _release, dset)
+        weakref.finalize(self, POOL.release, dset)
         self._versions = dict(scene.param_versions())
 
-    def _build(self, dset, scene, shape_bsdf, shape_emitter, bsdf_rows, emitter_rows, max_leaf,
-               cap):
-        self.textures = _make(dset, "textures", TextureTable, self._slots)
-        self.geometry = _make(dset, "geometry", Geometry, scene.shapes, shape_bsdf,
-                              shape_emitter, max_leaf)
-        self.bsdfs = _make(dset, "bsdfs", BSDFTable, self.textures, bsdf_rows, self._shaders)
-        self.emitters = _make(dset, "emitters", EmitterTable, self.geometry, self.textures,
-                              emitter_rows)
-        self.camera = _make(dset, "camera", Camera, self.sensor, _where(scene, "sensor"))
-        self.film = _make(dset, "film", Film, self.sensor, cap, _where(scene, "film"))
-        self.integrator = _make(dset, "integrator", Integrator, self.geometry, self.bsdfs,
-                                self.emitters, self.camera)
-
-    @staticmethod
-    def _emitter_row(em, slot, where):
-        """Table row of a non-area emitter."""
-        m = np.asarray(em.to_world, np.float64)
-        rot = m[:3, :3] / np.maximum(np.linalg.norm(m[:3, :3], axis=0, keepdims=True), 1e-30)
-
-        def const(name, default=1.0):
-            t = em.params.get(name, Texture.constant(default))
-            if isinstance(t, Texture) and t.type != "constant":
-                raise SceneError(f"{em.type} light {name} must be a constant colour", where)
-            return slot(t, f"{where} {name}")
-
-        if em.type == "point":
-            pos = em.position if em.position is not None else m[:3, 3]
-            return dict(type="point", slot=const("intensity"), position=pos, shape=-1,
-                        where=where)
-        if em.type == "spot":
-            cut = float(em.params.get("cutoff_angle", 20.0))
-            beam = float(em.params.get("beam_width", cut * 0.75))
-            if not 0 < cut <= 180 or not 0 <= beam <= cut:
-                raise SceneError(f"spot light needs 0 < beam_width <= cutoff_angle <= 180 "
-                                 f"degrees, got beam_width={beam}, cutoff_angle={cut}", where)
-            return dict(type="spot", slot=const("intensity"), position=m[:3, 3], rotation=rot,
-                        cutoff=np.radians(cut), beam=np.radians(beam), shape=-1, where=where)
-        if em.type == "directional":
-            return dict(type="directional", slot=const("irradiance"), rotation=rot, shape=-1,
-                        where=where)
-        if em.type == "constant":
-            return dict(type="constant", slot=const("radiance"), shape=-1, where=where)
-        if em.type == "envmap":
-            tex = em.params.get("radiance")
-            if not isinstance(tex, Texture) or tex.type != "bitmap":
-                raise SceneError("envmap needs an image (its 'radiance' bitmap)", where)
-            sc = em.params.setdefault("scale", Texture.constant(np.ones(1, np.float32)))
-            return dict(type="envmap", slot=slot(tex, f"{where} radiance"),
-                        scale_slot=slot(sc, f"{where} scale"), rotation=rot, shape=-1,
-                        texture=tex, size=tex.data.shape[:2], where=where)
-        raise SceneError(f"emitter '{em.type}' is not supported by the renderer", where)
+    def _build(self, dset):
+        for name, obj in self._upload.build(dset).items():
+            setattr(self, name, obj)
 
     def shaders(self) -> list:
         """The user shaders (BSDF and texture) compiled into this renderer's kernels."""
@@ -316,32 +88,7 @@ class Renderer:
         changed = [k for k, v in versions.items() if self._versions.get(k) != v]
         if not changed:
             return []
-        pmap = self.scene.parameters()
-        geometry_changed = False
-        for name in changed:
-            p = pmap.info(name)
-            owner, kind = p.owner, p.kind
-            if kind in ("vertex_positions", "to_world") and any(owner is s for s in self.scene.shapes):
-                if kind == "to_world":
-                    _apply_shape_to_world(owner)
-                geometry_changed = True
-            elif kind in ("to_world", "fov") and any(owner is s for s in self.scene.sensors):
-                if owner is self.sensor:
-                    self.camera.update(self.sensor)
-            elif kind == "position":
-                self.emitters.set_position(self._emitter_index[id(owner)], owner.position)
-            else:
-                tex = owner.params.get(p.key) if hasattr(owner, "params") else None
-                if isinstance(tex, Texture) and id(tex) in self._slot_of:
-                    self.textures.upload(self._slot_of[id(tex)])
-                    if getattr(owner, "type", None) == "envmap" and p.key == "radiance":
-                        self.emitters.update_env()
-                else:
-                    raise SceneError(f"parameter '{name}' cannot be updated by the renderer")
-        if geometry_changed:
-            self.geometry.refit_vertices(self.scene.shapes)
-            self.emitters.update_areas()
-        self.bsdfs.update_coats()  # roughplastic: re-tabulate the coat at a new alpha / eta
+        self._upload.react(self, changed)
         self._versions = dict(versions)
         return changed
 
@@ -373,7 +120,7 @@ class Renderer:
         if per_pass <= 0:
             raise SceneError(f"spp_per_pass must be positive, got {spp_per_pass}")
         if per_pass > self.film.capacity:
-            self.film = Film(self.sensor, per_pass, _where(self.scene, "film"))
+            self.film = Film(self.sensor, per_pass, where_in(self.scene, "film"))
         film = self.film
         with_aovs = bool(aovs)
         if with_aovs:
@@ -407,6 +154,83 @@ class Renderer:
             out[a] = maps[a]
         return out
 
+
+    # --- several sensors in one call (batched views) -----------------------------------------
+
+    VIEW_SEED_STRIDE = 0x9E3779B9  # seed offset between the views of a batch (golden-ratio step)
+
+    @staticmethod
+    def _film_key(sensor):
+        f = sensor.film
+        rf = f.rfilter
+        return (f.width, f.height, tuple(f.crop) if f.crop else None, bool(f.sample_border),
+                rf.type, getattr(rf, "radius", None), getattr(rf, "stddev", None))
+
+    @contextlib.contextmanager
+    def viewing(self, index):
+        """Render sensor ``index`` with this Renderer's fields and kernels inside the ``with``
+        block: only the camera is re-uploaded (its film must have the size and the pixel filter
+        of this Renderer's sensor). ``render``, ``vjp`` and ``jvp`` then see that sensor (its
+        ``to_world`` / ``fov`` derivatives included)."""
+        sensors = self.scene.sensors
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < len(sensors):
+            raise SceneError(f"the scene has {len(sensors)} sensor(s); sensor {index!r} does not "
+                             "exist", self.scene.source)
+        view = sensors[int(index)]
+        where = f"{self.scene.source or '<scene>'}: sensor {index}"
+        if view is self.sensor:
+            yield self
+            return
+        if self._film_key(view) != self._film_key(self.sensor):
+            raise SceneError(f"sensor {index} has another film (size, crop or pixel filter) than "
+                             f"sensor {self.sensor_index}: views rendered by one Renderer share "
+                             "the film", where)
+        self.update()  # pending parameter changes, uploaded with the current camera
+        home = (self.sensor_index, self.sensor)
+        self.sensor_index, self.sensor = int(index), view
+        self.camera.update(view, where)
+        try:
+            yield self
+        finally:
+            self.sensor_index, self.sensor = home
+            self.camera.update(self.sensor)
+
+    @staticmethod
+    def view_seed(seed, k):
+        """The seed of the ``k``-th view of a batch rendered with ``seed`` (view 0: ``seed``)."""
+        return (int(seed) + int(k) * Renderer.VIEW_SEED_STRIDE) & 0xFFFFFFFF
+
+    def render_views(self, sensors, spp=None, seed=0, **kwargs) -> np.ndarray:
+        """Render the sensors ``sensors`` (indices) with one upload and one compilation; returns a
+        ``(V, H, W, 3)`` stack. View ``k`` uses ``view_seed(seed, k)``; keyword arguments as
+        :meth:`render` (no AOVs)."""
+        out = []
+        for k, i in enumerate(sensors):
+            with self.viewing(i):
+                out.append(self.render(spp=spp, seed=self.view_seed(seed, k), **kwargs))
+        return np.stack(out) if out else np.zeros((0, self.film.height, self.film.width, 3),
+                                                  np.float32)
+
+    def vjp_views(self, d_images, params, sensors, spp=None, seed=0, **kwargs) -> dict:
+        """Reverse mode over a batch of views: ``{name: sum_k d<d_images[k], render_k>/dtheta}``
+        for the adjoint stack ``d_images`` (V, H, W, 3) of :meth:`render_views`' output (view
+        ``k`` replays ``view_seed(seed, k)``); keyword arguments as :meth:`vjp`."""
+        sensors = list(sensors)
+        if isinstance(params, str):
+            params = [params]
+        d_images = np.asarray(d_images, np.float32)
+        if d_images.ndim != 4 or d_images.shape[0] != len(sensors):
+            from .differentiable import GradientError
+
+            raise GradientError(f"adjoint stack has shape {d_images.shape}, expected "
+                                f"({len(sensors)}, H, W, 3): one adjoint image per sensor")
+        total = None
+        for k, i in enumerate(sensors):
+            with self.viewing(i):
+                g = self.vjp(d_images[k], params, spp=spp, seed=self.view_seed(seed, k), **kwargs)
+            total = g if total is None else {n: total[n] + g[n] for n in total}
+        return total if total is not None else {}
 
     # --- derivatives -------------------------------------------------------------------------
 
@@ -599,18 +423,6 @@ class Renderer:
         if seed_texels is not None and np.any(seed_texels):
             out += dint.jvp(tex.texels, seed_texels, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
         return out
-
-
-def _apply_shape_to_world(shape):
-    if shape.local_vertices is None:
-        raise SceneError(f"shape '{shape.id}': to_world changed but the shape has no "
-                         "object-space vertices")
-    m = np.asarray(shape.to_world, np.float64)
-    lv = np.asarray(shape.local_vertices, np.float64)
-    shape.vertices = lv @ m[:3, :3].T + m[:3, 3]
-    if shape.local_normals is not None:
-        n = np.asarray(shape.local_normals, np.float64) @ np.linalg.inv(m[:3, :3])
-        shape.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
 
 
 def render_vjp(scene, d_image, params, spp=None, seed=0, sensor=0, max_depth=None, edges=None):

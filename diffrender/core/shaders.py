@@ -42,6 +42,8 @@ import numpy as np
 
 from ..engine import ti
 from ..errors import SceneError
+from ..scene.model import Texture
+from ..scene.spec import Param
 from .types import INV_PI, BSDFSample
 from .warp import square_to_cosine_hemisphere
 
@@ -170,17 +172,18 @@ class Shader:
 
     # --- reading scene parameters ------------------------------------------------------------
 
-    def read_params(self, r) -> dict:
-        """The shader's parameters from a scene node (loader Reader), as Textures; unknown
-        names are errors naming the supported ones."""
-        from ..scene.model import Texture
-        from ..scene.plugins import Param
+    def param_specs(self) -> dict:
+        """The shader's ``PARAMETERS`` as loader specs (name -> Param)."""
+        return {name: Param("spectrum" if kind == "rgb" else "float_texture",
+                            float(default[0]) if kind == "float" else 0.0, diff=True)
+                for name, (kind, default) in self.params.items()}
 
+    def read_params(self, r) -> dict:
+        """The shader's parameters from a scene node (a loader Reader extended with
+        :meth:`param_specs`), as Textures; unknown names are errors naming the supported
+        ones."""
         out = {}
         for name, (kind, default) in self.params.items():
-            if name not in r.spec.params:
-                r.spec.params[name] = Param("spectrum" if kind == "rgb" else "float_texture",
-                                            float(default[0]) if kind == "float" else 0.0)
             if r.has(name):
                 t = r.get(name)
             else:
@@ -194,8 +197,6 @@ class Shader:
         return out
 
     def defaults(self) -> dict:
-        from ..scene.model import Texture
-
         return {n: Texture.constant(np.array(d, np.float32)) for n, (k, d) in self.params.items()}
 
     # --- generated Taichi glue -------------------------------------------------------------
@@ -304,9 +305,7 @@ def reported(shaders):
     try:
         yield
     except Exception as exc:
-        from ..engine import ti as _ti
-
-        comp = getattr(_ti.lang.exception, "TaichiCompilationError", ())
+        comp = getattr(ti.lang.exception, "TaichiCompilationError", ())
         if not shaders or not isinstance(exc, comp):
             raise
         text = str(exc)

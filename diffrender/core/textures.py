@@ -16,6 +16,7 @@ import numpy as np
 from ..engine import ti
 from ..errors import SceneError
 from ..scene.model import Texture
+from ..scene.spec import Param, PluginSpec
 from .types import vec3
 from .warp import floor_f
 
@@ -24,6 +25,25 @@ KIND_SHADER = 16  # user texture shader k: KIND_SHADER + k
 MAX_SHADER_PARAMS = 8
 FILTERS = {"nearest": 0, "bilinear": 1}
 WRAPS = {"repeat": 0, "mirror": 1, "clamp": 2}
+
+_TO_UV = Param("transform", None, "uv transform (2D affine part used)")
+#: the texture plugins (the loader's and the docs' specs); ``code``: the slot kind
+SPECS = (
+    PluginSpec("texture", "bitmap", {
+        "filename": Param("string", None, "image file (required); PNG/JPEG are sRGB-decoded"),
+        "filter_type": Param("string", "bilinear", "", tuple(reversed(FILTERS))),
+        "wrap_mode": Param("string", "repeat", "", tuple(WRAPS)),
+        "raw": Param("boolean", False, "no sRGB decoding"),
+        "to_uv": _TO_UV},
+        doc="image texture (its texels are differentiable: `.data`)", code=KIND_BITMAP),
+    PluginSpec("texture", "checkerboard", {
+        "color0": Param("spectrum", 0.4, "", diff=True),
+        "color1": Param("spectrum", 0.2, "", diff=True),
+        "to_uv": _TO_UV}, doc="checkerboard texture", code=KIND_CHECKER),
+    PluginSpec("texture", "shader", {
+        "filename": Param("string", None, "Python file defining the shader (docs/shaders.md)"),
+        "to_uv": _TO_UV}, doc="user texture (Taichi function)", code=KIND_SHADER),
+)
 
 SlotInfo = ti.types.struct(kind=ti.i32, value=vec3, value2=vec3, bitmap=ti.i32,
                            uv0=vec3, uv1=vec3, swap=ti.i32)

@@ -16,7 +16,7 @@ commands) does not import the Taichi engine until a command runs.
 import importlib
 import warnings
 
-# filter taps are unrolled on purpose (flat layout, see taichi-autodiff.md)
+# filter taps are unrolled on purpose (flat layout, see docs/engine.md "Autodiff rules")
 warnings.filterwarnings("ignore", category=SyntaxWarning, message=".*(unrolling|static expansion).*")
 
 _EXPORTS = {

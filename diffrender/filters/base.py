@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from .. import fmath
 from ..engine import ensure_init, ti
 from ..errors import ConfigError, ImageError
 
@@ -68,7 +69,7 @@ def exp_neg(x, fast: ti.template()):
         poly = c[0] + f * (c[1] + f * (c[2] + f * (c[3] + f * (c[4] + f * (c[5] + f * c[6])))))
         r = poly * ti.bit_cast((n + 127) << 23, ti.f32)
     else:
-        r = ti.exp(x)
+        r = fmath.exp(x)
     return r
 
 

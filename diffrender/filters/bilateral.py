@@ -11,6 +11,7 @@ atomics), then folded back through the border mode.
 """
 import numpy as np
 
+from .. import fmath
 from ..engine import ti
 from ..errors import ConfigError
 from .base import Filter, Param, bucket, exp_neg, fold, pad, register
@@ -25,7 +26,7 @@ def _spatial_weights(p: ti.template(), si: ti.template(), R: ti.i32, Rb: ti.temp
         r2 = dy * dy + dx * dx
         s = p[si]
         msk = ti.cast(r2 <= R * R, p.dtype)
-        sw[k] = msk * ti.exp(-ti.cast(r2, p.dtype) / (2.0 * s * s))
+        sw[k] = msk * fmath.exp(-ti.cast(r2, p.dtype) / (2.0 * s * s))
 
 
 @ti.func

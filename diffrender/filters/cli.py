@@ -2,24 +2,16 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import ConfigError, DiffrenderError, ImageError
+from ..cli_common import device_option, handle_errors, start_engine, threads_option
+from ..errors import ImageError
+from ..image import read_image, write_image
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".exr", ".hdr", ".pfm", ".tif", ".tiff", ".bmp", ".npy", ".webp")
-
-
-def _fail(exc):
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2 if isinstance(exc, (ConfigError, ImageError)) else 1)
-
-
-def _init(device, threads):
-    from ..engine import init
-
-    init(device, threads)
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".exr", ".hdr", ".pic", ".pfm", ".tif", ".tiff", ".bmp", ".npy", ".webp")
 
 
 def _images_in(folder):
@@ -29,48 +21,39 @@ def _images_in(folder):
     return [os.path.join(folder, f) for f in files]
 
 
-def _read(path):
-    from ..image import read_image
-
-    return read_image(path)
-
-
 @click.command("filter")
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.argument("input", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="output image, or a folder when INPUT is a folder")
 @click.option("--ext", default=None, help="output extension for a folder (default: the input's)")
-@click.option("--device", default=None, help="cpu, cuda, vulkan or auto")
-@click.option("--threads", type=int, default=None, help="CPU threads")
+@device_option
+@threads_option
+@handle_errors
 def filter_cmd(pipeline, input, output, ext, device, threads):
     """Apply the filter PIPELINE (YAML/JSON) to INPUT (an image or a folder of images)."""
-    try:
-        if not os.path.exists(input):
-            raise ImageError(f"{input}: no such image file or folder")
-        from ..image import write_image
-        from .pipeline import Pipeline
+    if not os.path.exists(input):
+        raise ImageError(f"{input}: no such image file or folder")
+    from .pipeline import Pipeline  # lazy engine start
 
-        _init(device, threads)
-        pipe = Pipeline.load(pipeline)
-        if os.path.isdir(input):
-            if os.path.exists(output) and not os.path.isdir(output):
-                raise ImageError(f"{output}: must be a folder when INPUT is a folder")
-            os.makedirs(output, exist_ok=True)
-            jobs = []
-            for src in _images_in(input):
-                stem, e = os.path.splitext(os.path.basename(src))
-                jobs.append((src, os.path.join(output, stem + (ext if ext and ext.startswith(".") else
-                                                              (f".{ext}" if ext else e)))))
-        else:
-            jobs = [(input, output)]
-        for src, dst in jobs:
-            img = _read(src)
-            out = pipe(img, where=src)
-            write_image(dst, out)
-            click.echo(f"{src} -> {dst}", err=True)
-    except DiffrenderError as exc:
-        _fail(exc)
+    start_engine(device, threads, quiet=True)
+    pipe = Pipeline.load(pipeline)
+    if os.path.isdir(input):
+        if os.path.exists(output) and not os.path.isdir(output):
+            raise ImageError(f"{output}: must be a folder when INPUT is a folder")
+        os.makedirs(output, exist_ok=True)
+        jobs = []
+        for src in _images_in(input):
+            stem, e = os.path.splitext(os.path.basename(src))
+            jobs.append((src, os.path.join(output, stem + (ext if ext and ext.startswith(".") else
+                                                          (f".{ext}" if ext else e)))))
+    else:
+        jobs = [(input, output)]
+    for src, dst in jobs:
+        img = read_image(src)
+        out = pipe(img, where=src)
+        write_image(dst, out)
+        click.echo(f"{src} -> {dst}", err=True)
 
 
 def _pairs_from_dir(d):
@@ -98,62 +81,57 @@ def _pairs_from_dir(d):
               help="folder for report.csv and before/after/target images (default: next to -o)")
 @click.option("--method", type=click.Choice(["auto", "lbfgs", "adam", "lm"]), default="auto",
               show_default=True)
-@click.option("--iters", type=int, default=None, help="iterations (default 200 / 500 / 50)")
+@click.option("--iters", type=click.IntRange(min=1), default=None,
+              help="iterations (default 200 / 500 / 50)")
 @click.option("--lr", type=float, default=None, help="Adam step size (default 0.01)")
 @click.option("--crop", type=int, default=None, help="random crops of this size (exact margins)")
 @click.option("--seed", type=int, default=0)
-@click.option("--device", default=None)
-@click.option("--threads", type=int, default=None)
+@device_option
+@threads_option
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@handle_errors
 def tune_cmd(pipeline, input_, target, pairs, output, out_dir, method, iters, lr, crop, seed, device,
              threads, quiet):
     """Fit the learnable parameters of PIPELINE so that it maps inputs to targets."""
-    try:
-        from ..image import write_image
-        from .pipeline import Pipeline
-        from .tune import Tuner, write_report
+    if pairs and (input_ or target):
+        raise click.UsageError("give either --pairs or --input/--target, not both")
+    if not pairs and not (input_ and target):
+        raise click.UsageError("give --input and --target, or --pairs DIR")
+    from .pipeline import Pipeline  # lazy engine start (these import Taichi)
+    from .tune import DEFAULT_ITERS, Tuner, write_report
 
-        if pairs and (input_ or target):
-            raise ConfigError("give either --pairs or --input/--target, not both", "tune")
-        if not pairs and not (input_ and target):
-            raise ConfigError("give --input and --target, or --pairs DIR", "tune")
-        _init(device, threads)
-        files = _pairs_from_dir(pairs) if pairs else [(input_, target)]
-        data = [(_read(a), _read(b)) for a, b in files]
-        pipe = Pipeline.load(pipeline, dual=(method == "lm"))
-        if output is None:
-            stem, e = os.path.splitext(pipeline)
-            output = f"{stem}.tuned{e or '.yaml'}"
-        out_dir = out_dir or os.path.dirname(os.path.abspath(output))
-        tuner = Tuner(pipe, data, crop=crop, seed=seed, where=[a for a, _ in files])
-        before = pipe(data[0][0])
-        total = iters or {"adam": 500, "lm": 50}.get(method, 200)
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    start_engine(device, threads, quiet=True)
+    files = _pairs_from_dir(pairs) if pairs else [(input_, target)]
+    data = [(read_image(a), read_image(b)) for a, b in files]
+    pipe = Pipeline.load(pipeline, dual=(method == "lm"))
+    if output is None:
+        stem, e = os.path.splitext(pipeline)
+        output = f"{stem}.tuned{e or '.yaml'}"
+    out_dir = out_dir or os.path.dirname(os.path.abspath(output))
+    tuner = Tuner(pipe, data, crop=crop, seed=seed, where=[a for a, _ in files])
+    before = pipe(data[0][0])
+    total = iters or DEFAULT_ITERS.get(method, DEFAULT_ITERS["lbfgs"])
+    with Progress(TextColumn("tune"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                  disable=quiet, transient=False, console=Console(stderr=True)) as prog:
+        task = prog.add_task("tune", total=total, loss="-")
 
-        with Progress(TextColumn("tune"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
-                      disable=quiet, transient=False,
-                      console=__import__("rich.console").console.Console(stderr=True)) as prog:
-            task = prog.add_task("tune", total=total, loss="-")
+        def cb(it, loss, params):
+            prog.update(task, completed=min(it, total), loss=f"{loss:.4g}")
 
-            def cb(it, loss, params):
-                prog.update(task, completed=min(it, total), loss=f"{loss:.4g}")
-
-            res = tuner.run(method, iters, lr, cb)
-        pipe.save(output)
-        write_report(os.path.join(out_dir, "report.csv"), res)
-        after = pipe(data[0][0])
-        write_image(os.path.join(out_dir, "before.png"), before)
-        write_image(os.path.join(out_dir, "after.png"), after)
-        write_image(os.path.join(out_dir, "target.png"), data[0][1])
-        click.echo(f"loss {res.initial_loss:.6g} -> {res.loss:.6g} ({res.method}, "
-                   f"{len(res.history) - 1} iterations)", err=True)
-        for k, v in res.params.items():
-            click.echo(f"{k} = {v:.6g}")
-        click.echo(f"wrote {output}, {os.path.join(out_dir, 'report.csv')}, before/after/target.png",
-                   err=True)
-    except DiffrenderError as exc:
-        _fail(exc)
+        res = tuner.run(method, iters, lr, cb)
+    pipe.save(output)
+    write_report(os.path.join(out_dir, "report.csv"), res)
+    after = pipe(data[0][0])
+    write_image(os.path.join(out_dir, "before.png"), before)
+    write_image(os.path.join(out_dir, "after.png"), after)
+    write_image(os.path.join(out_dir, "target.png"), data[0][1])
+    click.echo(f"loss {res.initial_loss:.6g} -> {res.loss:.6g} ({res.method}, "
+               f"{len(res.history) - 1} iterations)", err=True)
+    for k, v in res.params.items():
+        click.echo(f"{k} = {v:.6g}")
+    click.echo(f"wrote {output}, {os.path.join(out_dir, 'report.csv')}, before/after/target.png",
+               err=True)
 
 
 commands = [filter_cmd, tune_cmd]

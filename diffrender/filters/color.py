@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .. import fmath
 from ..engine import ti
 from .base import Filter, Param, register
 
@@ -32,7 +33,7 @@ class _Pointwise(Filter):
 @ti.kernel
 def _exposure_fwd(X: ti.template(), Y: ti.template(), p: ti.template()):
     for i, j in X:
-        Y[i, j] = X[i, j] * ti.exp(p[0] * LN2)
+        Y[i, j] = X[i, j] * fmath.exp(p[0] * LN2)
 
 
 @ti.kernel
@@ -40,7 +41,7 @@ def _exposure_bwd(Y: ti.template(), GY: ti.template(), GX: ti.template(), p: ti.
                   part: ti.template(), want: ti.template()):
     for i in range(GX.shape[0]):
         s = p[0] - p[0]
-        k = ti.exp(p[0] * LN2)
+        k = fmath.exp(p[0] * LN2)
         for j in range(GX.shape[1]):
             GX[i, j] = GY[i, j] * k
             if ti.static(want):
@@ -80,7 +81,7 @@ def _gamma_fwd(X: ti.template(), Y: ti.template(), p: ti.template()):
             a = ti.abs(v[c])
             y = a - a
             if a > 0:
-                y = ti.math.sign(v[c]) * ti.exp(p[0] * ti.log(a))
+                y = ti.math.sign(v[c]) * fmath.exp(p[0] * fmath.log(a))
             Y[i, j][c] = y
 
 
@@ -100,7 +101,7 @@ def _gamma_bwd(X: ti.template(), Y: ti.template(), GY: ti.template(), GX: ti.tem
                 if a > 0:
                     gx[c] = gy[c] * g * ti.abs(y[c]) / a
                     if ti.static(want):
-                        s += gy[c] * y[c] * ti.log(a)
+                        s += gy[c] * y[c] * fmath.log(a)
             GX[i, j] = gx
         part[i, 0] = s
 

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from .. import fmath
 from ..engine import ti
 from ..errors import ConfigError
 from .base import Filter, Param, _row_conv, _row_conv_dot, bucket, fold, pad, register
@@ -25,12 +26,12 @@ def _gauss_weights(p: ti.template(), idx: ti.i32, R: ti.i32, Rb: ti.template(), 
         m2 = s - s
         for m in ti.static(range(2 * Rb + 1)):
             msk = ti.cast(ti.static(abs(m - Rb)) <= R, p.dtype)
-            g = msk * ti.exp(-ti.static(float((m - Rb) * (m - Rb))) / (2.0 * s * s))
+            g = msk * fmath.exp(-ti.static(float((m - Rb) * (m - Rb))) / (2.0 * s * s))
             tot += g
             m2 += g * ti.static(float((m - Rb) * (m - Rb)))
         t = ti.cast(k - Rb, p.dtype)
         mk = ti.cast(ti.abs(k - Rb) <= R, p.dtype)
-        gk = mk * ti.exp(-(t * t) / (2.0 * s * s)) / tot
+        gk = mk * fmath.exp(-(t * t) / (2.0 * s * s)) / tot
         w[k] = gk
         dw[k] = gk * (t * t - m2 / tot) / (s * s * s)
 

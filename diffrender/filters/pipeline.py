@@ -24,14 +24,13 @@ import os
 
 import numpy as np
 
+from ..documents import check_structure, parse_structured, read_text
 from ..engine import ensure_init, ti
 from ..errors import ConfigError, ImageError
 from .base import np_dtype, registry, to_dtype
 
 
 def _load_file(path):
-    from ..scene.loader import check_structure, parse_structured, read_text
-
     path = str(path)
     if not os.path.exists(path):
         raise ConfigError("no such pipeline file", path)

@@ -3,6 +3,8 @@
 Loss: mean squared error over pixels and channels (of the crops, when cropping), averaged over
 pairs. Methods:
 
+All three run through the shared optimizer stack (:func:`diffrender.optim.minimize`):
+
 - ``lbfgs``: scipy's L-BFGS-B with the parameter bounds, gradients from ``Pipeline.vjp``
   (default for up to 50 learnable parameters);
 - ``adam``: Adam with projection onto the bounds (default above 50 parameters), new random
@@ -16,7 +18,9 @@ sits in the full image, so the crop's output equals the full image's output on t
 """
 from __future__ import annotations
 
+import csv
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +28,15 @@ import numpy as np
 
 from ..engine import ti
 from ..errors import ConfigError, ImageError
+from ..optim import minimize
+
+#: tune's method names -> the shared optimizer stack's (:func:`diffrender.optim.minimize`)
+TUNE_METHODS = {"lbfgs": "lbfgs-b", "adam": "adam", "lm": "lm"}
+DEFAULT_ITERS = {"lbfgs": 200, "adam": 500, "lm": 50}
+AUTO_LBFGS_MAX_PARAMS = 50  # "auto" picks L-BFGS-B up to this many parameters, Adam above
+DEFAULT_ADAM_LR = 0.01
+ADAM_EPS = 1e-12
+DEFAULT_TOL = 1e-12
 
 
 @dataclass
@@ -158,13 +171,16 @@ class Tuner:
         return np.concatenate(rs).astype(np.float64), np.concatenate(Js).astype(np.float64)
 
     # ------------------------------------------------------------------ methods
-    def run(self, method="auto", iters=None, lr=None, callback=None, tol=1e-12):
+    def run(self, method="auto", iters=None, lr=None, callback=None, tol=DEFAULT_TOL):
         n = len(self.names)
         if method == "auto":
-            method = "lbfgs" if n <= 50 else "adam"
-        if method not in ("lbfgs", "adam", "lm"):
-            raise ConfigError(f"unknown method '{method}' (expected auto, lbfgs, adam or lm)", "tune")
-        v0 = np.clip(self.vector(), [b[0] for b in self.bounds], [b[1] for b in self.bounds])
+            method = "lbfgs" if n <= AUTO_LBFGS_MAX_PARAMS else "adam"
+        if method not in TUNE_METHODS:
+            raise ConfigError(f"unknown method '{method}' (expected auto, {', '.join(TUNE_METHODS)})",
+                              "tune")
+        lo = np.array([b[0] for b in self.bounds], np.float64)
+        hi = np.array([b[1] for b in self.bounds], np.float64)
+        v0 = np.clip(self.vector(), lo, hi)
         t0 = time.perf_counter()
         hist = []
 
@@ -175,91 +191,18 @@ class Tuner:
 
         init_loss = self.loss(v0) if method != "adam" else self.loss(v0, self.crops)
         record(0, init_loss, v0)
-        if method == "lbfgs":
-            v, loss = self._lbfgs(v0, iters or 200, record, tol)
-        elif method == "adam":
-            v, loss = self._adam(v0, iters or 500, lr or 0.01, record)
-        else:
-            v, loss = self._lm(v0, iters or 50, record, tol)
+
+        def new_crops(it):
+            if self.crop:
+                self.crops = self.sample_crops()
+
+        v, loss = minimize(v0, TUNE_METHODS[method], loss_grad=self.loss_grad, bounds=(lo, hi),
+                           iters=iters or DEFAULT_ITERS[method], lr=lr or DEFAULT_ADAM_LR,
+                           callback=record, tol=tol, residuals=self.residuals_jacobian,
+                           loss=self.loss, before_step=new_crops, adam={"eps": ADAM_EPS})
         self.set_vector(v)
         return TuneResult(dict(zip(self.names, map(float, v))), float(loss), float(init_loss), hist,
                           method, self.evals)
-
-    def _lbfgs(self, v0, iters, record, tol):
-        from scipy.optimize import minimize
-
-        state = {"it": 0}
-        last = {}
-
-        def fun(v):
-            loss, g = self.loss_grad(v)
-            last["v"], last["loss"] = v.copy(), loss
-            return loss, g
-
-        def cb(v):
-            state["it"] += 1
-            record(state["it"], last.get("loss", float("nan")), v)
-
-        bounds = [(None if not math.isfinite(lo) else lo, None if not math.isfinite(hi) else hi)
-                  for lo, hi in self.bounds]
-        res = minimize(fun, v0, jac=True, method="L-BFGS-B", bounds=bounds, callback=cb,
-                       options={"maxiter": iters, "ftol": tol, "gtol": 1e-14, "maxcor": 20,
-                                "maxfun": iters * 4})
-        return res.x, float(res.fun)
-
-    def _adam(self, v0, iters, lr, record):
-        lo = np.array([b[0] for b in self.bounds])
-        hi = np.array([b[1] for b in self.bounds])
-        v = v0.copy()
-        m = np.zeros_like(v)
-        s = np.zeros_like(v)
-        b1, b2, eps = 0.9, 0.999, 1e-12
-        loss = float("nan")
-        for it in range(1, iters + 1):
-            if self.crop:
-                self.crops = self.sample_crops()
-            loss, g = self.loss_grad(v)
-            m = b1 * m + (1 - b1) * g
-            s = b2 * s + (1 - b2) * g * g
-            mh = m / (1 - b1 ** it)
-            sh = s / (1 - b2 ** it)
-            v = np.clip(v - lr * mh / (np.sqrt(sh) + eps), lo, hi)
-            record(it, loss, v)
-        return v, loss
-
-    def _lm(self, v0, iters, record, tol):
-        lo = np.array([b[0] for b in self.bounds])
-        hi = np.array([b[1] for b in self.bounds])
-        v = v0.copy()
-        lam = 1e-3
-        r, J = self.residuals_jacobian(v)
-        loss = float(r @ r)
-        for it in range(1, iters + 1):
-            A = J.T @ J
-            g = J.T @ r
-            improved = False
-            for _ in range(12):
-                D = np.diag(np.diag(A)) + 1e-12 * np.eye(len(v))
-                try:
-                    step = -np.linalg.solve(A + lam * D, g)
-                except np.linalg.LinAlgError:
-                    lam *= 10
-                    continue
-                vn = np.clip(v + step, lo, hi)
-                ln = self.loss(vn)
-                if ln < loss:
-                    v, lam, improved = vn, max(lam / 3, 1e-9), True
-                    break
-                lam *= 4
-            if not improved:
-                break
-            prev = loss
-            r, J = self.residuals_jacobian(v)
-            loss = float(r @ r)
-            record(it, loss, v)
-            if prev - loss <= tol * max(prev, 1e-30):
-                break
-        return v, loss
 
 
 def tune(pipeline, pairs, method="auto", iters=None, crop=None, seed=0, lr=None, callback=None,
@@ -274,9 +217,6 @@ def tune(pipeline, pairs, method="auto", iters=None, crop=None, seed=0, lr=None,
 
 
 def write_report(path, result: TuneResult):
-    import csv
-    import os
-
     os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
     names = list(result.params)
     with open(path, "w", newline="", encoding="utf-8") as fh:

@@ -1,12 +1,24 @@
 """``diffrender optimize CONFIG`` and ``diffrender grad SCENE --param NAME``."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 import click
+import matplotlib
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..cli import define_option, device_option, handle_errors, parse_defines, start_engine, threads_option
+from ..cli_common import (EXIT_INTERRUPTED, define_option, device_option, handle_errors,
+                          parse_defines, start_engine, threads_option)
+from ..errors import DiffrenderError
+from ..image import srgb_to_linear, write_image
+from ..scene.loader import load_scene
+from .config import load_config
+from .export import export_run
+from .run import Run
 
 
 @click.command("optimize")
@@ -18,17 +30,11 @@ from ..cli import define_option, device_option, handle_errors, parse_defines, st
 @handle_errors
 def optimize_cmd(config, resume, overwrite, device, threads):
     """Recover scene parameters from target images (see docs/optimize.md)."""
-    from .config import load_config
-    from .run import Run
-
     cfg = load_config(config)
     run = Run(cfg, resume=resume, overwrite=overwrite)  # validates before any compile
     start_engine(device, threads)
     t0 = time.perf_counter()
     if sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         with Progress(TextColumn("[bold]optimize"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
                       TimeRemainingColumn(), console=Console(stderr=True), transient=True) as p:
@@ -43,13 +49,13 @@ def optimize_cmd(config, resume, overwrite, device, threads):
                 params = run.run(progress=progress)
             except KeyboardInterrupt:
                 click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
-                raise SystemExit(130)
+                raise SystemExit(EXIT_INTERRUPTED)
     else:
         try:
             params = run.run()
         except KeyboardInterrupt:
             click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
-            raise SystemExit(130)
+            raise SystemExit(EXIT_INTERRUPTED)
     dt = time.perf_counter() - t0
     last = run.trajectory[-1]["loss"] if run.trajectory else float("nan")
     click.echo(f"optimized {len(params)} parameter(s) over {cfg.iterations - run.start} iteration(s) in "
@@ -73,14 +79,6 @@ def optimize_cmd(config, resume, overwrite, device, threads):
 def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, threads):
     """Write the gradient image dI/dPARAM (forward mode: the image's derivative along a tangent
     of ones, or along one component with --index)."""
-    import os
-
-    import numpy as np
-
-    from ..errors import DiffrenderError
-    from ..image import write_image
-    from ..scene.loader import load_scene
-
     sc = load_scene(scene, **parse_defines(defines))
     value = sc.parameters()[param]
     t = np.ones_like(value, dtype=np.float32)
@@ -90,7 +88,7 @@ def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, th
         t = np.zeros(t.size, np.float32)
         t[index] = 1.0
         t = t.reshape(value.shape)
-    from ..core import Renderer  # imports the engine: only once the inputs are valid
+    from ..core import Renderer  # lazy engine start: only once the inputs are valid
 
     start_engine(device, threads)
     t0 = time.perf_counter()
@@ -108,11 +106,6 @@ def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, th
 def diverging(g, vmax=None):
     """Signed gradient image -> linear RGB through matplotlib's 'RdBu_r' map (white = 0),
     symmetric about zero, scaled to the 99th percentile of |g| (mean over channels)."""
-    import matplotlib
-    import numpy as np
-
-    from ..image import srgb_to_linear
-
     v = np.asarray(g, np.float64).mean(axis=2)
     if vmax is None:
         vmax = float(np.percentile(np.abs(v), 99)) or 1.0
@@ -120,4 +113,23 @@ def diverging(g, vmax=None):
     return srgb_to_linear(rgb).astype(np.float32)
 
 
-commands = [optimize_cmd, grad_cmd]
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (default RUN_DIR/export).")
+@click.option("--mesh-format", type=click.Choice(["ply", "obj"]), default="ply", show_default=True)
+@click.option("--texture-format", type=click.Choice(["exr", "png"]), default="exr", show_default=True,
+              help="exr: linear float; png: 8-bit sRGB.")
+@click.option("--scene-format", type=click.Choice(["xml", "json", "yaml"]), default=None,
+              help="Default: the input scene's format.")
+@handle_errors
+def export_cmd(run_dir, output, mesh_format, texture_format, scene_format):
+    """Write what an optimize run recovered (scene, meshes, textures) as files other tools open."""
+    for p in export_run(run_dir, output, mesh_format=mesh_format, texture_format=texture_format,
+                        scene_format=scene_format):
+        click.echo(p)
+
+
+commands = [optimize_cmd, grad_cmd, export_cmd]

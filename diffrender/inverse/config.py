@@ -5,8 +5,11 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
     scene: ../scenes/cornell-box/scene.xml
     defines: {res: 64}
     targets:
-      - image: target.exr        # a photo or a render; its size must match the sensor's film
+      - image: target.exr        # a photo or a render (resampled to the film if sizes differ)
         sensor: 0                # index or id of the sensor it was taken from (default 0)
+        mask: mask.png           # optional: pixels where the mask is 0 are ignored (default:
+                                 #   the target's alpha channel when it has one)
+    dataset: {path: colmap/, downscale: 4}   # or a photo set: one sensor + target per image
     parameters:
       red.reflectance: {init: [0.5, 0.5, 0.5], lr: 0.02, bounds: [0, 1]}
       light.emitter.radiance: {lr: 0.5}          # bounds default to [0, inf) for emitters
@@ -30,6 +33,7 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
 """
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Literal, Optional, Union
 
@@ -37,26 +41,46 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .. import limits
+from ..documents import check_structure, parse_structured, read_text
 from ..errors import ConfigError
+from ..image import read_image
+
 
 MAX_ITERATIONS = 10_000_000
 MAX_SEED = (1 << 32) - 1
 
 
 class _Strict(BaseModel):
-    # NaN and infinities are refused in every float (lr: .inf, init: .nan)
+    # unknown keys and non-finite numbers (.inf, .nan) are errors
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-def _check_bounds(v):
-    if v is not None and v[0] is not None and v[1] is not None and v[0] > v[1]:
-        raise ValueError(f"bounds [{v[0]:g}, {v[1]:g}] are empty (min > max)")
-    return v
+def _ordered_bounds(b):
+    if b is not None and b[0] is not None and b[1] is not None and b[0] > b[1]:
+        raise ValueError(f"bounds must be [min, max] with min <= max, got [{b[0]}, {b[1]}]")
+    return b
 
 
 class TargetConfig(_Strict):
     image: str
     sensor: Union[int, str] = 0
+    weight: float = Field(1.0, gt=0)
+    # per-pixel weights: a mask image ("alpha" = the target's alpha channel, the default when it
+    # has one; "none" ignores an alpha channel) and/or a weight image; both multiply
+    mask: Optional[str] = None
+    weights: Optional[str] = None
+    # set the sensor's horizontal field of view from the photo's EXIF focal length
+    fov_from_exif: bool = False
+
+
+class DatasetConfig(_Strict):
+    """A photo set whose images are the targets, one sensor per image (``docs/photos.md``)."""
+    path: str                      # COLMAP model folder or transforms.json
+    subset: Optional[Union[str, list[Union[int, str]]]] = None   # names, indices or "every:K"
+    downscale: float = Field(1.0, ge=1)
+    masks: Optional[str] = None    # folder of mask images
+    images: Optional[str] = None   # folder of the images (COLMAP)
+    sensor: Union[int, str] = 0    # the scene sensor whose film / filter / clip planes are copied
     weight: float = Field(1.0, gt=0)
 
 
@@ -65,7 +89,8 @@ class PartConfig(_Strict):
     init: Optional[Union[float, list[float]]] = None
     lr: Optional[float] = Field(None, gt=0)
     bounds: Optional[tuple[Optional[float], Optional[float]]] = None
-    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _check_bounds(v)))
+
+    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _ordered_bounds(v)))
 
 
 class SmoothingConfig(_Strict):
@@ -77,12 +102,13 @@ class ParamConfig(_Strict):
     init: Optional[Union[float, list[float], list[list[float]], str]] = None
     lr: Optional[float] = Field(None, gt=0)
     bounds: Optional[tuple[Optional[float], Optional[float]]] = None
-    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _check_bounds(v)))
     # <shape|sensor>.to_world only: rigid pose on top of the scene's matrix
     translate: Optional[PartConfig] = None
     rotate: Optional[PartConfig] = None
     # <shape>.vertex_positions only
     smoothing: Optional[SmoothingConfig] = None
+
+    _bounds = field_validator("bounds")(classmethod(lambda cls, v: _ordered_bounds(v)))
 
 
 class EdgeConfig(_Strict):
@@ -96,7 +122,7 @@ class EdgeConfig(_Strict):
 
 class ScheduleConfig(_Strict):
     kind: Literal["constant", "step", "exponential", "cosine"] = "constant"
-    gamma: float = Field(0.5, gt=0, le=1)   # the learning rate decays, never grows
+    gamma: float = Field(0.5, gt=0, le=1)       # decay factor per step
     step_size: int = Field(100, ge=1)
     min_factor: float = Field(0.0, ge=0, le=1)
 
@@ -113,10 +139,14 @@ class OptimizerConfig(_Strict):
 class OptimizeConfig(_Strict):
     scene: str
     defines: dict[str, Union[str, int, float]] = {}
-    targets: list[TargetConfig] = Field(min_length=1)
+    targets: list[TargetConfig] = []
+    dataset: Optional[DatasetConfig] = None
+    # a target whose size differs from its sensor's film: "area" (each film pixel averages the
+    # target pixels it covers), "bilinear", or "error"
+    resample: Literal["area", "bilinear", "error"] = "area"
     parameters: dict[str, ParamConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
-    loss: Literal["l1", "l2", "relative_l2", "l2_srgb"] = "l2"
+    loss: Literal["l1", "l2", "relative_l2", "l2_srgb", "charbonnier"] = "l2"
     iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).
@@ -149,6 +179,12 @@ class OptimizeConfig(_Strict):
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base_dir, p))
 
 
+def _is_union_tag(x) -> bool:
+    """pydantic names a union member it tried (``float``, ``list[float]``) in the location."""
+    return isinstance(x, str) and (x in ("float", "int", "str", "bool") or "[" in x
+                                   or x.startswith("function-"))
+
+
 def _format_loc(loc) -> str:
     parts = []
     for x in loc:
@@ -159,17 +195,21 @@ def _format_loc(loc) -> str:
     return "".join(parts)
 
 
-MAX_REPORTED = 10  # validation errors listed in one message
+def _known_keys() -> set[str]:
+    keys = set()
+    for model in (TargetConfig, DatasetConfig, PartConfig, SmoothingConfig, ParamConfig,
+                  EdgeConfig, ScheduleConfig, OptimizerConfig, OptimizeConfig):
+        keys.update(model.model_fields)
+    return keys - {"path", "base_dir"}
 
 
 def _message(err) -> str:
     t = err["type"]
     if t == "extra_forbidden":
-        return "unknown key"
+        near = difflib.get_close_matches(str(err["loc"][-1]), sorted(_known_keys()), n=1)
+        return "unknown key" + (f" (did you mean '{near[0]}'?)" if near else "")
     if t == "missing":
         return "required key is missing"
-    if t == "value_error":
-        return err["msg"].split(", ", 1)[-1]
     return err["msg"][0].lower() + err["msg"][1:]
 
 
@@ -178,13 +218,26 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
         raise ConfigError("expected a mapping of keys (scene, targets, parameters, ...)", where)
     try:
         cfg = OptimizeConfig.model_validate(data)
-    except ValidationError as exc:  # every error, on one line
-        errs = exc.errors()
-        msg = "; ".join(f"{_format_loc(e['loc'])}: {_message(e)}" for e in errs[:MAX_REPORTED])
-        more = f"; and {len(errs) - MAX_REPORTED} more" if len(errs) > MAX_REPORTED else ""
-        raise ConfigError(msg + more, where) from None
-    except RecursionError:
-        raise ConfigError(f"nested more than {limits.MAX_NESTING} levels deep", where) from None
+    except ValidationError as exc:
+        # every error at once, on one line; a union's alternatives report the same place
+        # several times: keep the first message per place
+        # several times: for each field report the alternatives' errors that are not mere type
+        # mismatches (e.g. "[1]: should be finite" rather than "should be a number")
+        groups: dict = {}
+        for e in exc.errors():
+            cut = next((i for i, x in enumerate(e["loc"]) if _is_union_tag(x)), len(e["loc"]))
+            groups.setdefault(_format_loc(e["loc"][:cut]), []).append(e)
+        seen = {}
+        for errs in groups.values():
+            real = [e for e in errs if not e["type"].endswith("_type")] or errs[:1]
+            for e in real:
+                loc = _format_loc(tuple(x for x in e["loc"] if not _is_union_tag(x)))
+                seen.setdefault(loc, _message(e))
+        msgs = [f"{loc}: {m}" for loc, m in seen.items()]
+        head = f"{len(msgs)} errors: " if len(msgs) > 1 else ""
+        raise ConfigError(head + "; ".join(msgs), where) from None
+    if not cfg.targets and cfg.dataset is None:
+        raise ConfigError("targets: expected at least one target image (or a dataset)", where)
     if cfg.average_from is not None and cfg.average_from >= cfg.iterations:
         raise ConfigError(f"average_from: must be below iterations ({cfg.iterations}), got "
                           f"{cfg.average_from}", where)
@@ -194,8 +247,6 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
 
 
 def load_config(path: str) -> OptimizeConfig:
-    from ..scene.loader import check_structure, parse_structured, read_text
-
     path = str(path)
     if not os.path.exists(path):
         raise ConfigError("no such config file", path)
@@ -219,8 +270,6 @@ def param_init_value(cfg: OptimizeConfig, name: str, pc: ParamConfig, current: n
         return np.array(current, np.float64)
     where = f"{cfg.path}: parameters.{name}.init"
     if isinstance(pc.init, str):
-        from ..image import read_image
-
         path = cfg.resolve(pc.init)
         if not os.path.exists(path):
             raise ConfigError(f"no such image file '{pc.init}'", where[:-5] + ".init")

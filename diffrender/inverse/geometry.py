@@ -16,6 +16,8 @@ the scene receives parameter values, gradients are chained back.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
 
 from ..errors import ConfigError
 
@@ -98,8 +100,6 @@ class Pose:
 
 
 def uniform_laplacian(n, faces):
-    import scipy.sparse as sp
-
     f = np.asarray(faces, np.int64)
     i = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
     j = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
@@ -111,9 +111,6 @@ def uniform_laplacian(n, faces):
 
 class Mesh:
     def __init__(self, name, V0, faces, method="large_steps", weight=10.0):
-        import scipy.sparse as sp
-        from scipy.sparse.linalg import splu
-
         self.name = name
         V0 = np.asarray(V0, np.float64).reshape(-1, 3)
         tol = 1e-9 * max(float(np.abs(V0).max()), 1e-30)  # seams equal up to round-off

@@ -14,17 +14,102 @@ Outputs in the config's ``output`` folder:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
+import io
 import json
 import os
+import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from ..errors import ConfigError, DiffrenderError, SceneError
-from .config import DEFAULT_BOUNDS, OptimizeConfig, param_init_value
+from ..datasets import focal_from_exif, load_dataset
+from ..errors import ConfigError, SceneError
+from ..image import read_image, write_animation, write_image
+from ..optim import LBFGS, SGD, Adam, Schedule, get_loss
+from ..scene.loader import load_scene
+from ..scene.writer import atomic_write_bytes, write_scene
+from .config import DEFAULT_BOUNDS, OptimizeConfig, load_config, param_init_value, parse_config
+from .geometry import Direct, Mesh, Pose
+from .resample import resample
+
+PLOT_SIZE = (6, 4)  # inches, loss.png and params.png
+PLOT_DPI = 100
+
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+JPEG_NOTE = ("its compression shifts colours and blurs chroma; prefer PNG / EXR targets, or use "
+             "a robust loss (loss: charbonnier)")
+
+
+@dataclass
+class Target:
+    sensor: int
+    image: np.ndarray          # (H, W, 3) linear, at the film's size
+    weight: float              # the target's weight in the total loss
+    pixel_weights: np.ndarray | None = None  # (H, W) mask / weights, None = all 1
 
 CHECKPOINT = "checkpoint.json"
+RUN_CONFIG = "config.json"  # the validated config, for `diffrender export RUN_DIR`
+
+
+RUN_MARKER = ".diffrender-run"  # a folder holding it was made by optimize and may be written
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path (same folder, same extension) to write; on success it replaces
+    ``path`` in one step, so ``path`` always holds a complete file, old or new."""
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp-{os.getpid()}{ext}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_json(path: str, obj, **kw) -> None:
+    atomic_write_bytes(path, json.dumps(obj, **kw).encode("utf-8"))
+
+
+def prepare_output(out: str, where: str):
+    """Make ``out`` the run's folder, or refuse: it must be new, empty, or a run folder (holding
+    :data:`RUN_MARKER`). Returns the open lock file (held while the run lives: a second run on the
+    same folder is refused)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"output '{out}' exists and is not a folder", where)
+    if os.path.isdir(out):
+        entries = [e for e in os.listdir(out) if e != LOCK]
+        if entries and RUN_MARKER not in entries:
+            raise ConfigError(f"output folder '{out}' holds other files and was not made by "
+                              "`diffrender optimize`: choose a new or empty folder", where)
+    try:
+        os.makedirs(os.path.join(out, "renders"), exist_ok=True)
+        marker = os.path.join(out, RUN_MARKER)
+        if not os.path.exists(marker):
+            atomic_write_bytes(marker, b"diffrender optimize output folder\n")
+        lock = open(os.path.join(out, LOCK), "a+")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the output folder '{out}': {exc.strerror or exc}",
+                          where) from None
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise ConfigError(f"output folder '{out}' is in use by another optimize run", where) from None
+    return lock
+
+
+def save_run_config(cfg: OptimizeConfig, out: str) -> None:
+    data = {"config": cfg.model_dump(mode="json", exclude={"path", "base_dir"}, exclude_none=True),
+            "path": cfg.path, "base_dir": cfg.base_dir}
+    atomic_write_bytes(os.path.join(out, RUN_CONFIG), json.dumps(data, indent=2).encode())
 
 
 def _seed(base: int, it: int, stream: int) -> int:
@@ -36,9 +121,6 @@ class Problem:
     """Everything the loop needs, validated before any kernel compiles."""
 
     def __init__(self, cfg: OptimizeConfig):
-        from ..image import read_image
-        from ..scene.loader import load_scene
-
         self.cfg = cfg
         scene_path = cfg.resolve(cfg.scene)
         if not os.path.exists(scene_path):
@@ -87,12 +169,12 @@ class Problem:
             path = cfg.resolve(t.image)
             if not os.path.exists(path):
                 raise ConfigError(f"no such image file '{t.image}'", where + ".image")
-            img = read_image(path)[:, :, :3]
-            film = self.scene.sensors[sidx].film
-            if img.shape[:2] != (film.height, film.width):
-                raise ConfigError(f"target '{t.image}' is {img.shape[1]}x{img.shape[0]} but sensor {sidx} "
-                                  f"renders {film.width}x{film.height}", where + ".image")
-            self.targets.append((sidx, img.astype(np.float32), t.weight))
+            if t.fov_from_exif:
+                self._fov_from_exif(sidx, path, t.image, where)
+            self.targets.append(self._target(sidx, path, t.image, t.weight, where,
+                                             mask=t.mask, weights=t.weights))
+        if cfg.dataset is not None:
+            self._add_dataset(cfg.dataset)
         self.pipeline = None
         if cfg.filters is not None:
             self._load_pipeline()
@@ -102,10 +184,91 @@ class Problem:
                 raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
                                   f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
 
+    def _fov_from_exif(self, sidx, path, name, where):
+        try:
+            found = focal_from_exif(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read EXIF data of '{name}': {exc}", where + ".image") from None
+        if found is None:
+            raise ConfigError(f"fov_from_exif: '{name}' has no EXIF focal length", where)
+        f_px, how = found
+        width = read_image(path).shape[1]
+        sensor = self.scene.sensors[sidx]
+        sensor.fov = float(np.degrees(2.0 * np.arctan(0.5 * width / f_px)))
+        sensor.fov_axis = "x"
+        print(f"diffrender: note: {where}: sensor {sidx} fov = {sensor.fov:.4g} degrees (x) from "
+              f"{how}", file=sys.stderr)
+
+    def _add_dataset(self, dc):
+        """One sensor (a copy of the template sensor looking through the frame's camera) and one
+        target per image of the photo set."""
+        where = f"{self.cfg.path}: dataset"
+        ds = load_dataset(self.cfg.resolve(dc.path), subset=dc.subset, downscale=dc.downscale,
+                          masks=None if dc.masks is None else self.cfg.resolve(dc.masks),
+                          images=None if dc.images is None else self.cfg.resolve(dc.images))
+        template = self.scene.sensors[self._sensor_index(dc.sensor, where)]
+        for frame in ds.frames:
+            fw = f"{where}: {frame.name}"
+            if not os.path.exists(frame.image):
+                raise ConfigError(f"no such image file '{frame.image}'", fw)
+            self.scene.sensors.append(frame.sensor(template, fw))
+            self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
+                                             frame.name, dc.weight, fw, mask=frame.mask))
+
+    def _target(self, sidx, path, name, weight, where, mask=None, weights=None) -> Target:
+        """Read a target image (and its mask / weights), resampled to the sensor's film."""
+        img = read_image(path)
+        film = self.scene.sensors[sidx].film
+        size = (film.height, film.width)
+        pix = None
+        has_alpha = img.shape[2] in (2, 4)
+        if mask == "alpha" and not has_alpha:
+            raise ConfigError(f"mask: alpha, but '{name}' has no alpha channel", where + ".mask")
+        if has_alpha and mask in (None, "alpha"):
+            pix = img[:, :, -1]
+        elif mask not in (None, "none", "alpha"):
+            pix = self._weight_image(mask, where + ".mask") > 0.0
+        color = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
+        color = self._fit(color, size, name, where + ".image")
+        if pix is not None:
+            pix = self._fit(np.asarray(pix, np.float32)[:, :, None], size, f"the mask of '{name}'",
+                            where + ".mask")[:, :, 0]
+        if weights is not None:
+            wi = self._fit(self._weight_image(weights, where + ".weights")[:, :, None], size,
+                           f"'{weights}'", where + ".weights")[:, :, 0]
+            pix = wi if pix is None else pix * wi
+        if os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS:
+            print(f"diffrender: note: {where}: '{name}' is a JPEG (8-bit sRGB, lossy, usually "
+                  f"chroma-subsampled): {JPEG_NOTE}", file=sys.stderr)
+        return Target(sidx, color.astype(np.float32), weight, pix)
+
+    def _weight_image(self, p, where):
+        path = self.cfg.resolve(p) if not os.path.isabs(p) else p
+        if not os.path.exists(path):
+            raise ConfigError(f"no such image file '{p}'", where)
+        w = read_image(path, linear=True)
+        w = w[:, :, -1] if w.shape[2] in (2, 4) else w[:, :, 0]
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ConfigError(f"'{p}': weights must be finite and >= 0", where)
+        return w
+
+    def _fit(self, img, size, name, where):
+        if img.shape[:2] == size:
+            return img
+        h, w = img.shape[:2]
+        if self.cfg.resample == "error":
+            raise ConfigError(f"target {name} is {w}x{h} but the sensor renders {size[1]}x{size[0]} "
+                              "(resample: error)", where)
+        how = ("area average of the pixels each film pixel covers" if self.cfg.resample == "area"
+               else "bilinear")
+        print(f"diffrender: note: {where}: {name} is {w}x{h}, resampled to the film's "
+              f"{size[1]}x{size[0]} ({how})", file=sys.stderr)
+        return resample(img, size, self.cfg.resample)
+
     def _load_pipeline(self):
         """A filter pipeline applied to the render before the loss; its learnable parameters are
         optimized with the scene's, as ``filters.<stage>.<param>``."""
-        from ..filters import Pipeline
+        from ..filters import Pipeline  # lazy engine start (the filter stack imports Taichi)
 
         cfg = self.cfg
         src = cfg.filters
@@ -128,8 +291,6 @@ class Problem:
             self.init[full] = np.array(v, np.float64)
 
     def _transform(self, p, kind, pc, where):
-        from .geometry import Direct, Mesh, Pose
-
         if kind != "to_world" and (pc.translate is not None or pc.rotate is not None):
             raise ConfigError("translate / rotate apply to a to_world parameter only", where)
         if kind != "vertex_positions" and pc.smoothing is not None:
@@ -207,7 +368,8 @@ class Run:
         if not resume and os.path.exists(ck) and not overwrite:
             raise ConfigError(f"output folder '{self.out}' already holds a run: use --resume to continue it "
                               "or --overwrite to start again", cfg.path)
-        os.makedirs(os.path.join(self.out, "renders"), exist_ok=True)
+        self._lock = prepare_output(self.out, cfg.path)
+        save_run_config(cfg, self.out)
         self.resume = resume
         self.trajectory: list[dict] = []
         self.start = 0
@@ -217,8 +379,6 @@ class Run:
 
     # -- optimisation state -------------------------------------------------------------
     def _make_optimizer(self):
-        from ..optim import LBFGS, SGD, Adam, Schedule
-
         oc = self.cfg.optimizer
         sched = Schedule(oc.schedule.kind, gamma=oc.schedule.gamma, step_size=oc.schedule.step_size,
                          total=self.cfg.iterations, min_factor=oc.schedule.min_factor)
@@ -240,8 +400,6 @@ class Run:
 
     def evaluate(self, renderer, values: dict, it: int, want_images=False):
         """Loss and gradients at ``values`` (common random numbers for a given iteration)."""
-        from ..optim import get_loss
-
         self._apply(values)
         loss_fn = get_loss(self.cfg.loss)
         total = 0.0
@@ -254,11 +412,12 @@ class Run:
         ec = self.cfg.edges
         edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
                      interior=ec.interior)
-        for ti_, (sidx, target, w) in enumerate(self.problem.targets):
+        for ti_, tg in enumerate(self.problem.targets):
+            sidx, target, w = tg.sensor, tg.image, tg.weight
             r = renderer(sidx)
             img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
             out = pipe(img) if pipe is not None else img
-            loss, adj = loss_fn(out, target)
+            loss, adj = loss_fn(out, target, weights=tg.pixel_weights)
             total += w * loss
             adj = w * adj
             if pipe is not None:
@@ -306,97 +465,104 @@ class Run:
             return {k: v / self.avg_n for k, v in self.avg_sum.items()}
         return {k: np.asarray(v) for k, v in opt.params.items()}
 
+    def release(self):
+        """Let another run use the output folder (also when this object is collected)."""
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            lock.close()
+
+    def __del__(self):
+        self.release()
+
     def _checkpoint(self, opt, it_next):
         state = {"iteration": it_next, "optimizer": opt.state_dict(), "trajectory": self.trajectory,
                  "average": {"n": self.avg_n,
                              "sum": {k: np.asarray(v).tolist() for k, v in self.avg_sum.items()}},
                  "config": self.cfg.path}
-        tmp = os.path.join(self.out, CHECKPOINT + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, os.path.join(self.out, CHECKPOINT))
+        atomic_json(os.path.join(self.out, CHECKPOINT), state)
 
     def _write_outputs(self, opt, renderer, final=True):
-        from ..image import write_image
-
         values = self.result(opt)
-        with open(os.path.join(self.out, "params.json"), "w") as f:
-            json.dump({k: np.asarray(v).tolist() for k, v in values.items()}, f, indent=2)
+        atomic_json(os.path.join(self.out, "params.json"),
+                    {k: np.asarray(v).tolist() for k, v in values.items()}, indent=2)
         if self.trajectory:
             keys = list(dict.fromkeys(k for r in self.trajectory for k in r))
-            with open(os.path.join(self.out, "trajectory.csv"), "w", newline="") as f:
-                wr = csv.DictWriter(f, fieldnames=keys)
-                wr.writeheader()
-                wr.writerows(self.trajectory)
+            buf = io.StringIO(newline="")
+            wr = csv.DictWriter(buf, fieldnames=keys)
+            wr.writeheader()
+            wr.writerows(self.trajectory)
+            atomic_write_bytes(os.path.join(self.out, "trajectory.csv"), buf.getvalue().encode())
             self._plot()
         if final:
             self._apply(values)
-            img = renderer(self.problem.targets[0][0]).render(spp=max(self.cfg.spp, 64),
+            img = renderer(self.problem.targets[0].sensor).render(spp=max(self.cfg.spp, 64),
                                                                seed=_seed(self.cfg.seed, 10**6, 0),
                                                                max_depth=self.cfg.max_depth)
             if self.problem.pipeline is not None:
                 img = self.problem.pipeline(img)
-            write_image(os.path.join(self.out, "final.exr"), img)
-            write_image(os.path.join(self.out, "final.png"), img)
+            for name in ("final.exr", "final.png"):
+                with atomic_path(os.path.join(self.out, name)) as tmp:
+                    write_image(tmp, img)
             self._video()
             self._write_scene()
             self._write_pipeline()
 
     def _plot(self):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         its = [r["iteration"] for r in self.trajectory]
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=PLOT_SIZE)
+        ax = fig.subplots()
         ax.semilogy(its, [max(r["loss"], 1e-30) for r in self.trajectory])
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"loss ({self.cfg.loss})")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        fig.savefig(os.path.join(self.out, "loss.png"), dpi=100)
-        plt.close(fig)
+        with atomic_path(os.path.join(self.out, "loss.png")) as tmp:
+            fig.savefig(tmp, dpi=PLOT_DPI)
         keys = [k for k in self.trajectory[0] if k not in ("iteration", "loss", "seconds")]
         if keys:
-            fig, ax = plt.subplots(figsize=(6, 4))
+            fig = Figure(figsize=PLOT_SIZE)
+            ax = fig.subplots()
             for k in keys[:24]:
                 ax.plot(its, [r.get(k, np.nan) for r in self.trajectory], label=k)
             ax.set_xlabel("iteration")
             ax.legend(fontsize=6)
             ax.grid(True, alpha=0.3)
             fig.tight_layout()
-            fig.savefig(os.path.join(self.out, "params.png"), dpi=100)
-            plt.close(fig)
+            with atomic_path(os.path.join(self.out, "params.png")) as tmp:
+                fig.savefig(tmp, dpi=PLOT_DPI)
 
     def _video(self):
         if self.cfg.video == "none":
             return
-        from ..image import read_image, write_animation
 
         d = os.path.join(self.out, "renders")
-        files = sorted(f for f in os.listdir(d) if f.startswith("iter_") and f.endswith(".png"))
+        files = sorted(f for f in os.listdir(d)
+                       if f.startswith("iter_") and f.endswith(".png") and ".tmp-" not in f)
         if files:
             frames = [read_image(os.path.join(d, f)) for f in files]
-            write_animation(os.path.join(self.out, f"progress.{self.cfg.video}"), frames, fps=8)
+            with atomic_path(os.path.join(self.out, f"progress.{self.cfg.video}")) as tmp:
+                write_animation(tmp, frames, fps=8)
 
     def _write_pipeline(self):
         if self.problem.pipeline is not None:
-            self.problem.pipeline.save(os.path.join(self.out, "pipeline_optimized.yaml"))
+            with atomic_path(os.path.join(self.out, "pipeline_optimized.yaml")) as tmp:
+                self.problem.pipeline.save(tmp)
 
     def _write_scene(self):
-        try:
-            from ..scene.writer import write_scene
-        except ImportError:
-            return
         src = self.problem.scene.source or "scene.xml"
         ext = os.path.splitext(src)[1] or ".xml"
         write_scene(self.problem.scene, os.path.join(self.out, f"scene_optimized{ext}"))
 
     # -- the loop -----------------------------------------------------------------------
     def run(self, progress=None, stop_after: int | None = None) -> dict:
-        from ..image import write_image
-        from ..core import Renderer
+        """Optimize; the output folder's lock is released when this returns or raises."""
+        try:
+            return self._run(progress, stop_after)
+        finally:
+            self.release()
+
+    def _run(self, progress, stop_after) -> dict:
+        from ..core import Renderer  # lazy engine start
 
         cfg = self.cfg
         opt = self._make_optimizer()
@@ -417,8 +583,8 @@ class Run:
                 renderers[sensor] = Renderer(self.problem.scene, sensor=sensor)
             return renderers[sensor]
 
-        for sidx, _, _ in self.problem.targets:  # compile before the first iteration
-            renderer(sidx)
+        for tg in self.problem.targets:  # compile before the first iteration
+            renderer(tg.sensor)
         it = self.start
         try:
             while it < cfg.iterations:
@@ -442,7 +608,8 @@ class Run:
                 if it % cfg.render_every == 0 or it == cfg.iterations - 1:
                     if images is None:
                         _, _, images = self.evaluate(renderer, opt.params, it)
-                    write_image(os.path.join(self.out, "renders", f"iter_{it:05d}.png"), images[0])
+                    with atomic_path(os.path.join(self.out, "renders", f"iter_{it:05d}.png")) as tmp:
+                        write_image(tmp, images[0])
                 it += 1
                 if progress:
                     progress(it, cfg.iterations, loss)
@@ -462,8 +629,6 @@ class Run:
 def optimize(config, resume=False, overwrite=False, progress=None):
     """Run an optimization from a config path, a config dict (the YAML's content) or an
     :class:`OptimizeConfig`; returns the result (parameters, loss, output folder)."""
-    from .config import load_config, parse_config
-
     if isinstance(config, dict):
         cfg = parse_config(config)
     elif isinstance(config, (str, os.PathLike)):

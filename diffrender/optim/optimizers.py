@@ -1,4 +1,4 @@
-"""First-order optimizers over a dict of named numpy parameters, with bounds and schedules.
+"""Optimizers over named numpy parameters (or one vector), with bounds and schedules.
 
 - :class:`Adam` (Kingma & Ba 2015) and :class:`SGD` (with momentum) take per-parameter learning
   rates; after each step a parameter is projected onto its bounds (``[lo, hi]``, e.g. reflectance
@@ -6,6 +6,10 @@
 - :class:`LBFGS`: limited-memory BFGS with the two-loop recursion and a backtracking Armijo line
   search on the projected step, for small parameter sets with deterministic (common random
   numbers) gradients.
+- :class:`LevenbergMarquardt`: damped Gauss-Newton from residuals and their Jacobian.
+- :func:`minimize`: one entry point over a parameter vector for all of them and scipy's
+  L-BFGS-B (``diffrender tune`` uses it; ``diffrender optimize`` steps the classes itself, to
+  checkpoint between iterations).
 - Schedules: ``constant``, ``step`` (gamma every ``step_size`` iterations), ``exponential``,
   ``cosine`` (to ``min_factor`` over ``total`` iterations).
 
@@ -18,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize as scipy_minimize
 
 from ..errors import ConfigError
 
@@ -240,3 +245,151 @@ class LBFGS:
         self.y_list = [np.array(y) for y in state["y"]]
         last = state.get("last")
         self._last = None if last is None else (np.array(last[0]), float(last[1]), np.array(last[2]))
+
+
+class LevenbergMarquardt:
+    """Levenberg-Marquardt (damped Gauss-Newton with Marquardt's diagonal scaling) within bounds.
+
+    ``step(residuals, loss)`` takes ``residuals(x) -> (r, J)`` (residual vector and its Jacobian,
+    e.g. from forward-mode autodiff) and ``loss(x) -> float`` (= r.r at x) and performs one outer
+    iteration: the damping grows until a trial point lowers the loss (at most ``max_tries``
+    trials). ``converged`` is set when no trial improved."""
+
+    GROW = 4.0  # damping factor after a rejected trial
+    SHRINK = 3.0  # damping divisor after an accepted one
+    SINGULAR_GROW = 10.0  # damping factor when the damped system is singular
+    MIN_DAMPING = 1e-9
+    DIAG_FLOOR = 1e-12  # keeps the scaling matrix positive definite
+
+    def __init__(self, x0, bounds=None, damping: float = 1e-3, max_tries: int = 12):
+        self.x = np.array(x0, np.float64)
+        lo, hi = (None, None) if bounds is None else bounds
+        self.lo = np.full_like(self.x, -np.inf) if lo is None else np.asarray(lo, np.float64)
+        self.hi = np.full_like(self.x, np.inf) if hi is None else np.asarray(hi, np.float64)
+        self.damping = float(damping)
+        self.max_tries = int(max_tries)
+        self.iteration = 0
+        self.converged = False
+        self._rJ = None
+
+    def start(self, residuals) -> None:
+        """Evaluate the residuals at the starting point (else the first step does)."""
+        self._rJ = residuals(self.x)
+
+    def step(self, residuals, loss):
+        if self._rJ is None:
+            self.start(residuals)
+        r, J = self._rJ
+        f = float(r @ r)
+        A, g = J.T @ J, J.T @ r
+        D = np.diag(np.diag(A)) + self.DIAG_FLOOR * np.eye(len(self.x))
+        for _ in range(self.max_tries):
+            try:
+                delta = -np.linalg.solve(A + self.damping * D, g)
+            except np.linalg.LinAlgError:
+                self.damping *= self.SINGULAR_GROW
+                continue
+            xn = np.clip(self.x + delta, self.lo, self.hi)
+            if loss(xn) < f:
+                self.x = xn
+                self.damping = max(self.damping / self.SHRINK, self.MIN_DAMPING)
+                self._rJ = residuals(self.x)
+                self.iteration += 1
+                return self.x
+            self.damping *= self.GROW
+        self.converged = True
+        return self.x
+
+    @property
+    def loss(self):
+        return None if self._rJ is None else float(self._rJ[0] @ self._rJ[0])
+
+
+def _scipy_lbfgsb(loss_grad, x0, bounds, iters, tol, callback):
+    """scipy's L-BFGS-B (bounds by active sets); ``callback(it, loss, x)`` per iteration."""
+    last = {}
+
+    def fun(v):
+        loss, g = loss_grad(v)
+        last["loss"] = loss
+        return loss, g
+
+    state = {"it": 0}
+
+    def cb(v):
+        state["it"] += 1
+        callback(state["it"], last.get("loss", float("nan")), v)
+
+    lo, hi = bounds
+    box = [(None if not math.isfinite(a) else a, None if not math.isfinite(b) else b)
+           for a, b in zip(lo, hi)]
+    res = scipy_minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=box, callback=cb,
+                         options={"maxiter": iters, "ftol": tol, "gtol": LBFGSB_GTOL,
+                                  "maxcor": LBFGSB_MEMORY, "maxfun": iters * LBFGSB_EVALS_PER_ITER})
+    return res.x, float(res.fun)
+
+
+TINY = 1e-30  # floor of a loss used as a divisor
+LBFGSB_GTOL = 1e-14
+LBFGSB_MEMORY = 20
+LBFGSB_EVALS_PER_ITER = 4
+#: the methods of :func:`minimize`
+METHODS = ("lbfgs-b", "lbfgs", "adam", "sgd", "lm")
+
+
+def minimize(x0, method, loss_grad=None, bounds=None, iters=100, lr=None, callback=None,
+             tol=1e-12, residuals=None, loss=None, before_step=None, adam=None, sgd=None):
+    """Minimise over one parameter vector ``x0`` with bounds ``(lo, hi)`` (arrays, +-inf for
+    none) by ``method`` (:data:`METHODS`); returns ``(x, loss)``.
+
+    - ``lbfgs-b`` (scipy) and ``lbfgs`` (:class:`LBFGS`): ``loss_grad(x) -> (loss, grad)``;
+    - ``adam`` / ``sgd``: ``loss_grad`` and the learning rate ``lr``; ``before_step(it)`` runs
+      before each gradient (e.g. new random crops); ``adam`` / ``sgd``: their keyword options;
+    - ``lm`` (:class:`LevenbergMarquardt`): ``residuals(x) -> (r, J)`` and ``loss(x) -> r.r``;
+      stops when an iteration improves the loss by at most ``tol`` relatively.
+
+    ``callback(it, loss, x)`` after each iteration (``loss``: the loss at the point the
+    iteration's gradient was taken for adam / sgd, at the new point otherwise)."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method '{method}' (expected {', '.join(METHODS)})")
+    x0 = np.asarray(x0, np.float64)
+    lo, hi = bounds if bounds is not None else (np.full_like(x0, -np.inf), np.full_like(x0, np.inf))
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    callback = callback or (lambda it, f, x: None)
+    if method == "lbfgs-b":
+        return _scipy_lbfgsb(loss_grad, x0, (lo, hi), iters, tol, callback)
+    if method == "lm":
+        opt = LevenbergMarquardt(x0, (lo, hi))
+        opt.start(residuals)
+        for it in range(1, iters + 1):
+            prev = opt.loss
+            x = opt.step(residuals, loss)
+            if opt.converged:
+                break
+            callback(it, opt.loss, x)
+            if prev - opt.loss <= tol * max(prev, TINY):
+                break
+        return opt.x, opt.loss
+    if method == "lbfgs":
+        opt = LBFGS({"x": x0}, bounds={"x": (lo, hi)})
+
+        def fun(p):
+            f, g = loss_grad(p["x"])
+            return f, {"x": g}
+
+        for it in range(1, iters + 1):
+            opt.step(fun)
+            callback(it, opt.loss, opt.params["x"])
+        return np.asarray(opt.params["x"]), opt.loss
+    if lr is None:
+        raise ConfigError(f"method '{method}' needs a learning rate")
+    cls, kw = (Adam, adam) if method == "adam" else (SGD, sgd)
+    opt = cls({"x": x0}, lr=lr, bounds={"x": (lo, hi)}, **(kw or {}))
+    f = float("nan")
+    for it in range(1, iters + 1):
+        if before_step is not None:
+            before_step(it)
+        f, g = loss_grad(opt.params["x"])
+        opt.step({"x": g})
+        callback(it, f, opt.params["x"])
+    return opt.params["x"], f

@@ -15,6 +15,7 @@ Naming convention (also in ``docs/scene-format.md``):
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import transforms as tf
 from .model import BSDF, Scene, Texture
+from .tree import Ref
 
 
 @dataclass
@@ -263,8 +265,6 @@ def parameter_sources(scene: Scene, builder) -> dict[str, tuple]:
 
 
 def _texture_node(builder, node, pname):
-    from .tree import Ref
-
     for c in node.children:
         if getattr(c, "name", None) == pname:
             return builder.resolve(c) if isinstance(c, Ref) else c
@@ -279,8 +279,6 @@ def _texture_node(builder, node, pname):
 def diff_scenes(a: Scene, b: Scene, rtol: float = 0.0, atol: float = 0.0) -> list[str]:
     """Differences between two Scenes (ignoring ``source``, ``source_format``, ``tree``,
     ``defines``): an empty list when they are the same."""
-    import dataclasses
-
     out: list[str] = []
 
     def cmp(x, y, path):

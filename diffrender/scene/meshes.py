@@ -17,11 +17,13 @@ none, and bakes ``flip_normals`` in.
 """
 from __future__ import annotations
 
+import io
 import os
 import warnings
 
 import numpy as np
 
+from .. import limits
 from ..errors import SceneError
 from . import transforms as tf
 
@@ -56,8 +58,6 @@ def _obj_index(tok: str, n: int, path: str, lineno: int, what: str) -> int:
 
 def check_file_size(path: str) -> None:
     """A mesh file is read whole: refuse one beyond :data:`limits.MAX_MESH_FILE_BYTES`."""
-    from .. import limits
-
     try:
         size = os.path.getsize(path)
     except OSError as exc:
@@ -264,8 +264,6 @@ def check_ply_header(path: str, data: bytes) -> dict[str, int]:
     """Element counts of a PLY header within :data:`limits.MAX_MESH_ELEMENTS` and, for binary
     files, within what the file's size can hold: checked before the reader allocates them.
     Returns the declared count of each element."""
-    from .. import limits
-
     end = data.find(b"end_header")
     if not data.startswith(b"ply") or end < 0:
         raise MeshFileError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
@@ -294,8 +292,6 @@ def check_ply_header(path: str, data: bytes) -> dict[str, int]:
 
 
 def load_ply(path: str, flip_tex_coords: bool = False):
-    import io
-
     import trimesh
 
     check_file_size(path)

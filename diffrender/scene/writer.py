@@ -73,8 +73,13 @@ def _changed(cur, init) -> bool:
     return not np.array_equal(np.asarray(cur), np.asarray(init))
 
 
+MESH_FORMATS = ("ply", "obj")
+TEXTURE_FORMATS = ("exr", "png")
+
+
 def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
-                   written: list[str]) -> None:
+                   written: list[str], mesh_format: str = "ply",
+                   texture_format: str = "exr") -> None:
     initial = getattr(scene.tree, "initial_values", {})
     ps = parameters(scene)
     for name, p in ps.items():
@@ -90,7 +95,7 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
                 sh.vertices, tf.transform_points(sh.to_world, sh.local_vertices))
             if follows or not _changed(cur, initial.get(name)):
                 continue
-            _write_ply(sh, node, out_dir, f"{stem}.{_safe(sh.id or name)}.ply", written)
+            _write_mesh(sh, node, out_dir, f"{stem}.{_safe(sh.id or name)}.{mesh_format}", written)
             continue
         if not _changed(cur, initial.get(name)):
             continue
@@ -100,8 +105,8 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
                 for c in list(node.children):
                     if getattr(c, "name", None) == parts[1]:
                         node.children.remove(c)
-                if parts[1] == "eta" and node.type in ("plastic", "roughplastic", "dielectric",
-                                                       "thindielectric"):
+                if parts[1] == "eta" and "int_ior" in getattr(
+                        PLUGINS.get(node.category, {}).get(node.type), "params", {}):
                     # the BSDF holds eta = int_ior / ext_ior: write int_ior, keep ext_ior
                     from .ior import ior_value
 
@@ -117,7 +122,7 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
             elif parts[2] == "data":
                 from ..image import write_image
 
-                fn = f"{stem}.{_safe(name)}.exr"
+                fn = f"{stem}.{_safe(name)}.{texture_format}"
                 write_image(os.path.join(out_dir, fn), np.asarray(cur, np.float32))
                 written.append(fn)
                 node.props["filename"] = Prop("filename", "string", fn, node.loc, text=fn)
@@ -138,21 +143,28 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
             node.props["fov_axis"] = Prop("fov_axis", "string", p.owner.fov_axis, node.loc)
 
 
-def _write_ply(sh, node: Node, out_dir: str, fn: str, written: list[str]) -> None:
+def _write_mesh(sh, node: Node, out_dir: str, fn: str, written: list[str]) -> None:
+    """The shape's world-space mesh (with its normals and uvs) as PLY or OBJ (by ``fn``'s
+    extension); the node becomes a ``ply`` / ``obj`` shape referring to it."""
     import trimesh
 
+    kind = os.path.splitext(fn)[1][1:]
     m = trimesh.Trimesh(np.asarray(sh.vertices), np.asarray(sh.faces), process=False)
     if sh.uvs is not None:
         m.visual = trimesh.visual.TextureVisuals(uv=np.asarray(sh.uvs))
     if sh.normals is not None:
         m.vertex_normals = np.asarray(sh.normals)
-    data = trimesh.exchange.ply.export_ply(m, vertex_normal=sh.normals is not None)
-    with open(os.path.join(out_dir, fn), "wb") as f:
-        f.write(data)
+    if kind == "obj":
+        data = trimesh.exchange.obj.export_obj(m, include_normals=sh.normals is not None,
+                                               include_texture=sh.uvs is not None,
+                                               write_texture=False, mtl_name=None).encode()
+    else:
+        data = trimesh.exchange.ply.export_ply(m, vertex_normal=sh.normals is not None)
+    atomic_write_bytes(os.path.join(out_dir, fn), data)
     written.append(fn)
-    node.type = "ply"
+    node.type = kind
     if node.raw is not None:
-        node.raw = dict(node.raw, type="ply")
+        node.raw = dict(node.raw, type=kind)
     for drop in ("to_world", "center", "radius", "flip_normals", "flip_tex_coords",
                  "face_normals", "filename"):
         node.props.pop(drop, None)
@@ -384,10 +396,28 @@ def to_dict(root: Node, defaults: dict[str, str]) -> dict:
 
 # --------------------------------------------------------------------------------------------
 
-def write_scene(scene: Scene, path, format: str | None = None) -> list[str]:
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
+    that ``path`` holds either its old content or all of the new."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_scene(scene: Scene, path, format: str | None = None, mesh_format: str = "ply",
+                texture_format: str = "exr") -> list[str]:
     """Write ``scene`` to ``path`` (format from the extension or ``format``: ``xml``, ``json``,
-    ``yaml``). Returns the files written (the scene first, then any new meshes / textures,
-    relative to the scene's folder)."""
+    ``yaml``). Changed meshes are written as ``mesh_format`` (``ply`` or ``obj``, with normals
+    and uvs), changed bitmaps as ``texture_format`` (``exr`` linear, or ``png`` sRGB 8-bit).
+    Returns the files written (the scene first, then any new meshes / textures, relative to the
+    scene's folder)."""
     path = os.fspath(path)
     fmt = format or FORMATS.get(os.path.splitext(path)[1].lower())
     if fmt not in ("xml", "json", "yaml"):
@@ -401,7 +431,12 @@ def write_scene(scene: Scene, path, format: str | None = None) -> list[str]:
     stem = os.path.splitext(os.path.basename(path))[0]
     root, params = copy.deepcopy((tree.root, tree.params))
     written: list[str] = []
-    _apply_updates(scene, params, out_dir, stem, written)
+    if mesh_format not in MESH_FORMATS:
+        raise SceneError(f"mesh format must be one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}", path)
+    if texture_format not in TEXTURE_FORMATS:
+        raise SceneError(f"texture format must be one of {', '.join(TEXTURE_FORMATS)}, got "
+                         f"{texture_format!r}", path)
+    _apply_updates(scene, params, out_dir, stem, written, mesh_format, texture_format)
     _rebase_filenames(root, tree.base_dir, out_dir, set(written))
     defaults = dict(scene.defines or tree.defaults)
     if fmt == "xml":
@@ -412,6 +447,5 @@ def write_scene(scene: Scene, path, format: str | None = None) -> list[str]:
         import yaml
 
         text = yaml.safe_dump(to_dict(root, defaults), sort_keys=False)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    atomic_write_bytes(path, text.encode("utf-8"))
     return [os.path.basename(path)] + written

@@ -12,6 +12,7 @@ import codecs
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
@@ -22,6 +23,7 @@ from ..errors import SceneError
 from ..image import srgb_to_linear
 from . import spectra
 from . import transforms as tf
+from .spec import SceneWarning
 from .tree import Loc, Node, Prop, Ref, TransformOp
 
 OBJECT_TAGS = ("scene", "shape", "bsdf", "emitter", "sensor", "film", "sampler", "rfilter",
@@ -711,10 +713,6 @@ def spectrum_prop_rgb(prop: Prop, emitter: bool) -> np.ndarray | None:
 def warn_axis(axis: np.ndarray, loc: Loc) -> None:
     n = float(np.linalg.norm(axis))
     if abs(n - 1.0) > 1e-6:
-        import warnings
-
-        from .plugins import SceneWarning
-
         warnings.warn(f"{loc}: rotate axis {axis.tolist()} has length {n:g}; Mitsuba 3 does not "
                       "normalise it, so this transform also scales/shears (as in Mitsuba); "
                       "use a unit axis for a pure rotation", SceneWarning, stacklevel=2)

@@ -19,24 +19,24 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from diffrender.image import linear_to_srgb, srgb_to_linear, write_image  # noqa: E402
+import diffrender as dr  # noqa: E402
 
 
 def photo(name):
     from skimage import data
 
-    return srgb_to_linear(getattr(data, name)()[..., :3].astype(np.float32) / 255.0).astype(np.float32)
+    return dr.srgb_to_linear(getattr(data, name)()[..., :3].astype(np.float32) / 255.0).astype(np.float32)
 
 
 def true_look(x):
     """The look, in linear light: HSV saturation x1.35, sigmoid contrast, warm tint, cos^4 falloff."""
-    s = linear_to_srgb(x).astype(np.float32)
+    s = dr.linear_to_srgb(x).astype(np.float32)
     hsv = cv2.cvtColor(s, cv2.COLOR_RGB2HSV)
     hsv[..., 1] = np.clip(hsv[..., 1] * 1.35, 0, 1)
     s = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     s = 1.0 / (1.0 + np.exp(-7.0 * (s - 0.5)))
     s = (s - 1 / (1 + np.exp(3.5))) / (1 / (1 + np.exp(-3.5)) - 1 / (1 + np.exp(3.5)))
-    y = srgb_to_linear(np.clip(s, 0, 1))
+    y = dr.srgb_to_linear(np.clip(s, 0, 1))
     y = y ** np.array([0.92, 1.0, 1.12])  # warm: lift red, lower blue
     h, w = y.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
@@ -46,7 +46,7 @@ def true_look(x):
 
 
 def errors(a, b):
-    sa, sb = linear_to_srgb(a), linear_to_srgb(b)
+    sa, sb = dr.linear_to_srgb(a), dr.linear_to_srgb(b)
     mse = float(np.mean((np.clip(sa, 0, 1) - np.clip(sb, 0, 1)) ** 2))
     return float(np.sqrt(np.mean((a - b) ** 2))), 10 * np.log10(1.0 / max(mse, 1e-20))
 
@@ -58,16 +58,12 @@ def main():
     ap.add_argument("--out", default=None, help="write before/after/target PNGs and the tuned look here")
     args = ap.parse_args()
 
-    from diffrender.engine import init
-    from diffrender.filters import Pipeline
-    from diffrender.filters.tune import tune
-
-    init("cpu")
+    dr.init("cpu")
     train, test = photo("coffee"), photo("chelsea")
     t_train, t_test = true_look(train), true_look(test)
-    pipe = Pipeline.load(os.path.join(os.path.dirname(__file__), "look.yaml"), dual=args.method == "lm")
+    pipe = dr.Pipeline.load(os.path.join(os.path.dirname(__file__), "look.yaml"), dual=args.method == "lm")
     t0 = time.perf_counter()
-    res = tune(pipe, [(train, t_train)], method=args.method, iters=args.iters)
+    res = dr.tune(pipe, [(train, t_train)], method=args.method, iters=args.iters)
     dt = time.perf_counter() - t0
     print(f"method {res.method}: loss {res.initial_loss:.3e} -> {res.loss:.3e} in {len(res.history) - 1} "
           f"iterations, {dt:.1f} s")
@@ -81,7 +77,7 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         pipe.save(os.path.join(args.out, "look.tuned.yaml"))
         for name, img in (("before", test), ("after", pipe(test)), ("target", t_test)):
-            write_image(os.path.join(args.out, f"chelsea_{name}.png"), img)
+            dr.write_image(os.path.join(args.out, f"chelsea_{name}.png"), img)
     _, pb = errors(test, t_test)
     _, pa = errors(pipe(test), t_test)
     return 0 if pa - pb > 8 else 1

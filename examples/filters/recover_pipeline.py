@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from diffrender.image import srgb_to_linear  # noqa: E402
+import diffrender as dr  # noqa: E402
 
 TRUE = {
     "blur.sigma": 1.7,
@@ -36,7 +36,7 @@ def photo(name="astronaut", size=512):
     img = getattr(data, name)()[..., :3].astype(np.float32) / 255.0
     if size and size < img.shape[0]:
         img = cv2.resize(img, (size * img.shape[1] // img.shape[0], size), interpolation=cv2.INTER_AREA)
-    return srgb_to_linear(img).astype(np.float32)
+    return dr.srgb_to_linear(img).astype(np.float32)
 
 
 def opencv_pipeline(x):
@@ -55,17 +55,13 @@ def main():
     ap.add_argument("--crop", type=int, default=None)
     args = ap.parse_args()
 
-    from diffrender.engine import init
-    from diffrender.filters import Pipeline
-    from diffrender.filters.tune import tune
-
-    init("cpu")
+    dr.init("cpu")
     x = photo("astronaut", args.size)
     target = opencv_pipeline(x)
-    pipe = Pipeline.load(os.path.join(os.path.dirname(__file__), "recover.yaml"),
+    pipe = dr.Pipeline.load(os.path.join(os.path.dirname(__file__), "recover.yaml"),
                          dual=args.method == "lm")
     t0 = time.perf_counter()
-    res = tune(pipe, [(x, target)], method=args.method, iters=args.iters, crop=args.crop)
+    res = dr.tune(pipe, [(x, target)], method=args.method, iters=args.iters, crop=args.crop)
     dt = time.perf_counter() - t0
     print(f"method {res.method}: loss {res.initial_loss:.3e} -> {res.loss:.3e} in "
           f"{len(res.history) - 1} iterations, {res.evaluations} evaluations, {dt:.1f} s")

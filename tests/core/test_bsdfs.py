@@ -3,11 +3,11 @@ its pdf, sample/eval/pdf consistency, delta-lobe probabilities, energy conservat
 reciprocity, analytic values (Fresnel, GGX normalisation)."""
 import numpy as np
 import pytest
-from scipy import stats
 
 from diffrender.core.bsdfs import BSDFTable, RowBuilder, eval_np, sample_np
 from diffrender.core.textures import TextureTable
 from diffrender.scene.model import BSDF, Texture
+from tests.helpers.chi2 import chi2_directions
 
 
 def f1(v):
@@ -75,38 +75,7 @@ EXTRA = {
 
 @pytest.fixture(scope="module")
 def lib():
-    # A fresh engine for this module: after the optimize tests in the same process, the dielectric
-    # lobe test saw a BSDF dispatch without its dielectric branch (lobe never 1). It reproduced
-    # only in that test order, not in a standalone script; under investigation.
-    from diffrender.engine import reset
-
-    reset()
     return Library({**MATERIALS, **EXTRA})
-
-
-def chi2_directions(wo, n_total, pdf_fn, nb_t=10, nb_p=16, min_expected=5.0):
-    """p-value of the histogram of directions wo (N, 3) over (cos theta in [-1, 1], phi) bins
-    against n_total * integral of pdf_fn over each bin (midpoint rule on a 16x16 sub-grid)."""
-    ct = np.clip(wo[:, 2], -1, 1)
-    phi = np.arctan2(wo[:, 1], wo[:, 0]) % (2 * np.pi)
-    h, _, _ = np.histogram2d(ct, phi, bins=[nb_t, nb_p], range=[[-1, 1], [0, 2 * np.pi]])
-    sub = 16
-    ce = (np.arange(nb_t * sub) + 0.5) / (nb_t * sub) * 2 - 1
-    pe = (np.arange(nb_p * sub) + 0.5) / (nb_p * sub) * 2 * np.pi
-    C, P = np.meshgrid(ce, pe, indexing="ij")
-    s = np.sqrt(np.maximum(0, 1 - C ** 2))
-    d = np.stack([s * np.cos(P), s * np.sin(P), C], -1).reshape(-1, 3)
-    pd = pdf_fn(d).reshape(nb_t * sub, nb_p * sub)
-    cell = (2.0 / (nb_t * sub)) * (2 * np.pi / (nb_p * sub))  # d(cos) d(phi) = solid angle
-    exp = (pd * cell).reshape(nb_t, sub, nb_p, sub).sum(axis=(1, 3)) * n_total
-    # pool the low-expectation bins into one
-    lo = exp < min_expected
-    obs = np.append(h[~lo], h[lo].sum())
-    ex = np.append(exp[~lo], exp[lo].sum())
-    keep = ex > 0
-    chi2 = ((obs[keep] - ex[keep]) ** 2 / ex[keep]).sum()
-    assert obs[~keep].sum() == 0, "samples where the pdf is zero"
-    return stats.chi2.sf(chi2, keep.sum() - 1), exp.sum() / n_total
 
 
 @pytest.mark.parametrize("name", list(MATERIALS))

@@ -12,6 +12,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
+from tests.helpers.fd import render_fd
 
 W = H = 12
 SPP = 4
@@ -36,20 +37,7 @@ def setup():
     return sc, r, adj
 
 
-def fd(sc, r, adj, name, idx, eps=2e-3):
-    p = sc.parameters()
-    v0 = np.array(p[name], np.float64)
-    vals = []
-    for sg in (1, -1):
-        v = v0.copy()
-        v.flat[idx] += sg * eps
-        p[name] = v
-        vals.append(float((r.render(spp=SPP, seed=SEED).astype(np.float64) * adj).sum()))
-    p[name] = v0
-    # Upload the restored value now: a pending to_world change would otherwise be applied
-    # together with the next vertex_positions change and overwrite it (Renderer.update).
-    r.update()
-    return (vals[0] - vals[1]) / (2 * eps)
+FD_STEP = 2e-3  # absolute finite-difference step (positions, angles)
 
 
 CASES = [("floor.to_world", 7),        # floor moves up: distances and cosines to the light
@@ -65,7 +53,7 @@ def test_interior_matches_finite_differences(setup):
     names = sorted({n for n, _ in CASES})
     g = r.vjp(adj, names, spp=SPP, seed=SEED, edges=False)  # interior only: no visibility here
     for name, idx in CASES:
-        ref = fd(sc, r, adj, name, idx)
+        ref = render_fd(r, sc, adj, name, idx, SPP, SEED, eps=FD_STEP, reupload=True)
         got = float(np.asarray(g[name]).flat[idx])
         assert abs(got - ref) <= 1e-2 * abs(ref) + 1e-3, (name, idx, got, ref)
 

@@ -11,7 +11,7 @@ import pytest
 import diffrender as dr
 from diffrender.core import Renderer
 from diffrender.core.differentiable import GradientError
-from tests.helpers.gradcheck import assert_grad_close, render_fd
+from tests.helpers.fd import assert_grad_close, render_fd
 
 SPP = 2
 SEED = 7
@@ -51,10 +51,6 @@ def setup(tmp_path_factory):
     return scene, r, adj
 
 
-def fd(r, scene, adj, name, index, eps_rel=1e-2):
-    return render_fd(r, scene, adj, name, index, SPP, SEED, eps_rel)
-
-
 PARAMS = {
     "wallmat.reflectance": [0, 1, 2],               # diffuse, constant (twosided, shared by id)
     "wall.bsdf.reflectance": [1],                   # the same parameter through its alias
@@ -70,7 +66,7 @@ def test_reverse_mode_matches_finite_differences(setup, name):
     g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
     assert g.shape == np.shape(scene.parameters()[name])
     idx = PARAMS[name]
-    expected = np.array([fd(r, scene, adj, name, i) for i in idx])
+    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED) for i in idx])
     assert np.all(np.abs(expected) > 1e-4), "test indices must have a visible effect"
     assert_grad_close(g.ravel()[idx], expected, rtol=2e-3, atol=1e-5, what=name)
 

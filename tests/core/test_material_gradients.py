@@ -22,7 +22,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
-from tests.helpers.gradcheck import assert_grad_close, render_fd
+from tests.helpers.fd import assert_grad_close, render_fd
 
 SPP = 2
 SEED = 5
@@ -73,10 +73,6 @@ def delta_light_scene(roughness_map):
     }
 
 
-def fd(r, scene, adj, name, index, eps_rel=1e-2, spp=SPP, seed=SEED):
-    return render_fd(r, scene, adj, name, index, spp, seed, eps_rel)
-
-
 @pytest.fixture(scope="module")
 def delta_setup(tmp_path_factory):
     path = tmp_path_factory.mktemp("rough") / "roughness.exr"
@@ -118,7 +114,7 @@ def test_reverse_mode_matches_finite_differences(delta_setup, name):
     idx = DELTA_PARAMS[name]
     if idx is None:
         idx = list(np.argsort(np.abs(g.ravel()))[-3:])
-    expected = np.array([fd(r, scene, adj, name, i) for i in idx])
+    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED) for i in idx])
     assert np.all(np.abs(expected) > 1e-4), "test indices must have a visible effect"
     assert_grad_close(g.ravel()[idx], expected, rtol=5e-3, atol=2e-4, what=name)
 
@@ -164,7 +160,7 @@ def metal_setup(request):
 def test_rough_metal_and_light_gradients(metal_setup, name, idx):
     scene, r, adj = metal_setup
     g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
-    expected = np.array([fd(r, scene, adj, name, i) for i in idx])
+    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED) for i in idx])
     assert np.all(np.abs(expected) > 1e-4)
     assert_grad_close(g.ravel()[idx], expected, rtol=5e-3, atol=2e-4, what=name)
 
@@ -195,7 +191,7 @@ def test_envmap_and_conductor_gradients(env_setup, name, idx):
     g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
     if idx is None:  # texels: some seen directly, some in the mirror, the largest effects
         idx = list(np.argsort(np.abs(g.ravel()))[-4:])
-    expected = np.array([fd(r, scene, adj, name, i) for i in idx])
+    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED) for i in idx])
     assert np.all(np.abs(expected) > 1e-5)
     assert_grad_close(g.ravel()[idx], expected, rtol=5e-3, atol=1e-4, what=name)
 

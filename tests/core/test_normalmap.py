@@ -30,7 +30,8 @@ from diffrender.core.bsdfs import BSDFTable, RowBuilder, eval_np, sample_np
 from diffrender.core.geometry import uv_tangents
 from diffrender.core.textures import TextureTable
 from diffrender.scene.model import BSDF, Texture
-from tests.helpers.gradcheck import assert_grad_close, render_fd
+from tests.helpers.chi2 import chi2_directions
+from tests.helpers.fd import assert_grad_close, render_fd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REF = os.path.join(ROOT, "tests", "data", "reference", "normalmap_bsdf.npz")
@@ -158,8 +159,6 @@ def test_eval_pdf_sample_match_mitsuba(library, name):
 def test_sampling_follows_the_pdf(library, name):
     """The sampled directions (perturbed frame, then masked) are distributed as the pdf, which
     equals Mitsuba's (above): chi-square over (cos theta, phi) bins."""
-    from tests.core.test_bsdfs import chi2_directions
-
     table, index, ref, _ = library
     wi = np.array([0.5, -0.3, 0.81])
     wi /= np.linalg.norm(wi)
@@ -238,10 +237,6 @@ def grad_setup():
     return scene, r, adj
 
 
-def _fd(r, scene, adj, name, index, eps_rel=1e-2):
-    return render_fd(r, scene, adj, name, index, SPP, SEED, eps_rel)
-
-
 @pytest.mark.parametrize("name", ["tiles.normalmap.data", "ridges.nested_texture.data",
                                   "ridges.scale"])
 def test_reverse_mode_matches_finite_differences(grad_setup, name):
@@ -252,7 +247,7 @@ def test_reverse_mode_matches_finite_differences(grad_setup, name):
         idx = [0]
     else:
         idx = list(np.argsort(np.abs(g.ravel()))[-3:])
-    expected = np.array([_fd(r, scene, adj, name, i) for i in idx])
+    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED) for i in idx])
     assert np.all(np.abs(expected) > 1e-3), "test indices must have a visible effect"
     assert_grad_close(g.ravel()[idx], expected, rtol=1e-2, atol=2e-3, what=name)
 

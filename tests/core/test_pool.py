@@ -9,7 +9,9 @@ from diffrender.engine import ti, recycle_fields
 from diffrender.errors import SceneError
 from diffrender.core import Renderer
 from diffrender.core.geometry import capacity_class
-from diffrender.scene.model import Texture
+from diffrender.core.bsdfs import TYPES as BSDF_TYPES
+from diffrender.core.bsdfs import RowBuilder
+from diffrender.scene.model import BSDF, Texture
 from tests.helpers.scenes import area_light, diffuse, make_scene, quad, sensor
 
 
@@ -135,3 +137,41 @@ def test_texture_kinds_are_part_of_the_key():
     tex.type = "checkerboard"
     with pytest.raises(SceneError, match="cannot change its type"):
         r2.textures.upload(r2._slot_of[id(tex)])
+
+
+def test_a_recycled_set_renders_the_same_aovs():
+    """A Film allocates its AOV buffers on the first AOV render, after its constructor, and its
+    kernels are compiled against them: a set whose film grew them must not be recycled with
+    buffers the constructor drops (the next owner would read back empty AOVs)."""
+    r1 = Renderer(box_scene(0.5, res=8))
+    first = r1.render(seed=5, aovs=("depth", "albedo"))
+    assert first["depth"].max() > 0 and first["albedo"].max() > 0
+    del r1
+    gc.collect()
+    r2 = Renderer(box_scene(0.5, res=8))
+    again = r2.render(seed=5, aovs=("depth", "albedo"))
+    np.testing.assert_array_equal(again["color"], first["color"])
+    np.testing.assert_array_equal(again["depth"], first["depth"])
+    np.testing.assert_array_equal(again["albedo"], first["albedo"])
+
+
+def test_rows_of_short_lived_bsdfs_are_their_own():
+    """The order-dependent bug behind the ``engine.reset()`` that ``test_bsdfs.py`` needed: the
+    row builder of the scene upload de-duplicates BSDFs by ``id()``, and a BSDF that was added
+    and then dropped (``test_bsdfs.py``'s library builds each material in a lambda) frees its
+    id for the next one. The next BSDF then got the dropped one's row: "dielectric" became a
+    blendbsdf, and the table had no dielectric code at all. Whether CPython hands out the same
+    address again depends on what ran before, hence the test order."""
+    slots = []
+
+    def slot(tex, where):
+        slots.append(tex)
+        return len(slots) - 1
+
+    rb = RowBuilder(slot, [])
+    names = list(BSDF_TYPES) * 3  # every leaf type, each made, added and dropped at once
+    rows = [rb.add(BSDF(name, {}), name) for name in names]
+    assert len(set(rows)) == len(names)
+    assert [rb.rows[i]["type"] for i in rows] == [BSDF_TYPES[n] for n in names]
+    table_types = {r["type"] for r in rb.rows if r["kind"] == 0}
+    assert table_types == set(BSDF_TYPES.values())

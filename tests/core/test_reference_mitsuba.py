@@ -24,117 +24,13 @@ on Mitsuba's own renders (must pass) and on perturbed ones (must fail).
 """
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-REF_DIR = ROOT / "tests" / "data" / "reference"
-ALPHA = 1e-4
-REL_FLOOR = 1e-3
-ABS_FLOOR = 1e-6
-
-#: reference name -> (renders K, spp per render) for diffrender's side of the test
-OURS = {
-    "cornell_box_64": (16, 32),
-    "shapes_textured": (16, 32),
-}
-DEFAULT_OURS = (16, 64)
-
-
-def reference_names() -> list[str]:
-    return sorted(p.stem for p in REF_DIR.glob("*.json"))
-
-
-def load_reference(name: str) -> dict:
-    from diffrender.image import read_image
-
-    meta = json.loads((REF_DIR / f"{name}.json").read_text())
-    files = meta["files"]
-    return {
-        "meta": meta,
-        "mean": read_image(str(REF_DIR / files["mean"])).astype(np.float64)[:, :, :3],
-        "se": read_image(str(REF_DIR / files["se"])).astype(np.float64)[:, :, :3],
-        "se_block": read_image(str(REF_DIR / files["se_block"])).astype(np.float64)[:, :, :3],
-        "block": int(meta["block"]),
-    }
-
-
-def block_mean(img: np.ndarray, b: int) -> np.ndarray:
-    *lead, h, w, c = img.shape
-    return img.reshape(*lead, h // b, b, w // b, b, c).mean(axis=(-4, -2))
-
-
-def compare_with_reference(renders, ref: dict, alpha: float = ALPHA) -> dict:
-    """The statistical test of the module docstring. ``renders``: K >= 6 independent renders
-    (H, W, >=3) of the reference's scene. Returns the statistics, ``ok`` and a ``reason``."""
-    from scipy import stats
-
-    x = np.stack([np.asarray(r, np.float64)[:, :, :3] for r in renders])
-    k = x.shape[0]
-    if k < 6:
-        raise ValueError(f"need at least 6 independent renders, got {k}")
-    if x.shape[1:] != ref["mean"].shape:
-        raise ValueError(f"render size {x.shape[2]}x{x.shape[1]} differs from the reference's "
-                         f"{ref['mean'].shape[1]}x{ref['mean'].shape[0]}")
-    if not np.all(np.isfinite(x)):
-        return {"ok": False, "reason": "the renders contain NaN or Inf"}
-    b = ref["block"]
-    xb = block_mean(x, b)
-    m = xb.mean(axis=0)
-    s = xb.std(axis=0, ddof=1) / np.sqrt(k)
-    r = block_mean(ref["mean"], b)
-    rs = ref["se_block"]
-    floor = REL_FLOOR * np.abs(r) + ABS_FLOOR
-    z = (m - r) / np.sqrt(s ** 2 + rs ** 2 + floor ** 2)
-
-    nu = k - 1
-    nblocks = z.shape[0] * z.shape[1]
-    limit_max = float(stats.t.ppf(1 - alpha / (2 * z.size), nu))
-    # z^2 of a t(nu) variable: mean nu/(nu-2), variance E[t^4] - mean^2 (nu > 4). Channels of one
-    # block are correlated, so the mean over blocks of the per-block channel-mean of z^2 is used,
-    # with the (conservative) variance of a single z^2 over the number of blocks.
-    e_z2 = nu / (nu - 2)
-    var_z2 = 3 * nu * nu / ((nu - 2) * (nu - 4)) - e_z2 ** 2
-    mean_z2 = float(np.mean(np.mean(z ** 2, axis=2)))
-    limit_mean = float(e_z2 + 5.0 * np.sqrt(var_z2 / nblocks))
-
-    g = x.mean(axis=(1, 2))  # (K, 3) image means
-    gm = g.mean(axis=0)
-    gs = g.std(axis=0, ddof=1) / np.sqrt(k)
-    rg = ref["mean"].mean(axis=(0, 1))
-    rgs = np.sqrt(np.sum(rs ** 2, axis=(0, 1))) / nblocks
-    gfloor = REL_FLOOR * np.abs(rg) + ABS_FLOOR
-    zg = (gm - rg) / np.sqrt(gs ** 2 + rgs ** 2 + gfloor ** 2)
-    limit_global = float(stats.t.ppf(1 - alpha / 6, nu))
-
-    worst = np.unravel_index(int(np.argmax(np.abs(z))), z.shape)
-    out = {
-        "k": k, "block": b, "max_abs_z": float(np.abs(z).max()), "limit_max": limit_max,
-        "mean_z2": mean_z2, "limit_mean": limit_mean, "global_z": [float(v) for v in zg],
-        "limit_global": limit_global, "ours_mean_rgb": [float(v) for v in gm],
-        "ref_mean_rgb": [float(v) for v in rg],
-        "worst_block": {"row": int(worst[0]) * b, "col": int(worst[1]) * b, "channel": "RGB"[worst[2]],
-                        "ours": float(m[worst]), "ref": float(r[worst]), "z": float(z[worst])},
-    }
-    reasons = []
-    if out["max_abs_z"] > limit_max:
-        wb = out["worst_block"]
-        reasons.append(f"block at pixel (row {wb['row']}, col {wb['col']}) channel {wb['channel']}: "
-                       f"{wb['ours']:.5g} vs reference {wb['ref']:.5g} (z = {wb['z']:.1f}, limit {limit_max:.1f})")
-    if mean_z2 > limit_mean:
-        reasons.append(f"mean z^2 over blocks {mean_z2:.2f} > {limit_mean:.2f}")
-    bad = [c for c in range(3) if abs(zg[c]) > limit_global]
-    if bad:
-        reasons.append("image mean " + ", ".join(
-            f"{'RGB'[c]} {gm[c]:.5g} vs {rg[c]:.5g} (z = {zg[c]:.1f})" for c in bad))
-    out["ok"] = not reasons
-    out["reason"] = "; ".join(reasons)
-    return out
+from tests.helpers.reference import (DEFAULT_OURS, OURS, REF_DIR, ROOT, block_mean,
+                                    compare_with_reference, load_reference, reference_names)
 
 
 def _benchmarks_module(name: str):

@@ -38,8 +38,8 @@ def test_parameter_updates_are_uploaded():
 
 def test_errors_name_the_element():
     sc = lit_plane()
-    sc.shapes[0].bsdf = BSDF(type="roughdielectric", params={})
-    with pytest.raises(SceneError, match=r"shape 'floor'.*'roughdielectric' is not supported"):
+    sc.shapes[0].bsdf = BSDF(type="roughdiffuse", params={})
+    with pytest.raises(SceneError, match=r"shape 'floor'.*'roughdiffuse' is not supported"):
         Renderer(sc)
     sc = lit_plane()
     sc.emitters.append(Emitter(type="projector", params={}, id="proj1"))
@@ -73,3 +73,33 @@ def test_scene_without_shapes_sees_only_the_environment():
     np.testing.assert_allclose(img, np.broadcast_to([0.5, 0.25, 1.0], img.shape), rtol=1e-6)
     g = dr.render_vjp(scene, np.ones_like(img), params=["env.radiance"], spp=2)["env.radiance"]
     np.testing.assert_allclose(g, [48.0, 48.0, 48.0], rtol=1e-5)
+
+
+def test_each_component_reacts_only_to_its_own_parameters(monkeypatch):
+    """An update touches the component that owns the changed parameter, and redoes only that
+    component's derived data (BVH refit, emitter areas, roughplastic coats)."""
+    sc = lit_plane(0.5)
+    r = Renderer(sc)
+    calls = []
+    for comp, method in (("geometry", "refit_vertices"), ("emitters", "update_areas"),
+                         ("emitters", "update_env"), ("emitters", "set_position"),
+                         ("bsdfs", "update_coats"), ("camera", "update"), ("textures", "upload")):
+        obj = getattr(r, comp)
+        monkeypatch.setattr(obj, method, lambda *a, _n=f"{comp}.{method}", **k: calls.append(_n))
+    params = sc.parameters()
+
+    def changed(name, value):
+        calls.clear()
+        params[name] = value
+        assert r.update() == [name]
+        return sorted(set(calls))
+
+    assert changed("lamp.intensity", 3.0) == ["textures.upload"]
+    assert changed("mat.reflectance", 0.25) == ["bsdfs.update_coats", "textures.upload"]
+    assert changed("lamp.position", np.array([0.0, 2.0, 0.0])) == ["emitters.set_position"]
+    assert changed("floor.vertex_positions", params["floor.vertex_positions"] + 0.1) == [
+        "emitters.update_areas", "geometry.refit_vertices"]
+    name = next(n for n in params if n.endswith(".fov"))
+    assert changed(name, 50.0) == ["camera.update"]
+    calls.clear()
+    assert r.update() == [] and calls == []  # nothing changed: nothing uploaded

@@ -16,8 +16,8 @@ from diffrender.core.bsdfs import BSDFTable, RowBuilder, eval_np, sample_np
 from diffrender.core.shaders import load_shader
 from diffrender.core.textures import TextureTable
 from diffrender.scene.model import BSDF
-from tests.helpers.gradcheck import assert_grad_close, render_fd
-from tests.core.test_bsdfs import chi2_directions
+from tests.helpers.fd import assert_grad_close, render_fd
+from tests.helpers.chi2 import chi2_directions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHADERS = os.path.join(ROOT, "shaders")
@@ -177,10 +177,6 @@ def shader_scene(tmp_path_factory):
     return scene, r, adj
 
 
-def fd(r, scene, adj, name, index, eps_rel=1e-2):
-    return render_fd(r, scene, adj, name, index, SPP, SEED, eps_rel)
-
-
 @pytest.mark.slow  # two user shaders in the replay kernels (~8 s to compile cold)
 @pytest.mark.parametrize("name,idx", [
     ("toon.base_color", [0, 1]), ("toon.softness", [0]), ("toon.rim", [0]),
@@ -189,6 +185,6 @@ def fd(r, scene, adj, name, index, eps_rel=1e-2):
 def test_shader_parameter_gradients(shader_scene, name, idx):
     scene, r, adj = shader_scene
     g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
-    expected = np.array([fd(r, scene, adj, name, i) for i in idx])
+    expected = np.array([render_fd(r, scene, adj, name, i, SPP, SEED) for i in idx])
     assert np.all(np.abs(expected) > 1e-4)
     assert_grad_close(g.ravel()[idx], expected, rtol=5e-3, atol=2e-4, what=name)

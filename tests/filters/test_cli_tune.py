@@ -72,12 +72,13 @@ def test_cli_errors_are_one_line(tmp_path):
     pf.write_text("stages:\n  - {name: blur, type: gaussian_blur, sigma: -2}\n")
     write_image(tmp_path / "in.exr", np.zeros((8, 8, 3), np.float32))
     r = CliRunner().invoke(cli, ["filter", str(pf), str(tmp_path / "in.exr"), "-o", str(tmp_path / "o.exr")])
-    assert r.exit_code == 2
-    assert r.output.strip() == f"error: {pf}: stage 'blur': parameter 'sigma' must be > 0, got -2"
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (f"diffrender: error: {pf}: stage 'blur': parameter 'sigma' must be > 0, "
+                                "got -2")
     assert "Traceback" not in r.output
     r = CliRunner().invoke(cli, ["tune", str(pf), "--input", str(tmp_path / "in.exr")])
-    assert r.exit_code == 2
-    assert r.output.strip() == "error: tune: give --input and --target, or --pairs DIR"
+    assert r.exit_code == 2  # a usage error, as click reports them
+    assert r.stderr.strip().splitlines()[-1] == "Error: give --input and --target, or --pairs DIR"
 
 
 def test_tune_cli_writes_outputs(tmp_path):

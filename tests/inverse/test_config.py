@@ -53,9 +53,57 @@ def test_unknown_parameter(workdir):
                                    "did you mean mat.reflectance? (`diffrender info SCENE` lists them)")
 
 
-def test_target_of_the_wrong_size(workdir):
-    path = write_cfg(workdir, targets=["small.exr"])
-    assert problem_error(path) == f"{path}: targets[0].image: target 'small.exr' is 4x4 but sensor 0 renders 8x6"
+def test_target_of_the_wrong_size(workdir, capsys):
+    path = write_cfg(workdir, targets=["small.exr"], resample="error")
+    assert problem_error(path) == (f"{path}: targets[0].image: target small.exr is 4x4 but the sensor "
+                                   "renders 8x6 (resample: error)")
+    # by default it is resampled, and says so
+    img = np.arange(4 * 4 * 3, dtype=np.float32).reshape(4, 4, 3)
+    write_image(workdir / "small.exr", img)
+    p = Problem(load_config(write_cfg(workdir, targets=["small.exr"])))
+    assert p.targets[0].image.shape == (6, 8, 3)
+    np.testing.assert_allclose(p.targets[0].image.mean(axis=(0, 1)), img.mean(axis=(0, 1)), rtol=1e-6)
+    assert capsys.readouterr().err.strip() == (
+        f"diffrender: note: {path}: targets[0].image: small.exr is 4x4, resampled to the film's 8x6 "
+        "(area average of the pixels each film pixel covers)")
+
+
+def test_masks_from_alpha_a_mask_file_and_weights(workdir, capsys):
+    rgba = np.zeros((6, 8, 4), np.float32)
+    rgba[2:4, 3:6, 3] = 1.0
+    write_image(workdir / "rgba.exr", rgba, channels=["R", "G", "B", "A"])
+    p = Problem(load_config(write_cfg(workdir, targets=["rgba.exr"])))
+    np.testing.assert_array_equal(p.targets[0].pixel_weights, rgba[:, :, 3])
+    assert p.targets[0].image.shape == (6, 8, 3)
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "rgba.exr", "mask": "none"}])))
+    assert p.targets[0].pixel_weights is None
+    m = np.zeros((6, 8, 1), np.float32)
+    m[0, 0] = 0.5
+    write_image(workdir / "mask.exr", m)
+    w = np.full((6, 8, 1), 2.0, np.float32)
+    write_image(workdir / "w.exr", w)
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "target.exr", "mask": "mask.exr",
+                                                         "weights": "w.exr"}])))
+    expect = np.zeros((6, 8))
+    expect[0, 0] = 2.0
+    np.testing.assert_array_equal(p.targets[0].pixel_weights, expect)
+    path = write_cfg(workdir, targets=[{"image": "target.exr", "mask": "alpha"}])
+    assert problem_error(path) == f"{path}: targets[0].mask: mask: alpha, but 'target.exr' has no alpha channel"
+    path = write_cfg(workdir, targets=[{"image": "target.exr", "mask": "nomask.png"}])
+    assert problem_error(path) == f"{path}: targets[0].mask: no such image file 'nomask.png'"
+
+
+def test_jpeg_targets_get_a_note(workdir, capsys):
+    write_image(workdir / "t.jpg", np.full((6, 8, 3), 0.5, np.float32))
+    Problem(load_config(write_cfg(workdir, targets=["t.jpg"])))
+    assert "targets[0]: 't.jpg' is a JPEG (8-bit sRGB, lossy" in capsys.readouterr().err
+
+
+def test_a_config_needs_targets_or_a_dataset(workdir):
+    path = write_cfg(workdir, targets=[])
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == f"{path}: targets: expected at least one target image (or a dataset)"
 
 
 def test_missing_files(workdir):
@@ -88,3 +136,66 @@ def test_init_shape_mismatch(workdir):
     path = write_cfg(workdir, parameters={"mat.reflectance": {"init": [0.1, 0.2]}})
     assert problem_error(path) == (f"{path}: parameters.mat.reflectance.init: value of shape (2,) does not "
                                    "fit the parameter's shape (3,)")
+
+
+def test_a_dataset_makes_one_sensor_and_one_target_per_image(workdir):
+    import json
+
+    c2w = [np.eye(4), np.eye(4)]
+    c2w[1][:3, 3] = [0.5, 0.0, 3.0]
+    (workdir / "imgs").mkdir()
+    for i in range(2):
+        write_image(workdir / "imgs" / f"{i}.png", np.full((12, 16, 3), 0.2 * (i + 1), np.float32))
+    (workdir / "transforms.json").write_text(json.dumps({
+        "camera_angle_x": 0.8, "frames": [{"file_path": f"imgs/{i}.png",
+                                           "transform_matrix": c2w[i].tolist()} for i in range(2)]}))
+    p = Problem(load_config(write_cfg(workdir, targets=[],
+                                      dataset={"path": "transforms.json", "downscale": 2})))
+    assert len(p.scene.sensors) == 3 and [t.sensor for t in p.targets] == [1, 2]
+    s = p.scene.sensors[2]
+    assert (s.film.width, s.film.height) == (8, 6)
+    assert s.fov == pytest.approx(np.degrees(0.8))
+    # NeRF cameras look along their -z: ours along +z, so the matrix flips x and z
+    np.testing.assert_allclose(s.to_world[:3, :3], np.diag([-1.0, 1.0, -1.0]))
+    np.testing.assert_allclose(s.to_world[:3, 3], [0.5, 0.0, 3.0])
+    np.testing.assert_allclose(p.targets[1].image, 0.4, rtol=2e-2)  # sRGB PNG, decoded
+    path = write_cfg(workdir, targets=[], dataset={"path": "transforms.json", "subset": ["x.png"]})
+    assert problem_error(path).startswith(f"{workdir / 'transforms.json'}: subset: no image named 'x.png'")
+
+
+def test_fov_from_exif(workdir, capsys):
+    from PIL import Image
+
+    im = Image.new("RGB", (8, 6), (100, 100, 100))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28
+    im.save(workdir / "photo.jpg", exif=exif)
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "photo.jpg", "fov_from_exif": True}])))
+    f_px = 28 * np.hypot(8, 6) / np.hypot(36, 24)
+    assert p.scene.sensors[0].fov == pytest.approx(np.degrees(2 * np.arctan(4 / f_px)))
+    assert "sensor 0 fov = " in capsys.readouterr().err
+    path = write_cfg(workdir, targets=[{"image": "target.exr", "fov_from_exif": True}])
+    assert problem_error(path) == f"{path}: targets[0]: fov_from_exif: 'target.exr' has no EXIF focal length"
+
+
+@pytest.mark.parametrize("over,message", [
+    ({"parameters": {"mat.reflectance": {"lr": float("inf")}}},
+     "parameters.mat.reflectance.lr: input should be a finite number"),
+    ({"parameters": {"mat.reflectance": {"init": [0.5, float("nan"), 0.5]}}},
+     "parameters.mat.reflectance.init[1]: input should be a finite number"),
+    ({"parameters": {"mat.reflectance": {"bounds": [1, 0]}}},
+     "parameters.mat.reflectance.bounds: value error, bounds must be [min, max] with min <= max, got [1.0, 0.0]"),
+    ({"optimizer": {"schedule": {"kind": "step", "gamma": 1e10}}},
+     "optimizer.schedule.gamma: input should be less than or equal to 1"),
+    ({"optimizer": {"schedule": {"kind": "step", "gamma": -0.5}}},
+     "optimizer.schedule.gamma: input should be greater than 0"),
+    ({"iteratons": 5}, "iteratons: unknown key (did you mean 'iterations'?)"),
+    ({"spp": 0, "loss": "l3"},
+     "2 errors: loss: input should be 'l1', 'l2', 'relative_l2', 'l2_srgb' or 'charbonnier'; "
+     "spp: input should be greater than or equal to 1"),
+])
+def test_nonsense_is_refused_with_every_error_named(workdir, over, message):
+    path = write_cfg(workdir, **over)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == f"{path}: {message}"

@@ -56,7 +56,7 @@ def test_gradient_through_filters_matches_finite_differences(workdir):
     from diffrender.core import Renderer
 
     run = Run(load_config(config(workdir, "fd")))
-    pipe, target = run.problem.pipeline, run.problem.targets[0][1]
+    pipe, target = run.problem.pipeline, run.problem.targets[0].image
     r = Renderer(run.problem.scene)
     vals = {k: np.array(v, np.float64) for k, v in run.problem.init.items()}
     from diffrender.optim import get_loss

@@ -9,7 +9,7 @@ from diffrender.errors import ConfigError
 from diffrender.inverse import load_config
 from diffrender.inverse.geometry import Mesh, Pose, rotation
 from diffrender.inverse.run import Run
-from tests.helpers.gradcheck import central_difference
+from tests.helpers.fd import central_difference
 
 
 def test_rotation_is_rodrigues():

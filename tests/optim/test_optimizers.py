@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from diffrender.errors import ConfigError
-from diffrender.optim import LBFGS, SGD, Adam, Schedule
+from diffrender.optim import LBFGS, SGD, Adam, LevenbergMarquardt, Schedule, minimize
 
 
 def quad(p, target):
@@ -71,3 +71,73 @@ def test_bad_learning_rates():
         Adam({"a": 1.0, "b": 2.0}, lr={"a": 0.1})
     with pytest.raises(ConfigError, match="learning rate of 'a' must be positive, got -0.1"):
         SGD({"a": 1.0}, lr=-0.1)
+
+
+def _least_squares(free):
+    """Residuals A x - b whose unconstrained minimiser is ``free``."""
+    A = np.array([[2.0, 0.3, 0.0], [0.1, 1.5, 0.2], [0.0, 0.4, 1.0], [0.5, 0.0, 0.3]])
+    b = A @ np.asarray(free, np.float64)
+
+    def residuals(x):
+        return A @ x - b, A
+
+    def loss(x):
+        r = A @ x - b
+        return float(r @ r)
+
+    def loss_grad(x):
+        r = A @ x - b
+        return float(r @ r), 2 * A.T @ r
+
+    return residuals, loss, loss_grad
+
+
+FIRST_ORDER = {"adam": {"lr": 0.02}, "sgd": {"lr": 0.05}}
+
+
+@pytest.mark.parametrize("method", ["lbfgs-b", "lbfgs", "lm", "adam", "sgd"])
+def test_minimize_every_method_reaches_an_interior_minimiser(method):
+    free = np.array([0.3, 0.6, 0.2])
+    residuals, loss, loss_grad = _least_squares(free)
+    seen = []
+    x, f = minimize(np.full(3, 0.5), method, loss_grad=loss_grad, residuals=residuals, loss=loss,
+                    bounds=(np.zeros(3), np.ones(3)), iters=2000 if method in FIRST_ORDER else 100,
+                    callback=lambda it, fl, xx: seen.append(it), **FIRST_ORDER.get(method, {}))
+    np.testing.assert_allclose(x, free, atol=2e-3 if method in FIRST_ORDER else 1e-6)
+    if method not in FIRST_ORDER:  # first-order methods report the loss before their last step
+        assert f == pytest.approx(loss(x), abs=1e-12)
+    assert seen and seen == list(range(1, len(seen) + 1))
+
+
+@pytest.mark.parametrize("method", ["lbfgs-b", "adam", "sgd"])
+def test_minimize_respects_bounds_at_the_constrained_minimiser(method):
+    from scipy.optimize import lsq_linear
+
+    residuals, loss, loss_grad = _least_squares([0.3, 1.6, -0.8])
+    A, r0 = residuals(np.zeros(3))[1], residuals(np.zeros(3))[0]
+    ref = lsq_linear(A, -r0, bounds=(0, 1)).x  # the box-constrained least-squares solution
+    assert ref[1] == pytest.approx(1.0) and ref[2] == pytest.approx(0.0, abs=1e-12)
+    x, _ = minimize(np.full(3, 0.5), method, loss_grad=loss_grad, bounds=(np.zeros(3), np.ones(3)),
+                    iters=2000 if method in FIRST_ORDER else 100, **FIRST_ORDER.get(method, {}))
+    assert np.all((x >= 0) & (x <= 1))
+    np.testing.assert_allclose(x, ref, atol=2e-3 if method in FIRST_ORDER else 1e-6)
+
+
+def test_levenberg_marquardt_stops_when_nothing_improves():
+    residuals, loss, _ = _least_squares([0.3, 0.6, 0.2])
+    opt = LevenbergMarquardt(np.full(3, 0.5), (np.zeros(3), np.ones(3)))
+    for _ in range(200):
+        opt.step(residuals, loss)
+        if opt.converged:
+            break
+    assert opt.converged
+    np.testing.assert_allclose(opt.x, [0.3, 0.6, 0.2], atol=1e-8)
+    assert opt.loss == pytest.approx(loss(opt.x))
+
+
+def test_minimize_rejects_unknown_methods_and_missing_rates():
+    _, _, loss_grad = _least_squares([0.3, 0.6, 0.2])
+    with pytest.raises(ConfigError, match="unknown method 'newton'"):
+        minimize(np.zeros(3), "newton", loss_grad=loss_grad)
+    with pytest.raises(ConfigError, match="method 'adam' needs a learning rate"):
+        minimize(np.zeros(3), "adam", loss_grad=loss_grad)

@@ -52,14 +52,16 @@ def test_unknown_plugin(xml_scene):
     p = xml_scene('<shape type="cylinder"/>')
     assert error_of(p) == (f"{p}:2: unsupported shape type 'cylinder'; supported: cube, disk, "
                            "obj, ply, rectangle, sphere")
-    p = xml_scene('<bsdf type="roughdielectric"/>')
-    assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdielectric'; supported: blendbsdf, "
+    p = xml_scene('<bsdf type="roughdiffuse"/>')
+    assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdiffuse'; supported: blendbsdf, "
                            "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
-                           "roughconductor, roughplastic, shader, thindielectric, twosided")
+                           "roughconductor, roughdielectric, roughplastic, shader, "
+                           "thindielectric, twosided")
     p = xml_scene('<bsdf type="obj"/>')
     assert error_of(p) == (f"{p}:2: 'obj' is a shape plugin, not a bsdf; supported bsdf types: "
                            "blendbsdf, bumpmap, conductor, dielectric, diffuse, mask, normalmap, "
-                           "plastic, roughconductor, roughplastic, shader, thindielectric, twosided")
+                           "plastic, roughconductor, roughdielectric, roughplastic, shader, "
+                           "thindielectric, twosided")
     msg = error_of({"type": "scene", "a": {"type": "cylinder"}})
     assert msg == ("<dict>: a.type: unsupported shape type 'cylinder'; supported: cube, disk, "
                    "obj, ply, rectangle, sphere")
@@ -67,7 +69,8 @@ def test_unknown_plugin(xml_scene):
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
                           "disk, obj, ply, rectangle, sphere; bsdf: blendbsdf, bumpmap, "
                           "conductor, dielectric, diffuse, mask, normalmap, plastic, "
-                          "roughconductor, roughplastic, shader, thindielectric, twosided;")
+                          "roughconductor, roughdielectric, roughplastic, shader, "
+                          "thindielectric, twosided;")
 
 
 def test_unknown_attribute_xml(xml_scene):

@@ -40,79 +40,104 @@ n_g in the local frame) and proceeds as Mitsuba's ``PerturbedBSDF``:
    Estevez et al.'s (2019) terminator term ``2 / (1 + sqrt(1 + a2 tan^2(wo)))`` with
    ``a2 = min(tan^2(n) / 8, 1)``; the pdf is not.
 
-Lobe codes (``BSDFSample.delta``, recorded by the replay): 0 smooth, 1 delta reflection,
-2 delta transmission, 3 null (mask); + 4 x component index.
+Lobe codes (``BSDFSample.delta``, recorded by the replay): ``LOBE_SMOOTH``, ``LOBE_REFLECT``
+(delta reflection), ``LOBE_TRANSMIT`` (delta transmission), ``LOBE_NULL`` (mask); plus
+``LOBE_COMPONENT`` x component index (:mod:`.common`).
+
+Discovery. Every module of this package that declares a ``SPEC``
+(:class:`~diffrender.scene.spec.PluginSpec`: name, compile-time type ``code``, parameters with
+Mitsuba's defaults and the bundle fields they fill, ``lobes``) is a leaf BSDF with ``eval``,
+``pdf``, ``sample``, ``eval_delta`` and optionally ``host_row(params)`` (row options computed on
+the host). The dispatch tables below (``TYPES``, ``BUNDLE``, the smooth / delta code lists) and
+the loader's specs are built from them: adding a BSDF is adding its module.
 """
+
+import importlib
+import pkgutil
 
 import numpy as np
 
 from ...engine import ti
 from ...errors import SceneError
-from ..types import BSDFSample, LocalGeo, vec3
-from . import (conductor, dielectric, diffuse, plastic, roughconductor, roughplastic,
-               thindielectric)
-from .common import BSDFParams
+from ...scene.model import Texture
+from ..types import BSDFSample, LocalGeo
+from . import composites
+from .common import (BUNDLE_FIELDS, HAS_DELTA, HAS_SMOOTH, LOBE_COMPONENT, LOBE_NULL,
+                     LOBE_SMOOTH, BSDFParams)
+from .composites import BLEND, LEAF, MASK, PFLAG_FLIP_INVALID, PFLAG_SHADOWING, SHADER_BASE
 
+
+def _discover():
+    """The leaf BSDF modules of this package: every submodule that declares a ``SPEC``."""
+    mods = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        spec = getattr(mod, "SPEC", None)
+        if spec is not None:
+            if spec.code in {m.SPEC.code for m in mods.values()}:
+                raise RuntimeError(f"BSDF type code {spec.code} of {info.name} is taken")
+            mods[spec.type] = mod
+    return dict(sorted(mods.items(), key=lambda kv: kv[1].SPEC.code))
+
+
+#: plugin name -> module (leaves), in type-code order
+LEAVES = _discover()
+#: the specs of every BSDF plugin (leaves, then wrappers and shaders)
+SPECS = tuple(m.SPEC for m in LEAVES.values()) + composites.SPECS
 #: plugin name -> type code (leaves)
-TYPES = {"diffuse": 0, "conductor": 1, "roughconductor": 2, "plastic": 3, "roughplastic": 4,
-         "dielectric": 5, "thindielectric": 6}
+TYPES = {n: m.SPEC.code for n, m in LEAVES.items()}
 #: composite plugins -> kind code
-COMPOSITES = {"blendbsdf": 1, "mask": 2}
+COMPOSITES = {"blendbsdf": BLEND, "mask": MASK}
 #: perturbing wrappers -> ``pert`` code
-PERTURB = {"normalmap": 1, "bumpmap": 2}
-SHADER_BASE = 100  # type code of user shader k: SHADER_BASE + k
+PERTURB = {"normalmap": composites.NORMALMAP, "bumpmap": composites.BUMPMAP}
 MAX_SHADER_PARAMS = 8
 
-#: parameter name -> bundle field, per leaf plugin
-BUNDLE = {
-    "diffuse": {"reflectance": "a"},
-    "conductor": {"specular_reflectance": "a", "eta": "b", "k": "c"},
-    "roughconductor": {"specular_reflectance": "a", "eta": "b", "k": "c", "alpha": "alpha"},
-    "plastic": {"diffuse_reflectance": "a", "specular_reflectance": "b", "eta": "eta"},
-    "roughplastic": {"diffuse_reflectance": "a", "specular_reflectance": "b", "eta": "eta",
-                     "alpha": "alpha"},
-    "dielectric": {"specular_reflectance": "a", "specular_transmittance": "b", "eta": "eta"},
-    "thindielectric": {"specular_reflectance": "a", "specular_transmittance": "b", "eta": "eta"},
-}
-#: defaults of the continuous parameters (Mitsuba 3's), for BSDFs built without the loader
-DEFAULTS = {
-    "reflectance": (0.5, 3), "specular_reflectance": (1.0, 3), "eta": None, "k": None,
-    "alpha": (0.1, 1), "diffuse_reflectance": (0.5, 3), "specular_transmittance": (1.0, 3),
-    "weight": (0.5, 1), "opacity": (0.5, 1), "scale": (1.0, 1),
-}
-_ETA = {"conductor": (0.0, 3), "roughconductor": (0.0, 3), "plastic": (1.49 / 1.000277, 1),
-        "roughplastic": (1.49 / 1.000277, 1), "dielectric": (1.5046 / 1.000277, 1),
-        "thindielectric": (1.5046 / 1.000277, 1)}
+#: parameter name -> bundle fields, per leaf plugin (from the specs' ``Param.field``)
+BUNDLE = {n: {k: p.fields() for k, p in m.SPEC.all_params().items() if p.fields()}
+          for n, m in LEAVES.items()}
+_LEAF_MODULES = {m.SPEC.code: m for m in LEAVES.values()}
+_FIELDS = {TYPES[n]: tuple(f for f in BUNDLE_FIELDS if any(f in v for v in BUNDLE[n].values()))
+           for n in BUNDLE}
+_SMOOTH = tuple(m.SPEC.code for m in LEAVES.values() if HAS_SMOOTH in m.SPEC.lobes)
+_DELTA = tuple(m.SPEC.code for m in LEAVES.values() if HAS_DELTA in m.SPEC.lobes)
+_WRAPPERS = {s.type: s for s in composites.SPECS}
+roughplastic = LEAVES["roughplastic"]  # its rough-coat tables are rows of the table
+ROUGHPLASTIC = roughplastic.SPEC.code
 
 
-def _fill_defaults(b):
-    from ...scene.model import Texture
-
-    names = list(BUNDLE.get(b.type, {}))
-    if b.type == "blendbsdf":
-        names = ["weight"]
-    elif b.type == "mask":
-        names = ["opacity"]
-    elif b.type == "bumpmap":
-        names = ["scale"]
-    elif b.type == "normalmap":
-        names = []
-    for n in names:
-        if n not in b.params:
-            d = DEFAULTS[n]
-            if n == "eta":
-                d = _ETA[b.type]
-            elif n == "k":
-                d = (1.0, 3)
-            b.params[n] = Texture.constant(np.full(d[1], d[0], np.float32))
+def default_texture(spec, name):
+    """The spec default of a continuous parameter as a constant Texture (a new one per call:
+    never shared between BSDFs), None when it has no default."""
+    p = spec.all_params()[name]
+    if p.default is None:
+        return None
+    n = 3 if p.kind == "spectrum" else 1
+    return Texture.constant(np.full(n, p.default, np.float32))
 
 
-ROUGHPLASTIC = TYPES["roughplastic"]
-_LEAF_MODULES = {0: diffuse, 1: conductor, 2: roughconductor, 3: plastic, 4: roughplastic,
-                 5: dielectric, 6: thindielectric}
-_FIELDS = {TYPES[n]: tuple(BUNDLE[n].values()) for n in BUNDLE}
-_SMOOTH = (0, 2, 3, 4)  # leaves with a non-delta part
-_DELTA = (1, 3, 5, 6)  # leaves with a delta lobe
+def _param(b, name, defaults):
+    """``b.params[name]``, else the spec default (kept in ``defaults``, never written into the
+    scene)."""
+    if name in b.params:
+        return b.params[name]
+    key = (id(b), name)
+    if key not in defaults:
+        spec = LEAVES[b.type].SPEC if b.type in LEAVES else _WRAPPERS[b.type]
+        defaults[key] = default_texture(spec, name)
+    return defaults[key]
+
+
+def _leaf_slots(b, slot, where, defaults):
+    """{bundle field: slot} of a leaf BSDF: each field from the first parameter that fills it
+    and is given, else from the first with a default."""
+    out = {}
+    for fld in _FIELDS[TYPES[b.type]]:
+        names = [n for n, fl in BUNDLE[b.type].items() if fld in fl]
+        given = [n for n in names if n in b.params]
+        name = given[0] if given else next(n for n in names if _param(b, n, defaults) is not None)
+        out[fld] = slot(_param(b, name, defaults), f"{where} {name}")
+    return out
+
 
 def _builtins(codes):
     """The built-in leaf type codes among ``codes``."""
@@ -131,7 +156,7 @@ def field_kinds(rows, kinds_of) -> dict:
     normal / bump map textures, ``"s"`` bump scales."""
     slots: dict = {}
     for r in rows:
-        if r["kind"] != 0:
+        if r["kind"] != LEAF:
             slots.setdefault("w", []).append(r["wslot"])
         elif r["type"] < SHADER_BASE:
             for fld in _FIELDS[r["type"]]:
@@ -143,16 +168,19 @@ def field_kinds(rows, kinds_of) -> dict:
 
 
 BSDFInfo = ti.types.struct(type=ti.i32, twosided=ti.i32, kind=ti.i32, a=ti.i32, b=ti.i32,
-                           c=ti.i32, alpha=ti.i32, eta=ti.i32, w=ti.f32, flag=ti.i32,
+                           c=ti.i32, alpha=ti.i32, alpha_v=ti.i32, eta=ti.i32, w=ti.f32,
+                           flag=ti.i32,
                            comp0=ti.i32, comp1=ti.i32, wslot=ti.i32,
                            sp=ti.types.vector(MAX_SHADER_PARAMS, ti.i32), pert=ti.i32,
-                           pslot=ti.i32, sslot=ti.i32, pflags=ti.i32, tsin=ti.i32)
+                           pslot=ti.i32, sslot=ti.i32, pflags=ti.i32, tsin=ti.i32,
+                           frame=ti.i32)
 
 
 def _row(**kw):
-    r = dict(type=0, twosided=0, kind=0, a=-1, b=-1, c=-1, alpha=-1, eta=-1, w=0.5, flag=0,
-             comp0=-1, comp1=-1, wslot=-1, sp=[-1] * MAX_SHADER_PARAMS, pert=0, pslot=-1,
-             sslot=-1, pflags=3, tsin=0)
+    r = dict(type=0, twosided=0, kind=LEAF, a=-1, b=-1, c=-1, alpha=-1, alpha_v=-1, eta=-1,
+             w=0.5, flag=0, comp0=-1, comp1=-1, wslot=-1, sp=[-1] * MAX_SHADER_PARAMS,
+             pert=composites.NO_PERTURBATION, pslot=-1, sslot=-1,
+             pflags=PFLAG_FLIP_INVALID | PFLAG_SHADOWING, tsin=0, frame=0)
     r.update(kw)
     return r
 
@@ -168,11 +196,13 @@ class RowBuilder:
         self.shaders = shaders
         self.rows: list[dict] = []
         self._index: dict[int, int] = {}
+        self._defaults: dict = {}  # (id(bsdf), name) -> default Texture of a missing parameter
+        self._added: list = []  # the BSDFs of ``_index``: alive, so that no other gets their id
 
     def add(self, b, where, nested=False) -> int:
         if id(b) in self._index:
             return self._index[id(b)]
-        _fill_defaults(b)
+        self._added.append(b)
         if b.type in PERTURB:
             return self._add_perturbed(b, where, nested)
         if b.type in COMPOSITES:
@@ -189,9 +219,10 @@ class RowBuilder:
             comps = [self.add(k, f"{where} > {b.type} bsdf {i}", nested=True)
                      for i, k in enumerate(kids)]
             wname = "weight" if b.type == "blendbsdf" else "opacity"
-            ws = self.slot(b.params[wname], f"{where} {wname}")
+            ws = self.slot(_param(b, wname, self._defaults), f"{where} {wname}")
             self.rows[idx] = _row(kind=COMPOSITES[b.type], twosided=int(b.twosided),
-                                  comp0=comps[0], comp1=comps[1] if need == 2 else -1, wslot=ws)
+                                  comp0=comps[0], comp1=comps[1] if need == 2 else -1, wslot=ws,
+                                  frame=max(self.rows[c]["frame"] for c in comps))
             self._index[id(b)] = idx
             return idx
         if nested and b.twosided:
@@ -212,13 +243,14 @@ class RowBuilder:
             row = _row(type=SHADER_BASE + k, sp=sp)
         elif b.type in TYPES:
             row = _row(type=TYPES[b.type])
-            for pname, fld in BUNDLE[b.type].items():
-                row[fld] = self.slot(b.params[pname], f"{where} {pname}")
-            row["flag"] = int(bool(b.params.get("nonlinear", False)))
-            if b.type in ("plastic", "roughplastic"):
-                d = float(np.mean(b.params["diffuse_reflectance"].mean()))
-                s = float(np.mean(b.params["specular_reflectance"].mean()))
-                row["w"] = s / (d + s) if d + s > 0 else 0.5
+            row.update(_leaf_slots(b, self.slot, where, self._defaults))
+            if "alpha_v" in _FIELDS[row["type"]] and row["alpha_v"] != row["alpha"]:
+                row["frame"] = 1  # anisotropic: x along dp/du, as Mitsuba's shading frame
+            host_row = getattr(LEAVES[b.type], "host_row", None)
+            if host_row is not None:
+                row.update(host_row({**{n: _param(b, n, self._defaults)
+                                        for n in ("diffuse_reflectance", "specular_reflectance")
+                                        if n in BUNDLE[b.type]}, **b.params}))
         else:
             supported = ", ".join(list(TYPES) + list(COMPOSITES) + list(PERTURB)
                                   + ["shader", "twosided"])
@@ -255,15 +287,29 @@ class RowBuilder:
         row["pert"] = PERTURB[b.type]
         row["pslot"] = self.slot(tex, f"{where} {tname}")
         if b.type == "bumpmap":
-            row["sslot"] = self.slot(b.params["scale"], f"{where} scale")
-        row["pflags"] = (int(bool(b.params.get("flip_invalid_normals", True)))
-                         | 2 * int(bool(b.params.get("use_shadowing_function", True))))
+            row["sslot"] = self.slot(_param(b, "scale", self._defaults), f"{where} scale")
+        sp = _WRAPPERS[b.type].params
+        row["pflags"] = (PFLAG_FLIP_INVALID * int(bool(b.params.get(
+                             "flip_invalid_normals", sp["flip_invalid_normals"].default)))
+                         | PFLAG_SHADOWING * int(bool(b.params.get(
+                             "use_shadowing_function", sp["use_shadowing_function"].default))))
         row["tsin"] = int(kid.twosided)
         row["twosided"] = int(b.twosided)
         idx = len(self.rows)
         self.rows.append(row)
         self._index[id(b)] = idx
         return idx
+
+
+@ti.func
+def _rot(v, c, s):
+    """v in the frame rotated about z by the angle (c, s) = (cos, sin)."""
+    return ti.Vector([c * v.x + s * v.y, c * v.y - s * v.x, v.z])
+
+
+@ti.func
+def _unrot(v, c, s):
+    return ti.Vector([c * v.x - s * v.y, s * v.x + c * v.y, v.z])
 
 
 @ti.data_oriented
@@ -282,7 +328,7 @@ class BSDFTable:
         self.rows = rows
         # Static (compile-time) configuration: plain tuples / bools, so that a recycled table
         # (the renderer's device-set pool) with another configuration is detected.
-        types = {r["type"] for r in rows if r["kind"] == 0}
+        types = {r["type"] for r in rows if r["kind"] == LEAF}
         self.used = tuple(sorted(t for t in types if t < SHADER_BASE)) or (0,)
         self.used_smooth = tuple(t for t in self.used if t in _SMOOTH)
         self.used_delta = tuple(t for t in self.used if t in _DELTA)
@@ -291,12 +337,16 @@ class BSDFTable:
         # blend's second one (only the leaves that are second components somewhere).
         n_sh = len(self.shader_list)
         self.smooth_comp0 = self.used_smooth + tuple(SHADER_BASE + k for k in range(n_sh))
-        comp1 = {rows[r["comp1"]]["type"] for r in rows if r["kind"] == 1 and r["comp1"] >= 0}
+        comp1 = {rows[r["comp1"]]["type"] for r in rows if r["kind"] == BLEND and r["comp1"] >= 0}
         self.smooth_comp1 = tuple(t for t in self.smooth_comp0 if t in comp1)
-        self.has_composite = any(r["kind"] != 0 for r in rows)
-        self.has_blend = any(r["kind"] == 1 for r in rows)
-        self.has_delta = bool(self.used_delta) or any(r["kind"] == 2 for r in rows)
-        self.has_perturb = any(r.get("pert", 0) != 0 for r in rows)
+        self.has_composite = any(r["kind"] != LEAF for r in rows)
+        self.has_blend = any(r["kind"] == BLEND for r in rows)
+        self.has_delta = bool(self.used_delta) or any(r["kind"] == MASK for r in rows)
+        self.has_perturb = any(r.get("pert", 0) != composites.NO_PERTURBATION for r in rows)
+        #: some row's frame is aligned with dp/du (anisotropic roughness)
+        self.has_aligned = any(r.get("frame", 0) != 0 for r in rows)
+        #: the queries read the LocalGeo (replays must record it)
+        self.needs_geo = self.has_perturb or self.has_aligned
         self.shader_key = tuple(f"{sh.path}#{id(sh)}" for sh in self.shader_list)
         # The texture kinds each parameter reads (constant, bitmap, ...), per leaf type and
         # bundle field, and of the composite weights / perturbation textures: the lookups are
@@ -321,10 +371,12 @@ class BSDFTable:
         changed = False
         texs = self.textures.textures
         for i, r in enumerate(self.rows):
-            if r["kind"] != 0 or r["type"] != ROUGHPLASTIC:
+            if r["kind"] != LEAF or r["type"] != ROUGHPLASTIC:
                 continue
             vals = []
-            for k, default in (("alpha", 0.1), ("eta", 1.49 / 1.000277)):
+            spec = LEAVES["roughplastic"].SPEC
+            for k, default in (("alpha", spec.params["alpha"].default),
+                               ("eta", spec.model["eta"].default)):
                 s = r[k]
                 tex = texs[s] if 0 <= s < len(texs) else None
                 if tex is None:
@@ -361,7 +413,7 @@ class BSDFTable:
         """The bundle of leaf row r (of type ``code``), fetching only the slots it uses."""
         info = self.info[r]
         p = BSDFParams(a=ti.Vector([0.0, 0.0, 0.0]), b=ti.Vector([0.0, 0.0, 0.0]),
-                       c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, eta=1.5, w=info.w,
+                       c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, alpha_v=0.1, eta=1.5, w=info.w,
                        flag=info.flag)
         fields = ti.static(_FIELDS[code])
         if ti.static("a" in fields):
@@ -373,6 +425,10 @@ class BSDFTable:
         if ti.static("alpha" in fields):
             p.alpha = ti.max(self.textures.eval_as(info.alpha, uv, ti.static(self._kinds(code, "alpha"))).x,
                              1e-4)
+        if ti.static("alpha_v" in fields):
+            p.alpha_v = ti.max(self.textures.eval_as(info.alpha_v, uv,
+                                                     ti.static(self._kinds(code, "alpha_v"))).x,
+                               1e-4)
         if ti.static("eta" in fields):
             p.eta = self.textures.eval_as(info.eta, uv, ti.static(self._kinds(code, "eta"))).x
         return p
@@ -384,12 +440,12 @@ class BSDFTable:
         wp = 0.0
         if ti.static(self.has_composite):
             info = self.info[b]
-            if info.kind == 1:
+            if info.kind == BLEND:
                 wt = ti.min(ti.max(self.textures.eval_as(info.wslot, uv, ti.static(self._kinds("w"))).x,
                                    0.0), 1.0)
                 w0 = 1.0 - wt
                 w1 = wt
-            elif info.kind == 2:
+            elif info.kind == MASK:
                 o = ti.min(ti.max(self.textures.eval_as(info.wslot, uv, ti.static(self._kinds("w"))).x,
                                   0.0), 1.0)
                 w0 = o
@@ -436,7 +492,7 @@ class BSDFTable:
     def _leaf_sample(self, r, uv, wi, u1, u2):
         t = self.info[ti.max(r, 0)].type
         res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]),
-                         pdf=0.0, delta=0)
+                         pdf=0.0, delta=LOBE_SMOOTH)
         for code in ti.static(self.used):
             if t == code:
                 p = self._params(code, r, uv)
@@ -481,11 +537,28 @@ class BSDFTable:
         (never read) when no BSDF of the scene perturbs its frame."""
         g = LocalGeo(dpdu=ti.Vector([0.0, 0.0, 0.0]), dpdv=ti.Vector([0.0, 0.0, 0.0]),
                      ng=ti.Vector([0.0, 0.0, 1.0]))
-        if ti.static(self.has_perturb):
+        if ti.static(self.has_perturb or self.has_aligned):
             g.dpdu = ti.Vector([s.dot(dp_du), t.dot(dp_du), n.dot(dp_du)])
             g.dpdv = ti.Vector([s.dot(dp_dv), t.dot(dp_dv), n.dot(dp_dv)])
             g.ng = ti.Vector([s.dot(ng), t.dot(ng), n.dot(ng)])
         return g
+
+    @ti.func
+    def _align(self, b, g):
+        """(cos, sin) of the rotation about the normal that takes dp/du's direction to +x, for
+        rows whose frame is aligned (anisotropic roughness; a perturbed row aligns its own
+        frame, :meth:`_pframe`); the identity otherwise."""
+        c = 1.0
+        sn = 0.0
+        if ti.static(self.has_aligned):
+            info = self.info[b]
+            if info.frame != 0 and info.pert == composites.NO_PERTURBATION:
+                l2 = g.dpdu.x * g.dpdu.x + g.dpdu.y * g.dpdu.y
+                if l2 > 1e-30:
+                    inv = 1.0 / ti.sqrt(l2)
+                    c = g.dpdu.x * inv
+                    sn = g.dpdu.y * inv
+        return c, sn
 
     @ti.func
     def _pframe(self, b, uv, wi, g):
@@ -498,7 +571,7 @@ class BSDFTable:
             s0 = ti.Vector([g.dpdu.x, g.dpdu.y, 0.0]) / ti.sqrt(l2)
         t0 = ti.Vector([-s0.y, s0.x, 0.0])
         n = ti.Vector([0.0, 0.0, 1.0])
-        if info.pert == 1:
+        if info.pert == composites.NORMALMAP:
             c = self.textures.eval_as(info.pslot, uv, ti.static(self._kinds("p"))) * 2.0 - 1.0
             n = s0 * c.x + t0 * c.y + ti.Vector([0.0, 0.0, c.z])
         else:
@@ -509,7 +582,7 @@ class BSDFTable:
             n = du.cross(dv)
             if g.ng.dot(n) < 0.0:
                 n = -n
-        if info.pflags & 1:
+        if info.pflags & PFLAG_FLIP_INVALID:
             if wi.z * wi.dot(n) <= 0.0:
                 n = ti.Vector([-n.x, -n.y, n.z])
         ln2 = n.dot(n)
@@ -544,14 +617,14 @@ class BSDFTable:
         msk = 1.0
         if ti.static(self.has_perturb):
             info = self.info[b]
-            if info.pert != 0:
+            if info.pert != composites.NO_PERTURBATION:
                 fs, ft, fn = self._pframe(b, uv, wi, g)
                 pwi = ti.Vector([fs.dot(wi), ft.dot(wi), fn.dot(wi)])
                 pwo = ti.Vector([fs.dot(wo), ft.dot(wo), fn.dot(wo)])
                 if not (wo.z * pwo.z > 0.0):
                     msk = 0.0
                 fac = msk
-                if info.pflags & 2:
+                if info.pflags & PFLAG_SHADOWING:
                     fac *= self._terminator(fn.z, wo.z)
                 if info.tsin != 0 and pwi.z < 0.0:
                     pwi.z = -pwi.z
@@ -565,8 +638,9 @@ class BSDFTable:
         """(f(wi, wo) cos(theta_o), pdf(wi -> wo)) of the smooth part, local frame; ``g`` the
         point's :data:`LocalGeo` (read by normalmap / bumpmap rows only)."""
         s = self._sign(b, wi)
-        wi2 = ti.Vector([wi.x, wi.y, s * wi.z])
-        wo2 = ti.Vector([wo.x, wo.y, s * wo.z])
+        ca, sa = self._align(b, g)
+        wi2 = _rot(ti.Vector([wi.x, wi.y, s * wi.z]), ca, sa)
+        wo2 = _rot(ti.Vector([wo.x, wo.y, s * wo.z]), ca, sa)
         pwi, pwo, fac, msk = self._perturb(b, uv, wi2, wo2, g)
         f, pd = self._eval_pdf_local(b, uv, pwi, pwo, True)
         return f * fac, pd * msk
@@ -575,8 +649,9 @@ class BSDFTable:
     def eval(self, b, uv, wi, wo, g):
         """f(wi, wo) cos(theta_o) of the smooth part (no pdf: the replay differentiates it)."""
         s = self._sign(b, wi)
-        wi2 = ti.Vector([wi.x, wi.y, s * wi.z])
-        wo2 = ti.Vector([wo.x, wo.y, s * wo.z])
+        ca, sa = self._align(b, g)
+        wi2 = _rot(ti.Vector([wi.x, wi.y, s * wi.z]), ca, sa)
+        wo2 = _rot(ti.Vector([wo.x, wo.y, s * wo.z]), ca, sa)
         pwi, pwo, fac, msk = self._perturb(b, uv, wi2, wo2, g)
         f, _ = self._eval_pdf_local(b, uv, pwi, pwo, False)
         return f * fac
@@ -585,17 +660,18 @@ class BSDFTable:
     def eval_delta(self, b, uv, wi, wo, lobe, g):
         """Mass of the delta lobe ``lobe`` (a code recorded from :meth:`sample`) towards wo."""
         s = self._sign(b, wi)
-        wi0 = ti.Vector([wi.x, wi.y, s * wi.z])
-        wo0 = ti.Vector([wo.x, wo.y, s * wo.z])
+        ca, sa = self._align(b, g)
+        wi0 = _rot(ti.Vector([wi.x, wi.y, s * wi.z]), ca, sa)
+        wo0 = _rot(ti.Vector([wo.x, wo.y, s * wo.z]), ca, sa)
         wi2, wo2, fac, msk = self._perturb(b, uv, wi0, wo0, g)
         info = self.info[b]
         w0, w1, wp = self._components(b, uv)
-        c = lobe // 4
-        low = lobe % 4
+        c = lobe // LOBE_COMPONENT
+        low = lobe % LOBE_COMPONENT
         res = ti.Vector([0.0, 0.0, 0.0])
-        if low == 3:
+        if low == LOBE_NULL:
             res = ti.Vector([wp, wp, wp])
-        elif low > 0:
+        elif low > LOBE_SMOOTH:
             r = info.comp0
             wc = w0
             if c == 1:
@@ -607,7 +683,8 @@ class BSDFTable:
     @ti.func
     def sample(self, b, uv, wi, u1, u2, g):
         sg = self._sign(b, wi)
-        wi0 = ti.Vector([wi.x, wi.y, sg * wi.z])
+        ca, sa = self._align(b, g)
+        wi0 = _rot(ti.Vector([wi.x, wi.y, sg * wi.z]), ca, sa)
         wi2 = wi0
         info = self.info[b]
         fs = ti.Vector([1.0, 0.0, 0.0])
@@ -615,7 +692,7 @@ class BSDFTable:
         fn = ti.Vector([0.0, 0.0, 1.0])
         s_in = 1.0
         if ti.static(self.has_perturb):
-            if info.pert != 0:
+            if info.pert != composites.NO_PERTURBATION:
                 fs, ft, fn = self._pframe(b, uv, wi0, g)
                 wi2 = ti.Vector([fs.dot(wi0), ft.dot(wi0), fn.dot(wi0)])
                 if info.tsin != 0 and wi2.z < 0.0:
@@ -634,10 +711,10 @@ class BSDFTable:
             r = info.comp1
             wc = w1
             uu = (u1 - w0) / w1
-        s = BSDFSample(wo=-wi2, weight=ti.Vector([1.0, 1.0, 1.0]), pdf=wp, delta=3)
+        s = BSDFSample(wo=-wi2, weight=ti.Vector([1.0, 1.0, 1.0]), pdf=wp, delta=LOBE_NULL)
         if c < 2:
             s = self._leaf_sample(r, uv, wi2, ti.min(uu, 0.99999994), u2)
-            if s.delta == 0 and info.kind == 1:
+            if s.delta == LOBE_SMOOTH and info.kind == BLEND:
                 if s.pdf > 0.0:
                     f, pd = self._eval_pdf_local(b, uv, wi2, s.wo, True)
                     s.pdf = pd
@@ -646,19 +723,20 @@ class BSDFTable:
                         s.weight = f / pd
             else:
                 s.pdf *= wc
-                if s.delta > 0:
-                    s.delta += 4 * c
+                if s.delta > LOBE_SMOOTH:
+                    s.delta += LOBE_COMPONENT * c
         if ti.static(self.has_perturb):
-            if info.pert != 0:
+            if info.pert != composites.NO_PERTURBATION:
                 s.wo.z *= s_in
                 wo = fs * s.wo.x + ft * s.wo.y + fn * s.wo.z
                 if s.wo.z * wo.z > 0.0 and s.weight.max() > 0.0:
-                    if info.pflags & 2:
+                    if info.pflags & PFLAG_SHADOWING:
                         s.weight *= self._terminator(fn.z, wo.z)
                 else:
                     s.weight = ti.Vector([0.0, 0.0, 0.0])
                     s.pdf = 0.0
                 s.wo = wo
+        s.wo = _unrot(s.wo, ca, sa)
         s.wo.z *= sg
         return s
 
@@ -675,9 +753,8 @@ class BSDFTable:
         return res
 
 
-__all__ = ["BSDFTable", "RowBuilder", "TYPES", "COMPOSITES", "PERTURB", "BSDFSample", "diffuse",
-           "conductor", "roughconductor", "plastic", "roughplastic", "dielectric",
-           "thindielectric"]
+__all__ = ["BSDFTable", "RowBuilder", "TYPES", "COMPOSITES", "PERTURB", "SPECS", "LEAVES",
+           "BSDFSample", *LEAVES]
 
 
 _GEO0 = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1], np.float32)

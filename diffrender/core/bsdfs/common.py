@@ -3,8 +3,9 @@ shading point by :class:`~diffrender.core.bsdfs.BSDFTable` (so every continuous 
 a texture slot, held in fields with gradient and dual storage, and can be textured).
 
 Fields (meaning per plugin, see each module): ``a``, ``b``, ``c`` RGB; ``alpha`` roughness;
-``eta`` relative index; ``w`` a host-side constant (plastic's specular sampling weight);
-``flag`` an integer option (plastic's ``nonlinear``).
+``alpha_v`` the roughness along the local y axis (anisotropic plugins; ``alpha`` is then the
+one along x); ``eta`` relative index; ``w`` a host-side constant (plastic's specular sampling
+weight); ``flag`` integer options (plastic's ``nonlinear``, roughdielectric's distribution).
 
 Lobe codes of a BSDF sample (``BSDFSample.delta``): 0 = a smooth (non-delta) direction,
 1 = the delta reflection lobe, 2 = the delta transmission lobe, 3 = a mask's null
@@ -12,9 +13,61 @@ Lobe codes of a BSDF sample (``BSDFSample.delta``): 0 = a smooth (non-delta) dir
 """
 
 from ...engine import ti
+from ...scene.ior import ior_value
+from ...scene.spec import Param
 from ..types import vec3
 
-BSDFParams = ti.types.struct(a=vec3, b=vec3, c=vec3, alpha=ti.f32, eta=ti.f32, w=ti.f32,
-                             flag=ti.i32)
+BSDFParams = ti.types.struct(a=vec3, b=vec3, c=vec3, alpha=ti.f32, alpha_v=ti.f32, eta=ti.f32,
+                             w=ti.f32, flag=ti.i32)
+
+#: the bundle fields a parameter can fill (``Param.field`` of a BSDF spec)
+BUNDLE_FIELDS = ("a", "b", "c", "alpha", "alpha_v", "eta")
 
 LOBE_SMOOTH, LOBE_REFLECT, LOBE_TRANSMIT, LOBE_NULL = 0, 1, 2, 3
+#: a composite's lobe code adds LOBE_COMPONENT x the component index
+LOBE_COMPONENT = 4
+
+# --- parameter declarations shared by the BSDF modules' specs ---------------------------------
+
+HAS_SMOOTH, HAS_DELTA = "smooth", "delta"  # PluginSpec.lobes
+
+
+def reflectance(default, doc, fld):
+    """A colour parameter (rgb, float, spectrum or texture), differentiable."""
+    return Param("spectrum", default, doc, diff=True, field=fld)
+
+
+def roughness(doc="roughness (float or texture)", fld=("alpha", "alpha_v")):
+    return Param("float_texture", 0.1, doc, diff=True, field=fld)
+
+
+def ior_params(interior):
+    """``int_ior`` / ``ext_ior`` (Mitsuba's defaults: ``interior`` and air)."""
+    return {"int_ior": Param("ior", interior, "interior index (float or material name)"),
+            "ext_ior": Param("ior", "air", "exterior index (float or material name)")}
+
+
+def eta_param(interior):
+    """The differentiable relative index ``int_ior / ext_ior`` (a ``model`` parameter)."""
+    return {"eta": Param("float_texture", ior_value(interior) / ior_value("air"),
+                         "int_ior / ext_ior", diff=True, field="eta")}
+
+
+def distribution(default="beckmann", choices=("ggx", "beckmann"), doc="microfacet distribution"):
+    return Param("string", default, doc, choices)
+
+
+SAMPLE_VISIBLE = Param("boolean", True, "sample visible normals only")
+
+
+def conductor_params():
+    """``material`` / ``eta`` / ``k`` / ``specular_reflectance`` of the conductors; the
+    defaults of ``eta`` and ``k`` are those of ``material="none"`` (a perfect mirror)."""
+    return {
+        "material": Param("string", "none", "conductor preset (Au, Ag, Cu, Al, Cr, ...; none "
+                                            "= perfect mirror)"),
+        "eta": Param("spectrum", 0.0, "real part of the index (rgb), instead of material",
+                     diff=True, field="b"),
+        "k": Param("spectrum", 1.0, "imaginary part of the index (rgb), instead of material",
+                   diff=True, field="c"),
+        "specular_reflectance": reflectance(1.0, "multiplier (rgb or texture)", "a")}

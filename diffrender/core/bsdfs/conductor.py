@@ -22,10 +22,12 @@ Scene snippet::
 
 from ...engine import ti
 from ..types import BSDFSample
+from ...scene.spec import PluginSpec
+from .common import HAS_DELTA, LOBE_REFLECT, conductor_params
 from .microfacet import fresnel_conductor, reflect
 
-NAME = "conductor"
-PARAMS = ("specular_reflectance", "eta", "k")
+SPEC = PluginSpec("bsdf", "conductor", conductor_params(),
+                  doc="smooth metal (delta reflection)", code=1, lobes=(HAS_DELTA,))
 
 
 @ti.func
@@ -42,7 +44,7 @@ def pdf(p, wi, wo):
 def eval_delta(p, wi, wo, lobe):
     """The delta lobe's mass ``R_s F`` (wo is the mirror direction)."""
     res = ti.Vector([0.0, 0.0, 0.0])
-    if wi.z > 0.0 and wo.z > 0.0 and lobe == 1:
+    if wi.z > 0.0 and wo.z > 0.0 and lobe == LOBE_REFLECT:
         res = p.a * fresnel_conductor(wi.z, p.b, p.c)
     return res
 
@@ -50,7 +52,7 @@ def eval_delta(p, wi, wo, lobe):
 @ti.func
 def sample(p, wi, u1, u2):
     wo = reflect(wi)
-    res = BSDFSample(wo=wo, weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0, delta=1)
+    res = BSDFSample(wo=wo, weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0, delta=LOBE_REFLECT)
     if wi.z > 0.0:
         res.weight = p.a * fresnel_conductor(wi.z, p.b, p.c)
         res.pdf = 1.0

@@ -20,11 +20,14 @@ Scene snippet (Mitsuba 3 XML)::
 """
 
 from ...engine import ti
+from ...scene.spec import PluginSpec
 from ..types import INV_PI, BSDFSample
 from ..warp import square_to_cosine_hemisphere
+from .common import LOBE_SMOOTH, HAS_SMOOTH, reflectance
 
-NAME = "diffuse"
-PARAMS = ("reflectance",)
+SPEC = PluginSpec("bsdf", "diffuse", {
+    "reflectance": reflectance(0.5, "albedo (rgb, float, spectrum or texture)", "a")},
+    doc="Lambertian", code=0, lobes=(HAS_SMOOTH,))
 
 
 @ti.func
@@ -52,7 +55,7 @@ def sample(p, wi, u1, u2):
     if not (wi.z > 0.0 and wo.z > 0.0 and pd > 0.0):
         weight = ti.Vector([0.0, 0.0, 0.0])
         pd = 0.0
-    return BSDFSample(wo=wo, weight=weight, pdf=pd, delta=0)
+    return BSDFSample(wo=wo, weight=weight, pdf=pd, delta=LOBE_SMOOTH)
 
 
 @ti.func

@@ -25,13 +25,32 @@ Scene snippet::
     </bsdf>
 """
 
+import numpy as np
+
 from ...engine import ti
 from ..types import INV_PI, BSDFSample
 from ..warp import square_to_cosine_hemisphere
+from ...scene.spec import Param, PluginSpec
+from .common import (HAS_DELTA, LOBE_REFLECT, LOBE_SMOOTH, HAS_SMOOTH, eta_param, ior_params,
+                     reflectance)
 from .microfacet import fresnel_dielectric, fresnel_diffuse_reflectance, reflect
 
-NAME = "plastic"
-PARAMS = ("diffuse_reflectance", "specular_reflectance", "eta")
+SPEC = PluginSpec("bsdf", "plastic", {
+    "diffuse_reflectance": reflectance(0.5, "base colour", "a"),
+    "specular_reflectance": reflectance(1.0, "coating multiplier", "b"),
+    **ior_params("polypropylene"),
+    "nonlinear": Param("boolean", False, "account for colour shift by internal scattering")},
+    doc="smooth plastic (diffuse base, dielectric coating)", code=3, lobes=(HAS_SMOOTH, HAS_DELTA),
+    model=eta_param("polypropylene"))
+
+
+def host_row(params) -> dict:
+    """Row options computed on the host: ``nonlinear`` and the specular sampling weight
+    ``w = mean(R_s) / (mean(R_s) + mean(R_d))`` (as Mitsuba)."""
+    d = float(np.mean(params["diffuse_reflectance"].mean()))
+    s = float(np.mean(params["specular_reflectance"].mean()))
+    return {"flag": int(bool(params.get("nonlinear", False))),
+            "w": s / (d + s) if d + s > 0 else 0.5}
 
 
 @ti.func
@@ -74,7 +93,7 @@ def pdf(p, wi, wo):
 @ti.func
 def eval_delta(p, wi, wo, lobe):
     res = ti.Vector([0.0, 0.0, 0.0])
-    if wi.z > 0.0 and wo.z > 0.0 and lobe == 1:
+    if wi.z > 0.0 and wo.z > 0.0 and lobe == LOBE_REFLECT:
         fi, _a, _b, _c = fresnel_dielectric(wi.z, p.eta)
         res = p.b * fi
     return res
@@ -83,14 +102,14 @@ def eval_delta(p, wi, wo, lobe):
 @ti.func
 def sample(p, wi, u1, u2):
     res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0,
-                     delta=0)
+                     delta=LOBE_SMOOTH)
     if wi.z > 0.0:
         fi, _a, _b, _c = fresnel_dielectric(wi.z, p.eta)
         ps, pd = probs(p, fi)
         if u1 < ps:
             res.wo = reflect(wi)
             res.pdf = ps
-            res.delta = 1
+            res.delta = LOBE_REFLECT
             res.weight = p.b * fi / ps
         else:
             wo = square_to_cosine_hemisphere(u2)

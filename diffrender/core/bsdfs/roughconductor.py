@@ -24,11 +24,19 @@ Scene snippet::
 
 from ...engine import ti
 from ..types import BSDFSample
+from ...scene.spec import PluginSpec
+from .common import (LOBE_SMOOTH, SAMPLE_VISIBLE, HAS_SMOOTH, conductor_params, distribution,
+                     roughness)
 from .microfacet import (fresnel_conductor, ggx_d, ggx_g1, ggx_pdf_visible,
                          ggx_sample_visible, reflect_about)
 
-NAME = "roughconductor"
-PARAMS = ("alpha", "specular_reflectance", "eta", "k")
+SPEC = PluginSpec("bsdf", "roughconductor", {
+    **conductor_params(),
+    "alpha": roughness("GGX roughness (float or texture)", "alpha"),
+    "distribution": distribution(doc="microfacet distribution (ggx only; without it: ggx, "
+                                     "with a warning)"),
+    "sample_visible": SAMPLE_VISIBLE},
+    doc="rough metal (GGX microfacets)", code=2, lobes=(HAS_SMOOTH,))
 
 
 @ti.func
@@ -58,7 +66,7 @@ def eval_delta(p, wi, wo, lobe):
 @ti.func
 def sample(p, wi, u1, u2):
     res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0,
-                     delta=0)
+                     delta=LOBE_SMOOTH)
     if wi.z > 0.0:
         m = ggx_sample_visible(p.alpha, wi, u2.x, u2.y)
         wo = reflect_about(wi, m)

@@ -56,10 +56,23 @@ from ..types import INV_PI, BSDFSample
 from ..warp import square_to_cosine_hemisphere
 from .microfacet import (fresnel_dielectric, fresnel_diffuse_reflectance, ggx_d, ggx_g1,
                          ggx_pdf_visible, ggx_sample_visible, reflect_about)
-from .plastic import probs
+from ...scene.spec import Param, PluginSpec
+from .common import (HAS_SMOOTH, LOBE_SMOOTH, SAMPLE_VISIBLE, distribution, eta_param,
+                     ior_params, reflectance, roughness)
+from .plastic import host_row, probs  # noqa: F401  (host_row: the same row options as plastic)
 
-NAME = "roughplastic"
-PARAMS = ("alpha", "diffuse_reflectance", "specular_reflectance", "eta")
+SPEC = PluginSpec("bsdf", "roughplastic", {
+    "diffuse_reflectance": reflectance(0.5, "base colour", "a"),
+    "specular_reflectance": reflectance(1.0, "coating multiplier", "b"),
+    **ior_params("polypropylene"),
+    "nonlinear": Param("boolean", False, "account for colour shift by internal scattering"),
+    "alpha": roughness("GGX roughness (float or texture)", "alpha"),
+    "distribution": distribution(doc="microfacet distribution (ggx only; without it: ggx, "
+                                     "with a warning)"),
+    "sample_visible": SAMPLE_VISIBLE},
+    doc="rough plastic (diffuse base, GGX coating)", code=4, lobes=(HAS_SMOOTH,),
+    model=eta_param("polypropylene"))
+
 
 #: cosines in the coat tables (Mitsuba's MI_ROUGH_TRANSMITTANCE_RES)
 RES = 64
@@ -308,7 +321,7 @@ def pdf_coat(p, wi, wo, coat: ti.template(), r):
 @ti.func
 def sample_coat(p, wi, u1, u2, coat: ti.template(), r):
     res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0,
-                     delta=0)
+                     delta=LOBE_SMOOTH)
     if wi.z > 0.0:
         ps, pd = probs(p, 1.0 - coat.transmittance(r, wi.z, p.alpha, p.eta))
         wo = ti.Vector([0.0, 0.0, 1.0])

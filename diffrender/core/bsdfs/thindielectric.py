@@ -22,10 +22,15 @@ Scene snippet::
 
 from ...engine import ti
 from ..types import BSDFSample
+from ...scene.spec import PluginSpec
+from .common import HAS_DELTA, LOBE_REFLECT, LOBE_TRANSMIT, eta_param, ior_params, reflectance
 from .microfacet import fresnel_dielectric, reflect
 
-NAME = "thindielectric"
-PARAMS = ("eta", "specular_reflectance", "specular_transmittance")
+SPEC = PluginSpec("bsdf", "thindielectric", {
+    **ior_params("bk7"),
+    "specular_reflectance": reflectance(1.0, "reflection multiplier", "a"),
+    "specular_transmittance": reflectance(1.0, "transmission multiplier", "b")},
+    doc="thin glass sheet", code=6, lobes=(HAS_DELTA,), model=eta_param("bk7"))
 
 
 @ti.func
@@ -51,9 +56,9 @@ def pdf(p, wi, wo):
 def eval_delta(p, wi, wo, lobe):
     r = reflectance(p, wi)
     res = ti.Vector([0.0, 0.0, 0.0])
-    if lobe == 1:
+    if lobe == LOBE_REFLECT:
         res = p.a * r
-    elif lobe == 2:
+    elif lobe == LOBE_TRANSMIT:
         res = p.b * (1.0 - r)
     return res
 
@@ -61,12 +66,12 @@ def eval_delta(p, wi, wo, lobe):
 @ti.func
 def sample(p, wi, u1, u2):
     r = reflectance(p, wi)
-    res = BSDFSample(wo=reflect(wi), weight=p.a, pdf=r, delta=1)
+    res = BSDFSample(wo=reflect(wi), weight=p.a, pdf=r, delta=LOBE_REFLECT)
     if not (u1 <= r):
         res.wo = -wi
         res.weight = p.b
         res.pdf = 1.0 - r
-        res.delta = 2
+        res.delta = LOBE_TRANSMIT
     if wi.z == 0.0:
         res.pdf = 0.0
         res.weight = ti.Vector([0.0, 0.0, 0.0])

@@ -11,15 +11,37 @@ slot only for envmaps): a texture slot, so the replay can re-evaluate and differ
 Geometric factors (distances, a spot's falloff, sampling densities) are the sample's ``geo``.
 """
 
+import importlib
+import pkgutil
+
 import numpy as np
 
 from ...engine import ti
 from ...errors import SceneError
+from ..bsdfs.common import LOBE_SMOOTH
 from ..types import PI, EmitterSample, vec3
 from ..warp import floor_f, mis_power, square_to_uniform_triangle
 from . import area, constant, directional, envmap, point, spot
 
-TYPES = {"area": 0, "point": 1, "spot": 2, "directional": 3, "constant": 4, "envmap": 5}
+
+def _discover():
+    """The emitter modules of this package: every submodule that declares a ``SPEC``."""
+    mods = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if getattr(mod, "SPEC", None) is not None:
+            mods[mod.SPEC.type] = mod
+    return dict(sorted(mods.items(), key=lambda kv: kv[1].SPEC.code))
+
+
+#: plugin name -> module, in type-code order
+MODULES = _discover()
+#: the emitter specs (the loader's and the docs')
+SPECS = tuple(m.SPEC for m in MODULES.values())
+#: plugin name -> compile-time type code
+TYPES = {n: m.SPEC.code for n, m in MODULES.items()}
+AREA, POINT, SPOT = area.SPEC.code, point.SPEC.code, spot.SPEC.code
+DIRECTIONAL, CONSTANT, ENVMAP = directional.SPEC.code, constant.SPEC.code, envmap.SPEC.code
 INFINITE = ("constant", "envmap")
 #: ``EmitterSample.dist`` of lights at infinity. Not ``inf``: kernels compile with fast math,
 #: under which comparisons with infinity are undefined.
@@ -51,14 +73,14 @@ class EmitterTable:
         self.has_scale = any(r.get("scale_slot", -1) >= 0 for r in rows)
         self.scale_kinds = textures.kinds_of([r.get("scale_slot", -1) for r in rows])
         #: Static: some emitter lies at infinity (shadow rays without an end point).
-        self.has_infinite = any(t in self.types for t in (3, 4, 5))
+        self.has_infinite = any(t in self.types for t in (DIRECTIONAL, CONSTANT, ENVMAP))
         envs = [i for i, r in enumerate(rows) if r["type"] in INFINITE]
         if len(envs) > 1:
             raise SceneError("a scene can have at most one environment emitter (constant or "
                              f"envmap), got {len(envs)}", rows[envs[1]].get("where"))
         self.env = envs[0] if envs else -1  # static: kernels are specialised to it
         self.env_type = TYPES[rows[self.env]["type"]] if envs else -1
-        hw = rows[self.env]["size"] if self.env_type == 5 else (1, 1)
+        hw = rows[self.env]["size"] if self.env_type == ENVMAP else (1, 1)
         self.env_h, self.env_w = int(hw[0]), int(hw[1])
         self.env_gh = max(self.env_h, 2)  # rows of the sampling grid (envmap.build_distribution)
         self.env_q = ti.field(ti.f32, shape=(self.env_gh, self.env_w))
@@ -75,7 +97,7 @@ class EmitterTable:
 
     def update_env(self):
         """(Re-)build the envmap's sampling distribution from its texels."""
-        if self.env_type != 5:
+        if self.env_type != ENVMAP:
             return
         r = self.rows[self.env]
         data = np.asarray(r["texture"].data, np.float32)
@@ -180,9 +202,9 @@ class EmitterTable:
         """(radiance seen along world direction d, texture uv) of the environment."""
         res = ti.Vector([0.0, 0.0, 0.0])
         tuv = ti.Vector([0.0, 0.0])
-        if ti.static(self.env_type == 4):
+        if ti.static(self.env_type == CONSTANT):
             res = self.radiance(self.env, tuv)
-        elif ti.static(self.env_type == 5):
+        elif ti.static(self.env_type == ENVMAP):
             uv = envmap.dir_to_uv(self._to_local(self.env, d))
             tuv = envmap.texture_uv(uv, self.env_h)
             res = self.radiance(self.env, tuv)
@@ -193,9 +215,9 @@ class EmitterTable:
         """Solid-angle density of sampling world direction d (selection included)."""
         res = 0.0
         n = ti.cast(self.n_field[None], ti.f32)
-        if ti.static(self.env_type == 4):
+        if ti.static(self.env_type == CONSTANT):
             res = 1.0 / (4.0 * PI) / n
-        elif ti.static(self.env_type == 5):
+        elif ti.static(self.env_type == ENVMAP):
             uv = envmap.dir_to_uv(self._to_local(self.env, d))
             st = ti.sin(PI * uv.y)
             if st > 0.0:
@@ -228,7 +250,7 @@ class EmitterTable:
         MIS weight, texture uv)."""
         le, tuv = self.env_eval(d)
         w = 1.0
-        if prev_delta == 0:
+        if prev_delta == LOBE_SMOOTH:
             w = mis_power(prev_pdf, self.env_pdf(d))
         return le * w, w, tuv
 
@@ -268,14 +290,14 @@ class EmitterTable:
             ux = ti.min(x - e, 0.99999994)
             info = self.info[e]
             res.emitter = e
-            if ti.static(1 in self.types or 2 in self.types):
-                if info.type == 1 or info.type == 2:  # point, spot
+            if ti.static(POINT in self.types or SPOT in self.types):
+                if info.type == POINT or info.type == SPOT:
                     v = info.position - ref
                     dist = v.norm()
                     if dist > 0.0:
                         fall = 1.0
-                        if ti.static(2 in self.types):
-                            if info.type == 2:
+                        if ti.static(SPOT in self.types):
+                            if info.type == SPOT:
                                 dl = self._to_local(e, -v / dist)
                                 fall = spot.falloff(dl.z, info.cos_cutoff, info.cos_beam,
                                                     info.cutoff, info.inv_transition)
@@ -286,8 +308,8 @@ class EmitterTable:
                         res.weight = self.radiance(e, res.uv) * res.geo
                         res.pdf = 1.0 / nf
                         res.delta = 1
-            if ti.static(3 in self.types):
-                if info.type == 3:  # directional: travels along local +Z
+            if ti.static(DIRECTIONAL in self.types):
+                if info.type == DIRECTIONAL:  # travels along local +Z
                     d = -self._to_world(e, ti.Vector([0.0, 0.0, 1.0]))
                     res.d = d
                     res.dist = FAR
@@ -296,8 +318,8 @@ class EmitterTable:
                     res.weight = self.radiance(e, res.uv) * nf
                     res.pdf = 1.0 / nf
                     res.delta = 1
-            if ti.static(4 in self.types):
-                if info.type == 4:
+            if ti.static(CONSTANT in self.types):
+                if info.type == CONSTANT:
                     d = constant.square_to_uniform_sphere(ti.Vector([ux, u.y]))
                     res.d = d
                     res.dist = FAR
@@ -305,8 +327,8 @@ class EmitterTable:
                     res.pdf = 1.0 / (4.0 * PI) / nf
                     res.geo = 1.0 / res.pdf
                     res.weight = self.radiance(e, res.uv) * res.geo
-            if ti.static(5 in self.types):
-                if info.type == 5:
+            if ti.static(ENVMAP in self.types):
+                if info.type == ENVMAP:
                     row = self._search(self.env_row_cdf, -1, self.env_gh - 1, ux)
                     r0 = 0.0
                     if row > 0:
@@ -338,8 +360,8 @@ class EmitterTable:
                         res.pdf = self._env_density(qs) / (2.0 * PI * PI * st) / nf
                         res.geo = 1.0 / res.pdf
                         res.weight = self.radiance(e, tuv) * res.geo
-            if ti.static(0 in self.types):
-                if info.type == 0:  # area
+            if ti.static(AREA in self.types):
+                if info.type == AREA:
                     k, ur = self._pick_triangle(e, ux)
                     bc = square_to_uniform_triangle(ti.Vector([ur, u.y]))
                     tri = self.tri[k]
@@ -368,7 +390,7 @@ class EmitterTable:
         v = si.p - ref
         dist = v.norm()
         res = 0.0
-        if info.type == 0 and dist > 0.0:
+        if info.type == AREA and dist > 0.0:
             res = area.pdf_solid_angle(info.area, dist, si.ns, v / dist) / self.n_field[None]
         return res
 
@@ -377,10 +399,10 @@ class EmitterTable:
         """Radiance leaving the emitter surface ``si`` towards ``w_out``."""
         info = self.info[e]
         res = ti.Vector([0.0, 0.0, 0.0])
-        if info.type == 0:
+        if info.type == AREA:
             res = area.eval(self.radiance(e, si.uv), si.ns, w_out)
         return res
 
 
-__all__ = ["EmitterTable", "TYPES", "INFINITE", "area", "point", "spot", "directional",
-           "constant", "envmap"]
+__all__ = ["EmitterTable", "TYPES", "SPECS", "MODULES", "INFINITE", "AREA", "POINT", "SPOT",
+           "DIRECTIONAL", "CONSTANT", "ENVMAP", *MODULES]

@@ -18,9 +18,11 @@ Scene snippet::
 """
 
 from ...engine import ti
+from ...scene.spec import Param, PluginSpec
 
-NAME = "area"
-PARAMS = ("radiance",)
+SPEC = PluginSpec("emitter", "area", {
+    "radiance": Param("spectrum", 1.0, "emitted radiance", diff=True)},
+    doc="area light (nested in a shape)", code=0)
 
 
 @ti.func

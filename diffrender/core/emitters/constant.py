@@ -14,10 +14,12 @@ Scene snippet::
 """
 
 from ...engine import ti
+from ...scene.spec import Param, PluginSpec
 from ..types import PI
 
-NAME = "constant"
-PARAMS = ("radiance",)
+SPEC = PluginSpec("emitter", "constant", {
+    "radiance": Param("spectrum", 1.0, "radiance of the environment", diff=True)},
+    doc="uniform environment", code=4)
 
 
 @ti.func

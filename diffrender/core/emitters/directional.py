@@ -15,5 +15,10 @@ Scene snippet::
     </emitter>
 """
 
-NAME = "directional"
-PARAMS = ("irradiance",)
+from ...scene.spec import Param, PluginSpec
+
+SPEC = PluginSpec("emitter", "directional", {
+    "irradiance": Param("spectrum", 1.0, "irradiance on a surface facing the light", diff=True),
+    "direction": Param("point", None, "direction the light travels (alternative to to_world)"),
+    "to_world": Param("transform", None, "light travels along local +Z")},
+    doc="directional light (sun)", code=3)

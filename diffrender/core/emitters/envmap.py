@@ -34,11 +34,16 @@ Scene snippet::
 import numpy as np
 
 from ...engine import ti
+from ...scene.spec import Param, PluginSpec
 from ..types import INV_PI, PI
 from ..warp import floor_f
 
-NAME = "envmap"
-PARAMS = ("radiance", "scale")
+SPEC = PluginSpec("emitter", "envmap", {
+    "filename": Param("string", None, "lat-long image (EXR, HDR, PNG, JPEG)"),
+    "scale": Param("float", 1.0, "radiance multiplier", diff=True),
+    "to_world": Param("transform", None, "rotation of the environment")},
+    doc="environment map", code=5,
+    model={"radiance": Param("spectrum", None, "the image's texels (linear RGB)", diff=True)})
 
 
 def build_distribution(data: np.ndarray):

@@ -14,9 +14,13 @@ Scene snippet::
 """
 
 from ...engine import ti
+from ...scene.spec import Param, PluginSpec
 
-NAME = "point"
-PARAMS = ("intensity", "position")
+SPEC = PluginSpec("emitter", "point", {
+    "intensity": Param("spectrum", 1.0, "radiant intensity", diff=True),
+    "position": Param("point", None, "position (origin)", diff=True, discontinuous=True),
+    "to_world": Param("transform", None, "alternative to position")},
+    doc="point light", code=1)
 
 
 @ti.func

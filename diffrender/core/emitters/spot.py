@@ -25,9 +25,14 @@ Scene snippet::
 """
 
 from ...engine import ti
+from ...scene.spec import Param, PluginSpec
 
-NAME = "spot"
-PARAMS = ("intensity",)
+SPEC = PluginSpec("emitter", "spot", {
+    "intensity": Param("spectrum", 1.0, "radiant intensity on the axis", diff=True),
+    "cutoff_angle": Param("float", 20.0, "degrees; no light beyond"),
+    "beam_width": Param("float", None, "degrees of full intensity (3/4 of cutoff_angle)"),
+    "to_world": Param("transform", None, "position and orientation (shines along +Z)")},
+    doc="spot light", code=2)
 
 
 @ti.func

@@ -1,4 +1,5 @@
-"""Shared finite-difference helpers for gradient tests."""
+"""Finite-difference checks shared by the gradient tests: central differences of a function,
+of a render (with common random numbers), and the comparison of a gradient with them."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,13 +36,19 @@ def assert_grad_close(actual, expected, rtol=1e-4, atol=1e-8, what="gradient"):
                              f"(worst of {actual.size}; max abs err {err.max():.3g})")
 
 
-def render_fd(renderer, scene, adj, name, index, spp, seed, eps_rel=1e-2):
+def render_fd(renderer, scene, adj, name, index, spp, seed, eps_rel=1e-2, eps=None,
+              reupload=False):
     """Central difference of <adj, render> with respect to component ``index`` of scene
     parameter ``name``, with common random numbers (the same ``seed`` on both sides), so that
-    it equals the replayed derivative up to float32 round-off; the parameter is restored."""
+    it equals the replayed derivative up to float32 round-off; the parameter is restored.
+
+    The step is ``eps`` when given, else ``eps_rel * max(|value|, 1e-2)``. ``reupload``: upload
+    the restored value at once (``renderer.update()``): a pending ``to_world`` change would
+    otherwise be applied together with the next ``vertex_positions`` change and overwrite it."""
     p = scene.parameters()
     v0 = np.array(p[name], np.float64)
-    eps = eps_rel * max(abs(v0.flat[index]), 1e-2)
+    if eps is None:
+        eps = eps_rel * max(abs(v0.flat[index]), 1e-2)
     vals = []
     for sgn in (1, -1):
         v = v0.copy()
@@ -49,4 +56,6 @@ def render_fd(renderer, scene, adj, name, index, spp, seed, eps_rel=1e-2):
         p[name] = v
         vals.append(float((renderer.render(spp=spp, seed=seed).astype(np.float64) * adj).sum()))
     p[name] = v0
+    if reupload:
+        renderer.update()
     return (vals[0] - vals[1]) / (2 * eps)

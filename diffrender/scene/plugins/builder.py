@@ -1,0 +1,134 @@
+"""The builder: plugin tree -> :class:`~diffrender.scene.model.Scene`, one mixin per plugin
+category (``shape.py``, ``bsdf.py``, ``texture.py``, ``emitter.py``, ``sensor.py``,
+``integrator.py``); parameters are read through a :class:`~.reader.Reader` by each plugin's spec,
+defaults filled here (the renderer never fills the scene)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from ...errors import SceneError
+from ..model import Scene, Sensor
+from ..spec import PluginSpec
+from ..tree import Node, Ref, SceneTree
+from .bsdf import BSDFBuilder
+from .emitter import EmitterBuilder
+from .integrator import IntegratorBuilder
+from .reader import Reader
+from .registry import spec_for
+from .sensor import SensorBuilder
+from .shape import ShapeBuilder
+from .texture import TextureBuilder
+
+
+class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorBuilder,
+              IntegratorBuilder):
+    """Plugin tree -> :class:`Scene`."""
+
+    def __init__(self, tree: SceneTree, resolve_file: Callable[[str], str | None]):
+        self.tree = tree
+        self.resolve_file = resolve_file
+        self.built: dict[int, Any] = {}  # id(node) -> object (shared BSDFs, textures)
+        self.origin: dict[int, Node] = {}  # id(object) -> node, for parameter sources
+        self.param_node: dict[int, Node] = {}  # id(BSDF) -> node holding its parameters
+
+    # -- references --------------------------------------------------------------------------
+    def resolve(self, ref: Ref) -> Node:
+        node = self.tree.ids.get(ref.id)
+        if node is None:
+            raise SceneError(f"reference to unknown id '{ref.id}'", str(ref.loc))
+        return node
+
+    def file(self, r: Reader, name: str, what: str) -> str:
+        fn = r.get(name)
+        if fn is None:
+            raise r.error(f"{r.owner} needs a '{name}' parameter")
+        path = self.resolve_file(fn)
+        if path is None:
+            full = fn if os.path.isabs(fn) else os.path.join(self.tree.base_dir, fn)
+            raise SceneError(f"{r.node.describe()}: {what} file not found: {full}",
+                             r.loc(name))
+        return path
+
+    # -- scene -------------------------------------------------------------------------------
+    def scene(self) -> Scene:
+        root = self.tree.root
+        root.used = True
+        scene = Scene()
+        integrator_node = None
+        for c in root.children:
+            if isinstance(c, Ref):
+                raise SceneError(f"a reference ('{c.id}') cannot occur directly in the scene",
+                                 str(c.loc))
+            c.used = True
+            if c.category == "shape":
+                self.shape(c, scene)
+            elif c.category == "sensor":
+                scene.sensors.append(self.sensor(c))
+            elif c.category == "integrator":
+                if integrator_node is not None:
+                    raise SceneError(f"more than one integrator (first at {integrator_node.loc})",
+                                     str(c.loc))
+                integrator_node = c
+                scene.integrator = self.integrator(c)
+            elif c.category == "emitter":
+                em = self.emitter(c)
+                if em.type == "area":
+                    raise SceneError("an area emitter must be nested in a shape", str(c.loc))
+                scene.emitters.append(em)
+            elif c.category == "bsdf":
+                self.bsdf(c)
+            elif c.category == "texture":
+                self.texture(c)
+            else:
+                raise SceneError(f"a {c.category} cannot occur directly in the scene; "
+                                 f"it belongs in a {'film' if c.category == 'rfilter' else 'sensor'}",
+                                 str(c.loc))
+        if not scene.sensors:  # Mitsuba's default sensor (a perspective camera)
+            scene.sensors.append(Sensor())
+        return scene
+
+    # -- shapes ------------------------------------------------------------------------------
+
+    def spec_for(self, node: Node) -> PluginSpec:
+        return spec_for(node)
+
+
+def collect_ids(root: Node) -> dict[str, Node]:
+    ids: dict[str, Node] = {}
+
+    def walk(n: Node):
+        for c in n.children:
+            if isinstance(c, Node):
+                if c.id is not None:
+                    if c.id in ids:
+                        raise SceneError(f"duplicate id '{c.id}' (first at {ids[c.id].loc})",
+                                         str(c.loc))
+                    ids[c.id] = c
+                walk(c)
+
+    walk(root)
+    return ids
+
+
+def check_refs(root: Node, ids: dict[str, Node]) -> None:
+    def walk(n: Node):
+        for c in n.children:
+            if isinstance(c, Ref):
+                if c.id not in ids:
+                    known = ", ".join(sorted(ids)) or "none"
+                    raise SceneError(f"reference to unknown id '{c.id}' (known ids: {known})",
+                                     str(c.loc))
+            else:
+                walk(c)
+
+    walk(root)
+
+
+def build_scene(tree: SceneTree, resolve_file: Callable[[str], str | None]) -> tuple[Scene,
+                                                                                      Builder]:
+    check_refs(tree.root, tree.ids)
+    b = Builder(tree, resolve_file)
+    scene = b.scene()
+    return scene, b
+

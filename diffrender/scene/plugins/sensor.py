@@ -1,0 +1,161 @@
+"""Sensors, films, reconstruction filters and samplers: their specs and builders."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import Film, ReconstructionFilter, Sampler, Sensor
+from ..spec import Param, PluginSpec
+from ..tree import Node
+from .reader import Reader
+
+def _sampler(type_, extra=None, maps_to="independent"):
+    p = {"sample_count": Param("integer", 4, "samples per pixel"),
+         "seed": Param("integer", 0, "seed of the random number generator")}
+    p.update(extra or {})
+    return PluginSpec("sampler", type_, p, (), f"{type_} sampler", maps_to)
+
+
+SPECS = (
+    PluginSpec("sensor", "perspective", {
+        "fov": Param("float", None, "field of view in degrees along fov_axis", diff=True,
+                     discontinuous=True),
+        "focal_length": Param("string", "50mm", "35mm-equivalent focal length, used when no fov"),
+        "fov_axis": Param("string", "x", "", ("x", "y", "diagonal", "smaller", "larger")),
+        "near_clip": Param("float", 0.01, ""), "far_clip": Param("float", 10000.0, ""),
+        "to_world": Param("transform", None, "camera-to-world (no scaling)", diff=True,
+                          discontinuous=True)},
+        ("film", "sampler"), "pinhole camera"),
+    PluginSpec("film", "hdrfilm", {
+        "width": Param("integer", 768, ""), "height": Param("integer", 576, ""),
+        "file_format": Param("string", "openexr", "", ("openexr", "exr", "rgbe", "pfm")),
+        "pixel_format": Param("string", "rgb", "", ("rgb", "rgba", "luminance",
+                                                    "luminance_alpha", "xyz", "xyza")),
+        "component_format": Param("string", "float16", "", ("float16", "float32", "uint32")),
+        "sample_border": Param("boolean", False, ""),
+        "crop_offset_x": Param("integer", 0, ""), "crop_offset_y": Param("integer", 0, ""),
+        "crop_width": Param("integer", None, "(width)"),
+        "crop_height": Param("integer", None, "(height)")},
+        ("rfilter",), "HDR film"),
+    PluginSpec("rfilter", "box", {}, (), "box filter, radius 0.5 px"),
+    PluginSpec("rfilter", "tent", {"radius": Param("float", 1.0, "radius in pixels")}, (),
+               "tent filter"),
+    PluginSpec("rfilter", "gaussian", {"stddev": Param("float", 0.5, "standard deviation in "
+                                                                      "pixels; radius 4*stddev")},
+               (), "Gaussian filter"),
+    _sampler("independent", maps_to=None),
+    _sampler("stratified", {"jitter": Param("boolean", True, "")}),
+    _sampler("multijitter", {"jitter": Param("boolean", True, "")}),
+    _sampler("orthogonal", {"jitter": Param("boolean", True, ""),
+                            "strength": Param("integer", 2, "")}),
+    _sampler("ldsampler"),
+)
+
+
+class SensorBuilder:
+    """Builder methods for sensors and their film / filter / sampler."""
+
+    def sensor(self, node: Node) -> Sensor:
+        r = Reader(self, node)
+        film_node = r.child("film")
+        film = self.film(film_node) if film_node is not None else Film(
+            component_format="float16")  # Mitsuba's hdrfilm default
+        sampler_node = r.child("sampler")
+        sampler = self.sampler(sampler_node) if sampler_node is not None else Sampler()
+        if r.has("fov") and r.has("focal_length"):
+            raise r.error("give either 'fov' or 'focal_length', not both", "focal_length")
+        if r.has("fov"):
+            fov = r.get("fov")
+            axis = r.get("fov_axis")
+        else:
+            if r.has("fov_axis"):
+                r.get("fov_axis")  # ignored by Mitsuba with a focal length: accept it
+            fl = r.get("focal_length")
+            s = fl.strip()
+            s = s[:-2] if s.endswith("mm") else s
+            try:
+                f = float(s)
+                if not f > 0:
+                    raise ValueError
+            except ValueError:
+                raise r.error(f"could not parse focal_length \"{fl}\" (expected e.g. \"50mm\")",
+                              "focal_length") from None
+            fov = float(np.degrees(2.0 * np.arctan(np.sqrt(36.0 ** 2 + 24.0 ** 2) / (2.0 * f))))
+            axis = "diagonal"
+        near, far = r.get("near_clip"), r.get("far_clip")
+        if not 0 < near < far:
+            raise r.error(f"need 0 < near_clip < far_clip, got near_clip={near}, "
+                          f"far_clip={far}", "near_clip" if r.has("near_clip") else "far_clip")
+        m = r.get("to_world")
+        m = np.eye(4) if m is None else m
+        self._check_transform(m, r, "to_world")
+        norms = np.linalg.norm(m[:3, :3], axis=0)
+        if np.any(np.abs(norms - 1.0) > 1e-3):
+            raise r.error("sensor to_world must not contain scaling (column lengths "
+                          f"{np.round(norms, 4).tolist()})", "to_world")
+        r.finish()
+        sensor = Sensor(to_world=m, fov=float(fov), fov_axis=axis, near_clip=near, far_clip=far,
+                        film=film, sampler=sampler, id=node.id)
+        fx = sensor.fov_x()
+        if not 0.0 < fx < 180.0 or not np.isfinite(fx):
+            raise r.error(f"the horizontal field of view must be in (0, 180) degrees, got {fx:g}",
+                          "fov" if r.has("fov") else None)
+        self.origin[id(sensor)] = node
+        return sensor
+
+    def film(self, node: Node) -> Film:
+        r = Reader(self, node)
+        w, h = r.get("width"), r.get("height")
+        for nm, v in (("width", w), ("height", h)):
+            if v <= 0:
+                raise r.error(f"film {nm} must be positive, got {v}", nm)
+        rf_node = r.child("rfilter")
+        rf = self.rfilter(rf_node) if rf_node is not None else ReconstructionFilter()
+        crop = None
+        if any(r.has(k) for k in ("crop_offset_x", "crop_offset_y", "crop_width",
+                                  "crop_height")):
+            ox, oy = r.get("crop_offset_x"), r.get("crop_offset_y")
+            cw = r.get("crop_width")
+            ch = r.get("crop_height")
+            cw = w if cw is None else cw
+            ch = h if ch is None else ch
+            if ox < 0 or oy < 0 or cw <= 0 or ch <= 0 or ox + cw > w or oy + ch > h:
+                raise r.error(f"crop window ({ox}, {oy}, {cw}, {ch}) does not fit in the "
+                              f"{w}x{h} film")
+            crop = (ox, oy, cw, ch)
+        film = Film(width=w, height=h, rfilter=rf, pixel_format=r.get("pixel_format"),
+                    component_format=r.get("component_format"),
+                    sample_border=r.get("sample_border"), crop=crop, id=node.id,
+                    file_format=r.get("file_format"))
+        r.finish()
+        return film
+
+    def rfilter(self, node: Node) -> ReconstructionFilter:
+        r = Reader(self, node)
+        if node.type == "box":
+            out = ReconstructionFilter("box", radius=0.5, stddev=0.5)
+        elif node.type == "tent":
+            rad = r.get("radius")
+            if not rad > 0:
+                raise r.error(f"tent radius must be positive, got {rad}", "radius")
+            out = ReconstructionFilter("tent", radius=rad, stddev=0.5)
+        else:
+            sd = r.get("stddev")
+            if not sd > 0:
+                raise r.error(f"gaussian stddev must be positive, got {sd}", "stddev")
+            out = ReconstructionFilter("gaussian", radius=4.0 * sd, stddev=sd)
+        r.finish()
+        return out
+
+    def sampler(self, node: Node) -> Sampler:
+        r = Reader(self, node)
+        n = r.get("sample_count")
+        if n <= 0:
+            raise r.error(f"sampler '{node.type}': sample_count must be a positive integer, "
+                          f"got {n}", "sample_count")
+        seed = r.get("seed")
+        for extra in ("jitter", "strength"):
+            if extra in r.spec.params:
+                r.get(extra)
+        r.finish()
+        return Sampler("independent", n, seed)
+
