@@ -102,6 +102,12 @@ def test_limits_on_film_samples_and_depth(repo, define, expected):
     assert msg.startswith(p + ":") and msg.endswith(": " + expected)
 
 
+def test_source_that_is_neither_a_path_nor_a_dict():
+    for v in (None, 5, ["scene.xml"], b"scene.xml"):
+        assert error_of(load_scene, v) == ("load_scene expects a scene file path or a dict, got "
+                                           f"{type(v).__name__}")
+
+
 def test_absurd_define_values(repo):
     p = os.path.join(repo, "scenes", "cornell-box", "scene.xml")
     assert error_of(load_scene, p, spp=10 ** 400) == \
@@ -250,9 +256,15 @@ def test_config_errors(write):
     p = write("scene: s.xml\ntargets: [t.exr]\nparameters: {x: {lr: .inf, bounds: [2, 1]}}\n"
               "iterations: 1e12\noptimizer: {schedule: {gamma: -1}}\n", "c.yaml")
     assert error_of(load_config, p, exc=ConfigError) == (
-        f"{p}: parameters.x.lr: input should be a finite number; parameters.x.bounds: bounds "
-        "[2, 1] are empty (min > max); optimizer.schedule.gamma: input should be greater than "
-        "0; iterations: input should be a valid integer, unable to parse string as an integer")
+        f"{p}: 4 errors: parameters.x.lr: input should be a finite number; parameters.x.bounds: "
+        "value error, bounds must be [min, max] with min <= max, got [2.0, 1.0]; "
+        "optimizer.schedule.gamma: input should be greater than 0; iterations: input should be "
+        "a valid integer, unable to parse string as an integer")
+    p = write("scene: s.xml\ntargets: [t.exr]\nparameters: {x: {lr: 1}}\n"
+              "iterations: 100000000000\nspp: 10000000000\n", "c.yaml")
+    assert error_of(load_config, p, exc=ConfigError) == (
+        f"{p}: 2 errors: iterations: input should be less than or equal to 10000000; spp: "
+        "input should be less than or equal to 1048576")
     p = write("[" * 5000 + "]" * 5000, "c.json")
     assert error_of(load_config, p, exc=ConfigError) == \
         f"{p}: config JSON nested too deeply (more than 64 levels are refused)"
