@@ -437,7 +437,7 @@ def render_ours(xml_path, spp, seed=0, defines=None):
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scene = load_scene(xml_path, **(defines or {}))
+        scene = load_scene(xml_path, allow_shaders=True, **(defines or {}))
     r = Renderer(scene)
     t = time.perf_counter()
     img0 = r.render(spp=spp, seed=seed)

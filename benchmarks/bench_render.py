@@ -156,7 +156,8 @@ def same_mesh_variant(path: str, defines: dict, out_dir: str) -> str | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        spheres = [s for s in diffrender.load_scene(path, **defines).shapes if s.type == "sphere"]
+        scene = diffrender.load_scene(path, allow_shaders=True, **defines)
+        spheres = [s for s in scene.shapes if s.type == "sphere"]
     assert len(spheres) == len(els), (len(spheres), len(els))
     for k, (el, sh) in enumerate(zip(els, spheres)):
         f = os.path.join(out_dir, f"sphere_{k}.ply")
@@ -189,7 +190,7 @@ def diffrender_renderer(path: str, defines: dict, threads: int):
     except Exception as exc:  # noqa: BLE001
         return None, f"engine could not start: {exc}"
     try:
-        scene = diffrender.load_scene(path, **defines)
+        scene = diffrender.load_scene(path, allow_shaders=True, **defines)
     except ImportError as exc:
         return None, f"diffrender.load_scene is not available yet: {exc}"
     except Exception as exc:  # noqa: BLE001

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import ConfigError, DiffrenderError, EngineError, ImageError, SceneError
+from .errors import (ConfigError, DiffrenderError, EngineError, ImageError, SceneError,
+                     ShaderConsentError)
 from .image import linear_to_srgb, read_image, srgb_to_linear, write_image
 from .metrics import compare, error_image, psnr, relative_mse, rmse, ssim
 
@@ -72,5 +73,6 @@ def __getattr__(name):
 __all__ = ["load_scene", "render", "render_vjp", "render_jvp", "Renderer", "traverse", "project",
            "init", "Pipeline", "tune", "optimize", "Adam", "get_loss", "read_image", "write_image",
            "linear_to_srgb", "srgb_to_linear", "compare", "error_image", "psnr", "relative_mse",
-           "rmse", "ssim", "DiffrenderError", "SceneError", "ImageError", "EngineError",
+           "rmse", "ssim", "DiffrenderError", "SceneError", "ShaderConsentError", "ImageError",
+           "EngineError",
            "ConfigError", "__version__"]

@@ -21,6 +21,10 @@ class SceneError(DiffrenderError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class ShaderConsentError(SceneError):
+    """A scene names a shader file (a program) that the user has not allowed to run."""
+
+
 class ImageError(DiffrenderError):
     """An image could not be read or written."""
 

@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
+from . import limits
 from .errors import ImageError
 
 LINEAR_EXTS = {".exr", ".hdr", ".pic", ".pfm", ".npy"}
@@ -54,44 +56,29 @@ def read_image(path, linear: bool | None = None) -> np.ndarray:
     ext = _ext(path)
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such image file")
+    if os.path.isdir(path):
+        raise ImageError(f"{path}: is a folder, not an image file")
     try:
-        if ext == ".exr":
-            img = _read_exr(path)
-            is_linear = True
-        elif ext == ".npy":
-            img = np.load(path).astype(np.float32)
-            is_linear = True
-        elif ext in RADIANCE_EXTS:
-            img = _read_radiance(path)
-            is_linear = True
-        elif ext == ".pfm":
-            img = _read_pfm(path)
-            is_linear = True
-        elif ext == ".png" and _png_bit_depth(path) == 16:
-            img = _read_png16(path)
-            is_linear = False
-        else:
-            from PIL import Image
-
-            with Image.open(path) as im:
-                if getattr(im, "n_frames", 1) > 1:
-                    im.seek(0)
-                mode = im.mode
-                if mode in ("I;16", "I;16B", "I;16L", "I"):
-                    arr = np.asarray(im, dtype=np.float32) / 65535.0
-                else:
-                    if mode not in ("L", "RGB", "RGBA", "LA"):
-                        im = im.convert("RGBA" if "A" in mode or "transparency" in im.info else "RGB")
-                    arr = np.asarray(im, dtype=np.float32) / 255.0
-            img = arr
-            is_linear = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # decoders' own warnings: the checks below decide
+            img, is_linear = _read_any(path, ext)
     except ImageError:
         raise
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode this image") from None
     except Exception as exc:  # noqa: BLE001 - report any decoder failure as one line
-        raise ImageError(f"{path}: cannot read image ({exc})") from exc
+        msg = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ImageError(f"{path}: cannot read image ({msg})") from None
     if img.ndim == 2:
         img = img[:, :, None]
+    if img.ndim != 3 or img.size == 0:
+        raise ImageError(f"{path}: expected an image, got an array of shape {img.shape}")
     img = np.ascontiguousarray(img, dtype=np.float32)
+    bad = ~np.isfinite(img)
+    if bad.any():
+        y, x, c = (int(i) for i in np.argwhere(bad)[0])
+        raise ImageError(f"{path}: non-finite value {img[y, x, c]} at pixel (row {y}, col {x}, "
+                         f"channel {c}) ({int(bad.sum())} such values); images must be finite")
     if linear is None:
         linear = is_linear
     if not linear:
@@ -102,6 +89,63 @@ def read_image(path, linear: bool | None = None) -> np.ndarray:
     return img
 
 
+def _check_size(path: str, width: int, height: int) -> None:
+    """Refuse an image whose header asks for more than :data:`limits.MAX_IMAGE_PIXELS` before
+    it is decoded."""
+    if width > limits.MAX_IMAGE_SIDE or height > limits.MAX_IMAGE_SIDE or \
+            width * height > limits.MAX_IMAGE_PIXELS:
+        raise ImageError(f"{path}: a {width}x{height} image is above the limit of "
+                         f"{limits.MAX_IMAGE_PIXELS} pixels ({limits.MAX_IMAGE_SIDE} per side)")
+
+
+def _read_any(path: str, ext: str):
+    """``(array, is_linear)`` from the decoder of the file's format."""
+    if ext == ".exr":
+        img = _read_exr(path)
+        is_linear = True
+    elif ext == ".npy":
+        arr = np.load(path, mmap_mode="r")
+        if arr.ndim in (2, 3):
+            _check_size(path, arr.shape[1], arr.shape[0])
+        img = np.asarray(arr, dtype=np.float32)
+        is_linear = True
+    elif ext in RADIANCE_EXTS:
+        img = _read_radiance(path)
+        is_linear = True
+    elif ext == ".pfm":
+        img = _read_pfm(path)
+        is_linear = True
+    elif ext == ".png" and _png_bit_depth(path) == 16:
+        _check_size(path, *_png_size(path))
+        img = _read_png16(path)
+        is_linear = False
+    else:
+        from PIL import Image
+
+        size = _png_size(path)
+        if size is not None:
+            _check_size(path, *size)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise ImageError(f"{path}: the image is above the limit of "
+                             f"{limits.MAX_IMAGE_PIXELS} pixels ({exc})") from None
+        with im:
+            _check_size(path, *im.size)
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32) / 65535.0
+            else:
+                if mode not in ("L", "RGB", "RGBA", "LA"):
+                    im = im.convert("RGBA" if "A" in mode or "transparency" in im.info else "RGB")
+                arr = np.asarray(im, dtype=np.float32) / 255.0
+        img = arr
+        is_linear = False
+    return img, is_linear
+
+
 def _read_radiance(path: str) -> np.ndarray:
     import cv2
 
@@ -109,6 +153,15 @@ def _read_radiance(path: str) -> np.ndarray:
     if bgr is None:
         raise ImageError(f"{path}: not a Radiance RGBE (.hdr/.pic) file OpenCV can decode")
     return np.ascontiguousarray(bgr[:, :, ::-1], dtype=np.float32)
+
+
+def _png_size(path: str) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, None if the file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or not head.startswith(PNG_SIGNATURE):
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _png_bit_depth(path: str) -> int | None:
@@ -156,7 +209,7 @@ def _read_pfm(path: str) -> np.ndarray:
     except ValueError:
         raise ImageError(f"{path}: invalid PFM header "
                          f"{b' '.join(tokens).decode('latin-1')!r}") from None
-    if width <= 0 or height <= 0 or scale == 0.0:
+    if width <= 0 or height <= 0 or scale == 0.0 or not np.isfinite(scale):
         raise ImageError(f"{path}: invalid PFM header (width {width}, height {height}, "
                          f"scale {scale:g})")
     channels = 3 if magic == b"PF" else 1
@@ -190,6 +243,9 @@ def _read_exr(path: str) -> np.ndarray:
     layers and no unprefixed colour are an error that lists them."""
     import OpenEXR
 
+    with OpenEXR.File(path, header_only=True) as f:
+        (x0, y0), (x1, y1) = f.header()["dataWindow"]
+    _check_size(path, int(x1) - int(x0) + 1, int(y1) - int(y0) + 1)
     with OpenEXR.File(path, separate_channels=True) as f:
         chans = {name: np.asarray(ch.pixels, dtype=np.float32)
                  for name, ch in f.channels().items()}

@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from ..documents import check_structure, parse_structured, read_text
 from ..engine import ensure_init, ti
 from ..errors import ConfigError, ImageError
 from .base import np_dtype, registry, to_dtype
@@ -33,19 +34,22 @@ def _load_file(path):
     path = str(path)
     if not os.path.exists(path):
         raise ConfigError("no such pipeline file", path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-        if path.lower().endswith(".json"):
-            return json.loads(text)
-        import yaml
+    if os.path.isdir(path):
+        raise ConfigError("is a folder, expected a YAML or JSON pipeline file", path)
+    text = read_text(path, path, ConfigError)
+    data = parse_structured(text, path, "json" if path.lower().endswith(".json") else "yaml",
+                            ConfigError, "pipeline ")
+    check_structure(data, path, ConfigError)
+    return data
 
-        return yaml.safe_load(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot parse pipeline file ({str(exc).splitlines()[0]})", path) from None
-    except Exception as exc:  # yaml.YAMLError
-        msg = str(exc).replace("\n", " ")
-        raise ConfigError(f"cannot parse pipeline file ({msg})", path) from None
+
+def _short(x) -> str:
+    """repr(x) cut to a readable length; never fails (a 5000-digit integer has no repr)."""
+    try:
+        r = repr(x)
+    except ValueError:
+        r = f"<{type(x).__name__} too large to print>"
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _flatten(x):
@@ -108,14 +112,15 @@ class Pipeline:
         seen = set()
         for i, st in enumerate(stages_cfg):
             if not isinstance(st, dict):
-                raise ConfigError(f"stage {i} must be a mapping with 'type', got {st!r}", src)
+                raise ConfigError(f"stage {i} must be a mapping with 'type', got "
+                                  f"{type(st).__name__}", src)
             st = dict(st)
             kind = st.pop("type", None)
             name = str(st.pop("name", kind if kind else f"stage{i}"))
             where = f"{src}: stage '{name}'"
             if kind is None:
                 raise ConfigError("missing 'type'", where)
-            if kind not in reg:
+            if not isinstance(kind, str) or kind not in reg:
                 raise ConfigError(f"unknown stage type '{kind}' (expected one of "
                                   f"{', '.join(sorted(reg))})", where)
             if name in seen:
@@ -145,7 +150,7 @@ class Pipeline:
                         raise ConfigError(f"parameter '{key}' needs {len(members)} values, got {len(vals)}",
                                           where)
                     if key not in groups and isinstance(spec["value"], (list, tuple, dict)):
-                        raise ConfigError(f"parameter '{key}' must be a number, got {spec['value']!r}", where)
+                        raise ConfigError(f"parameter '{key}' must be a number, got {_short(spec['value'])}", where)
                     for m, v in zip(members, vals):
                         settings[m] = v
                 for m in members:
@@ -157,12 +162,16 @@ class Pipeline:
                 full = f"{name}.{m}"
                 lrn = spec.get("learnable", False)
                 if not isinstance(lrn, bool):
-                    raise ConfigError(f"parameter '{m}': learnable must be true or false, got {lrn!r}", where)
+                    raise ConfigError(f"parameter '{m}': learnable must be true or false, got {_short(lrn)}", where)
                 learnable[full] = lrn
                 if "bounds" in spec:
                     b = spec["bounds"]
                     if not (isinstance(b, (list, tuple)) and len(b) == 2):
-                        raise ConfigError(f"parameter '{m}': bounds must be [low, high], got {b!r}", where)
+                        raise ConfigError(f"parameter '{m}': bounds must be [low, high], got {_short(b)}", where)
+                    if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))
+                                              or math.isnan(x)) for x in b):
+                        raise ConfigError(f"parameter '{m}': bounds must be two numbers (or null), "
+                                          f"got {str(b)[:60]}", where)
                     lo = -math.inf if b[0] is None else float(b[0])
                     hi = math.inf if b[1] is None else float(b[1])
                     if not lo < hi:

@@ -34,16 +34,20 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .. import limits
+from ..documents import check_structure, parse_structured, read_text
 from ..errors import ConfigError
 from ..image import read_image
+
+
+MAX_ITERATIONS = 10_000_000
+MAX_SEED = (1 << 32) - 1
 
 
 class _Strict(BaseModel):
@@ -112,7 +116,7 @@ class EdgeConfig(_Strict):
     enabled: bool = True
     primary: bool = True
     secondary: bool = True
-    spp: int = Field(4, ge=1)
+    spp: int = Field(4, ge=1, le=limits.MAX_SPP)
     interior: bool = True   # the interior (shading) term of geometry / camera parameters
 
 
@@ -143,18 +147,18 @@ class OptimizeConfig(_Strict):
     parameters: dict[str, ParamConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
     loss: Literal["l1", "l2", "relative_l2", "l2_srgb", "charbonnier"] = "l2"
-    iterations: int = Field(100, ge=1)
+    iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).
     average_from: Optional[int] = Field(None, ge=0)
-    spp: int = Field(16, ge=1)
-    spp_adjoint: int = Field(16, ge=1)
-    seed: int = Field(0, ge=0)
+    spp: int = Field(16, ge=1, le=limits.MAX_SPP)
+    spp_adjoint: int = Field(16, ge=1, le=limits.MAX_SPP)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     output: str = "optimize-output"
     render_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(10, ge=1)
     video: Literal["gif", "mp4", "none"] = "gif"
-    max_depth: Optional[int] = None
+    max_depth: Optional[int] = Field(None, ge=-1, le=limits.MAX_PATH_DEPTH)
     edges: EdgeConfig = EdgeConfig()
     filters: Optional[Union[str, list[Any], dict[str, Any]]] = None
 
@@ -243,18 +247,15 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
 
 
 def load_config(path: str) -> OptimizeConfig:
+    path = str(path)
     if not os.path.exists(path):
         raise ConfigError("no such config file", path)
-    with open(path) as f:
-        text = f.read()
-    try:
-        if path.endswith(".json"):
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - parser messages carry the line
-        msg = str(exc).replace("\n", " ")
-        raise ConfigError(f"cannot parse: {msg}", path) from None
+    if os.path.isdir(path):
+        raise ConfigError("is a folder, expected a YAML or JSON config file", path)
+    text = read_text(path, path, ConfigError)
+    data = parse_structured(text, path, "json" if path.lower().endswith(".json") else "yaml",
+                            ConfigError, "config ")
+    check_structure(data, path, ConfigError)
     return parse_config(data or {}, where=path, base_dir=os.path.dirname(os.path.abspath(path)))
 
 

@@ -22,7 +22,8 @@ from ..image import srgb_to_linear
 from . import transforms as tf
 from .plugins import CATEGORIES, PLUGINS, category_of
 from .tree import Loc, Node, Prop, Ref, TransformOp
-from .xml_parser import _check_matrix, spectrum_prop_rgb, substitute, tokenize, warn_axis
+from .xml_parser import (_check_matrix, check_float, check_int, check_transform,
+                         spectrum_prop_rgb, substitute, tokenize, warn_axis)
 
 VALUE_TYPES = ("rgb", "srgb", "spectrum", "ref", "transform", "point", "vector", "float",
                "integer", "boolean", "string")
@@ -67,6 +68,9 @@ class DictConverter:
                 extra = set(v) - {"type", "name", "value"}
                 if extra or "name" not in v or "value" not in v:
                     raise self.err("a default needs exactly \"name\" and \"value\"", loc)
+                if isinstance(v["value"], int) and v["value"].bit_length() > 63:
+                    raise self.err(f"default '{v['name']}': {_short(v['value'])} is out of the "
+                                   "64-bit integer range", loc.child("value"))
                 self.defaults.setdefault(str(v["name"]), _text(v["value"]))
         merged = dict(self.defaults)
         merged.update(self.defines)
@@ -161,19 +165,24 @@ class DictConverter:
 
     def _str(self, s, loc: Loc) -> str:
         if not isinstance(s, str):
-            raise self.err(f"expected a string, got {s!r}", loc)
+            raise self.err(f"expected a string, got {_short(s)}", loc)
         return self._sub(s, loc)[0]
 
     def _num(self, x, loc: Loc, what: str) -> float:
         if _is_num(x):
-            return float(x)
+            try:
+                return check_float(float(x), _short(x), what, loc)
+            except OverflowError:  # an int beyond float64
+                return check_float(float("inf"), _short(x), what, loc)
         if isinstance(x, str):
             s, _ = self._sub(x, loc)
             try:
-                return float(s)
+                v = float(s)
             except ValueError:
                 pass
-        raise self.err(f"{what}: expected a number, got {x!r}", loc)
+            else:
+                return check_float(v, s, what, loc)
+        raise self.err(f"{what}: expected a number, got {_short(x)}", loc)
 
     def _vec(self, x, loc: Loc, what: str, n=(3,), default: float = 0.0) -> np.ndarray:
         if isinstance(x, str):
@@ -188,7 +197,7 @@ class DictConverter:
                 isinstance(e, (list, tuple)) for e in x) and x else list(x)
             vals = [self._num(e, loc, what) for e in flat]
         else:
-            raise self.err(f"{what}: expected a list of numbers, got {x!r}", loc)
+            raise self.err(f"{what}: expected a list of numbers, got {_short(x)}", loc)
         if len(vals) == 1 and 3 in n and 1 not in n:
             vals = vals * 3
         if len(vals) not in n:
@@ -200,9 +209,9 @@ class DictConverter:
         if isinstance(v, bool):
             return Prop(k, "boolean", v, loc, text=v)
         if isinstance(v, numbers.Integral):
-            return Prop(k, "integer", int(v), loc, text=v)
+            return Prop(k, "integer", check_int(int(v), f"'{k}'", loc), loc, text=v)
         if isinstance(v, numbers.Real):
-            return Prop(k, "float", float(v), loc, text=v)
+            return Prop(k, "float", self._num(v, loc, f"'{k}'"), loc, text=v)
         if isinstance(v, str):
             s, subst = self._sub(v, loc)
             return Prop(k, "text" if subst else "string", s, loc, text=v)
@@ -223,7 +232,7 @@ class DictConverter:
             return Prop(k, "array", arr, loc, text=v)
         if v is None:
             raise self.err(f"'{k}' has no value (null)", loc)
-        raise self.err(f"'{k}': unsupported value {v!r}", loc)
+        raise self.err(f"'{k}': unsupported value {_short(v)}", loc)
 
     def _typed_value(self, k: str, t: str, v: dict, loc: Loc) -> Prop:
         keys = set(v) - {"type", "name"}
@@ -278,7 +287,7 @@ class DictConverter:
         if t == "float" and p.kind == "integer":
             p.kind, p.value = "float", float(p.value)
         if p.kind != t:
-            raise self.err(f"'{k}' is declared {t} but its value is {x!r}", vloc)
+            raise self.err(f"'{k}' is declared {t} but its value is {_short(x)}", vloc)
         return p
 
     # -- transforms --------------------------------------------------------------------------
@@ -299,10 +308,12 @@ class DictConverter:
                 items.append((str(op), args, eloc.child(str(op))))
         m = np.eye(4)
         ops = []
-        for op, args, oloc in items:
-            o = self._op(op, args, oloc)
-            ops.append(o)
-            m = o.args["matrix"] @ m
+        with np.errstate(all="ignore"):
+            for op, args, oloc in items:
+                o = self._op(op, args, oloc)
+                ops.append(o)
+                m = o.args["matrix"] @ m
+        check_transform(m, f"transform '{k}'", loc)
         return Prop(k, "transform", m, loc, text=v, ops=ops)
 
     def _op(self, op: str, a, loc: Loc) -> TransformOp:
@@ -374,6 +385,14 @@ def _refs_by_key(root: Node) -> None:
             target.id = r.id
             ids.add(r.id)
         r.id = target.id
+
+
+def _short(x) -> str:
+    """``repr(x)`` cut to a readable length (a 5000-digit integer is not printed)."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 100:
+        return f"an integer of {len(hex(x)) - 2} hex digits"
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _text(v) -> str:

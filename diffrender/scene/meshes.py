@@ -17,11 +17,13 @@ none, and bakes ``flip_normals`` in.
 """
 from __future__ import annotations
 
+import io
 import os
 import warnings
 
 import numpy as np
 
+from .. import limits
 from ..errors import SceneError
 from . import transforms as tf
 
@@ -54,7 +56,19 @@ def _obj_index(tok: str, n: int, path: str, lineno: int, what: str) -> int:
     return i
 
 
+def check_file_size(path: str) -> None:
+    """A mesh file is read whole: refuse one beyond :data:`limits.MAX_MESH_FILE_BYTES`."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
+    if size > limits.MAX_MESH_FILE_BYTES:
+        raise MeshFileError(f"{path}: {size} bytes is above the limit of "
+                            f"{limits.MAX_MESH_FILE_BYTES} bytes for a mesh file")
+
+
 def load_obj(path: str, flip_tex_coords: bool = True):
+    check_file_size(path)
     try:
         with open(path, "r", encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
@@ -73,7 +87,10 @@ def _floats(lines: list[str], skip: int, n: int):
         return np.zeros((0, n))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vals = np.fromstring(" ".join([ln[skip:] for ln in lines]), sep=" ")
+        try:
+            vals = np.fromstring(" ".join([ln[skip:] for ln in lines]), sep=" ")
+        except ValueError:  # text numpy cannot read: the per-line reader names the line
+            return None
     m = len(lines)
     if vals.size % m or vals.size // m < n:
         return None
@@ -125,7 +142,10 @@ def _load_obj_fast(lines: list[str], flip_tex_coords: bool):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idx = np.fromstring(text.replace("/", " "), sep=" ", dtype=np.int64)
+        try:
+            idx = np.fromstring(text.replace("/", " "), sep=" ", dtype=np.int64)
+        except ValueError:
+            return None
     if idx.size != len(fl) * n * (ns + 1):
         return None
     keys = np.zeros((len(fl) * n, 3), np.int64)
@@ -235,16 +255,74 @@ def _load_obj_lines(lines: list[str], path: str, flip_tex_coords: bool):
 # PLY
 # --------------------------------------------------------------------------------------------
 
+_PLY_TYPE_BYTES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2,
+                   "int16": 2, "uint16": 2, "int": 4, "uint": 4, "int32": 4, "uint32": 4,
+                   "float": 4, "float32": 4, "double": 8, "float64": 8}
+
+
+def check_ply_header(path: str, data: bytes) -> dict[str, int]:
+    """Element counts of a PLY header within :data:`limits.MAX_MESH_ELEMENTS` and, for binary
+    files, within what the file's size can hold: checked before the reader allocates them.
+    Returns the declared count of each element."""
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        raise MeshFileError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
+    header = data[:end].decode("ascii", errors="replace").splitlines()
+    binary = any(ln.startswith("format binary") for ln in header)
+    elements: list[list[int]] = []  # [count, bytes per element (lists: their count only)]
+    counts: dict[str, int] = {}
+    for ln in header:
+        tok = ln.split()
+        if len(tok) == 3 and tok[0] == "element":
+            if len(tok[2]) > 12 or not tok[2].isdigit():
+                raise MeshFileError(f"{path}: invalid PLY element count \"{tok[2][:20]}\"")
+            n = int(tok[2])
+            if n > limits.MAX_MESH_ELEMENTS:
+                raise MeshFileError(f"{path}: {n} '{tok[1]}' elements is above the limit of "
+                                    f"{limits.MAX_MESH_ELEMENTS}")
+            elements.append([n, 0])
+            counts[tok[1]] = n
+        elif len(tok) >= 3 and tok[0] == "property" and elements:
+            elements[-1][1] += _PLY_TYPE_BYTES.get(tok[2] if tok[1] == "list" else tok[1], 1)
+    need = sum(n * size for n, size in elements)
+    if binary and need > len(data) - end:
+        raise MeshFileError(f"{path}: the PLY header declares at least {need} bytes of data but "
+                            f"the file holds {len(data) - end} (truncated or corrupt)")
+    return counts
+
+
 def load_ply(path: str, flip_tex_coords: bool = False):
     import trimesh
 
+    check_file_size(path)
     try:
         with open(path, "rb") as f:
-            d = trimesh.exchange.ply.load_ply(f, prefer_color=None, fix_texture=False)
+            data = f.read()
     except OSError as exc:
         raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
+    declared = check_ply_header(path, data)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = trimesh.exchange.ply.load_ply(io.BytesIO(data), prefer_color=None,
+                                              fix_texture=False)
+        out = _ply_arrays(path, d, flip_tex_coords)
+    except MeshFileError:
+        raise
+    except MemoryError:
+        raise MeshFileError(f"{path}: not enough memory to read this PLY file") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure becomes one line
-        raise MeshFileError(f"{path}: not a valid PLY file ({exc})") from None
+        msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise MeshFileError(f"{path}: not a valid PLY file ({msg})") from None
+    # trimesh drops what a truncated ASCII file lacks: compare with the header
+    for name, got in (("vertex", len(out[0])), ("face", len(out[1]))):
+        if name in declared and got < declared[name]:
+            raise MeshFileError(f"{path}: the header declares {declared[name]} '{name}' elements, "
+                                f"the file holds {got} (truncated or corrupt)")
+    return out
+
+
+def _ply_arrays(path: str, d: dict, flip_tex_coords: bool):
     verts = np.asarray(d.get("vertices"), np.float64)
     faces = d.get("faces")
     if faces is None or len(faces) == 0:

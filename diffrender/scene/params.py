@@ -42,6 +42,13 @@ def _kind(p: info.Parameter) -> str:
     return "float"
 
 
+def _short(x) -> str:
+    if isinstance(x, int) and x.bit_length() > 100:
+        return f"(an integer of {x.bit_length()} bits)"
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 class ParameterMap(MutableMapping):
     """Read parameters as numpy arrays, assign new values (see the module docstring)."""
 
@@ -91,9 +98,18 @@ class ParameterMap(MutableMapping):
     def __setitem__(self, name, value):
         p = self.resolve(name)
         old = np.asarray(p.get())
-        v = np.asarray(value, np.float64)
+        if value is None:
+            raise SceneError(f"parameter '{p.name}': expected a number or an array of numbers, "
+                             "got None")
+        try:
+            v = np.asarray(value, np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise SceneError(f"parameter '{p.name}': expected a number or an array of numbers, "
+                             f"got {type(value).__name__} {_short(value)}") from None
         if not np.all(np.isfinite(v)):
-            raise SceneError(f"parameter '{p.name}': value is not finite")
+            bad = v[~np.isfinite(v)].reshape(-1)[0]
+            raise SceneError(f"parameter '{p.name}': value is not finite ({bad}); expected "
+                             "finite numbers")
         if v.shape != old.shape:
             if v.size == 1 and old.shape == (3,):
                 v = np.repeat(v.reshape(1), 3)

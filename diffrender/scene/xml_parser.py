@@ -8,6 +8,8 @@ upgrade (camelCase parameter names, ``lookAt``). Errors are :class:`SceneError` 
 """
 from __future__ import annotations
 
+import codecs
+import math
 import os
 import re
 import warnings
@@ -16,6 +18,7 @@ from xml.parsers import expat
 
 import numpy as np
 
+from .. import limits
 from ..errors import SceneError
 from ..image import srgb_to_linear
 from . import spectra
@@ -55,9 +58,43 @@ def tokenize(s: str) -> list[str]:
 
 def parse_float(text: str, what: str, loc: Loc) -> float:
     try:
-        return float(text)
+        v = float(text)
     except (TypeError, ValueError):
         raise SceneError(f"{what}: could not parse \"{text}\" as a float", str(loc)) from None
+    return check_float(v, text, what, loc)
+
+
+def check_float(v: float, text, what: str, loc: Loc) -> float:
+    """``v`` if it is a finite number within float32's range (the renderer's precision)."""
+    if not math.isfinite(v):
+        raise SceneError(f"{what}: \"{text}\" is not a finite number", str(loc))
+    if abs(v) > limits.FLOAT32_MAX:
+        raise SceneError(f"{what}: {text} is out of the float32 range "
+                         f"(|x| <= {limits.FLOAT32_MAX:.4g})", str(loc))
+    return v
+
+
+INT_RANGE = (-(1 << 31), (1 << 31) - 1)
+
+
+def parse_int(text: str, what: str, loc: Loc) -> int:
+    """A 32-bit integer (the renderer's integer parameters are 32-bit)."""
+    t = text.strip()
+    if len(t) > 32:  # also keeps int() away from 5000-digit strings
+        raise SceneError(f"{what}: \"{t[:20]}...\" ({len(t)} characters) is not a 32-bit "
+                         "integer", str(loc))
+    try:
+        v = int(t)
+    except ValueError:
+        raise SceneError(f"{what}: could not parse \"{text}\" as an integer", str(loc)) from None
+    return check_int(v, what, loc)
+
+
+def check_int(v: int, what: str, loc: Loc) -> int:
+    if not INT_RANGE[0] <= v <= INT_RANGE[1]:
+        raise SceneError(f"{what}: {v} is out of the 32-bit integer range "
+                         f"[{INT_RANGE[0]}, {INT_RANGE[1]}]", str(loc))
+    return v
 
 
 def parse_floats(text: str, what: str, loc: Loc) -> list[float]:
@@ -83,9 +120,17 @@ def parse_xml_bytes(data: bytes, display: str) -> Elem:
     """Parse with expat; XML that pugixml (Mitsuba's parser) accepts and expat rejects is
     first made well-formed by :func:`pugixml_compatible` (same lines), so a real syntax error
     is still reported with its file:line."""
+    m = _DECL_RE.match(data)
+    if m:
+        enc = m.group(1).decode("ascii")
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise SceneError(f"unknown encoding \"{enc[:40]}\" in the XML declaration "
+                             "(expected UTF-8, UTF-16 or ISO-8859-1)", f"{display}:1") from None
     try:
         return _expat_parse(data, display)
-    except expat.ExpatError:
+    except (expat.ExpatError, LookupError, ValueError):  # ValueError: a codec's decode error
         pass
     try:
         return _expat_parse(pugixml_compatible(data), display)
@@ -101,6 +146,9 @@ def _expat_parse(data: bytes, display: str) -> Elem:
     root: list[Elem] = []
 
     def start(name, attrs):
+        if len(stack) >= limits.MAX_NESTING:
+            raise SceneError(f"elements nested more than {limits.MAX_NESTING} levels deep",
+                             f"{display}:{parser.CurrentLineNumber}")
         e = Elem(name, dict(attrs), parser.CurrentLineNumber, display)
         if stack:
             stack[-1].children.append(e)
@@ -287,6 +335,9 @@ class XMLConverter:
         self.search_paths: list[str] = [self.base_dir]
         self._params: list[tuple[str, str]] = []
         self._include_depth = 0
+        self._included = 0  # <include>s expanded, all levels together
+        self._prescanned = 0
+        self._elements = 0
 
     # -- entry -------------------------------------------------------------------------------
     def convert(self) -> Node:
@@ -331,6 +382,9 @@ class XMLConverter:
             if c.tag == "default":
                 self._add_default(c)
             elif c.tag == "include" and depth < MAX_INCLUDE_DEPTH and "filename" in c.attrs:
+                self._prescanned += 1
+                if self._prescanned > limits.MAX_INCLUDED_FILES:
+                    continue  # converting reports the include bomb with its line
                 self._update_params()
                 try:
                     filename = substitute(c.attrs["filename"], self._params, c.loc(), set())
@@ -380,6 +434,10 @@ class XMLConverter:
     def _child(self, c: Elem, parent: Node, top: bool) -> None:
         loc = c.loc()
         tag = c.tag
+        self._elements += 1
+        if self._elements > limits.MAX_SCENE_ELEMENTS:
+            raise SceneError(f"the scene has more than {limits.MAX_SCENE_ELEMENTS} elements "
+                             "with its includes expanded", str(loc))
         if tag == "default":
             if not top:
                 raise SceneError("<default> must be a direct child of <scene>", str(loc))
@@ -436,6 +494,10 @@ class XMLConverter:
         if path is None:
             raise SceneError(f"included file \"{filename}\" not found", str(loc))
         self._include_depth += 1
+        self._included += 1
+        if self._included > limits.MAX_INCLUDED_FILES:
+            raise SceneError(f"more than {limits.MAX_INCLUDED_FILES} <include>s expanded in "
+                             "one scene (files that include each other many times)", str(loc))
         if self._include_depth > MAX_INCLUDE_DEPTH:
             raise SceneError(f"<include> nested more than {MAX_INCLUDE_DEPTH} levels deep",
                              str(loc))
@@ -484,10 +546,12 @@ class XMLConverter:
             name = attrs["name"]
             ops = []
             m = np.eye(4)
-            for o in c.children:
-                op = self._transform_op(o)
-                ops.append(op)
-                m = op.args["matrix"] @ m
+            with np.errstate(all="ignore"):
+                for o in c.children:
+                    op = self._transform_op(o)
+                    ops.append(op)
+                    m = op.args["matrix"] @ m
+            check_transform(m, f"<transform name=\"{name}\">", loc)
             return Prop(name, "transform", m, loc, text=None, ops=ops)
         if tag in ("point", "vector"):
             self._check_attrs(c, ("name", "value", "x", "y", "z"), ("name",), attrs)
@@ -531,12 +595,7 @@ class XMLConverter:
                                  "(must be \"true\" or \"false\")", str(loc))
             return Prop(name, "boolean", low == "true", loc, text=text)
         if tag == "integer":
-            try:
-                v = int(text.strip())
-            except ValueError:
-                raise SceneError(f"{what}: could not parse \"{text}\" as an integer",
-                                 str(loc)) from None
-            return Prop(name, "integer", v, loc, text=text)
+            return Prop(name, "integer", parse_int(text, what, loc), loc, text=text)
         if tag == "float":
             return Prop(name, "float", parse_float(text.strip(), what, loc), loc, text=text)
         if tag in ("rgb", "srgb"):
@@ -657,6 +716,13 @@ def warn_axis(axis: np.ndarray, loc: Loc) -> None:
         warnings.warn(f"{loc}: rotate axis {axis.tolist()} has length {n:g}; Mitsuba 3 does not "
                       "normalise it, so this transform also scales/shears (as in Mitsuba); "
                       "use a unit axis for a pure rotation", SceneWarning, stacklevel=2)
+
+
+def check_transform(m: np.ndarray, what: str, loc: Loc) -> None:
+    """A composed transform must stay finite within float32's range."""
+    if not np.all(np.isfinite(m)) or np.max(np.abs(m)) > limits.FLOAT32_MAX:
+        raise SceneError(f"{what}: the composed matrix overflows float32 (entries up to "
+                         f"{np.nanmax(np.abs(m)):.3g})", str(loc))
 
 
 def _check_matrix(m: np.ndarray, what: str, loc: Loc) -> None:

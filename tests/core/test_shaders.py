@@ -56,7 +56,7 @@ def scene_with(shader_path, extra=""):
 def load_xml(tmp_path, xml):
     p = tmp_path / "scene.xml"
     p.write_text(xml)
-    return dr.load_scene(str(p))
+    return dr.load_scene(str(p), allow_shaders=True)
 
 
 @pytest.mark.parametrize("body,match", [
@@ -169,7 +169,7 @@ def shader_scene(tmp_path_factory):
 </scene>"""
     path = tmp_path_factory.mktemp("shaders") / "scene.xml"
     path.write_text(xml)
-    scene = dr.load_scene(str(path))
+    scene = dr.load_scene(str(path), allow_shaders=True)
     r = Renderer(scene)
     img = r.render(spp=SPP, seed=SEED)
     assert np.isfinite(img).all() and img.mean() > 0.01
