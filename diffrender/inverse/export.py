@@ -33,7 +33,8 @@ def _read_json(path, what):
 
 
 def export_run(run_dir, out: str | None = None, mesh_format: str = "ply",
-               texture_format: str = "exr", scene_format: str | None = None) -> list[str]:
+               texture_format: str = "exr", scene_format: str | None = None,
+               allow_shaders: bool = False) -> list[str]:
     """Write the optimized scene of ``run_dir`` into ``out`` (default ``RUN_DIR/export``).
     Returns the paths written."""
     run_dir = os.fspath(run_dir)
@@ -43,7 +44,7 @@ def export_run(run_dir, out: str | None = None, mesh_format: str = "ply",
         raise ConfigError("unexpected content", os.path.join(run_dir, RUN_CONFIG))
     cfg = parse_config(saved["config"], where=saved.get("path") or RUN_CONFIG,
                        base_dir=saved.get("base_dir", run_dir))
-    problem = Problem(cfg)
+    problem = Problem(cfg, allow_shaders)
     values = {k: np.asarray(v, np.float64) for k, v in values.items()}
     unknown = sorted(set(values) - set(problem.names))
     if unknown:

@@ -120,12 +120,13 @@ def _seed(base: int, it: int, stream: int) -> int:
 class Problem:
     """Everything the loop needs, validated before any kernel compiles."""
 
-    def __init__(self, cfg: OptimizeConfig):
+    def __init__(self, cfg: OptimizeConfig, allow_shaders: bool = False):
         self.cfg = cfg
         scene_path = cfg.resolve(cfg.scene)
         if not os.path.exists(scene_path):
             raise ConfigError(f"no such scene file '{cfg.scene}'", f"{cfg.path}: scene")
-        self.scene = load_scene(scene_path, **{k: str(v) for k, v in cfg.defines.items()})
+        self.scene = load_scene(scene_path, allow_shaders=allow_shaders,
+                                **{k: str(v) for k, v in cfg.defines.items()})
         self.pmap = self.scene.parameters()
         self.names = []      # optimizer variables
         self.bounds = {}
@@ -358,9 +359,10 @@ class Problem:
 
 
 class Run:
-    def __init__(self, cfg: OptimizeConfig, resume: bool = False, overwrite: bool = False):
+    def __init__(self, cfg: OptimizeConfig, resume: bool = False, overwrite: bool = False,
+                 allow_shaders: bool = False):
         self.cfg = cfg
-        self.problem = Problem(cfg)  # validates everything before compiling
+        self.problem = Problem(cfg, allow_shaders)  # validates everything before compiling
         self.out = cfg.resolve(cfg.output)
         ck = os.path.join(self.out, CHECKPOINT)
         if resume and not os.path.exists(ck):
@@ -626,7 +628,7 @@ class Run:
         return result
 
 
-def optimize(config, resume=False, overwrite=False, progress=None):
+def optimize(config, resume=False, overwrite=False, progress=None, allow_shaders=False):
     """Run an optimization from a config path, a config dict (the YAML's content) or an
     :class:`OptimizeConfig`; returns the result (parameters, loss, output folder)."""
     if isinstance(config, dict):
@@ -635,4 +637,5 @@ def optimize(config, resume=False, overwrite=False, progress=None):
         cfg = load_config(str(config))
     else:
         cfg = config
-    return Run(cfg, resume=resume, overwrite=overwrite).run(progress=progress)
+    return Run(cfg, resume=resume, overwrite=overwrite,
+               allow_shaders=allow_shaders).run(progress=progress)
