@@ -71,10 +71,11 @@ def filter_cmd(pipeline, input, output, ext, device, threads):
     """Apply the filter PIPELINE (YAML/JSON) to INPUT (an image or a folder of images)."""
     if not os.path.exists(input):
         raise ImageError(f"{input}: no such image file or folder")
-    from .pipeline import Pipeline  # lazy engine start
+    from .pipeline import Pipeline, load_pipeline_file  # lazy engine start
 
+    data = load_pipeline_file(pipeline)  # a missing or unparsable file fails before the engine starts
     start_engine(device, threads)  # before the pipeline: its stages own Taichi fields
-    pipe = Pipeline.load(pipeline)
+    pipe = Pipeline.from_config(data, source=pipeline)
     if os.path.isdir(input):
         if os.path.exists(output) and not os.path.isdir(output):
             raise ImageError(f"{output}: must be a folder when INPUT is a folder")
@@ -151,11 +152,12 @@ def tune_cmd(pipeline, input_, target, pairs, output, out_dir, method, iters, lr
         raise DiffrenderError(f"--lr: expected a positive, finite step size, got {lr:g}")
     if crop is not None and crop <= 0:
         raise DiffrenderError(f"--crop: expected a positive crop size in pixels, got {crop}")
-    from .pipeline import Pipeline  # lazy engine start (these import Taichi)
+    from .pipeline import Pipeline, load_pipeline_file  # lazy engine start (these import Taichi)
     from .tune import DEFAULT_ITERS, Tuner, write_report
 
+    data = load_pipeline_file(pipeline)  # a missing or unparsable file fails before the engine starts
     start_engine(device, threads)  # before the pipeline: its stages own Taichi fields
-    pipe = Pipeline.load(pipeline, dual=(method == "lm"))
+    pipe = Pipeline.from_config(data, source=pipeline, dual=(method == "lm"))
     files = _pairs_from_dir(pairs) if pairs else [(input_, target)]
     images = _read_all([p for pair in files for p in pair])
     space, why = _tune_space(space, pipe.space, [p for pair in files for p in pair])

@@ -70,6 +70,11 @@ def _strip_where(exc: ConfigError, src: str) -> str:
     return msg
 
 
+def load_pipeline_file(path):
+    """The parsed content of a pipeline file (YAML/JSON), before any Taichi work."""
+    return _load_file(path)
+
+
 def _flatten(x):
     if isinstance(x, (list, tuple)):
         out = []
