@@ -17,8 +17,8 @@ import click
 
 from . import image as image_io
 from . import metrics
-from .cli_common import (define_option, device_option, handle_errors, parse_defines, progress_bar,
-                         start_engine, threads_option)
+from .cli_common import (Stopwatch, define_option, device_option, handle_errors, parse_defines,
+                         progress_bar, start_engine, threads_option)
 from .errors import DiffrenderError
 from .scene.info import describe
 from .scene.loader import load_scene
@@ -93,11 +93,12 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
 
     dev = start_engine(device, threads, quiet)
     t0 = time.perf_counter()
+    watch = Stopwatch()
     renderer = Renderer(sc, sensor=sensor)
-    with progress_bar(total, "rendering", w * h) as update:
+    with progress_bar(total, "render", w * h, quiet=quiet) as update:
         result = renderer.render(spp=total, seed=seed, aovs=tuple(aovs),
                                  progress=lambda done, tot: update(done))
-    dt = time.perf_counter() - t0
+    dt = watch.wall
     img = result["color"] if aovs else result
     image_io.write_image(output, img)
     base = os.path.splitext(output)[0]
@@ -105,7 +106,7 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
         image_io.write_image(f"{base}.{a}.exr", result[a])
     if not quiet:
         rate = w * h * total / dt
-        click.echo(f"rendered {w}x{h} at {total} spp on {dev} in {dt:.2f} s "
+        click.echo(f"rendered {w}x{h} at {total} spp on {dev} in {watch.summary()} "
                    f"({rate / 1e6:.2f} M samples/s, load {t0 - t_load:.2f} s) -> {output}", err=True)
 
 
@@ -113,7 +114,7 @@ def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, qui
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.argument("reference", type=click.Path(dir_okay=False))
 @click.option("--diff", type=click.Path(dir_okay=False), default=None,
-              help="Write a false-colour absolute-error image here.")
+              help="Write a false-colour absolute-error image here (its scale is printed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @handle_errors
 def compare(image, reference, diff, as_json):
@@ -125,7 +126,11 @@ def compare(image, reference, diff, as_json):
     except DiffrenderError as exc:
         raise DiffrenderError(f"{image} vs {reference}: {exc}") from None
     if diff:
-        image_io.write_image(diff, metrics.error_image(a, b))
+        vmax = metrics.error_scale(a, b)
+        image_io.write_image(diff, metrics.error_image(a, b, vmax=vmax))
+        m["diff_scale"] = vmax
+        click.echo(f"{diff}: absolute error, inferno colour map, black = 0, yellow = {vmax:.6g} "
+                   f"(99.5th percentile) or more", err=True)
     if as_json:
         click.echo(json.dumps(m))
     else:
@@ -133,6 +138,8 @@ def compare(image, reference, diff, as_json):
         click.echo(f"relMSE  {m['relmse']:.6g}")
         click.echo(f"PSNR    {m['psnr']:.3f} dB")
         click.echo(f"SSIM    {m['ssim']:.5f}")
+        if diff:
+            click.echo(f"diff    {diff} (scale: yellow = {m['diff_scale']:.6g})")
 
 
 @main.command()

@@ -66,6 +66,17 @@ def compare(a, ref) -> dict[str, float]:
             "ssim": ssim(a, ref)}
 
 
+#: percentile of the absolute error that the top of the diff image's colour map stands for
+ERROR_SCALE_PERCENTILE = 99.5
+
+
+def error_scale(a, ref) -> float:
+    """The absolute error the top of :func:`error_image`'s colour map stands for by default:
+    the 99.5th percentile of the per-pixel error (mean over channels), or 1 when that is 0."""
+    a, ref = _pair(a, ref)
+    return float(np.percentile(np.abs(a - ref).mean(axis=2), ERROR_SCALE_PERCENTILE)) or 1.0
+
+
 def error_image(a, ref, vmax: float | None = None, cmap: str = "inferno") -> np.ndarray:
     """False-colour image of the per-pixel absolute error (mean over channels), as linear RGB
     float32 (so that writing it to PNG reproduces the colour map's sRGB colours)."""
@@ -76,6 +87,6 @@ def error_image(a, ref, vmax: float | None = None, cmap: str = "inferno") -> np.
     a, ref = _pair(a, ref)
     err = np.abs(a - ref).mean(axis=2)
     if vmax is None:
-        vmax = float(np.percentile(err, 99.5)) or 1.0
+        vmax = float(np.percentile(err, ERROR_SCALE_PERCENTILE)) or 1.0
     rgb = matplotlib.colormaps[cmap](np.clip(err / vmax, 0, 1))[:, :, :3]
     return srgb_to_linear(rgb).astype(np.float32)

@@ -9,9 +9,10 @@ import pytest
 from diffrender import write_image
 
 
-def run_cli(*args, timeout=300):
+def run_cli(*args, timeout=300, env=None):
     return subprocess.run([sys.executable, "-m", "diffrender", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def test_compare_prints_metrics_and_writes_diff(tmp_path):
@@ -55,6 +56,7 @@ def test_render_writes_png_and_exr_of_the_right_size(tmp_path):
     assert read_image(tmp_path / "c.depth.exr").shape == (24, 24, 1)
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("rendered 24x24 at 2 spp on ") and last.endswith(f"-> {tmp_path / 'c.png'}")
+    assert " in wall " in last and " s, CPU " in last
     r = run_cli("render", CORNELL, "-o", tmp_path / "c.exr", "--spp", 1, "-D", "res=8", "-q")
     assert r.returncode == 0 and r.stderr.strip() in ("", "diffrender: device auto -> cpu")
     assert read_image(tmp_path / "c.exr").shape == (8, 8, 3)
@@ -88,8 +90,12 @@ def test_grad_writes_gradient_image(tmp_path):
     from diffrender import read_image
 
     r = run_cli("grad", CORNELL, "--param", "red.reflectance", "--index", 0, "--spp", 2, "-D", "res=16",
-                "-o", tmp_path / "g.exr")
+                "-o", tmp_path / "g.exr", env={"DIFFRENDER_PROGRESS_S": "0.05"})
     assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    # off a terminal: plain progress lines while it works, then a summary with wall and CPU time
+    assert any(ln.startswith("grad d/d red.reflectance: ") and ln.endswith(" s elapsed") for ln in lines), lines
+    assert " wall " in lines[-1] and " s, CPU " in lines[-1] and lines[-1].endswith(f"-> {tmp_path / 'g.exr'}")
     g = read_image(tmp_path / "g.exr")
     assert g.shape == (16, 16, 3) and g[:, :, 0].max() > 0
     r = run_cli("grad", CORNELL, "--param", "red.reflectance", "--index", 9, "-D", "res=16")
@@ -213,3 +219,63 @@ def test_device_goes_to_engine_init_and_its_failure_is_one_line(command, tmp_pat
     r = CliRunner().invoke(main, _argv(command, tmp_path) + ["--device", "tpu"])
     assert r.exit_code == 2 and "Invalid value for '--device'" in r.stderr
     assert calls == ["vulkan"]
+
+
+def test_compare_diff_states_its_scale(tmp_path):
+    import json
+
+    ref = np.full((16, 16, 3), 0.5, np.float32)
+    a = ref.copy()
+    a[:, :8] += 0.25  # half the pixels off by 0.25: the 99.5th percentile of the error is 0.25
+    write_image(tmp_path / "ref.exr", ref)
+    write_image(tmp_path / "a.exr", a)
+    r = run_cli("compare", tmp_path / "a.exr", tmp_path / "ref.exr", "--diff", tmp_path / "d.png")
+    assert r.returncode == 0, r.stderr
+    assert f"diff    {tmp_path / 'd.png'} (scale: yellow = 0.25)" in r.stdout.splitlines()
+    assert r.stderr.strip() == (f"{tmp_path / 'd.png'}: absolute error, inferno colour map, black = 0, "
+                                "yellow = 0.25 (99.5th percentile) or more")
+    r = run_cli("compare", tmp_path / "a.exr", tmp_path / "ref.exr", "--diff", tmp_path / "d.png", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["diff_scale"] == pytest.approx(0.25)
+
+
+def test_progress_off_a_terminal_prints_plain_lines(monkeypatch, capsys):
+    import time
+
+    from diffrender.cli_common import Progress
+
+    monkeypatch.setenv("DIFFRENDER_PROGRESS_S", "0.02")
+    with Progress("work", 10, "things", tty=False) as p:
+        p.update(3, loss="0.5")
+        time.sleep(0.3)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 3
+    assert all(ln.startswith("work: 3/10 things (30%), ") and ln.endswith(" s elapsed, loss 0.5")
+               for ln in lines), lines
+    with Progress("quiet", 10, tty=False, quiet=True) as p:
+        p.update(5)
+        time.sleep(0.1)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_interval_must_be_positive(monkeypatch, capsys):
+    from diffrender.cli_common import Progress
+
+    monkeypatch.setenv("DIFFRENDER_PROGRESS_S", "-1")
+    with pytest.raises(SystemExit) as exc:
+        with Progress("work", 1, tty=False):
+            pass
+    assert exc.value.code == 1
+    assert capsys.readouterr().err.strip() == ("diffrender: error: DIFFRENDER_PROGRESS_S: expected a "
+                                               "positive number of seconds, got '-1'")
+
+
+def test_stopwatch_counts_cpu_time():
+    from diffrender.cli_common import Stopwatch
+
+    w = Stopwatch()
+    x = 0
+    for i in range(300000):
+        x += i * i
+    assert w.cpu > 0 and w.wall > 0
+    assert w.summary().startswith("wall ") and ", CPU " in w.summary()

@@ -7,7 +7,7 @@ outputs land in the scratch folder:
 - ``bash`` / ``sh`` blocks: each line (comments stripped) is a shell command that must exit 0;
   ``diffrender`` runs this checkout (``python -m diffrender``);
 - ``python`` blocks: run as one script;
-- ``yaml`` / ``json`` blocks: must parse;
+- ``yaml`` / ``json`` / ``xml`` blocks: must parse (an XML block may be a fragment of a scene);
 - blocks without a language (signatures, sample output) are text.
 
 An HTML comment right before a block steers it (it does not show when rendered):
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -155,6 +156,9 @@ def test_doc_block_runs(block, shim, scratch_root):
         return
     if block.lang == "json":
         json.loads(block.text)
+        return
+    if block.lang == "xml":
+        ElementTree.fromstring(f"<fragment>{block.text}</fragment>")
         return
     cwd = _scratch(scratch_root, block.page)
     env = _env(shim)

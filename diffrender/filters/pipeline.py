@@ -18,6 +18,7 @@ A parameter is a number (fixed), or ``{value, learnable, bounds}``. Grouped para
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import math
 import os
@@ -52,6 +53,32 @@ def _short(x) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
+#: keys of a pipeline file's top level, and of a parameter spec
+TOP_KEYS = ("stages", "space")
+SPEC_KEYS = ("value", "learnable", "bounds")
+#: colour spaces a pipeline can work in (``space:`` in the file, ``tune --space``)
+SPACES = ("srgb", "linear")
+
+
+def _did_you_mean(key, known) -> str:
+    near = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def _strip_where(exc: ConfigError, src: str) -> str:
+    """The message of a stage's ConfigError without the file/stage prefix (the caller adds it)."""
+    msg = str(exc)
+    where = getattr(exc, "where", None)
+    if where and msg.startswith(f"{where}: "):
+        return msg[len(where) + 2:]
+    return msg
+
+
+def load_pipeline_file(path):
+    """The parsed content of a pipeline file (YAML/JSON), before any Taichi work."""
+    return _load_file(path)
+
+
 def _flatten(x):
     if isinstance(x, (list, tuple)):
         out = []
@@ -84,6 +111,9 @@ class Pipeline:
                 raise ConfigError(f"duplicate stage name '{s.name}'", self._where())
         self.learnable = dict(learnable or {})
         self.bounds = dict(bounds or {})
+        #: the colour space the pipeline works in: "srgb" (sRGB-encoded values, as stored in
+        #: PNG/JPEG), "linear" (linear light), or None (not declared: linear)
+        self.space = None
         self._acts = {}
 
     def _where(self, stage=None):
@@ -98,11 +128,21 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, data, source=None, dtype="float32", dual=False):
+        """Build a pipeline from its config; every error in it is reported at once (one
+        ConfigError whose message lists them, with did-you-mean for misspelt keys)."""
         src = str(source) if source else "pipeline"
+        space = None
         if isinstance(data, dict):
+            bad = [k for k in data if k not in TOP_KEYS]
+            if bad:
+                raise ConfigError("; ".join(f"unknown top-level key '{k}'{_did_you_mean(k, TOP_KEYS)}"
+                                            for k in bad), src)
             if "stages" not in data:
                 raise ConfigError("expected a 'stages' list at the top level", src)
             stages_cfg = data["stages"]
+            space = data.get("space")
+            if space is not None and space not in SPACES:
+                raise ConfigError(f"space: expected one of {', '.join(SPACES)}, got {space!r}", src)
         else:
             stages_cfg = data
         if not isinstance(stages_cfg, list) or not stages_cfg:
@@ -110,81 +150,113 @@ class Pipeline:
         reg = registry()
         stages, learnable, bounds = [], {}, {}
         seen = set()
+        errors = []  # every error of every stage, reported together at the end
+
+        def err(where, msg):
+            errors.append(f"{where}: {msg}")
+
         for i, st in enumerate(stages_cfg):
             if not isinstance(st, dict):
-                raise ConfigError(f"stage {i} must be a mapping with 'type', got "
-                                  f"{type(st).__name__}", src)
+                err(f"stage {i}", f"must be a mapping with 'type', got {type(st).__name__}")
+                continue
             st = dict(st)
             kind = st.pop("type", None)
             name = str(st.pop("name", kind if kind else f"stage{i}"))
-            where = f"{src}: stage '{name}'"
+            where = f"stage '{name}'"
             if kind is None:
-                raise ConfigError("missing 'type'", where)
+                err(where, "missing 'type'")
+                continue
             if not isinstance(kind, str) or kind not in reg:
-                raise ConfigError(f"unknown stage type '{kind}' (expected one of "
-                                  f"{', '.join(sorted(reg))})", where)
+                err(where, f"unknown stage type {_short(kind)}{_did_you_mean(kind, reg)} (expected "
+                           f"one of {', '.join(sorted(reg))})")
+                continue
             if name in seen:
-                raise ConfigError(f"duplicate stage name '{name}'", where)
+                err(where, f"duplicate stage name '{name}'")
             seen.add(name)
             stage_cls = reg[kind]
-            # split parameter specs from options
-            probe = stage_cls.probe(st, where)
+            try:
+                # split parameter specs from options
+                probe = stage_cls.probe(st, f"{src}: {where}")
+            except ConfigError as exc:
+                err(where, _strip_where(exc, src))
+                continue
             groups = probe.groups()
             pnames = probe.param_names()
             settings, specs = {}, {}
+            n_before = len(errors)
             for key, val in st.items():
                 if key in probe.OPTIONS:
                     settings[key] = val
                     continue
                 if key not in pnames and key not in groups:
-                    raise ConfigError(probe._unknown(key, with_groups=True), where)
+                    known = list(groups) + list(pnames) + list(probe.options)
+                    err(where, probe._unknown(key, with_groups=True).replace(
+                        f"'{key}' for", f"'{key}'{_did_you_mean(key, known)} for", 1))
+                    continue
                 spec = val if isinstance(val, dict) else {"value": val}
-                extra = set(spec) - {"value", "learnable", "bounds"}
+                extra = set(spec) - set(SPEC_KEYS)
                 if extra:
-                    raise ConfigError(f"parameter '{key}': unknown key(s) {', '.join(sorted(extra))} "
-                                      "(expected value, learnable, bounds)", where)
+                    err(where, "; ".join(f"parameter '{key}': unknown key '{k}'{_did_you_mean(k, SPEC_KEYS)} "
+                                         f"(expected {', '.join(SPEC_KEYS)})" for k in sorted(extra)))
+                    continue
                 members = groups.get(key, [key])
                 if "value" in spec:
                     vals = _flatten(spec["value"]) if key in groups else [spec["value"]]
                     if key in groups and len(vals) != len(members):
-                        raise ConfigError(f"parameter '{key}' needs {len(members)} values, got {len(vals)}",
-                                          where)
+                        err(where, f"parameter '{key}' needs {len(members)} values, got {len(vals)}")
+                        continue
                     if key not in groups and isinstance(spec["value"], (list, tuple, dict)):
-                        raise ConfigError(f"parameter '{key}' must be a number, got {_short(spec['value'])}", where)
+                        err(where, f"parameter '{key}' must be a number, got {_short(spec['value'])}")
+                        continue
                     for m, v in zip(members, vals):
                         settings[m] = v
                 for m in members:
                     specs[m] = spec
-            stage = stage_cls(name=name, dtype=dtype, dual=dual, where=where, **settings)
+            if len(errors) > n_before:
+                continue
+            try:
+                stage = stage_cls(name=name, dtype=dtype, dual=dual, where=f"{src}: {where}", **settings)
+            except ConfigError as exc:
+                err(where, _strip_where(exc, src))
+                continue
             stages.append(stage)
             for m in stage.param_names():
                 spec = specs.get(m, {})
                 full = f"{name}.{m}"
                 lrn = spec.get("learnable", False)
                 if not isinstance(lrn, bool):
-                    raise ConfigError(f"parameter '{m}': learnable must be true or false, got {_short(lrn)}", where)
+                    err(where, f"parameter '{m}': learnable must be true or false, got {_short(lrn)}")
+                    continue
                 learnable[full] = lrn
                 if "bounds" in spec:
                     b = spec["bounds"]
                     if not (isinstance(b, (list, tuple)) and len(b) == 2):
-                        raise ConfigError(f"parameter '{m}': bounds must be [low, high], got {_short(b)}", where)
+                        err(where, f"parameter '{m}': bounds must be [low, high], got {_short(b)}")
+                        continue
                     if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))
                                               or math.isnan(x)) for x in b):
-                        raise ConfigError(f"parameter '{m}': bounds must be two numbers (or null), "
-                                          f"got {str(b)[:60]}", where)
+                        err(where, f"parameter '{m}': bounds must be two numbers (or null), got "
+                                   f"{_short(b)}")
+                        continue
                     lo = -math.inf if b[0] is None else float(b[0])
                     hi = math.inf if b[1] is None else float(b[1])
                     if not lo < hi:
-                        raise ConfigError(f"parameter '{m}': bounds [{lo:g}, {hi:g}] are empty", where)
+                        err(where, f"parameter '{m}': bounds [{lo:g}, {hi:g}] are empty")
+                        continue
                     pspec = stage.params_spec()[stage.param_names().index(m)]
                     dom_lo = max(pspec.lo, 1e-6 if pspec.positive else pspec.lo)
                     lo, hi = max(lo, dom_lo), min(hi, pspec.hi)
                     v = stage.get(m)
                     if lrn and not lo <= v <= hi:
-                        raise ConfigError(f"parameter '{m}' = {v:g} is outside its bounds [{lo:g}, {hi:g}]",
-                                          where)
+                        err(where, f"parameter '{m}' = {v:g} is outside its bounds [{lo:g}, {hi:g}]")
+                        continue
                     bounds[full] = (lo, hi)
-        return cls(stages, dtype=dtype, dual=dual, learnable=learnable, bounds=bounds, source=src)
+        if errors:
+            head = f"{len(errors)} errors: " if len(errors) > 1 else ""
+            raise ConfigError(head + "; ".join(errors), src)
+        pipe = cls(stages, dtype=dtype, dual=dual, learnable=learnable, bounds=bounds, source=src)
+        pipe.space = space
+        return pipe
 
     def config(self):
         out = []
@@ -215,7 +287,10 @@ class Pipeline:
                     spec["bounds"] = [None if not math.isfinite(x) else x for x in self.bounds[full]]
                 d[m] = spec if len(spec) > 1 else spec["value"]
             out.append(d)
-        return {"stages": out}
+        cfg = {"stages": out}
+        if self.space is not None:
+            cfg = {"space": self.space, **cfg}
+        return cfg
 
     def save(self, path):
         cfg = self.config()

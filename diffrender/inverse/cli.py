@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 
 import click
 import matplotlib
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..cli_common import (EXIT_INTERRUPTED, define_option, device_option, handle_errors,
-                          parse_defines, start_engine, threads_option)
+from ..cli_common import (EXIT_INTERRUPTED, Progress, Stopwatch, define_option, device_option,
+                          handle_errors, parse_defines, start_engine, threads_option)
 from ..errors import DiffrenderError
 from ..image import srgb_to_linear, write_image
 from ..scene.loader import load_scene
@@ -33,33 +29,22 @@ def optimize_cmd(config, resume, overwrite, device, threads):
     cfg = load_config(config)
     run = Run(cfg, resume=resume, overwrite=overwrite)  # validates before any compile
     start_engine(device, threads)
-    t0 = time.perf_counter()
-    if sys.stderr.isatty():
-        with Progress(TextColumn("[bold]optimize"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
-                      TimeRemainingColumn(), console=Console(stderr=True), transient=True) as p:
-            task = p.add_task("optimize", total=cfg.iterations, completed=run.start, loss="-", rate="")
+    watch = Stopwatch()
+    with Progress("optimize", cfg.iterations, "iterations") as prog:
+        prog.update(run.start)
 
-            def progress(it, total, loss):
-                dt = time.perf_counter() - t0
-                p.update(task, completed=it, loss=f"{loss:.4g}",
-                         rate=f"{(it - run.start) / max(dt, 1e-9):.2f} it/s")
+        def progress(it, total, loss):
+            rate = (it - run.start) / max(watch.wall, 1e-9)
+            prog.update(it, loss=f"{loss:.4g}", rate=f"{rate:.2f} it/s")
 
-            try:
-                params = run.run(progress=progress)
-            except KeyboardInterrupt:
-                click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
-                raise SystemExit(EXIT_INTERRUPTED)
-    else:
         try:
-            params = run.run()
+            params = run.run(progress=progress)
         except KeyboardInterrupt:
             click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
             raise SystemExit(EXIT_INTERRUPTED)
-    dt = time.perf_counter() - t0
     last = run.trajectory[-1]["loss"] if run.trajectory else float("nan")
     click.echo(f"optimized {len(params)} parameter(s) over {cfg.iterations - run.start} iteration(s) in "
-               f"{dt:.1f} s, final loss {last:.6g} -> {run.out}", err=True)
+               f"{watch.summary()}, final loss {last:.6g} -> {run.out}", err=True)
 
 
 @click.command("grad")
@@ -91,16 +76,18 @@ def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, th
     from ..core import Renderer  # lazy engine start: only once the inputs are valid
 
     start_engine(device, threads)
-    t0 = time.perf_counter()
-    g = Renderer(sc, sensor=sensor).jvp({param: t}, spp=spp, seed=seed)
-    dt = time.perf_counter() - t0
+    watch = Stopwatch()
+    # forward mode runs as one launch per pass without a progress callback: the bar shows the
+    # elapsed time (and, off a terminal, a line every few seconds)
+    with Progress(f"grad d/d {param}"):
+        g = Renderer(sc, sensor=sensor).jvp({param: t}, spp=spp, seed=seed)
     ext = os.path.splitext(output)[1].lower()
     if ext == ".exr":
         write_image(output, g)
     else:
         write_image(output, diverging(g))
     click.echo(f"d image / d {param}{'' if index is None else f'[{index}]'}: max |g| {np.abs(g).max():.4g}, "
-               f"{dt:.2f} s -> {output}", err=True)
+               f"{watch.summary()} -> {output}", err=True)
 
 
 def diverging(g, vmax=None):
@@ -127,9 +114,13 @@ def diverging(g, vmax=None):
 @handle_errors
 def export_cmd(run_dir, output, mesh_format, texture_format, scene_format):
     """Write what an optimize run recovered (scene, meshes, textures) as files other tools open."""
-    for p in export_run(run_dir, output, mesh_format=mesh_format, texture_format=texture_format,
-                        scene_format=scene_format):
+    watch = Stopwatch()
+    with Progress("export"):
+        written = export_run(run_dir, output, mesh_format=mesh_format, texture_format=texture_format,
+                             scene_format=scene_format)
+    for p in written:
         click.echo(p)
+    click.echo(f"exported {len(written)} file(s) in {watch.summary()}", err=True)
 
 
 commands = [optimize_cmd, grad_cmd, export_cmd]

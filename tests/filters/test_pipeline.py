@@ -80,13 +80,14 @@ def test_error_messages(tmp_path):
     f = _write(tmp_path, "stages:\n  - {name: b, type: gausian_blur}\n")
     with pytest.raises(ConfigError) as e:
         Pipeline.load(f)
-    assert str(e.value).startswith(f"{f}: stage 'b': unknown stage type 'gausian_blur' (expected one of "
+    assert str(e.value).startswith(f"{f}: stage 'b': unknown stage type 'gausian_blur' (did you mean "
+                                   "'gaussian_blur'?) (expected one of "
                                    "bilateral, box_blur, color_matrix, demosaic, denoise, exposure, ")
 
     f = _write(tmp_path, "stages:\n  - {name: blur, type: gaussian_blur, sigmaa: 2}\n")
     with pytest.raises(ConfigError) as e:
         Pipeline.load(f)
-    assert str(e.value) == (f"{f}: stage 'blur': unknown parameter 'sigmaa' for stage type "
+    assert str(e.value) == (f"{f}: stage 'blur': unknown parameter 'sigmaa' (did you mean 'sigma'?) for stage type "
                             "'gaussian_blur' (expected one of sigma, border, ksize, cval)")
 
     f = _write(tmp_path, "stages:\n  - {name: blur, type: gaussian_blur, border: mirror}\n")
