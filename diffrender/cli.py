@@ -17,7 +17,7 @@ import click
 
 from . import image as image_io
 from . import metrics
-from .cli_common import (Stopwatch, define_option, device_option, handle_errors, parse_defines,
+from .cli_common import (shaders_option, Stopwatch, define_option, device_option, handle_errors, parse_defines,
                          progress_bar, start_engine, threads_option)
 from .errors import DiffrenderError
 from .scene.info import describe
@@ -67,17 +67,18 @@ def main():
               type=click.Choice(["depth", "normal", "albedo", "alpha"]),
               help="Also write this AOV next to the output (<output>.<aov>.exr). Repeatable.")
 @define_option
+@shaders_option
 @device_option
 @threads_option
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 @handle_errors
-def render(scene, output, spp, seed, sensor, aovs, defines, device, threads, quiet):
+def render(scene, output, spp, seed, sensor, aovs, defines, allow_shaders, device, threads, quiet):
     """Render SCENE (Mitsuba 3 XML, or its dict form as JSON/YAML)."""
     if spp is not None and spp <= 0:
         raise DiffrenderError(f"--spp must be a positive integer, got {spp}")
     defs = parse_defines(defines)
     t_load = time.perf_counter()
-    sc = load_scene(scene, **defs)
+    sc = load_scene(scene, allow_shaders=allow_shaders, **defs)
     if not sc.sensors or sensor >= len(sc.sensors) or sensor < 0:
         raise DiffrenderError(f"{scene}: the scene has {len(sc.sensors)} sensor(s); --sensor {sensor} does not exist")
     sens = sc.sensors[sensor]
@@ -145,11 +146,12 @@ def compare(image, reference, diff, as_json):
 @main.command()
 @click.argument("scene", type=click.Path(dir_okay=False))
 @define_option
+@shaders_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
-def info(scene, defines, as_json):
+def info(scene, defines, allow_shaders, as_json):
     """List the shapes, BSDFs, emitters, sensors and parameter names of SCENE."""
-    d = describe(load_scene(scene, **parse_defines(defines)))
+    d = describe(load_scene(scene, allow_shaders=allow_shaders, **parse_defines(defines)))
     if as_json:
         click.echo(json.dumps(d, indent=2, default=str))
         return

@@ -74,6 +74,10 @@ def parse_defines(values) -> dict[str, str]:
 
 define_option = click.option("-D", "--define", "defines", multiple=True, metavar="NAME=VALUE",
                              help="Override a <default> of the scene (repeatable).")
+shaders_option = click.option(
+    "--allow-shaders", is_flag=True,
+    help="Let the scene run the shader programs it names (a shader is Python code: allow only "
+         "scenes you trust; or list trusted folders in DIFFRENDER_SHADER_PATH).")
 device_option = click.option("--device", type=click.Choice(DEVICE_CHOICES), default=None,
                              help="Compute device (default: $DIFFRENDER_DEVICE or auto).")
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,

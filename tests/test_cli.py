@@ -279,3 +279,13 @@ def test_stopwatch_counts_cpu_time():
         x += i * i
     assert w.cpu > 0 and w.wall > 0
     assert w.summary().startswith("wall ") and ", CPU " in w.summary()
+
+
+def test_a_scene_with_shaders_needs_allow_shaders(tmp_path):
+    scene = "scenes/glossy-spheres/scene.xml"
+    r = run_cli("info", scene)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "runs only with your consent: pass --allow-shaders" in lines[0], r.stderr
+    r = run_cli("info", scene, "--allow-shaders")
+    assert r.returncode == 0, r.stderr

@@ -8,7 +8,8 @@ import matplotlib
 import numpy as np
 
 from ..cli_common import (EXIT_INTERRUPTED, Progress, Stopwatch, define_option, device_option,
-                          handle_errors, parse_defines, start_engine, threads_option)
+                          handle_errors, parse_defines, shaders_option, start_engine,
+                          threads_option)
 from ..errors import DiffrenderError
 from ..image import srgb_to_linear, write_image
 from ..scene.loader import load_scene
@@ -21,13 +22,15 @@ from .run import Run
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--resume", is_flag=True, help="Continue the run in the output folder from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Start again even if the output folder holds a run.")
+@shaders_option
 @device_option
 @threads_option
 @handle_errors
-def optimize_cmd(config, resume, overwrite, device, threads):
+def optimize_cmd(config, resume, overwrite, allow_shaders, device, threads):
     """Recover scene parameters from target images (see docs/optimize.md)."""
     cfg = load_config(config)
-    run = Run(cfg, resume=resume, overwrite=overwrite)  # validates before any compile
+    run = Run(cfg, resume=resume, overwrite=overwrite,  # validates before any compile
+              allow_shaders=allow_shaders)
     start_engine(device, threads)
     watch = Stopwatch()
     with Progress("optimize", cfg.iterations, "iterations") as prog:
@@ -58,13 +61,14 @@ def optimize_cmd(config, resume, overwrite, device, threads):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--sensor", type=int, default=0, show_default=True)
 @define_option
+@shaders_option
 @device_option
 @threads_option
 @handle_errors
-def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, device, threads):
+def grad_cmd(scene, param, index, output, spp, seed, sensor, defines, allow_shaders, device, threads):
     """Write the gradient image dI/dPARAM (forward mode: the image's derivative along a tangent
     of ones, or along one component with --index)."""
-    sc = load_scene(scene, **parse_defines(defines))
+    sc = load_scene(scene, allow_shaders=allow_shaders, **parse_defines(defines))
     value = sc.parameters()[param]
     t = np.ones_like(value, dtype=np.float32)
     if index is not None:
@@ -111,13 +115,14 @@ def diverging(g, vmax=None):
               help="exr: linear float; png: 8-bit sRGB.")
 @click.option("--scene-format", type=click.Choice(["xml", "json", "yaml"]), default=None,
               help="Default: the input scene's format.")
+@shaders_option
 @handle_errors
-def export_cmd(run_dir, output, mesh_format, texture_format, scene_format):
+def export_cmd(run_dir, output, mesh_format, texture_format, scene_format, allow_shaders):
     """Write what an optimize run recovered (scene, meshes, textures) as files other tools open."""
     watch = Stopwatch()
     with Progress("export"):
         written = export_run(run_dir, output, mesh_format=mesh_format, texture_format=texture_format,
-                             scene_format=scene_format)
+                             scene_format=scene_format, allow_shaders=allow_shaders)
     for p in written:
         click.echo(p)
     click.echo(f"exported {len(written)} file(s) in {watch.summary()}", err=True)
