@@ -25,10 +25,9 @@ import numpy as np
 
 from ..engine import ti
 from .film import filter_eval
-from .rng import rand, rand2, roulette
+from .path import EMITTER_AREA, EMITTER_POINT
 from .types import mat3, vec2, vec3
-from .warp import (coordinate_system, mis_power, offset_origin, square_to_uniform_triangle,
-                   to_local, to_world)
+from .warp import coordinate_system, to_local
 
 
 @ti.data_oriented
@@ -52,7 +51,7 @@ class GeoReplay:
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
         self.fpos = vec2.field(shape=N)
-        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, 0 area, 1 point
+        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT
         self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; point: emitter index
         self.nee_bc = vec2.field(shape=(D, N))
         self.nee_k = ti.field(ti.f32, shape=(D, N))     # MIS weight x (area x n) or n
@@ -77,70 +76,68 @@ class GeoReplay:
         self.cam_o[None] = m[:3, 3].astype(np.float32)
         self.cam_T[None] = float(np.tan(np.radians(r.sensor.fov_x()) / 2.0))
 
-    # --- recording (not differentiated): the forward path, with the geometry records --------
+    # --- recording (not differentiated): a recorder of the bounce loop (path.py) -------------
+    # One trace records both the material replay's records (``self.d``'s hooks) and the
+    # geometry records.
 
-    @ti.kernel
-    def trace(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, max_depth: ti.i32,
-              rr_depth: ti.i32, hide_emitters: ti.i32, film_w: ti.i32):
-        D = ti.static(self.depth)
-        for i in range(n * self.d.sw * self.d.sh):
-            key, gx, gy, pos, fpos = self.d._position(i, first_sample, seed, film_w)
-            self.fpos[i] = fpos
-            for k in range(D):
-                self.rtri[k, i] = -1
-                self.nee_kind[k, i] = -1
-            ray_o, ray_d, ray_t = self.camera.sample_ray(fpos)
-            throughput = ti.Vector([1.0, 1.0, 1.0])
-            depth = 0
-            active = max_depth != 0
-            while active and depth < D:
-                hit = self.geometry.intersect(ray_o, ray_d, ray_t)
-                si = self.geometry.surface(hit, ray_o, ray_d)
-                k = depth
-                self.rtri[k, i] = hit.tri
-                if not (depth + 1 < max_depth and si.valid):
-                    break
-                s, t = coordinate_system(si.ns)
-                wi = to_local(s, t, si.ns, -ray_d)
-                g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-                base = 2 + 6 * depth
-                u2 = rand2(key, base)
-                em = self.emitters.sample_direction(si.p, u2)
-                if em.pdf > 0.0:
-                    wo_l = to_local(s, t, si.ns, em.d)
-                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l, g)
-                    if f.max() > 0.0 and em.weight.max() > 0.0:
-                        if self.r.integrator.visible(si.p, si.ng, em.p):
-                            nl = ti.cast(self.emitters.n_field[None], ti.f32)
-                            info = self.emitters.info[em.emitter]
-                            if em.delta != 0:
-                                self.nee_kind[k, i] = 1
-                                self.nee_tri[k, i] = em.emitter
-                                self.nee_k[k, i] = nl
-                            else:
-                                # the same triangle and barycentrics as sample_direction drew
-                                x = u2.x * nl
-                                e = ti.min(ti.cast(ti.floor(x), ti.i32), self.emitters.n_field[None] - 1)
-                                ux = ti.min(x - e, 0.99999994)
-                                kk, ur = self.emitters._pick_triangle(e, ux)
-                                bc = square_to_uniform_triangle(ti.Vector([ur, u2.y]))
-                                self.nee_kind[k, i] = 0
-                                self.nee_tri[k, i] = self.emitters.tri[kk]
-                                self.nee_bc[k, i] = bc
-                                self.nee_k[k, i] = mis_power(em.pdf, bp) * info.area * nl
-                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3),
-                                       g)
-                wo = to_world(s, t, si.ns, bs.wo)
-                self.rdir[k, i] = wo
-                ray_o = offset_origin(si.p, si.ng, wo)
-                ray_d = wo
-                ray_t = ti.math.inf
-                throughput *= bs.weight
-                depth += 1
-                alive, inv_q = roulette(throughput, depth, rr_depth, key, base + 5)
-                throughput *= inv_q
-                if not alive:
-                    active = False
+    RECORDS = True
+
+    @ti.func
+    def begin(self, i, pos, fpos):
+        self.d.begin(i, pos, fpos)
+        self.fpos[i] = fpos
+        for k in range(ti.static(self.depth)):
+            self.rtri[k, i] = -1
+            self.nee_kind[k, i] = -1
+
+    @ti.func
+    def finish(self, i, L):
+        self.d.finish(i, L)
+
+    @ti.func
+    def vertex(self, i, k, hit, si, ray_d):
+        self.d.vertex(i, k, hit, si, ray_d)
+        if k < ti.static(self.depth):
+            self.rtri[k, i] = hit.tri
+
+    @ti.func
+    def emission(self, i, k, si, ray_d, w):
+        self.d.emission(i, k, si, ray_d, w)
+
+    @ti.func
+    def environment(self, i, k, w, tuv):
+        self.d.environment(i, k, w, tuv)
+
+    @ti.func
+    def surface(self, i, k, si, wi, g):
+        self.d.surface(i, k, si, wi, g)
+
+    @ti.func
+    def light(self, i, k, em, wo, w):
+        self.d.light(i, k, em, wo, w)
+        if k < ti.static(self.depth):
+            nl = ti.cast(self.emitters.n_field[None], ti.f32)
+            info = self.emitters.info[em.emitter]
+            if info.type == EMITTER_POINT:
+                self.nee_kind[k, i] = EMITTER_POINT
+                self.nee_tri[k, i] = em.emitter
+                self.nee_k[k, i] = nl
+            elif info.type == EMITTER_AREA:
+                # the triangle and barycentrics that the emitter sample drew
+                self.nee_kind[k, i] = EMITTER_AREA
+                self.nee_tri[k, i] = em.tri
+                self.nee_bc[k, i] = em.bc
+                self.nee_k[k, i] = w * info.area * nl
+
+    @ti.func
+    def scatter(self, i, k, bs, wo):
+        self.d.scatter(i, k, bs, wo)
+        if k < ti.static(self.depth):
+            self.rdir[k, i] = wo
+
+    @ti.func
+    def roulette(self, i, k, bs, inv_q, alive):
+        self.d.roulette(i, k, bs, inv_q, alive)
 
     # --- differentiated kernels -----------------------------------------------------------
 
@@ -210,7 +207,7 @@ class GeoReplay:
                     tan = self.geometry.tri_tan[tri]
                     g = self.bsdfs.local_geo(tan.dpdu, tan.dpdv, ng, fs, ft, ns)
                     kind = self.nee_kind[k, i]
-                    if kind == 0:
+                    if kind == EMITTER_AREA:
                         la, lb, lc = self._tri_verts(self.nee_tri[k, i])
                         bc = self.nee_bc[k, i]
                         y = (1.0 - bc.x - bc.y) * la + bc.x * lb + bc.y * lc
@@ -221,7 +218,7 @@ class GeoReplay:
                         fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
                         le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
                         c += Tk * fe * le * (ti.abs(ny.dot(w)) * self.nee_k[k, i] / r2)
-                    elif kind == 1:
+                    elif kind == EMITTER_POINT:
                         v = self.lpos[self.nee_tri[k, i]] - p
                         r2 = v.dot(v)
                         w = v / ti.sqrt(r2)
@@ -274,10 +271,8 @@ class GeoReplay:
         gR = np.zeros((3, 3))
         go = np.zeros(3)
         gT = 0.0
-        hide = int(bool(integ.hide_emitters))
         for first, n in dint._passes(spp):
-            dint._trace(first, n, seed, max_depth, integ, film_w)
-            self.trace(first, n, seed, max_depth, int(integ.rr_depth), hide, film_w)
+            dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
             dint.gather_adjoint(n)
             for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_T, self.O, self.Dr, self.T):
                 f.grad.fill(0.0)
@@ -299,7 +294,6 @@ class GeoReplay:
         dint._prepare(spp, seed, film_w)
         self.upload()
         out = np.zeros((dint.h, dint.w, 3), np.float64)
-        hide = int(bool(integ.hide_emitters))
         fields = {"vpos": self.vpos, "lpos": self.lpos, "cam_R": self.cam_R, "cam_o": self.cam_o,
                   "cam_T": self.cam_T}
         todo = []
@@ -314,8 +308,7 @@ class GeoReplay:
         if not todo:
             return out
         for first, n in dint._passes(spp):
-            dint._trace(first, n, seed, max_depth, integ, film_w)
-            self.trace(first, n, seed, max_depth, int(integ.rr_depth), hide, film_w)
+            dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
             for field, sd in todo:
                 self.img.fill(0.0)
                 with ti.ad.FwdMode(loss=self.img, param=field, seed=sd.ravel()):

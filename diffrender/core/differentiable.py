@@ -4,8 +4,9 @@ products, ``vjp``) and forward mode (Jacobian-vector products, ``jvp``).
 Method: path replay with constant memory (in the spirit of Path Replay Backpropagation, Vicini
 et al. 2021). Per pass of ``n`` samples per pixel:
 
-1. ``trace`` (not differentiated): traces the paths exactly as the forward ``path`` integrator
-   does (same random numbers: same seed, pixel, sample and dimensions), and records, per bounce,
+1. ``trace`` (not differentiated): runs the forward ``path`` integrator's bounce loop
+   (``path.trace_path``: same code, same random numbers, same decisions) with this object as
+   its recorder, which stores, per bounce,
    what does not depend on the differentiated parameters: surface coordinates, BSDF index, local
    directions, the sampled lobe (smooth, or which delta lobe), the MIS weights and the sampling
    densities (detached: the paths are sampled, their densities are constants of the estimator),
@@ -41,9 +42,9 @@ import numpy as np
 from ..engine import ti
 from ..errors import DiffrenderError
 from .film import border_size, filter_eval, filter_params, FilterInfo
-from .rng import rand, rand2, roulette, sample_key
+from .path import EMITTER_AREA, SMOOTH_LOBE, trace_path
+from .rng import rand_pixel, sample_key
 from .types import LocalGeo, vec2, vec3
-from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
 UNBOUNDED_DEPTH = 16
 RECORD_BUDGET_BYTES = 128 * 2 ** 20  # records of one pass
@@ -58,6 +59,7 @@ class DiffIntegrator:
         self.r = r
         self.geometry, self.bsdfs, self.emitters = r.geometry, r.bsdfs, r.emitters
         self.camera, self.textures = r.camera, r.textures
+        self.integ = r.integrator
         film = r.sensor.film
         fp = filter_params(film.rfilter)
         self.radius = border_size(fp["radius"])
@@ -90,6 +92,7 @@ class DiffIntegrator:
         self.has_geo = bool(self.bsdfs.has_perturb)
         self.geo = LocalGeo.field(shape=(D, N) if self.has_geo else (1, 1))
         self.pos = vec2.field(shape=N)
+        self.radiance = vec3.field(shape=N)  # the sample's primal radiance (as the forward render)
         self.adj = vec3.field(shape=N)
         # Differentiated state.
         self.T = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
@@ -106,7 +109,7 @@ class DiffIntegrator:
 
     def nbytes(self) -> int:
         D, N = self.depth, self.N
-        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 + N * 5 * 4 \
+        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 + N * 8 * 4 \
             + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * (3 * 2 + 1 + 3) * 4 \
             + (D * N * 9 * 4 if self.has_geo else 0)
 
@@ -126,7 +129,7 @@ class DiffIntegrator:
         fy = gy - b + self.crop[1]
         pixel = ti.cast(fy * film_w + fx, ti.u32)
         key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
-        u = rand2(key, 0)
+        u = rand_pixel(key)
         return key, gx, gy, ti.Vector([gx - b + u.x, gy - b + u.y]), ti.Vector([fx + u.x, fy + u.y])
 
     @ti.func
@@ -201,95 +204,92 @@ class DiffIntegrator:
                         a += self.adj_img[y, x] * (wgt / self.wsum[y, x])
             self.adj[i] = a
 
-    # --- replay ------------------------------------------------------------------------------
+    # --- replay: the recorder of the bounce loop (path.py) ------------------------------------
+
+    RECORDS = True
 
     @ti.kernel
-    def trace(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, max_depth: ti.i32,
-              rr_depth: ti.i32, hide_emitters: ti.i32, film_w: ti.i32):
-        """Trace like ``Integrator.path`` and record the per-bounce constants."""
-        D = ti.static(self.depth)
+    def trace(self, rec: ti.template(), first_sample: ti.i32, n: ti.i32, seed: ti.u32,
+              max_depth: ti.i32, rr_depth: ti.i32, hide_emitters: ti.i32, film_w: ti.i32):
+        """Trace the forward render's paths (``path.trace_path``) with the recorder ``rec``
+        (this object, or one that records more, e.g. the geometry replay)."""
         for i in range(n * self.sw * self.sh):
             key, gx, gy, pos, fpos = self._position(i, first_sample, seed, film_w)
-            self.pos[i] = pos
-            for k in range(D):
-                self.em_slot[k, i] = -1
-                self.bsdf[k, i] = -1
-                self.nee_slot[k, i] = -1
-                self.cont[k, i] = 0.0
-            self.T[0, i] = ti.Vector([1.0, 1.0, 1.0])
+            rec.begin(i, pos, fpos)
             ray_o, ray_d, ray_t = self.camera.sample_ray(fpos)
-            throughput = ti.Vector([1.0, 1.0, 1.0])
-            depth = 0
-            prev_p = ray_o
-            prev_pdf = 1.0
-            prev_delta = 1
-            active = max_depth != 0
-            while active and depth < D:
-                hit = self.geometry.intersect(ray_o, ray_d, ray_t)
-                si = self.geometry.surface(hit, ray_o, ray_d)
-                k = depth
-                self.uv[k, i] = si.uv
-                if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
-                    info = self.emitters.info[si.emitter]
-                    if info.type == 0 and si.ns.dot(-ray_d) > 0.0:  # area light, front side
-                        em_pdf = 0.0
-                        if prev_delta == 0:
-                            em_pdf = self.emitters.pdf_direction(si.emitter, prev_p, si)
-                        self.em_slot[k, i] = si.emitter
-                        self.em_w[k, i] = mis_power(prev_pdf, em_pdf)
-                if ti.static(self.emitters.env >= 0):
-                    if not si.valid and not (hide_emitters and depth == 0):
-                        _le, w_env, tuv = self.emitters.env_miss(ray_d, prev_pdf, prev_delta)
-                        env_e = ti.static(self.emitters.env)
-                        self.em_slot[k, i] = env_e
-                        self.em_w[k, i] = w_env
-                        self.uv[k, i] = tuv
-                if not (depth + 1 < max_depth and si.valid):
-                    break
-                s, t = coordinate_system(si.ns)
-                wi = to_local(s, t, si.ns, -ray_d)
-                g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-                if ti.static(self.has_geo):
-                    self.geo[k, i] = g
-                self.bsdf[k, i] = si.bsdf
-                self.wi[k, i] = wi
-                base = 2 + 6 * depth
-                em = self.emitters.sample_direction(si.p, rand2(key, base))
-                if em.pdf > 0.0:
-                    wo_l = to_local(s, t, si.ns, em.d)
-                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l, g)
-                    if f.max() > 0.0 and em.weight.max() > 0.0:
-                        if self.r.integrator.visible_em(si.p, si.ng, em):
-                            w = 1.0
-                            if em.delta == 0:
-                                w = mis_power(em.pdf, bp)
-                            self.nee_wo[k, i] = wo_l
-                            self.nee_slot[k, i] = em.emitter
-                            self.nee_uv[k, i] = em.uv
-                            self.nee_scale[k, i] = w * em.geo
-                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3),
-                                       g)
-                wo = to_world(s, t, si.ns, bs.wo)
-                self.wo[k, i] = bs.wo
-                self.lobe[k, i] = bs.delta
-                ray_o = offset_origin(si.p, si.ng, wo)
-                ray_d = wo
-                ray_t = ti.math.inf
-                throughput *= bs.weight
-                prev_p = si.p
-                prev_pdf = bs.pdf
-                prev_delta = bs.delta
-                depth += 1
+            L, _aovs = trace_path(self.integ, ray_o, ray_d, ray_t, key, max_depth, rr_depth,
+                                  hide_emitters, False, rec, i)
+            rec.finish(i, L)
+
+    @ti.func
+    def begin(self, i, pos, fpos):
+        self.pos[i] = pos
+        for k in range(ti.static(self.depth)):
+            self.em_slot[k, i] = -1
+            self.bsdf[k, i] = -1
+            self.nee_slot[k, i] = -1
+            self.cont[k, i] = 0.0
+        self.T[0, i] = ti.Vector([1.0, 1.0, 1.0])
+
+    @ti.func
+    def finish(self, i, L):
+        # as the forward render's film: invalid samples count as black
+        if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
+            L = ti.Vector([0.0, 0.0, 0.0])
+        self.radiance[i] = L
+
+    @ti.func
+    def vertex(self, i, k, hit, si, ray_d):
+        if k < ti.static(self.depth):
+            self.uv[k, i] = si.uv
+
+    @ti.func
+    def emission(self, i, k, si, ray_d, w):
+        if k < ti.static(self.depth):
+            info = self.emitters.info[si.emitter]
+            if info.type == EMITTER_AREA and si.ns.dot(-ray_d) > 0.0:  # front side
+                self.em_slot[k, i] = si.emitter
+                self.em_w[k, i] = w
+
+    @ti.func
+    def environment(self, i, k, w, tuv):
+        if k < ti.static(self.depth):
+            self.em_slot[k, i] = ti.static(self.emitters.env)
+            self.em_w[k, i] = w
+            self.uv[k, i] = tuv
+
+    @ti.func
+    def surface(self, i, k, si, wi, g):
+        if k < ti.static(self.depth):
+            if ti.static(self.has_geo):
+                self.geo[k, i] = g
+            self.bsdf[k, i] = si.bsdf
+            self.wi[k, i] = wi
+
+    @ti.func
+    def light(self, i, k, em, wo, w):
+        if k < ti.static(self.depth):
+            self.nee_wo[k, i] = wo
+            self.nee_slot[k, i] = em.emitter
+            self.nee_uv[k, i] = em.uv
+            self.nee_scale[k, i] = w * em.geo
+
+    @ti.func
+    def scatter(self, i, k, bs, wo):
+        if k < ti.static(self.depth):
+            self.wo[k, i] = bs.wo
+            self.lobe[k, i] = bs.delta
+
+    @ti.func
+    def roulette(self, i, k, bs, inv_q, alive):
+        if k < ti.static(self.depth):
+            factor = 0.0
+            if bs.pdf > 0.0:
+                factor = 1.0 / bs.pdf
+            factor *= inv_q
+            if not alive:
                 factor = 0.0
-                if bs.pdf > 0.0:
-                    factor = 1.0 / bs.pdf
-                alive, inv_q = roulette(throughput, depth, rr_depth, key, base + 5)
-                throughput *= inv_q
-                factor *= inv_q
-                if not alive:
-                    active = False
-                    factor = 0.0
-                self.cont[k, i] = factor
+            self.cont[k, i] = factor
 
     @ti.kernel
     def shade(self, k: ti.i32, n: ti.i32, forward: ti.template()):
@@ -318,7 +318,7 @@ class DiffIntegrator:
                 if cf > 0.0:
                     lobe = self.lobe[k, i]
                     fb = ti.Vector([0.0, 0.0, 0.0])
-                    if lobe == 0:
+                    if lobe == SMOOTH_LOBE:
                         fb = self.bsdfs.eval(b, uv, wi, self.wo[k, i], g)
                     else:  # delta lobe: its mass over the recorded (detached) probability
                         fb = self.bsdfs.eval_delta(b, uv, wi, self.wo[k, i], lobe, g)
@@ -363,8 +363,10 @@ class DiffIntegrator:
             self.gather_wsum(n)
         self._wsum_key[0] = key
 
-    def _trace(self, first, n, seed, max_depth, integ, film_w):
-        self.trace(first, n, seed, max_depth, int(integ.rr_depth), int(bool(integ.hide_emitters)), film_w)
+    def _trace(self, first, n, seed, max_depth, integ, film_w, rec=None):
+        """Trace one pass, recording with ``rec`` (default: this replay's records)."""
+        self.trace(self if rec is None else rec, first, n, seed, max_depth, int(integ.rr_depth),
+                   int(bool(integ.hide_emitters)), film_w)
 
     def vjp(self, d_image: np.ndarray, spp: int, seed: int, max_depth: int, integ, film_w: int,
             progress=None):
