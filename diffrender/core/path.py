@@ -78,7 +78,7 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
             rec.vertex(i, depth, hit, si, ray_d)
         if ti.static(with_aovs):
             if depth == 0:
-                aovs = first_hit_aovs(bsdfs, si)
+                aovs = first_hit_aovs(integ.bsdfs, si)
         # Emission found by the previous BSDF sample (or the camera ray).
         if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
             le = integ.emitters.eval_hit(si.emitter, si, -ray_d)
