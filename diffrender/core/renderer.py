@@ -129,6 +129,7 @@ class Renderer:
         if not isinstance(scene, Scene):
             raise SceneError(f"expected a diffrender.scene.Scene, got {type(scene).__name__}")
         self.scene = scene
+        self._geo_ad = None  # GeometryDerivatives, made by the first geometry derivative
         if not scene.sensors:
             scene.sensors.append(scene.sensor)
         if not 0 <= sensor < len(scene.sensors):
@@ -412,10 +413,10 @@ class Renderer:
 
     def _param_slot(self, name):
         """(canonical name, texture slot, 'value0' | 'value1' | 'texels') of a parameter."""
-        from .differentiable import GradientError
+        from .ad import GradientError
 
         info = self.scene.parameters().info(name)
-        if info.discontinuous:  # vjp / jvp route these to edges_api before calling this
+        if info.discontinuous:  # vjp / jvp route these to ad.derivatives before calling this
             raise GradientError(f"parameter '{info.name}' moves geometry or the camera: it is "
                                 "differentiated by edge sampling, not through a texture slot")
         tex = info.owner.params.get(info.key) if hasattr(info.owner, "params") else None
@@ -430,10 +431,10 @@ class Renderer:
         return info.name, slot, "value0"
 
     def _diff_integrator(self, max_depth, spp_per_pass=None):
-        from .differentiable import DiffIntegrator, replay_depth
+        from .ad import DiffIntegrator, replay_depth
 
         if self.scene.integrator.type != "path":
-            from .differentiable import GradientError
+            from .ad import GradientError
 
             raise GradientError(f"derivatives need the 'path' integrator, the scene uses "
                                 f"'{self.scene.integrator.type}'")
@@ -467,12 +468,12 @@ class Renderer:
 
         Parameters that move geometry, a point light or the camera (``*.vertex_positions``,
         ``<shape>.to_world``, ``<sensor>.to_world``, ``<sensor>.fov``, ``<light>.position``)
-        get their visibility (boundary) derivative by edge sampling (``edges.py``) and their
-        interior derivative by a replay with differentiable geometry (``diff_geometry.py``);
-        ``edges`` is an :class:`~diffrender.core.edges_api.EdgeOptions`, a dict of its fields,
+        get their visibility (boundary) derivative by edge sampling (``ad/samplers.py``) and
+        their interior derivative by a replay with differentiable geometry (``ad/geometry.py``);
+        ``edges`` is an :class:`~diffrender.core.ad.EdgeOptions`, a dict of its fields,
         or ``False`` (no edge sampling: the interior-only derivative). See docs/edge-sampling.md.
         """
-        from .differentiable import GradientError
+        from .ad import GradientError
         from .integrators import depth_limit
 
         d_image = np.asarray(d_image, np.float32)
@@ -520,18 +521,27 @@ class Renderer:
                         g = np.asarray(g.sum()).reshape(shape)
                 out[requested] = g.astype(np.float64)
         if geo:
-            from .edges_api import EdgeOptions, geometry_vjp
+            from .ad import EdgeOptions
 
             opts = EdgeOptions.of(edges)
-            grads = geometry_vjp(self, d_image, geo_info, opts, spp, int(seed) & 0xFFFFFFFF, md, integ)
+            grads = self._geometry_derivatives().vjp(d_image, geo_info, opts, spp,
+                                                     int(seed) & 0xFFFFFFFF, md, integ)
             for requested, g in zip(geo, grads):
                 out[requested] = g
         return {n: out[n] for n in params}
 
     def _geom_param(self, name):
-        from .edges_api import geom_param
+        from .ad import geom_param
 
         return geom_param(self, name)
+
+    def _geometry_derivatives(self):
+        """The edge sampler and geometry replay of this Renderer (made on first use)."""
+        from .ad import GeometryDerivatives
+
+        if self._geo_ad is None:
+            self._geo_ad = GeometryDerivatives(weakref.proxy(self))
+        return self._geo_ad
 
     def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None,
             edges=None) -> np.ndarray:
@@ -548,11 +558,12 @@ class Renderer:
         self.update()
         out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         if geo:
-            from .edges_api import EdgeOptions, geometry_jvp
+            from .ad import EdgeOptions
 
             infos = {n: self._geom_param(n) for n in geo}
-            out += geometry_jvp(self, {n: (infos[n], t) for n, t in geo.items()}, EdgeOptions.of(edges),
-                                spp, int(seed) & 0xFFFFFFFF, md, integ).astype(np.float32)
+            out += self._geometry_derivatives().jvp(
+                {n: (infos[n], t) for n, t in geo.items()}, EdgeOptions.of(edges), spp,
+                int(seed) & 0xFFFFFFFF, md, integ).astype(np.float32)
         if not tangents:
             return out
         require_forward_mode("render_jvp")
@@ -567,7 +578,7 @@ class Renderer:
                 try:
                     t = np.broadcast_to(t, shape)
                 except ValueError:
-                    from .differentiable import GradientError
+                    from .ad import GradientError
 
                     raise GradientError(f"tangent of '{name}' has shape {t.shape}, expected {shape}") from None
             if where == "texels":

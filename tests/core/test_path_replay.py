@@ -122,7 +122,7 @@ def test_records_reproduce_the_forward_image(traced):
 
 def test_one_trace_records_both_replays(traced):
     r, img, fwd, dint, integ, film_w = traced
-    from diffrender.core.diff_geometry import GeoReplay
+    from diffrender.core.ad import GeoReplay
 
     n = SPP * dint.sw * dint.sh
     dint._trace(0, SPP, SEED, depth_limit(MAX_DEPTH), integ, film_w)

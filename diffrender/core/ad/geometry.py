@@ -1,10 +1,12 @@
 """Interior derivatives with respect to geometry, the camera and point-light positions.
 
-The boundary (visibility) term comes from edge sampling (``edges.py``); this module adds the
-*interior* term: how the path's contribution changes while every path keeps its vertices on
-the same triangles. Same replay scheme as ``differentiable.py`` (non-differentiated ``trace``
-recording per-bounce constants, flat per-bounce kernels under ``ti.ad.Tape``), but the
-geometry is recomputed from differentiable fields:
+The boundary (visibility) term comes from edge sampling (``samplers.py``); this module adds
+the *interior* term: how the path's contribution changes while every path keeps its vertices
+on the same triangles. Same replay scheme as ``replay.py``: the bounce loop (``path.py``)
+records, with this object as its recorder, the material replay's records and the geometry's
+(hit triangles, the directions leaving each vertex, the light sample's triangle and
+barycentrics as the emitter sample drew them) in one trace; flat per-bounce kernels under
+``ti.ad.Tape`` then recompute the geometry from differentiable fields:
 
 - camera rays from the sensor's rotation, origin and tan(fov/2) at the recorded film position;
 - every hit point by Möller–Trumbore against the *recorded* triangle, from the (moving)
@@ -23,11 +25,11 @@ re-derived), the emitter's area in the light-selection density.
 """
 import numpy as np
 
-from ..engine import ti
-from .film import filter_eval
-from .path import EMITTER_AREA, EMITTER_POINT
-from .types import mat3, vec2, vec3
-from .warp import coordinate_system, to_local
+from ...engine import ti
+from ..camera import CameraModel, camera_direction
+from ..path import EMITTER_AREA, EMITTER_POINT
+from ..types import mat3, vec2, vec3
+from ..warp import coordinate_system, to_local
 
 
 @ti.data_oriented
@@ -71,10 +73,10 @@ class GeoReplay:
             if row["type"] == "point":
                 pos[i] = np.asarray(row["position"], np.float32)
         self.lpos.from_numpy(pos)
-        m = np.asarray(r.sensor.to_world, np.float64)
-        self.cam_R[None] = m[:3, :3].astype(np.float32)
-        self.cam_o[None] = m[:3, 3].astype(np.float32)
-        self.cam_T[None] = float(np.tan(np.radians(r.sensor.fov_x()) / 2.0))
+        cam = CameraModel.of(r.sensor)
+        self.cam_R[None] = cam.R.astype(np.float32)
+        self.cam_o[None] = cam.o.astype(np.float32)
+        self.cam_T[None] = cam.T
 
     # --- recording (not differentiated): a recorder of the bounce loop (path.py) -------------
     # One trace records both the material replay's records (``self.d``'s hooks) and the
@@ -145,12 +147,7 @@ class GeoReplay:
     def camera_rays(self, n: ti.i32):
         for i in range(n * self.d.sw * self.d.sh):
             c = self.camera.info[None]
-            fp = self.fpos[i]
-            T = self.cam_T[None]
-            sx = fp.x / c.film_w
-            sy = fp.y / c.film_h
-            d = ti.Vector([(1.0 - 2.0 * sx) * T, (1.0 - 2.0 * sy) * T / c.aspect, 1.0])
-            d = d.normalized()
+            d = camera_direction(self.fpos[i], self.cam_T[None], c.aspect, c.film_w, c.film_h)
             near_t = c.near / d.z
             dw = (self.cam_R[None] @ d).normalized()
             self.O[0, i] = self.cam_o[None] + dw * near_t
@@ -236,44 +233,25 @@ class GeoReplay:
             self.O[k + 1, i] = On
             self.Dr[k + 1, i] = Dn
             if ti.static(forward):
-                self._splat(i, c)
+                self.d.film.splat(self.img, i, c)
             else:
-                self.loss[None] += c.dot(self.d.adj[i])
-
-    @ti.func
-    def _splat(self, i, c):
-        r = ti.static(self.d.radius)
-        f = self.d.filter[None]
-        s, gy, gx = self.d._sample_index(i)
-        pos = self.d.pos[i]
-        bx = gx - ti.static(self.d.border)
-        by = gy - ti.static(self.d.border)
-        for dy in ti.static(range(-r, r + 1)):
-            for dx in ti.static(range(-r, r + 1)):
-                x = bx + dx
-                y = by + dy
-                if 0 <= x < self.d.w and 0 <= y < self.d.h:
-                    ws = self.d.wsum[y, x]
-                    if ws > 0.0:
-                        wgt = filter_eval(f, x + 0.5 - pos.x) * filter_eval(f, y + 0.5 - pos.y) / ws
-                        for ch in ti.static(range(3)):
-                            self.img[y, x, ch] += wgt * c[ch]
+                self.loss[None] += c.dot(self.d.film.adj[i])
 
     def vjp(self, d_image, spp, seed, max_depth, integ, film_w):
         """Interior gradients: (per merged vertex (n_verts, 3), camera (dR, do, dT),
         point-light positions (n_emitters, 3))."""
         dint = self.d
-        dint.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
-        dint._prepare(spp, seed, film_w)
+        dint.film.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
+        dint.film.prepare(spp, seed, film_w)
         self.upload()
         gV = np.zeros((self.vpos.shape[0], 3))
         gL = np.zeros((self.lpos.shape[0], 3))
         gR = np.zeros((3, 3))
         go = np.zeros(3)
         gT = 0.0
-        for first, n in dint._passes(spp):
+        for first, n in dint.film.passes(spp):
             dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
-            dint.gather_adjoint(n)
+            dint.film.gather_adjoint(n)
             for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_T, self.O, self.Dr, self.T):
                 f.grad.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
@@ -291,7 +269,7 @@ class GeoReplay:
         """Image tangent (H, W, 3) for ``seeds``: {'vpos' | 'lpos' | 'cam_R' | 'cam_o' |
         'cam_T': tangent array}; one forward-mode replay per differentiated field."""
         dint = self.d
-        dint._prepare(spp, seed, film_w)
+        dint.film.prepare(spp, seed, film_w)
         self.upload()
         out = np.zeros((dint.h, dint.w, 3), np.float64)
         fields = {"vpos": self.vpos, "lpos": self.lpos, "cam_R": self.cam_R, "cam_o": self.cam_o,
@@ -307,7 +285,7 @@ class GeoReplay:
                 todo.append((fields[k], v))
         if not todo:
             return out
-        for first, n in dint._passes(spp):
+        for first, n in dint.film.passes(spp):
             dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
             for field, sd in todo:
                 self.img.fill(0.0)

@@ -15,7 +15,7 @@ et al. 2021). Per pass of ``n`` samples per pixel:
    ``normalmap`` / ``bumpmap``, the vertex's dp/du, dp/dv and geometric normal in the local
    frame (the perturbed frame itself depends on the texels, so ``shade`` rebuilds it).
 2. ``shade`` (differentiated, one flat kernel per bounce, no loop inside: the layout that Taichi
-   differentiates correctly, see ``../shared/taichi-autodiff.md``): recomputes the parameter
+   differentiates correctly, see ``docs/engine.md``): recomputes the parameter
    dependent factors from the records (texture lookups, BSDF evaluations — for a delta lobe its
    mass, e.g. a dielectric's Fresnel term, over the recorded lobe probability —, emitted
    radiance times an envmap's scale),
@@ -39,12 +39,11 @@ Unbounded ``max_depth`` (-1) is replayed up to :data:`UNBOUNDED_DEPTH` path segm
 
 import numpy as np
 
-from ..engine import ti
-from ..errors import DiffrenderError
-from .film import border_size, filter_eval, filter_params, FilterInfo
-from .path import EMITTER_AREA, SMOOTH_LOBE, trace_path
-from .rng import rand_pixel, sample_key
-from .types import LocalGeo, vec2, vec3
+from ...engine import ti
+from ...errors import GradientError
+from ..film import FilmAdjoint, border_size, filter_params
+from ..path import EMITTER_AREA, SMOOTH_LOBE, trace_path
+from ..types import LocalGeo, vec2, vec3
 
 UNBOUNDED_DEPTH = 16
 RECORD_BUDGET_BYTES = 128 * 2 ** 20  # records of one pass
@@ -61,12 +60,8 @@ class DiffIntegrator:
         self.camera, self.textures = r.camera, r.textures
         self.integ = r.integrator
         film = r.sensor.film
-        fp = filter_params(film.rfilter)
-        self.radius = border_size(fp["radius"])
-        self.filter = FilterInfo.field(shape=())
-        self.filter[None] = FilterInfo(**fp)
+        self.radius = border_size(filter_params(film.rfilter)["radius"])
         self.w, self.h = r.film.width, r.film.height
-        self.crop = r.film.crop_offset
         self.border = self.radius if film.sample_border else 0
         self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
         self.depth = int(depth)  # number of path vertices replayed
@@ -91,118 +86,24 @@ class DiffIntegrator:
         # dp/du, dp/dv, n_g per vertex, for normalmap / bumpmap rows only
         self.has_geo = bool(self.bsdfs.has_perturb)
         self.geo = LocalGeo.field(shape=(D, N) if self.has_geo else (1, 1))
-        self.pos = vec2.field(shape=N)
         self.radiance = vec3.field(shape=N)  # the sample's primal radiance (as the forward render)
-        self.adj = vec3.field(shape=N)
+        # The film of a pass: sample positions, filter weights and sums, adjoints (re-initialised
+        # in place when the pool recycles this object: its kernels are compiled for it).
+        fa = getattr(self, "film", None)
+        if fa is None:
+            self.film = FilmAdjoint(r.sensor, r.film, self.n)
+        else:
+            fa.__init__(r.sensor, r.film, self.n)
         # Differentiated state.
         self.T = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
         self.loss = ti.field(ti.f32, shape=(), needs_grad=True)
         self.img = ti.field(ti.f32, shape=(self.h, self.w, 3), needs_dual=True)
-        self.wsum = ti.field(ti.f32, shape=(self.h, self.w))
-        # Per sample of a pass, its separable filter weights (columns, then rows): the film's
-        # weight sums are gathered from them, one thread per pixel, without atomics.
-        self.wts = ti.Vector.field(2 * (2 * self.radius + 1), ti.f32, shape=(self.n, self.sh, self.sw))
-        # The (spp, seed, film width) whose sums ``wsum`` holds (in a list: the renderer's pool
-        # compares an object's plain attributes when it recycles it; this one is state).
-        self._wsum_key = [None]
-        self.adj_img = vec3.field(shape=(self.h, self.w))
 
     def nbytes(self) -> int:
         D, N = self.depth, self.N
-        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 + N * 8 * 4 \
-            + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * (3 * 2 + 1 + 3) * 4 \
-            + (D * N * 9 * 4 if self.has_geo else 0)
-
-    # --- film weights ----------------------------------------------------------------------
-
-    @ti.func
-    def _sample_index(self, i):
-        s = i // (self.sw * self.sh)
-        rem = i % (self.sw * self.sh)
-        return s, rem // self.sw, rem % self.sw
-
-    @ti.func
-    def _position(self, i, first_sample, seed, film_w):
-        s, gy, gx = self._sample_index(i)
-        b = ti.static(self.border)
-        fx = gx - b + self.crop[0]
-        fy = gy - b + self.crop[1]
-        pixel = ti.cast(fy * film_w + fx, ti.u32)
-        key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
-        u = rand_pixel(key)
-        return key, gx, gy, ti.Vector([gx - b + u.x, gy - b + u.y]), ti.Vector([fx + u.x, fy + u.y])
-
-    @ti.func
-    def _weights(self, bx, by, pos):
-        """Separable filter weights of a sample at ``pos`` towards the columns bx-r..bx+r and
-        rows by-r..by+r (2 (2r+1) evaluations instead of (2r+1)^2 products of two)."""
-        r = ti.static(self.radius)
-        f = self.filter[None]
-        wx = ti.Vector([0.0] * (2 * r + 1))
-        wy = ti.Vector([0.0] * (2 * r + 1))
-        for j in ti.static(range(2 * r + 1)):
-            wx[j] = filter_eval(f, bx + (j - r) + 0.5 - pos.x)
-            wy[j] = filter_eval(f, by + (j - r) + 0.5 - pos.y)
-        return wx, wy
-
-    @ti.kernel
-    def clear_wsum(self):
-        for y, x in self.wsum:
-            self.wsum[y, x] = 0.0
-
-    @ti.kernel
-    def sample_weights(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, film_w: ti.i32):
-        """The filter weights of the ``n`` samples per pixel from ``first_sample`` on."""
-        r = ti.static(self.radius)
-        for i in range(n * self.sw * self.sh):
-            key, gx, gy, pos, fpos = self._position(i, first_sample, seed, film_w)
-            s = i // (self.sw * self.sh)
-            wx, wy = self._weights(gx - ti.static(self.border), gy - ti.static(self.border), pos)
-            w = ti.Vector([0.0] * (2 * (2 * r + 1)))
-            for j in ti.static(range(2 * r + 1)):
-                w[j] = wx[j]
-                w[2 * r + 1 + j] = wy[j]
-            self.wts[s, gy, gx] = w
-
-    @ti.kernel
-    def gather_wsum(self, n: ti.i32):
-        """wsum[y, x] += the weights towards (y, x) of the samples of ``sample_weights``."""
-        r = ti.static(self.radius)
-        b = ti.static(self.border)
-        for y, x in self.wsum:
-            acc = self.wsum[y, x]
-            for s in range(n):
-                for dy in ti.static(range(-r, r + 1)):
-                    gy = y + b + dy
-                    if 0 <= gy < self.sh:
-                        row = 0.0
-                        for dx in ti.static(range(-r, r + 1)):
-                            gx = x + b + dx
-                            if 0 <= gx < self.sw:
-                                wv = self.wts[s, gy, gx]
-                                row += wv[r - dx] * wv[3 * r + 1 - dy]
-                        acc += row
-            self.wsum[y, x] = acc
-
-    @ti.kernel
-    def gather_adjoint(self, n: ti.i32):
-        """a_i = sum over the pixels p of i's footprint of adj_p w_ip / W_p."""
-        r = ti.static(self.radius)
-        for i in range(n * self.sw * self.sh):
-            s, gy, gx = self._sample_index(i)
-            pos = self.pos[i]
-            bx = gx - ti.static(self.border)
-            by = gy - ti.static(self.border)
-            wx, wy = self._weights(bx, by, pos)
-            a = ti.Vector([0.0, 0.0, 0.0])
-            for dy in ti.static(range(-r, r + 1)):
-                for dx in ti.static(range(-r, r + 1)):
-                    x = bx + dx
-                    y = by + dy
-                    wgt = wx[dx + r] * wy[dy + r]
-                    if 0 <= x < self.w and 0 <= y < self.h and wgt > 0.0:
-                        a += self.adj_img[y, x] * (wgt / self.wsum[y, x])
-            self.adj[i] = a
+        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 + N * 3 * 4 \
+            + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * 3 * 2 * 4 \
+            + (D * N * 9 * 4 if self.has_geo else 0) + self.film.nbytes()
 
     # --- replay: the recorder of the bounce loop (path.py) ------------------------------------
 
@@ -214,7 +115,7 @@ class DiffIntegrator:
         """Trace the forward render's paths (``path.trace_path``) with the recorder ``rec``
         (this object, or one that records more, e.g. the geometry replay)."""
         for i in range(n * self.sw * self.sh):
-            key, gx, gy, pos, fpos = self._position(i, first_sample, seed, film_w)
+            key, gx, gy, pos, fpos = self.film.position(i, first_sample, seed, film_w)
             rec.begin(i, pos, fpos)
             ray_o, ray_d, ray_t = self.camera.sample_ray(fpos)
             L, _aovs = trace_path(self.integ, ray_o, ray_d, ray_t, key, max_depth, rr_depth,
@@ -223,7 +124,7 @@ class DiffIntegrator:
 
     @ti.func
     def begin(self, i, pos, fpos):
-        self.pos[i] = pos
+        self.film.pos[i] = pos
         for k in range(ti.static(self.depth)):
             self.em_slot[k, i] = -1
             self.bsdf[k, i] = -1
@@ -254,7 +155,8 @@ class DiffIntegrator:
     @ti.func
     def environment(self, i, k, w, tuv):
         if k < ti.static(self.depth):
-            self.em_slot[k, i] = ti.static(self.emitters.env)
+            env_e = ti.static(self.emitters.env)
+            self.em_slot[k, i] = env_e
             self.em_w[k, i] = w
             self.uv[k, i] = tuv
 
@@ -325,43 +227,11 @@ class DiffIntegrator:
                     Tn = Tk * fb * cf
             self.T[k + 1, i] = Tn
             if ti.static(forward):
-                s, gy, gx = self._sample_index(i)
-                pos = self.pos[i]
-                bx = gx - ti.static(self.border)
-                by = gy - ti.static(self.border)
-                wx, wy = self._weights(bx, by, pos)
-                for dy in ti.static(range(-r, r + 1)):
-                    for dx in ti.static(range(-r, r + 1)):
-                        x = bx + dx
-                        y = by + dy
-                        wgt = wx[dx + r] * wy[dy + r]
-                        if 0 <= x < self.w and 0 <= y < self.h and wgt > 0.0:
-                            wgt = wgt / self.wsum[y, x]
-                            for ch in ti.static(range(3)):
-                                self.img[y, x, ch] += wgt * c[ch]
+                self.film.splat(self.img, i, c)
             else:
-                self.loss[None] += c.dot(self.adj[i])
+                self.loss[None] += c.dot(self.film.adj[i])
 
     # --- drivers -------------------------------------------------------------------------------
-
-    def _passes(self, spp):
-        done = 0
-        while done < spp:
-            n = min(self.n, spp - done)
-            yield done, n
-            done += n
-
-    def _prepare(self, spp, seed, film_w):
-        """The film's weight sums for (spp, seed): computed once, re-used while they match."""
-        key = (spp, seed, film_w)
-        if self._wsum_key[0] == key:
-            return
-        self._wsum_key[0] = None
-        self.clear_wsum()
-        for first, n in self._passes(spp):
-            self.sample_weights(first, n, seed, film_w)
-            self.gather_wsum(n)
-        self._wsum_key[0] = key
 
     def _trace(self, first, n, seed, max_depth, integ, film_w, rec=None):
         """Trace one pass, recording with ``rec`` (default: this replay's records)."""
@@ -371,14 +241,14 @@ class DiffIntegrator:
     def vjp(self, d_image: np.ndarray, spp: int, seed: int, max_depth: int, integ, film_w: int,
             progress=None):
         """Accumulate d(sum(d_image * I))/d(texture values) into the texture fields' grads."""
-        self.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
-        self._prepare(spp, seed, film_w)
+        self.film.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
+        self.film.prepare(spp, seed, film_w)
         tex = self.textures
         tex.values.grad.fill(0.0)
         tex.texels.grad.fill(0.0)
-        for first, n in self._passes(spp):
+        for first, n in self.film.passes(spp):
             self._trace(first, n, seed, max_depth, integ, film_w)
-            self.gather_adjoint(n)
+            self.film.gather_adjoint(n)
             self.T.grad.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
                 for k in range(self.depth):
@@ -388,9 +258,9 @@ class DiffIntegrator:
 
     def jvp(self, param_field, seed_array, spp: int, seed: int, max_depth: int, integ, film_w: int):
         """The image tangent dI/d(param_field) . seed_array (numpy (H, W, 3))."""
-        self._prepare(spp, seed, film_w)
+        self.film.prepare(spp, seed, film_w)
         out = np.zeros((self.h, self.w, 3), np.float64)
-        for first, n in self._passes(spp):
+        for first, n in self.film.passes(spp):
             self._trace(first, n, seed, max_depth, integ, film_w)
             self.img.fill(0.0)
             with ti.ad.FwdMode(loss=self.img, param=param_field, seed=seed_array):
@@ -409,5 +279,4 @@ def replay_depth(max_depth: int) -> int:
     return int(max_depth)
 
 
-class GradientError(DiffrenderError):
-    """A parameter cannot be differentiated (yet), or a gradient request is malformed."""
+__all__ = ["DiffIntegrator", "GradientError", "UNBOUNDED_DEPTH", "replay_depth"]
