@@ -30,7 +30,7 @@ probability; the replays record ``1 / q`` as a constant of the estimator.
 from ..engine import ti
 from .emitters import TYPES as EMITTER_TYPES
 from .film import N_AOV
-from .rng import (rand_direction, rand_emitter, rand_lobe, roulette, roulette_dim)
+from .rng import rand_direction, rand_emitter, rand_lobe, roulette, roulette_dim
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
 #: Emitter type codes the loop and the replays test (the table's codes, by name).
@@ -117,7 +117,8 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                     if ti.static(rec.RECORDS):
                         rec.light(i, depth, em, wo_l, w)
         # BSDF sampling.
-        bs = integ.bsdfs.sample(si.bsdf, si.uv, wi, rand_lobe(key, depth), rand_direction(key, depth), g)
+        bs = integ.bsdfs.sample(si.bsdf, si.uv, wi, rand_lobe(key, depth),
+                                rand_direction(key, depth), g)
         wo = to_world(s, t, si.ns, bs.wo)
         if ti.static(rec.RECORDS):
             rec.scatter(i, depth, bs, wo)

@@ -9,6 +9,8 @@ import numpy as np
 from ..engine import ensure_init, on_reset, recycle_fields
 from ..errors import SceneError
 from ..scene.model import Scene, Texture
+from .ad import (DiffIntegrator, EdgeOptions, GeometryDerivatives, GradientError, geom_param,
+                 replay_depth)
 from .bsdfs import BSDFTable, RowBuilder, field_kinds
 from .camera import Camera
 from .emitters import TYPES as EMITTER_TYPES
@@ -413,8 +415,6 @@ class Renderer:
 
     def _param_slot(self, name):
         """(canonical name, texture slot, 'value0' | 'value1' | 'texels') of a parameter."""
-        from .ad import GradientError
-
         info = self.scene.parameters().info(name)
         if info.discontinuous:  # vjp / jvp route these to ad.derivatives before calling this
             raise GradientError(f"parameter '{info.name}' moves geometry or the camera: it is "
@@ -431,11 +431,7 @@ class Renderer:
         return info.name, slot, "value0"
 
     def _diff_integrator(self, max_depth, spp_per_pass=None):
-        from .ad import DiffIntegrator, replay_depth
-
         if self.scene.integrator.type != "path":
-            from .ad import GradientError
-
             raise GradientError(f"derivatives need the 'path' integrator, the scene uses "
                                 f"'{self.scene.integrator.type}'")
         depth = replay_depth(max_depth)
@@ -473,7 +469,6 @@ class Renderer:
         ``edges`` is an :class:`~diffrender.core.ad.EdgeOptions`, a dict of its fields,
         or ``False`` (no edge sampling: the interior-only derivative). See docs/edge-sampling.md.
         """
-        from .ad import GradientError
         from .integrators import depth_limit
 
         d_image = np.asarray(d_image, np.float32)
@@ -521,8 +516,6 @@ class Renderer:
                         g = np.asarray(g.sum()).reshape(shape)
                 out[requested] = g.astype(np.float64)
         if geo:
-            from .ad import EdgeOptions
-
             opts = EdgeOptions.of(edges)
             grads = self._geometry_derivatives().vjp(d_image, geo_info, opts, spp,
                                                      int(seed) & 0xFFFFFFFF, md, integ)
@@ -531,14 +524,10 @@ class Renderer:
         return {n: out[n] for n in params}
 
     def _geom_param(self, name):
-        from .ad import geom_param
-
         return geom_param(self, name)
 
     def _geometry_derivatives(self):
         """The edge sampler and geometry replay of this Renderer (made on first use)."""
-        from .ad import GeometryDerivatives
-
         if self._geo_ad is None:
             self._geo_ad = GeometryDerivatives(weakref.proxy(self))
         return self._geo_ad
@@ -558,8 +547,6 @@ class Renderer:
         self.update()
         out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         if geo:
-            from .ad import EdgeOptions
-
             infos = {n: self._geom_param(n) for n in geo}
             out += self._geometry_derivatives().jvp(
                 {n: (infos[n], t) for n, t in geo.items()}, EdgeOptions.of(edges), spp,
@@ -578,8 +565,6 @@ class Renderer:
                 try:
                     t = np.broadcast_to(t, shape)
                 except ValueError:
-                    from .ad import GradientError
-
                     raise GradientError(f"tangent of '{name}' has shape {t.shape}, expected {shape}") from None
             if where == "texels":
                 if seed_texels is None:
