@@ -91,6 +91,29 @@ def filter_eval(f, x):
     return res
 
 
+@ti.func
+def camera_sample(s, gy, gx, first_sample, seed, border, crop_x, crop_y, film_w):
+    """Camera sample ``first_sample + s`` of sample-grid pixel (gy, gx): (its key, its
+    crop-relative film position, its full-film position). The forward render and the gradient
+    replays draw their camera samples through this (same keys, same positions)."""
+    fx = gx - border + crop_x
+    fy = gy - border + crop_y
+    pixel = ti.cast(fy * film_w + fx, ti.u32)
+    key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
+    u = rand_pixel(key)
+    return key, ti.Vector([gx - border + u.x, gy - border + u.y]), ti.Vector([fx + u.x, fy + u.y])
+
+
+@ti.func
+def finite_or_black(L):
+    """Mitsuba's films reject invalid samples: radiance with a NaN or an infinite component
+    counts as black (keeps the buffers finite)."""
+    res = L
+    if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
+        res = ti.Vector([0.0, 0.0, 0.0])
+    return res
+
+
 @ti.data_oriented
 class Film:
     """Sample buffers for ``pass_capacity`` samples per pixel, and the accumulators."""
@@ -313,13 +336,9 @@ class FilmAdjoint:
         """(key, gx, gy, crop-relative position, full-film position) of sample ``i`` of the
         pass from ``first_sample`` on: the forward render's sample (``Integrator.sample_pass``)."""
         s, gy, gx = self.sample_index(i)
-        b = ti.static(self.border)
-        fx = gx - b + self.crop[0]
-        fy = gy - b + self.crop[1]
-        pixel = ti.cast(fy * film_w + fx, ti.u32)
-        key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
-        u = rand_pixel(key)
-        return key, gx, gy, ti.Vector([gx - b + u.x, gy - b + u.y]), ti.Vector([fx + u.x, fy + u.y])
+        key, pos, fpos = camera_sample(s, gy, gx, first_sample, seed, ti.static(self.border),
+                                       ti.static(self.crop[0]), ti.static(self.crop[1]), film_w)
+        return key, gx, gy, pos, fpos
 
     @ti.func
     def _weights(self, bx, by, pos):

@@ -22,9 +22,9 @@ shading normal (world space), albedo (diffuse reflectance), alpha (1 if somethin
 import math
 
 from ..engine import ti
-from .film import N_AOV
+from .film import N_AOV, camera_sample, finite_or_black
 from .path import NullRecorder, first_hit_aovs, trace_path
-from .rng import direct_bsdf_dim, direct_emitter_dim, rand, rand2, rand_pixel, sample_key
+from .rng import direct_bsdf_dim, direct_emitter_dim, rand, rand2
 from .types import SHADOW_EPSILON, vec3
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
@@ -163,22 +163,15 @@ class Integrator:
         """Trace ``n`` samples per pixel (sample indices first_sample ...) into film's buffers."""
         b = ti.static(film.border)
         for s, gy, gx in ti.ndrange(n, film.sh, film.sw):
-            fx = gx - b + crop_x
-            fy = gy - b + crop_y
-            pixel = ti.cast(fy * film_w + fx, ti.u32)
-            key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
-            u = rand_pixel(key)
-            o, d, tmax = self.camera.sample_ray(ti.Vector([fx + u.x, fy + u.y]))
+            key, pos, fpos = camera_sample(s, gy, gx, first_sample, seed, b, crop_x, crop_y, film_w)
+            o, d, tmax = self.camera.sample_ray(fpos)
             L = ti.Vector([0.0, 0.0, 0.0])
             aovs = ti.Vector([0.0] * N_AOV)
             if ti.static(kind == "path"):
                 L, aovs = self.path(o, d, tmax, key, max_depth, rr_depth, hide_emitters, with_aovs)
             else:
                 L, aovs = self.direct(o, d, tmax, key, n_em, n_bsdf, hide_emitters, with_aovs)
-            # Mitsuba's films reject invalid samples; keep the buffers finite the same way.
-            if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
-                L = ti.Vector([0.0, 0.0, 0.0])
-            film.store(s, gy, gx, ti.Vector([gx - b + u.x, gy - b + u.y]), L)
+            film.store(s, gy, gx, pos, finite_or_black(L))
             if ti.static(with_aovs):
                 film.aov[s, gy, gx] = aovs
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from ...engine import ti
 from ...errors import GradientError
-from ..film import FilmAdjoint, border_size, filter_params
+from ..film import FilmAdjoint, border_size, filter_params, finite_or_black
 from ..path import EMITTER_AREA, SMOOTH_LOBE, trace_path
 from ..types import LocalGeo, vec2, vec3
 
@@ -134,10 +134,7 @@ class DiffIntegrator:
 
     @ti.func
     def finish(self, i, L):
-        # as the forward render's film: invalid samples count as black
-        if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
-            L = ti.Vector([0.0, 0.0, 0.0])
-        self.radiance[i] = L
+        self.radiance[i] = finite_or_black(L)  # as the forward render's film
 
     @ti.func
     def vertex(self, i, k, hit, si, ray_d):

@@ -43,7 +43,7 @@ import numpy as np
 
 from ...engine import ti
 from ..camera import CameraModel
-from ..film import FilmWeights
+from ..film import FilmWeights, finite_or_black
 from ..rng import pcg_hash_np, rand, rand2
 from ..types import vec3
 from ..warp import coordinate_system, offset_origin, to_local
@@ -179,8 +179,7 @@ class EdgeTracer:
                 fp = ti.Vector([pos[i, 0] + sg * off[i, 0], pos[i, 1] + sg * off[i, 1]])
                 o, d, tmax = self.camera.sample_ray(fp)
                 L, _ = self.integ.path(o, d, tmax, key, max_depth, rr_depth, hide, False)
-                if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
-                    L = ti.Vector([0.0, 0.0, 0.0])
+                L = finite_or_black(L)
                 for c in ti.static(range(3)):
                     out[i, side, c] = L[c]
 
