@@ -5,7 +5,8 @@ different recorders. These tests check the part that is not shared by constructi
 replay traces the same camera samples with the same settings, including Russian roulette
 (``rr_depth = 1``: roulette from the first bounce) and unbounded paths (``max_depth = -1``).
 
-- The replay's per-sample radiance (computed by its trace) equals the forward render's
+- The replay's per-sample radiance (computed by its trace, recorded by a
+  ``RadianceRecorder`` around the replay's own recorder) equals the forward render's
   per-sample radiance (the film's sample buffer) bit for bit.
 - The records reproduce the paths: the replay's primal image, recomputed from the records by
   the differentiated kernels, matches the forward render to float32 round-off.
@@ -17,6 +18,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
+from diffrender.core.ad.replay import RadianceRecorder
 from diffrender.core.integrators import depth_limit
 
 SPP = 4
@@ -73,14 +75,15 @@ def traced():
     dint = r._diff_integrator(MAX_DEPTH)
     assert dint.n >= SPP, "the test needs one replay pass"
     film_w = int(r.sensor.film.width)
-    dint._trace(0, SPP, SEED, depth_limit(MAX_DEPTH), integ, film_w)
-    return r, img, fwd, dint, integ, film_w
+    rec = RadianceRecorder(dint, dint.N)
+    dint._trace(0, SPP, SEED, depth_limit(MAX_DEPTH), integ, film_w, rec=rec)
+    return r, img, fwd, dint, integ, film_w, rec
 
 
 def test_replay_radiance_equals_forward_bit_for_bit(traced):
-    r, img, fwd, dint, integ, film_w = traced
+    r, img, fwd, dint, integ, film_w, rec = traced
     n = SPP * dint.sw * dint.sh
-    rep = dint.radiance.to_numpy()[:n].reshape(fwd.shape)
+    rep = rec.radiance.to_numpy()[:n].reshape(fwd.shape)
     assert fwd.max() > 0.0
     mismatch = np.any(fwd != rep, axis=-1)
     assert not mismatch.any(), (f"{int(mismatch.sum())} of {mismatch.size} samples differ; first "
@@ -88,7 +91,7 @@ def test_replay_radiance_equals_forward_bit_for_bit(traced):
 
 
 def test_roulette_and_long_paths_are_exercised(traced):
-    r, img, fwd, dint, integ, film_w = traced
+    r, img, fwd, dint, integ, film_w, rec = traced
     n = SPP * dint.sw * dint.sh
     bsdf = dint.bsdf.to_numpy()[:, :n]
     cont = dint.cont.to_numpy()[:, :n]
@@ -105,7 +108,7 @@ def test_records_reproduce_the_forward_image(traced):
     float32 round-off: they multiply f / pdf where the forward render multiplies the BSDF
     sample's weight). Pixels that a path longer than the replayed depth reaches are left out
     (the replay differentiates its first ``depth`` vertices)."""
-    r, img, fwd, dint, integ, film_w = traced
+    r, img, fwd, dint, integ, film_w, rec = traced
     tex = r.textures
     zero = np.zeros((tex.n_slots, 2, 3), np.float32)
     dint.jvp(tex.values, zero, SPP, SEED, depth_limit(MAX_DEPTH), integ, film_w)
@@ -121,7 +124,7 @@ def test_records_reproduce_the_forward_image(traced):
 
 
 def test_one_trace_records_both_replays(traced):
-    r, img, fwd, dint, integ, film_w = traced
+    r, img, fwd, dint, integ, film_w, rec = traced
     from diffrender.core.ad import GeoReplay
 
     n = SPP * dint.sw * dint.sh

@@ -86,7 +86,6 @@ class DiffIntegrator:
         # dp/du, dp/dv, n_g per vertex, for normalmap / bumpmap rows only
         self.has_geo = bool(self.bsdfs.has_perturb)
         self.geo = LocalGeo.field(shape=(D, N) if self.has_geo else (1, 1))
-        self.radiance = vec3.field(shape=N)  # the sample's primal radiance (as the forward render)
         # The film of a pass: sample positions, filter weights and sums, adjoints (re-initialised
         # in place when the pool recycles this object: its kernels are compiled for it).
         fa = getattr(self, "film", None)
@@ -101,7 +100,7 @@ class DiffIntegrator:
 
     def nbytes(self) -> int:
         D, N = self.depth, self.N
-        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 + N * 3 * 4 \
+        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 \
             + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * 3 * 2 * 4 \
             + (D * N * 9 * 4 if self.has_geo else 0) + self.film.nbytes()
 
@@ -134,7 +133,7 @@ class DiffIntegrator:
 
     @ti.func
     def finish(self, i, L):
-        self.radiance[i] = finite_or_black(L)  # as the forward render's film
+        pass  # the replay needs no primal radiance (RadianceRecorder records it)
 
     @ti.func
     def vertex(self, i, k, hit, si, ray_d):
@@ -267,6 +266,57 @@ class DiffIntegrator:
         return out.astype(np.float32)
 
 
+@ti.data_oriented
+class RadianceRecorder:
+    """A recorder that writes ``inner``'s records (a :class:`DiffIntegrator` or a recorder that
+    wraps one) and each sample's radiance, as the forward render's film stores it: a check that
+    the replay traces the forward render's paths (``tests/core/test_path_replay.py``). Kept
+    out of the replays themselves, which do not need the primal radiance."""
+
+    RECORDS = True
+
+    def __init__(self, inner, n_samples):
+        self.inner = inner
+        self.radiance = vec3.field(shape=n_samples)
+
+    @ti.func
+    def begin(self, i, pos, fpos):
+        self.inner.begin(i, pos, fpos)
+
+    @ti.func
+    def finish(self, i, L):
+        self.inner.finish(i, L)
+        self.radiance[i] = finite_or_black(L)
+
+    @ti.func
+    def vertex(self, i, k, hit, si, ray_d):
+        self.inner.vertex(i, k, hit, si, ray_d)
+
+    @ti.func
+    def emission(self, i, k, si, ray_d, w):
+        self.inner.emission(i, k, si, ray_d, w)
+
+    @ti.func
+    def environment(self, i, k, w, tuv):
+        self.inner.environment(i, k, w, tuv)
+
+    @ti.func
+    def surface(self, i, k, si, wi, g):
+        self.inner.surface(i, k, si, wi, g)
+
+    @ti.func
+    def light(self, i, k, em, wo, w):
+        self.inner.light(i, k, em, wo, w)
+
+    @ti.func
+    def scatter(self, i, k, bs, wo):
+        self.inner.scatter(i, k, bs, wo)
+
+    @ti.func
+    def roulette(self, i, k, bs, inv_q, alive):
+        self.inner.roulette(i, k, bs, inv_q, alive)
+
+
 def replay_depth(max_depth: int) -> int:
     """Number of path vertices to replay for Mitsuba's ``max_depth`` (segments)."""
     if max_depth < 0:
@@ -276,4 +326,4 @@ def replay_depth(max_depth: int) -> int:
     return int(max_depth)
 
 
-__all__ = ["DiffIntegrator", "GradientError", "UNBOUNDED_DEPTH", "replay_depth"]
+__all__ = ["DiffIntegrator", "GradientError", "RadianceRecorder", "UNBOUNDED_DEPTH", "replay_depth"]
