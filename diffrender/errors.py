@@ -35,3 +35,7 @@ class ConfigError(DiffrenderError):
     def __init__(self, message: str, where: str | None = None):
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class GradientError(DiffrenderError):
+    """A parameter cannot be differentiated (yet), or a gradient request is malformed."""

@@ -64,7 +64,7 @@ def test_views_need_the_same_film():
         r.render_views([0, 1], spp=1)
     with pytest.raises(SceneError, match="sensor 7 does not exist"):
         r.render_views([0, 7], spp=1)
-    from diffrender.core.differentiable import GradientError
+    from diffrender.core.ad import GradientError
 
     with pytest.raises(GradientError, match=r"one adjoint image per sensor"):
         dr.Renderer(two_view_room()).vjp_views(np.zeros((1, H, W, 3)), ["floor_mat.reflectance"], [0, 1])

@@ -11,6 +11,8 @@ of the full film (W x H) maps to the camera-space direction::
 measured from the near plane.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..engine import ti
@@ -38,21 +40,81 @@ def camera_params(sensor, where=None):
                 film_w=float(w), film_h=float(h))
 
 
+@dataclass
+class CameraModel:
+    """The camera's projection on the host (float64) and its derivatives: the inverse of
+    :func:`camera_direction` (film position of a world point), used by :func:`project` and by
+    edge sampling (silhouettes and shadow boundaries on the film, their velocities)."""
+    R: np.ndarray     # camera to world rotation (to_world's 3x3 part)
+    Rinv: np.ndarray
+    o: np.ndarray     # camera origin
+    T: float          # tan(fov_x / 2)
+    dT_dfov: float    # d T / d (sensor.fov in degrees)
+    aspect: float
+    near: float
+    W: float          # full film size in pixels
+    H: float
+
+    @staticmethod
+    def of(sensor, where=None):
+        c = camera_params(sensor, where)
+        R = np.array(c["rot"], np.float64)
+        T = c["tan_x"]
+        t_fov = np.tan(np.radians(sensor.fov) / 2.0)
+        dT = (T / t_fov) * (np.pi / 360.0) * (1.0 + t_fov * t_fov)
+        return CameraModel(R, np.linalg.inv(R), np.array(c["origin"], np.float64), T, float(dT),
+                           c["aspect"], c["near"], c["film_w"], c["film_h"])
+
+    def local(self, P):
+        """Camera-space coordinates of world points (N, 3)."""
+        return (np.asarray(P, np.float64) - self.o) @ self.Rinv.T
+
+    def screen(self, l):
+        """Full-film pixel coordinates of camera-space points (N, 3)."""
+        x = 0.5 * self.W * (1.0 - l[:, 0] / (l[:, 2] * self.T))
+        y = 0.5 * self.H * (1.0 - l[:, 1] * self.aspect / (l[:, 2] * self.T))
+        return np.stack([x, y], axis=1)
+
+    def jac_local(self, l):
+        """d screen / d camera-space point: (N, 2, 3)."""
+        J = np.zeros((l.shape[0], 2, 3))
+        z, T, a = l[:, 2], self.T, self.aspect
+        J[:, 0, 0] = -0.5 * self.W / (z * T)
+        J[:, 0, 2] = 0.5 * self.W * l[:, 0] / (z * z * T)
+        J[:, 1, 1] = -0.5 * self.H * a / (z * T)
+        J[:, 1, 2] = 0.5 * self.H * a * l[:, 1] / (z * z * T)
+        return J
+
+    def jac_T(self, l):
+        """d screen / d tan(fov_x / 2): (N, 2)."""
+        z, T = l[:, 2], self.T
+        return np.stack([0.5 * self.W * l[:, 0] / (z * T * T),
+                         0.5 * self.H * self.aspect * l[:, 1] / (z * T * T)], axis=1)
+
+    def project(self, points) -> np.ndarray:
+        """Full-film positions of world points (N, 3); NaN behind the camera."""
+        local = self.local(np.asarray(points, np.float64).reshape(-1, 3))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy = self.screen(local)
+        xy[local[:, 2] <= 0] = np.nan
+        return xy
+
+
 def project(sensor, points) -> np.ndarray:
     """Film positions (x, y) in pixels of the full film of world points (N, 3); NaN behind the
     camera. The inverse of the camera's ray generation (tests, overlays)."""
-    c = camera_params(sensor)
-    p = np.asarray(points, np.float64).reshape(-1, 3)
-    rot = c["rot"]
-    local = np.linalg.solve(rot, (p - c["origin"]).T).T
-    z = local[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = (1.0 - local[:, 0] / (z * c["tan_x"])) * 0.5 * c["film_w"]
-        y = (1.0 - local[:, 1] * c["aspect"] / (z * c["tan_x"])) * 0.5 * c["film_h"]
-    bad = z <= 0
-    x[bad] = np.nan
-    y[bad] = np.nan
-    return np.stack([x, y], axis=1)
+    return CameraModel.of(sensor).project(points)
+
+
+@ti.func
+def camera_direction(film_pos, tan_x, aspect, film_w, film_h):
+    """Camera-space unit direction through full-film position ``film_pos`` (pixels): the ray
+    generation of :class:`Camera` and of the geometry replay (which differentiates it with
+    respect to ``tan_x``)."""
+    sx = film_pos.x / film_w
+    sy = film_pos.y / film_h
+    d = ti.Vector([(1.0 - 2.0 * sx) * tan_x, (1.0 - 2.0 * sy) * tan_x / aspect, 1.0])
+    return d.normalized()
 
 
 @ti.data_oriented
@@ -72,10 +134,7 @@ class Camera:
     def sample_ray(self, film_pos):
         """(origin, unit direction, tmax) through film position ``film_pos`` (pixels)."""
         c = self.info[None]
-        sx = film_pos.x / c.film_w
-        sy = film_pos.y / c.film_h
-        d = ti.Vector([(1.0 - 2.0 * sx) * c.tan_x, (1.0 - 2.0 * sy) * c.tan_x / c.aspect, 1.0])
-        d = d.normalized()
+        d = camera_direction(film_pos, c.tan_x, c.aspect, c.film_w, c.film_h)
         inv_z = 1.0 / d.z
         near_t = c.near * inv_z
         far_t = c.far * inv_z

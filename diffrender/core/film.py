@@ -19,6 +19,11 @@ stores its samples (position, value) in a buffer and a gather kernel, one thread
 adds the contributions of the neighbouring samples in a fixed order (sample index, then
 neighbour) into float64 accumulators. The sequence of additions into a pixel is the same
 whatever the number of threads and however the samples are split into passes.
+
+The film's adjoint sits beside its forward gather: :class:`FilmAdjoint` gathers an adjoint
+image to the samples of a gradient replay (``a_i = sum_p adj_p w_ip / W_p``) and splats sample
+values into an image (its transpose, for forward mode); :class:`FilmWeights` is the same
+adjoint as a density over the film, for edge samples at arbitrary film positions.
 """
 
 import math
@@ -27,6 +32,7 @@ import numpy as np
 
 from ..engine import ti
 from ..errors import SceneError
+from .rng import rand_pixel, sample_key
 from .types import vec2, vec3
 
 FILTER_TYPES = {"box": 0, "tent": 1, "gaussian": 2}
@@ -82,6 +88,29 @@ def filter_eval(f, x):
         res = ti.max(0.0, 1.0 - ax / f.radius)
     else:
         res = ti.max(0.0, ti.exp(f.alpha * ax * ax) - f.bias)
+    return res
+
+
+@ti.func
+def camera_sample(s, gy, gx, first_sample, seed, border, crop_x, crop_y, film_w):
+    """Camera sample ``first_sample + s`` of sample-grid pixel (gy, gx): (its key, its
+    crop-relative film position, its full-film position). The forward render and the gradient
+    replays draw their camera samples through this (same keys, same positions)."""
+    fx = gx - border + crop_x
+    fy = gy - border + crop_y
+    pixel = ti.cast(fy * film_w + fx, ti.u32)
+    key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
+    u = rand_pixel(key)
+    return key, ti.Vector([gx - border + u.x, gy - border + u.y]), ti.Vector([fx + u.x, fy + u.y])
+
+
+@ti.func
+def finite_or_black(L):
+    """Mitsuba's films reject invalid samples: radiance with a NaN or an infinite component
+    counts as black (keeps the buffers finite)."""
+    res = L
+    if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
+        res = ti.Vector([0.0, 0.0, 0.0])
     return res
 
 
@@ -248,3 +277,233 @@ class Film:
             a = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0).astype(np.float32)
         return {"depth": a[..., 0:1], "normal": a[..., 1:4], "albedo": a[..., 4:7],
                 "alpha": a[..., 7:8]}
+
+
+# --- adjoint ---------------------------------------------------------------------------------
+
+@ti.data_oriented
+class FilmAdjoint:
+    """The film of a gradient replay: one pass of ``n`` samples per pixel (index
+    ``i = (s * sh + gy) * sw + gx``), their film positions and filter weights, the weight sums
+    ``W_p`` of all the render's samples, and the adjoint image.
+
+    ``loss = sum_p adj_p I_p`` with ``I_p = sum_i w_ip L_i / W_p`` gives each sample the adjoint
+    ``a_i = sum_p adj_p w_ip / W_p`` (:meth:`gather_adjoint`); forward mode splats the
+    contributions with the same weights (:meth:`splat`)."""
+
+    def __init__(self, sensor, film, n):
+        fp = filter_params(sensor.film.rfilter)
+        self.radius = border_size(fp["radius"])
+        self.filter = FilterInfo.field(shape=())
+        self.filter[None] = FilterInfo(**fp)
+        self.w, self.h = film.width, film.height
+        self.crop = film.crop_offset
+        self.border = self.radius if sensor.film.sample_border else 0
+        self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
+        self.n = int(n)
+        N = self.n * self.sw * self.sh
+        self.pos = vec2.field(shape=N)  # crop-relative film position of each sample of a pass
+        self.adj = vec3.field(shape=N)  # its adjoint a_i
+        self.wsum = ti.field(ti.f32, shape=(self.h, self.w))
+        # Per sample of a pass, its separable filter weights (columns, then rows): the film's
+        # weight sums are gathered from them, one thread per pixel, without atomics.
+        self.wts = ti.Vector.field(2 * (2 * self.radius + 1), ti.f32, shape=(self.n, self.sh, self.sw))
+        self.adj_img = vec3.field(shape=(self.h, self.w))
+        # The (spp, seed, film width) whose sums ``wsum`` holds (in a list: the renderer's pool
+        # compares an object's plain attributes when it recycles it; this one is state).
+        self._wsum_key = [None]
+
+    def nbytes(self) -> int:
+        N = self.n * self.sw * self.sh
+        return N * 5 * 4 + self.h * self.w * 4 * 4 + N * 2 * (2 * self.radius + 1) * 4
+
+    def passes(self, spp):
+        """(first sample, samples per pixel) of the passes of a ``spp`` render."""
+        done = 0
+        while done < spp:
+            n = min(self.n, spp - done)
+            yield done, n
+            done += n
+
+    @ti.func
+    def sample_index(self, i):
+        s = i // (self.sw * self.sh)
+        rem = i % (self.sw * self.sh)
+        return s, rem // self.sw, rem % self.sw
+
+    @ti.func
+    def position(self, i, first_sample, seed, film_w):
+        """(key, gx, gy, crop-relative position, full-film position) of sample ``i`` of the
+        pass from ``first_sample`` on: the forward render's sample (``Integrator.sample_pass``)."""
+        s, gy, gx = self.sample_index(i)
+        key, pos, fpos = camera_sample(s, gy, gx, first_sample, seed, ti.static(self.border),
+                                       ti.static(self.crop[0]), ti.static(self.crop[1]), film_w)
+        return key, gx, gy, pos, fpos
+
+    @ti.func
+    def _weights(self, bx, by, pos):
+        """Separable filter weights of a sample at ``pos`` towards the columns bx-r..bx+r and
+        rows by-r..by+r (2 (2r+1) evaluations instead of (2r+1)^2 products of two)."""
+        r = ti.static(self.radius)
+        f = self.filter[None]
+        wx = ti.Vector([0.0] * (2 * r + 1))
+        wy = ti.Vector([0.0] * (2 * r + 1))
+        for j in ti.static(range(2 * r + 1)):
+            wx[j] = filter_eval(f, bx + (j - r) + 0.5 - pos.x)
+            wy[j] = filter_eval(f, by + (j - r) + 0.5 - pos.y)
+        return wx, wy
+
+    @ti.kernel
+    def clear_wsum(self):
+        for y, x in self.wsum:
+            self.wsum[y, x] = 0.0
+
+    @ti.kernel
+    def sample_weights(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, film_w: ti.i32):
+        """The filter weights of the ``n`` samples per pixel from ``first_sample`` on."""
+        r = ti.static(self.radius)
+        for i in range(n * self.sw * self.sh):
+            key, gx, gy, pos, fpos = self.position(i, first_sample, seed, film_w)
+            s = i // (self.sw * self.sh)
+            wx, wy = self._weights(gx - ti.static(self.border), gy - ti.static(self.border), pos)
+            w = ti.Vector([0.0] * (2 * (2 * r + 1)))
+            for j in ti.static(range(2 * r + 1)):
+                w[j] = wx[j]
+                w[2 * r + 1 + j] = wy[j]
+            self.wts[s, gy, gx] = w
+
+    @ti.kernel
+    def gather_wsum(self, n: ti.i32):
+        """wsum[y, x] += the weights towards (y, x) of the samples of ``sample_weights``."""
+        r = ti.static(self.radius)
+        b = ti.static(self.border)
+        for y, x in self.wsum:
+            acc = self.wsum[y, x]
+            for s in range(n):
+                for dy in ti.static(range(-r, r + 1)):
+                    gy = y + b + dy
+                    if 0 <= gy < self.sh:
+                        row = 0.0
+                        for dx in ti.static(range(-r, r + 1)):
+                            gx = x + b + dx
+                            if 0 <= gx < self.sw:
+                                wv = self.wts[s, gy, gx]
+                                row += wv[r - dx] * wv[3 * r + 1 - dy]
+                        acc += row
+            self.wsum[y, x] = acc
+
+    def prepare(self, spp, seed, film_w):
+        """The weight sums for (spp, seed): computed once, re-used while they match."""
+        key = (spp, seed, film_w)
+        if self._wsum_key[0] == key:
+            return
+        self._wsum_key[0] = None
+        self.clear_wsum()
+        for first, n in self.passes(spp):
+            self.sample_weights(first, n, seed, film_w)
+            self.gather_wsum(n)
+        self._wsum_key[0] = key
+
+    @ti.kernel
+    def gather_adjoint(self, n: ti.i32):
+        """a_i = sum over the pixels p of i's footprint of adj_p w_ip / W_p."""
+        r = ti.static(self.radius)
+        for i in range(n * self.sw * self.sh):
+            s, gy, gx = self.sample_index(i)
+            pos = self.pos[i]
+            bx = gx - ti.static(self.border)
+            by = gy - ti.static(self.border)
+            wx, wy = self._weights(bx, by, pos)
+            a = ti.Vector([0.0, 0.0, 0.0])
+            for dy in ti.static(range(-r, r + 1)):
+                for dx in ti.static(range(-r, r + 1)):
+                    x = bx + dx
+                    y = by + dy
+                    wgt = wx[dx + r] * wy[dy + r]
+                    if 0 <= x < self.w and 0 <= y < self.h and wgt > 0.0:
+                        a += self.adj_img[y, x] * (wgt / self.wsum[y, x])
+            self.adj[i] = a
+
+    @ti.func
+    def splat(self, img: ti.template(), i, c):
+        """img[y, x, :] += w_ip c / W_p over the footprint of sample i (the transpose of
+        :meth:`gather_adjoint`)."""
+        r = ti.static(self.radius)
+        s, gy, gx = self.sample_index(i)
+        pos = self.pos[i]
+        bx = gx - ti.static(self.border)
+        by = gy - ti.static(self.border)
+        wx, wy = self._weights(bx, by, pos)
+        for dy in ti.static(range(-r, r + 1)):
+            for dx in ti.static(range(-r, r + 1)):
+                x = bx + dx
+                y = by + dy
+                wgt = wx[dx + r] * wy[dy + r]
+                if 0 <= x < self.w and 0 <= y < self.h and wgt > 0.0:
+                    wgt = wgt / self.wsum[y, x]
+                    for ch in ti.static(range(3)):
+                        img[y, x, ch] += wgt * c[ch]
+
+
+class FilmWeights:
+    """The film's adjoint as a density (host, float64), for samples at arbitrary film positions
+    (edge sampling): ``loss = sum_p adj_p I_p`` with ``I_p = int k_p(x) L(x) dx / K_p`` (the
+    expectation of the sample-weighted average) makes the adjoint density
+    ``A(x) = sum_p adj_p k_p(x) / K_p`` on the sampled region and 0 outside it."""
+
+    def __init__(self, sensor, renderer_film):
+        film = sensor.film
+        self.fp = filter_params(film.rfilter)
+        self.r = border_size(self.fp["radius"])
+        self.w, self.h = renderer_film.width, renderer_film.height
+        self.crop = renderer_film.crop_offset
+        b = self.r if film.sample_border else 0
+        self.lo = np.array([-b, -b], np.float64)        # sampled region, crop-relative
+        self.hi = np.array([self.w + b, self.h + b], np.float64)
+        self.kx = self._norm(self.w, self.lo[0], self.hi[0])
+        self.ky = self._norm(self.h, self.lo[1], self.hi[1])
+
+    def _norm(self, n, lo, hi):
+        rad = self.fp["radius"]
+        t = np.linspace(-rad, rad, 4001)
+        out = np.zeros(n)
+        for p in range(n):
+            c = p + 0.5
+            xs = c + t
+            wv = filter_eval_np(self.fp, t) * ((xs >= lo) & (xs <= hi))
+            out[p] = np.trapezoid(wv, t) if hasattr(np, "trapezoid") else np.trapz(wv, t)
+        return out
+
+    def neighbours(self, x):
+        """For crop-relative positions x (N, 2): pixel indices (N, K) (-1: none) and
+        weights k_p(x) / K_p (N, K)."""
+        x = np.asarray(x, np.float64)
+        r = self.r
+        inside = np.all((x >= self.lo) & (x <= self.hi), axis=1)
+        px = np.floor(x[:, 0]).astype(np.int64)
+        py = np.floor(x[:, 1]).astype(np.int64)
+        idx, wts = [], []
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                X, Y = px + dx, py + dy
+                ok = inside & (X >= 0) & (X < self.w) & (Y >= 0) & (Y < self.h)
+                Xc, Yc = np.clip(X, 0, self.w - 1), np.clip(Y, 0, self.h - 1)
+                k = filter_eval_np(self.fp, X + 0.5 - x[:, 0]) * filter_eval_np(self.fp, Y + 0.5 - x[:, 1])
+                k = k / np.maximum(self.kx[Xc] * self.ky[Yc], 1e-30)
+                idx.append(np.where(ok & (k > 0), Yc * self.w + Xc, -1))
+                wts.append(np.where(ok, k, 0.0))
+        return np.stack(idx, 1), np.stack(wts, 1)
+
+    def adjoint(self, adj_img, x):
+        """A(x) (N, 3) for the adjoint image (H, W, 3)."""
+        idx, w = self.neighbours(x)
+        flat = np.asarray(adj_img, np.float64).reshape(-1, 3)
+        return np.einsum("nk,nkc->nc", w, flat[np.maximum(idx, 0)] * (idx >= 0)[..., None])
+
+    def splat(self, x, values):
+        """sum over samples of values_i * k_p(x_i) / K_p into an (H, W, 3) image."""
+        idx, w = self.neighbours(x)
+        out = np.zeros((self.h * self.w, 3))
+        ok = idx >= 0
+        np.add.at(out, idx[ok], (w[..., None] * np.asarray(values)[:, None, :])[ok])
+        return out.reshape(self.h, self.w, 3)

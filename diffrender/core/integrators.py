@@ -12,8 +12,8 @@ Path tracer, per camera ray (Mitsuba 3 ``path.cpp`` semantics):
   interactions): continue with probability ``q = min(max(throughput), 0.95)``, divide by q.
 - ``hide_emitters``: emission seen directly by the camera ray is dropped (Mitsuba >= 3.6).
 
-Random dimensions per sample: 0-1 pixel position; for bounce k, base = 2 + 6 k: emitter 2D
-(base, base+1), BSDF 1D + 2D (base+2 .. base+4), roulette (base+5).
+The bounce loop itself is ``path.trace_path`` (shared with the gradient replays); the random
+dimensions of a sample are laid out in ``rng.py``.
 
 AOVs (first camera hit, filtered like the colour): depth (distance from the near plane),
 shading normal (world space), albedo (diffuse reflectance), alpha (1 if something was hit).
@@ -22,8 +22,9 @@ shading normal (world space), albedo (diffuse reflectance), alpha (1 if somethin
 import math
 
 from ..engine import ti
-from .film import N_AOV
-from .rng import rand, rand2, roulette, sample_key
+from .film import N_AOV, camera_sample, finite_or_black
+from .path import NullRecorder, first_hit_aovs, trace_path
+from .rng import direct_bsdf_dim, direct_emitter_dim, rand, rand2
 from .types import SHADOW_EPSILON, vec3
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
@@ -39,16 +40,9 @@ class Integrator:
         self.bsdfs = bsdfs
         self.emitters = emitters
         self.camera = camera
+        self.null_recorder = NullRecorder()
 
     # --- shared pieces -------------------------------------------------------------------
-
-    @ti.func
-    def first_hit_aovs(self, si):
-        a = ti.Vector([0.0] * N_AOV)
-        if si.valid:
-            alb = self.bsdfs.albedo(si.bsdf, si.uv)
-            a = ti.Vector([si.t, si.ns.x, si.ns.y, si.ns.z, alb.x, alb.y, alb.z, 1.0])
-        return a
 
     @ti.func
     def visible(self, p, ng, target):
@@ -96,62 +90,10 @@ class Integrator:
 
     @ti.func
     def path(self, o, d, tmax, key, max_depth, rr_depth, hide_emitters, with_aovs: ti.template()):
-        result = ti.Vector([0.0, 0.0, 0.0])
-        throughput = ti.Vector([1.0, 1.0, 1.0])
-        aovs = ti.Vector([0.0] * N_AOV)
-        depth = 0
-        prev_p = o
-        prev_pdf = 1.0
-        prev_delta = 1
-        ray_o, ray_d, ray_t = o, d, tmax
-        active = max_depth != 0
-        while active:
-            hit = self.geometry.intersect(ray_o, ray_d, ray_t)
-            si = self.geometry.surface(hit, ray_o, ray_d)
-            if ti.static(with_aovs):
-                if depth == 0:
-                    aovs = self.first_hit_aovs(si)
-            # Emission found by the previous BSDF sample (or the camera ray).
-            if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
-                le = self.emitters.eval_hit(si.emitter, si, -ray_d)
-                em_pdf = 0.0
-                if prev_delta == 0:
-                    em_pdf = self.emitters.pdf_direction(si.emitter, prev_p, si)
-                result += throughput * le * mis_power(prev_pdf, em_pdf)
-            # Rays that leave the scene see the environment (MIS with its sampling).
-            if ti.static(self.emitters.env >= 0):
-                if not si.valid and not (hide_emitters and depth == 0):
-                    le, _w, _uv = self.emitters.env_miss(ray_d, prev_pdf, prev_delta)
-                    result += throughput * le
-            if not (depth + 1 < max_depth and si.valid):
-                break
-            s, t = coordinate_system(si.ns)
-            wi = to_local(s, t, si.ns, -ray_d)
-            g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-            base = 2 + 6 * depth
-            # Emitter sampling.
-            c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi, g, rand2(key, base))
-            if c.max() > 0.0:
-                w = 1.0
-                if delta == 0:
-                    w = mis_power(em_pdf, bpdf)
-                result += throughput * c * w
-            # BSDF sampling.
-            bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3), g)
-            wo = to_world(s, t, si.ns, bs.wo)
-            ray_o = offset_origin(si.p, si.ng, wo)
-            ray_d = wo
-            ray_t = ti.math.inf
-            throughput *= bs.weight
-            prev_p = si.p
-            prev_pdf = bs.pdf
-            prev_delta = bs.delta
-            depth += 1
-            alive, inv_q = roulette(throughput, depth, rr_depth, key, base + 5)
-            throughput *= inv_q
-            if not alive:
-                active = False
-        return result, aovs
+        """The ``path`` estimator along one camera ray (the bounce loop of ``path.py``, with
+        the recorder that records nothing)."""
+        return trace_path(self, o, d, tmax, key, max_depth, rr_depth, hide_emitters, with_aovs,
+                          self.null_recorder, 0)
 
     # --- direct --------------------------------------------------------------------------
 
@@ -164,7 +106,7 @@ class Integrator:
         si = self.geometry.surface(hit, o, d)
         aovs = ti.Vector([0.0] * N_AOV)
         if ti.static(with_aovs):
-            aovs = self.first_hit_aovs(si)
+            aovs = first_hit_aovs(self.bsdfs, si)
         if ti.static(self.emitters.env >= 0):
             if not si.valid and not hide_emitters:
                 le, _uv = self.emitters.env_eval(d)
@@ -180,14 +122,14 @@ class Integrator:
             g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
             for i in range(n_em):
                 c, em_pdf, bpdf, delta = self.emitter_contribution(si, s, t, wi, g,
-                                                                   rand2(key, 2 + 2 * i))
+                                                                   rand2(key, direct_emitter_dim(i)))
                 if c.max() > 0.0:
                     w = 1.0 / n_em
                     if delta == 0:
                         w = mis_power(em_pdf * frac_em, bpdf * frac_bsdf) / n_em
                     result += c * w
             for j in range(n_bsdf):
-                base = 2 + 2 * n_em + 3 * j
+                base = direct_bsdf_dim(j, n_em)
                 bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base), rand2(key, base + 1), g)
                 if bs.pdf > 0.0 and bs.weight.max() > 0.0:
                     wo = to_world(s, t, si.ns, bs.wo)
@@ -221,22 +163,15 @@ class Integrator:
         """Trace ``n`` samples per pixel (sample indices first_sample ...) into film's buffers."""
         b = ti.static(film.border)
         for s, gy, gx in ti.ndrange(n, film.sh, film.sw):
-            fx = gx - b + crop_x
-            fy = gy - b + crop_y
-            pixel = ti.cast(fy * film_w + fx, ti.u32)
-            key = sample_key(seed, pixel, ti.cast(first_sample + s, ti.u32))
-            u = rand2(key, 0)
-            o, d, tmax = self.camera.sample_ray(ti.Vector([fx + u.x, fy + u.y]))
+            key, pos, fpos = camera_sample(s, gy, gx, first_sample, seed, b, crop_x, crop_y, film_w)
+            o, d, tmax = self.camera.sample_ray(fpos)
             L = ti.Vector([0.0, 0.0, 0.0])
             aovs = ti.Vector([0.0] * N_AOV)
             if ti.static(kind == "path"):
                 L, aovs = self.path(o, d, tmax, key, max_depth, rr_depth, hide_emitters, with_aovs)
             else:
                 L, aovs = self.direct(o, d, tmax, key, n_em, n_bsdf, hide_emitters, with_aovs)
-            # Mitsuba's films reject invalid samples; keep the buffers finite the same way.
-            if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
-                L = ti.Vector([0.0, 0.0, 0.0])
-            film.store(s, gy, gx, ti.Vector([gx - b + u.x, gy - b + u.y]), L)
+            film.store(s, gy, gx, pos, finite_or_black(L))
             if ti.static(with_aovs):
                 film.aov[s, gy, gx] = aovs
 

@@ -12,6 +12,8 @@ import numpy as np
 from ..engine import ensure_init
 from ..errors import SceneError
 from ..scene.model import Scene, Sensor, Texture
+from .ad import (DiffIntegrator, EdgeOptions, GeometryDerivatives, GradientError, geom_param,
+                 replay_depth)
 from .film import Film
 from .integrators import depth_limit
 from .pool import POOL
@@ -40,6 +42,7 @@ class Renderer:
         if not isinstance(scene, Scene):
             raise SceneError(f"expected a diffrender.scene.Scene, got {type(scene).__name__}")
         self.scene = scene
+        self._geo_ad = None  # GeometryDerivatives, made by the first geometry derivative
         sensors = scene.sensors or [Sensor()]  # a hand-built scene without one: the default
         if not 0 <= sensor < len(sensors):
             raise SceneError(f"the scene has {len(sensors)} sensor(s); sensor {sensor} "
@@ -221,8 +224,6 @@ class Renderer:
             params = [params]
         d_images = np.asarray(d_images, np.float32)
         if d_images.ndim != 4 or d_images.shape[0] != len(sensors):
-            from .differentiable import GradientError
-
             raise GradientError(f"adjoint stack has shape {d_images.shape}, expected "
                                 f"({len(sensors)}, H, W, 3): one adjoint image per sensor")
         total = None
@@ -236,10 +237,8 @@ class Renderer:
 
     def _param_slot(self, name):
         """(canonical name, texture slot, 'value0' | 'value1' | 'texels') of a parameter."""
-        from .differentiable import GradientError
-
         info = self.scene.parameters().info(name)
-        if info.discontinuous:  # vjp / jvp route these to edges_api before calling this
+        if info.discontinuous:  # vjp / jvp route these to ad.derivatives before calling this
             raise GradientError(f"parameter '{info.name}' moves geometry or the camera: it is "
                                 "differentiated by edge sampling, not through a texture slot")
         tex = info.owner.params.get(info.key) if hasattr(info.owner, "params") else None
@@ -254,11 +253,7 @@ class Renderer:
         return info.name, slot, "value0"
 
     def _diff_integrator(self, max_depth, spp_per_pass=None):
-        from .differentiable import DiffIntegrator, replay_depth
-
         if self.scene.integrator.type != "path":
-            from .differentiable import GradientError
-
             raise GradientError(f"derivatives need the 'path' integrator, the scene uses "
                                 f"'{self.scene.integrator.type}'")
         depth = replay_depth(max_depth)
@@ -291,13 +286,11 @@ class Renderer:
 
         Parameters that move geometry, a point light or the camera (``*.vertex_positions``,
         ``<shape>.to_world``, ``<sensor>.to_world``, ``<sensor>.fov``, ``<light>.position``)
-        get their visibility (boundary) derivative by edge sampling (``edges.py``) and their
-        interior derivative by a replay with differentiable geometry (``diff_geometry.py``);
-        ``edges`` is an :class:`~diffrender.core.edges_api.EdgeOptions`, a dict of its fields,
+        get their visibility (boundary) derivative by edge sampling (``ad/samplers.py``) and
+        their interior derivative by a replay with differentiable geometry (``ad/geometry.py``);
+        ``edges`` is an :class:`~diffrender.core.ad.EdgeOptions`, a dict of its fields,
         or ``False`` (no edge sampling: the interior-only derivative). See docs/edge-sampling.md.
         """
-        from .differentiable import GradientError
-        from .integrators import depth_limit
 
         d_image = np.asarray(d_image, np.float32)
         if d_image.ndim == 2:
@@ -344,18 +337,21 @@ class Renderer:
                         g = np.asarray(g.sum()).reshape(shape)
                 out[requested] = g.astype(np.float64)
         if geo:
-            from .edges_api import EdgeOptions, geometry_vjp
-
             opts = EdgeOptions.of(edges)
-            grads = geometry_vjp(self, d_image, geo_info, opts, spp, int(seed) & 0xFFFFFFFF, md, integ)
+            grads = self._geometry_derivatives().vjp(d_image, geo_info, opts, spp,
+                                                     int(seed) & 0xFFFFFFFF, md, integ)
             for requested, g in zip(geo, grads):
                 out[requested] = g
         return {n: out[n] for n in params}
 
     def _geom_param(self, name):
-        from .edges_api import geom_param
-
         return geom_param(self, name)
+
+    def _geometry_derivatives(self):
+        """The edge sampler and geometry replay of this Renderer (made on first use)."""
+        if self._geo_ad is None:
+            self._geo_ad = GeometryDerivatives(weakref.proxy(self))
+        return self._geo_ad
 
     def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None,
             edges=None) -> np.ndarray:
@@ -363,7 +359,6 @@ class Renderer:
         ``tangents = {name: t_k}`` (t_k shaped like the parameter). Geometry / camera / light
         position tangents are handled by edge sampling (``edges``: see :meth:`vjp`)."""
         from ..engine import require_forward_mode
-        from .integrators import depth_limit
 
         pmap = self.scene.parameters()
         geo = {n: t for n, t in tangents.items() if pmap.info(n).discontinuous}
@@ -372,11 +367,10 @@ class Renderer:
         self.update()
         out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         if geo:
-            from .edges_api import EdgeOptions, geometry_jvp
-
             infos = {n: self._geom_param(n) for n in geo}
-            out += geometry_jvp(self, {n: (infos[n], t) for n, t in geo.items()}, EdgeOptions.of(edges),
-                                spp, int(seed) & 0xFFFFFFFF, md, integ).astype(np.float32)
+            out += self._geometry_derivatives().jvp(
+                {n: (infos[n], t) for n, t in geo.items()}, EdgeOptions.of(edges), spp,
+                int(seed) & 0xFFFFFFFF, md, integ).astype(np.float32)
         if not tangents:
             return out
         require_forward_mode("render_jvp")
@@ -391,8 +385,6 @@ class Renderer:
                 try:
                     t = np.broadcast_to(t, shape)
                 except ValueError:
-                    from .differentiable import GradientError
-
                     raise GradientError(f"tangent of '{name}' has shape {t.shape}, expected {shape}") from None
             if where == "texels":
                 if seed_texels is None:
@@ -409,7 +401,6 @@ class Renderer:
         return out
 
     def _jvp_passes(self, dint, tex, seed_values, seed_texels, spp, seed, md, integ):
-        from .integrators import depth_limit
 
         out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         fw = int(self.sensor.film.width)

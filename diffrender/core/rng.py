@@ -8,6 +8,13 @@ sample); each number of a sample is then ONE hash of the key plus a Weyl step pe
 ``pcg(key + dim * 0x9E3779B9)`` (numbers of a sample are independent hashes, so they can be
 computed in any order and in parallel). Floats take the top 24 bits, so they lie in [0, 1)
 exactly.
+
+The layout of a camera path's dimensions is written here once (the forward integrator and the
+gradient replays draw through these functions, so they see the same numbers): 0-1 the position
+in the pixel; for the path vertex k (0 = the camera ray's hit), ``DIMS_PER_BOUNCE`` dimensions
+from ``bounce_base(k)``: the emitter sample (2D), the BSDF's lobe choice (1D), the BSDF's
+direction (2D), Russian roulette (1D). The ``direct`` integrator draws its ``n_em`` emitter
+samples and ``n_bsdf`` BSDF samples after the pixel position (``direct_*``).
 """
 
 import numpy as np
@@ -56,6 +63,61 @@ def roulette(throughput, depth, rr_depth, key, dim):
 @ti.func
 def rand2(key: ti.u32, dim: ti.i32):
     return ti.Vector([rand(key, dim), rand(key, dim + 1)])
+
+
+# The dimensions of a camera path -----------------------------------------------------------
+
+DIM_PIXEL = 0           # 2D: position in the pixel
+DIMS_PER_BOUNCE = 6     # per path vertex: emitter 2D, lobe 1D, direction 2D, roulette 1D
+_EMITTER, _LOBE, _DIRECTION, _ROULETTE = 0, 2, 3, 5
+
+
+@ti.func
+def bounce_base(k):
+    """The first dimension of path vertex ``k``."""
+    return DIM_PIXEL + 2 + DIMS_PER_BOUNCE * k
+
+
+@ti.func
+def rand_pixel(key):
+    """The sample's position in its pixel (2D)."""
+    return rand2(key, DIM_PIXEL)
+
+
+@ti.func
+def rand_emitter(key, k):
+    """The emitter sample of vertex ``k`` (2D: emitter choice and point / direction)."""
+    return rand2(key, bounce_base(k) + _EMITTER)
+
+
+@ti.func
+def rand_lobe(key, k):
+    """The BSDF's lobe choice at vertex ``k`` (1D)."""
+    return rand(key, bounce_base(k) + _LOBE)
+
+
+@ti.func
+def rand_direction(key, k):
+    """The BSDF's direction sample at vertex ``k`` (2D)."""
+    return rand2(key, bounce_base(k) + _DIRECTION)
+
+
+@ti.func
+def roulette_dim(k):
+    """The dimension of the Russian-roulette decision after vertex ``k``."""
+    return bounce_base(k) + _ROULETTE
+
+
+@ti.func
+def direct_emitter_dim(i):
+    """``direct``: first dimension of its emitter sample ``i`` (2D)."""
+    return DIM_PIXEL + 2 + 2 * i
+
+
+@ti.func
+def direct_bsdf_dim(j, n_em):
+    """``direct``: first dimension of its BSDF sample ``j`` (lobe 1D, direction 2D)."""
+    return DIM_PIXEL + 2 + 2 * n_em + 3 * j
 
 
 # numpy twins (tests, host-side checks) ------------------------------------------------------

@@ -38,6 +38,9 @@ BSDFSample = ti.types.struct(wo=vec3, weight=vec3, pdf=ti.f32, delta=ti.i32)
 #: sampled point (area lights), so that a replay can re-evaluate the emitted radiance.
 #: ``geo`` is the parameter-independent factor of the weight (weight = radiance(uv) * geo:
 #: 1 / pdf, or for delta lights selection / r^2 times a spot's falloff); ``dist`` is 3e38 for
-#: lights at infinity (directional, constant, envmap).
+#: lights at infinity (directional, constant, envmap). ``tri`` and ``bc`` are what an area
+#: light's sample drew: the triangle (BVH order; -1 for other emitters) and the barycentrics
+#: of the point on it, so that a replay re-uses the point without re-deriving it.
 EmitterSample = ti.types.struct(d=vec3, dist=ti.f32, p=vec3, weight=vec3, pdf=ti.f32,
-                                delta=ti.i32, emitter=ti.i32, uv=vec2, geo=ti.f32)
+                                delta=ti.i32, emitter=ti.i32, uv=vec2, geo=ti.f32,
+                                tri=ti.i32, bc=vec2)

@@ -17,8 +17,8 @@ import pytest
 import diffrender as dr
 from diffrender.core import Renderer
 from diffrender.core.camera import project
-from diffrender.core.differentiable import GradientError
-from diffrender.core.edges import EdgeTopology
+from diffrender.core.ad import GradientError
+from diffrender.core.ad.topology import EdgeTopology
 from tests.helpers.edges_ref import convex_hull, polygon_boundary_grad, unproject_to_plane_y
 
 W = H = 16
@@ -389,7 +389,7 @@ def test_area_light_soft_shadow_secondary_edges():
 # --- creases: flat-shaded edges between two visible faces are image discontinuities -----------
 
 def test_crease_edges_are_not_smooth_for_split_normals():
-    from diffrender.core.edges import EdgeTopology
+    from diffrender.core.ad.topology import EdgeTopology
 
     sc = dr.load_scene({"type": "scene",
                         "box": {"type": "cube"},

@@ -1,4 +1,4 @@
-"""Interior derivatives of geometry, camera and point-light parameters (diff_geometry.py)
+"""Interior derivatives of geometry, camera and point-light parameters (core/ad/geometry.py)
 against central finite differences with common random numbers.
 
 The scene has no visibility change under these perturbations (a floor and a wall that fill

@@ -10,7 +10,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
-from diffrender.core.differentiable import GradientError
+from diffrender.core.ad import GradientError
 from tests.helpers.fd import assert_grad_close, render_fd
 
 SPP = 2

@@ -282,7 +282,8 @@ class EmitterTable:
         n = self.n_field[None]
         res = EmitterSample(d=ti.Vector([0.0, 0.0, 1.0]), dist=0.0, p=ref,
                             weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0, delta=0, emitter=-1,
-                            uv=ti.Vector([0.0, 0.0]), geo=0.0)
+                            uv=ti.Vector([0.0, 0.0]), geo=0.0, tri=-1,
+                            bc=ti.Vector([0.0, 0.0]))
         if n > 0:
             nf = ti.cast(n, ti.f32)
             x = u.x * n
@@ -380,6 +381,8 @@ class EmitterTable:
                             res.uv = hit_o.uv
                             res.geo = 1.0 / res.pdf
                             res.weight = area.eval(le, hit_o.ns, -d) * res.geo
+                            res.tri = tri
+                            res.bc = bc
         return res
 
     @ti.func

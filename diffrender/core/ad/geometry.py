@@ -1,10 +1,12 @@
 """Interior derivatives with respect to geometry, the camera and point-light positions.
 
-The boundary (visibility) term comes from edge sampling (``edges.py``); this module adds the
-*interior* term: how the path's contribution changes while every path keeps its vertices on
-the same triangles. Same replay scheme as ``differentiable.py`` (non-differentiated ``trace``
-recording per-bounce constants, flat per-bounce kernels under ``ti.ad.Tape``), but the
-geometry is recomputed from differentiable fields:
+The boundary (visibility) term comes from edge sampling (``samplers.py``); this module adds
+the *interior* term: how the path's contribution changes while every path keeps its vertices
+on the same triangles. Same replay scheme as ``replay.py``: the bounce loop (``path.py``)
+records, with this object as its recorder, the material replay's records and the geometry's
+(hit triangles, the directions leaving each vertex, the light sample's triangle and
+barycentrics as the emitter sample drew them) in one trace; flat per-bounce kernels under
+``ti.ad.Tape`` then recompute the geometry from differentiable fields:
 
 - camera rays from the sensor's rotation, origin and tan(fov/2) at the recorded film position;
 - every hit point by Möller–Trumbore against the *recorded* triangle, from the (moving)
@@ -23,12 +25,11 @@ re-derived), the emitter's area in the light-selection density.
 """
 import numpy as np
 
-from ..engine import ti
-from .film import filter_eval
-from .rng import rand, rand2, roulette
-from .types import mat3, vec2, vec3
-from .warp import (coordinate_system, mis_power, offset_origin, square_to_uniform_triangle,
-                   to_local, to_world)
+from ...engine import ti
+from ..camera import CameraModel, camera_direction
+from ..path import EMITTER_AREA, EMITTER_POINT
+from ..types import mat3, vec2, vec3
+from ..warp import coordinate_system, to_local
 
 
 @ti.data_oriented
@@ -52,7 +53,7 @@ class GeoReplay:
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
         self.fpos = vec2.field(shape=N)
-        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, 0 area, 1 point
+        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT
         self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; point: emitter index
         self.nee_bc = vec2.field(shape=(D, N))
         self.nee_k = ti.field(ti.f32, shape=(D, N))     # MIS weight x (area x n) or n
@@ -72,75 +73,73 @@ class GeoReplay:
             if row["type"] == "point":
                 pos[i] = np.asarray(row["position"], np.float32)
         self.lpos.from_numpy(pos)
-        m = np.asarray(r.sensor.to_world, np.float64)
-        self.cam_R[None] = m[:3, :3].astype(np.float32)
-        self.cam_o[None] = m[:3, 3].astype(np.float32)
-        self.cam_T[None] = float(np.tan(np.radians(r.sensor.fov_x()) / 2.0))
+        cam = CameraModel.of(r.sensor)
+        self.cam_R[None] = cam.R.astype(np.float32)
+        self.cam_o[None] = cam.o.astype(np.float32)
+        self.cam_T[None] = cam.T
 
-    # --- recording (not differentiated): the forward path, with the geometry records --------
+    # --- recording (not differentiated): a recorder of the bounce loop (path.py) -------------
+    # One trace records both the material replay's records (``self.d``'s hooks) and the
+    # geometry records.
 
-    @ti.kernel
-    def trace(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, max_depth: ti.i32,
-              rr_depth: ti.i32, hide_emitters: ti.i32, film_w: ti.i32):
-        D = ti.static(self.depth)
-        for i in range(n * self.d.sw * self.d.sh):
-            key, gx, gy, pos, fpos = self.d._position(i, first_sample, seed, film_w)
-            self.fpos[i] = fpos
-            for k in range(D):
-                self.rtri[k, i] = -1
-                self.nee_kind[k, i] = -1
-            ray_o, ray_d, ray_t = self.camera.sample_ray(fpos)
-            throughput = ti.Vector([1.0, 1.0, 1.0])
-            depth = 0
-            active = max_depth != 0
-            while active and depth < D:
-                hit = self.geometry.intersect(ray_o, ray_d, ray_t)
-                si = self.geometry.surface(hit, ray_o, ray_d)
-                k = depth
-                self.rtri[k, i] = hit.tri
-                if not (depth + 1 < max_depth and si.valid):
-                    break
-                s, t = coordinate_system(si.ns)
-                wi = to_local(s, t, si.ns, -ray_d)
-                g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-                base = 2 + 6 * depth
-                u2 = rand2(key, base)
-                em = self.emitters.sample_direction(si.p, u2)
-                if em.pdf > 0.0:
-                    wo_l = to_local(s, t, si.ns, em.d)
-                    f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l, g)
-                    if f.max() > 0.0 and em.weight.max() > 0.0:
-                        if self.r.integrator.visible(si.p, si.ng, em.p):
-                            nl = ti.cast(self.emitters.n_field[None], ti.f32)
-                            info = self.emitters.info[em.emitter]
-                            if em.delta != 0:
-                                self.nee_kind[k, i] = 1
-                                self.nee_tri[k, i] = em.emitter
-                                self.nee_k[k, i] = nl
-                            else:
-                                # the same triangle and barycentrics as sample_direction drew
-                                x = u2.x * nl
-                                e = ti.min(ti.cast(ti.floor(x), ti.i32), self.emitters.n_field[None] - 1)
-                                ux = ti.min(x - e, 0.99999994)
-                                kk, ur = self.emitters._pick_triangle(e, ux)
-                                bc = square_to_uniform_triangle(ti.Vector([ur, u2.y]))
-                                self.nee_kind[k, i] = 0
-                                self.nee_tri[k, i] = self.emitters.tri[kk]
-                                self.nee_bc[k, i] = bc
-                                self.nee_k[k, i] = mis_power(em.pdf, bp) * info.area * nl
-                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base + 2), rand2(key, base + 3),
-                                       g)
-                wo = to_world(s, t, si.ns, bs.wo)
-                self.rdir[k, i] = wo
-                ray_o = offset_origin(si.p, si.ng, wo)
-                ray_d = wo
-                ray_t = ti.math.inf
-                throughput *= bs.weight
-                depth += 1
-                alive, inv_q = roulette(throughput, depth, rr_depth, key, base + 5)
-                throughput *= inv_q
-                if not alive:
-                    active = False
+    RECORDS = True
+
+    @ti.func
+    def begin(self, i, pos, fpos):
+        self.d.begin(i, pos, fpos)
+        self.fpos[i] = fpos
+        for k in range(ti.static(self.depth)):
+            self.rtri[k, i] = -1
+            self.nee_kind[k, i] = -1
+
+    @ti.func
+    def finish(self, i, L):
+        self.d.finish(i, L)
+
+    @ti.func
+    def vertex(self, i, k, hit, si, ray_d):
+        self.d.vertex(i, k, hit, si, ray_d)
+        if k < ti.static(self.depth):
+            self.rtri[k, i] = hit.tri
+
+    @ti.func
+    def emission(self, i, k, si, ray_d, w):
+        self.d.emission(i, k, si, ray_d, w)
+
+    @ti.func
+    def environment(self, i, k, w, tuv):
+        self.d.environment(i, k, w, tuv)
+
+    @ti.func
+    def surface(self, i, k, si, wi, g):
+        self.d.surface(i, k, si, wi, g)
+
+    @ti.func
+    def light(self, i, k, em, wo, w):
+        self.d.light(i, k, em, wo, w)
+        if k < ti.static(self.depth):
+            nl = ti.cast(self.emitters.n_field[None], ti.f32)
+            info = self.emitters.info[em.emitter]
+            if info.type == EMITTER_POINT:
+                self.nee_kind[k, i] = EMITTER_POINT
+                self.nee_tri[k, i] = em.emitter
+                self.nee_k[k, i] = nl
+            elif info.type == EMITTER_AREA:
+                # the triangle and barycentrics that the emitter sample drew
+                self.nee_kind[k, i] = EMITTER_AREA
+                self.nee_tri[k, i] = em.tri
+                self.nee_bc[k, i] = em.bc
+                self.nee_k[k, i] = w * info.area * nl
+
+    @ti.func
+    def scatter(self, i, k, bs, wo):
+        self.d.scatter(i, k, bs, wo)
+        if k < ti.static(self.depth):
+            self.rdir[k, i] = wo
+
+    @ti.func
+    def roulette(self, i, k, bs, inv_q, alive):
+        self.d.roulette(i, k, bs, inv_q, alive)
 
     # --- differentiated kernels -----------------------------------------------------------
 
@@ -148,12 +147,7 @@ class GeoReplay:
     def camera_rays(self, n: ti.i32):
         for i in range(n * self.d.sw * self.d.sh):
             c = self.camera.info[None]
-            fp = self.fpos[i]
-            T = self.cam_T[None]
-            sx = fp.x / c.film_w
-            sy = fp.y / c.film_h
-            d = ti.Vector([(1.0 - 2.0 * sx) * T, (1.0 - 2.0 * sy) * T / c.aspect, 1.0])
-            d = d.normalized()
+            d = camera_direction(self.fpos[i], self.cam_T[None], c.aspect, c.film_w, c.film_h)
             near_t = c.near / d.z
             dw = (self.cam_R[None] @ d).normalized()
             self.O[0, i] = self.cam_o[None] + dw * near_t
@@ -210,7 +204,7 @@ class GeoReplay:
                     tan = self.geometry.tri_tan[tri]
                     g = self.bsdfs.local_geo(tan.dpdu, tan.dpdv, ng, fs, ft, ns)
                     kind = self.nee_kind[k, i]
-                    if kind == 0:
+                    if kind == EMITTER_AREA:
                         la, lb, lc = self._tri_verts(self.nee_tri[k, i])
                         bc = self.nee_bc[k, i]
                         y = (1.0 - bc.x - bc.y) * la + bc.x * lb + bc.y * lc
@@ -221,7 +215,7 @@ class GeoReplay:
                         fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
                         le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
                         c += Tk * fe * le * (ti.abs(ny.dot(w)) * self.nee_k[k, i] / r2)
-                    elif kind == 1:
+                    elif kind == EMITTER_POINT:
                         v = self.lpos[self.nee_tri[k, i]] - p
                         r2 = v.dot(v)
                         w = v / ti.sqrt(r2)
@@ -239,46 +233,25 @@ class GeoReplay:
             self.O[k + 1, i] = On
             self.Dr[k + 1, i] = Dn
             if ti.static(forward):
-                self._splat(i, c)
+                self.d.film.splat(self.img, i, c)
             else:
-                self.loss[None] += c.dot(self.d.adj[i])
-
-    @ti.func
-    def _splat(self, i, c):
-        r = ti.static(self.d.radius)
-        f = self.d.filter[None]
-        s, gy, gx = self.d._sample_index(i)
-        pos = self.d.pos[i]
-        bx = gx - ti.static(self.d.border)
-        by = gy - ti.static(self.d.border)
-        for dy in ti.static(range(-r, r + 1)):
-            for dx in ti.static(range(-r, r + 1)):
-                x = bx + dx
-                y = by + dy
-                if 0 <= x < self.d.w and 0 <= y < self.d.h:
-                    ws = self.d.wsum[y, x]
-                    if ws > 0.0:
-                        wgt = filter_eval(f, x + 0.5 - pos.x) * filter_eval(f, y + 0.5 - pos.y) / ws
-                        for ch in ti.static(range(3)):
-                            self.img[y, x, ch] += wgt * c[ch]
+                self.loss[None] += c.dot(self.d.film.adj[i])
 
     def vjp(self, d_image, spp, seed, max_depth, integ, film_w):
         """Interior gradients: (per merged vertex (n_verts, 3), camera (dR, do, dT),
         point-light positions (n_emitters, 3))."""
         dint = self.d
-        dint.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
-        dint._prepare(spp, seed, film_w)
+        dint.film.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
+        dint.film.prepare(spp, seed, film_w)
         self.upload()
         gV = np.zeros((self.vpos.shape[0], 3))
         gL = np.zeros((self.lpos.shape[0], 3))
         gR = np.zeros((3, 3))
         go = np.zeros(3)
         gT = 0.0
-        hide = int(bool(integ.hide_emitters))
-        for first, n in dint._passes(spp):
-            dint._trace(first, n, seed, max_depth, integ, film_w)
-            self.trace(first, n, seed, max_depth, int(integ.rr_depth), hide, film_w)
-            dint.gather_adjoint(n)
+        for first, n in dint.film.passes(spp):
+            dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
+            dint.film.gather_adjoint(n)
             for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_T, self.O, self.Dr, self.T):
                 f.grad.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
@@ -296,10 +269,9 @@ class GeoReplay:
         """Image tangent (H, W, 3) for ``seeds``: {'vpos' | 'lpos' | 'cam_R' | 'cam_o' |
         'cam_T': tangent array}; one forward-mode replay per differentiated field."""
         dint = self.d
-        dint._prepare(spp, seed, film_w)
+        dint.film.prepare(spp, seed, film_w)
         self.upload()
         out = np.zeros((dint.h, dint.w, 3), np.float64)
-        hide = int(bool(integ.hide_emitters))
         fields = {"vpos": self.vpos, "lpos": self.lpos, "cam_R": self.cam_R, "cam_o": self.cam_o,
                   "cam_T": self.cam_T}
         todo = []
@@ -313,9 +285,8 @@ class GeoReplay:
                 todo.append((fields[k], v))
         if not todo:
             return out
-        for first, n in dint._passes(spp):
-            dint._trace(first, n, seed, max_depth, integ, film_w)
-            self.trace(first, n, seed, max_depth, int(integ.rr_depth), hide, film_w)
+        for first, n in dint.film.passes(spp):
+            dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
             for field, sd in todo:
                 self.img.fill(0.0)
                 with ti.ad.FwdMode(loss=self.img, param=field, seed=sd.ravel()):

@@ -25,15 +25,14 @@ the adjoint image (``vjp``) or with a tangent (``jvp``).
    towards the edge point (``eps`` radians apart). This covers shadow boundaries of area
    lights, occlusion of indirect light, and the edges of moving area lights.
 
-Edge data (:class:`EdgeTopology`): unique mesh edges with their one or two adjacent faces;
-edges between nearly coplanar faces (normals within ``COPLANAR_COS``) are dropped; the geometry
-part (positions, normals, silhouettes) is recomputed from the current vertices at every call, so
-moving vertices needs no rebuild (the topology never changes).
+Edge data: ``topology.py``; the camera's projection and its Jacobian: ``camera.CameraModel``;
+the film's adjoint density: ``film.FilmWeights``; the contraction of the samples with an
+adjoint image or a tangent: ``contraction.py``.
 
 Not handled (documented in docs/edge-sampling.md): edge sampling at the second and later path
 vertices; point-light shadows seen only through an indirect bounce; motion of the receiver of a
 point-light shadow or of the shading point of a secondary sample. The *interior* derivative
-(shading that changes smoothly with the geometry) is ``diff_geometry.py``.
+(shading that changes smoothly with the geometry) is ``geometry.py``.
 """
 
 
@@ -42,253 +41,21 @@ from typing import Optional
 
 import numpy as np
 
-from ..engine import ti
-from .film import filter_eval_np, filter_params, border_size
-from .rng import pcg_hash_np, rand, rand2, sample_key
-from .types import vec3
-from .warp import coordinate_system, offset_origin, to_local
+from ...engine import ti
+from ..camera import CameraModel
+from ..film import FilmWeights, finite_or_black
+from ..rng import pcg_hash_np, rand, rand2
+from ..types import vec3
+from ..warp import coordinate_system, offset_origin, to_local
+from .topology import EdgeTopology
 
-COPLANAR_COS = 1.0 - 1e-6
 SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
 ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample
 EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edges up to this many
-
-
-# --------------------------------------------------------------------------------------------
-# Edge data
-# --------------------------------------------------------------------------------------------
-
-def weld(V, faces):
-    """Faces re-indexed so that vertices at the same position (to 1e-9 of the mesh's extent)
-    share one index (the first);
-    meshes split along seams or per face (Mitsuba's cube: 24 vertices) then have their
-    edges shared by both faces instead of two coincident boundary edges."""
-    V = np.asarray(V, np.float64).reshape(-1, 3)
-    if V.shape[0] == 0:
-        return np.asarray(faces, np.int64)
-    # positions equal up to round-off (a seam at phi = 2 pi: sin(2 pi) = -2.4e-16) are one
-    tol = 1e-9 * max(float(np.abs(V).max()), 1e-30)
-    Q = np.round(V / tol)
-    _, first, inv = np.unique(Q, axis=0, return_index=True, return_inverse=True)
-    rep = first[inv.reshape(-1)]
-    return rep[np.asarray(faces, np.int64)]
-
-
-class EdgeTopology:
-    """Unique edges of a triangle mesh (merged over all shapes), by position: coincident
-    vertices are welded first, so an edge is shared by the faces on both of its sides.
-    Gradients of an edge go to the first vertex at each of its end positions."""
-
-    def __init__(self, faces: np.ndarray, n_verts: int, vertices=None, shape_of_face=None,
-                 normals=None, shape_has_normals=None):
-        f = np.asarray(faces, np.int64).reshape(-1, 3)
-        orig = f.copy()
-        if vertices is not None:
-            if shape_of_face is None:
-                f = weld(vertices, f)
-            else:  # weld inside each shape only: distinct shapes never share an edge
-                V = np.asarray(vertices, np.float64).reshape(-1, 3)
-                sid = np.asarray(shape_of_face)
-                out = f.copy()
-                for s in np.unique(sid):
-                    sel = sid == s
-                    used = np.unique(f[sel])
-                    loc = np.searchsorted(used, f[sel])
-                    out[sel] = used[weld(V[used], loc)]
-                f = out
-        m = f.shape[0]
-        a = f[:, [0, 1, 2]].reshape(-1)
-        b = f[:, [1, 2, 0]].reshape(-1)
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        face = np.repeat(np.arange(m), 3)
-        key = lo * max(1, n_verts) + hi
-        order = np.argsort(key, kind="stable")
-        key_s, face_s = key[order], face[order]
-        first = np.ones(key_s.size, bool)
-        first[1:] = key_s[1:] != key_s[:-1]
-        start = np.flatnonzero(first)
-        count = np.diff(np.append(start, key_s.size))
-        self.v = np.stack([lo[order][start], hi[order][start]], axis=1)  # (E, 2)
-        self.f0 = face_s[start]
-        self.f1 = np.where(count >= 2, face_s[np.minimum(start + 1, key_s.size - 1)], -1)
-        self.nonmanifold = count > 2
-        self.faces = f
-        self.n_edges = int(self.v.shape[0])
-        self.smooth = self._smooth(orig, normals, shape_of_face, shape_has_normals)
-
-    def _smooth(self, orig, normals, shape_of_face, shape_has_normals):
-        """Per edge: True when the shading is continuous across it (both faces interpolate the
-        same vertex normals there). A crease between two faces that are both visible is a
-        discontinuity of the image when it is not smooth (flat shading, or split vertices with
-        different normals): those edges are sampled like silhouettes."""
-        E = self.n_edges
-        inner = self.f1 >= 0
-        if normals is None or shape_has_normals is None or shape_of_face is None:
-            return np.zeros(E, bool)
-        N = np.asarray(normals, np.float64).reshape(-1, 3)
-        has = np.asarray(shape_has_normals, bool)[np.asarray(shape_of_face)[self.f0]]
-        f1 = np.maximum(self.f1, 0)
-
-        def orig_index(face, w):
-            m = self.faces[face] == w[:, None]
-            return orig[face, np.argmax(m, axis=1)]
-        same = np.ones(E, bool)
-        for j in range(2):
-            w = self.v[:, j]
-            n0, n1 = N[orig_index(self.f0, w)], N[orig_index(f1, w)]
-            same &= np.all(np.abs(n0 - n1) <= 1e-6, axis=1)
-        return inner & has & same
-
-    def face_normals(self, V):
-        F = self.faces
-        n = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
-        ln = np.linalg.norm(n, axis=1, keepdims=True)
-        return n / np.where(ln > 0, ln, 1.0)
-
-    def candidates(self, V, fn=None):
-        """Indices of the edges that can ever be silhouettes: boundary, non-manifold, or
-        between faces that are not (nearly) coplanar."""
-        fn = self.face_normals(V) if fn is None else fn
-        inner = self.f1 >= 0
-        d = np.ones(self.n_edges)
-        d[inner] = np.einsum("ij,ij->i", fn[self.f0[inner]], fn[self.f1[inner]])
-        keep = (~inner) | self.nonmanifold | (d < COPLANAR_COS)
-        return np.flatnonzero(keep)
-
-    def silhouettes(self, V, point, fn=None, cand=None, creases=False):
-        """Candidate edges that are silhouettes seen from ``point``; with ``creases``, also
-        the non-smooth creases with a face turned towards ``point`` (image discontinuities)."""
-        fn = self.face_normals(V) if fn is None else fn
-        e = self.candidates(V, fn) if cand is None else cand
-        inner = self.f1[e] >= 0
-        w = V[self.v[e, 0]] - np.asarray(point, np.float64)
-        s0 = np.einsum("ij,ij->i", fn[self.f0[e]], w)
-        s1 = np.einsum("ij,ij->i", fn[np.maximum(self.f1[e], 0)], w)
-        sil = (~inner) | self.nonmanifold[e] | (s0 * s1 <= 0.0)
-        if creases:
-            sil |= ~self.smooth[e] & ((s0 < 0.0) | (s1 < 0.0))
-        return e[sil]
-
-
-# --------------------------------------------------------------------------------------------
-# Camera model (float64, host): projection and its derivatives
-# --------------------------------------------------------------------------------------------
-
-@dataclass
-class CameraModel:
-    R: np.ndarray
-    Rinv: np.ndarray
-    o: np.ndarray
-    T: float          # tan(fov_x / 2)
-    dT_dfov: float    # d T / d (sensor.fov in degrees)
-    aspect: float
-    near: float
-    W: float
-    H: float
-
-    @staticmethod
-    def of(sensor):
-        m = np.asarray(sensor.to_world, np.float64)
-        R = m[:3, :3].copy()
-        T = float(np.tan(np.radians(sensor.fov_x()) / 2.0))
-        t_fov = np.tan(np.radians(sensor.fov) / 2.0)
-        c = T / t_fov
-        dT = c * (np.pi / 360.0) * (1.0 + t_fov * t_fov)
-        W, H = sensor.film.width, sensor.film.height
-        return CameraModel(R, np.linalg.inv(R), m[:3, 3].copy(), T, float(dT), W / H,
-                           float(sensor.near_clip), float(W), float(H))
-
-    def local(self, P):
-        return (np.asarray(P, np.float64) - self.o) @ self.Rinv.T
-
-    def screen(self, l):
-        """Full-film pixel coordinates of camera-space points (N, 3)."""
-        x = 0.5 * self.W * (1.0 - l[:, 0] / (l[:, 2] * self.T))
-        y = 0.5 * self.H * (1.0 - l[:, 1] * self.aspect / (l[:, 2] * self.T))
-        return np.stack([x, y], axis=1)
-
-    def jac_local(self, l):
-        """d screen / d camera-space point: (N, 2, 3)."""
-        J = np.zeros((l.shape[0], 2, 3))
-        z, T, a = l[:, 2], self.T, self.aspect
-        J[:, 0, 0] = -0.5 * self.W / (z * T)
-        J[:, 0, 2] = 0.5 * self.W * l[:, 0] / (z * z * T)
-        J[:, 1, 1] = -0.5 * self.H * a / (z * T)
-        J[:, 1, 2] = 0.5 * self.H * a * l[:, 1] / (z * z * T)
-        return J
-
-    def jac_T(self, l):
-        """d screen / d tan(fov_x / 2): (N, 2)."""
-        z, T = l[:, 2], self.T
-        return np.stack([0.5 * self.W * l[:, 0] / (z * T * T),
-                         0.5 * self.H * self.aspect * l[:, 1] / (z * T * T)], axis=1)
-
-
-# --------------------------------------------------------------------------------------------
-# Film: the adjoint density of the image at a film position
-# --------------------------------------------------------------------------------------------
-
-class FilmWeights:
-    """``loss = sum_p adj_p I_p`` with ``I_p = int k_p(x) L(x) dx / K_p`` (the expectation of
-    the sample-weighted average) makes the adjoint density ``A(x) = sum_p adj_p k_p(x) / K_p``
-    on the sampled region and 0 outside it."""
-
-    def __init__(self, sensor, renderer_film):
-        film = sensor.film
-        self.fp = filter_params(film.rfilter)
-        self.r = border_size(self.fp["radius"])
-        self.w, self.h = renderer_film.width, renderer_film.height
-        self.crop = renderer_film.crop_offset
-        b = self.r if film.sample_border else 0
-        self.lo = np.array([-b, -b], np.float64)        # sampled region, crop-relative
-        self.hi = np.array([self.w + b, self.h + b], np.float64)
-        self.kx = self._norm(self.w, self.lo[0], self.hi[0])
-        self.ky = self._norm(self.h, self.lo[1], self.hi[1])
-
-    def _norm(self, n, lo, hi):
-        rad = self.fp["radius"]
-        t = np.linspace(-rad, rad, 4001)
-        out = np.zeros(n)
-        for p in range(n):
-            c = p + 0.5
-            xs = c + t
-            wv = filter_eval_np(self.fp, t) * ((xs >= lo) & (xs <= hi))
-            out[p] = np.trapezoid(wv, t) if hasattr(np, "trapezoid") else np.trapz(wv, t)
-        return out
-
-    def neighbours(self, x):
-        """For crop-relative positions x (N, 2): pixel indices (N, K) (-1: none) and
-        weights k_p(x) / K_p (N, K)."""
-        x = np.asarray(x, np.float64)
-        r = self.r
-        inside = np.all((x >= self.lo) & (x <= self.hi), axis=1)
-        px = np.floor(x[:, 0]).astype(np.int64)
-        py = np.floor(x[:, 1]).astype(np.int64)
-        idx, wts = [], []
-        for dy in range(-r, r + 1):
-            for dx in range(-r, r + 1):
-                X, Y = px + dx, py + dy
-                ok = inside & (X >= 0) & (X < self.w) & (Y >= 0) & (Y < self.h)
-                Xc, Yc = np.clip(X, 0, self.w - 1), np.clip(Y, 0, self.h - 1)
-                k = filter_eval_np(self.fp, X + 0.5 - x[:, 0]) * filter_eval_np(self.fp, Y + 0.5 - x[:, 1])
-                k = k / np.maximum(self.kx[Xc] * self.ky[Yc], 1e-30)
-                idx.append(np.where(ok & (k > 0), Yc * self.w + Xc, -1))
-                wts.append(np.where(ok, k, 0.0))
-        return np.stack(idx, 1), np.stack(wts, 1)
-
-    def adjoint(self, adj_img, x):
-        """A(x) (N, 3) for the adjoint image (H, W, 3)."""
-        idx, w = self.neighbours(x)
-        flat = np.asarray(adj_img, np.float64).reshape(-1, 3)
-        return np.einsum("nk,nkc->nc", w, flat[np.maximum(idx, 0)] * (idx >= 0)[..., None])
-
-    def splat(self, x, values):
-        """sum over samples of values_i * k_p(x_i) / K_p into an (H, W, 3) image."""
-        idx, w = self.neighbours(x)
-        out = np.zeros((self.h * self.w, 3))
-        ok = idx >= 0
-        np.add.at(out, idx[ok], (w[..., None] * np.asarray(values)[:, None, :])[ok])
-        return out.reshape(self.h, self.w, 3)
+# Random dimensions of a secondary edge sample (its own keys, not a camera path's): the edge
+# and the point on it (2D), the choice between the two point densities (1D).
+DIM_EDGE = 1001
+DIM_EDGE_MIXTURE = 1003
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,8 +179,7 @@ class EdgeTracer:
                 fp = ti.Vector([pos[i, 0] + sg * off[i, 0], pos[i, 1] + sg * off[i, 1]])
                 o, d, tmax = self.camera.sample_ray(fp)
                 L, _ = self.integ.path(o, d, tmax, key, max_depth, rr_depth, hide, False)
-                if not (L.x == L.x and L.y == L.y and L.z == L.z) or ti.abs(L).max() > 3.0e38:
-                    L = ti.Vector([0.0, 0.0, 0.0])
+                L = finite_or_black(L)
                 for c in ti.static(range(3)):
                     out[i, side, c] = L[c]
 
@@ -530,7 +296,7 @@ class EdgeTracer:
                 nsd = si.ns
                 if nsd.dot(-d) < 0.0:
                     nsd = -nsd
-                u = rand2(key, 1001)
+                u = rand2(key, DIM_EDGE)
                 e_pick = -1
                 w_pick = 0.0
                 total = 0.0
@@ -570,7 +336,7 @@ class EdgeTracer:
                     # Mixture: half the points uniformly on the part of the edge seen in front
                     # of an area light (shadow boundaries), half on the whole edge (indirect).
                     su = u.y
-                    if s_hi > s_lo and rand(key, 1003) < 0.5:
+                    if s_hi > s_lo and rand(key, DIM_EDGE_MIXTURE) < 0.5:
                         su = s_lo + u.y * (s_hi - s_lo)
                     pdf_s = 1.0
                     if s_hi > s_lo:
@@ -872,42 +638,3 @@ class EdgeSampler:
         vcoef = np.stack([(1.0 - s)[:, None] * nhat, s[:, None] * nhat], 1)
         return EdgeSamples(x[sel], dC[sel].astype(np.float64) / spp,
                            np.stack([a_i[ei], b_i[ei]], 1), vcoef)
-
-
-def contract_vjp(samples: EdgeSamples, film: FilmWeights, adj_img, cam: CameraModel, n_verts, n_lights):
-    """Gradients of ``sum(adj * I)``: per vertex (n_verts, 3), camera (dR (3,3), do (3,), dT),
-    point lights (n_lights, 3)."""
-    gV = np.zeros((max(1, n_verts), 3))
-    gR = np.zeros((3, 3))
-    go = np.zeros(3)
-    gT = 0.0
-    gL = np.zeros((max(1, n_lights), 3))
-    if samples is None:
-        return gV[:n_verts], (gR, go, gT), gL[:n_lights]
-    w = np.einsum("nc,nc->n", film.adjoint(adj_img, samples.x), samples.dC)
-    for j in range(2):
-        np.add.at(gV, samples.vidx[:, j], w[:, None] * samples.vcoef[:, j])
-    # Camera: l = Rinv (P - o):  d l = -Rinv (dR l + do)
-    gw = (w[:, None] * samples.cam_cl) @ cam.Rinv          # (N, 3): Rinv^T c_l, weighted
-    go = -gw.sum(0)
-    gR = -(gw.T @ samples.cam_l)
-    gT = float((w * samples.cam_cT).sum())
-    lm = samples.light >= 0
-    if np.any(lm):
-        np.add.at(gL, samples.light[lm], w[lm, None] * samples.lcoef[lm])
-    return gV[:n_verts], (gR, go, gT), gL[:n_lights]
-
-
-def contract_jvp(samples: EdgeSamples, film: FilmWeights, cam: CameraModel, dV, dR, do, dT, dL):
-    """Image tangent for vertex tangents dV (n_verts, 3), camera tangents and light tangents."""
-    if samples is None:
-        return np.zeros((film.h, film.w, 3))
-    v = np.zeros(samples.x.shape[0])
-    for j in range(2):
-        v += np.einsum("nk,nk->n", samples.vcoef[:, j], dV[samples.vidx[:, j]])
-    dl = -(samples.cam_l @ dR.T + do) @ cam.Rinv.T
-    v += np.einsum("nk,nk->n", samples.cam_cl, dl) + samples.cam_cT * dT
-    lm = samples.light >= 0
-    if np.any(lm) and dL is not None and len(dL):
-        v[lm] += np.einsum("nk,nk->n", samples.lcoef[lm], dL[samples.light[lm]])
-    return film.splat(samples.x, samples.dC * v[:, None])

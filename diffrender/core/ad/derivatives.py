@@ -1,0 +1,209 @@
+"""Geometry / camera / light-position derivatives of a Renderer: options, the per-Renderer
+state (:class:`GeometryDerivatives`: the edge sampler and the geometry replay) and the mapping
+from per-vertex, camera and point-light derivatives to the scene's parameters."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from types import SimpleNamespace
+
+import numpy as np
+
+from ...errors import GradientError
+from ..camera import CameraModel
+from ..integrators import depth_limit
+from .contraction import contract_jvp, contract_vjp
+from .geometry import GeoReplay
+from .samplers import EdgeSampler, EdgeSamples
+
+
+@dataclass
+class EdgeOptions:
+    """Edge-sampling switches.
+
+    - ``enabled``: master switch (``False``: interior-only derivative, zero for geometry);
+    - ``primary``: silhouettes seen from the camera;
+    - ``secondary``: shadow boundaries (point lights on directly visible surfaces; area lights
+      and occluded indirect light at the first bounce);
+    - ``spp``: edge samples per pixel (per sampler);
+    - ``seed``: extra seed of the edge samplers (``None``: the render seed);
+    - ``interior``: also the interior term (path replay with differentiable geometry,
+      ``geometry.py``); ``False``: the boundary term only.
+    """
+    enabled: bool = True
+    primary: bool = True
+    secondary: bool = True
+    spp: int = 4
+    seed: int | None = None
+    interior: bool = True
+
+    @staticmethod
+    def of(v) -> "EdgeOptions":
+        if v is None or v is True:
+            return EdgeOptions()
+        if v is False:
+            return EdgeOptions(enabled=False)
+        if isinstance(v, EdgeOptions):
+            return v
+        if isinstance(v, dict):
+            names = {f.name for f in fields(EdgeOptions)}
+            bad = [k for k in v if k not in names]
+            if bad:
+                raise GradientError(f"unknown edge option '{bad[0]}' (expected {', '.join(sorted(names))})")
+            o = EdgeOptions(**v)
+            if int(o.spp) < 1:
+                raise GradientError(f"edge spp must be a positive integer, got {o.spp}")
+            return o
+        raise GradientError(f"edges must be True, False, a dict or EdgeOptions, got {type(v).__name__}")
+
+
+def geom_param(r, name):
+    """(kind, owner index) of a parameter that moves visibility."""
+    info = r.scene.parameters().info(name)
+    owner, kind = info.owner, info.kind
+    other = sorted({row["type"] for row in r.emitters.rows} - {"area", "point"})
+    if other:
+        raise GradientError(f"parameter '{info.name}': geometry derivatives support area and "
+                            f"point lights only; the scene has {', '.join(other)}")
+    if r.bsdfs.has_delta:
+        raise GradientError(f"parameter '{info.name}': geometry derivatives support smooth BSDFs "
+                            "only; the scene has a delta BSDF (conductor, plastic, dielectric, "
+                            "thindielectric or mask)")
+    shapes, sensors = r.scene.shapes, r.scene.sensors
+    for i, sh in enumerate(shapes):
+        if owner is sh:
+            if kind == "to_world" and sh.local_vertices is None:
+                raise GradientError(f"parameter '{info.name}': the shape has no object-space "
+                                    "vertices to differentiate its to_world through")
+            return SimpleNamespace(name=info.name, kind="shape_" + kind, index=i)
+    for i, s in enumerate(sensors):
+        if owner is s:
+            return SimpleNamespace(name=info.name, kind="sensor_" + kind, index=i)
+    if kind == "position" and id(owner) in r._emitter_index:
+        return SimpleNamespace(name=info.name, kind="light_position", index=r._emitter_index[id(owner)])
+    raise GradientError(f"parameter '{info.name}' ({kind}) is not differentiable by the renderer yet")
+
+
+def _vertex_offsets(r):
+    off = [0]
+    for sh in r.scene.shapes:
+        off.append(off[-1] + np.asarray(sh.vertices).reshape(-1, 3).shape[0])
+    return off
+
+
+class GeometryDerivatives:
+    """The state of one Renderer's geometry derivatives, made on first use and kept while the
+    Renderer lives: its edge sampler (mesh topology, tracer kernels) and its geometry replay
+    (paired with the Renderer's material replay of the same depth). ``renderer`` should be a
+    weak proxy (the Renderer owns this object)."""
+
+    def __init__(self, renderer):
+        self.r = renderer
+        self._sampler = None
+        self._replay = None
+
+    def sampler(self) -> EdgeSampler:
+        if self._sampler is None:
+            self._sampler = EdgeSampler(self.r)
+        return self._sampler
+
+    def replay(self, md, spp_per_pass=None) -> GeoReplay:
+        dint = self.r._diff_integrator(md, spp_per_pass)
+        if self._replay is None or self._replay.d is not dint:
+            self._replay = GeoReplay(self.r, dint)
+        return self._replay
+
+    def samples(self, opts: EdgeOptions, seed, md, integ):
+        """(edge sampler, camera model, the edge samples or None)."""
+        r = self.r
+        if integ.type != "path":
+            raise GradientError(f"derivatives need the 'path' integrator, the scene uses '{integ.type}'")
+        es = self.sampler()
+        cam = CameraModel.of(r.sensor)
+        V = r.geometry._v
+        seed = int(seed if opts.seed is None else opts.seed) & 0xFFFFFFFF
+        mdl = depth_limit(md)
+        if not opts.enabled:
+            return es, cam, None
+        n = int(opts.spp) * r.film.width * r.film.height
+        parts = []
+        if opts.primary:
+            parts.append(es.primary(V, cam, n, seed, integ, mdl))
+        if opts.secondary:
+            lights = [(i, np.asarray(row["position"], np.float64)) for i, row in enumerate(r.emitters.rows)
+                      if row["type"] == "point"]
+            parts.append(es.point_shadows(V, cam, lights, n, seed, integ, mdl))
+            if any(row["type"] == "area" for row in r.emitters.rows) or mdl > 2:
+                parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl))
+        return es, cam, EdgeSamples.concat(parts)
+
+    def vjp(self, d_image, infos, opts, spp, seed, md, integ):
+        """Gradients of ``sum(d_image * I)`` for the parameters ``infos`` (:func:`geom_param`)."""
+        r = self.r
+        es, cam, samples = self.samples(opts, seed, md, integ)
+        gV, (gR, go, gT), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
+                                            len(r.emitters.rows))
+        if opts.interior:
+            iV, (iR, io, iT), iL = self.replay(md).vjp(d_image, spp, seed, depth_limit(md), integ,
+                                                       int(r.sensor.film.width))
+            gV, gR, go, gT, gL = gV + iV, gR + iR, go + io, gT + iT, gL + iL
+        off = _vertex_offsets(r)
+        out = []
+        for p in infos:
+            if p.kind == "shape_vertex_positions":
+                g = gV[off[p.index]:off[p.index + 1]].copy()
+            elif p.kind == "shape_to_world":
+                sh = r.scene.shapes[p.index]
+                gv = gV[off[p.index]:off[p.index + 1]]
+                lv = np.asarray(sh.local_vertices, np.float64).reshape(-1, 3)
+                g = np.zeros((4, 4))
+                g[:3, :3] = gv.T @ lv
+                g[:3, 3] = gv.sum(0)
+            elif p.kind == "sensor_to_world":
+                g = np.zeros((4, 4))
+                if p.index == r.sensor_index:
+                    g[:3, :3] = gR
+                    g[:3, 3] = go
+            elif p.kind == "sensor_fov":
+                g = np.asarray(gT * cam.dT_dfov if p.index == r.sensor_index else 0.0, np.float64)
+            else:  # light_position
+                g = gL[p.index].copy()
+            out.append(g)
+        return out
+
+    def jvp(self, items, opts, spp, seed, md, integ):
+        """The image tangent for ``items``: {name: (info, tangent)}."""
+        r = self.r
+        es, cam, samples = self.samples(opts, seed, md, integ)
+        off = _vertex_offsets(r)
+        dV = np.zeros((max(1, r.geometry.n_verts), 3))
+        dR, do, dT = np.zeros((3, 3)), np.zeros(3), 0.0
+        dL = np.zeros((max(1, len(r.emitters.rows)), 3))
+        pmap = r.scene.parameters()
+        for name, (p, t) in items.items():
+            shape = np.shape(pmap[p.name])
+            t = np.asarray(t, np.float64)
+            try:
+                t = np.broadcast_to(t, shape)
+            except ValueError:
+                raise GradientError(f"tangent of '{name}' has shape {t.shape}, expected {shape}") from None
+            if p.kind == "shape_vertex_positions":
+                dV[off[p.index]:off[p.index + 1]] += t
+            elif p.kind == "shape_to_world":
+                lv = np.asarray(r.scene.shapes[p.index].local_vertices, np.float64).reshape(-1, 3)
+                dV[off[p.index]:off[p.index + 1]] += lv @ t[:3, :3].T + t[:3, 3]
+            elif p.kind == "sensor_to_world":
+                if p.index == r.sensor_index:
+                    dR += t[:3, :3]
+                    do += t[:3, 3]
+            elif p.kind == "sensor_fov":
+                if p.index == r.sensor_index:
+                    dT += float(t) * cam.dT_dfov
+            else:
+                dL[p.index] += t
+        out = contract_jvp(samples, es.film, cam, dV, dR, do, dT, dL)
+        if opts.interior:
+            seeds = {"vpos": dV[:r.geometry.n_verts], "lpos": dL[:r.emitters.n], "cam_R": dR, "cam_o": do,
+                     "cam_T": np.float32(dT)}
+            out = out + self.replay(md).jvp(seeds, spp, seed, depth_limit(md), integ,
+                                            int(r.sensor.film.width))
+        return out

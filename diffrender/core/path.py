@@ -1,0 +1,139 @@
+"""The bounce loop of Mitsuba's ``path`` integrator, written once.
+
+The forward integrator (``integrators.Integrator.path``), the material replay
+(``ad/replay.py``) and the geometry replay (``ad/geometry.py``) all run :func:`trace_path`, so
+a replay follows the forward render's paths by construction: same random dimensions
+(``rng.py``), same decisions (MIS, Russian roulette), same stopping rule.
+
+What differs is the *recorder*, a compile-time (``ti.template()``) object whose hooks the loop
+calls at each event of a path. ``RECORDS = False`` (:class:`NullRecorder`, the forward render):
+every hook call sits under ``ti.static(rec.RECORDS)`` and compiles away. A recording class
+sets ``RECORDS = True`` and implements every hook as a ``ti.func``; ``i`` is the sample's index
+in the recorder's buffers and ``k`` the path vertex (0 = the camera ray's hit), which can exceed
+the recorder's depth for unbounded paths (the recorder ignores those):
+
+- ``vertex(i, k, hit, si, ray_d)``: the ray of segment k found ``hit`` / ``si``;
+- ``emission(i, k, si, ray_d, w)``: it hit an emitter; ``w`` is the MIS weight of that emission;
+- ``environment(i, k, w, tuv)``: it left the scene and sees the environment (MIS weight ``w``,
+  texture coordinates ``tuv``);
+- ``surface(i, k, si, wi, g)``: the path goes on from this vertex (local incident direction,
+  local differential geometry);
+- ``light(i, k, em, wo, w)``: the visible emitter sample ``em`` (``wo`` local, MIS weight
+  ``w``) contributed;
+- ``scatter(i, k, bs, wo)``: the BSDF sample ``bs`` (``wo`` its world direction);
+- ``roulette(i, k, bs, inv_q, alive)``: the path's continuation factor after vertex k.
+
+Russian roulette (``rng.roulette``): a path that survives is divided by its survival
+probability; the replays record ``1 / q`` as a constant of the estimator.
+"""
+
+from ..engine import ti
+from .emitters import TYPES as EMITTER_TYPES
+from .film import N_AOV
+from .rng import rand_direction, rand_emitter, rand_lobe, roulette, roulette_dim
+from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
+
+#: Emitter type codes the loop and the replays test (the table's codes, by name).
+EMITTER_AREA = EMITTER_TYPES["area"]
+EMITTER_POINT = EMITTER_TYPES["point"]
+#: ``BSDFSample.delta`` of a smooth lobe (a delta lobe is its 1-based index).
+SMOOTH_LOBE = 0
+
+
+@ti.data_oriented
+class NullRecorder:
+    """The forward render's recorder: records nothing, its hooks are never compiled."""
+
+    RECORDS = False
+
+
+@ti.func
+def first_hit_aovs(bsdfs: ti.template(), si):
+    a = ti.Vector([0.0] * N_AOV)
+    if si.valid:
+        alb = bsdfs.albedo(si.bsdf, si.uv)
+        a = ti.Vector([si.t, si.ns.x, si.ns.y, si.ns.z, alb.x, alb.y, alb.z, 1.0])
+    return a
+
+
+@ti.func
+def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_emitters,
+               with_aovs: ti.template(), rec: ti.template(), i):
+    """Radiance along the camera ray (o, d, tmax) of the sample ``key`` (and its AOVs when
+    ``with_aovs``), calling ``rec``'s hooks for sample ``i``. See ``integrators.py`` for the
+    estimator (Mitsuba 3 ``path.cpp`` semantics)."""
+    result = ti.Vector([0.0, 0.0, 0.0])
+    throughput = ti.Vector([1.0, 1.0, 1.0])
+    aovs = ti.Vector([0.0] * N_AOV)
+    depth = 0
+    prev_p = o
+    prev_pdf = 1.0
+    prev_delta = 1
+    ray_o, ray_d, ray_t = o, d, tmax
+    active = max_depth != 0
+    while active:
+        hit = integ.geometry.intersect(ray_o, ray_d, ray_t)
+        si = integ.geometry.surface(hit, ray_o, ray_d)
+        if ti.static(rec.RECORDS):
+            rec.vertex(i, depth, hit, si, ray_d)
+        if ti.static(with_aovs):
+            if depth == 0:
+                aovs = first_hit_aovs(integ.bsdfs, si)
+        # Emission found by the previous BSDF sample (or the camera ray).
+        if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
+            le = integ.emitters.eval_hit(si.emitter, si, -ray_d)
+            em_pdf = 0.0
+            if prev_delta == 0:
+                em_pdf = integ.emitters.pdf_direction(si.emitter, prev_p, si)
+            w_hit = mis_power(prev_pdf, em_pdf)
+            result += throughput * le * w_hit
+            if ti.static(rec.RECORDS):
+                rec.emission(i, depth, si, ray_d, w_hit)
+        # Rays that leave the scene see the environment (MIS with its sampling).
+        if ti.static(integ.emitters.env >= 0):
+            if not si.valid and not (hide_emitters and depth == 0):
+                le, w_env, tuv = integ.emitters.env_miss(ray_d, prev_pdf, prev_delta)
+                result += throughput * le
+                if ti.static(rec.RECORDS):
+                    rec.environment(i, depth, w_env, tuv)
+        if not (depth + 1 < max_depth and si.valid):
+            break
+        s, t = coordinate_system(si.ns)
+        wi = to_local(s, t, si.ns, -ray_d)
+        g = integ.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
+        if ti.static(rec.RECORDS):
+            rec.surface(i, depth, si, wi, g)
+        # Emitter sampling.
+        em = integ.emitters.sample_direction(si.p, rand_emitter(key, depth))
+        if em.pdf > 0.0:
+            wo_l = to_local(s, t, si.ns, em.d)
+            f, bpdf = integ.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l, g)
+            if f.max() > 0.0 and em.weight.max() > 0.0:
+                if integ.visible_em(si.p, si.ng, em):
+                    w = 1.0
+                    if em.delta == 0:
+                        w = mis_power(em.pdf, bpdf)
+                    result += throughput * (f * em.weight) * w
+                    if ti.static(rec.RECORDS):
+                        rec.light(i, depth, em, wo_l, w)
+        # BSDF sampling.
+        bs = integ.bsdfs.sample(si.bsdf, si.uv, wi, rand_lobe(key, depth),
+                                rand_direction(key, depth), g)
+        wo = to_world(s, t, si.ns, bs.wo)
+        if ti.static(rec.RECORDS):
+            rec.scatter(i, depth, bs, wo)
+        ray_o = offset_origin(si.p, si.ng, wo)
+        ray_d = wo
+        ray_t = ti.math.inf
+        throughput *= bs.weight
+        prev_p = si.p
+        prev_pdf = bs.pdf
+        prev_delta = bs.delta
+        alive, inv_q = roulette(throughput, depth + 1, rr_depth, key, roulette_dim(depth))
+        throughput *= inv_q
+        if ti.static(rec.RECORDS):
+            rec.roulette(i, depth, bs, inv_q, alive)
+        depth += 1
+        if not alive:
+            active = False
+    return result, aovs
