@@ -9,8 +9,6 @@ import importlib
 
 from .errors import (ConfigError, DiffrenderError, EngineError, ImageError, SceneError,
                      ShaderConsentError)
-from .image import linear_to_srgb, read_image, srgb_to_linear, write_image
-from .metrics import compare, error_image, psnr, relative_mse, rmse, ssim
 
 __version__ = "0.1.0"
 
@@ -44,9 +42,21 @@ def traverse(scene):
     return scene.parameters()
 
 
-# Names that import the Taichi engine (about a second) are resolved on first use, so that
-# ``import diffrender`` stays cheap (PEP 562).
+# Names whose modules are slow to import (the Taichi engine, about a second; image codecs,
+# plotting) are resolved on first use, so that ``import diffrender`` stays cheap (PEP 562).
 _LAZY = {
+    "read_image": ("diffrender.image", "read_image"),  # linear float32 (H, W, C)
+    "write_image": ("diffrender.image", "write_image"),
+    "linear_to_srgb": ("diffrender.image", "linear_to_srgb"),
+    "srgb_to_linear": ("diffrender.image", "srgb_to_linear"),
+    "compare": ("diffrender.metrics", "compare"),  # rmse, relmse, psnr, ssim of an image pair
+    "error_image": ("diffrender.metrics", "error_image"),
+    "psnr": ("diffrender.metrics", "psnr"),
+    "relative_mse": ("diffrender.metrics", "relative_mse"),
+    "rmse": ("diffrender.metrics", "rmse"),
+    "ssim": ("diffrender.metrics", "ssim"),
+    # photo sets (COLMAP models, transforms.json) as cameras + images + masks (docs/photos.md)
+    "load_dataset": ("diffrender.datasets", "load_dataset"),
     # Mitsuba 3 scene: XML file, JSON/YAML file of its dict form, or a dict; keyword arguments
     # override <default> values (like -D name=value)
     "load_scene": ("diffrender.scene.loader", "load_scene"),
@@ -71,7 +81,8 @@ def __getattr__(name):
 
 
 __all__ = ["load_scene", "render", "render_vjp", "render_jvp", "Renderer", "traverse", "project",
-           "init", "Pipeline", "tune", "optimize", "Adam", "get_loss", "read_image", "write_image",
+           "init", "Pipeline", "tune", "optimize", "Adam", "get_loss", "load_dataset", "read_image",
+           "write_image",
            "linear_to_srgb", "srgb_to_linear", "compare", "error_image", "psnr", "relative_mse",
            "rmse", "ssim", "DiffrenderError", "SceneError", "ShaderConsentError", "ImageError",
            "EngineError",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import SceneError
+from .scene.model import Scene
 
 # Attribute under which a Scene keeps its interop Renderers ({sensor: _Binding}). On the scene,
 # not in a module dict: the Renderers live and die with their scene (and its parameters).
@@ -134,7 +135,6 @@ def binding(scene_or_renderer, sensor: int = 0, batch: bool = False) -> _Binding
     Renderer). Structural edits of the scene (adding shapes, swapping a BSDF type) need a new
     Renderer: pass one explicitly."""
     from .core.renderer import Renderer
-    from .scene.model import Scene
 
     if isinstance(scene_or_renderer, Renderer):
         b = getattr(scene_or_renderer, _CACHE_ATTR, None)

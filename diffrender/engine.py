@@ -27,6 +27,7 @@ os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")  # no network at import
 
 import contextlib
 import json
+from importlib import import_module
 import logging
 import re
 import subprocess
@@ -82,6 +83,8 @@ with _stdout_to_stderr():
                 "diffrender needs the Taichi engine: `pip install taichi-forge==0.7.0` "
                 "(Linux x86_64, Windows) or `pip install taichi==1.7.4` (macOS, Linux aarch64)"
             ) from exc
+
+import numpy as np
 
 from .errors import EngineError
 
@@ -455,13 +458,9 @@ _recycle = {"log": None, "depth": 0}
 
 def field_bytes(f) -> int:
     """Bytes of a Taichi field (scalar, vector/matrix or struct field)."""
-    import numpy as np
-
     keys = getattr(f, "keys", None)
     if keys is not None and hasattr(f, "get_member_field"):
         return sum(field_bytes(f.get_member_field(k)) for k in keys)
-    from importlib import import_module
-
     to_np = import_module(ti.__name__ + ".lang.util").to_numpy_type
     count = int(np.prod(tuple(f.shape), dtype=np.int64)) * int(getattr(f, "n", 1) or 1) \
         * int(getattr(f, "m", 1) or 1)
@@ -508,8 +507,6 @@ def _wrap_alloc(fn, name, bound_cls=None):
 def _install_recycling():
     if _recycle.get("installed"):
         return
-    from importlib import import_module
-
     root = ti.__name__
     impl = import_module(root + ".lang.impl")
     matrix = import_module(root + ".lang.matrix")

@@ -17,7 +17,11 @@ from __future__ import annotations
 import os
 import warnings
 
+import cv2
+import imageio.v2 as iio2
 import numpy as np
+import OpenEXR
+from PIL import Image
 
 from . import limits
 from .errors import ImageError
@@ -120,8 +124,6 @@ def _read_any(path: str, ext: str):
         img = _read_png16(path)
         is_linear = False
     else:
-        from PIL import Image
-
         size = _png_size(path)
         if size is not None:
             _check_size(path, *size)
@@ -147,8 +149,6 @@ def _read_any(path: str, ext: str):
 
 
 def _read_radiance(path: str) -> np.ndarray:
-    import cv2
-
     bgr = cv2.imread(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageError(f"{path}: not a Radiance RGBE (.hdr/.pic) file OpenCV can decode")
@@ -173,8 +173,6 @@ def _png_bit_depth(path: str) -> int | None:
 
 
 def _read_png16(path: str) -> np.ndarray:
-    import cv2
-
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise ImageError(f"{path}: not a 16-bit PNG OpenCV can decode")
@@ -241,8 +239,6 @@ def _read_exr(path: str) -> np.ndarray:
     """Colour channels by name: unprefixed ``R G B [A]`` / ``Y [A]`` (any case) first, else the
     one layer (``diffuse.R ...``) that has them, else a single channel; several candidate
     layers and no unprefixed colour are an error that lists them."""
-    import OpenEXR
-
     with OpenEXR.File(path, header_only=True) as f:
         (x0, y0), (x1, y1) = f.header()["dataWindow"]
     _check_size(path, int(x1) - int(x0) + 1, int(y1) - int(y0) + 1)
@@ -295,16 +291,12 @@ def write_image(path, image, channels: list[str] | None = None) -> None:
         elif ext == ".npy":
             np.save(path, img)
         elif ext in RADIANCE_EXTS:
-            import cv2
-
             rgb = np.repeat(img[:, :, :1], 3, axis=2) if img.shape[2] < 3 else img[:, :, :3]
             if not cv2.imwrite(path, np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.float32)):
                 raise ImageError(f"{path}: OpenCV could not write the Radiance file")
         elif ext == ".pfm":
             _write_pfm(path, img)
         elif ext in SRGB_EXTS:
-            from PIL import Image
-
             out = img.copy()
             ncol = 3 if img.shape[2] >= 3 else 1
             out[:, :, :ncol] = linear_to_srgb(out[:, :, :ncol])
@@ -330,8 +322,6 @@ def write_image(path, image, channels: list[str] | None = None) -> None:
 
 
 def _write_exr(path: str, img: np.ndarray, channels: list[str] | None) -> None:
-    import OpenEXR
-
     c = img.shape[2]
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     if channels is not None:
@@ -352,8 +342,6 @@ def _write_exr(path: str, img: np.ndarray, channels: list[str] | None) -> None:
 
 def write_animation(path, frames, fps: int = 10) -> None:
     """Write linear float frames as an sRGB GIF or MP4 (imageio)."""
-    import imageio.v2 as iio2
-
     u8 = [np.round(np.clip(linear_to_srgb(np.asarray(f)[..., :3]), 0, 1) * 255).astype(np.uint8)
           for f in frames]
     ext = _ext(path)

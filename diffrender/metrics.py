@@ -2,9 +2,12 @@
 false-colour error image."""
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
+from skimage.metrics import structural_similarity
 
 from .errors import ImageError
+from .image import srgb_to_linear
 
 
 def _pair(a, b):
@@ -47,8 +50,6 @@ def psnr(a, ref, peak: float | None = None) -> float:
 def ssim(a, ref, data_range: float | None = None) -> float:
     """Mean SSIM (Wang et al. 2004, Gaussian window sigma 1.5) over the colour channels, computed
     on the images clipped to [0, data_range] (default 1)."""
-    from skimage.metrics import structural_similarity
-
     a, ref = _pair(a, ref)
     dr = 1.0 if data_range is None else float(data_range)
     a = np.clip(a, 0, dr)
@@ -80,10 +81,6 @@ def error_scale(a, ref) -> float:
 def error_image(a, ref, vmax: float | None = None, cmap: str = "inferno") -> np.ndarray:
     """False-colour image of the per-pixel absolute error (mean over channels), as linear RGB
     float32 (so that writing it to PNG reproduces the colour map's sRGB colours)."""
-    import matplotlib
-
-    from .image import srgb_to_linear
-
     a, ref = _pair(a, ref)
     err = np.abs(a - ref).mean(axis=2)
     if vmax is None:

@@ -21,6 +21,7 @@ import numpy as np
 from .. import fmath
 from ..engine import ensure_init, ti
 from ..errors import ConfigError, ImageError
+from . import load_all
 
 BORDER_MODES = ("reflect101", "reflect", "replicate", "constant", "wrap")
 _MODE_ID = {m: i for i, m in enumerate(BORDER_MODES)}
@@ -429,7 +430,5 @@ def register(cls):
 
 
 def registry():
-    from . import load_all
-
     load_all()
     return dict(_REGISTRY)

@@ -24,6 +24,7 @@ import math
 import os
 
 import numpy as np
+import yaml
 
 from ..documents import check_structure, parse_structured, read_text
 from ..engine import ensure_init, ti
@@ -300,8 +301,6 @@ class Pipeline:
             if path.lower().endswith(".json"):
                 json.dump(cfg, fh, indent=2)
             else:
-                import yaml
-
                 yaml.safe_dump(cfg, fh, sort_keys=False, default_flow_style=None)
 
     # ------------------------------------------------------------------ parameters

@@ -269,7 +269,7 @@ class Problem:
     def _load_pipeline(self):
         """A filter pipeline applied to the render before the loss; its learnable parameters are
         optimized with the scene's, as ``filters.<stage>.<param>``."""
-        from ..filters import Pipeline  # lazy engine start (the filter stack imports Taichi)
+        from ..filters.pipeline import Pipeline  # lazy engine start (the filter stack imports Taichi)
 
         cfg = self.cfg
         src = cfg.filters

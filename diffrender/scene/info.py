@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import transforms as tf
-from .model import BSDF, Scene, Texture
+from .elements import BSDF, Texture
+
+if TYPE_CHECKING:  # the Scene builds this view; imported for annotations only
+    from .model import Scene
 from .tree import Ref
 
 

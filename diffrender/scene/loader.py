@@ -25,6 +25,7 @@ from .. import limits
 from ..documents import check_structure, parse_structured, read_text
 from ..errors import SceneError, ShaderConsentError
 from .dict_parser import parse_dict_scene
+from .info import parameter_sources, parameters
 from .model import Scene
 from .plugins import build_scene, collect_ids
 from .tree import Node, SceneTree
@@ -116,8 +117,6 @@ def load_scene(source, base_dir: str | None = None, allow_shaders: bool = False,
     scene.source_format = fmt
     scene.tree = tree
     scene.defines = effective
-    from .info import parameter_sources, parameters
-
     tree.params = parameter_sources(scene, builder)
     tree.initial_values = {n: np.array(p.get(), copy=True)
                            for n, p in parameters(scene).items()}

@@ -22,6 +22,7 @@ import os
 import warnings
 
 import numpy as np
+import trimesh
 
 from .. import limits
 from ..errors import SceneError
@@ -292,8 +293,6 @@ def check_ply_header(path: str, data: bytes) -> dict[str, int]:
 
 
 def load_ply(path: str, flip_tex_coords: bool = False):
-    import trimesh
-
     check_file_size(path)
     try:
         with open(path, "rb") as f:

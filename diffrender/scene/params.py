@@ -16,12 +16,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import MutableMapping
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import SceneError
 from . import info
-from .model import Emitter, Scene
+from .elements import Emitter
+
+if TYPE_CHECKING:  # the Scene builds this view; imported for annotations only
+    from .model import Scene
 
 _DISCONTINUOUS = {"vertex_positions", "to_world", "position", "fov"}
 

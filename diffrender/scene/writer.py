@@ -27,10 +27,14 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
+import trimesh
+import yaml
 
 from ..errors import SceneError
+from ..image import write_image
 from . import transforms as tf
 from .info import parameters
+from .ior import ior_value
 from .model import Scene
 from .plugins import PLUGINS
 from .tree import Loc, Node, Prop, Ref, TransformOp
@@ -108,8 +112,6 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
                 if parts[1] == "eta" and "int_ior" in getattr(
                         PLUGINS.get(node.category, {}).get(node.type), "params", {}):
                     # the BSDF holds eta = int_ior / ext_ior: write int_ior, keep ext_ior
-                    from .ior import ior_value
-
                     ext = node.props.get("ext_ior")
                     e = ior_value(ext.value) if ext is not None else ior_value("air")
                     v = float(np.asarray(cur).reshape(-1)[0]) * e
@@ -120,8 +122,6 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
                 else:
                     node.props[parts[1]] = _rgb_prop(parts[1], cur, node.loc)
             elif parts[2] == "data":
-                from ..image import write_image
-
                 fn = f"{stem}.{_safe(name)}.{texture_format}"
                 write_image(os.path.join(out_dir, fn), np.asarray(cur, np.float32))
                 written.append(fn)
@@ -146,8 +146,6 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
 def _write_mesh(sh, node: Node, out_dir: str, fn: str, written: list[str]) -> None:
     """The shape's world-space mesh (with its normals and uvs) as PLY or OBJ (by ``fn``'s
     extension); the node becomes a ``ply`` / ``obj`` shape referring to it."""
-    import trimesh
-
     kind = os.path.splitext(fn)[1][1:]
     m = trimesh.Trimesh(np.asarray(sh.vertices), np.asarray(sh.faces), process=False)
     if sh.uvs is not None:
@@ -444,8 +442,6 @@ def write_scene(scene: Scene, path, format: str | None = None, mesh_format: str 
     elif fmt == "json":
         text = json.dumps(to_dict(root, defaults), indent=2) + "\n"
     else:
-        import yaml
-
         text = yaml.safe_dump(to_dict(root, defaults), sort_keys=False)
     atomic_write_bytes(path, text.encode("utf-8"))
     return [os.path.basename(path)] + written

@@ -1,0 +1,179 @@
+"""The scene's elements: textures, BSDFs, emitters, shapes, films, samplers, sensors and the
+integrator, as plain Python/numpy data (the conventions are in :mod:`.model`). The
+:class:`~.model.Scene` that holds them is in :mod:`.model`; the parameter view
+(:mod:`.params`, :mod:`.info`) reads these classes, the scene builds that view.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Texture:
+    """A colour (3 channels) or float (1 channel) parameter.
+
+    ``type``: ``'constant'`` (``value``), ``'bitmap'`` (``data``, H x W x C, row 0 = top of the
+    image) or ``'checkerboard'``. Mitsuba 3 looks bitmaps up with u along the columns and v along
+    the rows, so v = 0 is row 0 (the top row); OBJ files get v -> 1 - v at load
+    (``flip_tex_coords``), which is why their v = 1 is the top of the image.
+    """
+
+    type: str = "constant"
+    value: np.ndarray = field(default_factory=lambda: np.ones(3, np.float32))
+    data: np.ndarray | None = None
+    filename: str | None = None
+    filter_type: str = "bilinear"  # or 'nearest'
+    wrap_mode: str = "repeat"  # 'repeat' | 'mirror' | 'clamp'
+    raw: bool = False
+    to_uv: np.ndarray = field(default_factory=lambda: np.eye(3))
+    id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # plugin-specific (checkerboard colours)
+
+    @property
+    def channels(self) -> int:
+        if self.type == "bitmap":
+            return int(self.data.shape[2])
+        return int(np.size(self.value))
+
+    def mean(self) -> np.ndarray:
+        if self.type == "bitmap":
+            return self.data.reshape(-1, self.data.shape[2]).mean(axis=0)
+        return np.asarray(self.value, np.float32)
+
+    @staticmethod
+    def constant(value) -> "Texture":
+        v = np.atleast_1d(np.asarray(value, np.float32))
+        return Texture(type="constant", value=v)
+
+
+@dataclass
+class BSDF:
+    """``type`` is the Mitsuba plugin name ('diffuse', ...). ``params`` maps Mitsuba parameter
+    names to values (Texture for spectrum/texture parameters, float/str otherwise).
+    ``twosided`` is True when the BSDF was wrapped in a ``twosided`` plugin."""
+
+    type: str = "diffuse"
+    params: dict[str, Any] = field(default_factory=lambda: {"reflectance": Texture.constant(0.5)})
+    twosided: bool = False
+    id: str | None = None
+    children: list["BSDF"] = field(default_factory=list)  # nested BSDFs (blendbsdf, mask, ...)
+
+
+@dataclass
+class Emitter:
+    """``type``: 'area' (``params['radiance']``: Texture, attached to ``shape``),
+    'point' (``params['intensity']``: Texture, ``position``), later 'envmap', 'constant',
+    'directional', 'spot'."""
+
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    position: np.ndarray | None = None
+    shape: int | None = None  # index into Scene.shapes for area lights
+    id: str | None = None
+
+
+@dataclass
+class Shape:
+    """A triangle mesh in world space (analytic shapes are tessellated at load).
+
+    ``vertices`` (N, 3) float64 world space; ``faces`` (M, 3) int32; ``normals`` (N, 3) vertex
+    normals or None for face normals (``face_normals=true``; a mesh file without normals gets
+    Mitsuba's smooth, angle-weighted normals, as in Mitsuba); ``uvs`` (N, 2) or None. ``id`` is
+    always set by the loader: the scene id, else ``shape_<index>``. ``local_vertices`` and ``to_world`` keep the object-space data for parameters that
+    move the shape.
+    """
+
+    type: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    normals: np.ndarray | None = None
+    uvs: np.ndarray | None = None
+    bsdf: BSDF = field(default_factory=BSDF)
+    emitter: Emitter | None = None
+    to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    local_vertices: np.ndarray | None = None
+    local_normals: np.ndarray | None = None
+    id: str | None = None
+    filename: str | None = None
+
+
+@dataclass
+class ReconstructionFilter:
+    """Pixel reconstruction filter: 'box' (radius 0.5), 'tent' (radius 1), 'gaussian'
+    (stddev 0.5, radius 4 * stddev), radii in pixels, as in Mitsuba 3."""
+
+    type: str = "gaussian"
+    radius: float = 2.0
+    stddev: float = 0.5
+
+
+@dataclass
+class Film:
+    width: int = 768
+    height: int = 576
+    rfilter: ReconstructionFilter = field(default_factory=ReconstructionFilter)
+    pixel_format: str = "rgb"
+    component_format: str = "float32"
+    sample_border: bool = False
+    crop: tuple[int, int, int, int] | None = None  # offset_x, offset_y, width, height
+    id: str | None = None
+    file_format: str = "openexr"  # Mitsuba's hdrfilm file_format (openexr, rgbe, pfm)
+
+
+@dataclass
+class Sampler:
+    type: str = "independent"
+    sample_count: int = 4
+    seed: int = 0
+
+
+@dataclass
+class Sensor:
+    """Perspective pinhole camera. ``fov`` is in degrees along ``fov_axis`` as written; use
+    :meth:`fov_x` for the horizontal field of view the renderer needs."""
+
+    type: str = "perspective"
+    to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    fov: float = 39.597755  # Mitsuba's default: 50 mm focal length on a 36 mm film
+    fov_axis: str = "x"
+    near_clip: float = 0.01
+    far_clip: float = 10000.0
+    film: Film = field(default_factory=Film)
+    sampler: Sampler = field(default_factory=Sampler)
+    id: str | None = None
+
+    def fov_x(self) -> float:
+        """Horizontal field of view in degrees, converting from ``fov_axis``."""
+        w, h = self.film.width, self.film.height
+        aspect = w / h
+        t = np.tan(np.radians(self.fov) / 2.0)
+        axis = self.fov_axis
+        if axis == "smaller":
+            axis = "x" if w <= h else "y"
+        elif axis == "larger":
+            axis = "x" if w >= h else "y"
+        if axis == "x":
+            tx = t
+        elif axis == "y":
+            tx = t * aspect
+        elif axis == "diagonal":
+            # tan(diag/2) = sqrt(tx^2 + ty^2), ty = tx / aspect
+            tx = t / np.sqrt(1.0 + 1.0 / aspect ** 2)
+        else:
+            raise ValueError(f"unknown fov_axis {axis!r}")
+        return float(np.degrees(2.0 * np.arctan(tx)))
+
+
+@dataclass
+class Integrator:
+    """'path' (``max_depth`` -1 = unbounded, ``rr_depth``, ``hide_emitters``) or 'direct'."""
+
+    type: str = "path"
+    max_depth: int = -1
+    rr_depth: int = 5
+    hide_emitters: bool = False
+    params: dict[str, Any] = field(default_factory=dict)  # direct: emitter_samples, bsdf_samples
