@@ -25,8 +25,7 @@ KNOWN_UNSUPPORTED = {
                "batch"),
     "film": ("specfilm",),
     "rfilter": ("mitchell", "catmullrom", "lanczos"),
-    "integrator": ("volpath", "volpathmis", "aov", "stokes", "moment", "ptracer", "depth",
-                   "prb", "prb_basic", "prbvolpath", "direct_projective", "prb_projective"),
+    "integrator": ("depth", "volprim_rf_basic"),
     "texture": ("mesh_attribute", "volume"),
 }
 
