@@ -10,6 +10,7 @@ from .. import transforms as tf
 from ..model import BSDF, Scene, Shape, Texture
 from ..spec import Param, PluginSpec
 from ..tree import Node
+from . import meshgen
 from .reader import Reader
 
 _TO_WORLD = Param("transform", None, "object-to-world transform (identity)", diff=True,
@@ -41,6 +42,16 @@ SPECS = (
                       "radius": Param("float", 1.0, "radius")},
            "sphere; to_world * translate(center) * scale(radius)"),
     _shape("disk", {}, "unit disk at z=0, normal +Z"),
+    _shape("cylinder", {"p0": Param("point", (0.0, 0.0, 0.0), "centre of one end"),
+                        "p1": Param("point", (0.0, 0.0, 1.0), "centre of the other end"),
+                        "radius": Param("float", 1.0, "radius")},
+           "open cylinder (no caps), tessellated 128 x 4"),
+    _shape("serialized", {"filename": Param("string", None, "Mitsuba serialized mesh file, "
+                                                            "version 3 or 4 (required)"),
+                          "shape_index": Param("integer", 0, "which mesh of the file"),
+                          "face_normals": Param("boolean", False,
+                                                "use face normals, drop vertex normals")},
+           "Mitsuba's compressed mesh format"),
 )
 
 
@@ -62,6 +73,21 @@ class ShapeBuilder:
                 flip_tc = r.get("flip_tex_coords")
                 loader = meshes.load_obj if t == "obj" else meshes.load_ply
                 v, f, n, uv = loader(filename, flip_tc)
+            elif t == "serialized":
+                filename = self.file(r, "filename", "mesh")
+                face_normals = r.get("face_normals")
+                idx = r.get("shape_index")
+                if idx < 0:
+                    raise r.error(f"shape_index must be >= 0, got {idx}", "shape_index")
+                v, f, n, uv = meshgen.load_serialized(filename, idx)
+            elif t == "cylinder":
+                p0, p1, rad = r.get("p0"), r.get("p1"), r.get("radius")
+                if not rad > 0 or not np.isfinite(rad):
+                    raise r.error(f"cylinder radius must be positive, got {rad}", "radius")
+                if not np.linalg.norm(p1 - p0) > 0:
+                    raise r.error("cylinder p0 and p1 must differ", "p1")
+                to_world = to_world @ meshgen.cylinder_frame(p0, p1, rad)
+                v, f, n, uv = meshgen.cylinder()
             elif t == "rectangle":
                 v, f, n, uv = meshes.rectangle()
             elif t == "cube":
