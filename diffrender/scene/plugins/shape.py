@@ -122,6 +122,14 @@ class ShapeBuilder:
                 np.full(3, 0.0 if em_node is not None else 0.5, np.float32))})
         emitter = None
         if em_node is not None:
+            if em_node.id is not None and em_node.type == "area":
+                first = self.area_refs.get(em_node.id)
+                if first is not None:
+                    raise SceneError(f"area emitter '{em_node.id}' is already attached to the "
+                                     f"shape at {first.loc}; an area emitter belongs to one "
+                                     "shape (as in Mitsuba): declare one per shape",
+                                     str(node.loc))
+                self.area_refs[em_node.id] = node
             emitter = self.emitter(em_node)
             if emitter.type != "area":
                 raise SceneError(f"a {emitter.type} emitter cannot be nested in a shape; only "
