@@ -7,6 +7,7 @@ import pytest
 from diffrender.core import Renderer
 from diffrender.errors import SceneError
 from diffrender.scene import load_scene
+from diffrender.scene.spec import SceneWarning
 
 BASE = """
 <sensor type="perspective">
@@ -65,3 +66,51 @@ def test_area_emitter_reference_errors(xml_scene):
     assert str(e.value) == (f"{p}:4: area emitter 'lamp' is already attached to the shape at "
                             f"{p}:3; an area emitter belongs to one shape (as in Mitsuba): "
                             "declare one per shape")
+
+
+DIRECTIONAL_AREA = BASE + """
+<integrator type="path"/>
+<shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="90"/><translate y="2"/></transform>
+    <emitter type="directionalarea"><rgb name="radiance" value="3, 2, 1"/></emitter>
+</shape>
+<emitter type="point"><point name="position" x="0" y="1" z="3"/>
+    <rgb name="intensity" value="5"/></emitter>"""
+
+
+def test_directionalarea_contributes_nothing_as_in_mitsuba(xml_scene):
+    """Mitsuba 3.9.1's path tracer gets nothing from a directionalarea emitter (eval 0, no
+    direction sampling): its image has the expectation of the one without it; ours loads it with a notice and
+    renders the shape without an emitter (black default BSDF, as Mitsuba's for emitters)."""
+    mi = pytest.importorskip("mitsuba")
+    mi.set_variant("scalar_rgb")
+    p = xml_scene(DIRECTIONAL_AREA)
+    with pytest.warns(SceneWarning, match="directionalarea' contributes nothing"):
+        sc = load_scene(p)
+    assert [e.type for e in sc.emitters] == ["point"] and sc.shapes[1].emitter is None
+    np.testing.assert_array_equal(np.ravel(sc.shapes[1].bsdf.params["reflectance"].value), 0)
+    with_it = np.array(mi.render(mi.load_file(p), spp=4096, seed=3))
+    without = np.array(mi.render(mi.load_file(xml_scene(
+        DIRECTIONAL_AREA.replace('<emitter type="directionalarea"><rgb name="radiance" '
+                                 'value="3, 2, 1"/></emitter>', '<bsdf type="diffuse">'
+                                 '<rgb name="reflectance" value="0"/></bsdf>'),
+        "without.xml")), spp=4096, seed=4))
+    assert with_it.mean() > 1e-3
+    # the same expectation (Mitsuba's emitter choice makes half its light samples come back
+    # empty, so only the noise differs): image means within 1%, pixels within 10%
+    assert with_it.mean() == pytest.approx(without.mean(), rel=0.01)
+    lit = without > 0.05 * without.max()
+    np.testing.assert_allclose(with_it[lit], without[lit], rtol=0.1)
+
+
+def test_directionalarea_errors(xml_scene):
+    p = xml_scene('<emitter type="directionalarea"/>')
+    with pytest.raises(SceneError, match="must be nested in a shape"):
+        load_scene(p)
+    p = xml_scene('<integrator type="ptracer"/>\n<shape type="rectangle">\n'
+                  '<emitter type="directionalarea"/></shape>')
+    with pytest.warns(SceneWarning):
+        with pytest.raises(SceneError) as e:
+            load_scene(p)
+    assert str(e.value).startswith(f"{p}:4: emitter 'directionalarea' is rendered by "
+                                   "Mitsuba's ptracer (light tracing) only")

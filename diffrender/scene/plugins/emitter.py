@@ -23,6 +23,10 @@ class EmitterBuilder:
             rad = r.get("radiance")
             r.finish()
             em = Emitter("area", {"radiance": rad}, id=node.id)
+        elif node.type == "directionalarea":
+            rad = r.get("radiance")
+            r.finish()
+            em = Emitter("directionalarea", {"radiance": rad}, id=node.id)
         elif node.type in ("spot", "directional", "constant", "envmap"):
             em = self._light(r, node)
         else:

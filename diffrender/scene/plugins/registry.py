@@ -20,7 +20,7 @@ KNOWN_UNSUPPORTED = {
     "bsdf": ("roughdiffuse", "hair", "measured", "pplastic",
              "bumpmap", "normalmap", "null", "polarizer", "retarder",
              "circular", "measured_polarized", "principled", "principledthin"),
-    "emitter": ("projector", "directionalarea"),
+    "emitter": ("projector",),
     "sensor": ("orthographic", "thinlens", "radiancemeter", "irradiancemeter", "distant",
                "batch"),
     "film": ("specfilm",),

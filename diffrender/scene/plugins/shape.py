@@ -2,13 +2,15 @@
 by ``to_world``, with their BSDF and area emitter)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ...errors import SceneError
 from .. import meshes
 from .. import transforms as tf
 from ..model import BSDF, Scene, Shape, Texture
-from ..spec import Param, PluginSpec
+from ..spec import Param, PluginSpec, SceneWarning
 from ..tree import Node
 from . import meshgen
 from .reader import Reader
@@ -131,6 +133,15 @@ class ShapeBuilder:
                                      str(node.loc))
                 self.area_refs[em_node.id] = node
             emitter = self.emitter(em_node)
+            if emitter.type == "directionalarea":
+                warnings.warn(f"{em_node.loc}: emitter 'directionalarea' contributes nothing "
+                              "under path tracing (as in Mitsuba 3.9.1, whose path and direct "
+                              "integrators cannot sample it); the shape is rendered without "
+                              "an emitter", SceneWarning, stacklevel=3)
+                self.directional_areas.append(em_node)
+                emitter = None
+                em_node = None
+        if em_node is not None:
             if emitter.type != "area":
                 raise SceneError(f"a {emitter.type} emitter cannot be nested in a shape; only "
                                  "'area' emitters can", str(em_node.loc))
