@@ -49,6 +49,14 @@ BSDFS = {
                '</bsdf>',
     "roughplastic": f'<bsdf type="roughplastic"><rgb name="diffuse_reflectance" '
                     f'value="0.7, 0.1, 0.1"/><float name="alpha" value="0.1"/>{GGX}</bsdf>',
+    # no 'distribution': Mitsuba's default, Beckmann
+    "roughconductor_beckmann": '<bsdf type="roughconductor"><string name="material" value="Cu"/>'
+                               '<float name="alpha" value="0.25"/></bsdf>',
+    "roughconductor_beckmann_aniso": '<bsdf type="roughconductor"><string name="material" '
+                                     'value="Cu"/><float name="alpha_u" value="0.1"/>'
+                                     '<float name="alpha_v" value="0.4"/></bsdf>',
+    "roughplastic_beckmann": '<bsdf type="roughplastic"><rgb name="diffuse_reflectance" '
+                             'value="0.7, 0.1, 0.1"/><float name="alpha" value="0.1"/></bsdf>',
     "dielectric": '<bsdf type="dielectric"/>',
     "roughdielectric": f'<bsdf type="roughdielectric"><float name="alpha" value="0.2"/>{GGX}</bsdf>',
     "roughdielectric_beckmann": '<bsdf type="roughdielectric"><float name="alpha" value="0.3"/></bsdf>',
@@ -134,7 +142,9 @@ INTEGRATORS = {
 TABLE_CASES = [
     "diffuse/spot", "diffuse/directional", "conductor/constant", "conductor/envmap",
     "roughconductor/envmap", "roughconductor/constant", "plastic/envmap", "roughplastic/envmap",
-    "roughplastic/spot", "dielectric/envmap", "roughdielectric/envmap",
+    "roughplastic/spot", "roughconductor_beckmann/envmap",
+    "roughconductor_beckmann_aniso/envmap", "roughplastic_beckmann/envmap",
+    "roughplastic_beckmann/spot", "dielectric/envmap", "roughdielectric/envmap",
     "roughdielectric_beckmann/envmap", "thindielectric/envmap", "blendbsdf/envmap",
     "blendbsdf/constant", "blendbsdf/delta", "blend_delta/delta", "blend_delta/delta/direct",
     "blend_delta/constant/direct_em", "blend_delta/constant/direct_bsdf",
