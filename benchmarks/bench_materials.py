@@ -21,7 +21,7 @@ few ``mean_ratio_se`` of 1.
     python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*,
                                                               # roughplastic*, blendbsdf*,
                                                               # mask_twosided*,
-                                                              # roughdielectric*
+                                                              # roughdielectric*, beckmann*
     python benchmarks/bench_materials.py --write-reference blendbsdf   # only that one
 """
 import argparse
@@ -49,6 +49,14 @@ BSDFS = {
                '</bsdf>',
     "roughplastic": f'<bsdf type="roughplastic"><rgb name="diffuse_reflectance" '
                     f'value="0.7, 0.1, 0.1"/><float name="alpha" value="0.1"/>{GGX}</bsdf>',
+    # no 'distribution': Mitsuba's default, Beckmann
+    "roughconductor_beckmann": '<bsdf type="roughconductor"><string name="material" value="Cu"/>'
+                               '<float name="alpha" value="0.25"/></bsdf>',
+    "roughconductor_beckmann_aniso": '<bsdf type="roughconductor"><string name="material" '
+                                     'value="Cu"/><float name="alpha_u" value="0.1"/>'
+                                     '<float name="alpha_v" value="0.4"/></bsdf>',
+    "roughplastic_beckmann": '<bsdf type="roughplastic"><rgb name="diffuse_reflectance" '
+                             'value="0.7, 0.1, 0.1"/><float name="alpha" value="0.1"/></bsdf>',
     "dielectric": '<bsdf type="dielectric"/>',
     "roughdielectric": f'<bsdf type="roughdielectric"><float name="alpha" value="0.2"/>{GGX}</bsdf>',
     "roughdielectric_beckmann": '<bsdf type="roughdielectric"><float name="alpha" value="0.3"/></bsdf>',
@@ -134,7 +142,9 @@ INTEGRATORS = {
 TABLE_CASES = [
     "diffuse/spot", "diffuse/directional", "conductor/constant", "conductor/envmap",
     "roughconductor/envmap", "roughconductor/constant", "plastic/envmap", "roughplastic/envmap",
-    "roughplastic/spot", "dielectric/envmap", "roughdielectric/envmap",
+    "roughplastic/spot", "roughconductor_beckmann/envmap",
+    "roughconductor_beckmann_aniso/envmap", "roughplastic_beckmann/envmap",
+    "roughplastic_beckmann/spot", "dielectric/envmap", "roughdielectric/envmap",
     "roughdielectric_beckmann/envmap", "thindielectric/envmap", "blendbsdf/envmap",
     "blendbsdf/constant", "blendbsdf/delta", "blend_delta/delta", "blend_delta/delta/direct",
     "blend_delta/constant/direct_em", "blend_delta/constant/direct_bsdf",
@@ -297,6 +307,22 @@ ROUGHPLASTIC_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type=
 """)
 
 
+BECKMANN_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
+    <bsdf type="roughconductor"><string name="material" value="Cu"/>
+      <float name="alpha" value="0.3"/></bsdf></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="0.9"/></transform>
+    <bsdf type="roughplastic"><rgb name="diffuse_reflectance" value="0.1, 0.3, 0.8"/>
+      <float name="alpha" value="0.25"/><float name="int_ior" value="1.7"/></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
+</scene>
+""")
+
+
 BLENDBSDF_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj"><string name="filename" value="sphere.obj"/>
     <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
     <bsdf type="blendbsdf"><float name="weight" value="0.3"/>
@@ -395,6 +421,7 @@ def write_reference(spp=8192, others=True):
         write_blendbsdf_reference(4 * spp)
         write_mask_twosided_reference(4 * spp)
         write_roughdielectric_reference(4 * spp)
+        write_beckmann_reference(4 * spp)
 
 
 def write_roughplastic_reference(spp=32768):
@@ -419,6 +446,13 @@ def write_mask_twosided_reference(spp=32768):
     card; rough gold seen from the front) in front of a wall, under a uniform environment and a
     directional light, path traced to depth 4, for tests/core/test_materials_reference.py."""
     _write_xml_reference("mask_twosided", MASK_TWOSIDED_XML, spp)
+
+
+def write_beckmann_reference(spp=32768):
+    """tests/data/reference/beckmann.{xml,exr}: a rough copper sphere and a roughplastic sphere
+    without 'distribution' (Mitsuba's default Beckmann) under a uniform environment, for the
+    bias test in tests/core/test_materials_reference.py."""
+    _write_xml_reference("beckmann", BECKMANN_XML, spp)
 
 
 def write_roughdielectric_reference(spp=32768):
@@ -506,7 +540,7 @@ def main():
                          "independent renders): noise_ours, noise_mitsuba")
     ap.add_argument("--write-reference", nargs="?", const="all", default=None,
                     choices=["all", "materials", "roughplastic", "blendbsdf", "mask_twosided",
-                             "roughdielectric"],
+                             "roughdielectric", "beckmann"],
                     help="write tests/data/reference/ images (Mitsuba) and exit")
     a = ap.parse_args()
     from diffrender.engine import init
@@ -525,6 +559,7 @@ def main():
         {"all": write_reference, "materials": lambda: write_reference(others=False),
          "roughplastic": write_roughplastic_reference,
          "roughdielectric": write_roughdielectric_reference,
+         "beckmann": write_beckmann_reference,
          "blendbsdf": write_blendbsdf_reference,
          "mask_twosided": write_mask_twosided_reference}[a.write_reference]()
         return

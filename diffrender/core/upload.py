@@ -147,8 +147,10 @@ class SceneUpload:
             if not 0 < cut <= 180 or not 0 <= beam <= cut:
                 raise SceneError(f"spot light needs 0 < beam_width <= cutoff_angle <= 180 "
                                  f"degrees, got beam_width={beam}, cutoff_angle={cut}", where)
+            tex = em.params.get("texture")  # projected texture: the row's scale slot
             return dict(type="spot", slot=const("intensity"), position=m[:3, 3], rotation=rot,
-                        cutoff=np.radians(cut), beam=np.radians(beam), shape=-1, where=where)
+                        cutoff=np.radians(cut), beam=np.radians(beam), shape=-1, where=where,
+                        **({} if tex is None else {"scale_slot": slot(tex, f"{where} texture")}))
         if em.type == "directional":
             return dict(type="directional", slot=const("irradiance"), rotation=rot, shape=-1,
                         where=where)

@@ -473,8 +473,10 @@ class XMLConverter:
             parent.children.append(child)
             return
         if tag in UNSUPPORTED_OBJECT_TAGS:
-            raise SceneError(f"<{tag}> plugins are not supported (no participating media); "
-                             f"supported plugin elements: {', '.join(OBJECT_TAGS[1:])}", str(loc))
+            raise SceneError(f"<{tag} type=\"{c.attrs.get('type', '?')}\">: participating "
+                             "media are not supported (diffrender renders surfaces in vacuum); "
+                             f"remove the <{tag}> and the references to it, or render with "
+                             "Mitsuba's volpath", str(loc))
         if tag in PROPERTY_TAGS:
             prop = self._property(c, parent)
             if prop.name in parent.props:

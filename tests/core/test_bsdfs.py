@@ -57,9 +57,13 @@ EXTRA = {
     "dielectric": lambda: BSDF("dielectric", {"eta": f1(1.5), "specular_transmittance": rgb(0.9)}),
     "thindielectric": lambda: BSDF("thindielectric", {"eta": f1(1.5)}),
     "conductor": lambda: BSDF("conductor", {"eta": rgb(0.2, 0.9, 1.1), "k": rgb(3.9, 2.4, 2.1)}),
-    "mirror_low": lambda: BSDF("roughconductor", {"alpha": f1(0.05)}),
-    "mirror_high": lambda: BSDF("roughconductor", {"alpha": f1(0.8)}),
-    "ggx04": lambda: BSDF("roughconductor", {"alpha": f1(0.4)}),
+    "mirror_low": lambda: BSDF("roughconductor", {"alpha": f1(0.05), "distribution": "ggx"}),
+    "mirror_high": lambda: BSDF("roughconductor", {"alpha": f1(0.8), "distribution": "ggx"}),
+    "ggx04": lambda: BSDF("roughconductor", {"alpha": f1(0.4), "distribution": "ggx"}),
+    "beckmann04": lambda: BSDF("roughconductor", {"alpha": f1(0.4)}),  # Mitsuba's default
+    "beckmann04_all": lambda: BSDF("roughconductor", {"alpha": f1(0.4),
+                                                      "sample_visible": False}),
+    "beckmann_aniso": lambda: BSDF("roughconductor", {"alpha_u": f1(0.2), "alpha_v": f1(0.5)}),
     # blends and their components, for the mixture test (Au: Mitsuba 3.9 RGB eta / k)
     "blend_au": lambda: BSDF("blendbsdf", {"weight": f1(0.4)}, children=[
         BSDF("conductor", {"eta": rgb(0.143036, 0.375307, 1.442045),
@@ -245,10 +249,12 @@ def test_perfect_mirror_roughconductor_loses_energy_only_to_shadowing(lib):
     assert 0.3 < w.mean() < 0.95
 
 
-def test_ggx_pdf_integrates_to_one(lib):
+@pytest.mark.parametrize("name", ["ggx04", "beckmann04", "beckmann04_all", "beckmann_aniso"])
+def test_roughconductor_pdf_integrates_to_one(lib, name):
     """The sampling density of roughconductor over the hemisphere integrates to 1 minus the
-    mass sampled below the horizon (numerical quadrature)."""
-    table, b = lib("ggx04")
+    mass sampled below the horizon (numerical quadrature), for both distributions, visible or
+    all normals, isotropic or not: pdf and sampling agree."""
+    table, b = lib(name)
     wi = np.array([0.6, 0.0, 0.8], np.float32)
     n = 400
     ct = (np.arange(n) + 0.5) / n

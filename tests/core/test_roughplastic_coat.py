@@ -82,23 +82,35 @@ CASES = [(0.1, 1.49, False, (0.7, 0.1, 0.1)), (0.3, 1.5, True, (0.5, 0.6, 0.2)),
          (0.6, 1.9, False, (0.2, 0.3, 0.9))]
 
 
-def _material(alpha, ior, nonlinear, diffuse):
+def _material(alpha, ior, nonlinear, diffuse, dist="ggx"):
     return BSDF("roughplastic", {"alpha": Texture.constant(alpha),
                                  "eta": Texture.constant(np.float32(ior / AIR)),
                                  "diffuse_reflectance": Texture.constant(np.float32(diffuse)),
-                                 "nonlinear": nonlinear})
+                                 "nonlinear": nonlinear, "distribution": dist})
 
 
-def test_eval_and_pdf_match_mitsuba():
+def test_default_distribution_is_beckmann():
+    """Mitsuba 3.9.1's default (the row flag of a material without 'distribution')."""
+    ensure_init()
+    m = _material(0.1, 1.49, False, (0.5, 0.5, 0.5))
+    del m.params["distribution"]
+    table, (row,) = _table([m])
+    assert table.rows[row]["flag"] & roughplastic.FLAG_BECKMANN
+    table, (row,) = _table([_material(0.1, 1.49, False, (0.5, 0.5, 0.5))])
+    assert not table.rows[row]["flag"] & roughplastic.FLAG_BECKMANN
+
+
+@pytest.mark.parametrize("dist", ["ggx", "beckmann"])
+def test_eval_and_pdf_match_mitsuba(dist):
     mi = pytest.importorskip("mitsuba")
     mi.set_variant("scalar_rgb")
     ensure_init()
-    table, rows = _table([_material(*c) for c in CASES])
+    table, rows = _table([_material(*c, dist) for c in CASES])
     rng = np.random.default_rng(1)
     n = 200
     ctx = mi.BSDFContext()
     for (alpha, ior, nonlinear, diffuse), row in zip(CASES, rows):
-        b = mi.load_dict({"type": "roughplastic", "alpha": alpha, "distribution": "ggx",
+        b = mi.load_dict({"type": "roughplastic", "alpha": alpha, "distribution": dist,
                           "int_ior": ior, "nonlinear": nonlinear,
                           "diffuse_reflectance": {"type": "rgb", "value": list(diffuse)}})
         ci, co, ph = rng.uniform(0.02, 1, n), rng.uniform(0.02, 1, n), rng.uniform(0, 6.28, n)
@@ -127,11 +139,12 @@ def _loss(table: ti.template(), b: ti.i32, wi: ti.template(), wo: ti.template(),
         out[None] += w[i].dot(ti.cast(f, ti.f64))
 
 
-def test_alpha_and_eta_gradients_match_finite_differences():
+@pytest.mark.parametrize("dist", ["ggx", "beckmann"])
+def test_alpha_and_eta_gradients_match_finite_differences(dist):
     """Reverse mode through eval (specular lobe and tabulated coat) vs central differences
     of eval with the tables re-tabulated at alpha +- h, eta +- h (BSDFTable.update_coats)."""
     ensure_init()
-    mat = _material(0.3, 1.5, False, (0.6, 0.4, 0.2))
+    mat = _material(0.3, 1.5, False, (0.6, 0.4, 0.2), dist)
     table, (row,) = _table([mat])
     n = 64
     rng = np.random.default_rng(3)

@@ -49,9 +49,9 @@ def test_missing_texture_file(xml_scene, tmp_path):
 
 
 def test_unknown_plugin(xml_scene):
-    p = xml_scene('<shape type="cylinder"/>')
-    assert error_of(p) == (f"{p}:2: unsupported shape type 'cylinder'; supported: cube, disk, "
-                           "obj, ply, rectangle, sphere")
+    p = xml_scene('<shape type="instance"/>')
+    assert error_of(p) == (f"{p}:2: unsupported shape type 'instance'; supported: cube, "
+                           "cylinder, disk, obj, ply, rectangle, serialized, sphere")
     p = xml_scene('<bsdf type="roughdiffuse"/>')
     assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdiffuse'; supported: blendbsdf, "
                            "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
@@ -62,12 +62,13 @@ def test_unknown_plugin(xml_scene):
                            "blendbsdf, bumpmap, conductor, dielectric, diffuse, mask, normalmap, "
                            "plastic, roughconductor, roughdielectric, roughplastic, shader, "
                            "thindielectric, twosided")
-    msg = error_of({"type": "scene", "a": {"type": "cylinder"}})
-    assert msg == ("<dict>: a.type: unsupported shape type 'cylinder'; supported: cube, disk, "
-                   "obj, ply, rectangle, sphere")
+    msg = error_of({"type": "scene", "a": {"type": "instance"}})
+    assert msg == ("<dict>: a.type: unsupported shape type 'instance'; supported: cube, "
+                   "cylinder, disk, obj, ply, rectangle, serialized, sphere")
     msg = error_of({"type": "scene", "a": {"type": "foo"}})
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
-                          "disk, obj, ply, rectangle, sphere; bsdf: blendbsdf, bumpmap, "
+                          "cylinder, disk, obj, ply, rectangle, serialized, sphere; bsdf: "
+                          "blendbsdf, bumpmap, "
                           "conductor, dielectric, diffuse, mask, normalmap, plastic, "
                           "roughconductor, roughdielectric, roughplastic, shader, "
                           "thindielectric, twosided;")
@@ -225,7 +226,8 @@ def test_structural_errors(xml_scene):
     p = xml_scene('<bsdf type="diffuse" id="w"/>\n<shape type="cube"><ref id="nope"/></shape>')
     assert error_of(p) == f"{p}:3: reference to unknown id 'nope' (known ids: w)"
     p = xml_scene('<emitter type="area"/>')
-    assert error_of(p) == f"{p}:2: an area emitter must be nested in a shape"
+    assert error_of(p) == (f"{p}:2: an area emitter must be nested in a shape or declared "
+                           "with an id and referenced from one (<ref id=\"...\"/>)")
     p = xml_scene('<shape type="cube"><emitter type="point"/></shape>')
     assert error_of(p) == (f"{p}:2: a point emitter cannot be nested in a shape; only 'area' "
                            "emitters can")

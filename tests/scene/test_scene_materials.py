@@ -84,8 +84,8 @@ def test_lights(xml_scene, write):
      r"scene\.xml:4: .*conductor: unknown material 'Unobtainium' \(known: none, a-C, Ag"),
     ('<bsdf type="conductor"><string name="material" value="Au"/><rgb name="eta" value="1"/></bsdf>',
      r"scene\.xml:4: .*give either 'material' or 'eta'/'k', not both"),
-    ('<bsdf type="roughconductor"><string name="distribution" value="beckmann"/></bsdf>',
-     r"scene\.xml:4: .*only the 'ggx' distribution is supported, got 'beckmann'"),
+    ('<bsdf type="roughconductor"><string name="distribution" value="phong"/></bsdf>',
+     r"scene\.xml:4: .*'distribution' must be one of ggx, beckmann; got \"phong\""),
     ('<bsdf type="dielectric"><string name="int_ior" value="glassy"/></bsdf>',
      r"scene\.xml:4: .*unknown index of refraction 'glassy' \(known: vacuum, helium"),
     ('<bsdf type="dielectric"><float name="int_ior" value="-1"/></bsdf>',
@@ -97,7 +97,9 @@ def test_lights(xml_scene, write):
     ('<bsdf type="mask"><bsdf type="mask"><bsdf type="diffuse"/></bsdf></bsdf>',
      r"a mask cannot be nested in a mask"),
     ('<bsdf type="roughconductor"><float name="alpha_u" value="0.1"/></bsdf>',
-     r"bsdf 'roughconductor' has no parameter 'alpha_u'"),
+     r"roughconductor: give both 'alpha_u' and 'alpha_v' \(or 'alpha'\)"),
+    ('<bsdf type="roughplastic"><float name="alpha_u" value="0.1"/></bsdf>',
+     r"bsdf 'roughplastic' has no parameter 'alpha_u'"),
     # Mitsuba's twosided refuses BSDFs with transmission, and so do we
     ('<bsdf type="twosided"><bsdf type="mask"><bsdf type="diffuse"/></bsdf></bsdf>',
      r"scene\.xml:3: twosided can only wrap a BSDF without transmission \(as in Mitsuba 3\), "
@@ -133,9 +135,16 @@ def test_emitter_errors(xml_scene, body, match):
     assert match and pytest.raises(SceneError, load_scene, xml_scene(body)).match(match)
 
 
-def test_missing_distribution_warns(xml_scene):
-    with pytest.warns(SceneWarning, match="rendered with GGX.*Mitsuba's default is beckmann"):
-        load_scene(xml_scene(shape('<bsdf type="roughconductor"/>')))
+@pytest.mark.parametrize("t", ["roughconductor", "roughplastic"])
+def test_missing_distribution_is_beckmann(xml_scene, t):
+    """Mitsuba 3.9.1's default, rendered as such (no warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SceneWarning)
+        sc = load_scene(xml_scene(shape(f'<bsdf type="{t}"/>')))
+    assert sc.shapes[0].bsdf.params["distribution"] == "beckmann"
+    sc = load_scene(xml_scene(shape(f'<bsdf type="{t}"><string name="distribution" '
+                                    'value="GGX"/></bsdf>')))
+    assert sc.shapes[0].bsdf.params["distribution"] == "ggx"
 
 
 def test_write_scene_round_trip_of_material_parameters(tmp_path, repo):

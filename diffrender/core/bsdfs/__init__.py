@@ -387,7 +387,8 @@ class BSDFTable:
                     vals.append(self.coat.keys[i][0 if k == "alpha" else 1])
                 else:
                     vals.append(float(np.ravel(tex.mean())[0]))
-            changed |= self.coat.set(i, vals[0], vals[1])
+            changed |= self.coat.set(i, vals[0], vals[1],
+                                     bool(r.get("flag", 0) & roughplastic.FLAG_BECKMANN))
         return changed
 
     @staticmethod

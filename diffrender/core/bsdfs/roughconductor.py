@@ -1,51 +1,77 @@
-"""Rough conductor (GGX microfacet metal) — Mitsuba's ``roughconductor``.
+"""Rough conductor (microfacet metal) — Mitsuba's ``roughconductor``.
 
-Equation (Cook–Torrance with the isotropic GGX distribution ``D``, Smith's separable
-shadowing ``G = G1(wi, h) G1(wo, h)``, half vector ``h = normalize(wi + wo)``)::
+Equation (Cook–Torrance with the (an)isotropic Beckmann or GGX distribution ``D``, Smith's
+separable shadowing ``G = G1(wi, h) G1(wo, h)``, half vector ``h = normalize(wi + wo)``)::
 
     f(wi, wo) cos(wo) = R_s F_cond(wi.h; eta + i k) D(h) G(wi, wo, h) / (4 cos_i)
 
-Sampling: visible normals (Heitz 2018), ``h ~ D_wi(h) = G1(wi, h) (wi.h) D(h) / cos_i``, then
-``wo = reflect(wi, h)``, so ``pdf = D_wi(h) / (4 wi.h)`` and the weight is
-``R_s F G1(wo, h)``.
+Sampling (Mitsuba's): visible normals (``sample_visible``, the default;
+``h ~ D_wi(h) = G1(wi, h) (wi.h) D(h) / cos_i``: Heitz 2018 for GGX, Jakob 2014 for Beckmann),
+else all normals ``h ~ D(h) cos(h)``; ``wo = reflect(wi, h)``, ``pdf = p(h) / (4 wo.h)``, the
+weight ``f cos / pdf``. The Beckmann masking is Mitsuba's rational approximation
+(:func:`~.microfacet.mf_g1`).
 
-Parameters (-> bundle): ``alpha`` (0.1, float or texture; ``alpha``), ``specular_reflectance``
-(1.0, ``a``), ``eta`` / ``k`` RGB or ``material`` preset (``b`` / ``c``; default ``none``, a
-perfect mirror), ``distribution`` must be ``ggx`` (Mitsuba's default; ``beckmann`` is refused).
-Differentiable: ``alpha``, ``specular_reflectance``, ``eta``, ``k``.
+Parameters (-> bundle): ``distribution`` (``beckmann``, Mitsuba's default, or ``ggx``; a row
+flag), ``alpha`` (0.1, float or texture; ``alpha`` and ``alpha_v``) or ``alpha_u`` / ``alpha_v``
+(anisotropic), ``specular_reflectance`` (1.0, ``a``), ``eta`` / ``k`` RGB or ``material`` preset
+(``b`` / ``c``; default ``none``, a perfect mirror), ``sample_visible``.
+Differentiable: ``alpha`` (``alpha_u``, ``alpha_v``), ``specular_reflectance``, ``eta``, ``k``.
+Shaders calling ``builtins.roughconductor`` with ``params(...)`` get GGX (``flag`` 0) unless
+they pass ``flag=1`` (Beckmann).
 
 Scene snippet::
 
     <bsdf type="roughconductor">
         <string name="material" value="Cu"/>
+        <string name="distribution" value="ggx"/>
         <float name="alpha" value="0.2"/>
     </bsdf>
 """
 
 from ...engine import ti
+from ...scene.spec import Param, PluginSpec
 from ..types import BSDFSample
-from ...scene.spec import PluginSpec
-from .common import (LOBE_SMOOTH, SAMPLE_VISIBLE, HAS_SMOOTH, conductor_params, distribution,
+from .common import (HAS_SMOOTH, LOBE_SMOOTH, SAMPLE_VISIBLE, conductor_params, distribution,
                      roughness)
-from .microfacet import (fresnel_conductor, ggx_d, ggx_g1, ggx_pdf_visible,
-                         ggx_sample_visible, reflect_about)
+from .microfacet import fresnel_conductor, mf_d, mf_g1, mf_pdf, mf_sample, reflect_about
+
+FLAG_BECKMANN = 1  # row flag bit: Beckmann (else GGX)
+FLAG_ALL_NORMALS = 2  # row flag bit: sample_visible = false
 
 SPEC = PluginSpec("bsdf", "roughconductor", {
     **conductor_params(),
-    "alpha": roughness("GGX roughness (float or texture)", "alpha"),
-    "distribution": distribution(doc="microfacet distribution (ggx only; without it: ggx, "
-                                     "with a warning)"),
+    "distribution": distribution(),
+    "alpha": roughness("roughness, both directions (float or texture)"),
+    "alpha_u": Param("float_texture", None, "roughness along the tangent (with alpha_v, "
+                                            "instead of alpha)", diff=True, field="alpha"),
+    "alpha_v": Param("float_texture", None, "roughness along the bitangent (with alpha_u)",
+                     diff=True, field="alpha_v"),
     "sample_visible": SAMPLE_VISIBLE},
-    doc="rough metal (GGX microfacets)", code=2, lobes=(HAS_SMOOTH,))
+    doc="rough metal (Beckmann or GGX microfacets)", code=2, lobes=(HAS_SMOOTH,))
+
+
+def host_row(params) -> dict:
+    """The row flag: the distribution and the sampling technique."""
+    dist = str(params.get("distribution", SPEC.params["distribution"].default)).lower()
+    vis = bool(params.get("sample_visible", SPEC.params["sample_visible"].default))
+    return {"flag": (FLAG_BECKMANN if dist == "beckmann" else 0)
+            | (0 if vis else FLAG_ALL_NORMALS)}
+
+
+@ti.func
+def _options(p):
+    return (p.flag & FLAG_BECKMANN) != 0, (p.flag & FLAG_ALL_NORMALS) == 0
 
 
 @ti.func
 def eval(p, wi, wo):
     res = ti.Vector([0.0, 0.0, 0.0])
     if wi.z > 0.0 and wo.z > 0.0:
+        beck, _vis = _options(p)
         h = (wi + wo).normalized()
-        g = ggx_g1(p.alpha, wi, h) * ggx_g1(p.alpha, wo, h)
-        res = p.a * fresnel_conductor(wi.dot(h), p.b, p.c) * (ggx_d(p.alpha, h) * g / (4.0 * wi.z))
+        g = mf_g1(beck, p.alpha, p.alpha_v, wi, h) * mf_g1(beck, p.alpha, p.alpha_v, wo, h)
+        res = p.a * fresnel_conductor(wi.dot(h), p.b, p.c) * (
+            mf_d(beck, p.alpha, p.alpha_v, h) * g / (4.0 * wi.z))
     return res
 
 
@@ -53,8 +79,11 @@ def eval(p, wi, wo):
 def pdf(p, wi, wo):
     res = 0.0
     if wi.z > 0.0 and wo.z > 0.0:
+        beck, vis = _options(p)
         h = (wi + wo).normalized()
-        res = ggx_pdf_visible(p.alpha, wi, h) / (4.0 * wi.dot(h))
+        woh = wo.dot(h)
+        if woh > 0.0:
+            res = mf_pdf(beck, vis, p.alpha, p.alpha_v, wi, h) / (4.0 * woh)
     return res
 
 
@@ -68,7 +97,8 @@ def sample(p, wi, u1, u2):
     res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0,
                      delta=LOBE_SMOOTH)
     if wi.z > 0.0:
-        m = ggx_sample_visible(p.alpha, wi, u2.x, u2.y)
+        beck, vis = _options(p)
+        m = mf_sample(beck, vis, p.alpha, p.alpha_v, wi, u2.x, u2.y)
         wo = reflect_about(wi, m)
         res.wo = wo
         if wo.z > 0.0:

@@ -54,23 +54,22 @@ import numpy as np
 from ...engine import ti
 from ..types import INV_PI, BSDFSample
 from ..warp import square_to_cosine_hemisphere
-from .microfacet import (fresnel_dielectric, fresnel_diffuse_reflectance, ggx_d, ggx_g1,
-                         ggx_pdf_visible, ggx_sample_visible, reflect_about)
+from .microfacet import (fresnel_dielectric, fresnel_diffuse_reflectance, mf_d, mf_g1, mf_pdf,
+                         mf_sample, reflect_about)
 from ...scene.spec import Param, PluginSpec
 from .common import (HAS_SMOOTH, LOBE_SMOOTH, SAMPLE_VISIBLE, distribution, eta_param,
                      ior_params, reflectance, roughness)
-from .plastic import host_row, probs  # noqa: F401  (host_row: the same row options as plastic)
+from .plastic import host_row as plastic_host_row, probs
 
 SPEC = PluginSpec("bsdf", "roughplastic", {
     "diffuse_reflectance": reflectance(0.5, "base colour", "a"),
     "specular_reflectance": reflectance(1.0, "coating multiplier", "b"),
     **ior_params("polypropylene"),
     "nonlinear": Param("boolean", False, "account for colour shift by internal scattering"),
-    "alpha": roughness("GGX roughness (float or texture)", "alpha"),
-    "distribution": distribution(doc="microfacet distribution (ggx only; without it: ggx, "
-                                     "with a warning)"),
+    "alpha": roughness("roughness (float; a texture is expanded about its mean)", "alpha"),
+    "distribution": distribution(),
     "sample_visible": SAMPLE_VISIBLE},
-    doc="rough plastic (diffuse base, GGX coating)", code=4, lobes=(HAS_SMOOTH,),
+    doc="rough plastic (diffuse base, Beckmann or GGX coating)", code=4, lobes=(HAS_SMOOTH,),
     model=eta_param("polypropylene"))
 
 
@@ -112,11 +111,17 @@ def _np_fresnel_outside(c, sin2, eta):
     return r, -ct, eta_ti
 
 
-def _np_g1(alpha, vx, vy, vz, m):
-    """Smith's GGX masking (Mitsuba's conventions: 1 at normal incidence, 0 for back faces)."""
+def _np_g1(alpha, vx, vy, vz, m, beckmann=False):
+    """Smith's masking, GGX or Beckmann (Mitsuba's rational approximation), with Mitsuba's
+    conventions: 1 at normal incidence, 0 for back faces."""
     xy = alpha * alpha * (vx * vx + vy * vy)
     with np.errstate(divide="ignore", invalid="ignore"):
-        g = 2.0 / (1.0 + np.sqrt(1.0 + xy / (vz * vz)))
+        if beckmann:
+            a = 1.0 / np.sqrt(xy / (vz * vz))
+            g = np.where(a >= 1.6, 1.0,
+                         (3.535 * a + 2.181 * a * a) / (1.0 + 2.276 * a + 2.577 * a * a))
+        else:
+            g = 2.0 / (1.0 + np.sqrt(1.0 + xy / (vz * vz)))
     g = np.where(xy == 0.0, 1.0, g)
     return np.where((vx * m[0] + vy * m[1] + vz * m[2]) * vz <= 0.0, 0.0, g)
 
@@ -143,6 +148,43 @@ def _np_visible_normals(alpha, mu, u1, u2):
     return sx, (-slope_x * inv, -slope_y * inv, inv)
 
 
+def _np_beckmann_visible_normals(alpha, mu, u1, u2):
+    """Beckmann visible normals for wi = (sqrt(1 - mu^2), 0, mu) from points (u1, u2) of the
+    unit square through Mitsuba 3's warp (Jakob 2014: the x slope by inverting its CDF in the
+    erf domain, the y slope ``erfinv(2 u2 - 1)``; at normal incidence a Gaussian from polar
+    coordinates). The CDF is inverted to convergence (bisection, 60 steps) where Mitsuba stops
+    its Newton steps at a CDF error of 1e-5."""
+    from scipy.special import erf, erfinv
+
+    mu, u1, u2 = np.broadcast_arrays(mu, u1, u2)
+    sx = np.sqrt(1.0 - mu * mu)
+    # stretched wi: (alpha sx, 0, mu) normalised; rotation by its phi = 0 (identity)
+    n = np.sqrt((alpha * sx) ** 2 + mu * mu)
+    c = mu / n
+    normal = c > 0.99999
+    cs = np.where(normal, 0.5, c)
+    tan_i = np.sqrt(1.0 - cs * cs) / cs
+    cot_i = 1.0 / tan_i
+    maxval = erf(cot_i)
+    x = np.maximum(u1, 1e-6)
+    norm = 1.0 / (1.0 + maxval + tan_i * np.exp(-cot_i * cot_i) / np.sqrt(np.pi))
+    lo = np.full_like(x, -1.0)
+    hi = maxval.copy()
+    for _ in range(60):
+        b = 0.5 * (lo + hi)
+        v = norm * (1.0 + b + tan_i * np.exp(-erfinv(b) ** 2) / np.sqrt(np.pi)) - x
+        hi = np.where(v > 0.0, b, hi)
+        lo = np.where(v > 0.0, lo, b)
+    slope_x = erfinv(0.5 * (lo + hi))
+    slope_y = erfinv(2.0 * u2 - 1.0)
+    r = np.sqrt(-np.log(np.maximum(1.0 - u1, 1e-30)))
+    slope_x = np.where(normal, r * np.cos(2.0 * np.pi * u2), slope_x)
+    slope_y = np.where(normal, r * np.sin(2.0 * np.pi * u2), slope_y)
+    slope_x, slope_y = slope_x * alpha, slope_y * alpha
+    inv = 1.0 / np.sqrt(slope_x * slope_x + slope_y * slope_y + 1.0)
+    return sx, (-slope_x * inv, -slope_y * inv, inv)
+
+
 @functools.lru_cache(maxsize=8)
 def _gauss_legendre_square(n):
     x, w = np.polynomial.legendre.leggauss(n)
@@ -154,35 +196,38 @@ def _mu():
     return np.maximum(1e-6, np.linspace(0.0, 1.0, RES))
 
 
-def _geometry(alpha, n):
+@functools.lru_cache(maxsize=16)
+def _geometry(alpha, n, beckmann=False):
     """Visible normals of the quadrature (``n`` x ``n`` Gauss-Legendre nodes) at the cosines
     :func:`_mu`: (sin_i, m, cos(wi, m), weights)."""
     u1, u2, w = _gauss_legendre_square(n)
     mu = _mu()[:, None]
-    sx, m = _np_visible_normals(alpha, mu, u1[None, :], u2[None, :])
+    warp = _np_beckmann_visible_normals if beckmann else _np_visible_normals
+    sx, m = warp(alpha, mu, u1[None, :], u2[None, :])
     return sx, m, sx * m[0] + mu * m[2], w
 
 
-def _transmittance(alpha, eta):
-    """(RES,) directional transmittance of a rough GGX interface (relative index ``eta``) at
-    the cosines :func:`_mu`: the integral over visible normals of ``(1 - F) G1(wo_t, m)``."""
+def _transmittance(alpha, eta, beckmann=False):
+    """(RES,) directional transmittance of a rough GGX / Beckmann interface (relative index
+    ``eta``) at the cosines :func:`_mu`: the integral over visible normals of
+    ``(1 - F) G1(wo_t, m)``."""
     mu = _mu()[:, None]
-    sx, m, c, w = _geometry(alpha, 32 if eta > 1.0 else 128)
+    sx, m, c, w = _geometry(alpha, 32 if eta > 1.0 else 128, beckmann)
     f, ct, eta_ti = _np_fresnel(c, eta)
     k = c * eta_ti + ct
     o = (m[0] * k - sx * eta_ti, m[1] * k, m[2] * k - mu * eta_ti)
-    g = np.where(o[2] * mu >= 0.0, 0.0, _np_g1(alpha, *o, m) * (1.0 - f))
+    g = np.where(o[2] * mu >= 0.0, 0.0, _np_g1(alpha, *o, m, beckmann) * (1.0 - f))
     return g @ w
 
 
-def _internal(alpha, etas):
+def _internal(alpha, etas, beckmann=False):
     """F_int = 2 mean_i(mu_i R(mu_i)) for each (outside / inside) index in ``etas``, R the
     directional reflectance of the inside interface (relative index 1 / eta): the integral over
     visible normals of ``F G1(wo_r, m)``. The normals do not depend on eta: computed once."""
     mu = _mu()[:, None]
-    sx, m, c, w = _geometry(alpha, 128 if min(etas) > 1.0 else 32)
+    sx, m, c, w = _geometry(alpha, 128 if min(etas) > 1.0 else 32, beckmann)
     o = (2.0 * c * m[0] - sx, 2.0 * c * m[1], 2.0 * c * m[2] - mu)
-    g = np.where(o[2] <= 0.0, 0.0, _np_g1(alpha, *o, m))
+    g = np.where(o[2] <= 0.0, 0.0, _np_g1(alpha, *o, m, beckmann))
     if np.all(c >= 0.0):
         sin2 = 1.0 - c * c
         fres = [_np_fresnel_outside(c, sin2, 1.0 / e)[0] for e in etas]
@@ -192,7 +237,7 @@ def _internal(alpha, etas):
 
 
 @functools.lru_cache(maxsize=64)
-def coat_tables(alpha: float, eta: float) -> np.ndarray:
+def coat_tables(alpha: float, eta: float, beckmann: bool = False) -> np.ndarray:
     """(RES + 1, 4) float64: rows 0..RES-1 the external transmittance ``T(mu_i)``, row RES the
     internal diffuse reflectance ``F_int``; columns: value, d/d alpha, d/d eta, d2/d alpha d eta:
     central differences over +-1% of alpha and eta. (Finer steps resolve the quadrature's own
@@ -204,7 +249,8 @@ def coat_tables(alpha: float, eta: float) -> np.ndarray:
     ha, he = 1e-2 * alpha, 1e-2 * eta
     etas = (eta, eta + he, eta - he)
     # v[i][j]: alpha (0, +, -) x eta (0, +, -); the normals depend on alpha only
-    v = [[np.append(_transmittance(a, e), f) for e, f in zip(etas, _internal(a, etas))]
+    v = [[np.append(_transmittance(a, e, beckmann), f)
+          for e, f in zip(etas, _internal(a, etas, beckmann))]
          for a in (alpha, alpha + ha, alpha - ha)]
     da = (v[1][0] - v[2][0]) / (2.0 * ha)
     de = (v[0][1] - v[0][2]) / (2.0 * he)
@@ -232,16 +278,17 @@ class CoatTable:
         self.origin = ti.Vector.field(2, ti.f32, shape=n)
         self.keys: dict[int, tuple[float, float]] = {}
 
-    def set(self, row: int, alpha: float, eta: float) -> bool:
-        """Tabulate row ``row`` at (alpha, eta); False (nothing done) when it already is."""
-        key = (max(float(alpha), 1e-4), float(eta))
+    def set(self, row: int, alpha: float, eta: float, beckmann: bool = False) -> bool:
+        """Tabulate row ``row`` at (alpha, eta) for the distribution; False (nothing done) when
+        it already is."""
+        key = (max(float(alpha), 1e-4), float(eta), bool(beckmann))
         if self.keys.get(row) == key:
             return False
         tab = coat_tables(*key).astype(np.float32)
         for i in range(RES):
             self.t[row, i] = tab[i]
         self.f_int[row] = tab[RES]
-        self.origin[row] = key
+        self.origin[row] = key[:2]
         self.keys[row] = key
         return True
 
@@ -284,10 +331,32 @@ SMOOTH = SmoothCoat()
 
 # --- BSDF --------------------------------------------------------------------------------------
 
+FLAG_NONLINEAR = 1  # row flag bits (shaders' params(flag=1): nonlinear, as plastic)
+FLAG_BECKMANN = 2  # Beckmann (else GGX)
+FLAG_ALL_NORMALS = 4  # sample_visible = false
+
+
+def host_row(params) -> dict:
+    """Row options: ``nonlinear``, the distribution, the sampling technique (the flag bits) and
+    the specular sampling weight ``w`` (as :func:`plastic.host_row`)."""
+    row = plastic_host_row(params)
+    dist = str(params.get("distribution", SPEC.params["distribution"].default)).lower()
+    vis = bool(params.get("sample_visible", SPEC.params["sample_visible"].default))
+    row["flag"] = ((FLAG_NONLINEAR if row["flag"] else 0)
+                   | (FLAG_BECKMANN if dist == "beckmann" else 0)
+                   | (0 if vis else FLAG_ALL_NORMALS))
+    return row
+
+
+@ti.func
+def _options(p):
+    return (p.flag & FLAG_BECKMANN) != 0, (p.flag & FLAG_ALL_NORMALS) == 0
+
+
 @ti.func
 def _diffuse_albedo(p, f_int):
     res = p.a / (1.0 - f_int)
-    if p.flag != 0:
+    if (p.flag & FLAG_NONLINEAR) != 0:
         res = p.a / (1.0 - p.a * f_int)
     return res / (p.eta * p.eta)
 
@@ -297,10 +366,11 @@ def eval_coat(p, wi, wo, coat: ti.template(), r):
     """f cos_o with the coat tables of row ``r`` of ``coat`` (:class:`CoatTable`)."""
     res = ti.Vector([0.0, 0.0, 0.0])
     if wi.z > 0.0 and wo.z > 0.0:
+        beck, _vis = _options(p)
         h = (wi + wo).normalized()
         fh, _a, _b, _c = fresnel_dielectric(wi.dot(h), p.eta)
-        g = ggx_g1(p.alpha, wi, h) * ggx_g1(p.alpha, wo, h)
-        spec = p.b * (fh * ggx_d(p.alpha, h) * g / (4.0 * wi.z))
+        g = mf_g1(beck, p.alpha, p.alpha, wi, h) * mf_g1(beck, p.alpha, p.alpha, wo, h)
+        spec = p.b * (fh * mf_d(beck, p.alpha, p.alpha, h) * g / (4.0 * wi.z))
         t_i = coat.transmittance(r, wi.z, p.alpha, p.eta)
         t_o = coat.transmittance(r, wo.z, p.alpha, p.eta)
         f_int = coat.internal(r, p.alpha, p.eta)
@@ -312,9 +382,11 @@ def eval_coat(p, wi, wo, coat: ti.template(), r):
 def pdf_coat(p, wi, wo, coat: ti.template(), r):
     res = 0.0
     if wi.z > 0.0 and wo.z > 0.0:
+        beck, vis = _options(p)
         ps, pd = probs(p, 1.0 - coat.transmittance(r, wi.z, p.alpha, p.eta))
         h = (wi + wo).normalized()
-        res = ps * ggx_pdf_visible(p.alpha, wi, h) / (4.0 * wi.dot(h)) + pd * INV_PI * wo.z
+        res = (ps * mf_pdf(beck, vis, p.alpha, p.alpha, wi, h) / (4.0 * wo.dot(h))
+               + pd * INV_PI * wo.z)
     return res
 
 
@@ -326,7 +398,8 @@ def sample_coat(p, wi, u1, u2, coat: ti.template(), r):
         ps, pd = probs(p, 1.0 - coat.transmittance(r, wi.z, p.alpha, p.eta))
         wo = ti.Vector([0.0, 0.0, 1.0])
         if u1 < ps:
-            wo = reflect_about(wi, ggx_sample_visible(p.alpha, wi, u2.x, u2.y))
+            beck, vis = _options(p)
+            wo = reflect_about(wi, mf_sample(beck, vis, p.alpha, p.alpha, wi, u2.x, u2.y))
         else:
             wo = square_to_cosine_hemisphere(u2)
         res.wo = wo

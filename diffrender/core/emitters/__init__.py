@@ -166,7 +166,11 @@ class EmitterTable:
         res = self.textures.eval_as(info.slot, uv, ti.static(self.radiance_kinds))
         if ti.static(self.has_scale):
             if info.scale_slot >= 0:
-                res *= self.textures.eval_as(info.scale_slot, uv, ti.static(self.scale_kinds)).x
+                sc = self.textures.eval_as(info.scale_slot, uv, ti.static(self.scale_kinds))
+                if info.type == SPOT:  # a spot's projected texture: a colour
+                    res *= sc
+                else:
+                    res *= sc.x
         return res
 
     @ti.func
@@ -302,6 +306,8 @@ class EmitterTable:
                                 dl = self._to_local(e, -v / dist)
                                 fall = spot.falloff(dl.z, info.cos_cutoff, info.cos_beam,
                                                     info.cutoff, info.inv_transition)
+                                if fall > 0.0:
+                                    res.uv = spot.direction_to_uv(dl, info.cutoff)
                         res.d = v / dist
                         res.dist = dist
                         res.p = info.position

@@ -13,7 +13,9 @@ emitter sampling).
 
 Parameters: ``intensity`` (RGB, 1.0; differentiable), ``cutoff_angle`` (20 degrees),
 ``beam_width`` (3/4 of the cutoff), ``to_world`` (position and orientation; ``lookat`` is the
-usual way to aim it).
+usual way to aim it), ``texture`` (optional, a spatially varying texture projected along the
+beam, multiplying the intensity, as Mitsuba's: the local direction ``d`` looks it up at
+``uv = 0.5 + 0.5 (d.x, d.y) / (d.z tan(cutoff))``; held in the emitter row's ``scale_slot``).
 
 Scene snippet::
 
@@ -31,7 +33,8 @@ SPEC = PluginSpec("emitter", "spot", {
     "intensity": Param("spectrum", 1.0, "radiant intensity on the axis", diff=True),
     "cutoff_angle": Param("float", 20.0, "degrees; no light beyond"),
     "beam_width": Param("float", None, "degrees of full intensity (3/4 of cutoff_angle)"),
-    "to_world": Param("transform", None, "position and orientation (shines along +Z)")},
+    "to_world": Param("transform", None, "position and orientation (shines along +Z)"),
+    "texture": Param("spectrum", None, "projected texture (bitmap; multiplies intensity)")},
     doc="spot light", code=2)
 
 
@@ -43,3 +46,11 @@ def falloff(cos_theta, cos_cutoff, cos_beam, cutoff, inv_transition):
         if cos_theta < cos_beam:
             res = (cutoff - ti.acos(ti.min(ti.max(cos_theta, -1.0), 1.0))) * inv_transition
     return res
+
+
+@ti.func
+def direction_to_uv(d, cutoff):
+    """Texture coordinates of local direction d (d.z > 0) in the projected texture (Mitsuba's
+    ``direction_to_uv``, ``uv_factor = tan(cutoff)``)."""
+    k = 0.5 / (d.z * ti.tan(cutoff))
+    return ti.Vector([0.5 + d.x * k, 0.5 + d.y * k])

@@ -209,20 +209,11 @@ class BSDFBuilder:
         has them, ``alpha_u`` / ``alpha_v`` as in Mitsuba: both or neither, not with alpha)."""
         out = {}
         dist = r.get("distribution")
-        if "alpha_u" not in r.spec.params:  # roughconductor, roughplastic: GGX only
-            if not r.has("distribution"):
-                warnings.warn(f"{r.loc()}: {t} without 'distribution' is rendered with GGX "
-                              "(Mitsuba's default is beckmann); add <string name=\"distribution\" "
-                              "value=\"ggx\"/> to render the same in both", SceneWarning,
-                              stacklevel=4)
-            elif dist != "ggx":
-                raise r.error(f"{t}: only the 'ggx' distribution is supported, got '{dist}'",
-                              "distribution")
-            r.get("sample_visible")
+        out["distribution"] = dist
+        out["sample_visible"] = bool(r.get("sample_visible"))
+        if "alpha_u" not in r.spec.params:  # roughplastic: isotropic only (as Mitsuba)
             names = ("alpha",)
         else:
-            out["distribution"] = dist
-            out["sample_visible"] = bool(r.get("sample_visible"))
             has_uv = r.has("alpha_u") or r.has("alpha_v")
             if has_uv and not (r.has("alpha_u") and r.has("alpha_v")):
                 raise r.error(f"{t}: give both 'alpha_u' and 'alpha_v' (or 'alpha')",

@@ -31,6 +31,8 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
         self.built: dict[int, Any] = {}  # id(node) -> object (shared BSDFs, textures)
         self.origin: dict[int, Node] = {}  # id(object) -> node, for parameter sources
         self.param_node: dict[int, Node] = {}  # id(BSDF) -> node holding its parameters
+        self.area_refs: dict[str, Node] = {}  # id of a scene-level area emitter -> its shape
+        self.directional_areas: list[Node] = []  # directionalarea emitters (no contribution)
 
     # -- references --------------------------------------------------------------------------
     def resolve(self, ref: Ref) -> Node:
@@ -56,6 +58,7 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
         root.used = True
         scene = Scene()
         integrator_node = None
+        area_decls: list[Node] = []
         for c in root.children:
             if isinstance(c, Ref):
                 raise SceneError(f"a reference ('{c.id}') cannot occur directly in the scene",
@@ -72,9 +75,17 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
                 integrator_node = c
                 scene.integrator = self.integrator(c)
             elif c.category == "emitter":
+                if c.type == "directionalarea":
+                    raise SceneError("a directionalarea emitter must be nested in a shape",
+                                     str(c.loc))
+                if c.type == "area":
+                    if c.id is None:
+                        raise SceneError("an area emitter must be nested in a shape or "
+                                         "declared with an id and referenced from one "
+                                         "(<ref id=\"...\"/>)", str(c.loc))
+                    area_decls.append(c)  # built by the shape that references it
+                    continue
                 em = self.emitter(c)
-                if em.type == "area":
-                    raise SceneError("an area emitter must be nested in a shape", str(c.loc))
                 scene.emitters.append(em)
             elif c.category == "bsdf":
                 self.bsdf(c)
@@ -84,6 +95,16 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
                 raise SceneError(f"a {c.category} cannot occur directly in the scene; "
                                  f"it belongs in a {'film' if c.category == 'rfilter' else 'sensor'}",
                                  str(c.loc))
+        if self.directional_areas and scene.integrator.params.get("mitsuba_type") == "ptracer":
+            raise SceneError("emitter 'directionalarea' is rendered by Mitsuba's ptracer (light "
+                             "tracing) only; diffrender renders ptracer as path, where it "
+                             "contributes nothing: render with Mitsuba, or use an 'area' "
+                             "emitter", str(self.directional_areas[0].loc))
+        for c in area_decls:
+            if c.id not in self.area_refs:
+                raise SceneError(f"area emitter '{c.id}' is declared in the scene but no shape "
+                                 f"references it; reference it from a shape with <ref "
+                                 f"id=\"{c.id}\"/>", str(c.loc))
         if not scene.sensors:  # Mitsuba's default sensor (a perspective camera)
             scene.sensors.append(Sensor())
         return scene

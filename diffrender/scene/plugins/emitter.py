@@ -23,6 +23,10 @@ class EmitterBuilder:
             rad = r.get("radiance")
             r.finish()
             em = Emitter("area", {"radiance": rad}, id=node.id)
+        elif node.type == "directionalarea":
+            rad = r.get("radiance")
+            r.finish()
+            em = Emitter("directionalarea", {"radiance": rad}, id=node.id)
         elif node.type in ("spot", "directional", "constant", "envmap"):
             em = self._light(r, node)
         else:
@@ -61,10 +65,15 @@ class EmitterBuilder:
             if not 0 <= beam <= cut:
                 raise r.error(f"spot beam_width must be in [0, cutoff_angle={cut}] degrees, "
                               f"got {beam}", "beam_width")
+            params = {"intensity": inten, "cutoff_angle": float(cut), "beam_width": float(beam)}
+            tex = r.get("texture")
+            if tex is not None:
+                if tex.type == "constant":
+                    raise r.error("spot 'texture' must be spatially varying (e.g. a bitmap), as "
+                                  "in Mitsuba; for a uniform colour use 'intensity'", "texture")
+                params["texture"] = tex
             r.finish()
-            return Emitter("spot", {"intensity": inten, "cutoff_angle": float(cut),
-                                    "beam_width": float(beam)}, to_world=m,
-                           position=m[:3, 3].copy(), id=node.id)
+            return Emitter("spot", params, to_world=m, position=m[:3, 3].copy(), id=node.id)
         if t == "directional":
             e = r.get("irradiance")
             if r.has("direction"):

@@ -15,18 +15,17 @@ for _mod in (shape, bsdf, texture, emitter, sensor, integrator):
 
 #: Mitsuba 3 plugins that exist but are not supported here (for clear error messages).
 KNOWN_UNSUPPORTED = {
-    "shape": ("cylinder", "serialized", "shapegroup", "instance", "bsplinecurve", "linearcurve",
+    "shape": ("shapegroup", "instance", "bsplinecurve", "linearcurve",
               "sdfgrid", "ellipsoids", "ellipsoidsmesh", "merge", "blender"),
     "bsdf": ("roughdiffuse", "hair", "measured", "pplastic",
              "bumpmap", "normalmap", "null", "polarizer", "retarder",
              "circular", "measured_polarized", "principled", "principledthin"),
-    "emitter": ("projector", "directionalarea"),
+    "emitter": ("projector",),
     "sensor": ("orthographic", "thinlens", "radiancemeter", "irradiancemeter", "distant",
                "batch"),
     "film": ("specfilm",),
     "rfilter": ("mitchell", "catmullrom", "lanczos"),
-    "integrator": ("volpath", "volpathmis", "aov", "stokes", "moment", "ptracer", "depth",
-                   "prb", "prb_basic", "prbvolpath", "direct_projective", "prb_projective"),
+    "integrator": ("depth", "volprim_rf_basic"),
     "texture": ("mesh_attribute", "volume"),
 }
 

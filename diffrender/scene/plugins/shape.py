@@ -2,14 +2,17 @@
 by ``to_world``, with their BSDF and area emitter)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ...errors import SceneError
 from .. import meshes
 from .. import transforms as tf
 from ..model import BSDF, Scene, Shape, Texture
-from ..spec import Param, PluginSpec
+from ..spec import Param, PluginSpec, SceneWarning
 from ..tree import Node
+from . import meshgen
 from .reader import Reader
 
 _TO_WORLD = Param("transform", None, "object-to-world transform (identity)", diff=True,
@@ -41,6 +44,16 @@ SPECS = (
                       "radius": Param("float", 1.0, "radius")},
            "sphere; to_world * translate(center) * scale(radius)"),
     _shape("disk", {}, "unit disk at z=0, normal +Z"),
+    _shape("cylinder", {"p0": Param("point", (0.0, 0.0, 0.0), "centre of one end"),
+                        "p1": Param("point", (0.0, 0.0, 1.0), "centre of the other end"),
+                        "radius": Param("float", 1.0, "radius")},
+           "open cylinder (no caps), tessellated 128 x 4"),
+    _shape("serialized", {"filename": Param("string", None, "Mitsuba serialized mesh file, "
+                                                            "version 3 or 4 (required)"),
+                          "shape_index": Param("integer", 0, "which mesh of the file"),
+                          "face_normals": Param("boolean", False,
+                                                "use face normals, drop vertex normals")},
+           "Mitsuba's compressed mesh format"),
 )
 
 
@@ -62,6 +75,21 @@ class ShapeBuilder:
                 flip_tc = r.get("flip_tex_coords")
                 loader = meshes.load_obj if t == "obj" else meshes.load_ply
                 v, f, n, uv = loader(filename, flip_tc)
+            elif t == "serialized":
+                filename = self.file(r, "filename", "mesh")
+                face_normals = r.get("face_normals")
+                idx = r.get("shape_index")
+                if idx < 0:
+                    raise r.error(f"shape_index must be >= 0, got {idx}", "shape_index")
+                v, f, n, uv = meshgen.load_serialized(filename, idx)
+            elif t == "cylinder":
+                p0, p1, rad = r.get("p0"), r.get("p1"), r.get("radius")
+                if not rad > 0 or not np.isfinite(rad):
+                    raise r.error(f"cylinder radius must be positive, got {rad}", "radius")
+                if not np.linalg.norm(p1 - p0) > 0:
+                    raise r.error("cylinder p0 and p1 must differ", "p1")
+                to_world = to_world @ meshgen.cylinder_frame(p0, p1, rad)
+                v, f, n, uv = meshgen.cylinder()
             elif t == "rectangle":
                 v, f, n, uv = meshes.rectangle()
             elif t == "cube":
@@ -96,7 +124,24 @@ class ShapeBuilder:
                 np.full(3, 0.0 if em_node is not None else 0.5, np.float32))})
         emitter = None
         if em_node is not None:
+            if em_node.id is not None and em_node.type == "area":
+                first = self.area_refs.get(em_node.id)
+                if first is not None:
+                    raise SceneError(f"area emitter '{em_node.id}' is already attached to the "
+                                     f"shape at {first.loc}; an area emitter belongs to one "
+                                     "shape (as in Mitsuba): declare one per shape",
+                                     str(node.loc))
+                self.area_refs[em_node.id] = node
             emitter = self.emitter(em_node)
+            if emitter.type == "directionalarea":
+                warnings.warn(f"{em_node.loc}: emitter 'directionalarea' contributes nothing "
+                              "under path tracing (as in Mitsuba 3.9.1, whose path and direct "
+                              "integrators cannot sample it); the shape is rendered without "
+                              "an emitter", SceneWarning, stacklevel=3)
+                self.directional_areas.append(em_node)
+                emitter = None
+                em_node = None
+        if em_node is not None:
             if emitter.type != "area":
                 raise SceneError(f"a {emitter.type} emitter cannot be nested in a shape; only "
                                  "'area' emitters can", str(em_node.loc))

@@ -1,0 +1,157 @@
+"""The ``serialized`` mesh format (versions 3 and 4, several meshes per file, float or double,
+normals / uvs / colours) and the ``cylinder`` shape, against Mitsuba 3.9.1 loading the same file;
+bad files are one-line errors."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from diffrender.errors import SceneError
+from diffrender.scene import load_scene
+
+V = np.array([[0, 0, 0], [2, 0, 0], [2, 1, 0.5], [0, 1, 0], [1, 2, 1]], np.float64)
+F = np.array([[0, 1, 2], [0, 2, 3], [3, 2, 4]], np.uint32)
+N = np.array([[0, 0, 1], [0, 0.6, 0.8], [0.6, 0, 0.8], [0, 0, 1], [0, 1, 0]], np.float64)
+UV = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.25]], np.float64)
+
+
+def mesh_stream(version, v, f, n=None, uv=None, colors=None, double=False, name="m"):
+    flags = (1 if n is not None else 0) | (2 if uv is not None else 0) \
+        | (8 if colors is not None else 0) | (0x2000 if double else 0x1000)
+    dt = "<f8" if double else "<f4"
+    body = struct.pack("<I", flags)
+    if version == 4:
+        body += name.encode() + b"\0"
+    body += struct.pack("<QQ", len(v), len(f))
+    for a in (v, n, uv, colors):
+        if a is not None:
+            body += np.asarray(a, dt).tobytes()
+    body += np.asarray(f, "<u4").tobytes()
+    return struct.pack("<HH", 0x041C, version) + zlib.compress(body)
+
+
+def serialized_file(version, meshes):
+    out, offsets = b"", []
+    for m in meshes:
+        offsets.append(len(out))
+        out += mesh_stream(version, **m)
+    fmt = "<Q" if version == 4 else "<I"
+    return out + b"".join(struct.pack(fmt, o) for o in offsets) + struct.pack("<I", len(meshes))
+
+
+def mitsuba_mesh(mi, path, **props):
+    m = mi.load_dict({"type": "serialized", "filename": path, **props})
+    p = mi.traverse(m)
+    out = {"v": np.array(p["vertex_positions"]).reshape(-1, 3),
+           "f": np.array(p["faces"]).reshape(-1, 3)}
+    if len(p["vertex_normals"]):
+        out["n"] = np.array(p["vertex_normals"]).reshape(-1, 3)
+    if len(p["vertex_texcoords"]):
+        out["uv"] = np.array(p["vertex_texcoords"]).reshape(-1, 2)
+    return out
+
+
+SECOND = dict(v=V[:4] * 3.0, f=F[:2], uv=UV[:4])
+
+
+@pytest.mark.parametrize("version,double", [(3, False), (4, False), (4, True)])
+@pytest.mark.parametrize("index", [0, 1])
+def test_serialized_matches_mitsuba(xml_scene, write, version, double, index):
+    mi = pytest.importorskip("mitsuba")
+    mi.set_variant("scalar_rgb")
+    first = dict(v=V, f=F, n=N, uv=UV, colors=np.ones_like(V), double=double)
+    path = write(serialized_file(version, [first, {**SECOND, "double": double}]), "m.serialized")
+    sc = load_scene(xml_scene(f"""
+        <shape type="serialized">
+            <string name="filename" value="m.serialized"/>
+            <integer name="shape_index" value="{index}"/>
+            <transform name="to_world"><rotate z="1" angle="30"/><translate x="1"/></transform>
+        </shape>"""))
+    sh = sc.shapes[0]
+    theirs = mitsuba_mesh(mi, path, shape_index=index, to_world=mi.ScalarTransform4f()
+                          .translate([1, 0, 0]).rotate([0, 0, 1], 30))
+    np.testing.assert_allclose(sh.vertices, theirs["v"], atol=1e-5)
+    np.testing.assert_array_equal(sh.faces, theirs["f"])
+    if "n" in theirs:
+        np.testing.assert_allclose(sh.normals, theirs["n"], atol=1e-5)
+    np.testing.assert_allclose(sh.uvs, theirs["uv"], atol=1e-6)
+    assert len(sh.faces) == (3 if index == 0 else 2)
+
+
+def test_serialized_without_normals_gets_mitsubas_vertex_normals(xml_scene, write):
+    mi = pytest.importorskip("mitsuba")
+    mi.set_variant("scalar_rgb")
+    path = write(serialized_file(4, [dict(v=V, f=F)]), "m.serialized")
+    sh = load_scene(xml_scene('<shape type="serialized"><string name="filename" '
+                              'value="m.serialized"/></shape>')).shapes[0]
+    theirs = mitsuba_mesh(mi, path)
+    np.testing.assert_allclose(sh.normals, theirs["n"], atol=1e-5)
+
+
+@pytest.mark.parametrize("data,expected", [
+    (b"\x1c\x04", "file too short"),
+    (struct.pack("<HH", 0x1234, 4) + zlib.compress(b"x"), "format identifier 0x1234"),
+    (struct.pack("<HH", 0x041C, 5) + zlib.compress(b"x"), "serialized version 5 is not"),
+    (serialized_file(4, [dict(v=V, f=F)])[:30], "truncated file"),
+    (struct.pack("<HH", 0x041C, 4) + b"not zlib at all", "corrupt compressed data"),
+    (serialized_file(4, [dict(v=V, f=F + 3)]), "a face refers to vertex 7 of 5"),
+])
+def test_bad_serialized_files_are_one_line_errors(xml_scene, write, data, expected):
+    write(data, "bad.serialized")
+    p = xml_scene('<shape type="serialized">\n<string name="filename" value="bad.serialized"/>'
+                  '\n</shape>')
+    with pytest.raises(SceneError) as e:
+        load_scene(p)
+    msg = str(e.value)
+    assert "\n" not in msg and expected in msg and msg.startswith(f"{p}:3:")
+
+
+def test_serialized_shape_index_out_of_range(xml_scene, write):
+    write(serialized_file(3, [dict(v=V, f=F)]), "m.serialized")
+    with pytest.raises(SceneError, match=r"shape_index 2 is out of range \(the file holds 1"):
+        load_scene(xml_scene('<shape type="serialized"><string name="filename" '
+                             'value="m.serialized"/><integer name="shape_index" value="2"/>'
+                             '</shape>'))
+
+
+CYL = """
+<shape type="cylinder">
+    <point name="p0" x="0.2" y="-0.3" z="0.1"/>
+    <point name="p1" x="1.0" y="0.9" z="-0.6"/>
+    <float name="radius" value="0.4"/>
+    <transform name="to_world"><scale x="1.5" y="1" z="1"/></transform>
+</shape>"""
+
+
+def test_cylinder_matches_mitsuba(xml_scene):
+    """Every vertex of the tessellation lies on Mitsuba's analytic cylinder, with Mitsuba's
+    normal and uv there (rays shot at each vertex from outside along its normal)."""
+    mi = pytest.importorskip("mitsuba")
+    mi.set_variant("scalar_rgb")
+    p = xml_scene(CYL)
+    sh = load_scene(p).shapes[0]
+    theirs = mi.load_file(p)
+    checked = 0
+    for x, n, uv in zip(sh.vertices, sh.normals, sh.uvs):
+        if not 1e-3 < uv[1] < 1 - 1e-3:  # the rims: a ray along the normal grazes the edge
+            continue
+        o = x + 0.05 * n
+        si = theirs.ray_intersect(mi.Ray3f(mi.Point3f(o), mi.Vector3f(-n)))
+        assert si.is_valid()
+        assert si.t == pytest.approx(0.05, abs=2e-4)
+        np.testing.assert_allclose(np.array(si.sh_frame.n), n, atol=2e-3)
+        u = float(si.uv[0])
+        if 1e-3 < uv[0] < 1 - 1e-3:  # the seam has both 0 and 1
+            assert u == pytest.approx(uv[0], abs=1e-4)
+        assert float(si.uv[1]) == pytest.approx(uv[1], abs=1e-4)
+        checked += 1
+    assert checked == len(sh.vertices) * 3 // 5 > 150  # 3 of the 5 rings
+
+
+def test_cylinder_errors(xml_scene):
+    with pytest.raises(SceneError, match="cylinder radius must be positive, got -1"):
+        load_scene(xml_scene('<shape type="cylinder"><float name="radius" value="-1"/></shape>'))
+    with pytest.raises(SceneError, match="cylinder p0 and p1 must differ"):
+        load_scene(xml_scene('<shape type="cylinder"><point name="p1" x="0" y="0" z="0"/>'
+                             '</shape>'))
