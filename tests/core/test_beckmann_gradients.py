@@ -8,7 +8,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
-from tests.helpers.gradcheck import assert_grad_close, render_fd
+from tests.helpers.fd import assert_grad_close, render_fd
 
 SPP = 2
 SEED = 9

@@ -50,6 +50,7 @@ Scene snippet::
 import functools
 
 import numpy as np
+from scipy.special import erf, erfinv
 
 from ...engine import ti
 from ..types import INV_PI, BSDFSample
@@ -154,8 +155,6 @@ def _np_beckmann_visible_normals(alpha, mu, u1, u2):
     erf domain, the y slope ``erfinv(2 u2 - 1)``; at normal incidence a Gaussian from polar
     coordinates). The CDF is inverted to convergence (bisection, 60 steps) where Mitsuba stops
     its Newton steps at a CDF error of 1e-5."""
-    from scipy.special import erf, erfinv
-
     mu, u1, u2 = np.broadcast_arrays(mu, u1, u2)
     sx = np.sqrt(1.0 - mu * mu)
     # stretched wi: (alpha sx, 0, mu) normalised; rotation by its phi = 0 (identity)
