@@ -64,8 +64,10 @@ def test_sampling_chi_square(lib, name, wi_z):
     # both lobes are sampled (reflection and transmission), also from inside
     refl = out["wo"][ok, 2] * wi_z > 0
     assert 0.01 < refl.mean() < 0.99, refl.mean()
+    # alpha 0.05: the transmitted peak spans a fraction of a bin, integrated on a finer grid
+    sub = 64 if name == "ggx_smooth" else 16
     p, mass = chi2_directions(out["wo"][ok], n, lambda d: eval_np(table, b, wi, d)[1],
-                              nb_t=16, nb_p=16)
+                              nb_t=16, nb_p=16, sub=sub)
     assert p > 1e-3, (name, wi_z, p)
     # the pdf integrates to the fraction of valid samples (those not lost to masking)
     assert ok.mean() == pytest.approx(mass, abs=0.01)

@@ -64,13 +64,14 @@ def chi2_pvalue(observed, expected, min_expected=5.0, pool=True):
     return stats.chi2.sf(chi2, dof), chi2, dof
 
 
-def chi2_directions(wo, n_total, pdf_fn, nb_t=10, nb_p=16, min_expected=5.0):
+def chi2_directions(wo, n_total, pdf_fn, nb_t=10, nb_p=16, min_expected=5.0, sub=QUADRATURE):
     """p-value of the histogram of directions ``wo`` (N, 3) over (cos theta in [-1, 1], phi)
     bins (z up) against ``n_total`` times the integral of ``pdf_fn`` over each bin, with the
     bins expecting fewer than ``min_expected`` samples pooled; and the pdf's total mass over
-    the sphere (1 for a density that loses no energy)."""
+    the sphere (1 for a density that loses no energy). ``sub``: quadrature points per bin side
+    (a sharp lobe needs more than the default to integrate to its mass)."""
     h = direction_histogram(wo, nb_t, nb_p)
-    exp = expected_counts(pdf_fn, n_total, nb_t, nb_p)
+    exp = expected_counts(pdf_fn, n_total, nb_t, nb_p, sub=sub)
     p, _, _ = chi2_pvalue(h, exp, min_expected)
     return p, exp.sum() / n_total
 

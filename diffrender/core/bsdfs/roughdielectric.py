@@ -168,7 +168,9 @@ def sample(p, wi, u1, u2):
             wo = m * (wim * eta_ti + cos_t) - wi * eta_ti
             side = -1.0
         res.wo = wo
-        if wo.z * ci * side > 0.0:
+        # only microfacets that face wi are sampled (their density is the pdf's): one seen
+        # from its back would refract as if wi came from the other side
+        if wim * ci > 0.0 and wo.z * ci * side > 0.0:
             f, pd = _eval_pdf(p, wi, wo)
             if pd > 0.0:
                 res.pdf = pd
