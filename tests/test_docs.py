@@ -1,8 +1,8 @@
 """Every command and snippet in README.md and docs/*.md runs as written.
 
 Fenced blocks are extracted and run in a scratch folder that mirrors the repository's top level
-(links to scenes/, examples/, shaders/, benchmarks/, docs/, ...), so relative paths work and
-outputs land in the scratch folder:
+(copies of scenes/, examples/, shaders/, benchmarks/, docs/; links to the package and tests), so
+relative paths work and outputs land in the scratch folder, never in the repository:
 
 - ``bash`` / ``sh`` blocks: each line (comments stripped) is a shell command that must exit 0;
   ``diffrender`` runs this checkout (``python -m diffrender``);
@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -39,8 +40,11 @@ from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-LINKED = ("scenes", "examples", "shaders", "benchmarks", "docs", "tests", "diffrender",
-          "pyproject.toml", "README.md")
+#: copied into the scratch folder (a snippet may write next to its inputs, e.g. a plot into
+#: docs/): the repository is never written by this test
+COPIED = ("scenes", "examples", "shaders", "benchmarks", "docs")
+#: linked (read only by the snippets)
+LINKED = ("tests", "diffrender", "pyproject.toml", "README.md")
 DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(\w+)\s*(?::\s*(.*?))?\s*-->")
 FENCE = re.compile(r"^```(\w*)\s*$")
 COMMAND_TIMEOUT_S = 900
@@ -91,6 +95,10 @@ def _scratch(tmp_root: Path, page: Path) -> Path:
     d = tmp_root / page.stem
     if not d.exists():
         d.mkdir(parents=True)
+        for name in COPIED:
+            if (ROOT / name).exists():
+                shutil.copytree(ROOT / name, d / name,
+                                ignore=shutil.ignore_patterns("__pycache__", ".cache"))
         for name in LINKED:
             if (ROOT / name).exists():
                 (d / name).symlink_to(ROOT / name)
