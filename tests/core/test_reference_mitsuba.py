@@ -1,26 +1,11 @@
 """diffrender's renderer against Mitsuba 3 reference images (``tests/data/reference/``, made by
 ``benchmarks/make_references.py``).
 
-The comparison is a statistical test, not a fixed tolerance. diffrender renders the scene K times
-with different seeds; the images are averaged over ``block x block`` pixel blocks (the block size
-stored with the reference), and for every block and channel
-
-    z = (mean_ours - mean_ref) / sqrt(se_ours^2 + se_ref^2 + floor^2)
-
-where ``se_ours`` is the standard error of the block mean over the K renders (Student t with K-1
-degrees of freedom), ``se_ref`` the reference's own standard error (from its independent passes)
-and ``floor`` a 1e-3 relative allowance for float rounding. The renderer passes when
-
-1. no block has |z| above the Bonferroni-corrected t quantile (family-wise alpha 1e-4): catches a
-   local error (a wrong shadow, a mis-oriented light, a flipped texture);
-2. the mean of z^2 over the blocks stays below its expectation under the t distribution plus
-   five standard errors: catches small errors spread over the image (a 3 % brightness bias);
-3. each channel's image mean agrees within the t quantile: catches a global bias.
-
-Blocks average the noise into something close to Gaussian and make neighbouring pixels'
-correlation (tent/gaussian reconstruction filters) harmless, since the standard errors are
-computed from block means of independent renders. The calibration tests below run the same test
-on Mitsuba's own renders (must pass) and on perturbed ones (must fail).
+The comparison is a statistical test, not a fixed tolerance: the block z-test described in
+``tests/helpers/reference.py`` (K renders with different seeds, block means against the
+reference's own standard errors; no block, the mean z^2 and each channel's mean may deviate).
+The calibration tests below run the same test on Mitsuba's own renders (must pass) and on
+perturbed ones (must fail).
 """
 from __future__ import annotations
 
