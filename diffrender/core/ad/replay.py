@@ -6,7 +6,8 @@ et al. 2021). Per pass of ``n`` samples per pixel:
 
 1. ``trace`` (not differentiated): runs the forward ``path`` integrator's bounce loop
    (``path.trace_path``: same code, same random numbers, same decisions) with this object as
-   its recorder, which stores, per bounce,
+   its recorder (``NEEDS_RADIANCE = False``: the trace skips the radiance sum, which ``shade``
+   recomputes), which stores, per bounce,
    what does not depend on the differentiated parameters: surface coordinates, BSDF index, local
    directions, the sampled lobe (smooth, or which delta lobe), the MIS weights and the sampling
    densities (detached: the paths are sampled, their densities are constants of the estimator),
