@@ -23,6 +23,16 @@ the recorder's depth for unbounded paths (the recorder ignores those):
 - ``scatter(i, k, bs, wo)``: the BSDF sample ``bs`` (``wo`` its world direction);
 - ``roulette(i, k, bs, inv_q, alive)``: the path's continuation factor after vertex k.
 
+A recorder also sets ``NEEDS_RADIANCE``: whether it (or the caller) uses the path's radiance.
+When it is False (the gradient replays, which recompute the contributions themselves), the loop
+compiles without every computation whose only use is the radiance sum (emitted radiance, the
+contributions of light samples and environment, the sum itself; the returned radiance is then
+black), and without the MIS weight of an emitter hit that the recorder does not record: it asks
+``rec.emits(k, si, ray_d)`` (a ``ti.func``: does the recorder record this hit?) before computing
+it. It also stops after the recorder's last vertex (``rec.depth``; the vertices beyond it are
+ignored anyway). The decisions of the path (visibility of light samples, BSDF samples, roulette)
+are the same either way, so the records are too (``tests/core/test_path_replay.py``).
+
 Russian roulette (``rng.roulette``): a path that survives is divided by its survival
 probability; the replays record ``1 / q`` as a constant of the estimator.
 """
@@ -45,6 +55,7 @@ class NullRecorder:
     """The forward render's recorder: records nothing, its hooks are never compiled."""
 
     RECORDS = False
+    NEEDS_RADIANCE = True
 
 
 @ti.func
@@ -54,6 +65,16 @@ def first_hit_aovs(bsdfs: ti.template(), si):
         alb = bsdfs.albedo(si.bsdf, si.uv)
         a = ti.Vector([si.t, si.ns.x, si.ns.y, si.ns.z, alb.x, alb.y, alb.z, 1.0])
     return a
+
+
+@ti.func
+def emission_mis(integ: ti.template(), si, prev_p, prev_pdf, prev_delta):
+    """MIS weight of the emitter hit ``si`` found by the previous BSDF sample (or the camera
+    ray: ``prev_delta`` 1)."""
+    em_pdf = 0.0
+    if prev_delta == 0:
+        em_pdf = integ.emitters.pdf_direction(si.emitter, prev_p, si)
+    return mis_power(prev_pdf, em_pdf)
 
 
 @ti.func
@@ -81,19 +102,22 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                 aovs = first_hit_aovs(integ.bsdfs, si)
         # Emission found by the previous BSDF sample (or the camera ray).
         if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
-            le = integ.emitters.eval_hit(si.emitter, si, -ray_d)
-            em_pdf = 0.0
-            if prev_delta == 0:
-                em_pdf = integ.emitters.pdf_direction(si.emitter, prev_p, si)
-            w_hit = mis_power(prev_pdf, em_pdf)
-            result += throughput * le * w_hit
-            if ti.static(rec.RECORDS):
-                rec.emission(i, depth, si, ray_d, w_hit)
+            if ti.static(rec.NEEDS_RADIANCE):
+                le = integ.emitters.eval_hit(si.emitter, si, -ray_d)
+                w_hit = emission_mis(integ, si, prev_p, prev_pdf, prev_delta)
+                result += throughput * le * w_hit
+                if ti.static(rec.RECORDS):
+                    rec.emission(i, depth, si, ray_d, w_hit)
+            else:
+                if rec.emits(depth, si, ray_d):
+                    rec.emission(i, depth, si, ray_d,
+                                 emission_mis(integ, si, prev_p, prev_pdf, prev_delta))
         # Rays that leave the scene see the environment (MIS with its sampling).
         if ti.static(integ.emitters.env >= 0):
             if not si.valid and not (hide_emitters and depth == 0):
                 le, w_env, tuv = integ.emitters.env_miss(ray_d, prev_pdf, prev_delta)
-                result += throughput * le
+                if ti.static(rec.NEEDS_RADIANCE):
+                    result += throughput * le
                 if ti.static(rec.RECORDS):
                     rec.environment(i, depth, w_env, tuv)
         if not (depth + 1 < max_depth and si.valid):
@@ -113,7 +137,8 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                     w = 1.0
                     if em.delta == 0:
                         w = mis_power(em.pdf, bpdf)
-                    result += throughput * (f * em.weight) * w
+                    if ti.static(rec.NEEDS_RADIANCE):
+                        result += throughput * (f * em.weight) * w
                     if ti.static(rec.RECORDS):
                         rec.light(i, depth, em, wo_l, w)
         # BSDF sampling.
@@ -136,4 +161,7 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
         depth += 1
         if not alive:
             active = False
+        if ti.static(not rec.NEEDS_RADIANCE):
+            if depth >= ti.static(rec.depth):  # past the recorder's last vertex
+                active = False
     return result, aovs

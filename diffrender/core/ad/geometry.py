@@ -83,6 +83,7 @@ class GeoReplay:
     # geometry records.
 
     RECORDS = True
+    NEEDS_RADIANCE = False  # ``bounce`` recomputes the contributions (path.py)
 
     @ti.func
     def begin(self, i, pos, fpos):
@@ -101,6 +102,10 @@ class GeoReplay:
         self.d.vertex(i, k, hit, si, ray_d)
         if k < ti.static(self.depth):
             self.rtri[k, i] = hit.tri
+
+    @ti.func
+    def emits(self, k, si, ray_d):
+        return self.d.emits(k, si, ray_d)
 
     @ti.func
     def emission(self, i, k, si, ray_d, w):

@@ -6,7 +6,8 @@ et al. 2021). Per pass of ``n`` samples per pixel:
 
 1. ``trace`` (not differentiated): runs the forward ``path`` integrator's bounce loop
    (``path.trace_path``: same code, same random numbers, same decisions) with this object as
-   its recorder, which stores, per bounce,
+   its recorder (``NEEDS_RADIANCE = False``: the trace skips the radiance sum, which ``shade``
+   recomputes), which stores, per bounce,
    what does not depend on the differentiated parameters: surface coordinates, BSDF index, local
    directions, the sampled lobe (smooth, or which delta lobe), the MIS weights and the sampling
    densities (detached: the paths are sampled, their densities are constants of the estimator),
@@ -107,6 +108,7 @@ class DiffIntegrator:
     # --- replay: the recorder of the bounce loop (path.py) ------------------------------------
 
     RECORDS = True
+    NEEDS_RADIANCE = False  # ``shade`` recomputes the contributions (path.py)
 
     @ti.kernel
     def trace(self, rec: ti.template(), first_sample: ti.i32, n: ti.i32, seed: ti.u32,
@@ -141,12 +143,19 @@ class DiffIntegrator:
             self.uv[k, i] = si.uv
 
     @ti.func
-    def emission(self, i, k, si, ray_d, w):
+    def emits(self, k, si, ray_d):
+        """Whether the emitter hit ``si`` at vertex k is recorded: an area light's front side."""
+        rec = False
         if k < ti.static(self.depth):
             info = self.emitters.info[si.emitter]
-            if info.type == EMITTER_AREA and si.ns.dot(-ray_d) > 0.0:  # front side
-                self.em_slot[k, i] = si.emitter
-                self.em_w[k, i] = w
+            rec = info.type == EMITTER_AREA and si.ns.dot(-ray_d) > 0.0
+        return rec
+
+    @ti.func
+    def emission(self, i, k, si, ray_d, w):
+        if self.emits(k, si, ray_d):
+            self.em_slot[k, i] = si.emitter
+            self.em_w[k, i] = w
 
     @ti.func
     def environment(self, i, k, w, tuv):
@@ -274,9 +283,11 @@ class RadianceRecorder:
     out of the replays themselves, which do not need the primal radiance."""
 
     RECORDS = True
+    NEEDS_RADIANCE = True
 
     def __init__(self, inner, n_samples):
         self.inner = inner
+        self.depth = inner.depth
         self.radiance = vec3.field(shape=n_samples)
 
     @ti.func
@@ -291,6 +302,10 @@ class RadianceRecorder:
     @ti.func
     def vertex(self, i, k, hit, si, ray_d):
         self.inner.vertex(i, k, hit, si, ray_d)
+
+    @ti.func
+    def emits(self, k, si, ray_d):
+        return self.inner.emits(k, si, ray_d)
 
     @ti.func
     def emission(self, i, k, si, ray_d, w):
