@@ -5,7 +5,8 @@ Fenced blocks are extracted and run in a scratch folder that mirrors the reposit
 relative paths work and outputs land in the scratch folder, never in the repository:
 
 - ``bash`` / ``sh`` blocks: each line (comments stripped) is a shell command that must exit 0;
-  ``diffrender`` runs this checkout (``python -m diffrender``);
+  ``diffrender`` runs this checkout (``python -m diffrender``), and the ``pip install`` steps of
+  a ``&&`` chain are left out (the test runs this checkout; it never installs anything);
 - ``python`` blocks: run as one script;
 - ``yaml`` / ``json`` / ``xml`` blocks: must parse (an XML block may be a fragment of a scene);
 - blocks without a language (signatures, sample output) are text.
@@ -144,8 +145,10 @@ def _commands(text: str) -> list[str]:
             continue
         line = (acc + line).strip()
         acc = ""
-        if line:
-            cmds.append(line)
+        steps = [p.strip() for p in line.split("&&")]
+        steps = [p for p in steps if p and not re.match(r"^(python3? -m )?pip install\b", p)]
+        if steps:
+            cmds.append(" && ".join(steps))
     return cmds
 
 
@@ -193,3 +196,5 @@ def test_the_extractor_sees_directives_and_blocks(tmp_path):
     assert b[0].has("skip") == ["installs"] and b[1].has("setup") == ["touch a"]
     assert b[1].has("needs") == ["numpy"] and b[2].directives == []
     assert _commands("a \\\n  b  # c\n# d\n\ne") == ["a    b", "e"]
+    assert _commands("pip install . && diffrender info x\npython3 -m pip install -e .\n") == \
+        ["diffrender info x"]
