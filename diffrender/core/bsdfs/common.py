@@ -71,3 +71,25 @@ def conductor_params():
         "k": Param("spectrum", 1.0, "imaginary part of the index (rgb), instead of material",
                    diff=True, field="c"),
         "specular_reflectance": reflectance(1.0, "multiplier (rgb or texture)", "a")}
+
+
+# --- microfacet options (roughconductor, roughdielectric, roughplastic) ---------------------------
+
+MF_BECKMANN = 1  # row flag bit of a microfacet BSDF: Beckmann (else GGX)
+MF_ALL_NORMALS = 2  # row flag bit: sample_visible = false (sample all normals)
+
+
+def microfacet_flag(params, spec, beckmann_bit=MF_BECKMANN, all_normals_bit=MF_ALL_NORMALS) -> int:
+    """The row flag bits of a microfacet BSDF's ``distribution`` and ``sample_visible`` (the
+    spec's defaults where the scene leaves them out)."""
+    dist = str(params.get("distribution", spec.params["distribution"].default)).lower()
+    vis = bool(params.get("sample_visible", spec.params["sample_visible"].default))
+    return (beckmann_bit if dist == "beckmann" else 0) | (0 if vis else all_normals_bit)
+
+
+@ti.func
+def microfacet_options(p):
+    """(Beckmann?, visible normals?) of a row whose flag holds :data:`MF_BECKMANN` /
+    :data:`MF_ALL_NORMALS`."""
+    return (p.flag & MF_BECKMANN) != 0, (p.flag & MF_ALL_NORMALS) == 0
+

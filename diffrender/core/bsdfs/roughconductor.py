@@ -32,11 +32,8 @@ from ...engine import ti
 from ...scene.spec import Param, PluginSpec
 from ..types import BSDFSample
 from .common import (HAS_SMOOTH, LOBE_SMOOTH, SAMPLE_VISIBLE, conductor_params, distribution,
-                     roughness)
+                     microfacet_flag, microfacet_options, roughness)
 from .microfacet import fresnel_conductor, mf_d, mf_g1, mf_pdf, mf_sample, reflect_about
-
-FLAG_BECKMANN = 1  # row flag bit: Beckmann (else GGX)
-FLAG_ALL_NORMALS = 2  # row flag bit: sample_visible = false
 
 SPEC = PluginSpec("bsdf", "roughconductor", {
     **conductor_params(),
@@ -52,22 +49,14 @@ SPEC = PluginSpec("bsdf", "roughconductor", {
 
 def host_row(params) -> dict:
     """The row flag: the distribution and the sampling technique."""
-    dist = str(params.get("distribution", SPEC.params["distribution"].default)).lower()
-    vis = bool(params.get("sample_visible", SPEC.params["sample_visible"].default))
-    return {"flag": (FLAG_BECKMANN if dist == "beckmann" else 0)
-            | (0 if vis else FLAG_ALL_NORMALS)}
-
-
-@ti.func
-def _options(p):
-    return (p.flag & FLAG_BECKMANN) != 0, (p.flag & FLAG_ALL_NORMALS) == 0
+    return {"flag": microfacet_flag(params, SPEC)}
 
 
 @ti.func
 def eval(p, wi, wo):
     res = ti.Vector([0.0, 0.0, 0.0])
     if wi.z > 0.0 and wo.z > 0.0:
-        beck, _vis = _options(p)
+        beck, _vis = microfacet_options(p)
         h = (wi + wo).normalized()
         g = mf_g1(beck, p.alpha, p.alpha_v, wi, h) * mf_g1(beck, p.alpha, p.alpha_v, wo, h)
         res = p.a * fresnel_conductor(wi.dot(h), p.b, p.c) * (
@@ -79,7 +68,7 @@ def eval(p, wi, wo):
 def pdf(p, wi, wo):
     res = 0.0
     if wi.z > 0.0 and wo.z > 0.0:
-        beck, vis = _options(p)
+        beck, vis = microfacet_options(p)
         h = (wi + wo).normalized()
         woh = wo.dot(h)
         if woh > 0.0:
@@ -97,7 +86,7 @@ def sample(p, wi, u1, u2):
     res = BSDFSample(wo=ti.Vector([0.0, 0.0, 1.0]), weight=ti.Vector([0.0, 0.0, 0.0]), pdf=0.0,
                      delta=LOBE_SMOOTH)
     if wi.z > 0.0:
-        beck, vis = _options(p)
+        beck, vis = microfacet_options(p)
         m = mf_sample(beck, vis, p.alpha, p.alpha_v, wi, u2.x, u2.y)
         wo = reflect_about(wi, m)
         res.wo = wo

@@ -38,12 +38,10 @@ Scene snippet::
 from ...engine import ti
 from ...scene.spec import Param, PluginSpec
 from ..types import BSDFSample
-from .common import (HAS_SMOOTH, LOBE_SMOOTH, SAMPLE_VISIBLE, distribution, eta_param,
-                     ior_params, reflectance, roughness)
+from .common import (HAS_SMOOTH, LOBE_SMOOTH, MF_ALL_NORMALS, SAMPLE_VISIBLE, distribution,
+                     eta_param, ior_params, microfacet_flag, microfacet_options, reflectance,
+                     roughness)
 from .microfacet import fresnel_dielectric, mf_d, mf_g1, mf_pdf, mf_sample, reflect_about
-
-FLAG_BECKMANN = 1  # row flag bit: Beckmann (else GGX)
-FLAG_ALL_NORMALS = 2  # row flag bit: sample_visible = false
 
 SPEC = PluginSpec("bsdf", "roughdielectric", {
     "distribution": distribution(),
@@ -62,22 +60,14 @@ SPEC = PluginSpec("bsdf", "roughdielectric", {
 
 def host_row(params) -> dict:
     """The row flag: the distribution and the sampling technique."""
-    dist = str(params.get("distribution", SPEC.params["distribution"].default)).lower()
-    vis = bool(params.get("sample_visible", SPEC.params["sample_visible"].default))
-    return {"flag": (FLAG_BECKMANN if dist == "beckmann" else 0)
-            | (0 if vis else FLAG_ALL_NORMALS)}
-
-
-@ti.func
-def _options(p):
-    return (p.flag & FLAG_BECKMANN) != 0, (p.flag & FLAG_ALL_NORMALS) == 0
+    return {"flag": microfacet_flag(params, SPEC)}
 
 
 @ti.func
 def _sampling_scale(p, cos_i):
     """Walter's roughness scale of the sampling density (only without visible normals)."""
     s = 1.0
-    if (p.flag & FLAG_ALL_NORMALS) != 0:
+    if (p.flag & MF_ALL_NORMALS) != 0:
         s = 1.2 - 0.2 * ti.sqrt(ti.abs(cos_i))
     return s
 
@@ -106,7 +96,7 @@ def _eval_pdf(p, wi, wo):
     ci = wi.z
     co = wo.z
     if ci != 0.0 and co != 0.0:
-        beck, visible = _options(p)
+        beck, visible = microfacet_options(p)
         m, refl, eta = _half(p, wi, wo)
         wim = wi.dot(m)
         wom = wo.dot(m)
@@ -156,7 +146,7 @@ def sample(p, wi, u1, u2):
                      delta=LOBE_SMOOTH)
     ci = wi.z
     if ci != 0.0:
-        beck, visible = _options(p)
+        beck, visible = microfacet_options(p)
         sc = _sampling_scale(p, ci)
         sgn = 1.0 if ci > 0.0 else -1.0
         m = mf_sample(beck, visible, p.alpha * sc, p.alpha_v * sc, wi * sgn, u2.x, u2.y)

@@ -59,7 +59,7 @@ from .microfacet import (fresnel_dielectric, fresnel_diffuse_reflectance, mf_d, 
                          mf_sample, reflect_about)
 from ...scene.spec import Param, PluginSpec
 from .common import (HAS_SMOOTH, LOBE_SMOOTH, SAMPLE_VISIBLE, distribution, eta_param,
-                     ior_params, reflectance, roughness)
+                     ior_params, microfacet_flag, reflectance, roughness)
 from .plastic import host_row as plastic_host_row, probs
 
 SPEC = PluginSpec("bsdf", "roughplastic", {
@@ -339,11 +339,8 @@ def host_row(params) -> dict:
     """Row options: ``nonlinear``, the distribution, the sampling technique (the flag bits) and
     the specular sampling weight ``w`` (as :func:`plastic.host_row`)."""
     row = plastic_host_row(params)
-    dist = str(params.get("distribution", SPEC.params["distribution"].default)).lower()
-    vis = bool(params.get("sample_visible", SPEC.params["sample_visible"].default))
     row["flag"] = ((FLAG_NONLINEAR if row["flag"] else 0)
-                   | (FLAG_BECKMANN if dist == "beckmann" else 0)
-                   | (0 if vis else FLAG_ALL_NORMALS))
+                   | microfacet_flag(params, SPEC, FLAG_BECKMANN, FLAG_ALL_NORMALS))
     return row
 
 
