@@ -14,6 +14,7 @@ from ..errors import SceneError
 from ..scene.model import Scene, Sensor, Texture
 from .ad import (DiffIntegrator, EdgeOptions, GeometryDerivatives, GradientError, geom_param,
                  replay_depth)
+from .cache import cache_of, changed_values, remember
 from .film import Film
 from .integrators import depth_limit
 from .pool import POOL
@@ -85,10 +86,12 @@ class Renderer:
 
     # --- parameters ----------------------------------------------------------------------
 
-    def update(self) -> list[str]:
-        """Upload the scene parameters changed since the last upload; return their names."""
+    def update(self, names=None) -> list[str]:
+        """Upload the scene parameters changed since the last upload (assigned through
+        ``traverse``; or ``names``, e.g. arrays edited in place); return their names."""
         versions = self.scene.param_versions()
         changed = [k for k, v in versions.items() if self._versions.get(k) != v]
+        changed += [k for k in names or () if k not in changed]
         if not changed:
             return []
         self._upload.react(self, changed)
@@ -416,22 +419,41 @@ class Renderer:
         return out
 
 
+def cached_renderer(scene, sensor=0) -> Renderer:
+    """The Renderer of ``scene`` and ``sensor`` that the one-call functions share: built on
+    first use and kept on the scene (:mod:`.cache`); parameters changed since its last use are
+    uploaded in place, a changed structure builds a new one."""
+    if not isinstance(scene, Scene):
+        return Renderer(scene, sensor=sensor)  # its one-line error
+    cache = cache_of(scene)
+    digest, r, changed, tracked = changed_values(scene, cache, sensor)
+    if r is None:
+        r = Renderer(scene, sensor=sensor)
+    else:
+        r.update(changed)
+    remember(cache, sensor, digest, r, tracked)
+    return r
+
+
 def render_vjp(scene, d_image, params, spp=None, seed=0, sensor=0, max_depth=None, edges=None):
     """Reverse mode: ``{name: gradient}`` of ``sum(d_image * render(scene))``; see
-    :meth:`Renderer.vjp` (``edges``: edge-sampling options for geometry / camera parameters)."""
-    return Renderer(scene, sensor=sensor).vjp(d_image, params, spp=spp, seed=seed, max_depth=max_depth,
+    :meth:`Renderer.vjp` (``edges``: edge-sampling options for geometry / camera parameters).
+    The scene's Renderer is cached (:func:`cached_renderer`)."""
+    return cached_renderer(scene, sensor).vjp(d_image, params, spp=spp, seed=seed, max_depth=max_depth,
                                               edges=edges)
 
 
 def render_jvp(scene, tangents, spp=None, seed=0, sensor=0, max_depth=None, edges=None):
-    """Forward mode: the gradient image ``dI/dtheta . t``; see :meth:`Renderer.jvp`."""
-    return Renderer(scene, sensor=sensor).jvp(tangents, spp=spp, seed=seed, max_depth=max_depth,
+    """Forward mode: the gradient image ``dI/dtheta . t``; see :meth:`Renderer.jvp` (the
+    scene's Renderer is cached)."""
+    return cached_renderer(scene, sensor).jvp(tangents, spp=spp, seed=seed, max_depth=max_depth,
                                               edges=edges)
 
 
 def render(scene, spp=None, seed=0, sensor=0, aovs=(), spp_per_pass=None, progress=None,
            max_depth=None):
-    """Render ``scene`` once (builds a :class:`Renderer`); see :meth:`Renderer.render`."""
-    return Renderer(scene, sensor=sensor).render(spp=spp, seed=seed, aovs=aovs,
+    """Render ``scene``; see :meth:`Renderer.render`. The scene's Renderer is built on the first
+    call and reused by later ones (:func:`cached_renderer`)."""
+    return cached_renderer(scene, sensor).render(spp=spp, seed=seed, aovs=aovs,
                                                  spp_per_pass=spp_per_pass, progress=progress,
                                                  max_depth=max_depth)
