@@ -155,6 +155,13 @@ def remember(cache: RendererCache, sensor: int, digest: str, renderer, tracked) 
                                                      for c, k, _ in tracked})
 
 
+def drop_cached(scene) -> None:
+    """Forget ``scene``'s cached Renderers (their device sets return to the pool)."""
+    cache = getattr(scene, "__dict__", {}).get(CACHE_ATTR)
+    if isinstance(cache, RendererCache):
+        cache.entries.clear()
+
+
 def cache_of(scene: Scene) -> RendererCache:
     cache = scene.__dict__.get(CACHE_ATTR)
     if not isinstance(cache, RendererCache):
@@ -162,4 +169,4 @@ def cache_of(scene: Scene) -> RendererCache:
     return cache
 
 
-__all__ = ["cache_of", "changed_values", "remember", "structure_digest", "RendererCache", "CACHE_ATTR"]
+__all__ = ["cache_of", "drop_cached", "changed_values", "remember", "structure_digest", "RendererCache", "CACHE_ATTR"]

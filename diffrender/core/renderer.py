@@ -14,7 +14,7 @@ from ..errors import SceneError
 from ..scene.model import Scene, Sensor, Texture
 from .ad import (DiffIntegrator, EdgeOptions, GeometryDerivatives, GradientError, geom_param,
                  replay_depth)
-from .cache import cache_of, changed_values, remember
+from .cache import cache_of, changed_values, drop_cached, remember
 from .film import Film
 from .integrators import depth_limit
 from .pool import POOL
@@ -43,6 +43,9 @@ class Renderer:
         if not isinstance(scene, Scene):
             raise SceneError(f"expected a diffrender.scene.Scene, got {type(scene).__name__}")
         self.scene = scene
+        # The one-call functions' Renderer of this scene goes back to the pool: this one can
+        # take its device set (same fields, no recompilation) instead of compiling a new one.
+        drop_cached(scene)
         self._geo_ad = None  # GeometryDerivatives, made by the first geometry derivative
         sensors = scene.sensors or [Sensor()]  # a hand-built scene without one: the default
         if not 0 <= sensor < len(sensors):

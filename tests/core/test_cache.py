@@ -27,7 +27,9 @@ def cached(sc):
 
 
 def fresh(sc):
-    return Renderer(sc).render(spp=SPP, seed=3)
+    """What a new Renderer renders (of a copy: a Renderer of the scene itself takes the cached
+    one's place, see test_a_renderer_of_the_scene_takes_the_cached_ones_place)."""
+    return Renderer(copy.deepcopy(sc)).render(spp=SPP, seed=3)
 
 
 def test_cached_render_follows_every_kind_of_change():
@@ -65,10 +67,10 @@ def test_cached_derivatives_equal_a_fresh_renderer():
     render(sc, spp=SPP, seed=3)
     sc.parameters()["mat.reflectance"] = 0.3
     g = render_vjp(sc, d_image, ["mat.reflectance"], spp=SPP, seed=5)
-    want = Renderer(sc).vjp(d_image, ["mat.reflectance"], spp=SPP, seed=5)
+    want = Renderer(copy.deepcopy(sc)).vjp(d_image, ["mat.reflectance"], spp=SPP, seed=5)
     np.testing.assert_array_equal(g["mat.reflectance"], want["mat.reflectance"])
     t = render_jvp(sc, {"lamp.intensity": 1.0}, spp=SPP, seed=5)
-    np.testing.assert_array_equal(t, Renderer(sc).jvp({"lamp.intensity": 1.0}, spp=SPP, seed=5))
+    np.testing.assert_array_equal(t, Renderer(copy.deepcopy(sc)).jvp({"lamp.intensity": 1.0}, spp=SPP, seed=5))
 
 
 def test_digest_ignores_values_but_not_structure():
@@ -88,3 +90,12 @@ def test_copies_leave_the_cache_behind():
     for other in (copy.deepcopy(sc), pickle.loads(pickle.dumps(sc))):
         assert other.__dict__[CACHE_ATTR].entries == {}
         np.testing.assert_array_equal(render(other, spp=SPP, seed=3), render(sc, spp=SPP, seed=3))
+
+
+def test_a_renderer_of_the_scene_takes_the_cached_ones_place():
+    sc = scene()
+    render(sc, spp=1)
+    dset = cached(sc)._dset
+    r = Renderer(sc)  # the cached Renderer is dropped: its device set is reused, not duplicated
+    assert sc.__dict__[CACHE_ATTR].entries == {}
+    assert r._dset is dset
