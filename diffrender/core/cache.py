@@ -18,6 +18,7 @@ leaves it behind.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import fields, is_dataclass
 
@@ -80,6 +81,12 @@ def _copy(v):
     return None if v is None else np.array(v, copy=True)
 
 
+@functools.cache
+def names_of(cls) -> tuple:
+    """The field names of a dataclass type."""
+    return tuple(f.name for f in fields(cls))
+
+
 def structure_digest(scene: Scene, tracked=None) -> str:
     """A digest of everything in ``scene`` a Renderer depends on except the values of
     ``tracked`` entries (whose shapes and types still count)."""
@@ -87,47 +94,47 @@ def structure_digest(scene: Scene, tracked=None) -> str:
     masked = {(id(c), k) for c, k, _ in tracked}
     containers = {id(c) for c, _, _ in tracked}  # uploaded in place: the same object
     h = hashlib.blake2b(digest_size=16)
+    out: list[str] = []  # the structure as text; array contents go straight into the hash
     seen: set[int] = set()
-
-    def leaf(x):
-        if isinstance(x, np.ndarray):
-            h.update(f"a{x.shape}{x.dtype}".encode())
-            h.update(np.ascontiguousarray(x).tobytes())
-        else:
-            h.update(repr(x).encode())
+    scalars = (bool, int, float, str, np.generic)
 
     def walk(x):
-        if x is None or isinstance(x, (bool, int, float, str, np.generic, np.ndarray)):
-            leaf(x)
+        if x is None or isinstance(x, scalars):
+            out.append(repr(x))
+            return
+        if isinstance(x, np.ndarray):
+            out.append(f"a{x.shape}{x.dtype.char}")
+            h.update(np.ascontiguousarray(x).data)
             return
         if id(x) in seen:  # a shared object (a BSDF used by several shapes): by reference
-            h.update(f"@{id(x)}".encode())
+            out.append(f"@{id(x)}")
             return
         seen.add(id(x))
         if id(x) in containers:
-            h.update(f"#{id(x)}".encode())
+            out.append(f"#{id(x)}")
         if isinstance(x, dict):
-            items = list(x.items())
+            items = x.items()
         elif isinstance(x, (list, tuple)):
-            items = list(enumerate(x))
+            items = enumerate(x)
         elif is_dataclass(x):
-            items = [(f.name, getattr(x, f.name)) for f in fields(x)]
+            items = [(n, getattr(x, n)) for n in names_of(type(x))]
         else:  # compiled shaders and other handles: the same object, the same structure
-            h.update(f"<{type(x).__qualname__}@{id(x)}>".encode())
+            out.append(f"<{type(x).__qualname__}@{id(x)}>")
             return
-        h.update(f"{type(x).__qualname__}{{".encode())
+        out.append(type(x).__qualname__)
         for k, v in items:
-            h.update(f"{k}=".encode())
+            out.append(k if isinstance(k, str) else repr(k))
             if (id(x), k) in masked:  # a value uploaded in place: its kind counts, not its data
-                h.update(f"m{np.shape(v)}{np.asarray(v).dtype if v is not None else None}".encode())
+                out.append(f"m{np.shape(v)}{None if v is None else np.asarray(v).dtype.char}")
             else:
                 walk(v)
-        h.update(b"}")
+        out.append("}")
 
     for f in fields(scene):
         if f.name not in IGNORED_SCENE_FIELDS:
-            h.update(f.name.encode())
+            out.append(f.name)
             walk(getattr(scene, f.name))
+    h.update("\x1f".join(out).encode())
     return h.hexdigest()
 
 
