@@ -229,6 +229,10 @@ def describe(scene: Scene) -> dict:
                         "rfilter": f.rfilter.type, "spp": s.sampler.sample_count,
                         "origin": s.to_world[:3, 3].tolist(),
                         "direction": s.to_world[:3, 2].tolist()})
+        extra = [n for n in SENSOR_SCALARS[1:] if getattr(s, n) not in (None, 0.0)]
+        if s.type == "thinlens":
+            extra += ["aperture_radius", "focus_distance"]
+        sensors[-1].update({n: float(getattr(s, n)) for n in extra})
     it = scene.integrator
     integ = {"type": it.type, "max_depth": it.max_depth, "rr_depth": it.rr_depth,
              "hide_emitters": it.hide_emitters, **it.params}
