@@ -35,7 +35,6 @@ from .types import mat3, vec3
 
 #: names of the nine intrinsics, in the order of ``K``
 INTRINSICS = ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2")
-DISTORTION = INTRINSICS[4:]
 #: Newton steps of the undistortion (unrolled in kernels); converges to float precision for the
 #: distortion of real lenses (tests check the residual)
 UNDISTORT_STEPS = 6
@@ -264,12 +263,6 @@ class CameraModel:
         xy[local[:, 2] <= 0] = np.nan
         return xy
 
-    def directions(self, film_pos) -> np.ndarray:
-        """Camera-space unit directions (N, 3) through full-film positions (N, 2) (pinhole)."""
-        p = self.undistort_px(np.asarray(film_pos, np.float64).reshape(-1, 2))
-        fx, fy, cx, cy = self.K[:4]
-        d = np.stack([-(p[:, 0] - cx) / fx, -(p[:, 1] - cy) / fy, np.ones(len(p))], axis=1)
-        return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
 def project(sensor, points) -> np.ndarray:
