@@ -203,3 +203,30 @@ def test_thinlens_renders_as_mitsuba(tmp_path):
     err, err_pinhole = _rel_mse(img, ref, 2), _rel_mse(img, pinhole, 2)
     assert err < 2.5 * noise and err_pinhole > 5 * err, (err, noise, err_pinhole)
     assert abs(img.mean() / ref.mean() - 1) < 0.02
+
+
+def test_camera_parameters_are_listed_set_and_written_back(tmp_path):
+    from diffrender.scene.writer import write_scene
+
+    p = tmp_path / "ext.xml"
+    p.write_text(SCENE.format(stype="perspective", spp=4, extra="").replace(
+        '<float name="fov" value="45"/>',
+        '<float name="fx" value="30"/><float name="fy" value="31"/><float name="cx" value="16.5"/>'
+        '<float name="cy" value="12"/><float name="k1" value="-0.1"/>'))
+    sc = dr.load_scene(str(p))
+    ps = sc.parameters()
+    assert {f"sensor.{k}" for k in ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2")} <= set(ps)
+    assert "sensor.fov" not in set(ps) and ps.is_discontinuous("sensor.k1")
+    ps["sensor.k1"] = -0.2
+    ps["sensor.cx"] = 15.0
+    write_scene(sc, str(tmp_path / "out.xml"))
+    back = dr.load_scene(str(tmp_path / "out.xml")).sensor
+    assert (back.k1, back.cx, back.fy) == (-0.2, 15.0, 31.0)
+    p.write_text(SCENE.format(stype="perspective", spp=4,
+                              extra='<float name="principal_point_offset_y" value="0"/>'))
+    sc = dr.load_scene(str(p))
+    ps = sc.parameters()
+    assert "sensor.principal_point_offset_y" in set(ps) and "sensor.principal_point_offset_x" not in set(ps)
+    ps["sensor.principal_point_offset_y"] = 0.125
+    write_scene(sc, str(tmp_path / "out2.xml"))
+    assert dr.load_scene(str(tmp_path / "out2.xml")).sensor.principal_point_offset_y == 0.125
