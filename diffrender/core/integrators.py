@@ -164,7 +164,7 @@ class Integrator:
         b = ti.static(film.border)
         for s, gy, gx in ti.ndrange(n, film.sh, film.sw):
             key, pos, fpos = camera_sample(s, gy, gx, first_sample, seed, b, crop_x, crop_y, film_w)
-            o, d, tmax = self.camera.sample_ray(fpos)
+            o, d, tmax = self.camera.sample_ray(fpos, key)
             L = ti.Vector([0.0, 0.0, 0.0])
             aovs = ti.Vector([0.0] * N_AOV)
             if ti.static(kind == "path"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SceneError
+from ..scene.elements import SENSOR_SCALARS
 from ..scene.model import BSDF, Texture
 from .bsdfs import BSDFTable, RowBuilder, field_kinds
 from .camera import Camera
@@ -32,7 +33,7 @@ MAX_SAMPLES_PER_PASS = 64
 #: parameter kinds that move a shape (vertices, or the object-to-world transform)
 GEOMETRY_KINDS = ("vertex_positions", "to_world")
 #: parameter kinds of a sensor
-CAMERA_KINDS = ("to_world", "fov")
+CAMERA_KINDS = ("to_world", *SENSOR_SCALARS)
 #: the parameter kind of a point light's position
 LIGHT_POSITION = "position"
 

@@ -9,10 +9,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import ConfigError
-from .camera import CameraModel
+from .camera import DISTORTION_NAMES, CameraModel
 
-#: tolerance (pixels) under which a principal point counts as centred / fx as equal to fy
+#: tolerance (pixels) under which fx counts as equal to fy (a Mitsuba fov camera)
 INTRINSICS_TOLERANCE_PX = 1e-6
 
 
@@ -34,16 +33,16 @@ class Frame:
         s.to_world = np.array(cam.to_world, np.float64)
         s.fov = cam.fov_x()
         s.fov_axis = "x"
-        where = where or self.name
-        if not hasattr(s, "intrinsics"):
-            off = cam.principal_point_offset()
-            if (abs(off[0]) * cam.width > INTRINSICS_TOLERANCE_PX
-                    or abs(off[1]) * cam.height > INTRINSICS_TOLERANCE_PX
-                    or abs(cam.fx - cam.fy) > INTRINSICS_TOLERANCE_PX or cam.has_distortion):
-                raise ConfigError("this camera has an off-centre principal point, fx != fy or "
-                                  "lens distortion, which the sensor cannot represent yet", where)
-        else:
-            s.intrinsics = cam
+        if cam.has_distortion or abs(cam.fx - cam.fy) > INTRINSICS_TOLERANCE_PX:
+            # pixel intrinsics and distortion: the perspective's diffrender extension
+            s.fx, s.fy, s.cx, s.cy = (float(v) for v in (cam.fx, cam.fy, cam.cx, cam.cy))
+            for k, v in zip(DISTORTION_NAMES, cam.dist()):
+                setattr(s, k, float(v))
+            s.principal_point_offset_x = s.principal_point_offset_y = None
+        else:  # Mitsuba's own parameters: fov and the principal point offset
+            s.fx = s.fy = s.cx = s.cy = None
+            ox, oy = cam.principal_point_offset()
+            s.principal_point_offset_x, s.principal_point_offset_y = float(ox), float(oy)
         return s
 
 

@@ -127,6 +127,9 @@ class Problem:
             raise ConfigError(f"no such scene file '{cfg.scene}'", f"{cfg.path}: scene")
         self.scene = load_scene(scene_path, allow_shaders=allow_shaders,
                                 **{k: str(v) for k, v in cfg.defines.items()})
+        dataset_targets = []  # the dataset's sensors first: their cameras are parameters too
+        if cfg.dataset is not None:
+            self._add_dataset(cfg.dataset, dataset_targets)
         self.pmap = self.scene.parameters()
         self.names = []      # optimizer variables
         self.bounds = {}
@@ -174,8 +177,7 @@ class Problem:
                 self._fov_from_exif(sidx, path, t.image, where)
             self.targets.append(self._target(sidx, path, t.image, t.weight, where,
                                              mask=t.mask, weights=t.weights))
-        if cfg.dataset is not None:
-            self._add_dataset(cfg.dataset)
+        self.targets += dataset_targets
         self.pipeline = None
         if cfg.filters is not None:
             self._load_pipeline()
@@ -200,9 +202,9 @@ class Problem:
         print(f"diffrender: note: {where}: sensor {sidx} fov = {sensor.fov:.4g} degrees (x) from "
               f"{how}", file=sys.stderr)
 
-    def _add_dataset(self, dc):
+    def _add_dataset(self, dc, targets):
         """One sensor (a copy of the template sensor looking through the frame's camera) and one
-        target per image of the photo set."""
+        target (appended to ``targets``) per image of the photo set."""
         where = f"{self.cfg.path}: dataset"
         ds = load_dataset(self.cfg.resolve(dc.path), subset=dc.subset, downscale=dc.downscale,
                           masks=None if dc.masks is None else self.cfg.resolve(dc.masks),
@@ -213,8 +215,8 @@ class Problem:
             if not os.path.exists(frame.image):
                 raise ConfigError(f"no such image file '{frame.image}'", fw)
             self.scene.sensors.append(frame.sensor(template, fw))
-            self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
-                                             frame.name, dc.weight, fw, mask=frame.mask))
+            targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
+                                        frame.name, dc.weight, fw, mask=frame.mask))
 
     def _target(self, sidx, path, name, weight, where, mask=None, weights=None) -> Target:
         """Read a target image (and its mask / weights), resampled to the sensor's film."""

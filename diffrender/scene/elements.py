@@ -131,10 +131,20 @@ class Sampler:
     seed: int = 0
 
 
+#: the sensor's scalar parameters that are differentiable (and move what the film sees)
+SENSOR_SCALARS = ("fov", "principal_point_offset_x", "principal_point_offset_y", "fx", "fy", "cx",
+                  "cy", "k1", "k2", "k3", "p1", "p2")
+
+
 @dataclass
 class Sensor:
-    """Perspective pinhole camera. ``fov`` is in degrees along ``fov_axis`` as written; use
-    :meth:`fov_x` for the horizontal field of view the renderer needs."""
+    """A ``perspective`` (pinhole) or ``thinlens`` camera. ``fov`` is in degrees along
+    ``fov_axis`` as written; use :meth:`fov_x` for the horizontal field of view.
+    ``principal_point_offset_x/y``: Mitsuba's (fractions of the film; None: not given, 0).
+    ``fx, fy, cx, cy`` (pixels of the full film) with the Brown–Conrady ``k1, k2, k3, p1, p2``:
+    the diffrender extension for real cameras; when ``fx`` is set they replace ``fov`` and the
+    offsets (``core/camera.py`` has the model). ``aperture_radius`` / ``focus_distance``: the
+    thin lens (a ``perspective`` reads and ignores ``focus_distance``, as Mitsuba does)."""
 
     type: str = "perspective"
     to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
@@ -145,10 +155,26 @@ class Sensor:
     film: Film = field(default_factory=Film)
     sampler: Sampler = field(default_factory=Sampler)
     id: str | None = None
+    principal_point_offset_x: float | None = None
+    principal_point_offset_y: float | None = None
+    fx: float | None = None
+    fy: float | None = None
+    cx: float | None = None
+    cy: float | None = None
+    k1: float = 0.0
+    k2: float = 0.0
+    k3: float = 0.0
+    p1: float = 0.0
+    p2: float = 0.0
+    aperture_radius: float = 0.0
+    focus_distance: float = 10000.0  # Mitsuba's thinlens default
 
     def fov_x(self) -> float:
-        """Horizontal field of view in degrees, converting from ``fov_axis``."""
+        """Horizontal field of view in degrees, converting from ``fov_axis`` (of the
+        undistorted pinhole with a centred principal point when given by ``fx``)."""
         w, h = self.film.width, self.film.height
+        if self.fx is not None:
+            return float(np.degrees(2.0 * np.arctan(0.5 * w / self.fx)))
         aspect = w / h
         t = np.tan(np.radians(self.fov) / 2.0)
         axis = self.fov_axis

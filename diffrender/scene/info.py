@@ -11,7 +11,8 @@ Naming convention (also in ``docs/scene-format.md``):
 - Shapes: ``<shape_name>.vertex_positions`` and ``<shape_name>.to_world``; a shape's name is its
   id, else ``shape_<index>``.
 - Sensors: ``<sensor_id or sensor>.to_world`` and ``.fov`` (unnamed sensors after the first are
-  ``sensor_<i>``).
+  ``sensor_<i>``), ``.principal_point_offset_x`` / ``_y`` when the scene gives them; a sensor
+  given by pixel intrinsics has ``.fx .fy .cx .cy .k1 .k2 .k3 .p1 .p2`` instead of ``.fov``.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import transforms as tf
-from .elements import BSDF, Texture
+from .elements import BSDF, SENSOR_SCALARS, Texture
 
 if TYPE_CHECKING:  # the Scene builds this view; imported for annotations only
     from .model import Scene
@@ -87,7 +88,7 @@ class Parameter:
             value = np.asarray(value, np.float64).reshape(3)
             o.to_world = np.array(o.to_world, np.float64)
             o.to_world[:3, 3] = value
-        if f == "fov":
+        if f in SENSOR_SCALARS:
             value = float(value)
         setattr(o, f, value)
 
@@ -179,7 +180,14 @@ def parameters(scene: Scene) -> dict[str, Parameter]:
             add(Parameter(f"{ename}.position", em, "position"))
     for sname, s in zip(sensor_names(scene), scene.sensors):
         add(Parameter(f"{sname}.to_world", s, "to_world"))
+        if s.fx is not None:  # the intrinsics extension (core/camera.py)
+            for n in ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2"):
+                add(Parameter(f"{sname}.{n}", s, n))
+            continue
         add(Parameter(f"{sname}.fov", s, "fov"))
+        for n in ("principal_point_offset_x", "principal_point_offset_y"):
+            if getattr(s, n) is not None:
+                add(Parameter(f"{sname}.{n}", s, n))
     return out
 
 
@@ -221,6 +229,10 @@ def describe(scene: Scene) -> dict:
                         "rfilter": f.rfilter.type, "spp": s.sampler.sample_count,
                         "origin": s.to_world[:3, 3].tolist(),
                         "direction": s.to_world[:3, 2].tolist()})
+        extra = [n for n in SENSOR_SCALARS[1:] if getattr(s, n) not in (None, 0.0)]
+        if s.type == "thinlens":
+            extra += ["aperture_radius", "focus_distance"]
+        sensors[-1].update({n: float(getattr(s, n)) for n in extra})
     it = scene.integrator
     integ = {"type": it.type, "max_depth": it.max_depth, "rr_depth": it.rr_depth,
              "hide_emitters": it.hide_emitters, **it.params}

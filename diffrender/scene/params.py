@@ -6,7 +6,7 @@ docstring for the convention); this module adds
   (``red_wall.bsdf.reflectance`` -> ``red.reflectance``; assigning it changes every shape that
   uses that BSDF);
 - each parameter's kind (reflectance, texture, radiance, intensity, vertex_positions, to_world,
-  position, fov) and whether it moves visibility edges (needs edge sampling);
+  position, fov and the other sensor intrinsics) and whether it moves visibility edges (needs edge sampling);
 - validation of assigned values (shape, finiteness) with errors naming the parameter;
 - per-parameter versions: a renderer holding the scene uploads only what changed before its next
   render (no re-load, no re-compile).
@@ -22,12 +22,12 @@ import numpy as np
 
 from ..errors import SceneError
 from . import info
-from .elements import Emitter
+from .elements import SENSOR_SCALARS, Emitter
 
 if TYPE_CHECKING:  # the Scene builds this view; imported for annotations only
     from .model import Scene
 
-_DISCONTINUOUS = {"vertex_positions", "to_world", "position", "fov"}
+_DISCONTINUOUS = {"vertex_positions", "to_world", "position", *SENSOR_SCALARS}
 
 
 def _kind(p: info.Parameter) -> str:

@@ -10,7 +10,8 @@ on the model objects) are written with their new values:
 - bitmap data (``.data``): a new EXR next to the written scene, ``<stem>.<param>.exr``;
 - ``.to_world``: one ``<matrix>`` (a sphere's center/radius folded in; a point light's
   ``position`` replaced);
-- ``.fov``: ``<float name="fov">`` with the sensor's current ``fov_axis``;
+- ``.fov``: ``<float name="fov">`` with the sensor's current ``fov_axis``; the other sensor
+  scalars (``principal_point_offset_x``, ``fx`` ... ``p2``): ``<float>``;
 - ``.vertex_positions`` (when they no longer follow ``to_world``): the mesh is written as a
   world-space PLY next to the scene, ``<stem>.<shape>.ply``, and the shape becomes a ``ply``.
 
@@ -33,6 +34,7 @@ import yaml
 from ..errors import SceneError
 from ..image import write_image
 from . import transforms as tf
+from .elements import SENSOR_SCALARS
 from .info import parameters
 from .ior import ior_value
 from .model import Scene
@@ -141,6 +143,8 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
             node.props.pop("focal_length", None)
             node.props["fov"] = Prop("fov", "float", float(cur), node.loc)
             node.props["fov_axis"] = Prop("fov_axis", "string", p.owner.fov_axis, node.loc)
+        elif f in SENSOR_SCALARS:  # principal point offsets, pixel intrinsics, distortion
+            node.props[f] = Prop(f, "float", float(cur), node.loc)
 
 
 def _write_mesh(sh, node: Node, out_dir: str, fn: str, written: list[str]) -> None:

@@ -163,6 +163,26 @@ def test_a_dataset_makes_one_sensor_and_one_target_per_image(workdir):
     assert problem_error(path).startswith(f"{workdir / 'transforms.json'}: subset: no image named 'x.png'")
 
 
+def test_dataset_cameras_are_parameters(workdir):
+    """A photo set's sensors exist before ``parameters:`` is resolved: their intrinsics and
+    distortion can be refined (here a nerfstudio camera with fx != fy and k1: the pixel
+    intrinsics extension; config targets come first, then the set's)."""
+    import json
+
+    write_image(workdir / "0.png", np.full((6, 8, 3), 0.3, np.float32))
+    (workdir / "transforms.json").write_text(json.dumps({
+        "fl_x": 7.0, "fl_y": 7.5, "cx": 4.1, "cy": 2.9, "w": 8, "h": 6, "k1": -0.05,
+        "frames": [{"file_path": "0.png", "transform_matrix": np.eye(4).tolist()}]}))
+    params = {"mat.reflectance": {"lr": 0.05}, "sensor_1.k1": {"lr": 1e-3},
+              "sensor_1.fy": {"lr": 0.1}}
+    p = Problem(load_config(write_cfg(workdir, dataset={"path": "transforms.json"},
+                                      parameters=params)))
+    assert [t.sensor for t in p.targets] == [0, 1]
+    assert {"sensor_1.k1", "sensor_1.fy"} <= set(p.names)
+    s = p.scene.sensors[1]
+    assert (s.fx, s.fy, s.cx, s.cy, s.k1) == (7.0, 7.5, 4.1, 2.9, -0.05)
+
+
 def test_fov_from_exif(workdir, capsys):
     from PIL import Image
 

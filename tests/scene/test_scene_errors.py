@@ -87,8 +87,9 @@ def test_unknown_attribute_xml(xml_scene):
                            "type, id, name")
     p = xml_scene('<sensor type="perspective"><shape type="cube"/></sensor>')
     assert error_of(p) == (f"{p}:2: sensor 'perspective' cannot contain a nested shape; "
-                           "supported: far_clip, film, focal_length, fov, fov_axis, near_clip, "
-                           "sampler, to_world")
+                           "supported: cx, cy, far_clip, film, focal_length, focus_distance, "
+                           "fov, fov_axis, fx, fy, k1, k2, k3, near_clip, p1, p2, "
+                           "principal_point_offset_x, principal_point_offset_y, sampler, to_world")
 
 
 def test_unknown_attribute_json_key_path(write):

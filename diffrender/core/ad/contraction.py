@@ -4,7 +4,7 @@
 
 Each sample carries dC (the radiance difference across the discontinuity over its density)
 and the gradient of the discontinuity's normal velocity with respect to two vertices, the
-camera (through the camera-space point ``l = Rinv (P - o)`` and tan(fov/2)) and a point light;
+camera (through the camera-space point ``l = Rinv (P - o)`` and the intrinsics K) and a point light;
 the film's adjoint density (``film.FilmWeights``) weights it by where it lies on the film.
 """
 
@@ -16,15 +16,15 @@ from .samplers import EdgeSamples
 
 
 def contract_vjp(samples: EdgeSamples, film: FilmWeights, adj_img, cam: CameraModel, n_verts, n_lights):
-    """Gradients of ``sum(adj * I)``: per vertex (n_verts, 3), camera (dR (3,3), do (3,), dT),
+    """Gradients of ``sum(adj * I)``: per vertex (n_verts, 3), camera (dR (3,3), do (3,), dK (9,)),
     point lights (n_lights, 3)."""
     gV = np.zeros((max(1, n_verts), 3))
     gR = np.zeros((3, 3))
     go = np.zeros(3)
-    gT = 0.0
+    gK = np.zeros(9)
     gL = np.zeros((max(1, n_lights), 3))
     if samples is None:
-        return gV[:n_verts], (gR, go, gT), gL[:n_lights]
+        return gV[:n_verts], (gR, go, gK), gL[:n_lights]
     w = np.einsum("nc,nc->n", film.adjoint(adj_img, samples.x), samples.dC)
     for j in range(2):
         np.add.at(gV, samples.vidx[:, j], w[:, None] * samples.vcoef[:, j])
@@ -32,14 +32,14 @@ def contract_vjp(samples: EdgeSamples, film: FilmWeights, adj_img, cam: CameraMo
     gw = (w[:, None] * samples.cam_cl) @ cam.Rinv          # (N, 3): Rinv^T c_l, weighted
     go = -gw.sum(0)
     gR = -(gw.T @ samples.cam_l)
-    gT = float((w * samples.cam_cT).sum())
+    gK = w @ samples.cam_cK
     lm = samples.light >= 0
     if np.any(lm):
         np.add.at(gL, samples.light[lm], w[lm, None] * samples.lcoef[lm])
-    return gV[:n_verts], (gR, go, gT), gL[:n_lights]
+    return gV[:n_verts], (gR, go, gK), gL[:n_lights]
 
 
-def contract_jvp(samples: EdgeSamples, film: FilmWeights, cam: CameraModel, dV, dR, do, dT, dL):
+def contract_jvp(samples: EdgeSamples, film: FilmWeights, cam: CameraModel, dV, dR, do, dK, dL):
     """Image tangent for vertex tangents dV (n_verts, 3), camera tangents and light tangents."""
     if samples is None:
         return np.zeros((film.h, film.w, 3))
@@ -47,7 +47,7 @@ def contract_jvp(samples: EdgeSamples, film: FilmWeights, cam: CameraModel, dV, 
     for j in range(2):
         v += np.einsum("nk,nk->n", samples.vcoef[:, j], dV[samples.vidx[:, j]])
     dl = -(samples.cam_l @ dR.T + do) @ cam.Rinv.T
-    v += np.einsum("nk,nk->n", samples.cam_cl, dl) + samples.cam_cT * dT
+    v += np.einsum("nk,nk->n", samples.cam_cl, dl) + samples.cam_cK @ dK
     lm = samples.light >= 0
     if np.any(lm) and dL is not None and len(dL):
         v[lm] += np.einsum("nk,nk->n", samples.lcoef[lm], dL[samples.light[lm]])

@@ -60,6 +60,9 @@ def geom_param(r, name):
     """(kind, owner index) of a parameter that moves visibility."""
     info = r.scene.parameters().info(name)
     owner, kind = info.owner, info.kind
+    if r.sensor.type == "thinlens":
+        raise GradientError(f"parameter '{info.name}': derivatives that move geometry or the "
+                            "camera are not supported with a thinlens sensor yet")
     other = sorted({row["type"] for row in r.emitters.rows} - {"area", "point"})
     if other:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support area and "
@@ -140,12 +143,12 @@ class GeometryDerivatives:
         """Gradients of ``sum(d_image * I)`` for the parameters ``infos`` (:func:`geom_param`)."""
         r = self.r
         es, cam, samples = self.samples(opts, seed, md, integ)
-        gV, (gR, go, gT), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
+        gV, (gR, go, gK), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
                                             len(r.emitters.rows))
         if opts.interior:
-            iV, (iR, io, iT), iL = self.replay(md).vjp(d_image, spp, seed, depth_limit(md), integ,
+            iV, (iR, io, iK), iL = self.replay(md).vjp(d_image, spp, seed, depth_limit(md), integ,
                                                        int(r.sensor.film.width))
-            gV, gR, go, gT, gL = gV + iV, gR + iR, go + io, gT + iT, gL + iL
+            gV, gR, go, gK, gL = gV + iV, gR + iR, go + io, gK + iK, gL + iL
         off = _vertex_offsets(r)
         out = []
         for p in infos:
@@ -163,8 +166,9 @@ class GeometryDerivatives:
                 if p.index == r.sensor_index:
                     g[:3, :3] = gR
                     g[:3, 3] = go
-            elif p.kind == "sensor_fov":
-                g = np.asarray(gT * cam.dT_dfov if p.index == r.sensor_index else 0.0, np.float64)
+            elif p.kind.startswith("sensor_"):  # an intrinsic: fov, fx, ..., k1, ...
+                g = np.asarray(gK @ cam.dK[p.kind[7:]] if p.index == r.sensor_index else 0.0,
+                               np.float64)
             else:  # light_position
                 g = gL[p.index].copy()
             out.append(g)
@@ -176,7 +180,7 @@ class GeometryDerivatives:
         es, cam, samples = self.samples(opts, seed, md, integ)
         off = _vertex_offsets(r)
         dV = np.zeros((max(1, r.geometry.n_verts), 3))
-        dR, do, dT = np.zeros((3, 3)), np.zeros(3), 0.0
+        dR, do, dK = np.zeros((3, 3)), np.zeros(3), np.zeros(9)
         dL = np.zeros((max(1, len(r.emitters.rows)), 3))
         pmap = r.scene.parameters()
         for name, (p, t) in items.items():
@@ -195,15 +199,15 @@ class GeometryDerivatives:
                 if p.index == r.sensor_index:
                     dR += t[:3, :3]
                     do += t[:3, 3]
-            elif p.kind == "sensor_fov":
+            elif p.kind.startswith("sensor_"):  # an intrinsic
                 if p.index == r.sensor_index:
-                    dT += float(t) * cam.dT_dfov
+                    dK += float(t) * cam.dK[p.kind[7:]]
             else:
                 dL[p.index] += t
-        out = contract_jvp(samples, es.film, cam, dV, dR, do, dT, dL)
+        out = contract_jvp(samples, es.film, cam, dV, dR, do, dK, dL)
         if opts.interior:
             seeds = {"vpos": dV[:r.geometry.n_verts], "lpos": dL[:r.emitters.n], "cam_R": dR, "cam_o": do,
-                     "cam_T": np.float32(dT)}
+                     "cam_K": dK.astype(np.float32)}
             out = out + self.replay(md).jvp(seeds, spp, seed, depth_limit(md), integ,
                                             int(r.sensor.film.width))
         return out

@@ -8,7 +8,8 @@ records, with this object as its recorder, the material replay's records and the
 barycentrics as the emitter sample drew them) in one trace; flat per-bounce kernels under
 ``ti.ad.Tape`` then recompute the geometry from differentiable fields:
 
-- camera rays from the sensor's rotation, origin and tan(fov/2) at the recorded film position;
+- camera rays from the sensor's rotation, origin and intrinsics K (fx, fy, cx, cy and the
+  distortion, ``camera.py``) at the recorded film position;
 - every hit point by Möller–Trumbore against the *recorded* triangle, from the (moving)
   previous vertex along the (fixed) world-space direction: barycentrics, position, geometric
   normal (and the shading normal interpolated with the new barycentrics) follow the vertices;
@@ -26,7 +27,7 @@ re-derived), the emitter's area in the light-selection density.
 import numpy as np
 
 from ...engine import ti
-from ..camera import CameraModel, camera_direction
+from ..camera import CameraModel, camera_direction, vec9
 from ..path import EMITTER_AREA, EMITTER_POINT
 from ..types import mat3, vec2, vec3
 from ..warp import coordinate_system, to_local
@@ -48,7 +49,7 @@ class GeoReplay:
         self.lpos = vec3.field(shape=ne, needs_grad=True, needs_dual=True)
         self.cam_R = mat3.field(shape=(), needs_grad=True, needs_dual=True)
         self.cam_o = vec3.field(shape=(), needs_grad=True, needs_dual=True)
-        self.cam_T = ti.field(ti.f32, shape=(), needs_grad=True, needs_dual=True)
+        self.cam_K = vec9.field(shape=(), needs_grad=True, needs_dual=True)
         # records
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
@@ -76,7 +77,7 @@ class GeoReplay:
         cam = CameraModel.of(r.sensor)
         self.cam_R[None] = cam.R.astype(np.float32)
         self.cam_o[None] = cam.o.astype(np.float32)
-        self.cam_T[None] = cam.T
+        self.cam_K[None] = cam.K.astype(np.float32)
 
     # --- recording (not differentiated): a recorder of the bounce loop (path.py) -------------
     # One trace records both the material replay's records (``self.d``'s hooks) and the
@@ -152,7 +153,7 @@ class GeoReplay:
     def camera_rays(self, n: ti.i32):
         for i in range(n * self.d.sw * self.d.sh):
             c = self.camera.info[None]
-            d = camera_direction(self.fpos[i], self.cam_T[None], c.aspect, c.film_w, c.film_h)
+            d = camera_direction(self.fpos[i], self.cam_K[None], c.distorted).normalized()
             near_t = c.near / d.z
             dw = (self.cam_R[None] @ d).normalized()
             self.O[0, i] = self.cam_o[None] + dw * near_t
@@ -243,7 +244,7 @@ class GeoReplay:
                 self.loss[None] += c.dot(self.d.film.adj[i])
 
     def vjp(self, d_image, spp, seed, max_depth, integ, film_w):
-        """Interior gradients: (per merged vertex (n_verts, 3), camera (dR, do, dT),
+        """Interior gradients: (per merged vertex (n_verts, 3), camera (dR, do, dK (9,)),
         point-light positions (n_emitters, 3))."""
         dint = self.d
         dint.film.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
@@ -253,11 +254,11 @@ class GeoReplay:
         gL = np.zeros((self.lpos.shape[0], 3))
         gR = np.zeros((3, 3))
         go = np.zeros(3)
-        gT = 0.0
+        gK = np.zeros(9)
         for first, n in dint.film.passes(spp):
             dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
             dint.film.gather_adjoint(n)
-            for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_T, self.O, self.Dr, self.T):
+            for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_K, self.O, self.Dr, self.T):
                 f.grad.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
                 self.camera_rays(n)
@@ -267,18 +268,18 @@ class GeoReplay:
             gL += self.lpos.grad.to_numpy()
             gR += self.cam_R.grad.to_numpy()
             go += self.cam_o.grad.to_numpy()
-            gT += float(self.cam_T.grad[None])
-        return gV[:self.r.geometry.n_verts], (gR, go, gT), gL[:self.r.emitters.n]
+            gK += self.cam_K.grad.to_numpy()
+        return gV[:self.r.geometry.n_verts], (gR, go, gK), gL[:self.r.emitters.n]
 
     def jvp(self, seeds, spp, seed, max_depth, integ, film_w):
         """Image tangent (H, W, 3) for ``seeds``: {'vpos' | 'lpos' | 'cam_R' | 'cam_o' |
-        'cam_T': tangent array}; one forward-mode replay per differentiated field."""
+        'cam_K': tangent array}; one forward-mode replay per differentiated field."""
         dint = self.d
         dint.film.prepare(spp, seed, film_w)
         self.upload()
         out = np.zeros((dint.h, dint.w, 3), np.float64)
         fields = {"vpos": self.vpos, "lpos": self.lpos, "cam_R": self.cam_R, "cam_o": self.cam_o,
-                  "cam_T": self.cam_T}
+                  "cam_K": self.cam_K}
         todo = []
         for k, v in seeds.items():
             v = np.asarray(v, np.float32)

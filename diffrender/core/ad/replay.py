@@ -118,7 +118,7 @@ class DiffIntegrator:
         for i in range(n * self.sw * self.sh):
             key, gx, gy, pos, fpos = self.film.position(i, first_sample, seed, film_w)
             rec.begin(i, pos, fpos)
-            ray_o, ray_d, ray_t = self.camera.sample_ray(fpos)
+            ray_o, ray_d, ray_t = self.camera.sample_ray(fpos, key)
             L, _aovs = trace_path(self.integ, ray_o, ray_d, ray_t, key, max_depth, rr_depth,
                                   hide_emitters, False, rec, i)
             rec.finish(i, L)

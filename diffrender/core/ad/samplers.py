@@ -66,14 +66,14 @@ DIM_EDGE_MIXTURE = 1003
 class EdgeSamples:
     """Per sample: crop-relative film position, dC (N, 3); velocity coefficients: two vertex
     indices (N, 2) with (N, 2, 3) coefficients; camera coefficients (camera-space point ``l``,
-    d v / d l (N, 3), d v / d T (N,)); point-light index (N,) (-1: none) with (N, 3)."""
+    d v / d l (N, 3), d v / d K (N, 9): the camera's intrinsics); point-light index (N,) (-1: none) with (N, 3)."""
     x: np.ndarray
     dC: np.ndarray
     vidx: np.ndarray
     vcoef: np.ndarray
     cam_l: Optional[np.ndarray] = None
     cam_cl: Optional[np.ndarray] = None
-    cam_cT: Optional[np.ndarray] = None
+    cam_cK: Optional[np.ndarray] = None
     light: Optional[np.ndarray] = None
     lcoef: Optional[np.ndarray] = None
 
@@ -89,7 +89,7 @@ class EdgeSamples:
                                    else np.full((k,) + shape, fill) for s, k in zip(items, n)])
         return EdgeSamples(cat("x", (2,)), cat("dC", (3,)), cat("vidx", (2,), 0).astype(np.int64),
                            cat("vcoef", (2, 3)), cat("cam_l", (3,), 1.0), cat("cam_cl", (3,)),
-                           cat("cam_cT", ()), cat("light", (), -1).astype(np.int64), cat("lcoef", (3,)))
+                           cat("cam_cK", (9,)), cat("light", (), -1).astype(np.int64), cat("lcoef", (3,)))
 
 
 def _liang_barsky(p0, p1, lo, hi):
@@ -177,7 +177,7 @@ class EdgeTracer:
             for side in ti.static(range(2)):
                 sg = -1.0 if side == 0 else 1.0
                 fp = ti.Vector([pos[i, 0] + sg * off[i, 0], pos[i, 1] + sg * off[i, 1]])
-                o, d, tmax = self.camera.sample_ray(fp)
+                o, d, tmax = self.camera.sample_ray(fp, key)
                 L, _ = self.integ.path(o, d, tmax, key, max_depth, rr_depth, hide, False)
                 L = finite_or_black(L)
                 for c in ti.static(range(3)):
@@ -288,7 +288,7 @@ class EdgeTracer:
             for c in ti.static(range(3)):
                 dC[i, c] = 0.0
             fp = ti.Vector([pos[i, 0], pos[i, 1]])
-            o, d, tmax = self.camera.sample_ray(fp)
+            o, d, tmax = self.camera.sample_ray(fp, key)
             h = self.geometry.intersect(o, d, tmax)
             si = self.geometry.surface(h, o, d)
             if si.valid and max_depth >= 2 and self.n_edge[None] > 0:
@@ -433,9 +433,12 @@ class EdgeSampler:
         ca = la + s0[:, None] * (lb - la)
         cb = la + s1[:, None] * (lb - la)
         crop = self._crop_full()
-        p0 = cam.screen(ca) - crop
-        p1 = cam.screen(cb) - crop
-        ua, ub = _liang_barsky(p0, p1, self.film.lo, self.film.hi)
+        # Segments on the pinhole film (straight); with lens distortion the silhouette is their
+        # image under the distortion, a curve (sampled below through the pinhole segment).
+        p0 = cam.screen_pinhole(ca) - crop
+        p1 = cam.screen_pinhole(cb) - crop
+        lo, hi = cam.pinhole_bounds(self.film.lo + crop, self.film.hi + crop)
+        ua, ub = _liang_barsky(p0, p1, lo - crop, hi - crop)
         seglen = np.linalg.norm(p1 - p0, axis=1)
         length = np.where(ub > ua, (ub - ua) * seglen, 0.0)
         total = float(length.sum())
@@ -453,15 +456,23 @@ class EdgeSampler:
         l = la[k] + s[:, None] * (lb[k] - la[k])
         tdir = p1[k] - p0[k]
         ns = np.stack([-tdir[:, 1], tdir[:, 0]], 1) / np.maximum(seglen[k], 1e-30)[:, None]
+        stretch = 1.0
+        if cam.distorted:  # the curve's point, tangent and length element on the film
+            td = np.einsum("nij,nj->ni", cam.distortion_jacobian_px(x + crop),
+                           tdir / np.maximum(seglen[k], 1e-30)[:, None])
+            stretch = np.linalg.norm(td, axis=1)
+            ns = np.stack([-td[:, 1], td[:, 0]], 1) / np.maximum(stretch, 1e-30)[:, None]
+            x = cam.screen(l) - crop
+            stretch = stretch[:, None]
         keys = self._keys(seed, 0x51ED, n_samples)
         L = self._pairs(x + crop, ns * SCREEN_EPS, keys, integ, max_depth)
-        dC = (L[:, 0] - L[:, 1]) * (total / n_samples)
+        dC = (L[:, 0] - L[:, 1]) * (total / n_samples) * stretch
         Jl = cam.jac_local(l)                        # (N, 2, 3)
         cl = np.einsum("nk,nkj->nj", ns, Jl)         # d v_n / d l
         cw = cl @ cam.Rinv                           # d v_n / d world point
         vcoef = np.stack([(1.0 - s)[:, None] * cw, s[:, None] * cw], 1)
-        cT = np.einsum("nk,nk->n", ns, cam.jac_T(l))
-        return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, l, cl, cT)
+        cK = np.einsum("nk,nkj->nj", ns, cam.jac_K(l))
+        return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, l, cl, cK)
 
     # --- point-light shadows on directly visible receivers ---------------------------------
 
@@ -524,7 +535,7 @@ class EdgeSampler:
         clight = np.einsum("nj,nji->ni", cq, dq_dl)
         cl = np.einsum("nk,nkj->nj", ns, Jl)
         vcoef = np.stack([(1.0 - s)[:, None] * cm, s[:, None] * cm], 1)
-        cT = np.einsum("nk,nk->n", ns, cam.jac_T(lq))
+        cT = np.einsum("nk,nkj->nj", ns, cam.jac_K(lq))
         return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, lq, cl, cT,
                            lid[k], clight)
 

@@ -21,7 +21,7 @@ KNOWN_UNSUPPORTED = {
              "bumpmap", "normalmap", "null", "polarizer", "retarder",
              "circular", "measured_polarized", "principled", "principledthin"),
     "emitter": ("projector",),
-    "sensor": ("orthographic", "thinlens", "radiancemeter", "irradiancemeter", "distant",
+    "sensor": ("orthographic", "radiancemeter", "irradiancemeter", "distant",
                "batch"),
     "film": ("specfilm",),
     "rfilter": ("mitchell", "catmullrom", "lanczos"),

@@ -15,16 +15,47 @@ def _sampler(type_, extra=None, maps_to="independent"):
     return PluginSpec("sampler", type_, p, (), f"{type_} sampler", maps_to)
 
 
+def _camera_params(extra, diff=True):
+    note = "" if diff else " (not differentiable with this sensor)"
+    p = {"fov": Param("float", None, "field of view in degrees along fov_axis" + note, diff=diff,
+                      discontinuous=diff),
+         "focal_length": Param("string", "50mm", "35mm-equivalent focal length, used when no fov"),
+         "fov_axis": Param("string", "x", "", ("x", "y", "diagonal", "smaller", "larger")),
+         "near_clip": Param("float", 0.01, ""), "far_clip": Param("float", 10000.0, ""),
+         "to_world": Param("transform", None, "camera-to-world (no scaling)" + note, diff=diff,
+                           discontinuous=diff)}
+    p.update(extra)
+    return p
+
+
+#: the diffrender extension of ``perspective``: pixel intrinsics and Brown–Conrady distortion
+INTRINSIC_PARAMS = {
+    "fx": Param("float", None, "diffrender extension: focal length in pixels (x); with fy, cx, "
+                "cy it replaces fov and the offsets", diff=True, discontinuous=True),
+    "fy": Param("float", None, "diffrender extension: focal length in pixels (y)", diff=True,
+                discontinuous=True),
+    "cx": Param("float", None, "diffrender extension: principal point x in pixels (0 = left "
+                "edge)", diff=True, discontinuous=True),
+    "cy": Param("float", None, "diffrender extension: principal point y in pixels (0 = top "
+                "edge)", diff=True, discontinuous=True),
+    **{k: Param("float", 0.0, f"diffrender extension: Brown–Conrady {k} (OpenCV's)", diff=True,
+                discontinuous=True) for k in ("k1", "k2", "k3", "p1", "p2")}}
+
 SPECS = (
-    PluginSpec("sensor", "perspective", {
-        "fov": Param("float", None, "field of view in degrees along fov_axis", diff=True,
-                     discontinuous=True),
-        "focal_length": Param("string", "50mm", "35mm-equivalent focal length, used when no fov"),
-        "fov_axis": Param("string", "x", "", ("x", "y", "diagonal", "smaller", "larger")),
-        "near_clip": Param("float", 0.01, ""), "far_clip": Param("float", 10000.0, ""),
-        "to_world": Param("transform", None, "camera-to-world (no scaling)", diff=True,
-                          discontinuous=True)},
+    PluginSpec("sensor", "perspective", _camera_params({
+        "principal_point_offset_x": Param("float", 0.0, "principal point shift, fraction of the "
+                                          "width (+: the view moves left)", diff=True,
+                                          discontinuous=True),
+        "principal_point_offset_y": Param("float", 0.0, "principal point shift, fraction of the "
+                                          "height (+: the view moves up)", diff=True,
+                                          discontinuous=True),
+        "focus_distance": Param("float", 10000.0, "read and ignored, as in Mitsuba"),
+        **INTRINSIC_PARAMS}),
         ("film", "sampler"), "pinhole camera"),
+    PluginSpec("sensor", "thinlens", _camera_params({
+        "aperture_radius": Param("float", None, "radius of the lens aperture (required)"),
+        "focus_distance": Param("float", 10000.0, "distance of the plane in focus")}, diff=False),
+        ("film", "sampler"), "thin-lens camera (defocus blur)"),
     PluginSpec("film", "hdrfilm", {
         "width": Param("integer", 768, ""), "height": Param("integer", 576, ""),
         "file_format": Param("string", "openexr", "", ("openexr", "exr", "rgbe", "pfm")),
@@ -92,15 +123,52 @@ class SensorBuilder:
         if np.any(np.abs(norms - 1.0) > 1e-3):
             raise r.error("sensor to_world must not contain scaling (column lengths "
                           f"{np.round(norms, 4).tolist()})", "to_world")
+        extra = self._camera_extra(r, node.type)
         r.finish()
-        sensor = Sensor(to_world=m, fov=float(fov), fov_axis=axis, near_clip=near, far_clip=far,
-                        film=film, sampler=sampler, id=node.id)
+        sensor = Sensor(type=node.type, to_world=m, fov=float(fov), fov_axis=axis,
+                        near_clip=near, far_clip=far, film=film, sampler=sampler, id=node.id,
+                        **extra)
         fx = sensor.fov_x()
         if not 0.0 < fx < 180.0 or not np.isfinite(fx):
             raise r.error(f"the horizontal field of view must be in (0, 180) degrees, got {fx:g}",
-                          "fov" if r.has("fov") else None)
+                          "fov" if r.has("fov") else ("fx" if r.has("fx") else None))
         self.origin[id(sensor)] = node
         return sensor
+
+    def _camera_extra(self, r: Reader, type_: str) -> dict:
+        """The Sensor fields of a thinlens / perspective beyond the pinhole's fov."""
+        if type_ == "thinlens":
+            if not r.has("aperture_radius"):
+                raise r.error("thinlens needs 'aperture_radius'")
+            ar, fd = r.get("aperture_radius"), r.get("focus_distance")
+            if not ar >= 0:
+                raise r.error(f"aperture_radius must be >= 0, got {ar}", "aperture_radius")
+            if not fd > 0:
+                raise r.error(f"focus_distance must be positive, got {fd}", "focus_distance")
+            return dict(aperture_radius=float(ar), focus_distance=float(fd))
+        out = {}
+        r.get("focus_distance")  # read and ignored by Mitsuba's perspective
+        for k in ("principal_point_offset_x", "principal_point_offset_y"):
+            if r.has(k):
+                out[k] = float(r.get(k))
+        given = [k for k in ("fx", "fy", "cx", "cy") if r.has(k)]
+        dist = [k for k in ("k1", "k2", "k3", "p1", "p2") if r.has(k)]
+        if given or dist:
+            if len(given) < 4:
+                missing = [k for k in ("fx", "fy", "cx", "cy") if k not in given]
+                raise r.error("the intrinsics extension needs all of fx, fy, cx, cy (missing "
+                              f"{', '.join(missing)})", (given + dist)[0])
+            for k in ("fov", "focal_length", "principal_point_offset_x",
+                      "principal_point_offset_y"):
+                if r.has(k):
+                    raise r.error(f"give either '{k}' or the pixel intrinsics fx, fy, cx, cy, "
+                                  "not both", k)
+            for k in given + dist:
+                out[k] = float(r.get(k))
+            for k in ("fx", "fy"):
+                if not out[k] > 0:
+                    raise r.error(f"{k} must be positive, got {out[k]:g}", k)
+        return out
 
     def film(self, node: Node) -> Film:
         r = Reader(self, node)
