@@ -52,7 +52,7 @@ def test_unknown_plugin(xml_scene):
     p = xml_scene('<shape type="instance"/>')
     assert error_of(p) == (f"{p}:2: unsupported shape type 'instance'; supported: cube, "
                            "cylinder, disk, obj, ply, rectangle, serialized, sphere")
-    p = xml_scene('<bsdf type="roughdiffuse"/>')
+    p = xml_scene('<shape type="sphere"><bsdf type="roughdiffuse"/></shape>')  # (unused: ignored)
     assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdiffuse'; supported: blendbsdf, "
                            "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
                            "roughconductor, roughdielectric, roughplastic, shader, "

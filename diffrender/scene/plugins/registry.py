@@ -27,6 +27,9 @@ KNOWN_UNSUPPORTED = {
     "rfilter": ("mitchell", "catmullrom", "lanczos"),
     "integrator": ("depth", "volprim_rf_basic"),
     "texture": ("mesh_attribute", "volume"),
+    "medium": ("homogeneous", "heterogeneous"),
+    "phase": ("isotropic", "hg", "rayleigh", "blendphase", "lut", "sggx", "tabphase"),
+    "volume": ("constvolume", "gridvolume"),
 }
 
 CATEGORIES = ("shape", "bsdf", "texture", "emitter", "sensor", "film", "rfilter", "sampler",
