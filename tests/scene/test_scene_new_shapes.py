@@ -155,3 +155,17 @@ def test_cylinder_errors(xml_scene):
     with pytest.raises(SceneError, match="cylinder p0 and p1 must differ"):
         load_scene(xml_scene('<shape type="cylinder"><point name="p1" x="0" y="0" z="0"/>'
                              '</shape>'))
+
+
+def test_serialized_with_a_corrupt_directory_is_a_one_line_error(xml_scene, write):
+    """A file whose end-of-file mesh directory does not fit (mitsuba-data's
+    ``matpreview.serialized``, which Mitsuba 3.9.1 cannot read either)."""
+    good = serialized_file(4, [dict(v=V, f=F)])
+    write(good[:-4] + struct.pack("<I", 0xCB85_3CF7), "bad.serialized")
+    p = xml_scene('<shape type="serialized"><string name="filename" value="bad.serialized"/>'
+                  '<integer name="shape_index" value="2"/></shape>')
+    with pytest.raises(SceneError) as e:
+        load_scene(p)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{p}:2: shape 'serialized': ")
+    assert "mesh directory at the end of the file is invalid" in msg

@@ -107,7 +107,7 @@ class ShapeBuilder:
             else:  # pragma: no cover - spec_for rejected it
                 raise AssertionError(t)
         except meshes.MeshFileError as exc:
-            raise SceneError(str(exc), r.loc("filename")) from None
+            raise SceneError(f"{r.owner}: {exc}", r.loc("filename")) from None
         self._check_transform(to_world, r, "to_world")
         wv, wf, wn, wuv, lv, ln = meshes.shape_from_local(v, f, n, uv, to_world, face_normals,
                                                           flip)
