@@ -49,9 +49,10 @@ def test_missing_texture_file(xml_scene, tmp_path):
 
 
 def test_unknown_plugin(xml_scene):
-    p = xml_scene('<shape type="instance"/>')
-    assert error_of(p) == (f"{p}:2: unsupported shape type 'instance'; supported: cube, "
-                           "cylinder, disk, obj, ply, rectangle, serialized, sphere")
+    p = xml_scene('<shape type="bsplinecurve"/>')
+    assert error_of(p) == (f"{p}:2: unsupported shape type 'bsplinecurve'; supported: cube, "
+                           "cylinder, disk, instance, obj, ply, rectangle, serialized, "
+                           "shapegroup, sphere")
     p = xml_scene('<shape type="sphere"><bsdf type="roughdiffuse"/></shape>')  # (unused: ignored)
     assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdiffuse'; supported: blendbsdf, "
                            "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
@@ -62,12 +63,13 @@ def test_unknown_plugin(xml_scene):
                            "blendbsdf, bumpmap, conductor, dielectric, diffuse, mask, normalmap, "
                            "plastic, roughconductor, roughdielectric, roughplastic, shader, "
                            "thindielectric, twosided")
-    msg = error_of({"type": "scene", "a": {"type": "instance"}})
-    assert msg == ("<dict>: a.type: unsupported shape type 'instance'; supported: cube, "
-                   "cylinder, disk, obj, ply, rectangle, serialized, sphere")
+    msg = error_of({"type": "scene", "a": {"type": "bsplinecurve"}})
+    assert msg == ("<dict>: a.type: unsupported shape type 'bsplinecurve'; supported: cube, "
+                   "cylinder, disk, instance, obj, ply, rectangle, serialized, shapegroup, sphere")
     msg = error_of({"type": "scene", "a": {"type": "foo"}})
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
-                          "cylinder, disk, obj, ply, rectangle, serialized, sphere; bsdf: "
+                          "cylinder, disk, instance, obj, ply, rectangle, serialized, "
+                          "shapegroup, sphere; bsdf: "
                           "blendbsdf, bumpmap, "
                           "conductor, dielectric, diffuse, mask, normalmap, plastic, "
                           "roughconductor, roughdielectric, roughplastic, shader, "

@@ -15,7 +15,7 @@ for _mod in (shape, bsdf, texture, emitter, sensor, integrator):
 
 #: Mitsuba 3 plugins that exist but are not supported here (for clear error messages).
 KNOWN_UNSUPPORTED = {
-    "shape": ("shapegroup", "instance", "bsplinecurve", "linearcurve",
+    "shape": ("bsplinecurve", "linearcurve",
               "sdfgrid", "ellipsoids", "ellipsoidsmesh", "merge", "blender"),
     "bsdf": ("roughdiffuse", "hair", "measured", "pplastic",
              "bumpmap", "normalmap", "null", "polarizer", "retarder",
