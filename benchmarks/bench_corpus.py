@@ -190,8 +190,8 @@ def _render(out: dict, scene, path: str, args, peer) -> None:
     ref_scene = peer.load(path)
     if not ref_scene.sensors() or not any(
             k.endswith("film.size") for k in mi.traverse(ref_scene).keys()):
-        raise RuntimeError("the scene has no sensor: Mitsuba frames the scene with a default "
-                           "camera, diffrender does not (not compared)")
+        raise RuntimeError("the scene has no sensor: Mitsuba 3.9.1 loads it without one and "
+                           "cannot render it ('No sensor specified!'); not compared")
     integrator = None
     if ref_scene.integrator() is None:  # diffrender renders with 'path', as documented
         integrator = mi.load_dict({"type": "path"})
