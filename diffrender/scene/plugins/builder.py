@@ -118,7 +118,7 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
                 raise SceneError(f"area emitter '{c.id}' is declared in the scene but no shape "
                                  f"references it; reference it from a shape with <ref "
                                  f"id=\"{c.id}\"/>", str(c.loc))
-        if not scene.sensors:  # Mitsuba's default sensor (a perspective camera)
+        if not scene.sensors:  # a default perspective camera (Mitsuba 3.9.1 has none)
             scene.sensors.append(Sensor())
         return scene
 
