@@ -54,6 +54,7 @@ REFERENCES = {
     "rfilter_gaussian": (f"{SCENES}/rfilter.xml", {"res": 24, "rfilter": "gaussian"}, 4096),
     "shapes_textured": (f"{SCENES}/shapes_textured.xml", {"res": 48, "max_depth": 4}, 16384),
     "normalmap_32": (f"{SCENES}/normalmap.xml", {"res": 32}, 8192),
+    "instancing_32": (f"{SCENES}/instancing.xml", {"res": 32}, 8192),
 }
 
 

@@ -76,6 +76,9 @@ TEXTURE_CASES = {
                       "test_reverse_mode_matches_finite_differences", "paint.reflectance.color0")],
     "shader": [("tests/core/test_shaders.py", "test_shader_parameter_gradients",
                 "wood.reflectance.frequency")],
+    # loads as a constant slot (the value without colour conversion): the constant case
+    "rawconstant": [("tests/core/test_gradients.py", "test_reverse_mode_matches_finite_differences",
+                     "wallmat.reflectance")],
 }
 
 

@@ -34,8 +34,15 @@ SPECS = (
         "filter_type": Param("string", "bilinear", "", tuple(reversed(FILTERS))),
         "wrap_mode": Param("string", "repeat", "", tuple(WRAPS)),
         "raw": Param("boolean", False, "no sRGB decoding"),
+        "format": Param("string", "variant", "texel storage: `variant` / `auto` (float32), "
+                        "`float16` (rounded to half precision), `uint8` (raw only)",
+                        ("variant", "auto", "float16", "uint8")),
         "to_uv": _TO_UV},
         doc="image texture (its texels are differentiable: `.data`)", code=KIND_BITMAP),
+    PluginSpec("texture", "rawconstant", {
+        "value": Param("point", None, "a float or a 3-vector (required), used as is: no colour "
+                       "conversion (e.g. a normal map's constant normal)")},
+        doc="constant texture without colour conversion", code=KIND_CONSTANT),
     PluginSpec("texture", "checkerboard", {
         "color0": Param("spectrum", 0.4, "", diff=True),
         "color1": Param("spectrum", 0.2, "", diff=True),

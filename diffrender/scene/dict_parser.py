@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import SceneError
 from ..image import srgb_to_linear
 from . import transforms as tf
-from .plugins import CATEGORIES, PLUGINS, category_of
+from .plugins import CATEGORIES, MEDIA_CATEGORIES, PLUGINS, category_of
 from .tree import Loc, Node, Prop, Ref, TransformOp
 from .xml_parser import (_check_matrix, check_float, check_int, check_transform,
                          spectrum_prop_rgb, substitute, tokenize, warn_axis)
@@ -118,7 +118,7 @@ class DictConverter:
         if cat is None:
             raise self.err(f"unknown plugin type '{t}'; supported: {_all_types()}",
                            loc.child("type"))
-        if t not in PLUGINS.get(cat, {}):
+        if t not in PLUGINS.get(cat, {}) and cat not in MEDIA_CATEGORIES:
             raise self.err(f"unsupported {cat} type '{t}'; supported: "
                            f"{', '.join(sorted(PLUGINS[cat]))}", loc.child("type"))
         pid = d.get("id", default_id)

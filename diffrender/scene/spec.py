@@ -19,6 +19,11 @@ KINDS = ("float", "integer", "boolean", "string", "point", "spectrum", "transfor
          "float_texture", "ior")
 
 
+#: Categories of participating media (``<medium>``, ``<phase>``, ``<volume>``): kept in the plugin
+#: tree, an error only where a volumetric integrator would use them (``plugins/builder.py``).
+MEDIA_CATEGORIES = ("medium", "phase", "volume")
+
+
 class SceneWarning(UserWarning):
     """A scene element is accepted but rendered differently from Mitsuba (e.g. a stratified
     sampler rendered with independent samples)."""

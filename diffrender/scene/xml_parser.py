@@ -472,11 +472,14 @@ class XMLConverter:
             self._fill_object(c, child)
             parent.children.append(child)
             return
-        if tag in UNSUPPORTED_OBJECT_TAGS:
-            raise SceneError(f"<{tag} type=\"{c.attrs.get('type', '?')}\">: participating "
-                             "media are not supported (diffrender renders surfaces in vacuum); "
-                             f"remove the <{tag}> and the references to it, or render with "
-                             "Mitsuba's volpath", str(loc))
+        if tag in UNSUPPORTED_OBJECT_TAGS:  # kept in the tree: an error only where it is used
+            attrs = self._subst_attrs(c)
+            self._check_attrs(c, ("type", "id", "name"), ("type",), attrs)
+            child = Node(tag, attrs["type"], loc, id=attrs.get("id"), name=attrs.get("name"),
+                         raw=dict(c.attrs))
+            self._fill_object(c, child)
+            parent.children.append(child)
+            return
         if tag in PROPERTY_TAGS:
             prop = self._property(c, parent)
             if prop.name in parent.props:

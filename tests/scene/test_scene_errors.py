@@ -49,10 +49,11 @@ def test_missing_texture_file(xml_scene, tmp_path):
 
 
 def test_unknown_plugin(xml_scene):
-    p = xml_scene('<shape type="instance"/>')
-    assert error_of(p) == (f"{p}:2: unsupported shape type 'instance'; supported: cube, "
-                           "cylinder, disk, obj, ply, rectangle, serialized, sphere")
-    p = xml_scene('<bsdf type="roughdiffuse"/>')
+    p = xml_scene('<shape type="bsplinecurve"/>')
+    assert error_of(p) == (f"{p}:2: unsupported shape type 'bsplinecurve'; supported: cube, "
+                           "cylinder, disk, instance, obj, ply, rectangle, serialized, "
+                           "shapegroup, sphere")
+    p = xml_scene('<shape type="sphere"><bsdf type="roughdiffuse"/></shape>')  # (unused: ignored)
     assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdiffuse'; supported: blendbsdf, "
                            "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
                            "roughconductor, roughdielectric, roughplastic, shader, "
@@ -62,12 +63,13 @@ def test_unknown_plugin(xml_scene):
                            "blendbsdf, bumpmap, conductor, dielectric, diffuse, mask, normalmap, "
                            "plastic, roughconductor, roughdielectric, roughplastic, shader, "
                            "thindielectric, twosided")
-    msg = error_of({"type": "scene", "a": {"type": "instance"}})
-    assert msg == ("<dict>: a.type: unsupported shape type 'instance'; supported: cube, "
-                   "cylinder, disk, obj, ply, rectangle, serialized, sphere")
+    msg = error_of({"type": "scene", "a": {"type": "bsplinecurve"}})
+    assert msg == ("<dict>: a.type: unsupported shape type 'bsplinecurve'; supported: cube, "
+                   "cylinder, disk, instance, obj, ply, rectangle, serialized, shapegroup, sphere")
     msg = error_of({"type": "scene", "a": {"type": "foo"}})
     assert msg.startswith("<dict>: a.type: unknown plugin type 'foo'; supported: shape: cube, "
-                          "cylinder, disk, obj, ply, rectangle, serialized, sphere; bsdf: "
+                          "cylinder, disk, instance, obj, ply, rectangle, serialized, "
+                          "shapegroup, sphere; bsdf: "
                           "blendbsdf, bumpmap, "
                           "conductor, dielectric, diffuse, mask, normalmap, plastic, "
                           "roughconductor, roughdielectric, roughplastic, shader, "
@@ -108,19 +110,19 @@ def test_unknown_attribute_json_key_path(write):
 def test_nan_in_mesh(xml_scene, write):
     obj = write("v 0 0 0\nv 1 nan 0\nv 0 1 0\nf 1 2 3\n", "nan.obj")
     p = xml_scene('<shape type="obj">\n<string name="filename" value="nan.obj"/>\n</shape>')
-    assert error_of(p) == f"{p}:3: {obj}:2: non-finite vertex position \"v 1 nan 0\""
+    assert error_of(p) == f"{p}:3: shape 'obj': {obj}:2: non-finite vertex position \"v 1 nan 0\""
     ply = write("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
                 "property float z\nelement face 1\nproperty list uchar int vertex_indices\n"
                 "end_header\n0 0 0\n1 0 inf\n0 1 0\n3 0 1 2\n", "inf.ply")
     p = xml_scene('<shape type="ply">\n<string name="filename" value="inf.ply"/>\n</shape>')
-    assert error_of(p) == (f"{p}:3: {ply}: non-finite vertex position at vertex 1 "
+    assert error_of(p) == (f"{p}:3: shape 'ply': {ply}: non-finite vertex position at vertex 1 "
                            "[1.0, 0.0, inf]")
 
 
 def test_bad_mesh_file(xml_scene, write):
     obj = write("v 0 0 0\nv 1 0 0\nf 1 2 7\n", "bad.obj")
     p = xml_scene('<shape type="obj"><string name="filename" value="bad.obj"/></shape>')
-    assert error_of(p) == (f"{p}:2: {obj}:3: reference to invalid vertex 7 (the file has 2 so "
+    assert error_of(p) == (f"{p}:2: shape 'obj': {obj}:3: reference to invalid vertex 7 (the file has 2 so "
                            "far)")
 
 

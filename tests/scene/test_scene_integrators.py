@@ -152,11 +152,66 @@ def test_integrator_errors(xml_scene, body, expected):
     assert expected in error_line(xml_scene(body))
 
 
-def test_participating_media_are_an_error(xml_scene):
-    p = xml_scene('<medium type="homogeneous" id="fog"/>\n<integrator type="volpath"/>')
+MEDIUM = ('<medium type="homogeneous" id="fog"><rgb name="albedo" value="0.5"/>\n'
+          '<phase type="hg"><float name="g" value="0.3"/></phase></medium>\n')
+MEDIUM_USE = ('<shape type="sphere"><float name="radius" value="0.3"/><bsdf type="dielectric"/>\n'
+              '<ref id="fog" name="interior"/></shape>\n')
+
+
+@pytest.mark.parametrize("integrator", ["path", "volpath"])
+def test_unused_medium_loads(xml_scene, integrator):
+    """A medium nothing references has no effect in Mitsuba: the scene loads and renders the
+    very same pixels as without it."""
+    integ = f'<integrator type="{integrator}"><integer name="max_depth" value="3"/></integrator>'
+    with_medium = render(xml_scene(SCENE + MEDIUM + integ, "m.xml"))
+    assert np.array_equal(with_medium, render(xml_scene(SCENE + integ, "plain.xml")))
+
+
+@pytest.mark.parametrize("integrator", ["path", "direct"])
+def test_used_medium_is_ignored_by_surface_integrators(xml_scene, integrator):
+    """Mitsuba's path / direct integrators ignore media (measured: a dielectric sphere with a
+    homogeneous interior renders as in vacuum under path): the scene loads."""
+    p = xml_scene(SCENE + MEDIUM + MEDIUM_USE + f'<integrator type="{integrator}"/>')
+    sc, _ = load_quiet(p)
+    assert len(sc.shapes) == 4
+
+
+@pytest.mark.parametrize("integrator", ["volpath", "volpathmis", "prbvolpath"])
+def test_used_medium_under_volpath_is_an_error(xml_scene, integrator):
+    p = xml_scene(MEDIUM + MEDIUM_USE + f'<integrator type="{integrator}"/>')
     msg = error_line(p)
-    assert msg.startswith(f"{p}:2:") and "<medium type=\"homogeneous\">" in msg
-    assert "remove the <medium>" in msg
+    assert msg.startswith(f"{p}:5:") and "medium 'homogeneous' (at " in msg and f"{p}:2)" in msg
+    assert f"integrator '{integrator}'" in msg and "remove the medium reference" in msg
+
+
+def test_medium_nested_in_moment_volpath_is_an_error(xml_scene):
+    p = xml_scene(MEDIUM + MEDIUM_USE + '<integrator type="moment"><integrator type="volpath"/>'
+                  '</integrator>')
+    assert "integrator 'volpath'" in error_line(p)
+
+
+def test_unused_bsdf_with_volume_texture_loads(xml_scene):
+    """The lego tutorial scene's shape: a BSDF with a volume texture that nothing references
+    (Mitsuba builds it; it has no effect). Referenced, it is an error naming the texture."""
+    bsdf = ('<bsdf type="diffuse" id="vol"><texture type="volume" name="reflectance">\n'
+            '<volume type="gridvolume" name="volume"><string name="filename" value="x.vol"/>'
+            '</volume></texture></bsdf>\n')
+    with pytest.warns(SceneWarning, match="texture 'volume'.*not support"):
+        sc = load_scene(xml_scene(SCENE + bsdf, "unused.xml"))
+    assert len(sc.shapes) == 3
+    p = xml_scene(bsdf + '<shape type="sphere"><ref id="vol"/></shape>', "used.xml")
+    msg = error_line(p)
+    assert msg.startswith(f"{p}:2:") and "unsupported texture type 'volume'" in msg
+
+
+def test_unused_medium_in_dict_scene():
+    sc = load_scene({"type": "scene", "fog": {"type": "homogeneous", "albedo": 0.5},
+                     "ball": {"type": "sphere"}})
+    assert len(sc.shapes) == 1
+    with pytest.raises(SceneError, match="ball.*uses medium 'homogeneous'"):
+        load_scene({"type": "scene", "integrator": {"type": "volpath"},
+                    "fog": {"type": "homogeneous", "albedo": 0.5},
+                    "ball": {"type": "sphere", "interior": {"type": "ref", "id": "fog"}}})
 
 
 def render(path, **kw):

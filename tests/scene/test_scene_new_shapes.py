@@ -155,3 +155,59 @@ def test_cylinder_errors(xml_scene):
     with pytest.raises(SceneError, match="cylinder p0 and p1 must differ"):
         load_scene(xml_scene('<shape type="cylinder"><point name="p1" x="0" y="0" z="0"/>'
                              '</shape>'))
+
+
+def test_serialized_with_a_corrupt_directory_is_a_one_line_error(xml_scene, write):
+    """A file whose end-of-file mesh directory does not fit (mitsuba-data's
+    ``matpreview.serialized``, which Mitsuba 3.9.1 cannot read either)."""
+    good = serialized_file(4, [dict(v=V, f=F)])
+    write(good[:-4] + struct.pack("<I", 0xCB85_3CF7), "bad.serialized")
+    p = xml_scene('<shape type="serialized"><string name="filename" value="bad.serialized"/>'
+                  '<integer name="shape_index" value="2"/></shape>')
+    with pytest.raises(SceneError) as e:
+        load_scene(p)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{p}:2: shape 'serialized': ")
+    assert "mesh directory at the end of the file is invalid" in msg
+
+
+def test_shapegroup_instances_place_copies(xml_scene):
+    """Mitsuba's ``shapegroup`` / ``instance``: the group is not rendered by itself; each
+    instance adds its shapes with ``instance.to_world @ shape.to_world``, sharing the BSDFs."""
+    p = xml_scene('''
+        <shape type="shapegroup" id="g">
+            <shape type="rectangle" id="r">
+                <transform name="to_world"><scale value="2"/><translate x="1"/></transform>
+                <bsdf type="diffuse" id="red"><rgb name="reflectance" value="0.8, 0.1, 0.1"/></bsdf>
+            </shape>
+            <shape type="sphere"><float name="radius" value="0.5"/></shape>
+        </shape>
+        <shape type="instance" id="a"><ref id="g"/></shape>
+        <shape type="instance"><ref id="g"/>
+            <transform name="to_world"><rotate z="1" angle="90"/><translate z="3"/></transform>
+        </shape>''')
+    sc = load_scene(p)
+    assert [s.id for s in sc.shapes] == ["a.r", "a.shape_1", "instance_2.r", "instance_2.shape_3"]
+    corners = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float64) * 2
+    corners[:, 0] += 1
+    np.testing.assert_allclose(np.sort(sc.shapes[0].vertices, 0), np.sort(corners, 0), atol=1e-6)
+    turned = np.stack([-corners[:, 1], corners[:, 0], corners[:, 2] + 3], 1)
+    np.testing.assert_allclose(np.sort(sc.shapes[2].vertices, 0), np.sort(turned, 0), atol=1e-6)
+    assert sc.shapes[0].bsdf is sc.shapes[2].bsdf
+    np.testing.assert_allclose(np.linalg.norm(sc.shapes[3].vertices - [0, 0, 3], axis=1), 0.5,
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('<shape type="instance"><shape type="sphere"/></shape>',
+     "an instance needs a reference to a shapegroup"),
+    ('<shape type="shapegroup" id="g"><shape type="sphere"><emitter type="area"/></shape></shape>',
+     "a shape in a shapegroup cannot have an emitter"),
+    ('<shape type="shapegroup" id="g"><shape type="shapegroup"/></shape>',
+     "a shapegroup cannot be nested in a shapegroup"),
+])
+def test_shapegroup_errors(xml_scene, body, expected):
+    p = xml_scene(body)
+    with pytest.raises(SceneError) as e:
+        load_scene(p)
+    assert str(e.value).startswith(f"{p}:2:") and expected in str(e.value)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from diffrender.errors import SceneError
+from diffrender.image import write_image
 from diffrender.scene import load_scene, write_scene
 from diffrender.scene.plugins import SceneWarning
 
@@ -150,3 +151,44 @@ def test_bundled_scene_round_trips_through_dict_formats(tmp_path, repo, ext):
     q = load_scene(str(tmp_path / f"out.{ext}"))
     assert diff_scenes(sc, q) == []
     assert q.shapes[1].bsdf.type == "bumpmap"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('<vector name="value" value="0.5, 0.5, 1.0"/>', [0.5, 0.5, 1.0]),
+    ('<float name="value" value="0.25"/>', [0.25, 0.25, 0.25])])
+def test_rawconstant_normal_map(xml_scene, value, expected):
+    """Mitsuba's test scenes give a normal map as ``rawconstant`` (a value used as is)."""
+    sc = load_body(xml_scene, f'<bsdf type="normalmap"><texture name="normalmap" '
+                              f'type="rawconstant">{value}</texture><bsdf type="diffuse"/></bsdf>')
+    t = sc.shapes[0].bsdf.params["normalmap"]
+    assert t.type == "constant"
+    np.testing.assert_array_equal(t.value, np.asarray(expected, np.float32))
+
+
+def test_rawconstant_needs_a_value(xml_scene):
+    p = xml_scene('<shape type="rectangle"><bsdf type="normalmap"><texture name="normalmap" '
+                  'type="rawconstant"/><bsdf type="diffuse"/></bsdf></shape>')
+    with pytest.raises(SceneError, match=r"scene.xml:2: texture 'rawconstant' needs a 'value'"):
+        load_scene(p)
+
+
+def test_bitmap_storage_format(xml_scene, tmp_path):
+    """``format``: Mitsuba's texel storage. float16 rounds texels to half precision, uint8 (raw)
+    to 1/255 steps; unknown names are an error listing Mitsuba's."""
+    img = np.full((2, 2, 3), 0.1234567, np.float32)
+    write_image(str(tmp_path / "t.exr"), img)
+
+    def data(fmt, raw="true"):
+        sc = load_body(xml_scene, f'<bsdf type="diffuse"><texture type="bitmap" name="reflectance">'
+                                  f'<string name="filename" value="t.exr"/><boolean name="raw" '
+                                  f'value="{raw}"/><string name="format" value="{fmt}"/>'
+                                  '</texture></bsdf>')
+        return sc.shapes[0].bsdf.params["reflectance"].data[0, 0, 0]
+
+    assert data("variant") == data("auto") == np.float32(0.1234567)
+    assert data("float16") == np.float32(np.float16(0.1234567)) != np.float32(0.1234567)
+    assert data("uint8") == np.float32(31 / 255)
+    with pytest.raises(SceneError, match="'uint8' is supported with raw=true only"):
+        data("uint8", raw="false")
+    with pytest.raises(SceneError, match="must be one of variant, auto, float16, uint8"):
+        data("fp32")

@@ -9,11 +9,12 @@
   :mod:`.integrator` — the builders, composed in :mod:`.builder`;
 - :mod:`.doc_tables` — the parameter tables of ``docs/scene-format.md``.
 """
-from ..spec import Param, PluginSpec, SceneWarning
+from ..spec import MEDIA_CATEGORIES, Param, PluginSpec, SceneWarning
 from .builder import Builder, build_scene, check_refs, collect_ids
 from .reader import Reader
 from .registry import CATEGORIES, KNOWN_UNSUPPORTED, PLUGINS, category_of, spec_for, supported
 
 __all__ = ["Param", "PluginSpec", "SceneWarning", "Builder", "build_scene", "check_refs",
-           "collect_ids", "Reader", "CATEGORIES", "KNOWN_UNSUPPORTED", "PLUGINS", "category_of",
+           "collect_ids", "Reader", "CATEGORIES", "KNOWN_UNSUPPORTED", "MEDIA_CATEGORIES", "PLUGINS",
+           "category_of",
            "spec_for", "supported"]

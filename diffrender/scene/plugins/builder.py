@@ -7,15 +7,17 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+import warnings
+
 from ...errors import SceneError
 from ..model import Scene, Sensor
-from ..spec import PluginSpec
+from ..spec import MEDIA_CATEGORIES, PluginSpec, SceneWarning
 from ..tree import Node, Ref, SceneTree
 from .bsdf import BSDFBuilder
 from .emitter import EmitterBuilder
 from .integrator import IntegratorBuilder
 from .reader import Reader
-from .registry import spec_for
+from .registry import KNOWN_UNSUPPORTED, PLUGINS, spec_for
 from .sensor import SensorBuilder
 from .shape import ShapeBuilder
 from .texture import TextureBuilder
@@ -33,6 +35,8 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
         self.param_node: dict[int, Node] = {}  # id(BSDF) -> node holding its parameters
         self.area_refs: dict[str, Node] = {}  # id of a scene-level area emitter -> its shape
         self.directional_areas: list[Node] = []  # directionalarea emitters (no contribution)
+        self.volumetric = _volumetric_integrator(tree.root)  # media matter only then
+        self.referenced = _referenced_ids(tree.root)
 
     # -- references --------------------------------------------------------------------------
     def resolve(self, ref: Ref) -> Node:
@@ -64,6 +68,15 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
                 raise SceneError(f"a reference ('{c.id}') cannot occur directly in the scene",
                                  str(c.loc))
             c.used = True
+            if c.category in MEDIA_CATEGORIES:
+                continue  # declared here; it matters only where something uses it
+            if (c.category in ("bsdf", "texture") and c.id not in self.referenced
+                    and (bad := _unsupported_inside(c, self.tree.ids)) is not None):
+                # Mitsuba builds it, but nothing uses it: no effect on the image
+                warnings.warn(f"{c.loc}: {c.describe()} is not used by anything and contains "
+                              f"{bad.describe()} (at {bad.loc}), which diffrender does not "
+                              "support: ignored", SceneWarning, stacklevel=2)
+                continue
             if c.category == "shape":
                 self.shape(c, scene)
             elif c.category == "sensor":
@@ -105,14 +118,85 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
                 raise SceneError(f"area emitter '{c.id}' is declared in the scene but no shape "
                                  f"references it; reference it from a shape with <ref "
                                  f"id=\"{c.id}\"/>", str(c.loc))
-        if not scene.sensors:  # Mitsuba's default sensor (a perspective camera)
+        if not scene.sensors:  # a default perspective camera (Mitsuba 3.9.1 has none)
             scene.sensors.append(Sensor())
         return scene
 
-    # -- shapes ------------------------------------------------------------------------------
+    # -- participating media ------------------------------------------------------------------
+    def medium_use(self, owner: str, link: Node | Ref, target: Node) -> None:
+        """A shape's or sensor's medium (``interior`` / ``exterior`` / ``medium``): Mitsuba's
+        surface integrators (``path``, ``direct``, ...) ignore media, so it is accepted there
+        and refused under a volumetric integrator, which would render it."""
+        if target.category != "medium":
+            raise SceneError(f"{owner} cannot contain a nested {target.category}; a "
+                             f"{target.category} belongs in a medium", str(link.loc))
+        if self.volumetric is not None:
+            raise SceneError(f"{owner} uses medium '{target.type}' (at {target.loc}) as "
+                             f"'{link.name or 'medium'}', and integrator "
+                             f"'{self.volumetric.type}' (at {self.volumetric.loc}) would render "
+                             "it: participating media are not supported (diffrender renders "
+                             "surfaces in vacuum); remove the medium reference, or render this "
+                             "scene with Mitsuba", str(link.loc))
+        link.used = True
 
     def spec_for(self, node: Node) -> PluginSpec:
         return spec_for(node)
+
+
+VOLUMETRIC_INTEGRATORS = ("volpath", "volpathmis", "prbvolpath")
+
+
+def _volumetric_integrator(root: Node) -> Node | None:
+    """The (possibly nested, e.g. in ``moment``) volumetric integrator of the scene, if any."""
+    def walk(n: Node) -> Node | None:
+        if n.type in VOLUMETRIC_INTEGRATORS:
+            return n
+        for c in n.children:
+            if isinstance(c, Node) and c.category == "integrator":
+                found = walk(c)
+                if found is not None:
+                    return found
+        return None
+
+    for c in root.children:
+        if isinstance(c, Node) and c.category == "integrator":
+            return walk(c)
+    return None
+
+
+def _referenced_ids(root: Node) -> set[str]:
+    out: set[str] = set()
+
+    def walk(n: Node):
+        for c in n.children:
+            if isinstance(c, Ref):
+                out.add(c.id)
+            else:
+                walk(c)
+
+    walk(root)
+    return out
+
+
+def _unsupported_inside(node: Node, ids: dict[str, Node]) -> Node | None:
+    """The first plugin at or below ``node`` (following references) that Mitsuba has and
+    diffrender lacks."""
+    seen: set[int] = set()
+
+    def walk(n: Node) -> Node | None:
+        if id(n) in seen:
+            return None
+        seen.add(id(n))
+        if n.category in MEDIA_CATEGORIES or (n.type not in PLUGINS.get(n.category, {}) and
+                                              n.type in KNOWN_UNSUPPORTED.get(n.category, ())):
+            return n  # a Mitsuba plugin diffrender lacks (not a misspelt one: that is an error)
+        for c in n.children:
+            t = ids.get(c.id) if isinstance(c, Ref) else c
+            if t is not None and (found := walk(t)) is not None:
+                return found
+        return None
+
+    return walk(node)
 
 
 def collect_ids(root: Node) -> dict[str, Node]:

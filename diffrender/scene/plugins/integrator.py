@@ -15,7 +15,9 @@ stderr (a :class:`~diffrender.scene.spec.SceneWarning`) saying what differs:
   (volumetric path tracers: without media, path tracing): only the variance differs.
 - ``stokes`` (polarisation) is a one-line error: diffrender renders unpolarised RGB.
 
-Participating media are refused where they are read (``<medium>``), with a one-line error.
+Participating media: a ``<medium>`` nothing uses loads (no effect, as in Mitsuba); one a shape or
+the sensor uses is a one-line error under a volumetric integrator (``builder.py``
+``medium_use``) and ignored under ``path`` / ``direct``, which ignore media in Mitsuba too.
 """
 from __future__ import annotations
 

@@ -55,10 +55,12 @@ def load_serialized(path: str, shape_index: int = 0):
         if shape_index >= count:
             raise fail(f"shape_index {shape_index} is out of range (the file holds {count} "
                        "mesh(es))")
-        if version == 4:
-            (offset,) = struct.unpack_from("<Q", data, len(data) - 8 * (count - shape_index) - 4)
-        else:
-            (offset,) = struct.unpack_from("<I", data, len(data) - 4 * (count - shape_index + 1))
+        entry = (len(data) - 8 * (count - shape_index) - 4 if version == 4
+                 else len(data) - 4 * (count - shape_index + 1))
+        if entry < 4:  # the mesh directory at the end of the file does not fit
+            raise fail(f"the mesh directory at the end of the file is invalid (it gives "
+                       f"{count} meshes for a {len(data)}-byte file)")
+        (offset,) = struct.unpack_from("<Q" if version == 4 else "<I", data, entry)
         if offset + 4 > len(data):
             raise fail(f"mesh {shape_index}: offset {offset} is past the end of the file")
     try:

@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import SceneError
 from ..ior import IOR, ior_value
 from ..model import Texture
-from ..spec import Param, SceneWarning
+from ..spec import MEDIA_CATEGORIES, Param, SceneWarning
 from ..tree import Node, Prop, Ref
 from ..xml_parser import tokenize
 
@@ -237,6 +237,9 @@ class Reader:
         for c in self.node.children:
             if not c.used:
                 target = self.b.resolve(c) if isinstance(c, Ref) else c
+                if target.category in MEDIA_CATEGORIES:
+                    self.b.medium_use(self.owner, c, target)
+                    continue
                 what = f"a nested {target.category}" + (f" '{c.name}'" if c.name else "")
                 raise SceneError(f"{self.owner} cannot contain {what}; supported: {sup_s}",
                                  str(c.loc))

@@ -15,7 +15,7 @@ for _mod in (shape, bsdf, texture, emitter, sensor, integrator):
 
 #: Mitsuba 3 plugins that exist but are not supported here (for clear error messages).
 KNOWN_UNSUPPORTED = {
-    "shape": ("shapegroup", "instance", "bsplinecurve", "linearcurve",
+    "shape": ("bsplinecurve", "linearcurve",
               "sdfgrid", "ellipsoids", "ellipsoidsmesh", "merge", "blender"),
     "bsdf": ("roughdiffuse", "hair", "measured", "pplastic",
              "bumpmap", "normalmap", "null", "polarizer", "retarder",
@@ -27,6 +27,9 @@ KNOWN_UNSUPPORTED = {
     "rfilter": ("mitchell", "catmullrom", "lanczos"),
     "integrator": ("depth", "volprim_rf_basic"),
     "texture": ("mesh_attribute", "volume"),
+    "medium": ("homogeneous", "heterogeneous"),
+    "phase": ("isotropic", "hg", "rayleigh", "blendphase", "lut", "sggx", "tabphase"),
+    "volume": ("constvolume", "gridvolume"),
 }
 
 CATEGORIES = ("shape", "bsdf", "texture", "emitter", "sensor", "film", "rfilter", "sampler",

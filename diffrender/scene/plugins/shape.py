@@ -11,7 +11,7 @@ from .. import meshes
 from .. import transforms as tf
 from ..model import BSDF, Scene, Shape, Texture
 from ..spec import Param, PluginSpec, SceneWarning
-from ..tree import Node
+from ..tree import Node, Ref
 from . import meshgen
 from .reader import Reader
 
@@ -48,6 +48,10 @@ SPECS = (
                         "p1": Param("point", (0.0, 0.0, 1.0), "centre of the other end"),
                         "radius": Param("float", 1.0, "radius")},
            "open cylinder (no caps), tessellated 128 x 4"),
+    PluginSpec("shape", "shapegroup", {}, ("shape",),
+               "shapes placed only by `instance`s (not rendered by itself)"),
+    PluginSpec("shape", "instance", {"to_world": _TO_WORLD}, ("shape",),
+               "a `shapegroup` (by reference) placed by `to_world`; its shapes are copied"),
     _shape("serialized", {"filename": Param("string", None, "Mitsuba serialized mesh file, "
                                                             "version 3 or 4 (required)"),
                           "shape_index": Param("integer", 0, "which mesh of the file"),
@@ -60,11 +64,26 @@ SPECS = (
 class ShapeBuilder:
     """Builder methods for shapes (mixed into :class:`~.builder.Builder`)."""
 
-    def shape(self, node: Node, scene: Scene) -> None:
+    def shape(self, node: Node, scene: Scene, placement: np.ndarray | None = None,
+              prefix: str | None = None) -> None:
+        """Build ``node`` into ``scene``; ``placement`` / ``prefix``: an instance's transform
+        (applied after the shape's own) and name."""
+        if node.type == "shapegroup":
+            self._shapegroup_members(node)  # checked here, placed by instances
+            return
+        if node.type == "instance":
+            self._instance(node, scene)
+            return
         r = Reader(self, node)
+        for c in node.children:  # a medium is the first thing to report, before its BSDF
+            target = self.resolve(c) if isinstance(c, Ref) else c
+            if target.category == "medium":
+                self.medium_use(r.owner, c, target)
         t = node.type
         to_world = r.get("to_world")
         to_world = np.eye(4) if to_world is None else to_world
+        if placement is not None:
+            to_world = placement @ to_world
         flip = r.get("flip_normals")
         face_normals = False
         filename = None
@@ -107,12 +126,14 @@ class ShapeBuilder:
             else:  # pragma: no cover - spec_for rejected it
                 raise AssertionError(t)
         except meshes.MeshFileError as exc:
-            raise SceneError(str(exc), r.loc("filename")) from None
+            raise SceneError(f"{r.owner}: {exc}", r.loc("filename")) from None
         self._check_transform(to_world, r, "to_world")
         wv, wf, wn, wuv, lv, ln = meshes.shape_from_local(v, f, n, uv, to_world, face_normals,
                                                           flip)
         index = len(scene.shapes)
         name = node.id if node.id else f"shape_{index}"
+        if prefix is not None:
+            name = f"{prefix}.{node.id}" if node.id else f"{prefix}.shape_{index}"
         bsdf_node = r.child("bsdf")
         em_node = r.child("emitter")
         if bsdf_node is not None:
@@ -155,6 +176,35 @@ class ShapeBuilder:
         scene.shapes.append(shape)
         if emitter is not None:
             scene.emitters.append(emitter)
+
+    def _shapegroup_members(self, node: Node) -> list[Node]:
+        """The shapes of a ``shapegroup`` (Mitsuba: no emitters, no nested groups)."""
+        r = Reader(self, node)
+        members = r.children("shape")
+        r.finish()
+        for m in members:
+            if m.type in ("shapegroup", "instance"):
+                raise SceneError(f"a {m.type} cannot be nested in a shapegroup", str(m.loc))
+            for c in m.children:
+                target = self.resolve(c) if isinstance(c, Ref) else c
+                if target.category == "emitter":
+                    raise SceneError("a shape in a shapegroup cannot have an emitter (Mitsuba "
+                                     "does not instance emitters)", str(c.loc))
+        return members
+
+    def _instance(self, node: Node, scene: Scene) -> None:
+        r = Reader(self, node)
+        to_world = r.get("to_world")
+        to_world = np.eye(4) if to_world is None else to_world
+        self._check_transform(to_world, r, "to_world")
+        group = r.child("shape")
+        if group is None or group.type != "shapegroup":
+            raise r.error("an instance needs a reference to a shapegroup (<ref id=\"...\"/>)"
+                          + (f", got {group.describe()}" if group is not None else ""))
+        r.finish()
+        prefix = node.id if node.id else f"instance_{len(scene.shapes)}"
+        for m in self._shapegroup_members(group):
+            self.shape(m, scene, placement=to_world, prefix=prefix)
 
     def _check_transform(self, m: np.ndarray, r: Reader, name: str) -> None:
         if not np.all(np.isfinite(m)):

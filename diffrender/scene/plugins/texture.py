@@ -23,6 +23,12 @@ class TextureBuilder:
         if key in self.built:
             return self.built[key]
         r = Reader(self, node)
+        if node.type == "rawconstant":
+            tex = Texture.constant(self._raw_value(r))
+            tex.id = node.id
+            r.finish()
+            self.built[key] = tex
+            return tex
         to_uv = r.get("to_uv")
         to_uv = np.eye(3) if to_uv is None else tf.to_uv_3x3(to_uv)
         if node.type == "shader":
@@ -56,6 +62,15 @@ class TextureBuilder:
             elif c >= 3:
                 data = data[:, :, :3]
             data = np.ascontiguousarray(data, np.float32)
+            fmt = r.get("format")
+            if fmt == "float16":  # Mitsuba stores the texels in half precision
+                data = data.astype(np.float16).astype(np.float32)
+            elif fmt == "uint8":
+                if not raw:
+                    raise r.error("bitmap format 'uint8' is supported with raw=true only (8-bit "
+                                  "sRGB storage is not reproduced); use format 'variant'",
+                                  "format")
+                data = np.round(np.clip(data, 0.0, 1.0) * 255.0).astype(np.float32) / 255.0
             if not np.all(np.isfinite(data)):
                 raise SceneError(f"texture {path} has non-finite pixels", r.loc("filename"))
             tex = Texture(type="bitmap", value=data.reshape(-1, 3).mean(axis=0), data=data,
@@ -72,5 +87,20 @@ class TextureBuilder:
         r.finish()
         self.built[key] = tex
         return tex
+
+    @staticmethod
+    def _raw_value(r: Reader) -> np.ndarray:
+        """``rawconstant``'s ``value``: a float (all three channels) or a 3-vector."""
+        prop = r.node.props.get("value")
+        if prop is None:
+            raise r.error("texture 'rawconstant' needs a 'value' (a float or a 3-vector)")
+        if prop.kind in ("float", "integer") and not isinstance(prop.value, bool):
+            prop.used = True
+            v = np.full(3, float(prop.value))
+        else:
+            v = r.get("value")
+        if not np.all(np.isfinite(v)):
+            raise r.error("texture 'rawconstant' value must be finite", "value")
+        return np.asarray(v, np.float32)
 
     # -- emitters ----------------------------------------------------------------------------
