@@ -19,7 +19,8 @@ the adjoint image (``vjp``) or with a tangent (``jvp``).
    light; a point ``m`` uniformly by length; the ray from the light through ``m`` hits the
    receiver at ``q``; the shadow boundary's image is ``x = pi(q)``; both sides are path traced
    from the camera. The receiver is treated as locally flat and fixed.
-3. **Secondary** (at the first surface interaction ``p`` of every camera sample): an edge is
+3. **Secondary** (at path vertex ``k`` ``p`` of every camera sample, reached by ``k`` BSDF
+   samples; ``k = 0``: the camera ray's hit): an edge is
    chosen proportionally to its length among all candidate edges, kept when it is a silhouette
    seen from ``p``, and the incident radiance is path traced on both sides of the direction
    towards the edge point (``eps`` radians apart). This covers shadow boundaries of area
@@ -29,9 +30,13 @@ Edge data: ``topology.py``; the camera's projection and its Jacobian: ``camera.C
 the film's adjoint density: ``film.FilmWeights``; the contraction of the samples with an
 adjoint image or a tangent: ``contraction.py``.
 
-Not handled (documented in docs/edge-sampling.md): edge sampling at the second and later path
-vertices; point-light shadows seen only through an indirect bounce; motion of the receiver of a
-point-light shadow or of the shading point of a secondary sample. The *interior* derivative
+4. **Point-light shadows seen through a bounce** (the light's visibility at vertex ``k + 1``,
+   seen from vertex ``k``): the shadow point q of an edge point is found as in 2., and the
+   boundary's image on the sphere of directions at p is sampled like a secondary edge.
+
+Not handled (documented in docs/edge-sampling.md): motion of the receiver of a point-light
+shadow, of the shading point of a secondary sample, and of vertex ``k >= 1`` for the shadows
+seen through a bounce. The *interior* derivative
 (shading that changes smoothly with the geometry) is ``geometry.py``.
 """
 
@@ -59,7 +64,8 @@ EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edge
 DIM_EDGE = 1001
 DIM_EDGE_MIXTURE = 1003
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
-MAX_GUIDE_LIGHTS = 16  # area lights whose bounding spheres guide secondary edge samples
+MAX_GUIDE_LIGHTS = 16
+SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
 
 
 # --------------------------------------------------------------------------------------------
@@ -771,19 +777,47 @@ class EdgeSampler:
         length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
         if not length.sum() > 0:
             return None
-        prob = length / length.sum()
+        scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
+
+        def shadow_rays(k, s):
+            m = V[a_i[k]] + s[:, None] * (V[b_i[k]] - V[a_i[k]])
+            dvec = m - lpos[k]
+            dn = np.linalg.norm(dvec, axis=1)
+            ddir = dvec / np.where(dn > 0, dn, 1.0)[:, None]
+            return m, dvec, dn, ddir, m + ddir * (1e-4 * scale)
+        # Pilot: the shadow curve of each edge at SHADOW_PILOT + 1 points (a shadow at the
+        # edge itself, contact or grazing, is none); edges are chosen from 90% its length +
+        # 10% the edge's length, the point on it from half pilot segments by their shadow
+        # length, half uniformly (every edge point keeps a positive density).
+        K = SHADOW_PILOT
+        kp = np.repeat(np.arange(e.size), K + 1)
+        sp = np.tile(np.arange(K + 1) / K, e.size)
+        m, _, _, ddir, org = shadow_rays(kp, sp)
+        Q = np.zeros((kp.size, 3), np.float32)
+        NQ = np.zeros((kp.size, 3), np.float32)
+        hp = np.zeros(kp.size, np.int32)
+        self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32), Q, NQ, hp)
+        Q = Q.astype(np.float64).reshape(e.size, K + 1, 3)
+        okp = ((hp == 1) & (np.linalg.norm(Q.reshape(-1, 3) - m, axis=1) > 2e-3 * scale)).reshape(e.size, K + 1)
+        seg = np.linalg.norm(Q[:, 1:] - Q[:, :-1], axis=2) * (okp[:, 1:] & okp[:, :-1])
+        est = seg.sum(1)
+        prob = 0.1 * length / length.sum()
+        prob = prob + 0.9 * est / est.sum() if est.sum() > 0 else length / length.sum()
         x = self._camera_samples(spp, seed, 404 + 16 * bounce)
         n = x.shape[0]
         rng = np.random.default_rng([seed & 0xFFFFFFFF, 405 + 16 * bounce])
-        k = np.minimum(np.searchsorted(np.cumsum(prob), rng.random(n) * prob.sum(), side="right"), e.size - 1)
-        s = rng.random(n)
-        va, vb, lp = V[a_i[k]], V[b_i[k]], lpos[k]
-        m = va + s[:, None] * (vb - va)
-        dvec = m - lp
-        dn = np.linalg.norm(dvec, axis=1)
-        ddir = dvec / np.where(dn > 0, dn, 1.0)[:, None]
-        scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
-        org = m + ddir * (1e-4 * scale)
+        cdf = np.cumsum(prob)
+        k = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), e.size - 1)
+        segk = seg[k]
+        estk = est[k]
+        guided = (rng.random(n) < 0.5) & (estk > 0)
+        scdf = np.cumsum(segk, axis=1) / np.where(estk > 0, estk, 1.0)[:, None]
+        j = np.minimum((scdf < rng.random(n)[:, None]).sum(1), K - 1)
+        s = np.where(guided, (j + rng.random(n)) / K, rng.random(n))
+        js = np.minimum((s * K).astype(np.int64), K - 1)
+        pdf_s = np.where(estk > 0, 0.5 + 0.5 * K * segk[np.arange(n), js] / np.where(estk > 0, estk, 1.0), 1.0)
+        m, dvec, dn, ddir, org = shadow_rays(k, s)
+        lp = lpos[k]
         keys = self._keys(seed, 0x5B00 + bounce, n)
         crop = self._crop_full()
         xf = np.ascontiguousarray(x + crop, np.float32)
@@ -799,8 +833,8 @@ class EdgeSampler:
         idx = np.flatnonzero(good)
         if idx.size == 0:
             return None
-        k, s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd = (
-            a[idx] for a in (k, s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd))
+        k, s, pdf_s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd = (
+            a[idx] for a in (k, s, pdf_s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd))
         xf = xf[idx]
         keys = keys[idx]
         t = np.einsum("ij,ij->i", nq, q - lp) / nd
@@ -819,15 +853,15 @@ class EdgeSampler:
         sel = np.flatnonzero(ok)
         if sel.size == 0:
             return None
-        k, s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys = (
-            a[sel] for a in (k, s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys))
+        k, s, pdf_s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys = (
+            a[sel] for a in (k, s, pdf_s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys))
         nh = nh / nl[:, None]
         L = np.zeros((sel.size, 2, 3), np.float32)
         self.tracer.shadow_pairs(xf, keys, int(bounce), np.ascontiguousarray(w, np.float32),
                                  np.ascontiguousarray(nh, np.float32), ANGLE_EPS, int(max_depth),
                                  int(integ.rr_depth), L)
         L = L.astype(np.float64)
-        dC = (L[:, 0] - L[:, 1]) * (dl / (prob[k] * spp))[:, None]
+        dC = (L[:, 0] - L[:, 1]) * (dl / (prob[k] / prob.sum() * pdf_s * spp))[:, None]
         cm = np.einsum("nj,nji->ni", nh, dq_dm) / dist[:, None]
         cl = np.einsum("nj,nji->ni", nh, dq_dl) / dist[:, None]
         xs = xf.astype(np.float64) - crop
