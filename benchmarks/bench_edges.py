@@ -15,6 +15,16 @@ gradients give the RMS relative error. JSON lines; compile / JIT time is exclude
 gradient runs first) and reported separately.
 
     python benchmarks/bench_edges.py [--res 64] [--budget 1.0] [--seeds 8] [--threads 2]
+
+``--suite depth3`` (``all``: both) runs the cases of visibility at later path vertices instead
+(tests/helpers/edge_scenes.py, ``max_depth`` 3): a box resting on a floor under a point light
+and under an area light (the box's x translation), and a point-light shadow seen only through a
+diffuse bounce (the occluder's z translation). Reference: a central finite difference of
+diffrender renders with common random numbers (``--fd3-seeds`` x ``--fd3-spp``, h = 0.01);
+estimators at equal time: diffrender (all edge terms; the mean without the terms at later
+vertices is printed as ``without_indirect``) and Mitsuba's ``prb_projective``.
+
+    python benchmarks/bench_edges.py --suite depth3 [--res 32] [--fd3-spp 4096] [--fd3-seeds 48]
 """
 import argparse
 import json
@@ -57,7 +67,7 @@ def adjoint(res, seed=1):
     return out.astype(np.float32)
 
 
-def measure(name, grad_fn, ref, budget, seeds, spp0=1, spp_max=1 << 14):
+def measure(name, grad_fn, ref, budget, seeds, spp0=1, spp_max=1 << 14, bench="edges_translating_occluder"):
     t0 = time.perf_counter()
     grad_fn(spp0, 0)  # warm-up: compile / JIT
     warm = time.perf_counter() - t0
@@ -83,7 +93,7 @@ def measure(name, grad_fn, ref, budget, seeds, spp0=1, spp_max=1 << 14):
     # Monte Carlo error ~ 1 / sqrt(time): the error this estimator would have in exactly
     # `budget` seconds (the sample counts are powers of two, the times are not equal).
     rel_budget = rel * np.sqrt(t_med / budget)
-    print(json.dumps({"bench": "edges_translating_occluder", "estimator": name, "spp": spp,
+    print(json.dumps({"bench": bench, "estimator": name, "spp": spp,
                       "seconds_per_gradient": round(float(np.median(ts)), 4),
                       "rms_relative_error": round(float(rel), 4), "mean_relative_bias": round(float(bias), 4),
                       "rms_relative_error_at_budget": round(float(rel_budget), 4),
@@ -91,8 +101,124 @@ def measure(name, grad_fn, ref, budget, seeds, spp0=1, spp_max=1 << 14):
     return rel_budget, t_med
 
 
+DEPTH3_CASES = {  # name: (scene builder, parameter (shape id), axis, adjoint)
+    "box_point_depth3": ("box_on_plane", dict(light="point"), "box", 0, "smooth"),
+    "box_area_depth3": ("box_on_plane", dict(light="area"), "box", 0, "smooth"),
+    "shadow_through_a_bounce": ("indirect_shadow", {}, "occ", 2, "ones"),
+}
+
+
+def mitsuba_scene(mi, scene, sd, res, tmp):
+    """The diffrender scene ``scene`` (loaded from the dict ``sd``) for Mitsuba: every shape as
+    an OBJ mesh in world space (face normals), the same BSDFs, lights, camera and film."""
+    md = {"type": "scene"}
+    s = scene.sensor
+    md["sensor"] = {"type": "perspective", "fov": s.fov, "fov_axis": "x",
+                    "to_world": mi.ScalarTransform4f(np.asarray(s.to_world).tolist()),
+                    "film": {"type": "hdrfilm", "width": res, "height": res, "rfilter": {"type": "gaussian"},
+                             "pixel_format": "rgb"},
+                    "sampler": {"type": "independent"}}
+    keys = [k for k, v in sd.items() if isinstance(v, dict) and v.get("type") in ("rectangle", "cube")]
+    for sh in scene.shapes:
+        path = os.path.join(tmp, f"{sh.id}.obj")
+        with open(path, "w") as f:
+            for v in np.asarray(sh.vertices).reshape(-1, 3):
+                f.write(f"v {v[0]:.9f} {v[1]:.9f} {v[2]:.9f}\n")
+            for t in np.asarray(sh.faces).reshape(-1, 3):
+                f.write(f"f {t[0] + 1} {t[1] + 1} {t[2] + 1}\n")
+        src = sd[sh.id] if sh.id in keys else {}
+        d = {"type": "obj", "filename": path, "face_normals": True}
+        if "bsdf" in src:
+            d["bsdf"] = src["bsdf"]
+        if "emitter" in src:
+            d["emitter"] = src["emitter"]
+        md[sh.id] = d
+    for k, v in sd.items():
+        if isinstance(v, dict) and v.get("type") == "point":
+            md[k] = v
+    return mi.load_dict(md)
+
+
+def depth3(a):
+    from diffrender.core import Renderer
+    from diffrender.scene.loader import load_scene
+    from tests.helpers import edge_scenes
+
+    bench = "edges_depth3"
+    for case, (builder, kw, shape, axis, adj_kind) in DEPTH3_CASES.items():
+        sd = getattr(edge_scenes, builder)(a.res, **kw)
+        scene = load_scene(sd)
+        r = Renderer(scene)
+        adj = edge_scenes.smooth_adjoint(a.res) if adj_kind == "smooth" else np.ones((a.res, a.res, 3), np.float32)
+        name = f"{shape}.to_world"
+        t = time.perf_counter()
+        ref, se = edge_scenes.fd_translation(r, scene, name, axis, adj, 0.01, a.fd3_spp, a.fd3_seeds)
+        print(json.dumps({"bench": bench, "case": case, "what": "fd", "fd": ref, "fd_std_error": se,
+                          "spp": a.fd3_spp, "seeds": a.fd3_seeds, "h": 0.01, "res": a.res,
+                          "seconds": round(time.perf_counter() - t, 1)}), flush=True)
+
+        def ours(spp, seed, indirect=True):
+            g = r.vjp(adj, [name], spp=max(4, spp // 2), seed=seed,
+                      edges=dict(spp=spp, seed=seed, indirect=indirect))
+            return float(g[name][axis, 3])
+
+        results = {"diffrender_edges": measure("diffrender_edges", ours, ref, a.budget, a.seeds, spp0=4,
+                                               bench=f"{bench}:{case}")}
+        off = [ours(64, 200 + s, indirect=False) for s in range(4)]
+        print(json.dumps({"bench": bench, "case": case, "what": "without_indirect", "edge_spp": 64,
+                          "mean": float(np.mean(off)), "relative_to_fd": round((np.mean(off) - ref) / abs(ref), 4)}),
+              flush=True)
+        try:
+            import drjit as dr
+            import mitsuba as mi
+        except ImportError:
+            print(json.dumps({"bench": bench, "peer": "mitsuba", "skipped": "not installed"}))
+            continue
+        mi.set_variant("llvm_ad_rgb")
+        mi.set_log_level(mi.LogLevel.Error)
+        msc = mitsuba_scene(mi, scene, sd, a.res, tempfile.mkdtemp())
+        params = mi.traverse(msc)
+        key = f"{shape}.vertex_positions"
+        v0 = dr.unravel(mi.Point3f, params[key])
+        adj_t = mi.TensorXf(adj)
+        integ = mi.load_dict({"type": "prb_projective", "max_depth": int(sd["integrator"]["max_depth"])})
+        img_m = np.array(mi.render(msc, spp=256, integrator=mi.load_dict({"type": "path", "max_depth": 3})))[..., :3]
+        img_d = r.render(spp=256)
+        print(json.dumps({"bench": bench, "case": case, "what": "mitsuba_vs_diffrender_image",
+                          "mean_mitsuba": float(img_m.mean()), "mean_diffrender": float(img_d.mean())}), flush=True)
+        delta = [0.0, 0.0, 0.0]
+
+        def theirs(spp, seed):
+            theta = mi.Float(0.0)
+            dr.enable_grad(theta)
+            dv = [theta if i == axis else 0.0 for i in range(3)]
+            params[key] = dr.ravel(v0 + mi.Vector3f(*dv))
+            params.update()
+            im = mi.render(msc, params, spp=spp, seed=seed, integrator=integ)
+            dr.backward(dr.sum(im.array * adj_t.array))
+            g = float(dr.grad(theta)[0])
+            params[key] = dr.ravel(v0 + mi.Vector3f(*delta))
+            params.update()
+            return g
+
+        try:
+            results["prb_projective"] = measure("mitsuba_prb_projective", theirs, ref, a.budget, a.seeds,
+                                                bench=f"{bench}:{case}")
+        except Exception as exc:  # noqa: BLE001 - report and continue
+            print(json.dumps({"bench": bench, "case": case, "estimator": "mitsuba_prb_projective",
+                              "error": str(exc).splitlines()[0][:200]}), flush=True)
+            continue
+        print(json.dumps({"bench": bench, "case": case, "ratio": "error at equal time, prb_projective / diffrender",
+                          "value": round(results["prb_projective"][0] / results["diffrender_edges"][0], 3),
+                          "seconds_per_gradient_ratio": round(results["prb_projective"][1]
+                                                              / results["diffrender_edges"][1], 3)}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--suite", choices=["occluder", "depth3", "all"], default="occluder")
+    ap.add_argument("--fd3-spp", type=int, default=4096)
+    ap.add_argument("--fd3-seeds", type=int, default=48)
     ap.add_argument("--res", type=int, default=64)
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--seeds", type=int, default=8)
@@ -103,6 +229,10 @@ def main():
 
     from diffrender.engine import init
     init("cpu", threads=a.threads)
+    if a.suite in ("depth3", "all"):
+        depth3(a)
+        if a.suite == "depth3":
+            return
     from diffrender.core import Renderer
     from diffrender.core.camera import project
     from diffrender.scene.loader import load_scene

@@ -128,7 +128,7 @@ class ScheduleConfig(_Strict):
 
 
 class OptimizerConfig(_Strict):
-    type: Literal["adam", "sgd", "lbfgs"] = "adam"
+    type: Literal["adam", "uniform_adam", "sgd", "lbfgs"] = "adam"
     lr: float = Field(0.01, gt=0)
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)

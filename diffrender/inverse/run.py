@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from ..datasets import focal_from_exif, load_dataset
 from ..errors import ConfigError, SceneError
 from ..image import read_image, write_animation, write_image
-from ..optim import LBFGS, SGD, Adam, Schedule, get_loss
+from ..optim import LBFGS, SGD, Adam, Schedule, UniformAdam, get_loss
 from ..scene.loader import load_scene
 from ..scene.writer import atomic_write_bytes, write_scene
 from .config import DEFAULT_BOUNDS, OptimizeConfig, load_config, param_init_value, parse_config
@@ -387,8 +387,9 @@ class Run:
         sched = Schedule(oc.schedule.kind, gamma=oc.schedule.gamma, step_size=oc.schedule.step_size,
                          total=self.cfg.iterations, min_factor=oc.schedule.min_factor)
         p = self.problem
-        if oc.type == "adam":
-            return Adam(p.init, lr=p.lrs, bounds=p.bounds, schedule=sched, beta1=oc.beta1, beta2=oc.beta2)
+        if oc.type in ("adam", "uniform_adam"):
+            cls = Adam if oc.type == "adam" else UniformAdam
+            return cls(p.init, lr=p.lrs, bounds=p.bounds, schedule=sched, beta1=oc.beta1, beta2=oc.beta2)
         if oc.type == "sgd":
             return SGD(p.init, lr=p.lrs, bounds=p.bounds, schedule=sched, momentum=oc.momentum)
         return LBFGS(p.init, bounds=p.bounds)

@@ -1,7 +1,9 @@
 """Optimizers over named numpy parameters (or one vector), with bounds and schedules.
 
 - :class:`Adam` (Kingma & Ba 2015) and :class:`SGD` (with momentum) take per-parameter learning
-  rates; after each step a parameter is projected onto its bounds (``[lo, hi]``, e.g. reflectance
+  rates; :class:`UniformAdam` (Nicolet, Jacobson, Jakob 2021, the optimizer of the large-steps
+  method) normalises every element of a parameter by one scalar, the largest bias-corrected
+  second moment of that parameter's elements; after each step a parameter is projected onto its bounds (``[lo, hi]``, e.g. reflectance
   in [0, 1], radiance >= 0).
 - :class:`LBFGS`: limited-memory BFGS with the two-loop recursion and a backtracking Armijo line
   search on the projected step, for small parameter sets with deterministic (common random
@@ -117,6 +119,10 @@ class Adam(_FirstOrder):
         self.m = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.v = {k: np.zeros_like(v) for k, v in self.params.items()}
 
+    def _second_moment(self, vh: np.ndarray):
+        """The normaliser of each element's step: its own bias-corrected second moment."""
+        return vh
+
     def step(self, grads: dict) -> dict:
         t = self.iteration + 1
         f = self.schedule.factor(self.iteration)
@@ -126,7 +132,7 @@ class Adam(_FirstOrder):
             self.v[k] = self.beta2 * self.v[k] + (1 - self.beta2) * g * g
             mh = self.m[k] / (1 - self.beta1 ** t)
             vh = self.v[k] / (1 - self.beta2 ** t)
-            self._apply(k, f * self.lr[k] * mh / (np.sqrt(vh) + self.eps))
+            self._apply(k, f * self.lr[k] * mh / (np.sqrt(self._second_moment(vh)) + self.eps))
         self.iteration += 1
         return self.params
 
@@ -140,6 +146,18 @@ class Adam(_FirstOrder):
         super().load_state_dict(state)
         self.m = {k: np.array(v, np.float64) for k, v in state["m"].items()}
         self.v = {k: np.array(v, np.float64) for k, v in state["v"].items()}
+
+
+class UniformAdam(Adam):
+    """Adam whose steps are normalised by one scalar per parameter (Nicolet et al. 2021, "Large
+    Steps in Inverse Rendering of Geometry"): the moments are kept per element as in Adam, but
+    each element's step is ``lr * m_hat / (sqrt(max(v_hat)) + eps)``, the maximum taken over the
+    parameter's elements. The step direction is then the (momentum-averaged) gradient itself, not
+    a per-element rescaling of it, which keeps the smoothing of the large-steps parametrization
+    intact."""
+
+    def _second_moment(self, vh: np.ndarray):
+        return np.max(vh) if vh.size else vh
 
 
 class LBFGS:
@@ -334,7 +352,7 @@ LBFGSB_GTOL = 1e-14
 LBFGSB_MEMORY = 20
 LBFGSB_EVALS_PER_ITER = 4
 #: the methods of :func:`minimize`
-METHODS = ("lbfgs-b", "lbfgs", "adam", "sgd", "lm")
+METHODS = ("lbfgs-b", "lbfgs", "adam", "uniform_adam", "sgd", "lm")
 
 
 def minimize(x0, method, loss_grad=None, bounds=None, iters=100, lr=None, callback=None,
@@ -343,8 +361,9 @@ def minimize(x0, method, loss_grad=None, bounds=None, iters=100, lr=None, callba
     none) by ``method`` (:data:`METHODS`); returns ``(x, loss)``.
 
     - ``lbfgs-b`` (scipy) and ``lbfgs`` (:class:`LBFGS`): ``loss_grad(x) -> (loss, grad)``;
-    - ``adam`` / ``sgd``: ``loss_grad`` and the learning rate ``lr``; ``before_step(it)`` runs
-      before each gradient (e.g. new random crops); ``adam`` / ``sgd``: their keyword options;
+    - ``adam`` / ``uniform_adam`` / ``sgd``: ``loss_grad`` and the learning rate ``lr``;
+      ``before_step(it)`` runs before each gradient (e.g. new random crops); ``adam`` (also for
+      ``uniform_adam``) / ``sgd``: their keyword options;
     - ``lm`` (:class:`LevenbergMarquardt`): ``residuals(x) -> (r, J)`` and ``loss(x) -> r.r``;
       stops when an iteration improves the loss by at most ``tol`` relatively.
 
@@ -383,7 +402,7 @@ def minimize(x0, method, loss_grad=None, bounds=None, iters=100, lr=None, callba
         return np.asarray(opt.params["x"]), opt.loss
     if lr is None:
         raise ConfigError(f"method '{method}' needs a learning rate")
-    cls, kw = (Adam, adam) if method == "adam" else (SGD, sgd)
+    cls, kw = {"adam": (Adam, adam), "uniform_adam": (UniformAdam, adam), "sgd": (SGD, sgd)}[method]
     opt = cls({"x": x0}, lr=lr, bounds={"x": (lo, hi)}, **(kw or {}))
     f = float("nan")
     for it in range(1, iters + 1):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from diffrender.errors import ConfigError
-from diffrender.optim import LBFGS, SGD, Adam, LevenbergMarquardt, Schedule, minimize
+from diffrender.inverse.config import parse_config
+from diffrender.optim import LBFGS, SGD, Adam, LevenbergMarquardt, Schedule, UniformAdam, minimize
 
 
 def quad(p, target):
@@ -34,6 +35,40 @@ def test_adam_resume_is_bit_identical():
     for _ in range(10):
         b.step(quad(b.params, target)[1])
     np.testing.assert_array_equal(a.params["x"], b.params["x"])
+
+
+def test_uniform_adam_update_rule_by_hand():
+    """Two steps of UniformAdam computed by hand: per-element moments, one normaliser per
+    parameter (the largest bias-corrected second moment), per-parameter learning rates."""
+    b1, b2, eps = 0.9, 0.99, 1e-8
+    opt = UniformAdam({"a": np.array([1.0, 2.0, 3.0]), "b": np.array([[0.5]])}, lr={"a": 0.1, "b": 0.2},
+                      beta1=b1, beta2=b2, eps=eps)
+    g1 = {"a": np.array([1.0, -2.0, 0.5]), "b": np.array([[4.0]])}
+    g2 = {"a": np.array([3.0, 1.0, -1.0]), "b": np.array([[-2.0]])}
+    opt.step(g1)
+    # step 1: m_hat = g, v_hat = g^2; a's normaliser is max|g| = 2, b's is 4
+    np.testing.assert_allclose(opt.params["a"], [1.0, 2.0, 3.0] - 0.1 * g1["a"] / (2 + eps), rtol=1e-12)
+    np.testing.assert_allclose(opt.params["b"], [[0.5 - 0.2 * 4.0 / (4 + eps)]], rtol=1e-12)
+    a1 = opt.params["a"].copy()
+    opt.step(g2)
+    # step 2, element 0 of a: m = 0.9*0.1*1 + 0.1*3 = 0.39 (m_hat = 0.39 / 0.19); the second
+    # moments v = 0.99*0.01*g1^2 + 0.01*g2^2 = (0.0999, 0.0496, 0.012475), largest 0.0999 (element 0)
+    m_hat = np.array([0.09 * 1.0 + 0.1 * 3.0, 0.09 * -2.0 + 0.1 * 1.0, 0.09 * 0.5 + 0.1 * -1.0]) / (1 - b1 ** 2)
+    v_max = (0.0099 * 1.0 + 0.01 * 9.0) / (1 - b2 ** 2)
+    np.testing.assert_allclose(opt.params["a"], a1 - 0.1 * m_hat / (np.sqrt(v_max) + eps), rtol=1e-12)
+    # the elements' steps are proportional to their first moments (plain Adam's are not)
+    plain = Adam({"a": np.array([1.0, 2.0, 3.0])}, lr=0.1, beta1=b1, beta2=b2, eps=eps)
+    plain.step({"a": g1["a"]})
+    assert not np.allclose(plain.params["a"], [0.95, 2.1, 2.975])
+
+
+def test_uniform_adam_in_optimize_configs_and_minimize():
+    cfg = parse_config({"scene": "s.xml", "parameters": {"x.reflectance": {"lr": 0.1}},
+                        "targets": [{"image": "t.exr"}], "optimizer": {"type": "uniform_adam", "lr": 0.1}})
+    assert cfg.optimizer.type == "uniform_adam"
+    x, _ = minimize(np.full(3, 0.5), "uniform_adam", loss_grad=_least_squares([0.3, 0.6, 0.2])[2], lr=0.01,
+                    iters=3000, bounds=(np.zeros(3), np.ones(3)))
+    np.testing.assert_allclose(x, [0.3, 0.6, 0.2], atol=2e-3)
 
 
 def test_lbfgs_rosenbrock():

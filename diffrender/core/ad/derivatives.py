@@ -11,9 +11,14 @@ import numpy as np
 from ...errors import GradientError
 from ..camera import CameraModel
 from ..integrators import depth_limit
+from ..pool import Mismatch, make
 from .contraction import contract_jvp, contract_vjp
 from .geometry import GeoReplay
-from .samplers import EdgeSampler, EdgeSamples
+from .samplers import EdgeSampler, EdgeSamples, EdgeTracer
+
+
+#: The last path vertex whose boundary terms are sampled (unbounded paths: vertices 0..3).
+MAX_EDGE_BOUNCE = 3
 
 
 @dataclass
@@ -24,6 +29,9 @@ class EdgeOptions:
     - ``primary``: silhouettes seen from the camera;
     - ``secondary``: shadow boundaries (point lights on directly visible surfaces; area lights
       and occluded indirect light at the first bounce);
+    - ``indirect``: the boundary terms at later path vertices: silhouettes seen from the
+      second and later vertices (``MAX_EDGE_BOUNCE`` at most) and point-light shadows seen
+      through a bounce (``False``: those of the camera ray's hit only);
     - ``spp``: edge samples per pixel (per sampler);
     - ``seed``: extra seed of the edge samplers (``None``: the render seed);
     - ``interior``: also the interior term (path replay with differentiable geometry,
@@ -35,6 +43,7 @@ class EdgeOptions:
     spp: int = 4
     seed: int | None = None
     interior: bool = True
+    indirect: bool = True
 
     @staticmethod
     def of(v) -> "EdgeOptions":
@@ -104,15 +113,26 @@ class GeometryDerivatives:
         self._sampler = None
         self._replay = None
 
+    def _pooled(self, name, cls, *args):
+        """``cls(*args)`` from the Renderer's device set (``core/pool.py``): a Renderer of the
+        same scene shape re-uses a dropped one's object, its fields and compiled kernels."""
+        dset = self.r._dset
+        try:
+            return make(dset, name, cls, *args)
+        except Mismatch:
+            return make(dset, name, cls, *args)  # make() dropped the misfit: a fresh one
+
     def sampler(self) -> EdgeSampler:
         if self._sampler is None:
-            self._sampler = EdgeSampler(self.r)
+            r = self.r
+            self._sampler = EdgeSampler(r, lambda n: self._pooled(("edge_tracer", id(r.film)),
+                                                                  EdgeTracer, r, n))
         return self._sampler
 
     def replay(self, md, spp_per_pass=None) -> GeoReplay:
         dint = self.r._diff_integrator(md, spp_per_pass)
         if self._replay is None or self._replay.d is not dint:
-            self._replay = GeoReplay(self.r, dint)
+            self._replay = self._pooled(("geo_replay", id(dint)), GeoReplay, self.r, dint)
         return self._replay
 
     def samples(self, opts: EdgeOptions, seed, md, integ):
@@ -135,8 +155,16 @@ class GeometryDerivatives:
             lights = [(i, np.asarray(row["position"], np.float64)) for i, row in enumerate(r.emitters.rows)
                       if row["type"] == "point"]
             parts.append(es.point_shadows(V, cam, lights, n, seed, integ, mdl))
-            if any(row["type"] == "area" for row in r.emitters.rows) or mdl > 2:
-                parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl))
+            area = any(row["type"] == "area" for row in r.emitters.rows)
+            last = min(mdl - 2, MAX_EDGE_BOUNCE) if opts.indirect else 0
+            for b in range(last + 1):
+                # path vertex b: silhouettes seen from it (its BSDF-sampled rays: area lights
+                # hit at vertex b + 1, and the light arriving from later vertices) ...
+                if (area and mdl >= b + 2) or mdl > b + 2:
+                    parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b))
+                # ... and point-light shadows on the surfaces it sees (NEE at vertex b + 1)
+                if opts.indirect and lights and mdl >= b + 3:
+                    parts.append(es.indirect_point_shadows(V, lights, int(opts.spp), seed, integ, mdl, bounce=b))
         return es, cam, EdgeSamples.concat(parts)
 
     def vjp(self, d_image, infos, opts, spp, seed, md, integ):

@@ -28,6 +28,7 @@ import numpy as np
 
 from ...engine import ti
 from ..camera import CameraModel, camera_direction, vec9
+from ..geometry import capacity_class
 from ..path import EMITTER_AREA, EMITTER_POINT
 from ..types import mat3, vec2, vec3
 from ..warp import coordinate_system, to_local
@@ -43,8 +44,9 @@ class GeoReplay:
         self.camera, self.textures = r.camera, r.textures
         D, N = dint.depth, dint.N
         self.depth, self.N = D, N
-        nv = max(1, r.geometry.n_verts)
-        ne = max(1, r.emitters.n)
+        # capacity classes: Renderers of the same device-set key share this object (pool.py)
+        nv = capacity_class(r.geometry.n_verts)
+        ne = capacity_class(r.emitters.n)
         self.vpos = vec3.field(shape=nv, needs_grad=True, needs_dual=True)
         self.lpos = vec3.field(shape=ne, needs_grad=True, needs_dual=True)
         self.cam_R = mat3.field(shape=(), needs_grad=True, needs_dual=True)
@@ -67,8 +69,9 @@ class GeoReplay:
 
     def upload(self):
         g, r = self.r.geometry, self.r
-        if g.n_verts:
-            self.vpos.from_numpy(g._v.astype(np.float32))
+        v = np.zeros((self.vpos.shape[0], 3), np.float32)
+        v[:g.n_verts] = g._v
+        self.vpos.from_numpy(v)
         pos = np.zeros((self.lpos.shape[0], 3), np.float32)
         for i, row in enumerate(r.emitters.rows):
             if row["type"] == "point":

@@ -19,7 +19,8 @@ the adjoint image (``vjp``) or with a tangent (``jvp``).
    light; a point ``m`` uniformly by length; the ray from the light through ``m`` hits the
    receiver at ``q``; the shadow boundary's image is ``x = pi(q)``; both sides are path traced
    from the camera. The receiver is treated as locally flat and fixed.
-3. **Secondary** (at the first surface interaction ``p`` of every camera sample): an edge is
+3. **Secondary** (at path vertex ``k`` ``p`` of every camera sample, reached by ``k`` BSDF
+   samples; ``k = 0``: the camera ray's hit): an edge is
    chosen proportionally to its length among all candidate edges, kept when it is a silhouette
    seen from ``p``, and the incident radiance is path traced on both sides of the direction
    towards the edge point (``eps`` radians apart). This covers shadow boundaries of area
@@ -29,9 +30,13 @@ Edge data: ``topology.py``; the camera's projection and its Jacobian: ``camera.C
 the film's adjoint density: ``film.FilmWeights``; the contraction of the samples with an
 adjoint image or a tangent: ``contraction.py``.
 
-Not handled (documented in docs/edge-sampling.md): edge sampling at the second and later path
-vertices; point-light shadows seen only through an indirect bounce; motion of the receiver of a
-point-light shadow or of the shading point of a secondary sample. The *interior* derivative
+4. **Point-light shadows seen through a bounce** (the light's visibility at vertex ``k + 1``,
+   seen from vertex ``k``): the shadow point q of an edge point is found as in 2., and the
+   boundary's image on the sphere of directions at p is sampled like a secondary edge.
+
+Not handled (documented in docs/edge-sampling.md): motion of the receiver of a point-light
+shadow, of the shading point of a secondary sample, and of vertex ``k >= 1`` for the shadows
+seen through a bounce. The *interior* derivative
 (shading that changes smoothly with the geometry) is ``geometry.py``.
 """
 
@@ -42,11 +47,13 @@ from typing import Optional
 import numpy as np
 
 from ...engine import ti
+from ...errors import GradientError
 from ..camera import CameraModel
 from ..film import FilmWeights, finite_or_black
-from ..rng import pcg_hash_np, rand, rand2
+from ..geometry import capacity_class
+from ..rng import pcg_hash, pcg_hash_np, rand, rand2, rand_direction, rand_lobe
 from ..types import vec3
-from ..warp import coordinate_system, offset_origin, to_local
+from ..warp import coordinate_system, offset_origin, to_local, to_world
 from .topology import EdgeTopology
 
 SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
@@ -56,6 +63,9 @@ EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edge
 # and the point on it (2D), the choice between the two point densities (1D).
 DIM_EDGE = 1001
 DIM_EDGE_MIXTURE = 1003
+WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
+MAX_GUIDE_LIGHTS = 16
+SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,22 +123,16 @@ class EdgeTracer:
     """Taichi kernels (not differentiated): both-side path estimates, shadow-ray hits, and the
     first-bounce secondary edge samples."""
 
-    def __init__(self, renderer):
+    def __init__(self, renderer, n_edges):
+        """``n_edges``: the most edges that will be uploaded (the mesh's unique edges); the
+        edge fields get the capacity class of that number, allocated here once, so that a
+        pooled tracer (``core/pool.py``) keeps its fields and compiled kernels."""
         self.r = renderer
         self.geometry = renderer.geometry
         self.bsdfs = renderer.bsdfs
         self.camera = renderer.camera
         self.integ = renderer.integrator
-        self.n_edge_cap = 0
-        self._alloc_edges(1)
-        self.light_c = vec3.field(shape=16)
-        self.light_r = ti.field(ti.f32, shape=16)
-        self.n_light = ti.field(ti.i32, shape=())
-
-    def _alloc_edges(self, n):
-        if n <= self.n_edge_cap:
-            return
-        cap = max(64, 1 << int(np.ceil(np.log2(n))))
+        cap = capacity_class(n_edges)
         self.ev0 = vec3.field(shape=cap)
         self.ev1 = vec3.field(shape=cap)
         self.en0 = vec3.field(shape=cap)
@@ -137,6 +141,9 @@ class EdgeTracer:
         self.einfo = ti.field(ti.i32, shape=cap)  # 1: always (boundary/non-manifold), 2: crease
         self.n_edge = ti.field(ti.i32, shape=())
         self.n_edge_cap = cap
+        self.light_c = vec3.field(shape=MAX_GUIDE_LIGHTS)
+        self.light_r = ti.field(ti.f32, shape=MAX_GUIDE_LIGHTS)
+        self.n_light = ti.field(ti.i32, shape=())
 
     def upload_lights(self, centers, radii):
         n = min(len(radii), self.light_c.shape[0])
@@ -150,8 +157,9 @@ class EdgeTracer:
 
     def upload_edges(self, v0, v1, n0, n1, always, cdf):
         n = v0.shape[0]
-        self._alloc_edges(n)
         cap = self.n_edge_cap
+        if n > cap:
+            raise GradientError(f"{n} edges do not fit the edge tracer's {cap} (its topology changed)")
 
         def pad(a, fill=0.0):
             out = np.full((cap,) + a.shape[1:], fill, np.float32)
@@ -274,24 +282,55 @@ class EdgeTracer:
                 res *= boost
         return res
 
+    @ti.func
+    def _walk(self, fp, key, bounce):
+        """The camera ray through the full-film position ``fp``, then ``bounce`` BSDF samples
+        (random numbers of their own, from ``key``): the surface interaction reached (path
+        vertex ``bounce``), the direction of the ray that reached it, the path throughput to
+        it (product of the BSDF sample weights) and whether it is a surface."""
+        o, d, tmax = self.camera.sample_ray(fp, key)
+        h = self.geometry.intersect(o, d, tmax)
+        si = self.geometry.surface(h, o, d)
+        T = ti.Vector([1.0, 1.0, 1.0])
+        ok = si.valid
+        wkey = pcg_hash(key ^ ti.u32(WALK_SALT))
+        k = 0
+        while k < bounce and ok != 0:
+            s, t = coordinate_system(si.ns)
+            wi = to_local(s, t, si.ns, -d)
+            g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
+            bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand_lobe(wkey, k), rand_direction(wkey, k), g)
+            T *= bs.weight
+            if bs.pdf <= 0.0 or T.max() <= 0.0:
+                ok = 0
+            else:
+                wo = to_world(s, t, si.ns, bs.wo)
+                ro = offset_origin(si.p, si.ng, wo)
+                h = self.geometry.intersect(ro, wo, ti.math.inf)
+                si = self.geometry.surface(h, ro, wo)
+                d = wo
+                ok = si.valid
+            k += 1
+        return si, d, T, ok
+
     @ti.kernel
     def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(),
-                  eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32,
+                  eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32, bounce: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
                   nhat: ti.types.ndarray(), exhaustive: ti.template()):
-        """At the first hit p of the camera ray through pos[i]: choose an edge by its
-        importance seen from p (``exhaustive``; else by length, for large meshes) (:meth:`_edge_weight`), a point uniformly on it, and path trace
-        the incident radiance on both sides of the direction to that point."""
+        """At path vertex ``bounce`` p of the camera sample through pos[i] (:meth:`_walk`):
+        choose an edge by its importance seen from p (``exhaustive``; else by length, for
+        large meshes) (:meth:`_edge_weight`), a point on it, and path trace the incident
+        radiance on both sides of the direction to that point (depth ``max_depth - 1 -
+        bounce``); dC carries the walk's throughput."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
             eid[i] = -1
             for c in ti.static(range(3)):
                 dC[i, c] = 0.0
             fp = ti.Vector([pos[i, 0], pos[i, 1]])
-            o, d, tmax = self.camera.sample_ray(fp, key)
-            h = self.geometry.intersect(o, d, tmax)
-            si = self.geometry.surface(h, o, d)
-            if si.valid and max_depth >= 2 and self.n_edge[None] > 0:
+            si, d, Tw, ok = self._walk(fp, key, bounce)
+            if ok != 0 and max_depth >= 2 + bounce and self.n_edge[None] > 0:
                 p = si.p
                 nsd = si.ns
                 if nsd.dot(-d) < 0.0:
@@ -364,7 +403,7 @@ class EdgeTracer:
                                 sg = -1.0 if side == 0 else 1.0
                                 ws = (om + sg * eps * nh).normalized()
                                 ro = offset_origin(p, si.ng, ws)
-                                Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1,
+                                Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
                                                         rr_depth, 0, False)
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
                                     Ls = ti.Vector([0.0, 0.0, 0.0])
@@ -372,23 +411,87 @@ class EdgeTracer:
                                     L[side, c] = Ls[c]
                             scale = sin_t / (dist * dist) * el / pdf_s * total / w_pick
                             for c in ti.static(range(3)):
-                                dC[i, c] = f[c] * (L[0, c] - L[1, c]) * scale
+                                dC[i, c] = Tw[c] * f[c] * (L[0, c] - L[1, c]) * scale
                             eid[i] = e_pick
                             es[i] = su
                             for c in ti.static(range(3)):
                                 nhat[i, c] = nh[c]
 
+    @ti.kernel
+    def shadow_walk(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(), bounce: ti.i32,
+                    org: ti.types.ndarray(), dirs: ti.types.ndarray(), q: ti.types.ndarray(),
+                    nq: ti.types.ndarray(), pp: ti.types.ndarray(), pd: ti.types.ndarray(),
+                    pn: ti.types.ndarray(), ptri: ti.types.ndarray(), hit: ti.types.ndarray()):
+        """Point-light shadow boundaries seen from path vertex ``bounce`` p of the camera
+        sample through pos[i]: the ray (org[i], dirs[i]) from the light past an edge point
+        hits the receiver at q; hit[i] = 1 when q is visible from p. Also p, the direction of
+        the ray that reached it, its geometric normal and its triangle's vertex indices."""
+        for i in range(pos.shape[0]):
+            key = ti.cast(keys[i], ti.u32)
+            hit[i] = 0
+            fp = ti.Vector([pos[i, 0], pos[i, 1]])
+            si, d, Tw, ok = self._walk(fp, key, bounce)
+            if ok != 0:
+                o = ti.Vector([org[i, 0], org[i, 1], org[i, 2]])
+                dd = ti.Vector([dirs[i, 0], dirs[i, 1], dirs[i, 2]])
+                hq = self.geometry.intersect(o, dd, ti.math.inf)
+                sq = self.geometry.surface(hq, o, dd)
+                if sq.valid and self.integ.visible(si.p, si.ng, sq.p):
+                    hit[i] = 1
+                    vi = self.geometry.tri_info[si.tri].vi
+                    for c in ti.static(range(3)):
+                        q[i, c] = sq.p[c]
+                        nq[i, c] = sq.ng[c]
+                        pp[i, c] = si.p[c]
+                        pd[i, c] = d[c]
+                        pn[i, c] = si.ng[c]
+                        ptri[i, c] = vi[c]
+
+    @ti.kernel
+    def shadow_pairs(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(), bounce: ti.i32,
+                     om: ti.types.ndarray(), nh: ti.types.ndarray(), eps: ti.f32, max_depth: ti.i32,
+                     rr_depth: ti.i32, out: ti.types.ndarray()):
+        """Throughput x BSDF x incident radiance at path vertex ``bounce`` of the camera sample
+        through pos[i], on both sides (out[i, 0]: minus, out[i, 1]: plus) of the direction
+        om[i], eps radians apart along nh[i] (same random numbers)."""
+        for i in range(pos.shape[0]):
+            key = ti.cast(keys[i], ti.u32)
+            for side in range(2):
+                for c in ti.static(range(3)):
+                    out[i, side, c] = 0.0
+            fp = ti.Vector([pos[i, 0], pos[i, 1]])
+            si, d, Tw, ok = self._walk(fp, key, bounce)
+            if ok != 0:
+                w = ti.Vector([om[i, 0], om[i, 1], om[i, 2]])
+                n = ti.Vector([nh[i, 0], nh[i, 1], nh[i, 2]])
+                s, t = coordinate_system(si.ns)
+                wi = to_local(s, t, si.ns, -d)
+                g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
+                f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, to_local(s, t, si.ns, w), g)
+                if f.max() > 0.0:
+                    for side in range(2):
+                        ws = (w + (2.0 * side - 1.0) * eps * n).normalized()
+                        ro = offset_origin(si.p, si.ng, ws)
+                        Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
+                                                rr_depth, 0, False)
+                        Ls = finite_or_black(Ls)
+                        for c in ti.static(range(3)):
+                            out[i, side, c] = Tw[c] * f[c] * Ls[c]
+
 
 class EdgeSampler:
     """Builds the edge samples of one Renderer (one sensor)."""
 
-    def __init__(self, renderer):
+    def __init__(self, renderer, make_tracer=None):
+        """``make_tracer(n_edges)``: the :class:`EdgeTracer` (e.g. from the renderer's device
+        set); default: a new one."""
         self.r = renderer
         g = renderer.geometry
         has_n = [sh.normals is not None for sh in renderer.scene.shapes]
         self.topo = EdgeTopology(g._f, g.n_verts, g._v, g._s, g._n, has_n)
         self.film = FilmWeights(renderer.sensor, renderer.film)
-        self.tracer = EdgeTracer(renderer)
+        n = self.topo.n_edges
+        self.tracer = EdgeTracer(renderer, n) if make_tracer is None else make_tracer(n)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -603,8 +706,20 @@ class EdgeSampler:
                     rs.append(float(np.linalg.norm(pts - c, axis=1).max()) * 1.001)
         return (np.asarray(cs).reshape(-1, 3), np.asarray(rs)) if rs else (np.zeros((0, 3)), np.zeros(0))
 
-    def secondary(self, V, spp, seed, integ, max_depth):
-        if max_depth < 2 or spp <= 0:
+    def _camera_samples(self, spp, seed, stream):
+        """Film positions (crop-relative): ``spp`` uniform samples per pixel of the sampled
+        region."""
+        f = self.film
+        x0, y0 = int(f.lo[0]), int(f.lo[1])
+        nx, ny = int(f.hi[0] - f.lo[0]), int(f.hi[1] - f.lo[1])
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, stream])
+        gy, gx = np.meshgrid(np.arange(ny) + y0, np.arange(nx) + x0, indexing="ij")
+        base = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
+        return np.repeat(base, spp, 0) + rng.random((base.shape[0] * spp, 2))
+
+    def secondary(self, V, spp, seed, integ, max_depth, bounce=0):
+        """Silhouettes seen from path vertex ``bounce`` (0: the camera ray's hit)."""
+        if max_depth < 2 + bounce or spp <= 0:
             return None
         topo = self.topo
         fn = topo.face_normals(V)
@@ -622,23 +737,16 @@ class EdgeSampler:
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
                                  kind, np.cumsum(length) / total)
         self.tracer.upload_lights(*self._area_light_spheres(V))
-        # Camera samples: spp per pixel of the sampled region.
-        f = self.film
-        x0, y0 = int(f.lo[0]), int(f.lo[1])
-        nx, ny = int(f.hi[0] - f.lo[0]), int(f.hi[1] - f.lo[1])
-        rng = np.random.default_rng([seed & 0xFFFFFFFF, 303])
-        gy, gx = np.meshgrid(np.arange(ny) + y0, np.arange(nx) + x0, indexing="ij")
-        base = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
-        x = np.repeat(base, spp, 0) + rng.random((base.shape[0] * spp, 2))
+        x = self._camera_samples(spp, seed, 303 + 16 * bounce)
         n = x.shape[0]
-        keys = self._keys(seed, 0x5EC0, n)
+        keys = self._keys(seed, 0x5EC0 + bounce, n)
         dC = np.zeros((n, 3), np.float32)
         eid = np.zeros(n, np.int32)
         es = np.zeros(n, np.float32)
         nh = np.zeros((n, 3), np.float32)
         crop = self._crop_full()
         self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
-                              int(max_depth), int(integ.rr_depth), dC, eid, es, nh,
+                              int(max_depth), int(integ.rr_depth), int(bounce), dC, eid, es, nh,
                               bool(e.size <= EXHAUSTIVE_EDGES))
         sel = np.flatnonzero(eid >= 0)
         if sel.size == 0:
@@ -649,3 +757,152 @@ class EdgeSampler:
         vcoef = np.stack([(1.0 - s)[:, None] * nhat, s[:, None] * nhat], 1)
         return EdgeSamples(x[sel], dC[sel].astype(np.float64) / spp,
                            np.stack([a_i[ei], b_i[ei]], 1), vcoef)
+
+    # --- point-light shadows seen through a bounce --------------------------------------------
+
+    def indirect_point_shadows(self, V, lights, spp, seed, integ, max_depth, bounce=0):
+        """Point-light shadow boundaries on the surfaces seen from path vertex ``bounce`` p
+        (the light's visibility at vertex ``bounce + 1``): per camera sample, an edge that is a
+        silhouette from a light (by length) and a point m uniformly on it; the ray light -> m
+        hits the receiver at q; when p sees q, the incident radiance at p is path traced on
+        both sides of the direction w = (q - p) / |q - p| across the boundary curve's image on
+        p's sphere of directions. Velocity: that of w along the curve's normal, from the
+        edge's vertices and the light through q (receiver fixed and locally flat), and from
+        the vertices of p's triangle (``bounce`` 0: p slides along the camera ray)."""
+        if not lights or spp <= 0 or max_depth < bounce + 3:
+            return None
+        topo = self.topo
+        fn = topo.face_normals(V)
+        cand = topo.candidates(V, fn)
+        rows = []
+        for li, lp in lights:
+            e = topo.silhouettes(V, lp, fn, cand)
+            if e.size:
+                rows.append((np.full(e.size, li), e, np.repeat(np.asarray(lp, np.float64)[None], e.size, 0)))
+        if not rows:
+            return None
+        lid = np.concatenate([r[0] for r in rows])
+        e = np.concatenate([r[1] for r in rows])
+        lpos = np.concatenate([r[2] for r in rows])
+        a_i, b_i = topo.v[e, 0], topo.v[e, 1]
+        length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
+        if not length.sum() > 0:
+            return None
+        scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
+
+        def shadow_rays(k, s):
+            m = V[a_i[k]] + s[:, None] * (V[b_i[k]] - V[a_i[k]])
+            dvec = m - lpos[k]
+            dn = np.linalg.norm(dvec, axis=1)
+            ddir = dvec / np.where(dn > 0, dn, 1.0)[:, None]
+            return m, dvec, dn, ddir, m + ddir * (1e-4 * scale)
+        # Pilot: the shadow curve of each edge at SHADOW_PILOT + 1 points (a shadow at the
+        # edge itself, contact or grazing, is none); edges are chosen from 90% its length +
+        # 10% the edge's length, the point on it from half pilot segments by their shadow
+        # length, half uniformly (every edge point keeps a positive density).
+        K = SHADOW_PILOT
+        kp = np.repeat(np.arange(e.size), K + 1)
+        sp = np.tile(np.arange(K + 1) / K, e.size)
+        m, _, _, ddir, org = shadow_rays(kp, sp)
+        Q = np.zeros((kp.size, 3), np.float32)
+        NQ = np.zeros((kp.size, 3), np.float32)
+        hp = np.zeros(kp.size, np.int32)
+        self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32), Q, NQ, hp)
+        Q = Q.astype(np.float64).reshape(e.size, K + 1, 3)
+        okp = ((hp == 1) & (np.linalg.norm(Q.reshape(-1, 3) - m, axis=1) > 2e-3 * scale)).reshape(e.size, K + 1)
+        seg = np.linalg.norm(Q[:, 1:] - Q[:, :-1], axis=2) * (okp[:, 1:] & okp[:, :-1])
+        est = seg.sum(1)
+        prob = 0.1 * length / length.sum()
+        prob = prob + 0.9 * est / est.sum() if est.sum() > 0 else length / length.sum()
+        x = self._camera_samples(spp, seed, 404 + 16 * bounce)
+        n = x.shape[0]
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, 405 + 16 * bounce])
+        cdf = np.cumsum(prob)
+        k = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), e.size - 1)
+        segk = seg[k]
+        estk = est[k]
+        guided = (rng.random(n) < 0.5) & (estk > 0)
+        scdf = np.cumsum(segk, axis=1) / np.where(estk > 0, estk, 1.0)[:, None]
+        j = np.minimum((scdf < rng.random(n)[:, None]).sum(1), K - 1)
+        s = np.where(guided, (j + rng.random(n)) / K, rng.random(n))
+        js = np.minimum((s * K).astype(np.int64), K - 1)
+        pdf_s = np.where(estk > 0, 0.5 + 0.5 * K * segk[np.arange(n), js] / np.where(estk > 0, estk, 1.0), 1.0)
+        m, dvec, dn, ddir, org = shadow_rays(k, s)
+        lp = lpos[k]
+        keys = self._keys(seed, 0x5B00 + bounce, n)
+        crop = self._crop_full()
+        xf = np.ascontiguousarray(x + crop, np.float32)
+        q, nq, pp, pd, pn = (np.zeros((n, 3), np.float32) for _ in range(5))
+        ptri = np.zeros((n, 3), np.int32)
+        hit = np.zeros(n, np.int32)
+        self.tracer.shadow_walk(xf, keys, int(bounce), np.ascontiguousarray(org, np.float32),
+                                np.ascontiguousarray(ddir, np.float32), q, nq, pp, pd, pn, ptri, hit)
+        q, nq, pp, pd, pn = (a.astype(np.float64) for a in (q, nq, pp, pd, pn))
+        nd = np.einsum("ij,ij->i", nq, dvec)
+        # a shadow point at the edge itself (contact, grazing) is no shadow boundary
+        good = (hit == 1) & (dn > 0) & (np.abs(nd) > 1e-12) & (np.linalg.norm(q - m, axis=1) > 2e-3 * scale)
+        idx = np.flatnonzero(good)
+        if idx.size == 0:
+            return None
+        k, s, pdf_s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd = (
+            a[idx] for a in (k, s, pdf_s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd))
+        xf = xf[idx]
+        keys = keys[idx]
+        t = np.einsum("ij,ij->i", nq, q - lp) / nd
+        P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]
+        dq_dm = t[:, None, None] * P
+        dq_dl = (1.0 - t)[:, None, None] * P
+        tq = np.einsum("nij,nj->ni", dq_dm, V[b_i[k]] - V[a_i[k]])   # d q / d s
+        u = q - pp
+        dist = np.linalg.norm(u, axis=1)
+        w = u / np.maximum(dist, 1e-30)[:, None]
+        dw = (tq - w * np.einsum("ij,ij->i", w, tq)[:, None]) / np.maximum(dist, 1e-30)[:, None]  # d w / d s
+        dl = np.linalg.norm(dw, axis=1)
+        nh = np.cross(w, dw)
+        nl = np.linalg.norm(nh, axis=1)
+        ok = (dist > 0) & (dl > 0) & (nl > 0)
+        sel = np.flatnonzero(ok)
+        if sel.size == 0:
+            return None
+        k, s, pdf_s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys = (
+            a[sel] for a in (k, s, pdf_s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys))
+        nh = nh / nl[:, None]
+        L = np.zeros((sel.size, 2, 3), np.float32)
+        self.tracer.shadow_pairs(xf, keys, int(bounce), np.ascontiguousarray(w, np.float32),
+                                 np.ascontiguousarray(nh, np.float32), ANGLE_EPS, int(max_depth),
+                                 int(integ.rr_depth), L)
+        L = L.astype(np.float64)
+        dC = (L[:, 0] - L[:, 1]) * (dl / (prob[k] / prob.sum() * pdf_s * spp))[:, None]
+        cm = np.einsum("nj,nji->ni", nh, dq_dm) / dist[:, None]
+        cl = np.einsum("nj,nji->ni", nh, dq_dl) / dist[:, None]
+        xs = xf.astype(np.float64) - crop
+        parts = [EdgeSamples(xs, dC, np.stack([a_i[k], b_i[k]], 1),
+                             np.stack([(1.0 - s)[:, None] * cm, s[:, None] * cm], 1),
+                             light=lid[k], lcoef=cl)]
+        if bounce == 0:
+            # p = the camera ray's hit on its (moving) triangle: dp/dV_j = b_j d n^T / (n.d)
+            bc = _barycentrics(pp, V[ptri[:, 0]], V[ptri[:, 1]], V[ptri[:, 2]])
+            pnd = np.einsum("ij,ij->i", pn, pd)
+            fac = np.where(np.abs(pnd) > 1e-12, -np.einsum("ij,ij->i", nh, pd) / (np.where(pnd == 0, 1.0, pnd) * dist), 0.0)
+            cp = [(bc[:, j] * fac)[:, None] * pn for j in range(3)]
+            zero = np.zeros_like(cp[0])
+            parts.append(EdgeSamples(xs, dC, ptri[:, :2].astype(np.int64), np.stack([cp[0], cp[1]], 1)))
+            parts.append(EdgeSamples(xs, dC, np.stack([ptri[:, 2], ptri[:, 2]], 1).astype(np.int64),
+                                     np.stack([cp[2], zero], 1)))
+        return EdgeSamples.concat(parts)
+
+
+def _barycentrics(p, a, b, c):
+    """Barycentric coordinates (N, 3) of points p in triangles (a, b, c) (least squares in the
+    triangle's plane)."""
+    e1, e2, r = b - a, c - a, p - a
+    d11 = np.einsum("ij,ij->i", e1, e1)
+    d12 = np.einsum("ij,ij->i", e1, e2)
+    d22 = np.einsum("ij,ij->i", e2, e2)
+    r1 = np.einsum("ij,ij->i", r, e1)
+    r2 = np.einsum("ij,ij->i", r, e2)
+    det = d11 * d22 - d12 * d12
+    det = np.where(np.abs(det) > 0, det, 1.0)
+    b1 = (d22 * r1 - d12 * r2) / det
+    b2 = (d11 * r2 - d12 * r1) / det
+    return np.stack([1.0 - b1 - b2, b1, b2], 1)

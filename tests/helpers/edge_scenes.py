@@ -1,0 +1,92 @@
+"""Scenes for the visibility gradients at later path vertices (tests/core/test_edges_indirect.py
+and benchmarks/bench_edges.py): Mitsuba-style scene dicts, small films, a smooth adjoint."""
+import numpy as np
+
+BOX_LIGHT = [-1.0, 2.5, -0.8]
+BOX_INTENSITY = 15.0
+
+
+def _sensor(res, origin, target, up=(0, 1, 0), fov=40):
+    return {"type": "perspective", "fov": fov,
+            "to_world": {"type": "transform", "lookat": {"origin": list(origin), "target": list(target), "up": list(up)}},
+            "film": {"type": "hdrfilm", "width": res, "height": res, "rfilter": {"type": "gaussian"}},
+            "sampler": {"type": "independent", "sample_count": 4}}
+
+
+def _diffuse(rho):
+    rho = [rho] * 3 if np.isscalar(rho) else list(rho)
+    return {"type": "diffuse", "reflectance": {"type": "rgb", "value": rho}}
+
+
+def _floor(scale=3.0, rho=0.7):
+    return {"type": "rectangle", "bsdf": _diffuse(rho),
+            "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [scale] * 3}}
+
+
+def box_on_plane(res=16, max_depth=3, light="point"):
+    """A box (0.6 wide) resting on a diffuse floor under a point light (or a 0.4 x 0.4 area
+    light of about the same power at the same place, facing down); parameter ``box.to_world``."""
+    if light == "point":
+        lamp = {"type": "point", "position": BOX_LIGHT, "intensity": {"type": "rgb", "value": [BOX_INTENSITY] * 3}}
+    else:
+        half = 0.2
+        radiance = BOX_INTENSITY * np.pi / (4 * half * half) / np.pi  # same power as the point light, cosine lobe
+        lamp = {"type": "rectangle", "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [radiance] * 3}},
+                "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": 90},
+                             "scale": [half, half, half], "translate": BOX_LIGHT}}
+    return {
+        "type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+        "sensor": _sensor(res, [0.8, 1.6, -2.6], [0, 0.2, 0]),
+        "floor": _floor(),
+        "box": {"type": "cube", "bsdf": _diffuse([0.8, 0.3, 0.2]),
+                "to_world": {"type": "transform", "scale": [0.3, 0.3, 0.3], "translate": [0, 0.3, 0]}},
+        "lamp": lamp,
+    }
+
+
+def indirect_shadow(res=16, max_depth=3):
+    """A point-light shadow seen only through a diffuse bounce: the camera sees nothing but a
+    wall; the wall sees the floor, where an occluder (a 0.8 x 0.8 quad at height 1, behind the
+    camera) casts the light's shadow. Parameter ``occ.to_world``."""
+    return {
+        "type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+        "sensor": _sensor(res, [0, 1.4, 0.2], [0, 1.4, 1.5]),
+        "floor": _floor(rho=0.9),
+        "wall": {"type": "rectangle", "bsdf": _diffuse(0.8),
+                 "to_world": {"type": "transform", "rotate": {"axis": [0, 1, 0], "angle": 180},
+                              "scale": [2, 2, 1], "translate": [0, 0.5, 1.5]}},
+        "occ": {"type": "rectangle", "bsdf": _diffuse(0.5),
+                "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": 90},
+                             "scale": [0.4, 0.4, 0.4], "translate": [0, 1.0, 0.3]}},
+        "lamp": {"type": "point", "position": [0, 3, 0], "intensity": {"type": "rgb", "value": [20] * 3}},
+    }
+
+
+def smooth_adjoint(res, seed=7):
+    """A low-frequency adjoint image (like the gradient of an image loss)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:res, 0:res] + 0.5
+    out = np.zeros((res, res, 3))
+    for c in range(3):
+        a, b, ph = rng.uniform(0.5, 1.5), rng.uniform(0.5, 1.5), rng.uniform(0, 6.3)
+        out[..., c] = np.sin(2 * np.pi * (a * x / res + b * y / res) + ph) + 0.3 * rng.normal(size=(res, res))
+    return out.astype(np.float32)
+
+
+def fd_translation(renderer, scene, name, axis, adj, h, spp, seeds, seed0=100):
+    """Central finite difference of sum(adj * render) in the x/y/z translation of ``name``'s
+    to_world, common random numbers per seed: (mean, standard error)."""
+    p = scene.parameters()
+    M0 = p[name].copy()
+    out = []
+    for s in range(seeds):
+        v = []
+        for sg in (1, -1):
+            M = M0.copy()
+            M[axis, 3] += sg * h
+            p[name] = M
+            v.append(float((renderer.render(spp=spp, seed=seed0 + s).astype(np.float64) * adj).sum()))
+        out.append((v[0] - v[1]) / (2 * h))
+    p[name] = M0
+    renderer.update()
+    return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))
