@@ -27,8 +27,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+import click
 import numpy as np
 
+from .cli_common import (EXIT_ERROR, PREFIX, Progress, Stopwatch, address_option, define_option,
+                         device_option, handle_errors, parse_defines, shaders_option,
+                         threads_option, workers_option)
 from .errors import ConfigError, DiffrenderError
 from .image import write_image
 from .inverse.run import Problem, Views, atomic_path
@@ -355,5 +359,53 @@ def render_many(jobs, cluster: RayCluster, spp=None, seed=0, allow_shaders=False
     return out
 
 
+@click.command("render-many")
+@click.argument("scenes", nargs=-1, required=True)
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="renders",
+              show_default=True, help="Folder for the images (<stem>[_<key>-<value>...][_s<sensor>].<ext>).")
+@click.option("--format", "fmt", type=click.Choice(["exr", "png", "jpg"]), default="exr",
+              show_default=True, help="exr: linear float; png/jpg: 8-bit sRGB.")
+@click.option("--sweep", "sweeps", multiple=True, metavar="NAME=V1,V2,...",
+              help="Render every value of a <default> (values separated by ';' instead when they "
+                   "hold commas). Repeatable: every combination.")
+@click.option("--sensors", default="0", show_default=True, metavar="I,J,...",
+              help="Sensor indices to render, comma-separated.")
+@click.option("--spp", type=int, default=None, help="Samples per pixel (default: the scene's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@define_option
+@shaders_option
+@device_option
+@threads_option
+@workers_option
+@address_option
+@handle_errors
+def render_many_cmd(scenes, output_dir, fmt, sweeps, sensors, spp, seed, defines, allow_shaders, device,
+                threads, workers, address):
+    """Render a batch on Ray: SCENES (files or globs) x the --sweep values x the --sensors."""
+    if spp is not None and spp <= 0:
+        raise DiffrenderError(f"--spp must be a positive integer, got {spp}")
+    try:
+        sensor_list = [int(x) for x in sensors.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got '{sensors}'",
+                                 param_hint="--sensors") from None
+    if not sensor_list or min(sensor_list) < 0:
+        raise click.BadParameter(f"expected sensor indices >= 0, got '{sensors}'", param_hint="--sensors")
+    files = expand_scenes(scenes)
+    jobs = plan_jobs(files, output_dir, f".{fmt}", parse_defines(defines),
+                                 [parse_sweep(s) for s in sweeps], sensor_list)
+    watch = Stopwatch()
+    with RayCluster(workers or 1, address, threads) as cluster, \
+            Progress("render-many", len(jobs), "renders") as prog:
+        result = render_many(jobs, cluster, spp=spp, seed=seed, allow_shaders=allow_shaders,
+                                         device=device, progress=lambda done, total: prog.update(done))
+    click.echo(f"rendered {len(result.done)} of {len(jobs)} image(s) on {cluster.workers} Ray "
+               f"worker(s), {len(result.failed)} failed, in {watch.summary()} -> {output_dir}", err=True)
+    for label, err in result.failed:
+        click.echo(f"{PREFIX}{label}: {err}", err=True)
+    if result.failed:
+        raise SystemExit(EXIT_ERROR)
+
+
 __all__ = ["RayCluster", "ViewPool", "RenderJob", "BatchResult", "render_many", "plan_jobs",
-           "expand_scenes", "parse_sweep", "require_ray", "INSTALL_HINT"]
+           "expand_scenes", "parse_sweep", "require_ray", "render_many_cmd", "INSTALL_HINT"]
