@@ -25,6 +25,7 @@ import glob
 import itertools
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 import click
@@ -88,9 +89,14 @@ class RayCluster:
                 raise DiffrenderError(f"cannot start Ray ({where}): "
                                       f"{str(exc).strip().splitlines()[0]}") from None
             self.owned = True
+        cpus = int(ray.cluster_resources().get("CPU", 0))
         if self.threads is None:
-            cpus = int(ray.cluster_resources().get("CPU", 1))
             self.threads = max(1, cpus // self.workers)
+        if self.workers * self.threads > cpus:
+            self.__exit__()
+            raise ConfigError(f"the Ray cluster has {cpus} CPU(s): {self.workers} worker(s) x "
+                              f"{self.threads} thread(s) would wait for CPUs forever (use fewer "
+                              "--workers or --threads)")
         return self
 
     @staticmethod
@@ -148,6 +154,10 @@ class _ViewWorker:
 
     def final_image(self, values):
         return self.views.final_image(values)
+
+    def cpu_time(self):
+        """CPU seconds of this actor's process (all its threads), for benchmarks."""
+        return time.process_time()
 
 
 class ViewPool:

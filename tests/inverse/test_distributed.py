@@ -1,6 +1,6 @@
 """`optimize --workers` and `render-many` on Ray (diffrender.distributed): the same parameters as
 the single-process run, a killed actor's views run elsewhere, --resume, a batch with a sweep, and
-the one-line error without Ray. One local Ray instance (2 CPUs) for the module; tiny scenes."""
+the one-line error without Ray. One local Ray instance for the module; tiny scenes."""
 import json
 import logging
 import sys
@@ -50,9 +50,11 @@ RTOL = 1e-5
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+    # 4 logical CPUs: the module's pool (2 actors) and the killed-worker test's pool (2 more) at
+    # once; each actor runs one thread
+    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
              runtime_env=RayCluster._local_env())
-    with RayCluster(2) as c:  # joins the instance above
+    with RayCluster(2, threads=1) as c:  # joins the instance above
         yield c
     ray.shutdown()
 
@@ -135,7 +137,7 @@ def test_render_many_scenes_and_a_sweep(workdir, cluster, tmp_path):
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["render-many", str(workdir / "scene.xml"), str(other), str(broken),
                                     "--sweep", "albedo=0.2,0.2,0.2;0.8,0.8,0.8", "--spp", "4",
-                                    "--workers", "2", "-o", str(out)])
+                                    "--workers", "2", "--threads", "1", "-o", str(out)])
     assert res.exit_code == 1, res.output
     names = sorted(p.name for p in out.iterdir())
     assert names == ["other_albedo-0.2_0.2_0.2.exr", "other_albedo-0.8_0.8_0.8.exr",
