@@ -215,7 +215,8 @@ class ViewPool:
         self._lost("while starting")
 
     def evaluate(self, values, it):
-        values = {k: np.asarray(v) for k, v in values.items()}
+        # one copy in Ray's object store for all the actors (a mesh's vertices can be large)
+        values = self.ray.put({k: np.asarray(v) for k, v in values.items()})
         results = {}
         todo = list(range(self.n_views))
         first = True

@@ -133,7 +133,8 @@ def test_render_many_scenes_and_a_sweep(workdir, cluster, tmp_path):
     other = workdir / "other.xml"
     other.write_text(SCENE.replace('value="6, 6, 6"', 'value="3, 3, 3"'))
     broken = tmp_path / "broken.xml"
-    broken.write_text("<scene version='3.0.0'><shape type='nosuchshape'/></scene>")
+    broken.write_text("<scene version='3.0.0'><default name='albedo' value='0'/>"
+                      "<shape type='nosuchshape'/></scene>")
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["render-many", str(workdir / "scene.xml"), str(other), str(broken),
                                     "--sweep", "albedo=0.2,0.2,0.2;0.8,0.8,0.8", "--spp", "4",
