@@ -5,9 +5,11 @@ one thread each, and on one actor of two threads (the same CPUs: this machine's 
 (``Views``, no Ray, all threads) is timed too, for Ray's overhead.
 
 Each timed run is ``Run(config).run(views=...)`` over ``--iterations`` iterations after a
-warm-up run (actors started, kernels compiled). Prints one JSON line per timed run (wall seconds;
-CPU seconds of the driver plus the actors' processes) and a summary line with the medians and
-the ratios workers2 / workers1 (below 1: two workers are faster).
+warm-up run (actors started, kernels compiled). Prints one JSON line per timed run (wall seconds
+of the whole run and of its iterations alone, ``loop_wall_s``: the run also writes its outputs,
+whose final render runs on one actor; CPU seconds of the driver plus the actors' processes) and
+a summary line with the medians and the ratios workers2 / workers1 (below 1: two workers are
+faster).
 
     python benchmarks/bench_workers.py [--res 64] [--iterations 5] [--spp 8] [--rounds 2]
 """
@@ -78,11 +80,13 @@ def main():
             yaml.safe_dump(cfg, f)
         return load_config(p)
 
-    ray.init(num_cpus=a.cpus, include_dashboard=False, logging_level=logging.ERROR,
+    # both pools live at once (they run one after the other): Ray is told of 2 x cpus logical
+    # CPUs so that both fit; each pool's actors use cpus threads in all
+    ray.init(num_cpus=2 * a.cpus, include_dashboard=False, logging_level=logging.ERROR,
              log_to_driver=False, runtime_env=RayCluster._local_env())
     pools, threads = {}, {}
     for w in (1, 2):
-        c = RayCluster(w).__enter__()  # joins the instance above: cpus // w threads per actor
+        c = RayCluster(w, threads=max(1, a.cpus // w)).__enter__()  # joins the instance above
         pools[f"workers{w}"] = ViewPool(config(1), len(targets), c, device="cpu")
         threads[f"workers{w}"] = c.threads
 
@@ -97,32 +101,39 @@ def main():
         views = Views(run_.problem) if kind == "inprocess" else pools[kind]
         c0, t0 = cpu_now(kind), time.perf_counter()
         x = run_.run(views=views)[NAME]
-        return time.perf_counter() - t0, cpu_now(kind) - c0, np.asarray(x)
+        loop = sum(r["seconds"] for r in run_.trajectory)  # the iterations alone
+        return time.perf_counter() - t0, cpu_now(kind) - c0, loop, np.asarray(x)
 
     kinds = ("workers1", "workers2", "inprocess")
     for kind in kinds:  # warm-up: actors started, kernels compiled
         run(kind, 1)
     wall = {k: [] for k in kinds}
     cpu = {k: [] for k in kinds}
+    loops = {k: [] for k in kinds}
     final = {}
     for rnd in range(a.rounds):
         for kind in ("workers1", "workers2", "inprocess", "inprocess", "workers2", "workers1"):
-            w, c, x = run(kind, a.iterations)
+            w, c, lp, x = run(kind, a.iterations)
             wall[kind].append(w)
             cpu[kind].append(c)
+            loops[kind].append(lp)
             final[kind] = x
             emit({"run": kind, "round": rnd, "views": len(targets), "iterations": a.iterations,
                   "res": a.res, "spp": a.spp, "threads_per_actor": threads.get(kind, a.cpus),
-                  "wall_s": round(w, 3), "cpu_s": round(c, 3),
+                  "wall_s": round(w, 3), "loop_wall_s": round(lp, 3), "cpu_s": round(c, 3),
                   "albedo": [round(float(v), 4) for v in x]})
     med = {k: statistics.median(v) for k, v in wall.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    med_loop = {k: statistics.median(v) for k, v in loops.items()}
     emit({"summary": "optimize --workers 2 / --workers 1", "views": len(targets), "res": a.res,
           "iterations": a.iterations, "spp": a.spp, "cpus": a.cpus, "runs_each": len(wall["workers1"]),
           "threads_per_actor": threads,
           "workers1_wall_s": round(med["workers1"], 3), "workers2_wall_s": round(med["workers2"], 3),
           "inprocess_wall_s": round(med["inprocess"], 3),
           "ratio": round(med["workers2"] / med["workers1"], 3),
+          "workers1_loop_s": round(med_loop["workers1"], 3), "workers2_loop_s": round(med_loop["workers2"], 3),
+          "inprocess_loop_s": round(med_loop["inprocess"], 3),
+          "ratio_loop": round(med_loop["workers2"] / med_loop["workers1"], 3),
           "ratio_cpu": round(med_cpu["workers2"] / med_cpu["workers1"], 3),
           "ratio_workers2_vs_inprocess": round(med["workers2"] / med["inprocess"], 3),
           "albedo_true": [round(float(v), 4) for v in true],

@@ -73,6 +73,9 @@ class RayCluster:
         self.ray = require_ray()
         self.workers, self.address, self.threads = workers, address, threads
         self.owned = False
+        #: the workers' scheduling priority: this process's when Ray runs on this machine
+        #: (None on a cluster: Ray's)
+        self.niceness = None if address else _niceness()
 
     def __enter__(self):
         ray = self.ray
@@ -112,6 +115,13 @@ class RayCluster:
         return False
 
 
+def _niceness():
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except (OSError, AttributeError):
+        return None
+
+
 def _first_line(exc) -> str:
     """One line for an error from Ray: the original exception of a task, else Ray's message."""
     cause = getattr(exc, "cause", None)
@@ -132,17 +142,25 @@ def _raise_task_error(ray, exc):
     raise DiffrenderError(f"a Ray worker failed: {_first_line(exc)}") from None
 
 
-def _start_engine(device, threads):
+def _start_engine(device, threads, niceness):
+    """In a worker process: take the driver's scheduling priority (Ray starts its workers
+    niced, which on a busy machine starves them next to any normal process; lowering the
+    niceness needs the privilege to, else Ray's stays), then start the engine."""
     from . import engine  # lazy engine start, in the worker process
 
+    if niceness is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        except (OSError, AttributeError):  # not allowed here, or not a POSIX system
+            pass
     engine.init(device, threads=threads)
 
 
 class _ViewWorker:
     """The actor of a :class:`ViewPool`: the config's targets and Renderers, built once."""
 
-    def __init__(self, cfg, allow_shaders, device, threads):
-        _start_engine(device, threads)
+    def __init__(self, cfg, allow_shaders, device, threads, niceness):
+        _start_engine(device, threads, niceness)
         self.views = Views(Problem(cfg, allow_shaders))
 
     def compile(self):
@@ -173,7 +191,7 @@ class ViewPool:
                                                  max_restarts=MAX_ACTOR_RESTARTS,
                                                  max_task_retries=0)
         self.n_views = n_views
-        self.actors = [remote.remote(cfg, allow_shaders, device, cluster.threads)
+        self.actors = [remote.remote(cfg, allow_shaders, device, cluster.threads, cluster.niceness)
                        for _ in range(cluster.workers)]
         self.deaths = [0] * len(self.actors)  # RayActorErrors seen per actor
         self.last_error = ""
@@ -327,11 +345,11 @@ def plan_jobs(scenes, outdir, ext, defines=None, sweeps=(), sensors=(0,)) -> lis
     return jobs
 
 
-def _render_task(job: RenderJob, spp, seed, allow_shaders, device, threads):
+def _render_task(job: RenderJob, spp, seed, allow_shaders, device, threads, niceness):
     """Render one job in a Ray worker (the engine starts once per worker process)."""
     from .core import Renderer  # lazy engine start
 
-    _start_engine(device, threads)
+    _start_engine(device, threads, niceness)
     sc = load_scene(job.scene, allow_shaders=allow_shaders, **job.defines)
     return Renderer(sc, sensor=job.sensor).render(spp=spp, seed=seed)
 
@@ -349,7 +367,8 @@ def render_many(jobs, cluster: RayCluster, spp=None, seed=0, allow_shaders=False
     ray = cluster.ray
     task = ray.remote(_render_task).options(num_cpus=cluster.threads, max_retries=MAX_TASK_RETRIES,
                                             retry_exceptions=False)
-    refs = {task.remote(j, spp, seed, allow_shaders, device, cluster.threads): j for j in jobs}
+    refs = {task.remote(j, spp, seed, allow_shaders, device, cluster.threads, cluster.niceness): j
+            for j in jobs}
     out = BatchResult()
     pending = list(refs)
     while pending:
