@@ -42,6 +42,10 @@ from .scene.loader import load_scene
 INSTALL_HINT = "pip install 'diffrender[distributed]'"
 #: how often Ray restarts an actor of a :class:`ViewPool` that died
 MAX_ACTOR_RESTARTS = 3
+#: seconds to wait when no actor answered a round (Ray is restarting them)
+RESTART_WAIT_S = 1.0
+#: rounds of sending an iteration's views again before the pool gives up
+MAX_ROUNDS = 60
 #: how often Ray re-runs a render-many task whose worker process died
 MAX_TASK_RETRIES = 3
 #: Ray's log level on the driver (the workers' output is not forwarded)
@@ -210,7 +214,9 @@ class ViewPool:
             try:
                 done[i] = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
-                self.deaths[i] += 1
+                # "unavailable": Ray is restarting the actor (counted when it died), not a death
+                if not isinstance(exc, getattr(ray.exceptions, "ActorUnavailableError", ())):
+                    self.deaths[i] += 1
                 self.last_error = _first_line(exc)
                 failed.append(i)
             except ray.exceptions.RayError as exc:
@@ -239,9 +245,11 @@ class ViewPool:
         todo = list(range(self.n_views))
         first = True
         targets = self._alive()
+        rounds = 0
         while todo:
-            if not targets:
+            if not targets or rounds > MAX_ROUNDS:
                 self._lost(f"at iteration {it}")
+            rounds += 1
             share = {i: [] for i in targets}
             for k, v in enumerate(todo):
                 share[targets[(v if first else k) % len(targets)]].append(v)
@@ -253,8 +261,11 @@ class ViewPool:
             todo = sorted(v for i in failed for v in jobs[i][1][2])
             self.resubmitted += len(todo)
             # the views of a dead actor go to the actors that answered; when none did, to every
-            # actor Ray may still restart
-            targets = sorted(done) or self._alive()
+            # actor Ray may still restart, after a pause for the restart
+            targets = sorted(done)
+            if todo and not targets:
+                time.sleep(RESTART_WAIT_S)
+                targets = self._alive()
             first = False
         return [results[i] for i in range(self.n_views)]
 
