@@ -34,6 +34,7 @@ SUBSYSTEM_COMMANDS = {
     "grad": ("diffrender.inverse.cli", "grad_cmd"),
     "export": ("diffrender.inverse.cli", "export_cmd"),
     "dataset": ("diffrender.datasets.cli", "dataset_cmd"),
+    "render-many": ("diffrender.distributed", "render_many_cmd"),
 }
 
 

@@ -83,6 +83,15 @@ device_option = click.option("--device", type=click.Choice(DEVICE_CHOICES), defa
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
                               help="CPU threads (default: all cores).")
 
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Run on N Ray workers (needs the 'distributed' extra); --threads is then per worker "
+         "(default: the cores / N).")
+address_option = click.option(
+    "--address", default=None, metavar="ADDR",
+    help="Join the Ray cluster at ADDR (e.g. ray://head:10001 or auto) instead of starting Ray "
+         "on this machine.")
+
 
 def start_engine(device, threads, quiet=False) -> str:
     """Start the engine on ``device`` (``diffrender.engine.init``); returns the device used."""
@@ -234,5 +243,5 @@ def progress_bar(total: int, label: str, unit_scale: float, quiet: bool = False)
 
 
 __all__ = ["EXIT_ERROR", "DEVICE_CHOICES", "fail", "handle_errors", "parse_defines", "define_option",
-           "device_option", "threads_option", "start_engine", "progress_bar", "Progress", "Stopwatch",
+           "device_option", "threads_option", "workers_option", "address_option", "start_engine", "progress_bar", "Progress", "Stopwatch",
            "PLAIN_PROGRESS_INTERVAL_S"]

@@ -1,15 +1,17 @@
 """``diffrender optimize CONFIG`` and ``diffrender grad SCENE --param NAME``."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import click
 import matplotlib
 import numpy as np
 
-from ..cli_common import (EXIT_INTERRUPTED, Progress, Stopwatch, define_option, device_option,
-                          handle_errors, parse_defines, shaders_option, start_engine,
-                          threads_option)
+from ..cli_common import (EXIT_INTERRUPTED, Progress, Stopwatch, address_option, define_option,
+                          device_option, handle_errors, parse_defines, shaders_option, start_engine,
+                          threads_option, workers_option)
+from ..distributed import RayCluster, ViewPool, require_ray
 from ..errors import DiffrenderError
 from ..image import srgb_to_linear, write_image
 from ..scene.loader import load_scene
@@ -25,29 +27,49 @@ from .run import Run
 @shaders_option
 @device_option
 @threads_option
+@workers_option
+@address_option
 @handle_errors
-def optimize_cmd(config, resume, overwrite, allow_shaders, device, threads):
-    """Recover scene parameters from target images (see docs/optimize.md)."""
+def optimize_cmd(config, resume, overwrite, allow_shaders, device, threads, workers, address):
+    """Recover scene parameters from target images (see docs/optimize.md).
+
+    With --workers N the targets (views) are rendered and back-propagated by N Ray actors
+    (docs/interop.md); the result is the single-process one."""
+    if address and not workers:
+        raise click.BadParameter("--address needs --workers", param_hint="--address")
     cfg = load_config(config)
+    if workers:
+        require_ray()  # before the output folder is touched
     run = Run(cfg, resume=resume, overwrite=overwrite,  # validates before any compile
               allow_shaders=allow_shaders)
-    start_engine(device, threads)
-    watch = Stopwatch()
-    with Progress("optimize", cfg.iterations, "iterations") as prog:
-        prog.update(run.start)
+    with contextlib.ExitStack() as stack:
+        views, where = None, ""
+        if workers:
+            cluster = stack.enter_context(RayCluster(workers, address, threads))
+            views = ViewPool(cfg, len(run.problem.targets), cluster, allow_shaders, device)
+            stack.callback(views.close)
+            where = f" on {workers} Ray worker(s) x {cluster.threads} thread(s)"
+        else:
+            start_engine(device, threads)
+        watch = Stopwatch()
+        with Progress("optimize", cfg.iterations, "iterations") as prog:
+            prog.update(run.start)
 
-        def progress(it, total, loss):
-            rate = (it - run.start) / max(watch.wall, 1e-9)
-            prog.update(it, loss=f"{loss:.4g}", rate=f"{rate:.2f} it/s")
+            def progress(it, total, loss):
+                rate = (it - run.start) / max(watch.wall, 1e-9)
+                prog.update(it, loss=f"{loss:.4g}", rate=f"{rate:.2f} it/s")
 
-        try:
-            params = run.run(progress=progress)
-        except KeyboardInterrupt:
-            click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
-            raise SystemExit(EXIT_INTERRUPTED)
+            try:
+                params = run.run(progress=progress, views=views)
+            except KeyboardInterrupt:
+                click.echo(f"interrupted: state saved in {run.out} (continue with --resume)", err=True)
+                raise SystemExit(EXIT_INTERRUPTED)
+        if workers and views.resubmitted:
+            click.echo(f"diffrender: note: {views.resubmitted} view render(s) were sent again after "
+                       f"a Ray worker died", err=True)
     last = run.trajectory[-1]["loss"] if run.trajectory else float("nan")
-    click.echo(f"optimized {len(params)} parameter(s) over {cfg.iterations - run.start} iteration(s) in "
-               f"{watch.summary()}, final loss {last:.6g} -> {run.out}", err=True)
+    click.echo(f"optimized {len(params)} parameter(s) over {cfg.iterations - run.start} iteration(s){where} "
+               f"in {watch.summary()}, final loss {last:.6g} -> {run.out}", err=True)
 
 
 @click.command("grad")

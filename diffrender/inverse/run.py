@@ -37,6 +37,8 @@ from .config import DEFAULT_BOUNDS, OptimizeConfig, load_config, param_init_valu
 from .geometry import Direct, Mesh, Pose
 from .resample import resample
 
+FINAL_MIN_SPP = 64          # final.exr: at least this many samples per pixel
+FINAL_ITERATION = 10**6     # the seed stream of final.exr
 PLOT_SIZE = (6, 4)  # inches, loss.png and params.png
 PLOT_DPI = 100
 
@@ -328,6 +330,15 @@ class Problem:
                         method=sm.method if sm else "none", weight=sm.weight if sm else 0.0)
         return Direct(p.name, param_init_value(self.cfg, p.name, pc, p.get()))
 
+    def apply(self, values: dict):
+        """Set the scene parameters (through the pose / mesh parametrizations) and the filter
+        pipeline's parameters from the optimizer's variables."""
+        for k, v in values.items():
+            if k.startswith("filters."):
+                self.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
+        for k, v in self.scene_values(values).items():
+            self.pmap[k] = v
+
     def scene_values(self, values):
         out = {}
         for tr in self.transforms:
@@ -358,6 +369,92 @@ class Problem:
             if sens.id == s:
                 return i
         raise ConfigError(f"no sensor with id '{s}'", where + ".sensor")
+
+
+@dataclass
+class ViewResult:
+    """One target's part of the loss and gradients at an iteration."""
+    index: int                 # the target's index (the order of the sum)
+    loss: float                # weight * loss of this target
+    scene_grads: dict          # scene parameter -> float64 gradient (the scene value's shape)
+    filter_grads: dict         # 'filters.<stage>.<param>' -> float64 gradient
+    image: np.ndarray          # the render after the filter pipeline
+
+
+class Views:
+    """The targets of a :class:`Problem` rendered and back-propagated in this process.
+
+    Views whose sensors share a film (size, crop, pixel filter) share one
+    :class:`~diffrender.core.Renderer` (one upload, one compile) and are rendered through
+    :meth:`Renderer.viewing`; each target keeps its own seeds, so the result does not depend on
+    how the views are grouped or where they run (``diffrender.distributed`` runs a ``Views`` in
+    each Ray actor)."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self._renderers = {}  # film key -> Renderer
+
+    def renderer(self, sensor: int):
+        """A context in which a Renderer renders sensor ``sensor``."""
+        from ..core import Renderer  # lazy engine start
+
+        sensors = self.problem.scene.sensors
+        key = Renderer._film_key(sensors[sensor])
+        r = self._renderers.get(key)
+        if r is None:
+            r = self._renderers[key] = Renderer(self.problem.scene, sensor=sensor)
+        return r.viewing(sensor)
+
+    def compile(self):
+        """Build the renderers before the first iteration."""
+        for tg in self.problem.targets:
+            with self.renderer(tg.sensor):
+                pass
+
+    def evaluate(self, values: dict, it: int, indices=None) -> list[ViewResult]:
+        """Render and back-propagate the targets ``indices`` (default: all) at ``values``."""
+        p = self.problem
+        p.apply(values)
+        cfg = p.cfg
+        loss_fn = get_loss(cfg.loss)
+        shapes = {k: np.shape(v) for k, v in p.scene_values(values).items()}
+        ec = cfg.edges
+        edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
+                     interior=ec.interior)
+        pipe = p.pipeline
+        out = []
+        for ti_ in range(len(p.targets)) if indices is None else indices:
+            tg = p.targets[ti_]
+            with self.renderer(tg.sensor) as r:
+                img = r.render(spp=cfg.spp, seed=_seed(cfg.seed, it, 2 * ti_), max_depth=cfg.max_depth)
+                image = pipe(img) if pipe is not None else img
+                loss, adj = loss_fn(image, tg.image, weights=tg.pixel_weights)
+                adj = tg.weight * adj
+                fgrads = {}
+                if pipe is not None:
+                    adj, pgrads = pipe.vjp(img, adj)
+                    fgrads = {f"filters.{n}": g for n, g in pgrads.items()}
+                sgrads = {}
+                if shapes:
+                    g = r.vjp(adj, list(shapes), spp=cfg.spp_adjoint,
+                              seed=_seed(cfg.seed, it, 2 * ti_ + 1), max_depth=cfg.max_depth,
+                              edges=edges)
+                    sgrads = {k: np.asarray(g[k], np.float64).reshape(shapes[k]) for k in shapes}
+            out.append(ViewResult(ti_, tg.weight * loss, sgrads, fgrads, image))
+        return out
+
+    def final_image(self, values: dict) -> np.ndarray:
+        """The render of the first target's sensor at ``values`` (more samples), filtered."""
+        p = self.problem
+        p.apply(values)
+        cfg = p.cfg
+        with self.renderer(p.targets[0].sensor) as r:
+            img = r.render(spp=max(cfg.spp, FINAL_MIN_SPP), seed=_seed(cfg.seed, FINAL_ITERATION, 0),
+                           max_depth=cfg.max_depth)
+        return p.pipeline(img) if p.pipeline is not None else img
+
+    def close(self):
+        self._renderers.clear()
 
 
 class Run:
@@ -395,55 +492,33 @@ class Run:
         return LBFGS(p.init, bounds=p.bounds)
 
     def _apply(self, values: dict):
-        """Set the scene parameters (through the pose / mesh parametrizations) and the filter
-        pipeline's parameters from the optimizer's variables."""
-        for k, v in values.items():
-            if k.startswith("filters."):
-                self.problem.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
-        for k, v in self.problem.scene_values(values).items():
-            self.problem.pmap[k] = v
+        self.problem.apply(values)
 
-    def evaluate(self, renderer, values: dict, it: int, want_images=False):
-        """Loss and gradients at ``values`` (common random numbers for a given iteration)."""
-        self._apply(values)
-        loss_fn = get_loss(self.cfg.loss)
+    def evaluate(self, views, values: dict, it: int):
+        """Loss and gradients at ``values`` (common random numbers for a given iteration) and the
+        targets' renders. ``views`` (:class:`Views` here, a ``distributed.ViewPool`` on Ray)
+        renders and back-propagates each target; their parts are summed here in target order,
+        so that the sum does not depend on where the views ran."""
+        results = views.evaluate(values, it)
         total = 0.0
         svals = self.problem.scene_values(values)
         sgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in svals.items()}
         fgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in values.items()
                   if k.startswith("filters.")}
-        images = []
-        pipe = self.problem.pipeline
-        ec = self.cfg.edges
-        edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
-                     interior=ec.interior)
-        for ti_, tg in enumerate(self.problem.targets):
-            sidx, target, w = tg.sensor, tg.image, tg.weight
-            r = renderer(sidx)
-            img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
-            out = pipe(img) if pipe is not None else img
-            loss, adj = loss_fn(out, target, weights=tg.pixel_weights)
-            total += w * loss
-            adj = w * adj
-            if pipe is not None:
-                adj, pgrads = pipe.vjp(img, adj)
-                for n, g in pgrads.items():
-                    if f"filters.{n}" in fgrads:
-                        fgrads[f"filters.{n}"] += g
-            if sgrads:
-                g = r.vjp(adj, list(sgrads), spp=self.cfg.spp_adjoint,
-                          seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth,
-                          edges=edges)
-                for k in sgrads:
-                    sgrads[k] += np.asarray(g[k], np.float64).reshape(sgrads[k].shape)
-            images.append(out)
+        for r in sorted(results, key=lambda r: r.index):
+            total += r.loss
+            for k, g in r.filter_grads.items():
+                if k in fgrads:
+                    fgrads[k] += g
+            for k, g in r.scene_grads.items():
+                sgrads[k] += g
         grads = self.problem.chain(values, sgrads)
         grads.update(fgrads)
         reg, rg = self.problem.regularizer(values)
         total += reg
         for k, v in rg.items():
             grads[k] = grads[k] + v
-        return total, grads, images
+        return total, grads, [r.image for r in sorted(results, key=lambda r: r.index)]
 
     def _record(self, it, loss, values, dt):
         row = {"iteration": it, "loss": loss, "seconds": dt}
@@ -486,7 +561,7 @@ class Run:
                  "config": self.cfg.path}
         atomic_json(os.path.join(self.out, CHECKPOINT), state)
 
-    def _write_outputs(self, opt, renderer, final=True):
+    def _write_outputs(self, opt, views, final=True):
         values = self.result(opt)
         atomic_json(os.path.join(self.out, "params.json"),
                     {k: np.asarray(v).tolist() for k, v in values.items()}, indent=2)
@@ -500,11 +575,7 @@ class Run:
             self._plot()
         if final:
             self._apply(values)
-            img = renderer(self.problem.targets[0].sensor).render(spp=max(self.cfg.spp, 64),
-                                                               seed=_seed(self.cfg.seed, 10**6, 0),
-                                                               max_depth=self.cfg.max_depth)
-            if self.problem.pipeline is not None:
-                img = self.problem.pipeline(img)
+            img = views.final_image(values)
             for name in ("final.exr", "final.png"):
                 with atomic_path(os.path.join(self.out, name)) as tmp:
                     write_image(tmp, img)
@@ -559,16 +630,16 @@ class Run:
         write_scene(self.problem.scene, os.path.join(self.out, f"scene_optimized{ext}"))
 
     # -- the loop -----------------------------------------------------------------------
-    def run(self, progress=None, stop_after: int | None = None) -> dict:
-        """Optimize; the output folder's lock is released when this returns or raises."""
+    def run(self, progress=None, stop_after: int | None = None, views=None) -> dict:
+        """Optimize; the output folder's lock is released when this returns or raises.
+        ``views`` renders and back-propagates the targets: :class:`Views` in this process
+        (the default) or a ``diffrender.distributed.ViewPool`` (Ray actors)."""
         try:
-            return self._run(progress, stop_after)
+            return self._run(progress, stop_after, views if views is not None else Views(self.problem))
         finally:
             self.release()
 
-    def _run(self, progress, stop_after) -> dict:
-        from ..core import Renderer  # lazy engine start
-
+    def _run(self, progress, stop_after, views) -> dict:
         cfg = self.cfg
         opt = self._make_optimizer()
         if self.resume:
@@ -581,15 +652,7 @@ class Run:
             self.avg_n = int(avg["n"])
             self.avg_sum = {k: np.asarray(v, np.float64) for k, v in avg["sum"].items()}
         self._apply(opt.params)
-        renderers = {}
-
-        def renderer(sensor):
-            if sensor not in renderers:
-                renderers[sensor] = Renderer(self.problem.scene, sensor=sensor)
-            return renderers[sensor]
-
-        for tg in self.problem.targets:  # compile before the first iteration
-            renderer(tg.sensor)
+        views.compile()  # compile before the first iteration
         it = self.start
         try:
             while it < cfg.iterations:
@@ -598,21 +661,21 @@ class Run:
                 t0 = time.perf_counter()
                 if cfg.optimizer.type == "lbfgs":
                     def fun(vals, _it=it):
-                        loss, g, _ = self.evaluate(renderer, vals, _it)
+                        loss, g, _ = self.evaluate(views, vals, _it)
                         return loss, g
 
                     opt.step(fun)
                     loss = opt.loss
                     images = None
                 else:
-                    loss, grads, images = self.evaluate(renderer, opt.params, it)
+                    loss, grads, images = self.evaluate(views, opt.params, it)
                     opt.step(grads)
                 dt = time.perf_counter() - t0
                 self._record(it, loss, opt.params, dt)
                 self._accumulate(it, opt.params)
                 if it % cfg.render_every == 0 or it == cfg.iterations - 1:
                     if images is None:
-                        _, _, images = self.evaluate(renderer, opt.params, it)
+                        _, _, images = self.evaluate(views, opt.params, it)
                     with atomic_path(os.path.join(self.out, "renders", f"iter_{it:05d}.png")) as tmp:
                         write_image(tmp, images[0])
                 it += 1
@@ -622,12 +685,12 @@ class Run:
                     self._checkpoint(opt, it)
         except KeyboardInterrupt:
             self._checkpoint(opt, it)
-            self._write_outputs(opt, renderer, final=False)
+            self._write_outputs(opt, views, final=False)
             raise
         self._checkpoint(opt, it)
         result = self.result(opt)
         self._apply(result)
-        self._write_outputs(opt, renderer, final=True)
+        self._write_outputs(opt, views, final=True)
         return result
 
 
