@@ -227,14 +227,9 @@ def _hconv_block(Src, i, e, wx: ti.template(), Rx: ti.template(), C: ti.template
 
 
 @ti.kernel
-def _lane_sep(S: ti.template(), D: ti.template(), T: ti.template(), E: ti.template(),
-              wx: ti.template(), Rx: ti.template(), wy: ti.template(), Ry: ti.template(),
-              C: ti.template(), n: ti.i32, mode: ti.template(), cval: ti.f32, p: ti.template(),
-              unsharp: ti.template()):
-    # Per output row i: T[i] = S's rows i - Ry .. i + Ry weighted by wy (symmetric taps), then
-    # D[i] = T[i] weighted along the row by wx (rows hold n pixels of C channels). Row i of T
-    # (and of the edge scratch E) is written and read back by the same thread while in cache.
-    # ``unsharp``: D = S + p[1] (S - blur).
+def _lane_vert(S: ti.template(), T: ti.template(), wy: ti.template(), Ry: ti.template(),
+               mode: ti.template(), cval: ti.f32):
+    # T[i] = S's rows i - Ry .. i + Ry weighted by the symmetric taps wy
     for i in range(S.shape[0]):
         H = S.shape[0]
         M = S.shape[1]
@@ -247,15 +242,26 @@ def _lane_sep(S: ti.template(), D: ti.template(), T: ti.template(), E: ti.templa
         else:  # rows near the top and bottom: source rows through the border mode
             for mb in range(M):
                 T[i, mb] = S[i, mb] * 0
-            for t in range(2 * Ry + 1):
+            for t in range(2 * Ry + 1):  # (``T[..] +=`` would be an atomic add)
                 s = border_index(i + t - Ry, H, mode)
                 wt = wy[t]
                 if s >= 0:
                     for mb in range(M):
-                        T[i, mb] += S[s, mb] * wt
+                        T[i, mb] = T[i, mb] + S[s, mb] * wt
                 else:
                     for mb in range(M):
-                        T[i, mb] += cval * wt
+                        T[i, mb] = T[i, mb] + cval * wt
+
+
+@ti.kernel
+def _lane_hor(T: ti.template(), D: ti.template(), E: ti.template(), S: ti.template(),
+              wx: ti.template(), Rx: ti.template(), C: ti.template(), n: ti.i32,
+              mode: ti.template(), cval: ti.f32, p: ti.template(), unsharp: ti.template()):
+    # D[i] = T[i] weighted along the row by the symmetric taps wx (rows hold n pixels of C
+    # channels); ``unsharp``: D = S + p[1] (S - that). Row i of the edge scratch E is written and
+    # read back by the same thread.
+    for i in range(T.shape[0]):
+        M = T.shape[1]
         nv = n * C
         PB = ti.static((C * Rx + LANES - 1) // LANES)  # blocks a tap reaches beyond its own
         mb0 = ti.min(PB, M)
@@ -354,7 +360,8 @@ def lane_separable(f, A, B, shape, wx, Rx, wy, Ry, mode, cval, unsharp=False):
     mb0 = min(pb, m)
     mb1 = max((w * c - c * Rx) // LANES, mb0)
     E = f.buf("lanes_e", (A.shape[0], mb0 + m - mb1 + 4 * pb), LANES)
-    _lane_sep(A, B, T, E, wx, Rx, wy, Ry, c, w, _MODE_ID[mode], float(cval), f.p, bool(unsharp))
+    _lane_vert(A, T, wy, Ry, _MODE_ID[mode], float(cval))
+    _lane_hor(T, B, E, A, wx, Rx, c, w, _MODE_ID[mode], float(cval), f.p, bool(unsharp))
 
 
 # ----------------------------------------------------------------------------- parameters
