@@ -213,8 +213,18 @@ def lane_at(S, i, q):
 
 @ti.func
 def lane_shift(S, i, mb, d: ti.template()):
-    """The LANES values of row i starting d values after block mb's first (d static)."""
-    return ti.Vector([S[i, mb + (l + d) // LANES][(l + d) % LANES] for l in ti.static(range(LANES))])
+    """The LANES values of row i starting d values after block mb's first (d static): two whole
+    block loads and a shuffle (per-value loads would not be vectorised)."""
+    a = S[i, mb + ti.static(d // LANES)]
+    res = a
+    if ti.static(d % LANES != 0):
+        b = S[i, mb + ti.static(d // LANES + 1)]
+        ab = ti.Vector.zero(S.dtype, 2 * LANES)
+        for k in ti.static(range(LANES)):
+            ab[k] = a[k]
+            ab[k + LANES] = b[k]
+        res = ti.Vector([ab[l + ti.static(d % LANES)] for l in ti.static(range(LANES))])
+    return res
 
 
 @ti.func
