@@ -414,10 +414,13 @@ def main():
                         key = f"time_to_{lv:g}_s"
                         if ours.get(key) is None:
                             continue
+                        ckey = f"cpu_to_{lv:g}_s"
                         if peer.get(key) is None:  # not reached: the time it ran is a lower bound
                             rec[f"ratio_{key}_lower_bound"] = peer["final_s"] / ours[key]
+                            rec[f"ratio_{ckey}_lower_bound"] = peer["final_cpu_s"] / ours[ckey]
                         else:
                             rec[f"ratio_{key}"] = peer[key] / ours[key]
+                            rec[f"ratio_{ckey}"] = peer[ckey] / ours[ckey]
                 else:
                     rec["ratio_fwd"] = peer["fwd_s"] / ours["fwd_s"]
                     rec["ratio_fwdbwd"] = peer["fwdbwd_s"] / ours["fwdbwd_s"]
