@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -325,8 +326,6 @@ def _cpu_per_call(fn, n):
 
 
 def run_opencv(cases, sizes, pairs, min_sample):
-    import statistics
-
     import cv2
     import numpy as np
 
