@@ -196,6 +196,184 @@ def _row_conv_dot(S: ti.template(), w: ti.template(), K: ti.template(), G: ti.te
         out[None] += acc.dot(G[i, j + goff])
 
 
+# ----------------------------------------------------------------------------- lane kernels
+# Forward-only evaluation (``Pipeline.__call__``, float32): an (H, W, C) image is held as a
+# ``ti.Vector.field(LANES, f32, shape=(H, M))`` whose row i is image row i flattened (W * C
+# interleaved values, zero-padded to M * LANES). Every block of LANES values is one vector
+# load/store, which LLVM turns into one SIMD instruction (AVX: 8 float32), where the per-pixel
+# layout of the differentiable kernels runs scalar. No gradients flow through these kernels.
+LANES = 8
+
+
+@ti.func
+def lane_at(S, i, q):
+    """Value number q of row i of a lane field."""
+    return S[i, q // LANES][q % LANES]
+
+
+@ti.func
+def lane_shift(S, i, mb, d: ti.template()):
+    """The LANES values of row i starting d values after block mb's first (d static): two whole
+    block loads and a shuffle (per-value loads would not be vectorised)."""
+    a = S[i, mb + ti.static(d // LANES)]
+    res = a
+    if ti.static(d % LANES != 0):
+        b = S[i, mb + ti.static(d // LANES + 1)]
+        ab = ti.Vector.zero(S.dtype, 2 * LANES)
+        for k in ti.static(range(LANES)):
+            ab[k] = a[k]
+            ab[k + LANES] = b[k]
+        res = ti.Vector([ab[l + ti.static(d % LANES)] for l in ti.static(range(LANES))])
+    return res
+
+
+@ti.func
+def _hconv_block(Src, i, e, wx: ti.template(), Rx: ti.template(), C: ti.template()):
+    """Symmetric taps wx along row i of a lane field, for block e (all reads inside the row)."""
+    acc = Src[i, e] * wx[Rx]
+    for k in ti.static(range(Rx)):
+        acc += (lane_shift(Src, i, e, -C * (Rx - k)) + lane_shift(Src, i, e, C * (Rx - k))) * wx[k]
+    return acc
+
+
+@ti.kernel
+def _lane_vert(S: ti.template(), T: ti.template(), wy: ti.template(), Ry: ti.template(),
+               mode: ti.template(), cval: ti.f32):
+    # T[i] = S's rows i - Ry .. i + Ry weighted by the symmetric taps wy
+    for i in range(S.shape[0]):
+        H = S.shape[0]
+        M = S.shape[1]
+        if i >= Ry and i < H - Ry:
+            for mb in range(M):
+                acc = S[i, mb] * wy[Ry]
+                for k in ti.static(range(Ry)):
+                    acc += (S[i - (Ry - k), mb] + S[i + (Ry - k), mb]) * wy[k]
+                T[i, mb] = acc
+        else:  # rows near the top and bottom: source rows through the border mode
+            for mb in range(M):
+                T[i, mb] = S[i, mb] * 0
+            for t in range(2 * Ry + 1):  # (``T[..] +=`` would be an atomic add)
+                s = border_index(i + t - Ry, H, mode)
+                wt = wy[t]
+                if s >= 0:
+                    for mb in range(M):
+                        T[i, mb] = T[i, mb] + S[s, mb] * wt
+                else:
+                    for mb in range(M):
+                        T[i, mb] = T[i, mb] + cval * wt
+
+
+@ti.kernel
+def _lane_hor(T: ti.template(), D: ti.template(), E: ti.template(), S: ti.template(),
+              wx: ti.template(), Rx: ti.template(), C: ti.template(), n: ti.i32,
+              mode: ti.template(), cval: ti.f32, p: ti.template(), unsharp: ti.template()):
+    # D[i] = T[i] weighted along the row by the symmetric taps wx (rows hold n pixels of C
+    # channels); ``unsharp``: D = S + p[1] (S - that). Row i of the edge scratch E is written and
+    # read back by the same thread.
+    for i in range(T.shape[0]):
+        M = T.shape[1]
+        nv = n * C
+        PB = ti.static((C * Rx + LANES - 1) // LANES)  # blocks a tap reaches beyond its own
+        mb0 = ti.min(PB, M)
+        mb1 = ti.max((nv - C * Rx) // LANES, mb0)  # blocks [mb0, mb1) read inside the row only
+        for mb in range(mb0, mb1):
+            acc = _hconv_block(T, i, mb, wx, Rx, C)
+            if ti.static(unsharp):
+                acc = S[i, mb] + p[1] * (S[i, mb] - acc)
+            D[i, mb] = acc
+        # the row's ends: E[i, :eR] holds the values q = (e - PB) LANES + l of T's row (left end),
+        # E[i, eR:] those from (mb1 - PB) LANES on (right end), through the border mode outside
+        # the row; their blocks are then filtered like the interior
+        eR = mb0 + 2 * PB
+        for e in range(eR + M - mb1 + 2 * PB):
+            q0 = (e - PB) * LANES
+            if e >= eR:
+                q0 = (mb1 - PB + e - eR) * LANES
+            v = T[i, 0] * 0
+            for l in ti.static(range(LANES)):
+                q = q0 + l
+                if q >= 0 and q < nv:
+                    v[l] = lane_at(T, i, q)
+                else:
+                    pix = q // C
+                    if q < 0:
+                        pix = -((C - 1 - q) // C)
+                    s = border_index(pix, n, mode)
+                    val = cval
+                    if s >= 0:
+                        val = lane_at(T, i, s * C + q - pix * C)
+                    v[l] = val
+            E[i, e] = v
+        for b in range(mb0 + M - mb1):
+            mb = b
+            e = b + PB
+            if b >= mb0:
+                mb = mb1 + b - mb0
+                e = eR + PB + b - mb0
+            acc = _hconv_block(E, i, e, wx, Rx, C)
+            if ti.static(unsharp):
+                acc = S[i, mb] + p[1] * (S[i, mb] - acc)
+            D[i, mb] = acc
+
+
+@ti.kernel
+def _lanes_from(X: ti.types.ndarray(ndim=1), A: ti.template(), nv: ti.i32, exact: ti.template()):
+    # A = rows of nv values of the flat array X, zero-padded to whole blocks (exact: no padding)
+    for i in range(A.shape[0]):
+        for mb in range(A.shape[1]):
+            b = i * nv + mb * LANES
+            if ti.static(exact):
+                A[i, mb] = ti.Vector([X[b + l] for l in ti.static(range(LANES))])
+            else:
+                v = A[i, mb] * 0
+                for l in ti.static(range(LANES)):
+                    if mb * LANES + l < nv:
+                        v[l] = X[b + l]
+                A[i, mb] = v
+
+
+@ti.kernel
+def _lanes_to(A: ti.template(), X: ti.types.ndarray(ndim=1), nv: ti.i32, exact: ti.template()):
+    for i in range(A.shape[0]):
+        for mb in range(A.shape[1]):
+            v = A[i, mb]
+            b = i * nv + mb * LANES
+            for l in ti.static(range(LANES)):
+                if ti.static(exact):
+                    X[b + l] = v[l]
+                elif mb * LANES + l < nv:
+                    X[b + l] = v[l]
+
+
+def lanes_from_numpy(img, A):
+    """Upload an (H, W, C) float32 C-contiguous image into the lane field A (H, ceil(W C / LANES))."""
+    h, w, c = img.shape
+    _lanes_from(img.reshape(-1), A, w * c, (w * c) % LANES == 0)
+
+
+def lanes_to_numpy(A, shape):
+    """A new (H, W, C) float32 array from the lane field A."""
+    h, w, c = shape
+    out = np.empty(h * w * c, dtype=np.float32)
+    _lanes_to(A, out, w * c, (w * c) % LANES == 0)
+    return out.reshape(h, w, c)
+
+
+def lane_separable(f, A, B, shape, wx, Rx, wy, Ry, mode, cval, unsharp=False):
+    """B = Hx(Vy(A)) on lane fields (``unsharp``: B = A + amount (A - that)); image ``shape``.
+    Equal to the differentiable path's Vy(Hx(A)) up to rounding: the weights sum to 1, or
+    the border is not a non-zero constant (``lanes_ok`` of the filters)."""
+    _, w, c = shape
+    T = f.buf("lanes_t", A.shape, LANES)
+    pb = -(-(c * Rx) // LANES)
+    m = A.shape[1]
+    mb0 = min(pb, m)
+    mb1 = max((w * c - c * Rx) // LANES, mb0)
+    E = f.buf("lanes_e", (A.shape[0], mb0 + m - mb1 + 4 * pb), LANES)
+    _lane_vert(A, T, wy, Ry, _MODE_ID[mode], float(cval))
+    _lane_hor(T, B, E, A, wx, Rx, c, w, _MODE_ID[mode], float(cval), f.p, bool(unsharp))
+
+
 # ----------------------------------------------------------------------------- parameters
 class Param:
     """One continuous scalar parameter of a filter."""
@@ -387,6 +565,15 @@ class Filter:
         if g is None:
             g = np.zeros(len(self.values))
         return np.asarray(g, dtype=np.float64)
+
+    def lanes_ok(self):
+        """True when ``forward_lanes`` can evaluate this stage (forward only, float32)."""
+        return False
+
+    def forward_lanes(self, A, B, shape):
+        """B = f(A) on lane fields (see LANES) of an image of ``shape`` (H, W, C); parameters
+        already synced. Only called when ``lanes_ok()``."""
+        raise NotImplementedError
 
     def _forward(self, X, Y, frame):
         raise NotImplementedError

@@ -7,7 +7,8 @@ import numpy as np
 from .. import fmath
 from ..engine import ti
 from ..errors import ConfigError
-from .base import Filter, Param, _row_conv, _row_conv_dot, bucket, fold, pad, register
+from .base import (Filter, Param, _row_conv, _row_conv_dot, bucket, fold, lane_separable, pad,
+                   register)
 
 
 def opencv_gauss_radius(sigma: float) -> int:
@@ -169,6 +170,16 @@ class GaussianBlur(_GaussMixin, Filter):
         wy, _, Ky = (wx, None, Kx) if not self._aniso else self._weights(1, sy, "y")
         _Separable.forward(self, X, Y, wx, Kx, wy, Ky, self.options["border"], self.options["cval"])
 
+    def lanes_ok(self):
+        return self.fast_math()
+
+    def forward_lanes(self, A, B, shape):
+        sx, sy = self._sigmas()
+        wx, _, Kx = self._weights(0, sx, "x")
+        wy, _, Ky = (wx, None, Kx) if not self._aniso else self._weights(1, sy, "y")
+        lane_separable(self, A, B, shape, wx, Kx // 2, wy, Ky // 2, self.options["border"],
+                       self.options["cval"])
+
     def _backward(self, X, Y, GY, GX, frame, want_params):
         sx, sy = self._sigmas()
         wx, dwx, Kx = self._weights(0, sx, "x")
@@ -227,6 +238,16 @@ class BoxBlur(Filter):
     def _forward(self, X, Y, frame):
         wx, kx, wy, ky = self._w()
         _Separable.forward(self, X, Y, wx, kx, wy, ky, self.options["border"], self.options["cval"])
+
+    def lanes_ok(self):
+        # unnormalised sums with a non-zero constant border depend on the order of the passes
+        const = self.options["border"] == "constant" and float(self.options["cval"]) != 0.0
+        return self.fast_math() and (bool(self.options["normalize"]) or not const)
+
+    def forward_lanes(self, A, B, shape):
+        wx, kx, wy, ky = self._w()
+        lane_separable(self, A, B, shape, wx, kx // 2, wy, ky // 2, self.options["border"],
+                       self.options["cval"])
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         wx, kx, wy, ky = self._w()
@@ -296,6 +317,14 @@ class UnsharpMask(_GaussMixin, Filter):
         B = self.buf("blur", X.shape, X.n)
         _Separable.forward(self, X, B, w, K, w, K, self.options["border"], self.options["cval"])
         _unsharp_combine(X, B, Y, self.p)
+
+    def lanes_ok(self):
+        return self.fast_math()
+
+    def forward_lanes(self, A, B, shape):
+        w, _, K = self._weights(0, self.values[0], "x")
+        lane_separable(self, A, B, shape, w, K // 2, w, K // 2, self.options["border"],
+                       self.options["cval"], unsharp=True)
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         w, dw, K = self._weights(0, self.values[0], "x")

@@ -29,7 +29,7 @@ import yaml
 from ..documents import check_structure, parse_structured, read_text
 from ..engine import ensure_init, ti
 from ..errors import ConfigError, ImageError
-from .base import np_dtype, registry, to_dtype
+from .base import LANES, lanes_from_numpy, lanes_to_numpy, np_dtype, registry, to_dtype
 
 
 def _load_file(path):
@@ -116,6 +116,7 @@ class Pipeline:
         #: PNG/JPEG), "linear" (linear light), or None (not declared: linear)
         self.space = None
         self._acts = {}
+        self._lanes = {}  # (h, m) -> two lane fields for __call__
 
     def _where(self, stage=None):
         base = str(self.source) if self.source else "pipeline"
@@ -409,8 +410,9 @@ class Pipeline:
             raise ImageError(f"{label}: expected an (H, W, C) image, got shape {tuple(np.shape(image))}")
         if not np.issubdtype(img.dtype, np.floating):
             raise ImageError(f"{label}: expected a float image (linear), got dtype {img.dtype}")
-        bad = ~np.isfinite(img)
-        if bad.any():
+        # min and max propagate NaN and show Inf: two vectorised passes, no boolean image
+        if img.size and not (np.isfinite(img.min()) and np.isfinite(img.max())):
+            bad = ~np.isfinite(img)
             y, x, c = np.argwhere(bad)[0]
             kind = "NaN" if np.isnan(img[y, x, c]) else "Inf"
             raise ImageError(f"{label}: {kind} at pixel (row {y}, col {x}, channel {c}); "
@@ -437,8 +439,26 @@ class Pipeline:
             s.forward(acts[i], acts[i + 1], frame, sync=sync)
 
     def __call__(self, image, frame=None, where=None):
-        entry = self.run_fields(image, frame, where)
-        return entry["acts"][-1].to_numpy().astype(np.float32 if self.dtype == ti.f32 else np.float64)
+        img = self.check_image(image, where)
+        if img.ndim == 2:
+            img = img[:, :, None]
+        if self.dtype == ti.f32 and all(s.lanes_ok() for s in self.stages):
+            return self._call_lanes(img)
+        entry = self.run_fields(img, frame, where, check=False)
+        return entry["acts"][-1].to_numpy().astype(np_dtype(self.dtype), copy=False)
+
+    def _call_lanes(self, img):
+        """Forward only, on lane fields (see ``base.LANES``): no activations kept for vjp."""
+        h, w, c = img.shape
+        m = -(-(w * c) // LANES)
+        bufs = self._lanes.get((h, m))
+        if bufs is None:
+            bufs = self._lanes[(h, m)] = [ti.Vector.field(LANES, ti.f32, shape=(h, m)) for _ in range(2)]
+        lanes_from_numpy(np.ascontiguousarray(img, dtype=np.float32), bufs[0])
+        for k, s in enumerate(self.stages):
+            s._sync()
+            s.forward_lanes(bufs[k % 2], bufs[(k + 1) % 2], (h, w, c))
+        return lanes_to_numpy(bufs[len(self.stages) % 2], (h, w, c))
 
     def vjp(self, image, d_out, wrt="learnable", frame=None, where=None, return_output=False):
         """Vector-Jacobian product: ``(d_image, {param: d<d_out, f(image)>/d param})``.

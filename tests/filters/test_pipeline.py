@@ -150,3 +150,45 @@ def test_tuner_crops_are_exact(pipe_file):
         assert loss == pytest.approx(float((r[sl] ** 2).mean()), rel=1e-12)
         _, g = p.vjp(x, 2 * r / r[sl].size)
         np.testing.assert_allclose(grad, [g[n] for n in tuner.names], rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("stage", [
+    {"type": "gaussian_blur", "sigma": 1.7, "border": "wrap"},
+    {"type": "gaussian_blur", "sigma_x": 0.8, "sigma_y": 2.3, "border": "constant", "cval": 0.3},
+    {"type": "box_blur", "ksize": [5, 3], "border": "replicate"},
+    {"type": "unsharp_mask", "sigma": 1.1, "amount": 0.7, "border": "reflect"},
+])
+def test_forward_only_path_equals_differentiable_path(stage):
+    """``pipe(image)`` runs the forward-only lane kernels (numpy in, numpy out); ``run_fields``
+    the differentiable ones that vjp uses: the same image up to float32 rounding, also when a
+    row's values do not fill whole lane blocks (19 x 3 = 57 values) and the kernel reaches
+    past the image (13 rows, radius up to 9)."""
+    p = Pipeline.from_config({"stages": [{"name": "f", **stage}]})
+    assert p.stages[0].lanes_ok()
+    x = np.random.default_rng(4).random((13, 19, 3)).astype(np.float32)
+    fast = p(x)
+    slow = p.run_fields(x)["acts"][-1].to_numpy()
+    assert fast.shape == x.shape and fast.dtype == np.float32
+    assert np.abs(fast - slow).max() < 1e-6
+    assert np.abs(fast - x).max() > 1e-2  # the filter did something
+
+
+def test_tune_converges_to_float32_accuracy():
+    """L-BFGS-B runs until its line search stalls on the loss's own noise floor: a blur + gamma
+    fit of a dark image (loss ~1e-5 at the start) from sigma 1, gamma 1 recovers both to ~3e-7.
+    With scipy's ftol 1e-12, an absolute test below a loss of 1, it stopped at a sigma error of
+    1.4e-5."""
+    from diffrender.filters.tune import tune
+
+    cfg = {"stages": [{"name": "blur", "type": "gaussian_blur",
+                       "sigma": {"value": 1.6, "learnable": True, "bounds": [0.5, 3.0]}},
+                      {"name": "gamma", "type": "gamma", "gamma": {"value": 0.7, "learnable": True,
+                                                                   "bounds": [0.3, 3.0]}}]}
+    p = Pipeline.from_config(cfg)
+    x = (np.random.default_rng(5).random((32, 32, 3)) * 0.03 + 0.01).astype(np.float32)
+    t = p(x)
+    p.set("blur.sigma", 1.0)
+    p.set("gamma.gamma", 1.0)
+    res = tune(p, [(x, t)], method="lbfgs", iters=100)
+    assert abs(res.params["blur.sigma"] - 1.6) < 3e-6
+    assert abs(res.params["gamma.gamma"] - 0.7) < 3e-6
