@@ -199,10 +199,14 @@ class BSDFBuilder:
             out["nonlinear"] = bool(r.get("nonlinear"))
         if "distribution" in ps:
             out.update(self._microfacet(r, t))
+        if "specular" in ps and "eta" in ps:  # principled: eta or specular (as Mitsuba)
+            if r.has("eta") and r.has("specular"):
+                raise r.error(f"{t}: give either 'eta' or 'specular', not both", "specular")
+            out["specular" if r.has("eta") else "eta"] = None
         for name, p in ps.items():  # the remaining continuous parameters
             if p.fields() and name not in out and not name.startswith("alpha"):
                 out[name] = r.get(name)
-        return out
+        return {k: v for k, v in out.items() if v is not None}
 
     def _microfacet(self, r: Reader, t: str) -> dict:
         """``distribution``, ``sample_visible`` and the roughness (``alpha`` or, where the spec
