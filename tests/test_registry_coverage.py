@@ -39,6 +39,8 @@ RENDER_CASES = {
                     "disney.base_color"),
                    ("tests/core/test_principled.py", "test_gradients_match_finite_differences",
                     "glassy.spec_trans")],
+    "principledthin": [("tests/core/test_principled.py",
+                        "test_gradients_match_finite_differences", "sheet.diff_trans")],
     # wrappers and composites
     "twosided": [("tests/core/test_gradients.py", "test_reverse_mode_matches_finite_differences",
                   "wallmat.reflectance")],

@@ -106,11 +106,17 @@ SPEC = PluginSpec("bsdf", "principled", {
 def host_row(params) -> dict:
     """Row options: whether ``eta`` or ``specular`` was given; the shading frame aligned with
     dp/du when ``anisotropic`` is given (Mitsuba's anisotropic lobes follow the tangent)."""
-    row = {"flag": 0 if params.get("eta") is not None else FLAG_SPECULAR}
+    return {"flag": 0 if params.get("eta") is not None else FLAG_SPECULAR,
+            **aligned_frame(params)}
+
+
+def aligned_frame(params) -> dict:
+    """``{"frame": 1}`` (the row's frame follows dp/du, as Mitsuba's anisotropic lobes) when
+    ``anisotropic`` is given and not a constant 0."""
     an = params.get("anisotropic")
     if an is not None and not (an.type == "constant" and not np.any(an.value)):
-        row["frame"] = 1
-    return row
+        return {"frame": 1}
+    return {}
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -200,10 +206,16 @@ def eta_of(p, spec_trans):
 
 
 @ti.func
-def dist_params(p):
-    r2 = p.alpha * p.alpha
-    aspect = ti.sqrt(ti.max(1.0 - 0.9 * p.x[ANISOTROPIC], 1e-4))
+def dist_params_of(roughness, anisotropic):
+    """(alpha_u, alpha_v) of the GGX lobes (Disney's mapping)."""
+    r2 = roughness * roughness
+    aspect = ti.sqrt(ti.max(1.0 - 0.9 * anisotropic, 1e-4))
     return ti.max(MIN_ALPHA, r2 / aspect), ti.max(MIN_ALPHA, r2 * aspect)
+
+
+@ti.func
+def dist_params(p):
+    return dist_params_of(p.alpha, p.x[ANISOTROPIC])
 
 
 @ti.func
