@@ -134,6 +134,16 @@ PRINCIPLED = {
     "principled_anisotropic": _principled(base_color=(0.9, 0.9, 0.9), metallic=1.0,
                                           roughness=0.4, anisotropic=0.8),
 }
+PRINCIPLED.update({
+    "principledthin": '<bsdf type="principledthin"/>',
+    "principledthin_diff_trans": '<bsdf type="principledthin"><rgb name="base_color" '
+                                 'value="0.3, 0.6, 0.2"/><float name="diff_trans" value="1.2"/>'
+                                 '</bsdf>',
+    "principledthin_spec_trans": '<bsdf type="principledthin"><rgb name="base_color" '
+                                 'value="0.9, 0.8, 0.6"/><float name="spec_trans" value="0.7"/>'
+                                 '<float name="roughness" value="0.3"/><float name="eta" '
+                                 'value="1.4"/><float name="sheen" value="0.6"/></bsdf>',
+})
 BSDFS.update(PRINCIPLED)
 FLOOR = '<bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf>'
 EMITTERS = {
@@ -180,7 +190,8 @@ TABLE_CASES = [
     "blend_delta/constant", "mask/envmap", "mask/spot", "mask/spot/direct", "bitmap/envmap",
     "checkerboard/constant", "shader/envmap", "normal-map"] + [
     f"{n}/envmap" for n in PRINCIPLED] + ["principled_base_color/spot", "principled_sheen/spot",
-                                          "principled_clearcoat/spot"]
+                                          "principled_clearcoat/spot",
+                                          "principledthin_diff_trans/spot"]
 #: named groups of cases for --cases
 GROUPS = {"principled-all": [c for c in TABLE_CASES if c.startswith("principled")]}
 #: bundled scenes compared as they are (case name -> scene file, relative to the repository)
