@@ -212,3 +212,17 @@ def test_forward_mode_matches_reverse_mode(panes):
     rhs = sum(float((grads[n] * tangents[n]).sum()) for n in names)
     assert abs(rhs) > 1e-4
     assert lhs == pytest.approx(rhs, rel=2e-3)
+
+
+def test_twosided_refuses_the_transmissive_ones_as_mitsuba():
+    """Mitsuba's twosided refuses a principled with spec_trans (a transmission lobe) and any
+    principledthin; a principled without spec_trans (the Blender add-on's usual export) is
+    accepted."""
+    def load(inner):
+        return dr.load_scene({"type": "scene", "s": {"type": "rectangle", "bsdf": {
+            "type": "twosided", "b": inner}}})
+
+    assert load({"type": "principled", "spec_trans": 0.0}).shapes[0].bsdf.twosided
+    for inner in ({"type": "principled", "spec_trans": 0.5}, {"type": "principledthin"}):
+        with pytest.raises(dr.SceneError, match="twosided can only wrap"):
+            load(inner)

@@ -148,6 +148,11 @@ def _leaf_slots(b, slot, where, defaults, row):
             row[fld] = s
 
 
+def _has_extra(code):
+    """Whether leaf type ``code`` fills any of the extra scalar fields."""
+    return any(f in EXTRA_FIELDS for f in _FIELDS[code])
+
+
 def _builtins(codes):
     """The built-in leaf type codes among ``codes``."""
     return tuple(c for c in codes if c < SHADER_BASE)
@@ -177,8 +182,7 @@ def field_kinds(rows, kinds_of) -> dict:
 
 
 BSDFInfo = ti.types.struct(type=ti.i32, twosided=ti.i32, kind=ti.i32, a=ti.i32, b=ti.i32,
-                           c=ti.i32, alpha=ti.i32, alpha_v=ti.i32, eta=ti.i32,
-                           x=ti.types.vector(N_EXTRA, ti.i32), w=ti.f32,
+                           c=ti.i32, alpha=ti.i32, alpha_v=ti.i32, eta=ti.i32, w=ti.f32,
                            flag=ti.i32,
                            comp0=ti.i32, comp1=ti.i32, wslot=ti.i32,
                            sp=ti.types.vector(MAX_SHADER_PARAMS, ti.i32), pert=ti.i32,
@@ -336,6 +340,9 @@ class BSDFTable:
                  else r) for i, r in enumerate(rows)]
         self.n = max(1, len(rows))
         self.info = BSDFInfo.field(shape=self.n)
+        # the slots of the extra scalar fields x0..x8 (row["x"]), apart from ``info`` so that
+        # the rows of plugins without them stay as small as before
+        self.xslots = ti.Vector.field(N_EXTRA, ti.i32, shape=self.n)
         self.rows = rows
         # Static (compile-time) configuration: plain tuples / bools, so that a recycled table
         # (the renderer's device-set pool) with another configuration is detected.
@@ -372,8 +379,10 @@ class BSDFTable:
 
     def upload(self):
         for i, r in enumerate(self.rows):
-            self.info[i] = BSDFInfo(**{k: (np.asarray(v, np.int32) if k in ("sp", "x") else v)
-                                       for k, v in r.items()})
+            self.info[i] = BSDFInfo(**{k: (np.asarray(v, np.int32) if k == "sp" else v)
+                                       for k, v in r.items() if k != "x"})
+            if any(s >= 0 for s in r["x"]):
+                self.xslots[i] = np.asarray(r["x"], np.int32)
 
     def update_coats(self) -> bool:
         """(Re)tabulate the rough coat of every roughplastic row whose constant ``alpha`` /
@@ -443,10 +452,12 @@ class BSDFTable:
                                1e-4)
         if ti.static("eta" in fields):
             p.eta = self.textures.eval_as(info.eta, uv, ti.static(self._kinds(code, "eta"))).x
-        for k in ti.static(range(N_EXTRA)):
-            if ti.static(EXTRA_FIELDS[k] in fields):
-                p.x[k] = self.textures.eval_as(info.x[k], uv,
-                                               ti.static(self._kinds(code, EXTRA_FIELDS[k]))).x
+        if ti.static(_has_extra(code)):
+            xs = self.xslots[r]
+            for k in ti.static(range(N_EXTRA)):
+                if ti.static(EXTRA_FIELDS[k] in fields):
+                    p.x[k] = self.textures.eval_as(xs[k], uv,
+                                                   ti.static(self._kinds(code, EXTRA_FIELDS[k]))).x
         return p
 
     @ti.func
