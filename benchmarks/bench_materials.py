@@ -21,8 +21,10 @@ few ``mean_ratio_se`` of 1.
     python benchmarks/bench_materials.py --write-reference    # tests/data/reference/materials*,
                                                               # roughplastic*, blendbsdf*,
                                                               # mask_twosided*,
-                                                              # roughdielectric*, beckmann*
+                                                              # roughdielectric*, beckmann*,
+                                                              # principled*
     python benchmarks/bench_materials.py --write-reference blendbsdf   # only that one
+    python benchmarks/bench_materials.py --cases principled-all --res 48 --spp 256 --ref-spp 1024
 """
 import argparse
 import json
@@ -106,6 +108,43 @@ BSDFS = {
                                 '<rgb name="color1" value="0.1, 0.2, 0.3"/><transform '
                                 'name="to_uv"><scale value="4"/></transform></texture></bsdf>'},
 }
+
+
+def _principled(**kw):
+    """A principled BSDF's XML (floats, or RGB tuples)."""
+    body = "".join(f'<rgb name="{k}" value="{", ".join(map(str, v))}"/>' if isinstance(v, tuple)
+                   else f'<float name="{k}" value="{v}"/>' for k, v in kw.items())
+    return f'<bsdf type="principled">{body}</bsdf>'
+
+
+#: principled, one case per parameter (docs/materials.md, "principled per parameter")
+PRINCIPLED = {
+    "principled": _principled(),  # Mitsuba's defaults
+    "principled_base_color": _principled(base_color=(0.8, 0.3, 0.1)),
+    "principled_roughness": _principled(base_color=(0.2, 0.4, 0.7), roughness=0.15),
+    "principled_metallic": _principled(base_color=(0.9, 0.6, 0.2), metallic=0.8, roughness=0.3),
+    "principled_specular": _principled(base_color=(0.3, 0.6, 0.2), specular=1.0, spec_tint=0.5,
+                                       roughness=0.25),
+    "principled_spec_trans": _principled(base_color=(0.9, 0.85, 0.7), spec_trans=0.8,
+                                         roughness=0.2),
+    "principled_clearcoat": _principled(base_color=(0.1, 0.2, 0.6), clearcoat=1.0,
+                                        clearcoat_gloss=0.7),
+    "principled_sheen": _principled(base_color=(0.2, 0.5, 0.2), sheen=1.0, sheen_tint=0.5,
+                                    flatness=0.5, roughness=0.8),
+    "principled_anisotropic": _principled(base_color=(0.9, 0.9, 0.9), metallic=1.0,
+                                          roughness=0.4, anisotropic=0.8),
+}
+PRINCIPLED.update({
+    "principledthin": '<bsdf type="principledthin"/>',
+    "principledthin_diff_trans": '<bsdf type="principledthin"><rgb name="base_color" '
+                                 'value="0.3, 0.6, 0.2"/><float name="diff_trans" value="1.2"/>'
+                                 '</bsdf>',
+    "principledthin_spec_trans": '<bsdf type="principledthin"><rgb name="base_color" '
+                                 'value="0.9, 0.8, 0.6"/><float name="spec_trans" value="0.7"/>'
+                                 '<float name="roughness" value="0.3"/><float name="eta" '
+                                 'value="1.4"/><float name="sheen" value="0.6"/></bsdf>',
+})
+BSDFS.update(PRINCIPLED)
 FLOOR = '<bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf>'
 EMITTERS = {
     "envmap": '<emitter type="envmap"><string name="filename" value="{env}"/>'
@@ -149,7 +188,12 @@ TABLE_CASES = [
     "blendbsdf/constant", "blendbsdf/delta", "blend_delta/delta", "blend_delta/delta/direct",
     "blend_delta/constant/direct_em", "blend_delta/constant/direct_bsdf",
     "blend_delta/constant", "mask/envmap", "mask/spot", "mask/spot/direct", "bitmap/envmap",
-    "checkerboard/constant", "shader/envmap", "normal-map"]
+    "checkerboard/constant", "shader/envmap", "normal-map"] + [
+    f"{n}/envmap" for n in PRINCIPLED] + ["principled_base_color/spot", "principled_sheen/spot",
+                                          "principled_clearcoat/spot",
+                                          "principledthin_diff_trans/spot"]
+#: named groups of cases for --cases
+GROUPS = {"principled-all": [c for c in TABLE_CASES if c.startswith("principled")]}
 #: bundled scenes compared as they are (case name -> scene file, relative to the repository)
 SCENE_CASES = {"normal-map": "scenes/normal-map/scene.xml"}
 
@@ -392,6 +436,28 @@ ROUGHDIELECTRIC_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape ty
 """)
 
 
+PRINCIPLED_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
+    <bsdf type="principled"><rgb name="base_color" value="0.9, 0.6, 0.3"/>
+      <float name="roughness" value="0.35"/><float name="metallic" value="0.6"/>
+      <float name="clearcoat" value="0.8"/><float name="clearcoat_gloss" value="0.5"/>
+      <float name="spec_tint" value="0.3"/></bsdf></shape>
+  <shape type="obj"><string name="filename" value="sphere.obj"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="0.9"/></transform>
+    <bsdf type="principled"><rgb name="base_color" value="0.2, 0.5, 0.8"/>
+      <float name="roughness" value="0.6"/><float name="specular" value="0.8"/>
+      <float name="spec_tint" value="0.5"/><float name="sheen" value="1.0"/>
+      <float name="sheen_tint" value="0.5"/><float name="flatness" value="0.5"/></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
+  <emitter type="directional"><vector name="direction" x="-0.5" y="-1" z="0.4"/>
+    <rgb name="irradiance" value="1.5"/></emitter>
+</scene>
+""")
+
+
 def _write_xml_reference(stem, xml_text, spp):
     """tests/data/reference/<stem>.xml (``xml_text``) and <stem>.exr: Mitsuba's render of it
     (the sphere.obj the scenes use is made when missing)."""
@@ -422,6 +488,7 @@ def write_reference(spp=8192, others=True):
         write_mask_twosided_reference(4 * spp)
         write_roughdielectric_reference(4 * spp)
         write_beckmann_reference(4 * spp)
+        write_principled_reference(4 * spp)
 
 
 def write_roughplastic_reference(spp=32768):
@@ -462,6 +529,14 @@ def write_roughdielectric_reference(spp=32768):
     spheres would need ~8x the samples for the same standard error), path traced to depth 4,
     for the bias test in tests/core/test_materials_reference.py."""
     _write_xml_reference("roughdielectric", ROUGHDIELECTRIC_XML, spp)
+
+
+def write_principled_reference(spp=32768):
+    """tests/data/reference/principled.{xml,exr}: two principled spheres (metallic 0.6 with a
+    clearcoat and a little spec_tint; a dielectric one with specular 0.8, spec_tint, sheen,
+    sheen_tint and flatness) under a uniform environment and a directional light, path traced
+    to depth 4, for the bias test in tests/core/test_materials_reference.py."""
+    _write_xml_reference("principled", PRINCIPLED_XML, spp)
 
 
 def render_ours(xml_path, spp, seed=0, defines=None):
@@ -513,7 +588,9 @@ def select_cases(spec):
     out = []
     for w in spec.split(","):
         w = w.strip()
-        if w in SCENE_CASES or "/" in w:
+        if w in GROUPS:
+            out += GROUPS[w]
+        elif w in SCENE_CASES or "/" in w:
             out.append(w)
         elif w in BSDFS:
             out += [c for c in TABLE_CASES if c.split("/")[0] == w] or [f"{w}/envmap"]
@@ -540,7 +617,7 @@ def main():
                          "independent renders): noise_ours, noise_mitsuba")
     ap.add_argument("--write-reference", nargs="?", const="all", default=None,
                     choices=["all", "materials", "roughplastic", "blendbsdf", "mask_twosided",
-                             "roughdielectric", "beckmann"],
+                             "roughdielectric", "beckmann", "principled"],
                     help="write tests/data/reference/ images (Mitsuba) and exit")
     a = ap.parse_args()
     from diffrender.engine import init
@@ -560,6 +637,7 @@ def main():
          "roughplastic": write_roughplastic_reference,
          "roughdielectric": write_roughdielectric_reference,
          "beckmann": write_beckmann_reference,
+         "principled": write_principled_reference,
          "blendbsdf": write_blendbsdf_reference,
          "mask_twosided": write_mask_twosided_reference}[a.write_reference]()
         return

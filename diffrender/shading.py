@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from .engine import ti
 from .core.bsdfs import LEAVES, microfacet
-from .core.bsdfs.common import BSDFParams
+from .core.bsdfs.common import N_EXTRA, BSDFParams
 from .core.types import INV_PI, PI
 from .core.warp import floor_f, square_to_cosine_hemisphere
 
@@ -25,7 +25,8 @@ def params(a=ti.Vector([0.0, 0.0, 0.0]), b=ti.Vector([0.0, 0.0, 0.0]),
     av = alpha_v
     if av < 0.0:
         av = alpha
-    return BSDFParams(a=a, b=b, c=c, alpha=alpha, alpha_v=av, eta=eta, w=0.5, flag=flag)
+    return BSDFParams(a=a, b=b, c=c, alpha=alpha, alpha_v=av, eta=eta,
+                      x=ti.Vector([0.0] * N_EXTRA), w=0.5, flag=flag)
 
 
 __all__ = ["ti", "PI", "INV_PI", "builtins", "BSDFParams", "microfacet", "floor_f",

@@ -35,6 +35,12 @@ RENDER_CASES = {
                         "tint.specular_transmittance")],
     "roughdielectric": [("tests/core/test_roughdielectric.py",
                          "test_gradients_match_finite_differences", "ggx.alpha")],
+    "principled": [("tests/core/test_principled.py", "test_gradients_match_finite_differences",
+                    "disney.base_color"),
+                   ("tests/core/test_principled.py", "test_gradients_match_finite_differences",
+                    "glassy.spec_trans")],
+    "principledthin": [("tests/core/test_principled.py",
+                        "test_gradients_match_finite_differences", "sheet.diff_trans")],
     # wrappers and composites
     "twosided": [("tests/core/test_gradients.py", "test_reverse_mode_matches_finite_differences",
                   "wallmat.reflectance")],

@@ -5,7 +5,7 @@ Mitsuba's ``scalar_rgb`` render at 8192 spp (``python benchmarks/bench_materials
 --write-reference``). Then z-tests that would see a 1% bias: two roughplastic spheres
 (``roughplastic.exr``) and two blendbsdf spheres (``blendbsdf.exr``), 32768 spp each, and two
 ``mask(twosided(...))`` cards (``mask_twosided.exr``); a Beckmann copper and a Beckmann
-roughplastic sphere (``beckmann.exr``)."""
+roughplastic sphere (``beckmann.exr``); two principled spheres (``principled.exr``)."""
 import warnings
 
 import numpy as np
@@ -103,3 +103,17 @@ def test_beckmann_has_no_bias_against_mitsuba():
     img = Renderer(scene).render(spp=512, seed=5).astype(np.float64)
     # image left is world +x
     assert_no_bias(img, ref, "left (roughplastic)", "right (roughconductor)")
+
+
+def test_principled_has_no_bias_against_mitsuba():
+    """Two principled spheres under a uniform environment and a directional light, depth 4,
+    against Mitsuba 3.9.1 at 32768 spp (``principled.exr``, ``python
+    benchmarks/bench_materials.py --write-reference principled``): image right (world -x) base
+    colour, metallic 0.6, roughness 0.35, clearcoat 0.8 / gloss 0.5, spec_tint 0.3; image left
+    specular 0.8, spec_tint 0.5, sheen 1 / sheen_tint 0.5, flatness 0.5, roughness 0.6. Same
+    z-test as above."""
+    ref, scene = load_image_reference("principled")
+    assert [s.bsdf.type for s in scene.shapes[:2]] == ["principled"] * 2
+    img = Renderer(scene).render(spp=512, seed=5).astype(np.float64)
+    # image left is world +x
+    assert_no_bias(img, ref, "left (sheen, spec_tint)", "right (metallic, clearcoat)")

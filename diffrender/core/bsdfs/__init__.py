@@ -62,8 +62,8 @@ from ...errors import SceneError
 from ...scene.model import Texture
 from ..types import BSDFSample, LocalGeo
 from . import composites
-from .common import (BUNDLE_FIELDS, HAS_DELTA, HAS_SMOOTH, LOBE_COMPONENT, LOBE_NULL,
-                     LOBE_SMOOTH, BSDFParams)
+from .common import (BUNDLE_FIELDS, EXTRA_FIELDS, HAS_DELTA, HAS_SMOOTH, LOBE_COMPONENT,
+                     LOBE_NULL, LOBE_SMOOTH, N_EXTRA, BSDFParams)
 from .composites import BLEND, LEAF, MASK, PFLAG_FLIP_INVALID, PFLAG_SHADOWING, SHADER_BASE
 
 
@@ -127,16 +127,30 @@ def _param(b, name, defaults):
     return defaults[key]
 
 
-def _leaf_slots(b, slot, where, defaults):
-    """{bundle field: slot} of a leaf BSDF: each field from the first parameter that fills it
-    and is given, else from the first with a default."""
-    out = {}
+def row_slot(row, fld):
+    """The texture slot of bundle field ``fld`` in a row dict (``x<k>``: ``row["x"][k]``)."""
+    if fld in EXTRA_FIELDS:
+        return row["x"][EXTRA_FIELDS.index(fld)]
+    return row[fld]
+
+
+def _leaf_slots(b, slot, where, defaults, row):
+    """Fill ``row`` with the slots of a leaf BSDF's bundle fields: each field from the first
+    parameter that fills it and is given, else from the first with a default."""
     for fld in _FIELDS[TYPES[b.type]]:
         names = [n for n, fl in BUNDLE[b.type].items() if fld in fl]
         given = [n for n in names if n in b.params]
         name = given[0] if given else next(n for n in names if _param(b, n, defaults) is not None)
-        out[fld] = slot(_param(b, name, defaults), f"{where} {name}")
-    return out
+        s = slot(_param(b, name, defaults), f"{where} {name}")
+        if fld in EXTRA_FIELDS:
+            row["x"][EXTRA_FIELDS.index(fld)] = s
+        else:
+            row[fld] = s
+
+
+def _has_extra(code):
+    """Whether leaf type ``code`` fills any of the extra scalar fields."""
+    return any(f in EXTRA_FIELDS for f in _FIELDS[code])
 
 
 def _builtins(codes):
@@ -160,7 +174,7 @@ def field_kinds(rows, kinds_of) -> dict:
             slots.setdefault("w", []).append(r["wslot"])
         elif r["type"] < SHADER_BASE:
             for fld in _FIELDS[r["type"]]:
-                slots.setdefault(f"{r['type']}.{fld}", []).append(r[fld])
+                slots.setdefault(f"{r['type']}.{fld}", []).append(row_slot(r, fld))
         if r.get("pert", 0):
             slots.setdefault("p", []).append(r["pslot"])
             slots.setdefault("s", []).append(r["sslot"])
@@ -178,7 +192,7 @@ BSDFInfo = ti.types.struct(type=ti.i32, twosided=ti.i32, kind=ti.i32, a=ti.i32, 
 
 def _row(**kw):
     r = dict(type=0, twosided=0, kind=LEAF, a=-1, b=-1, c=-1, alpha=-1, alpha_v=-1, eta=-1,
-             w=0.5, flag=0, comp0=-1, comp1=-1, wslot=-1, sp=[-1] * MAX_SHADER_PARAMS,
+             x=[-1] * N_EXTRA, w=0.5, flag=0, comp0=-1, comp1=-1, wslot=-1, sp=[-1] * MAX_SHADER_PARAMS,
              pert=composites.NO_PERTURBATION, pslot=-1, sslot=-1,
              pflags=PFLAG_FLIP_INVALID | PFLAG_SHADOWING, tsin=0, frame=0)
     r.update(kw)
@@ -243,7 +257,7 @@ class RowBuilder:
             row = _row(type=SHADER_BASE + k, sp=sp)
         elif b.type in TYPES:
             row = _row(type=TYPES[b.type])
-            row.update(_leaf_slots(b, self.slot, where, self._defaults))
+            _leaf_slots(b, self.slot, where, self._defaults, row)
             if "alpha_v" in _FIELDS[row["type"]] and row["alpha_v"] != row["alpha"]:
                 row["frame"] = 1  # anisotropic: x along dp/du, as Mitsuba's shading frame
             host_row = getattr(LEAVES[b.type], "host_row", None)
@@ -284,6 +298,7 @@ class RowBuilder:
         k = self.add(kid, f"{where} > {b.type} bsdf")
         row = dict(self.rows[k])
         row["sp"] = list(row["sp"])
+        row["x"] = list(row["x"])
         row["pert"] = PERTURB[b.type]
         row["pslot"] = self.slot(tex, f"{where} {tname}")
         if b.type == "bumpmap":
@@ -325,6 +340,9 @@ class BSDFTable:
                  else r) for i, r in enumerate(rows)]
         self.n = max(1, len(rows))
         self.info = BSDFInfo.field(shape=self.n)
+        # the slots of the extra scalar fields x0..x8 (row["x"]), apart from ``info`` so that
+        # the rows of plugins without them stay as small as before
+        self.xslots = ti.Vector.field(N_EXTRA, ti.i32, shape=self.n)
         self.rows = rows
         # Static (compile-time) configuration: plain tuples / bools, so that a recycled table
         # (the renderer's device-set pool) with another configuration is detected.
@@ -362,7 +380,9 @@ class BSDFTable:
     def upload(self):
         for i, r in enumerate(self.rows):
             self.info[i] = BSDFInfo(**{k: (np.asarray(v, np.int32) if k == "sp" else v)
-                                       for k, v in r.items()})
+                                       for k, v in r.items() if k != "x"})
+            if any(s >= 0 for s in r["x"]):
+                self.xslots[i] = np.asarray(r["x"], np.int32)
 
     def update_coats(self) -> bool:
         """(Re)tabulate the rough coat of every roughplastic row whose constant ``alpha`` /
@@ -414,8 +434,8 @@ class BSDFTable:
         """The bundle of leaf row r (of type ``code``), fetching only the slots it uses."""
         info = self.info[r]
         p = BSDFParams(a=ti.Vector([0.0, 0.0, 0.0]), b=ti.Vector([0.0, 0.0, 0.0]),
-                       c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, alpha_v=0.1, eta=1.5, w=info.w,
-                       flag=info.flag)
+                       c=ti.Vector([0.0, 0.0, 0.0]), alpha=0.1, alpha_v=0.1, eta=1.5,
+                       x=ti.Vector([0.0] * N_EXTRA), w=info.w, flag=info.flag)
         fields = ti.static(_FIELDS[code])
         if ti.static("a" in fields):
             p.a = self.textures.eval_as(info.a, uv, ti.static(self._kinds(code, "a")))
@@ -432,6 +452,12 @@ class BSDFTable:
                                1e-4)
         if ti.static("eta" in fields):
             p.eta = self.textures.eval_as(info.eta, uv, ti.static(self._kinds(code, "eta"))).x
+        if ti.static(_has_extra(code)):
+            xs = self.xslots[r]
+            for k in ti.static(range(N_EXTRA)):
+                if ti.static(EXTRA_FIELDS[k] in fields):
+                    p.x[k] = self.textures.eval_as(xs[k], uv,
+                                                   ti.static(self._kinds(code, EXTRA_FIELDS[k]))).x
         return p
 
     @ti.func

@@ -4,8 +4,13 @@ a texture slot, held in fields with gradient and dual storage, and can be textur
 
 Fields (meaning per plugin, see each module): ``a``, ``b``, ``c`` RGB; ``alpha`` roughness;
 ``alpha_v`` the roughness along the local y axis (anisotropic plugins; ``alpha`` is then the
-one along x); ``eta`` relative index; ``w`` a host-side constant (plastic's specular sampling
-weight); ``flag`` integer options (plastic's ``nonlinear``, roughdielectric's distribution).
+one along x); ``eta`` relative index; ``x`` further scalar parameters (bundle fields ``x0`` ..
+``x8``, for plugins with many of them: ``principled``); ``w`` a host-side constant (plastic's
+specular sampling weight); ``flag`` integer options (plastic's ``nonlinear``, roughdielectric's
+distribution).
+
+Only the fields a plugin's spec names are fetched (the others keep their initial values and
+are compiled out), so widening the bundle costs the plugins that do not use a field nothing.
 
 Lobe codes of a BSDF sample (``BSDFSample.delta``): 0 = a smooth (non-delta) direction,
 1 = the delta reflection lobe, 2 = the delta transmission lobe, 3 = a mask's null
@@ -17,11 +22,16 @@ from ...scene.ior import ior_value
 from ...scene.spec import Param
 from ..types import vec3
 
+#: number of extra scalar parameters of the bundle (``x``)
+N_EXTRA = 9
+#: their bundle field names: ``x0`` is ``p.x[0]``, ...
+EXTRA_FIELDS = tuple(f"x{k}" for k in range(N_EXTRA))
+
 BSDFParams = ti.types.struct(a=vec3, b=vec3, c=vec3, alpha=ti.f32, alpha_v=ti.f32, eta=ti.f32,
-                             w=ti.f32, flag=ti.i32)
+                             x=ti.types.vector(N_EXTRA, ti.f32), w=ti.f32, flag=ti.i32)
 
 #: the bundle fields a parameter can fill (``Param.field`` of a BSDF spec)
-BUNDLE_FIELDS = ("a", "b", "c", "alpha", "alpha_v", "eta")
+BUNDLE_FIELDS = ("a", "b", "c", "alpha", "alpha_v", "eta") + EXTRA_FIELDS
 
 LOBE_SMOOTH, LOBE_REFLECT, LOBE_TRANSMIT, LOBE_NULL = 0, 1, 2, 3
 #: a composite's lobe code adds LOBE_COMPONENT x the component index

@@ -18,13 +18,16 @@ from .reader import Reader
 
 SPECS = BSDF_SPECS
 
-_TRANSMISSIVE = ("dielectric", "thindielectric", "roughdielectric", "mask")
+_TRANSMISSIVE = ("dielectric", "thindielectric", "roughdielectric", "mask", "principledthin")
 
 
 def _transmissive(b: BSDF) -> str | None:
     """The type of the first BSDF in ``b`` (itself or nested) with a transmission component."""
     if b.type in _TRANSMISSIVE:
         return b.type
+    st = b.params.get("spec_trans") if b.type == "principled" else None
+    if st is not None and not (st.type == "constant" and not np.any(st.value)):
+        return "principled"  # spec_trans given: Mitsuba's has a transmission lobe then
     for c in b.children:
         t = _transmissive(c)
         if t is not None:
@@ -57,6 +60,8 @@ class BSDFBuilder:
                 # into a reflection.
                 hint = ("put the twosided inside the mask instead: <bsdf type=\"mask\"><bsdf "
                         "type=\"twosided\">...</bsdf></bsdf>" if trans == "mask" else
+                        "a principled with spec_trans transmits from both sides by itself: "
+                        "use it without twosided" if trans == "principled" else
                         f"a {trans} is two-sided by itself: use it without twosided")
                 raise r.error(f"twosided can only wrap a BSDF without transmission (as in "
                               f"Mitsuba 3), got a {b.type}"
@@ -199,10 +204,14 @@ class BSDFBuilder:
             out["nonlinear"] = bool(r.get("nonlinear"))
         if "distribution" in ps:
             out.update(self._microfacet(r, t))
+        if "specular" in ps and "eta" in ps:  # principled: eta or specular (as Mitsuba)
+            if r.has("eta") and r.has("specular"):
+                raise r.error(f"{t}: give either 'eta' or 'specular', not both", "specular")
+            out["specular" if r.has("eta") else "eta"] = None
         for name, p in ps.items():  # the remaining continuous parameters
             if p.fields() and name not in out and not name.startswith("alpha"):
                 out[name] = r.get(name)
-        return out
+        return {k: v for k, v in out.items() if v is not None}
 
     def _microfacet(self, r: Reader, t: str) -> dict:
         """``distribution``, ``sample_visible`` and the roughness (``alpha`` or, where the spec

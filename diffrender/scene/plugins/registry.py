@@ -19,7 +19,7 @@ KNOWN_UNSUPPORTED = {
               "sdfgrid", "ellipsoids", "ellipsoidsmesh", "merge", "blender"),
     "bsdf": ("roughdiffuse", "hair", "measured", "pplastic",
              "bumpmap", "normalmap", "null", "polarizer", "retarder",
-             "circular", "measured_polarized", "principled", "principledthin"),
+             "circular", "measured_polarized"),
     "emitter": ("projector",),
     "sensor": ("orthographic", "radiancemeter", "irradiancemeter", "distant",
                "batch"),
