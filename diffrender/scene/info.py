@@ -180,6 +180,8 @@ def parameters(scene: Scene) -> dict[str, Parameter]:
             add(Parameter(f"{ename}.position", em, "position"))
     for sname, s in zip(sensor_names(scene), scene.sensors):
         add(Parameter(f"{sname}.to_world", s, "to_world"))
+        if s.type == "orthographic":  # no intrinsics: its extent is to_world's scaling
+            continue
         if s.fx is not None:  # the intrinsics extension (core/camera.py)
             for n in ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2"):
                 add(Parameter(f"{sname}.{n}", s, n))
