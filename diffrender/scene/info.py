@@ -235,6 +235,11 @@ def describe(scene: Scene) -> dict:
         if s.type == "thinlens":
             extra += ["aperture_radius", "focus_distance"]
         sensors[-1].update({n: float(getattr(s, n)) for n in extra})
+        if s.type == "orthographic":  # no field of view: half-extents of the film (x, y)
+            sx, sy, sz = np.linalg.norm(s.to_world[:3, :3], axis=0)
+            sensors[-1].update(fov=None, fov_axis=None, fov_x=None,
+                               extent=[float(sx), float(sy * f.height / f.width)],
+                               direction=(s.to_world[:3, 2] / sz).tolist())
     it = scene.integrator
     integ = {"type": it.type, "max_depth": it.max_depth, "rr_depth": it.rr_depth,
              "hide_emitters": it.hide_emitters, **it.params}

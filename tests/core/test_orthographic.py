@@ -8,6 +8,7 @@ import diffrender as dr
 from diffrender.core import Renderer
 from diffrender.core.camera import CameraModel
 from diffrender.errors import GradientError, SceneError
+from diffrender.scene.info import describe
 from tests.core.test_camera_gradients import SEED, SPP
 from tests.core.test_camera_models import _rel_mse, renderer_rays
 from tests.core.test_edges import OCC, rect, smooth_adjoint
@@ -124,3 +125,9 @@ def test_geometry_and_camera_gradients_are_refused():
     for name in ("occ.to_world", "sensor.to_world"):
         with pytest.raises(GradientError, match="not supported with a orthographic sensor"):
             r.vjp(np.ones((16, 16, 3), np.float32), [name])
+
+
+def test_describe_gives_the_extent_and_no_field_of_view(tmp_path):
+    s = describe(dr.load_scene(str(_write(tmp_path))))["sensors"][0]
+    assert s["fov_x"] is None and s["extent"] == pytest.approx([1.5, 0.8 * 24 / 32])
+    assert np.linalg.norm(s["direction"]) == pytest.approx(1.0)
