@@ -22,6 +22,14 @@ The ray starts on the near plane (``o + d * near_clip / d.z``) and ends at the f
 Mitsuba, so the ``depth`` AOV is measured from the near plane. A ``thinlens`` ray starts at a
 uniform point of the aperture disk (radius ``aperture_radius``, in the z = 0 plane) and passes
 through the pinhole ray's point on the plane z = ``focus_distance``.
+
+An ``orthographic`` camera (Mitsuba's) uses the same ``K`` for parallel rays: its ``to_world``
+may scale, and the column lengths ``(sx, sy, sz)`` set the extent: the film spans camera-space
+``x`` in [-sx, sx] (left to right: +sx .. -sx) and ``y`` in [-sy H / W, sy H / W], i.e.
+``fx = W / (2 sx)``, ``fy = W / (2 sy)``, ``cx = W / 2``, ``cy = H / 2``; the ray through film
+position ``(px, py)`` starts at camera-space ``(-(px - cx) / fx, -(py - cy) / fy, near_clip sz)``,
+runs along +Z and ends after ``far_clip - near_clip`` (world units), as measured with Mitsuba
+3.9.1's ``sample_ray``.
 """
 
 from dataclasses import dataclass
@@ -42,12 +50,27 @@ UNDISTORT_STEPS = 6
 #: dimensions (rng.py)
 APERTURE_DIM = 1 << 20
 #: camera types the renderer supports
-CAMERA_TYPES = ("perspective", "thinlens")
+CAMERA_TYPES = ("perspective", "thinlens", "orthographic")
 
 vec9 = ti.types.vector(9, ti.f32)
 CameraInfo = ti.types.struct(rot=mat3, origin=vec3, K=vec9, distorted=ti.i32, near=ti.f32,
                              far=ti.f32, film_w=ti.f32, film_h=ti.f32, lens_radius=ti.f32,
-                             focus=ti.f32)
+                             focus=ti.f32, ortho=ti.i32, ortho_near=ti.f32)
+
+
+def ortho_frame(m, where=None):
+    """``(rotation, (sx, sy, sz))`` of an orthographic sensor's ``to_world`` 3x3 part ``m``:
+    its orthogonal columns' directions and lengths."""
+    m = np.asarray(m, np.float64)
+    scale = np.linalg.norm(m, axis=0)
+    if not np.all(scale > 0.0) or not np.all(np.isfinite(scale)):
+        raise SceneError(f"orthographic to_world needs non-zero finite column lengths, got "
+                         f"{np.round(scale, 6).tolist()}", where)
+    rot = m / scale
+    if np.max(np.abs(rot.T @ rot - np.eye(3))) > 1e-3:
+        raise SceneError("orthographic to_world must be a rotation with scaling along the "
+                         "camera axes (no shear)", where)
+    return rot, scale
 
 
 def uses_intrinsics(sensor) -> bool:
@@ -62,6 +85,10 @@ def intrinsics(sensor):
     derivative d K / d parameter (9,)."""
     w, h = float(sensor.film.width), float(sensor.film.height)
     jac = {}
+    if sensor.type == "orthographic":
+        _, (sx, sy, _) = ortho_frame(np.asarray(sensor.to_world)[:3, :3])
+        return np.array([w / (2.0 * sx), w / (2.0 * sy), 0.5 * w, 0.5 * h, 0, 0, 0, 0, 0],
+                        np.float64), jac
     if uses_intrinsics(sensor):
         K = np.array([float(getattr(sensor, n)) for n in INTRINSICS], np.float64)
         for i, n in enumerate(INTRINSICS):
@@ -91,7 +118,9 @@ def camera_params(sensor, where=None):
     m = np.asarray(sensor.to_world, np.float64)
     if m.shape != (4, 4):
         raise SceneError(f"sensor to_world must be 4x4, got shape {m.shape}", where)
-    if not uses_intrinsics(sensor):
+    ortho = sensor.type == "orthographic"
+    rot, scale = ortho_frame(m[:3, :3], where) if ortho else (m[:3, :3], np.ones(3))
+    if not uses_intrinsics(sensor) and not ortho:
         fov_x = sensor.fov_x()
         if not 0.0 < fov_x < 180.0:
             raise SceneError(f"field of view must be in (0, 180) degrees, got {fov_x}", where)
@@ -104,7 +133,8 @@ def camera_params(sensor, where=None):
     # distortion is evaluated for every intrinsics-given sensor (its k1 ... p2 derivatives flow
     # from k = 0), else only where a coefficient is non-zero
     distorted = uses_intrinsics(sensor) or bool(np.any(K[4:] != 0.0))
-    return dict(rot=m[:3, :3], origin=m[:3, 3], K=K, distorted=distorted,
+    return dict(rot=rot, origin=m[:3, 3], K=K, distorted=distorted, ortho=ortho,
+                ortho_near=float(sensor.near_clip * scale[2]),
                 tan_x=float(0.5 * w / K[0]), aspect=w / h, near=float(sensor.near_clip),
                 far=float(sensor.far_clip), film_w=float(w), film_h=float(h), lens_radius=lens,
                 focus=float(getattr(sensor, "focus_distance", 0.0) or 0.0))
@@ -158,6 +188,7 @@ class CameraModel:
     W: float          # full film size in pixels
     H: float
     lens_radius: float = 0.0
+    ortho: bool = False  # parallel projection (orthographic): no division by z
 
     @staticmethod
     def of(sensor, where=None):
@@ -165,13 +196,16 @@ class CameraModel:
         R = np.array(c["rot"], np.float64)
         _, dK = intrinsics(sensor)
         return CameraModel(R, np.linalg.inv(R), np.array(c["origin"], np.float64), c["K"], dK,
-                           c["distorted"], c["near"], c["film_w"], c["film_h"], c["lens_radius"])
+                           c["distorted"], c["near"], c["film_w"], c["film_h"], c["lens_radius"],
+                           c["ortho"])
 
     def local(self, P):
         """Camera-space coordinates of world points (N, 3)."""
         return (np.asarray(P, np.float64) - self.o) @ self.Rinv.T
 
     def _normalized(self, l):
+        if self.ortho:
+            return -l[:, 0], -l[:, 1]
         return -l[:, 0] / l[:, 2], -l[:, 1] / l[:, 2]
 
     def screen_pinhole(self, l):
@@ -228,10 +262,13 @@ class CameraModel:
         z = l[:, 2]
         x, y = self._normalized(l)
         P = np.zeros((l.shape[0], 2, 3))  # d (x, y) / d l
-        P[:, 0, 0] = -1.0 / z
-        P[:, 0, 2] = l[:, 0] / (z * z)
-        P[:, 1, 1] = -1.0 / z
-        P[:, 1, 2] = l[:, 1] / (z * z)
+        if self.ortho:
+            P[:, 0, 0] = P[:, 1, 1] = -1.0
+        else:
+            P[:, 0, 0] = -1.0 / z
+            P[:, 0, 2] = l[:, 0] / (z * z)
+            P[:, 1, 1] = -1.0 / z
+            P[:, 1, 2] = l[:, 1] / (z * z)
         if self.distorted:
             j00, j01, j10, j11 = distortion_jacobian(x, y, self.K)
             D = np.stack([np.stack([j00, j01], -1), np.stack([j10, j11], -1)], 1)
@@ -260,7 +297,7 @@ class CameraModel:
         local = self.local(np.asarray(points, np.float64).reshape(-1, 3))
         with np.errstate(divide="ignore", invalid="ignore"):
             xy = self.screen(local)
-        xy[local[:, 2] <= 0] = np.nan
+        xy[local[:, 2] <= (self.near if self.ortho else 0.0)] = np.nan
         return xy
 
 
@@ -334,7 +371,8 @@ class Camera:
                                      K=c["K"].astype(np.float32), distorted=int(c["distorted"]),
                                      near=c["near"], far=c["far"], film_w=c["film_w"],
                                      film_h=c["film_h"], lens_radius=c["lens_radius"],
-                                     focus=c["focus"])
+                                     focus=c["focus"], ortho=int(c["ortho"]),
+                                     ortho_near=c["ortho_near"])
 
     @ti.func
     def sample_ray(self, film_pos, key):
@@ -343,13 +381,23 @@ class Camera:
         c = self.info[None]
         d = camera_direction(film_pos, c.K, c.distorted)
         o = ti.Vector([0.0, 0.0, 0.0])
-        if c.lens_radius > 0.0:
-            p = concentric_disk(rand2(key, APERTURE_DIM)) * c.lens_radius
-            o = ti.Vector([p.x, p.y, 0.0])
-            d = d * c.focus - o
-        d = d.normalized()
-        inv_z = 1.0 / d.z
-        near_t = c.near * inv_z
-        far_t = c.far * inv_z
-        dw = (c.rot @ d).normalized()
-        return c.rot @ o + c.origin + dw * near_t, dw, far_t - near_t
+        ro = ti.Vector([0.0, 0.0, 0.0])
+        dw = ti.Vector([0.0, 0.0, 1.0])
+        tmax = 0.0
+        if c.ortho != 0:
+            ro = c.rot @ ti.Vector([d.x, d.y, c.ortho_near]) + c.origin
+            dw = (c.rot @ ti.Vector([0.0, 0.0, 1.0])).normalized()
+            tmax = c.far - c.near
+        else:
+            if c.lens_radius > 0.0:
+                p = concentric_disk(rand2(key, APERTURE_DIM)) * c.lens_radius
+                o = ti.Vector([p.x, p.y, 0.0])
+                d = d * c.focus - o
+            d = d.normalized()
+            inv_z = 1.0 / d.z
+            near_t = c.near * inv_z
+            far_t = c.far * inv_z
+            dw = (c.rot @ d).normalized()
+            ro = c.rot @ o + c.origin + dw * near_t
+            tmax = far_t - near_t
+        return ro, dw, tmax

@@ -138,7 +138,8 @@ SENSOR_SCALARS = ("fov", "principal_point_offset_x", "principal_point_offset_y",
 
 @dataclass
 class Sensor:
-    """A ``perspective`` (pinhole) or ``thinlens`` camera. ``fov`` is in degrees along
+    """A ``perspective`` (pinhole), ``thinlens`` or ``orthographic`` camera (the last has no
+    field of view: its ``to_world`` scaling sets the extent, see ``core/camera.py``). ``fov`` is in degrees along
     ``fov_axis`` as written; use :meth:`fov_x` for the horizontal field of view.
     ``principal_point_offset_x/y``: Mitsuba's (fractions of the film; None: not given, 0).
     ``fx, fy, cx, cy`` (pixels of the full film) with the Brown–Conrady ``k1, k2, k3, p1, p2``:

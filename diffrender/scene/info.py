@@ -180,6 +180,8 @@ def parameters(scene: Scene) -> dict[str, Parameter]:
             add(Parameter(f"{ename}.position", em, "position"))
     for sname, s in zip(sensor_names(scene), scene.sensors):
         add(Parameter(f"{sname}.to_world", s, "to_world"))
+        if s.type == "orthographic":  # no intrinsics: its extent is to_world's scaling
+            continue
         if s.fx is not None:  # the intrinsics extension (core/camera.py)
             for n in ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2"):
                 add(Parameter(f"{sname}.{n}", s, n))
@@ -233,6 +235,11 @@ def describe(scene: Scene) -> dict:
         if s.type == "thinlens":
             extra += ["aperture_radius", "focus_distance"]
         sensors[-1].update({n: float(getattr(s, n)) for n in extra})
+        if s.type == "orthographic":  # no field of view: half-extents of the film (x, y)
+            sx, sy, sz = np.linalg.norm(s.to_world[:3, :3], axis=0)
+            sensors[-1].update(fov=None, fov_axis=None, fov_x=None,
+                               extent=[float(sx), float(sy * f.height / f.width)],
+                               direction=(s.to_world[:3, 2] / sz).tolist())
     it = scene.integrator
     integ = {"type": it.type, "max_depth": it.max_depth, "rr_depth": it.rr_depth,
              "hide_emitters": it.hide_emitters, **it.params}

@@ -69,9 +69,9 @@ def geom_param(r, name):
     """(kind, owner index) of a parameter that moves visibility."""
     info = r.scene.parameters().info(name)
     owner, kind = info.owner, info.kind
-    if r.sensor.type == "thinlens":
+    if r.sensor.type in ("thinlens", "orthographic"):
         raise GradientError(f"parameter '{info.name}': derivatives that move geometry or the "
-                            "camera are not supported with a thinlens sensor yet")
+                            f"camera are not supported with a {r.sensor.type} sensor yet")
     other = sorted({row["type"] for row in r.emitters.rows} - {"area", "point"})
     if other:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support area and "

@@ -21,7 +21,7 @@ KNOWN_UNSUPPORTED = {
              "bumpmap", "normalmap", "null", "polarizer", "retarder",
              "circular", "measured_polarized"),
     "emitter": ("projector",),
-    "sensor": ("orthographic", "radiancemeter", "irradiancemeter", "distant",
+    "sensor": ("radiancemeter", "irradiancemeter", "distant",
                "batch"),
     "film": ("specfilm",),
     "rfilter": ("mitchell", "catmullrom", "lanczos"),

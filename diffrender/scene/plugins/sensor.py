@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.camera import ortho_frame
+from ...errors import SceneError
 from ..model import Film, ReconstructionFilter, Sampler, Sensor
 from ..spec import Param, PluginSpec
 from ..tree import Node
@@ -56,6 +58,12 @@ SPECS = (
         "aperture_radius": Param("float", None, "radius of the lens aperture (required)"),
         "focus_distance": Param("float", 10000.0, "distance of the plane in focus")}, diff=False),
         ("film", "sampler"), "thin-lens camera (defocus blur)"),
+    PluginSpec("sensor", "orthographic", {
+        "near_clip": Param("float", 0.01, ""), "far_clip": Param("float", 10000.0, ""),
+        "to_world": Param("transform", None, "camera-to-world; its scaling sets the extent (the "
+                          "film spans x in [-sx, sx], y in [-sy H/W, sy H/W]); not "
+                          "differentiable with this sensor")},
+        ("film", "sampler"), "orthographic camera (parallel rays)"),
     PluginSpec("film", "hdrfilm", {
         "width": Param("integer", 768, ""), "height": Param("integer", 576, ""),
         "file_format": Param("string", "openexr", "", ("openexr", "exr", "rgbe", "pfm")),
@@ -92,6 +100,8 @@ class SensorBuilder:
             component_format="float16")  # Mitsuba's hdrfilm default
         sampler_node = r.child("sampler")
         sampler = self.sampler(sampler_node) if sampler_node is not None else Sampler()
+        if node.type == "orthographic":
+            return self._orthographic(r, node, film, sampler)
         if r.has("fov") and r.has("focal_length"):
             raise r.error("give either 'fov' or 'focal_length', not both", "focal_length")
         if r.has("fov"):
@@ -132,6 +142,24 @@ class SensorBuilder:
         if not 0.0 < fx < 180.0 or not np.isfinite(fx):
             raise r.error(f"the horizontal field of view must be in (0, 180) degrees, got {fx:g}",
                           "fov" if r.has("fov") else ("fx" if r.has("fx") else None))
+        self.origin[id(sensor)] = node
+        return sensor
+
+    def _orthographic(self, r: Reader, node: Node, film: Film, sampler: Sampler) -> Sensor:
+        near, far = r.get("near_clip"), r.get("far_clip")
+        if not 0 < near < far:
+            raise r.error(f"need 0 < near_clip < far_clip, got near_clip={near}, "
+                          f"far_clip={far}", "near_clip" if r.has("near_clip") else "far_clip")
+        m = r.get("to_world")
+        m = np.eye(4) if m is None else m
+        self._check_transform(m, r, "to_world")
+        try:
+            ortho_frame(m[:3, :3])
+        except SceneError as e:
+            raise r.error(str(e), "to_world") from None
+        r.finish()
+        sensor = Sensor(type="orthographic", to_world=m, near_clip=near, far_clip=far, film=film,
+                        sampler=sampler, id=node.id)
         self.origin[id(sensor)] = node
         return sensor
 

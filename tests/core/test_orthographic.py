@@ -1,0 +1,133 @@
+"""The ``orthographic`` sensor against Mitsuba 3.9.1: its rays (``sample_ray``) and a render
+at equal spp; material derivatives under it against finite differences; derivatives that move
+geometry or the camera are refused."""
+import numpy as np
+import pytest
+
+import diffrender as dr
+from diffrender.core import Renderer
+from diffrender.core.camera import CameraModel
+from diffrender.errors import GradientError, SceneError
+from diffrender.scene.info import describe
+from tests.core.test_camera_gradients import SEED, SPP
+from tests.core.test_camera_models import _rel_mse, renderer_rays
+from tests.core.test_edges import OCC, rect, smooth_adjoint
+from tests.helpers.fd import render_fd
+
+#: camera-to-world: a look-at (origin (0.5, 2, -3)) after a scaling of (1.5, 0.8, 2)
+TO_WORLD = """<transform name="to_world"><scale x="1.5" y="0.8" z="2"/>
+      <lookat origin="0.5, 2, -3" target="0, 0.3, 0" up="0, 1, 0"/></transform>"""
+
+SCENE = """<scene version="3.0.0">
+  <integrator type="path"><integer name="max_depth" value="2"/></integrator>
+  <sensor type="{stype}">
+    <float name="near_clip" value="0.5"/><float name="far_clip" value="50"/>
+    {to_world}
+    <film type="hdrfilm"><integer name="width" value="32"/><integer name="height" value="24"/>
+      <rfilter type="box"/></film>
+    <sampler type="independent"><integer name="sample_count" value="{spp}"/></sampler>
+  </sensor>
+  <emitter type="point"><point name="position" x="1" y="3" z="-2"/><rgb name="intensity" value="20"/></emitter>
+  <emitter type="constant"><rgb name="radiance" value="0.2"/></emitter>
+  <shape type="rectangle"><transform name="to_world"><scale value="3"/><rotate x="1" angle="-90"/></transform>
+    <bsdf type="diffuse"><texture type="checkerboard" name="reflectance">
+      <transform name="to_uv"><scale value="6"/></transform></texture></bsdf></shape>
+  <shape type="sphere"><point name="center" x="0.3" y="0.5" z="0"/><float name="radius" value="0.5"/>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.8, 0.3, 0.2"/></bsdf></shape>
+</scene>
+"""
+
+
+def _write(tmp_path, to_world=TO_WORLD, spp=64, stype="orthographic"):
+    p = tmp_path / f"{stype}.xml"
+    p.write_text(SCENE.format(stype=stype, to_world=to_world, spp=spp))
+    return p
+
+
+def test_rays_and_projection_match_mitsuba(tmp_path):
+    """Origins, directions and ray lengths of Mitsuba's ``sample_ray`` at film corners and
+    inner points; ``project`` inverts the ray generation."""
+    mi = pytest.importorskip("mitsuba")
+    mi.set_variant("scalar_rgb")
+    p = _write(tmp_path)
+    msensor = mi.load_file(str(p)).sensors()[0]
+    sensor = dr.load_scene(str(p)).sensor
+    w, h = sensor.film.width, sensor.film.height
+    pos = np.array([[0, 0], [w, 0], [0, h], [w, h], [7.3, 11.1], [25.5, 3.25]], np.float64)
+    o, d = renderer_rays(sensor, pos)
+    for i, (px, py) in enumerate(pos):
+        ray, _ = msensor.sample_ray(0.0, 0.5, mi.Point2f(px / w, py / h), mi.Point2f(0.5, 0.5))
+        np.testing.assert_allclose(o[i], np.array(ray.o), atol=2e-5)
+        np.testing.assert_allclose(d[i], np.array(ray.d), atol=2e-6)
+    np.testing.assert_allclose(CameraModel.of(sensor).project(o + 3.0 * d), pos, atol=1e-3)
+
+
+def test_renders_as_mitsuba(tmp_path):
+    """The 2x2-block relative MSE against Mitsuba at equal spp is at most 2.5x that of two
+    Mitsuba renders with other seeds (the noise level); the image of the unscaled camera is
+    far off, so the test sees the extent."""
+    mi = pytest.importorskip("mitsuba")
+    mi.set_variant("scalar_rgb")
+    spp = 64
+    p = _write(tmp_path, spp=spp)
+    msc = mi.load_file(str(p))
+    ref, ref2 = (np.array(mi.render(msc, spp=spp, seed=s), np.float64)[..., :3] for s in (1, 2))
+    img = dr.render(dr.load_scene(str(p)), spp=spp).astype(np.float64)
+    unscaled = _write(tmp_path, TO_WORLD.replace('<scale x="1.5" y="0.8" z="2"/>', ""), spp)
+    img_unscaled = dr.render(dr.load_scene(str(unscaled)), spp=spp).astype(np.float64)
+    noise = _rel_mse(ref2, ref, 2)
+    err, err_unscaled = _rel_mse(img, ref, 2), _rel_mse(img_unscaled, ref, 2)
+    assert err < 2.5 * noise and err_unscaled > 5 * err, (err, noise, err_unscaled)
+    assert abs(img.mean() / ref.mean() - 1) < 0.02
+
+
+def test_bad_orthographic_sensors_are_one_line_errors(tmp_path):
+    with pytest.raises(SceneError, match=r"orthographic.xml:\d+: .*no shear"):
+        dr.load_scene(str(_write(tmp_path, '<transform name="to_world"><matrix value="1 0.5 0 0 '
+                                           '0 1 0 0 0 0 1 0 0 0 0 1"/></transform>')))
+    with pytest.raises(SceneError, match=r"orthographic.xml:\d+: .*'fov'"):
+        dr.load_scene(str(_write(tmp_path, '<float name="fov" value="40"/>')))
+
+
+def test_material_gradients_under_an_orthographic_camera():
+    """Exact against central finite differences with common random numbers."""
+    # looking down (-Y) from y = 2.5, extent 1.5
+    look = np.array([[1, 0, 0, 0], [0, 0, -1, 2.5], [0, 1, 0, 0], [0, 0, 0, 1]], np.float64)
+    sc = dr.load_scene({
+        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
+        "sensor": {"type": "orthographic", "to_world": look @ np.diag([1.5, 1.5, 1.0, 1.0]),
+                   "film": {"type": "hdrfilm", "width": 16, "height": 16,
+                            "rfilter": {"type": "gaussian"}},
+                   "sampler": {"type": "independent", "sample_count": SPP}},
+        "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [6, 6, 6]}, refl=0.7),
+        "lamp": {"type": "point", "position": [0.6, 1.2, 0.1],
+                 "intensity": {"type": "rgb", "value": [4, 4, 4]}},
+    })
+    r = Renderer(sc)
+    adj = smooth_adjoint(2)
+    name = "floor.bsdf.reflectance"
+    g = r.vjp(adj, [name], spp=SPP, seed=SEED)[name]
+    for c in range(3):
+        ref = render_fd(r, sc, adj, name, c, SPP, SEED, eps=0.05)
+        assert abs(g[c] - ref) <= 1e-3 * abs(ref) + 1e-4 and abs(ref) > 0.1, (c, g[c], ref)
+
+
+TO_ORIGIN_MINUS_4 = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, -4], [0, 0, 0, 1]], np.float64)
+
+
+def test_geometry_and_camera_gradients_are_refused():
+    sc = dr.load_scene({"type": "scene", "integrator": {"type": "path", "max_depth": 1},
+                        "sensor": {"type": "orthographic",
+                                   "to_world": TO_ORIGIN_MINUS_4,
+                                   "film": {"type": "hdrfilm", "width": 16, "height": 16}},
+                        "occ": rect({"scale": [0.5, 0.4, 1]}, OCC)})
+    r = Renderer(sc)
+    for name in ("occ.to_world", "sensor.to_world"):
+        with pytest.raises(GradientError, match="not supported with a orthographic sensor"):
+            r.vjp(np.ones((16, 16, 3), np.float32), [name])
+
+
+def test_describe_gives_the_extent_and_no_field_of_view(tmp_path):
+    s = describe(dr.load_scene(str(_write(tmp_path))))["sensors"][0]
+    assert s["fov_x"] is None and s["extent"] == pytest.approx([1.5, 0.8 * 24 / 32])
+    assert np.linalg.norm(s["direction"]) == pytest.approx(1.0)
