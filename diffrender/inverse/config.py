@@ -30,6 +30,8 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
     render_every: 10        # write the current render every K iterations
     checkpoint_every: 10
     video: gif              # gif | mp4 | none
+    filters: [{name: exposure, type: exposure, ev: {value: 0, learnable: true}}]  # camera pipeline
+    filters_per_view: [exposure]   # stages learned per view (target): exposure, white balance
 """
 from __future__ import annotations
 
@@ -161,6 +163,9 @@ class OptimizeConfig(_Strict):
     max_depth: Optional[int] = Field(None, ge=-1, le=limits.MAX_PATH_DEPTH)
     edges: EdgeConfig = EdgeConfig()
     filters: Optional[Union[str, list[Any], dict[str, Any]]] = None
+    # names of filter stages whose learnable parameters each view (target) learns on its own,
+    # e.g. [exposure, wb] for per-photo exposure and white balance; the others are shared
+    filters_per_view: list[str] = []
 
     # set by load_config
     path: Optional[str] = None
@@ -241,9 +246,40 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
     if cfg.average_from is not None and cfg.average_from >= cfg.iterations:
         raise ConfigError(f"average_from: must be below iterations ({cfg.iterations}), got "
                           f"{cfg.average_from}", where)
+    _check_per_view(cfg, where)
     cfg.path = where
     cfg.base_dir = base_dir
     return cfg
+
+
+def _inline_stage_names(filters) -> list[str] | None:
+    """The stage names of an inline pipeline (None for a pipeline file: checked when it loads)."""
+    stages = filters.get("stages") if isinstance(filters, dict) else filters
+    if not isinstance(stages, list):
+        return None
+    return [str(st.get("name", st.get("type", f"stage{i}"))) if isinstance(st, dict) else f"stage{i}"
+            for i, st in enumerate(stages)]
+
+
+def _check_per_view(cfg: OptimizeConfig, where: str) -> None:
+    names = cfg.filters_per_view
+    if not names:
+        return
+    if cfg.filters is None:
+        raise ConfigError("filters_per_view: needs a filter pipeline (the 'filters' key)", where)
+    for i, n in enumerate(names):
+        if not n:
+            raise ConfigError(f"filters_per_view[{i}]: expected a stage name, got ''", where)
+        if names.index(n) != i:
+            raise ConfigError(f"filters_per_view[{i}]: stage '{n}' is listed twice", where)
+    known = _inline_stage_names(cfg.filters)
+    if known is not None:
+        for i, n in enumerate(names):
+            if n not in known:
+                near = difflib.get_close_matches(n, known, n=1)
+                raise ConfigError(f"filters_per_view[{i}]: no stage named '{n}' in filters"
+                                  + (f" (did you mean '{near[0]}'?)" if near else "")
+                                  + f" (stages: {', '.join(known)})", where)
 
 
 def load_config(path: str) -> OptimizeConfig:

@@ -51,6 +51,7 @@ class Target:
     image: np.ndarray          # (H, W, 3) linear, at the film's size
     weight: float              # the target's weight in the total loss
     pixel_weights: np.ndarray | None = None  # (H, W) mask / weights, None = all 1
+    name: str = ""             # the image's name (as configured, or the photo set's frame name)
 
 CHECKPOINT = "checkpoint.json"
 RUN_CONFIG = "config.json"  # the validated config, for `diffrender export RUN_DIR`
@@ -177,6 +178,7 @@ class Problem:
         if cfg.dataset is not None:
             self._add_dataset(cfg.dataset)
         self.pipeline = None
+        self.per_view = set()
         if cfg.filters is not None:
             self._load_pipeline()
         for name in cfg.parameters:
@@ -241,7 +243,7 @@ class Problem:
         if os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS:
             print(f"diffrender: note: {where}: '{name}' is a JPEG (8-bit sRGB, lossy, usually "
                   f"chroma-subsampled): {JPEG_NOTE}", file=sys.stderr)
-        return Target(sidx, color.astype(np.float32), weight, pix)
+        return Target(sidx, color.astype(np.float32), weight, pix, str(name))
 
     def _weight_image(self, p, where):
         path = self.cfg.resolve(p) if not os.path.isabs(p) else p
@@ -281,6 +283,18 @@ class Problem:
         else:
             self.pipeline = Pipeline.from_config(src, source=f"{cfg.path}: filters")
         names = self.pipeline.learnable_names()
+        stages = [s.name for s in self.pipeline.stages]
+        for i, sname in enumerate(cfg.filters_per_view):
+            where = f"{cfg.path}: filters_per_view[{i}]"
+            if sname not in stages:
+                raise ConfigError(f"no stage named '{sname}' in filters (stages: {', '.join(stages)})",
+                                  where)
+            if not any(n.startswith(sname + ".") for n in names):
+                raise ConfigError(f"stage '{sname}' has no learnable parameter", where)
+        #: filter parameters with one value per view (target): ``filters.<stage>.<param>`` is a
+        #: vector whose entry k is target k's value
+        self.per_view = {f"filters.{n}" for n in names if n.split(".", 1)[0] in cfg.filters_per_view}
+        nv = len(self.targets)
         for n, (lo, hi) in zip(names, self.pipeline.bounds_of(names)):
             full = f"filters.{n}"
             pc = cfg.parameters.get(full)
@@ -288,8 +302,36 @@ class Problem:
             b = pc.bounds if pc is not None and pc.bounds is not None else (lo, hi)
             self.bounds[full] = (b[0], b[1])
             self.lrs[full] = pc.lr if pc is not None and pc.lr is not None else cfg.optimizer.lr
-            v = float(self.pipeline.get(n)) if pc is None or pc.init is None else float(np.asarray(pc.init).reshape(-1)[0])
-            self.init[full] = np.array(v, np.float64)
+            v = np.asarray(float(self.pipeline.get(n)) if pc is None or pc.init is None else pc.init,
+                           np.float64)
+            where = f"{cfg.path}: parameters.{full}.init"
+            if full in self.per_view:
+                if v.ndim > 1 or v.size not in (1, nv):
+                    raise ConfigError(f"expected a number or {nv} numbers (one per view), got "
+                                      f"shape {v.shape}", where)
+                self.init[full] = np.broadcast_to(v.reshape(-1), (nv,)).astype(np.float64).copy()
+            else:
+                if v.size != 1:
+                    raise ConfigError(f"expected a number, got shape {v.shape}", where)
+                self.init[full] = np.array(float(v.reshape(-1)[0]), np.float64)
+
+    def set_filters(self, values, view: int = 0):
+        """Set the filter pipeline's learnable parameters to their values for ``view`` (a
+        target index): a per-view parameter takes its entry ``view``, a shared one its value."""
+        for k, v in values.items():
+            if k.startswith("filters."):
+                v = np.asarray(v, np.float64).reshape(-1)
+                self.pipeline.set(k[len("filters."):], float(v[view] if k in self.per_view else v[0]))
+
+    def view_filters(self, values) -> list[dict]:
+        """Each view's filter parameters (``views.json``): its target image and sensor, and the
+        value of every learnable filter parameter that view sees."""
+        out = []
+        for i, tg in enumerate(self.targets):
+            f = {k[len("filters."):]: float(np.asarray(v, np.float64).reshape(-1)[i if k in self.per_view else 0])
+                 for k, v in values.items() if k.startswith("filters.")}
+            out.append({"view": i, "image": tg.name, "sensor": tg.sensor, "filters": f})
+        return out
 
     def _transform(self, p, kind, pc, where):
         if kind != "to_world" and (pc.translate is not None or pc.rotate is not None):
@@ -394,9 +436,8 @@ class Run:
     def _apply(self, values: dict):
         """Set the scene parameters (through the pose / mesh parametrizations) and the filter
         pipeline's parameters from the optimizer's variables."""
-        for k, v in values.items():
-            if k.startswith("filters."):
-                self.problem.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
+        if self.problem.pipeline is not None:
+            self.problem.set_filters(values, 0)
         for k, v in self.problem.scene_values(values).items():
             self.problem.pmap[k] = v
 
@@ -418,6 +459,8 @@ class Run:
             sidx, target, w = tg.sensor, tg.image, tg.weight
             r = renderer(sidx)
             img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
+            if pipe is not None:
+                self.problem.set_filters(values, ti_)
             out = pipe(img) if pipe is not None else img
             loss, adj = loss_fn(out, target, weights=tg.pixel_weights)
             total += w * loss
@@ -425,8 +468,11 @@ class Run:
             if pipe is not None:
                 adj, pgrads = pipe.vjp(img, adj)
                 for n, g in pgrads.items():
-                    if f"filters.{n}" in fgrads:
-                        fgrads[f"filters.{n}"] += g
+                    full = f"filters.{n}"
+                    if full in self.problem.per_view:
+                        fgrads[full][ti_] += g
+                    elif full in fgrads:
+                        fgrads[full] += g
             if sgrads:
                 g = r.vjp(adj, list(sgrads), spp=self.cfg.spp_adjoint,
                           seed=_seed(self.cfg.seed, it, 2 * ti_ + 1), max_depth=self.cfg.max_depth,
@@ -507,7 +553,7 @@ class Run:
                     write_image(tmp, img)
             self._video()
             self._write_scene()
-            self._write_pipeline()
+            self._write_pipeline(values)
 
     def _plot(self):
         its = [r["iteration"] for r in self.trajectory]
@@ -545,10 +591,15 @@ class Run:
             with atomic_path(os.path.join(self.out, f"progress.{self.cfg.video}")) as tmp:
                 write_animation(tmp, frames, fps=8)
 
-    def _write_pipeline(self):
+    def _write_pipeline(self, values):
+        """``pipeline_optimized.yaml`` (the first view's values) and, with per-view stages,
+        ``views.json``: every view's filter parameters."""
         if self.problem.pipeline is not None:
             with atomic_path(os.path.join(self.out, "pipeline_optimized.yaml")) as tmp:
                 self.problem.pipeline.save(tmp)
+            if self.problem.per_view:
+                atomic_json(os.path.join(self.out, "views.json"),
+                            self.problem.view_filters(values), indent=2)
 
     def _write_scene(self):
         src = self.problem.scene.source or "scene.xml"
