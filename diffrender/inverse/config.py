@@ -21,7 +21,8 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
         smoothing: {method: large_steps, weight: 20}   # large_steps | laplacian | none
     edges: {primary: true, secondary: true, spp: 4}    # edge sampling (geometry / camera)
     optimizer: {type: adam, lr: 0.01}           # adam | sgd | lbfgs; schedule: {kind: step, ...}
-    loss: l2                                    # l1 | l2 | relative_l2 | l2_srgb
+    loss: l2                                    # l1 | l2 | relative_l2 | l2_srgb | charbonnier
+    silhouette_weight: 0    # > 0: also fit each target's mask with the render's alpha (geometry)
     iterations: 100
     spp: 16                 # primal samples per pixel
     spp_adjoint: 16         # adjoint (gradient) samples per pixel
@@ -149,6 +150,9 @@ class OptimizeConfig(_Strict):
     parameters: dict[str, ParamConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
     loss: Literal["l1", "l2", "relative_l2", "l2_srgb", "charbonnier"] = "l2"
+    # weight of the silhouette loss: each target's mask against the render's coverage (alpha),
+    # differentiated through primary edges (geometry and camera parameters); 0 = off
+    silhouette_weight: float = Field(0.0, ge=0)
     iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).

@@ -31,15 +31,18 @@ from ..datasets import focal_from_exif, load_dataset
 from ..errors import ConfigError, SceneError
 from ..image import read_image, write_animation, write_image
 from ..optim import LBFGS, SGD, Adam, Schedule, get_loss
+from ..optim.losses import silhouette as silhouette_loss
 from ..scene.loader import load_scene
 from ..scene.writer import atomic_write_bytes, write_scene
 from .config import DEFAULT_BOUNDS, OptimizeConfig, load_config, param_init_value, parse_config
 from .geometry import Direct, Mesh, Pose
 from .resample import resample
+from .silhouette import Silhouette
 
 PLOT_SIZE = (6, 4)  # inches, loss.png and params.png
 PLOT_DPI = 100
 
+SILHOUETTE_STREAM = 0x5A5A5A5  # seed offset of the silhouette renders (independent of the colour's)
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
 JPEG_NOTE = ("its compression shifts colours and blurs chroma; prefer PNG / EXR targets, or use "
              "a robust loss (loss: charbonnier)")
@@ -52,6 +55,7 @@ class Target:
     weight: float              # the target's weight in the total loss
     pixel_weights: np.ndarray | None = None  # (H, W) mask / weights, None = all 1
     name: str = ""             # the image's name (as configured, or the photo set's frame name)
+    mask: np.ndarray | None = None  # (H, W) the target's mask (alpha / mask image), for the silhouette
 
 CHECKPOINT = "checkpoint.json"
 RUN_CONFIG = "config.json"  # the validated config, for `diffrender export RUN_DIR`
@@ -179,6 +183,9 @@ class Problem:
             self._add_dataset(cfg.dataset)
         self.pipeline = None
         self.per_view = set()
+        self.silhouette = None
+        if cfg.silhouette_weight > 0:
+            self._load_silhouette()
         if cfg.filters is not None:
             self._load_pipeline()
         for name in cfg.parameters:
@@ -236,6 +243,7 @@ class Problem:
         if pix is not None:
             pix = self._fit(np.asarray(pix, np.float32)[:, :, None], size, f"the mask of '{name}'",
                             where + ".mask")[:, :, 0]
+        silhouette = pix
         if weights is not None:
             wi = self._fit(self._weight_image(weights, where + ".weights")[:, :, None], size,
                            f"'{weights}'", where + ".weights")[:, :, 0]
@@ -243,7 +251,7 @@ class Problem:
         if os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS:
             print(f"diffrender: note: {where}: '{name}' is a JPEG (8-bit sRGB, lossy, usually "
                   f"chroma-subsampled): {JPEG_NOTE}", file=sys.stderr)
-        return Target(sidx, color.astype(np.float32), weight, pix, str(name))
+        return Target(sidx, color.astype(np.float32), weight, pix, str(name), silhouette)
 
     def _weight_image(self, p, where):
         path = self.cfg.resolve(p) if not os.path.isabs(p) else p
@@ -314,6 +322,20 @@ class Problem:
                 if v.size != 1:
                     raise ConfigError(f"expected a number, got shape {v.shape}", where)
                 self.init[full] = np.array(float(v.reshape(-1)[0]), np.float64)
+
+    def _load_silhouette(self):
+        cfg = self.cfg
+        for i, tg in enumerate(self.targets):
+            if tg.mask is None:
+                raise ConfigError(f"target {i} ('{tg.name}') has no mask for the silhouette loss "
+                                  "(give it an alpha channel, 'mask:', or the dataset's masks)",
+                                  f"{cfg.path}: silhouette_weight")
+        geo = [n for n in cfg.parameters if not n.startswith("filters.")
+               and self.pmap.info(self.pmap.resolve(n).name).discontinuous]
+        if not geo:
+            raise ConfigError("the silhouette loss needs a parameter that moves geometry or a camera "
+                              "(to_world, vertex_positions, fov)", f"{cfg.path}: silhouette_weight")
+        self.silhouette = Silhouette(self.scene, f"{cfg.path}: silhouette_weight")
 
     def set_filters(self, values, view: int = 0):
         """Set the filter pipeline's learnable parameters to their values for ``view`` (a
@@ -455,8 +477,13 @@ class Run:
         ec = self.cfg.edges
         edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
                      interior=ec.interior)
+        sil = self.problem.silhouette
+        if sil is not None:
+            sil.set(svals)
         for ti_, tg in enumerate(self.problem.targets):
             sidx, target, w = tg.sensor, tg.image, tg.weight
+            if sil is not None:
+                total += self._silhouette_term(sil, tg, it, ti_, sgrads, edges)
             r = renderer(sidx)
             img = r.render(spp=self.cfg.spp, seed=_seed(self.cfg.seed, it, 2 * ti_), max_depth=self.cfg.max_depth)
             if pipe is not None:
@@ -487,6 +514,19 @@ class Run:
         for k, v in rg.items():
             grads[k] = grads[k] + v
         return total, grads, images
+
+    def _silhouette_term(self, sil, tg, it, ti_, sgrads, edges):
+        """The target's silhouette loss (weighted); its gradient is added to ``sgrads``."""
+        w = self.cfg.silhouette_weight * tg.weight
+        seed = _seed(self.cfg.seed, it, 2 * ti_) ^ SILHOUETTE_STREAM
+        loss, d_alpha = silhouette_loss(sil.alpha(tg.sensor, self.cfg.spp, seed), tg.mask)
+        names = [k for k in sgrads if sil.has(k)]
+        if names:
+            g = sil.vjp(tg.sensor, w * d_alpha, names, self.cfg.spp_adjoint,
+                        _seed(self.cfg.seed, it, 2 * ti_ + 1) ^ SILHOUETTE_STREAM, edges)
+            for k in names:
+                sgrads[k] += np.asarray(g[k], np.float64).reshape(sgrads[k].shape)
+        return w * loss
 
     def _record(self, it, loss, values, dt):
         row = {"iteration": it, "loss": loss, "seconds": dt}
