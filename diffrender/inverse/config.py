@@ -85,6 +85,9 @@ class DatasetConfig(_Strict):
     images: Optional[str] = None   # folder of the images (COLMAP)
     sensor: Union[int, str] = 0    # the scene sensor whose film / filter / clip planes are copied
     weight: float = Field(1.0, gt=0)
+    # resample each photo (and mask) to an ideal pinhole camera (principal point at the centre,
+    # fy = fx, no distortion) that the sensor renders; false: such cameras are refused
+    undistort: bool = False
 
 
 class PartConfig(_Strict):

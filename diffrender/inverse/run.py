@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -36,7 +36,7 @@ from ..scene.loader import load_scene
 from ..scene.writer import atomic_write_bytes, write_scene
 from .config import DEFAULT_BOUNDS, OptimizeConfig, load_config, param_init_value, parse_config
 from .geometry import Direct, Mesh, Pose
-from .resample import resample
+from .resample import resample, undistort
 from .silhouette import Silhouette
 
 PLOT_SIZE = (6, 4)  # inches, loss.png and params.png
@@ -46,6 +46,12 @@ SILHOUETTE_STREAM = 0x5A5A5A5  # seed offset of the silhouette renders (independ
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
 JPEG_NOTE = ("its compression shifts colours and blurs chroma; prefer PNG / EXR targets, or use "
              "a robust loss (loss: charbonnier)")
+
+
+def pinhole_of(camera):
+    """The ideal pinhole camera of the same size and pose as ``camera``: principal point at the
+    image centre, fy = fx, no distortion (the camera a sensor renders today)."""
+    return replace(camera, cx=0.5 * camera.width, cy=0.5 * camera.height, fy=camera.fx, distortion={})
 
 
 @dataclass
@@ -132,7 +138,20 @@ class Problem:
             raise ConfigError(f"no such scene file '{cfg.scene}'", f"{cfg.path}: scene")
         self.scene = load_scene(scene_path, allow_shaders=allow_shaders,
                                 **{k: str(v) for k, v in cfg.defines.items()})
-        self.pmap = self.scene.parameters()
+        self.targets = []
+        for i, t in enumerate(cfg.targets):
+            where = f"{cfg.path}: targets[{i}]"
+            sidx = self._sensor_index(t.sensor, where)
+            path = cfg.resolve(t.image)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such image file '{t.image}'", where + ".image")
+            if t.fov_from_exif:
+                self._fov_from_exif(sidx, path, t.image, where)
+            self.targets.append(self._target(sidx, path, t.image, t.weight, where,
+                                             mask=t.mask, weights=t.weights))
+        if cfg.dataset is not None:
+            self._add_dataset(cfg.dataset)
+        self.pmap = self.scene.parameters()   # after the dataset's sensors: they have names too
         self.names = []      # optimizer variables
         self.bounds = {}
         self.lrs = {}
@@ -168,19 +187,6 @@ class Problem:
                     v0 = np.clip(v0, -np.inf if b[0] is None else b[0], np.inf if b[1] is None else b[1])
                 self.names.append(var)
                 self.init[var] = v0
-        self.targets = []
-        for i, t in enumerate(cfg.targets):
-            where = f"{cfg.path}: targets[{i}]"
-            sidx = self._sensor_index(t.sensor, where)
-            path = cfg.resolve(t.image)
-            if not os.path.exists(path):
-                raise ConfigError(f"no such image file '{t.image}'", where + ".image")
-            if t.fov_from_exif:
-                self._fov_from_exif(sidx, path, t.image, where)
-            self.targets.append(self._target(sidx, path, t.image, t.weight, where,
-                                             mask=t.mask, weights=t.weights))
-        if cfg.dataset is not None:
-            self._add_dataset(cfg.dataset)
         self.pipeline = None
         self.per_view = set()
         self.silhouette = None
@@ -221,13 +227,29 @@ class Problem:
             fw = f"{where}: {frame.name}"
             if not os.path.exists(frame.image):
                 raise ConfigError(f"no such image file '{frame.image}'", fw)
+            camera = frame.camera
+            if dc.undistort:
+                frame = replace(frame, camera=pinhole_of(camera))
             self.scene.sensors.append(frame.sensor(template, fw))
             self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
-                                             frame.name, dc.weight, fw, mask=frame.mask))
+                                             frame.name, dc.weight, fw, mask=frame.mask,
+                                             camera=camera if dc.undistort else None))
+        if dc.undistort:
+            print(f"diffrender: note: {where}: photos resampled to pinhole cameras (principal point "
+                  "at the centre, fy = fx, no distortion; bilinear)", file=sys.stderr)
 
-    def _target(self, sidx, path, name, weight, where, mask=None, weights=None) -> Target:
-        """Read a target image (and its mask / weights), resampled to the sensor's film."""
+    def _target(self, sidx, path, name, weight, where, mask=None, weights=None,
+                camera=None) -> Target:
+        """Read a target image (and its mask / weights), resampled to the sensor's film;
+        ``camera``: the photo's camera, to undistort the image (and mask) with first."""
         img = read_image(path)
+        if camera is not None:
+            cam = camera.scaled(img.shape[1] / camera.width)
+            if (cam.width, cam.height) != (img.shape[1], img.shape[0]):
+                raise ConfigError(f"'{name}' is {img.shape[1]}x{img.shape[0]}, its camera "
+                                  f"{camera.width}x{camera.height}: undistort needs the same aspect",
+                                  where + ".image")
+            img = undistort(img, cam, pinhole_of(cam))
         film = self.scene.sensors[sidx].film
         size = (film.height, film.width)
         pix = None
@@ -238,6 +260,10 @@ class Problem:
             pix = img[:, :, -1]
         elif mask not in (None, "none", "alpha"):
             pix = self._weight_image(mask, where + ".mask") > 0.0
+            if camera is not None:
+                if pix.shape != img.shape[:2]:
+                    raise ConfigError(f"the mask of '{name}' is not the image's size", where + ".mask")
+                pix = undistort(pix.astype(np.float32)[:, :, None], cam, pinhole_of(cam))[:, :, 0]
         color = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
         color = self._fit(color, size, name, where + ".image")
         if pix is not None:
