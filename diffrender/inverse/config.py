@@ -156,6 +156,8 @@ class OptimizeConfig(_Strict):
     # weight of the silhouette loss: each target's mask against the render's coverage (alpha),
     # differentiated through primary edges (geometry and camera parameters); 0 = off
     silhouette_weight: float = Field(0.0, ge=0)
+    # the shapes the masks outline (their coverage is the silhouette); default: every shape
+    silhouette_shapes: Optional[list[str]] = None
     iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).

@@ -361,7 +361,8 @@ class Problem:
         if not geo:
             raise ConfigError("the silhouette loss needs a parameter that moves geometry or a camera "
                               "(to_world, vertex_positions, fov)", f"{cfg.path}: silhouette_weight")
-        self.silhouette = Silhouette(self.scene, f"{cfg.path}: silhouette_weight")
+        self.silhouette = Silhouette(self.scene, cfg.silhouette_shapes,
+                                     f"{cfg.path}: silhouette_shapes")
 
     def set_filters(self, values, view: int = 0):
         """Set the filter pipeline's learnable parameters to their values for ``view`` (a

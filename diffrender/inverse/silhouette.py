@@ -2,14 +2,15 @@
 
 The renderer's ``alpha`` AOV (1 where a camera ray hits a shape, filtered like the colour) has
 no adjoint: ``Renderer.vjp`` differentiates the colour. The coverage is rendered as a colour
-instead, in a copy of the scene that keeps only the geometry and the cameras: every shape black
-(diffuse, reflectance 0, no emitter) inside a large sphere that emits radiance 1 inwards (edge
-sampling supports area lights, not environment emitters), and the path integrator at
-``max_depth = 1`` (only what the camera sees directly). Its render is ``1 - alpha`` (the same
-samples through the same pixel filter), and its derivative with respect to shape poses, vertex
-positions and camera parameters is the colour's: an interior term that is zero (nothing varies
-on a black shape or on the uniform sphere) and the primary-edge term of edge sampling, which is
-the whole derivative of the coverage.
+instead, in a copy of the scene that keeps only the geometry and the cameras: the selected
+shapes (the object a mask outlines; default every shape) emit radiance 1, every shape is black
+(diffuse, reflectance 0), nothing else emits, and the path integrator stops at ``max_depth = 1``
+(only what the camera sees directly). Its render is the coverage of the selected shapes, with
+the other shapes occluding them as in the photo, and its derivative with respect to shape poses,
+vertex positions and camera parameters is the colour's: an interior term that is zero (the
+emission is uniform) and the primary-edge term of edge sampling, which is the whole derivative
+of the coverage. As in Mitsuba, an area emitter emits on its front side only: a selected open
+surface seen from behind counts as not covered (closed meshes are always seen from outside).
 """
 from __future__ import annotations
 
@@ -18,44 +19,34 @@ import copy
 import numpy as np
 
 from ..errors import ConfigError, SceneError
-from ..scene.loader import load_scene
-from ..scene.model import BSDF, Integrator, Scene, Texture
+from ..scene.model import BSDF, Emitter, Integrator, Scene, Texture
 
-SILHOUETTE_DEPTH = 1       # camera rays only: the background sphere where no shape is hit
-BACKGROUND_SCALE = 4.0     # the sphere's radius over the farthest shape vertex or camera
-BACKGROUND_ID = "silhouette-background"
+SILHOUETTE_DEPTH = 1       # camera rays only
 
 
-def _background(centre, radius):
-    """A sphere that emits radiance 1 towards its centre, and its area emitter."""
-    sc = load_scene({"type": "scene", BACKGROUND_ID: {
-        "type": "sphere", "center": [float(x) for x in centre], "radius": float(radius),
-        "flip_normals": True, "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0, 0, 0]}},
-        "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [1, 1, 1]}}}})
-    return sc.shapes[0]
+def shape_names(scene: Scene) -> list[str]:
+    """Each shape's name as parameters name it: its id, else ``shape_<index>``."""
+    return [s.id or f"shape_{i}" for i, s in enumerate(scene.shapes)]
 
 
-def silhouette_scene(scene: Scene, where: str = "silhouette") -> Scene:
-    """A copy of ``scene``'s shapes (same ids, meshes and transforms) and sensors in which the
-    render of a sensor is ``1 - alpha``."""
-    shapes = []
-    for s in scene.shapes:
+def silhouette_scene(scene: Scene, shapes=None, where: str = "silhouette") -> Scene:
+    """A copy of ``scene``'s shapes (same ids, meshes and transforms) and sensors whose render
+    is the coverage of the shapes named in ``shapes`` (None: every shape)."""
+    names = shape_names(scene)
+    if shapes is not None:
+        for i, n in enumerate(shapes):
+            if n not in names:
+                raise ConfigError(f"no shape named '{n}' (shapes: {', '.join(names)})", f"{where}[{i}]")
+    out, emitters = [], []
+    for name, s in zip(names, scene.shapes):
         c = copy.deepcopy(s)
-        c.bsdf = BSDF("diffuse", {"reflectance": Texture.constant(0.0)}, twosided=True, id=s.bsdf.id)
+        c.bsdf = BSDF("diffuse", {"reflectance": Texture.constant(0.0)}, id=s.bsdf.id)
         c.emitter = None
-        shapes.append(c)
-    lo, hi = scene.bbox()
-    centre = 0.5 * (lo + hi)
-    pts = [lo, hi] + [np.asarray(s.to_world, np.float64)[:3, 3] for s in scene.sensors]
-    radius = BACKGROUND_SCALE * max(max(float(np.linalg.norm(p - centre)) for p in pts), 1e-3)
-    for i, s in enumerate(scene.sensors):
-        if s.far_clip < 2.0 * radius:
-            raise ConfigError(f"sensor {i}: far_clip {s.far_clip:g} is too short for the silhouette's "
-                              f"background sphere (radius {radius:g})", where)
-    bg = _background(centre, radius)
-    bg.emitter.shape = len(shapes)
-    shapes.append(bg)
-    return Scene(shapes=shapes, emitters=[bg.emitter], sensors=copy.deepcopy(scene.sensors),
+        if shapes is None or name in shapes:
+            c.emitter = Emitter("area", {"radiance": Texture.constant(1.0)}, shape=len(out))
+            emitters.append(c.emitter)
+        out.append(c)
+    return Scene(shapes=out, emitters=emitters, sensors=copy.deepcopy(scene.sensors),
                  integrator=Integrator("path", max_depth=SILHOUETTE_DEPTH, rr_depth=5),
                  source=scene.source, source_format=scene.source_format, defines=dict(scene.defines))
 
@@ -64,8 +55,8 @@ class Silhouette:
     """Keeps a silhouette scene in step with the optimized scene's geometry and cameras and
     renders / differentiates its alpha."""
 
-    def __init__(self, scene: Scene, where: str = "silhouette"):
-        self.scene = silhouette_scene(scene, where)
+    def __init__(self, scene: Scene, shapes=None, where: str = "silhouette"):
+        self.scene = silhouette_scene(scene, shapes, where)
         self.pmap = self.scene.parameters()
         self._renderers = {}
 
@@ -73,8 +64,6 @@ class Silhouette:
         try:
             p = self.pmap.resolve(name)
         except SceneError:
-            return False
-        if p.name.startswith(BACKGROUND_ID + "."):
             return False
         return bool(self.pmap.info(p.name).discontinuous)
 
@@ -94,10 +83,10 @@ class Silhouette:
     def alpha(self, sensor: int, spp: int, seed: int) -> np.ndarray:
         """(H, W) coverage of the sensor's pixels."""
         img = self.renderer(sensor).render(spp=spp, seed=seed)
-        return 1.0 - img.astype(np.float64).mean(axis=2)
+        return img.astype(np.float64).mean(axis=2)
 
     def vjp(self, sensor: int, d_alpha: np.ndarray, params: list[str], spp: int, seed: int,
             edges) -> dict:
         """``{name: d <d_alpha, alpha> / d name}`` for geometry / camera parameters."""
-        d = -np.repeat(np.asarray(d_alpha, np.float32)[:, :, None], 3, axis=2) / 3.0
+        d = np.repeat(np.asarray(d_alpha, np.float32)[:, :, None], 3, axis=2) / 3.0
         return self.renderer(sensor).vjp(d, params, spp=spp, seed=seed, edges=edges)

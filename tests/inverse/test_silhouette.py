@@ -17,6 +17,8 @@ from tests.inverse.test_run import SCENE as _SCENE
 SCENE = _SCENE.replace('<shape type="rectangle" id="board">',
                        '<shape type="rectangle" id="board"><transform name="to_world"><scale value="0.5"/>'
                        '<translate x="0.1"/></transform>')
+LAMP = SCENE[SCENE.index('  <shape type="rectangle" id="lamp">'):SCENE.index("  <default")]
+BOARD_ONLY = SCENE.replace(LAMP, "")   # the alpha AOV is then the board's coverage
 YY, XX = np.mgrid[0:12, 0:16]
 MASK = ((XX - 7) ** 2 / 30 + (YY - 6) ** 2 / 12 < 1).astype(np.float64)   # an ellipse
 
@@ -25,17 +27,24 @@ MASK = ((XX - 7) ** 2 / 30 + (YY - 6) ** 2 / 12 < 1).astype(np.float64)   # an e
 def scene(tmp_path_factory):
     d = tmp_path_factory.mktemp("sil")
     (d / "scene.xml").write_text(SCENE)
-    return d, dr.load_scene(str(d / "scene.xml"))
+    (d / "board.xml").write_text(BOARD_ONLY)
+    return d, dr.load_scene(str(d / "board.xml"))
 
 
 def test_silhouette_render_is_the_alpha_aov(scene):
     from diffrender.core import Renderer
 
-    _, sc = scene
+    d, sc = scene
     alpha = Renderer(sc).render(spp=16, seed=3, aovs=("alpha",))["alpha"][..., 0]
     sil = Silhouette(sc).alpha(0, 16, 3)
     assert 0 < alpha.mean() < 1
     np.testing.assert_allclose(sil, alpha, atol=1e-6)
+    # silhouette_shapes: in the scene with the lamp, the board's coverage is still the board's
+    # alone, while the alpha AOV also covers the lamp
+    full = dr.load_scene(str(d / "scene.xml"))
+    both = Renderer(full).render(spp=16, seed=3, aovs=("alpha",))["alpha"][..., 0]
+    assert both.sum() > alpha.sum() + 1
+    np.testing.assert_allclose(Silhouette(full, ["board"]).alpha(0, 16, 3), alpha, atol=1e-6)
 
 
 def test_gradient_wrt_translation_matches_finite_differences(scene):
@@ -116,5 +125,9 @@ def test_config_errors(scene):
         Run(load_config(p))
     assert str(e.value) == (f"{p}: silhouette_weight: the silhouette loss needs a parameter that moves "
                             "geometry or a camera (to_world, vertex_positions, fov)")
+    p = write_config(d, "noshape", silhouette_shapes=["board", "bord"])
+    with pytest.raises(ConfigError) as e:
+        Run(load_config(p))
+    assert str(e.value) == f"{p}: silhouette_shapes[1]: no shape named 'bord' (shapes: board, lamp)"
     with pytest.raises(ConfigError, match="silhouette_weight: input should be greater than or equal to 0"):
         load_config(write_config(d, "neg", silhouette_weight=-1))
