@@ -175,6 +175,9 @@ class OptimizeConfig(_Strict):
     # names of filter stages whose learnable parameters each view (target) learns on its own,
     # e.g. [exposure, wb] for per-photo exposure and white balance; the others are shared
     filters_per_view: list[str] = []
+    # a view whose per-view parameters stay at their initial values (the others are relative to
+    # it): removes the ambiguity between all views' exposures and the scene's brightness
+    filters_reference_view: Optional[int] = Field(None, ge=0)
 
     # set by load_config
     path: Optional[str] = None
@@ -272,6 +275,8 @@ def _inline_stage_names(filters) -> list[str] | None:
 
 def _check_per_view(cfg: OptimizeConfig, where: str) -> None:
     names = cfg.filters_per_view
+    if cfg.filters_reference_view is not None and not names:
+        raise ConfigError("filters_reference_view: needs filters_per_view", where)
     if not names:
         return
     if cfg.filters is None:

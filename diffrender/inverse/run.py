@@ -189,6 +189,7 @@ class Problem:
                 self.init[var] = v0
         self.pipeline = None
         self.per_view = set()
+        self.reference_view = None
         self.silhouette = None
         if cfg.silhouette_weight > 0:
             self._load_silhouette()
@@ -329,6 +330,10 @@ class Problem:
         #: vector whose entry k is target k's value
         self.per_view = {f"filters.{n}" for n in names if n.split(".", 1)[0] in cfg.filters_per_view}
         nv = len(self.targets)
+        self.reference_view = cfg.filters_reference_view
+        if self.reference_view is not None and self.reference_view >= nv:
+            raise ConfigError(f"view {self.reference_view} does not exist (there are {nv} targets)",
+                              f"{cfg.path}: filters_reference_view")
         for n, (lo, hi) in zip(names, self.pipeline.bounds_of(names)):
             full = f"filters.{n}"
             pc = cfg.parameters.get(full)
@@ -524,7 +529,8 @@ class Run:
                 for n, g in pgrads.items():
                     full = f"filters.{n}"
                     if full in self.problem.per_view:
-                        fgrads[full][ti_] += g
+                        if ti_ != self.problem.reference_view:   # the reference view stays put
+                            fgrads[full][ti_] += g
                     elif full in fgrads:
                         fgrads[full] += g
             if sgrads:

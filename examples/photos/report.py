@@ -6,7 +6,10 @@ the photo set (examples/photos/set/truth.json).
 Prints one JSON line: the box's albedo (per channel and its relative error), the key light's
 radiance (truth 10), the box's pose error (translation in metres and as a fraction of the box's
 diagonal, 0.88 m; rotation in degrees), each photo's exposure (in stops) and white-balance
-gains against the truth, and the vignetting coefficient (truth -0.25).
+gains against the truth, and the vignetting coefficient (truth -0.25). With a reference view
+(``filters_reference_view``), exposures, gains and the key light are compared relative to it:
+the truth of view k is then ev_k - ev_ref and gains_k / gains_ref, and the key light's truth is
+10 x exposure_ref x gains_ref (per channel).
 """
 import argparse
 import json
@@ -34,11 +37,21 @@ def main():
     true_ev = np.log2([v["exposure"] for v in truth["views"]])
     gains = np.stack([p["filters.wb.gain_r"], p["filters.wb.gain_b"]], axis=1)
     true_gains = np.array([[v["white_balance"][0], v["white_balance"][2]] for v in truth["views"]])
+    with open(os.path.join(a.run_dir, "config.json")) as fh:
+        ref = json.load(fh)["config"].get("filters_reference_view")
+    key_truth = np.full(3, KEY_RADIANCE)
+    if ref is not None:
+        v = truth["views"][ref]
+        key_truth = KEY_RADIANCE * v["exposure"] * np.asarray(v["white_balance"])
+        true_ev = true_ev - true_ev[ref]
+        true_gains = true_gains / true_gains[ref]
     t = p["box.to_world.translate"]
     out = {
         "albedo": albedo.round(4).tolist(), "true_albedo": true_albedo.tolist(),
         "albedo_error_percent": (100 * (albedo / true_albedo - 1)).round(2).tolist(),
-        "key_radiance": p["key_light.emitter.radiance"].round(3).tolist(), "true_key_radiance": KEY_RADIANCE,
+        "key_radiance": p["key_light.emitter.radiance"].round(3).tolist(), "true_key_radiance": key_truth.round(3).tolist(),
+        "key_radiance_error_percent": (100 * (p["key_light.emitter.radiance"] / key_truth - 1)).round(2).tolist(),
+        "reference_view": ref,
         "translation_error_m": round(float(np.linalg.norm(t)), 4),
         "translation_error_of_size_percent": round(100 * float(np.linalg.norm(t)) / BOX_DIAGONAL, 2),
         "rotation_error_deg": round(float(np.linalg.norm(p["box.to_world.rotate"])), 3),

@@ -85,7 +85,15 @@ def test_resume_keeps_per_view_values(workdir):
     np.testing.assert_allclose(resumed["filters.exposure.ev"], full["filters.exposure.ev"], rtol=1e-12)
 
 
+def test_reference_view_stays_at_its_initial_value(workdir):
+    params = Run(load_config(config(workdir, "ref", iterations=20, filters_reference_view=1,
+                                    parameters={"filters.exposure.ev": {"init": [0.0, -0.8], "lr": 0.1}}))).run()
+    ev = params["filters.exposure.ev"]
+    assert ev[1] == -0.8 and ev[0] > 0.3   # view 0 moves toward its 0.5
+
+
 @pytest.mark.parametrize("over, message", [
+    ({"filters_reference_view": 0, "filters_per_view": []}, "filters_reference_view: needs filters_per_view"),
     ({"filters_per_view": ["exposur"]},
      "filters_per_view[0]: no stage named 'exposur' in filters (did you mean 'exposure'?) (stages: exposure, wb)"),
     ({"filters_per_view": ["exposure", "exposure"]}, "filters_per_view[1]: stage 'exposure' is listed twice"),
@@ -103,6 +111,7 @@ def test_config_errors(over, message):
 
 @pytest.mark.parametrize("over, message", [
     ({"filters_per_view": ["wb"]}, "filters_per_view[0]: stage 'wb' has no learnable parameter"),
+    ({"filters_reference_view": 2}, "filters_reference_view: view 2 does not exist (there are 2 targets)"),
     ({"parameters": {"filters.exposure.ev": {"init": [0, 1, 2]}}},
      "parameters.filters.exposure.ev.init: expected a number or 2 numbers (one per view), got shape (3,)"),
 ])
