@@ -6,7 +6,7 @@ the photo set (examples/photos/set/truth.json).
 Prints one JSON line: the box's albedo (per channel and its relative error), the key light's
 radiance (truth 10), the box's pose error (translation in metres and as a fraction of the box's
 diagonal, 0.88 m; rotation in degrees), each photo's exposure (in stops) and white-balance
-gains against the truth, and the vignetting coefficient (truth -0.25). With a reference view
+gains against the truth, and the vignetting coefficient (truth -0.25; when the run learns it). With a reference view
 (``filters_reference_view``), exposures, gains and the key light are compared relative to it:
 the truth of view k is then ev_k - ev_ref and gains_k / gains_ref, and the key light's truth is
 10 x exposure_ref x gains_ref (per channel).
@@ -58,7 +58,7 @@ def main():
         "exposure_ev_error_max": round(float(np.abs(ev - true_ev).max()), 4),
         "exposure_ev_error_max_after_common_offset": round(float(np.abs(ev - true_ev - np.mean(ev - true_ev)).max()), 4),
         "wb_gain_error_percent_max": round(float(100 * np.abs(gains / true_gains - 1).max()), 2),
-        "vignetting_k1": round(float(p["filters.vignette.k1"]), 4), "true_vignetting_k1": VIGNETTING,
+        "vignetting_k1": round(float(p.get("filters.vignette.k1", VIGNETTING)), 4), "true_vignetting_k1": VIGNETTING,
     }
     print(json.dumps(out))
 
