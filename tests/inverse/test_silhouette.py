@@ -50,7 +50,7 @@ def test_silhouette_render_is_the_alpha_aov(scene):
 def test_gradient_wrt_translation_matches_finite_differences(scene):
     """d silhouette_loss / d translation of the board (edge sampling on the silhouette render)
     against central differences of the loss of the renderer's own alpha AOV (16384 spp, common
-    random numbers); the measured errors are 2-5%."""
+    random numbers), within 10%."""
     from diffrender.core import Renderer
 
     _, sc = scene
