@@ -21,7 +21,8 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
         smoothing: {method: large_steps, weight: 20}   # large_steps | laplacian | none
     edges: {primary: true, secondary: true, spp: 4}    # edge sampling (geometry / camera)
     optimizer: {type: adam, lr: 0.01}           # adam | sgd | lbfgs; schedule: {kind: step, ...}
-    loss: l2                                    # l1 | l2 | relative_l2 | l2_srgb
+    loss: l2                                    # l1 | l2 | relative_l2 | l2_srgb | charbonnier
+    silhouette_weight: 0    # > 0: also fit each target's mask with the render's alpha (geometry)
     iterations: 100
     spp: 16                 # primal samples per pixel
     spp_adjoint: 16         # adjoint (gradient) samples per pixel
@@ -30,6 +31,8 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
     render_every: 10        # write the current render every K iterations
     checkpoint_every: 10
     video: gif              # gif | mp4 | none
+    filters: [{name: exposure, type: exposure, ev: {value: 0, learnable: true}}]  # camera pipeline
+    filters_per_view: [exposure]   # stages learned per view (target): exposure, white balance
 """
 from __future__ import annotations
 
@@ -82,6 +85,9 @@ class DatasetConfig(_Strict):
     images: Optional[str] = None   # folder of the images (COLMAP)
     sensor: Union[int, str] = 0    # the scene sensor whose film / filter / clip planes are copied
     weight: float = Field(1.0, gt=0)
+    # resample each photo (and mask) to an ideal pinhole camera (principal point at the centre,
+    # fy = fx, no distortion) that the sensor renders; false: such cameras are refused
+    undistort: bool = False
 
 
 class PartConfig(_Strict):
@@ -147,6 +153,11 @@ class OptimizeConfig(_Strict):
     parameters: dict[str, ParamConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
     loss: Literal["l1", "l2", "relative_l2", "l2_srgb", "charbonnier"] = "l2"
+    # weight of the silhouette loss: each target's mask against the render's coverage (alpha),
+    # differentiated through primary edges (geometry and camera parameters); 0 = off
+    silhouette_weight: float = Field(0.0, ge=0)
+    # the shapes the masks outline (their coverage is the silhouette); default: every shape
+    silhouette_shapes: Optional[list[str]] = None
     iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).
@@ -161,6 +172,12 @@ class OptimizeConfig(_Strict):
     max_depth: Optional[int] = Field(None, ge=-1, le=limits.MAX_PATH_DEPTH)
     edges: EdgeConfig = EdgeConfig()
     filters: Optional[Union[str, list[Any], dict[str, Any]]] = None
+    # names of filter stages whose learnable parameters each view (target) learns on its own,
+    # e.g. [exposure, wb] for per-photo exposure and white balance; the others are shared
+    filters_per_view: list[str] = []
+    # a view whose per-view parameters stay at their initial values (the others are relative to
+    # it): removes the ambiguity between all views' exposures and the scene's brightness
+    filters_reference_view: Optional[int] = Field(None, ge=0)
 
     # set by load_config
     path: Optional[str] = None
@@ -241,9 +258,42 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
     if cfg.average_from is not None and cfg.average_from >= cfg.iterations:
         raise ConfigError(f"average_from: must be below iterations ({cfg.iterations}), got "
                           f"{cfg.average_from}", where)
+    _check_per_view(cfg, where)
     cfg.path = where
     cfg.base_dir = base_dir
     return cfg
+
+
+def _inline_stage_names(filters) -> list[str] | None:
+    """The stage names of an inline pipeline (None for a pipeline file: checked when it loads)."""
+    stages = filters.get("stages") if isinstance(filters, dict) else filters
+    if not isinstance(stages, list):
+        return None
+    return [str(st.get("name", st.get("type", f"stage{i}"))) if isinstance(st, dict) else f"stage{i}"
+            for i, st in enumerate(stages)]
+
+
+def _check_per_view(cfg: OptimizeConfig, where: str) -> None:
+    names = cfg.filters_per_view
+    if cfg.filters_reference_view is not None and not names:
+        raise ConfigError("filters_reference_view: needs filters_per_view", where)
+    if not names:
+        return
+    if cfg.filters is None:
+        raise ConfigError("filters_per_view: needs a filter pipeline (the 'filters' key)", where)
+    for i, n in enumerate(names):
+        if not n:
+            raise ConfigError(f"filters_per_view[{i}]: expected a stage name, got ''", where)
+        if names.index(n) != i:
+            raise ConfigError(f"filters_per_view[{i}]: stage '{n}' is listed twice", where)
+    known = _inline_stage_names(cfg.filters)
+    if known is not None:
+        for i, n in enumerate(names):
+            if n not in known:
+                near = difflib.get_close_matches(n, known, n=1)
+                raise ConfigError(f"filters_per_view[{i}]: no stage named '{n}' in filters"
+                                  + (f" (did you mean '{near[0]}'?)" if near else "")
+                                  + f" (stages: {', '.join(known)})", where)
 
 
 def load_config(path: str) -> OptimizeConfig:

@@ -4,7 +4,8 @@ Reads the run's ``config.json`` (written when the run starts) and ``params.json`
 applies the result to the scene and writes, into the output folder: the scene (Mitsuba XML,
 JSON or YAML) referring to the new files, every optimized mesh as PLY or OBJ in world space with
 its normals and uvs, every optimized bitmap as EXR (linear) or PNG (sRGB), and the optimized
-filter pipeline when the run had one.
+filter pipeline when the run had one (the first view's values; with per-view stages also
+``views.json``, every view's filter parameters).
 """
 from __future__ import annotations
 
@@ -62,10 +63,13 @@ def export_run(run_dir, out: str | None = None, mesh_format: str = "ply",
                           texture_format=texture_format)
     paths = [os.path.join(out, w) for w in written]
     if problem.pipeline is not None:
-        for k, v in values.items():
-            if k.startswith("filters."):
-                problem.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
+        problem.set_filters(values, 0)
         p = os.path.join(out, "pipeline.yaml")
         problem.pipeline.save(p)
         paths.append(p)
+        if problem.per_view:
+            p = os.path.join(out, "views.json")
+            with open(p, "w", encoding="utf-8") as f:
+                json.dump(problem.view_filters(values), f, indent=2)
+            paths.append(p)
     return paths

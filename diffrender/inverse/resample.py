@@ -4,9 +4,12 @@
 (the fraction of each target pixel it covers weighs that pixel): exact box filtering for any
 ratio, so a photo downscaled to the film keeps its mean radiance. ``bilinear``: bilinear
 interpolation at the film pixels' centres (for upsampling, or when aliasing does not matter).
+``undistort``: a photo through a camera with distortion and an off-centre principal point,
+resampled to the ideal pinhole camera a sensor renders (what COLMAP's image undistorter does).
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -40,3 +43,20 @@ def resample(img: np.ndarray, size: tuple[int, int], method: str = "area") -> np
     mx = make(a.shape[1], size[1])
     out = np.einsum("ij,jkc,lk->ilc", my, a, mx)
     return out.astype(np.float32)
+
+
+def undistort(img: np.ndarray, camera, pinhole) -> np.ndarray:
+    """``img`` (H, W, C), taken by ``camera`` (a ``datasets.CameraModel`` of the image's size,
+    with its principal point and Brown–Conrady distortion), as the ideal pinhole ``pinhole``
+    (same size, no distortion) sees it: each output pixel centre is mapped through ``pinhole``'s
+    inverse and ``camera``'s distortion into the photo and interpolated bilinearly there
+    (pixels outside the photo get 0)."""
+    h, w = img.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
+    xy = np.stack([(xs - pinhole.cx) / pinhole.fx, (ys - pinhole.cy) / pinhole.fy], axis=-1)
+    xd = camera.distort(xy)
+    map_x = (camera.fx * xd[..., 0] + camera.cx - 0.5).astype(np.float32)
+    map_y = (camera.fy * xd[..., 1] + camera.cy - 0.5).astype(np.float32)
+    src = np.ascontiguousarray(img, np.float32)
+    out = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape(img.shape)

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -31,20 +31,29 @@ from ..datasets import focal_from_exif, load_dataset
 from ..errors import ConfigError, SceneError
 from ..image import read_image, write_animation, write_image
 from ..optim import LBFGS, SGD, Adam, Schedule, UniformAdam, get_loss
+from ..optim.losses import silhouette as silhouette_loss
 from ..scene.loader import load_scene
 from ..scene.writer import atomic_write_bytes, write_scene
 from .config import DEFAULT_BOUNDS, OptimizeConfig, load_config, param_init_value, parse_config
 from .geometry import Direct, Mesh, Pose
-from .resample import resample
+from .resample import resample, undistort
+from .silhouette import Silhouette
 
 FINAL_MIN_SPP = 64          # final.exr: at least this many samples per pixel
 FINAL_ITERATION = 10**6     # the seed stream of final.exr
 PLOT_SIZE = (6, 4)  # inches, loss.png and params.png
 PLOT_DPI = 100
 
+SILHOUETTE_STREAM = 0x5A5A5A5  # seed offset of the silhouette renders (independent of the colour's)
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
 JPEG_NOTE = ("its compression shifts colours and blurs chroma; prefer PNG / EXR targets, or use "
              "a robust loss (loss: charbonnier)")
+
+
+def pinhole_of(camera):
+    """The ideal pinhole camera of the same size and pose as ``camera``: principal point at the
+    image centre, fy = fx, no distortion (the camera a sensor renders today)."""
+    return replace(camera, cx=0.5 * camera.width, cy=0.5 * camera.height, fy=camera.fx, distortion={})
 
 
 @dataclass
@@ -53,6 +62,8 @@ class Target:
     image: np.ndarray          # (H, W, 3) linear, at the film's size
     weight: float              # the target's weight in the total loss
     pixel_weights: np.ndarray | None = None  # (H, W) mask / weights, None = all 1
+    name: str = ""             # the image's name (as configured, or the photo set's frame name)
+    mask: np.ndarray | None = None  # (H, W) the target's mask (alpha / mask image), for the silhouette
 
 CHECKPOINT = "checkpoint.json"
 RUN_CONFIG = "config.json"  # the validated config, for `diffrender export RUN_DIR`
@@ -129,10 +140,20 @@ class Problem:
             raise ConfigError(f"no such scene file '{cfg.scene}'", f"{cfg.path}: scene")
         self.scene = load_scene(scene_path, allow_shaders=allow_shaders,
                                 **{k: str(v) for k, v in cfg.defines.items()})
-        dataset_targets = []  # the dataset's sensors first: their cameras are parameters too
+        self.targets = []
+        for i, t in enumerate(cfg.targets):
+            where = f"{cfg.path}: targets[{i}]"
+            sidx = self._sensor_index(t.sensor, where)
+            path = cfg.resolve(t.image)
+            if not os.path.exists(path):
+                raise ConfigError(f"no such image file '{t.image}'", where + ".image")
+            if t.fov_from_exif:
+                self._fov_from_exif(sidx, path, t.image, where)
+            self.targets.append(self._target(sidx, path, t.image, t.weight, where,
+                                             mask=t.mask, weights=t.weights))
         if cfg.dataset is not None:
-            self._add_dataset(cfg.dataset, dataset_targets)
-        self.pmap = self.scene.parameters()
+            self._add_dataset(cfg.dataset)
+        self.pmap = self.scene.parameters()   # after the dataset's sensors: they have names too
         self.names = []      # optimizer variables
         self.bounds = {}
         self.lrs = {}
@@ -168,19 +189,12 @@ class Problem:
                     v0 = np.clip(v0, -np.inf if b[0] is None else b[0], np.inf if b[1] is None else b[1])
                 self.names.append(var)
                 self.init[var] = v0
-        self.targets = []
-        for i, t in enumerate(cfg.targets):
-            where = f"{cfg.path}: targets[{i}]"
-            sidx = self._sensor_index(t.sensor, where)
-            path = cfg.resolve(t.image)
-            if not os.path.exists(path):
-                raise ConfigError(f"no such image file '{t.image}'", where + ".image")
-            if t.fov_from_exif:
-                self._fov_from_exif(sidx, path, t.image, where)
-            self.targets.append(self._target(sidx, path, t.image, t.weight, where,
-                                             mask=t.mask, weights=t.weights))
-        self.targets += dataset_targets
         self.pipeline = None
+        self.per_view = set()
+        self.reference_view = None
+        self.silhouette = None
+        if cfg.silhouette_weight > 0:
+            self._load_silhouette()
         if cfg.filters is not None:
             self._load_pipeline()
         for name in cfg.parameters:
@@ -204,9 +218,9 @@ class Problem:
         print(f"diffrender: note: {where}: sensor {sidx} fov = {sensor.fov:.4g} degrees (x) from "
               f"{how}", file=sys.stderr)
 
-    def _add_dataset(self, dc, targets):
+    def _add_dataset(self, dc):
         """One sensor (a copy of the template sensor looking through the frame's camera) and one
-        target (appended to ``targets``) per image of the photo set."""
+        target per image of the photo set."""
         where = f"{self.cfg.path}: dataset"
         ds = load_dataset(self.cfg.resolve(dc.path), subset=dc.subset, downscale=dc.downscale,
                           masks=None if dc.masks is None else self.cfg.resolve(dc.masks),
@@ -216,13 +230,29 @@ class Problem:
             fw = f"{where}: {frame.name}"
             if not os.path.exists(frame.image):
                 raise ConfigError(f"no such image file '{frame.image}'", fw)
+            camera = frame.camera
+            if dc.undistort:
+                frame = replace(frame, camera=pinhole_of(camera))
             self.scene.sensors.append(frame.sensor(template, fw))
-            targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
-                                        frame.name, dc.weight, fw, mask=frame.mask))
+            self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
+                                             frame.name, dc.weight, fw, mask=frame.mask,
+                                             camera=camera if dc.undistort else None))
+        if dc.undistort:
+            print(f"diffrender: note: {where}: photos resampled to pinhole cameras (principal point "
+                  "at the centre, fy = fx, no distortion; bilinear)", file=sys.stderr)
 
-    def _target(self, sidx, path, name, weight, where, mask=None, weights=None) -> Target:
-        """Read a target image (and its mask / weights), resampled to the sensor's film."""
+    def _target(self, sidx, path, name, weight, where, mask=None, weights=None,
+                camera=None) -> Target:
+        """Read a target image (and its mask / weights), resampled to the sensor's film;
+        ``camera``: the photo's camera, to undistort the image (and mask) with first."""
         img = read_image(path)
+        if camera is not None:
+            cam = camera.scaled(img.shape[1] / camera.width)
+            if (cam.width, cam.height) != (img.shape[1], img.shape[0]):
+                raise ConfigError(f"'{name}' is {img.shape[1]}x{img.shape[0]}, its camera "
+                                  f"{camera.width}x{camera.height}: undistort needs the same aspect",
+                                  where + ".image")
+            img = undistort(img, cam, pinhole_of(cam))
         film = self.scene.sensors[sidx].film
         size = (film.height, film.width)
         pix = None
@@ -233,11 +263,16 @@ class Problem:
             pix = img[:, :, -1]
         elif mask not in (None, "none", "alpha"):
             pix = self._weight_image(mask, where + ".mask") > 0.0
+            if camera is not None:
+                if pix.shape != img.shape[:2]:
+                    raise ConfigError(f"the mask of '{name}' is not the image's size", where + ".mask")
+                pix = undistort(pix.astype(np.float32)[:, :, None], cam, pinhole_of(cam))[:, :, 0]
         color = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
         color = self._fit(color, size, name, where + ".image")
         if pix is not None:
             pix = self._fit(np.asarray(pix, np.float32)[:, :, None], size, f"the mask of '{name}'",
                             where + ".mask")[:, :, 0]
+        silhouette = pix
         if weights is not None:
             wi = self._fit(self._weight_image(weights, where + ".weights")[:, :, None], size,
                            f"'{weights}'", where + ".weights")[:, :, 0]
@@ -245,7 +280,7 @@ class Problem:
         if os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS:
             print(f"diffrender: note: {where}: '{name}' is a JPEG (8-bit sRGB, lossy, usually "
                   f"chroma-subsampled): {JPEG_NOTE}", file=sys.stderr)
-        return Target(sidx, color.astype(np.float32), weight, pix)
+        return Target(sidx, color.astype(np.float32), weight, pix, str(name), silhouette)
 
     def _weight_image(self, p, where):
         path = self.cfg.resolve(p) if not os.path.isabs(p) else p
@@ -285,6 +320,22 @@ class Problem:
         else:
             self.pipeline = Pipeline.from_config(src, source=f"{cfg.path}: filters")
         names = self.pipeline.learnable_names()
+        stages = [s.name for s in self.pipeline.stages]
+        for i, sname in enumerate(cfg.filters_per_view):
+            where = f"{cfg.path}: filters_per_view[{i}]"
+            if sname not in stages:
+                raise ConfigError(f"no stage named '{sname}' in filters (stages: {', '.join(stages)})",
+                                  where)
+            if not any(n.startswith(sname + ".") for n in names):
+                raise ConfigError(f"stage '{sname}' has no learnable parameter", where)
+        #: filter parameters with one value per view (target): ``filters.<stage>.<param>`` is a
+        #: vector whose entry k is target k's value
+        self.per_view = {f"filters.{n}" for n in names if n.split(".", 1)[0] in cfg.filters_per_view}
+        nv = len(self.targets)
+        self.reference_view = cfg.filters_reference_view
+        if self.reference_view is not None and self.reference_view >= nv:
+            raise ConfigError(f"view {self.reference_view} does not exist (there are {nv} targets)",
+                              f"{cfg.path}: filters_reference_view")
         for n, (lo, hi) in zip(names, self.pipeline.bounds_of(names)):
             full = f"filters.{n}"
             pc = cfg.parameters.get(full)
@@ -292,8 +343,51 @@ class Problem:
             b = pc.bounds if pc is not None and pc.bounds is not None else (lo, hi)
             self.bounds[full] = (b[0], b[1])
             self.lrs[full] = pc.lr if pc is not None and pc.lr is not None else cfg.optimizer.lr
-            v = float(self.pipeline.get(n)) if pc is None or pc.init is None else float(np.asarray(pc.init).reshape(-1)[0])
-            self.init[full] = np.array(v, np.float64)
+            v = np.asarray(float(self.pipeline.get(n)) if pc is None or pc.init is None else pc.init,
+                           np.float64)
+            where = f"{cfg.path}: parameters.{full}.init"
+            if full in self.per_view:
+                if v.ndim > 1 or v.size not in (1, nv):
+                    raise ConfigError(f"expected a number or {nv} numbers (one per view), got "
+                                      f"shape {v.shape}", where)
+                self.init[full] = np.broadcast_to(v.reshape(-1), (nv,)).astype(np.float64).copy()
+            else:
+                if v.size != 1:
+                    raise ConfigError(f"expected a number, got shape {v.shape}", where)
+                self.init[full] = np.array(float(v.reshape(-1)[0]), np.float64)
+
+    def _load_silhouette(self):
+        cfg = self.cfg
+        for i, tg in enumerate(self.targets):
+            if tg.mask is None:
+                raise ConfigError(f"target {i} ('{tg.name}') has no mask for the silhouette loss "
+                                  "(give it an alpha channel, 'mask:', or the dataset's masks)",
+                                  f"{cfg.path}: silhouette_weight")
+        geo = [n for n in cfg.parameters if not n.startswith("filters.")
+               and self.pmap.info(self.pmap.resolve(n).name).discontinuous]
+        if not geo:
+            raise ConfigError("the silhouette loss needs a parameter that moves geometry or a camera "
+                              "(to_world, vertex_positions, fov)", f"{cfg.path}: silhouette_weight")
+        self.silhouette = Silhouette(self.scene, cfg.silhouette_shapes,
+                                     f"{cfg.path}: silhouette_shapes")
+
+    def set_filters(self, values, view: int = 0):
+        """Set the filter pipeline's learnable parameters to their values for ``view`` (a
+        target index): a per-view parameter takes its entry ``view``, a shared one its value."""
+        for k, v in values.items():
+            if k.startswith("filters."):
+                v = np.asarray(v, np.float64).reshape(-1)
+                self.pipeline.set(k[len("filters."):], float(v[view] if k in self.per_view else v[0]))
+
+    def view_filters(self, values) -> list[dict]:
+        """Each view's filter parameters (``views.json``): its target image and sensor, and the
+        value of every learnable filter parameter that view sees."""
+        out = []
+        for i, tg in enumerate(self.targets):
+            f = {k[len("filters."):]: float(np.asarray(v, np.float64).reshape(-1)[i if k in self.per_view else 0])
+                 for k, v in values.items() if k.startswith("filters.")}
+            out.append({"view": i, "image": tg.name, "sensor": tg.sensor, "filters": f})
+        return out
 
     def _transform(self, p, kind, pc, where):
         if kind != "to_world" and (pc.translate is not None or pc.rotate is not None):
@@ -333,9 +427,8 @@ class Problem:
     def apply(self, values: dict):
         """Set the scene parameters (through the pose / mesh parametrizations) and the filter
         pipeline's parameters from the optimizer's variables."""
-        for k, v in values.items():
-            if k.startswith("filters."):
-                self.pipeline.set(k[len("filters."):], float(np.asarray(v).reshape(-1)[0]))
+        if self.pipeline is not None:
+            self.set_filters(values, 0)
         for k, v in self.scene_values(values).items():
             self.pmap[k] = v
 
@@ -422,11 +515,20 @@ class Views:
         edges = dict(enabled=ec.enabled, primary=ec.primary, secondary=ec.secondary, spp=ec.spp,
                      interior=ec.interior)
         pipe = p.pipeline
+        sil = p.silhouette
+        if sil is not None:
+            sil.set(p.scene_values(values))
         out = []
         for ti_ in range(len(p.targets)) if indices is None else indices:
             tg = p.targets[ti_]
+            sgrads = {k: np.zeros(shape, np.float64) for k, shape in shapes.items()}
+            sil_loss = 0.0
+            if sil is not None:
+                sil_loss = self._silhouette_term(sil, tg, it, ti_, sgrads, edges)
             with self.renderer(tg.sensor) as r:
                 img = r.render(spp=cfg.spp, seed=_seed(cfg.seed, it, 2 * ti_), max_depth=cfg.max_depth)
+                if pipe is not None:
+                    p.set_filters(values, ti_)  # this view's exposure, white balance, ...
                 image = pipe(img) if pipe is not None else img
                 loss, adj = loss_fn(image, tg.image, weights=tg.pixel_weights)
                 adj = tg.weight * adj
@@ -434,14 +536,28 @@ class Views:
                 if pipe is not None:
                     adj, pgrads = pipe.vjp(img, adj)
                     fgrads = {f"filters.{n}": g for n, g in pgrads.items()}
-                sgrads = {}
                 if shapes:
                     g = r.vjp(adj, list(shapes), spp=cfg.spp_adjoint,
                               seed=_seed(cfg.seed, it, 2 * ti_ + 1), max_depth=cfg.max_depth,
                               edges=edges)
-                    sgrads = {k: np.asarray(g[k], np.float64).reshape(shapes[k]) for k in shapes}
-            out.append(ViewResult(ti_, tg.weight * loss, sgrads, fgrads, image))
+                    for k in shapes:
+                        sgrads[k] += np.asarray(g[k], np.float64).reshape(shapes[k])
+            out.append(ViewResult(ti_, tg.weight * loss + sil_loss, sgrads, fgrads, image))
         return out
+
+    def _silhouette_term(self, sil, tg, it, ti_, sgrads, edges):
+        """The target's silhouette loss (weighted); its gradient is added to ``sgrads``."""
+        cfg = self.problem.cfg
+        w = cfg.silhouette_weight * tg.weight
+        seed = _seed(cfg.seed, it, 2 * ti_) ^ SILHOUETTE_STREAM
+        loss, d_alpha = silhouette_loss(sil.alpha(tg.sensor, cfg.spp, seed), tg.mask)
+        names = [k for k in sgrads if sil.has(k)]
+        if names:
+            g = sil.vjp(tg.sensor, w * d_alpha, names, cfg.spp_adjoint,
+                        _seed(cfg.seed, it, 2 * ti_ + 1) ^ SILHOUETTE_STREAM, edges)
+            for k in names:
+                sgrads[k] += np.asarray(g[k], np.float64).reshape(sgrads[k].shape)
+        return w * loss
 
     def final_image(self, values: dict) -> np.ndarray:
         """The render of the first target's sensor at ``values`` (more samples), filtered."""
@@ -505,10 +621,14 @@ class Run:
         sgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in svals.items()}
         fgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in values.items()
                   if k.startswith("filters.")}
+        per_view, ref = self.problem.per_view, self.problem.reference_view
         for r in sorted(results, key=lambda r: r.index):
             total += r.loss
             for k, g in r.filter_grads.items():
-                if k in fgrads:
+                if k in per_view:  # one entry per view; the reference view stays put
+                    if r.index != ref:
+                        fgrads[k][r.index] += g
+                elif k in fgrads:
                     fgrads[k] += g
             for k, g in r.scene_grads.items():
                 sgrads[k] += g
@@ -581,7 +701,7 @@ class Run:
                     write_image(tmp, img)
             self._video()
             self._write_scene()
-            self._write_pipeline()
+            self._write_pipeline(values)
 
     def _plot(self):
         its = [r["iteration"] for r in self.trajectory]
@@ -619,10 +739,15 @@ class Run:
             with atomic_path(os.path.join(self.out, f"progress.{self.cfg.video}")) as tmp:
                 write_animation(tmp, frames, fps=8)
 
-    def _write_pipeline(self):
+    def _write_pipeline(self, values):
+        """``pipeline_optimized.yaml`` (the first view's values) and, with per-view stages,
+        ``views.json``: every view's filter parameters."""
         if self.problem.pipeline is not None:
             with atomic_path(os.path.join(self.out, "pipeline_optimized.yaml")) as tmp:
                 self.problem.pipeline.save(tmp)
+            if self.problem.per_view:
+                atomic_json(os.path.join(self.out, "views.json"),
+                            self.problem.view_filters(values), indent=2)
 
     def _write_scene(self):
         src = self.problem.scene.source or "scene.xml"

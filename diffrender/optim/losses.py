@@ -14,6 +14,10 @@ loss's scale either:
 - ``charbonnier``: mean sqrt((x - y)^2 + eps^2) - eps (eps = 1e-3), a robust (L1-like) loss
   for photographs: outliers (specular highlights, compression artefacts, moving clutter) pull
   with a bounded force.
+
+``silhouette(alpha, mask)`` compares a render's coverage (alpha) with a target mask:
+mean (alpha - mask)^2 over the pixels (adjoint 2 (alpha - mask) / N), unweighted: the mask is
+the target here, not a weight.
 """
 from __future__ import annotations
 
@@ -107,6 +111,12 @@ l2 = _make(_l2_term)
 relative_l2 = _make(_relative_l2_term)
 l2_srgb = _make(_l2_srgb_term)
 charbonnier = _make(_charbonnier_term)
+
+
+def silhouette(alpha, mask):
+    """``(loss, d loss / d alpha)`` of an (H, W) coverage against an (H, W) mask in [0, 1]."""
+    loss, adj = l2(np.asarray(alpha, np.float64)[:, :, None], np.asarray(mask, np.float64)[:, :, None])
+    return loss, adj[:, :, 0]
 
 
 LOSSES = {"l1": l1, "l2": l2, "relative_l2": relative_l2, "l2_srgb": l2_srgb,

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from diffrender.inverse.resample import resample
+from diffrender.datasets.camera import CameraModel
+from diffrender.inverse.resample import resample, undistort
+from diffrender.inverse.run import pinhole_of
 
 
 def test_area_integer_factor_is_the_block_mean():
@@ -33,3 +35,23 @@ def test_bilinear_interpolates_at_pixel_centres():
     np.testing.assert_allclose(out[0, :, 0], [0.0, 0.25, 0.75, 1.0])
     same = np.random.default_rng(7).random((4, 5, 2))
     np.testing.assert_allclose(resample(same, (4, 5), "bilinear"), same, rtol=1e-6)
+
+
+def test_undistort_maps_the_photo_to_the_pinhole_camera():
+    """A photo of a smooth pattern g(x, y) of the normalized (undistorted) camera coordinates,
+    taken through distortion and an off-centre principal point, becomes g at the ideal pinhole
+    camera's pixel coordinates (bilinear interpolation error only)."""
+    cam = CameraModel(160, 120, 150.0, 152.0, 83.0, 57.5, distortion={"k1": -0.1, "k2": 0.02, "p1": 0.002})
+    pin = pinhole_of(cam)
+    assert (pin.cx, pin.cy, pin.fy, pin.has_distortion) == (80.0, 60.0, 150.0, False)
+
+    def g(xy):
+        return np.stack([np.sin(3 * xy[..., 0]) + 1.5, np.cos(2 * xy[..., 1]) + 1.5, xy[..., 0] * xy[..., 1] + 1], -1)
+
+    ys, xs = np.mgrid[0:120, 0:160] + 0.5
+    photo = g(cam.undistort(np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy], -1)))
+    out = undistort(photo, cam, pin)
+    want = g(np.stack([(xs - pin.cx) / pin.fx, (ys - pin.cy) / pin.fy], -1))
+    inner = (slice(8, -8), slice(8, -8))   # the border maps partly outside the photo
+    np.testing.assert_allclose(out[inner], want[inner], atol=2e-3)
+    assert np.abs(photo[inner] - want[inner]).max() > 0.05   # the distortion mattered
