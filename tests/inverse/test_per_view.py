@@ -8,7 +8,7 @@ import yaml
 import diffrender as dr
 from diffrender.errors import ConfigError
 from diffrender.inverse import load_config, parse_config
-from diffrender.inverse.run import Run
+from diffrender.inverse.run import Run, Views
 from tests.inverse.test_run import SCENE
 
 TRUE_EV = (0.5, -1.0)   # stops: the two photos differ by 1.5 stops
@@ -40,13 +40,8 @@ def config(d, name, **over):
 def test_per_view_exposure_gradient_matches_finite_differences(workdir):
     """d loss / d ev_k of the summed two-view loss (run.evaluate, common random numbers) against
     central differences, for each view's entry; a view's entry only moves its own term."""
-    from diffrender.core import Renderer
-
     run = Run(load_config(config(workdir, "fd", parameters={"filters.exposure.ev": {"init": [0.2, -0.3]}})))
-    renderers = {}
-
-    def renderer(s):
-        return renderers.setdefault(s, Renderer(run.problem.scene, sensor=s))
+    renderer = Views(run.problem)
 
     vals = {k: np.array(v, np.float64) for k, v in run.problem.init.items()}
     assert vals["filters.exposure.ev"].shape == (2,)

@@ -7,7 +7,7 @@ import yaml
 import diffrender as dr
 from diffrender.errors import ConfigError
 from diffrender.inverse import load_config
-from diffrender.inverse.run import SILHOUETTE_STREAM, Run, _seed
+from diffrender.inverse.run import SILHOUETTE_STREAM, Run, Views, _seed
 from diffrender.inverse.silhouette import Silhouette
 from diffrender.optim.losses import silhouette as silhouette_loss
 from tests.inverse.test_run import SCENE as _SCENE
@@ -87,8 +87,6 @@ def write_config(d, name, **over):
 def test_run_adds_the_weighted_silhouette_term(scene):
     """In `optimize` the silhouette term is silhouette_weight x the loss, and its gradient flows
     through the pose: evaluate() with weight 2 minus weight 1 is one silhouette term."""
-    from diffrender.core import Renderer
-
     d, sc = scene
     dr.write_image(d / "target.exr", np.zeros((12, 16, 3), np.float32))
     dr.write_image(d / "mask.png", np.repeat(MASK[:, :, None], 3, axis=2).astype(np.float32))
@@ -96,10 +94,8 @@ def test_run_adds_the_weighted_silhouette_term(scene):
                                          edges={"secondary": False}))) for w in (1.0, 2.0)]
     out = []
     for run in runs:
-        rs = {}
         vals = {k: np.array(v) for k, v in run.problem.init.items()}
-        out.append(run.evaluate(lambda s, run=run, rs=rs: rs.setdefault(s, Renderer(run.problem.scene, sensor=s)),
-                                vals, 0))
+        out.append(run.evaluate(Views(run.problem), vals, 0))
         run.release()
     (l1, g1, _), (l2, g2, _) = out
     mask = runs[0].problem.targets[0].mask

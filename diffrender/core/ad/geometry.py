@@ -201,7 +201,13 @@ class GeoReplay:
                     nn = ((1.0 - b1 - b2) * self.geometry.vnormals[vi[0]] + b1 * self.geometry.vnormals[vi[1]]
                           + b2 * self.geometry.vnormals[vi[2]])
                     ns = nn.normalized()
-                uv = self.d.uv[k, i]
+                # texture coordinates slide with the (differentiable) barycentrics, as the
+                # forward's surface interaction interpolates them
+                uv = ti.Vector([b1, b2])
+                if sh.has_uvs:
+                    vj = info.vi
+                    uv = ((1.0 - b1 - b2) * self.geometry.vuvs[vj[0]] + b1 * self.geometry.vuvs[vj[1]]
+                          + b2 * self.geometry.vuvs[vj[2]])
                 es = self.d.em_slot[k, i]
                 if es >= 0:
                     c += Tk * self.emitters.radiance(es, uv) * self.d.em_w[k, i]
