@@ -8,7 +8,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
-from diffrender.errors import SceneError
+from diffrender.errors import GradientError, SceneError
 from diffrender.scene import load_scene
 
 SCENE = """
@@ -46,7 +46,8 @@ def test_projector_matches_mitsuba(xml_scene, tmp_path):
     dr.write_image(tmp_path / "slide.exr", slide)
     p = xml_scene(SCENE)
     sc = load_scene(p)
-    ours = Renderer(sc).render(spp=64, seed=2)
+    r = Renderer(sc)
+    ours = r.render(spp=64, seed=2)
     theirs = np.array(mi.render(mi.load_file(p), spp=64))[..., :3]
     block = lambda im: im.reshape(8, 4, 8, 4, 3).mean(axis=(1, 3))
     bo, bt = block(ours), block(theirs)
@@ -58,6 +59,10 @@ def test_projector_matches_mitsuba(xml_scene, tmp_path):
     assert np.ptp(bt[lit][:, 0] / bt[lit][:, 1]) > 0.5
     np.testing.assert_allclose(bo[lit], bt[lit], rtol=0.04)
     np.testing.assert_allclose(bo[~lit].sum(), bt[~lit].sum(), rtol=0.1)
+    # its texture is a parameter; moving geometry under it is refused (area / point only)
+    assert "emitter_0.irradiance.data" in sc.parameters()
+    with pytest.raises(GradientError, match="geometry derivatives support area and point"):
+        r.vjp(np.ones_like(ours), ["shape_0.vertex_positions"], spp=1, seed=0)
 
 
 @pytest.mark.parametrize("body,match", [
