@@ -152,6 +152,12 @@ class SceneUpload:
             return dict(type="spot", slot=const("intensity"), position=m[:3, 3], rotation=rot,
                         cutoff=np.radians(cut), beam=np.radians(beam), shape=-1, where=where,
                         **({} if tex is None else {"scale_slot": slot(tex, f"{where} texture")}))
+        if em.type == "projector":
+            irr = em.params["irradiance"]
+            return dict(type="projector", slot=slot(irr, f"{where} irradiance"),
+                        scale_slot=slot(em.params["scale"], f"{where} scale"),
+                        position=m[:3, 3], rotation=rot, tan_half=em.params["tan_half"],
+                        shape=-1, where=where)
         if em.type == "directional":
             return dict(type="directional", slot=const("irradiance"), rotation=rot, shape=-1,
                         where=where)

@@ -24,6 +24,8 @@ CASES = [
     ("paint.reflectance.color1", [1]),      # checkerboard texture, second colour
     ("env.radiance", [0, 1]),               # constant environment emitter
     ("tint.specular_transmittance", [0]),   # thindielectric's transmittance (a delta lobe's mass)
+    ("proj.irradiance", [0, 1]),            # projector's irradiance
+    ("proj.scale", [0]),                    # projector's scale
 ]
 
 
@@ -48,6 +50,10 @@ def _scene():
                  "bsdf": {"type": "thindielectric", "id": "tint", "int_ior": 1.5,
                           "specular_transmittance": {"type": "rgb", "value": [0.9, 0.7, 0.5]}}},
         "env": {"type": "constant", "radiance": {"type": "rgb", "value": [0.6, 0.7, 0.9]}},
+        "proj": {"type": "projector", "fov": 40, "scale": 1.5,
+                 "irradiance": {"type": "rgb", "value": [0.9, 0.6, 0.3]},
+                 "to_world": {"type": "transform", "lookat": {"origin": [-1, 2.5, -1],
+                                                              "target": [0, 0, 0], "up": [0, 1, 0]}}},
         "bulb": {"type": "point", "position": [1, 2, -1], "intensity": {"type": "rgb", "value": [3, 3, 3]}},
     }
 

@@ -21,7 +21,7 @@ from ...errors import SceneError
 from ..bsdfs.common import LOBE_SMOOTH
 from ..types import PI, EmitterSample, vec3
 from ..warp import floor_f, mis_power, square_to_uniform_triangle
-from . import area, constant, directional, envmap, point, spot
+from . import area, constant, directional, envmap, point, projector, spot
 
 
 def _discover():
@@ -42,6 +42,7 @@ SPECS = tuple(m.SPEC for m in MODULES.values())
 TYPES = {n: m.SPEC.code for n, m in MODULES.items()}
 AREA, POINT, SPOT = area.SPEC.code, point.SPEC.code, spot.SPEC.code
 DIRECTIONAL, CONSTANT, ENVMAP = directional.SPEC.code, constant.SPEC.code, envmap.SPEC.code
+PROJECTOR = projector.SPEC.code
 INFINITE = ("constant", "envmap")
 #: ``EmitterSample.dist`` of lights at infinity. Not ``inf``: kernels compile with fast math,
 #: under which comparisons with infinity are undefined.
@@ -50,13 +51,14 @@ FAR = 3.0e38
 EmitterInfo = ti.types.struct(type=ti.i32, slot=ti.i32, scale_slot=ti.i32, position=vec3,
                               tri_start=ti.i32, tri_count=ti.i32, area=ti.f32, shape_id=ti.i32,
                               r0=vec3, r1=vec3, r2=vec3, cos_cutoff=ti.f32, cos_beam=ti.f32,
-                              cutoff=ti.f32, inv_transition=ti.f32)
+                              cutoff=ti.f32, inv_transition=ti.f32,
+                              tan_half=ti.types.vector(2, ti.f32))
 
 
 @ti.data_oriented
 class EmitterTable:
     """``rows``: dicts with type, slot, position, shape (+ scale_slot, rotation, spot angles,
-    envmap size); area emitters get their triangles from ``geometry`` (areas for the CDF)."""
+    a projector's ``tan_half`` field of view, envmap size); area emitters get their triangles from ``geometry`` (areas for the CDF)."""
 
     def __init__(self, geometry, textures, rows):
         self.geometry = geometry
@@ -145,7 +147,8 @@ class EmitterTable:
                 tri_start=tstart, tri_count=tcount, area=total, shape_id=r.get("shape", -1),
                 r0=rot[:, 0], r1=rot[:, 1], r2=rot[:, 2], cos_cutoff=np.cos(cut),
                 cos_beam=np.cos(beam), cutoff=cut,
-                inv_transition=1.0 / (cut - beam) if cut > beam else 0.0)
+                inv_transition=1.0 / (cut - beam) if cut > beam else 0.0,
+                tan_half=np.asarray(r.get("tan_half", (1.0, 1.0)), np.float32))
         if start:
             self.tri.from_numpy(np.concatenate(tri_ids).astype(np.int32))
             self.cdf.from_numpy(np.concatenate(cdfs).astype(np.float32))
@@ -315,6 +318,23 @@ class EmitterTable:
                         res.weight = self.radiance(e, res.uv) * res.geo
                         res.pdf = 1.0 / nf
                         res.delta = 1
+            if ti.static(PROJECTOR in self.types):
+                if info.type == PROJECTOR:
+                    v = info.position - ref
+                    dist = v.norm()
+                    pl = self._to_local(e, -v)
+                    if dist > 0.0 and pl.z > 0.0:
+                        uv = projector.local_to_uv(pl, info.tan_half)
+                        if uv.x >= 0.0 and uv.x <= 1.0 and uv.y >= 0.0 and uv.y <= 1.0:
+                            res.d = v / dist
+                            res.dist = dist
+                            res.p = info.position
+                            res.uv = uv
+                            # pi / (z^2 cos), cos = z / dist (Mitsuba's weight)
+                            res.geo = nf * PI * dist / (pl.z * pl.z * pl.z)
+                            res.weight = self.radiance(e, uv) * res.geo
+                            res.pdf = 1.0 / nf
+                            res.delta = 1
             if ti.static(DIRECTIONAL in self.types):
                 if info.type == DIRECTIONAL:  # travels along local +Z
                     d = -self._to_world(e, ti.Vector([0.0, 0.0, 1.0]))
@@ -414,4 +434,4 @@ class EmitterTable:
 
 
 __all__ = ["EmitterTable", "TYPES", "SPECS", "MODULES", "INFINITE", "AREA", "POINT", "SPOT",
-           "DIRECTIONAL", "CONSTANT", "ENVMAP", *MODULES]
+           "DIRECTIONAL", "CONSTANT", "ENVMAP", "PROJECTOR", *MODULES]

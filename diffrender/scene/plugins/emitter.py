@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.emitters import SPECS as EMITTER_SPECS
+from ...core.emitters import projector
 from ...errors import DiffrenderError, SceneError
 from ...image import read_image
 from .. import transforms as tf
@@ -27,6 +28,8 @@ class EmitterBuilder:
             rad = r.get("radiance")
             r.finish()
             em = Emitter("directionalarea", {"radiance": rad}, id=node.id)
+        elif node.type == "projector":
+            em = self._projector(r, node)
         elif node.type in ("spot", "directional", "constant", "envmap"):
             em = self._light(r, node)
         else:
@@ -112,6 +115,43 @@ class EmitterBuilder:
         return Emitter("envmap", {"radiance": tex,
                                   "scale": Texture.constant(np.full(1, scale, np.float32))},
                        to_world=m, id=node.id)
+
+    def _projector(self, r: Reader, node: Node) -> Emitter:
+        """Mitsuba's ``projector``: the field of view as the perspective camera's, with the
+        irradiance texture's aspect (width / height; 1 for a constant) as the film's."""
+        m = r.get("to_world")
+        m = np.eye(4) if m is None else m
+        self._check_transform(m, r, "to_world")
+        irr = r.get("irradiance")
+        irr = Texture.constant(1.0) if irr is None else irr
+        scale = float(r.get("scale"))
+        if r.has("fov") and r.has("focal_length"):
+            raise r.error("give either 'fov' or 'focal_length', not both", "focal_length")
+        if r.has("fov"):
+            fov, axis, key = float(r.get("fov")), r.get("fov_axis"), "fov"
+        else:
+            if r.has("fov_axis"):
+                r.get("fov_axis")  # ignored by Mitsuba with a focal length: accept it
+            fl = r.get("focal_length").strip()
+            try:
+                f = float(fl[:-2] if fl.endswith("mm") else fl)
+                if not f > 0:
+                    raise ValueError
+            except ValueError:
+                raise r.error(f"could not parse focal_length \"{fl}\" (expected e.g. "
+                              "\"50mm\")", "focal_length") from None
+            fov, axis, key = projector.focal_length_fov(f), "diagonal", "focal_length"
+        data = getattr(irr, "data", None)
+        h, w = (np.shape(data)[:2] if irr.type == "bitmap" and data is not None else (1, 1))
+        tan_half = projector.tan_half_fov(fov, axis, w / h)
+        if not (0.0 < fov < 180.0 and all(np.isfinite(tan_half)) and min(tan_half) > 0):
+            raise r.error(f"projector field of view must be in (0, 180) degrees, got {fov:g}",
+                          key)
+        r.finish()
+        return Emitter("projector", {"irradiance": irr,
+                                     "scale": Texture.constant(np.full(1, scale, np.float32)),
+                                     "tan_half": tan_half},
+                       to_world=m, position=m[:3, 3].copy(), id=node.id)
 
     # -- sensor ------------------------------------------------------------------------------
 
