@@ -6,13 +6,13 @@ The photo is scikit-image's ``skimage.data.coffee()`` (a cup of coffee on a wood
 object is a 3 x 2 print of that photo (its albedo texture, 150 x 100 texels, is known), lit by a
 large area light, and the target is the photo itself, seen by the camera that frames the print
 as the photo does (straight on from 4 m, horizontal field of view 2 atan(1.5 / 4) = 41.11
-degrees). Starting 0.5 stop too bright with the red and blue gains 10% off, the run recovers the
-exposure and the white balance (red and blue gains against green; their truth is 1 under the
-white light).
+degrees). Starting with the field of view 4.6% too wide (43 degrees), 0.5 stop too bright and
+the red and blue gains 10% off, the run recovers the camera's field of view, the exposure and
+the white balance (red and blue gains against green; their truth is 1 under the white light).
 
     python examples/photos/real_photo.py [--iterations 20] [--out runs/photos-real]
 
-Prints the recovered parameters and the PSNR of the final render against the photo (at the
+Prints the recovered parameters (and the true field of view) and the PSNR of the final render against the photo (at the
 film's 60 x 40 pixels).
 """
 import argparse
@@ -29,6 +29,7 @@ import diffrender as dr
 WIDTH, HEIGHT = 60, 40            # film; the photo (600 x 400) is area-averaged to it
 HALF_W, HALF_H, DISTANCE = 1.5, 1.0, 4.0
 TRUE_FOV = math.degrees(2 * math.atan(HALF_W / DISTANCE))
+START_FOV = 43.0                  # the camera starts 4.6% too wide
 TEXELS = (100, 150)               # the print's texture: the photo, area-averaged
 
 SCENE = f"""<scene version="3.0.0">
@@ -79,7 +80,8 @@ def main():
     config = {
         "scene": "scene.xml",
         "targets": ["coffee.png"],
-        "parameters": {"filters.exposure.ev": {"lr": 0.03}, "filters.wb.gain_r": {"lr": 0.01},
+        "parameters": {"camera.fov": {"init": START_FOV, "lr": 0.1}, "filters.exposure.ev": {"lr": 0.03},
+                       "filters.wb.gain_r": {"lr": 0.01},
                        "filters.wb.gain_b": {"lr": 0.01}},
         "filters": [{"name": "exposure", "type": "exposure",
                      "ev": {"value": 0.5, "learnable": True, "bounds": [-3, 3]}},
@@ -97,7 +99,8 @@ def main():
     h, w = final.shape[:2]
     target = target.reshape(h, target.shape[0] // h, w, target.shape[1] // w, -1).mean(axis=(1, 3))[..., :3]
     mse = float(np.mean((np.clip(final, 0, 1) - target) ** 2))
-    summary = {"exposure_ev": round(float(result["filters.exposure.ev"]), 4),
+    summary = {"fov_deg": round(float(result["camera.fov"]), 4), "true_fov_deg": round(TRUE_FOV, 4),
+               "exposure_ev": round(float(result["filters.exposure.ev"]), 4),
                "wb_gain_r": round(float(result["filters.wb.gain_r"]), 4),
                "wb_gain_b": round(float(result["filters.wb.gain_b"]), 4),
                "psnr_db": round(10 * math.log10(1.0 / mse), 2)}
