@@ -6,23 +6,11 @@ field of view and the ``pi scale E / (z^2 cos)`` normalisation all show in the b
 import numpy as np
 import pytest
 
-import diffrender as dr
-from diffrender.core import Renderer
 from diffrender.errors import GradientError, SceneError
 from diffrender.scene import load_scene
+from tests.helpers.projected import FLOOR_VIEW, lit_blocks, render_both, write_slide
 
-SCENE = """
-<integrator type="direct"/>
-<sensor type="perspective">
-    <float name="fov" value="60"/>
-    <transform name="to_world"><lookat origin="0, 0, 4" target="0, 0, 0" up="0, 1, 0"/>
-    </transform>
-    <film type="hdrfilm"><integer name="width" value="32"/><integer name="height" value="32"/>
-        <rfilter type="box"/></film>
-    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
-</sensor>
-<shape type="rectangle"><transform name="to_world"><scale value="3"/></transform>
-    <bsdf type="diffuse"><rgb name="reflectance" value="0.8"/></bsdf></shape>
+SCENE = FLOOR_VIEW + """
 <emitter type="projector">
     <transform name="to_world"><lookat origin="0.6, -0.3, 1.8" target="0.1, 0, 0" up="0, 1, 0"/>
     </transform>
@@ -37,22 +25,10 @@ SCENE = """
 
 
 def test_projector_matches_mitsuba(xml_scene, tmp_path):
-    mi = pytest.importorskip("mitsuba")
-    mi.set_variant("scalar_rgb")
-    slide = np.zeros((4, 6, 3), np.float32)
-    slide[..., 0] = np.linspace(0.1, 1.0, 6)[None, :]
-    slide[..., 1] = np.linspace(1.0, 0.2, 4)[:, None]
-    slide[..., 2] = 0.5
-    dr.write_image(tmp_path / "slide.exr", slide)
-    p = xml_scene(SCENE)
-    sc = load_scene(p)
-    r = Renderer(sc)
-    ours = r.render(spp=64, seed=2)
-    theirs = np.array(mi.render(mi.load_file(p), spp=64))[..., :3]
-    block = lambda im: im.reshape(8, 4, 8, 4, 3).mean(axis=(1, 3))
-    bo, bt = block(ours), block(theirs)
+    write_slide(tmp_path / "slide.exr")
+    sc, r, ours, _, bo, bt = render_both(xml_scene(SCENE))
     # blocks inside the frustum (its rim: partial pixel coverage, noisy at 64 spp)
-    lit = bt.mean(axis=2) > 0.3 * bt.mean(axis=2).max()
+    lit = lit_blocks(bt, 0.3)
     assert lit.sum() > 6
     assert (bt.mean(axis=2) < 1e-6).sum() > 6  # and blocks outside it: the frustum's extent
     # the image's colours vary across the lit blocks: a wrong orientation would fail

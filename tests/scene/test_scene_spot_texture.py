@@ -5,23 +5,11 @@ diffuse surface: the only noise is the pixel footprint), compared per 4 x 4 bloc
 import numpy as np
 import pytest
 
-import diffrender as dr
-from diffrender.core import Renderer
 from diffrender.errors import SceneError
 from diffrender.scene import load_scene
+from tests.helpers.projected import FLOOR_VIEW, lit_blocks, render_both, write_slide
 
-SCENE = """
-<integrator type="direct"/>
-<sensor type="perspective">
-    <float name="fov" value="60"/>
-    <transform name="to_world"><lookat origin="0, 0, 4" target="0, 0, 0" up="0, 1, 0"/>
-    </transform>
-    <film type="hdrfilm"><integer name="width" value="32"/><integer name="height" value="32"/>
-        <rfilter type="box"/></film>
-    <sampler type="independent"><integer name="sample_count" value="64"/></sampler>
-</sensor>
-<shape type="rectangle"><transform name="to_world"><scale value="3"/></transform>
-    <bsdf type="diffuse"><rgb name="reflectance" value="0.8"/></bsdf></shape>
+SCENE = FLOOR_VIEW + """
 <emitter type="spot">
     <transform name="to_world"><lookat origin="0.2, -0.1, 2" target="0.2, -0.1, 0" up="0, 1, 0"/>
     </transform>
@@ -36,22 +24,11 @@ SCENE = """
 
 
 def test_spot_texture_matches_mitsuba(xml_scene, tmp_path):
-    mi = pytest.importorskip("mitsuba")
-    mi.set_variant("scalar_rgb")
-    pattern = np.zeros((4, 6, 3), np.float32)
-    pattern[..., 0] = np.linspace(0.1, 1.0, 6)[None, :]
-    pattern[..., 1] = np.linspace(1.0, 0.2, 4)[:, None]
-    pattern[..., 2] = 0.5
-    dr.write_image(tmp_path / "pattern.exr", pattern)
-    p = xml_scene(SCENE)
-    sc = load_scene(p)
+    write_slide(tmp_path / "pattern.exr")
+    sc, _, _, _, bo, bt = render_both(xml_scene(SCENE))
     assert sc.emitters[0].params["texture"].type == "bitmap"
-    ours = Renderer(sc).render(spp=64, seed=2)
-    theirs = np.array(mi.render(mi.load_file(p), spp=64))[..., :3]
-    block = lambda im: im.reshape(8, 4, 8, 4, 3).mean(axis=(1, 3))
-    bo, bt = block(ours), block(theirs)
     # blocks inside the cone (its rim: partial pixel coverage, noisy at 64 spp)
-    lit = bt.mean(axis=2) > 0.2 * bt.mean(axis=2).max()
+    lit = lit_blocks(bt, 0.2)
     assert lit.sum() > 10
     # the texture's colours vary across the lit blocks: a wrong orientation would fail
     assert np.ptp(bt[lit][:, 0] / bt[lit][:, 1]) > 0.5
