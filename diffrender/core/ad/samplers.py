@@ -579,10 +579,10 @@ class EdgeSampler:
 
     # --- point-light shadows on directly visible receivers ---------------------------------
 
-    def point_shadows(self, V, cam: CameraModel, lights, n_samples, seed, integ, max_depth):
-        """``lights``: list of (index, position (3,)) of point lights."""
-        if not lights or n_samples <= 0 or max_depth < 2:
-            return None
+    def _light_silhouettes(self, V, lights):
+        """The silhouette edges of the mesh ``V`` seen from each point light of ``lights``
+        ((index, position) pairs): per edge its light's index, the edge, the light's position,
+        its two vertex indices and its length; None when there is none (or all are degenerate)."""
         topo = self.topo
         fn = topo.face_normals(V)
         cand = topo.candidates(V, fn)
@@ -600,6 +600,16 @@ class EdgeSampler:
         length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
         if not length.sum() > 0:
             return None
+        return lid, e, lpos, a_i, b_i, length
+
+    def point_shadows(self, V, cam: CameraModel, lights, n_samples, seed, integ, max_depth):
+        """``lights``: list of (index, position (3,)) of point lights."""
+        if not lights or n_samples <= 0 or max_depth < 2:
+            return None
+        found = self._light_silhouettes(V, lights)
+        if found is None:
+            return None
+        lid, e, lpos, a_i, b_i, length = found
         crop = self._crop_full()
         # Pilot: a few stratified points per edge estimate the length of its shadow's image
         # (most silhouette edges seen from a light cast no visible shadow); edges are then
@@ -771,23 +781,10 @@ class EdgeSampler:
         the vertices of p's triangle (``bounce`` 0: p slides along the camera ray)."""
         if not lights or spp <= 0 or max_depth < bounce + 3:
             return None
-        topo = self.topo
-        fn = topo.face_normals(V)
-        cand = topo.candidates(V, fn)
-        rows = []
-        for li, lp in lights:
-            e = topo.silhouettes(V, lp, fn, cand)
-            if e.size:
-                rows.append((np.full(e.size, li), e, np.repeat(np.asarray(lp, np.float64)[None], e.size, 0)))
-        if not rows:
+        found = self._light_silhouettes(V, lights)
+        if found is None:
             return None
-        lid = np.concatenate([r[0] for r in rows])
-        e = np.concatenate([r[1] for r in rows])
-        lpos = np.concatenate([r[2] for r in rows])
-        a_i, b_i = topo.v[e, 0], topo.v[e, 1]
-        length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
-        if not length.sum() > 0:
-            return None
+        lid, e, lpos, a_i, b_i, length = found
         scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
 
         def shadow_rays(k, s):
