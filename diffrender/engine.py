@@ -100,6 +100,10 @@ SOFTWARE_VULKAN_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe")
 VISIBLE_DEVICE_ENV = "TI_VISIBLE_DEVICE"  # Taichi's choice of Vulkan physical device (index)
 MEMORY_ENV = "DIFFRENDER_DEVICE_MEMORY_GB"  # CUDA: Taichi's preallocated device memory pool
 MIB = 2 ** 20
+# taichi-forge keeps at most this many compiled kernel specializations per process and then
+# refuses new ones (its default, 1024, is reached by a long session: many scenes, materials,
+# derivative modes, filters; the test suite reaches it). Each one costs host memory only.
+KERNEL_SPECIALIZATION_LIMIT = 16384
 
 _state = {"initialized": False, "device": None, "threads": None, "name": None, "reason": None,
           "software": False, "limits": {}}
@@ -241,6 +245,7 @@ def _try_init(arch, threads: int | None, cache: str | None = None, vk_index=None
     )
     if DISTRIBUTION == "taichi-forge":
         kwargs["compile_tier"] = "full"  # the default tier makes backward kernels ~4x slower
+        kwargs["kernel_specialization_limit"] = KERNEL_SPECIALIZATION_LIMIT
     if threads:
         kwargs["cpu_max_num_threads"] = int(threads)
     if _arch_name(arch) == "cuda" and os.environ.get(MEMORY_ENV):

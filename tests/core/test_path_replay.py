@@ -80,12 +80,21 @@ def traced():
     return r, img, fwd, dint, integ, film_w, rec
 
 
-def test_replay_radiance_equals_forward_bit_for_bit(traced):
+ROUNDOFF = 1e-5  # relative: float32 round-off of the camera ray, not a different path
+
+
+def test_replay_radiance_equals_forward_to_round_off(traced):
     r, img, fwd, dint, integ, film_w, rec = traced
     n = SPP * dint.sw * dint.sh
     rep = rec.radiance.to_numpy()[:n].reshape(fwd.shape)
     assert fwd.max() > 0.0
-    mismatch = np.any(fwd != rep, axis=-1)
+    # The camera ray is computed by the forward kernel and by the replay kernel, compiled
+    # separately: the nine-intrinsics model may round differently in the two (measured: at
+    # most 1.4e-6 relative, in 178 of 768 samples). A replay that drifts from the forward path
+    # (another bounce, another random dimension) differs by far more: a deliberate rr_depth + 1
+    # drift changed 691 of 768 samples by O(1).
+    rel = np.abs(fwd - rep) / np.maximum(np.abs(fwd), 1e-6)
+    mismatch = np.any(rel > ROUNDOFF, axis=-1)
     assert not mismatch.any(), (f"{int(mismatch.sum())} of {mismatch.size} samples differ; first "
                                 f"at (sample, y, x) = {tuple(np.argwhere(mismatch)[0])}")
 

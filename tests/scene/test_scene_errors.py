@@ -56,13 +56,13 @@ def test_unknown_plugin(xml_scene):
     p = xml_scene('<shape type="sphere"><bsdf type="roughdiffuse"/></shape>')  # (unused: ignored)
     assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdiffuse'; supported: blendbsdf, "
                            "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
-                           "roughconductor, roughdielectric, roughplastic, shader, "
-                           "thindielectric, twosided")
+                           "principled, principledthin, roughconductor, roughdielectric, "
+                           "roughplastic, shader, thindielectric, twosided")
     p = xml_scene('<bsdf type="obj"/>')
     assert error_of(p) == (f"{p}:2: 'obj' is a shape plugin, not a bsdf; supported bsdf types: "
                            "blendbsdf, bumpmap, conductor, dielectric, diffuse, mask, normalmap, "
-                           "plastic, roughconductor, roughdielectric, roughplastic, shader, "
-                           "thindielectric, twosided")
+                           "plastic, principled, principledthin, roughconductor, roughdielectric, "
+                           "roughplastic, shader, thindielectric, twosided")
     msg = error_of({"type": "scene", "a": {"type": "bsplinecurve"}})
     assert msg == ("<dict>: a.type: unsupported shape type 'bsplinecurve'; supported: cube, "
                    "cylinder, disk, instance, obj, ply, rectangle, serialized, shapegroup, sphere")
@@ -72,8 +72,8 @@ def test_unknown_plugin(xml_scene):
                           "shapegroup, sphere; bsdf: "
                           "blendbsdf, bumpmap, "
                           "conductor, dielectric, diffuse, mask, normalmap, plastic, "
-                          "roughconductor, roughdielectric, roughplastic, shader, "
-                          "thindielectric, twosided;")
+                          "principled, principledthin, roughconductor, roughdielectric, "
+                          "roughplastic, shader, thindielectric, twosided;")
 
 
 def test_unknown_attribute_xml(xml_scene):
