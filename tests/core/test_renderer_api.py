@@ -42,8 +42,8 @@ def test_errors_name_the_element():
     with pytest.raises(SceneError, match=r"shape 'floor'.*'roughdiffuse' is not supported"):
         Renderer(sc)
     sc = lit_plane()
-    sc.emitters.append(Emitter(type="projector", params={}, id="proj1"))
-    with pytest.raises(SceneError, match=r"emitter 'proj1'.*'projector' is not supported"):
+    sc.emitters.append(Emitter(type="sunsky", params={}, id="sky1"))
+    with pytest.raises(SceneError, match=r"emitter 'sky1'.*'sunsky' is not supported"):
         Renderer(sc)
     sc = lit_plane()
     sc.shapes[0].faces = np.array([[0, 1, 7]], np.int32)
