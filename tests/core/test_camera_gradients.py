@@ -161,5 +161,5 @@ def test_thinlens_camera_gradients_are_refused():
                         "sensor": camera([0, 0, -4], [0, 0, 0], [0, 1, 0], type="thinlens",
                                          aperture_radius=0.1, focus_distance=4.0),
                         "occ": rect({"scale": [0.5, 0.4, 1]}, OCC)})
-    with pytest.raises(GradientError, match="not supported with a thinlens sensor"):
+    with pytest.raises(GradientError, match="not supported with the thinlens sensor"):
         Renderer(sc).vjp(np.ones((H, W, 3), np.float32), ["occ.to_world"])

@@ -123,7 +123,7 @@ def test_geometry_and_camera_gradients_are_refused():
                         "occ": rect({"scale": [0.5, 0.4, 1]}, OCC)})
     r = Renderer(sc)
     for name in ("occ.to_world", "sensor.to_world"):
-        with pytest.raises(GradientError, match="not supported with a orthographic sensor"):
+        with pytest.raises(GradientError, match="not supported with the orthographic sensor"):
             r.vjp(np.ones((16, 16, 3), np.float32), [name])
 
 

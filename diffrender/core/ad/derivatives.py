@@ -71,7 +71,7 @@ def geom_param(r, name):
     owner, kind = info.owner, info.kind
     if r.sensor.type in ("thinlens", "orthographic"):
         raise GradientError(f"parameter '{info.name}': derivatives that move geometry or the "
-                            f"camera are not supported with a {r.sensor.type} sensor yet")
+                            f"camera are not supported with the {r.sensor.type} sensor yet")
     other = sorted({row["type"] for row in r.emitters.rows} - {"area", "point"})
     if other:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support area and "
