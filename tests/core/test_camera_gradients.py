@@ -139,10 +139,17 @@ def test_principal_point_offset_gradient_is_a_cx_gradient():
 def test_material_gradients_under_a_thinlens_camera():
     """The material replay draws the same aperture points as the render: exact against finite
     differences with common random numbers."""
+    assert_floor_albedo_gradient_matches_fd(
+        camera([0.3, 2.5, -1.5], [0, 0, 0.3], [0, 1, 0], type="thinlens", fov=50,
+               aperture_radius=0.2, focus_distance=1.0))
+
+
+def assert_floor_albedo_gradient_matches_fd(sensor):
+    """A point-lit floor seen by ``sensor``: the floor albedo's reverse-mode gradient equals
+    central finite differences with common random numbers (the material replay traces the
+    camera rays the render traced)."""
     sc = dr.load_scene({
-        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
-        "sensor": camera([0.3, 2.5, -1.5], [0, 0, 0.3], [0, 1, 0], type="thinlens", fov=50,
-                         aperture_radius=0.2, focus_distance=1.0),
+        "type": "scene", "integrator": {"type": "path", "max_depth": 2}, "sensor": sensor,
         "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [6, 6, 6]}, refl=0.7),
         "lamp": {"type": "point", "position": [0.6, 1.2, 0.1],
                  "intensity": {"type": "rgb", "value": [4, 4, 4]}},
