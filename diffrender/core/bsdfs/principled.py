@@ -77,7 +77,8 @@ CC_ALPHA0, CC_ALPHA1, CC_G_ALPHA, CC_R0, CC_WEIGHT = 0.1, 0.001, 0.25, 0.04, 0.2
 MIN_ALPHA = 0.001
 
 
-def _weight(default, doc, slot):
+def weight_param(default, doc, slot):
+    """A differentiable float (or texture) parameter kept in the bundle's extra slot ``slot``."""
     return Param("float_texture", default, doc, diff=True, field=f"x{slot}")
 
 
@@ -85,20 +86,20 @@ SPEC = PluginSpec("bsdf", "principled", {
     "base_color": reflectance(0.5, "base colour (rgb or texture)", "a"),
     "roughness": Param("float_texture", 0.5, "roughness (alpha = roughness^2)", diff=True,
                        field="alpha"),
-    "anisotropic": _weight(0.0, "anisotropy of the specular lobes", ANISOTROPIC),
-    "metallic": _weight(0.0, "metallic blend", METALLIC),
-    "spec_trans": _weight(0.0, "specular transmission blend", SPEC_TRANS),
+    "anisotropic": weight_param(0.0, "anisotropy of the specular lobes", ANISOTROPIC),
+    "metallic": weight_param(0.0, "metallic blend", METALLIC),
+    "spec_trans": weight_param(0.0, "specular transmission blend", SPEC_TRANS),
     "eta": Param("float_texture", None, "relative index of refraction (instead of specular)",
                  diff=True, field="eta"),
     "specular": Param("float_texture", 0.5, "specular reflectance at normal incidence / 0.08 "
                                             "(sets eta; instead of eta)", diff=True, field="eta"),
-    "spec_tint": _weight(0.0, "tint of the dielectric specular towards base_color", SPEC_TINT),
-    "sheen": _weight(0.0, "sheen (grazing retro-reflection) weight", SHEEN),
-    "sheen_tint": _weight(0.0, "tint of the sheen towards base_color", SHEEN_TINT),
-    "clearcoat": _weight(0.0, "clearcoat (second specular lobe) weight", CLEARCOAT),
-    "clearcoat_gloss": _weight(0.0, "clearcoat glossiness (GTR1 roughness 0.1 .. 0.001)",
+    "spec_tint": weight_param(0.0, "tint of the dielectric specular towards base_color", SPEC_TINT),
+    "sheen": weight_param(0.0, "sheen (grazing retro-reflection) weight", SHEEN),
+    "sheen_tint": weight_param(0.0, "tint of the sheen towards base_color", SHEEN_TINT),
+    "clearcoat": weight_param(0.0, "clearcoat (second specular lobe) weight", CLEARCOAT),
+    "clearcoat_gloss": weight_param(0.0, "clearcoat glossiness (GTR1 roughness 0.1 .. 0.001)",
                                CLEARCOAT_GLOSS),
-    "flatness": _weight(0.0, "blend of the diffuse lobe towards fake subsurface", FLATNESS)},
+    "flatness": weight_param(0.0, "blend of the diffuse lobe towards fake subsurface", FLATNESS)},
     doc="Disney principled BSDF (diffuse, sheen, metallic / dielectric GGX, clearcoat)",
     code=8, lobes=(HAS_SMOOTH,))
 

@@ -46,29 +46,25 @@ from .common import HAS_SMOOTH, LOBE_SMOOTH, reflectance
 from .microfacet import fresnel_dielectric, mf_d, mf_g1, mf_pdf, mf_sample, reflect_about
 from .principled import (ANISOTROPIC, FLATNESS, SHEEN, SHEEN_TINT, SPEC_TINT, SPEC_TRANS,
                          aligned_frame, calc_schlick, dist_params_of,
-                         schlick_weight, tint_color)
+                         schlick_weight, tint_color, weight_param)
 
 #: bundle slot of ``diff_trans`` (principled's ``metallic`` slot; the thin BSDF has none)
 DIFF_TRANS = 1
-
-
-def _weight(default, doc, slot):
-    return Param("float_texture", default, doc, diff=True, field=f"x{slot}")
 
 
 SPEC = PluginSpec("bsdf", "principledthin", {
     "base_color": reflectance(0.5, "base colour (rgb or texture)", "a"),
     "roughness": Param("float_texture", 0.5, "roughness (alpha = roughness^2)", diff=True,
                        field="alpha"),
-    "anisotropic": _weight(0.0, "anisotropy of the specular lobes", ANISOTROPIC),
-    "spec_trans": _weight(0.0, "specular (reflection + transmission) blend", SPEC_TRANS),
+    "anisotropic": weight_param(0.0, "anisotropy of the specular lobes", ANISOTROPIC),
+    "spec_trans": weight_param(0.0, "specular (reflection + transmission) blend", SPEC_TRANS),
     "eta": Param("float_texture", 1.5, "index of refraction of the sheet", diff=True,
                  field="eta"),
-    "spec_tint": _weight(0.0, "tint of the specular reflection towards base_color", SPEC_TINT),
-    "sheen": _weight(0.0, "sheen (grazing retro-reflection) weight", SHEEN),
-    "sheen_tint": _weight(0.0, "tint of the sheen towards base_color", SHEEN_TINT),
-    "flatness": _weight(0.0, "blend of the diffuse lobe towards fake subsurface", FLATNESS),
-    "diff_trans": _weight(0.0, "diffuse transmission (0 .. 2)", DIFF_TRANS)},
+    "spec_tint": weight_param(0.0, "tint of the specular reflection towards base_color", SPEC_TINT),
+    "sheen": weight_param(0.0, "sheen (grazing retro-reflection) weight", SHEEN),
+    "sheen_tint": weight_param(0.0, "tint of the sheen towards base_color", SHEEN_TINT),
+    "flatness": weight_param(0.0, "blend of the diffuse lobe towards fake subsurface", FLATNESS),
+    "diff_trans": weight_param(0.0, "diffuse transmission (0 .. 2)", DIFF_TRANS)},
     doc="thin Disney principled BSDF (two-sided sheet)", code=9, lobes=(HAS_SMOOTH,))
 
 
