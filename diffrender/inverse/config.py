@@ -9,6 +9,7 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
         sensor: 0                # index or id of the sensor it was taken from (default 0)
         mask: mask.png           # optional: pixels where the mask is 0 are ignored (default:
                                  #   the target's alpha channel when it has one)
+        mask_weights: true       # false: the mask feeds the silhouette loss only
     dataset: {path: colmap/, downscale: 4}   # or a photo set: one sensor + target per image
     parameters:
       red.reflectance: {init: [0.5, 0.5, 0.5], lr: 0.02, bounds: [0, 1]}
@@ -72,6 +73,9 @@ class TargetConfig(_Strict):
     # has one; "none" ignores an alpha channel) and/or a weight image; both multiply
     mask: Optional[str] = None
     weights: Optional[str] = None
+    # false: the mask only outlines the object for the silhouette loss, and the photometric loss
+    # sees every pixel (the background too: a floor of known colour pins exposure and light)
+    mask_weights: bool = True
     # set the sensor's horizontal field of view from the photo's EXIF focal length
     fov_from_exif: bool = False
 
@@ -82,6 +86,7 @@ class DatasetConfig(_Strict):
     subset: Optional[Union[str, list[Union[int, str]]]] = None   # names, indices or "every:K"
     downscale: float = Field(1.0, ge=1)
     masks: Optional[str] = None    # folder of mask images
+    mask_weights: bool = True      # false: the masks feed the silhouette loss only (see TargetConfig)
     images: Optional[str] = None   # folder of the images (COLMAP)
     sensor: Union[int, str] = 0    # the scene sensor whose film / filter / clip planes are copied
     weight: float = Field(1.0, gt=0)

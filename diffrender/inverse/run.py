@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import fnmatch
 import io
 import json
 import os
@@ -150,7 +151,8 @@ class Problem:
             if t.fov_from_exif:
                 self._fov_from_exif(sidx, path, t.image, where)
             self.targets.append(self._target(sidx, path, t.image, t.weight, where,
-                                             mask=t.mask, weights=t.weights))
+                                             mask=t.mask, weights=t.weights,
+                                             mask_weights=t.mask_weights))
         if cfg.dataset is not None:
             self._add_dataset(cfg.dataset)
         self.pmap = self.scene.parameters()   # after the dataset's sensors: they have names too
@@ -159,10 +161,11 @@ class Problem:
         self.lrs = {}
         self.init = {}
         self.transforms = []  # geometry.Direct | Pose | Mesh, one per configured parameter
-        for name, pc in cfg.parameters.items():
+        params, wheres = self._expand_patterns(cfg)
+        for name, pc in params.items():
             if name.startswith("filters."):
                 continue  # learning-rate / bounds overrides of filter parameters, checked below
-            where = f"{cfg.path}: parameters.{name}"
+            where = wheres[name]
             try:
                 p = self.pmap.resolve(name)
             except SceneError as exc:
@@ -171,7 +174,7 @@ class Problem:
             if kind in ("to_world", "vertex_positions"):
                 other = "vertex_positions" if kind == "to_world" else "to_world"
                 if any(q.owner is p.owner and self.pmap.kind(q.name) == other
-                       for q in (self.pmap.resolve(n) for n in cfg.parameters if not n.startswith("filters."))):
+                       for q in (self.pmap.resolve(n) for n in params if not n.startswith("filters."))):
                     raise ConfigError(f"a shape's to_world and vertex_positions cannot both be optimized "
                                       f"(a new to_world re-derives the vertices from the object-space mesh)",
                                       where)
@@ -202,6 +205,27 @@ class Problem:
                 known = ", ".join(n for n in self.names if n.startswith("filters.")) or "none"
                 raise ConfigError(f"'{name}' is not a learnable parameter of the filter pipeline "
                                   f"(learnable: {known})", f"{cfg.path}: parameters.{name}")
+
+    def _expand_patterns(self, cfg):
+        """``parameters:`` with shell-style patterns expanded: a key with ``*``, ``?`` or ``[``
+        (``sensor_*.fov``) stands for every scene parameter whose name it matches, each with the
+        key's settings; a name given on its own wins over a pattern. Returns the parameters in
+        order and, per name, where an error about it points."""
+        out, wheres = {}, {}
+        names = list(self.pmap)
+        for key, pc in cfg.parameters.items():
+            where = f"{cfg.path}: parameters.{key}"
+            if key.startswith("filters.") or not any(c in key for c in "*?["):
+                out[key], wheres[key] = pc, where
+                continue
+            hits = [n for n in names if fnmatch.fnmatchcase(n, key)]
+            if not hits:
+                raise ConfigError(f"no parameter matches the pattern '{key}' "
+                                  "(`diffrender info SCENE` lists them)", where)
+            for n in hits:
+                if n not in cfg.parameters and n not in out:
+                    out[n], wheres[n] = pc, f"{where} ({n})"
+        return out, wheres
 
     def _fov_from_exif(self, sidx, path, name, where):
         try:
@@ -236,15 +260,18 @@ class Problem:
             self.scene.sensors.append(frame.sensor(template, fw))
             self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
                                              frame.name, dc.weight, fw, mask=frame.mask,
-                                             camera=camera if dc.undistort else None))
+                                             camera=camera if dc.undistort else None,
+                                             mask_weights=dc.mask_weights))
         if dc.undistort:
             print(f"diffrender: note: {where}: photos resampled to pinhole cameras (principal point "
                   "at the centre, fy = fx, no distortion; bilinear)", file=sys.stderr)
 
     def _target(self, sidx, path, name, weight, where, mask=None, weights=None,
-                camera=None) -> Target:
+                camera=None, mask_weights=True) -> Target:
         """Read a target image (and its mask / weights), resampled to the sensor's film;
-        ``camera``: the photo's camera, to undistort the image (and mask) with first."""
+        ``camera``: the photo's camera, to undistort the image (and mask) with first;
+        ``mask_weights``: the mask also weights the photometric loss (else it is only the
+        silhouette's)."""
         img = read_image(path)
         if camera is not None:
             cam = camera.scaled(img.shape[1] / camera.width)
@@ -273,6 +300,8 @@ class Problem:
             pix = self._fit(np.asarray(pix, np.float32)[:, :, None], size, f"the mask of '{name}'",
                             where + ".mask")[:, :, 0]
         silhouette = pix
+        if not mask_weights:
+            pix = None
         if weights is not None:
             wi = self._fit(self._weight_image(weights, where + ".weights")[:, :, None], size,
                            f"'{weights}'", where + ".weights")[:, :, 0]

@@ -23,6 +23,42 @@ KEY_RADIANCE = 10.0
 VIGNETTING = -0.25
 
 
+def focal_errors(run_dir, p, truth):
+    """When the run refined the photos' fields of view (``sensor_*.fov`` on pinhole sensors,
+    ``undistort: true``): each photo's focal length in photo pixels, f = (W / 2) / tan(fov / 2),
+    against the truth, next to the error of the COLMAP model's focal length it started from."""
+    views = os.path.join(run_dir, "views.json")
+    if not os.path.exists(views):
+        return {}
+    with open(views) as fh:
+        views = json.load(fh)
+    model = {}
+    with open(os.path.join(HERE, "set", "sparse", "0", "cameras.txt")) as fh:
+        for line in fh:
+            if line.strip() and not line.startswith("#"):
+                f = line.split()
+                model[int(f[0])] = (int(f[2]), float(f[4]))   # width, fx
+    camera_of = {}
+    with open(os.path.join(HERE, "set", "sparse", "0", "images.txt")) as fh:
+        for line in fh:
+            f = line.split()
+            if len(f) == 10 and not line.startswith("#"):
+                camera_of[f[9]] = int(f[8])
+    true_f = {v["name"]: v["fx"] for v in truth["views"]}
+    err, err0 = [], []
+    for v in views:
+        key = f"sensor_{v['sensor']}.fov"
+        if key not in p:
+            return {}
+        width, f_model = model[camera_of[v["image"]]]
+        f = 0.5 * width / np.tan(np.radians(float(p[key])) / 2)
+        err.append(100 * (f / true_f[v["image"]] - 1))
+        err0.append(100 * (f_model / true_f[v["image"]] - 1))
+    return {"focal_error_percent": np.round(err, 2).tolist(),
+            "focal_error_percent_max": round(float(np.abs(err).max()), 2),
+            "model_focal_error_percent_max": round(float(np.abs(err0).max()), 2)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir")
@@ -60,6 +96,7 @@ def main():
         "wb_gain_error_percent_max": round(float(100 * np.abs(gains / true_gains - 1).max()), 2),
         "vignetting_k1": round(float(p.get("filters.vignette.k1", VIGNETTING)), 4), "true_vignetting_k1": VIGNETTING,
     }
+    out.update(focal_errors(a.run_dir, p, truth))
     print(json.dumps(out))
 
 

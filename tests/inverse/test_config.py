@@ -93,6 +93,19 @@ def test_masks_from_alpha_a_mask_file_and_weights(workdir, capsys):
     assert problem_error(path) == f"{path}: targets[0].mask: no such image file 'nomask.png'"
 
 
+
+def test_mask_weights_false_keeps_the_mask_for_the_silhouette_only(workdir):
+    m = np.zeros((6, 8, 1), np.float32)
+    m[2:4, 3:6] = 1.0
+    write_image(workdir / "mask.exr", m)
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "target.exr", "mask": "mask.exr"}])))
+    np.testing.assert_array_equal(p.targets[0].pixel_weights, m[:, :, 0])
+    np.testing.assert_array_equal(p.targets[0].mask, m[:, :, 0])
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "target.exr", "mask": "mask.exr",
+                                                         "mask_weights": False}])))
+    assert p.targets[0].pixel_weights is None          # every pixel counts in the loss
+    np.testing.assert_array_equal(p.targets[0].mask, m[:, :, 0])   # the silhouette keeps it
+
 def test_jpeg_targets_get_a_note(workdir, capsys):
     write_image(workdir / "t.jpg", np.full((6, 8, 3), 0.5, np.float32))
     Problem(load_config(write_cfg(workdir, targets=["t.jpg"])))
@@ -163,6 +176,28 @@ def test_a_dataset_makes_one_sensor_and_one_target_per_image(workdir):
     assert problem_error(path).startswith(f"{workdir / 'transforms.json'}: subset: no image named 'x.png'")
 
 
+
+def test_dataset_masks_weight_the_loss_unless_mask_weights_is_false(workdir):
+    import json
+
+    (workdir / "imgs").mkdir()
+    (workdir / "masks").mkdir()
+    write_image(workdir / "imgs" / "0.png", np.full((6, 8, 3), 0.3, np.float32))
+    m = np.zeros((6, 8, 3), np.float32)
+    m[1:3, 2:5] = 1.0
+    write_image(workdir / "masks" / "0.png", m)
+    (workdir / "transforms.json").write_text(json.dumps({
+        "camera_angle_x": 0.8, "frames": [{"file_path": "imgs/0.png", "transform_matrix": np.eye(4).tolist()}]}))
+    for mw, weighted in ((True, True), (False, False)):
+        p = Problem(load_config(write_cfg(workdir, targets=[], dataset={
+            "path": "transforms.json", "masks": "masks", "mask_weights": mw})))
+        t = p.targets[0]
+        np.testing.assert_array_equal(t.mask, m[:, :, 0])
+        if weighted:
+            np.testing.assert_array_equal(t.pixel_weights, m[:, :, 0])
+        else:
+            assert t.pixel_weights is None
+
 def test_dataset_cameras_are_parameters(workdir):
     """A photo set's sensors exist before ``parameters:`` is resolved: their intrinsics and
     distortion can be refined (here a nerfstudio camera with fx != fy and k1: the pixel
@@ -182,6 +217,28 @@ def test_dataset_cameras_are_parameters(workdir):
     s = p.scene.sensors[1]
     assert (s.fx, s.fy, s.cx, s.cy, s.k1) == (7.0, 7.5, 4.1, 2.9, -0.05)
 
+
+
+def test_parameter_patterns_expand_to_every_match(workdir):
+    """``sensor_*.fov`` refines every photo's field of view; a name given on its own keeps its
+    own settings; a pattern that matches nothing is an error naming it."""
+    import json
+
+    (workdir / "imgs").mkdir()
+    for i in range(3):
+        write_image(workdir / "imgs" / f"{i}.png", np.full((6, 8, 3), 0.3, np.float32))
+    (workdir / "transforms.json").write_text(json.dumps({
+        "camera_angle_x": 0.8, "frames": [{"file_path": f"imgs/{i}.png",
+                                           "transform_matrix": np.eye(4).tolist()} for i in range(3)]}))
+    params = {"sensor_*.fov": {"lr": 0.1}, "sensor_2.fov": {"lr": 0.5}, "mat.reflectance": {"lr": 0.05}}
+    p = Problem(load_config(write_cfg(workdir, targets=[], dataset={"path": "transforms.json"},
+                                      parameters=params)))
+    assert sorted(n for n in p.names if n.endswith(".fov")) == ["sensor_1.fov", "sensor_2.fov", "sensor_3.fov"]
+    assert (p.lrs["sensor_1.fov"], p.lrs["sensor_2.fov"], p.lrs["sensor_3.fov"]) == (0.1, 0.5, 0.1)
+    np.testing.assert_allclose(p.init["sensor_3.fov"], np.degrees(0.8))
+    path = write_cfg(workdir, parameters={"lamp_*.radiance": {"lr": 0.1}})
+    assert problem_error(path) == (f"{path}: parameters.lamp_*.radiance: no parameter matches the pattern "
+                                   "'lamp_*.radiance' (`diffrender info SCENE` lists them)")
 
 def test_fov_from_exif(workdir, capsys):
     from PIL import Image
