@@ -162,6 +162,7 @@ class Problem:
         self.init = {}
         self.transforms = []  # geometry.Direct | Pose | Mesh, one per configured parameter
         params, wheres = self._expand_patterns(cfg)
+        self.param_configs = params  # cfg.parameters with patterns expanded
         for name, pc in params.items():
             if name.startswith("filters."):
                 continue  # learning-rate / bounds overrides of filter parameters, checked below
@@ -257,7 +258,13 @@ class Problem:
             camera = frame.camera
             if dc.undistort:
                 frame = replace(frame, camera=pinhole_of(camera))
-            self.scene.sensors.append(frame.sensor(template, fw))
+            sensor = frame.sensor(template, fw)
+            # named by its index whatever the scene's own sensors are called: sensor_<i>
+            sensor.id = f"sensor_{len(self.scene.sensors)}"
+            if any(s.id == sensor.id for s in self.scene.sensors):
+                raise ConfigError(f"the scene already has a sensor with id '{sensor.id}', the name of "
+                                  "the photo set's sensor with that index: rename the scene's sensor", fw)
+            self.scene.sensors.append(sensor)
             self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
                                              frame.name, dc.weight, fw, mask=frame.mask,
                                              camera=camera if dc.undistort else None,
@@ -392,7 +399,7 @@ class Problem:
                 raise ConfigError(f"target {i} ('{tg.name}') has no mask for the silhouette loss "
                                   "(give it an alpha channel, 'mask:', or the dataset's masks)",
                                   f"{cfg.path}: silhouette_weight")
-        geo = [n for n in cfg.parameters if not n.startswith("filters.")
+        geo = [n for n in self.param_configs if not n.startswith("filters.")
                and self.pmap.info(self.pmap.resolve(n).name).discontinuous]
         if not geo:
             raise ConfigError("the silhouette loss needs a parameter that moves geometry or a camera "

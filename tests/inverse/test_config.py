@@ -235,7 +235,21 @@ def test_parameter_patterns_expand_to_every_match(workdir):
                                       parameters=params)))
     assert sorted(n for n in p.names if n.endswith(".fov")) == ["sensor_1.fov", "sensor_2.fov", "sensor_3.fov"]
     assert (p.lrs["sensor_1.fov"], p.lrs["sensor_2.fov"], p.lrs["sensor_3.fov"]) == (0.1, 0.5, 0.1)
+    # a pattern of cameras counts as a geometry parameter for the silhouette loss
+    m = np.ones((6, 8, 3), np.float32)
+    (workdir / "masks").mkdir()
+    for i in range(3):
+        write_image(workdir / "masks" / f"{i}.png", m)
+    p = Problem(load_config(write_cfg(workdir, targets=[], dataset={"path": "transforms.json", "masks": "masks"},
+                                      parameters={"sensor_*.fov": {"lr": 0.1}}, silhouette_weight=1.0)))
+    assert p.silhouette is not None
     np.testing.assert_allclose(p.init["sensor_3.fov"], np.degrees(0.8))
+    # the photos' sensors are sensor_<index> whatever the scene's sensor is called
+    (workdir / "named.xml").write_text(SCENE.replace('<sensor type="perspective">',
+                                                     '<sensor type="perspective" id="camera">'))
+    p = Problem(load_config(write_cfg(workdir, scene="named.xml", targets=[],
+                                      dataset={"path": "transforms.json"}, parameters=params)))
+    assert sorted(n for n in p.names if n.endswith(".fov")) == ["sensor_1.fov", "sensor_2.fov", "sensor_3.fov"]
     path = write_cfg(workdir, parameters={"lamp_*.radiance": {"lr": 0.1}})
     assert problem_error(path) == (f"{path}: parameters.lamp_*.radiance: no parameter matches the pattern "
                                    "'lamp_*.radiance' (`diffrender info SCENE` lists them)")
