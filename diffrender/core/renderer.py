@@ -5,6 +5,7 @@ changes -> components) in :mod:`.upload`; this module renders and routes derivat
 from __future__ import annotations
 
 import contextlib
+import sys
 import weakref
 
 import numpy as np
@@ -308,6 +309,8 @@ class Renderer:
             params = [params]
         pmap = self.scene.parameters()
         geo = [n for n in params if pmap.resolve(n) and pmap.info(n).discontinuous]
+        if geo:
+            self._note_texture_edges(pmap)
         tex_params = [n for n in params if n not in geo]
         geo_info = [self._geom_param(n) for n in geo]
         slots = [self._param_slot(n) for n in tex_params]
@@ -359,6 +362,30 @@ class Renderer:
             self._geo_ad = GeometryDerivatives(weakref.proxy(self))
         return self._geo_ad
 
+    def _note_texture_edges(self, pmap) -> None:
+        """Once per Renderer: say on stderr which textures are discontinuous in uv
+        (``checkerboard``, ``nearest``-filtered bitmaps). Their edges slide when geometry or the
+        camera moves, and no edge term covers them (docs/edge-sampling.md), so geometry and
+        camera derivatives miss that part where they are seen."""
+        if getattr(self, "_texture_edges_noted", False):
+            return
+        self._texture_edges_noted = True
+        names = set()
+        for n in pmap:
+            p = pmap.resolve(n)
+            parts = p.field.split(".")
+            if parts[0] != "params":
+                continue
+            tex = p.owner.params.get(parts[1])
+            if isinstance(tex, Texture) and (tex.type == "checkerboard" or (
+                    tex.type == "bitmap" and tex.filter_type == "nearest")):
+                names.add(n.rsplit(".", 1)[0] if len(parts) > 2 else n)
+        if names:
+            print("diffrender: note: geometry / camera derivatives do not include the edges of "
+                  f"the discontinuous texture{'s' if len(names) > 1 else ''} {', '.join(sorted(names))} "
+                  "(checkerboard, or bitmap with filter_type nearest: no edge term covers texture "
+                  "edges; a bilinear bitmap is continuous; see docs/edge-sampling.md)", file=sys.stderr)
+
     def jvp(self, tangents: dict, spp=None, seed=0, max_depth=None, spp_per_pass=None,
             edges=None) -> np.ndarray:
         """Forward mode: the image tangent ``sum_k dI/d(theta_k) . t_k`` (H, W, 3) for
@@ -368,6 +395,8 @@ class Renderer:
 
         pmap = self.scene.parameters()
         geo = {n: t for n, t in tangents.items() if pmap.info(n).discontinuous}
+        if geo:
+            self._note_texture_edges(pmap)
         tangents = {n: t for n, t in tangents.items() if n not in geo}
         spp, md, integ = self._diff_settings(spp, max_depth)
         self.update()

@@ -71,6 +71,19 @@ def test_interior_forward_matches_reverse(setup):
     assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs))
 
 
+def floor_scene(reflectance):
+    """A floor with ``reflectance`` under a point light, seen from above (max_depth 2)."""
+    return dr.load_scene({
+        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
+        "sensor": {"type": "perspective", "fov": 45,
+                   "to_world": {"type": "transform", "lookat": {"origin": [0.3, 3, 0.5], "target": [0, 0, 0], "up": [0, 0, 1]}},
+                   "film": {"type": "hdrfilm", "width": W, "height": H}, "sampler": {"type": "independent", "sample_count": SPP}},
+        "floor": {"type": "rectangle", "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]},
+                  "bsdf": {"type": "diffuse", "reflectance": reflectance}},
+        "lamp": {"type": "point", "position": [0.5, 2, 0.3], "intensity": {"type": "rgb", "value": [10, 10, 10]}},
+    })
+
+
 @pytest.fixture(scope="module")
 def textured(tmp_path_factory):
     """The floor carries a smooth bitmap texture: hit points sliding on it change the albedo."""
@@ -78,18 +91,8 @@ def textured(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tex") / "albedo.exr")
     dr.write_image(path, tex)
 
-    def scene(reflectance):
-        return dr.load_scene({
-            "type": "scene", "integrator": {"type": "path", "max_depth": 2},
-            "sensor": {"type": "perspective", "fov": 45,
-                       "to_world": {"type": "transform", "lookat": {"origin": [0.3, 3, 0.5], "target": [0, 0, 0], "up": [0, 0, 1]}},
-                       "film": {"type": "hdrfilm", "width": W, "height": H}, "sampler": {"type": "independent", "sample_count": SPP}},
-            "floor": {"type": "rectangle", "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]},
-                      "bsdf": {"type": "diffuse", "reflectance": reflectance}},
-            "lamp": {"type": "point", "position": [0.5, 2, 0.3], "intensity": {"type": "rgb", "value": [10, 10, 10]}},
-        })
-    sc = scene({"type": "bitmap", "filename": path})
-    plain = scene({"type": "rgb", "value": tex.reshape(-1, 3).mean(axis=0).tolist()})
+    sc = floor_scene({"type": "bitmap", "filename": path})
+    plain = floor_scene({"type": "rgb", "value": tex.reshape(-1, 3).mean(axis=0).tolist()})
     adj = np.random.default_rng(2).normal(size=(H, W, 3)).astype(np.float32)
     return sc, plain, adj
 
@@ -111,3 +114,25 @@ def test_texture_coordinates_slide_with_the_hit_point(textured, name, idx):
     untextured = render_fd(Renderer(plain), plain, adj, name, idx, SPP, SEED, eps=FD_STEP,
                            reupload=True)
     assert abs(untextured - ref) > 3 * (2e-2 * abs(ref) + 1e-3), (untextured, ref)
+
+
+
+def test_discontinuous_textures_are_named_once(textured, capsys):
+    """Texel edges of a nearest-filtered bitmap (and a checkerboard's) slide with the camera and
+    no edge term covers them: the first geometry / camera derivative of a Renderer says which
+    textures that concerns, once; a bilinear bitmap is continuous and gets no note."""
+    sc, _, adj = textured
+    Renderer(sc).vjp(adj, ["sensor.fov"], spp=1, seed=SEED, edges=False)
+    assert "discontinuous texture" not in capsys.readouterr().err
+    path = sc.shapes[0].bsdf.params["reflectance"].filename
+    r = Renderer(floor_scene({"type": "bitmap", "filename": path, "filter_type": "nearest"}))
+    for _ in range(2):
+        r.vjp(adj, ["sensor.fov"], spp=1, seed=SEED, edges=False)
+    note = ("diffrender: note: geometry / camera derivatives do not include the edges of the discontinuous "
+            "texture floor.bsdf.reflectance (checkerboard, or bitmap with filter_type nearest: no edge term "
+            "covers texture edges; a bilinear bitmap is continuous; see docs/edge-sampling.md)")
+    assert capsys.readouterr().err.strip().splitlines() == [note]
+    checker = floor_scene({"type": "checkerboard", "color0": {"type": "rgb", "value": [0.8, 0.8, 0.8]},
+                           "color1": {"type": "rgb", "value": [0.2, 0.2, 0.2]}})
+    Renderer(checker)._note_texture_edges(checker.parameters())   # what vjp / jvp call first
+    assert capsys.readouterr().err.strip().splitlines() == [note]
