@@ -46,6 +46,7 @@ PLOT_SIZE = (6, 4)  # inches, loss.png and params.png
 PLOT_DPI = 100
 
 SILHOUETTE_STREAM = 0x5A5A5A5  # seed offset of the silhouette renders (independent of the colour's)
+HALF_STREAM = 0x3C3C3C3  # seed offset of a target render's second half (learnable filters)
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
 JPEG_NOTE = ("its compression shifts colours and blurs chroma; prefer PNG / EXR targets, or use "
              "a robust loss (loss: charbonnier)")
@@ -562,7 +563,16 @@ class Views:
             if sil is not None:
                 sil_loss = self._silhouette_term(sil, tg, it, ti_, sgrads, edges)
             with self.renderer(tg.sensor) as r:
-                img = r.render(spp=cfg.spp, seed=_seed(cfg.seed, it, 2 * ti_), max_depth=cfg.max_depth)
+                seed = _seed(cfg.seed, it, 2 * ti_)
+                halves = None
+                # crossed filter gradients for the stochastic optimizers; L-BFGS's line search
+                # needs the derivative of the loss it is given (the render's own samples)
+                if (pipe is not None and pipe.learnable_names() and cfg.spp >= 2
+                        and cfg.optimizer.type != "lbfgs"):
+                    halves = self._render_halves(r, cfg.spp, seed, cfg.max_depth)
+                    img = halves[2]
+                else:
+                    img = r.render(spp=cfg.spp, seed=seed, max_depth=cfg.max_depth)
                 if pipe is not None:
                     p.set_filters(values, ti_)  # this view's exposure, white balance, ...
                 image = pipe(img) if pipe is not None else img
@@ -571,6 +581,8 @@ class Views:
                 fgrads = {}
                 if pipe is not None:
                     adj, pgrads = pipe.vjp(img, adj)
+                    if halves is not None:
+                        pgrads = self._filter_grads_crossed(pipe, loss_fn, tg, *halves[:2])
                     fgrads = {f"filters.{n}": g for n, g in pgrads.items()}
                 if shapes:
                     g = r.vjp(adj, list(shapes), spp=cfg.spp_adjoint,
@@ -579,6 +591,30 @@ class Views:
                     for k in shapes:
                         sgrads[k] += np.asarray(g[k], np.float64).reshape(shapes[k])
             out.append(ViewResult(ti_, tg.weight * loss + sil_loss, sgrads, fgrads, image))
+        return out
+
+    @staticmethod
+    def _render_halves(r, spp, seed, max_depth):
+        """The target's render as two independent halves of its samples (their weighted mean
+        has the variance of one render of ``spp`` samples): ``(half_a, half_b, mean)``."""
+        na = spp // 2
+        a = r.render(spp=na, seed=seed, max_depth=max_depth)
+        b = r.render(spp=spp - na, seed=seed ^ HALF_STREAM, max_depth=max_depth)
+        return a, b, (na * a + (spp - na) * b) / spp
+
+    @staticmethod
+    def _filter_grads_crossed(pipe, loss_fn, tg, a, b):
+        """The learnable filter parameters' gradient with the loss's residual taken from one
+        half of the samples and the stage's derivative (which holds the image: exposure's is
+        2^ev ln2 x image) from the other, averaged both ways. With both from the same samples
+        the product has the render's variance in its mean: every view's exposure was pushed
+        darker in proportion to the Monte Carlo noise (docs/photos.md)."""
+        out = {}
+        for res, fac in ((a, b), (b, a)):
+            _, d = loss_fn(pipe(res), tg.image, weights=tg.pixel_weights)
+            _, g = pipe.vjp(fac, tg.weight * d)
+            for k, v in g.items():
+                out[k] = out.get(k, 0.0) + 0.5 * v
         return out
 
     def _silhouette_term(self, sil, tg, it, ti_, sgrads, edges):

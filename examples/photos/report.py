@@ -4,7 +4,7 @@ the photo set (examples/photos/set/truth.json).
     python examples/photos/report.py runs/photos-recover
 
 Prints one JSON line: the box's albedo (per channel and its relative error), the key light's
-radiance (truth 10), the box's pose error (translation in metres and as a fraction of the box's
+radiance (truth 10) and the fill light's (truth 2, 2, 2.2) when the run learns it, the box's pose error (translation in metres and as a fraction of the box's
 diagonal, 0.88 m; rotation in degrees), each photo's exposure (in stops) and white-balance
 gains against the truth, and the vignetting coefficient (truth -0.25; when the run learns it). With a reference view
 (``filters_reference_view``), exposures, gains and the key light are compared relative to it:
@@ -20,6 +20,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOX_DIAGONAL = 2 * float(np.linalg.norm([0.3, 0.25, 0.2]))   # the box's half-sizes in scene.xml
 KEY_RADIANCE = 10.0
+FILL_RADIANCE = (2.0, 2.0, 2.2)
 VIGNETTING = -0.25
 
 
@@ -76,9 +77,11 @@ def main():
     with open(os.path.join(a.run_dir, "config.json")) as fh:
         ref = json.load(fh)["config"].get("filters_reference_view")
     key_truth = np.full(3, KEY_RADIANCE)
+    fill_truth = np.asarray(FILL_RADIANCE)
     if ref is not None:
         v = truth["views"][ref]
         key_truth = KEY_RADIANCE * v["exposure"] * np.asarray(v["white_balance"])
+        fill_truth = fill_truth * v["exposure"] * np.asarray(v["white_balance"])
         true_ev = true_ev - true_ev[ref]
         true_gains = true_gains / true_gains[ref]
     t = p["box.to_world.translate"]
@@ -88,6 +91,10 @@ def main():
         "key_radiance": p["key_light.emitter.radiance"].round(3).tolist(), "true_key_radiance": key_truth.round(3).tolist(),
         "key_radiance_error_percent": (100 * (p["key_light.emitter.radiance"] / key_truth - 1)).round(2).tolist(),
         "reference_view": ref,
+        **({"fill_radiance": p["fill_light.emitter.radiance"].round(3).tolist(),
+            "true_fill_radiance": fill_truth.round(3).tolist(),
+            "fill_radiance_error_percent": (100 * (p["fill_light.emitter.radiance"] / fill_truth - 1)).round(2).tolist()}
+           if "fill_light.emitter.radiance" in p else {}),
         "translation_error_m": round(float(np.linalg.norm(t)), 4),
         "translation_error_of_size_percent": round(100 * float(np.linalg.norm(t)) / BOX_DIAGONAL, 2),
         "rotation_error_deg": round(float(np.linalg.norm(p["box.to_world.rotate"])), 3),
