@@ -61,6 +61,8 @@ AUTH_MODE_ENV = "RAY_AUTH_MODE"
 AUTH_TOKEN_SOURCES = "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
 #: what Ray's refusal of a missing or wrong token says (somewhere in the exception chain)
 AUTH_FAILURE_MARKS = ("AuthenticationError", "InvalidAuthToken", "Unauthenticated")
+#: what Ray says when token authentication is on in this process but it found no token
+AUTH_NO_TOKEN_MARK = "no authentication token was found"
 
 
 def require_ray():
@@ -99,7 +101,9 @@ class RayCluster:
                 if self.address:
                     self._join(quiet)
                 else:
-                    ray.init(num_cpus=max(self.workers, os.cpu_count() or 1),
+                    # "local": a new instance even when RAY_ADDRESS is set or `ray start` runs
+                    # here (Ray would join that one, refusing num_cpus)
+                    ray.init(address="local", num_cpus=max(self.workers, os.cpu_count() or 1),
                              include_dashboard=False, runtime_env=self._local_env(), **quiet)
             except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
                 raise DiffrenderError(self._start_error(exc)) from None
@@ -128,6 +132,8 @@ class RayCluster:
         if self.address and _auth_refused(exc):
             mode = os.environ.get(AUTH_MODE_ENV)
             have = f"{AUTH_MODE_ENV} is '{mode}'" if mode else f"{AUTH_MODE_ENV} is not set"
+            if _in_chain(exc, AUTH_NO_TOKEN_MARK):
+                have += " but no token was found"
             return (f"cannot join the Ray cluster ({where}): Ray's token authentication "
                     f"refused the connection ({have}): run with {AUTH_MODE_ENV}=token and the "
                     f"cluster's token in {AUTH_TOKEN_SOURCES} (docs/interop.md)")
@@ -171,17 +177,20 @@ def _stderr_held():
         sys.stderr.write(text)
 
 
-def _auth_refused(exc) -> bool:
-    """Whether a failed ``ray.init`` (or what caused it) is Ray's token authentication refusing
-    the connection."""
+def _in_chain(exc, mark: str) -> bool:
+    """Whether ``mark`` is in an exception's type name or message, or in those of its causes."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        text = f"{type(exc).__name__}: {exc}"
-        if any(mark in text for mark in AUTH_FAILURE_MARKS):
+        if mark in f"{type(exc).__name__}: {exc}":
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _auth_refused(exc) -> bool:
+    """Whether a failed ``ray.init`` is Ray's token authentication refusing the connection."""
+    return any(_in_chain(exc, mark) for mark in AUTH_FAILURE_MARKS)
 
 
 def _niceness():

@@ -70,7 +70,7 @@ RTOL = 1e-5
 def cluster():
     # 4 logical CPUs: the module's pool (2 actors) and the killed-worker test's pool (2 more) at
     # once; each actor runs one thread
-    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
              runtime_env=RayCluster._local_env())
     with RayCluster(2, threads=1) as c:  # joins the instance above
         yield c
