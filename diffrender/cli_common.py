@@ -89,8 +89,8 @@ workers_option = click.option(
          "(default: the cores / N).")
 address_option = click.option(
     "--address", default=None, metavar="ADDR",
-    help="Join the Ray cluster at ADDR (e.g. ray://head:10001 or auto) instead of starting Ray "
-         "on this machine.")
+    help="Join the Ray cluster at ADDR (HOST:PORT of its head node, or auto) instead of starting "
+         "Ray on this machine; with Ray's token authentication set RAY_AUTH_MODE=token.")
 
 
 def start_engine(device, threads, quiet=False) -> str:

@@ -21,12 +21,15 @@ Needs the optional extra ``distributed`` (``pip install 'diffrender[distributed]
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import logging
 import os
+import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import click
 import numpy as np
@@ -51,6 +54,15 @@ MAX_TASK_RETRIES = 3
 #: Ray's log level on the driver (the workers' output is not forwarded)
 RAY_LOG_LEVEL = logging.ERROR
 GLOB_CHARS = "*?["
+#: Ray's environment variable that turns token authentication on for this process (a driver that
+#: joins a cluster by its address needs it when the cluster was started with it)
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+#: where Ray reads the token from (highest precedence first)
+AUTH_TOKEN_SOURCES = "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
+#: what Ray's refusal of a missing or wrong token says (somewhere in the exception chain)
+AUTH_FAILURE_MARKS = ("AuthenticationError", "InvalidAuthToken", "Unauthenticated")
+#: what Ray says when token authentication is on in this process but it found no token
+AUTH_NO_TOKEN_MARK = "no authentication token was found"
 
 
 def require_ray():
@@ -87,14 +99,14 @@ class RayCluster:
             quiet = dict(logging_level=RAY_LOG_LEVEL, log_to_driver=False)
             try:
                 if self.address:
-                    ray.init(address=self.address, **quiet)
+                    self._join(quiet)
                 else:
-                    ray.init(num_cpus=max(self.workers, os.cpu_count() or 1),
+                    # "local": a new instance even when RAY_ADDRESS is set or `ray start` runs
+                    # here (Ray would join that one, refusing num_cpus)
+                    ray.init(address="local", num_cpus=max(self.workers, os.cpu_count() or 1),
                              include_dashboard=False, runtime_env=self._local_env(), **quiet)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"--address {self.address}" if self.address else "a local Ray instance"
-                raise DiffrenderError(f"cannot start Ray ({where}): "
-                                      f"{str(exc).strip().splitlines()[0]}") from None
+            except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+                raise DiffrenderError(self._start_error(exc)) from None
             self.owned = True
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if self.threads is None:
@@ -105,6 +117,27 @@ class RayCluster:
                               f"{self.threads} thread(s) would wait for CPUs forever (use fewer "
                               "--workers or --threads)")
         return self
+
+    def _join(self, quiet):
+        """``ray.init`` with the address. The workers are the cluster's: they import the
+        diffrender installed on its nodes (no runtime_env), and Ray's token authentication is
+        Ray's (``RAY_AUTH_MODE=token`` and the token in the driver's environment)."""
+        with _stderr_held():
+            self.ray.init(address=self.address, **quiet)
+
+    def _start_error(self, exc) -> str:
+        """The one line for a failed ``ray.init``; a refused token says what Ray wants."""
+        where = f"--address {self.address}" if self.address else "a local Ray instance"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if self.address and _auth_refused(exc):
+            mode = os.environ.get(AUTH_MODE_ENV)
+            have = f"{AUTH_MODE_ENV} is '{mode}'" if mode else f"{AUTH_MODE_ENV} is not set"
+            if _in_chain(exc, AUTH_NO_TOKEN_MARK):
+                have += " but no token was found"
+            return (f"cannot join the Ray cluster ({where}): Ray's token authentication "
+                    f"refused the connection ({have}): run with {AUTH_MODE_ENV}=token and the "
+                    f"cluster's token in {AUTH_TOKEN_SOURCES} (docs/interop.md)")
+        return f"cannot start Ray ({where}): {first}"
 
     @staticmethod
     def _local_env():
@@ -117,6 +150,47 @@ class RayCluster:
         if self.owned:
             self.ray.shutdown()
         return False
+
+
+@contextlib.contextmanager
+def _stderr_held():
+    """Hold back what is written on stderr (file descriptor 2, Ray's C++ core included) inside
+    the block: written out afterwards when the block succeeds, dropped when it raises (Ray
+    repeats a refused connection's warning once a second; the error line says it once)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd (captured by a test runner)
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        held.seek(0)
+        text = held.read().decode(errors="replace")
+    if text:
+        sys.stderr.write(text)
+
+
+def _in_chain(exc, mark: str) -> bool:
+    """Whether ``mark`` is in an exception's type name or message, or in those of its causes."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if mark in f"{type(exc).__name__}: {exc}":
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _auth_refused(exc) -> bool:
+    """Whether a failed ``ray.init`` is Ray's token authentication refusing the connection."""
+    return any(_in_chain(exc, mark) for mark in AUTH_FAILURE_MARKS)
 
 
 def _niceness():
@@ -378,7 +452,10 @@ def render_many(jobs, cluster: RayCluster, spp=None, seed=0, allow_shaders=False
     ray = cluster.ray
     task = ray.remote(_render_task).options(num_cpus=cluster.threads, max_retries=MAX_TASK_RETRIES,
                                             retry_exceptions=False)
-    refs = {task.remote(j, spp, seed, allow_shaders, device, cluster.threads, cluster.niceness): j
+    # the workers resolve the scene from their own working directory (a cluster node's is not
+    # the driver's): they get the driver's absolute path
+    refs = {task.remote(replace(j, scene=os.path.abspath(j.scene)), spp, seed,
+                        allow_shaders, device, cluster.threads, cluster.niceness): j
             for j in jobs}
     out = BatchResult()
     pending = list(refs)

@@ -1,9 +1,20 @@
 """`optimize --workers` and `render-many` on Ray (diffrender.distributed): the same parameters as
-the single-process run, a killed actor's views run elsewhere, --resume, a batch with a sweep, and
-the one-line error without Ray. One local Ray instance for the module; tiny scenes."""
+the single-process run, a killed actor's views run elsewhere, --resume, a batch with a sweep, a
+separately started head node joined by its address (with Ray's token authentication), and the
+one-line errors. One local Ray instance for the module; tiny scenes."""
+import contextlib
 import json
 import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +54,13 @@ SCENE = """<scene version="3.0.0">
 </scene>"""
 
 ITERATIONS = 4
+REPO = Path(__file__).resolve().parents[2]
+#: bounds on the separately started head node (a slow start fails the test, never hangs it)
+HEAD_START_S = 60
+HEAD_STOP_S = 20
+DRIVER_S = 180
+#: how long a driver that is refused retries (Ray's RAY_gcs_server_port_wait_time_s; default 20)
+REFUSED_WAIT_S = 2
 #: the views' gradients are summed in target order on the driver as in one process; what
 #: differs is the order of the kernels' float32 atomic adds (thread count per process)
 RTOL = 1e-5
@@ -52,7 +70,7 @@ RTOL = 1e-5
 def cluster():
     # 4 logical CPUs: the module's pool (2 actors) and the killed-worker test's pool (2 more) at
     # once; each actor runs one thread
-    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
              runtime_env=RayCluster._local_env())
     with RayCluster(2, threads=1) as c:  # joins the instance above
         yield c
@@ -164,3 +182,116 @@ def test_workers_without_ray_is_one_line(workdir, monkeypatch):
     assert res.output.strip().splitlines() == [
         f"diffrender: error: --workers needs Ray: {INSTALL_HINT}"]
     assert not (workdir / "noray").exists()  # refused before the output folder was made
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _base_env() -> dict:
+    """This environment without the Ray settings a developer's shell may hold."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RAY_AUTH_", "RAY_ADDRESS"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _group_alive(pgid) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def head_node(token):
+    """`ray start --head --block` in its own process group: 2 CPUs, token authentication on with
+    ``token``, workers that import this checkout; yields its address. Stopped by signalling its
+    group (not `ray stop`, which stops every Ray instance of this user on the machine)."""
+    tmp = tempfile.mkdtemp(prefix="rayh")  # short: Ray's socket paths live under it
+    port = _free_port()
+    env = dict(_base_env(), RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token,
+               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+    log = open(os.path.join(tmp, "head.log"), "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+                             "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
+                             "--disable-usage-stats", "--temp-dir", tmp],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + HEAD_START_S
+        while "Ray runtime started" not in Path(log.name).read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ray start --head did not start:\n{Path(log.name).read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        for sig, wait in ((signal.SIGTERM, HEAD_STOP_S), (signal.SIGKILL, HEAD_STOP_S)):
+            if _group_alive(proc.pid):
+                os.killpg(proc.pid, sig)
+            deadline = time.monotonic() + wait
+            while _group_alive(proc.pid) and time.monotonic() < deadline:
+                proc.poll()
+                time.sleep(0.2)
+        proc.poll()
+        log.close()
+        left = _group_alive(proc.pid)
+        shutil.rmtree(tmp, ignore_errors=True)
+        assert not left, "the head node's processes outlived it"
+
+
+def _optimize(cfg_path, address, env):
+    """`diffrender optimize CONFIG --workers 2 --address ADDRESS` started in a process."""
+    return subprocess.Popen([sys.executable, "-m", "diffrender", "optimize", str(cfg_path),
+                             "--workers", "2", "--threads", "1", "--address", address],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _finish(proc) -> tuple[int, str]:
+    """(exit status, stderr) of a driver, killed when it runs past DRIVER_S."""
+    try:
+        _, err = proc.communicate(timeout=DRIVER_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the driver ran past {DRIVER_S} s:\n{err[-2000:]}")
+    return proc.returncode, err
+
+
+def test_joining_a_separately_started_cluster(workdir, reference):
+    """`--address host:port` of a head node started with `ray start --head`: refused in one line
+    without the token, the single-process parameters with it (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN
+    as docs/interop.md says)."""
+    make_config(workdir, "refused")
+    make_config(workdir, "joined")
+    token = secrets.token_hex(32)
+    with head_node(token) as address:
+        # both at once (the refused one mostly waits for Ray's retries)
+        procs = [_optimize(workdir / "refused.yaml", address,
+                           dict(_base_env(), RAY_gcs_server_port_wait_time_s=str(REFUSED_WAIT_S))),
+                 _optimize(workdir / "joined.yaml", address,
+                           dict(_base_env(), RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token))]
+        try:
+            (refused_rc, refused), (joined_rc, joined) = [_finish(p) for p in procs]
+        finally:
+            for p in procs:  # the other one when one ran past DRIVER_S
+                if p.poll() is None:
+                    p.kill()
+                    p.communicate()
+    assert refused_rc == 1, refused
+    lines = refused.strip().splitlines()
+    assert len(lines) == 1, refused  # Ray's retry warnings are held back
+    assert lines[0].startswith(
+        f"diffrender: error: cannot join the Ray cluster (--address {address}): Ray's token "
+        "authentication refused the connection (RAY_AUTH_MODE is not set"), refused
+    assert lines[0].endswith(
+        ": run with RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN, "
+        "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token (docs/interop.md)"), refused
+    assert joined_rc == 0, joined
+    assert "on 2 Ray worker(s) x 1 thread(s)" in joined
+    got = json.loads((workdir / "joined" / "params.json").read_text())["paint.reflectance"]
+    np.testing.assert_allclose(got, reference, rtol=RTOL)
