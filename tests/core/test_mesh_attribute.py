@@ -14,6 +14,7 @@ from diffrender import Renderer
 from diffrender.errors import SceneError
 from diffrender.scene import meshes
 from tests.helpers.fd import assert_grad_close, render_fd
+from tests.helpers.reference import assert_no_bias, load_image_reference
 
 SPP = 2
 SEED = 5
@@ -134,6 +135,19 @@ def test_rendered_albedo_follows_the_attributes(tmp_path):
     # the pixels on the diagonal mix the two colours (between them, channel by channel)
     lo, hi = np.minimum(*FACE_COLOR), np.maximum(*FACE_COLOR)
     assert np.all(alb >= lo - 1e-5) and np.all(alb <= hi + 1e-5)
+
+
+def test_no_bias_against_mitsuba():
+    """Two spheres whose materials read mesh attributes of a binary PLY (image right: a diffuse
+    vertex colour; image left: a blend of a diffuse face colour times 0.8 and rough gold with a
+    per-face weight) on a floor, uniform environment and a directional light, depth 4, against
+    Mitsuba 3.9.1 at 32768 spp (``tests/data/reference/mesh_attribute.exr``, written by
+    ``python benchmarks/bench_materials.py --write-reference mesh_attribute``). The z-test of
+    the material references: 2x2-block differences per sphere and overall, with a standard
+    error small enough that a 1% bias gives |z| > 6."""
+    ref, scene = load_image_reference("mesh_attribute")
+    img = Renderer(scene).render(spp=512, seed=11).astype(np.float64)
+    assert_no_bias(img, ref, "left (face attributes, blend)", "right (vertex colour)")
 
 
 @pytest.fixture(scope="module")
