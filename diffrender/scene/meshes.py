@@ -438,6 +438,44 @@ def _ply_arrays(path: str, d: dict, flip_tex_coords: bool):
     return verts, faces.astype(np.int32), normals, uvs
 
 
+def ply_bytes(vertices, faces, normals=None, uvs=None, attributes=None) -> bytes:
+    """A binary little-endian PLY of a triangle mesh with its mesh attributes, named so that
+    :func:`ply_attributes` (and Mitsuba) read them back under the same names: ``<element>_color``
+    as ``r g b [a]``, any other ``<element>_<p>`` as ``<p>_0, <p>_1, ...`` (Mitsuba's
+    ``write_ply`` naming)."""
+    v = np.asarray(vertices, np.float32).reshape(-1, 3)
+    f = np.asarray(faces, np.int32).reshape(-1, 3)
+    attributes = attributes or {}
+    out = {"vertex": [(n, v[:, k]) for k, n in enumerate("xyz")], "face": []}
+    if normals is not None:
+        n = np.asarray(normals, np.float32).reshape(-1, 3)
+        out["vertex"] += [(c, n[:, k]) for k, c in enumerate(("nx", "ny", "nz"))]
+    if uvs is not None:
+        t = np.asarray(uvs, np.float32).reshape(-1, 2)
+        out["vertex"] += [("u", t[:, 0]), ("v", t[:, 1])]
+    for name, a in attributes.items():
+        element, _, prefix = name.partition("_")
+        a = np.asarray(a, np.float32).reshape(len(v) if element == "vertex" else len(f), -1)
+        if prefix == "color" and a.shape[1] in (3, 4):
+            cols = "rgba"[:a.shape[1]]
+        else:
+            cols = [f"{prefix}_{k}" for k in range(a.shape[1])]
+        out[element] += [(c, a[:, k]) for k, c in enumerate(cols)]
+    vd = np.zeros(len(v), [(n, "<f4") for n, _ in out["vertex"]])
+    for n, col in out["vertex"]:
+        vd[n] = col
+    fd = np.zeros(len(f), [("n", "u1"), ("i", "<i4", (3,))] + [(n, "<f4") for n, _ in out["face"]])
+    fd["n"] = 3
+    fd["i"] = f
+    for n, col in out["face"]:
+        fd[n] = col
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(v)}"]
+    header += [f"property float {n}" for n, _ in out["vertex"]]
+    header += [f"element face {len(f)}", "property list uchar int vertex_indices"]
+    header += [f"property float {n}" for n, _ in out["face"]] + ["end_header"]
+    return ("\n".join(header) + "\n").encode("ascii") + vd.tobytes() + fd.tobytes()
+
+
 # --------------------------------------------------------------------------------------------
 # Analytic shapes (object space)
 # --------------------------------------------------------------------------------------------

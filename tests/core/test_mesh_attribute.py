@@ -264,3 +264,22 @@ def test_mitsuba_data_mesh_attribute_scenes_load(name):
     scene = dr.load_scene(os.path.join(CORPUS_DIR, f"test_mesh_attributes_{name}_direct.xml"))
     want = {"1_face": "face_weight", "3_face": "face_color", "3_vertex": "vertex_color"}[name]
     assert f"shape_0.{want}" in scene.parameters()
+
+
+def test_written_scene_keeps_changed_attributes(tmp_path):
+    """``write_scene`` writes a shape whose attribute changed as a PLY with its attributes
+    (Mitsuba's names), and the written scene reloads with the new values."""
+    from diffrender.scene.writer import write_scene
+
+    ply = write_quad_ply(tmp_path / "q.ply")
+    bsdf = {"type": "diffuse", "reflectance": attr("vertex_color")}
+    scene = dr.load_scene(quad_scene(ply, bsdf))
+    p = scene.parameters()
+    new = np.array(p["quad.vertex_color"]) * 0.5
+    p["quad.vertex_color"] = new
+    write_scene(scene, tmp_path / "out" / "s.xml")
+    again = dr.load_scene(str(tmp_path / "out" / "s.xml"))
+    q = again.parameters()
+    np.testing.assert_allclose(q["quad.vertex_color"], new, rtol=1e-6)
+    np.testing.assert_allclose(q["quad.face_color"], FACE_COLOR, rtol=1e-6)
+    np.testing.assert_allclose(q["quad.face_weight"], np.array(FACE_WEIGHT)[:, None], rtol=1e-6)
