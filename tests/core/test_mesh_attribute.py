@@ -5,6 +5,7 @@ attribute values (``<shape>.<attribute>``) are differentiable: reverse mode agai
 finite differences (common random numbers) and forward mode against reverse mode. Bad uses are
 one-line errors naming the file, line and attribute."""
 import os
+import textwrap
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import diffrender as dr
 from diffrender import Renderer
 from diffrender.errors import SceneError
 from diffrender.scene import meshes
+from diffrender.scene.writer import write_scene
 from tests.helpers.fd import assert_grad_close, render_fd
 from tests.helpers.reference import assert_no_bias, load_image_reference
 
@@ -246,7 +248,6 @@ def test_a_colour_attribute_as_a_float_parameter_is_an_error(xml_scene_here, tmp
 @pytest.fixture
 def xml_scene_here(tmp_path):
     def make(body):
-        import textwrap
         p = tmp_path / "scene.xml"
         p.write_text('<scene version="3.0.0">\n' + textwrap.dedent(body).strip("\n") + "\n</scene>\n")
         return str(p)
@@ -269,8 +270,6 @@ def test_mitsuba_data_mesh_attribute_scenes_load(name):
 def test_written_scene_keeps_changed_attributes(tmp_path):
     """``write_scene`` writes a shape whose attribute changed as a PLY with its attributes
     (Mitsuba's names), and the written scene reloads with the new values."""
-    from diffrender.scene.writer import write_scene
-
     ply = write_quad_ply(tmp_path / "q.ply")
     bsdf = {"type": "diffuse", "reflectance": attr("vertex_color")}
     scene = dr.load_scene(quad_scene(ply, bsdf))
