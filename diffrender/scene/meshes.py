@@ -309,6 +309,9 @@ def load_ply(path: str, flip_tex_coords: bool = False, attributes: dict | None =
             d = trimesh.exchange.ply.load_ply(io.BytesIO(data), prefer_color=None,
                                               fix_texture=False)
         out = _ply_arrays(path, d, flip_tex_coords)
+        if attributes is not None:
+            raw = (d.get("metadata") or {}).get("_ply_raw") or {}
+            found = ply_attributes(path, raw, len(out[0]), len(out[1]))
     except MeshFileError:
         raise
     except MemoryError:
@@ -322,8 +325,7 @@ def load_ply(path: str, flip_tex_coords: bool = False, attributes: dict | None =
             raise MeshFileError(f"{path}: the header declares {declared[name]} '{name}' elements, "
                                 f"the file holds {got} (truncated or corrupt)")
     if attributes is not None:
-        raw = (d.get("metadata") or {}).get("_ply_raw") or {}
-        attributes.update(ply_attributes(path, raw, len(out[0]), len(out[1])))
+        attributes.update(found)
     return out
 
 
@@ -347,8 +349,12 @@ def _ply_columns(block) -> dict[str, np.ndarray]:
             cols[n] = data[n]
     elif isinstance(data, dict):
         cols = dict(data)
-    return {n: np.asarray(c) for n, c in cols.items()
-            if np.asarray(c).ndim == 1 or (np.asarray(c).ndim == 2 and np.asarray(c).shape[1] == 1)}
+    out = {}
+    for n, c in cols.items():  # scalar numeric properties (list properties are not attributes)
+        c = np.asarray(c)
+        if c.dtype.kind in "fiub" and (c.ndim == 1 or (c.ndim == 2 and c.shape[1] == 1)):
+            out[n] = c.reshape(-1)
+    return out
 
 
 def ply_attributes(path: str, raw: dict, n_vertices: int, n_faces: int) -> dict[str, np.ndarray]:
