@@ -282,3 +282,12 @@ def test_written_scene_keeps_changed_attributes(tmp_path):
     np.testing.assert_allclose(q["quad.vertex_color"], new, rtol=1e-6)
     np.testing.assert_allclose(q["quad.face_color"], FACE_COLOR, rtol=1e-6)
     np.testing.assert_allclose(q["quad.face_weight"], np.array(FACE_WEIGHT)[:, None], rtol=1e-6)
+
+
+def test_an_emitter_reading_an_attribute_is_refused(tmp_path):
+    ply = write_quad_ply(tmp_path / "q.ply")
+    sc = quad_scene(ply, {"type": "diffuse"})
+    sc["quad"]["emitter"] = {"type": "area", "radiance": attr("vertex_color")}
+    scene = dr.load_scene(sc)
+    with pytest.raises(SceneError, match="mesh_attribute.*emitter.*not supported yet"):
+        Renderer(scene)
