@@ -22,7 +22,7 @@ few ``mean_ratio_se`` of 1.
                                                               # roughplastic*, blendbsdf*,
                                                               # mask_twosided*,
                                                               # roughdielectric*, beckmann*,
-                                                              # principled*
+                                                              # principled*, mesh_attribute*
     python benchmarks/bench_materials.py --write-reference blendbsdf   # only that one
     python benchmarks/bench_materials.py --cases principled-all --res 48 --spp 256 --ref-spp 1024
 """
@@ -257,6 +257,40 @@ def make_sphere_obj(path, subdivisions=4):
             f.write(f"f {a}//{a} {b}//{b} {c}//{c}\n")
 
 
+def make_attribute_sphere_ply(path, subdivisions=2):
+    """A binary PLY icosphere (with vertex normals) carrying mesh attributes in the property
+    names Mitsuba's PLY loader groups: float ``r g b`` (-> ``vertex_color``: a smooth function of
+    the position), face ``color_0..2`` (-> ``face_color``) and ``weight_0`` (-> ``face_weight``),
+    pseudo-random per face (a fixed formula of the face index)."""
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=subdivisions)
+    v = np.asarray(m.vertices, np.float64)
+    f = np.asarray(m.faces, np.int64)
+    vd = np.zeros(len(v), [(n, "<f4") for n in ("x", "y", "z", "nx", "ny", "nz", "r", "g", "b")])
+    for k, n in enumerate("xyz"):
+        vd[n] = v[:, k]
+        vd["n" + n] = m.vertex_normals[:, k]
+        vd["rgb"[k]] = np.clip(0.5 + 0.4 * v[:, k], 0.1, 0.9)
+    h = lambda i, s: (np.sin((i + 1) * s) * 43758.5453) % 1.0  # noqa: E731 - a fixed hash
+    i = np.arange(len(f), dtype=np.float64)
+    fd = np.zeros(len(f), [("n", "u1"), ("i", "<i4", (3,)), ("color_0", "<f4"),
+                           ("color_1", "<f4"), ("color_2", "<f4"), ("weight_0", "<f4")])
+    fd["n"] = 3
+    fd["i"] = f
+    for k, s in enumerate((12.9898, 78.233, 37.719)):
+        fd[f"color_{k}"] = 0.1 + 0.8 * h(i, s)
+    fd["weight_0"] = h(i, 93.989)
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(v)}"]
+    header += [f"property float {n}" for n in vd.dtype.names]
+    header += [f"element face {len(f)}", "property list uchar int vertex_indices"]
+    header += [f"property float {n}" for n in fd.dtype.names[2:]] + ["end_header"]
+    with open(path, "wb") as out:
+        out.write(("\n".join(header) + "\n").encode("ascii"))
+        out.write(vd.tobytes())
+        out.write(fd.tobytes())
+
+
 def _bsdf_xml(name, part, renderer):
     """The sphere's or the floor's BSDF XML of case ``name`` for ``renderer`` (ours / mitsuba)."""
     spec = BSDFS[name]
@@ -458,6 +492,28 @@ PRINCIPLED_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="o
 """)
 
 
+MESH_ATTRIBUTE_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="ply"><string name="filename" value="mesh_attribute_sphere.ply"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
+    <bsdf type="diffuse"><texture type="mesh_attribute" name="reflectance">
+      <string name="name" value="vertex_color"/></texture></bsdf></shape>
+  <shape type="ply"><string name="filename" value="mesh_attribute_sphere.ply"/>
+    <transform name="to_world"><scale value="0.85"/><translate x="0.9"/></transform>
+    <bsdf type="blendbsdf"><texture type="mesh_attribute" name="weight">
+        <string name="name" value="face_weight"/></texture>
+      <bsdf type="diffuse"><texture type="mesh_attribute" name="reflectance">
+        <string name="name" value="face_color"/><float name="scale" value="0.8"/></texture></bsdf>
+      <bsdf type="roughconductor"><string name="material" value="Au"/><float name="alpha" value="0.3"/>
+        <string name="distribution" value="ggx"/></bsdf></bsdf></shape>
+  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
+  <emitter type="directional"><vector name="direction" x="-0.4" y="-1" z="0.5"/>
+    <rgb name="irradiance" value="1.5"/></emitter>
+</scene>
+""")
+
+
 def _write_xml_reference(stem, xml_text, spp):
     """tests/data/reference/<stem>.xml (``xml_text``) and <stem>.exr: Mitsuba's render of it
     (the sphere.obj the scenes use is made when missing)."""
@@ -489,6 +545,18 @@ def write_reference(spp=8192, others=True):
         write_roughdielectric_reference(4 * spp)
         write_beckmann_reference(4 * spp)
         write_principled_reference(4 * spp)
+        write_mesh_attribute_reference(4 * spp)
+
+
+def write_mesh_attribute_reference(spp=32768):
+    """tests/data/reference/mesh_attribute.{xml,exr} and mesh_attribute_sphere.ply: two
+    spheres whose materials read mesh attributes (a diffuse vertex colour; a blend of a diffuse
+    face colour times 0.8 and rough gold, weighted by a face attribute) on a floor, under a
+    uniform environment and a directional light, path traced to depth 4, for the bias test in
+    tests/core/test_mesh_attribute.py."""
+    os.makedirs(REF_DIR, exist_ok=True)
+    make_attribute_sphere_ply(os.path.join(REF_DIR, "mesh_attribute_sphere.ply"))
+    _write_xml_reference("mesh_attribute", MESH_ATTRIBUTE_XML, spp)
 
 
 def write_roughplastic_reference(spp=32768):
@@ -617,7 +685,7 @@ def main():
                          "independent renders): noise_ours, noise_mitsuba")
     ap.add_argument("--write-reference", nargs="?", const="all", default=None,
                     choices=["all", "materials", "roughplastic", "blendbsdf", "mask_twosided",
-                             "roughdielectric", "beckmann", "principled"],
+                             "roughdielectric", "beckmann", "principled", "mesh_attribute"],
                     help="write tests/data/reference/ images (Mitsuba) and exit")
     a = ap.parse_args()
     from diffrender.engine import init
@@ -639,7 +707,8 @@ def main():
          "beckmann": write_beckmann_reference,
          "principled": write_principled_reference,
          "blendbsdf": write_blendbsdf_reference,
-         "mask_twosided": write_mask_twosided_reference}[a.write_reference]()
+         "mask_twosided": write_mask_twosided_reference,
+         "mesh_attribute": write_mesh_attribute_reference}[a.write_reference]()
         return
     cases = select_cases(a.cases)
     tmp = tempfile.mkdtemp()

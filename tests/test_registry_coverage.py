@@ -86,6 +86,8 @@ TEXTURE_CASES = {
                       "test_reverse_mode_matches_finite_differences", "paint.reflectance.color0")],
     "shader": [("tests/core/test_shaders.py", "test_shader_parameter_gradients",
                 "wood.reflectance.frequency")],
+    "mesh_attribute": [("tests/core/test_mesh_attribute.py",
+                        "test_attribute_gradients_match_finite_differences", "quad.vertex_color")],
     # loads as a constant slot (the value without colour conversion): the constant case
     "rawconstant": [("tests/core/test_gradients.py", "test_reverse_mode_matches_finite_differences",
                      "wallmat.reflectance")],

@@ -32,7 +32,8 @@ from .types import Hit, SurfaceInteraction, ivec3, vec2, vec3
 Tri = ti.types.struct(v0=vec3, e1=vec3, e2=vec3)
 #: Per-triangle uv tangents dp/du, dp/dv (see :func:`uv_tangents`).
 TriTangents = ti.types.struct(dpdu=vec3, dpdv=vec3)
-TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32)
+#: vertex indices (merged), shape, and the triangle's index in the merged (shape-order) list
+TriInfo = ti.types.struct(vi=ivec3, shape_id=ti.i32, orig=ti.i32)
 #: Traversal uses a wide BVH (:func:`bvh.collapse_wide`): nodes of up to ``WIDTH`` children
 #: whose boxes are tested together (one SIMD slab test), and leaves of packets of
 #: ``LEAF_WIDTH`` triangles tested together (Möller–Trumbore on the lanes). Per node, six
@@ -305,7 +306,8 @@ class Geometry:
             ng = np.where(ln > 0, ng / np.where(ln > 0, ln, 1), 0)
             self.tri_n.from_numpy(_pad(ng.astype(np.float32), nt))
             self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
-                                      "shape_id": _pad(self._s[order].astype(np.int32), nt)})
+                                      "shape_id": _pad(self._s[order].astype(np.int32), nt),
+                                      "orig": _pad(order.astype(np.int32), nt)})
             UV = self._uv
             du, dv = uv_tangents(v0, v1, v2, UV[F[:, 0]], UV[F[:, 1]], UV[F[:, 2]])
             eu, ev = uv_tangents(v0, v1, v2)
@@ -501,7 +503,8 @@ class Geometry:
         si = SurfaceInteraction(valid=0, t=hit.t, p=o, ng=ti.Vector([0.0, 0.0, 1.0]),
                                 ns=ti.Vector([0.0, 0.0, 1.0]), uv=ti.Vector([0.0, 0.0]),
                                 dp_du=ti.Vector([1.0, 0.0, 0.0]),
-                                dp_dv=ti.Vector([0.0, 1.0, 0.0]), shape=-1, tri=hit.tri, bsdf=-1, emitter=-1)
+                                dp_dv=ti.Vector([0.0, 1.0, 0.0]), shape=-1, tri=hit.tri, bsdf=-1, emitter=-1,
+                                bc=ti.Vector([hit.b1, hit.b2]))
         if hit.tri >= 0:
             tr = self.tris[hit.tri]
             info = self.tri_info[hit.tri]

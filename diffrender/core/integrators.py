@@ -79,7 +79,8 @@ class Integrator:
         bpdf = 0.0
         if em.pdf > 0.0:
             wo = to_local(s, t, si.ns, em.d)
-            f, bp = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo, g)
+            f, bp = self.bsdfs.eval_pdf(si.bsdf, self.bsdfs.textures.point(self.geometry, si),
+                                        wi, wo, g)
             bpdf = bp
             if f.max() > 0.0 and em.weight.max() > 0.0:
                 if self.visible_em(si.p, si.ng, em):
@@ -104,9 +105,10 @@ class Integrator:
         result = ti.Vector([0.0, 0.0, 0.0])
         hit = self.geometry.intersect(o, d, tmax)
         si = self.geometry.surface(hit, o, d)
+        tp = self.bsdfs.textures.point(self.geometry, si)
         aovs = ti.Vector([0.0] * N_AOV)
         if ti.static(with_aovs):
-            aovs = first_hit_aovs(self.bsdfs, si)
+            aovs = first_hit_aovs(self.bsdfs, si, tp)
         if ti.static(self.emitters.env >= 0):
             if not si.valid and not hide_emitters:
                 le, _uv = self.emitters.env_eval(d)
@@ -130,7 +132,7 @@ class Integrator:
                     result += c * w
             for j in range(n_bsdf):
                 base = direct_bsdf_dim(j, n_em)
-                bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand(key, base), rand2(key, base + 1), g)
+                bs = self.bsdfs.sample(si.bsdf, tp, wi, rand(key, base), rand2(key, base + 1), g)
                 if bs.pdf > 0.0 and bs.weight.max() > 0.0:
                     wo = to_world(s, t, si.ns, bs.wo)
                     ro = offset_origin(si.p, si.ng, wo)

@@ -59,10 +59,11 @@ class NullRecorder:
 
 
 @ti.func
-def first_hit_aovs(bsdfs: ti.template(), si):
+def first_hit_aovs(bsdfs: ti.template(), si, tp):
+    """The AOVs of the first hit ``si`` (``tp``: its texture point)."""
     a = ti.Vector([0.0] * N_AOV)
     if si.valid:
-        alb = bsdfs.albedo(si.bsdf, si.uv)
+        alb = bsdfs.albedo(si.bsdf, tp)
         a = ti.Vector([si.t, si.ns.x, si.ns.y, si.ns.z, alb.x, alb.y, alb.z, 1.0])
     return a
 
@@ -95,11 +96,12 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
     while active:
         hit = integ.geometry.intersect(ray_o, ray_d, ray_t)
         si = integ.geometry.surface(hit, ray_o, ray_d)
+        tp = integ.bsdfs.textures.point(integ.geometry, si)  # what texture lookups read
         if ti.static(rec.RECORDS):
             rec.vertex(i, depth, hit, si, ray_d)
         if ti.static(with_aovs):
             if depth == 0:
-                aovs = first_hit_aovs(integ.bsdfs, si)
+                aovs = first_hit_aovs(integ.bsdfs, si, tp)
         # Emission found by the previous BSDF sample (or the camera ray).
         if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
             if ti.static(rec.NEEDS_RADIANCE):
@@ -131,7 +133,7 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
         em = integ.emitters.sample_direction(si.p, rand_emitter(key, depth))
         if em.pdf > 0.0:
             wo_l = to_local(s, t, si.ns, em.d)
-            f, bpdf = integ.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo_l, g)
+            f, bpdf = integ.bsdfs.eval_pdf(si.bsdf, tp, wi, wo_l, g)
             if f.max() > 0.0 and em.weight.max() > 0.0:
                 if integ.visible_em(si.p, si.ng, em):
                     w = 1.0
@@ -142,7 +144,7 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                     if ti.static(rec.RECORDS):
                         rec.light(i, depth, em, wo_l, w)
         # BSDF sampling.
-        bs = integ.bsdfs.sample(si.bsdf, si.uv, wi, rand_lobe(key, depth),
+        bs = integ.bsdfs.sample(si.bsdf, tp, wi, rand_lobe(key, depth),
                                 rand_direction(key, depth), g)
         wo = to_world(s, t, si.ns, bs.wo)
         if ti.static(rec.RECORDS):

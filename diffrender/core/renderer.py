@@ -22,7 +22,7 @@ from .pool import POOL
 from .pool import Mismatch as _Mismatch
 from .pool import make as _make
 from .shaders import reported
-from .upload import SceneUpload, where_in
+from .upload import MESH_ATTRIBUTE, SceneUpload, where_in
 
 AOV_NAMES = ("depth", "normal", "albedo", "alpha")
 SUPPORTED_INTEGRATORS = ("path", "direct")
@@ -313,7 +313,8 @@ class Renderer:
             self._note_texture_edges(pmap)
         tex_params = [n for n in params if n not in geo]
         geo_info = [self._geom_param(n) for n in geo]
-        slots = [self._param_slot(n) for n in tex_params]
+        attrs = [n for n in tex_params if pmap.info(n).kind == MESH_ATTRIBUTE]
+        slots = [self._param_slot(n) for n in tex_params if n not in attrs]
         spp, md, integ = self._diff_settings(spp, max_depth)
         self.update()
         out = {}
@@ -330,8 +331,14 @@ class Renderer:
             finally:
                 tex.differentiate()
             vg = tex.values.grad.to_numpy()
+            if attrs:
+                ag = tex.mesh.values.grad.to_numpy()
+                for requested in attrs:
+                    a = pmap.info(requested)
+                    out[requested] = tex.mesh.gradient(ag, a.owner, a.key, pmap[requested])
             tg = None
-            for requested, (name, slot, where) in zip(tex_params, slots):
+            for requested, (name, slot, where) in zip([n for n in tex_params if n not in attrs],
+                                                      slots):
                 if where == "texels":
                     if tg is None:
                         tg = tex.texels.grad.to_numpy()
@@ -412,7 +419,20 @@ class Renderer:
         tex = self.textures
         seed_values = np.zeros((tex.n_slots, 2, 3), np.float32)
         seed_texels = None
+        seed_attrs = None
         for name, t in tangents.items():
+            if pmap.info(name).kind == MESH_ATTRIBUTE:
+                a = pmap.info(name)
+                if seed_attrs is None:
+                    seed_attrs = np.zeros(tex.mesh.values.shape + (3,), np.float32)
+                shape = np.shape(pmap[name])
+                try:
+                    t = np.broadcast_to(np.asarray(t, np.float32), shape)
+                except ValueError:
+                    raise GradientError(f"tangent of '{name}' has shape {np.shape(t)}, expected "
+                                        f"{shape}") from None
+                tex.mesh.add_seed(seed_attrs, a.owner, a.key, t)
+                continue
             cname, slot, where = self._param_slot(name)
             shape = np.shape(self.scene.parameters()[cname])
             t = np.asarray(t, np.float32)
@@ -432,10 +452,12 @@ class Renderer:
         dint = self._diff_integrator(md, spp_per_pass)
         fw = int(self.sensor.film.width)
         with reported(self.shaders()):
-            out += self._jvp_passes(dint, tex, seed_values, seed_texels, spp, seed, md, integ)
+            out += self._jvp_passes(dint, tex, seed_values, seed_texels, spp, seed, md, integ,
+                                    seed_attrs)
         return out
 
-    def _jvp_passes(self, dint, tex, seed_values, seed_texels, spp, seed, md, integ):
+    def _jvp_passes(self, dint, tex, seed_values, seed_texels, spp, seed, md, integ,
+                    seed_attrs=None):
 
         out = np.zeros((self.film.height, self.film.width, 3), np.float32)
         fw = int(self.sensor.film.width)
@@ -448,6 +470,9 @@ class Renderer:
                 tex.differentiate()
         if seed_texels is not None and np.any(seed_texels):
             out += dint.jvp(tex.texels, seed_texels, spp, int(seed) & 0xFFFFFFFF, depth_limit(md), integ, fw)
+        if seed_attrs is not None and np.any(seed_attrs):
+            out += dint.jvp(tex.mesh.values, seed_attrs, spp, int(seed) & 0xFFFFFFFF,
+                            depth_limit(md), integ, fw)
         return out
 
 

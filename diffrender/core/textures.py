@@ -1,7 +1,9 @@
 """Colour parameters: every reflectance / radiance / intensity is a *slot* of a texture table.
 
 A slot is a constant RGB value, a bitmap (bilinear or nearest filtering, repeat / mirror /
-clamp wrapping, a 2D affine ``to_uv`` transform) or Mitsuba's ``checkerboard``. Constants and
+clamp wrapping, a 2D affine ``to_uv`` transform), Mitsuba's ``checkerboard`` or a mesh
+attribute (``mesh_attribute.py``; lookups take a texture point: :meth:`TextureTable.point`).
+Constants and
 texels live in Taichi fields, so assigning a new value (``Renderer.update`` after
 ``scene.parameters()[...] = ...``) is a field write, never a recompilation.
 
@@ -17,6 +19,8 @@ from ..engine import ti
 from ..errors import SceneError
 from ..scene.model import Texture
 from ..scene.spec import Param, PluginSpec
+from . import mesh_attribute
+from .mesh_attribute import KIND_MESH_ATTRIBUTE, POINT_DIM, UV_DIM, MeshAttributeTable, hit_point
 from .types import vec3
 from .warp import floor_f
 
@@ -50,6 +54,7 @@ SPECS = (
     PluginSpec("texture", "shader", {
         "filename": Param("string", None, "Python file defining the shader (docs/shaders.md)"),
         "to_uv": _TO_UV}, doc="user texture (Taichi function)", code=KIND_SHADER),
+    mesh_attribute.SPEC,
 )
 
 SlotInfo = ti.types.struct(kind=ti.i32, value=vec3, value2=vec3, bitmap=ti.i32,
@@ -82,9 +87,14 @@ def _bitmap_rgb(data, where):
 class TextureTable:
     """Slots and packed bitmap texels (RGB float32)."""
 
-    def __init__(self, textures: list[tuple[Texture, str]]):
-        """``textures``: (Texture, where) pairs; slot i is textures[i]."""
+    def __init__(self, textures: list[tuple[Texture, str]], shapes=()):
+        """``textures``: (Texture, where) pairs; slot i is textures[i]; ``shapes``: the scene's
+        shapes (their attributes, for ``mesh_attribute`` slots)."""
         self.n_slots = max(1, len(textures))
+        # Mesh attributes: their values, and the texture point's size (static): lookups take
+        # (u, v, b1, b2, triangle) when some slot reads an attribute, else the plain uv.
+        self.mesh = MeshAttributeTable(textures, shapes)
+        self.point_dim = POINT_DIM if self.mesh.enabled else UV_DIM
         self._bitmaps: list[tuple[int, tuple[int, int]]] = []  # slot -> (offset, (h, w))
         n_texels = 0
         self._slot_bitmap = {}
@@ -149,6 +159,8 @@ class TextureTable:
             return KIND_CHECKER
         if tex.type == "shader":
             return KIND_SHADER + self.shader_list.index(tex.extra["shader"])
+        if tex.type == "mesh_attribute":
+            return KIND_MESH_ATTRIBUTE
         return KIND_CONSTANT  # unknown types are refused by ``upload``
 
     def kinds_of(self, slots) -> tuple:
@@ -160,7 +172,7 @@ class TextureTable:
     def upload(self, i: int) -> None:
         """(Re-)upload slot ``i`` from its Texture (same bitmap size as at construction)."""
         tex, where = self.textures[i], self.wheres[i]
-        if tex.type in ("constant", "bitmap", "checkerboard", "shader") \
+        if tex.type in ("constant", "bitmap", "checkerboard", "shader", "mesh_attribute") \
                 and self._kind_code(tex) != self._slot_kinds[i]:
             raise SceneError(f"a texture cannot change its type once the renderer is built "
                              f"(now '{tex.type}')", where)
@@ -208,9 +220,15 @@ class TextureTable:
             self._set_value(i, 1, zero)
             self.slots[i] = SlotInfo(kind=KIND_SHADER + k, value=np.full(3, 0.5, np.float32),
                                      value2=zero, bitmap=-1, uv0=uv0, uv1=uv1, swap=0)
+        elif tex.type == "mesh_attribute":
+            scale = np.full(3, float(tex.extra.get("scale", 1.0)), np.float32)
+            self._set_value(i, 0, zero)
+            self._set_value(i, 1, zero)
+            self.slots[i] = SlotInfo(kind=KIND_MESH_ATTRIBUTE, value=scale, value2=zero,
+                                     bitmap=self.mesh.binding[i], uv0=uv0, uv1=uv1, swap=0)
         else:
             raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
-                             "checkerboard or shader)", where)
+                             "checkerboard, mesh_attribute or shader)", where)
         self.values.from_numpy(self._values_np)
         self.values_const.from_numpy(self._values_np)
 
@@ -230,6 +248,31 @@ class TextureTable:
         self.texels.from_numpy(full)
 
     # --- Taichi side ---------------------------------------------------------------------
+
+    @ti.func
+    def point(self, geometry: ti.template(), si):
+        """The texture point of the surface interaction ``si`` (what the lookups take): its uv,
+        or in scenes with a mesh attribute (u, v, b1, b2, merged triangle index)."""
+        if ti.static(self.point_dim == UV_DIM):
+            return si.uv
+        else:
+            t = -1
+            if si.valid != 0:
+                t = geometry.tri_info[si.tri].orig
+            return hit_point(si.uv, si.bc.x, si.bc.y, t)
+
+    @ti.func
+    def point_at(self, uv, b1, b2, tri):
+        """The texture point of ``uv`` at barycentrics (b1, b2) of merged triangle ``tri``."""
+        if ti.static(self.point_dim == UV_DIM):
+            return uv
+        else:
+            return hit_point(uv, b1, b2, tri)
+
+    @ti.func
+    def point_uv(self, uv):
+        """The texture point of plain texture coordinates (no surface: the environment)."""
+        return self.point_at(uv, 0.0, 0.0, -1)
 
     @ti.func
     def _wrap(self, x, n, mode):
@@ -313,6 +356,9 @@ class TextureTable:
                         my = (tuv.y - floor_f(tuv.y)) > 0.5
                         if (mx != my) != (s.swap != 0):
                             res = self.value(slot, 1, uv)
+                if ti.static(KIND_MESH_ATTRIBUTE in kinds):
+                    if s.kind == KIND_MESH_ATTRIBUTE:
+                        res = self.mesh.eval(s.bitmap, uv) * s.value.x
                 for k in ti.static(range(len(self.tex_glue))):
                     if ti.static(KIND_SHADER + k in kinds):
                         if s.kind == KIND_SHADER + k:
@@ -378,15 +424,26 @@ class TextureTable:
         return out
 
     @ti.kernel
-    def _eval_kernel(self, slot: ti.i32, uv: ti.types.ndarray(), out: ti.types.ndarray()):
-        for i in range(uv.shape[0]):
-            v = self.eval(slot, ti.Vector([uv[i, 0], uv[i, 1]]))
+    def _eval_kernel(self, slot: ti.i32, pts: ti.types.ndarray(), out: ti.types.ndarray()):
+        for i in range(pts.shape[0]):
+            p = self.point_at(ti.Vector([pts[i, 0], pts[i, 1]]), pts[i, 2], pts[i, 3],
+                              ti.cast(pts[i, 4], ti.i32))
+            v = self.eval(slot, p)
             for c in ti.static(range(3)):
                 out[i, c] = v[c]
 
-    def evaluate(self, slot: int, uv: np.ndarray) -> np.ndarray:
-        """Evaluate a slot at many uvs (N, 2) -> (N, 3) (tests, host-side use)."""
-        uv = np.ascontiguousarray(uv, np.float32).reshape(-1, 2)
+    def evaluate(self, slot: int, uv: np.ndarray, bary=None, tri=None) -> np.ndarray:
+        """Evaluate a slot at many uvs (N, 2) -> (N, 3) (tests, host-side use); a mesh
+        attribute also needs the barycentrics ``bary`` (N, 2: b1, b2) and merged triangle
+        indices ``tri`` (N,)."""
+        uv = np.asarray(uv, np.float32).reshape(-1, 2)
+        pts = np.zeros((uv.shape[0], 5), np.float32)
+        pts[:, :2] = uv
+        pts[:, 4] = -1.0
+        if bary is not None:
+            pts[:, 2:4] = np.asarray(bary, np.float32).reshape(-1, 2)
+        if tri is not None:
+            pts[:, 4] = np.asarray(tri, np.float32).reshape(-1)
         out = np.zeros((uv.shape[0], 3), np.float32)
-        self._eval_kernel(slot, uv, out)
+        self._eval_kernel(slot, np.ascontiguousarray(pts), out)
         return out

@@ -19,10 +19,10 @@ Hit = ti.types.struct(t=ti.f32, tri=ti.i32, b1=ti.f32, b2=ti.f32)
 
 #: A surface interaction: position, geometric and shading normals, uv, the uv tangents
 #: dp/du and dp/dv (world space, per triangle; Mitsuba's rules, see ``geometry.uv_tangents``),
-#: ids.
+#: ids, and the hit's barycentrics ``bc`` = (b1, b2) (mesh attributes interpolate with them).
 SurfaceInteraction = ti.types.struct(
     valid=ti.i32, t=ti.f32, p=vec3, ng=vec3, ns=vec3, uv=vec2, dp_du=vec3, dp_dv=vec3,
-    shape=ti.i32, tri=ti.i32, bsdf=ti.i32, emitter=ti.i32)
+    shape=ti.i32, tri=ti.i32, bsdf=ti.i32, emitter=ti.i32, bc=vec2)
 
 #: The differential geometry a perturbing BSDF (normalmap, bumpmap) needs, expressed in the
 #: local shading frame the integrator evaluates BSDFs in: dp/du, dp/dv and the geometric normal.

@@ -22,6 +22,7 @@ from .emitters import EmitterTable
 from .film import Film
 from .geometry import Geometry, capacity_class
 from .integrators import Integrator
+from .mesh_attribute import check_shape
 from .textures import TextureTable
 from .pool import make
 
@@ -36,6 +37,8 @@ GEOMETRY_KINDS = ("vertex_positions", "to_world")
 CAMERA_KINDS = ("to_world", *SENSOR_SCALARS)
 #: the parameter kind of a point light's position
 LIGHT_POSITION = "position"
+#: the parameter kind of a shape's mesh attribute (``<shape>.vertex_color``)
+MESH_ATTRIBUTE = "mesh_attribute"
 
 
 def where_in(scene, what):
@@ -125,6 +128,21 @@ class SceneUpload:
         self.bsdf_rows = rows.rows
         self.shape_bsdf, self.shape_emitter = shape_bsdf, shape_emitter
         self.emitter_rows = emitter_rows
+        self._check_mesh_attributes(scene)
+
+    def _check_mesh_attributes(self, scene):
+        """Every ``mesh_attribute`` a shape's BSDF reads names an attribute of that shape (1 or
+        3 channels; 1 where it is read as a float); emitters do not read them."""
+        for r in self.emitter_rows:
+            for key in ("slot", "scale_slot"):
+                s = r.get(key, -1)
+                if 0 <= s < len(self.slots) and self.slots[s][0].type == "mesh_attribute":
+                    raise SceneError("a mesh_attribute texture as an emitter's radiance is not "
+                                     "supported yet (BSDF parameters only)", r["where"])
+        if not any(t.type == "mesh_attribute" for t, _ in self.slots):
+            return
+        for i, sh in enumerate(scene.shapes):
+            check_shape(sh, sh.id or f"shape_{i}", where_in(scene, f"shape '{sh.id or i}' bsdf"))
 
     @staticmethod
     def emitter_row(em, slot, where):
@@ -208,8 +226,13 @@ class SceneUpload:
                  types_of([r.get("scale_slot", -1) for r in emitter_rows]),
                  tuple(sorted({bsdf_rows[r["comp1"]]["type"] for r in bsdf_rows
                                if r["kind"] == 1 and r["comp1"] >= 0})))
+        attrs = sorted({(i, t.extra["name"]) for t, _ in self.slots if t.type == "mesh_attribute"
+                        for i, sh in enumerate(scene.shapes) if t.extra["name"] in sh.attributes})
+        mesh_attr = (n_tris, sum(len(scene.shapes[i].attributes[n]) for i, n in attrs)) \
+            if any(t.type == "mesh_attribute" for t, _ in self.slots) else None
         return (len(self.slots),
                 tuple(np.shape(t.data)[:2] for t, _ in self.slots if t.type == "bitmap"),
+                mesh_attr,
                 len(bsdf_rows), len(emitter_rows), em_tris, capacity_class(n_tris),
                 capacity_class(n_verts), capacity_class(len(scene.shapes)), self.max_leaf,
                 film.width, film.height, tuple(film.crop) if film.crop else None,
@@ -228,7 +251,7 @@ class SceneUpload:
         """The components, made in (or recycled from) the device set ``dset``."""
         scene = self.scene
         c = {}
-        c["textures"] = make(dset, "textures", TextureTable, self.slots)
+        c["textures"] = make(dset, "textures", TextureTable, self.slots, scene.shapes)
         c["geometry"] = make(dset, "geometry", Geometry, scene.shapes, self.shape_bsdf,
                              self.shape_emitter, self.max_leaf)
         c["bsdfs"] = make(dset, "bsdfs", BSDFTable, c["textures"], self.bsdf_rows, self.shaders)
@@ -262,6 +285,8 @@ class SceneUpload:
                     r.camera.update(self.sensor)
             elif kind == LIGHT_POSITION:
                 r.emitters.set_position(self.emitter_index[id(owner)], owner.position)
+            elif kind == MESH_ATTRIBUTE:
+                r.textures.mesh.upload(owner, p.key)
             else:
                 tex = owner.params.get(p.key) if hasattr(owner, "params") else None
                 if not (isinstance(tex, Texture) and id(tex) in self.slot_of):

@@ -84,7 +84,7 @@ class Shape:
     normals or None for face normals (``face_normals=true``; a mesh file without normals gets
     Mitsuba's smooth, angle-weighted normals, as in Mitsuba); ``uvs`` (N, 2) or None. ``id`` is
     always set by the loader: the scene id, else ``shape_<index>``. ``local_vertices`` and ``to_world`` keep the object-space data for parameters that
-    move the shape.
+    move the shape. ``attributes``: the mesh attributes the ``mesh_attribute`` texture reads.
     """
 
     type: str
@@ -99,6 +99,9 @@ class Shape:
     local_normals: np.ndarray | None = None
     id: str | None = None
     filename: str | None = None
+    #: Mitsuba's mesh attributes (PLY vertex / face properties): name (``vertex_*`` /
+    #: ``face_*``) -> (rows, channels) float32, one row per vertex / face
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

@@ -9,7 +9,9 @@ Naming convention (also in ``docs/scene-format.md``):
   ``<emitter_id or emitter_<i>>.intensity`` (point) with ``i`` the index in ``Scene.emitters``,
   and ``<emitter_id or emitter_<i>>.position`` for point lights (Mitsuba's ``position``).
 - Shapes: ``<shape_name>.vertex_positions`` and ``<shape_name>.to_world``; a shape's name is its
-  id, else ``shape_<index>``.
+  id, else ``shape_<index>``. Its mesh attributes (PLY vertex / face properties, read by the
+  ``mesh_attribute`` texture) are ``<shape_name>.<attribute>`` (``shape_0.vertex_color``), as
+  Mitsuba's traverse names them; the texture itself has no parameter.
 - Sensors: ``<sensor_id or sensor>.to_world`` and ``.fov`` (unnamed sensors after the first are
   ``sensor_<i>``), ``.principal_point_offset_x`` / ``_y`` when the scene gives them; a sensor
   given by pixel intrinsics has ``.fx .fy .cx .cy .k1 .k2 .k3 .p1 .p2`` instead of ``.fov``.
@@ -52,6 +54,8 @@ class Parameter:
             return tex.extra[parts[2]]
         if f == "vertices":
             return o.vertices
+        if f.startswith("attributes."):
+            return o.attributes[f[len("attributes."):]]
         return getattr(o, f)
 
     def set(self, value) -> None:
@@ -70,6 +74,10 @@ class Parameter:
             return
         if f == "vertices":
             o.vertices = np.asarray(value, np.float64).reshape(o.vertices.shape)
+            return
+        if f.startswith("attributes."):
+            name = f[len("attributes."):]
+            o.attributes[name] = np.asarray(value, np.float32).reshape(o.attributes[name].shape)
             return
         if f == "to_world" and hasattr(o, "local_vertices") and o.local_vertices is not None:
             m = np.asarray(value, np.float64).reshape(4, 4)
@@ -102,6 +110,8 @@ def _texture_params(prefix: str, owner, pname: str, tex: Texture) -> list[Parame
     if tex.type == "checkerboard":
         return [Parameter(f"{prefix}.{pname}.{c}", owner, f"params.{pname}.{c}")
                 for c in ("color0", "color1")]
+    if tex.type == "mesh_attribute":  # its values are the shapes' parameters
+        return []
     return [Parameter(f"{prefix}.{pname}", owner, f"params.{pname}")]
 
 
@@ -169,6 +179,8 @@ def parameters(scene: Scene) -> dict[str, Parameter]:
                         add(p)
         add(Parameter(f"{name}.vertex_positions", sh, "vertices"))
         add(Parameter(f"{name}.to_world", sh, "to_world"))
+        for aname in sh.attributes:
+            add(Parameter(f"{name}.{aname}", sh, f"attributes.{aname}"))
     for ename, em in zip(emitter_names(scene), scene.emitters):
         if em.type == "area":
             continue

@@ -7,7 +7,8 @@ none, and bakes ``flip_normals`` in.
 - OBJ: parsed here, exactly as Mitsuba's loader: polygons are fanned ``(0,1,2), (0,2,3), ...``,
   a vertex is one distinct ``v/vt/vn`` triple (in order of first use), ``flip_tex_coords``
   (default true) maps ``v -> 1 - v``, non-finite values are errors naming the file and line.
-- PLY: through ``trimesh`` (ASCII and binary), keeping vertex normals and uvs when present.
+- PLY: through ``trimesh`` (ASCII and binary), keeping vertex normals and uvs when present,
+  and the other vertex / face properties as Mitsuba's mesh attributes (:func:`ply_attributes`).
 - Analytic shapes use Mitsuba's object-space geometry and uv conventions:
   rectangle ``[-1, 1]^2`` at ``z = 0`` with normal +Z and ``uv = (x + 1, y + 1) / 2``;
   cube ``[-1, 1]^3`` with Mitsuba's 24 vertices / 12 triangles and per-face uvs;
@@ -292,7 +293,9 @@ def check_ply_header(path: str, data: bytes) -> dict[str, int]:
     return counts
 
 
-def load_ply(path: str, flip_tex_coords: bool = False):
+def load_ply(path: str, flip_tex_coords: bool = False, attributes: dict | None = None):
+    """``(vertices, faces, normals, uvs)`` of a PLY file; ``attributes``, when given, receives
+    its mesh attributes (:func:`ply_attributes`)."""
     check_file_size(path)
     try:
         with open(path, "rb") as f:
@@ -306,6 +309,9 @@ def load_ply(path: str, flip_tex_coords: bool = False):
             d = trimesh.exchange.ply.load_ply(io.BytesIO(data), prefer_color=None,
                                               fix_texture=False)
         out = _ply_arrays(path, d, flip_tex_coords)
+        if attributes is not None:
+            raw = (d.get("metadata") or {}).get("_ply_raw") or {}
+            found = ply_attributes(path, raw, len(out[0]), len(out[1]))
     except MeshFileError:
         raise
     except MemoryError:
@@ -318,7 +324,88 @@ def load_ply(path: str, flip_tex_coords: bool = False):
         if name in declared and got < declared[name]:
             raise MeshFileError(f"{path}: the header declares {declared[name]} '{name}' elements, "
                                 f"the file holds {got} (truncated or corrupt)")
+    if attributes is not None:
+        attributes.update(found)
     return out
+
+
+#: Property names a PLY element's attributes never take (Mitsuba's reserved names).
+_PLY_RESERVED = {"vertex": {"x", "y", "z", "nx", "ny", "nz", "u", "v", "texture_u", "texture_v",
+                            "s", "t"},
+                 "face": {"vertex_index", "vertex_indices"}}
+#: The postfix families of a multi-channel attribute (``{prefix}_x``, ``_y``, ``_z``, ...):
+#: family k is ``_PLY_POSTFIXES[k]``; the r/g/b family gets the name ``{prefix}_color``.
+_PLY_POSTFIXES = ("xyzw", "rgba", "0123", "1234")
+_PLY_RGB_FAMILY = 1
+
+
+def _ply_columns(block) -> dict[str, np.ndarray]:
+    """One element of trimesh's raw PLY data as ``{property: (N,) array}`` in file order
+    (binary files: a structured array; ASCII files: a dict of (N, 1) arrays)."""
+    data = block.get("data") if isinstance(block, dict) else None
+    cols: dict[str, np.ndarray] = {}
+    if isinstance(data, np.ndarray) and data.dtype.names:
+        for n in data.dtype.names:
+            cols[n] = data[n]
+    elif isinstance(data, dict):
+        cols = dict(data)
+    out = {}
+    for n, c in cols.items():  # scalar numeric properties (list properties are not attributes)
+        c = np.asarray(c)
+        if c.dtype.kind in "fiub" and (c.ndim == 1 or (c.ndim == 2 and c.shape[1] == 1)):
+            out[n] = c.reshape(-1)
+    return out
+
+
+def ply_attributes(path: str, raw: dict, n_vertices: int, n_faces: int) -> dict[str, np.ndarray]:
+    """Mitsuba 3.9.1's mesh attributes of a PLY file (``{name: (rows, channels) float32}``):
+    the vertex / face properties other than positions, normals, uvs and indices, named
+    ``vertex_<prefix>`` / ``face_<prefix>``. ``r g b [a]`` (or ``red green blue [alpha]``) are
+    ``<element>_color``; consecutive properties ``<prefix>_<postfix>`` whose postfixes run
+    through one family (``x y z w``, ``r g b a`` (named ``<prefix>_color``), ``0 1 2 3``,
+    ``1 2 3 4``) are one attribute of 1 or 3 channels (Mitsuba ignores other counts, and
+    properties without a ``_`` postfix). Values are kept as stored: 8-bit colours are not
+    divided by 255 and nothing is sRGB-decoded (as Mitsuba's RGB variants)."""
+    out: dict[str, np.ndarray] = {}
+    for element, rows in (("vertex", n_vertices), ("face", n_faces)):
+        cols = _ply_columns(raw.get(element, {}))
+        if not cols or any(len(c) != rows for c in cols.values()):
+            continue  # e.g. polygons triangulated by the reader: no per-triangle rows
+        names = [n for n in cols if n not in _PLY_RESERVED[element]]
+        for trio in (("r", "g", "b"), ("red", "green", "blue")):
+            if all(n in cols for n in trio):
+                alpha = "a" if trio[0] == "r" else "alpha"
+                used = list(trio) + ([alpha] if alpha in cols else [])
+                out[f"{element}_color"] = np.stack([cols[n] for n in used], 1).reshape(rows, -1)
+                names = [n for n in names if n not in used + ["r", "g", "b", "a"]]
+                break
+        i, seen = 0, set()
+        while i < len(names):
+            prefix, _, post = names[i].rpartition("_")
+            if not prefix or len(post) != 1 or prefix in seen:
+                i += 1
+                continue
+            fam = next((k for k, f in enumerate(_PLY_POSTFIXES) if f[0] == post), None)
+            if fam is None:
+                i += 1
+                continue
+            group = [names[i]]
+            while (i + len(group) < len(names) and len(group) < 4
+                   and names[i + len(group)] == f"{prefix}_{_PLY_POSTFIXES[fam][len(group)]}"):
+                group.append(names[i + len(group)])
+            i += len(group)
+            seen.add(prefix)
+            if len(group) not in (1, 3):
+                continue  # Mitsuba: "attribute must have either 1 or 3 fields"
+            name = f"{element}_{prefix}" + ("_color" if fam == _PLY_RGB_FAMILY else "")
+            out[name] = np.stack([cols[n] for n in group], 1).reshape(rows, -1)
+    res = {}
+    for name, a in out.items():
+        a = np.ascontiguousarray(a, np.float32)
+        if not np.all(np.isfinite(a)):
+            raise MeshFileError(f"{path}: attribute '{name}' has non-finite values")
+        res[name] = a
+    return res
 
 
 def _ply_arrays(path: str, d: dict, flip_tex_coords: bool):
@@ -355,6 +442,44 @@ def _ply_arrays(path: str, d: dict, flip_tex_coords: bool):
             uvs = uvs.copy()
             uvs[:, 1] = 1.0 - uvs[:, 1]
     return verts, faces.astype(np.int32), normals, uvs
+
+
+def ply_bytes(vertices, faces, normals=None, uvs=None, attributes=None) -> bytes:
+    """A binary little-endian PLY of a triangle mesh with its mesh attributes, named so that
+    :func:`ply_attributes` (and Mitsuba) read them back under the same names: ``<element>_color``
+    as ``r g b [a]``, any other ``<element>_<p>`` as ``<p>_0, <p>_1, ...`` (Mitsuba's
+    ``write_ply`` naming)."""
+    v = np.asarray(vertices, np.float32).reshape(-1, 3)
+    f = np.asarray(faces, np.int32).reshape(-1, 3)
+    attributes = attributes or {}
+    out = {"vertex": [(n, v[:, k]) for k, n in enumerate("xyz")], "face": []}
+    if normals is not None:
+        n = np.asarray(normals, np.float32).reshape(-1, 3)
+        out["vertex"] += [(c, n[:, k]) for k, c in enumerate(("nx", "ny", "nz"))]
+    if uvs is not None:
+        t = np.asarray(uvs, np.float32).reshape(-1, 2)
+        out["vertex"] += [("u", t[:, 0]), ("v", t[:, 1])]
+    for name, a in attributes.items():
+        element, _, prefix = name.partition("_")
+        a = np.asarray(a, np.float32).reshape(len(v) if element == "vertex" else len(f), -1)
+        if prefix == "color" and a.shape[1] in (3, 4):
+            cols = "rgba"[:a.shape[1]]
+        else:
+            cols = [f"{prefix}_{k}" for k in range(a.shape[1])]
+        out[element] += [(c, a[:, k]) for k, c in enumerate(cols)]
+    vd = np.zeros(len(v), [(n, "<f4") for n, _ in out["vertex"]])
+    for n, col in out["vertex"]:
+        vd[n] = col
+    fd = np.zeros(len(f), [("n", "u1"), ("i", "<i4", (3,))] + [(n, "<f4") for n, _ in out["face"]])
+    fd["n"] = 3
+    fd["i"] = f
+    for n, col in out["face"]:
+        fd[n] = col
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(v)}"]
+    header += [f"property float {n}" for n, _ in out["vertex"]]
+    header += [f"element face {len(f)}", "property list uchar int vertex_indices"]
+    header += [f"property float {n}" for n, _ in out["face"]] + ["end_header"]
+    return ("\n".join(header) + "\n").encode("ascii") + vd.tobytes() + fd.tobytes()
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ docstring for the convention); this module adds
   (``red_wall.bsdf.reflectance`` -> ``red.reflectance``; assigning it changes every shape that
   uses that BSDF);
 - each parameter's kind (reflectance, texture, radiance, intensity, vertex_positions, to_world,
-  position, fov and the other sensor intrinsics) and whether it moves visibility edges (needs edge sampling);
+  position, fov and the other sensor intrinsics, mesh_attribute) and whether it moves visibility edges (needs edge sampling);
 - validation of assigned values (shape, finiteness) with errors naming the parameter;
 - per-parameter versions: a renderer holding the scene uploads only what changed before its next
   render (no re-load, no re-compile).
@@ -34,6 +34,8 @@ def _kind(p: info.Parameter) -> str:
     f = p.field
     if f == "vertices":
         return "vertex_positions"
+    if f.startswith("attributes."):
+        return "mesh_attribute"
     if not f.startswith("params."):
         return f
     parts = f.split(".")
@@ -86,7 +88,11 @@ class ParameterMap(MutableMapping):
     def info(self, name: str) -> SimpleNamespace:
         """name, kind, owner (model object), key (its parameter or attribute), field, get, set."""
         p = self.resolve(name)
-        key = p.field.split(".")[1] if p.field.startswith("params.") else p.field
+        key = p.field
+        if p.field.startswith("params."):
+            key = p.field.split(".")[1]
+        elif p.field.startswith("attributes."):
+            key = p.field[len("attributes."):]
         return SimpleNamespace(name=p.name, kind=_kind(p), owner=p.owner, key=key, field=p.field,
                                get=p.get, set=p.set, discontinuous=_kind(p) in _DISCONTINUOUS)
 

@@ -12,8 +12,9 @@ on the model objects) are written with their new values:
   ``position`` replaced);
 - ``.fov``: ``<float name="fov">`` with the sensor's current ``fov_axis``; the other sensor
   scalars (``principal_point_offset_x``, ``fx`` ... ``p2``): ``<float>``;
-- ``.vertex_positions`` (when they no longer follow ``to_world``): the mesh is written as a
-  world-space PLY next to the scene, ``<stem>.<shape>.ply``, and the shape becomes a ``ply``.
+- ``.vertex_positions`` (when they no longer follow ``to_world``) or a mesh attribute
+  (``<shape>.vertex_color``): the mesh is written as a world-space PLY next to the scene,
+  ``<stem>.<shape>.ply`` (with its mesh attributes), and the shape becomes a ``ply``.
 
 Relative file names are rewritten relative to the folder of the written file. ``<include>``d
 files are written inline. Numbers are written with ``repr`` so values round-trip exactly.
@@ -31,8 +32,10 @@ import numpy as np
 import trimesh
 import yaml
 
+from ..core.mesh_attribute import bsdf_textures
 from ..errors import SceneError
 from ..image import write_image
+from . import meshes
 from . import transforms as tf
 from .elements import SENSOR_SCALARS
 from .info import parameters
@@ -88,6 +91,7 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
                    texture_format: str = "exr") -> None:
     initial = getattr(scene.tree, "initial_values", {})
     ps = parameters(scene)
+    meshes_written: set[int] = set()
     for name, p in ps.items():
         src = params.get(name)
         if src is None:
@@ -95,12 +99,16 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
         node, pname = src
         cur = p.get()
         f = p.field
-        if f == "vertices":
+        if f == "vertices" or f.startswith("attributes."):
             sh = p.owner
-            follows = sh.local_vertices is not None and np.array_equal(
-                sh.vertices, tf.transform_points(sh.to_world, sh.local_vertices))
-            if follows or not _changed(cur, initial.get(name)):
+            if f == "vertices":
+                follows = sh.local_vertices is not None and np.array_equal(
+                    sh.vertices, tf.transform_points(sh.to_world, sh.local_vertices))
+                if follows:
+                    continue
+            if not _changed(cur, initial.get(name)) or id(sh) in meshes_written:
                 continue
+            meshes_written.add(id(sh))  # vertices and attributes go to one file
             _write_mesh(sh, node, out_dir, f"{stem}.{_safe(sh.id or name)}.{mesh_format}", written)
             continue
         if not _changed(cur, initial.get(name)):
@@ -148,9 +156,13 @@ def _apply_updates(scene: Scene, params: dict, out_dir: str, stem: str,
 
 
 def _write_mesh(sh, node: Node, out_dir: str, fn: str, written: list[str]) -> None:
-    """The shape's world-space mesh (with its normals and uvs) as PLY or OBJ (by ``fn``'s
-    extension); the node becomes a ``ply`` / ``obj`` shape referring to it."""
+    """The shape's world-space mesh (with its normals, uvs and mesh attributes) as PLY or OBJ
+    (by ``fn``'s extension); the node becomes a ``ply`` / ``obj`` shape referring to it."""
     kind = os.path.splitext(fn)[1][1:]
+    read = sorted({t.extra["name"] for t in bsdf_textures(sh.bsdf) if t.type == "mesh_attribute"})
+    if read and kind != "ply":
+        raise SceneError(f"shape '{sh.id}': its BSDF reads the mesh attributes {', '.join(read)}, "
+                         f"which only PLY files hold; write its mesh as ply, not {kind}")
     m = trimesh.Trimesh(np.asarray(sh.vertices), np.asarray(sh.faces), process=False)
     if sh.uvs is not None:
         m.visual = trimesh.visual.TextureVisuals(uv=np.asarray(sh.uvs))
@@ -160,6 +172,8 @@ def _write_mesh(sh, node: Node, out_dir: str, fn: str, written: list[str]) -> No
         data = trimesh.exchange.obj.export_obj(m, include_normals=sh.normals is not None,
                                                include_texture=sh.uvs is not None,
                                                write_texture=False, mtl_name=None).encode()
+    elif sh.attributes:
+        data = meshes.ply_bytes(sh.vertices, sh.faces, sh.normals, sh.uvs, sh.attributes)
     else:
         data = trimesh.exchange.ply.export_ply(m, vertex_normal=sh.normals is not None)
     atomic_write_bytes(os.path.join(out_dir, fn), data)

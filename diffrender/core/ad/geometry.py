@@ -203,11 +203,13 @@ class GeoReplay:
                     ns = nn.normalized()
                 # texture coordinates slide with the (differentiable) barycentrics, as the
                 # forward's surface interaction interpolates them
-                uv = ti.Vector([b1, b2])
+                uv2 = ti.Vector([b1, b2])
                 if sh.has_uvs:
                     vj = info.vi
-                    uv = ((1.0 - b1 - b2) * self.geometry.vuvs[vj[0]] + b1 * self.geometry.vuvs[vj[1]]
-                          + b2 * self.geometry.vuvs[vj[2]])
+                    uv2 = ((1.0 - b1 - b2) * self.geometry.vuvs[vj[0]] + b1 * self.geometry.vuvs[vj[1]]
+                           + b2 * self.geometry.vuvs[vj[2]])
+                # the texture point (mesh attributes: barycentrics and triangle too)
+                uv = self.bsdfs.textures.point_at(uv2, b1, b2, info.orig)
                 es = self.d.em_slot[k, i]
                 if es >= 0:
                     c += Tk * self.emitters.radiance(es, uv) * self.d.em_w[k, i]

@@ -66,13 +66,14 @@ class DiffIntegrator:
         self.border = self.radius if film.sample_border else 0
         self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
         self.depth = int(depth)  # number of path vertices replayed
-        per_sample = self.depth * (88 + (36 if r.bsdfs.needs_geo else 0)) + 64
+        self.point_dim = int(r.textures.point_dim)  # recorded texture points (uv, or more)
+        per_sample = self.depth * (80 + 4 * self.point_dim + (36 if r.bsdfs.needs_geo else 0)) + 64
         cap = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw * self.sh))
         self.n = int(min(cap, spp_per_pass)) if spp_per_pass else int(min(cap, 16))
         self.N = self.n * self.sw * self.sh
         D, N = self.depth, self.N
         # Records (constants of the estimator).
-        self.uv = vec2.field(shape=(D, N))
+        self.uv = ti.Vector.field(self.point_dim, ti.f32, shape=(D, N))
         self.bsdf = ti.field(ti.i32, shape=(D, N))
         self.wi = vec3.field(shape=(D, N))
         self.em_slot = ti.field(ti.i32, shape=(D, N))
@@ -101,7 +102,7 @@ class DiffIntegrator:
 
     def nbytes(self) -> int:
         D, N = self.depth, self.N
-        return D * N * (2 + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 \
+        return D * N * (self.point_dim + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 \
             + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * 3 * 2 * 4 \
             + (D * N * 9 * 4 if self.has_geo else 0) + self.film.nbytes()
 
@@ -140,7 +141,7 @@ class DiffIntegrator:
     @ti.func
     def vertex(self, i, k, hit, si, ray_d):
         if k < ti.static(self.depth):
-            self.uv[k, i] = si.uv
+            self.uv[k, i] = self.textures.point(self.geometry, si)
 
     @ti.func
     def emits(self, k, si, ray_d):
@@ -163,7 +164,7 @@ class DiffIntegrator:
             env_e = ti.static(self.emitters.env)
             self.em_slot[k, i] = env_e
             self.em_w[k, i] = w
-            self.uv[k, i] = tuv
+            self.uv[k, i] = self.textures.point_uv(tuv)
 
     @ti.func
     def surface(self, i, k, si, wi, g):
@@ -251,6 +252,7 @@ class DiffIntegrator:
         tex = self.textures
         tex.values.grad.fill(0.0)
         tex.texels.grad.fill(0.0)
+        tex.mesh.values.grad.fill(0.0)
         for first, n in self.film.passes(spp):
             self._trace(first, n, seed, max_depth, integ, film_w)
             self.film.gather_adjoint(n)

@@ -299,7 +299,8 @@ class EdgeTracer:
             s, t = coordinate_system(si.ns)
             wi = to_local(s, t, si.ns, -d)
             g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-            bs = self.bsdfs.sample(si.bsdf, si.uv, wi, rand_lobe(wkey, k), rand_direction(wkey, k), g)
+            bs = self.bsdfs.sample(si.bsdf, self.bsdfs.textures.point(self.geometry, si), wi,
+                                   rand_lobe(wkey, k), rand_direction(wkey, k), g)
             T *= bs.weight
             if bs.pdf <= 0.0 or T.max() <= 0.0:
                 ok = 0
@@ -394,7 +395,8 @@ class EdgeTracer:
                         wi = to_local(s, t, si.ns, -d)
                         wo = to_local(s, t, si.ns, om)
                         g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-                        f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, wo, g)
+                        f, _ = self.bsdfs.eval_pdf(
+                            si.bsdf, self.bsdfs.textures.point(self.geometry, si), wi, wo, g)
                         if f.max() > 0.0:
                             el = (v1 - v0).norm()
                             sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)
@@ -467,7 +469,8 @@ class EdgeTracer:
                 s, t = coordinate_system(si.ns)
                 wi = to_local(s, t, si.ns, -d)
                 g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-                f, _ = self.bsdfs.eval_pdf(si.bsdf, si.uv, wi, to_local(s, t, si.ns, w), g)
+                f, _ = self.bsdfs.eval_pdf(si.bsdf, self.bsdfs.textures.point(self.geometry, si),
+                                           wi, to_local(s, t, si.ns, w), g)
                 if f.max() > 0.0:
                     for side in range(2):
                         ws = (w + (2.0 * side - 1.0) * eps * n).normalized()

@@ -108,9 +108,11 @@ class Reader:
                         raise SceneError(f"{self.owner} parameter '{name}' expects a texture, "
                                          f"got {target.describe()}", str(c.loc))
                     tex = self.b.texture(target)
-                    if p.kind == "float_texture" and tex.type == "checkerboard":
+                    if p.kind == "float_texture" and tex.type in ("checkerboard",
+                                                                  "mesh_attribute"):
                         # Mitsuba 3.9 looks float parameters up with eval_1, whose checkerboard
-                        # has color0 and color1 the other way round than its eval (colours)
+                        # has color0 and color1 the other way round than its eval (colours),
+                        # and whose mesh attribute must have one channel
                         tex = dataclasses.replace(tex, extra={**tex.extra, "eval_1": True})
                     return tex
         d = p.default

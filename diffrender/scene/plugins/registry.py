@@ -26,7 +26,7 @@ KNOWN_UNSUPPORTED = {
     "film": ("specfilm",),
     "rfilter": ("mitchell", "catmullrom", "lanczos"),
     "integrator": ("depth", "volprim_rf_basic"),
-    "texture": ("mesh_attribute", "volume"),
+    "texture": ("volume",),
     "medium": ("homogeneous", "heterogeneous"),
     "phase": ("isotropic", "hg", "rayleigh", "blendphase", "lut", "sggx", "tabphase"),
     "volume": ("constvolume", "gridvolume"),

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from ...core.mesh_attribute import check_shape
 from ...errors import SceneError
 from .. import meshes
 from .. import transforms as tf
@@ -87,13 +88,16 @@ class ShapeBuilder:
         flip = r.get("flip_normals")
         face_normals = False
         filename = None
+        attributes: dict = {}
         try:
             if t in ("obj", "ply"):
                 filename = self.file(r, "filename", "mesh")
                 face_normals = r.get("face_normals")
                 flip_tc = r.get("flip_tex_coords")
-                loader = meshes.load_obj if t == "obj" else meshes.load_ply
-                v, f, n, uv = loader(filename, flip_tc)
+                if t == "obj":
+                    v, f, n, uv = meshes.load_obj(filename, flip_tc)
+                else:
+                    v, f, n, uv = meshes.load_ply(filename, flip_tc, attributes)
             elif t == "serialized":
                 filename = self.file(r, "filename", "mesh")
                 face_normals = r.get("face_normals")
@@ -171,7 +175,8 @@ class ShapeBuilder:
         r.finish()
         shape = Shape(type=t, vertices=wv, faces=wf, normals=wn, uvs=wuv, bsdf=bsdf,
                       emitter=emitter, to_world=to_world, local_vertices=lv, local_normals=ln,
-                      id=name, filename=filename)
+                      id=name, filename=filename, attributes=attributes)
+        check_shape(shape, name, str(node.loc))  # the mesh attributes its BSDF reads
         self.origin[id(shape)] = node
         scene.shapes.append(shape)
         if emitter is not None:

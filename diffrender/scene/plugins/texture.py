@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.mesh_attribute import check_name
 from ...core.shaders import ShaderParams, load_shader
 from ...core.textures import SPECS as TEXTURE_SPECS
 from ...errors import DiffrenderError, SceneError
@@ -27,6 +28,10 @@ class TextureBuilder:
             tex = Texture.constant(self._raw_value(r))
             tex.id = node.id
             r.finish()
+            self.built[key] = tex
+            return tex
+        if node.type == "mesh_attribute":
+            tex = self._mesh_attribute(r)
             self.built[key] = tex
             return tex
         to_uv = r.get("to_uv")
@@ -87,6 +92,23 @@ class TextureBuilder:
         r.finish()
         self.built[key] = tex
         return tex
+
+    @staticmethod
+    def _mesh_attribute(r: Reader) -> Texture:
+        """``mesh_attribute``: the attribute's name (checked against the shapes at upload) and
+        ``scale``; ``extra["loc"]`` is where errors about the attribute point."""
+        name = r.get("name")
+        if name is None:
+            raise r.error("texture 'mesh_attribute' needs a 'name' (e.g. vertex_color)")
+        bad = check_name(name)
+        if bad:
+            raise r.error(bad, "name")
+        scale = float(r.get("scale"))
+        if not np.isfinite(scale):
+            raise r.error(f"mesh_attribute scale must be finite, got {scale}", "scale")
+        r.finish()
+        return Texture(type="mesh_attribute", value=np.full(3, scale, np.float32),
+                       id=r.node.id, extra={"name": name, "scale": scale, "loc": r.loc("name")})
 
     @staticmethod
     def _raw_value(r: Reader) -> np.ndarray:
