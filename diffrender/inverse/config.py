@@ -76,6 +76,9 @@ class TargetConfig(_Strict):
     # false: the mask only outlines the object for the silhouette loss, and the photometric loss
     # sees every pixel (the background too: a floor of known colour pins exposure and light)
     mask_weights: bool = True
+    # > 0: the colour loss leaves out the pixels within this many film pixels of the mask's
+    # boundary (mixed pixels: lens and resampling blur, JPEG's colour bleeding, misalignment)
+    mask_edge: int = Field(0, ge=0, le=16)
     # set the sensor's horizontal field of view from the photo's EXIF focal length
     fov_from_exif: bool = False
 
@@ -87,6 +90,7 @@ class DatasetConfig(_Strict):
     downscale: float = Field(1.0, ge=1)
     masks: Optional[str] = None    # folder of mask images
     mask_weights: bool = True      # false: the masks feed the silhouette loss only (see TargetConfig)
+    mask_edge: int = Field(0, ge=0, le=16)   # see TargetConfig
     images: Optional[str] = None   # folder of the images (COLMAP)
     sensor: Union[int, str] = 0    # the scene sensor whose film / filter / clip planes are copied
     weight: float = Field(1.0, gt=0)

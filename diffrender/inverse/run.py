@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.ndimage import binary_dilation, binary_erosion
 
 from ..datasets import focal_from_exif, load_dataset
 from ..errors import ConfigError, SceneError
@@ -153,7 +154,7 @@ class Problem:
                 self._fov_from_exif(sidx, path, t.image, where)
             self.targets.append(self._target(sidx, path, t.image, t.weight, where,
                                              mask=t.mask, weights=t.weights,
-                                             mask_weights=t.mask_weights))
+                                             mask_weights=t.mask_weights, mask_edge=t.mask_edge))
         if cfg.dataset is not None:
             self._add_dataset(cfg.dataset)
         self.pmap = self.scene.parameters()   # after the dataset's sensors: they have names too
@@ -269,17 +270,18 @@ class Problem:
             self.targets.append(self._target(len(self.scene.sensors) - 1, frame.image,
                                              frame.name, dc.weight, fw, mask=frame.mask,
                                              camera=camera if dc.undistort else None,
-                                             mask_weights=dc.mask_weights))
+                                             mask_weights=dc.mask_weights, mask_edge=dc.mask_edge))
         if dc.undistort:
             print(f"diffrender: note: {where}: photos resampled to pinhole cameras (principal point "
                   "at the centre, fy = fx, no distortion; bilinear)", file=sys.stderr)
 
     def _target(self, sidx, path, name, weight, where, mask=None, weights=None,
-                camera=None, mask_weights=True) -> Target:
+                camera=None, mask_weights=True, mask_edge=0) -> Target:
         """Read a target image (and its mask / weights), resampled to the sensor's film;
         ``camera``: the photo's camera, to undistort the image (and mask) with first;
         ``mask_weights``: the mask also weights the photometric loss (else it is only the
-        silhouette's)."""
+        silhouette's); ``mask_edge``: pixels within that many film pixels of the mask's
+        boundary get weight 0 in the photometric loss."""
         img = read_image(path)
         if camera is not None:
             cam = camera.scaled(img.shape[1] / camera.width)
@@ -310,6 +312,15 @@ class Problem:
         silhouette = pix
         if not mask_weights:
             pix = None
+        if mask_edge:
+            if silhouette is None:
+                raise ConfigError(f"mask_edge: '{name}' has no mask (an alpha channel, 'mask:', or the "
+                                  "dataset's masks)", where + ".mask_edge")
+            inside = silhouette > 0.5
+            square = np.ones((3, 3), bool)   # diagonal neighbours count: within N pixels
+            band = (binary_dilation(inside, square, iterations=mask_edge)
+                    & ~binary_erosion(inside, square, iterations=mask_edge, border_value=1))
+            pix = np.where(band, 0.0, 1.0 if pix is None else pix).astype(np.float32)
         if weights is not None:
             wi = self._fit(self._weight_image(weights, where + ".weights")[:, :, None], size,
                            f"'{weights}'", where + ".weights")[:, :, 0]

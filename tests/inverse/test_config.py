@@ -177,6 +177,27 @@ def test_a_dataset_makes_one_sensor_and_one_target_per_image(workdir):
 
 
 
+
+def test_mask_edge_leaves_the_mask_boundary_out_of_the_colour_loss(workdir):
+    m = np.zeros((6, 8, 1), np.float32)
+    m[1:5, 2:7] = 1.0          # a 4 x 5 block
+    write_image(workdir / "mask.exr", m)
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "target.exr", "mask": "mask.exr",
+                                                         "mask_weights": False, "mask_edge": 1}])))
+    w = p.targets[0].pixel_weights
+    expect = np.ones((6, 8), np.float32)
+    expect[0:6, 1:8] = 0.0     # the block grown by one pixel ...
+    expect[2:4, 3:6] = 1.0     # ... minus the block shrunk by one pixel
+    np.testing.assert_array_equal(w, expect)
+    np.testing.assert_array_equal(p.targets[0].mask, m[:, :, 0])   # the silhouette keeps the whole mask
+    # with mask_weights, the band is cut out of the mask's weights
+    p = Problem(load_config(write_cfg(workdir, targets=[{"image": "target.exr", "mask": "mask.exr",
+                                                         "mask_edge": 1}])))
+    np.testing.assert_array_equal(p.targets[0].pixel_weights, expect * m[:, :, 0])
+    path = write_cfg(workdir, targets=[{"image": "target.exr", "mask_edge": 1}])
+    assert problem_error(path) == (f"{path}: targets[0].mask_edge: mask_edge: 'target.exr' has no mask "
+                                   "(an alpha channel, 'mask:', or the dataset's masks)")
+
 def test_dataset_masks_weight_the_loss_unless_mask_weights_is_false(workdir):
     import json
 
