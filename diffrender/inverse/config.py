@@ -10,6 +10,7 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
         mask: mask.png           # optional: pixels where the mask is 0 are ignored (default:
                                  #   the target's alpha channel when it has one)
         mask_weights: true       # false: the mask feeds the silhouette loss only
+        mask_edge: 0             # > 0: leave the mask's outline (N pixels each side) out of the loss
     dataset: {path: colmap/, downscale: 4}   # or a photo set: one sensor + target per image
     parameters:
       red.reflectance: {init: [0.5, 0.5, 0.5], lr: 0.02, bounds: [0, 1]}

@@ -28,6 +28,8 @@ def focal_errors(run_dir, p, truth):
     """When the run refined the photos' fields of view (``sensor_*.fov`` on pinhole sensors,
     ``undistort: true``): each photo's focal length in photo pixels, f = (W / 2) / tan(fov / 2),
     against the truth, next to the error of the COLMAP model's focal length it started from."""
+    with open(os.path.join(run_dir, "config.json")) as fh:
+        downscale = float((json.load(fh)["config"].get("dataset") or {}).get("downscale", 1.0))
     views = os.path.join(run_dir, "views.json")
     if not os.path.exists(views):
         return {}
@@ -49,10 +51,13 @@ def focal_errors(run_dir, p, truth):
     err, err0 = [], []
     for v in views:
         key = f"sensor_{v['sensor']}.fov"
-        if key not in p:
-            return {}
         width, f_model = model[camera_of[v["image"]]]
-        f = 0.5 * width / np.tan(np.radians(float(p[key])) / 2)
+        if key in p:                       # pinhole sensors (undistort: true)
+            f = 0.5 * width / np.tan(np.radians(float(p[key])) / 2)
+        elif f"sensor_{v['sensor']}.fx" in p:   # the photo's own camera: fx in film pixels
+            f = float(p[f"sensor_{v['sensor']}.fx"]) * downscale
+        else:
+            return {}
         err.append(100 * (f / true_f[v["image"]] - 1))
         err0.append(100 * (f_model / true_f[v["image"]] - 1))
     return {"focal_error_percent": np.round(err, 2).tolist(),
