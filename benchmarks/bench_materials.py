@@ -401,6 +401,15 @@ BECKMANN_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj
 """)
 
 
+GROUND_AND_SKY = """  <shape type="rectangle">
+    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
+    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
+  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
+  <emitter type="directional"><vector name="direction" x="-0.4" y="-1" z="0.5"/>
+    <rgb name="irradiance" value="1.5"/></emitter>
+"""  # the ground plane and the two emitters of the sphere-pair scenes
+
+
 BLENDBSDF_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="obj"><string name="filename" value="sphere.obj"/>
     <transform name="to_world"><scale value="0.85"/><translate x="-0.9"/></transform>
     <bsdf type="blendbsdf"><float name="weight" value="0.3"/>
@@ -413,14 +422,7 @@ BLENDBSDF_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape type="ob
       <bsdf type="diffuse"><rgb name="reflectance" value="0.8, 0.6, 0.3"/></bsdf>
       <bsdf type="roughconductor"><string name="material" value="Au"/><float name="alpha" value="0.35"/>
         <string name="distribution" value="ggx"/></bsdf></bsdf></shape>
-  <shape type="rectangle">
-    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
-    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
-  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
-  <emitter type="directional"><vector name="direction" x="-0.4" y="-1" z="0.5"/>
-    <rgb name="irradiance" value="1.5"/></emitter>
-</scene>
-""")
+""" + GROUND_AND_SKY + "</scene>\n")
 
 
 MASK_TWOSIDED_XML = ref_scene_xml("0, 0.6, -4.2", "0, 0.1, 0", """  <!-- image right (world -x): a card whose normal points away from the camera, seen (and lit
@@ -504,14 +506,7 @@ MESH_ATTRIBUTE_XML = ref_scene_xml("0, 1.2, -4.2", "0, 0.05, 0", """  <shape typ
         <string name="name" value="face_color"/><float name="scale" value="0.8"/></texture></bsdf>
       <bsdf type="roughconductor"><string name="material" value="Au"/><float name="alpha" value="0.3"/>
         <string name="distribution" value="ggx"/></bsdf></bsdf></shape>
-  <shape type="rectangle">
-    <transform name="to_world"><rotate x="1" angle="-90"/><scale value="5"/><translate y="-0.85"/></transform>
-    <bsdf type="diffuse"><rgb name="reflectance" value="0.5"/></bsdf></shape>
-  <emitter type="constant"><rgb name="radiance" value="0.9, 1.0, 1.1"/></emitter>
-  <emitter type="directional"><vector name="direction" x="-0.4" y="-1" z="0.5"/>
-    <rgb name="irradiance" value="1.5"/></emitter>
-</scene>
-""")
+""" + GROUND_AND_SKY + "</scene>\n")
 
 
 def _write_xml_reference(stem, xml_text, spp):

@@ -59,3 +59,14 @@ def render_fd(renderer, scene, adj, name, index, spp, seed, eps_rel=1e-2, eps=No
     if reupload:
         renderer.update()
     return (vals[0] - vals[1]) / (2 * eps)
+
+
+def assert_vjp_matches_fd(renderer, scene, adj, name, idx, spp, seed, rtol=2e-3, atol=1e-5):
+    """``renderer.vjp`` of parameter ``name`` has the parameter's shape, and its components
+    ``idx`` equal central differences of ``sum(adj * render)`` (common random numbers), each
+    of which must be visibly non-zero."""
+    g = renderer.vjp(adj, [name], spp=spp, seed=seed)[name]
+    assert g.shape == np.shape(scene.parameters()[name])
+    expected = np.array([render_fd(renderer, scene, adj, name, i, spp, seed) for i in idx])
+    assert np.all(np.abs(expected) > 1e-5), "test components must have a visible effect"
+    assert_grad_close(g.ravel()[idx], expected, rtol=rtol, atol=atol, what=name)
