@@ -31,6 +31,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASE_TIMEOUT_S = 30.0  # a loader that needs longer on these small inputs is hanging
 WORKER_STARTUP_S = 30.0  # allowance for a worker's imports (Taichi) on a loaded machine
+EXIT_WAIT_S = 5.0  # a worker whose stdout closed has that long to exit before it counts as hung
 WORKER_MEMORY_BYTES = 6 << 30  # address-space limit of a worker: a blow-up is a MemoryError
 
 SCENES = ["scenes/cornell-box/scene.xml", "scenes/glass/scene.xml",
@@ -646,6 +647,13 @@ def run(cases: list[dict], workdir: str, timeout: float = CASE_TIMEOUT_S) -> lis
                 if line:
                     results.append(json.loads(line))
                     continue
+                if proc.poll() is None and proc.stdout in ready:
+                    # end of file on stdout: the worker is exiting (its exit status can lag its
+                    # closed pipes by a moment), not hanging
+                    try:
+                        proc.wait(timeout=EXIT_WAIT_S)
+                    except subprocess.TimeoutExpired:
+                        pass
                 if proc.poll() is None:
                     results.append({"id": case["id"], "note": case["note"], "kind": case["kind"],
                                     "outcome": "bad", "why": "hang"})
