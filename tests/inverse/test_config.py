@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import yaml
+from scipy.ndimage import binary_dilation, binary_erosion
 
 from diffrender import write_image
 from diffrender.errors import ConfigError
@@ -311,3 +312,24 @@ def test_nonsense_is_refused_with_every_error_named(workdir, over, message):
     with pytest.raises(ConfigError) as e:
         load_config(path)
     assert str(e.value) == f"{path}: {message}"
+
+
+def test_the_photo_tutorial_config_resolves():
+    """examples/photos/recover.yaml (docs/photos.md) as the tutorial runs it, up to the first
+    compile: every photo's field of view and camera pose through the patterns, masks for the
+    silhouette, the colour loss on every pixel but the box's outline."""
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "photos", "recover.yaml")
+    p = Problem(load_config(path))
+    assert len(p.targets) == 10 and len(p.names) == 38
+    assert {f"sensor_{i}.fov" for i in range(1, 11)} <= set(p.names)
+    assert {f"sensor_{i}.to_world.rotate" for i in range(1, 11)} <= set(p.names)
+    assert p.silhouette is not None and p.reference_view == 0
+    square = np.ones((3, 3), bool)
+    for t in p.targets:
+        assert t.image.shape == (45, 60, 3) and t.mask is not None
+        box = t.mask > 0.5
+        far = ~binary_dilation(box, square, iterations=2) | binary_erosion(box, square, iterations=2)
+        assert np.all(t.pixel_weights[far] == 1.0)            # background and the box's inside count
+        assert 0 < (t.pixel_weights == 0).sum() < t.mask.size / 4   # the outline does not
