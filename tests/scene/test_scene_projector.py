@@ -35,9 +35,9 @@ def test_projector_matches_mitsuba(xml_scene, tmp_path):
     assert np.ptp(bt[lit][:, 0] / bt[lit][:, 1]) > 0.5
     np.testing.assert_allclose(bo[lit], bt[lit], rtol=0.04)
     np.testing.assert_allclose(bo[~lit].sum(), bt[~lit].sum(), rtol=0.1)
-    # its texture is a parameter; moving geometry under it is refused (area / point only)
+    # its texture is a parameter; moving geometry under it is refused (area, point and spot only)
     assert "emitter_0.irradiance.data" in sc.parameters()
-    with pytest.raises(GradientError, match="geometry derivatives support area and point"):
+    with pytest.raises(GradientError, match="geometry derivatives support area, point and spot"):
         r.vjp(np.ones_like(ours), ["shape_0.vertex_positions"], spp=1, seed=0)
 
 

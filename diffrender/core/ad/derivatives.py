@@ -19,6 +19,8 @@ from .samplers import EdgeSampler, EdgeSamples, EdgeTracer
 
 #: The last path vertex whose boundary terms are sampled (unbounded paths: vertices 0..3).
 MAX_EDGE_BOUNCE = 3
+# lights at a point (point, spot): their shadows are cast by the silhouettes seen from it
+DELTA_POSITION_LIGHTS = ("point", "spot")
 
 
 @dataclass
@@ -72,10 +74,13 @@ def geom_param(r, name):
     if r.sensor.type in ("thinlens", "orthographic"):
         raise GradientError(f"parameter '{info.name}': derivatives that move geometry or the "
                             f"camera are not supported with the {r.sensor.type} sensor yet")
-    other = sorted({row["type"] for row in r.emitters.rows} - {"area", "point"})
+    other = sorted({row["type"] for row in r.emitters.rows} - {"area", "point", "spot"})
     if other:
-        raise GradientError(f"parameter '{info.name}': geometry derivatives support area and "
-                            f"point lights only; the scene has {', '.join(other)}")
+        raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point "
+                            f"and spot lights only; the scene has {', '.join(other)}")
+    if any(row["type"] == "spot" and row.get("scale_slot", -1) >= 0 for row in r.emitters.rows):
+        raise GradientError(f"parameter '{info.name}': geometry derivatives do not support a spot "
+                            "light with a projected texture yet")
     if r.bsdfs.has_delta:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support smooth BSDFs "
                             "only; the scene has a delta BSDF (conductor, plastic, dielectric, "
@@ -153,7 +158,7 @@ class GeometryDerivatives:
             parts.append(es.primary(V, cam, n, seed, integ, mdl))
         if opts.secondary:
             lights = [(i, np.asarray(row["position"], np.float64)) for i, row in enumerate(r.emitters.rows)
-                      if row["type"] == "point"]
+                      if row["type"] in DELTA_POSITION_LIGHTS]
             parts.append(es.point_shadows(V, cam, lights, n, seed, integ, mdl))
             area = any(row["type"] == "area" for row in r.emitters.rows)
             last = min(mdl - 2, MAX_EDGE_BOUNCE) if opts.indirect else 0

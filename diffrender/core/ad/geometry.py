@@ -18,7 +18,9 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   roulette factors detached;
 - next-event estimation in area measure: the light point keeps its barycentrics on its
   triangle, the contribution ``f cos_x L cos_y / r^2 * A`` is differentiated through both end
-  points; point lights through ``I / r^2`` with a differentiable position.
+  points; point lights through ``I / r^2`` with a differentiable position, spot lights the
+  same times their angular falloff towards the (moving) lit point (an untextured spot: the
+  projected texture's value would be the recorded one).
 
 Not differentiated: texture coordinates sliding with the barycentrics (the texture value is
 the recorded one), vertex normals rotating with ``to_world`` (they are interpolated, not
@@ -29,6 +31,7 @@ import numpy as np
 from ...engine import ti
 from ..camera import CameraModel, camera_direction, vec9
 from ..geometry import capacity_class
+from ..emitters import SPOT as EMITTER_SPOT, spot
 from ..path import EMITTER_AREA, EMITTER_POINT
 from ..types import mat3, vec2, vec3
 from ..warp import coordinate_system, to_local
@@ -56,8 +59,8 @@ class GeoReplay:
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
         self.fpos = vec2.field(shape=N)
-        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT
-        self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; point: emitter index
+        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT / _SPOT
+        self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; point, spot: emitter index
         self.nee_bc = vec2.field(shape=(D, N))
         self.nee_k = ti.field(ti.f32, shape=(D, N))     # MIS weight x (area x n) or n
         # differentiated state
@@ -74,7 +77,7 @@ class GeoReplay:
         self.vpos.from_numpy(v)
         pos = np.zeros((self.lpos.shape[0], 3), np.float32)
         for i, row in enumerate(r.emitters.rows):
-            if row["type"] == "point":
+            if row["type"] in ("point", "spot"):
                 pos[i] = np.asarray(row["position"], np.float32)
         self.lpos.from_numpy(pos)
         cam = CameraModel.of(r.sensor)
@@ -129,8 +132,8 @@ class GeoReplay:
         if k < ti.static(self.depth):
             nl = ti.cast(self.emitters.n_field[None], ti.f32)
             info = self.emitters.info[em.emitter]
-            if info.type == EMITTER_POINT:
-                self.nee_kind[k, i] = EMITTER_POINT
+            if info.type == EMITTER_POINT or info.type == EMITTER_SPOT:
+                self.nee_kind[k, i] = info.type
                 self.nee_tri[k, i] = em.emitter
                 self.nee_k[k, i] = nl
             elif info.type == EMITTER_AREA:
@@ -239,6 +242,21 @@ class GeoReplay:
                         fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
                         le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
                         c += Tk * fe * le * (self.nee_k[k, i] / r2)
+                    elif kind == EMITTER_SPOT:
+                        if ti.static(EMITTER_SPOT in self.emitters.types):
+                            # as a point light, times the angular falloff of the direction
+                            # from the spot to the (moving) lit point
+                            e = self.nee_tri[k, i]
+                            v = self.lpos[e] - p
+                            r2 = v.dot(v)
+                            w = v / ti.sqrt(r2)
+                            linfo = self.emitters.info[e]
+                            dl = self.emitters._to_local(e, -w)
+                            fall = spot.falloff(dl.z, linfo.cos_cutoff, linfo.cos_beam, linfo.cutoff,
+                                                linfo.inv_transition)
+                            fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
+                            le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
+                            c += Tk * fe * le * (fall * self.nee_k[k, i] / r2)
                     cf = self.d.cont[k, i]
                     if cf > 0.0:
                         wn = self.rdir[k, i]

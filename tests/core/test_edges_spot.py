@@ -1,0 +1,140 @@
+"""Geometry derivatives under a spot light (a point light with an angular falloff).
+
+- The shadow of an out-of-view occluder on a floor (the scene of test_edges.py's point-light
+  shadow, the lamp a spot aimed at the floor): all edge samplers and the interior term on,
+  against the same deterministic boundary quadrature (tests/helpers/edges_ref.py), whose lit
+  side includes the spot's falloff (the shadow lies in the falloff's ramp, inside the cone).
+- Interior only (no visibility change: a floor and a wall fill the view, the spot out of
+  view, its ramp across the floor): against central differences with common random numbers,
+  as tests/core/test_geometry_interior.py; the falloff towards the moving hit points is
+  differentiated.
+"""
+import numpy as np
+import pytest
+
+import diffrender as dr
+from diffrender.core import Renderer
+from diffrender.core.ad import GradientError
+from diffrender.core.camera import project
+from tests.core.test_edges import ALBEDO, EDGE_SPP, INTENSITY, LIGHT, W, rect, sensor, smooth_adjoint
+from tests.helpers.edges_ref import polygon_boundary_grad, unproject_to_plane_y
+from tests.helpers.fd import render_fd
+
+AIM = np.array([1.8, 0.0, 0.5])
+CUTOFF, BEAM = 40.0, 5.0  # degrees: the shadow's boundary lies in the ramp, well inside the cone
+
+
+def spot(origin, target, cutoff, beam, intensity, **extra):
+    return {"type": "spot", "intensity": {"type": "rgb", "value": [intensity] * 3},
+            "cutoff_angle": cutoff, "beam_width": beam, **extra,
+            "to_world": {"type": "transform", "lookat": {"origin": list(origin), "target": list(target), "up": [0, 0, 1]}}}
+
+
+@pytest.fixture(scope="module")
+def spot_shadow():
+    sc = dr.load_scene({
+        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
+        "sensor": sensor([0, 3, 0.01], [0, 0, 0], [0, 0, 1], fov=45),
+        "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]}, refl=ALBEDO),
+        "occ": rect({"rotate": {"axis": [1, 0, 0], "angle": 90}, "scale": [0.3, 1, 0.3],
+                     "translate": [0, 3.5, 0]}, refl=0.5),
+        "lamp": spot(LIGHT, AIM, CUTOFF, BEAM, INTENSITY),
+    })
+    return sc, Renderer(sc), smooth_adjoint(4)
+
+
+def falloff(q):
+    """The spot's falloff towards floor points q (Mitsuba's, linear in the angle)."""
+    axis = (AIM - LIGHT) / np.linalg.norm(AIM - LIGHT)
+    d = q - LIGHT[None]
+    theta = np.arccos(np.clip(d @ axis / np.linalg.norm(d, axis=1), -1.0, 1.0))
+    c, b = np.radians(CUTOFF), np.radians(BEAM)
+    return np.clip((c - theta) / (c - b), 0.0, 1.0)
+
+
+def spot_shadow_reference(sc, adj, dV):
+    V = np.asarray(sc.shapes[1].vertices, np.float64)
+
+    def polygon(h):
+        Vh = V + h * dV
+        return LIGHT + ((0.0 - LIGHT[1]) / (Vh[:, 1] - LIGHT[1]))[:, None] * (Vh - LIGHT)
+    h = 1e-6
+    P = project(sc.sensor, polygon(0.0))
+    dP = (project(sc.sensor, polygon(h)) - project(sc.sensor, polygon(-h))) / (2 * h)
+
+    def lit(x):
+        q = unproject_to_plane_y(sc.sensor, x)
+        v = LIGHT[None] - q
+        r2 = (v * v).sum(1)
+        e = INTENSITY * falloff(q) * v[:, 1] / r2 ** 1.5 * ALBEDO / np.pi
+        return np.repeat(e[:, None], 3, 1)
+    return polygon_boundary_grad(P, dP, np.zeros(3), lit, adj)
+
+
+def test_spot_shadow_of_out_of_view_occluder(spot_shadow):
+    sc, r, adj = spot_shadow
+    # the shadow's corners lie in the ramp (the falloff matters), inside the cone
+    V = np.asarray(sc.shapes[1].vertices, np.float64)
+    corners = LIGHT + ((0.0 - LIGHT[1]) / (V[:, 1] - LIGHT[1]))[:, None] * (V - LIGHT)
+    f = falloff(corners)
+    assert np.all((f > 0.2) & (f < 0.9)), f
+    img = r.render(spp=4)
+    assert img.min() == 0.0 and img.max() > 0.1  # a shadow is in view
+    # every term on (primary: none visible; interior: the occluder is not seen, even by a bounce)
+    g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=EDGE_SPP, seed=2))["occ.to_world"]
+    for axis in (0, 1, 2):
+        dV = np.zeros_like(V)
+        dV[:, axis] = 1.0
+        ref = spot_shadow_reference(sc, adj, dV)
+        assert abs(g[axis, 3] - ref) < 0.1 * max(abs(ref), 1.0), (axis, g[axis, 3], ref)
+
+
+IW = IH = 12
+SPP, SEED = 4, 3
+FD_STEP = 2e-3
+
+
+@pytest.fixture(scope="module")
+def spot_interior():
+    sc = dr.load_scene({
+        "type": "scene", "integrator": {"type": "path", "max_depth": 3},
+        "sensor": {"type": "perspective", "fov": 45,
+                   "to_world": {"type": "transform", "lookat": {"origin": [0.3, 3, 0.5], "target": [0, 0, 0], "up": [0, 0, 1]}},
+                   "film": {"type": "hdrfilm", "width": IW, "height": IH}, "sampler": {"type": "independent", "sample_count": SPP}},
+        "floor": {"type": "rectangle", "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]},
+                  "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.8, 0.6, 0.4]}}},
+        "wall": {"type": "rectangle", "to_world": {"type": "transform", "scale": [4, 4, 4], "translate": [0, 0, -2.5]},
+                 "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.5, 0.5, 0.5]}}}},
+        "lamp": spot([0.5, 2, 0.3], [0.2, 0, 0], 70, 10, 10),
+    })
+    r = Renderer(sc)
+    adj = np.random.default_rng(1).normal(size=(IH, IW, 3)).astype(np.float32)
+    return sc, r, adj
+
+
+SPOT_CASES = [("floor.to_world", 7),          # floor moves up: distances, cosines, the falloff
+              ("wall.to_world", 11)]          # wall moves: indirect light on the floor
+
+
+def test_spot_interior_matches_finite_differences(spot_interior):
+    sc, r, adj = spot_interior
+    names = sorted({n for n, _ in SPOT_CASES})
+    g = r.vjp(adj, names, spp=SPP, seed=SEED, edges=False)
+    for name, idx in SPOT_CASES:
+        ref = render_fd(r, sc, adj, name, idx, SPP, SEED, eps=FD_STEP, reupload=True)
+        got = float(np.asarray(g[name]).flat[idx])
+        assert abs(ref) > 1e-2, (name, idx, ref)
+        assert abs(got - ref) <= 1e-2 * abs(ref) + 1e-3, (name, idx, got, ref)
+
+
+def test_textured_spot_is_refused(tmp_path):
+    path = str(tmp_path / "slide.exr")
+    dr.write_image(path, np.full((2, 2, 3), 0.5, np.float32))
+    sc = dr.load_scene({
+        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
+        "sensor": sensor([0, 3, 0.01], [0, 0, 0], [0, 0, 1]),
+        "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}}, refl=ALBEDO),
+        "lamp": spot(LIGHT, AIM, CUTOFF, BEAM, INTENSITY, texture={"type": "bitmap", "filename": path}),
+    })
+    with pytest.raises(GradientError, match="spot light with a projected texture"):
+        Renderer(sc).vjp(np.ones((W, W, 3), np.float32), ["floor.to_world"], spp=1, seed=0)
