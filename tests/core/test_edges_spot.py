@@ -138,3 +138,15 @@ def test_textured_spot_is_refused(tmp_path):
     })
     with pytest.raises(GradientError, match="spot light with a projected texture"):
         Renderer(sc).vjp(np.ones((W, W, 3), np.float32), ["floor.to_world"], spp=1, seed=0)
+
+
+def test_spot_interior_forward_matches_reverse(spot_interior):
+    sc, r, adj = spot_interior
+    g = r.vjp(adj, ["floor.to_world"], spp=SPP, seed=SEED, edges=False)["floor.to_world"]
+    t = np.zeros((4, 4))
+    t[:3, 3] = [0.3, 1.0, -0.5]
+    img = r.jvp({"floor.to_world": t}, spp=SPP, seed=SEED, edges=False)
+    lhs = float((img.astype(np.float64) * adj).sum())
+    rhs = float((g * t).sum())
+    assert abs(rhs) > 0.1
+    assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs)), (lhs, rhs)
