@@ -4,6 +4,9 @@
   shadow, the lamp a spot aimed at the floor): all edge samplers and the interior term on,
   against the same deterministic boundary quadrature (tests/helpers/edges_ref.py), whose lit
   side includes the spot's falloff (the shadow lies in the falloff's ramp, inside the cone).
+- A spot whose cone is the whole sphere is a point light: its shadow seen only through a
+  diffuse bounce (tests/core/test_edges_indirect.py's scene) matches that test's finite-difference
+  reference (without the spot's shadows through a bounce the gradient is 17 % off).
 - Interior only (no visibility change: a floor and a wall fill the view, the spot out of
   view, its ramp across the floor): against central differences with common random numbers,
   as tests/core/test_geometry_interior.py; the falloff towards the moving hit points is
@@ -18,6 +21,7 @@ from diffrender.core.ad import GradientError
 from diffrender.core.camera import project
 from tests.core.test_edges import ALBEDO, EDGE_SPP, INTENSITY, LIGHT, W, rect, sensor, smooth_adjoint
 from tests.helpers.edges_ref import polygon_boundary_grad, unproject_to_plane_y
+from tests.core.test_edges_indirect import CASES as INDIRECT_CASES, TOL as INDIRECT_TOL, gradient
 from tests.helpers.fd import render_fd
 
 AIM = np.array([1.8, 0.0, 0.5])
@@ -150,3 +154,11 @@ def test_spot_interior_forward_matches_reverse(spot_interior):
     rhs = float((g * t).sum())
     assert abs(rhs) > 0.1
     assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs)), (lhs, rhs)
+
+
+def test_full_sphere_spot_shadow_through_a_bounce():
+    sd, name, axis, adj, ref, _, edge_spp = INDIRECT_CASES["shadow_through_a_bounce"]
+    pos = sd["lamp"]["position"]
+    sd = {**sd, "lamp": spot(pos, [pos[0], 0, pos[2]], 180.0, 180.0, sd["lamp"]["intensity"]["value"][0])}
+    g = gradient(sd, name, axis, adj, edge_spp)
+    assert abs(g - ref) < INDIRECT_TOL * abs(ref), (g, ref)
