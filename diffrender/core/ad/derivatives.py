@@ -29,7 +29,7 @@ class EdgeOptions:
 
     - ``enabled``: master switch (``False``: interior-only derivative, zero for geometry);
     - ``primary``: silhouettes seen from the camera;
-    - ``secondary``: shadow boundaries (point lights on directly visible surfaces; area lights
+    - ``secondary``: shadow boundaries (point and spot lights on directly visible surfaces; area lights
       and occluded indirect light at the first bounce);
     - ``indirect``: the boundary terms at later path vertices: silhouettes seen from the
       second and later vertices (``MAX_EDGE_BOUNCE`` at most) and point-light shadows seen

@@ -18,7 +18,8 @@ the adjoint image (``vjp``) or with a tangent (``jvp``).
 2. **Point-light shadows on directly visible surfaces**: edges that are silhouettes from a point
    light; a point ``m`` uniformly by length; the ray from the light through ``m`` hits the
    receiver at ``q``; the shadow boundary's image is ``x = pi(q)``; both sides are path traced
-   from the camera. The receiver is treated as locally flat and fixed.
+   from the camera. The receiver is treated as locally flat and fixed. Spot lights are
+   treated alike (silhouettes from their position; the falloff is in the traced radiance).
 3. **Secondary** (at path vertex ``k`` ``p`` of every camera sample, reached by ``k`` BSDF
    samples; ``k = 0``: the camera ray's hit): an edge is
    chosen proportionally to its length among all candidate edges, kept when it is a silhouette
