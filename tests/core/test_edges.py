@@ -261,24 +261,32 @@ INTENSITY = 30.0
 ALBEDO = 0.8
 
 
-@pytest.fixture(scope="module")
-def shadow():
-    sc = dr.load_scene({
+def shadow_scene(lamp):
+    """A floor seen from above with the shadow of an out-of-view occluder cast by ``lamp``."""
+    return dr.load_scene({
         "type": "scene", "integrator": {"type": "path", "max_depth": 2},
         "sensor": sensor([0, 3, 0.01], [0, 0, 0], [0, 0, 1], fov=45),
         "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]}, refl=ALBEDO),
         # 0.6 x 0.6 quad at height 3.5, facing down: above the camera (out of view)
         "occ": rect({"rotate": {"axis": [1, 0, 0], "angle": 90}, "scale": [0.3, 1, 0.3],
                      "translate": [0, 3.5, 0]}, refl=0.5),
-        "lamp": {"type": "point", "position": list(LIGHT),
-                 "intensity": {"type": "rgb", "value": [INTENSITY] * 3}},
+        "lamp": lamp,
     })
+
+
+@pytest.fixture(scope="module")
+def shadow():
+    sc = shadow_scene({"type": "point", "position": list(LIGHT),
+                       "intensity": {"type": "rgb", "value": [INTENSITY] * 3}})
     r = Renderer(sc)
     adj = smooth_adjoint(4)
     return sc, r, adj
 
 
-def shadow_reference(sc, adj, dV=None, dlight=None):
+def shadow_reference(sc, adj, dV=None, dlight=None, profile=None):
+    """The boundary term of the occluder's shadow on the floor (y = 0) for vertex velocities
+    ``dV`` and light velocity ``dlight``; ``profile(q)``: the light's angular factor at floor
+    points q (a spot's falloff; default 1)."""
     V = np.asarray(sc.shapes[1].vertices, np.float64)
     dV = np.zeros_like(V) if dV is None else dV
     dlight = np.zeros(3) if dlight is None else dlight
@@ -296,6 +304,8 @@ def shadow_reference(sc, adj, dV=None, dlight=None):
         v = LIGHT[None] - q
         r2 = (v * v).sum(1)
         e = INTENSITY * v[:, 1] / r2 ** 1.5 * ALBEDO / np.pi
+        if profile is not None:
+            e = e * profile(q)
         return np.repeat(e[:, None], 3, 1)
     return polygon_boundary_grad(P, dP, np.zeros(3), lit, adj)
 

@@ -18,10 +18,10 @@ import pytest
 import diffrender as dr
 from diffrender.core import Renderer
 from diffrender.core.ad import GradientError
-from diffrender.core.camera import project
-from tests.core.test_edges import ALBEDO, EDGE_SPP, INTENSITY, LIGHT, W, rect, sensor, smooth_adjoint
-from tests.helpers.edges_ref import polygon_boundary_grad, unproject_to_plane_y
+from tests.core.test_edges import (ALBEDO, EDGE_SPP, INTENSITY, LIGHT, W, rect, sensor, shadow_reference,
+                                   shadow_scene, smooth_adjoint)
 from tests.core.test_edges_indirect import CASES as INDIRECT_CASES, TOL as INDIRECT_TOL, gradient
+from tests.core.test_geometry_interior import floor_and_wall_scene
 from tests.helpers.fd import render_fd
 
 AIM = np.array([1.8, 0.0, 0.5])
@@ -36,14 +36,7 @@ def spot(origin, target, cutoff, beam, intensity, **extra):
 
 @pytest.fixture(scope="module")
 def spot_shadow():
-    sc = dr.load_scene({
-        "type": "scene", "integrator": {"type": "path", "max_depth": 2},
-        "sensor": sensor([0, 3, 0.01], [0, 0, 0], [0, 0, 1], fov=45),
-        "floor": rect({"rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]}, refl=ALBEDO),
-        "occ": rect({"rotate": {"axis": [1, 0, 0], "angle": 90}, "scale": [0.3, 1, 0.3],
-                     "translate": [0, 3.5, 0]}, refl=0.5),
-        "lamp": spot(LIGHT, AIM, CUTOFF, BEAM, INTENSITY),
-    })
+    sc = shadow_scene(spot(LIGHT, AIM, CUTOFF, BEAM, INTENSITY))
     return sc, Renderer(sc), smooth_adjoint(4)
 
 
@@ -54,25 +47,6 @@ def falloff(q):
     theta = np.arccos(np.clip(d @ axis / np.linalg.norm(d, axis=1), -1.0, 1.0))
     c, b = np.radians(CUTOFF), np.radians(BEAM)
     return np.clip((c - theta) / (c - b), 0.0, 1.0)
-
-
-def spot_shadow_reference(sc, adj, dV):
-    V = np.asarray(sc.shapes[1].vertices, np.float64)
-
-    def polygon(h):
-        Vh = V + h * dV
-        return LIGHT + ((0.0 - LIGHT[1]) / (Vh[:, 1] - LIGHT[1]))[:, None] * (Vh - LIGHT)
-    h = 1e-6
-    P = project(sc.sensor, polygon(0.0))
-    dP = (project(sc.sensor, polygon(h)) - project(sc.sensor, polygon(-h))) / (2 * h)
-
-    def lit(x):
-        q = unproject_to_plane_y(sc.sensor, x)
-        v = LIGHT[None] - q
-        r2 = (v * v).sum(1)
-        e = INTENSITY * falloff(q) * v[:, 1] / r2 ** 1.5 * ALBEDO / np.pi
-        return np.repeat(e[:, None], 3, 1)
-    return polygon_boundary_grad(P, dP, np.zeros(3), lit, adj)
 
 
 def test_spot_shadow_of_out_of_view_occluder(spot_shadow):
@@ -89,7 +63,7 @@ def test_spot_shadow_of_out_of_view_occluder(spot_shadow):
     for axis in (0, 1, 2):
         dV = np.zeros_like(V)
         dV[:, axis] = 1.0
-        ref = spot_shadow_reference(sc, adj, dV)
+        ref = shadow_reference(sc, adj, dV, profile=falloff)
         assert abs(g[axis, 3] - ref) < 0.1 * max(abs(ref), 1.0), (axis, g[axis, 3], ref)
 
 
@@ -100,17 +74,7 @@ FD_STEP = 2e-3
 
 @pytest.fixture(scope="module")
 def spot_interior():
-    sc = dr.load_scene({
-        "type": "scene", "integrator": {"type": "path", "max_depth": 3},
-        "sensor": {"type": "perspective", "fov": 45,
-                   "to_world": {"type": "transform", "lookat": {"origin": [0.3, 3, 0.5], "target": [0, 0, 0], "up": [0, 0, 1]}},
-                   "film": {"type": "hdrfilm", "width": IW, "height": IH}, "sampler": {"type": "independent", "sample_count": SPP}},
-        "floor": {"type": "rectangle", "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": -90}, "scale": [4, 4, 4]},
-                  "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.8, 0.6, 0.4]}}},
-        "wall": {"type": "rectangle", "to_world": {"type": "transform", "scale": [4, 4, 4], "translate": [0, 0, -2.5]},
-                 "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.5, 0.5, 0.5]}}}},
-        "lamp": spot([0.5, 2, 0.3], [0.2, 0, 0], 70, 10, 10),
-    })
+    sc = floor_and_wall_scene(spot([0.5, 2, 0.3], [0.2, 0, 0], 70, 10, 10))
     r = Renderer(sc)
     adj = np.random.default_rng(1).normal(size=(IH, IW, 3)).astype(np.float32)
     return sc, r, adj

@@ -19,9 +19,10 @@ SPP = 4
 SEED = 3
 
 
-@pytest.fixture(scope="module")
-def setup():
-    sc = dr.load_scene({
+def floor_and_wall_scene(lamp):
+    """A floor and a wall that fill the 12 x 12 view, lit by ``lamp`` (a light's dict) out of
+    view: no visibility changes under small motions (max_depth 3)."""
+    return dr.load_scene({
         "type": "scene", "integrator": {"type": "path", "max_depth": 3},
         "sensor": {"type": "perspective", "fov": 45,
                    "to_world": {"type": "transform", "lookat": {"origin": [0.3, 3, 0.5], "target": [0, 0, 0], "up": [0, 0, 1]}},
@@ -30,8 +31,13 @@ def setup():
                   "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.8, 0.6, 0.4]}}},
         "wall": {"type": "rectangle", "to_world": {"type": "transform", "scale": [4, 4, 4], "translate": [0, 0, -2.5]},
                  "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.5, 0.5, 0.5]}}}},
-        "lamp": {"type": "point", "position": [0.5, 2, 0.3], "intensity": {"type": "rgb", "value": [10, 10, 10]}},
+        "lamp": lamp,
     })
+
+
+@pytest.fixture(scope="module")
+def setup():
+    sc = floor_and_wall_scene({"type": "point", "position": [0.5, 2, 0.3], "intensity": {"type": "rgb", "value": [10, 10, 10]}})
     r = Renderer(sc)
     adj = np.random.default_rng(1).normal(size=(H, W, 3)).astype(np.float32)
     return sc, r, adj
