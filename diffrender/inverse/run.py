@@ -592,7 +592,9 @@ class Views:
                 adj = tg.weight * adj
                 fgrads = {}
                 if pipe is not None:
-                    adj, pgrads = pipe.vjp(img, adj)
+                    # with two halves the filter parameters' gradient is the crossed one:
+                    # this pass back-propagates to the render only
+                    adj, pgrads = pipe.vjp(img, adj, wrt="none" if halves is not None else "learnable")
                     if halves is not None:
                         pgrads = self._filter_grads_crossed(pipe, loss_fn, tg, *halves[:2])
                     fgrads = {f"filters.{n}": g for n, g in pgrads.items()}
