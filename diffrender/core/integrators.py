@@ -23,23 +23,27 @@ import math
 
 from ..engine import ti
 from .film import N_AOV, camera_sample, finite_or_black
+from .media import MAX_CROSSINGS
 from .path import NullRecorder, first_hit_aovs, trace_path
 from .rng import direct_bsdf_dim, direct_emitter_dim, rand, rand2
 from .types import SHADOW_EPSILON, vec3
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
 INT_MAX = 2 ** 31 - 1
+#: an emitter sample at least this far is a light at infinity (``emitters.FAR`` is 3e38)
+FAR_LIGHT = 1.0e38
 
 
 @ti.data_oriented
 class Integrator:
     """Holds the scene components; kernels render one pass into a Film's sample buffers."""
 
-    def __init__(self, geometry, bsdfs, emitters, camera):
+    def __init__(self, geometry, bsdfs, emitters, camera, media):
         self.geometry = geometry
         self.bsdfs = bsdfs
         self.emitters = emitters
         self.camera = camera
+        self.media = media  # a MediumTable; ``media.enabled`` False compiles every medium out
         self.null_recorder = NullRecorder()
 
     # --- shared pieces -------------------------------------------------------------------
@@ -69,6 +73,55 @@ class Integrator:
                 o = offset_origin(p, ng, em.d)
                 res = not self.geometry.occluded(o, em.d, 3.0e38)
         return res
+
+    @ti.func
+    def _shadow_transmittance(self, o, d, target, finite, medium):
+        """Transmittance of the shadow ray from ``o`` along ``d`` to ``target`` (``finite``
+        False: to infinity) starting in ``medium``, through null surfaces (their
+        ``null_transmission``) and homogeneous media (``exp(-sigma_t d)``); 0 where a surface
+        that is not null blocks it."""
+        tr = ti.Vector([1.0, 1.0, 1.0])
+        cur = medium
+        ro = o
+        go = True
+        n = 0
+        while go:
+            remaining = ti.math.inf
+            if finite:
+                remaining = (target - ro).norm() * (1.0 - SHADOW_EPSILON)
+            hit = self.geometry.intersect(ro, d, remaining)
+            if hit.tri < 0:
+                if cur >= 0:
+                    tr *= self.media.transmittance(cur, remaining)
+                go = False
+            else:
+                si = self.geometry.surface(hit, ro, d)
+                if cur >= 0:
+                    tr *= self.media.transmittance(cur, si.t)
+                s, t = coordinate_system(si.ns)
+                wi = to_local(s, t, si.ns, -d)
+                tr *= self.bsdfs.null_transmission(si.bsdf,
+                                                   self.bsdfs.textures.point(self.geometry, si), wi)
+                cur = self.media.target(si.shape, si.ng, d, cur)
+                ro = offset_origin(si.p, si.ng, d)
+                n += 1
+                if tr.max() <= 0.0 or n >= MAX_CROSSINGS:
+                    tr = tr * ti.cast(tr.max() > 0.0 and n < MAX_CROSSINGS, ti.f32)
+                    go = False
+        return tr
+
+    @ti.func
+    def transmittance(self, p, em, medium):
+        """Transmittance from the medium point ``p`` (in ``medium``) to the emitter sample."""
+        return self._shadow_transmittance(p, em.d, em.p, em.dist < FAR_LIGHT, medium)
+
+    @ti.func
+    def transmittance_from(self, si, em, medium):
+        """Transmittance from the surface point ``si`` (the path arrived in ``medium``) to the
+        emitter sample: the ray leaves into the medium on em.d's side of the surface."""
+        start = self.media.target(si.shape, si.ng, em.d, medium)
+        o = offset_origin(si.p, si.ng, em.d)
+        return self._shadow_transmittance(o, em.d, em.p, em.dist < FAR_LIGHT, start)
 
     @ti.func
     def emitter_contribution(self, si, s, t, wi, g, u2):

@@ -40,7 +40,8 @@ probability; the replays record ``1 / q`` as a constant of the estimator.
 from ..engine import ti
 from .emitters import TYPES as EMITTER_TYPES
 from .film import N_AOV
-from .rng import rand_direction, rand_emitter, rand_lobe, roulette, roulette_dim
+from .media import MAX_CROSSINGS
+from .rng import rand_direction, rand_emitter, rand_lobe, rand_medium, roulette, roulette_dim
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
 #: Emitter type codes the loop and the replays test (the table's codes, by name).
@@ -83,7 +84,9 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                with_aovs: ti.template(), rec: ti.template(), i):
     """Radiance along the camera ray (o, d, tmax) of the sample ``key`` (and its AOVs when
     ``with_aovs``), calling ``rec``'s hooks for sample ``i``. See ``integrators.py`` for the
-    estimator (Mitsuba 3 ``path.cpp`` semantics)."""
+    estimator (Mitsuba 3 ``path.cpp`` semantics) and ``media.py`` for what changes when the
+    scene has participating media (``integ.media.enabled``, a compile-time flag: Mitsuba's
+    ``volpath``; the replays never run with it)."""
     result = ti.Vector([0.0, 0.0, 0.0])
     throughput = ti.Vector([1.0, 1.0, 1.0])
     aovs = ti.Vector([0.0] * N_AOV)
@@ -93,77 +96,152 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
     prev_delta = 1
     ray_o, ray_d, ray_t = o, d, tmax
     active = max_depth != 0
+    # Participating media: the medium the ray is in (-1: vacuum) and the event counter that
+    # keys the random numbers (null crossings and medium events do not advance ``depth``).
+    medium = -1
+    step = 0
+    if ti.static(integ.media.enabled):
+        ti.static_assert(not rec.RECORDS, "the replays do not run with participating media")
+        medium = integ.media.camera[None]
     while active:
+        k = depth  # the vertex index that keys this event's random numbers
+        if ti.static(integ.media.enabled):
+            k = step
         hit = integ.geometry.intersect(ray_o, ray_d, ray_t)
         si = integ.geometry.surface(hit, ray_o, ray_d)
-        tp = integ.bsdfs.textures.point(integ.geometry, si)  # what texture lookups read
-        if ti.static(rec.RECORDS):
-            rec.vertex(i, depth, hit, si, ray_d)
-        if ti.static(with_aovs):
-            if depth == 0:
-                aovs = first_hit_aovs(integ.bsdfs, si, tp)
-        # Emission found by the previous BSDF sample (or the camera ray).
-        if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
-            if ti.static(rec.NEEDS_RADIANCE):
-                le = integ.emitters.eval_hit(si.emitter, si, -ray_d)
-                w_hit = emission_mis(integ, si, prev_p, prev_pdf, prev_delta)
-                result += throughput * le * w_hit
-                if ti.static(rec.RECORDS):
-                    rec.emission(i, depth, si, ray_d, w_hit)
-            else:
-                if rec.emits(depth, si, ray_d):
-                    rec.emission(i, depth, si, ray_d,
-                                 emission_mis(integ, si, prev_p, prev_pdf, prev_delta))
-        # Rays that leave the scene see the environment (MIS with its sampling).
-        if ti.static(integ.emitters.env >= 0):
-            if not si.valid and not (hide_emitters and depth == 0):
-                le, w_env, tuv = integ.emitters.env_miss(ray_d, prev_pdf, prev_delta)
+        scattered = False
+        if ti.static(integ.media.enabled):
+            if medium >= 0:
+                t_surf = ti.math.inf
+                if si.valid:
+                    t_surf = si.t
+                um = rand_medium(key, k)
+                sc, tm, wm = integ.media.sample_distance(medium, t_surf, um.x, um.y)
+                throughput *= wm
+                scattered = sc
+                if sc:
+                    # A medium vertex: next-event estimation with the phase function, then a
+                    # phase-function sample (Mitsuba's volpath; depth counts it).
+                    mp = ray_o + tm * ray_d
+                    depth += 1
+                    if depth >= max_depth or throughput.max() <= 0.0:
+                        break
+                    if integ.media.nee[medium] != 0:
+                        em = integ.emitters.sample_direction(mp, rand_emitter(key, k))
+                        if em.pdf > 0.0 and em.weight.max() > 0.0:
+                            tr = integ.transmittance(mp, em, medium)
+                            if tr.max() > 0.0:
+                                ph = integ.media.phase_eval(medium, ray_d, em.d)
+                                w = 1.0
+                                if em.delta == 0:
+                                    w = mis_power(em.pdf, ph)
+                                result += throughput * (ph * em.weight * tr) * w
+                    wo, ph_pdf = integ.media.phase_sample(medium, ray_d, rand_direction(key, k))
+                    ray_o = mp
+                    ray_d = wo
+                    ray_t = ti.math.inf
+                    prev_p = mp
+                    prev_pdf = ph_pdf
+                    prev_delta = SMOOTH_LOBE
+                    alive, inv_q = roulette(throughput, depth, rr_depth, key, roulette_dim(k))
+                    throughput *= inv_q
+                    step += 1
+                    if not alive or step >= MAX_CROSSINGS:
+                        active = False
+        if not scattered:
+            tp = integ.bsdfs.textures.point(integ.geometry, si)  # what texture lookups read
+            if ti.static(rec.RECORDS):
+                rec.vertex(i, depth, hit, si, ray_d)
+            if ti.static(with_aovs):
+                if k == 0:
+                    aovs = first_hit_aovs(integ.bsdfs, si, tp)
+            # Emission found by the previous BSDF sample (or the camera ray).
+            if si.valid and si.emitter >= 0 and not (hide_emitters and depth == 0):
                 if ti.static(rec.NEEDS_RADIANCE):
-                    result += throughput * le
-                if ti.static(rec.RECORDS):
-                    rec.environment(i, depth, w_env, tuv)
-        if not (depth + 1 < max_depth and si.valid):
-            break
-        s, t = coordinate_system(si.ns)
-        wi = to_local(s, t, si.ns, -ray_d)
-        g = integ.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
-        if ti.static(rec.RECORDS):
-            rec.surface(i, depth, si, wi, g)
-        # Emitter sampling.
-        em = integ.emitters.sample_direction(si.p, rand_emitter(key, depth))
-        if em.pdf > 0.0:
-            wo_l = to_local(s, t, si.ns, em.d)
-            f, bpdf = integ.bsdfs.eval_pdf(si.bsdf, tp, wi, wo_l, g)
-            if f.max() > 0.0 and em.weight.max() > 0.0:
-                if integ.visible_em(si.p, si.ng, em):
-                    w = 1.0
-                    if em.delta == 0:
-                        w = mis_power(em.pdf, bpdf)
-                    if ti.static(rec.NEEDS_RADIANCE):
-                        result += throughput * (f * em.weight) * w
+                    le = integ.emitters.eval_hit(si.emitter, si, -ray_d)
+                    w_hit = emission_mis(integ, si, prev_p, prev_pdf, prev_delta)
+                    result += throughput * le * w_hit
                     if ti.static(rec.RECORDS):
-                        rec.light(i, depth, em, wo_l, w)
-        # BSDF sampling.
-        bs = integ.bsdfs.sample(si.bsdf, tp, wi, rand_lobe(key, depth),
-                                rand_direction(key, depth), g)
-        wo = to_world(s, t, si.ns, bs.wo)
-        if ti.static(rec.RECORDS):
-            rec.scatter(i, depth, bs, wo)
-        ray_o = offset_origin(si.p, si.ng, wo)
-        ray_d = wo
-        ray_t = ti.math.inf
-        throughput *= bs.weight
-        prev_p = si.p
-        prev_pdf = bs.pdf
-        prev_delta = bs.delta
-        alive, inv_q = roulette(throughput, depth + 1, rr_depth, key, roulette_dim(depth))
-        throughput *= inv_q
-        if ti.static(rec.RECORDS):
-            rec.roulette(i, depth, bs, inv_q, alive)
-        depth += 1
-        if not alive:
-            active = False
-        if ti.static(not rec.NEEDS_RADIANCE):
-            if depth >= ti.static(rec.depth):  # past the recorder's last vertex
-                active = False
+                        rec.emission(i, depth, si, ray_d, w_hit)
+                else:
+                    if rec.emits(depth, si, ray_d):
+                        rec.emission(i, depth, si, ray_d,
+                                     emission_mis(integ, si, prev_p, prev_pdf, prev_delta))
+            # Rays that leave the scene see the environment (MIS with its sampling).
+            if ti.static(integ.emitters.env >= 0):
+                if not si.valid and not (hide_emitters and depth == 0):
+                    le, w_env, tuv = integ.emitters.env_miss(ray_d, prev_pdf, prev_delta)
+                    if ti.static(rec.NEEDS_RADIANCE):
+                        result += throughput * le
+                    if ti.static(rec.RECORDS):
+                        rec.environment(i, depth, w_env, tuv)
+            if ti.static(integ.media.enabled):
+                # With media a null surface lets the path go on past max_depth's last vertex.
+                if not si.valid:
+                    break
+            else:
+                if not (depth + 1 < max_depth and si.valid):
+                    break
+            s, t = coordinate_system(si.ns)
+            wi = to_local(s, t, si.ns, -ray_d)
+            g = integ.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
+            if ti.static(rec.RECORDS):
+                rec.surface(i, depth, si, wi, g)
+            # Emitter sampling.
+            if depth + 1 < max_depth:
+                em = integ.emitters.sample_direction(si.p, rand_emitter(key, k))
+                if em.pdf > 0.0:
+                    wo_l = to_local(s, t, si.ns, em.d)
+                    f, bpdf = integ.bsdfs.eval_pdf(si.bsdf, tp, wi, wo_l, g)
+                    if f.max() > 0.0 and em.weight.max() > 0.0:
+                        vis = ti.Vector([1.0, 1.0, 1.0])
+                        if ti.static(integ.media.enabled):
+                            vis = integ.transmittance_from(si, em, medium)
+                        else:
+                            if not integ.visible_em(si.p, si.ng, em):
+                                vis = ti.Vector([0.0, 0.0, 0.0])
+                        if vis.max() > 0.0:
+                            w = 1.0
+                            if em.delta == 0:
+                                w = mis_power(em.pdf, bpdf)
+                            if ti.static(rec.NEEDS_RADIANCE):
+                                result += throughput * (f * em.weight * vis) * w
+                            if ti.static(rec.RECORDS):
+                                rec.light(i, depth, em, wo_l, w)
+            # BSDF sampling.
+            bs = integ.bsdfs.sample(si.bsdf, tp, wi, rand_lobe(key, k),
+                                    rand_direction(key, k), g)
+            wo = to_world(s, t, si.ns, bs.wo)
+            if ti.static(rec.RECORDS):
+                rec.scatter(i, depth, bs, wo)
+            ray_o = offset_origin(si.p, si.ng, wo)
+            ray_d = wo
+            ray_t = ti.math.inf
+            throughput *= bs.weight
+            if ti.static(integ.media.enabled):
+                medium = integ.media.target(si.shape, si.ng, wo, medium)
+                step += 1
+                if not integ.bsdfs.is_null(si.bsdf, bs.delta):
+                    prev_p = si.p
+                    prev_pdf = bs.pdf
+                    prev_delta = bs.delta
+                    depth += 1
+                alive, inv_q = roulette(throughput, depth, rr_depth, key, roulette_dim(k))
+                throughput *= inv_q
+                if not alive or depth >= max_depth or step >= MAX_CROSSINGS:
+                    active = False
+            else:
+                prev_p = si.p
+                prev_pdf = bs.pdf
+                prev_delta = bs.delta
+                alive, inv_q = roulette(throughput, depth + 1, rr_depth, key, roulette_dim(depth))
+                throughput *= inv_q
+                if ti.static(rec.RECORDS):
+                    rec.roulette(i, depth, bs, inv_q, alive)
+                depth += 1
+                if not alive:
+                    active = False
+                if ti.static(not rec.NEEDS_RADIANCE):
+                    if depth >= ti.static(rec.depth):  # past the recorder's last vertex
+                        active = False
     return result, aovs

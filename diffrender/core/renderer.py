@@ -26,7 +26,8 @@ from .upload import MESH_ATTRIBUTE, SceneUpload, where_in
 
 AOV_NAMES = ("depth", "normal", "albedo", "alpha")
 SUPPORTED_INTEGRATORS = ("path", "direct")
-COMPONENTS = ("textures", "geometry", "bsdfs", "emitters", "camera", "film", "integrator")
+COMPONENTS = ("textures", "geometry", "bsdfs", "emitters", "camera", "film", "media",
+              "integrator")
 
 
 class Renderer:
@@ -226,6 +227,7 @@ class Renderer:
         """Reverse mode over a batch of views: ``{name: sum_k d<d_images[k], render_k>/dtheta}``
         for the adjoint stack ``d_images`` (V, H, W, 3) of :meth:`render_views`' output (view
         ``k`` replays ``view_seed(seed, k)``); keyword arguments as :meth:`vjp`."""
+        self._refuse_media()
         sensors = list(sensors)
         if isinstance(params, str):
             params = [params]
@@ -258,6 +260,13 @@ class Renderer:
         if len(parts) > 2 and parts[2] == "color1":
             return info.name, slot, "value1"
         return info.name, slot, "value0"
+
+    def _refuse_media(self):
+        if self.media.enabled:
+            raise GradientError(where_in(self.scene, "derivatives of scenes with participating "
+                                         "media are not supported (the media are rendered, not "
+                                         "differentiated); remove the medium references to "
+                                         "differentiate the surfaces"))
 
     def _diff_integrator(self, max_depth, spp_per_pass=None):
         if self.scene.integrator.type != "path":
@@ -299,6 +308,7 @@ class Renderer:
         or ``False`` (no edge sampling: the interior-only derivative). See docs/edge-sampling.md.
         """
 
+        self._refuse_media()
         d_image = np.asarray(d_image, np.float32)
         if d_image.ndim == 2:
             d_image = np.repeat(d_image[:, :, None], 3, axis=2)
@@ -400,6 +410,7 @@ class Renderer:
         position tangents are handled by edge sampling (``edges``: see :meth:`vjp`)."""
         from ..engine import require_forward_mode
 
+        self._refuse_media()
         pmap = self.scene.parameters()
         geo = {n: t for n, t in tangents.items() if pmap.info(n).discontinuous}
         if geo:

@@ -14,7 +14,10 @@ gradient replays draw through these functions, so they see the same numbers): 0-
 in the pixel; for the path vertex k (0 = the camera ray's hit), ``DIMS_PER_BOUNCE`` dimensions
 from ``bounce_base(k)``: the emitter sample (2D), the BSDF's lobe choice (1D), the BSDF's
 direction (2D), Russian roulette (1D). The ``direct`` integrator draws its ``n_em`` emitter
-samples and ``n_bsdf`` BSDF samples after the pixel position (``direct_*``).
+samples and ``n_bsdf`` BSDF samples after the pixel position (``direct_*``). With participating
+media the path's events (surface, null crossing, medium) are numbered by an event counter that
+takes the place of k, and each event's free-flight sample has two dimensions from
+``DIM_MEDIUM``.
 """
 
 import numpy as np
@@ -106,6 +109,17 @@ def rand_direction(key, k):
 def roulette_dim(k):
     """The dimension of the Russian-roulette decision after vertex ``k``."""
     return bounce_base(k) + _ROULETTE
+
+
+#: participating media (``media.py``): per path event k, the distance sample's channel and
+#: distance (2D), laid out after every bounce's dimensions
+DIM_MEDIUM = 1 << 20
+
+
+@ti.func
+def rand_medium(key, k):
+    """The free-flight sample of event ``k`` in a medium (2D: channel, distance)."""
+    return rand2(key, DIM_MEDIUM + 2 * k)
 
 
 @ti.func

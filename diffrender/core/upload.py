@@ -22,6 +22,7 @@ from .emitters import EmitterTable
 from .film import Film
 from .geometry import Geometry, capacity_class
 from .integrators import Integrator
+from .media import MediumTable, uses_media
 from .mesh_attribute import check_shape
 from .textures import TextureTable
 from .pool import make
@@ -243,7 +244,10 @@ class SceneUpload:
                 tuple(id(sh) for sh in self.shaders),
                 tuple(id(t.extra["shader"]) for t, _ in self.slots if t.type == "shader"),
                 tuple(r["type"] for r in emitter_rows),
-                tuple(tuple(r["size"]) for r in emitter_rows if r["type"] == "envmap"), kinds)
+                tuple(tuple(r["size"]) for r in emitter_rows if r["type"] == "envmap"), kinds,
+                # participating media: tracked or not, how many, the phase functions
+                (len(scene.media), len(scene.shapes), tuple(sorted({m.phase for m in scene.media})))
+                if uses_media(scene) else None)
 
     # --- components ----------------------------------------------------------------------
 
@@ -259,8 +263,9 @@ class SceneUpload:
                              self.emitter_rows)
         c["camera"] = make(dset, "camera", Camera, self.sensor, where_in(scene, "sensor"))
         c["film"] = make(dset, "film", Film, self.sensor, self.cap, where_in(scene, "film"))
+        c["media"] = make(dset, "media", MediumTable, scene, self.sensor)
         c["integrator"] = make(dset, "integrator", Integrator, c["geometry"], c["bsdfs"],
-                               c["emitters"], c["camera"])
+                               c["emitters"], c["camera"], c["media"])
         return c
 
     # --- parameter changes -----------------------------------------------------------------

@@ -102,6 +102,28 @@ class Shape:
     #: Mitsuba's mesh attributes (PLY vertex / face properties): name (``vertex_*`` /
     #: ``face_*``) -> (rows, channels) float32, one row per vertex / face
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    #: participating media on the two sides (indices into ``Scene.media``; None: none). Read
+    #: only under a volumetric integrator (``volpath``), as in Mitsuba: the medium a ray enters
+    #: when it crosses the surface against / along the geometric normal.
+    interior: int | None = None
+    exterior: int | None = None
+
+
+@dataclass
+class Medium:
+    """A participating medium (Mitsuba's ``homogeneous``): extinction ``sigma_t`` (RGB, per
+    scene unit, before ``scale``), single-scattering ``albedo`` (RGB), ``scale`` (multiplies
+    sigma_t), the phase function (``isotropic`` or ``hg`` with mean cosine ``g``) and
+    ``sample_emitters`` (next-event estimation from points in the medium)."""
+
+    type: str = "homogeneous"
+    sigma_t: np.ndarray = field(default_factory=lambda: np.ones(3, np.float32))
+    albedo: np.ndarray = field(default_factory=lambda: np.full(3, 0.75, np.float32))
+    scale: float = 1.0
+    phase: str = "isotropic"
+    g: float = 0.0
+    sample_emitters: bool = True
+    id: str | None = None
 
 
 @dataclass
@@ -152,6 +174,7 @@ class Sensor:
 
     type: str = "perspective"
     to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    medium: int | None = None  # the medium the camera sits in (index into Scene.media)
     fov: float = 39.597755  # Mitsuba's default: 50 mm focal length on a 36 mm film
     fov_axis: str = "x"
     near_clip: float = 0.01

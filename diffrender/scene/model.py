@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .elements import (BSDF, Emitter, Film, Integrator, ReconstructionFilter,  # noqa: F401
-                       Sampler, Sensor, Shape, Texture)  # (re-exported: the model's classes)
+from .elements import (BSDF, Emitter, Film, Integrator, Medium,  # noqa: F401
+                       ReconstructionFilter, Sampler, Sensor, Shape, Texture)  # (re-exported: the model's classes)
 from .params import ParameterMap
 
 
@@ -32,6 +32,8 @@ class Scene:
     emitters: list[Emitter] = field(default_factory=list)  # all emitters, area ones included
     sensors: list[Sensor] = field(default_factory=list)
     integrator: Integrator = field(default_factory=Integrator)
+    #: participating media that shapes / sensors use under a volumetric integrator
+    media: list[Medium] = field(default_factory=list)
     source: str | None = None  # file it was loaded from
     source_format: str | None = None  # 'xml' | 'json' | 'yaml' | 'dict'
     tree: Any = None  # the parsed plugin tree, for writing the scene back

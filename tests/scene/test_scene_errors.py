@@ -55,13 +55,13 @@ def test_unknown_plugin(xml_scene):
                            "shapegroup, sphere")
     p = xml_scene('<shape type="sphere"><bsdf type="roughdiffuse"/></shape>')  # (unused: ignored)
     assert error_of(p) == (f"{p}:2: unsupported bsdf type 'roughdiffuse'; supported: blendbsdf, "
-                           "bumpmap, conductor, dielectric, diffuse, mask, normalmap, plastic, "
+                           "bumpmap, conductor, dielectric, diffuse, mask, normalmap, null, plastic, "
                            "principled, principledthin, roughconductor, roughdielectric, "
                            "roughplastic, shader, thindielectric, twosided")
     p = xml_scene('<bsdf type="obj"/>')
     assert error_of(p) == (f"{p}:2: 'obj' is a shape plugin, not a bsdf; supported bsdf types: "
                            "blendbsdf, bumpmap, conductor, dielectric, diffuse, mask, normalmap, "
-                           "plastic, principled, principledthin, roughconductor, roughdielectric, "
+                           "null, plastic, principled, principledthin, roughconductor, roughdielectric, "
                            "roughplastic, shader, thindielectric, twosided")
     msg = error_of({"type": "scene", "a": {"type": "bsplinecurve"}})
     assert msg == ("<dict>: a.type: unsupported shape type 'bsplinecurve'; supported: cube, "
@@ -71,7 +71,7 @@ def test_unknown_plugin(xml_scene):
                           "cylinder, disk, instance, obj, ply, rectangle, serialized, "
                           "shapegroup, sphere; bsdf: "
                           "blendbsdf, bumpmap, "
-                          "conductor, dielectric, diffuse, mask, normalmap, plastic, "
+                          "conductor, dielectric, diffuse, mask, normalmap, null, plastic, "
                           "principled, principledthin, roughconductor, roughdielectric, "
                           "roughplastic, shader, thindielectric, twosided;")
 

@@ -177,17 +177,58 @@ def test_used_medium_is_ignored_by_surface_integrators(xml_scene, integrator):
 
 
 @pytest.mark.parametrize("integrator", ["volpath", "volpathmis", "prbvolpath"])
-def test_used_medium_under_volpath_is_an_error(xml_scene, integrator):
-    p = xml_scene(MEDIUM + MEDIUM_USE + f'<integrator type="{integrator}"/>')
-    msg = error_line(p)
-    assert msg.startswith(f"{p}:5:") and "medium 'homogeneous' (at " in msg and f"{p}:2)" in msg
-    assert f"integrator '{integrator}'" in msg and "remove the medium reference" in msg
+def test_used_medium_under_volpath_is_built(xml_scene, integrator):
+    """Under a volumetric integrator the medium is read with Mitsuba's defaults (sigma_t 1,
+    scale 1, sample_emitters true) and the shape's interior points at it."""
+    sc, _ = load_quiet(xml_scene(MEDIUM + MEDIUM_USE + f'<integrator type="{integrator}"/>'))
+    assert len(sc.media) == 1
+    m = sc.media[0]
+    assert (m.type, m.phase, m.g, m.scale, m.sample_emitters, m.id) == (
+        "homogeneous", "hg", pytest.approx(0.3), 1.0, True, "fog")
+    assert m.sigma_t.tolist() == [1.0, 1.0, 1.0] and m.albedo.tolist() == [0.5, 0.5, 0.5]
+    assert (sc.shapes[0].interior, sc.shapes[0].exterior) == (0, None)
 
 
-def test_medium_nested_in_moment_volpath_is_an_error(xml_scene):
-    p = xml_scene(MEDIUM + MEDIUM_USE + '<integrator type="moment"><integrator type="volpath"/>'
-                  '</integrator>')
-    assert "integrator 'volpath'" in error_line(p)
+def test_medium_nested_in_moment_volpath_is_built(xml_scene):
+    sc, _ = load_quiet(xml_scene(MEDIUM + MEDIUM_USE + '<integrator type="moment"><integrator '
+                                 'type="volpath"/></integrator>'))
+    assert len(sc.media) == 1 and sc.shapes[0].interior == 0
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('<medium type="heterogeneous" id="fog"/>' + MEDIUM_USE,
+     ":3: shape 'sphere' uses medium 'heterogeneous' (at "),
+    (MEDIUM.replace('<phase type="hg"><float name="g" value="0.3"/></phase>',
+                    '<phase type="rayleigh"/>') + MEDIUM_USE, "unsupported phase type 'rayleigh'"),
+    (MEDIUM.replace('value="0.3"', 'value="1.0"') + MEDIUM_USE,
+     "hg parameter g must lie in (-1, 1), got 1.0"),
+    (MEDIUM.replace('<rgb name="albedo" value="0.5"/>', '<rgb name="albedo" value="1.5"/>')
+     + MEDIUM_USE, "albedo must lie in [0, 1], got [1.5, 1.5, 1.5]"),
+    (MEDIUM.replace('<rgb name="albedo" value="0.5"/>', '<volume type="constvolume" '
+                    'name="albedo"/>') + MEDIUM_USE,
+     "medium 'homogeneous' parameter 'albedo': volumes ('constvolume') are not supported"),
+    (MEDIUM + MEDIUM_USE.replace('name="interior"', 'name="inside"'),
+     "a medium reference must be named 'interior' or 'exterior', got 'inside'"),
+])
+def test_medium_errors(xml_scene, body, expected):
+    msg = error_line(xml_scene(body + '<integrator type="volpath"/>'))
+    assert expected in msg
+
+
+def test_medium_in_dict_scene():
+    sc = load_scene({"type": "scene", "fog": {"type": "homogeneous", "albedo": 0.5},
+                     "ball": {"type": "sphere"}})
+    assert len(sc.shapes) == 1 and sc.media == []
+    sc = load_quiet_dict({"type": "scene", "integrator": {"type": "volpath"},
+                          "fog": {"type": "homogeneous", "albedo": 0.5},
+                          "ball": {"type": "sphere", "interior": {"type": "ref", "id": "fog"}}})
+    assert sc.shapes[0].interior == 0 and sc.media[0].albedo.tolist() == [0.5] * 3
+
+
+def load_quiet_dict(d):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SceneWarning)
+        return load_scene(d)
 
 
 def test_unused_bsdf_with_volume_texture_loads(xml_scene):
@@ -202,16 +243,6 @@ def test_unused_bsdf_with_volume_texture_loads(xml_scene):
     p = xml_scene(bsdf + '<shape type="sphere"><ref id="vol"/></shape>', "used.xml")
     msg = error_line(p)
     assert msg.startswith(f"{p}:2:") and "unsupported texture type 'volume'" in msg
-
-
-def test_unused_medium_in_dict_scene():
-    sc = load_scene({"type": "scene", "fog": {"type": "homogeneous", "albedo": 0.5},
-                     "ball": {"type": "sphere"}})
-    assert len(sc.shapes) == 1
-    with pytest.raises(SceneError, match="ball.*uses medium 'homogeneous'"):
-        load_scene({"type": "scene", "integrator": {"type": "volpath"},
-                    "fog": {"type": "homogeneous", "albedo": 0.5},
-                    "ball": {"type": "sphere", "interior": {"type": "ref", "id": "fog"}}})
 
 
 def render(path, **kw):

@@ -63,7 +63,7 @@ from ...scene.model import Texture
 from ..types import BSDFSample, LocalGeo
 from . import composites
 from .common import (BUNDLE_FIELDS, EXTRA_FIELDS, HAS_DELTA, HAS_SMOOTH, LOBE_COMPONENT,
-                     LOBE_NULL, LOBE_SMOOTH, N_EXTRA, BSDFParams)
+                     LOBE_NULL, LOBE_SMOOTH, LOBE_TRANSMIT, N_EXTRA, BSDFParams)
 from .composites import BLEND, LEAF, MASK, PFLAG_FLIP_INVALID, PFLAG_SHADOWING, SHADER_BASE
 
 
@@ -103,6 +103,8 @@ _DELTA = tuple(m.SPEC.code for m in LEAVES.values() if HAS_DELTA in m.SPEC.lobes
 _WRAPPERS = {s.type: s for s in composites.SPECS}
 roughplastic = LEAVES["roughplastic"]  # its rough-coat tables are rows of the table
 ROUGHPLASTIC = roughplastic.SPEC.code
+thindielectric = LEAVES["thindielectric"]  # its transmission is a null event in media
+THINDIELECTRIC = thindielectric.SPEC.code
 
 
 def default_texture(spec, name):
@@ -777,6 +779,37 @@ class BSDFTable:
             if ti.static("a" in _FIELDS[code]):
                 if t == code:
                     res = self.textures.eval(self.info[r].a, uv)
+        return res
+
+
+    # --- null events (participating media, ``core/media.py``) ----------------------------
+
+    @ti.func
+    def null_transmission(self, b, uv, wi):
+        """What a shadow ray keeps crossing the surface (Mitsuba's ``eval_null_transmission``):
+        ``1 - opacity`` of a mask (1 for a ``null`` BSDF), a thindielectric's ``T_s T'`` at the
+        local incident direction ``wi``, 0 for every other BSDF."""
+        info = self.info[b]
+        res = ti.Vector([0.0, 0.0, 0.0])
+        if ti.static(self.has_composite):
+            if info.kind == MASK:
+                _w0, _w1, wp = self._components(b, uv)
+                res = ti.Vector([wp, wp, wp])
+        if ti.static(THINDIELECTRIC in self.used):
+            if info.kind == LEAF and info.type == THINDIELECTRIC:
+                p = self._params(THINDIELECTRIC, b, uv)
+                res = p.b * (1.0 - thindielectric.reflectance(p, wi))
+        return res
+
+    @ti.func
+    def is_null(self, b, lobe):
+        """Whether the sampled ``lobe`` of row ``b`` is a null event (the ray goes on unchanged:
+        a mask's pass-through, a thindielectric's transmission)."""
+        res = lobe % LOBE_COMPONENT == LOBE_NULL
+        if ti.static(THINDIELECTRIC in self.used):
+            info = self.info[b]
+            if info.kind == LEAF and info.type == THINDIELECTRIC and lobe == LOBE_TRANSMIT:
+                res = True
         return res
 
 

@@ -23,6 +23,8 @@ SPECS = (
         "opacity": Param("float_texture", 0.5, "1 = opaque, 0 = invisible (float or texture)",
                          diff=True)},
         ("bsdf",), "cut-out: null transmission with probability 1 - opacity", code=MASK),
+    PluginSpec("bsdf", "null", {}, (), "invisible surface (a medium's boundary): built as a "
+               "mask of opacity 0"),
     PluginSpec("bsdf", "normalmap", {
         "normalmap": Param("spectrum", None, "tangent-space normals, (n + 1) / 2 per channel "
                                              "(a raw bitmap; required)", diff=True),

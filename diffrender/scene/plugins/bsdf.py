@@ -106,6 +106,13 @@ class BSDFBuilder:
                        twosided=all(sides))
             self.origin[id(out)] = node
             self.param_node[id(out)] = node
+        elif node.type == "null":
+            r.finish()
+            black = BSDF(type="diffuse", params={"reflectance": Texture.constant(np.zeros(3))})
+            out = BSDF(type="mask", params={"opacity": Texture.constant(np.zeros(1))},
+                       id=node.id, children=[black])
+            self.origin[id(out)] = node
+            self.param_node[id(out)] = node
         elif node.type in ("normalmap", "bumpmap"):
             out = self._perturbed_bsdf(r, node)
         elif node.type == "shader":

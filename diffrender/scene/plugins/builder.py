@@ -1,6 +1,6 @@
 """The builder: plugin tree -> :class:`~diffrender.scene.model.Scene`, one mixin per plugin
 category (``shape.py``, ``bsdf.py``, ``texture.py``, ``emitter.py``, ``sensor.py``,
-``integrator.py``); parameters are read through a :class:`~.reader.Reader` by each plugin's spec,
+``integrator.py``, ``medium.py``); parameters are read through a :class:`~.reader.Reader` by each plugin's spec,
 defaults filled here (the renderer never fills the scene)."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..tree import Node, Ref, SceneTree
 from .bsdf import BSDFBuilder
 from .emitter import EmitterBuilder
 from .integrator import IntegratorBuilder
+from .medium import MediumBuilder
 from .reader import Reader
 from .registry import KNOWN_UNSUPPORTED, PLUGINS, spec_for
 from .sensor import SensorBuilder
@@ -24,7 +25,7 @@ from .texture import TextureBuilder
 
 
 class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorBuilder,
-              IntegratorBuilder):
+              IntegratorBuilder, MediumBuilder):
     """Plugin tree -> :class:`Scene`."""
 
     def __init__(self, tree: SceneTree, resolve_file: Callable[[str], str | None]):
@@ -36,6 +37,9 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
         self.area_refs: dict[str, Node] = {}  # id of a scene-level area emitter -> its shape
         self.directional_areas: list[Node] = []  # directionalarea emitters (no contribution)
         self.volumetric = _volumetric_integrator(tree.root)  # media matter only then
+        self.media: list = []  # the media used (under a volumetric integrator)
+        self.medium_index: dict[int, int] = {}  # id(medium node) -> index in self.media
+        self.links: dict[int, dict[str, int]] = {}  # id(shape / sensor node) -> {name: medium}
         self.referenced = _referenced_ids(tree.root)
 
     # -- references --------------------------------------------------------------------------
@@ -80,7 +84,9 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
             if c.category == "shape":
                 self.shape(c, scene)
             elif c.category == "sensor":
-                scene.sensors.append(self.sensor(c))
+                sensor = self.sensor(c)
+                sensor.medium = self.links.get(id(c), {}).get("medium")
+                scene.sensors.append(sensor)
             elif c.category == "integrator":
                 if integrator_node is not None:
                     raise SceneError(f"more than one integrator (first at {integrator_node.loc})",
@@ -118,26 +124,40 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
                 raise SceneError(f"area emitter '{c.id}' is declared in the scene but no shape "
                                  f"references it; reference it from a shape with <ref "
                                  f"id=\"{c.id}\"/>", str(c.loc))
+        scene.media = self.media
         if not scene.sensors:  # a default perspective camera (Mitsuba 3.9.1 has none)
             scene.sensors.append(Sensor())
         return scene
 
     # -- participating media ------------------------------------------------------------------
-    def medium_use(self, owner: str, link: Node | Ref, target: Node) -> None:
+    def medium_use(self, owner: str, link: Node | Ref, target: Node,
+                   node: Node | None = None) -> None:
         """A shape's or sensor's medium (``interior`` / ``exterior`` / ``medium``): Mitsuba's
-        surface integrators (``path``, ``direct``, ...) ignore media, so it is accepted there
-        and refused under a volumetric integrator, which would render it."""
+        surface integrators (``path``, ``direct``, ...) ignore media, so it is accepted and
+        ignored there; under a volumetric integrator it is built (``medium.py``) and recorded
+        for ``node`` in ``self.links``."""
         if target.category != "medium":
             raise SceneError(f"{owner} cannot contain a nested {target.category}; a "
                              f"{target.category} belongs in a medium", str(link.loc))
-        if self.volumetric is not None:
+        link.used = True
+        if self.volumetric is None:
+            return
+        if target.type != "homogeneous":
             raise SceneError(f"{owner} uses medium '{target.type}' (at {target.loc}) as "
                              f"'{link.name or 'medium'}', and integrator "
                              f"'{self.volumetric.type}' (at {self.volumetric.loc}) would render "
-                             "it: participating media are not supported (diffrender renders "
-                             "surfaces in vacuum); remove the medium reference, or render this "
-                             "scene with Mitsuba", str(link.loc))
-        link.used = True
+                             "it: only homogeneous media are supported; use a homogeneous "
+                             "medium, or render this scene with Mitsuba", str(link.loc))
+        name = link.name or "medium"
+        is_shape = node is not None and node.category == "shape"
+        allowed = ("interior", "exterior") if is_shape else ("medium",)
+        if node is not None and name not in allowed:
+            raise SceneError(f"{owner}: a medium reference must be named "
+                             f"{' or '.join(repr(a) for a in allowed)}, got '{name}'",
+                             str(link.loc))
+        idx = self.medium(target)
+        if node is not None:
+            self.links.setdefault(id(node), {})[name] = idx
 
     def spec_for(self, node: Node) -> PluginSpec:
         return spec_for(node)

@@ -29,7 +29,7 @@ def regenerate(text: str) -> str:
     """``text`` with every plugin-table region replaced by the registry's table."""
     def sub(m):
         cat = m.group(2)
-        if cat not in CATEGORIES:
+        if cat not in CATEGORIES and cat not in PLUGINS:
             raise ValueError(f"unknown plugin category '{cat}' in a plugin-table marker")
         return f"{m.group(1)}{table(cat)}\n{m.group(4)}"
 

@@ -12,12 +12,14 @@ stderr (a :class:`~diffrender.scene.spec.SceneWarning`) saying what differs:
 - the differentiable integrators ``prb``, ``prb_basic``, ``prb_projective`` (path tracing with
   their ``max_depth`` default, 6), ``direct_projective`` (path tracing with ``max_depth`` 2),
   ``ptracer`` (a light tracer: path tracing), ``volpath`` / ``volpathmis`` / ``prbvolpath``
-  (volumetric path tracers: without media, path tracing): only the variance differs.
+  (volumetric path tracers: diffrender's path tracer, which tracks homogeneous media where the
+  scene uses them, ``core/media.py``): only the variance differs.
 - ``stokes`` (polarisation) is a one-line error: diffrender renders unpolarised RGB.
 
 Participating media: a ``<medium>`` nothing uses loads (no effect, as in Mitsuba); one a shape or
-the sensor uses is a one-line error under a volumetric integrator (``builder.py``
-``medium_use``) and ignored under ``path`` / ``direct``, which ignore media in Mitsuba too.
+the sensor uses is built under a volumetric integrator (``medium.py``; homogeneous media only,
+others are a one-line error) and ignored under ``path`` / ``direct``, which ignore media in
+Mitsuba too.
 """
 from __future__ import annotations
 
@@ -71,12 +73,14 @@ _ALIASES = {
     "ptracer": "rendered with path tracing instead of light tracing: the same expected image "
                "with a different variance (Mitsuba's ptracer cannot see emitters through "
                "delta BSDFs (smooth glass, mirrors); diffrender's path tracer does)",
-    "volpath": "the scene has no participating media: rendered with path tracing, the same "
-               "image",
-    "volpathmis": "the scene has no participating media: rendered with path tracing, the same "
-                  "image",
-    "prbvolpath": "the scene has no participating media: rendered with path tracing, the same "
-                  "image",
+    "volpath": "rendered with diffrender's path tracer, which renders homogeneous media where "
+               "the scene uses them: the same expected image, a different variance",
+    "volpathmis": "rendered with diffrender's path tracer, which renders homogeneous media "
+                  "where the scene uses them (spectral MIS on every segment): the same "
+                  "expected image, a different variance",
+    "prbvolpath": "rendered with diffrender's path tracer, which renders homogeneous media "
+                  "where the scene uses them: the same expected image (derivatives of scenes "
+                  "with media are not supported)",
 }
 
 SPECS = (
@@ -101,11 +105,12 @@ SPECS = (
     PluginSpec("integrator", "ptracer", {
         **_path_params(-1),
         "samples_per_pass": Param("integer", None, "(ignored)")}, (), "rendered as path"),
-    PluginSpec("integrator", "volpath", _path_params(-1), (), "rendered as path (no media)"),
+    PluginSpec("integrator", "volpath", _path_params(-1), (),
+               "rendered as path, with homogeneous media"),
     PluginSpec("integrator", "volpathmis", _path_params(-1), (),
-               "rendered as path (no media)"),
+               "rendered as path, with homogeneous media"),
     PluginSpec("integrator", "prbvolpath", _path_params(AD_MAX_DEPTH), (),
-               "rendered as path (no media)"),
+               "rendered as path, with homogeneous media"),
     PluginSpec("integrator", "stokes", {}, ("integrator",),
                "refused: polarisation (one-line error)"),
 )

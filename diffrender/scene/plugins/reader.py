@@ -240,7 +240,7 @@ class Reader:
             if not c.used:
                 target = self.b.resolve(c) if isinstance(c, Ref) else c
                 if target.category in MEDIA_CATEGORIES:
-                    self.b.medium_use(self.owner, c, target)
+                    self.b.medium_use(self.owner, c, target, self.node)
                     continue
                 what = f"a nested {target.category}" + (f" '{c.name}'" if c.name else "")
                 raise SceneError(f"{self.owner} cannot contain {what}; supported: {sup_s}",

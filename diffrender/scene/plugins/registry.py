@@ -6,10 +6,10 @@ from __future__ import annotations
 from ...errors import SceneError
 from ..spec import PluginSpec
 from ..tree import Node
-from . import bsdf, emitter, integrator, sensor, shape, texture
+from . import bsdf, emitter, integrator, medium, sensor, shape, texture
 
 PLUGINS: dict[str, dict[str, PluginSpec]] = {}
-for _mod in (shape, bsdf, texture, emitter, sensor, integrator):
+for _mod in (shape, bsdf, texture, emitter, sensor, integrator, medium):
     for _s in _mod.SPECS:
         PLUGINS.setdefault(_s.category, {})[_s.type] = _s
 
@@ -18,7 +18,7 @@ KNOWN_UNSUPPORTED = {
     "shape": ("bsplinecurve", "linearcurve",
               "sdfgrid", "ellipsoids", "ellipsoidsmesh", "merge", "blender"),
     "bsdf": ("roughdiffuse", "hair", "measured", "pplastic",
-             "bumpmap", "normalmap", "null", "polarizer", "retarder",
+             "bumpmap", "normalmap", "polarizer", "retarder",
              "circular", "measured_polarized"),
     "emitter": ("projector",),
     "sensor": ("radiancemeter", "irradiancemeter", "distant",
@@ -27,8 +27,8 @@ KNOWN_UNSUPPORTED = {
     "rfilter": ("mitchell", "catmullrom", "lanczos"),
     "integrator": ("depth", "volprim_rf_basic"),
     "texture": ("volume",),
-    "medium": ("homogeneous", "heterogeneous"),
-    "phase": ("isotropic", "hg", "rayleigh", "blendphase", "lut", "sggx", "tabphase"),
+    "medium": ("heterogeneous",),
+    "phase": ("rayleigh", "blendphase", "lut", "sggx", "tabphase"),
     "volume": ("constvolume", "gridvolume"),
 }
 

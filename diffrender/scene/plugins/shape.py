@@ -79,7 +79,7 @@ class ShapeBuilder:
         for c in node.children:  # a medium is the first thing to report, before its BSDF
             target = self.resolve(c) if isinstance(c, Ref) else c
             if target.category == "medium":
-                self.medium_use(r.owner, c, target)
+                self.medium_use(r.owner, c, target, node)
         t = node.type
         to_world = r.get("to_world")
         to_world = np.eye(4) if to_world is None else to_world
@@ -175,7 +175,9 @@ class ShapeBuilder:
         r.finish()
         shape = Shape(type=t, vertices=wv, faces=wf, normals=wn, uvs=wuv, bsdf=bsdf,
                       emitter=emitter, to_world=to_world, local_vertices=lv, local_normals=ln,
-                      id=name, filename=filename, attributes=attributes)
+                      id=name, filename=filename, attributes=attributes,
+                      interior=self.links.get(id(node), {}).get("interior"),
+                      exterior=self.links.get(id(node), {}).get("exterior"))
         check_shape(shape, name, str(node.loc))  # the mesh attributes its BSDF reads
         self.origin[id(shape)] = node
         scene.shapes.append(shape)
