@@ -55,6 +55,7 @@ REFERENCES = {
     "shapes_textured": (f"{SCENES}/shapes_textured.xml", {"res": 48, "max_depth": 4}, 16384),
     "normalmap_32": (f"{SCENES}/normalmap.xml", {"res": 32}, 8192),
     "instancing_32": (f"{SCENES}/instancing.xml", {"res": 32}, 8192),
+    "media_24": (f"{SCENES}/media.xml", {"res": 24}, 65536),
 }
 
 
