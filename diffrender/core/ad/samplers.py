@@ -6,8 +6,8 @@ curves of (radiance on one side - radiance on the other) x (normal velocity of t
 This module estimates it with three samplers; each yields, per sample, a film position ``x``,
 a radiance difference ``dC`` (already divided by the sample density) and the *velocity
 coefficients* of the discontinuity at ``x``, i.e. the gradient of its normal velocity with
-respect to the vertices, the camera and the point lights. The renderer then contracts them with
-the adjoint image (``vjp``) or with a tangent (``jvp``).
+respect to the vertices, the camera and the point lights' positions. The renderer then
+contracts them with the adjoint image (``vjp``) or with a tangent (``jvp``).
 
 1. **Primary** (silhouettes seen from the camera): edges that are silhouettes from the camera
    origin (boundary edges, or edges whose two faces face opposite ways) are clipped to the near
@@ -19,7 +19,9 @@ the adjoint image (``vjp``) or with a tangent (``jvp``).
    light; a point ``m`` uniformly by length; the ray from the light through ``m`` hits the
    receiver at ``q``; the shadow boundary's image is ``x = pi(q)``; both sides are path traced
    from the camera. The receiver is treated as locally flat and fixed. Spot lights are
-   treated alike (silhouettes from their position; the falloff is in the traced radiance).
+   treated alike (silhouettes from their position; the falloff is in the traced radiance);
+   directional lights are their limit at infinity: silhouettes seen along the direction the
+   light travels, shadow rays parallel to it from ``m``, ``d q / d m = I - d n^T / (n . d)``.
 3. **Secondary** (at path vertex ``k`` ``p`` of every camera sample, reached by ``k`` BSDF
    samples; ``k = 0``: the camera ray's hit): an edge is
    chosen proportionally to its length among all candidate edges, kept when it is a silhouette
