@@ -19,8 +19,9 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
+from diffrender.core.ad import GradientError
 from diffrender.core.camera import project
-from tests.core.test_edges import ALBEDO, EDGE_SPP, shadow_scene, smooth_adjoint
+from tests.core.test_edges import ALBEDO, EDGE_SPP, W, shadow_scene, smooth_adjoint
 from tests.core.test_edges_indirect import RES as INDIRECT_RES, TOL as INDIRECT_TOL, gradient
 from tests.helpers import edge_scenes
 from tests.helpers.edges_ref import polygon_boundary_grad, unproject_to_plane_y
@@ -164,3 +165,9 @@ def test_directional_interior_forward_matches_reverse(sun_interior):
     rhs = float((g * t).sum())
     assert abs(rhs) > 0.1
     assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs)), (lhs, rhs)
+
+
+def test_environment_lights_are_still_refused():
+    sc = shadow_scene({"type": "constant", "radiance": {"type": "rgb", "value": [0.5] * 3}})
+    with pytest.raises(GradientError, match="directional lights only; the scene has constant"):
+        Renderer(sc).vjp(np.ones((W, W, 3), np.float32), ["occ.to_world"], spp=1, seed=0)
