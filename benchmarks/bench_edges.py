@@ -18,13 +18,14 @@ gradient runs first) and reported separately.
 
 ``--suite depth3`` (``all``: both) runs the cases of visibility at later path vertices instead
 (tests/helpers/edge_scenes.py, ``max_depth`` 3): a box resting on a floor under a point light
-and under an area light (the box's x translation), and a point-light shadow seen only through a
-diffuse bounce (the occluder's z translation). Reference: a central finite difference of
+and under an area light (the box's x translation), and a point-light shadow and a directional
+light's shadow seen only through a diffuse bounce (the occluder's z translation); ``--cases``
+picks some of them. Reference: a central finite difference of
 diffrender renders with common random numbers (``--fd3-seeds`` x ``--fd3-spp``, h = 0.01);
 estimators at equal time: diffrender (all edge terms; the mean without the terms at later
 vertices is printed as ``without_indirect``) and Mitsuba's ``prb_projective``.
 
-    python benchmarks/bench_edges.py --suite depth3 [--res 32] [--fd3-spp 4096] [--fd3-seeds 48]
+    python benchmarks/bench_edges.py --suite depth3 [--res 32] [--fd3-spp 4096] [--fd3-seeds 48] [--cases NAME ...]
 """
 import argparse
 import json
@@ -105,6 +106,7 @@ DEPTH3_CASES = {  # name: (scene builder, parameter (shape id), axis, adjoint)
     "box_point_depth3": ("box_on_plane", dict(light="point"), "box", 0, "smooth"),
     "box_area_depth3": ("box_on_plane", dict(light="area"), "box", 0, "smooth"),
     "shadow_through_a_bounce": ("indirect_shadow", {}, "occ", 2, "ones"),
+    "sun_through_a_bounce": ("indirect_shadow", dict(light="directional"), "occ", 2, "ones"),
 }
 
 
@@ -134,7 +136,7 @@ def mitsuba_scene(mi, scene, sd, res, tmp):
             d["emitter"] = src["emitter"]
         md[sh.id] = d
     for k, v in sd.items():
-        if isinstance(v, dict) and v.get("type") == "point":
+        if isinstance(v, dict) and v.get("type") in ("point", "directional"):
             md[k] = v
     return mi.load_dict(md)
 
@@ -146,6 +148,8 @@ def depth3(a):
 
     bench = "edges_depth3"
     for case, (builder, kw, shape, axis, adj_kind) in DEPTH3_CASES.items():
+        if a.cases and case not in a.cases:
+            continue
         sd = getattr(edge_scenes, builder)(a.res, **kw)
         scene = load_scene(sd)
         r = Renderer(scene)
@@ -219,6 +223,8 @@ def main():
     ap.add_argument("--suite", choices=["occluder", "depth3", "all"], default="occluder")
     ap.add_argument("--fd3-spp", type=int, default=4096)
     ap.add_argument("--fd3-seeds", type=int, default=48)
+    ap.add_argument("--cases", nargs="*", choices=sorted(DEPTH3_CASES), default=None,
+                    help="depth3: only these cases (default: all)")
     ap.add_argument("--res", type=int, default=64)
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--seeds", type=int, default=8)

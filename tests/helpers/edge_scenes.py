@@ -44,10 +44,20 @@ def box_on_plane(res=16, max_depth=3, light="point"):
     }
 
 
-def indirect_shadow(res=16, max_depth=3):
+SUN_DIRECTION = [0.1, -1.0, 0.2]
+SUN_IRRADIANCE = 2.0
+
+
+def indirect_shadow(res=16, max_depth=3, light="point"):
     """A point-light shadow seen only through a diffuse bounce: the camera sees nothing but a
     wall; the wall sees the floor, where an occluder (a 0.8 x 0.8 quad at height 1, behind the
-    camera) casts the light's shadow. Parameter ``occ.to_world``."""
+    camera) casts the light's shadow (``light="directional"``: a directional light's, about as
+    bright on the floor). Parameter ``occ.to_world``."""
+    if light == "point":
+        lamp = {"type": "point", "position": [0, 3, 0], "intensity": {"type": "rgb", "value": [20] * 3}}
+    else:
+        lamp = {"type": "directional", "direction": SUN_DIRECTION,
+                "irradiance": {"type": "rgb", "value": [SUN_IRRADIANCE] * 3}}
     return {
         "type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
         "sensor": _sensor(res, [0, 1.4, 0.2], [0, 1.4, 1.5]),
@@ -58,7 +68,7 @@ def indirect_shadow(res=16, max_depth=3):
         "occ": {"type": "rectangle", "bsdf": _diffuse(0.5),
                 "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": 90},
                              "scale": [0.4, 0.4, 0.4], "translate": [0, 1.0, 0.3]}},
-        "lamp": {"type": "point", "position": [0, 3, 0], "intensity": {"type": "rgb", "value": [20] * 3}},
+        "lamp": lamp,
     }
 
 

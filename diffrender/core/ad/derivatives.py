@@ -14,13 +14,18 @@ from ..integrators import depth_limit
 from ..pool import Mismatch, make
 from .contraction import contract_jvp, contract_vjp
 from .geometry import GeoReplay
-from .samplers import EdgeSampler, EdgeSamples, EdgeTracer
+from .samplers import EdgeSampler, EdgeSamples, EdgeTracer, ShadowLight
 
 
 #: The last path vertex whose boundary terms are sampled (unbounded paths: vertices 0..3).
 MAX_EDGE_BOUNCE = 3
 # lights at a point (point, spot): their shadows are cast by the silhouettes seen from it
 DELTA_POSITION_LIGHTS = ("point", "spot")
+# lights at infinity in one direction (directional): their shadows are cast by the
+# silhouettes seen along it
+DELTA_DIRECTION_LIGHTS = ("directional",)
+#: the emitters geometry derivatives support
+GEOMETRY_LIGHTS = ("area", *DELTA_POSITION_LIGHTS, *DELTA_DIRECTION_LIGHTS)
 
 
 @dataclass
@@ -29,7 +34,7 @@ class EdgeOptions:
 
     - ``enabled``: master switch (``False``: interior-only derivative, zero for geometry);
     - ``primary``: silhouettes seen from the camera;
-    - ``secondary``: shadow boundaries (point and spot lights on directly visible surfaces; area lights
+    - ``secondary``: shadow boundaries (point, spot and directional lights on directly visible surfaces; area lights
       and occluded indirect light at the first bounce);
     - ``indirect``: the boundary terms at later path vertices: silhouettes seen from the
       second and later vertices (``MAX_EDGE_BOUNCE`` at most) and point-light shadows seen
@@ -74,10 +79,11 @@ def geom_param(r, name):
     if r.sensor.type in ("thinlens", "orthographic"):
         raise GradientError(f"parameter '{info.name}': derivatives that move geometry or the "
                             f"camera are not supported with the {r.sensor.type} sensor yet")
-    other = sorted({row["type"] for row in r.emitters.rows} - {"area", "point", "spot"})
+    other = sorted({row["type"] for row in r.emitters.rows} - set(GEOMETRY_LIGHTS))
     if other:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point "
-                            f"and spot lights only; the scene has {', '.join(other)}")
+                            f"and spot lights and directional lights only; the scene has "
+                            f"{', '.join(other)}")
     if any(row["type"] == "spot" and row.get("scale_slot", -1) >= 0 for row in r.emitters.rows):
         raise GradientError(f"parameter '{info.name}': geometry derivatives do not support a spot "
                             "light with a projected texture yet")
@@ -98,6 +104,20 @@ def geom_param(r, name):
     if kind == "position" and id(owner) in r._emitter_index:
         return SimpleNamespace(name=info.name, kind="light_position", index=r._emitter_index[id(owner)])
     raise GradientError(f"parameter '{info.name}' ({kind}) is not differentiable by the renderer yet")
+
+
+def shadow_lights(rows):
+    """The delta lights of the emitter table's ``rows`` whose hard shadows the point-light
+    shadow samplers follow: point and spot lights at their position, directional lights along
+    the direction their light travels (the rotation's local +Z)."""
+    out = []
+    for i, row in enumerate(rows):
+        if row["type"] in DELTA_POSITION_LIGHTS:
+            out.append(ShadowLight(i, np.asarray(row["position"], np.float64)))
+        elif row["type"] in DELTA_DIRECTION_LIGHTS:
+            d = np.asarray(row["rotation"], np.float64)[:, 2]
+            out.append(ShadowLight(i, d / np.linalg.norm(d), at_infinity=True))
+    return out
 
 
 def _vertex_offsets(r):
@@ -157,8 +177,7 @@ class GeometryDerivatives:
         if opts.primary:
             parts.append(es.primary(V, cam, n, seed, integ, mdl))
         if opts.secondary:
-            lights = [(i, np.asarray(row["position"], np.float64)) for i, row in enumerate(r.emitters.rows)
-                      if row["type"] in DELTA_POSITION_LIGHTS]
+            lights = shadow_lights(r.emitters.rows)
             parts.append(es.point_shadows(V, cam, lights, n, seed, integ, mdl))
             area = any(row["type"] == "area" for row in r.emitters.rows)
             last = min(mdl - 2, MAX_EDGE_BOUNCE) if opts.indirect else 0

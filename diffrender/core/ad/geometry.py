@@ -20,7 +20,8 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   triangle, the contribution ``f cos_x L cos_y / r^2 * A`` is differentiated through both end
   points; point lights through ``I / r^2`` with a differentiable position, spot lights the
   same times their angular falloff towards the (moving) lit point (an untextured spot: the
-  projected texture's value would be the recorded one).
+  projected texture's value would be the recorded one); directional lights through
+  ``f E`` with their fixed direction (the BSDF's cosine follows the moving normal).
 
 Not differentiated: texture coordinates sliding with the barycentrics (the texture value is
 the recorded one), vertex normals rotating with ``to_world`` (they are interpolated, not
@@ -31,7 +32,7 @@ import numpy as np
 from ...engine import ti
 from ..camera import CameraModel, camera_direction, vec9
 from ..geometry import capacity_class
-from ..emitters import SPOT as EMITTER_SPOT, spot
+from ..emitters import DIRECTIONAL as EMITTER_DIRECTIONAL, SPOT as EMITTER_SPOT, spot
 from ..path import EMITTER_AREA, EMITTER_POINT
 from ..types import mat3, vec2, vec3
 from ..warp import coordinate_system, to_local
@@ -59,8 +60,8 @@ class GeoReplay:
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
         self.fpos = vec2.field(shape=N)
-        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT / _SPOT
-        self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; point, spot: emitter index
+        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT / _SPOT / _DIRECTIONAL
+        self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; else: emitter index
         self.nee_bc = vec2.field(shape=(D, N))
         self.nee_k = ti.field(ti.f32, shape=(D, N))     # MIS weight x (area x n) or n
         # differentiated state
@@ -132,7 +133,7 @@ class GeoReplay:
         if k < ti.static(self.depth):
             nl = ti.cast(self.emitters.n_field[None], ti.f32)
             info = self.emitters.info[em.emitter]
-            if info.type == EMITTER_POINT or info.type == EMITTER_SPOT:
+            if info.type == EMITTER_POINT or info.type == EMITTER_SPOT or info.type == EMITTER_DIRECTIONAL:
                 self.nee_kind[k, i] = info.type
                 self.nee_tri[k, i] = em.emitter
                 self.nee_k[k, i] = nl
@@ -257,6 +258,14 @@ class GeoReplay:
                             fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
                             le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
                             c += Tk * fe * le * (fall * self.nee_k[k, i] / r2)
+                    elif kind == EMITTER_DIRECTIONAL:
+                        if ti.static(EMITTER_DIRECTIONAL in self.emitters.types):
+                            # irradiance from a fixed direction: only the BSDF (its cosine
+                            # with the moving normal, the moving view direction) changes
+                            w = -self.emitters._to_world(self.nee_tri[k, i], ti.Vector([0.0, 0.0, 1.0]))
+                            fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
+                            le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
+                            c += Tk * fe * le * self.nee_k[k, i]
                     cf = self.d.cont[k, i]
                     if cf > 0.0:
                         wn = self.rdir[k, i]

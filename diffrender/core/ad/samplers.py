@@ -6,8 +6,8 @@ curves of (radiance on one side - radiance on the other) x (normal velocity of t
 This module estimates it with three samplers; each yields, per sample, a film position ``x``,
 a radiance difference ``dC`` (already divided by the sample density) and the *velocity
 coefficients* of the discontinuity at ``x``, i.e. the gradient of its normal velocity with
-respect to the vertices, the camera and the point lights. The renderer then contracts them with
-the adjoint image (``vjp``) or with a tangent (``jvp``).
+respect to the vertices, the camera and the point lights' positions. The renderer then
+contracts them with the adjoint image (``vjp``) or with a tangent (``jvp``).
 
 1. **Primary** (silhouettes seen from the camera): edges that are silhouettes from the camera
    origin (boundary edges, or edges whose two faces face opposite ways) are clipped to the near
@@ -19,7 +19,9 @@ the adjoint image (``vjp``) or with a tangent (``jvp``).
    light; a point ``m`` uniformly by length; the ray from the light through ``m`` hits the
    receiver at ``q``; the shadow boundary's image is ``x = pi(q)``; both sides are path traced
    from the camera. The receiver is treated as locally flat and fixed. Spot lights are
-   treated alike (silhouettes from their position; the falloff is in the traced radiance).
+   treated alike (silhouettes from their position; the falloff is in the traced radiance);
+   directional lights are their limit at infinity: silhouettes seen along the direction the
+   light travels, shadow rays parallel to it from ``m``, ``d q / d m = I - d n^T / (n . d)``.
 3. **Secondary** (at path vertex ``k`` ``p`` of every camera sample, reached by ``k`` BSDF
    samples; ``k = 0``: the camera ray's hit): an edge is
    chosen proportionally to its length among all candidate edges, kept when it is a silhouette
@@ -101,6 +103,16 @@ class EdgeSamples:
         return EdgeSamples(cat("x", (2,)), cat("dC", (3,)), cat("vidx", (2,), 0).astype(np.int64),
                            cat("vcoef", (2, 3)), cat("cam_l", (3,), 1.0), cat("cam_cl", (3,)),
                            cat("cam_cK", (9,)), cat("light", (), -1).astype(np.int64), cat("lcoef", (3,)))
+
+
+@dataclass
+class ShadowLight:
+    """A light whose shadows the point-light shadow samplers follow: emitter ``index``;
+    ``vec``: its position (point, spot), or, ``at_infinity`` (directional), the direction its
+    light travels (unit)."""
+    index: int
+    vec: np.ndarray
+    at_infinity: bool = False
 
 
 def _liang_barsky(p0, p1, lo, hi):
@@ -584,36 +596,42 @@ class EdgeSampler:
     # --- point-light shadows on directly visible receivers ---------------------------------
 
     def _light_silhouettes(self, V, lights):
-        """The silhouette edges of the mesh ``V`` seen from each point light of ``lights``
-        ((index, position) pairs): per edge its light's index, the edge, the light's position,
-        its two vertex indices and its length; None when there is none (or all are degenerate)."""
+        """The silhouette edges of the mesh ``V`` seen from each light of ``lights``
+        (:class:`ShadowLight`): per edge its light's index (-1 for a light at infinity, whose
+        position is no parameter), the edge, the light's vector (position, or direction of
+        travel), whether it is at infinity, its two vertex indices and its length; None when
+        there is none (or all are degenerate)."""
         topo = self.topo
         fn = topo.face_normals(V)
         cand = topo.candidates(V, fn)
         rows = []
-        for li, lp in lights:
-            e = topo.silhouettes(V, lp, fn, cand)
+        for li in lights:
+            vec = np.asarray(li.vec, np.float64)
+            e = (topo.silhouettes(V, None, fn, cand, direction=vec) if li.at_infinity
+                 else topo.silhouettes(V, vec, fn, cand))
             if e.size:
-                rows.append((np.full(e.size, li), e, np.repeat(np.asarray(lp, np.float64)[None], e.size, 0)))
+                rows.append((np.full(e.size, -1 if li.at_infinity else li.index), e,
+                             np.repeat(vec[None], e.size, 0), np.full(e.size, li.at_infinity)))
         if not rows:
             return None
         lid = np.concatenate([r[0] for r in rows])
         e = np.concatenate([r[1] for r in rows])
         lpos = np.concatenate([r[2] for r in rows])
+        inf = np.concatenate([r[3] for r in rows])
         a_i, b_i = topo.v[e, 0], topo.v[e, 1]
         length = np.linalg.norm(V[b_i] - V[a_i], axis=1)
         if not length.sum() > 0:
             return None
-        return lid, e, lpos, a_i, b_i, length
+        return lid, e, lpos, inf, a_i, b_i, length
 
     def point_shadows(self, V, cam: CameraModel, lights, n_samples, seed, integ, max_depth):
-        """``lights``: list of (index, position (3,)) of point lights."""
+        """``lights``: :class:`ShadowLight` list (point, spot and directional lights)."""
         if not lights or n_samples <= 0 or max_depth < 2:
             return None
         found = self._light_silhouettes(V, lights)
         if found is None:
             return None
-        lid, e, lpos, a_i, b_i, length = found
+        lid, e, lpos, inf, a_i, b_i, length = found
         crop = self._crop_full()
         # Pilot: a few stratified points per edge estimate the length of its shadow's image
         # (most silhouette edges seen from a light cast no visible shadow); edges are then
@@ -622,7 +640,7 @@ class EdgeSampler:
         n_pilot = 4
         kp = np.repeat(np.arange(e.size), n_pilot)
         sp = (np.tile(np.arange(n_pilot), e.size) + 0.5) / n_pilot
-        geo = self._shadow_geometry(V, cam, a_i[kp], b_i[kp], lpos[kp], sp, crop)
+        geo = self._shadow_geometry(V, cam, a_i[kp], b_i[kp], lpos[kp], inf[kp], sp, crop)
         est = np.zeros(e.size)
         np.add.at(est, kp[geo["idx"]], geo["tl"])
         est = est / n_pilot * length
@@ -636,7 +654,7 @@ class EdgeSampler:
         cdf /= cdf[-1]
         k = np.minimum(np.searchsorted(cdf, rng.random(n_samples), side="right"), e.size - 1)
         s = rng.random(n_samples)
-        geo = self._shadow_geometry(V, cam, a_i[k], b_i[k], lpos[k], s, crop)
+        geo = self._shadow_geometry(V, cam, a_i[k], b_i[k], lpos[k], inf[k], s, crop)
         idx = geo["idx"]
         if idx.size == 0:
             return None
@@ -656,13 +674,14 @@ class EdgeSampler:
         return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, lq, cl, cT,
                            lid[k], clight)
 
-    def _shadow_geometry(self, V, cam, ia, ib, lp, s, crop):
-        """Shadow points q of edge points m = V[ia] + s (V[ib] - V[ia]) cast from lights lp,
-        their film positions and the derivatives; ``idx``: the samples that are valid."""
+    def _shadow_geometry(self, V, cam, ia, ib, lp, inf, s, crop):
+        """Shadow points q of edge points m = V[ia] + s (V[ib] - V[ia]) cast from lights lp
+        (``inf``: lights at infinity, lp their direction of travel), their film positions and
+        the derivatives; ``idx``: the samples that are valid."""
         n = s.size
         va, vb = V[ia], V[ib]
         m = va + s[:, None] * (vb - va)
-        dvec = m - lp
+        dvec = _shadow_ray(m, lp, inf)
         dn = np.linalg.norm(dvec, axis=1)
         good = dn > 0
         ddir = dvec / np.where(good, dn, 1.0)[:, None]
@@ -686,12 +705,9 @@ class EdgeSampler:
         good &= np.linalg.norm(q - m, axis=1) > 2e-3 * scale
         good &= np.all((x >= self.film.lo) & (x <= self.film.hi), axis=1)
         idx = np.flatnonzero(good)
-        lp, q, nq, lq, x, dvec, nd = (a[idx] for a in (lp, q, nq, lq, x, dvec, nd))
+        lp, inf, q, nq, lq, x, dvec, nd = (a[idx] for a in (lp, inf, q, nq, lq, x, dvec, nd))
         ed = (vb - va)[idx]
-        t = np.einsum("ij,ij->i", nq, q - lp) / nd
-        P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]  # I - d n^T / (n.d)
-        dq_dm = t[:, None, None] * P
-        dq_dl = (1.0 - t)[:, None, None] * P
+        dq_dm, dq_dl = _shadow_point_jacobians(q, nq, lp, inf, dvec, nd)
         Jl = cam.jac_local(lq)
         Jw = Jl @ cam.Rinv                                     # d x / d q
         el = np.linalg.norm(ed, axis=1)
@@ -788,12 +804,12 @@ class EdgeSampler:
         found = self._light_silhouettes(V, lights)
         if found is None:
             return None
-        lid, e, lpos, a_i, b_i, length = found
+        lid, e, lpos, inf, a_i, b_i, length = found
         scale = float(np.max(np.abs(V))) + 1.0 if V.size else 1.0
 
         def shadow_rays(k, s):
             m = V[a_i[k]] + s[:, None] * (V[b_i[k]] - V[a_i[k]])
-            dvec = m - lpos[k]
+            dvec = _shadow_ray(m, lpos[k], inf[k])
             dn = np.linalg.norm(dvec, axis=1)
             ddir = dvec / np.where(dn > 0, dn, 1.0)[:, None]
             return m, dvec, dn, ddir, m + ddir * (1e-4 * scale)
@@ -829,7 +845,7 @@ class EdgeSampler:
         js = np.minimum((s * K).astype(np.int64), K - 1)
         pdf_s = np.where(estk > 0, 0.5 + 0.5 * K * segk[np.arange(n), js] / np.where(estk > 0, estk, 1.0), 1.0)
         m, dvec, dn, ddir, org = shadow_rays(k, s)
-        lp = lpos[k]
+        lp, linf = lpos[k], inf[k]
         keys = self._keys(seed, 0x5B00 + bounce, n)
         crop = self._crop_full()
         xf = np.ascontiguousarray(x + crop, np.float32)
@@ -845,14 +861,11 @@ class EdgeSampler:
         idx = np.flatnonzero(good)
         if idx.size == 0:
             return None
-        k, s, pdf_s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd = (
-            a[idx] for a in (k, s, pdf_s, m, lp, q, nq, pp, pd, pn, ptri, dvec, nd))
+        k, s, pdf_s, m, lp, linf, q, nq, pp, pd, pn, ptri, dvec, nd = (
+            a[idx] for a in (k, s, pdf_s, m, lp, linf, q, nq, pp, pd, pn, ptri, dvec, nd))
         xf = xf[idx]
         keys = keys[idx]
-        t = np.einsum("ij,ij->i", nq, q - lp) / nd
-        P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]
-        dq_dm = t[:, None, None] * P
-        dq_dl = (1.0 - t)[:, None, None] * P
+        dq_dm, dq_dl = _shadow_point_jacobians(q, nq, lp, linf, dvec, nd)
         tq = np.einsum("nij,nj->ni", dq_dm, V[b_i[k]] - V[a_i[k]])   # d q / d s
         u = q - pp
         dist = np.linalg.norm(u, axis=1)
@@ -891,6 +904,26 @@ class EdgeSampler:
             parts.append(EdgeSamples(xs, dC, np.stack([ptri[:, 2], ptri[:, 2]], 1).astype(np.int64),
                                      np.stack([cp[2], zero], 1)))
         return EdgeSamples.concat(parts)
+
+
+def _shadow_ray(m, lp, inf):
+    """Direction (not normalised) of the shadow rays through edge points m (N, 3) from lights
+    lp (N, 3): m - lp from a light's position; a light at infinity (``inf``): lp, its direction
+    of travel (parallel rays)."""
+    return np.where(np.asarray(inf, bool)[:, None], lp, m - lp)
+
+
+def _shadow_point_jacobians(q, nq, lp, inf, dvec, nd):
+    """d q / d m and d q / d light position of the shadow points q (receiver plane through q,
+    normal nq, fixed) of the edge points m along the shadow rays dvec (nd = nq . dvec).
+
+    From a light at position l: q = l + t (m - l), t = nq.(q - l) / nd, so
+    d q / d m = t P and d q / d l = (1 - t) P with P = I - dvec nq^T / nd. From a light at
+    infinity (fixed direction d): q = m + u d with u = nq.(q - m) / nd, d q / d m = P (the
+    limit t -> 1), d q / d l = 0."""
+    t = np.where(inf, 1.0, np.einsum("ij,ij->i", nq, q - lp) / nd)
+    P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]  # I - d n^T / (n.d)
+    return t[:, None, None] * P, (1.0 - t)[:, None, None] * P
 
 
 def _barycentrics(p, a, b, c):

@@ -109,13 +109,18 @@ class EdgeTopology:
         keep = (~inner) | self.nonmanifold | (d < COPLANAR_COS)
         return np.flatnonzero(keep)
 
-    def silhouettes(self, V, point, fn=None, cand=None, creases=False):
+    def silhouettes(self, V, point, fn=None, cand=None, creases=False, direction=None):
         """Candidate edges that are silhouettes seen from ``point``; with ``creases``, also
-        the non-smooth creases with a face turned towards ``point`` (image discontinuities)."""
+        the non-smooth creases with a face turned towards ``point`` (image discontinuities).
+        With ``direction`` (``point`` unused): silhouettes seen along parallel rays travelling
+        that way (from a point at infinity: a directional light)."""
         fn = self.face_normals(V) if fn is None else fn
         e = self.candidates(V, fn) if cand is None else cand
         inner = self.f1[e] >= 0
-        w = V[self.v[e, 0]] - np.asarray(point, np.float64)
+        if direction is None:
+            w = V[self.v[e, 0]] - np.asarray(point, np.float64)
+        else:
+            w = np.broadcast_to(np.asarray(direction, np.float64), (e.size, 3))
         s0 = np.einsum("ij,ij->i", fn[self.f0[e]], w)
         s1 = np.einsum("ij,ij->i", fn[np.maximum(self.f1[e], 0)], w)
         sil = (~inner) | self.nonmanifold[e] | (s0 * s1 <= 0.0)
