@@ -16,6 +16,7 @@ MAX_MESH_ELEMENTS = 1 << 27      # vertices or faces of one mesh file (PLY heade
 MAX_MESH_FILE_BYTES = 1 << 32    # size of one OBJ / PLY file (read whole)
 MAX_IMAGE_PIXELS = 1 << 27       # width x height of an image / texture file (read from its header)
 MAX_IMAGE_SIDE = 1 << 17         # pixels along one side of an image file
+MAX_VOLUME_VALUES = 1 << 28      # values (voxels x channels) of a grid volume file (.vol)
 
 # Structure of scene files
 MAX_NESTING = 64                 # nesting depth of XML elements / dict and list levels

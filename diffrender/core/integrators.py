@@ -23,7 +23,7 @@ import math
 
 from ..engine import ti
 from .film import N_AOV, camera_sample, finite_or_black
-from .media import MAX_CROSSINGS
+from .media import DIM_SHADOW, MAX_CROSSINGS, stream
 from .path import NullRecorder, first_hit_aovs, trace_path
 from .rng import direct_bsdf_dim, direct_emitter_dim, rand, rand2
 from .types import SHADOW_EPSILON, vec3
@@ -75,7 +75,7 @@ class Integrator:
         return res
 
     @ti.func
-    def _shadow_transmittance(self, o, d, target, finite, medium):
+    def _shadow_transmittance(self, o, d, target, finite, medium, key, k):
         """Transmittance of the shadow ray from ``o`` along ``d`` to ``target`` (``finite``
         False: to infinity) starting in ``medium``, through null surfaces (their
         ``null_transmission``) and homogeneous media (``exp(-sigma_t d)``); 0 where a surface
@@ -85,6 +85,7 @@ class Integrator:
         ro = o
         go = True
         n = 0
+        seed = stream(key, DIM_SHADOW + k * MAX_CROSSINGS)
         while go:
             remaining = ti.math.inf
             if finite:
@@ -92,12 +93,12 @@ class Integrator:
             hit = self.geometry.intersect(ro, d, remaining)
             if hit.tri < 0:
                 if cur >= 0:
-                    tr *= self.media.transmittance(cur, remaining)
+                    tr *= self.media.transmittance(cur, ro, d, remaining, seed + ti.u32(n))
                 go = False
             else:
                 si = self.geometry.surface(hit, ro, d)
                 if cur >= 0:
-                    tr *= self.media.transmittance(cur, si.t)
+                    tr *= self.media.transmittance(cur, ro, d, si.t, seed + ti.u32(n))
                 s, t = coordinate_system(si.ns)
                 wi = to_local(s, t, si.ns, -d)
                 tr *= self.bsdfs.null_transmission(si.bsdf,
@@ -111,17 +112,18 @@ class Integrator:
         return tr
 
     @ti.func
-    def transmittance(self, p, em, medium):
-        """Transmittance from the medium point ``p`` (in ``medium``) to the emitter sample."""
-        return self._shadow_transmittance(p, em.d, em.p, em.dist < FAR_LIGHT, medium)
+    def transmittance(self, p, em, medium, key, k):
+        """Transmittance from the medium point ``p`` (in ``medium``) to the emitter sample (path
+        event ``k`` of the sample ``key``: the random streams of ratio tracking)."""
+        return self._shadow_transmittance(p, em.d, em.p, em.dist < FAR_LIGHT, medium, key, k)
 
     @ti.func
-    def transmittance_from(self, si, em, medium):
+    def transmittance_from(self, si, em, medium, key, k):
         """Transmittance from the surface point ``si`` (the path arrived in ``medium``) to the
         emitter sample: the ray leaves into the medium on em.d's side of the surface."""
         start = self.media.target(si.shape, si.ng, em.d, medium)
         o = offset_origin(si.p, si.ng, em.d)
-        return self._shadow_transmittance(o, em.d, em.p, em.dist < FAR_LIGHT, start)
+        return self._shadow_transmittance(o, em.d, em.p, em.dist < FAR_LIGHT, start, key, k)
 
     @ti.func
     def emitter_contribution(self, si, s, t, wi, g, u2):

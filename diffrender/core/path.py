@@ -41,7 +41,7 @@ from ..engine import ti
 from .emitters import TYPES as EMITTER_TYPES
 from .film import N_AOV
 from .media import MAX_CROSSINGS
-from .rng import rand_direction, rand_emitter, rand_lobe, rand_medium, roulette, roulette_dim
+from .rng import rand_direction, rand_emitter, rand_lobe, roulette, roulette_dim
 from .warp import coordinate_system, mis_power, offset_origin, to_local, to_world
 
 #: Emitter type codes the loop and the replays test (the table's codes, by name).
@@ -115,8 +115,7 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                 t_surf = ti.math.inf
                 if si.valid:
                     t_surf = si.t
-                um = rand_medium(key, k)
-                sc, tm, wm = integ.media.sample_distance(medium, t_surf, um.x, um.y)
+                sc, tm, wm = integ.media.sample_distance(medium, ray_o, ray_d, t_surf, key, k)
                 throughput *= wm
                 scattered = sc
                 if sc:
@@ -129,7 +128,7 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                     if integ.media.nee[medium] != 0:
                         em = integ.emitters.sample_direction(mp, rand_emitter(key, k))
                         if em.pdf > 0.0 and em.weight.max() > 0.0:
-                            tr = integ.transmittance(mp, em, medium)
+                            tr = integ.transmittance(mp, em, medium, key, k)
                             if tr.max() > 0.0:
                                 ph = integ.media.phase_eval(medium, ray_d, em.d)
                                 w = 1.0
@@ -196,7 +195,7 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
                     if f.max() > 0.0 and em.weight.max() > 0.0:
                         vis = ti.Vector([1.0, 1.0, 1.0])
                         if ti.static(integ.media.enabled):
-                            vis = integ.transmittance_from(si, em, medium)
+                            vis = integ.transmittance_from(si, em, medium, key, k)
                         else:
                             if not integ.visible_em(si.p, si.ng, em):
                                 vis = ti.Vector([0.0, 0.0, 0.0])

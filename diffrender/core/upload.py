@@ -246,7 +246,11 @@ class SceneUpload:
                 tuple(r["type"] for r in emitter_rows),
                 tuple(tuple(r["size"]) for r in emitter_rows if r["type"] == "envmap"), kinds,
                 # participating media: tracked or not, how many, the phase functions
-                (len(scene.media), len(scene.shapes), tuple(sorted({m.phase for m in scene.media})))
+                (len(scene.media), len(scene.shapes), tuple(sorted({m.phase for m in scene.media})),
+                 tuple(sorted({m.type for m in scene.media})),
+                 tuple(np.shape(v.data) for m in scene.media
+                       for v in (m.volume_sigma_t, m.volume_albedo)
+                       if v is not None and v.type == "gridvolume"))
                 if uses_media(scene) else None)
 
     # --- components ----------------------------------------------------------------------

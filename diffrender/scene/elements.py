@@ -110,11 +110,35 @@ class Shape:
 
 
 @dataclass
+class Volume:
+    """A 3D field read by a medium (Mitsuba's ``gridvolume`` / ``constvolume``): ``data``
+    (Z, Y, X, C) float32 for a grid (C = 1 or 3), ``value`` (3,) for a constant; ``to_world``
+    maps the unit cube [0, 1]^3 to world space (the volume's bounding box); a grid is looked up
+    trilinearly (``filter_type`` 'trilinear') or at the nearest voxel, outside the cube by
+    ``wrap_mode`` ('clamp', 'repeat', 'mirror'), at voxel centres (u = (i + 0.5) / res)."""
+
+    type: str = "constvolume"
+    value: np.ndarray = field(default_factory=lambda: np.ones(3, np.float32))
+    data: np.ndarray | None = None
+    to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    filter_type: str = "trilinear"
+    wrap_mode: str = "clamp"
+    filename: str | None = None
+
+    def max(self) -> float:
+        """The largest value over voxels and channels (Mitsuba's ``Volume::max``)."""
+        v = self.data if self.type == "gridvolume" else self.value
+        return float(np.max(v)) if np.size(v) else 0.0
+
+
+@dataclass
 class Medium:
-    """A participating medium (Mitsuba's ``homogeneous``): extinction ``sigma_t`` (RGB, per
-    scene unit, before ``scale``), single-scattering ``albedo`` (RGB), ``scale`` (multiplies
-    sigma_t), the phase function (``isotropic`` or ``hg`` with mean cosine ``g``) and
-    ``sample_emitters`` (next-event estimation from points in the medium)."""
+    """A participating medium (Mitsuba's ``homogeneous`` / ``heterogeneous``): extinction
+    ``sigma_t`` (RGB, per scene unit, before ``scale``), single-scattering ``albedo`` (RGB),
+    ``scale`` (multiplies sigma_t), the phase function (``isotropic`` or ``hg`` with mean cosine
+    ``g``) and ``sample_emitters`` (next-event estimation from points in the medium). For a
+    heterogeneous medium ``sigma_t`` / ``albedo`` may be a :class:`Volume` (``volume_sigma_t``,
+    ``volume_albedo``; the RGB fields are then unused)."""
 
     type: str = "homogeneous"
     sigma_t: np.ndarray = field(default_factory=lambda: np.ones(3, np.float32))
@@ -124,6 +148,8 @@ class Medium:
     g: float = 0.0
     sample_emitters: bool = True
     id: str | None = None
+    volume_sigma_t: Volume | None = None
+    volume_albedo: Volume | None = None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .elements import (BSDF, Emitter, Film, Integrator, Medium,  # noqa: F401
-                       ReconstructionFilter, Sampler, Sensor, Shape, Texture)  # (re-exported: the model's classes)
+                       ReconstructionFilter, Sampler, Sensor, Shape, Texture, Volume)  # (re-exported: the model's classes)
 from .params import ParameterMap
 
 

@@ -196,17 +196,18 @@ def test_medium_nested_in_moment_volpath_is_built(xml_scene):
 
 
 @pytest.mark.parametrize("body, expected", [
-    ('<medium type="heterogeneous" id="fog"/>' + MEDIUM_USE,
-     ":3: shape 'sphere' uses medium 'heterogeneous' (at "),
+    ('<medium type="homogeneous" id="fog"><volume type="gridvolume" name="sigma_t"><string '
+     'name="filename" value="missing.vol"/></volume></medium>' + MEDIUM_USE,
+     "volume file not found: "),
+    ('<medium type="heterogeneous" id="fog"><volume type="constvolume" name="density"/>'
+     '</medium>' + MEDIUM_USE, "a nested volume must be named 'sigma_t' or 'albedo', got "
+                               "'density'"),
     (MEDIUM.replace('<phase type="hg"><float name="g" value="0.3"/></phase>',
                     '<phase type="rayleigh"/>') + MEDIUM_USE, "unsupported phase type 'rayleigh'"),
     (MEDIUM.replace('value="0.3"', 'value="1.0"') + MEDIUM_USE,
      "hg parameter g must lie in (-1, 1), got 1.0"),
     (MEDIUM.replace('<rgb name="albedo" value="0.5"/>', '<rgb name="albedo" value="1.5"/>')
      + MEDIUM_USE, "albedo must lie in [0, 1], got [1.5, 1.5, 1.5]"),
-    (MEDIUM.replace('<rgb name="albedo" value="0.5"/>', '<volume type="constvolume" '
-                    'name="albedo"/>') + MEDIUM_USE,
-     "medium 'homogeneous' parameter 'albedo': volumes ('constvolume') are not supported"),
     (MEDIUM + MEDIUM_USE.replace('name="interior"', 'name="inside"'),
      "a medium reference must be named 'interior' or 'exterior', got 'inside'"),
 ])
@@ -301,3 +302,26 @@ def test_aov_depth_and_normal_match_mitsuba(xml_scene):
     assert inner.sum() > 300
     np.testing.assert_allclose(o_depth[inner], t_depth[inner], rtol=0.03)
     np.testing.assert_allclose(o_n[inner], t_n[inner], atol=0.08)
+
+
+def test_heterogeneous_medium_reads_its_volumes(xml_scene, tmp_path):
+    """gridvolume (a .vol file, use_grid_bbox placing it at the file's box, then to_world) and
+    constvolume; a grid in a homogeneous medium is refused (it is not constant)."""
+    from diffrender.scene.volumes import write_vol
+
+    write_vol(str(tmp_path / "d.vol"), np.full((2, 2, 2, 1), 3.0, np.float32),
+              ((1, 1, 1), (2, 3, 5)))
+    grid = ('<volume type="gridvolume" name="sigma_t"><string name="filename" value="'
+            + str(tmp_path / "d.vol") + '"/><boolean name="use_grid_bbox" value="true"/>'
+            '<transform name="to_world"><translate x="1"/></transform></volume>')
+    body = ('<medium type="heterogeneous" id="fog">' + grid + '<volume type="constvolume" '
+            'name="albedo"><rgb name="value" value="0.2, 0.4, 0.6"/></volume></medium>\n'
+            + MEDIUM_USE + '<integrator type="volpath"/>')
+    sc, _ = load_quiet(xml_scene(body))
+    m = sc.media[0]
+    assert m.type == "heterogeneous" and m.volume_sigma_t.max() == 3.0
+    corner = m.volume_sigma_t.to_world @ np.array([1.0, 1.0, 1.0, 1.0])
+    assert corner[:3].tolist() == [3.0, 3.0, 5.0]  # the file's box (1..2, 1..3, 1..5), moved
+    assert m.volume_albedo.value.tolist() == pytest.approx([0.2, 0.4, 0.6])
+    msg = error_line(xml_scene(body.replace("heterogeneous", "homogeneous", 1)))
+    assert "medium 'homogeneous' parameter 'sigma_t': a gridvolume is not constant" in msg

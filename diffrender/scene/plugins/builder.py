@@ -142,12 +142,6 @@ class Builder(ShapeBuilder, BSDFBuilder, TextureBuilder, EmitterBuilder, SensorB
         link.used = True
         if self.volumetric is None:
             return
-        if target.type != "homogeneous":
-            raise SceneError(f"{owner} uses medium '{target.type}' (at {target.loc}) as "
-                             f"'{link.name or 'medium'}', and integrator "
-                             f"'{self.volumetric.type}' (at {self.volumetric.loc}) would render "
-                             "it: only homogeneous media are supported; use a homogeneous "
-                             "medium, or render this scene with Mitsuba", str(link.loc))
         name = link.name or "medium"
         is_shape = node is not None and node.category == "shape"
         allowed = ("interior", "exterior") if is_shape else ("medium",)

@@ -1,43 +1,71 @@
-"""Participating media: the specs of ``homogeneous`` and its phase functions, and the builder.
+"""Participating media: the specs of ``homogeneous`` / ``heterogeneous``, their volumes and
+phase functions, and the builder.
 
-Mitsuba 3.9.1 semantics (``src/media/homogeneous.cpp``, ``src/phase/``): extinction
-``sigma_t`` (float or RGB, default 1) times ``scale`` (default 1), single-scattering ``albedo``
-(default 0.75), ``sample_emitters`` (default true: next-event estimation from points in the
-medium); the phase function is a nested ``<phase>``: ``isotropic`` (the default) or ``hg``
-(Henyey–Greenstein, mean cosine ``g``, default 0.8). A shape uses a medium as ``interior`` or
-``exterior``, a sensor as the medium the camera sits in. Media are read only where a volumetric
-integrator (``volpath``, ``volpathmis``, ``prbvolpath``) renders them (``builder.py``); the
-surface integrators ignore them, as Mitsuba's do.
+Mitsuba 3.9.1 semantics (``src/media/``, ``src/volumes/``, ``src/phase/``): extinction
+``sigma_t`` (float, RGB or a volume; default 1) times ``scale`` (default 1), single-scattering
+``albedo`` (default 0.75), ``sample_emitters`` (default true: next-event estimation from points
+in the medium); the phase function is a nested ``<phase>``: ``isotropic`` (the default) or
+``hg`` (Henyey–Greenstein, mean cosine ``g``, default 0.8). A ``heterogeneous`` medium reads
+``sigma_t`` / ``albedo`` from volumes: ``gridvolume`` (a ``.vol`` file, ``scene/volumes.py``;
+trilinear or nearest lookups, wrap modes, ``to_world``, ``use_grid_bbox``) or ``constvolume``;
+it exists inside the bounding box of its ``sigma_t`` volume (the unit cube through its
+``to_world``). A shape uses a medium as ``interior`` or ``exterior``, a sensor as the medium the
+camera sits in. Media are read only where a volumetric integrator (``volpath``, ``volpathmis``,
+``prbvolpath``) renders them (``builder.py``); the surface integrators ignore them, as
+Mitsuba's do.
 
-Not supported (a one-line error naming the file, line and plugin): ``heterogeneous`` media
-(grid volumes), volumes (``constvolume`` / ``gridvolume``) as ``sigma_t`` / ``albedo``, and the
-phase functions ``rayleigh``, ``blendphase``, ``lut``, ``sggx``, ``tabphase``.
+Not supported (a one-line error naming the file, line and plugin): a ``gridvolume`` in a
+``homogeneous`` medium (Mitsuba requires a constant there too), the phase functions
+``rayleigh``, ``blendphase``, ``lut``, ``sggx``, ``tabphase``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ...errors import SceneError
-from ..model import Medium
+from ..model import Medium, Volume
 from ..spec import Param, PluginSpec
 from ..tree import Node, Ref
+from ..volumes import read_vol
 from .reader import Reader
 
 #: Mitsuba's default mean cosine of ``hg``
 HG_DEFAULT_G = 0.8
 
+_MEDIUM_PARAMS = {
+    "sigma_t": Param("spectrum", 1.0, "extinction coefficient (per scene unit, times scale); "
+                                      "heterogeneous: a volume"),
+    "albedo": Param("spectrum", 0.75, "single-scattering albedo; heterogeneous: a volume"),
+    "scale": Param("float", 1.0, "multiplies sigma_t"),
+    "sample_emitters": Param("boolean", True, "next-event estimation in the medium"),
+    "has_spectral_extinction": Param("boolean", True, "(an optimisation hint; ignored)")}
+
 SPECS = (
-    PluginSpec("medium", "homogeneous", {
-        "sigma_t": Param("spectrum", 1.0, "extinction coefficient (per scene unit, times scale)"),
-        "albedo": Param("spectrum", 0.75, "single-scattering albedo"),
-        "scale": Param("float", 1.0, "multiplies sigma_t"),
-        "sample_emitters": Param("boolean", True, "next-event estimation in the medium"),
-        "has_spectral_extinction": Param("boolean", True, "(an optimisation hint; ignored)")},
-        ("phase",), "homogeneous medium (volpath / volpathmis / prbvolpath)"),
+    PluginSpec("medium", "homogeneous", _MEDIUM_PARAMS, ("phase",),
+               "homogeneous medium (volpath / volpathmis / prbvolpath)"),
+    PluginSpec("medium", "heterogeneous", _MEDIUM_PARAMS, ("phase", "volume"),
+               "medium with sigma_t / albedo from volumes (delta tracking)"),
     PluginSpec("phase", "isotropic", {}, (), "isotropic phase function"),
     PluginSpec("phase", "hg", {
         "g": Param("float", HG_DEFAULT_G, "mean cosine, in (-1, 1)")}, (),
         "Henyey-Greenstein phase function"),
+    PluginSpec("volume", "gridvolume", {
+        "filename": Param("string", None, "Mitsuba .vol file (float32, 1 or 3 channels)"),
+        "to_world": Param("transform", None, "maps the unit cube to world space (identity)"),
+        "use_grid_bbox": Param("boolean", False, "place the grid at the bounding box its file "
+                                                 "stores"),
+        "filter_type": Param("string", "trilinear", "lookup",
+                             choices=("trilinear", "nearest")),
+        "wrap_mode": Param("string", "clamp", "outside the unit cube",
+                           choices=("clamp", "repeat", "mirror")),
+        "raw": Param("boolean", False, "(RGB rendering: no effect)"),
+        "max_value": Param("float", None, "majorant override (the grid's maximum)"),
+        "accel": Param("boolean", True, "(GPU texture hint; ignored)")}, (),
+        "voxel grid from a .vol file"),
+    PluginSpec("volume", "constvolume", {
+        "value": Param("spectrum", 1.0, "the constant"),
+        "to_world": Param("transform", None, "maps the unit cube to world space (identity)")},
+        (), "constant volume"),
 )
 
 
@@ -59,22 +87,38 @@ class MediumBuilder:
         key = id(node)
         if key in self.medium_index:
             return self.medium_index[key]
-        for c in node.children:  # a nested volume is the first thing to refuse
+        volumes: dict[str, Volume] = {}
+        for c in node.children:  # volumes: sigma_t / albedo of a heterogeneous medium
             t = self.resolve(c) if isinstance(c, Ref) else c
-            if t.category == "volume":
-                raise SceneError(f"medium '{node.type}' parameter '{c.name}': volumes "
-                                 f"('{t.type}') are not supported; give sigma_t and albedo as "
-                                 "a float or <rgb>", str(c.loc))
+            if t.category != "volume":
+                continue
+            if c.name not in ("sigma_t", "albedo"):
+                raise SceneError(f"medium '{node.type}': a nested volume must be named 'sigma_t' "
+                                 f"or 'albedo', got '{c.name}'", str(c.loc))
+            c.used = True
+            vol = self.volume(t)
+            if node.type == "homogeneous" and vol.type != "constvolume":
+                raise SceneError(f"medium 'homogeneous' parameter '{c.name}': a {vol.type} is "
+                                 "not constant; use a heterogeneous medium", str(c.loc))
+            volumes[c.name] = vol
         r = Reader(self, node)
-        sigma_t, albedo = _rgb(r, "sigma_t"), _rgb(r, "albedo")
+        rgb = {n: (np.asarray(volumes[n].value, np.float32).copy()
+                   if n in volumes and volumes[n].type == "constvolume" and node.type == "homogeneous"
+                   else None if n in volumes else _rgb(r, n)) for n in ("sigma_t", "albedo")}
         scale = r.get("scale")
         emitters = r.get("sample_emitters")
         r.get("has_spectral_extinction")
-        if np.any(sigma_t < 0) or not np.all(np.isfinite(sigma_t)) or not scale >= 0:
-            raise r.error(f"sigma_t * scale must be finite and >= 0, got sigma_t "
-                          f"{sigma_t.tolist()}, scale {scale}", "sigma_t")
-        if np.any(albedo < 0) or np.any(albedo > 1):
-            raise r.error(f"albedo must lie in [0, 1], got {albedo.tolist()}", "albedo")
+        for n, v in rgb.items():
+            if v is None:
+                v = volumes[n].data if volumes[n].type == "gridvolume" else volumes[n].value
+            if np.any(np.asarray(v) < 0) or not np.all(np.isfinite(v)):
+                raise r.error(f"{n} must be finite and >= 0", n)
+            if n == "albedo" and np.any(np.asarray(v) > 1):
+                raise r.error(f"albedo must lie in [0, 1], got "
+                              f"{np.round(np.max(v), 4) if np.size(v) > 3 else np.asarray(v).tolist()}",
+                              n)
+        if not scale >= 0 or not np.isfinite(scale):
+            raise r.error(f"scale must be finite and >= 0, got {scale}", "scale")
         phase, g = "isotropic", 0.0
         pn = r.child("phase")
         r.finish()
@@ -87,12 +131,54 @@ class MediumBuilder:
                 if not -1.0 < g < 1.0:
                     raise pr.error(f"hg parameter g must lie in (-1, 1), got {g}", "g")
             pr.finish()
-        m = Medium(type=node.type, sigma_t=sigma_t, albedo=albedo, scale=float(scale),
-                   phase=phase, g=float(g), sample_emitters=bool(emitters), id=node.id)
+        hetero = node.type == "heterogeneous"
+        if hetero:  # every coefficient as a volume (a constant one where given as rgb / float)
+            for n in ("sigma_t", "albedo"):
+                if n not in volumes:
+                    volumes[n] = Volume(type="constvolume", value=rgb[n])
+        m = Medium(type=node.type,
+                   sigma_t=rgb["sigma_t"] if rgb["sigma_t"] is not None else np.ones(3, np.float32),
+                   albedo=rgb["albedo"] if rgb["albedo"] is not None else np.ones(3, np.float32),
+                   scale=float(scale), phase=phase, g=float(g), sample_emitters=bool(emitters),
+                   id=node.id, volume_sigma_t=volumes.get("sigma_t") if hetero else None,
+                   volume_albedo=volumes.get("albedo") if hetero else None)
         self.medium_index[key] = len(self.media)
         self.media.append(m)
         self.origin[id(m)] = node
         return self.medium_index[key]
+
+    def volume(self, node: Node) -> Volume:
+        """A ``gridvolume`` / ``constvolume`` (RGB: a 1-channel grid is read as grey)."""
+        r = Reader(self, node)
+        to_world = r.get("to_world")
+        to_world = np.eye(4) if to_world is None else np.asarray(to_world, np.float64)
+        if node.type == "constvolume":
+            tex = r.get("value")
+            r.finish()
+            v = np.asarray(tex.value, np.float32).reshape(-1)
+            v = np.broadcast_to(v, (3,)).copy() if v.size == 1 else v[:3].copy()
+            return Volume(type="constvolume", value=v, to_world=to_world)
+        path = self.file(r, "filename", "volume")
+        data, bbox = read_vol(path, str(r.loc("filename")))
+        if r.get("use_grid_bbox"):
+            ext = bbox[1] - bbox[0]
+            if np.any(ext <= 0):
+                raise r.error(f"use_grid_bbox: the grid's bounding box {bbox.tolist()} is "
+                              "empty", "use_grid_bbox")
+            unit_to_bbox = np.diag([*ext, 1.0])
+            unit_to_bbox[:3, 3] = bbox[0]
+            to_world = to_world @ unit_to_bbox
+        filt, wrap = r.get("filter_type"), r.get("wrap_mode")
+        r.get("raw")
+        r.get("accel")
+        mx = r.get("max_value")
+        r.finish()
+        vol = Volume(type="gridvolume", data=data, to_world=to_world, filter_type=filt,
+                     wrap_mode=wrap, filename=path)
+        if mx is not None and mx < vol.max():
+            raise r.error(f"max_value {mx} is below the grid's maximum {vol.max():g}: it must "
+                          "bound the values", "max_value")
+        return vol
 
 
 __all__ = ["SPECS", "MediumBuilder", "HG_DEFAULT_G"]

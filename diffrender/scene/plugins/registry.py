@@ -27,9 +27,7 @@ KNOWN_UNSUPPORTED = {
     "rfilter": ("mitchell", "catmullrom", "lanczos"),
     "integrator": ("depth", "volprim_rf_basic"),
     "texture": ("volume",),
-    "medium": ("heterogeneous",),
     "phase": ("rayleigh", "blendphase", "lut", "sggx", "tabphase"),
-    "volume": ("constvolume", "gridvolume"),
 }
 
 CATEGORIES = ("shape", "bsdf", "texture", "emitter", "sensor", "film", "rfilter", "sampler",
