@@ -24,10 +24,10 @@ computes, with lower-variance choices where the expected image is the same:
 - **Heterogeneous media** (``sigma_t`` / ``albedo`` from volumes: voxel grids looked up
   trilinearly, or constants) exist inside the bounding box of their ``sigma_t`` volume. Free
   flights are sampled by delta tracking against the majorant ``scale * max(sigma_t)`` (Mitsuba's):
-  at a tentative collision the event is scattering, a null collision or absorption with
-  probabilities ``mean(sigma_s)``, ``mean(sigma_n)``, ``mean(sigma_a)`` over the majorant, and the
-  throughput is multiplied by ``sigma_event / mean(sigma_event)`` (spectral tracking: unbiased for
-  chromatic media). Shadow rays use ratio tracking (the product of ``sigma_n / majorant`` over
+  a tentative collision is real with probability ``mean(sigma_t) / majorant`` (then the path
+  scatters, its throughput multiplied by ``sigma_s / mean(sigma_t)``: absorption is a weight, as
+  in Mitsuba, not a termination) and null otherwise (throughput times
+  ``sigma_n / mean(sigma_n)``): unbiased for chromatic media. Shadow rays use ratio tracking (the product of ``sigma_n / majorant`` over
   the tentative collisions). Their random numbers come from a counter-based stream keyed by
   (sample, path event, crossing).
 - **Phase functions**: ``isotropic`` and Henyey–Greenstein ``hg`` (sampled exactly: weight 1).
@@ -397,18 +397,15 @@ class MediumTable:
                 else:
                     st, ss = self._coefficients(m, o + t * d)
                     sn = ti.max(maj - st, 0.0)
-                    ps = ss.sum() / (3.0 * maj)
+                    pt = st.sum() / (3.0 * maj)
                     pn = sn.sum() / (3.0 * maj)
                     state, u2 = stream_next(state)
-                    if u2 < ps:
-                        w *= ss / (maj * ps)
+                    if u2 >= pt and pn > 0.0:  # null collision
+                        w *= sn / (maj * pn)
+                    elif pt > 0.0:  # a real collision scatters, weighted by the albedo
+                        w *= ss / (maj * pt)
                         scattered = True
                         t_hit = t
-                        going = False
-                    elif u2 < ps + pn:
-                        w *= sn / (maj * pn)
-                    else:  # absorbed
-                        w = ti.Vector([0.0, 0.0, 0.0])
                         going = False
         return scattered, t_hit, w
 
