@@ -31,6 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Above this many triangles :func:`build_bvh` builds with :func:`build_hlbvh`.
+HLBVH_MIN_TRIS = 1 << 17
+#: Mean primitives per Morton cluster of :func:`build_hlbvh`.
+HLBVH_CLUSTER_SIZE = 16
+#: Ranges of at most this many primitives are split by exact SAH sweeps (above: Morton bits).
+HLBVH_SWEEP_MAX = 32
+MORTON_BITS = 21  # bits per axis of the Morton codes
+MORTON_CELLS = 1 << MORTON_BITS
+
 
 @dataclass
 class BVH:
@@ -93,14 +102,16 @@ def _scatter(dst, idx, src, axis=0):
 
 def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
               min_leaf: int = 1, n_bins: int = 16, traversal_cost: float = 1.0,
-              min_bins: int | None = None, sample: int = 2048) -> BVH:
+              min_bins: int | None = None, sample: int = 2048,
+              hlbvh: bool | None = None) -> BVH:
     """Build a binned-SAH BVH over the triangles (v0[i], v1[i], v2[i]) (arrays (N, 3)).
 
     ``n_bins`` bins per axis for large nodes, down to ``min_bins`` when the nodes of a level are
     small (default: ``n_bins`` up to 2^16 triangles, where the build takes milliseconds and the
     better splits save node visits, else 4); ``traversal_cost``: cost of a node visit relative
     to a triangle test; nodes of more than ``2 * sample`` triangles bin a regular subsample of
-    about ``sample`` of them."""
+    about ``sample`` of them. ``hlbvh``: build with :func:`build_hlbvh` (default: above
+    :data:`HLBVH_MIN_TRIS` triangles)."""
     v0 = np.asarray(v0, np.float32)
     v1 = np.asarray(v1, np.float32)
     v2 = np.asarray(v2, np.float32)
@@ -113,6 +124,18 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
     min_bins = min(min_bins, n_bins)
     tlo = np.minimum(np.minimum(v0, v1), v2)
     thi = np.maximum(np.maximum(v0, v1), v2)
+    sah = dict(n_bins=n_bins, traversal_cost=traversal_cost, min_bins=min_bins, sample=sample)
+    if hlbvh is None:
+        hlbvh = n > HLBVH_MIN_TRIS
+    if hlbvh:
+        return build_hlbvh(tlo, thi, max_leaf, **sah)
+    return _build_boxes(tlo, thi, max_leaf, min_leaf, **sah)
+
+
+def _build_boxes(tlo, thi, max_leaf, min_leaf, n_bins=16, traversal_cost=1.0, min_bins=4,
+                 sample=2048) -> BVH:
+    """:func:`build_bvh` over primitives given by their boxes (float32 (N, 3) each)."""
+    n = tlo.shape[0]
     # Triangle data kept in the current `order` (struct of arrays, one row per axis), so that
     # the per-level gathers read contiguous ranges instead of random triangles.
     p_lo = np.ascontiguousarray(tlo.T)
@@ -276,6 +299,196 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
     return BVH(lo=node_lo[:n_nodes].copy(), hi=node_hi[:n_nodes].copy(),
                first=first.astype(np.int32), count=node_count[:n_nodes].astype(np.int32),
                order=order)
+
+
+# --- large scenes: SAH over Morton clusters, Morton splits inside them (HLBVH) ----------------
+
+def _spread_bits(x):
+    """The low 21 bits of uint64 ``x`` spread to every third bit (63-bit Morton codes)."""
+    x = x & np.uint64(0x1FFFFF)
+    for shift, mask in ((32, 0x1F00000000FFFF), (16, 0x1F0000FF0000FF),
+                        (8, 0x100F00F00F00F00F), (4, 0x10C30C30C30C30C3),
+                        (2, 0x1249249249249249)):
+        x = (x | (x << np.uint64(shift))) & np.uint64(mask)
+    return x
+
+
+def morton_codes(c: np.ndarray) -> np.ndarray:
+    """63-bit Morton (Z-order) codes of points ``c`` (N, 3) over their bounding box."""
+    lo, hi = c.min(axis=0), c.max(axis=0)
+    ext = (hi - lo).astype(np.float64)
+    scale = np.where(ext > 0, (MORTON_CELLS - 1) / np.where(ext > 0, ext, 1.0), 0.0)
+    q = ((c - lo) * scale).astype(np.uint64)
+    return ((_spread_bits(q[:, 0]) << np.uint64(2)) | (_spread_bits(q[:, 1]) << np.uint64(1))
+            | _spread_bits(q[:, 2]))
+
+
+def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
+                cluster_size: int | None = None, traversal_cost: float = 1.0, **sah) -> BVH:
+    """BVH of many primitives given by their boxes (float32 (N, 3) each): the primitives are
+    sorted along a Morton curve and cut into clusters (runs of equal code prefixes, the
+    prefix as short as gives clusters of about ``cluster_size`` primitives on average, default
+    :data:`HLBVH_CLUSTER_SIZE`); the top of the tree is the binned-SAH build over the
+    clusters' boxes (:func:`build_bvh`'s, ``sah``: its options), and inside every cluster the
+    nodes split their range of the curve at its highest differing code bit (a linear BVH)
+    until a node holds ``leaf_size`` = ``max_leaf // 2`` (at least 1) primitives or fewer.
+
+    All the per-level work inside clusters is a few searches over the frontier's nodes (not a
+    pass over every primitive), and the boxes are unions computed bottom up."""
+    n = tlo.shape[0]
+    cluster_size = HLBVH_CLUSTER_SIZE if cluster_size is None else int(cluster_size)
+    codes = morton_codes(tlo + thi)
+    perm = np.argsort(codes, kind="stable")
+    codes = codes[perm]
+    plo, phi = tlo[perm], thi[perm]
+    # The prefix length (in octree levels) whose runs are clusters of about cluster_size.
+    target = max(1, n // cluster_size)
+    level = 1
+    for lv in range(1, MORTON_BITS + 1):
+        cuts = np.count_nonzero(np.diff(codes >> np.uint64(3 * (MORTON_BITS - lv)))) + 1
+        level = lv
+        if cuts >= target:
+            break
+    key = codes >> np.uint64(3 * (MORTON_BITS - level))
+    cstart = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1]).astype(np.int64)
+    csize = np.diff(np.append(cstart, n))
+    clo = np.minimum.reduceat(plo, cstart, axis=0)
+    chi = np.maximum.reduceat(phi, cstart, axis=0)
+    if cstart.size <= 1 << 16:  # few clusters: all the bins (as build_bvh for small scenes)
+        sah = dict(sah, min_bins=sah.get("n_bins", 16))
+    top = _build_boxes(clo, chi, 1, 1, traversal_cost=traversal_cost, **sah)  # a cluster a leaf
+
+    # The top tree, with every leaf (one cluster) about to become the root of its subtree.
+    m_top = top.n_nodes
+    cap = m_top + 2 * n
+    lo = np.zeros((cap, 3), np.float32)
+    hi = np.zeros((cap, 3), np.float32)
+    first = np.zeros(cap, np.int64)
+    count = np.zeros(cap, np.int64)
+    lo[:m_top], hi[:m_top] = top.lo, top.hi
+    first[:m_top] = top.first
+    top_leaf = np.flatnonzero(top.count > 0)
+    cl = top.order[top.first[top_leaf]]  # the cluster of each top leaf
+    # Ranges are over "slots" (positions on the curve); ``cur[slot]`` is the primitive (its
+    # curve position) there. Ranges of more than HLBVH_SWEEP_MAX split at their highest
+    # differing code bit (slots untouched); smaller ones by an exact SAH sweep, which permutes
+    # ``cur`` inside them.
+    cur = np.arange(n)
+    c = plo.astype(np.float64) + phi
+    lo_x = np.concatenate([plo, np.full((1, 3), np.inf, np.float32)])  # + an empty sentinel
+    hi_x = np.concatenate([phi, np.full((1, 3), -np.inf, np.float32)])
+    c_x = np.concatenate([c, np.full((1, 3), np.inf)])
+    node = top_leaf
+    s = cstart[cl]
+    e = s + csize[cl]
+    n_nodes = m_top
+    levels = []  # (parents, first child) per level, for the bottom-up boxes
+    leaves_node, leaves_s, leaves_e = [], [], []
+    while node.size:
+        m = e - s
+        leaf = m <= 1
+        big = m > HLBVH_SWEEP_MAX
+        small = ~leaf & ~big
+        split = np.zeros(node.size, np.int64)
+        if big.any():
+            sb, eb = s[big], e[big]
+            x = codes[sb] ^ codes[eb - 1]
+            same = x == 0
+            _, ex = np.frexp(np.where(same, 1, x).astype(np.float64))
+            bit = (ex - 1).astype(np.uint64)
+            t = ((codes[sb] >> bit) | np.uint64(1)) << bit
+            split[big] = np.where(same, (sb + eb) // 2, np.searchsorted(codes, t))
+        # Small ranges in buckets of similar sizes (padded to the bucket's largest).
+        bucket = np.where(small, np.frexp((m - 1).astype(np.float64))[1], -1)
+        for bk in np.unique(bucket[small]):
+            sel = np.flatnonzero(bucket == bk)
+            cut, stop = _sweep_small(cur, s[sel], m[sel], lo_x, hi_x, c_x, max_leaf,
+                                     traversal_cost)
+            split[sel] = s[sel] + cut
+            leaf[sel[stop]] = True
+        leaves_node.append(node[leaf])
+        leaves_s.append(s[leaf])
+        leaves_e.append(e[leaf])
+        node, s, e, split = node[~leaf], s[~leaf], e[~leaf], split[~leaf]
+        if not node.size:
+            break
+        kids = n_nodes + 2 * np.arange(node.size)
+        first[node] = kids
+        count[node] = 0
+        levels.append((node, kids))
+        n_nodes += 2 * node.size
+        node = np.concatenate([kids, kids + 1])
+        s, e = np.concatenate([s, split]), np.concatenate([split, e])
+    # The final triangle order: the clusters' runs of slots, in the top tree's order;
+    # ``moved``: a slot -> its position in that order.
+    runs = _ranges(cstart[top.order], csize[top.order])
+    order = perm[cur[runs]]
+    moved = np.empty(n, np.int64)
+    moved[runs] = np.arange(n)
+    ln = np.concatenate(leaves_node)
+    ls = np.concatenate(leaves_s)
+    le = np.concatenate(leaves_e)
+    srt = np.argsort(ls)
+    ln, ls, le = ln[srt], ls[srt], le[srt]
+    first[ln], count[ln] = moved[ls], le - ls
+    lo[ln] = np.minimum.reduceat(plo[cur], ls, axis=0)  # leaves tile the slots [0, n)
+    hi[ln] = np.maximum.reduceat(phi[cur], ls, axis=0)
+    for parents, kids in reversed(levels):
+        lo[parents] = np.minimum(lo[kids], lo[kids + 1])
+        hi[parents] = np.maximum(hi[kids], hi[kids + 1])
+    return BVH(lo=lo[:n_nodes].copy(), hi=hi[:n_nodes].copy(),
+               first=first[:n_nodes].astype(np.int32), count=count[:n_nodes].astype(np.int32),
+               order=order)
+
+
+def _sweep_small(cur, s, m, lo_x, hi_x, c_x, max_leaf, traversal_cost):
+    """One exact-sweep SAH step for the ranges ``s .. s + m`` of slots (2 <= m, small): for
+    each axis the range's primitives sorted by centroid, every split position costed from the
+    prefix and suffix boxes. Writes the best axis's order into ``cur``; returns the split
+    position in each range (the size of its left child) and whether the range stays a leaf.
+    ``lo_x``, ``hi_x``, ``c_x``: boxes and centroids by primitive, plus an empty sentinel."""
+    # Position-major layout (p, k): the sweeps accumulate along the first axis.
+    k, p = s.size, int(m.max())
+    j = np.arange(p)[:, None]
+    valid = j < m[None, :]
+    slots = s[None, :] + j
+    el = np.where(valid, cur[np.minimum(slots, cur.size - 1)], lo_x.shape[0] - 1)
+    cols = np.arange(k)
+    cnt = np.arange(1, p)[:, None]
+    best = np.full(k, np.inf)
+    best_i = np.zeros(k, np.int64)
+    best_el = el
+    area = None
+    for a in range(3):
+        o = np.argsort(c_x[el, a], axis=0, kind="stable")
+        se = np.take_along_axis(el, o, axis=0)
+        blo, bhi = lo_x[se], hi_x[se]
+        # prefix (l) and suffix (r) boxes; row by row (numpy's accumulate along a leading
+        # axis is not vectorised over the others)
+        l_lo, l_hi, r_lo, r_hi = blo.copy(), bhi.copy(), blo, bhi
+        for r in range(1, p):
+            np.minimum(l_lo[r - 1], l_lo[r], out=l_lo[r])
+            np.maximum(l_hi[r - 1], l_hi[r], out=l_hi[r])
+            q = p - 1 - r
+            np.minimum(r_lo[q + 1], r_lo[q], out=r_lo[q])
+            np.maximum(r_hi[q + 1], r_hi[q], out=r_hi[q])
+        if area is None:
+            area = _area(l_lo[m - 1, cols], l_hi[m - 1, cols]).astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            cost = _area(l_lo[:-1], l_hi[:-1]) * cnt + _area(r_lo[1:], r_hi[1:]) * (m - cnt)
+        cost = np.where(cnt < m, cost, np.inf)
+        i = np.argmin(cost, axis=0)
+        ci = cost[i, cols]
+        better = ci < best
+        best = np.where(better, ci, best)
+        best_i = np.where(better, i, best_i)
+        best_el = np.where(better[None, :], se, best_el)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        split_cost = traversal_cost + best / np.where(area > 0, area, 1.0)
+    stop = (m <= max_leaf) & (split_cost >= m)
+    w = valid & ~stop[None, :]
+    cur[slots[w]] = best_el[w]
+    return best_i + 1, stop
 
 
 # --- spatial splits (SBVH) for small scenes ----------------------------------------------------
@@ -689,15 +902,19 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     internal = (b.count == 0) & (not empty)
     bits = width - 1  # the deepest child of a wide node is width - 1 choices down
     unused_key = 1 << bits
+    key_type = np.int16  # keys < 2^8, and (key << 3 | position) < 2^11 below
+    # area of every internal binary node, -1 for leaves and (last entry) for "no child"
+    open_area = np.append(np.where(internal, area, -1.0), -1.0)
 
     levels = []  # per level: kids (M, W) binary ids or -1, keys (M, W, 8)
     if empty:
         roots = np.zeros(0, np.int64)
-        levels.append((np.full((1, width), -1, np.int64), np.full((1, width, 8), unused_key)))
+        levels.append((np.full((1, width), -1, np.int64),
+                       np.full((1, width, 8), unused_key, key_type)))
     elif not internal[0]:
         kids = np.full((1, width), -1, np.int64)
         kids[0, 0] = 0
-        keys = np.full((1, width, 8), unused_key, np.int64)
+        keys = np.full((1, width, 8), unused_key, key_type)
         keys[0, 0] = 0
         levels.append((kids, keys))
         roots = np.zeros(0, np.int64)
@@ -706,7 +923,7 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     while roots.size:
         m = roots.size
         kids = np.full((m, width), -1, np.int64)
-        keys = np.full((m, width, 8), unused_key, np.int64)
+        keys = np.full((m, width, 8), unused_key, key_type)
         depth = np.zeros((m, width), np.int64)
         count = np.zeros(m, np.int64)
         rows = np.arange(m)
@@ -720,9 +937,9 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
             axis = np.argmax(np.abs(sep), axis=1)
             a_low = sep[np.arange(node.size), axis] >= 0
             neg = OCTANT_SIGNS[:, axis].T  # (n, 8): the octant's sign on that axis
-            a_second = (a_low[:, None] == neg).astype(np.int64)  # a is met second
+            a_second = (a_low[:, None] == neg).astype(key_type)  # a is met second
             d = depth[sel, j]
-            shift = (bits - 1 - d)[:, None]
+            shift = (bits - 1 - d)[:, None].astype(key_type)
             base = keys[sel, j]
             base = np.where(base == unused_key, 0, base)
             kn = count[sel]
@@ -738,9 +955,7 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
         count[:] = 1
         split(rows, np.zeros(m, np.int64), roots)
         for _ in range(width - 2):
-            valid = kids >= 0
-            kid_area = np.where(valid & internal[np.maximum(kids, 0)],
-                                area[np.maximum(kids, 0)], -1.0)
+            kid_area = open_area[kids]  # kids -1 read the last entry
             j = np.argmax(kid_area, axis=1)
             sel = np.flatnonzero(kid_area[rows, j] >= 0)
             if sel.size == 0:
@@ -789,7 +1004,10 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     lo = np.where(valid[..., None], lo64[safe], 1e30)
     hi = np.where(valid[..., None], hi64[safe], -1e30)
     # Orders: positions sorted by key per octant, 3 bits per position.
-    perm = np.argsort(np.moveaxis(all_keys, 1, 2), axis=2, kind="stable")  # (n, 8, W)
+    # (a stable argsort of the keys: key << 3 | position sorted, positions read back)
+    perm = np.sort((np.moveaxis(all_keys, 1, 2) << 3) | np.arange(width, dtype=key_type),
+                   axis=2) & 7  # (n, 8, W)
+    perm = perm.astype(np.int64)
     order = (perm << (3 * np.arange(width))).sum(axis=2)
     return WideBVH(lo=lo, hi=hi, child=child, order=order,
                    packet_slots=slots.reshape(-1, leaf_width))

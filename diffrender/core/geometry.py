@@ -296,12 +296,13 @@ class Geometry:
         if self.n_tris:
             nt, nv = self.tris.shape[0], self.vnormals.shape[0]
             pv0, pv1, pv2 = v0[order], v1[order], v2[order]
-            self.tris.from_numpy({"v0": _pad(pv0.astype(np.float32), nt),
-                                  "e1": _pad((pv1 - pv0).astype(np.float32), nt),
-                                  "e2": _pad((pv2 - pv0).astype(np.float32), nt)})
-            e1 = (pv1 - pv0).astype(np.float32).astype(np.float64)
-            e2 = (pv2 - pv0).astype(np.float32).astype(np.float64)
-            ng = np.cross(e1, e2)
+            v0_32 = pv0.astype(np.float32)
+            e1_32 = (pv1 - pv0).astype(np.float32)
+            e2_32 = (pv2 - pv0).astype(np.float32)
+            del pv1, pv2
+            self.tris.from_numpy({"v0": _pad(v0_32, nt), "e1": _pad(e1_32, nt),
+                                  "e2": _pad(e2_32, nt)})
+            ng = np.cross(e1_32.astype(np.float64), e2_32.astype(np.float64))
             ln = np.linalg.norm(ng, axis=1, keepdims=True)
             ng = np.where(ln > 0, ng / np.where(ln > 0, ln, 1), 0)
             self.tri_n.from_numpy(_pad(ng.astype(np.float32), nt))
@@ -309,10 +310,12 @@ class Geometry:
                                       "shape_id": _pad(self._s[order].astype(np.int32), nt),
                                       "orig": _pad(order.astype(np.int32), nt)})
             UV = self._uv
-            du, dv = uv_tangents(v0, v1, v2, UV[F[:, 0]], UV[F[:, 1]], UV[F[:, 2]])
-            eu, ev = uv_tangents(v0, v1, v2)
-            has = self._tri_has_uv[:, None]
-            du, dv = np.where(has, du, eu), np.where(has, dv, ev)
+            du, dv = uv_tangents(v0, v1, v2)  # without uvs: the edges
+            has = np.flatnonzero(self._tri_has_uv)
+            if has.size:  # triangles with uvs: Mitsuba's solution over the uv edges
+                fh = F[has]
+                du[has], dv[has] = uv_tangents(v0[has], v1[has], v2[has], UV[fh[:, 0]],
+                                               UV[fh[:, 1]], UV[fh[:, 2]])
             self.tri_tan.from_numpy({"dpdu": _pad(du[order].astype(np.float32), nt),
                                      "dpdv": _pad(dv[order].astype(np.float32), nt)})
             nrm = self._n
@@ -329,9 +332,7 @@ class Geometry:
         self.wchild.from_numpy(child)
         self.worder.from_numpy(order_w)
         if self.n_tris:
-            rows, slots = pack_packets(self.wide, pv0.astype(np.float32),
-                                       (pv1 - pv0).astype(np.float32),
-                                       (pv2 - pv0).astype(np.float32), self.packet_slot.shape[0])
+            rows, slots = pack_packets(self.wide, v0_32, e1_32, e2_32, self.packet_slot.shape[0])
             self.packets.from_numpy(rows)
             self.packet_slot.from_numpy(slots)
         self.n_tris_field[None] = self.n_slots  # leaf slots (brute force loops over them)
