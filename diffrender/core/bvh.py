@@ -374,10 +374,13 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     # differing code bit (slots untouched); smaller ones by an exact SAH sweep, which permutes
     # ``cur`` inside them.
     cur = np.arange(n)
-    c = plo.astype(np.float64) + phi
-    lo_x = np.concatenate([plo, np.full((1, 3), np.inf, np.float32)])  # + an empty sentinel
-    hi_x = np.concatenate([phi, np.full((1, 3), -np.inf, np.float32)])
-    c_x = np.concatenate([c, np.full((1, 3), np.inf)])
+    # boxes (lower x y z, upper x y z) and centroids by primitive, axis first, and a sentinel
+    box_x = np.empty((6, n + 1), np.float32)
+    box_x[:3, :n], box_x[3:, :n] = plo.T, phi.T
+    box_x[:3, n], box_x[3:, n] = np.inf, -np.inf
+    c_x = np.empty((3, n + 1), np.float32)
+    np.add(box_x[:3, :n], box_x[3:, :n], out=c_x[:, :n])
+    c_x[:, n] = np.inf
     node = top_leaf
     s = cstart[cl]
     e = s + csize[cl]
@@ -402,7 +405,7 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
         bucket = np.where(small, np.frexp((m - 1).astype(np.float64))[1], -1)
         for bk in np.unique(bucket[small]):
             sel = np.flatnonzero(bucket == bk)
-            cut, stop = _sweep_small(cur, s[sel], m[sel], lo_x, hi_x, c_x, max_leaf,
+            cut, stop = _sweep_small(cur, s[sel], m[sel], box_x, c_x, max_leaf,
                                      traversal_cost)
             split[sel] = s[sel] + cut
             leaf[sel[stop]] = True
@@ -441,41 +444,42 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
                order=order)
 
 
-def _sweep_small(cur, s, m, lo_x, hi_x, c_x, max_leaf, traversal_cost):
+def _sweep_small(cur, s, m, box_x, c_x, max_leaf, traversal_cost):
     """One exact-sweep SAH step for the ranges ``s .. s + m`` of slots (2 <= m, small): for
     each axis the range's primitives sorted by centroid, every split position costed from the
     prefix and suffix boxes. Writes the best axis's order into ``cur``; returns the split
     position in each range (the size of its left child) and whether the range stays a leaf.
-    ``lo_x``, ``hi_x``, ``c_x``: boxes and centroids by primitive, plus an empty sentinel."""
-    # Position-major layout (p, k): the sweeps accumulate along the first axis.
+    ``box_x`` (6, N + 1: lower x y z, upper x y z) and ``c_x`` (3, N + 1): boxes and
+    centroids by primitive, and an empty sentinel last."""
+    # Position-major layout (p, k): the sweeps run along the positions, row by row.
     k, p = s.size, int(m.max())
     j = np.arange(p)[:, None]
     valid = j < m[None, :]
     slots = s[None, :] + j
-    el = np.where(valid, cur[np.minimum(slots, cur.size - 1)], lo_x.shape[0] - 1)
+    el = np.where(valid, cur[np.minimum(slots, cur.size - 1)], box_x.shape[1] - 1)
     cols = np.arange(k)
     cnt = np.arange(1, p)[:, None]
     best = np.full(k, np.inf)
     best_i = np.zeros(k, np.int64)
     best_el = el
     area = None
+    boxes = np.take(box_x, el, axis=1)  # (6, p, k); then local gathers per axis
     for a in range(3):
-        o = np.argsort(c_x[el, a], axis=0, kind="stable")
+        o = np.argsort(np.take(c_x[a], el), axis=0, kind="stable")
         se = np.take_along_axis(el, o, axis=0)
-        blo, bhi = lo_x[se], hi_x[se]
-        # prefix (l) and suffix (r) boxes; row by row (numpy's accumulate along a leading
-        # axis is not vectorised over the others)
-        l_lo, l_hi, r_lo, r_hi = blo.copy(), bhi.copy(), blo, bhi
+        left = np.take_along_axis(boxes, o[None], axis=1)
+        right = left.copy()
         for r in range(1, p):
-            np.minimum(l_lo[r - 1], l_lo[r], out=l_lo[r])
-            np.maximum(l_hi[r - 1], l_hi[r], out=l_hi[r])
+            np.minimum(left[:3, r - 1], left[:3, r], out=left[:3, r])
+            np.maximum(left[3:, r - 1], left[3:, r], out=left[3:, r])
             q = p - 1 - r
-            np.minimum(r_lo[q + 1], r_lo[q], out=r_lo[q])
-            np.maximum(r_hi[q + 1], r_hi[q], out=r_hi[q])
+            np.minimum(right[:3, q + 1], right[:3, q], out=right[:3, q])
+            np.maximum(right[3:, q + 1], right[3:, q], out=right[3:, q])
         if area is None:
-            area = _area(l_lo[m - 1, cols], l_hi[m - 1, cols]).astype(np.float64)
+            area = _area3(left[:3, m - 1, cols], left[3:, m - 1, cols]).astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            cost = _area(l_lo[:-1], l_hi[:-1]) * cnt + _area(r_lo[1:], r_hi[1:]) * (m - cnt)
+            cost = (_area3(left[:3, :-1], left[3:, :-1]) * cnt
+                    + _area3(right[:3, 1:], right[3:, 1:]) * (m - cnt))
         cost = np.where(cnt < m, cost, np.inf)
         i = np.argmin(cost, axis=0)
         ci = cost[i, cols]
