@@ -1005,13 +1005,13 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     lanes = (first[leaf_of_packet, None] + j_in_leaf[:, None] * leaf_width
              + np.arange(leaf_width)[None, :])
     slots = np.minimum(lanes, (first + cnt - 1)[leaf_of_packet, None])
-    lo = np.where(valid[..., None], lo64[safe], 1e30)
-    hi = np.where(valid[..., None], hi64[safe], -1e30)
+    lo, hi = lo64[safe], hi64[safe]
+    lo[~valid], hi[~valid] = 1e30, -1e30
     # Orders: positions sorted by key per octant, 3 bits per position.
     # (a stable argsort of the keys: key << 3 | position sorted, positions read back)
     perm = np.sort((np.moveaxis(all_keys, 1, 2) << 3) | np.arange(width, dtype=key_type),
-                   axis=2) & 7  # (n, 8, W)
-    perm = perm.astype(np.int64)
-    order = (perm << (3 * np.arange(width))).sum(axis=2)
+                   axis=2)  # (n, 8, W)
+    perm = (perm & 7).astype(np.int32)  # 3 bits per position: 24 bits
+    order = (perm << (3 * np.arange(width, dtype=np.int32))).sum(axis=2, dtype=np.int64)
     return WideBVH(lo=lo, hi=hi, child=child, order=order,
                    packet_slots=slots.reshape(-1, leaf_width))
