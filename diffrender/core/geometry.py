@@ -130,7 +130,10 @@ def _pad(a, n):
     """``a`` extended with zero rows to ``n`` rows."""
     if a.shape[0] == n:
         return a
-    return np.concatenate([a, np.zeros((n - a.shape[0],) + a.shape[1:], a.dtype)])
+    out = np.empty((n,) + a.shape[1:], a.dtype)
+    out[:a.shape[0]] = a
+    out[a.shape[0]:] = 0
+    return out
 
 
 def _coordinate_system_np(n):
@@ -181,13 +184,13 @@ def pack_wide(w, capacity: int):
     n = w.n_nodes
     if n > capacity:
         raise SceneError(f"BVH has {n} nodes, more than the {capacity} allocated")
-    used = w.lo[..., 0] <= w.hi[..., 0]
+    unused = w.lo[..., 0] > w.hi[..., 0]
     lo, hi = _grow(w.lo, w.hi)
-    lo = np.where(used[..., None], lo, np.float32(1e30))
-    hi = np.where(used[..., None], hi, np.float32(-1e30))
-    box = np.stack([lo[..., 0], hi[..., 0], lo[..., 1], hi[..., 1], lo[..., 2], hi[..., 2]],
-                   axis=1)
-    return (_pad(box.astype(np.float32), capacity), _pad(w.child.astype(np.int32), capacity),
+    lo[unused], hi[unused] = np.float32(1e30), np.float32(-1e30)
+    box = np.zeros((capacity, len(BOX_ROWS), w.lo.shape[1]), np.float32)
+    box[:n, 0::2] = lo.transpose(0, 2, 1)  # rows lower x, upper x, lower y, ...
+    box[:n, 1::2] = hi.transpose(0, 2, 1)
+    return (box, _pad(w.child.astype(np.int32), capacity),
             _pad(w.order.astype(np.int32), capacity))
 
 
@@ -199,8 +202,10 @@ def pack_packets(w, v0, e1, e2, capacity: int):
     if slots.shape[0] > capacity:
         raise SceneError(f"BVH has {slots.shape[0]} leaf packets, more than the {capacity} "
                          "allocated")
-    rows = np.stack([a[slots, k] for a in (v0, e1, e2) for k in range(3)], axis=1)
-    return _pad(rows.astype(np.float32), capacity), _pad(slots.astype(np.int32), capacity)
+    tri = np.concatenate([v0, e1, e2], axis=1).astype(np.float32)  # (n_slots, 9) rows
+    rows = np.zeros((capacity, len(PACKET_ROWS), slots.shape[1]), np.float32)
+    rows[:slots.shape[0]] = tri[slots].transpose(0, 2, 1)
+    return rows, _pad(slots.astype(np.int32), capacity)
 
 
 @ti.data_oriented
