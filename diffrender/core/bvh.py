@@ -360,13 +360,14 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
 
     # The top tree, with every leaf (one cluster) about to become the root of its subtree.
     m_top = top.n_nodes
-    cap = m_top + 2 * n
-    lo = np.zeros((cap, 3), np.float32)
-    hi = np.zeros((cap, 3), np.float32)
-    first = np.zeros(cap, np.int64)
-    count = np.zeros(cap, np.int64)
+    cap = m_top + 2 * n  # every entry below n_nodes is written (untouched pages stay free)
+    lo = np.empty((cap, 3), np.float32)
+    hi = np.empty((cap, 3), np.float32)
+    first = np.empty(cap, np.int64)
+    count = np.empty(cap, np.int64)
     lo[:m_top], hi[:m_top] = top.lo, top.hi
     first[:m_top] = top.first
+    count[:m_top] = 0
     top_leaf = np.flatnonzero(top.count > 0)
     cl = top.order[top.first[top_leaf]]  # the cluster of each top leaf
     # Ranges are over "slots" (positions on the curve); ``cur[slot]`` is the primitive (its
@@ -401,7 +402,20 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
             bit = (ex - 1).astype(np.uint64)
             t = ((codes[sb] >> bit) | np.uint64(1)) << bit
             split[big] = np.where(same, (sb + eb) // 2, np.searchsorted(codes, t))
-        # Small ranges in buckets of similar sizes (padded to the bucket's largest).
+        # Pairs: the one split (one primitive each side) against the leaf, no sweep needed.
+        pair = np.flatnonzero(small & (m == 2))
+        if pair.size:
+            a, b = cur[s[pair]], cur[s[pair] + 1]
+            both = _area3(np.minimum(box_x[:3, a], box_x[:3, b]),
+                          np.maximum(box_x[3:, a], box_x[3:, b])).astype(np.float64)
+            apart = (_area3(box_x[:3, a], box_x[3:, a]).astype(np.float64)
+                     + _area3(box_x[:3, b], box_x[3:, b]))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                split_cost = traversal_cost + apart / np.where(both > 0, both, 1.0)
+            leaf[pair[(max_leaf >= 2) & (split_cost >= 2)]] = True
+            split[pair] = s[pair] + 1
+            small[pair] = False
+        # Other small ranges in buckets of similar sizes (padded to the bucket's largest).
         bucket = np.where(small, np.frexp((m - 1).astype(np.float64))[1], -1)
         for bk in np.unique(bucket[small]):
             sel = np.flatnonzero(bucket == bk)
