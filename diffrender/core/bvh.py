@@ -36,7 +36,8 @@ HLBVH_MIN_TRIS = 1 << 17
 #: Mean primitives per Morton cluster of :func:`build_hlbvh`.
 HLBVH_CLUSTER_SIZE = 16
 #: Ranges of at most this many primitives are split by exact SAH sweeps (above: Morton bits).
-HLBVH_SWEEP_MAX = 32
+HLBVH_SWEEP_MAX = 64
+HLBVH_SWEEP_ALL_AXES = True
 MORTON_BITS = 21  # bits per axis of the Morton codes
 MORTON_CELLS = 1 << MORTON_BITS
 
@@ -133,8 +134,9 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
 
 
 def _build_boxes(tlo, thi, max_leaf, min_leaf, n_bins=16, traversal_cost=1.0, min_bins=4,
-                 sample=2048) -> BVH:
-    """:func:`build_bvh` over primitives given by their boxes (float32 (N, 3) each)."""
+                 sample=2048, ranges=False):
+    """:func:`build_bvh` over primitives given by their boxes (float32 (N, 3) each); with
+    ``ranges``, also every node's range in ``order`` (start, size)."""
     n = tlo.shape[0]
     # Triangle data kept in the current `order` (struct of arrays, one row per axis), so that
     # the per-level gathers read contiguous ranges instead of random triangles.
@@ -151,6 +153,7 @@ def _build_boxes(tlo, thi, max_leaf, min_leaf, n_bins=16, traversal_cost=1.0, mi
     order = np.arange(n, dtype=np.int64)
 
     node_start[0], node_count[0] = 0, n
+    node_size = node_count.copy()  # primitives under every node (node_count: leaves only)
     node_lo[0], node_hi[0] = tlo.min(axis=0), thi.max(axis=0)
     n_nodes = 1
     frontier = np.array([0], np.int64) if n > min_leaf else np.zeros(0, np.int64)
@@ -272,8 +275,10 @@ def _build_boxes(tlo, thi, max_leaf, min_leaf, n_bins=16, traversal_cost=1.0, mi
         nl = n_left[split]
         node_start[kids] = starts[split]
         node_count[kids] = nl
+        node_size[kids] = nl
         node_start[kids + 1] = starts[split] + nl
         node_count[kids + 1] = counts[split] - nl
+        node_size[kids + 1] = counts[split] - nl
         node_count[parents] = 0
         n_nodes += 2 * ns
         children = np.stack([kids, kids + 1], axis=1).reshape(-1)
@@ -296,9 +301,10 @@ def _build_boxes(tlo, thi, max_leaf, min_leaf, n_bins=16, traversal_cost=1.0, mi
 
     leaf = node_count[:n_nodes] > 0
     first = np.where(leaf, node_start[:n_nodes], node_first[:n_nodes])
-    return BVH(lo=node_lo[:n_nodes].copy(), hi=node_hi[:n_nodes].copy(),
-               first=first.astype(np.int32), count=node_count[:n_nodes].astype(np.int32),
-               order=order)
+    b = BVH(lo=node_lo[:n_nodes].copy(), hi=node_hi[:n_nodes].copy(),
+            first=first.astype(np.int32), count=node_count[:n_nodes].astype(np.int32),
+            order=order)
+    return (b, node_start[:n_nodes], node_size[:n_nodes]) if ranges else b
 
 
 # --- large scenes: SAH over Morton clusters, Morton splits inside them (HLBVH) ----------------
@@ -356,10 +362,34 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     chi = np.maximum.reduceat(phi, cstart, axis=0)
     if cstart.size <= 1 << 16:  # few clusters: all the bins (as build_bvh for small scenes)
         sah = dict(sah, min_bins=sah.get("n_bins", 16))
-    top = _build_boxes(clo, chi, 1, 1, traversal_cost=traversal_cost, **sah)  # a cluster a leaf
-
-    # The top tree, with every leaf (one cluster) about to become the root of its subtree.
+    top, t_start, t_size = _build_boxes(clo, chi, 1, 1, traversal_cost=traversal_cost,
+                                        ranges=True, **sah)  # a cluster a leaf
     m_top = top.n_nodes
+    # Everything below in "slots": positions in the clusters' order of the top tree (a top
+    # node's primitives are the slots start .. end).
+    runs = _ranges(cstart[top.order], csize[top.order])
+    codes, plo, phi, perm = codes[runs], plo[runs], phi[runs], perm[runs]
+    c_end = np.cumsum(csize[top.order])
+    n_start = (c_end - csize[top.order])[t_start]
+    n_end = c_end[t_start + t_size - 1]
+    # The bottom starts at the top nodes of at most HLBVH_SWEEP_MAX primitives whose parent
+    # has more (their subtrees are rebuilt by sweeps, across cluster borders), and at the
+    # larger clusters (Morton splits inside them first).
+    parent = np.full(m_top, -1, np.int64)
+    internal = np.flatnonzero(top.count == 0)
+    parent[top.first[internal]] = internal
+    parent[top.first[internal] + 1] = internal
+    size = n_end - n_start
+    fits = size <= HLBVH_SWEEP_MAX
+    start = fits & ((parent < 0) | ~fits[np.maximum(parent, 0)])
+    start |= (top.count > 0) & ~fits
+    # Top nodes under a start node are dropped (renumbered away at the end).
+    keep = np.ones(m_top, bool)
+    for lvl_nodes in _top_levels(top):
+        under = lvl_nodes[(parent[lvl_nodes] >= 0)]
+        under = under[~keep[parent[under]] | start[parent[under]]]
+        keep[under] = False
+
     cap = m_top + 2 * n  # every entry below n_nodes is written (untouched pages stay free)
     lo = np.empty((cap, 3), np.float32)
     hi = np.empty((cap, 3), np.float32)
@@ -368,12 +398,9 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     lo[:m_top], hi[:m_top] = top.lo, top.hi
     first[:m_top] = top.first
     count[:m_top] = 0
-    top_leaf = np.flatnonzero(top.count > 0)
-    cl = top.order[top.first[top_leaf]]  # the cluster of each top leaf
-    # Ranges are over "slots" (positions on the curve); ``cur[slot]`` is the primitive (its
-    # curve position) there. Ranges of more than HLBVH_SWEEP_MAX split at their highest
-    # differing code bit (slots untouched); smaller ones by an exact SAH sweep, which permutes
-    # ``cur`` inside them.
+    # ``cur[slot]``: the primitive (its slot before the sweeps) now there; ranges of more
+    # than HLBVH_SWEEP_MAX split at their highest differing code bit (inside one cluster,
+    # where the codes are sorted), smaller ones by an exact SAH sweep, which permutes ``cur``.
     cur = np.arange(n)
     # boxes (lower x y z, upper x y z) and centroids by primitive, axis first, and a sentinel
     box_x = np.empty((6, n + 1), np.float32)
@@ -382,9 +409,8 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     c_x = np.empty((3, n + 1), np.float32)
     np.add(box_x[:3, :n], box_x[3:, :n], out=c_x[:, :n])
     c_x[:, n] = np.inf
-    node = top_leaf
-    s = cstart[cl]
-    e = s + csize[cl]
+    node = np.flatnonzero(start)
+    s, e = n_start[node], n_end[node]
     n_nodes = m_top
     levels = []  # (parents, first child) per level, for the bottom-up boxes
     leaves_node, leaves_s, leaves_e = [], [], []
@@ -401,7 +427,7 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
             _, ex = np.frexp(np.where(same, 1, x).astype(np.float64))
             bit = (ex - 1).astype(np.uint64)
             t = ((codes[sb] >> bit) | np.uint64(1)) << bit
-            split[big] = np.where(same, (sb + eb) // 2, np.searchsorted(codes, t))
+            split[big] = np.where(same, (sb + eb) // 2, _search_ranges(codes, sb, eb, t))
         # Pairs: the one split (one primitive each side) against the leaf, no sweep needed.
         pair = np.flatnonzero(small & (m == 2))
         if pair.size:
@@ -436,26 +462,50 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
         n_nodes += 2 * node.size
         node = np.concatenate([kids, kids + 1])
         s, e = np.concatenate([s, split]), np.concatenate([split, e])
-    # The final triangle order: the clusters' runs of slots, in the top tree's order;
-    # ``moved``: a slot -> its position in that order.
-    runs = _ranges(cstart[top.order], csize[top.order])
-    order = perm[cur[runs]]
-    moved = np.empty(n, np.int64)
-    moved[runs] = np.arange(n)
     ln = np.concatenate(leaves_node)
     ls = np.concatenate(leaves_s)
     le = np.concatenate(leaves_e)
     srt = np.argsort(ls)
     ln, ls, le = ln[srt], ls[srt], le[srt]
-    first[ln], count[ln] = moved[ls], le - ls
+    first[ln], count[ln] = ls, le - ls
     lo[ln] = np.minimum.reduceat(plo[cur], ls, axis=0)  # leaves tile the slots [0, n)
     hi[ln] = np.maximum.reduceat(phi[cur], ls, axis=0)
     for parents, kids in reversed(levels):
         lo[parents] = np.minimum(lo[kids], lo[kids + 1])
         hi[parents] = np.maximum(hi[kids], hi[kids + 1])
-    return BVH(lo=lo[:n_nodes].copy(), hi=hi[:n_nodes].copy(),
-               first=first[:n_nodes].astype(np.int32), count=count[:n_nodes].astype(np.int32),
-               order=order)
+    # Renumber without the dropped top nodes (children stay adjacent and after parents).
+    alive = np.ones(n_nodes, bool)
+    alive[:m_top] = keep
+    new_id = np.cumsum(alive) - 1
+    inner = count[:n_nodes] == 0
+    first = np.where(inner, new_id[np.where(inner, first[:n_nodes], 0)], first[:n_nodes])
+    return BVH(lo=lo[:n_nodes][alive], hi=hi[:n_nodes][alive],
+               first=first[alive].astype(np.int32), count=count[:n_nodes][alive].astype(np.int32),
+               order=perm[cur])
+
+
+def _top_levels(top: BVH):
+    """The nodes of a tree level by level from the root (children after their parent)."""
+    out, node = [], np.array([0], np.int64)
+    while node.size:
+        out.append(node)
+        inner = node[top.count[node] == 0]
+        node = np.concatenate([top.first[inner], top.first[inner] + 1]).astype(np.int64)
+    return out
+
+
+def _search_ranges(codes, s, e, t):
+    """For every range ``s .. e`` of ``codes`` (sorted inside each range), the first position
+    whose code is >= ``t`` (vectorised bisection)."""
+    lo, hi = s.copy(), e.copy()
+    while True:
+        go = lo < hi
+        if not go.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = go & (codes[np.minimum(mid, codes.size - 1)] < t)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(go & ~below, mid, hi)
 
 
 def _sweep_small(cur, s, m, box_x, c_x, max_leaf, traversal_cost):
@@ -478,10 +528,17 @@ def _sweep_small(cur, s, m, box_x, c_x, max_leaf, traversal_cost):
     best_el = el
     area = None
     boxes = np.take(box_x, el, axis=1)  # (6, p, k); then local gathers per axis
-    for a in range(3):
-        o = np.argsort(np.take(c_x[a], el), axis=0, kind="stable")
-        se = np.take_along_axis(el, o, axis=0)
-        left = np.take_along_axis(boxes, o[None], axis=1)
+    cen = np.take(c_x, el, axis=1)  # (3, p, k), the sentinel's +inf
+    if HLBVH_SWEEP_ALL_AXES:
+        keys = list(cen)
+    else:  # the axis of the largest centroid extent
+        ext = (np.where(valid, cen, -np.inf).max(axis=1) - np.where(valid, cen, np.inf).min(axis=1))
+        keys = [np.take_along_axis(cen, np.argmax(ext, axis=0)[None, None, :], axis=0)[0]]
+    for key in keys:
+        o = np.argsort(key, axis=0, kind="stable")
+        flat = (o * k + cols).reshape(-1)  # (position, column) -> flat index, sorted
+        se = np.take(el, flat).reshape(p, k)
+        left = np.take(boxes.reshape(6, -1), flat, axis=1).reshape(6, p, k)
         right = left.copy()
         for r in range(1, p):
             np.minimum(left[:3, r - 1], left[:3, r], out=left[:3, r])
