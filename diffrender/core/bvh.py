@@ -37,7 +37,7 @@ HLBVH_MIN_TRIS = 1 << 17
 HLBVH_CLUSTER_SIZE = 16
 #: Ranges of at most this many primitives are split by exact SAH sweeps (above: Morton bits).
 HLBVH_SWEEP_MAX = 64
-HLBVH_SWEEP_ALL_AXES = True
+HLBVH_SWEEP_ONE_AXIS = 16
 MORTON_BITS = 21  # bits per axis of the Morton codes
 MORTON_CELLS = 1 << MORTON_BITS
 
@@ -529,7 +529,7 @@ def _sweep_small(cur, s, m, box_x, c_x, max_leaf, traversal_cost):
     area = None
     boxes = np.take(box_x, el, axis=1)  # (6, p, k); then local gathers per axis
     cen = np.take(c_x, el, axis=1)  # (3, p, k), the sentinel's +inf
-    if HLBVH_SWEEP_ALL_AXES:
+    if p > HLBVH_SWEEP_ONE_AXIS:
         keys = list(cen)
     else:  # the axis of the largest centroid extent
         ext = (np.where(valid, cen, -np.inf).max(axis=1) - np.where(valid, cen, np.inf).min(axis=1))
