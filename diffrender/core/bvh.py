@@ -10,6 +10,10 @@ with ``A`` the surface area of a bounding box. A node becomes a leaf when it hol
 ``min_leaf`` triangles or fewer, or when it holds at most ``max_leaf`` and no split is cheaper
 than the leaf. Nodes whose centroids all coincide are split in the middle of their range.
 
+Above :data:`HLBVH_MIN_TRIS` triangles :func:`build_hlbvh` takes over: the same SAH build over
+clusters of triangles that are neighbours on a Morton curve, exact SAH sweeps below it (the
+per-level passes over every triangle dominated at a million triangles).
+
 Small scenes have two slower builders (Python recursions over nodes): :func:`build_sbvh`
 (exact sweeps and spatial splits; a triangle may fill several leaf slots) and
 :func:`build_sah_search` (a lookahead search over the SAH splits).
@@ -37,7 +41,9 @@ HLBVH_MIN_TRIS = 1 << 17
 HLBVH_CLUSTER_SIZE = 16
 #: Ranges of at most this many primitives are split by exact SAH sweeps (above: Morton bits).
 HLBVH_SWEEP_MAX = 64
+#: Sweeps over at most this many primitives try one axis (largest centroid extent), not three.
 HLBVH_SWEEP_ONE_AXIS = 16
+SWEEP_CHUNK = 1 << 16  # padded entries (positions x nodes) per sweep call
 MORTON_BITS = 21  # bits per axis of the Morton codes
 MORTON_CELLS = 1 << MORTON_BITS
 
@@ -307,7 +313,7 @@ def _build_boxes(tlo, thi, max_leaf, min_leaf, n_bins=16, traversal_cost=1.0, mi
     return (b, node_start[:n_nodes], node_size[:n_nodes]) if ranges else b
 
 
-# --- large scenes: SAH over Morton clusters, Morton splits inside them (HLBVH) ----------------
+# --- large scenes: SAH over Morton clusters, exact SAH sweeps below (HLBVH) -------------------
 
 def _spread_bits(x):
     """The low 21 bits of uint64 ``x`` spread to every third bit (63-bit Morton codes)."""
@@ -331,16 +337,22 @@ def morton_codes(c: np.ndarray) -> np.ndarray:
 
 def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
                 cluster_size: int | None = None, traversal_cost: float = 1.0, **sah) -> BVH:
-    """BVH of many primitives given by their boxes (float32 (N, 3) each): the primitives are
-    sorted along a Morton curve and cut into clusters (runs of equal code prefixes, the
-    prefix as short as gives clusters of about ``cluster_size`` primitives on average, default
-    :data:`HLBVH_CLUSTER_SIZE`); the top of the tree is the binned-SAH build over the
-    clusters' boxes (:func:`build_bvh`'s, ``sah``: its options), and inside every cluster the
-    nodes split their range of the curve at its highest differing code bit (a linear BVH)
-    until a node holds ``leaf_size`` = ``max_leaf // 2`` (at least 1) primitives or fewer.
+    """BVH of many primitives given by their boxes (float32 (N, 3) each), for large scenes.
 
-    All the per-level work inside clusters is a few searches over the frontier's nodes (not a
-    pass over every primitive), and the boxes are unions computed bottom up."""
+    The primitives are sorted along a Morton curve and cut into clusters (runs of equal code
+    prefixes, the prefix as short as gives clusters of about ``cluster_size`` primitives on
+    average, default :data:`HLBVH_CLUSTER_SIZE`). The top of the tree is the binned-SAH build
+    over the clusters' boxes (:func:`build_bvh`'s, ``sah``: its options), every cluster a leaf.
+    Below it, every top node of at most :data:`HLBVH_SWEEP_MAX` primitives whose parent has
+    more is rebuilt (its primitives regrouped across cluster borders) by exact SAH sweeps:
+    the primitives sorted by centroid along each axis (along the axis of largest centroid
+    extent only for nodes of at most :data:`HLBVH_SWEEP_ONE_AXIS`), every split position
+    costed from prefix and suffix boxes, a leaf when it costs less and holds at most
+    ``max_leaf``. Clusters larger than HLBVH_SWEEP_MAX are first split at the highest
+    differing code bit of their range (a linear BVH) down to that size.
+
+    The work is per level over the frontier's nodes: the top build's passes run over the
+    clusters, not the primitives; the sweeps over padded (positions, nodes) arrays."""
     n = tlo.shape[0]
     cluster_size = HLBVH_CLUSTER_SIZE if cluster_size is None else int(cluster_size)
     codes = morton_codes(tlo + thi)
@@ -444,11 +456,15 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
         # Other small ranges in buckets of similar sizes (padded to the bucket's largest).
         bucket = np.where(small, np.frexp((m - 1).astype(np.float64))[1], -1)
         for bk in np.unique(bucket[small]):
-            sel = np.flatnonzero(bucket == bk)
-            cut, stop = _sweep_small(cur, s[sel], m[sel], box_x, c_x, max_leaf,
-                                     traversal_cost)
-            split[sel] = s[sel] + cut
-            leaf[sel[stop]] = True
+            sel_all = np.flatnonzero(bucket == bk)
+            # in chunks of about SWEEP_CHUNK padded entries: small temporaries, reused memory
+            step = max(1, SWEEP_CHUNK >> int(bk))
+            for c0 in range(0, sel_all.size, step):
+                sel = sel_all[c0:c0 + step]
+                cut, stop = _sweep_small(cur, s[sel], m[sel], box_x, c_x, max_leaf,
+                                         traversal_cost)
+                split[sel] = s[sel] + cut
+                leaf[sel[stop]] = True
         leaves_node.append(node[leaf])
         leaves_s.append(s[leaf])
         leaves_e.append(e[leaf])

@@ -315,14 +315,18 @@ class Geometry:
                                       "shape_id": _pad(self._s[order].astype(np.int32), nt),
                                       "orig": _pad(order.astype(np.int32), nt)})
             UV = self._uv
-            du, dv = uv_tangents(v0, v1, v2)  # without uvs: the edges
-            has = np.flatnonzero(self._tri_has_uv)
+            # uv tangents by slot: without uvs the edges (uv_tangents' v1 - v0, v2 - v0)
+            du = np.zeros((nt, 3), np.float32)
+            dv = np.zeros((nt, 3), np.float32)
+            du[:self.n_slots], dv[:self.n_slots] = e1_32, e2_32
+            has = np.flatnonzero(self._tri_has_uv[order])
             if has.size:  # triangles with uvs: Mitsuba's solution over the uv edges
-                fh = F[has]
-                du[has], dv[has] = uv_tangents(v0[has], v1[has], v2[has], UV[fh[:, 0]],
-                                               UV[fh[:, 1]], UV[fh[:, 2]])
-            self.tri_tan.from_numpy({"dpdu": _pad(du[order].astype(np.float32), nt),
-                                     "dpdv": _pad(dv[order].astype(np.float32), nt)})
+                t = order[has]
+                fh = F[t]
+                du_h, dv_h = uv_tangents(v0[t], v1[t], v2[t], UV[fh[:, 0]], UV[fh[:, 1]],
+                                         UV[fh[:, 2]])
+                du[has], dv[has] = du_h, dv_h
+            self.tri_tan.from_numpy({"dpdu": du, "dpdv": dv})
             nrm = self._n
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
