@@ -35,6 +35,7 @@ from . import transforms as tf
 SPHERE_SEGMENTS = 128  # around the Z axis (phi)
 SPHERE_RINGS = 64  # pole to pole (theta)
 DISK_SEGMENTS = 128
+NORMAL_CHUNK = 1 << 16  # faces per chunk of the vertex normals' per-face work
 
 
 class MeshFileError(Exception):
@@ -587,21 +588,23 @@ def _row_norms(x):
 def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Mitsuba's smooth normals: each face normal weighted by the corner angle (Thuermer &
     Wuethrich 1998); vertices without a valid face get (1, 0, 0)."""
-    p0, p1, p2 = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-    edges = (p1 - p0, p2 - p1, p0 - p2)  # edge k runs from corner k to corner k + 1
-    lengths = [_row_norms(e) for e in edges]
-    fn = np.cross(edges[0], -edges[2])
-    ln = _row_norms(fn)[:, None]
-    ok = ln[:, 0] > 0
-    fn = np.where(ok[:, None], fn / np.where(ln > 0, ln, 1.0), 0.0)
     weighted = np.empty((3, f.shape[0], 3))  # corner k of every face: its weighted normal
-    for k in range(3):
-        # the angle at corner k between edge k and the reversed edge k - 1
-        a, b = edges[k], edges[k - 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = -np.einsum("ij,ij->i", a, b) / (lengths[k] * lengths[k - 1])
-        ang = np.arccos(np.clip(np.nan_to_num(c), -1.0, 1.0))
-        np.multiply(fn, ang[:, None], out=weighted[k])
+    for c0 in range(0, f.shape[0], NORMAL_CHUNK):  # chunks: small temporaries, reused
+        fc = f[c0:c0 + NORMAL_CHUNK]
+        p0, p1, p2 = v[fc[:, 0]], v[fc[:, 1]], v[fc[:, 2]]
+        edges = (p1 - p0, p2 - p1, p0 - p2)  # edge k runs from corner k to corner k + 1
+        lengths = [_row_norms(e) for e in edges]
+        fn = np.cross(edges[0], -edges[2])
+        ln = _row_norms(fn)[:, None]
+        ok = ln[:, 0] > 0
+        fn = np.where(ok[:, None], fn / np.where(ln > 0, ln, 1.0), 0.0)
+        for k in range(3):
+            # the angle at corner k between edge k and the reversed edge k - 1
+            a, b = edges[k], edges[k - 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                c = -np.einsum("ij,ij->i", a, b) / (lengths[k] * lengths[k - 1])
+            ang = np.arccos(np.clip(np.nan_to_num(c), -1.0, 1.0))
+            np.multiply(fn, ang[:, None], out=weighted[k, c0:c0 + NORMAL_CHUNK])
     # Sums per vertex, corners in the order (all faces' corner 0, then 1, then 2): bincount adds
     # in index order, so the sums are those of the per-corner accumulation, bit for bit.
     idx = f.T.reshape(-1)
