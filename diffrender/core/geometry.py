@@ -66,6 +66,8 @@ SBVH_MAX_TRIS = 128
 #: Scenes up to this many triangles also try :func:`bvh.build_sah_search` (a two-level
 #: lookahead over the SAH splits; the Cornell box: 7.1 -> 6.5 node visits per closest hit).
 SEARCH_MAX_TRIS = 64
+#: Rows per chunk of the upload's per-triangle arrays (temporaries small enough to be reused).
+CHUNK = 1 << 16
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
 
 
@@ -307,10 +309,13 @@ class Geometry:
             del pv1, pv2
             self.tris.from_numpy({"v0": _pad(v0_32, nt), "e1": _pad(e1_32, nt),
                                   "e2": _pad(e2_32, nt)})
-            ng = np.cross(e1_32.astype(np.float64), e2_32.astype(np.float64))
-            ln = np.linalg.norm(ng, axis=1, keepdims=True)
-            ng = np.where(ln > 0, ng / np.where(ln > 0, ln, 1), 0)
-            self.tri_n.from_numpy(_pad(ng.astype(np.float32), nt))
+            ng = np.zeros((nt, 3), np.float32)
+            for c0 in range(0, self.n_slots, CHUNK):  # chunks: small temporaries, reused
+                c1 = min(c0 + CHUNK, self.n_slots)
+                g = np.cross(e1_32[c0:c1].astype(np.float64), e2_32[c0:c1].astype(np.float64))
+                ln = np.linalg.norm(g, axis=1, keepdims=True)
+                ng[c0:c1] = np.where(ln > 0, g / np.where(ln > 0, ln, 1), 0)
+            self.tri_n.from_numpy(ng)
             self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
                                       "shape_id": _pad(self._s[order].astype(np.int32), nt),
                                       "orig": _pad(order.astype(np.int32), nt)})
@@ -331,9 +336,14 @@ class Geometry:
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
             self.vnormals.from_numpy(_pad(nrm.astype(np.float32), nv))
-            n32 = nrm.astype(np.float32)[F[order]]  # (n, 3 corners, 3)
-            flat = np.all(n32[:, 0] == n32[:, 1], axis=1) & np.all(n32[:, 0] == n32[:, 2], axis=1)
-            self.tri_flat.from_numpy(_pad(flat.astype(np.int32), nt))
+            nrm32 = nrm.astype(np.float32)
+            flat = np.zeros(nt, np.int32)
+            for c0 in range(0, self.n_slots, CHUNK):
+                c1 = min(c0 + CHUNK, self.n_slots)
+                n32 = nrm32[F[order[c0:c1]]]  # (chunk, 3 corners, 3)
+                flat[c0:c1] = (np.all(n32[:, 0] == n32[:, 1], axis=1)
+                               & np.all(n32[:, 0] == n32[:, 2], axis=1))
+            self.tri_flat.from_numpy(flat)
             self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
         self.wide = collapse_wide(self.bvh, WIDTH, LEAF_WIDTH, LEAF_SPAN)
         box, child, order_w = pack_wide(self.wide, self.wchild.shape[0])
