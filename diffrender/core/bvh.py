@@ -10,6 +10,10 @@ with ``A`` the surface area of a bounding box. A node becomes a leaf when it hol
 ``min_leaf`` triangles or fewer, or when it holds at most ``max_leaf`` and no split is cheaper
 than the leaf. Nodes whose centroids all coincide are split in the middle of their range.
 
+Above :data:`HLBVH_MIN_TRIS` triangles :func:`build_hlbvh` takes over: the same SAH build over
+clusters of triangles that are neighbours on a Morton curve, exact SAH sweeps below it (the
+per-level passes over every triangle dominated at a million triangles).
+
 Small scenes have two slower builders (Python recursions over nodes): :func:`build_sbvh`
 (exact sweeps and spatial splits; a triangle may fill several leaf slots) and
 :func:`build_sah_search` (a lookahead search over the SAH splits).
@@ -30,6 +34,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+#: Above this many triangles :func:`build_bvh` builds with :func:`build_hlbvh`.
+HLBVH_MIN_TRIS = 1 << 17
+#: Mean primitives per Morton cluster of :func:`build_hlbvh`.
+HLBVH_CLUSTER_SIZE = 16
+#: Ranges of at most this many primitives are split by exact SAH sweeps (above: Morton bits).
+HLBVH_SWEEP_MAX = 64
+#: Sweeps over at most this many primitives try one axis (largest centroid extent), not three.
+HLBVH_SWEEP_ONE_AXIS = 16
+SWEEP_CHUNK = 1 << 16  # padded entries (positions x nodes) per sweep call
+MORTON_BITS = 21  # bits per axis of the Morton codes
+MORTON_CELLS = 1 << MORTON_BITS
 
 
 @dataclass
@@ -93,14 +109,16 @@ def _scatter(dst, idx, src, axis=0):
 
 def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
               min_leaf: int = 1, n_bins: int = 16, traversal_cost: float = 1.0,
-              min_bins: int | None = None, sample: int = 2048) -> BVH:
+              min_bins: int | None = None, sample: int = 2048,
+              hlbvh: bool | None = None) -> BVH:
     """Build a binned-SAH BVH over the triangles (v0[i], v1[i], v2[i]) (arrays (N, 3)).
 
     ``n_bins`` bins per axis for large nodes, down to ``min_bins`` when the nodes of a level are
     small (default: ``n_bins`` up to 2^16 triangles, where the build takes milliseconds and the
     better splits save node visits, else 4); ``traversal_cost``: cost of a node visit relative
     to a triangle test; nodes of more than ``2 * sample`` triangles bin a regular subsample of
-    about ``sample`` of them."""
+    about ``sample`` of them. ``hlbvh``: build with :func:`build_hlbvh` (default: above
+    :data:`HLBVH_MIN_TRIS` triangles)."""
     v0 = np.asarray(v0, np.float32)
     v1 = np.asarray(v1, np.float32)
     v2 = np.asarray(v2, np.float32)
@@ -113,6 +131,19 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
     min_bins = min(min_bins, n_bins)
     tlo = np.minimum(np.minimum(v0, v1), v2)
     thi = np.maximum(np.maximum(v0, v1), v2)
+    sah = dict(n_bins=n_bins, traversal_cost=traversal_cost, min_bins=min_bins, sample=sample)
+    if hlbvh is None:
+        hlbvh = n > HLBVH_MIN_TRIS
+    if hlbvh:
+        return build_hlbvh(tlo, thi, max_leaf, **sah)
+    return _build_boxes(tlo, thi, max_leaf, min_leaf, **sah)
+
+
+def _build_boxes(tlo, thi, max_leaf, min_leaf, n_bins=16, traversal_cost=1.0, min_bins=4,
+                 sample=2048, ranges=False):
+    """:func:`build_bvh` over primitives given by their boxes (float32 (N, 3) each); with
+    ``ranges``, also every node's range in ``order`` (start, size)."""
+    n = tlo.shape[0]
     # Triangle data kept in the current `order` (struct of arrays, one row per axis), so that
     # the per-level gathers read contiguous ranges instead of random triangles.
     p_lo = np.ascontiguousarray(tlo.T)
@@ -128,6 +159,7 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
     order = np.arange(n, dtype=np.int64)
 
     node_start[0], node_count[0] = 0, n
+    node_size = node_count.copy()  # primitives under every node (node_count: leaves only)
     node_lo[0], node_hi[0] = tlo.min(axis=0), thi.max(axis=0)
     n_nodes = 1
     frontier = np.array([0], np.int64) if n > min_leaf else np.zeros(0, np.int64)
@@ -249,8 +281,10 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
         nl = n_left[split]
         node_start[kids] = starts[split]
         node_count[kids] = nl
+        node_size[kids] = nl
         node_start[kids + 1] = starts[split] + nl
         node_count[kids + 1] = counts[split] - nl
+        node_size[kids + 1] = counts[split] - nl
         node_count[parents] = 0
         n_nodes += 2 * ns
         children = np.stack([kids, kids + 1], axis=1).reshape(-1)
@@ -273,9 +307,279 @@ def build_bvh(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: int = 4,
 
     leaf = node_count[:n_nodes] > 0
     first = np.where(leaf, node_start[:n_nodes], node_first[:n_nodes])
-    return BVH(lo=node_lo[:n_nodes].copy(), hi=node_hi[:n_nodes].copy(),
-               first=first.astype(np.int32), count=node_count[:n_nodes].astype(np.int32),
-               order=order)
+    b = BVH(lo=node_lo[:n_nodes].copy(), hi=node_hi[:n_nodes].copy(),
+            first=first.astype(np.int32), count=node_count[:n_nodes].astype(np.int32),
+            order=order)
+    return (b, node_start[:n_nodes], node_size[:n_nodes]) if ranges else b
+
+
+# --- large scenes: SAH over Morton clusters, exact SAH sweeps below (HLBVH) -------------------
+
+def _spread_bits(x):
+    """The low 21 bits of uint64 ``x`` spread to every third bit (63-bit Morton codes)."""
+    x = x & np.uint64(0x1FFFFF)
+    for shift, mask in ((32, 0x1F00000000FFFF), (16, 0x1F0000FF0000FF),
+                        (8, 0x100F00F00F00F00F), (4, 0x10C30C30C30C30C3),
+                        (2, 0x1249249249249249)):
+        x = (x | (x << np.uint64(shift))) & np.uint64(mask)
+    return x
+
+
+def morton_codes(c: np.ndarray) -> np.ndarray:
+    """63-bit Morton (Z-order) codes of points ``c`` (N, 3) over their bounding box."""
+    lo, hi = c.min(axis=0), c.max(axis=0)
+    ext = (hi - lo).astype(np.float64)
+    scale = np.where(ext > 0, (MORTON_CELLS - 1) / np.where(ext > 0, ext, 1.0), 0.0)
+    q = ((c - lo) * scale).astype(np.uint64)
+    return ((_spread_bits(q[:, 0]) << np.uint64(2)) | (_spread_bits(q[:, 1]) << np.uint64(1))
+            | _spread_bits(q[:, 2]))
+
+
+def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
+                cluster_size: int | None = None, traversal_cost: float = 1.0, **sah) -> BVH:
+    """BVH of many primitives given by their boxes (float32 (N, 3) each), for large scenes.
+
+    The primitives are sorted along a Morton curve and cut into clusters (runs of equal code
+    prefixes, the prefix as short as gives clusters of about ``cluster_size`` primitives on
+    average, default :data:`HLBVH_CLUSTER_SIZE`). The top of the tree is the binned-SAH build
+    over the clusters' boxes (:func:`build_bvh`'s, ``sah``: its options), every cluster a leaf.
+    Below it, every top node of at most :data:`HLBVH_SWEEP_MAX` primitives whose parent has
+    more is rebuilt (its primitives regrouped across cluster borders) by exact SAH sweeps:
+    the primitives sorted by centroid along each axis (along the axis of largest centroid
+    extent only for nodes of at most :data:`HLBVH_SWEEP_ONE_AXIS`), every split position
+    costed from prefix and suffix boxes, a leaf when it costs less and holds at most
+    ``max_leaf``. Clusters larger than HLBVH_SWEEP_MAX are first split at the highest
+    differing code bit of their range (a linear BVH) down to that size.
+
+    The work is per level over the frontier's nodes: the top build's passes run over the
+    clusters, not the primitives; the sweeps over padded (positions, nodes) arrays."""
+    n = tlo.shape[0]
+    cluster_size = HLBVH_CLUSTER_SIZE if cluster_size is None else int(cluster_size)
+    codes = morton_codes(tlo + thi)
+    perm = np.argsort(codes, kind="stable")
+    codes = codes[perm]
+    plo, phi = tlo[perm], thi[perm]
+    # The prefix length (in octree levels) whose runs are clusters of about cluster_size.
+    target = max(1, n // cluster_size)
+    level = 1
+    for lv in range(1, MORTON_BITS + 1):
+        cuts = np.count_nonzero(np.diff(codes >> np.uint64(3 * (MORTON_BITS - lv)))) + 1
+        level = lv
+        if cuts >= target:
+            break
+    key = codes >> np.uint64(3 * (MORTON_BITS - level))
+    cstart = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1]).astype(np.int64)
+    csize = np.diff(np.append(cstart, n))
+    clo = np.minimum.reduceat(plo, cstart, axis=0)
+    chi = np.maximum.reduceat(phi, cstart, axis=0)
+    if cstart.size <= 1 << 16:  # few clusters: all the bins (as build_bvh for small scenes)
+        sah = dict(sah, min_bins=sah.get("n_bins", 16))
+    top, t_start, t_size = _build_boxes(clo, chi, 1, 1, traversal_cost=traversal_cost,
+                                        ranges=True, **sah)  # a cluster a leaf
+    m_top = top.n_nodes
+    # Everything below in "slots": positions in the clusters' order of the top tree (a top
+    # node's primitives are the slots start .. end).
+    runs = _ranges(cstart[top.order], csize[top.order])
+    codes, plo, phi, perm = codes[runs], plo[runs], phi[runs], perm[runs]
+    c_end = np.cumsum(csize[top.order])
+    n_start = (c_end - csize[top.order])[t_start]
+    n_end = c_end[t_start + t_size - 1]
+    # The bottom starts at the top nodes of at most HLBVH_SWEEP_MAX primitives whose parent
+    # has more (their subtrees are rebuilt by sweeps, across cluster borders), and at the
+    # larger clusters (Morton splits inside them first).
+    parent = np.full(m_top, -1, np.int64)
+    internal = np.flatnonzero(top.count == 0)
+    parent[top.first[internal]] = internal
+    parent[top.first[internal] + 1] = internal
+    size = n_end - n_start
+    fits = size <= HLBVH_SWEEP_MAX
+    start = fits & ((parent < 0) | ~fits[np.maximum(parent, 0)])
+    start |= (top.count > 0) & ~fits
+    # Top nodes under a start node are dropped (renumbered away at the end).
+    keep = np.ones(m_top, bool)
+    for lvl_nodes in _top_levels(top):
+        under = lvl_nodes[(parent[lvl_nodes] >= 0)]
+        under = under[~keep[parent[under]] | start[parent[under]]]
+        keep[under] = False
+
+    cap = m_top + 2 * n  # every entry below n_nodes is written (untouched pages stay free)
+    lo = np.empty((cap, 3), np.float32)
+    hi = np.empty((cap, 3), np.float32)
+    first = np.empty(cap, np.int64)
+    count = np.empty(cap, np.int64)
+    lo[:m_top], hi[:m_top] = top.lo, top.hi
+    first[:m_top] = top.first
+    count[:m_top] = 0
+    # ``cur[slot]``: the primitive (its slot before the sweeps) now there; ranges of more
+    # than HLBVH_SWEEP_MAX split at their highest differing code bit (inside one cluster,
+    # where the codes are sorted), smaller ones by an exact SAH sweep, which permutes ``cur``.
+    cur = np.arange(n)
+    # boxes (lower x y z, upper x y z) and centroids by primitive, axis first, and a sentinel
+    box_x = np.empty((6, n + 1), np.float32)
+    box_x[:3, :n], box_x[3:, :n] = plo.T, phi.T
+    box_x[:3, n], box_x[3:, n] = np.inf, -np.inf
+    c_x = np.empty((3, n + 1), np.float32)
+    np.add(box_x[:3, :n], box_x[3:, :n], out=c_x[:, :n])
+    c_x[:, n] = np.inf
+    node = np.flatnonzero(start)
+    s, e = n_start[node], n_end[node]
+    n_nodes = m_top
+    levels = []  # (parents, first child) per level, for the bottom-up boxes
+    leaves_node, leaves_s, leaves_e = [], [], []
+    while node.size:
+        m = e - s
+        leaf = m <= 1
+        big = m > HLBVH_SWEEP_MAX
+        small = ~leaf & ~big
+        split = np.zeros(node.size, np.int64)
+        if big.any():
+            sb, eb = s[big], e[big]
+            x = codes[sb] ^ codes[eb - 1]
+            same = x == 0
+            _, ex = np.frexp(np.where(same, 1, x).astype(np.float64))
+            bit = (ex - 1).astype(np.uint64)
+            t = ((codes[sb] >> bit) | np.uint64(1)) << bit
+            split[big] = np.where(same, (sb + eb) // 2, _search_ranges(codes, sb, eb, t))
+        # Pairs: the one split (one primitive each side) against the leaf, no sweep needed.
+        pair = np.flatnonzero(small & (m == 2))
+        if pair.size:
+            a, b = cur[s[pair]], cur[s[pair] + 1]
+            both = _area3(np.minimum(box_x[:3, a], box_x[:3, b]),
+                          np.maximum(box_x[3:, a], box_x[3:, b])).astype(np.float64)
+            apart = (_area3(box_x[:3, a], box_x[3:, a]).astype(np.float64)
+                     + _area3(box_x[:3, b], box_x[3:, b]))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                split_cost = traversal_cost + apart / np.where(both > 0, both, 1.0)
+            leaf[pair[(max_leaf >= 2) & (split_cost >= 2)]] = True
+            split[pair] = s[pair] + 1
+            small[pair] = False
+        # Other small ranges in buckets of similar sizes (padded to the bucket's largest).
+        bucket = np.where(small, np.frexp((m - 1).astype(np.float64))[1], -1)
+        for bk in np.unique(bucket[small]):
+            sel_all = np.flatnonzero(bucket == bk)
+            # in chunks of about SWEEP_CHUNK padded entries: small temporaries, reused memory
+            step = max(1, SWEEP_CHUNK >> int(bk))
+            for c0 in range(0, sel_all.size, step):
+                sel = sel_all[c0:c0 + step]
+                cut, stop = _sweep_small(cur, s[sel], m[sel], box_x, c_x, max_leaf,
+                                         traversal_cost)
+                split[sel] = s[sel] + cut
+                leaf[sel[stop]] = True
+        leaves_node.append(node[leaf])
+        leaves_s.append(s[leaf])
+        leaves_e.append(e[leaf])
+        node, s, e, split = node[~leaf], s[~leaf], e[~leaf], split[~leaf]
+        if not node.size:
+            break
+        kids = n_nodes + 2 * np.arange(node.size)
+        first[node] = kids
+        count[node] = 0
+        levels.append((node, kids))
+        n_nodes += 2 * node.size
+        node = np.concatenate([kids, kids + 1])
+        s, e = np.concatenate([s, split]), np.concatenate([split, e])
+    ln = np.concatenate(leaves_node)
+    ls = np.concatenate(leaves_s)
+    le = np.concatenate(leaves_e)
+    srt = np.argsort(ls)
+    ln, ls, le = ln[srt], ls[srt], le[srt]
+    first[ln], count[ln] = ls, le - ls
+    lo[ln] = np.minimum.reduceat(plo[cur], ls, axis=0)  # leaves tile the slots [0, n)
+    hi[ln] = np.maximum.reduceat(phi[cur], ls, axis=0)
+    for parents, kids in reversed(levels):
+        lo[parents] = np.minimum(lo[kids], lo[kids + 1])
+        hi[parents] = np.maximum(hi[kids], hi[kids + 1])
+    # Renumber without the dropped top nodes (children stay adjacent and after parents).
+    alive = np.ones(n_nodes, bool)
+    alive[:m_top] = keep
+    new_id = np.cumsum(alive) - 1
+    inner = count[:n_nodes] == 0
+    first = np.where(inner, new_id[np.where(inner, first[:n_nodes], 0)], first[:n_nodes])
+    return BVH(lo=lo[:n_nodes][alive], hi=hi[:n_nodes][alive],
+               first=first[alive].astype(np.int32), count=count[:n_nodes][alive].astype(np.int32),
+               order=perm[cur])
+
+
+def _top_levels(top: BVH):
+    """The nodes of a tree level by level from the root (children after their parent)."""
+    out, node = [], np.array([0], np.int64)
+    while node.size:
+        out.append(node)
+        inner = node[top.count[node] == 0]
+        node = np.concatenate([top.first[inner], top.first[inner] + 1]).astype(np.int64)
+    return out
+
+
+def _search_ranges(codes, s, e, t):
+    """For every range ``s .. e`` of ``codes`` (sorted inside each range), the first position
+    whose code is >= ``t`` (vectorised bisection)."""
+    lo, hi = s.copy(), e.copy()
+    while True:
+        go = lo < hi
+        if not go.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = go & (codes[np.minimum(mid, codes.size - 1)] < t)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(go & ~below, mid, hi)
+
+
+def _sweep_small(cur, s, m, box_x, c_x, max_leaf, traversal_cost):
+    """One exact-sweep SAH step for the ranges ``s .. s + m`` of slots (2 <= m, small): for
+    each axis the range's primitives sorted by centroid, every split position costed from the
+    prefix and suffix boxes. Writes the best axis's order into ``cur``; returns the split
+    position in each range (the size of its left child) and whether the range stays a leaf.
+    ``box_x`` (6, N + 1: lower x y z, upper x y z) and ``c_x`` (3, N + 1): boxes and
+    centroids by primitive, and an empty sentinel last."""
+    # Position-major layout (p, k): the sweeps run along the positions, row by row.
+    k, p = s.size, int(m.max())
+    j = np.arange(p)[:, None]
+    valid = j < m[None, :]
+    slots = s[None, :] + j
+    el = np.where(valid, cur[np.minimum(slots, cur.size - 1)], box_x.shape[1] - 1)
+    cols = np.arange(k)
+    cnt = np.arange(1, p)[:, None]
+    best = np.full(k, np.inf)
+    best_i = np.zeros(k, np.int64)
+    best_el = el
+    area = None
+    boxes = np.take(box_x, el, axis=1)  # (6, p, k); then local gathers per axis
+    cen = np.take(c_x, el, axis=1)  # (3, p, k), the sentinel's +inf
+    if p > HLBVH_SWEEP_ONE_AXIS:
+        keys = list(cen)
+    else:  # the axis of the largest centroid extent
+        ext = (np.where(valid, cen, -np.inf).max(axis=1) - np.where(valid, cen, np.inf).min(axis=1))
+        keys = [np.take_along_axis(cen, np.argmax(ext, axis=0)[None, None, :], axis=0)[0]]
+    for key in keys:
+        o = np.argsort(key, axis=0, kind="stable")
+        flat = (o * k + cols).reshape(-1)  # (position, column) -> flat index, sorted
+        se = np.take(el, flat).reshape(p, k)
+        left = np.take(boxes.reshape(6, -1), flat, axis=1).reshape(6, p, k)
+        right = left.copy()
+        for r in range(1, p):
+            np.minimum(left[:3, r - 1], left[:3, r], out=left[:3, r])
+            np.maximum(left[3:, r - 1], left[3:, r], out=left[3:, r])
+            q = p - 1 - r
+            np.minimum(right[:3, q + 1], right[:3, q], out=right[:3, q])
+            np.maximum(right[3:, q + 1], right[3:, q], out=right[3:, q])
+        if area is None:
+            area = _area3(left[:3, m - 1, cols], left[3:, m - 1, cols]).astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            cost = (_area3(left[:3, :-1], left[3:, :-1]) * cnt
+                    + _area3(right[:3, 1:], right[3:, 1:]) * (m - cnt))
+        cost = np.where(cnt < m, cost, np.inf)
+        i = np.argmin(cost, axis=0)
+        ci = cost[i, cols]
+        better = ci < best
+        best = np.where(better, ci, best)
+        best_i = np.where(better, i, best_i)
+        best_el = np.where(better[None, :], se, best_el)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        split_cost = traversal_cost + best / np.where(area > 0, area, 1.0)
+    stop = (m <= max_leaf) & (split_cost >= m)
+    w = valid & ~stop[None, :]
+    cur[slots[w]] = best_el[w]
+    return best_i + 1, stop
 
 
 # --- spatial splits (SBVH) for small scenes ----------------------------------------------------
@@ -689,15 +993,19 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     internal = (b.count == 0) & (not empty)
     bits = width - 1  # the deepest child of a wide node is width - 1 choices down
     unused_key = 1 << bits
+    key_type = np.int16  # keys < 2^8, and (key << 3 | position) < 2^11 below
+    # area of every internal binary node, -1 for leaves and (last entry) for "no child"
+    open_area = np.append(np.where(internal, area, -1.0), -1.0)
 
     levels = []  # per level: kids (M, W) binary ids or -1, keys (M, W, 8)
     if empty:
         roots = np.zeros(0, np.int64)
-        levels.append((np.full((1, width), -1, np.int64), np.full((1, width, 8), unused_key)))
+        levels.append((np.full((1, width), -1, np.int64),
+                       np.full((1, width, 8), unused_key, key_type)))
     elif not internal[0]:
         kids = np.full((1, width), -1, np.int64)
         kids[0, 0] = 0
-        keys = np.full((1, width, 8), unused_key, np.int64)
+        keys = np.full((1, width, 8), unused_key, key_type)
         keys[0, 0] = 0
         levels.append((kids, keys))
         roots = np.zeros(0, np.int64)
@@ -706,7 +1014,7 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     while roots.size:
         m = roots.size
         kids = np.full((m, width), -1, np.int64)
-        keys = np.full((m, width, 8), unused_key, np.int64)
+        keys = np.full((m, width, 8), unused_key, key_type)
         depth = np.zeros((m, width), np.int64)
         count = np.zeros(m, np.int64)
         rows = np.arange(m)
@@ -720,9 +1028,9 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
             axis = np.argmax(np.abs(sep), axis=1)
             a_low = sep[np.arange(node.size), axis] >= 0
             neg = OCTANT_SIGNS[:, axis].T  # (n, 8): the octant's sign on that axis
-            a_second = (a_low[:, None] == neg).astype(np.int64)  # a is met second
+            a_second = (a_low[:, None] == neg).astype(key_type)  # a is met second
             d = depth[sel, j]
-            shift = (bits - 1 - d)[:, None]
+            shift = (bits - 1 - d)[:, None].astype(key_type)
             base = keys[sel, j]
             base = np.where(base == unused_key, 0, base)
             kn = count[sel]
@@ -738,9 +1046,7 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
         count[:] = 1
         split(rows, np.zeros(m, np.int64), roots)
         for _ in range(width - 2):
-            valid = kids >= 0
-            kid_area = np.where(valid & internal[np.maximum(kids, 0)],
-                                area[np.maximum(kids, 0)], -1.0)
+            kid_area = open_area[kids]  # kids -1 read the last entry
             j = np.argmax(kid_area, axis=1)
             sel = np.flatnonzero(kid_area[rows, j] >= 0)
             if sel.size == 0:
@@ -786,10 +1092,13 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     lanes = (first[leaf_of_packet, None] + j_in_leaf[:, None] * leaf_width
              + np.arange(leaf_width)[None, :])
     slots = np.minimum(lanes, (first + cnt - 1)[leaf_of_packet, None])
-    lo = np.where(valid[..., None], lo64[safe], 1e30)
-    hi = np.where(valid[..., None], hi64[safe], -1e30)
+    lo, hi = lo64[safe], hi64[safe]
+    lo[~valid], hi[~valid] = 1e30, -1e30
     # Orders: positions sorted by key per octant, 3 bits per position.
-    perm = np.argsort(np.moveaxis(all_keys, 1, 2), axis=2, kind="stable")  # (n, 8, W)
-    order = (perm << (3 * np.arange(width))).sum(axis=2)
+    # (a stable argsort of the keys: key << 3 | position sorted, positions read back)
+    perm = np.sort((np.moveaxis(all_keys, 1, 2) << 3) | np.arange(width, dtype=key_type),
+                   axis=2)  # (n, 8, W)
+    perm = (perm & 7).astype(np.int32)  # 3 bits per position: 24 bits
+    order = (perm << (3 * np.arange(width, dtype=np.int32))).sum(axis=2, dtype=np.int64)
     return WideBVH(lo=lo, hi=hi, child=child, order=order,
                    packet_slots=slots.reshape(-1, leaf_width))

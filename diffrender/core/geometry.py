@@ -66,6 +66,8 @@ SBVH_MAX_TRIS = 128
 #: Scenes up to this many triangles also try :func:`bvh.build_sah_search` (a two-level
 #: lookahead over the SAH splits; the Cornell box: 7.1 -> 6.5 node visits per closest hit).
 SEARCH_MAX_TRIS = 64
+#: Rows per chunk of the upload's per-triangle arrays (temporaries small enough to be reused).
+CHUNK = 1 << 16
 GAMMA3 = 3.0 * 2.0 ** -24 / (1.0 - 3.0 * 2.0 ** -24)
 
 
@@ -130,7 +132,10 @@ def _pad(a, n):
     """``a`` extended with zero rows to ``n`` rows."""
     if a.shape[0] == n:
         return a
-    return np.concatenate([a, np.zeros((n - a.shape[0],) + a.shape[1:], a.dtype)])
+    out = np.empty((n,) + a.shape[1:], a.dtype)
+    out[:a.shape[0]] = a
+    out[a.shape[0]:] = 0
+    return out
 
 
 def _coordinate_system_np(n):
@@ -181,13 +186,13 @@ def pack_wide(w, capacity: int):
     n = w.n_nodes
     if n > capacity:
         raise SceneError(f"BVH has {n} nodes, more than the {capacity} allocated")
-    used = w.lo[..., 0] <= w.hi[..., 0]
+    unused = w.lo[..., 0] > w.hi[..., 0]
     lo, hi = _grow(w.lo, w.hi)
-    lo = np.where(used[..., None], lo, np.float32(1e30))
-    hi = np.where(used[..., None], hi, np.float32(-1e30))
-    box = np.stack([lo[..., 0], hi[..., 0], lo[..., 1], hi[..., 1], lo[..., 2], hi[..., 2]],
-                   axis=1)
-    return (_pad(box.astype(np.float32), capacity), _pad(w.child.astype(np.int32), capacity),
+    lo[unused], hi[unused] = np.float32(1e30), np.float32(-1e30)
+    box = np.zeros((capacity, len(BOX_ROWS), w.lo.shape[1]), np.float32)
+    box[:n, 0::2] = lo.transpose(0, 2, 1)  # rows lower x, upper x, lower y, ...
+    box[:n, 1::2] = hi.transpose(0, 2, 1)
+    return (box, _pad(w.child.astype(np.int32), capacity),
             _pad(w.order.astype(np.int32), capacity))
 
 
@@ -199,8 +204,10 @@ def pack_packets(w, v0, e1, e2, capacity: int):
     if slots.shape[0] > capacity:
         raise SceneError(f"BVH has {slots.shape[0]} leaf packets, more than the {capacity} "
                          "allocated")
-    rows = np.stack([a[slots, k] for a in (v0, e1, e2) for k in range(3)], axis=1)
-    return _pad(rows.astype(np.float32), capacity), _pad(slots.astype(np.int32), capacity)
+    tri = np.concatenate([v0, e1, e2], axis=1).astype(np.float32)  # (n_slots, 9) rows
+    rows = np.zeros((capacity, len(PACKET_ROWS), slots.shape[1]), np.float32)
+    rows[:slots.shape[0]] = tri[slots].transpose(0, 2, 1)
+    return rows, _pad(slots.astype(np.int32), capacity)
 
 
 @ti.data_oriented
@@ -296,32 +303,47 @@ class Geometry:
         if self.n_tris:
             nt, nv = self.tris.shape[0], self.vnormals.shape[0]
             pv0, pv1, pv2 = v0[order], v1[order], v2[order]
-            self.tris.from_numpy({"v0": _pad(pv0.astype(np.float32), nt),
-                                  "e1": _pad((pv1 - pv0).astype(np.float32), nt),
-                                  "e2": _pad((pv2 - pv0).astype(np.float32), nt)})
-            e1 = (pv1 - pv0).astype(np.float32).astype(np.float64)
-            e2 = (pv2 - pv0).astype(np.float32).astype(np.float64)
-            ng = np.cross(e1, e2)
-            ln = np.linalg.norm(ng, axis=1, keepdims=True)
-            ng = np.where(ln > 0, ng / np.where(ln > 0, ln, 1), 0)
-            self.tri_n.from_numpy(_pad(ng.astype(np.float32), nt))
+            v0_32 = pv0.astype(np.float32)
+            e1_32 = (pv1 - pv0).astype(np.float32)
+            e2_32 = (pv2 - pv0).astype(np.float32)
+            del pv1, pv2
+            self.tris.from_numpy({"v0": _pad(v0_32, nt), "e1": _pad(e1_32, nt),
+                                  "e2": _pad(e2_32, nt)})
+            ng = np.zeros((nt, 3), np.float32)
+            for c0 in range(0, self.n_slots, CHUNK):  # chunks: small temporaries, reused
+                c1 = min(c0 + CHUNK, self.n_slots)
+                g = np.cross(e1_32[c0:c1].astype(np.float64), e2_32[c0:c1].astype(np.float64))
+                ln = np.linalg.norm(g, axis=1, keepdims=True)
+                ng[c0:c1] = np.where(ln > 0, g / np.where(ln > 0, ln, 1), 0)
+            self.tri_n.from_numpy(ng)
             self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
                                       "shape_id": _pad(self._s[order].astype(np.int32), nt),
                                       "orig": _pad(order.astype(np.int32), nt)})
             UV = self._uv
-            du, dv = uv_tangents(v0, v1, v2, UV[F[:, 0]], UV[F[:, 1]], UV[F[:, 2]])
-            eu, ev = uv_tangents(v0, v1, v2)
-            has = self._tri_has_uv[:, None]
-            du, dv = np.where(has, du, eu), np.where(has, dv, ev)
-            self.tri_tan.from_numpy({"dpdu": _pad(du[order].astype(np.float32), nt),
-                                     "dpdv": _pad(dv[order].astype(np.float32), nt)})
+            # uv tangents by slot: without uvs the edges (uv_tangents' v1 - v0, v2 - v0)
+            du = np.zeros((nt, 3), np.float32)
+            dv = np.zeros((nt, 3), np.float32)
+            du[:self.n_slots], dv[:self.n_slots] = e1_32, e2_32
+            has = np.flatnonzero(self._tri_has_uv[order])
+            if has.size:  # triangles with uvs: Mitsuba's solution over the uv edges
+                t = order[has]
+                fh = F[t]
+                du_h, dv_h = uv_tangents(v0[t], v1[t], v2[t], UV[fh[:, 0]], UV[fh[:, 1]],
+                                         UV[fh[:, 2]])
+                du[has], dv[has] = du_h, dv_h
+            self.tri_tan.from_numpy({"dpdu": du, "dpdv": dv})
             nrm = self._n
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
             self.vnormals.from_numpy(_pad(nrm.astype(np.float32), nv))
-            n32 = nrm.astype(np.float32)[F[order]]  # (n, 3 corners, 3)
-            flat = np.all(n32[:, 0] == n32[:, 1], axis=1) & np.all(n32[:, 0] == n32[:, 2], axis=1)
-            self.tri_flat.from_numpy(_pad(flat.astype(np.int32), nt))
+            nrm32 = nrm.astype(np.float32)
+            flat = np.zeros(nt, np.int32)
+            for c0 in range(0, self.n_slots, CHUNK):
+                c1 = min(c0 + CHUNK, self.n_slots)
+                n32 = nrm32[F[order[c0:c1]]]  # (chunk, 3 corners, 3)
+                flat[c0:c1] = (np.all(n32[:, 0] == n32[:, 1], axis=1)
+                               & np.all(n32[:, 0] == n32[:, 2], axis=1))
+            self.tri_flat.from_numpy(flat)
             self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
         self.wide = collapse_wide(self.bvh, WIDTH, LEAF_WIDTH, LEAF_SPAN)
         box, child, order_w = pack_wide(self.wide, self.wchild.shape[0])
@@ -329,9 +351,7 @@ class Geometry:
         self.wchild.from_numpy(child)
         self.worder.from_numpy(order_w)
         if self.n_tris:
-            rows, slots = pack_packets(self.wide, pv0.astype(np.float32),
-                                       (pv1 - pv0).astype(np.float32),
-                                       (pv2 - pv0).astype(np.float32), self.packet_slot.shape[0])
+            rows, slots = pack_packets(self.wide, v0_32, e1_32, e2_32, self.packet_slot.shape[0])
             self.packets.from_numpy(rows)
             self.packet_slot.from_numpy(slots)
         self.n_tris_field[None] = self.n_slots  # leaf slots (brute force loops over them)

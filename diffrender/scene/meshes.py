@@ -35,6 +35,7 @@ from . import transforms as tf
 SPHERE_SEGMENTS = 128  # around the Z axis (phi)
 SPHERE_RINGS = 64  # pole to pole (theta)
 DISK_SEGMENTS = 128
+NORMAL_CHUNK = 1 << 16  # faces per chunk of the vertex normals' per-face work
 
 
 class MeshFileError(Exception):
@@ -578,26 +579,39 @@ def disk(segments: int = DISK_SEGMENTS):
 # Normals, transforms, flip
 # --------------------------------------------------------------------------------------------
 
+def _row_norms(x):
+    """Euclidean norms of the rows of (N, 3) ``x`` (as ``np.linalg.norm(x, axis=1)``)."""
+    sq = x * x
+    return np.sqrt(sq[:, 0] + sq[:, 1] + sq[:, 2])
+
+
 def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Mitsuba's smooth normals: each face normal weighted by the corner angle (Thuermer &
     Wuethrich 1998); vertices without a valid face get (1, 0, 0)."""
-    p0, p1, p2 = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-    fn = np.cross(p1 - p0, p2 - p0)
-    ln = np.linalg.norm(fn, axis=1, keepdims=True)
-    ok = ln[:, 0] > 0
-    fn = np.where(ok[:, None], fn / np.where(ln > 0, ln, 1.0), 0.0)
-    out = np.zeros_like(v)
-    corners = (p0, p1, p2)
-    for k in range(3):
-        a = corners[(k + 1) % 3] - corners[k]
-        b = corners[(k + 2) % 3] - corners[k]
-        la = np.linalg.norm(a, axis=1)
-        lb = np.linalg.norm(b, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = np.einsum("ij,ij->i", a, b) / (la * lb)
-        ang = np.arccos(np.clip(np.nan_to_num(c), -1.0, 1.0))
-        np.add.at(out, f[:, k], fn * ang[:, None])
-    ln = np.linalg.norm(out, axis=1, keepdims=True)
+    weighted = np.empty((3, f.shape[0], 3))  # corner k of every face: its weighted normal
+    for c0 in range(0, f.shape[0], NORMAL_CHUNK):  # chunks: small temporaries, reused
+        fc = f[c0:c0 + NORMAL_CHUNK]
+        p0, p1, p2 = v[fc[:, 0]], v[fc[:, 1]], v[fc[:, 2]]
+        edges = (p1 - p0, p2 - p1, p0 - p2)  # edge k runs from corner k to corner k + 1
+        lengths = [_row_norms(e) for e in edges]
+        fn = np.cross(edges[0], -edges[2])
+        ln = _row_norms(fn)[:, None]
+        ok = ln[:, 0] > 0
+        fn = np.where(ok[:, None], fn / np.where(ln > 0, ln, 1.0), 0.0)
+        for k in range(3):
+            # the angle at corner k between edge k and the reversed edge k - 1
+            a, b = edges[k], edges[k - 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                c = -np.einsum("ij,ij->i", a, b) / (lengths[k] * lengths[k - 1])
+            ang = np.arccos(np.clip(np.nan_to_num(c), -1.0, 1.0))
+            np.multiply(fn, ang[:, None], out=weighted[k, c0:c0 + NORMAL_CHUNK])
+    # Sums per vertex, corners in the order (all faces' corner 0, then 1, then 2): bincount adds
+    # in index order, so the sums are those of the per-corner accumulation, bit for bit.
+    idx = f.T.reshape(-1)
+    weighted = weighted.reshape(-1, 3)
+    out = np.stack([np.bincount(idx, weights=weighted[:, j], minlength=v.shape[0])
+                    for j in range(3)], axis=1)
+    ln = _row_norms(out)[:, None]
     good = ln[:, 0] > 0
     out = np.where(good[:, None], out / np.where(ln > 0, ln, 1.0), [1.0, 0.0, 0.0])
     return out
@@ -610,7 +624,8 @@ def shape_from_local(v, f, n, uv, to_world: np.ndarray, face_normals: bool,
     Returns ``(vertices, faces, normals, uvs, local_vertices, local_normals)``."""
     v = np.asarray(v, np.float64)
     f = np.asarray(f, np.int32)
-    wv = tf.transform_points(to_world, v)
+    identity = np.array_equal(to_world, np.eye(4))
+    wv = v.copy() if identity else tf.transform_points(to_world, v)
     if face_normals:
         wn = None
         ln = None
@@ -621,7 +636,8 @@ def shape_from_local(v, f, n, uv, to_world: np.ndarray, face_normals: bool,
         wn = tf.transform_normals(to_world, ln)
     else:
         wn = vertex_normals(wv, f)
-        ln = vertex_normals(v, f)
+        # the same normals when to_world is the identity (exports with baked positions)
+        ln = wn.copy() if identity else vertex_normals(v, f)
     if flip_normals:
         f = f[:, [0, 2, 1]].copy()
         if wn is not None:

@@ -118,7 +118,8 @@ class EmitterTable:
         geometry = self.geometry
         tri_ids, cdfs = [], []
         start = 0
-        areas = geometry.triangle_area() if geometry.n_tris else np.zeros(0)
+        has_area = geometry.n_tris and any(r["type"] == "area" for r in self.rows)
+        areas = geometry.triangle_area() if has_area else np.zeros(0)
         for i, r in enumerate(self.rows):
             t = TYPES[r["type"]]
             pos = np.zeros(3, np.float32)
