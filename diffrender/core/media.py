@@ -34,7 +34,6 @@ computes, with lower-variance choices where the expected image is the same:
 
 Derivatives of scenes with media are refused (``Renderer.vjp`` / ``jvp``).
 """
-from __future__ import annotations
 
 import math
 
@@ -243,7 +242,7 @@ class MediumTable:
         tr = ti.Vector([1.0, 1.0, 1.0])
         if ti.static(self.has_hetero):
             if self.kind[m] == HETEROGENEOUS:
-                tr = self._ratio_tracking(m, o, d, dist, seed)
+                _sc, _t, tr = self._track(m, o, d, dist, seed, True)
             else:
                 tr = self._homogeneous_tr(m, dist)
         else:
@@ -258,7 +257,7 @@ class MediumTable:
         sc, t, w = False, t_max, ti.Vector([1.0, 1.0, 1.0])
         if ti.static(self.has_hetero):
             if self.kind[m] == HETEROGENEOUS:
-                sc, t, w = self._delta_tracking(m, o, d, t_max, stream(key, DIM_TRACK + k))
+                sc, t, w = self._track(m, o, d, t_max, stream(key, DIM_TRACK + k), False)
             else:
                 u = rand_medium(key, k)
                 sc, t, w = self._homogeneous_distance(m, t_max, u.x, u.y)
@@ -374,8 +373,11 @@ class MediumTable:
         return t0, t1
 
     @ti.func
-    def _delta_tracking(self, m, o, d, t_max, state):
-        """Delta (spectral) tracking inside the bounding box; see the module's doc."""
+    def _track(self, m, o, d, t_max, state, ratio: ti.template()):
+        """One tracking walk against the majorant inside the bounding box, up to ``t_max``:
+        delta tracking (``ratio`` False: returns (scattered, t, throughput factor); see the
+        module's doc) or ratio tracking (``ratio`` True: the factor is the transmittance, the
+        product of sigma_n / majorant over the tentative collisions)."""
         scattered = False
         t_hit = t_max
         w = ti.Vector([1.0, 1.0, 1.0])
@@ -397,43 +399,22 @@ class MediumTable:
                 else:
                     st, ss = self._coefficients(m, o + t * d)
                     sn = ti.max(maj - st, 0.0)
-                    pt = st.sum() / (3.0 * maj)
-                    pn = sn.sum() / (3.0 * maj)
-                    state, u2 = stream_next(state)
-                    if u2 >= pt and pn > 0.0:  # null collision
-                        w *= sn / (maj * pn)
-                    elif pt > 0.0:  # a real collision scatters, weighted by the albedo
-                        w *= ss / (maj * pt)
-                        scattered = True
-                        t_hit = t
-                        going = False
+                    if ti.static(ratio):
+                        w *= sn / maj
+                        if w.max() <= 0.0:
+                            going = False
+                    else:
+                        pt = st.sum() / (3.0 * maj)
+                        pn = sn.sum() / (3.0 * maj)
+                        state, u2 = stream_next(state)
+                        if u2 >= pt and pn > 0.0:  # null collision
+                            w *= sn / (maj * pn)
+                        elif pt > 0.0:  # a real collision scatters, weighted by the albedo
+                            w *= ss / (maj * pt)
+                            scattered = True
+                            t_hit = t
+                            going = False
         return scattered, t_hit, w
-
-    @ti.func
-    def _ratio_tracking(self, m, o, d, dist, state):
-        """Ratio tracking: the product of sigma_n / majorant over tentative collisions."""
-        tr = ti.Vector([1.0, 1.0, 1.0])
-        t0, t1 = self._clip(m, o, d, dist)
-        maj = self.majorant[m]
-        if t0 < t1 and maj > 0.0:
-            t = t0
-            steps = 0
-            going = True
-            while going:
-                state, u = stream_next(state)
-                t -= ti.log(1.0 - u) / maj
-                steps += 1
-                if t >= t1:
-                    going = False
-                elif steps > MAX_TRACKING_STEPS:
-                    tr = ti.Vector([0.0, 0.0, 0.0])
-                    going = False
-                else:
-                    st, _ss = self._coefficients(m, o + t * d)
-                    tr *= ti.max(maj - st, 0.0) / maj
-                    if tr.max() <= 0.0:
-                        going = False
-        return tr
 
     # --- phase functions ---------------------------------------------------------------------
 
