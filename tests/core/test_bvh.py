@@ -20,20 +20,7 @@ def test_build_invariants():
     v, f = random_triangles(3000, seed=1, size=0.05)
     tri = v[f].astype(np.float32)
     b = build_bvh(tri[:, 0], tri[:, 1], tri[:, 2], max_leaf=4)
-    assert sorted(b.order.tolist()) == list(range(len(f)))
-    leaf = b.count > 0
-    assert b.count[leaf].max() <= 4
-    # Every leaf range is disjoint and covers all triangles exactly once.
-    covered = np.zeros(len(f), int)
-    for i in np.nonzero(leaf)[0]:
-        covered[b.first[i]:b.first[i] + b.count[i]] += 1
-        t = tri[b.order[b.first[i]:b.first[i] + b.count[i]]].reshape(-1, 3)
-        assert np.all(t.min(0) >= b.lo[i]) and np.all(t.max(0) <= b.hi[i])
-    assert np.all(covered == 1)
-    for i in np.nonzero(~leaf)[0]:
-        for c in (b.first[i], b.first[i] + 1):
-            assert c > i
-            assert np.all(b.lo[c] >= b.lo[i]) and np.all(b.hi[c] <= b.hi[i])
+    _tree_invariants(b, tri, 4)
     # SAH quality: far below a leaf with everything (cost N) and better than a median split.
     assert b.sah_cost() < 0.05 * len(f)
 
