@@ -25,7 +25,7 @@ from tests.core.test_edges import ALBEDO, EDGE_SPP, W, shadow_scene, smooth_adjo
 from tests.core.test_edges_indirect import RES as INDIRECT_RES, TOL as INDIRECT_TOL, gradient
 from tests.helpers import edge_scenes
 from tests.helpers.edges_ref import polygon_boundary_grad, unproject_to_plane_y
-from tests.helpers.fd import render_fd
+from tests.helpers.fd import assert_interior_matches_fd
 
 DIRECTION = np.array([0.3, -1.0, 0.15])  # the direction the light travels
 IRRADIANCE = 3.0
@@ -145,13 +145,7 @@ SUN_CASES = [("floor.vertex_positions", 3 * LIFTED + 1),  # a corner lifted: one
 
 def test_directional_interior_matches_finite_differences(sun_interior):
     sc, r, adj = sun_interior
-    names = sorted({n for n, _ in SUN_CASES})
-    g = r.vjp(adj, names, spp=SPP, seed=SEED, edges=False)
-    for name, idx in SUN_CASES:
-        ref = render_fd(r, sc, adj, name, idx, SPP, SEED, eps=FD_STEP, reupload=True)
-        got = float(np.asarray(g[name]).flat[idx])
-        assert abs(ref) > 1e-2, (name, idx, ref)
-        assert abs(got - ref) <= 1e-2 * abs(ref) + 1e-3, (name, idx, got, ref)
+    assert_interior_matches_fd(r, sc, adj, SUN_CASES, SPP, SEED, FD_STEP)
 
 
 def test_directional_interior_forward_matches_reverse(sun_interior):

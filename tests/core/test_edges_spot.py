@@ -22,7 +22,7 @@ from tests.core.test_edges import (ALBEDO, EDGE_SPP, INTENSITY, LIGHT, W, rect, 
                                    shadow_scene, smooth_adjoint)
 from tests.core.test_edges_indirect import CASES as INDIRECT_CASES, TOL as INDIRECT_TOL, gradient
 from tests.core.test_geometry_interior import floor_and_wall_scene
-from tests.helpers.fd import render_fd
+from tests.helpers.fd import assert_interior_matches_fd
 
 AIM = np.array([1.8, 0.0, 0.5])
 CUTOFF, BEAM = 40.0, 5.0  # degrees: the shadow's boundary lies in the ramp, well inside the cone
@@ -86,13 +86,7 @@ SPOT_CASES = [("floor.to_world", 7),          # floor moves up: distances, cosin
 
 def test_spot_interior_matches_finite_differences(spot_interior):
     sc, r, adj = spot_interior
-    names = sorted({n for n, _ in SPOT_CASES})
-    g = r.vjp(adj, names, spp=SPP, seed=SEED, edges=False)
-    for name, idx in SPOT_CASES:
-        ref = render_fd(r, sc, adj, name, idx, SPP, SEED, eps=FD_STEP, reupload=True)
-        got = float(np.asarray(g[name]).flat[idx])
-        assert abs(ref) > 1e-2, (name, idx, ref)
-        assert abs(got - ref) <= 1e-2 * abs(ref) + 1e-3, (name, idx, got, ref)
+    assert_interior_matches_fd(r, sc, adj, SPOT_CASES, SPP, SEED, FD_STEP)
 
 
 def test_textured_spot_is_refused(tmp_path):

@@ -61,6 +61,19 @@ def render_fd(renderer, scene, adj, name, index, spp, seed, eps_rel=1e-2, eps=No
     return (vals[0] - vals[1]) / (2 * eps)
 
 
+def assert_interior_matches_fd(renderer, scene, adj, cases, spp, seed, eps):
+    """The interior-only (``edges=False``) ``vjp`` of each (name, component) in ``cases`` within
+    1 % (+ 1e-3) of central differences with common random numbers (step ``eps``, re-uploaded),
+    each of which must be visibly non-zero."""
+    names = sorted({n for n, _ in cases})
+    g = renderer.vjp(adj, names, spp=spp, seed=seed, edges=False)
+    for name, idx in cases:
+        ref = render_fd(renderer, scene, adj, name, idx, spp, seed, eps=eps, reupload=True)
+        got = float(np.asarray(g[name]).flat[idx])
+        assert abs(ref) > 1e-2, (name, idx, ref)
+        assert abs(got - ref) <= 1e-2 * abs(ref) + 1e-3, (name, idx, got, ref)
+
+
 def assert_vjp_matches_fd(renderer, scene, adj, name, idx, spp, seed, rtol=2e-3, atol=1e-5):
     """``renderer.vjp`` of parameter ``name`` has the parameter's shape, and its components
     ``idx`` equal central differences of ``sum(adj * render)`` (common random numbers), each
