@@ -12,13 +12,12 @@ stderr (a :class:`~diffrender.scene.spec.SceneWarning`) saying what differs:
 - the differentiable integrators ``prb``, ``prb_basic``, ``prb_projective`` (path tracing with
   their ``max_depth`` default, 6), ``direct_projective`` (path tracing with ``max_depth`` 2),
   ``ptracer`` (a light tracer: path tracing), ``volpath`` / ``volpathmis`` / ``prbvolpath``
-  (volumetric path tracers: diffrender's path tracer, which tracks homogeneous media where the
+  (volumetric path tracers: diffrender's path tracer, which tracks media where the
   scene uses them, ``core/media.py``): only the variance differs.
 - ``stokes`` (polarisation) is a one-line error: diffrender renders unpolarised RGB.
 
 Participating media: a ``<medium>`` nothing uses loads (no effect, as in Mitsuba); one a shape or
-the sensor uses is built under a volumetric integrator (``medium.py``; homogeneous media only,
-others are a one-line error) and ignored under ``path`` / ``direct``, which ignore media in
+the sensor uses is built under a volumetric integrator (``medium.py``) and ignored under ``path`` / ``direct``, which ignore media in
 Mitsuba too.
 """
 from __future__ import annotations
@@ -73,14 +72,16 @@ _ALIASES = {
     "ptracer": "rendered with path tracing instead of light tracing: the same expected image "
                "with a different variance (Mitsuba's ptracer cannot see emitters through "
                "delta BSDFs (smooth glass, mirrors); diffrender's path tracer does)",
-    "volpath": "rendered with diffrender's path tracer, which renders homogeneous media where "
-               "the scene uses them: the same expected image, a different variance",
-    "volpathmis": "rendered with diffrender's path tracer, which renders homogeneous media "
-                  "where the scene uses them (spectral MIS on every segment): the same "
-                  "expected image, a different variance",
-    "prbvolpath": "rendered with diffrender's path tracer, which renders homogeneous media "
-                  "where the scene uses them: the same expected image (derivatives of scenes "
-                  "with media are not supported)",
+    "volpath": "rendered with diffrender's path tracer, which renders media where the scene "
+               "uses them: the same expected image, a different variance (a scene without "
+               "media follows path's rules for masks and thin dielectrics: docs/renderer.md)",
+    "volpathmis": "rendered with diffrender's path tracer, which renders media where the scene "
+                  "uses them (spectral MIS on every segment): the same expected image, a "
+                  "different variance (a scene without media follows path's rules for masks "
+                  "and thin dielectrics: docs/renderer.md)",
+    "prbvolpath": "rendered with diffrender's path tracer, which renders media where the scene "
+                  "uses them: the same expected image (derivatives of scenes with media are not "
+                  "supported)",
 }
 
 SPECS = (
@@ -106,11 +107,11 @@ SPECS = (
         **_path_params(-1),
         "samples_per_pass": Param("integer", None, "(ignored)")}, (), "rendered as path"),
     PluginSpec("integrator", "volpath", _path_params(-1), (),
-               "rendered as path, with homogeneous media"),
+               "rendered as path, with media"),
     PluginSpec("integrator", "volpathmis", _path_params(-1), (),
-               "rendered as path, with homogeneous media"),
+               "rendered as path, with media"),
     PluginSpec("integrator", "prbvolpath", _path_params(AD_MAX_DEPTH), (),
-               "rendered as path, with homogeneous media"),
+               "rendered as path, with media"),
     PluginSpec("integrator", "stokes", {}, ("integrator",),
                "refused: polarisation (one-line error)"),
 )
