@@ -100,3 +100,46 @@ def fd_translation(renderer, scene, name, axis, adj, h, spp, seeds, seed0=100):
     p[name] = M0
     renderer.update()
     return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))
+
+
+ENV_RADIANCE = 1.0
+
+
+def _environment(envmap=None):
+    """A uniform white sky (``constant``), or the ``envmap`` file ``envmap``."""
+    if envmap is None:
+        return {"type": "constant", "radiance": {"type": "rgb", "value": [ENV_RADIANCE] * 3}}
+    return {"type": "envmap", "filename": str(envmap)}
+
+
+def sky_patch(height=16, base=0.3, patch=30.0):
+    """A lat-long environment image (height x 2 height, linear RGB): a dim sky with a bright
+    3 x 3-texel patch around the direction (0.6, 0.8, 0) (Mitsuba's mapping: u = atan2(x, -z) /
+    2 pi, v = acos(y) / pi), so that it casts a soft shadow towards -x."""
+    img = np.full((height, 2 * height, 3), base, np.float32)
+    r, c = int(round(np.arccos(0.8) / np.pi * height)), height // 2
+    img[r - 1:r + 2, c - 1:c + 2] = patch
+    return img
+
+
+def env_occlusion(res=16, max_depth=2, envmap=None):
+    """A floor seen from above under the environment (``constant``, or the ``envmap`` file),
+    darkened by the occlusion of the sky by a box (0.6 x 0.8 x 0.6, hovering 0.05 above the
+    floor) just outside the view; parameter ``box.to_world``. Nothing that moves is seen
+    directly: the gradient is the sky's shadow only (silhouettes seen from the floor)."""
+    return {"type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+            "sensor": _sensor(res, [0, 3, 0.01], [0, 0, 0], up=(0, 0, 1), fov=30),
+            "floor": _floor(rho=0.8),
+            "box": {"type": "cube", "bsdf": _diffuse(0.5),
+                    "to_world": {"type": "transform", "scale": [0.3, 0.4, 0.3], "translate": [1.25, 0.45, 0]}},
+            "env": _environment(envmap)}
+
+
+def env_silhouette(res=16, max_depth=2, envmap=None):
+    """A box (0.6 wide) in front of the sky (``constant``, or the ``envmap`` file): its
+    silhouettes against the background; parameter ``box.to_world``."""
+    return {"type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+            "sensor": _sensor(res, [0.8, 1.6, -2.6], [0, 0.2, 0]),
+            "box": {"type": "cube", "bsdf": _diffuse([0.8, 0.3, 0.2]),
+                    "to_world": {"type": "transform", "scale": [0.3, 0.3, 0.3], "translate": [0, 0.3, 0]}},
+            "env": _environment(envmap)}
