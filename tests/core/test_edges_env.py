@@ -31,10 +31,10 @@ NAME = "box.to_world"
 # standard error), common random numbers per seed, 96 seeds x 1024 spp, h = 0.02:
 # ``python benchmarks/bench_edges.py --suite env --res 16`` (its ``fd`` lines).
 CASES = {  # name: (scene builder, envmap?, axis, reference, its standard error, edge spp, the term)
-    "sky_occlusion_x": ("env_occlusion", False, 0, None, None, 1024, "secondary"),
-    "sky_occlusion_y": ("env_occlusion", False, 1, None, None, 1024, "secondary"),
-    "envmap_shadow_x": ("env_occlusion", True, 0, None, None, 256, "secondary"),
-    "sky_silhouette_x": ("env_silhouette", False, 0, None, None, 64, "primary"),
+    "sky_occlusion_x": ("env_occlusion", False, 0, -7.811, 0.102, 1024, "secondary"),
+    "sky_occlusion_y": ("env_occlusion", False, 1, 3.653, 0.058, 1024, "secondary"),
+    "envmap_shadow_x": ("env_occlusion", True, 0, -93.943, 0.337, 1024, "secondary"),
+    "sky_silhouette_x": ("env_silhouette", False, 0, 20.680, 0.125, 64, "primary"),
 }
 
 
@@ -57,3 +57,44 @@ def test_environment_visibility_matches_finite_differences(case, sky_file):
     # without the term that sees the moving discontinuity the gradient misses it
     off = r.vjp(adj, [NAME], spp=16, seed=1, edges={"spp": edge_spp, "seed": 1, term: False})[NAME][axis, 3]
     assert abs(off - ref) > 0.5 * abs(ref), (case, off, ref)
+
+
+SPP, SEED = 4, 3
+FD_STEP = 2e-3
+SKY_CASES = [("sensor.to_world", 0), ("sensor.to_world", 1), ("sensor.fov", 0)]
+
+
+@pytest.fixture(scope="module")
+def sky_view(sky_file):
+    """The camera sees only the envmap's sky (the bright patch in view; the box below it)."""
+    sd = edge_scenes.env_silhouette(12, envmap=sky_file)
+    sd["sensor"]["fov"] = 60
+    sd["sensor"]["to_world"]["lookat"] = {"origin": [0, 2, 0], "target": [0.6, 2.8, 0.1], "up": [0, 0, 1]}
+    sc = dr.load_scene(sd)
+    adj = np.random.default_rng(1).normal(size=(12, 12, 3)).astype(np.float32)
+    return sc, Renderer(sc), adj
+
+
+def test_envmap_lookup_of_camera_rays_matches_finite_differences(sky_view):
+    sc, r, adj = sky_view
+    img = r.render(spp=SPP, seed=SEED)
+    assert img.max() > 5.0 * img.min() > 0.0  # the patch and the dim sky are in view
+    names = sorted({n for n, _ in SKY_CASES})
+    g = r.vjp(adj, names, spp=SPP, seed=SEED, edges=False)
+    for name, idx in SKY_CASES:
+        ref = render_fd(r, sc, adj, name, idx, SPP, SEED, eps=FD_STEP, reupload=True)
+        got = float(np.asarray(g[name]).flat[idx])
+        assert abs(ref) > 1.0, (name, idx, ref)
+        assert abs(got - ref) <= 2e-2 * abs(ref), (name, idx, got, ref)
+
+
+def test_envmap_lookup_forward_matches_reverse(sky_view):
+    sc, r, adj = sky_view
+    g = r.vjp(adj, ["sensor.to_world"], spp=SPP, seed=SEED, edges=False)["sensor.to_world"]
+    t = np.zeros((4, 4))
+    t[0, 0], t[1, 2], t[2, 1] = 0.3, -0.5, 0.2
+    img = r.jvp({"sensor.to_world": t}, spp=SPP, seed=SEED, edges=False)
+    lhs = float((img.astype(np.float64) * adj).sum())
+    rhs = float((g * t).sum())
+    assert abs(rhs) > 0.1
+    assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs)), (lhs, rhs)
