@@ -85,9 +85,9 @@ def geom_param(r, name):
                             f"camera are not supported with the {r.sensor.type} sensor yet")
     other = sorted({row["type"] for row in r.emitters.rows} - set(GEOMETRY_LIGHTS))
     if other:
-        raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point, "
-                            f"spot, directional and environment (constant, envmap) lights only; "
-                            f"the scene has {', '.join(other)}")
+        raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point "
+                            f"and spot lights, directional lights and environment (constant, "
+                            f"envmap) lights only; the scene has {', '.join(other)}")
     if any(row["type"] == "spot" and row.get("scale_slot", -1) >= 0 for row in r.emitters.rows):
         raise GradientError(f"parameter '{info.name}': geometry derivatives do not support a spot "
                             "light with a projected texture yet")
