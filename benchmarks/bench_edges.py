@@ -30,7 +30,8 @@ vertices is printed as ``without_indirect``) and Mitsuba's ``prb_projective``.
 ``--suite env`` runs the cases under environment lights (tests/core/test_edges_env.py's
 stored references): the sky's shadow of a box just outside the view (``constant`` sky, x and y
 translation; an ``envmap`` with a bright patch, x) and a box's silhouette against a
-``constant`` sky (x), ``max_depth`` 2, smooth adjoint. Reference: a central finite difference
+``constant`` sky (x), and a flat-shaded box turned about its vertical axis under the envmap
+(its faces' shading: the interior term), ``max_depth`` 2, smooth adjoint. Reference: a central finite difference
 with common random numbers (``--env-fd-seeds`` x ``--env-fd-spp``, h = 0.02); diffrender: the
 mean, standard error and relative standard deviation of 8 gradients (seeds 1..8) at the test's
 edge spp, and the gradient without the term that sees the discontinuity.
@@ -125,6 +126,9 @@ ENV_CASES = {  # name: (scene builder, envmap?, axis, edge spp, the term that se
     "sky_occlusion_y": ("env_occlusion", False, 1, 1024, "secondary"),
     "envmap_shadow_x": ("env_occlusion", True, 0, 256, "secondary"),
     "sky_silhouette_x": ("env_silhouette", False, 0, 64, "primary"),
+    # a flat-shaded box turned about its vertical axis under the envmap: its faces' light
+    # samples and BSDF samples of the sky (the interior term) and its silhouettes
+    "envmap_turn": ("env_silhouette", True, "turn", 64, "interior"),
 }
 ENV_FD_STEP = 0.02
 
@@ -142,19 +146,30 @@ def env(a):
     for case, (builder, envmap, axis, edge_spp, term) in ENV_CASES.items():
         if a.cases and case not in a.cases:
             continue
-        scene = load_scene(getattr(edge_scenes, builder)(a.res, envmap=sky if envmap else None))
+        sd = getattr(edge_scenes, builder)(a.res, envmap=sky if envmap else None)
+        turn = axis == "turn"
+        if turn:
+            sd["box"]["face_normals"] = True  # normals follow the faces (see docs: Not handled)
+        scene = load_scene(sd)
         r = Renderer(scene)
         adj = edge_scenes.smooth_adjoint(a.res)
+        spp = 64 if turn else 16
+        dM = (edge_scenes.turned(scene.parameters()[name], 1e-4, edge_scenes.ENV_BOX_CENTRE)
+              - edge_scenes.turned(scene.parameters()[name], -1e-4, edge_scenes.ENV_BOX_CENTRE)) / 2e-4
         t = time.perf_counter()
-        ref, se = edge_scenes.fd_translation(r, scene, name, axis, adj, ENV_FD_STEP, a.env_fd_spp,
-                                             a.env_fd_seeds)
+        if turn:
+            ref, se = edge_scenes.fd_turn(r, scene, name, edge_scenes.ENV_BOX_CENTRE, adj, ENV_FD_STEP,
+                                          a.env_fd_spp, a.env_fd_seeds)
+        else:
+            ref, se = edge_scenes.fd_translation(r, scene, name, axis, adj, ENV_FD_STEP, a.env_fd_spp,
+                                                 a.env_fd_seeds)
         print(json.dumps({"bench": bench, "case": case, "what": "fd", "fd": ref, "fd_std_error": se,
                           "spp": a.env_fd_spp, "seeds": a.env_fd_seeds, "h": ENV_FD_STEP, "res": a.res,
                           "seconds": round(time.perf_counter() - t, 1)}), flush=True)
 
         def ours(seed, **off):
-            g = r.vjp(adj, [name], spp=16, seed=seed, edges=dict(spp=edge_spp, seed=seed, **off))
-            return float(g[name][axis, 3])
+            g = r.vjp(adj, [name], spp=spp, seed=seed, edges=dict(spp=edge_spp, seed=seed, **off))[name]
+            return float((g * dM).sum()) if turn else float(g[axis, 3])
         t = time.perf_counter()
         gs = np.array([ours(s) for s in range(1, 9)])
         sec = (time.perf_counter() - t) / gs.size

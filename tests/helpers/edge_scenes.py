@@ -135,11 +135,44 @@ def env_occlusion(res=16, max_depth=2, envmap=None):
             "env": _environment(envmap)}
 
 
+ENV_BOX_CENTRE = [0.0, 0.3, 0.0]  # env_silhouette's box
+
+
 def env_silhouette(res=16, max_depth=2, envmap=None):
     """A box (0.6 wide) in front of the sky (``constant``, or the ``envmap`` file): its
     silhouettes against the background; parameter ``box.to_world``."""
     return {"type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
             "sensor": _sensor(res, [0.8, 1.6, -2.6], [0, 0.2, 0]),
             "box": {"type": "cube", "bsdf": _diffuse([0.8, 0.3, 0.2]),
-                    "to_world": {"type": "transform", "scale": [0.3, 0.3, 0.3], "translate": [0, 0.3, 0]}},
+                    "to_world": {"type": "transform", "scale": [0.3, 0.3, 0.3], "translate": list(ENV_BOX_CENTRE)}},
             "env": _environment(envmap)}
+
+
+def turned(M0, angle, centre):
+    """``M0`` turned by ``angle`` (radians) about the vertical axis through ``centre``."""
+    c, s = np.cos(angle), np.sin(angle)
+    R = np.eye(4)
+    R[0, 0], R[0, 2], R[2, 0], R[2, 2] = c, s, -s, c
+    T = np.eye(4)
+    T[:3, 3] = centre
+    Ti = np.eye(4)
+    Ti[:3, 3] = -np.asarray(centre, np.float64)
+    return T @ R @ Ti @ np.asarray(M0, np.float64)
+
+
+def fd_turn(renderer, scene, name, centre, adj, h, spp, seeds, seed0=100):
+    """Central finite difference of sum(adj * render) in the angle of ``name``'s to_world
+    turned about the vertical axis through ``centre`` (:func:`turned`), common random numbers
+    per seed: (mean, standard error)."""
+    p = scene.parameters()
+    M0 = p[name].copy()
+    out = []
+    for s in range(seeds):
+        v = []
+        for sg in (1, -1):
+            p[name] = turned(M0, sg * h, centre)
+            v.append(float((renderer.render(spp=spp, seed=seed0 + s).astype(np.float64) * adj).sum()))
+        out.append((v[0] - v[1]) / (2 * h))
+    p[name] = M0
+    renderer.update()
+    return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))
