@@ -150,12 +150,13 @@ class GeoReplay:
                 self.nee_tri[k, i] = em.tri
                 self.nee_bc[k, i] = em.bc
                 self.nee_k[k, i] = w * info.area * nl
-            elif info.type == EMITTER_CONSTANT or info.type == EMITTER_ENVMAP:
-                # a direction at infinity: fixed in world space, radiance / density with it
-                self.nee_kind[k, i] = info.type
-                self.nee_tri[k, i] = em.emitter
-                self.nee_dir[k, i] = em.d
-                self.nee_k[k, i] = w * em.geo
+            if ti.static(self.emitters.env >= 0):  # compiled only with an environment
+                if info.type == EMITTER_CONSTANT or info.type == EMITTER_ENVMAP:
+                    # a direction at infinity: fixed in world space, radiance / density with it
+                    self.nee_kind[k, i] = info.type
+                    self.nee_tri[k, i] = em.emitter
+                    self.nee_dir[k, i] = em.d
+                    self.nee_k[k, i] = w * em.geo
 
     @ti.func
     def scatter(self, i, k, bs, wo):
