@@ -423,10 +423,20 @@ class EdgeTracer:
                             el = (v1 - v0).norm()
                             sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)
                             L = ti.Matrix.zero(ti.f32, 2, 3)
+                            # Both sides from the offset ray origin, aimed across the edge as
+                            # seen from there: the offset (~1e-4 scene units) can exceed eps
+                            # times the distance, and rays aimed from p would then often miss
+                            # the edge on the same side (a bias towards zero).
+                            ro = offset_origin(p, si.ng, om)
+                            omr = (m - ro).normalized()
+                            nhr = (v0 - ro).cross(v1 - ro)
+                            if nhr.norm() > 0.0:
+                                nhr = nhr.normalized()
+                            else:
+                                nhr = nh
                             for side in ti.static(range(2)):
                                 sg = -1.0 if side == 0 else 1.0
-                                ws = (om + sg * eps * nh).normalized()
-                                ro = offset_origin(p, si.ng, ws)
+                                ws = (omr + sg * eps * nhr).normalized()
                                 Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
                                                         rr_depth, 0, False)
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
