@@ -10,7 +10,10 @@ environment's light samples and the rays that leave the scene.
   patch), box translation, and a box's silhouette against a ``constant`` sky
   (``edge_scenes.env_silhouette``): against central differences with common random numbers,
   measured once and stored (too slow for a test); without the term that sees them the
-  gradient is 0.
+  gradient is 0. The two sides of a secondary sample straddle the edge as seen from the ray's
+  (offset) origin: the estimate does not depend on the angle between them.
+- A flat-shaded box turned under the envmap (the environment's light samples on turning
+  faces: the interior term) against stored central differences; forward against reverse mode.
 - Interior only (the camera sees only an ``envmap``'s sky): the camera's rotation and fov move
   the lookup, against central differences with common random numbers, and forward mode
   against reverse mode.
@@ -20,6 +23,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
+from diffrender.core.ad import samplers
 from tests.helpers import edge_scenes
 from tests.helpers.fd import render_fd
 
@@ -57,6 +61,21 @@ def test_environment_visibility_matches_finite_differences(case, sky_file):
     # without the term that sees the moving discontinuity the gradient misses it
     off = r.vjp(adj, [NAME], spp=16, seed=1, edges={"spp": edge_spp, "seed": 1, term: False})[NAME][axis, 3]
     assert abs(off - ref) > 0.5 * abs(ref), (case, off, ref)
+
+
+def test_secondary_sides_straddle_the_edge_from_the_ray_origin(monkeypatch):
+    """The ray origin is offset from the floor by ~1e-4 (Mitsuba's rule): sides aimed from the
+    shading point itself, 2e-5 rad apart, would mostly lie on one side of the box's top edges
+    (measured: 0.05 instead of 3.55 for the y translation)."""
+    sc = dr.load_scene(edge_scenes.env_occlusion(RES))
+    r = Renderer(sc)
+    adj = edge_scenes.smooth_adjoint(RES)
+    opts = dict(spp=256, seed=1, primary=False, interior=False)
+    g = r.vjp(adj, [NAME], spp=4, seed=1, edges=opts)[NAME][1, 3]
+    monkeypatch.setattr(samplers, "ANGLE_EPS", 2e-5)
+    narrow = r.vjp(adj, [NAME], spp=4, seed=1, edges=opts)[NAME][1, 3]
+    assert abs(g) > 1.0
+    assert abs(narrow - g) < 0.03 * abs(g), (narrow, g)
 
 
 SPP, SEED = 4, 3
