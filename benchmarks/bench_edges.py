@@ -26,6 +26,17 @@ estimators at equal time: diffrender (all edge terms; the mean without the terms
 vertices is printed as ``without_indirect``) and Mitsuba's ``prb_projective``.
 
     python benchmarks/bench_edges.py --suite depth3 [--res 32] [--fd3-spp 4096] [--fd3-seeds 48] [--cases NAME ...]
+
+``--suite env`` runs the cases under environment lights (tests/core/test_edges_env.py's
+stored references): the sky's shadow of a box just outside the view (``constant`` sky, x and y
+translation; an ``envmap`` with a bright patch, x) and a box's silhouette against a
+``constant`` sky (x), and a flat-shaded box turned about its vertical axis under the envmap
+(its faces' shading: the interior term), ``max_depth`` 2, smooth adjoint. Reference: a central finite difference
+with common random numbers (``--env-fd-seeds`` x ``--env-fd-spp``, h = 0.02); diffrender: the
+mean, standard error and relative standard deviation of 8 gradients (seeds 1..8) at the test's
+edge spp, and the gradient without the term that sees the discontinuity.
+
+    python benchmarks/bench_edges.py --suite env [--res 16] [--env-fd-spp 1024] [--env-fd-seeds 96] [--cases NAME ...]
 """
 import argparse
 import json
@@ -108,6 +119,68 @@ DEPTH3_CASES = {  # name: (scene builder, parameter (shape id), axis, adjoint)
     "shadow_through_a_bounce": ("indirect_shadow", {}, "occ", 2, "ones"),
     "sun_through_a_bounce": ("indirect_shadow", dict(light="directional"), "occ", 2, "ones"),
 }
+
+
+ENV_CASES = {  # name: (scene builder, envmap?, axis, edge spp, the term that sees it)
+    "sky_occlusion_x": ("env_occlusion", False, 0, 1024, "secondary"),
+    "sky_occlusion_y": ("env_occlusion", False, 1, 1024, "secondary"),
+    "envmap_shadow_x": ("env_occlusion", True, 0, 256, "secondary"),
+    "sky_silhouette_x": ("env_silhouette", False, 0, 64, "primary"),
+    # a flat-shaded box turned about its vertical axis under the envmap: its faces' light
+    # samples and BSDF samples of the sky (the interior term) and its silhouettes
+    "envmap_turn": ("env_silhouette", True, "turn", 64, "interior"),
+}
+ENV_FD_STEP = 0.02
+
+
+def env(a):
+    from diffrender.core import Renderer
+    from diffrender.image import write_image
+    from diffrender.scene.loader import load_scene
+    from tests.helpers import edge_scenes
+
+    bench = "edges_env"
+    sky = os.path.join(tempfile.mkdtemp(), "sky.exr")
+    write_image(sky, edge_scenes.sky_patch())
+    name = "box.to_world"
+    for case, (builder, envmap, axis, edge_spp, term) in ENV_CASES.items():
+        if a.cases and case not in a.cases:
+            continue
+        sd = getattr(edge_scenes, builder)(a.res, envmap=sky if envmap else None)
+        turn = axis == "turn"
+        if turn:
+            sd["box"]["face_normals"] = True  # normals follow the faces (see docs: Not handled)
+        scene = load_scene(sd)
+        r = Renderer(scene)
+        adj = edge_scenes.smooth_adjoint(a.res)
+        spp = 64 if turn else 16
+        dM = (edge_scenes.turned(scene.parameters()[name], 1e-4, edge_scenes.ENV_BOX_CENTRE)
+              - edge_scenes.turned(scene.parameters()[name], -1e-4, edge_scenes.ENV_BOX_CENTRE)) / 2e-4
+        t = time.perf_counter()
+        if turn:
+            ref, se = edge_scenes.fd_turn(r, scene, name, edge_scenes.ENV_BOX_CENTRE, adj, ENV_FD_STEP,
+                                          a.env_fd_spp, a.env_fd_seeds)
+        else:
+            ref, se = edge_scenes.fd_translation(r, scene, name, axis, adj, ENV_FD_STEP, a.env_fd_spp,
+                                                 a.env_fd_seeds)
+        print(json.dumps({"bench": bench, "case": case, "what": "fd", "fd": ref, "fd_std_error": se,
+                          "spp": a.env_fd_spp, "seeds": a.env_fd_seeds, "h": ENV_FD_STEP, "res": a.res,
+                          "seconds": round(time.perf_counter() - t, 1)}), flush=True)
+
+        def ours(seed, **off):
+            g = r.vjp(adj, [name], spp=spp, seed=seed, edges=dict(spp=edge_spp, seed=seed, **off))[name]
+            return float((g * dM).sum()) if turn else float(g[axis, 3])
+        t = time.perf_counter()
+        gs = np.array([ours(s) for s in range(1, 9)])
+        sec = (time.perf_counter() - t) / gs.size
+        print(json.dumps({"bench": bench, "case": case, "what": "diffrender", "edge_spp": edge_spp,
+                          "mean": float(gs.mean()), "std_error": float(gs.std(ddof=1) / np.sqrt(gs.size)),
+                          "relative_std": round(float(gs.std(ddof=1) / abs(gs.mean())), 4),
+                          "relative_to_fd": round(float((gs.mean() - ref) / abs(ref)), 4),
+                          "seed1_relative_to_fd": round(float((gs[0] - ref) / abs(ref)), 4),
+                          "seconds_per_gradient": round(sec, 3)}), flush=True)
+        print(json.dumps({"bench": bench, "case": case, "what": f"without_{term}",
+                          "value": ours(1, **{term: False})}), flush=True)
 
 
 def mitsuba_scene(mi, scene, sd, res, tmp):
@@ -220,11 +293,13 @@ def depth3(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--suite", choices=["occluder", "depth3", "all"], default="occluder")
+    ap.add_argument("--suite", choices=["occluder", "depth3", "env", "all"], default="occluder")
+    ap.add_argument("--env-fd-spp", type=int, default=1024)
+    ap.add_argument("--env-fd-seeds", type=int, default=96)
     ap.add_argument("--fd3-spp", type=int, default=4096)
     ap.add_argument("--fd3-seeds", type=int, default=48)
-    ap.add_argument("--cases", nargs="*", choices=sorted(DEPTH3_CASES), default=None,
-                    help="depth3: only these cases (default: all)")
+    ap.add_argument("--cases", nargs="*", choices=sorted({**DEPTH3_CASES, **ENV_CASES}), default=None,
+                    help="depth3 / env: only these cases (default: all)")
     ap.add_argument("--res", type=int, default=64)
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--seeds", type=int, default=8)
@@ -235,6 +310,9 @@ def main():
 
     from diffrender.engine import init
     init("cpu", threads=a.threads)
+    if a.suite == "env":
+        env(a)
+        return
     if a.suite in ("depth3", "all"):
         depth3(a)
         if a.suite == "depth3":

@@ -161,7 +161,9 @@ def test_directional_interior_forward_matches_reverse(sun_interior):
     assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs)), (lhs, rhs)
 
 
-def test_environment_lights_are_still_refused():
-    sc = shadow_scene({"type": "constant", "radiance": {"type": "rgb", "value": [0.5] * 3}})
-    with pytest.raises(GradientError, match="directional lights only; the scene has constant"):
+def test_projector_lights_are_still_refused():
+    sc = shadow_scene({"type": "projector", "fov": 40, "irradiance": {"type": "rgb", "value": [0.5] * 3},
+                       "to_world": {"type": "transform", "lookat": {"origin": [0, 3, 0], "target": [0, 0, 0],
+                                                                    "up": [0, 0, 1]}}})
+    with pytest.raises(GradientError, match="environment .constant, envmap. lights only; the scene has projector"):
         Renderer(sc).vjp(np.ones((W, W, 3), np.float32), ["occ.to_world"], spp=1, seed=0)

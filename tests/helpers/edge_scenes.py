@@ -100,3 +100,79 @@ def fd_translation(renderer, scene, name, axis, adj, h, spp, seeds, seed0=100):
     p[name] = M0
     renderer.update()
     return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))
+
+
+ENV_RADIANCE = 1.0
+
+
+def _environment(envmap=None):
+    """A uniform white sky (``constant``), or the ``envmap`` file ``envmap``."""
+    if envmap is None:
+        return {"type": "constant", "radiance": {"type": "rgb", "value": [ENV_RADIANCE] * 3}}
+    return {"type": "envmap", "filename": str(envmap)}
+
+
+def sky_patch(height=16, base=0.3, patch=30.0):
+    """A lat-long environment image (height x 2 height, linear RGB): a dim sky with a bright
+    3 x 3-texel patch around the direction (0.6, 0.8, 0) (Mitsuba's mapping: u = atan2(x, -z) /
+    2 pi, v = acos(y) / pi), so that it casts a soft shadow towards -x."""
+    img = np.full((height, 2 * height, 3), base, np.float32)
+    r, c = int(round(np.arccos(0.8) / np.pi * height)), height // 2
+    img[r - 1:r + 2, c - 1:c + 2] = patch
+    return img
+
+
+def env_occlusion(res=16, max_depth=2, envmap=None):
+    """A floor seen from above under the environment (``constant``, or the ``envmap`` file),
+    darkened by the occlusion of the sky by a box (0.6 x 0.8 x 0.6, hovering 0.05 above the
+    floor) just outside the view; parameter ``box.to_world``. Nothing that moves is seen
+    directly: the gradient is the sky's shadow only (silhouettes seen from the floor)."""
+    return {"type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+            "sensor": _sensor(res, [0, 3, 0.01], [0, 0, 0], up=(0, 0, 1), fov=30),
+            "floor": _floor(rho=0.8),
+            "box": {"type": "cube", "bsdf": _diffuse(0.5),
+                    "to_world": {"type": "transform", "scale": [0.3, 0.4, 0.3], "translate": [1.25, 0.45, 0]}},
+            "env": _environment(envmap)}
+
+
+ENV_BOX_CENTRE = [0.0, 0.3, 0.0]  # env_silhouette's box
+
+
+def env_silhouette(res=16, max_depth=2, envmap=None):
+    """A box (0.6 wide) in front of the sky (``constant``, or the ``envmap`` file): its
+    silhouettes against the background; parameter ``box.to_world``."""
+    return {"type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+            "sensor": _sensor(res, [0.8, 1.6, -2.6], [0, 0.2, 0]),
+            "box": {"type": "cube", "bsdf": _diffuse([0.8, 0.3, 0.2]),
+                    "to_world": {"type": "transform", "scale": [0.3, 0.3, 0.3], "translate": list(ENV_BOX_CENTRE)}},
+            "env": _environment(envmap)}
+
+
+def turned(M0, angle, centre):
+    """``M0`` turned by ``angle`` (radians) about the vertical axis through ``centre``."""
+    c, s = np.cos(angle), np.sin(angle)
+    R = np.eye(4)
+    R[0, 0], R[0, 2], R[2, 0], R[2, 2] = c, s, -s, c
+    T = np.eye(4)
+    T[:3, 3] = centre
+    Ti = np.eye(4)
+    Ti[:3, 3] = -np.asarray(centre, np.float64)
+    return T @ R @ Ti @ np.asarray(M0, np.float64)
+
+
+def fd_turn(renderer, scene, name, centre, adj, h, spp, seeds, seed0=100):
+    """Central finite difference of sum(adj * render) in the angle of ``name``'s to_world
+    turned about the vertical axis through ``centre`` (:func:`turned`), common random numbers
+    per seed: (mean, standard error)."""
+    p = scene.parameters()
+    M0 = p[name].copy()
+    out = []
+    for s in range(seeds):
+        v = []
+        for sg in (1, -1):
+            p[name] = turned(M0, sg * h, centre)
+            v.append(float((renderer.render(spp=spp, seed=seed0 + s).astype(np.float64) * adj).sum()))
+        out.append((v[0] - v[1]) / (2 * h))
+    p[name] = M0
+    renderer.update()
+    return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))

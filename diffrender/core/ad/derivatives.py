@@ -24,8 +24,12 @@ DELTA_POSITION_LIGHTS = ("point", "spot")
 # lights at infinity in one direction (directional): their shadows are cast by the
 # silhouettes seen along it
 DELTA_DIRECTION_LIGHTS = ("directional",)
+# lights at infinity in every direction (an area light at infinity): their shadows are the
+# silhouettes seen from each shading point (the secondary sampler), their background the
+# silhouettes seen from the camera (the primary sampler)
+ENVIRONMENT_LIGHTS = ("constant", "envmap")
 #: the emitters geometry derivatives support
-GEOMETRY_LIGHTS = ("area", *DELTA_POSITION_LIGHTS, *DELTA_DIRECTION_LIGHTS)
+GEOMETRY_LIGHTS = ("area", *DELTA_POSITION_LIGHTS, *DELTA_DIRECTION_LIGHTS, *ENVIRONMENT_LIGHTS)
 
 
 @dataclass
@@ -34,8 +38,8 @@ class EdgeOptions:
 
     - ``enabled``: master switch (``False``: interior-only derivative, zero for geometry);
     - ``primary``: silhouettes seen from the camera;
-    - ``secondary``: shadow boundaries (point, spot and directional lights on directly visible surfaces; area lights
-      and occluded indirect light at the first bounce);
+    - ``secondary``: shadow boundaries (point, spot and directional lights on directly visible surfaces; area and
+      environment lights and occluded indirect light at the first bounce);
     - ``indirect``: the boundary terms at later path vertices: silhouettes seen from the
       second and later vertices (``MAX_EDGE_BOUNCE`` at most) and point-light shadows seen
       through a bounce (``False``: those of the camera ray's hit only);
@@ -82,8 +86,8 @@ def geom_param(r, name):
     other = sorted({row["type"] for row in r.emitters.rows} - set(GEOMETRY_LIGHTS))
     if other:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point "
-                            f"and spot lights and directional lights only; the scene has "
-                            f"{', '.join(other)}")
+                            f"and spot lights, directional lights and environment (constant, "
+                            f"envmap) lights only; the scene has {', '.join(other)}")
     if any(row["type"] == "spot" and row.get("scale_slot", -1) >= 0 for row in r.emitters.rows):
         raise GradientError(f"parameter '{info.name}': geometry derivatives do not support a spot "
                             "light with a projected texture yet")
@@ -179,7 +183,8 @@ class GeometryDerivatives:
         if opts.secondary:
             lights = shadow_lights(r.emitters.rows)
             parts.append(es.point_shadows(V, cam, lights, n, seed, integ, mdl))
-            area = any(row["type"] == "area" for row in r.emitters.rows)
+            # lights that a BSDF-sampled ray can reach: area lights, the environment
+            area = any(row["type"] in ("area", *ENVIRONMENT_LIGHTS) for row in r.emitters.rows)
             last = min(mdl - 2, MAX_EDGE_BOUNCE) if opts.indirect else 0
             for b in range(last + 1):
                 # path vertex b: silhouettes seen from it (its BSDF-sampled rays: area lights

@@ -21,7 +21,12 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   points; point lights through ``I / r^2`` with a differentiable position, spot lights the
   same times their angular falloff towards the (moving) lit point (an untextured spot: the
   projected texture's value would be the recorded one); directional lights through
-  ``f E`` with their fixed direction (the BSDF's cosine follows the moving normal).
+  ``f E`` with their fixed direction (the BSDF's cosine follows the moving normal); the
+  environment (``constant``, ``envmap``) through ``f L / pdf`` with the sampled direction
+  fixed in world space (its radiance and density depend on the direction only);
+- rays that leave the scene see the environment along their direction: a camera ray's
+  direction moves with the camera (an envmap's lookup is differentiated), a BSDF-sampled
+  one is fixed (its radiance is a constant; the throughput to it is not).
 
 Not differentiated: texture coordinates sliding with the barycentrics (the texture value is
 the recorded one), vertex normals rotating with ``to_world`` (they are interpolated, not
@@ -32,7 +37,8 @@ import numpy as np
 from ...engine import ti
 from ..camera import CameraModel, camera_direction, vec9
 from ..geometry import capacity_class
-from ..emitters import DIRECTIONAL as EMITTER_DIRECTIONAL, SPOT as EMITTER_SPOT, spot
+from ..emitters import (CONSTANT as EMITTER_CONSTANT, DIRECTIONAL as EMITTER_DIRECTIONAL,
+                        ENVMAP as EMITTER_ENVMAP, SPOT as EMITTER_SPOT, spot)
 from ..path import EMITTER_AREA, EMITTER_POINT
 from ..types import mat3, vec2, vec3
 from ..warp import coordinate_system, to_local
@@ -60,10 +66,11 @@ class GeoReplay:
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
         self.fpos = vec2.field(shape=N)
-        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT / _SPOT / _DIRECTIONAL
+        self.nee_kind = ti.field(ti.i32, shape=(D, N))  # -1 none, else EMITTER_AREA / _POINT / _SPOT / _DIRECTIONAL / _CONSTANT / _ENVMAP
         self.nee_tri = ti.field(ti.i32, shape=(D, N))   # area: triangle; else: emitter index
         self.nee_bc = vec2.field(shape=(D, N))
-        self.nee_k = ti.field(ti.f32, shape=(D, N))     # MIS weight x (area x n) or n
+        self.nee_k = ti.field(ti.f32, shape=(D, N))     # MIS weight x (area x n) or n (environment: / pdf)
+        self.nee_dir = vec3.field(shape=(D, N))        # environment: the sampled world direction
         # differentiated state
         self.O = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
         self.Dr = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
@@ -143,6 +150,13 @@ class GeoReplay:
                 self.nee_tri[k, i] = em.tri
                 self.nee_bc[k, i] = em.bc
                 self.nee_k[k, i] = w * info.area * nl
+            if ti.static(self.emitters.env >= 0):  # compiled only with an environment
+                if info.type == EMITTER_CONSTANT or info.type == EMITTER_ENVMAP:
+                    # a direction at infinity: fixed in world space, radiance / density with it
+                    self.nee_kind[k, i] = info.type
+                    self.nee_tri[k, i] = em.emitter
+                    self.nee_dir[k, i] = em.d
+                    self.nee_k[k, i] = w * em.geo
 
     @ti.func
     def scatter(self, i, k, bs, wo):
@@ -266,6 +280,13 @@ class GeoReplay:
                             fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
                             le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
                             c += Tk * fe * le * self.nee_k[k, i]
+                    elif kind == EMITTER_CONSTANT or kind == EMITTER_ENVMAP:
+                        if ti.static(self.emitters.env >= 0):
+                            # the environment from a fixed direction (MIS weight / density)
+                            w = self.nee_dir[k, i]
+                            fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
+                            le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
+                            c += Tk * fe * le * self.nee_k[k, i]
                     cf = self.d.cont[k, i]
                     if cf > 0.0:
                         wn = self.rdir[k, i]
@@ -273,6 +294,13 @@ class GeoReplay:
                         Tn = Tk * fb * cf
                         On = p
                         Dn = wn
+            else:
+                if ti.static(self.emitters.env >= 0):
+                    # the ray left the scene: the environment along its direction (a camera
+                    # ray's moves with the camera; MIS weight detached)
+                    if self.d.em_slot[k, i] >= 0:
+                        le, _ = self.emitters.env_eval(self.Dr[k, i])
+                        c += Tk * le * self.d.em_w[k, i]
             self.T[k + 1, i] = Tn
             self.O[k + 1, i] = On
             self.Dr[k + 1, i] = Dn

@@ -27,7 +27,8 @@ contracts them with the adjoint image (``vjp``) or with a tangent (``jvp``).
    chosen proportionally to its length among all candidate edges, kept when it is a silhouette
    seen from ``p``, and the incident radiance is path traced on both sides of the direction
    towards the edge point (``eps`` radians apart). This covers shadow boundaries of area
-   lights, occlusion of indirect light, and the edges of moving area lights.
+   lights and of the environment (``constant``, ``envmap``: the silhouettes that occlude the
+   sky), occlusion of indirect light, and the edges of moving area lights.
 
 Edge data: ``topology.py``; the camera's projection and its Jacobian: ``camera.CameraModel``;
 the film's adjoint density: ``film.FilmWeights``; the contraction of the samples with an
@@ -157,8 +158,13 @@ class EdgeTracer:
         self.light_c = vec3.field(shape=MAX_GUIDE_LIGHTS)
         self.light_r = ti.field(ti.f32, shape=MAX_GUIDE_LIGHTS)
         self.n_light = ti.field(ti.i32, shape=())
+        self.env_light = ti.field(ti.i32, shape=())  # 1: the scene has an environment light
 
-    def upload_lights(self, centers, radii):
+    def upload_lights(self, centers, radii, environment=False):
+        """Bounding spheres of the area lights (edge importance and the point mixture of the
+        secondary samples); ``environment``: the scene has a light at infinity in every
+        direction (``constant``, ``envmap``), whose shadows every edge can cast."""
+        self.env_light[None] = int(bool(environment))
         n = min(len(radii), self.light_c.shape[0])
         c = np.zeros((self.light_c.shape[0], 3), np.float32)
         r = np.zeros(self.light_c.shape[0], np.float32)
@@ -263,7 +269,8 @@ class EdgeTracer:
         """Importance of edge e seen from p (normal ns): 0 unless it is a silhouette from p
         in front of the surface; else its subtended angle, x 10 when its direction cone
         overlaps an area light's bounding sphere (shadow boundaries), so that occluded
-        indirect light keeps a positive probability."""
+        indirect light keeps a positive probability. With an environment light every
+        direction sees a light: every edge gets the full weight (its subtended angle)."""
         v0 = self.ev0[e]
         v1 = self.ev1[e]
         w0 = v0 - p
@@ -284,6 +291,8 @@ class EdgeTracer:
                 if near > 0.0:
                     half = ti.asin(ti.min(0.5 * el / near, 1.0))
                 boost = 0.1
+                if self.env_light[None] != 0:
+                    boost = 1.0
                 for k in range(self.n_light[None]):
                     lc = self.light_c[k] - p
                     ld = lc.norm()
@@ -414,10 +423,20 @@ class EdgeTracer:
                             el = (v1 - v0).norm()
                             sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)
                             L = ti.Matrix.zero(ti.f32, 2, 3)
+                            # Both sides from the offset ray origin, aimed across the edge as
+                            # seen from there: the offset (~1e-4 scene units) can exceed eps
+                            # times the distance, and rays aimed from p would then often miss
+                            # the edge on the same side (a bias towards zero).
+                            ro = offset_origin(p, si.ng, om)
+                            omr = (m - ro).normalized()
+                            nhr = (v0 - ro).cross(v1 - ro)
+                            if nhr.norm() > 0.0:
+                                nhr = nhr.normalized()
+                            else:
+                                nhr = nh
                             for side in ti.static(range(2)):
                                 sg = -1.0 if side == 0 else 1.0
-                                ws = (om + sg * eps * nh).normalized()
-                                ro = offset_origin(p, si.ng, ws)
+                                ws = (omr + sg * eps * nhr).normalized()
                                 Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
                                                         rr_depth, 0, False)
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
@@ -766,7 +785,7 @@ class EdgeSampler:
         kind = np.where(always, 1, np.where(topo.smooth[e], 0, 2)).astype(np.int32)
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
                                  kind, np.cumsum(length) / total)
-        self.tracer.upload_lights(*self._area_light_spheres(V))
+        self.tracer.upload_lights(*self._area_light_spheres(V), environment=self.r.emitters.env >= 0)
         x = self._camera_samples(spp, seed, 303 + 16 * bounce)
         n = x.shape[0]
         keys = self._keys(seed, 0x5EC0 + bounce, n)
