@@ -157,9 +157,11 @@ def _grid_scene(tmp_path, grid, albedo=0.0, emitter=True):
 
 def _trilinear_z_integral(profile):
     """∫_0^1 of the piecewise-linear (clamped at the end voxel centres) profile along z."""
+    from scipy.integrate import trapezoid
+
     n = len(profile)
     z = np.linspace(0, 1, 200001)
-    return np.trapezoid(np.interp(z, (np.arange(n) + 0.5) / n, profile), z)
+    return trapezoid(np.interp(z, (np.arange(n) + 0.5) / n, profile), z)
 
 
 def test_grid_medium_beer_lambert(tmp_path):
