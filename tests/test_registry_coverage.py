@@ -46,6 +46,10 @@ RENDER_CASES = {
                   "wallmat.reflectance")],
     "blendbsdf": [("tests/core/test_material_gradients.py",
                    "test_reverse_mode_matches_finite_differences", "blend.weight")],
+    # no parameter of its own: a case whose paths cross a null surface (the checkerboard
+    # floor seen through the invisible veil of test_gradient_cases.py's scene)
+    "null": [("tests/core/test_gradient_cases.py", "test_reverse_mode_matches_finite_differences",
+              "paint.reflectance.color1")],
     "mask": [("tests/core/test_material_gradients.py",
               "test_reverse_mode_matches_finite_differences", "cutout.opacity")],
     "normalmap": [("tests/core/test_normalmap.py", "test_reverse_mode_matches_finite_differences",

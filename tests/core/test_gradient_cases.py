@@ -49,6 +49,10 @@ def _scene():
                  "to_world": {"type": "transform", "scale": [0.8, 0.6, 1], "translate": [0.3, 0.6, -0.5]},
                  "bsdf": {"type": "thindielectric", "id": "tint", "int_ior": 1.5,
                           "specular_transmittance": {"type": "rgb", "value": [0.9, 0.7, 0.5]}}},
+        # an invisible (null) veil in front of part of the floor: derivatives pass through it
+        "veil": {"type": "rectangle", "bsdf": {"type": "null"},
+                 "to_world": {"type": "transform", "scale": [0.7, 0.7, 1],
+                              "translate": [-0.5, 0.3, -1.2]}},
         "env": {"type": "constant", "radiance": {"type": "rgb", "value": [0.6, 0.7, 0.9]}},
         "proj": {"type": "projector", "fov": 40, "scale": 1.5,
                  "irradiance": {"type": "rgb", "value": [0.9, 0.6, 0.3]},
