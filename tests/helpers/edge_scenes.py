@@ -83,23 +83,33 @@ def smooth_adjoint(res, seed=7):
     return out.astype(np.float32)
 
 
-def fd_translation(renderer, scene, name, axis, adj, h, spp, seeds, seed0=100):
-    """Central finite difference of sum(adj * render) in the x/y/z translation of ``name``'s
-    to_world, common random numbers per seed: (mean, standard error)."""
+def _fd_moved(renderer, scene, name, move, adj, h, spp, seeds, seed0):
+    """Central finite difference of sum(adj * render) in a parameter ``t`` of ``name``'s
+    to_world, ``move(M0, t)`` giving the moved matrix; common random numbers per seed:
+    (mean, standard error)."""
     p = scene.parameters()
     M0 = p[name].copy()
     out = []
     for s in range(seeds):
         v = []
         for sg in (1, -1):
-            M = M0.copy()
-            M[axis, 3] += sg * h
-            p[name] = M
+            p[name] = move(M0, sg * h)
             v.append(float((renderer.render(spp=spp, seed=seed0 + s).astype(np.float64) * adj).sum()))
         out.append((v[0] - v[1]) / (2 * h))
     p[name] = M0
     renderer.update()
     return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))
+
+
+def fd_translation(renderer, scene, name, axis, adj, h, spp, seeds, seed0=100):
+    """Central finite difference of sum(adj * render) in the x/y/z translation of ``name``'s
+    to_world, common random numbers per seed: (mean, standard error)."""
+    def move(M0, t):
+        M = M0.copy()
+        M[axis, 3] += t
+        return M
+
+    return _fd_moved(renderer, scene, name, move, adj, h, spp, seeds, seed0)
 
 
 ENV_RADIANCE = 1.0
@@ -164,15 +174,5 @@ def fd_turn(renderer, scene, name, centre, adj, h, spp, seeds, seed0=100):
     """Central finite difference of sum(adj * render) in the angle of ``name``'s to_world
     turned about the vertical axis through ``centre`` (:func:`turned`), common random numbers
     per seed: (mean, standard error)."""
-    p = scene.parameters()
-    M0 = p[name].copy()
-    out = []
-    for s in range(seeds):
-        v = []
-        for sg in (1, -1):
-            p[name] = turned(M0, sg * h, centre)
-            v.append(float((renderer.render(spp=spp, seed=seed0 + s).astype(np.float64) * adj).sum()))
-        out.append((v[0] - v[1]) / (2 * h))
-    p[name] = M0
-    renderer.update()
-    return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))
+    return _fd_moved(renderer, scene, name, lambda M0, t: turned(M0, t, centre), adj, h, spp,
+                     seeds, seed0)
