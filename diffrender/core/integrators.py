@@ -106,8 +106,9 @@ class Integrator:
                 cur = self.media.target(si.shape, si.ng, d, cur)
                 ro = offset_origin(si.p, si.ng, d)
                 n += 1
-                if tr.max() <= 0.0 or n >= MAX_CROSSINGS:
-                    tr = tr * ti.cast(tr.max() > 0.0 and n < MAX_CROSSINGS, ti.f32)
+                if n >= MAX_CROSSINGS:  # given up: no light
+                    tr = ti.Vector([0.0, 0.0, 0.0])
+                if tr.max() <= 0.0:
                     go = False
         return tr
 

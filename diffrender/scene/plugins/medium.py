@@ -102,21 +102,22 @@ class MediumBuilder:
                                  "not constant; use a heterogeneous medium", str(c.loc))
             volumes[c.name] = vol
         r = Reader(self, node)
-        rgb = {n: (np.asarray(volumes[n].value, np.float32).copy()
-                   if n in volumes and volumes[n].type == "constvolume" and node.type == "homogeneous"
-                   else None if n in volumes else _rgb(r, n)) for n in ("sigma_t", "albedo")}
-        scale = r.get("scale")
-        emitters = r.get("sample_emitters")
-        r.get("has_spectral_extinction")
-        for n, v in rgb.items():
-            if v is None:
-                v = volumes[n].data if volumes[n].type == "gridvolume" else volumes[n].value
+        rgb: dict[str, np.ndarray] = {}  # constant coefficients (float, rgb, constvolume)
+        for n in ("sigma_t", "albedo"):
+            vol = volumes.get(n)
+            if vol is None:
+                rgb[n] = _rgb(r, n)
+            elif node.type == "homogeneous":  # a constvolume (a grid was refused above)
+                rgb[n] = np.asarray(volumes.pop(n).value, np.float32).copy()
+            v = rgb[n] if n in rgb else (vol.data if vol.type == "gridvolume" else vol.value)
             if np.any(np.asarray(v) < 0) or not np.all(np.isfinite(v)):
                 raise r.error(f"{n} must be finite and >= 0", n)
             if n == "albedo" and np.any(np.asarray(v) > 1):
-                raise r.error(f"albedo must lie in [0, 1], got "
-                              f"{np.round(np.max(v), 4) if np.size(v) > 3 else np.asarray(v).tolist()}",
-                              n)
+                shown = np.round(np.max(v), 4) if np.size(v) > 3 else np.asarray(v).tolist()
+                raise r.error(f"albedo must lie in [0, 1], got {shown}", n)
+        scale = r.get("scale")
+        emitters = r.get("sample_emitters")
+        r.get("has_spectral_extinction")
         if not scale >= 0 or not np.isfinite(scale):
             raise r.error(f"scale must be finite and >= 0, got {scale}", "scale")
         phase, g = "isotropic", 0.0
@@ -131,17 +132,14 @@ class MediumBuilder:
                 if not -1.0 < g < 1.0:
                     raise pr.error(f"hg parameter g must lie in (-1, 1), got {g}", "g")
             pr.finish()
-        hetero = node.type == "heterogeneous"
-        if hetero:  # every coefficient as a volume (a constant one where given as rgb / float)
+        if node.type == "heterogeneous":  # every coefficient as a volume (a constant one where given as rgb / float)
             for n in ("sigma_t", "albedo"):
-                if n not in volumes:
-                    volumes[n] = Volume(type="constvolume", value=rgb[n])
-        m = Medium(type=node.type,
-                   sigma_t=rgb["sigma_t"] if rgb["sigma_t"] is not None else np.ones(3, np.float32),
-                   albedo=rgb["albedo"] if rgb["albedo"] is not None else np.ones(3, np.float32),
+                volumes.setdefault(n, Volume(type="constvolume", value=rgb.get(n)))
+        ones = np.ones(3, np.float32)
+        m = Medium(type=node.type, sigma_t=rgb.get("sigma_t", ones), albedo=rgb.get("albedo", ones),
                    scale=float(scale), phase=phase, g=float(g), sample_emitters=bool(emitters),
-                   id=node.id, volume_sigma_t=volumes.get("sigma_t") if hetero else None,
-                   volume_albedo=volumes.get("albedo") if hetero else None)
+                   id=node.id, volume_sigma_t=volumes.get("sigma_t"),
+                   volume_albedo=volumes.get("albedo"))
         self.medium_index[key] = len(self.media)
         self.media.append(m)
         self.origin[id(m)] = node
