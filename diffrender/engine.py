@@ -99,6 +99,7 @@ HARDWARE_VULKAN_TYPES = ("discrete", "integrated", "virtual")
 SOFTWARE_VULKAN_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe")
 VISIBLE_DEVICE_ENV = "TI_VISIBLE_DEVICE"  # Taichi's choice of Vulkan physical device (index)
 MEMORY_ENV = "DIFFRENDER_DEVICE_MEMORY_GB"  # CUDA: Taichi's preallocated device memory pool
+COMPILE_LOG_ENV = "DIFFRENDER_COMPILE_LOG"  # append each process's kernel compile seconds here at exit
 MIB = 2 ** 20
 # taichi-forge keeps at most this many compiled kernel specializations per process and then
 # refuses new ones (its default, 1024, is reached by a long session: many scenes, materials,
@@ -348,9 +349,44 @@ def init(device: str | None = None, threads: int | None = None, verbose: bool = 
                   software=software, limits=_limits(dev) if chosen != "cpu" else {})
     if _state["limits"].get("max_buffer_bytes"):
         _install_recycling()  # its allocation hook also checks the per-buffer limit
+    if os.environ.get(COMPILE_LOG_ENV) and not _state.get("logging"):
+        _state["logging"] = True
+        _log_compile_time(os.environ[COMPILE_LOG_ENV])
     if verbose:
         print(f"diffrender: {describe()}", file=sys.stderr)
     return chosen
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling kernels (0 before initialisation, or where the
+    distribution does not count them)."""
+    if not _state["initialized"]:
+        return 0.0
+    prog = getattr(ti.lang.impl.get_runtime(), "prog", None)
+    total = getattr(prog, "get_total_compilation_time", None)
+    return float(total()) if total else 0.0
+
+
+def _log_compile_time(path: str) -> None:
+    """At exit, append this process's compile time to ``path`` (``DIFFRENDER_COMPILE_LOG``): one
+    JSON line per process that started the engine (pytest workers, CLI and docs subprocesses, Ray
+    actors), so a suite's compilation can be added up."""
+    import atexit
+    import time
+
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    def write():
+        if not _state["initialized"]:
+            return
+        row = {"pid": os.getpid(), "argv": " ".join(sys.argv)[:300],
+               "compile_s": round(compile_seconds(), 3),
+               "cpu_s": round(time.process_time() - c0, 3),
+               "wall_s": round(time.perf_counter() - t0, 3)}
+        with open(path, "a", encoding="utf-8") as f:  # one short append per process
+            f.write(json.dumps(row) + "\n")
+
+    atexit.register(write)
 
 
 def describe() -> str:

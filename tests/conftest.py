@@ -16,7 +16,13 @@ Without ``-n`` (one process) nothing here changes the order or the tests.
 """
 from __future__ import annotations
 
+import json
+import os
+import time
+
 import pytest
+
+from diffrender import engine
 
 DOCS = "tests/test_docs.py"
 #: the tests that start a Ray instance (docs pages with Ray commands, the distributed tests)
@@ -65,3 +71,19 @@ def pytest_collection_modifyitems(config, items):
     rank = {g: i for i, g in enumerate(FIRST)}
     order = sorted(groups, key=lambda g: rank.get(g, len(FIRST)))  # stable: collection order
     items[:] = [it for g in order for it in groups[g]]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With ``DIFFRENDER_COMPILE_LOG`` set, append each test's kernel-compile seconds (this
+    process only; subprocesses log their own at exit, see ``engine.compile_seconds``)."""
+    path = os.environ.get(engine.COMPILE_LOG_ENV)
+    if not path:
+        yield
+        return
+    before = engine.compile_seconds()
+    t0 = time.perf_counter()
+    yield
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"test": item.nodeid, "compile_s": round(engine.compile_seconds() - before, 3),
+                            "wall_s": round(time.perf_counter() - t0, 3)}) + "\n")
