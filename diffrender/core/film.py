@@ -72,6 +72,58 @@ def filter_eval_np(params, x):
     return np.maximum(0.0, np.exp(params["alpha"] * x * x) - params["bias"])
 
 
+#: Smallest field extent of a film dimension: films up to this size share one field shape.
+MIN_FILM_CLASS = 32
+
+
+def film_class(n: int) -> int:
+    """Field extent for a film dimension of ``n`` pixels: 32 up to 32, then steps of 1/8 of the
+    power of two above ``n`` (at most 12.5% unused). The kernels read the actual size at run
+    time, so films of one class share their fields and compiled kernels (``pool.py``)."""
+    n = max(1, int(n))
+    if n <= MIN_FILM_CLASS:
+        return MIN_FILM_CLASS
+    step = 1 << max(0, (n - 1).bit_length() - 3)
+    return -(-n // step) * step
+
+
+@ti.data_oriented
+class FilmSize:
+    """A film's size at run time, for kernels compiled for its size class: ``dims`` holds
+    (width, height, sample-grid width, sample-grid height, crop x, crop y). Plain attributes
+    are the class (compile-time); the actual size is state (``size``)."""
+
+    def _set_size(self, w, h, border, crop=(0, 0)):
+        self.size = {"w": int(w), "h": int(h), "sw": int(w) + 2 * border,
+                     "sh": int(h) + 2 * border, "crop": (int(crop[0]), int(crop[1]))}
+        sz = self.size
+        self.dims.from_numpy(np.array([sz["w"], sz["h"], sz["sw"], sz["sh"], sz["crop"][0],
+                                       sz["crop"][1]], np.int32))
+
+    @property
+    def width(self):
+        return self.size["w"]
+
+    @property
+    def height(self):
+        return self.size["h"]
+
+    @property
+    def crop_offset(self):
+        return self.size["crop"]
+
+    def pixels(self, field_np):
+        """The actual film's part of a (class-sized) pixel array."""
+        return field_np[:self.size["h"], :self.size["w"]]
+
+    def padded(self, img):
+        """An (height, width, ...) image as a class-sized float32 array (zeros outside)."""
+        img = np.asarray(img, np.float32)
+        out = np.zeros((self.ch, self.cw) + img.shape[2:], np.float32)
+        out[:img.shape[0], :img.shape[1]] = img
+        return out
+
+
 def border_size(radius: float) -> int:
     """Pixels a splat can reach beyond its own (Mitsuba's ``border_size``)."""
     return max(0, int(math.ceil(radius - 0.5)))
@@ -115,8 +167,9 @@ def finite_or_black(L):
 
 
 @ti.data_oriented
-class Film:
-    """Sample buffers for ``pass_capacity`` samples per pixel, and the accumulators."""
+class Film(FilmSize):
+    """Sample buffers for ``pass_capacity`` samples per pixel, and the accumulators (fields of
+    the film's size class, see :func:`film_class`)."""
 
     def __init__(self, sensor, pass_capacity: int, where=None):
         film = sensor.film
@@ -132,10 +185,11 @@ class Film:
             ox, oy, w, h = 0, 0, film.width, film.height
         if w <= 0 or h <= 0:
             raise SceneError(f"film size must be positive, got {w}x{h}", where)
-        self.width, self.height = w, h
-        self.crop_offset = (ox, oy)
         self.border = self.radius_px if film.sample_border else 0
-        self.sw, self.sh = w + 2 * self.border, h + 2 * self.border
+        self.cw, self.ch = film_class(w), film_class(h)  # field extents (compile-time)
+        self.sw, self.sh = self.cw + 2 * self.border, self.ch + 2 * self.border
+        self.dims = ti.field(ti.i32, shape=6)
+        self._set_size(w, h, self.border, (ox, oy))
         self.capacity = max(1, int(pass_capacity))
         self.filter = FilterInfo.field(shape=())
         self.filter[None] = FilterInfo(**fp)
@@ -150,22 +204,22 @@ class Film:
         self.wts = ti.Vector.field(self.n_w, ti.f32, shape=(self.capacity, self.sh, self.sw)) \
             if r > 0 else None
         self.color = vec3.field(shape=(self.capacity, self.sh, self.sw))
-        self.acc = ti.Vector.field(3, ti.f64, shape=(h, w))
-        self.wsum = ti.field(ti.f64, shape=(h, w))
+        self.acc = ti.Vector.field(3, ti.f64, shape=(self.ch, self.cw))
+        self.wsum = ti.field(ti.f64, shape=(self.ch, self.cw))
         self.aov = None
         self.aov_acc = None
 
     def ensure_aovs(self):
         if self.aov is None:
             self.aov = ti.Vector.field(N_AOV, ti.f32, shape=(self.capacity, self.sh, self.sw))
-            self.aov_acc = ti.Vector.field(N_AOV, ti.f64, shape=(self.height, self.width))
+            self.aov_acc = ti.Vector.field(N_AOV, ti.f64, shape=(self.ch, self.cw))
 
     def nbytes(self) -> int:
         """Bytes held by the film's fields (sample buffers and accumulators)."""
         per_sample = 3 + (self.n_w if self.wts is not None else 0)
-        n = self.capacity * self.sh * self.sw * per_sample * 4 + self.height * self.width * 4 * 8
+        n = self.capacity * self.sh * self.sw * per_sample * 4 + self.ch * self.cw * 4 * 8
         if self.aov is not None:
-            n += self.capacity * self.sh * self.sw * N_AOV * 4 + self.height * self.width * N_AOV * 8
+            n += self.capacity * self.sh * self.sw * N_AOV * 4 + self.ch * self.cw * N_AOV * 8
         return n
 
     @ti.kernel
@@ -222,7 +276,8 @@ class Film:
         sees the same sequence of additions whatever the thread count and pass split."""
         r = ti.static(self.radius_px)
         b = ti.static(self.border)
-        for y, x in self.acc:
+        for y, x in ti.ndrange(self.dims[1], self.dims[0]):
+            sw, sh = self.dims[2], self.dims[3]
             acc = self.acc[y, x]
             ws = self.wsum[y, x]
             aacc = ti.Vector([0.0] * N_AOV, ti.f64)
@@ -234,13 +289,13 @@ class Film:
                 acs = ti.Vector([0.0] * N_AOV)
                 for dy in ti.static(range(-r, r + 1)):
                     gy = y + b + dy
-                    if 0 <= gy < self.sh:
+                    if 0 <= gy < sh:
                         rc = ti.Vector([0.0, 0.0, 0.0])
                         rw = 0.0
                         ra = ti.Vector([0.0] * N_AOV)
                         for dx in ti.static(range(-r, r + 1)):
                             gx = x + b + dx
-                            if 0 <= gx < self.sw:
+                            if 0 <= gx < sw:
                                 w = 1.0
                                 if ti.static(r > 0):
                                     wv = self.wts[s, gy, gx]
@@ -264,15 +319,15 @@ class Film:
                 self.aov_acc[y, x] = aacc
 
     def develop(self) -> np.ndarray:
-        acc = self.acc.to_numpy()
-        ws = self.wsum.to_numpy()[..., None]
+        acc = self.pixels(self.acc.to_numpy())
+        ws = self.pixels(self.wsum.to_numpy())[..., None]
         with np.errstate(invalid="ignore", divide="ignore"):
             img = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0)
         return img.astype(np.float32)
 
     def develop_aovs(self) -> dict:
-        acc = self.aov_acc.to_numpy()
-        ws = self.wsum.to_numpy()[..., None]
+        acc = self.pixels(self.aov_acc.to_numpy())
+        ws = self.pixels(self.wsum.to_numpy())[..., None]
         with np.errstate(invalid="ignore", divide="ignore"):
             a = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0).astype(np.float32)
         return {"depth": a[..., 0:1], "normal": a[..., 1:4], "albedo": a[..., 4:7],
@@ -282,7 +337,7 @@ class Film:
 # --- adjoint ---------------------------------------------------------------------------------
 
 @ti.data_oriented
-class FilmAdjoint:
+class FilmAdjoint(FilmSize):
     """The film of a gradient replay: one pass of ``n`` samples per pixel (index
     ``i = (s * sh + gy) * sw + gx``), their film positions and filter weights, the weight sums
     ``W_p`` of all the render's samples, and the adjoint image.
@@ -296,26 +351,31 @@ class FilmAdjoint:
         self.radius = border_size(fp["radius"])
         self.filter = FilterInfo.field(shape=())
         self.filter[None] = FilterInfo(**fp)
-        self.w, self.h = film.width, film.height
-        self.crop = film.crop_offset
         self.border = self.radius if sensor.film.sample_border else 0
-        self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
+        self.cw, self.ch = film.cw, film.ch  # the size class of the render's film
+        self.sw, self.sh = self.cw + 2 * self.border, self.ch + 2 * self.border
+        self.dims = ti.field(ti.i32, shape=6)
+        self._set_size(film.width, film.height, self.border, film.crop_offset)
         self.n = int(n)
         N = self.n * self.sw * self.sh
         self.pos = vec2.field(shape=N)  # crop-relative film position of each sample of a pass
         self.adj = vec3.field(shape=N)  # its adjoint a_i
-        self.wsum = ti.field(ti.f32, shape=(self.h, self.w))
+        self.wsum = ti.field(ti.f32, shape=(self.ch, self.cw))
         # Per sample of a pass, its separable filter weights (columns, then rows): the film's
         # weight sums are gathered from them, one thread per pixel, without atomics.
         self.wts = ti.Vector.field(2 * (2 * self.radius + 1), ti.f32, shape=(self.n, self.sh, self.sw))
-        self.adj_img = vec3.field(shape=(self.h, self.w))
+        self.adj_img = vec3.field(shape=(self.ch, self.cw))
         # The (spp, seed, film width) whose sums ``wsum`` holds (in a list: the renderer's pool
         # compares an object's plain attributes when it recycles it; this one is state).
         self._wsum_key = [None]
 
+    def load_adjoint(self, d_image):
+        """The adjoint image (height, width, 3) into ``adj_img``."""
+        self.adj_img.from_numpy(self.padded(d_image))
+
     def nbytes(self) -> int:
         N = self.n * self.sw * self.sh
-        return N * 5 * 4 + self.h * self.w * 4 * 4 + N * 2 * (2 * self.radius + 1) * 4
+        return N * 5 * 4 + self.ch * self.cw * 4 * 4 + N * 2 * (2 * self.radius + 1) * 4
 
     def passes(self, spp):
         """(first sample, samples per pixel) of the passes of a ``spp`` render."""
@@ -326,10 +386,17 @@ class FilmAdjoint:
             done += n
 
     @ti.func
+    def samples(self, n):
+        """The number of samples of a pass of ``n`` per pixel (indices ``0 .. samples(n) - 1``)."""
+        return n * self.dims[2] * self.dims[3]
+
+    @ti.func
     def sample_index(self, i):
-        s = i // (self.sw * self.sh)
-        rem = i % (self.sw * self.sh)
-        return s, rem // self.sw, rem % self.sw
+        sw = self.dims[2]
+        grid = sw * self.dims[3]
+        s = i // grid
+        rem = i % grid
+        return s, rem // sw, rem % sw
 
     @ti.func
     def position(self, i, first_sample, seed, film_w):
@@ -337,7 +404,7 @@ class FilmAdjoint:
         pass from ``first_sample`` on: the forward render's sample (``Integrator.sample_pass``)."""
         s, gy, gx = self.sample_index(i)
         key, pos, fpos = camera_sample(s, gy, gx, first_sample, seed, ti.static(self.border),
-                                       ti.static(self.crop[0]), ti.static(self.crop[1]), film_w)
+                                       self.dims[4], self.dims[5], film_w)
         return key, gx, gy, pos, fpos
 
     @ti.func
@@ -362,9 +429,9 @@ class FilmAdjoint:
     def sample_weights(self, first_sample: ti.i32, n: ti.i32, seed: ti.u32, film_w: ti.i32):
         """The filter weights of the ``n`` samples per pixel from ``first_sample`` on."""
         r = ti.static(self.radius)
-        for i in range(n * self.sw * self.sh):
+        for i in range(self.samples(n)):
             key, gx, gy, pos, fpos = self.position(i, first_sample, seed, film_w)
-            s = i // (self.sw * self.sh)
+            s, _gy, _gx = self.sample_index(i)
             wx, wy = self._weights(gx - ti.static(self.border), gy - ti.static(self.border), pos)
             w = ti.Vector([0.0] * (2 * (2 * r + 1)))
             for j in ti.static(range(2 * r + 1)):
@@ -377,16 +444,17 @@ class FilmAdjoint:
         """wsum[y, x] += the weights towards (y, x) of the samples of ``sample_weights``."""
         r = ti.static(self.radius)
         b = ti.static(self.border)
-        for y, x in self.wsum:
+        for y, x in ti.ndrange(self.dims[1], self.dims[0]):
+            sw, sh = self.dims[2], self.dims[3]
             acc = self.wsum[y, x]
             for s in range(n):
                 for dy in ti.static(range(-r, r + 1)):
                     gy = y + b + dy
-                    if 0 <= gy < self.sh:
+                    if 0 <= gy < sh:
                         row = 0.0
                         for dx in ti.static(range(-r, r + 1)):
                             gx = x + b + dx
-                            if 0 <= gx < self.sw:
+                            if 0 <= gx < sw:
                                 wv = self.wts[s, gy, gx]
                                 row += wv[r - dx] * wv[3 * r + 1 - dy]
                         acc += row
@@ -408,8 +476,9 @@ class FilmAdjoint:
     def gather_adjoint(self, n: ti.i32):
         """a_i = sum over the pixels p of i's footprint of adj_p w_ip / W_p."""
         r = ti.static(self.radius)
-        for i in range(n * self.sw * self.sh):
+        for i in range(self.samples(n)):
             s, gy, gx = self.sample_index(i)
+            w, h = self.dims[0], self.dims[1]
             pos = self.pos[i]
             bx = gx - ti.static(self.border)
             by = gy - ti.static(self.border)
@@ -420,7 +489,7 @@ class FilmAdjoint:
                     x = bx + dx
                     y = by + dy
                     wgt = wx[dx + r] * wy[dy + r]
-                    if 0 <= x < self.w and 0 <= y < self.h and wgt > 0.0:
+                    if 0 <= x < w and 0 <= y < h and wgt > 0.0:
                         a += self.adj_img[y, x] * (wgt / self.wsum[y, x])
             self.adj[i] = a
 
@@ -430,6 +499,7 @@ class FilmAdjoint:
         :meth:`gather_adjoint`)."""
         r = ti.static(self.radius)
         s, gy, gx = self.sample_index(i)
+        w, h = self.dims[0], self.dims[1]
         pos = self.pos[i]
         bx = gx - ti.static(self.border)
         by = gy - ti.static(self.border)
@@ -439,7 +509,7 @@ class FilmAdjoint:
                 x = bx + dx
                 y = by + dy
                 wgt = wx[dx + r] * wy[dy + r]
-                if 0 <= x < self.w and 0 <= y < self.h and wgt > 0.0:
+                if 0 <= x < w and 0 <= y < h and wgt > 0.0:
                     wgt = wgt / self.wsum[y, x]
                     for ch in ti.static(range(3)):
                         img[y, x, ch] += wgt * c[ch]

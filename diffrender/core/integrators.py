@@ -220,7 +220,7 @@ class Integrator:
                     crop_x: ti.i32, crop_y: ti.i32, film_w: ti.i32):
         """Trace ``n`` samples per pixel (sample indices first_sample ...) into film's buffers."""
         b = ti.static(film.border)
-        for s, gy, gx in ti.ndrange(n, film.sh, film.sw):
+        for s, gy, gx in ti.ndrange(n, film.dims[3], film.dims[2]):  # the film's actual size
             key, pos, fpos = camera_sample(s, gy, gx, first_sample, seed, b, crop_x, crop_y, film_w)
             o, d, tmax = self.camera.sample_ray(fpos, key)
             L = ti.Vector([0.0, 0.0, 0.0])

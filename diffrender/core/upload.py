@@ -19,7 +19,7 @@ from .bsdfs import BSDFTable, RowBuilder, field_kinds
 from .camera import Camera
 from .emitters import TYPES as EMITTER_TYPES
 from .emitters import EmitterTable
-from .film import Film
+from .film import Film, film_class
 from .geometry import Geometry, capacity_class
 from .integrators import Integrator
 from .media import MediumTable, uses_media
@@ -200,9 +200,14 @@ class SceneUpload:
         h = film.crop[3] if film.crop else film.height
         return w, h
 
+    def film_class(self):
+        """The field extents of the film (its size class: films of one class share kernels)."""
+        w, h = self.film_size()
+        return film_class(w), film_class(h)
+
     def _pass_capacity(self) -> int:
         """Samples per pixel of one pass (the film's sample buffers fit the byte budget)."""
-        w, h = self.film_size()
+        w, h = self.film_class()
         per_spp = (w + FILM_MARGIN) * (h + FILM_MARGIN) * SAMPLE_RECORD_BYTES
         return max(1, min(MAX_SAMPLES_PER_PASS, SAMPLE_BUFFER_BYTES // max(1, per_spp)))
 
@@ -236,7 +241,7 @@ class SceneUpload:
                 mesh_attr,
                 len(bsdf_rows), len(emitter_rows), em_tris, capacity_class(n_tris),
                 capacity_class(n_verts), capacity_class(len(scene.shapes)), self.max_leaf,
-                film.width, film.height, tuple(film.crop) if film.crop else None,
+                self.film_class(),
                 bool(film.sample_border), rf.type, getattr(rf, "radius", None),
                 getattr(rf, "stddev", None), self.cap,
                 # the kernels' static configuration (types compiled in, shaders, environment)

@@ -70,7 +70,8 @@ def traced():
     r = Renderer(scene)
     img = r.render(spp=SPP, seed=SEED)
     assert r.film.capacity >= SPP, "the test needs one forward pass"
-    fwd = r.film.color.to_numpy()[:SPP]
+    size = r.film.size  # the film's actual sample grid (its fields have the size class's)
+    fwd = r.film.color.to_numpy()[:SPP, :size["sh"], :size["sw"]]
     integ = scene.integrator
     dint = r._diff_integrator(MAX_DEPTH)
     assert dint.n >= SPP, "the test needs one replay pass"
@@ -85,7 +86,7 @@ ROUNDOFF = 1e-5  # relative: float32 round-off of the camera ray, not a differen
 
 def test_replay_radiance_equals_forward_to_round_off(traced):
     r, img, fwd, dint, integ, film_w, rec = traced
-    n = SPP * dint.sw * dint.sh
+    n = SPP * dint.film.size['sw'] * dint.film.size['sh']
     rep = rec.radiance.to_numpy()[:n].reshape(fwd.shape)
     assert fwd.max() > 0.0
     # The camera ray is computed by the forward kernel and by the replay kernel, compiled
@@ -101,7 +102,7 @@ def test_replay_radiance_equals_forward_to_round_off(traced):
 
 def test_roulette_and_long_paths_are_exercised(traced):
     r, img, fwd, dint, integ, film_w, rec = traced
-    n = SPP * dint.sw * dint.sh
+    n = SPP * dint.film.size['sw'] * dint.film.size['sh']
     bsdf = dint.bsdf.to_numpy()[:, :n]
     cont = dint.cont.to_numpy()[:, :n]
     # A vertex the path went on from (bsdf >= 0) whose continuation factor is 0 was killed by
@@ -121,11 +122,11 @@ def test_records_reproduce_the_forward_image(traced):
     tex = r.textures
     zero = np.zeros((tex.n_slots, 2, 3), np.float32)
     dint.jvp(tex.values, zero, SPP, SEED, depth_limit(MAX_DEPTH), integ, film_w)
-    primal = dint.img.to_numpy()
-    n = SPP * dint.sw * dint.sh
+    primal = dint.film.pixels(dint.img.to_numpy())
+    n = SPP * dint.film.size['sw'] * dint.film.size['sh']
     longer = np.flatnonzero(dint.cont.to_numpy()[dint.depth - 1, :n] > 0.0)
     ok = np.ones(img.shape[:2], bool)
-    gy, gx = np.divmod(longer % (dint.sw * dint.sh), dint.sw)
+    gy, gx = np.divmod(longer % (dint.film.size['sw'] * dint.film.size['sh']), dint.film.size['sw'])
     for y, x in zip(gy - dint.border, gx - dint.border):
         ok[max(0, y - dint.radius):y + dint.radius + 1, max(0, x - dint.radius):x + dint.radius + 1] = False
     assert ok.mean() > 0.8
@@ -136,7 +137,7 @@ def test_one_trace_records_both_replays(traced):
     r, img, fwd, dint, integ, film_w, rec = traced
     from diffrender.core.ad import GeoReplay
 
-    n = SPP * dint.sw * dint.sh
+    n = SPP * dint.film.size['sw'] * dint.film.size['sh']
     dint._trace(0, SPP, SEED, depth_limit(MAX_DEPTH), integ, film_w)
     alone = {k: getattr(dint, k).to_numpy()[:, :n] for k in RECORDS}
     geo = GeoReplay(r, dint)

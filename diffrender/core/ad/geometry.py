@@ -76,7 +76,7 @@ class GeoReplay:
         self.Dr = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
         self.T = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
         self.loss = ti.field(ti.f32, shape=(), needs_grad=True)
-        self.img = ti.field(ti.f32, shape=(dint.h, dint.w, 3), needs_dual=True)
+        self.img = ti.field(ti.f32, shape=(dint.ch, dint.cw, 3), needs_dual=True)
 
     def upload(self):
         g, r = self.r.geometry, self.r
@@ -172,7 +172,7 @@ class GeoReplay:
 
     @ti.kernel
     def camera_rays(self, n: ti.i32):
-        for i in range(n * self.d.sw * self.d.sh):
+        for i in range(self.d.film.samples(n)):
             c = self.camera.info[None]
             d = camera_direction(self.fpos[i], self.cam_K[None], c.distorted).normalized()
             near_t = c.near / d.z
@@ -188,7 +188,7 @@ class GeoReplay:
 
     @ti.kernel
     def bounce(self, k: ti.i32, n: ti.i32, forward: ti.template()):
-        for i in range(n * self.d.sw * self.d.sh):
+        for i in range(self.d.film.samples(n)):
             tri = self.rtri[k, i]
             Tk = self.T[k, i]
             c = ti.Vector([0.0, 0.0, 0.0])
@@ -313,7 +313,7 @@ class GeoReplay:
         """Interior gradients: (per merged vertex (n_verts, 3), camera (dR, do, dK (9,)),
         point-light positions (n_emitters, 3))."""
         dint = self.d
-        dint.film.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
+        dint.film.load_adjoint(d_image)
         dint.film.prepare(spp, seed, film_w)
         self.upload()
         gV = np.zeros((self.vpos.shape[0], 3))
@@ -343,7 +343,7 @@ class GeoReplay:
         dint = self.d
         dint.film.prepare(spp, seed, film_w)
         self.upload()
-        out = np.zeros((dint.h, dint.w, 3), np.float64)
+        out = np.zeros((dint.film.height, dint.film.width, 3), np.float64)
         fields = {"vpos": self.vpos, "lpos": self.lpos, "cam_R": self.cam_R, "cam_o": self.cam_o,
                   "cam_K": self.cam_K}
         todo = []
@@ -365,5 +365,5 @@ class GeoReplay:
                     self.camera_rays(n)
                     for k in range(self.depth):
                         self.bounce(k, n, True)
-                out += self.img.dual.to_numpy()
+                out += dint.film.pixels(self.img.dual.to_numpy())
         return out

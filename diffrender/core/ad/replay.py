@@ -62,9 +62,10 @@ class DiffIntegrator:
         self.integ = r.integrator
         film = r.sensor.film
         self.radius = border_size(filter_params(film.rfilter)["radius"])
-        self.w, self.h = r.film.width, r.film.height
+        # field extents: the film's size class (kernels read the actual size from self.film)
+        self.cw, self.ch = r.film.cw, r.film.ch
         self.border = self.radius if film.sample_border else 0
-        self.sw, self.sh = self.w + 2 * self.border, self.h + 2 * self.border
+        self.sw, self.sh = self.cw + 2 * self.border, self.ch + 2 * self.border
         self.depth = int(depth)  # number of path vertices replayed
         self.point_dim = int(r.textures.point_dim)  # recorded texture points (uv, or more)
         per_sample = self.depth * (80 + 4 * self.point_dim + (36 if r.bsdfs.needs_geo else 0)) + 64
@@ -98,12 +99,12 @@ class DiffIntegrator:
         # Differentiated state.
         self.T = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
         self.loss = ti.field(ti.f32, shape=(), needs_grad=True)
-        self.img = ti.field(ti.f32, shape=(self.h, self.w, 3), needs_dual=True)
+        self.img = ti.field(ti.f32, shape=(self.ch, self.cw, 3), needs_dual=True)
 
     def nbytes(self) -> int:
         D, N = self.depth, self.N
         return D * N * (self.point_dim + 1 + 3 + 1 + 1 + 3 + 1 + 2 + 1 + 3 + 1 + 1) * 4 \
-            + (D + 1) * N * 3 * 4 * 3 + self.h * self.w * 3 * 2 * 4 \
+            + (D + 1) * N * 3 * 4 * 3 + self.ch * self.cw * 3 * 2 * 4 \
             + (D * N * 9 * 4 if self.has_geo else 0) + self.film.nbytes()
 
     # --- replay: the recorder of the bounce loop (path.py) ------------------------------------
@@ -116,7 +117,7 @@ class DiffIntegrator:
               max_depth: ti.i32, rr_depth: ti.i32, hide_emitters: ti.i32, film_w: ti.i32):
         """Trace the forward render's paths (``path.trace_path``) with the recorder ``rec``
         (this object, or one that records more, e.g. the geometry replay)."""
-        for i in range(n * self.sw * self.sh):
+        for i in range(self.film.samples(n)):
             key, gx, gy, pos, fpos = self.film.position(i, first_sample, seed, film_w)
             rec.begin(i, pos, fpos)
             ray_o, ray_d, ray_t = self.camera.sample_ray(fpos, key)
@@ -203,7 +204,7 @@ class DiffIntegrator:
     def shade(self, k: ti.i32, n: ti.i32, forward: ti.template()):
         """Bounce k: emission + light sample contributions, and the next throughput."""
         r = ti.static(self.radius)
-        for i in range(n * self.sw * self.sh):
+        for i in range(self.film.samples(n)):
             Tk = self.T[k, i]
             c = ti.Vector([0.0, 0.0, 0.0])
             uv = self.uv[k, i]
@@ -247,7 +248,7 @@ class DiffIntegrator:
     def vjp(self, d_image: np.ndarray, spp: int, seed: int, max_depth: int, integ, film_w: int,
             progress=None):
         """Accumulate d(sum(d_image * I))/d(texture values) into the texture fields' grads."""
-        self.film.adj_img.from_numpy(np.ascontiguousarray(d_image, np.float32))
+        self.film.load_adjoint(d_image)
         self.film.prepare(spp, seed, film_w)
         tex = self.textures
         tex.values.grad.fill(0.0)
@@ -266,14 +267,14 @@ class DiffIntegrator:
     def jvp(self, param_field, seed_array, spp: int, seed: int, max_depth: int, integ, film_w: int):
         """The image tangent dI/d(param_field) . seed_array (numpy (H, W, 3))."""
         self.film.prepare(spp, seed, film_w)
-        out = np.zeros((self.h, self.w, 3), np.float64)
+        out = np.zeros((self.film.height, self.film.width, 3), np.float64)
         for first, n in self.film.passes(spp):
             self._trace(first, n, seed, max_depth, integ, film_w)
             self.img.fill(0.0)
             with ti.ad.FwdMode(loss=self.img, param=param_field, seed=seed_array):
                 for k in range(self.depth):
                     self.shade(k, n, True)
-            out += self.img.dual.to_numpy()
+            out += self.film.pixels(self.img.dual.to_numpy())
         return out.astype(np.float32)
 
 
