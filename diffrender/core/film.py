@@ -385,6 +385,10 @@ class FilmAdjoint(FilmSize):
             yield done, n
             done += n
 
+    def count(self, n) -> int:
+        """The number of samples of a pass of ``n`` per pixel (host side)."""
+        return int(n) * self.size["sw"] * self.size["sh"]
+
     @ti.func
     def samples(self, n):
         """The number of samples of a pass of ``n`` per pixel (indices ``0 .. samples(n) - 1``)."""

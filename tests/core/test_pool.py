@@ -76,14 +76,33 @@ def test_a_second_renderer_reuses_the_first_ones_objects_and_renders_identically
     np.testing.assert_array_equal(img2, img3)
 
 
-def test_another_film_size_gets_its_own_set():
+def test_films_of_one_size_class_share_a_set():
+    """Fields have the film's size class (``film.film_class``), the kernels read the actual
+    size: a 10x10 film re-uses a dropped 12x12 film's set, and each renders what a fresh set
+    renders, bit for bit."""
     r1 = Renderer(box_scene(res=12))
     integ = r1.integrator
     del r1
     gc.collect()
     r2 = Renderer(box_scene(res=10))
+    assert r2.integrator is integ
+    small = r2.render(seed=1)
+    assert small.shape == (10, 10, 3)
+    fresh_small = Renderer(box_scene(res=10))  # r2 is alive: a set of its own
+    assert fresh_small.integrator is not integ
+    np.testing.assert_array_equal(fresh_small.render(seed=1), small)
+    big = Renderer(box_scene(res=12))
+    np.testing.assert_array_equal(big.render(seed=1), Renderer(box_scene(res=12)).render(seed=1))
+
+
+def test_another_film_size_class_gets_its_own_set():
+    r1 = Renderer(box_scene(res=12))
+    integ = r1.integrator
+    del r1
+    gc.collect()
+    r2 = Renderer(box_scene(res=40))  # above 32: another size class
     assert r2.integrator is not integ
-    assert r2.render(seed=1).shape == (10, 10, 3)
+    assert r2.render(seed=1).shape == (40, 40, 3)
 
 
 def test_a_set_that_failed_while_being_recycled_is_dropped():

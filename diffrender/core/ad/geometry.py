@@ -171,8 +171,8 @@ class GeoReplay:
     # --- differentiated kernels -----------------------------------------------------------
 
     @ti.kernel
-    def camera_rays(self, n: ti.i32):
-        for i in range(self.d.film.samples(n)):
+    def camera_rays(self, count: ti.i32):
+        for i in range(count):
             c = self.camera.info[None]
             d = camera_direction(self.fpos[i], self.cam_K[None], c.distorted).normalized()
             near_t = c.near / d.z
@@ -187,8 +187,10 @@ class GeoReplay:
         return self.vpos[vi[0]], self.vpos[vi[1]], self.vpos[vi[2]]
 
     @ti.kernel
-    def bounce(self, k: ti.i32, n: ti.i32, forward: ti.template()):
-        for i in range(self.d.film.samples(n)):
+    def bounce(self, k: ti.i32, count: ti.i32, forward: ti.template()):
+        """Bounce k of the ``count`` samples of a pass (a kernel argument: a differentiated
+        kernel holds nothing but its loop)."""
+        for i in range(count):
             tri = self.rtri[k, i]
             Tk = self.T[k, i]
             c = ti.Vector([0.0, 0.0, 0.0])
@@ -327,9 +329,9 @@ class GeoReplay:
             for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_K, self.O, self.Dr, self.T):
                 f.grad.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
-                self.camera_rays(n)
+                self.camera_rays(dint.film.count(n))
                 for k in range(self.depth):
-                    self.bounce(k, n, False)
+                    self.bounce(k, dint.film.count(n), False)
             gV += self.vpos.grad.to_numpy()
             gL += self.lpos.grad.to_numpy()
             gR += self.cam_R.grad.to_numpy()
@@ -362,8 +364,8 @@ class GeoReplay:
             for field, sd in todo:
                 self.img.fill(0.0)
                 with ti.ad.FwdMode(loss=self.img, param=field, seed=sd.ravel()):
-                    self.camera_rays(n)
+                    self.camera_rays(dint.film.count(n))
                     for k in range(self.depth):
-                        self.bounce(k, n, True)
+                        self.bounce(k, dint.film.count(n), True)
                 out += dint.film.pixels(self.img.dual.to_numpy())
         return out

@@ -201,10 +201,12 @@ class DiffIntegrator:
             self.cont[k, i] = factor
 
     @ti.kernel
-    def shade(self, k: ti.i32, n: ti.i32, forward: ti.template()):
-        """Bounce k: emission + light sample contributions, and the next throughput."""
+    def shade(self, k: ti.i32, count: ti.i32, forward: ti.template()):
+        """Bounce k: emission + light sample contributions, and the next throughput, for the
+        ``count`` samples of a pass (a kernel argument: a differentiated kernel holds nothing
+        but its loop)."""
         r = ti.static(self.radius)
-        for i in range(self.film.samples(n)):
+        for i in range(count):
             Tk = self.T[k, i]
             c = ti.Vector([0.0, 0.0, 0.0])
             uv = self.uv[k, i]
@@ -260,7 +262,7 @@ class DiffIntegrator:
             self.T.grad.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
                 for k in range(self.depth):
-                    self.shade(k, n, False)
+                    self.shade(k, self.film.count(n), False)
             if progress is not None:
                 progress(first + n, spp)
 
@@ -273,7 +275,7 @@ class DiffIntegrator:
             self.img.fill(0.0)
             with ti.ad.FwdMode(loss=self.img, param=param_field, seed=seed_array):
                 for k in range(self.depth):
-                    self.shade(k, n, True)
+                    self.shade(k, self.film.count(n), True)
             out += self.film.pixels(self.img.dual.to_numpy())
         return out.astype(np.float32)
 
