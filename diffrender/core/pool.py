@@ -4,7 +4,7 @@ Taichi compiles a kernel for the fields (and the Python constants) it touches, a
 are methods of the component objects. A Renderer therefore takes its component objects from the
 pool: when a Renderer is garbage collected its objects (with their fields and compiled kernels)
 go back to the pool, and the next Renderer whose scene has the same *key* (field sizes: size
-classes of the geometry, counts of texture slots, BSDFs, emitters; the film's size and filter;
+classes of the geometry, counts of texture slots, BSDFs, emitters; the film's size class and filter;
 the kernels' static configuration) re-runs their constructors in place, with
 ``engine.recycle_fields`` handing back the same fields. Nothing is recompiled.
 
