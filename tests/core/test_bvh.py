@@ -16,6 +16,20 @@ def random_triangles(n, seed=0, size=0.3):
     return v.reshape(-1, 3), np.arange(3 * n, dtype=np.int32).reshape(-1, 3)
 
 
+#: Closest-hit distances of the BVH traversal against the brute-force loop: the same triangle,
+#: the same distance up to float32 rounding of the intersection. The two are compiled apart (the
+#: traversal tests packets of triangles in SIMD lanes); on AMD EPYC (AVX-512) LLVM contracts
+#: their multiply-adds differently: measured 3.4e-5 relative, 1.0e-4 for grazing rays.
+T_RTOL = 5e-4
+
+
+def assert_same_hits(t_h, tri_h, t_b, tri_b):
+    np.testing.assert_array_equal(tri_h, tri_b)
+    hit = tri_b >= 0
+    np.testing.assert_array_equal(t_h[~hit], t_b[~hit])  # misses: the same "no hit" distance
+    np.testing.assert_allclose(t_h[hit], t_b[hit], rtol=T_RTOL)
+
+
 def test_build_invariants():
     v, f = random_triangles(3000, seed=1, size=0.05)
     tri = v[f].astype(np.float32)
@@ -36,8 +50,7 @@ def test_closest_hit_matches_brute_force():
     t_b, tri_b = geo.closest_hit(o, d, brute_force=True)
     t_h, tri_h = geo.closest_hit(o, d)
     assert (tri_b >= 0).sum() > n // 4  # many rays hit something
-    np.testing.assert_array_equal(tri_h, tri_b)
-    np.testing.assert_array_equal(t_h, t_b)
+    assert_same_hits(t_h, tri_h, t_b, tri_b)
     # And against an independent float64 numpy Möller–Trumbore (t within float32 accuracy).
     tri = v[f]
     hit = tri_b >= 0
@@ -135,8 +148,7 @@ def test_sbvh_geometry_duplicates_match_brute_force():
     t_h, tri_h = geo.closest_hit(o, d)
     assert (tri_b >= 0).sum() > n // 2
     assert tri_h.max() < 100  # original ids, not slots
-    np.testing.assert_array_equal(tri_h, tri_b)
-    np.testing.assert_array_equal(t_h, t_b)
+    assert_same_hits(t_h, tri_h, t_b, tri_b)
     tmax = rng.uniform(0.1, 3.0, n)
     expect = (tri_b >= 0) & (t_b < tmax)
     np.testing.assert_array_equal(geo.occluded_np(o, d, tmax), expect)
@@ -176,8 +188,7 @@ def test_sah_search_cornell_box():
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     t_b, tri_b = geo.closest_hit(o, d, brute_force=True)
     t_h, tri_h = geo.closest_hit(o, d)
-    np.testing.assert_array_equal(tri_h, tri_b)
-    np.testing.assert_array_equal(t_h, t_b)
+    assert_same_hits(t_h, tri_h, t_b, tri_b)
 
 
 def _wide_invariants(b, w, width, leaf_width):
@@ -256,8 +267,7 @@ def test_deep_tree_traversal_matches_brute_force():
     t_b, tri_b = geo.closest_hit(o, d, brute_force=True)
     t_h, tri_h = geo.closest_hit(o, d)
     assert (tri_b >= 0).sum() > 500
-    np.testing.assert_array_equal(tri_h, tri_b)
-    np.testing.assert_array_equal(t_h, t_b)
+    assert_same_hits(t_h, tri_h, t_b, tri_b)
 
 
 def _tree_invariants(b, tri, max_leaf):
@@ -322,5 +332,4 @@ def test_hlbvh_geometry_matches_brute_force(monkeypatch):
     t_b, tri_b = geo.closest_hit(o, d, brute_force=True)
     t_h, tri_h = geo.closest_hit(o, d)
     assert (tri_b >= 0).sum() > 1000
-    np.testing.assert_array_equal(tri_h, tri_b)
-    np.testing.assert_array_equal(t_h, t_b)
+    assert_same_hits(t_h, tri_h, t_b, tri_b)

@@ -52,9 +52,9 @@ def test_replay_weight_sums_equal_the_film_s(rfilter, border):
     adj = np.ones((9, 11, 3), np.float32)
     for seed in (4, 9):
         r.render(spp=SPP, seed=seed)
-        film_w = r.film.wsum.to_numpy()
+        film_w = r.film.pixels(r.film.wsum.to_numpy())
         r.vjp(adj, ["wallmat.reflectance"], spp=SPP, seed=seed, spp_per_pass=2)
-        w = r._diff.film.wsum.to_numpy()
+        w = r._diff.film.pixels(r._diff.film.wsum.to_numpy())
         assert r._diff.n == 2  # two passes: 2 + 1 samples per pixel
         assert film_w.min() > 0.5
         np.testing.assert_allclose(w, film_w, rtol=2e-6)
@@ -63,14 +63,14 @@ def test_replay_weight_sums_equal_the_film_s(rfilter, border):
 def test_weight_sums_are_cached_per_seed(setup):
     scene, r, adj = setup
     r.vjp(adj, ["wallmat.reflectance"], spp=SPP, seed=21)
-    a = r._diff.film.wsum.to_numpy()
+    a = r._diff.film.pixels(r._diff.film.wsum.to_numpy())
     assert r._diff.film._wsum_key[0] == (SPP, 21, 11)
     r.vjp(adj, ["wallmat.reflectance"], spp=SPP, seed=22)
-    b = r._diff.film.wsum.to_numpy()
+    b = r._diff.film.pixels(r._diff.film.wsum.to_numpy())
     assert r._diff.film._wsum_key[0] == (SPP, 22, 11)
     assert not np.allclose(a, b)  # other positions, other sums
     r.render(spp=SPP, seed=22)
-    np.testing.assert_allclose(b, r.film.wsum.to_numpy(), rtol=2e-6)
+    np.testing.assert_allclose(b, r.film.pixels(r.film.wsum.to_numpy()), rtol=2e-6)
 
 
 def test_only_requested_slots_are_differentiated_and_the_answer_is_the_same(setup):
