@@ -29,11 +29,12 @@ Layout of the result (children of a node are adjacent, so only the first child i
 - ``count``: (n_nodes,) int32, 0 for an internal node, else the number of triangles;
 - ``order``: (n_tris,) int64, the triangle permutation (leaf ranges index the permuted arrays).
 """
-from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..engine import ensure_init, ti
 
 #: Above this many triangles :func:`build_bvh` builds with :func:`build_hlbvh`.
 HLBVH_MIN_TRIS = 1 << 17
@@ -43,6 +44,7 @@ HLBVH_CLUSTER_SIZE = 16
 HLBVH_SWEEP_MAX = 64
 #: Sweeps over at most this many primitives try one axis (largest centroid extent), not three.
 HLBVH_SWEEP_ONE_AXIS = 16
+_BIG = 3.0e38  # "infinity" of the kernels' float32 boxes
 SWEEP_CHUNK = 1 << 16  # padded entries (positions x nodes) per sweep call
 MORTON_BITS = 21  # bits per axis of the Morton codes
 MORTON_CELLS = 1 << MORTON_BITS
@@ -336,7 +338,8 @@ def morton_codes(c: np.ndarray) -> np.ndarray:
 
 
 def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
-                cluster_size: int | None = None, traversal_cost: float = 1.0, **sah) -> BVH:
+                cluster_size: int | None = None, traversal_cost: float = 1.0,
+                bottom: str = "taichi", **sah) -> BVH:
     """BVH of many primitives given by their boxes (float32 (N, 3) each), for large scenes.
 
     The primitives are sorted along a Morton curve and cut into clusters (runs of equal code
@@ -405,15 +408,15 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     cap = m_top + 2 * n  # every entry below n_nodes is written (untouched pages stay free)
     lo = np.empty((cap, 3), np.float32)
     hi = np.empty((cap, 3), np.float32)
-    first = np.empty(cap, np.int64)
-    count = np.empty(cap, np.int64)
+    first = np.empty(cap, np.int32)
+    count = np.empty(cap, np.int32)
     lo[:m_top], hi[:m_top] = top.lo, top.hi
     first[:m_top] = top.first
     count[:m_top] = 0
     # ``cur[slot]``: the primitive (its slot before the sweeps) now there; ranges of more
     # than HLBVH_SWEEP_MAX split at their highest differing code bit (inside one cluster,
     # where the codes are sorted), smaller ones by an exact SAH sweep, which permutes ``cur``.
-    cur = np.arange(n)
+    cur = np.arange(n, dtype=np.int32)
     # boxes (lower x y z, upper x y z) and centroids by primitive, axis first, and a sentinel
     box_x = np.empty((6, n + 1), np.float32)
     box_x[:3, :n], box_x[3:, :n] = plo.T, phi.T
@@ -423,6 +426,46 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     c_x[:, n] = np.inf
     node = np.flatnonzero(start)
     s, e = n_start[node], n_end[node]
+    if bottom == "numpy":
+        n_nodes, alive_tail = _bottom_numpy(node, s, e, codes, cur, plo, phi, box_x, c_x, lo, hi,
+                                            first, count, m_top, max_leaf, traversal_cost)
+    else:
+        n_nodes, alive_tail = _bottom_taichi(node, s, e, codes, cur, box_x, c_x, lo, hi, first,
+                                             count, m_top, max_leaf, traversal_cost)
+    # Renumber without the dropped top nodes (children stay adjacent and after parents).
+    alive = np.ones(n_nodes, bool)
+    alive[:m_top] = keep
+    if alive_tail is not None:
+        alive[m_top:] = alive_tail
+    new_id = np.cumsum(alive) - 1
+    idx = np.flatnonzero(alive)  # entries not used are not even initialised
+    first, count = first[idx], count[idx]
+    inner = count == 0
+    first = np.where(inner, new_id[np.where(inner, first, 0)], first)
+    return BVH(lo=lo[idx], hi=hi[idx], first=first.astype(np.int32, copy=False),
+               count=count.astype(np.int32, copy=False),
+               order=perm[cur])
+
+
+def _morton_split(codes, s, e):
+    """Split positions of the ranges ``s .. e`` (more than HLBVH_SWEEP_MAX primitives, inside
+    one cluster: codes sorted) at their highest differing code bit (the middle when all codes
+    are equal)."""
+    x = codes[s] ^ codes[e - 1]
+    same = x == 0
+    _, ex = np.frexp(np.where(same, 1, x).astype(np.float64))
+    bit = (ex - 1).astype(np.uint64)
+    t = ((codes[s] >> bit) | np.uint64(1)) << bit
+    return np.where(same, (s + e) // 2, _search_ranges(codes, s, e, t))
+
+
+def _bottom_numpy(node, s, e, codes, cur, plo, phi, box_x, c_x, lo, hi, first, count, m_top,
+                  max_leaf, traversal_cost):
+    """:func:`build_hlbvh`'s bottom in numpy, level by level over all ranges (the reference
+    for :func:`_bottom_taichi`): Morton splits of the ranges of more than HLBVH_SWEEP_MAX
+    primitives, exact SAH sweeps (:func:`_sweep_small`) below. Writes the nodes from index
+    ``m_top`` on; returns (number of nodes, None: all of them used)."""
+    n_nodes = m_top
     n_nodes = m_top
     levels = []  # (parents, first child) per level, for the bottom-up boxes
     leaves_node, leaves_s, leaves_e = [], [], []
@@ -489,15 +532,213 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     for parents, kids in reversed(levels):
         lo[parents] = np.minimum(lo[kids], lo[kids + 1])
         hi[parents] = np.maximum(hi[kids], hi[kids + 1])
-    # Renumber without the dropped top nodes (children stay adjacent and after parents).
-    alive = np.ones(n_nodes, bool)
-    alive[:m_top] = keep
-    new_id = np.cumsum(alive) - 1
-    inner = count[:n_nodes] == 0
-    first = np.where(inner, new_id[np.where(inner, first[:n_nodes], 0)], first[:n_nodes])
-    return BVH(lo=lo[:n_nodes][alive], hi=hi[:n_nodes][alive],
-               first=first[alive].astype(np.int32), count=count[:n_nodes][alive].astype(np.int32),
-               order=perm[cur])
+    return n_nodes, None
+
+
+def _bottom_taichi(node, s, e, codes, cur, box_x, c_x, lo, hi, first, count, m_top, max_leaf,
+                   traversal_cost):
+    """:func:`build_hlbvh`'s bottom: the ranges of more than HLBVH_SWEEP_MAX primitives split
+    at their highest differing code bit (numpy, level by level), then every range of at most
+    HLBVH_SWEEP_MAX built by one thread of :func:`_sweep_subtrees` (the exact SAH sweeps of
+    :func:`_sweep_small`, depth first, in a block of ``2 m - 2`` node entries reserved for a
+    range of ``m`` primitives). Returns (number of node entries, which of those from
+    ``m_top`` on are used)."""
+    n_nodes = m_top
+    levels, roots, r_s, r_e = [], [], [], []
+    while node.size:
+        big = (e - s) > HLBVH_SWEEP_MAX
+        roots.append(node[~big])
+        r_s.append(s[~big])
+        r_e.append(e[~big])
+        node, s, e = node[big], s[big], e[big]
+        if not node.size:
+            break
+        split = _morton_split(codes, s, e)
+        kids = n_nodes + 2 * np.arange(node.size)
+        first[node] = kids
+        count[node] = 0
+        levels.append((node, kids))
+        n_nodes += 2 * node.size
+        node = np.concatenate([kids, kids + 1])
+        s, e = np.concatenate([s, split]), np.concatenate([split, e])
+    roots = np.concatenate(roots).astype(np.int32)
+    r_s = np.concatenate(r_s).astype(np.int32)
+    r_e = np.concatenate(r_e).astype(np.int32)
+    block = 2 * (r_e - r_s) - 2
+    base = (n_nodes + np.cumsum(block) - block).astype(np.int32)
+    used = np.zeros(roots.size, np.int32)
+    n = cur.size
+    ensure_init()
+    scratch = np.empty((6, n), np.int32)  # per slot: sort buffers, areas, the DFS stacks
+    _sweep_subtrees(roots, r_s, r_e, base, box_x, c_x, cur, scratch, first, count, lo, hi,
+                    used, int(max_leaf), float(traversal_cost), HLBVH_SWEEP_ONE_AXIS)
+    for parents, kids in reversed(levels):
+        lo[parents] = np.minimum(lo[kids], lo[kids + 1])
+        hi[parents] = np.maximum(hi[kids], hi[kids + 1])
+    end = n_nodes + int(block.sum())
+    alive = np.zeros(end - m_top, bool)
+    alive[:n_nodes - m_top] = True
+    alive[_ranges(base.astype(np.int64) - m_top, used.astype(np.int64))] = True
+    return end, alive
+
+
+@ti.func
+def _box_area(lo, hi):
+    d = hi - lo
+    return 2.0 * (d[0] * (d[1] + d[2]) + d[1] * d[2])
+
+
+@ti.func
+def _prim_box(box: ti.template(), p):
+    return (ti.Vector([box[0, p], box[1, p], box[2, p]]),
+            ti.Vector([box[3, p], box[4, p], box[5, p]]))
+
+
+@ti.kernel
+def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    r_s: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    r_e: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    base: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    box: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    cen: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    cur: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    scratch: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                    first: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    count: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    lo: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    hi: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    used: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    max_leaf: ti.i32, traversal_cost: ti.f32, one_axis: ti.i32):
+    """One thread per range ``r_s[r] .. r_e[r]`` of slots (at most HLBVH_SWEEP_MAX
+    primitives), node ``roots[r]``: the subtree by exact SAH sweeps, depth first, its nodes
+    allocated in pairs from ``base[r]`` (``used[r]``: how many). ``box`` (6, N: lower x y z,
+    upper x y z) and ``cen`` (3, N: lower + upper) by primitive; ``cur`` maps a slot to its
+    primitive and is permuted by the sweeps. ``scratch`` rows, indexed by slot inside the
+    range (each thread owns its range): 0 a sort buffer, 1 the best axis's order, 2 the
+    suffix areas (float32 bits), 3-5 the DFS stack (node, start, end)."""
+    for r in range(roots.shape[0]):
+        s0 = r_s[r]
+        nxt = base[r]
+        scratch[3, s0] = roots[r]
+        scratch[4, s0] = s0
+        scratch[5, s0] = r_e[r]
+        sp = 1
+        while sp > 0:
+            sp -= 1
+            nd = scratch[3, s0 + sp]
+            a = scratch[4, s0 + sp]
+            b = scratch[5, s0 + sp]
+            m = b - a
+            leaf = m <= 1
+            split = a + 1
+            if m == 2:  # the one split against the leaf
+                l0, h0 = _prim_box(box, cur[a])
+                l1, h1 = _prim_box(box, cur[a + 1])
+                both = _box_area(ti.min(l0, l1), ti.max(h0, h1))
+                apart = _box_area(l0, h0) + _box_area(l1, h1)
+                cost = traversal_cost + apart / (both if both > 0.0 else 1.0)
+                if max_leaf >= 2 and cost >= 2.0:
+                    leaf = True
+            elif m > 2:
+                ax0, ax1 = 0, 2
+                if m <= one_axis:  # the axis of the largest centroid extent
+                    cl = ti.Vector([_BIG, _BIG, _BIG])
+                    ch = -cl
+                    for i in range(a, b):
+                        c = ti.Vector([cen[0, cur[i]], cen[1, cur[i]], cen[2, cur[i]]])
+                        cl = ti.min(cl, c)
+                        ch = ti.max(ch, c)
+                    ext = ch - cl
+                    ax0 = 0
+                    if ext[1] > ext[ax0]:
+                        ax0 = 1
+                    if ext[2] > ext[ax0]:
+                        ax0 = 2
+                    ax1 = ax0
+                best = ti.f32(_BIG)
+                best_k = 0
+                area = ti.f32(0.0)
+                for ax in range(ax0, ax1 + 1):
+                    for i in range(a, b):  # stable insertion sort by centroid
+                        p = cur[i]
+                        key = cen[ax, p]
+                        j = i - 1
+                        while j >= a:
+                            if cen[ax, scratch[0, j]] <= key:
+                                break
+                            scratch[0, j + 1] = scratch[0, j]
+                            j -= 1
+                        scratch[0, j + 1] = p
+                    bl = ti.Vector([_BIG, _BIG, _BIG])
+                    bh = -bl
+                    for q in range(b - 1 - a):  # suffix boxes' areas
+                        i = b - 1 - q
+                        pl, ph = _prim_box(box, scratch[0, i])
+                        bl = ti.min(bl, pl)
+                        bh = ti.max(bh, ph)
+                        scratch[2, i] = ti.bit_cast(ti.f32(_box_area(bl, bh)), ti.i32)
+                    bl = ti.Vector([_BIG, _BIG, _BIG])
+                    bh = -bl
+                    axis_best = ti.f32(_BIG)
+                    axis_k = 0
+                    for i in range(a, b - 1):  # prefix boxes, the cost of every split
+                        pl, ph = _prim_box(box, scratch[0, i])
+                        bl = ti.min(bl, pl)
+                        bh = ti.max(bh, ph)
+                        c = (_box_area(bl, bh) * ti.f32(i - a + 1)
+                             + ti.bit_cast(scratch[2, i + 1], ti.f32) * ti.f32(b - 1 - i))
+                        if c < axis_best:
+                            axis_best = c
+                            axis_k = i - a
+                    pl, ph = _prim_box(box, scratch[0, b - 1])
+                    area = _box_area(ti.min(bl, pl), ti.max(bh, ph))
+                    if axis_best < best or ax == ax0:
+                        best = axis_best
+                        best_k = axis_k
+                        for i in range(a, b):
+                            scratch[1, i] = scratch[0, i]
+                cost = traversal_cost + best / (area if area > 0.0 else 1.0)
+                if m <= max_leaf and cost >= ti.f32(m):
+                    leaf = True
+                else:
+                    for i in range(a, b):
+                        cur[i] = scratch[1, i]
+                    split = a + best_k + 1
+            if leaf:
+                first[nd] = a
+                count[nd] = m
+                bl = ti.Vector([_BIG, _BIG, _BIG])
+                bh = -bl
+                for i in range(a, b):
+                    pl, ph = _prim_box(box, cur[i])
+                    bl = ti.min(bl, pl)
+                    bh = ti.max(bh, ph)
+                for k in ti.static(range(3)):
+                    lo[nd, k] = bl[k]
+                    hi[nd, k] = bh[k]
+            else:
+                kl = nxt
+                nxt += 2
+                first[nd] = kl
+                count[nd] = 0
+                scratch[3, s0 + sp] = kl + 1  # right pushed first: the left is built first
+                scratch[4, s0 + sp] = split
+                scratch[5, s0 + sp] = b
+                scratch[3, s0 + sp + 1] = kl
+                scratch[4, s0 + sp + 1] = a
+                scratch[5, s0 + sp + 1] = split
+                sp += 2
+        used[r] = nxt - base[r]
+        # Boxes of the internal nodes, children (allocated after their parent) first.
+        for q in range(nxt - base[r] + 1):
+            i = roots[r]
+            if q < nxt - base[r]:
+                i = nxt - 1 - q
+            if count[i] == 0:
+                c = first[i]
+                for k in ti.static(range(3)):
+                    lo[i, k] = ti.min(lo[c, k], lo[c + 1, k])
+                    hi[i, k] = ti.max(hi[c, k], hi[c + 1, k])
 
 
 def _top_levels(top: BVH):
