@@ -1184,6 +1184,9 @@ def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: i
 
 # --- wide trees for traversal --------------------------------------------------------------------
 
+#: Binary trees of at least this many nodes are collapsed by :func:`_collapse_wide_taichi`
+#: (below, the numpy collapse: small scenes do not compile the kernel).
+COLLAPSE_KERNEL_MIN_NODES = 1 << 15
 #: The eight ray octants: bit k set when the direction's component k is negative.
 OCTANT_SIGNS = np.array([[(o >> k) & 1 for k in range(3)] for o in range(8)], bool)
 
@@ -1213,7 +1216,8 @@ class WideBVH:
         return int(self.child.shape[0])
 
 
-def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 32) -> WideBVH:
+def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 32,
+                  kernel: bool | None = None) -> WideBVH:
     """Collapse a binary BVH into a :class:`WideBVH`: each wide node starts from a binary
     node's two children and repeatedly opens its largest-area internal child until it has
     ``width`` children (or only leaves). The result's root is node 0; a tree whose root is a
@@ -1223,9 +1227,15 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     of their centres' largest separation; for a ray octant the child on the near side of that
     axis comes first, and a wide node's children are ordered by these choices from the top of
     its binary subtree down (each child's path of first/second choices, read as a binary
-    number). Vectorised over all wide nodes of a level of the tree."""
+    number). Vectorised over all wide nodes of a level of the tree; trees of at least
+    :data:`COLLAPSE_KERNEL_MIN_NODES` binary nodes (or ``kernel=True``) are collapsed by
+    :func:`_collapse_wide_taichi`, the same walk in one Taichi kernel."""
     if not 2 <= width <= 8:
         raise ValueError(f"width must be in [2, 8], got {width}")
+    if kernel is None:
+        kernel = b.n_nodes >= COLLAPSE_KERNEL_MIN_NODES
+    if kernel and b.order.size and b.count[0] == 0:
+        return _collapse_wide_taichi(b, width, leaf_width, leaf_span)
     lo64 = b.lo.astype(np.float64)
     hi64 = b.hi.astype(np.float64)
     area = _area(lo64, hi64)
@@ -1343,3 +1353,150 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     order = (perm << (3 * np.arange(width, dtype=np.int32))).sum(axis=2, dtype=np.int64)
     return WideBVH(lo=lo, hi=hi, child=child, order=order,
                    packet_slots=slots.reshape(-1, leaf_width))
+
+
+def _collapse_wide_taichi(b: BVH, width: int, leaf_width: int, leaf_span: int) -> WideBVH:
+    """:func:`collapse_wide` of a tree whose root is internal, by :func:`_collapse_kernel`:
+    the wide nodes in breadth-first order (the numpy version's level order, row-major), each
+    opening its largest-area internal child (float32 areas) until it has ``width`` children,
+    the leaves' packets in the same order. Per binary node, numpy prepares the area (-1 for a
+    leaf) and, for an internal node, which child a ray of each octant meets second (one bit
+    per octant): the choice of the numpy version, from the float64 centres."""
+    internal = b.count == 0
+    cnt = b.count.astype(np.int64)
+    n_p = -(-cnt // leaf_width)
+    if n_p.max() >= leaf_span:
+        raise ValueError(f"a leaf of {int(cnt.max())} triangles needs {int(n_p.max())} packets "
+                         f"(at most {leaf_span - 1})")
+    area = np.where(internal, _area(b.lo.astype(np.float64), b.hi.astype(np.float64)),
+                    -1.0).astype(np.float32)
+    inner = np.flatnonzero(internal)
+    a = b.first[inner].astype(np.int64)
+    centre_a = b.lo[a].astype(np.float64) + b.hi[a]  # twice the centres: the same signs
+    sep = (b.lo[a + 1].astype(np.float64) + b.hi[a + 1]) - centre_a
+    axis = np.argmax(np.abs(sep), axis=1)
+    a_low = sep[np.arange(inner.size), axis] >= 0
+    neg = OCTANT_SIGNS[:, axis].T  # (n, 8): the octant's sign on that axis
+    second = np.zeros(b.n_nodes, np.int32)  # bit o: child a is met second in octant o
+    second[inner] = ((a_low[:, None] == neg).astype(np.int32)
+                     << np.arange(8, dtype=np.int32)).sum(axis=1)
+    cap = inner.size
+    n_packets = int(n_p.sum())
+    lo = np.empty((cap, width, 3), np.float32)
+    hi = np.empty((cap, width, 3), np.float32)
+    child = np.empty((cap, width), np.int32)
+    order = np.empty((cap, 8), np.int32)
+    queue = np.empty(cap, np.int32)
+    slots = np.empty((n_packets, leaf_width), np.int32)
+    sizes = np.zeros(2, np.int32)
+    ensure_init()
+    _collapse_kernel(b.first, b.count, b.lo, b.hi, area, second, lo, hi, child, order, queue,
+                     slots, sizes, width, leaf_width, leaf_span)
+    m = int(sizes[0])
+    return WideBVH(lo=lo[:m], hi=hi[:m], child=child[:m], order=order[:m],
+                   packet_slots=slots[:int(sizes[1])])
+
+
+@ti.kernel
+def _collapse_kernel(first: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     count: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     blo: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                     bhi: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                     area: ti.types.ndarray(dtype=ti.f32, ndim=1),
+                     second: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     lo: ti.types.ndarray(dtype=ti.f32, ndim=3),
+                     hi: ti.types.ndarray(dtype=ti.f32, ndim=3),
+                     child: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                     order: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                     queue: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     slots: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                     sizes: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     width: ti.i32, leaf_width: ti.i32, leaf_span: ti.i32):
+    """:func:`_collapse_wide_taichi`'s walk, one thread (the wide nodes are numbered in the
+    order they are met). ``sizes`` receives (wide nodes, packets)."""
+    bits = width - 1
+    unused_key = 1 << bits
+    queue[0] = 0
+    n_wide = 1
+    n_pk = 0
+    w = 0
+    while w < n_wide:
+        kids = ti.Vector([-1] * 8, ti.i32)
+        depth = ti.Vector([0] * 8, ti.i32)
+        keys = ti.Matrix([[unused_key] * 8 for _ in range(8)], ti.i32)  # (position, octant)
+        kids[0] = queue[w]
+        n_kids = 1
+        j = 0
+        for _ in range(width - 1):  # open position j's node: a replaces it, a + 1 is added
+            node = kids[j]
+            if node < 0 or area[node] < 0.0:
+                break
+            a = first[node]
+            d = depth[j]
+            shift = bits - 1 - d
+            sec = second[node]
+            for o in ti.static(range(8)):
+                base = keys[j, o]
+                if base == unused_key:
+                    base = 0
+                bit = (sec >> o) & 1
+                keys[j, o] = base | (bit << shift)
+                keys[n_kids, o] = base | ((1 - bit) << shift)
+            kids[j] = a
+            kids[n_kids] = a + 1
+            depth[j] = d + 1
+            depth[n_kids] = d + 1
+            n_kids += 1
+            best = ti.f32(-1.0)  # the next one to open: the largest internal child
+            j = 0
+            for p in range(n_kids):
+                ap = area[kids[p]]
+                if ap > best:
+                    best = ap
+                    j = p
+            if best < 0.0:  # leaves only
+                break
+        for p in range(width):
+            c = kids[p]
+            word = 0
+            if c < 0:
+                for k in ti.static(range(3)):
+                    lo[w, p, k] = 1e30
+                    hi[w, p, k] = -1e30
+            else:
+                for k in ti.static(range(3)):
+                    lo[w, p, k] = blo[c, k]
+                    hi[w, p, k] = bhi[c, k]
+                if count[c] == 0:
+                    queue[n_wide] = c
+                    word = n_wide
+                    n_wide += 1
+                else:
+                    m = count[c]
+                    n_p = (m + leaf_width - 1) // leaf_width
+                    for q in range(n_p):
+                        for lane in range(leaf_width):
+                            slots[n_pk + q, lane] = first[c] + ti.min(q * leaf_width + lane, m - 1)
+                    word = -(n_pk * leaf_span + n_p) - 1
+                    n_pk += n_p
+            child[w, p] = word
+        for o in ti.static(range(8)):  # positions by (key, position): 3 bits each
+            srt = ti.Vector([0] * 8, ti.i32)
+            for p in range(8):
+                v = (keys[p, o] << 3) | p
+                if p >= width:
+                    v = ((unused_key + 1) << 3) | p
+                q = p - 1
+                while q >= 0:
+                    if srt[q] <= v:
+                        break
+                    srt[q + 1] = srt[q]
+                    q -= 1
+                srt[q + 1] = v
+            word = 0
+            for p in range(width):
+                word |= (srt[p] & 7) << (3 * p)
+            order[w, o] = word
+        w += 1
+    sizes[0] = n_wide
+    sizes[1] = n_pk

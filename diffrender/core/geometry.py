@@ -175,6 +175,7 @@ def uv_tangents(v0, v1, v2, uv0=None, uv1=None, uv2=None):
 def _grow(lo, hi):
     """Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
     rounding can put hit points a hair outside boxes built from the vertices."""
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     return ((lo - (np.abs(lo) * 4e-7 + 1e-30)).astype(np.float32),
             (hi + (np.abs(hi) * 4e-7 + 1e-30)).astype(np.float32))
 
