@@ -1435,7 +1435,7 @@ def _collapse_kernel(first: ti.types.ndarray(dtype=ti.i32, ndim=1),
             d = depth[j]
             shift = bits - 1 - d
             sec = second[node]
-            for o in ti.static(range(8)):
+            for o in range(8):
                 base = keys[j, o]
                 if base == unused_key:
                     base = 0
@@ -1480,7 +1480,7 @@ def _collapse_kernel(first: ti.types.ndarray(dtype=ti.i32, ndim=1),
                     word = -(n_pk * leaf_span + n_p) - 1
                     n_pk += n_p
             child[w, p] = word
-        for o in ti.static(range(8)):  # positions by (key, position): 3 bits each
+        for o in range(8):  # positions by (key, position): 3 bits each
             srt = ti.Vector([0] * 8, ti.i32)
             for p in range(8):
                 v = (keys[p, o] << 3) | p
