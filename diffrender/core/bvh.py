@@ -1232,8 +1232,8 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     :func:`_collapse_wide_taichi`, the same walk in one Taichi kernel."""
     if not 2 <= width <= 8:
         raise ValueError(f"width must be in [2, 8], got {width}")
-    if kernel is None:
-        kernel = b.n_nodes >= COLLAPSE_KERNEL_MIN_NODES
+    if kernel is None:  # (the kernel compares float64 areas: CPU and CUDA)
+        kernel = b.n_nodes >= COLLAPSE_KERNEL_MIN_NODES and ensure_init() in ("cpu", "cuda")
     if kernel and b.order.size and b.count[0] == 0:
         return _collapse_wide_taichi(b, width, leaf_width, leaf_span)
     lo64 = b.lo.astype(np.float64)
@@ -1358,7 +1358,7 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
 def _collapse_wide_taichi(b: BVH, width: int, leaf_width: int, leaf_span: int) -> WideBVH:
     """:func:`collapse_wide` of a tree whose root is internal, by :func:`_collapse_kernel`:
     the wide nodes in breadth-first order (the numpy version's level order, row-major), each
-    opening its largest-area internal child (float32 areas) until it has ``width`` children,
+    opening its largest-area internal child (float64 areas) until it has ``width`` children,
     the leaves' packets in the same order. Per binary node, numpy prepares the area (-1 for a
     leaf) and, for an internal node, which child a ray of each octant meets second (one bit
     per octant): the choice of the numpy version, from the float64 centres."""
@@ -1368,8 +1368,7 @@ def _collapse_wide_taichi(b: BVH, width: int, leaf_width: int, leaf_span: int) -
     if n_p.max() >= leaf_span:
         raise ValueError(f"a leaf of {int(cnt.max())} triangles needs {int(n_p.max())} packets "
                          f"(at most {leaf_span - 1})")
-    area = np.where(internal, _area(b.lo.astype(np.float64), b.hi.astype(np.float64)),
-                    -1.0).astype(np.float32)
+    area = np.where(internal, _area(b.lo.astype(np.float64), b.hi.astype(np.float64)), -1.0)
     inner = np.flatnonzero(internal)
     a = b.first[inner].astype(np.int64)
     centre_a = b.lo[a].astype(np.float64) + b.hi[a]  # twice the centres: the same signs
@@ -1402,7 +1401,7 @@ def _collapse_kernel(first: ti.types.ndarray(dtype=ti.i32, ndim=1),
                      count: ti.types.ndarray(dtype=ti.i32, ndim=1),
                      blo: ti.types.ndarray(dtype=ti.f32, ndim=2),
                      bhi: ti.types.ndarray(dtype=ti.f32, ndim=2),
-                     area: ti.types.ndarray(dtype=ti.f32, ndim=1),
+                     area: ti.types.ndarray(dtype=ti.f64, ndim=1),
                      second: ti.types.ndarray(dtype=ti.i32, ndim=1),
                      lo: ti.types.ndarray(dtype=ti.f32, ndim=3),
                      hi: ti.types.ndarray(dtype=ti.f32, ndim=3),
@@ -1447,7 +1446,7 @@ def _collapse_kernel(first: ti.types.ndarray(dtype=ti.i32, ndim=1),
             depth[j] = d + 1
             depth[n_kids] = d + 1
             n_kids += 1
-            best = ti.f32(-1.0)  # the next one to open: the largest internal child
+            best = ti.f64(-1.0)  # the next one to open: the largest internal child
             j = 0
             for p in range(n_kids):
                 ap = area[kids[p]]
