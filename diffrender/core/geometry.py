@@ -171,12 +171,19 @@ def uv_tangents(v0, v1, v2, uv0=None, uv1=None, uv2=None):
     return dpdu, dpdv
 
 
-def _grow(lo, hi):
-    """Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
-    rounding can put hit points a hair outside boxes built from the vertices."""
-    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    return ((lo - (np.abs(lo) * 4e-7 + 1e-30)).astype(np.float32),
-            (hi + (np.abs(hi) * 4e-7 + 1e-30)).astype(np.float32))
+def _grow(x, sign):
+    """Bounds grown outwards (``sign`` -1: lower bounds, +1: upper) by a few float32 ulps, in
+    float64, as float32: the triangles are stored as v0 + edges, whose rounding can put hit
+    points a hair outside boxes built from the vertices. One temporary, modified in place."""
+    x = np.asarray(x, np.float64)
+    t = np.abs(x)
+    t *= 4e-7
+    t += 1e-30
+    if sign < 0:
+        np.subtract(x, t, out=t)
+    else:
+        np.add(x, t, out=t)
+    return t.astype(np.float32)
 
 
 def pack_wide(w, capacity: int):
@@ -187,13 +194,14 @@ def pack_wide(w, capacity: int):
     if n > capacity:
         raise SceneError(f"BVH has {n} nodes, more than the {capacity} allocated")
     unused = w.lo[..., 0] > w.hi[..., 0]
-    lo, hi = _grow(w.lo, w.hi)
-    lo[unused], hi[unused] = np.float32(1e30), np.float32(-1e30)
     box = np.zeros((capacity, len(BOX_ROWS), w.lo.shape[1]), np.float32)
-    box[:n, 0::2] = lo.transpose(0, 2, 1)  # rows lower x, upper x, lower y, ...
-    box[:n, 1::2] = hi.transpose(0, 2, 1)
-    return (box, _pad(w.child.astype(np.int32), capacity),
-            _pad(w.order.astype(np.int32), capacity))
+    for a in range(3):  # rows lower x, upper x, lower y, ...: one axis at a time
+        for r, (src, sign, empty) in enumerate(((w.lo, -1, 1e30), (w.hi, 1, -1e30))):
+            g = _grow(src[:, :, a], sign)
+            g[unused] = np.float32(empty)
+            box[:n, 2 * a + r] = g
+    return (box, _pad(w.child.astype(np.int32, copy=False), capacity),
+            _pad(w.order.astype(np.int32, copy=False), capacity))
 
 
 def pack_packets(w, v0, e1, e2, capacity: int):
