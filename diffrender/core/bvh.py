@@ -339,7 +339,7 @@ def morton_codes(c: np.ndarray) -> np.ndarray:
 
 def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
                 cluster_size: int | None = None, traversal_cost: float = 1.0,
-                bottom: str = "taichi", **sah) -> BVH:
+                bottom: str | None = None, **sah) -> BVH:
     """BVH of many primitives given by their boxes (float32 (N, 3) each), for large scenes.
 
     The primitives are sorted along a Morton curve and cut into clusters (runs of equal code
@@ -357,6 +357,8 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     The work is per level over the frontier's nodes: the top build's passes run over the
     clusters, not the primitives; the sweeps over padded (positions, nodes) arrays."""
     n = tlo.shape[0]
+    if bottom is None:  # the kernel computes its costs in float64: CPU and CUDA
+        bottom = "taichi" if ensure_init() in ("cpu", "cuda") else "numpy"
     cluster_size = HLBVH_CLUSTER_SIZE if cluster_size is None else int(cluster_size)
     codes = morton_codes(tlo + thi)
     perm = np.argsort(codes, kind="stable")
@@ -541,8 +543,8 @@ def _bottom_taichi(node, s, e, codes, cur, box_x, c_x, lo, hi, first, count, m_t
     at their highest differing code bit (numpy, level by level), then every range of at most
     HLBVH_SWEEP_MAX built by one thread of :func:`_sweep_subtrees` (the exact SAH sweeps of
     :func:`_sweep_small`, depth first, in a block of ``2 m - 2`` node entries reserved for a
-    range of ``m`` primitives). Returns (number of node entries, which of those from
-    ``m_top`` on are used)."""
+    range of ``m`` primitives; areas in float32, costs in float64 as the numpy sweeps).
+    Returns (number of node entries, which of those from ``m_top`` on are used)."""
     n_nodes = m_top
     levels, roots, r_s, r_e = [], [], [], []
     while node.size:
@@ -608,7 +610,7 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                     lo: ti.types.ndarray(dtype=ti.f32, ndim=2),
                     hi: ti.types.ndarray(dtype=ti.f32, ndim=2),
                     used: ti.types.ndarray(dtype=ti.i32, ndim=1),
-                    max_leaf: ti.i32, traversal_cost: ti.f32, one_axis: ti.i32):
+                    max_leaf: ti.i32, traversal_cost: ti.f64, one_axis: ti.i32):
     """One thread per range ``r_s[r] .. r_e[r]`` of slots (at most HLBVH_SWEEP_MAX
     primitives), node ``roots[r]``: the subtree by exact SAH sweeps, depth first, its nodes
     allocated in pairs from ``base[r]`` (``used[r]``: how many). ``box`` (6, N: lower x y z,
@@ -634,8 +636,8 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
             if m == 2:  # the one split against the leaf
                 l0, h0 = _prim_box(box, cur[a])
                 l1, h1 = _prim_box(box, cur[a + 1])
-                both = _box_area(ti.min(l0, l1), ti.max(h0, h1))
-                apart = _box_area(l0, h0) + _box_area(l1, h1)
+                both = ti.f64(_box_area(ti.min(l0, l1), ti.max(h0, h1)))
+                apart = ti.f64(_box_area(l0, h0)) + ti.f64(_box_area(l1, h1))
                 cost = traversal_cost + apart / (both if both > 0.0 else 1.0)
                 if max_leaf >= 2 and cost >= 2.0:
                     leaf = True
@@ -655,9 +657,9 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                     if ext[2] > ext[ax0]:
                         ax0 = 2
                     ax1 = ax0
-                best = ti.f32(_BIG)
+                best = ti.f64(_BIG)
                 best_k = 0
-                area = ti.f32(0.0)
+                area = ti.f64(0.0)
                 for ax in range(ax0, ax1 + 1):
                     for i in range(a, b):  # stable insertion sort by centroid
                         p = cur[i]
@@ -679,26 +681,26 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                         scratch[2, i] = ti.bit_cast(ti.f32(_box_area(bl, bh)), ti.i32)
                     bl = ti.Vector([_BIG, _BIG, _BIG])
                     bh = -bl
-                    axis_best = ti.f32(_BIG)
+                    axis_best = ti.f64(_BIG)
                     axis_k = 0
                     for i in range(a, b - 1):  # prefix boxes, the cost of every split
                         pl, ph = _prim_box(box, scratch[0, i])
                         bl = ti.min(bl, pl)
                         bh = ti.max(bh, ph)
-                        c = (_box_area(bl, bh) * ti.f32(i - a + 1)
-                             + ti.bit_cast(scratch[2, i + 1], ti.f32) * ti.f32(b - 1 - i))
+                        c = (ti.f64(_box_area(bl, bh)) * ti.f64(i - a + 1)
+                             + ti.f64(ti.bit_cast(scratch[2, i + 1], ti.f32)) * ti.f64(b - 1 - i))
                         if c < axis_best:
                             axis_best = c
                             axis_k = i - a
                     pl, ph = _prim_box(box, scratch[0, b - 1])
-                    area = _box_area(ti.min(bl, pl), ti.max(bh, ph))
+                    area = ti.f64(_box_area(ti.min(bl, pl), ti.max(bh, ph)))
                     if axis_best < best or ax == ax0:
                         best = axis_best
                         best_k = axis_k
                         for i in range(a, b):
                             scratch[1, i] = scratch[0, i]
                 cost = traversal_cost + best / (area if area > 0.0 else 1.0)
-                if m <= max_leaf and cost >= ti.f32(m):
+                if m <= max_leaf and cost >= ti.f64(m):
                     leaf = True
                 else:
                     for i in range(a, b):
