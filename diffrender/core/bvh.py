@@ -12,7 +12,9 @@ than the leaf. Nodes whose centroids all coincide are split in the middle of the
 
 Above :data:`HLBVH_MIN_TRIS` triangles :func:`build_hlbvh` takes over: the same SAH build over
 clusters of triangles that are neighbours on a Morton curve, exact SAH sweeps below it (the
-per-level passes over every triangle dominated at a million triangles).
+per-level passes over every triangle dominated at a million triangles). The sweeps run in one
+Taichi kernel (:func:`_sweep_subtrees`, a thread per subtree of at most 64 triangles), the numpy
+version (:func:`_bottom_numpy`) kept as its reference.
 
 Small scenes have two slower builders (Python recursions over nodes): :func:`build_sbvh`
 (exact sweeps and spatial splits; a triangle may fill several leaf slots) and
@@ -20,7 +22,12 @@ Small scenes have two slower builders (Python recursions over nodes): :func:`bui
 
 The renderer traverses none of these binary trees directly: :func:`collapse_wide` turns one
 into a :class:`WideBVH` (nodes of up to 8 children tested with one SIMD slab test, leaves as
-packets of triangles tested lane-parallel, a front-to-back child order per ray octant).
+packets of triangles tested lane-parallel, a front-to-back child order per ray octant); large
+trees are collapsed by one Taichi kernel (:func:`_collapse_kernel`), the same tree as the
+vectorised numpy collapse.
+
+The kernels take numpy arrays (``ti.types.ndarray``) and compute their costs in float64, so
+they are used on the CPU and CUDA devices (elsewhere the numpy versions run).
 
 Layout of the result (children of a node are adjacent, so only the first child is stored):
 
@@ -354,8 +361,11 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     ``max_leaf``. Clusters larger than HLBVH_SWEEP_MAX are first split at the highest
     differing code bit of their range (a linear BVH) down to that size.
 
-    The work is per level over the frontier's nodes: the top build's passes run over the
-    clusters, not the primitives; the sweeps over padded (positions, nodes) arrays."""
+    The top build's passes run over the clusters, not the primitives. ``bottom``: how the
+    sweeps run, ``"taichi"`` (:func:`_bottom_taichi`, a kernel thread per range of at most
+    HLBVH_SWEEP_MAX primitives; the default on CPU and CUDA) or ``"numpy"``
+    (:func:`_bottom_numpy`, level by level over padded (positions, nodes) arrays); both make
+    the same tree (node numbering aside)."""
     n = tlo.shape[0]
     if bottom is None:  # the kernel computes its costs in float64: CPU and CUDA
         bottom = "taichi" if ensure_init() in ("cpu", "cuda") else "numpy"
