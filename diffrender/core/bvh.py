@@ -600,12 +600,6 @@ def _box_area(lo, hi):
     return 2.0 * (d[0] * (d[1] + d[2]) + d[1] * d[2])
 
 
-@ti.func
-def _prim_box(box: ti.template(), p):
-    return (ti.Vector([box[0, p], box[1, p], box[2, p]]),
-            ti.Vector([box[3, p], box[4, p], box[5, p]]))
-
-
 @ti.kernel
 def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                     r_s: ti.types.ndarray(dtype=ti.i32, ndim=1),
@@ -644,8 +638,12 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
             leaf = m <= 1
             split = a + 1
             if m == 2:  # the one split against the leaf
-                l0, h0 = _prim_box(box, cur[a])
-                l1, h1 = _prim_box(box, cur[a + 1])
+                q_ = cur[a]
+                l0 = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                h0 = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
+                q_ = cur[a + 1]
+                l1 = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                h1 = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
                 both = ti.f64(_box_area(ti.min(l0, l1), ti.max(h0, h1)))
                 apart = ti.f64(_box_area(l0, h0)) + ti.f64(_box_area(l1, h1))
                 cost = traversal_cost + apart / (both if both > 0.0 else 1.0)
@@ -685,7 +683,9 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                     bh = -bl
                     for q in range(b - 1 - a):  # suffix boxes' areas
                         i = b - 1 - q
-                        pl, ph = _prim_box(box, scratch[0, i])
+                        q_ = scratch[0, i]
+                        pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                        ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
                         bl = ti.min(bl, pl)
                         bh = ti.max(bh, ph)
                         scratch[2, i] = ti.bit_cast(ti.f32(_box_area(bl, bh)), ti.i32)
@@ -694,7 +694,9 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                     axis_best = ti.f64(_BIG)
                     axis_k = 0
                     for i in range(a, b - 1):  # prefix boxes, the cost of every split
-                        pl, ph = _prim_box(box, scratch[0, i])
+                        q_ = scratch[0, i]
+                        pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                        ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
                         bl = ti.min(bl, pl)
                         bh = ti.max(bh, ph)
                         c = (ti.f64(_box_area(bl, bh)) * ti.f64(i - a + 1)
@@ -702,7 +704,9 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                         if c < axis_best:
                             axis_best = c
                             axis_k = i - a
-                    pl, ph = _prim_box(box, scratch[0, b - 1])
+                    q_ = scratch[0, b - 1]
+                    pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                    ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
                     area = ti.f64(_box_area(ti.min(bl, pl), ti.max(bh, ph)))
                     if axis_best < best or ax == ax0:
                         best = axis_best
@@ -722,7 +726,9 @@ def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
                 bl = ti.Vector([_BIG, _BIG, _BIG])
                 bh = -bl
                 for i in range(a, b):
-                    pl, ph = _prim_box(box, cur[i])
+                    q_ = cur[i]
+                    pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                    ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
                     bl = ti.min(bl, pl)
                     bh = ti.max(bh, ph)
                 for k in ti.static(range(3)):
