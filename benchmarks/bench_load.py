@@ -16,13 +16,20 @@ imports, caches or allocations carry over). Inside the process:
 - Mitsuba ``load`` (``mi.load_file``, which builds its BVH, then ``dr.sync_thread()``).
 
 Times are CPU seconds of the process (``time.process_time``, all threads) and wall seconds; the
-ratio is diffrender total / Mitsuba load per pair, summarised as median and min-max. Peak RSS is
-the process's ``ru_maxrss`` (imports included). ``--render-spp N`` also times a warm render
-(after one untimed render at the same settings) of each scene in both processes: the BVH's
-quality for rendering.
+ratio is diffrender total / Mitsuba load per pair, summarised as median and min-max. Memory is
+the process's peak RSS (``ru_maxrss``, imports included): ``load_peak_rss_mb`` once the scene is
+loaded (diffrender: after ``Renderer(scene)``), ``peak_rss_mb`` at the end (after the renders,
+with ``--render-spp``). ``--render-spp N`` also times a warm render (after one untimed render at
+the same settings) of each scene in both processes: the BVH's quality for rendering.
+
+Kernel caches: by default both sides use their usual caches (diffrender's Taichi kernels under
+``$XDG_CACHE_HOME``, Dr.Jit's under ``~/.drjit``), warm after the first run. ``--cold`` gives
+every process an empty ``XDG_CACHE_HOME`` and ``HOME`` of its own: every load then includes
+compiling the kernels it launches (diffrender: the BVH build and collapse kernels; Mitsuba: its
+Dr.Jit kernels).
 
     python benchmarks/bench_load.py [--tris 1000000] [--meshes 400] [--mesh-tris 2000] \
-        [--pairs 3] [--cases big,many] [--render-spp 0] [--res 64]
+        [--pairs 3] [--cases big,many] [--render-spp 0] [--res 64] [--cold]
 
 One JSON line per process run, and one summary line per case.
 """
@@ -179,6 +186,7 @@ def child_diffrender(scene_path, render_spp):
     out["total_cpu_s"] = out["load_cpu_s"] + rc
     out["total_wall_s"] = out["load_wall_s"] + rw
     out["triangles"] = int(r.geometry.n_tris)
+    out["load_peak_rss_mb"] = peak_rss_mb()
     if render_spp:
         r.render(spp=render_spp, seed=0)
         clock.lap()
@@ -203,6 +211,7 @@ def child_mitsuba(scene_path, render_spp):
     peer.dr.sync_thread()
     out["load_cpu_s"], out["load_wall_s"] = clock.lap()
     out["triangles"] = int(sum(s.face_count() for s in scene.shapes()))
+    out["load_peak_rss_mb"] = peak_rss_mb()
     if render_spp:
         peer.render(scene, spp=render_spp, seed=0)
         clock.lap()
@@ -213,10 +222,14 @@ def child_mitsuba(scene_path, render_spp):
     return out
 
 
-def run_child(who, scene_path, render_spp):
+def run_child(who, scene_path, render_spp, cold_dir=None):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", who, "--scene", scene_path,
            "--render-spp", str(render_spp)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    env = None
+    if cold_dir is not None:  # empty kernel caches: diffrender's and Dr.Jit's
+        os.makedirs(cold_dir)
+        env = dict(os.environ, XDG_CACHE_HOME=cold_dir, HOME=cold_dir)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         return {"error": (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]}
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -237,6 +250,8 @@ def main():
     ap.add_argument("--res", type=int, default=64, help="film size of the scenes (renders)")
     ap.add_argument("--render-spp", type=int, default=0,
                     help="also time a warm render at this spp (0: no render)")
+    ap.add_argument("--cold", action="store_true",
+                    help="every process starts with empty kernel caches (compiles included)")
     ap.add_argument("--keep", default=None, help="write the scenes here (kept) instead of a "
                     "temporary folder")
     ap.add_argument("--child", choices=("diffrender", "mitsuba"), help=argparse.SUPPRESS)
@@ -262,9 +277,12 @@ def main():
             for i in range(a.pairs):
                 order = ("diffrender", "mitsuba") if i % 2 == 0 else ("mitsuba", "diffrender")
                 for who in order:
-                    res = run_child(who, path, a.render_spp)
+                    cold = (os.path.join(tmp, "caches", f"{case}-{who}-{i}") if a.cold
+                            else None)
+                    res = run_child(who, path, a.render_spp, cold)
                     runs[who].append(res)
                     print(json.dumps({"bench": "load", "case": case, "pair": i, "who": who,
+                                      "cache": "cold" if a.cold else "warm",
                                       **{k: round(v, 4) if isinstance(v, float) else v
                                          for k, v in res.items()}}), flush=True)
             summary(case, n, runs, a)
@@ -274,17 +292,19 @@ def summary(case, n, runs, a):
     d = [r for r in runs["diffrender"] if "total_cpu_s" in r]
     m = [r for r in runs["mitsuba"] if "load_cpu_s" in r]
     out = {"bench": "load_summary", "case": case, "triangles": n, "pairs": a.pairs,
-           "meshes": a.meshes if case == "many" else 1}
+           "meshes": a.meshes if case == "many" else 1, "cache": "cold" if a.cold else "warm"}
     for k in ("load", "bvh", "upload", "total", "import"):
         if d:
             out[f"diffrender_{k}_cpu_s"] = stats([r[f"{k}_cpu_s"] for r in d])
             out[f"diffrender_{k}_wall_s"] = stats([r[f"{k}_wall_s"] for r in d])
     if d:
+        out["diffrender_load_peak_rss_mb"] = stats([r["load_peak_rss_mb"] for r in d])
         out["diffrender_peak_rss_mb"] = stats([r["peak_rss_mb"] for r in d])
     if m:
         for k in ("load", "import"):
             out[f"mitsuba_{k}_cpu_s"] = stats([r[f"{k}_cpu_s"] for r in m])
             out[f"mitsuba_{k}_wall_s"] = stats([r[f"{k}_wall_s"] for r in m])
+        out["mitsuba_load_peak_rss_mb"] = stats([r["load_peak_rss_mb"] for r in m])
         out["mitsuba_peak_rss_mb"] = stats([r["peak_rss_mb"] for r in m])
     else:
         out["mitsuba_skip"] = next((r.get("skip") or r.get("error") for r in runs["mitsuba"]),
@@ -292,6 +312,8 @@ def summary(case, n, runs, a):
     if d and m and len(d) == len(m):
         out["ratio_cpu"] = stats([x["total_cpu_s"] / y["load_cpu_s"] for x, y in zip(d, m)])
         out["ratio_wall"] = stats([x["total_wall_s"] / y["load_wall_s"] for x, y in zip(d, m)])
+        out["ratio_load_peak_rss"] = stats([x["load_peak_rss_mb"] / y["load_peak_rss_mb"]
+                                            for x, y in zip(d, m)])
         out["ratio_peak_rss"] = stats([x["peak_rss_mb"] / y["peak_rss_mb"] for x, y in zip(d, m)])
         if a.render_spp:
             out["render_ratio_cpu"] = stats([x["render_cpu_s"] / y["render_cpu_s"]

@@ -12,7 +12,9 @@ than the leaf. Nodes whose centroids all coincide are split in the middle of the
 
 Above :data:`HLBVH_MIN_TRIS` triangles :func:`build_hlbvh` takes over: the same SAH build over
 clusters of triangles that are neighbours on a Morton curve, exact SAH sweeps below it (the
-per-level passes over every triangle dominated at a million triangles).
+per-level passes over every triangle dominated at a million triangles). The sweeps run in one
+Taichi kernel (:func:`_sweep_subtrees`, a thread per subtree of at most 64 triangles), the numpy
+version (:func:`_bottom_numpy`) kept as its reference.
 
 Small scenes have two slower builders (Python recursions over nodes): :func:`build_sbvh`
 (exact sweeps and spatial splits; a triangle may fill several leaf slots) and
@@ -20,7 +22,12 @@ Small scenes have two slower builders (Python recursions over nodes): :func:`bui
 
 The renderer traverses none of these binary trees directly: :func:`collapse_wide` turns one
 into a :class:`WideBVH` (nodes of up to 8 children tested with one SIMD slab test, leaves as
-packets of triangles tested lane-parallel, a front-to-back child order per ray octant).
+packets of triangles tested lane-parallel, a front-to-back child order per ray octant); large
+trees are collapsed by one Taichi kernel (:func:`_collapse_kernel`), the same tree as the
+vectorised numpy collapse.
+
+The kernels take numpy arrays (``ti.types.ndarray``) and compute their costs in float64, so
+they are used on the CPU and CUDA devices (elsewhere the numpy versions run).
 
 Layout of the result (children of a node are adjacent, so only the first child is stored):
 
@@ -29,11 +36,12 @@ Layout of the result (children of a node are adjacent, so only the first child i
 - ``count``: (n_nodes,) int32, 0 for an internal node, else the number of triangles;
 - ``order``: (n_tris,) int64, the triangle permutation (leaf ranges index the permuted arrays).
 """
-from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..engine import ensure_init, ti
 
 #: Above this many triangles :func:`build_bvh` builds with :func:`build_hlbvh`.
 HLBVH_MIN_TRIS = 1 << 17
@@ -43,6 +51,7 @@ HLBVH_CLUSTER_SIZE = 16
 HLBVH_SWEEP_MAX = 64
 #: Sweeps over at most this many primitives try one axis (largest centroid extent), not three.
 HLBVH_SWEEP_ONE_AXIS = 16
+_BIG = 3.0e38  # "infinity" of the kernels' float32 boxes
 SWEEP_CHUNK = 1 << 16  # padded entries (positions x nodes) per sweep call
 MORTON_BITS = 21  # bits per axis of the Morton codes
 MORTON_CELLS = 1 << MORTON_BITS
@@ -336,7 +345,8 @@ def morton_codes(c: np.ndarray) -> np.ndarray:
 
 
 def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
-                cluster_size: int | None = None, traversal_cost: float = 1.0, **sah) -> BVH:
+                cluster_size: int | None = None, traversal_cost: float = 1.0,
+                bottom: str | None = None, **sah) -> BVH:
     """BVH of many primitives given by their boxes (float32 (N, 3) each), for large scenes.
 
     The primitives are sorted along a Morton curve and cut into clusters (runs of equal code
@@ -351,9 +361,14 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     ``max_leaf``. Clusters larger than HLBVH_SWEEP_MAX are first split at the highest
     differing code bit of their range (a linear BVH) down to that size.
 
-    The work is per level over the frontier's nodes: the top build's passes run over the
-    clusters, not the primitives; the sweeps over padded (positions, nodes) arrays."""
+    The top build's passes run over the clusters, not the primitives. ``bottom``: how the
+    sweeps run, ``"taichi"`` (:func:`_bottom_taichi`, a kernel thread per range of at most
+    HLBVH_SWEEP_MAX primitives; the default on CPU and CUDA) or ``"numpy"``
+    (:func:`_bottom_numpy`, level by level over padded (positions, nodes) arrays); both make
+    the same tree (node numbering aside)."""
     n = tlo.shape[0]
+    if bottom is None:  # the kernel computes its costs in float64: CPU and CUDA
+        bottom = "taichi" if ensure_init() in ("cpu", "cuda") else "numpy"
     cluster_size = HLBVH_CLUSTER_SIZE if cluster_size is None else int(cluster_size)
     codes = morton_codes(tlo + thi)
     perm = np.argsort(codes, kind="stable")
@@ -405,15 +420,15 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     cap = m_top + 2 * n  # every entry below n_nodes is written (untouched pages stay free)
     lo = np.empty((cap, 3), np.float32)
     hi = np.empty((cap, 3), np.float32)
-    first = np.empty(cap, np.int64)
-    count = np.empty(cap, np.int64)
+    first = np.empty(cap, np.int32)
+    count = np.empty(cap, np.int32)
     lo[:m_top], hi[:m_top] = top.lo, top.hi
     first[:m_top] = top.first
     count[:m_top] = 0
     # ``cur[slot]``: the primitive (its slot before the sweeps) now there; ranges of more
     # than HLBVH_SWEEP_MAX split at their highest differing code bit (inside one cluster,
     # where the codes are sorted), smaller ones by an exact SAH sweep, which permutes ``cur``.
-    cur = np.arange(n)
+    cur = np.arange(n, dtype=np.int32)
     # boxes (lower x y z, upper x y z) and centroids by primitive, axis first, and a sentinel
     box_x = np.empty((6, n + 1), np.float32)
     box_x[:3, :n], box_x[3:, :n] = plo.T, phi.T
@@ -423,6 +438,46 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     c_x[:, n] = np.inf
     node = np.flatnonzero(start)
     s, e = n_start[node], n_end[node]
+    if bottom == "numpy":
+        n_nodes, alive_tail = _bottom_numpy(node, s, e, codes, cur, plo, phi, box_x, c_x, lo, hi,
+                                            first, count, m_top, max_leaf, traversal_cost)
+    else:
+        n_nodes, alive_tail = _bottom_taichi(node, s, e, codes, cur, box_x, c_x, lo, hi, first,
+                                             count, m_top, max_leaf, traversal_cost)
+    # Renumber without the dropped top nodes (children stay adjacent and after parents).
+    alive = np.ones(n_nodes, bool)
+    alive[:m_top] = keep
+    if alive_tail is not None:
+        alive[m_top:] = alive_tail
+    new_id = np.cumsum(alive) - 1
+    idx = np.flatnonzero(alive)  # entries not used are not even initialised
+    first, count = first[idx], count[idx]
+    inner = count == 0
+    first = np.where(inner, new_id[np.where(inner, first, 0)], first)
+    return BVH(lo=lo[idx], hi=hi[idx], first=first.astype(np.int32, copy=False),
+               count=count.astype(np.int32, copy=False),
+               order=perm[cur])
+
+
+def _morton_split(codes, s, e):
+    """Split positions of the ranges ``s .. e`` (more than HLBVH_SWEEP_MAX primitives, inside
+    one cluster: codes sorted) at their highest differing code bit (the middle when all codes
+    are equal)."""
+    x = codes[s] ^ codes[e - 1]
+    same = x == 0
+    _, ex = np.frexp(np.where(same, 1, x).astype(np.float64))
+    bit = (ex - 1).astype(np.uint64)
+    t = ((codes[s] >> bit) | np.uint64(1)) << bit
+    return np.where(same, (s + e) // 2, _search_ranges(codes, s, e, t))
+
+
+def _bottom_numpy(node, s, e, codes, cur, plo, phi, box_x, c_x, lo, hi, first, count, m_top,
+                  max_leaf, traversal_cost):
+    """:func:`build_hlbvh`'s bottom in numpy, level by level over all ranges (the reference
+    for :func:`_bottom_taichi`): Morton splits of the ranges of more than HLBVH_SWEEP_MAX
+    primitives, exact SAH sweeps (:func:`_sweep_small`) below. Writes the nodes from index
+    ``m_top`` on; returns (number of nodes, None: all of them used)."""
+    n_nodes = m_top
     n_nodes = m_top
     levels = []  # (parents, first child) per level, for the bottom-up boxes
     leaves_node, leaves_s, leaves_e = [], [], []
@@ -489,15 +544,219 @@ def build_hlbvh(tlo: np.ndarray, thi: np.ndarray, max_leaf: int = 4,
     for parents, kids in reversed(levels):
         lo[parents] = np.minimum(lo[kids], lo[kids + 1])
         hi[parents] = np.maximum(hi[kids], hi[kids + 1])
-    # Renumber without the dropped top nodes (children stay adjacent and after parents).
-    alive = np.ones(n_nodes, bool)
-    alive[:m_top] = keep
-    new_id = np.cumsum(alive) - 1
-    inner = count[:n_nodes] == 0
-    first = np.where(inner, new_id[np.where(inner, first[:n_nodes], 0)], first[:n_nodes])
-    return BVH(lo=lo[:n_nodes][alive], hi=hi[:n_nodes][alive],
-               first=first[alive].astype(np.int32), count=count[:n_nodes][alive].astype(np.int32),
-               order=perm[cur])
+    return n_nodes, None
+
+
+def _bottom_taichi(node, s, e, codes, cur, box_x, c_x, lo, hi, first, count, m_top, max_leaf,
+                   traversal_cost):
+    """:func:`build_hlbvh`'s bottom: the ranges of more than HLBVH_SWEEP_MAX primitives split
+    at their highest differing code bit (numpy, level by level), then every range of at most
+    HLBVH_SWEEP_MAX built by one thread of :func:`_sweep_subtrees` (the exact SAH sweeps of
+    :func:`_sweep_small`, depth first, in a block of ``2 m - 2`` node entries reserved for a
+    range of ``m`` primitives; areas in float32, costs in float64 as the numpy sweeps).
+    Returns (number of node entries, which of those from ``m_top`` on are used)."""
+    n_nodes = m_top
+    levels, roots, r_s, r_e = [], [], [], []
+    while node.size:
+        big = (e - s) > HLBVH_SWEEP_MAX
+        roots.append(node[~big])
+        r_s.append(s[~big])
+        r_e.append(e[~big])
+        node, s, e = node[big], s[big], e[big]
+        if not node.size:
+            break
+        split = _morton_split(codes, s, e)
+        kids = n_nodes + 2 * np.arange(node.size)
+        first[node] = kids
+        count[node] = 0
+        levels.append((node, kids))
+        n_nodes += 2 * node.size
+        node = np.concatenate([kids, kids + 1])
+        s, e = np.concatenate([s, split]), np.concatenate([split, e])
+    roots = np.concatenate(roots).astype(np.int32)
+    r_s = np.concatenate(r_s).astype(np.int32)
+    r_e = np.concatenate(r_e).astype(np.int32)
+    block = 2 * (r_e - r_s) - 2
+    base = (n_nodes + np.cumsum(block) - block).astype(np.int32)
+    used = np.zeros(roots.size, np.int32)
+    n = cur.size
+    ensure_init()
+    scratch = np.empty((6, n), np.int32)  # per slot: sort buffers, areas, the DFS stacks
+    _sweep_subtrees(roots, r_s, r_e, base, box_x, c_x, cur, scratch, first, count, lo, hi,
+                    used, int(max_leaf), float(traversal_cost), HLBVH_SWEEP_ONE_AXIS)
+    for parents, kids in reversed(levels):
+        lo[parents] = np.minimum(lo[kids], lo[kids + 1])
+        hi[parents] = np.maximum(hi[kids], hi[kids + 1])
+    end = n_nodes + int(block.sum())
+    alive = np.zeros(end - m_top, bool)
+    alive[:n_nodes - m_top] = True
+    alive[_ranges(base.astype(np.int64) - m_top, used.astype(np.int64))] = True
+    return end, alive
+
+
+@ti.func
+def _box_area(lo, hi):
+    d = hi - lo
+    return 2.0 * (d[0] * (d[1] + d[2]) + d[1] * d[2])
+
+
+@ti.kernel
+def _sweep_subtrees(roots: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    r_s: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    r_e: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    base: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    box: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    cen: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    cur: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    scratch: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                    first: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    count: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    lo: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    hi: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                    used: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    max_leaf: ti.i32, traversal_cost: ti.f64, one_axis: ti.i32):
+    """One thread per range ``r_s[r] .. r_e[r]`` of slots (at most HLBVH_SWEEP_MAX
+    primitives), node ``roots[r]``: the subtree by exact SAH sweeps, depth first, its nodes
+    allocated in pairs from ``base[r]`` (``used[r]``: how many). ``box`` (6, N: lower x y z,
+    upper x y z) and ``cen`` (3, N: lower + upper) by primitive; ``cur`` maps a slot to its
+    primitive and is permuted by the sweeps. ``scratch`` rows, indexed by slot inside the
+    range (each thread owns its range): 0 a sort buffer, 1 the best axis's order, 2 the
+    suffix areas (float32 bits), 3-5 the DFS stack (node, start, end)."""
+    for r in range(roots.shape[0]):
+        s0 = r_s[r]
+        nxt = base[r]
+        scratch[3, s0] = roots[r]
+        scratch[4, s0] = s0
+        scratch[5, s0] = r_e[r]
+        sp = 1
+        while sp > 0:
+            sp -= 1
+            nd = scratch[3, s0 + sp]
+            a = scratch[4, s0 + sp]
+            b = scratch[5, s0 + sp]
+            m = b - a
+            leaf = m <= 1
+            split = a + 1
+            if m == 2:  # the one split against the leaf
+                q_ = cur[a]
+                l0 = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                h0 = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
+                q_ = cur[a + 1]
+                l1 = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                h1 = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
+                both = ti.f64(_box_area(ti.min(l0, l1), ti.max(h0, h1)))
+                apart = ti.f64(_box_area(l0, h0)) + ti.f64(_box_area(l1, h1))
+                cost = traversal_cost + apart / (both if both > 0.0 else 1.0)
+                if max_leaf >= 2 and cost >= 2.0:
+                    leaf = True
+            elif m > 2:
+                ax0, ax1 = 0, 2
+                if m <= one_axis:  # the axis of the largest centroid extent
+                    cl = ti.Vector([_BIG, _BIG, _BIG])
+                    ch = -cl
+                    for i in range(a, b):
+                        c = ti.Vector([cen[0, cur[i]], cen[1, cur[i]], cen[2, cur[i]]])
+                        cl = ti.min(cl, c)
+                        ch = ti.max(ch, c)
+                    ext = ch - cl
+                    ax0 = 0
+                    if ext[1] > ext[ax0]:
+                        ax0 = 1
+                    if ext[2] > ext[ax0]:
+                        ax0 = 2
+                    ax1 = ax0
+                best = ti.f64(_BIG)
+                best_k = 0
+                area = ti.f64(0.0)
+                for ax in range(ax0, ax1 + 1):
+                    for i in range(a, b):  # stable insertion sort by centroid
+                        p = cur[i]
+                        key = cen[ax, p]
+                        j = i - 1
+                        while j >= a:
+                            if cen[ax, scratch[0, j]] <= key:
+                                break
+                            scratch[0, j + 1] = scratch[0, j]
+                            j -= 1
+                        scratch[0, j + 1] = p
+                    bl = ti.Vector([_BIG, _BIG, _BIG])
+                    bh = -bl
+                    for q in range(b - 1 - a):  # suffix boxes' areas
+                        i = b - 1 - q
+                        q_ = scratch[0, i]
+                        pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                        ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
+                        bl = ti.min(bl, pl)
+                        bh = ti.max(bh, ph)
+                        scratch[2, i] = ti.bit_cast(ti.f32(_box_area(bl, bh)), ti.i32)
+                    bl = ti.Vector([_BIG, _BIG, _BIG])
+                    bh = -bl
+                    axis_best = ti.f64(_BIG)
+                    axis_k = 0
+                    for i in range(a, b - 1):  # prefix boxes, the cost of every split
+                        q_ = scratch[0, i]
+                        pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                        ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
+                        bl = ti.min(bl, pl)
+                        bh = ti.max(bh, ph)
+                        c = (ti.f64(_box_area(bl, bh)) * ti.f64(i - a + 1)
+                             + ti.f64(ti.bit_cast(scratch[2, i + 1], ti.f32)) * ti.f64(b - 1 - i))
+                        if c < axis_best:
+                            axis_best = c
+                            axis_k = i - a
+                    q_ = scratch[0, b - 1]
+                    pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                    ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
+                    area = ti.f64(_box_area(ti.min(bl, pl), ti.max(bh, ph)))
+                    if axis_best < best or ax == ax0:
+                        best = axis_best
+                        best_k = axis_k
+                        for i in range(a, b):
+                            scratch[1, i] = scratch[0, i]
+                cost = traversal_cost + best / (area if area > 0.0 else 1.0)
+                if m <= max_leaf and cost >= ti.f64(m):
+                    leaf = True
+                else:
+                    for i in range(a, b):
+                        cur[i] = scratch[1, i]
+                    split = a + best_k + 1
+            if leaf:
+                first[nd] = a
+                count[nd] = m
+                bl = ti.Vector([_BIG, _BIG, _BIG])
+                bh = -bl
+                for i in range(a, b):
+                    q_ = cur[i]
+                    pl = ti.Vector([box[0, q_], box[1, q_], box[2, q_]])
+                    ph = ti.Vector([box[3, q_], box[4, q_], box[5, q_]])
+                    bl = ti.min(bl, pl)
+                    bh = ti.max(bh, ph)
+                for k in ti.static(range(3)):
+                    lo[nd, k] = bl[k]
+                    hi[nd, k] = bh[k]
+            else:
+                kl = nxt
+                nxt += 2
+                first[nd] = kl
+                count[nd] = 0
+                scratch[3, s0 + sp] = kl + 1  # right pushed first: the left is built first
+                scratch[4, s0 + sp] = split
+                scratch[5, s0 + sp] = b
+                scratch[3, s0 + sp + 1] = kl
+                scratch[4, s0 + sp + 1] = a
+                scratch[5, s0 + sp + 1] = split
+                sp += 2
+        used[r] = nxt - base[r]
+        # Boxes of the internal nodes, children (allocated after their parent) first.
+        for q in range(nxt - base[r] + 1):
+            i = roots[r]
+            if q < nxt - base[r]:
+                i = nxt - 1 - q
+            if count[i] == 0:
+                c = first[i]
+                for k in ti.static(range(3)):
+                    lo[i, k] = ti.min(lo[c, k], lo[c + 1, k])
+                    hi[i, k] = ti.max(hi[c, k], hi[c + 1, k])
 
 
 def _top_levels(top: BVH):
@@ -943,6 +1202,9 @@ def build_sah_search(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, max_leaf: i
 
 # --- wide trees for traversal --------------------------------------------------------------------
 
+#: Binary trees of at least this many nodes are collapsed by :func:`_collapse_wide_taichi`
+#: (below, the numpy collapse: small scenes do not compile the kernel).
+COLLAPSE_KERNEL_MIN_NODES = 1 << 15
 #: The eight ray octants: bit k set when the direction's component k is negative.
 OCTANT_SIGNS = np.array([[(o >> k) & 1 for k in range(3)] for o in range(8)], bool)
 
@@ -972,7 +1234,8 @@ class WideBVH:
         return int(self.child.shape[0])
 
 
-def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 32) -> WideBVH:
+def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 32,
+                  kernel: bool | None = None) -> WideBVH:
     """Collapse a binary BVH into a :class:`WideBVH`: each wide node starts from a binary
     node's two children and repeatedly opens its largest-area internal child until it has
     ``width`` children (or only leaves). The result's root is node 0; a tree whose root is a
@@ -982,9 +1245,15 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     of their centres' largest separation; for a ray octant the child on the near side of that
     axis comes first, and a wide node's children are ordered by these choices from the top of
     its binary subtree down (each child's path of first/second choices, read as a binary
-    number). Vectorised over all wide nodes of a level of the tree."""
+    number). Vectorised over all wide nodes of a level of the tree; trees of at least
+    :data:`COLLAPSE_KERNEL_MIN_NODES` binary nodes (or ``kernel=True``) are collapsed by
+    :func:`_collapse_wide_taichi`, the same walk in one Taichi kernel."""
     if not 2 <= width <= 8:
         raise ValueError(f"width must be in [2, 8], got {width}")
+    if kernel is None:  # (the kernel compares float64 areas: CPU and CUDA)
+        kernel = b.n_nodes >= COLLAPSE_KERNEL_MIN_NODES and ensure_init() in ("cpu", "cuda")
+    if kernel and b.order.size and b.count[0] == 0:
+        return _collapse_wide_taichi(b, width, leaf_width, leaf_span)
     lo64 = b.lo.astype(np.float64)
     hi64 = b.hi.astype(np.float64)
     area = _area(lo64, hi64)
@@ -1102,3 +1371,149 @@ def collapse_wide(b: BVH, width: int = 8, leaf_width: int = 4, leaf_span: int = 
     order = (perm << (3 * np.arange(width, dtype=np.int32))).sum(axis=2, dtype=np.int64)
     return WideBVH(lo=lo, hi=hi, child=child, order=order,
                    packet_slots=slots.reshape(-1, leaf_width))
+
+
+def _collapse_wide_taichi(b: BVH, width: int, leaf_width: int, leaf_span: int) -> WideBVH:
+    """:func:`collapse_wide` of a tree whose root is internal, by :func:`_collapse_kernel`:
+    the wide nodes in breadth-first order (the numpy version's level order, row-major), each
+    opening its largest-area internal child (float64 areas) until it has ``width`` children,
+    the leaves' packets in the same order. Per binary node, numpy prepares the area (-1 for a
+    leaf) and, for an internal node, which child a ray of each octant meets second (one bit
+    per octant): the choice of the numpy version, from the float64 centres."""
+    internal = b.count == 0
+    cnt = b.count.astype(np.int64)
+    n_p = -(-cnt // leaf_width)
+    if n_p.max() >= leaf_span:
+        raise ValueError(f"a leaf of {int(cnt.max())} triangles needs {int(n_p.max())} packets "
+                         f"(at most {leaf_span - 1})")
+    area = np.where(internal, _area(b.lo.astype(np.float64), b.hi.astype(np.float64)), -1.0)
+    inner = np.flatnonzero(internal)
+    a = b.first[inner].astype(np.int64)
+    centre_a = b.lo[a].astype(np.float64) + b.hi[a]  # twice the centres: the same signs
+    sep = (b.lo[a + 1].astype(np.float64) + b.hi[a + 1]) - centre_a
+    axis = np.argmax(np.abs(sep), axis=1)
+    a_low = sep[np.arange(inner.size), axis] >= 0
+    neg = OCTANT_SIGNS[:, axis].T  # (n, 8): the octant's sign on that axis
+    second = np.zeros(b.n_nodes, np.int32)  # bit o: child a is met second in octant o
+    second[inner] = ((a_low[:, None] == neg).astype(np.int32)
+                     << np.arange(8, dtype=np.int32)).sum(axis=1)
+    cap = inner.size
+    n_packets = int(n_p.sum())
+    lo = np.empty((cap, width, 3), np.float32)
+    hi = np.empty((cap, width, 3), np.float32)
+    child = np.empty((cap, width), np.int32)
+    order = np.empty((cap, 8), np.int32)
+    queue = np.empty(cap, np.int32)
+    slots = np.empty((n_packets, leaf_width), np.int32)
+    sizes = np.zeros(2, np.int32)
+    ensure_init()
+    _collapse_kernel(b.first, b.count, b.lo, b.hi, area, second, lo, hi, child, order, queue,
+                     slots, sizes, width, leaf_width, leaf_span)
+    m = int(sizes[0])
+    return WideBVH(lo=lo[:m], hi=hi[:m], child=child[:m], order=order[:m],
+                   packet_slots=slots[:int(sizes[1])])
+
+
+@ti.kernel
+def _collapse_kernel(first: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     count: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     blo: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                     bhi: ti.types.ndarray(dtype=ti.f32, ndim=2),
+                     area: ti.types.ndarray(dtype=ti.f64, ndim=1),
+                     second: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     lo: ti.types.ndarray(dtype=ti.f32, ndim=3),
+                     hi: ti.types.ndarray(dtype=ti.f32, ndim=3),
+                     child: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                     order: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                     queue: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     slots: ti.types.ndarray(dtype=ti.i32, ndim=2),
+                     sizes: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                     width: ti.i32, leaf_width: ti.i32, leaf_span: ti.i32):
+    """:func:`_collapse_wide_taichi`'s walk, one thread (the wide nodes are numbered in the
+    order they are met). ``sizes`` receives (wide nodes, packets)."""
+    bits = width - 1
+    unused_key = 1 << bits
+    queue[0] = 0
+    n_wide = 1
+    n_pk = 0
+    w = 0
+    while w < n_wide:
+        kids = ti.Vector([-1] * 8, ti.i32)
+        depth = ti.Vector([0] * 8, ti.i32)
+        keys = ti.Matrix([[unused_key] * 8 for _ in range(8)], ti.i32)  # (position, octant)
+        kids[0] = queue[w]
+        n_kids = 1
+        j = 0
+        for _ in range(width - 1):  # open position j's node: a replaces it, a + 1 is added
+            node = kids[j]
+            if node < 0 or area[node] < 0.0:
+                break
+            a = first[node]
+            d = depth[j]
+            shift = bits - 1 - d
+            sec = second[node]
+            for o in range(8):
+                base = keys[j, o]
+                if base == unused_key:
+                    base = 0
+                bit = (sec >> o) & 1
+                keys[j, o] = base | (bit << shift)
+                keys[n_kids, o] = base | ((1 - bit) << shift)
+            kids[j] = a
+            kids[n_kids] = a + 1
+            depth[j] = d + 1
+            depth[n_kids] = d + 1
+            n_kids += 1
+            best = ti.f64(-1.0)  # the next one to open: the largest internal child
+            j = 0
+            for p in range(n_kids):
+                ap = area[kids[p]]
+                if ap > best:
+                    best = ap
+                    j = p
+            if best < 0.0:  # leaves only
+                break
+        for p in range(width):
+            c = kids[p]
+            word = 0
+            if c < 0:
+                for k in ti.static(range(3)):
+                    lo[w, p, k] = 1e30
+                    hi[w, p, k] = -1e30
+            else:
+                for k in ti.static(range(3)):
+                    lo[w, p, k] = blo[c, k]
+                    hi[w, p, k] = bhi[c, k]
+                if count[c] == 0:
+                    queue[n_wide] = c
+                    word = n_wide
+                    n_wide += 1
+                else:
+                    m = count[c]
+                    n_p = (m + leaf_width - 1) // leaf_width
+                    for q in range(n_p):
+                        for lane in range(leaf_width):
+                            slots[n_pk + q, lane] = first[c] + ti.min(q * leaf_width + lane, m - 1)
+                    word = -(n_pk * leaf_span + n_p) - 1
+                    n_pk += n_p
+            child[w, p] = word
+        for o in range(8):  # positions by (key, position): 3 bits each
+            srt = ti.Vector([0] * 8, ti.i32)
+            for p in range(8):
+                v = (keys[p, o] << 3) | p
+                if p >= width:
+                    v = ((unused_key + 1) << 3) | p
+                q = p - 1
+                while q >= 0:
+                    if srt[q] <= v:
+                        break
+                    srt[q + 1] = srt[q]
+                    q -= 1
+                srt[q + 1] = v
+            word = 0
+            for p in range(width):
+                word |= (srt[p] & 7) << (3 * p)
+            order[w, o] = word
+        w += 1
+    sizes[0] = n_wide
+    sizes[1] = n_pk

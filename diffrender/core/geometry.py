@@ -132,9 +132,8 @@ def _pad(a, n):
     """``a`` extended with zero rows to ``n`` rows."""
     if a.shape[0] == n:
         return a
-    out = np.empty((n,) + a.shape[1:], a.dtype)
+    out = np.zeros((n,) + a.shape[1:], a.dtype)  # the tail's pages stay untouched
     out[:a.shape[0]] = a
-    out[a.shape[0]:] = 0
     return out
 
 
@@ -172,11 +171,19 @@ def uv_tangents(v0, v1, v2, uv0=None, uv1=None, uv2=None):
     return dpdu, dpdv
 
 
-def _grow(lo, hi):
-    """Boxes grown by a few float32 ulps: the triangles are stored as v0 + edges, whose
-    rounding can put hit points a hair outside boxes built from the vertices."""
-    return ((lo - (np.abs(lo) * 4e-7 + 1e-30)).astype(np.float32),
-            (hi + (np.abs(hi) * 4e-7 + 1e-30)).astype(np.float32))
+def _grow(x, sign):
+    """Bounds grown outwards (``sign`` -1: lower bounds, +1: upper) by a few float32 ulps, in
+    float64, as float32: the triangles are stored as v0 + edges, whose rounding can put hit
+    points a hair outside boxes built from the vertices. One temporary, modified in place."""
+    x = np.asarray(x, np.float64)
+    t = np.abs(x)
+    t *= 4e-7
+    t += 1e-30
+    if sign < 0:
+        np.subtract(x, t, out=t)
+    else:
+        np.add(x, t, out=t)
+    return t.astype(np.float32)
 
 
 def pack_wide(w, capacity: int):
@@ -187,27 +194,30 @@ def pack_wide(w, capacity: int):
     if n > capacity:
         raise SceneError(f"BVH has {n} nodes, more than the {capacity} allocated")
     unused = w.lo[..., 0] > w.hi[..., 0]
-    lo, hi = _grow(w.lo, w.hi)
-    lo[unused], hi[unused] = np.float32(1e30), np.float32(-1e30)
     box = np.zeros((capacity, len(BOX_ROWS), w.lo.shape[1]), np.float32)
-    box[:n, 0::2] = lo.transpose(0, 2, 1)  # rows lower x, upper x, lower y, ...
-    box[:n, 1::2] = hi.transpose(0, 2, 1)
-    return (box, _pad(w.child.astype(np.int32), capacity),
-            _pad(w.order.astype(np.int32), capacity))
+    for a in range(3):  # rows lower x, upper x, lower y, ...: one axis at a time
+        for r, (src, sign, empty) in enumerate(((w.lo, -1, 1e30), (w.hi, 1, -1e30))):
+            g = _grow(src[:, :, a], sign)
+            g[unused] = np.float32(empty)
+            box[:n, 2 * a + r] = g
+    return (box, _pad(w.child.astype(np.int32, copy=False), capacity),
+            _pad(w.order.astype(np.int32, copy=False), capacity))
 
 
 def pack_packets(w, v0, e1, e2, capacity: int):
     """The leaf packets of ``w``: lane vectors (capacity, 9, LEAF_WIDTH) in
     :data:`PACKET_ROWS` order from the float32 triangles ``v0``, ``e1``, ``e2`` ((n_slots, 3)
-    by leaf slot), and the lanes' slots (capacity, LEAF_WIDTH)."""
+    or more rows, by leaf slot), and the lanes' slots (capacity, LEAF_WIDTH)."""
     slots = w.packet_slots
     if slots.shape[0] > capacity:
         raise SceneError(f"BVH has {slots.shape[0]} leaf packets, more than the {capacity} "
                          "allocated")
-    tri = np.concatenate([v0, e1, e2], axis=1).astype(np.float32)  # (n_slots, 9) rows
+    n_p = slots.shape[0]
     rows = np.zeros((capacity, len(PACKET_ROWS), slots.shape[1]), np.float32)
-    rows[:slots.shape[0]] = tri[slots].transpose(0, 2, 1)
-    return rows, _pad(slots.astype(np.int32), capacity)
+    for k, src in enumerate((v0, e1, e2)):  # one row (component) at a time: no copies
+        for a in range(3):
+            rows[:n_p, 3 * k + a] = src[slots, a]
+    return rows, _pad(slots.astype(np.int32, copy=False), capacity)
 
 
 @ti.data_oriented
@@ -286,63 +296,72 @@ class Geometry:
 
     def _upload(self, small_builds=True):
         V, F = self._v, self._f
-        v0, v1, v2 = (V[F[:, k]] for k in range(3))
         if small_builds and 0 < self.n_tris <= SBVH_MAX_TRIS:
+            v0, v1, v2 = (V[F[:, k]] for k in range(3))
             self.bvh: BVH = _small_bvh(v0, v1, v2, self.max_leaf, self.tris.shape[0])
         else:
-            self.bvh = build_bvh(v0, v1, v2, max_leaf=self.max_leaf)
+            # build_bvh works in float32: rounding the vertices and then gathering the corners
+            # gives its corners without float64 copies per triangle
+            V32 = V.astype(np.float32)
+            self.bvh = build_bvh(V32[F[:, 0]], V32[F[:, 1]], V32[F[:, 2]],
+                                 max_leaf=self.max_leaf)
+            del V32
         order = self.bvh.order
         # Leaf slot -> original (merged) triangle index. Every per-triangle field is indexed by
         # slot (a duplicated triangle has identical records in each of its slots); ids leave
         # the geometry through ``tri_order`` (host queries) or are only used to read these
         # fields (surface(), the differentiable replay), so duplicates are invisible outside.
         self.tri_order = order
-        self.n_slots = int(order.size)
+        self.n_slots = ns = int(order.size)
         self.tri_rank = np.empty(self.n_tris, np.int64)  # original -> (first) slot
         self.tri_rank[order[::-1]] = np.arange(order.size)[::-1]
         if self.n_tris:
             nt, nv = self.tris.shape[0], self.vnormals.shape[0]
-            pv0, pv1, pv2 = v0[order], v1[order], v2[order]
-            v0_32 = pv0.astype(np.float32)
-            e1_32 = (pv1 - pv0).astype(np.float32)
-            e2_32 = (pv2 - pv0).astype(np.float32)
-            del pv1, pv2
-            self.tris.from_numpy({"v0": _pad(v0_32, nt), "e1": _pad(e1_32, nt),
-                                  "e2": _pad(e2_32, nt)})
-            ng = np.zeros((nt, 3), np.float32)
-            for c0 in range(0, self.n_slots, CHUNK):  # chunks: small temporaries, reused
-                c1 = min(c0 + CHUNK, self.n_slots)
-                g = np.cross(e1_32[c0:c1].astype(np.float64), e2_32[c0:c1].astype(np.float64))
-                ln = np.linalg.norm(g, axis=1, keepdims=True)
-                ng[c0:c1] = np.where(ln > 0, g / np.where(ln > 0, ln, 1), 0)
-            self.tri_n.from_numpy(ng)
-            self.tri_info.from_numpy({"vi": _pad(F[order].astype(np.int32), nt),
-                                      "shape_id": _pad(self._s[order].astype(np.int32), nt),
-                                      "orig": _pad(order.astype(np.int32), nt)})
-            UV = self._uv
-            # uv tangents by slot: without uvs the edges (uv_tangents' v1 - v0, v2 - v0)
-            du = np.zeros((nt, 3), np.float32)
-            dv = np.zeros((nt, 3), np.float32)
-            du[:self.n_slots], dv[:self.n_slots] = e1_32, e2_32
-            has = np.flatnonzero(self._tri_has_uv[order])
-            if has.size:  # triangles with uvs: Mitsuba's solution over the uv edges
-                t = order[has]
-                fh = F[t]
-                du_h, dv_h = uv_tangents(v0[t], v1[t], v2[t], UV[fh[:, 0]], UV[fh[:, 1]],
-                                         UV[fh[:, 2]])
-                du[has], dv[has] = du_h, dv_h
-            self.tri_tan.from_numpy({"dpdu": du, "dpdv": dv})
             nrm = self._n
             ln = np.linalg.norm(nrm, axis=1, keepdims=True)
             nrm = np.where(ln > 0, nrm / np.where(ln > 0, ln, 1), 0)
-            self.vnormals.from_numpy(_pad(nrm.astype(np.float32), nv))
             nrm32 = nrm.astype(np.float32)
+            del nrm, ln
+            # Per slot, in chunks (small float64 temporaries, reused): v0 and the edges
+            # (differences of the float64 vertices, rounded), the vertex indices, the unit
+            # normals of the float32 edges, and whether the three vertex normals are equal.
+            # Rows past the slots stay zero (untouched pages: no memory until written).
+            v0_32, e1_32, e2_32, ng = (np.zeros((nt, 3), np.float32) for _ in range(4))
+            vi = np.zeros((nt, 3), np.int32)
             flat = np.zeros(nt, np.int32)
-            for c0 in range(0, self.n_slots, CHUNK):
-                c1 = min(c0 + CHUNK, self.n_slots)
-                n32 = nrm32[F[order[c0:c1]]]  # (chunk, 3 corners, 3)
+            for c0 in range(0, ns, CHUNK):
+                c1 = min(c0 + CHUNK, ns)
+                fo = F[order[c0:c1]]
+                vi[c0:c1] = fo
+                p0 = V[fo[:, 0]]
+                v0_32[c0:c1] = p0
+                e1_32[c0:c1] = V[fo[:, 1]] - p0
+                e2_32[c0:c1] = V[fo[:, 2]] - p0
+                g = np.cross(e1_32[c0:c1].astype(np.float64), e2_32[c0:c1].astype(np.float64))
+                ln = np.linalg.norm(g, axis=1, keepdims=True)
+                ng[c0:c1] = np.where(ln > 0, g / np.where(ln > 0, ln, 1), 0)
+                n32 = nrm32[fo]  # (chunk, 3 corners, 3)
                 flat[c0:c1] = (np.all(n32[:, 0] == n32[:, 1], axis=1)
                                & np.all(n32[:, 0] == n32[:, 2], axis=1))
+            self.tris.from_numpy({"v0": v0_32, "e1": e1_32, "e2": e2_32})
+            self.tri_n.from_numpy(ng)
+            del ng
+            self.tri_info.from_numpy({"vi": vi, "shape_id": _pad(self._s[order], nt),
+                                      "orig": _pad(order.astype(np.int32), nt)})
+            del vi
+            # uv tangents by slot: without uvs the edges (uv_tangents' v1 - v0, v2 - v0)
+            has = np.flatnonzero(self._tri_has_uv[order])
+            du, dv = e1_32, e2_32
+            if has.size:  # triangles with uvs: Mitsuba's solution over the uv edges
+                du, dv = e1_32.copy(), e2_32.copy()
+                fh = F[order[has]]
+                UV = self._uv
+                du_h, dv_h = uv_tangents(V[fh[:, 0]], V[fh[:, 1]], V[fh[:, 2]], UV[fh[:, 0]],
+                                         UV[fh[:, 1]], UV[fh[:, 2]])
+                du[has], dv[has] = du_h, dv_h
+            self.tri_tan.from_numpy({"dpdu": du, "dpdv": dv})
+            del du, dv
+            self.vnormals.from_numpy(_pad(nrm32, nv))
             self.tri_flat.from_numpy(flat)
             self.vuvs.from_numpy(_pad(self._uv.astype(np.float32), nv))
         self.wide = collapse_wide(self.bvh, WIDTH, LEAF_WIDTH, LEAF_SPAN)
@@ -350,6 +369,7 @@ class Geometry:
         self.wbox.from_numpy(box)
         self.wchild.from_numpy(child)
         self.worder.from_numpy(order_w)
+        del box, child, order_w
         if self.n_tris:
             rows, slots = pack_packets(self.wide, v0_32, e1_32, e2_32, self.packet_slot.shape[0])
             self.packets.from_numpy(rows)

@@ -588,7 +588,9 @@ def _row_norms(x):
 def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Mitsuba's smooth normals: each face normal weighted by the corner angle (Thuermer &
     Wuethrich 1998); vertices without a valid face get (1, 0, 0)."""
-    weighted = np.empty((3, f.shape[0], 3))  # corner k of every face: its weighted normal
+    # weighted[j, k, i]: component j of face i's normal weighted by its angle at corner k
+    # (component-major: each component's corners are one contiguous row for bincount below)
+    weighted = np.empty((3, 3, f.shape[0]))
     for c0 in range(0, f.shape[0], NORMAL_CHUNK):  # chunks: small temporaries, reused
         fc = f[c0:c0 + NORMAL_CHUNK]
         p0, p1, p2 = v[fc[:, 0]], v[fc[:, 1]], v[fc[:, 2]]
@@ -604,12 +606,11 @@ def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
             with np.errstate(invalid="ignore", divide="ignore"):
                 c = -np.einsum("ij,ij->i", a, b) / (lengths[k] * lengths[k - 1])
             ang = np.arccos(np.clip(np.nan_to_num(c), -1.0, 1.0))
-            np.multiply(fn, ang[:, None], out=weighted[k, c0:c0 + NORMAL_CHUNK])
+            np.multiply(fn, ang[:, None], out=weighted[:, k, c0:c0 + NORMAL_CHUNK].T)
     # Sums per vertex, corners in the order (all faces' corner 0, then 1, then 2): bincount adds
     # in index order, so the sums are those of the per-corner accumulation, bit for bit.
     idx = f.T.reshape(-1)
-    weighted = weighted.reshape(-1, 3)
-    out = np.stack([np.bincount(idx, weights=weighted[:, j], minlength=v.shape[0])
+    out = np.stack([np.bincount(idx, weights=weighted[j].reshape(-1), minlength=v.shape[0])
                     for j in range(3)], axis=1)
     ln = _row_norms(out)[:, None]
     good = ln[:, 0] > 0

@@ -320,9 +320,62 @@ def test_morton_codes_follow_the_z_curve():
     assert np.all(np.diff(morton_codes(fine).astype(np.int64)) > 0)
 
 
+def _leaves(b):
+    leaf = b.count > 0
+    return sorted(zip(b.first[leaf].tolist(), b.count[leaf].tolist()))
+
+
+@pytest.mark.parametrize("case", ["random", "clusters512", "identical", "leaf1"])
+def test_hlbvh_kernel_bottom_matches_numpy(case):
+    """The bottom of the large-scene build in the Taichi kernel (a thread per range, depth
+    first) makes the tree of the numpy reference (level by level): the same triangle order,
+    leaves and SAH cost (node numbering aside)."""
+    v, f = random_triangles(3000, seed=4, size=0.05)
+    tri = v[f].astype(np.float32)
+    kw = dict(max_leaf=4, cluster_size=None)
+    if case == "clusters512":  # clusters above HLBVH_SWEEP_MAX: Morton splits first
+        kw["cluster_size"] = 512
+    elif case == "identical":  # ties everywhere: the sweeps' stable sorts decide
+        tri = np.tile(tri[:1], (700, 1, 1))
+        kw["cluster_size"] = 100
+    elif case == "leaf1":
+        kw["max_leaf"] = 1
+    lo, hi = tri.min(axis=1), tri.max(axis=1)
+    bk = build_hlbvh(lo, hi, bottom="taichi", **kw)
+    bn = build_hlbvh(lo, hi, bottom="numpy", **kw)
+    _tree_invariants(bk, tri, kw["max_leaf"])
+    np.testing.assert_array_equal(bk.order, bn.order)
+    assert bk.n_nodes == bn.n_nodes
+    assert _leaves(bk) == _leaves(bn)
+    assert bk.sah_cost() == pytest.approx(bn.sah_cost(), rel=1e-12)
+
+
+@pytest.mark.parametrize("max_leaf,width,leaf_width", [(4, 8, 2), (1, 8, 2), (4, 4, 4),
+                                                       (2, 2, 1)])
+def test_wide_collapse_kernel_matches_numpy(max_leaf, width, leaf_width):
+    """The wide collapse in the Taichi kernel (breadth first) is the numpy collapse's tree:
+    the same child words, octant orders, packets and (used) boxes."""
+    from diffrender.core.bvh import collapse_wide
+
+    v, f = random_triangles(1500, seed=5, size=0.05)
+    tri = v[f]
+    b = build_bvh(tri[:, 0], tri[:, 1], tri[:, 2], max_leaf=max_leaf)
+    wk = collapse_wide(b, width, leaf_width, kernel=True)
+    wn = collapse_wide(b, width, leaf_width, kernel=False)
+    _wide_invariants(b, wk, width, leaf_width)
+    for name in ("child", "order", "packet_slots"):
+        np.testing.assert_array_equal(getattr(wk, name), getattr(wn, name))
+    used = wn.lo[..., 0] <= wn.hi[..., 0]
+    np.testing.assert_array_equal(used, wk.lo[..., 0] <= wk.hi[..., 0])
+    np.testing.assert_array_equal(wk.lo[used], wn.lo[used])
+    np.testing.assert_array_equal(wk.hi[used], wn.hi[used])
+
+
 def test_hlbvh_geometry_matches_brute_force(monkeypatch):
-    """A Geometry built with the large-scene builder (forced) finds the same hits."""
+    """A Geometry built with the large-scene builder and the kernel collapse (forced) finds
+    the same hits."""
     monkeypatch.setattr(bvh_module, "HLBVH_MIN_TRIS", 0)
+    monkeypatch.setattr(bvh_module, "COLLAPSE_KERNEL_MIN_NODES", 0)
     v, f = random_triangles(500, seed=2)
     geo = Geometry([Shape("mesh", v, f)], [0], [-1])
     rng = np.random.default_rng(3)
