@@ -165,6 +165,10 @@ class EdgeTracer:
         # traced sides see emitters only)
         self.n_guided = ti.field(ti.i32, shape=())
         self.cone_only = ti.field(ti.i32, shape=())
+        # cone_only with one light: per edge, the direction from the light's centre to its
+        # midpoint and the cosine of the widest angle (at that centre) between it and a
+        # shading point whose cone towards the light the edge can reach (a cheap cull)
+        self.ecull = ti.Vector.field(4, ti.f32, shape=cap)
         self.n_edge_cap = cap
         self.light_c = vec3.field(shape=MAX_GUIDE_LIGHTS)
         self.light_r = ti.field(ti.f32, shape=MAX_GUIDE_LIGHTS)
@@ -185,9 +189,10 @@ class EdgeTracer:
         self.light_r.from_numpy(r)
         self.n_light[None] = n
 
-    def upload_edges(self, v0, v1, n0, n1, always, cdf, n_guided=None, cone_only=False):
+    def upload_edges(self, v0, v1, n0, n1, always, cdf, n_guided=None, cone_only=False, cull=None):
         """Edges (the first ``n_guided``, default all, chosen by per-point importance, the
-        others by length through ``cdf``, the cumulative length share of all of them)."""
+        others by length through ``cdf``, the cumulative length share of all of them);
+        ``cull`` (N, 4): see ``ecull`` (None: no cull)."""
         n = v0.shape[0]
         cap = self.n_edge_cap
         if n > cap:
@@ -207,7 +212,12 @@ class EdgeTracer:
         self.einfo.from_numpy(ai)
         self.n_edge[None] = n
         self.n_guided[None] = n if n_guided is None else int(n_guided)
-        self.cone_only[None] = int(bool(cone_only))
+        self.cone_only[None] = int(bool(cone_only)) + int(bool(cone_only) and cull is not None)
+        cu = np.zeros((cap, 4), np.float32)
+        cu[:, 3] = -2.0
+        if cull is not None:
+            cu[:n] = cull
+        self.ecull.from_numpy(cu)
 
     @ti.kernel
     def trace_pairs(self, pos: ti.types.ndarray(), off: ti.types.ndarray(), keys: ti.types.ndarray(),
@@ -291,10 +301,17 @@ class EdgeTracer:
         w0 = v0 - p
         w1 = v1 - p
         res = 0.0
+        culled = False
+        if self.cone_only[None] == 2:  # the edge cannot reach p's cone towards the light
+            cp = p - self.light_c[0]
+            cl = cp.norm()
+            cu = self.ecull[e]
+            if cl > 0.0 and ti.Vector([cu[0], cu[1], cu[2]]).dot(cp) < cu[3] * cl:
+                culled = True
         s0 = self.en0[e].dot(w0)
         s1 = self.en1[e].dot(w0)
         sil = self.einfo[e] == 1 or s0 * s1 <= 0.0 or (self.einfo[e] == 2 and (s0 < 0.0 or s1 < 0.0))
-        if sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
+        if not culled and sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
             mid = 0.5 * (v0 + v1) - p
             dm = mid.norm()
             el = (v1 - v0).norm()
@@ -433,15 +450,20 @@ class EdgeTracer:
                     v1 = self.ev1[e_pick]
                     s_lo, s_hi = self._light_interval(v0, v1, p)
                     # Mixture: half the points uniformly on the part of the edge seen in front
-                    # of an area light (shadow boundaries), half on the whole edge (indirect).
+                    # of an area light (shadow boundaries), half on the whole edge (indirect);
+                    # all on that part when the sides see emitters only (``cone_only``: the
+                    # widened probe interval holds every point of the edge inside the cone).
+                    mix = 0.5
+                    if self.cone_only[None] != 0:
+                        mix = 1.0
                     su = u.y
-                    if s_hi > s_lo and rand(key, DIM_EDGE_MIXTURE) < 0.5:
+                    if s_hi > s_lo and rand(key, DIM_EDGE_MIXTURE) < mix:
                         su = s_lo + u.y * (s_hi - s_lo)
                     pdf_s = 1.0
                     if s_hi > s_lo:
-                        pdf_s = 0.5
+                        pdf_s = 1.0 - mix
                         if s_lo <= su and su <= s_hi:
-                            pdf_s += 0.5 / (s_hi - s_lo)
+                            pdf_s += mix / (s_hi - s_lo)
                     m = v0 + su * (v1 - v0)
                     dv = m - p
                     dist = dv.norm()
@@ -873,8 +895,21 @@ class EdgeSampler:
         inner = topo.f1[e] >= 0
         always = (~inner) | topo.nonmanifold[e]
         kind = np.where(always, 1, np.where(topo.smooth[e], 0, 2)).astype(np.int32)
+        cull = None
+        if direct_only and radii.size == 1:
+            # An edge point m in the cone from p to the light's sphere (c, r) lies within r of
+            # the line c p, between them: the angle at c between m - c and p - c is at most
+            # asin(r / |m - c|); for the midpoint, r + half the length (1 % margin).
+            mid = 0.5 * (V[a_i] + V[b_i]) - centers[0]
+            dm = np.linalg.norm(mid, axis=1)
+            reach = (radii[0] + 0.5 * length) * 1.01
+            far = dm > 1.5 * reach
+            sin_a = np.where(far, reach / np.where(far, dm, 1.0), 1.0)
+            cull = np.zeros((e.size, 4))
+            cull[:, :3] = mid / np.where(dm > 0, dm, 1.0)[:, None]
+            cull[:, 3] = np.where(far, np.sqrt(np.maximum(0.0, 1.0 - sin_a ** 2)), -2.0)
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
-                                 kind, np.cumsum(length) / total, n_guided, direct_only)
+                                 kind, np.cumsum(length) / total, n_guided, direct_only, cull)
         self.tracer.upload_lights(centers, radii, environment=env)
         x = self._camera_samples(spp, seed, 303 + 16 * bounce)
         n = x.shape[0]
