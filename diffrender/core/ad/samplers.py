@@ -61,7 +61,12 @@ from ..warp import coordinate_system, offset_origin, to_local, to_world
 from .topology import EdgeTopology
 
 SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
-ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample
+ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample, at most ...
+# ... this share of the angle the edge subtends (short edges of a finely tessellated, ragged
+# mesh: sides farther apart than a small part of the edge cross the neighbouring faces near its
+# ends, a bias that grows with the distance between the sides), and at least ANGLE_EPS_MIN
+ANGLE_EPS_EDGE_SHARE = 0.002
+ANGLE_EPS_MIN = 2e-6
 EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edges up to this many
 # secondary, more edges than that: the edges that can be shadow boundaries of an area light
 # (silhouettes seen from some point of its bounding sphere) get per-shading-point importance up
@@ -493,9 +498,10 @@ class EdgeTracer:
                                 nhr = nhr.normalized()
                             else:
                                 nhr = nh
+                            eps_e = ti.max(ti.min(eps, ANGLE_EPS_EDGE_SHARE * el * sin_t / dist), ANGLE_EPS_MIN)
                             for side in ti.static(range(2)):
                                 sg = -1.0 if side == 0 else 1.0
-                                ws = (omr + sg * eps * nhr).normalized()
+                                ws = (omr + sg * eps_e * nhr).normalized()
                                 Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
                                                         rr_depth, 0, False)
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
