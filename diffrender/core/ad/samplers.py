@@ -80,6 +80,7 @@ DIM_EDGE_MIXTURE = 1003
 DIM_EDGE_COMPONENT = 1005  # which of the two edge densities (per-point importance, length)
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
 MAX_GUIDE_LIGHTS = 16
+PILOT_SHARE = 0.25  # secondary samples towards area-light penumbrae: the pilot's share
 SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
 
 
@@ -836,6 +837,32 @@ class EdgeSampler:
         base = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
         return np.repeat(base, spp, 0) + rng.random((base.shape[0] * spp, 2))
 
+    def _guided_camera_samples(self, spp, seed, stream, xp, score):
+        """``spp`` samples per film cell on average (crop-relative positions) from the cell
+        probabilities 1/2 uniform + 1/2 proportional to ``score`` of the pilot samples ``xp``
+        summed per cell and dilated by one cell; and their weights 1 / (cells x probability),
+        so that weighted sums estimate what uniform samples do."""
+        f = self.film
+        x0, y0 = int(f.lo[0]), int(f.lo[1])
+        nx, ny = int(f.hi[0] - f.lo[0]), int(f.hi[1] - f.lo[1])
+        cells = nx * ny
+        ix = np.clip(np.floor(xp[:, 0]).astype(np.int64) - x0, 0, nx - 1)
+        iy = np.clip(np.floor(xp[:, 1]).astype(np.int64) - y0, 0, ny - 1)
+        acc = np.zeros((ny, nx))
+        np.add.at(acc, (iy, ix), np.where(np.isfinite(score), score, 0.0))
+        pad = np.pad(acc, 1)
+        dil = np.max([pad[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+                      for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0).ravel()
+        pmf = np.full(cells, 1.0 / cells)
+        if dil.sum() > 0:
+            pmf = 0.5 * pmf + 0.5 * dil / dil.sum()
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, stream])
+        n = spp * cells
+        cdf = np.cumsum(pmf)
+        c = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), cells - 1)
+        x = np.stack([c % nx + x0, c // nx + y0], 1).astype(np.float64) + rng.random((n, 2))
+        return x, 1.0 / (cells * pmf[c])
+
     def _light_boundary_edges(self, V, e, fn, centers, radii):
         """Which of the edges ``e`` can be shadow boundaries of the area lights (bounding
         spheres ``centers``, ``radii``): boundary and non-manifold edges, edges of the emitting
@@ -917,19 +944,33 @@ class EdgeSampler:
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
                                  kind, np.cumsum(length) / total, n_guided, direct_only, cull)
         self.tracer.upload_lights(centers, radii, environment=env)
-        x = self._camera_samples(spp, seed, 303 + 16 * bounce)
-        n = x.shape[0]
-        keys = self._keys(seed, 0x5EC0 + bounce, n)
-        dC = np.zeros((n, 3), np.float32)
-        eid = np.zeros(n, np.int32)
-        es = np.zeros(n, np.float32)
-        nh = np.zeros((n, 3), np.float32)
-        ptri = np.zeros((n, 3), np.int32)
-        pgeo = np.zeros((n, 3, 3), np.float32)
         crop = self._crop_full()
-        self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
-                              int(max_depth), int(integ.rr_depth), int(bounce), dC, eid, es, nh,
-                              ptri, pgeo)
+
+        def trace(x, salt):
+            n = x.shape[0]
+            keys = self._keys(seed, salt, n)
+            out = dict(dC=np.zeros((n, 3), np.float32), eid=np.zeros(n, np.int32),
+                       es=np.zeros(n, np.float32), nh=np.zeros((n, 3), np.float32),
+                       ptri=np.zeros((n, 3), np.int32), pgeo=np.zeros((n, 3, 3), np.float32))
+            self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
+                                  int(max_depth), int(integ.rr_depth), int(bounce), out["dC"],
+                                  out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"])
+            return out
+        weight = None
+        if direct_only:
+            # Penumbrae are thin: a pilot (PILOT_SHARE of the samples) finds the film cells
+            # whose samples see a shadow boundary; the samples are then drawn from half
+            # those cells (by the pilot's |dC|, dilated by a cell) and half uniformly.
+            xp = self._camera_samples(max(1, int(round(spp * PILOT_SHARE))), seed, 313 + 16 * bounce)
+            pilot = trace(xp, 0x5EE0 + bounce)
+            x, weight = self._guided_camera_samples(spp, seed, 323 + 16 * bounce, xp,
+                                                    np.abs(pilot["dC"]).sum(1))
+        else:
+            x = self._camera_samples(spp, seed, 303 + 16 * bounce)
+        res = trace(x, 0x5EC0 + bounce)
+        dC, eid, es, nh, ptri, pgeo = (res[k] for k in ("dC", "eid", "es", "nh", "ptri", "pgeo"))
+        if weight is not None:
+            dC = dC * weight[:, None]
         sel = np.flatnonzero(eid >= 0)
         if sel.size == 0:
             return None
