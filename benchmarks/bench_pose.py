@@ -96,8 +96,8 @@ def test_reference(spp, seeds):
     sc = dr.load_scene(T.scene_dict())
     r = dr.Renderer(sc)
     for axis in sorted(T.REFERENCE):
-        m, se = fd_translation(r, sc, "occ.to_world", axis, T.adjoint(), 0.01, spp, seeds)
-        emit(case="test_edges_large_light", axis=axis, fd=m, se=se, spp=spp, seeds=seeds)
+        m, se = fd_translation(r, sc, "occ.to_world", axis, T.adjoint(), 0.04, spp, seeds)
+        emit(case="test_edges_large_light", axis=axis, fd=m, se=se, spp=spp, seeds=seeds, h=0.04)
 
 
 def main(argv=None):
@@ -114,7 +114,7 @@ def main(argv=None):
     ap.add_argument("--test-reference", action="store_true")
     a = ap.parse_args(argv)
     if a.test_reference:
-        return test_reference(4096, 24)
+        return test_reference(4096, 32)
     P = _pose_module()
     task = P.PoseTask()
     start = np.array(P.START, np.float64)

@@ -80,7 +80,7 @@ DIM_EDGE_MIXTURE = 1003
 DIM_EDGE_COMPONENT = 1005  # which of the two edge densities (per-point importance, length)
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
 MAX_GUIDE_LIGHTS = 16
-PILOT_SHARE = 0.25  # secondary samples towards area-light penumbrae: the pilot's share
+PILOT_SHARE = 0.25  # secondary samples towards area-light penumbrae: the pilot's share (0: off)
 SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
 
 
@@ -957,14 +957,16 @@ class EdgeSampler:
                                   out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"])
             return out
         weight = None
-        if direct_only:
+        if direct_only and PILOT_SHARE > 0:
             # Penumbrae are thin: a pilot (PILOT_SHARE of the samples) finds the film cells
-            # whose samples see a shadow boundary; the samples are then drawn from half
-            # those cells (by the pilot's |dC|, dilated by a cell) and half uniformly.
+            # whose samples see a shadow boundary; the samples are then drawn half from
+            # those cells (by the number of pilot samples with a radiance difference, dilated
+            # by a cell: not by its size, whose heavy tail would starve the other cells) and
+            # half uniformly.
             xp = self._camera_samples(max(1, int(round(spp * PILOT_SHARE))), seed, 313 + 16 * bounce)
             pilot = trace(xp, 0x5EE0 + bounce)
-            x, weight = self._guided_camera_samples(spp, seed, 323 + 16 * bounce, xp,
-                                                    np.abs(pilot["dC"]).sum(1))
+            hit = (np.abs(pilot["dC"]).sum(1) > 0).astype(np.float64)
+            x, weight = self._guided_camera_samples(spp, seed, 323 + 16 * bounce, xp, hit)
         else:
             x = self._camera_samples(spp, seed, 303 + 16 * bounce)
         res = trace(x, 0x5EC0 + bounce)
