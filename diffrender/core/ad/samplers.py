@@ -23,10 +23,11 @@ contracts them with the adjoint image (``vjp``) or with a tangent (``jvp``).
    directional lights are their limit at infinity: silhouettes seen along the direction the
    light travels, shadow rays parallel to it from ``m``, ``d q / d m = I - d n^T / (n . d)``.
 3. **Secondary** (at path vertex ``k`` ``p`` of every camera sample, reached by ``k`` BSDF
-   samples; ``k = 0``: the camera ray's hit): an edge is
-   chosen proportionally to its length among all candidate edges, kept when it is a silhouette
-   seen from ``p``, and the incident radiance is path traced on both sides of the direction
-   towards the edge point (``eps`` radians apart). This covers shadow boundaries of area
+   samples; ``k = 0``: the camera ray's hit): an edge of a moving shape is
+   chosen by its importance seen from ``p`` (:meth:`EdgeTracer._choose_edge`; large meshes: a
+   mixture with a choice by length), kept when it is a silhouette seen from ``p``, and the
+   incident radiance is path traced on both sides of the direction towards the edge point
+   (``eps`` radians apart, less for short edges). This covers shadow boundaries of area
    lights and of the environment (``constant``, ``envmap``: the silhouettes that occlude the
    sky), occlusion of indirect light, and the edges of moving area lights.
 
