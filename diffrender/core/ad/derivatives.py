@@ -164,8 +164,18 @@ class GeometryDerivatives:
             self._replay = self._pooled(("geo_replay", id(dint)), GeoReplay, self.r, dint)
         return self._replay
 
-    def samples(self, opts: EdgeOptions, seed, md, integ):
-        """(edge sampler, camera model, the edge samples or None)."""
+    def moving_vertices(self, shapes):
+        """Mask of the vertices of the shapes (indices) whose geometry is differentiated: the
+        secondary samplers' edges have velocities through their vertices only."""
+        off = _vertex_offsets(self.r)
+        mask = np.zeros(max(1, off[-1]), bool)
+        for i in shapes:
+            mask[off[i]:off[i + 1]] = True
+        return mask
+
+    def samples(self, opts: EdgeOptions, seed, md, integ, moving=None):
+        """(edge sampler, camera model, the edge samples or None). ``moving``: mask of the
+        vertices that move (None: all)."""
         r = self.r
         if integ.type != "path":
             raise GradientError(f"derivatives need the 'path' integrator, the scene uses '{integ.type}'")
@@ -190,7 +200,7 @@ class GeometryDerivatives:
                 # path vertex b: silhouettes seen from it (its BSDF-sampled rays: area lights
                 # hit at vertex b + 1, and the light arriving from later vertices) ...
                 if (area and mdl >= b + 2) or mdl > b + 2:
-                    parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b))
+                    parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b, moving=moving))
                 # ... and point-light shadows on the surfaces it sees (NEE at vertex b + 1)
                 if opts.indirect and lights and mdl >= b + 3:
                     parts.append(es.indirect_point_shadows(V, lights, int(opts.spp), seed, integ, mdl, bounce=b))
@@ -199,7 +209,8 @@ class GeometryDerivatives:
     def vjp(self, d_image, infos, opts, spp, seed, md, integ):
         """Gradients of ``sum(d_image * I)`` for the parameters ``infos`` (:func:`geom_param`)."""
         r = self.r
-        es, cam, samples = self.samples(opts, seed, md, integ)
+        moving = self.moving_vertices({p.index for p in infos if p.kind.startswith("shape_")})
+        es, cam, samples = self.samples(opts, seed, md, integ, moving)
         gV, (gR, go, gK), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
                                             len(r.emitters.rows))
         if opts.interior:
@@ -234,7 +245,8 @@ class GeometryDerivatives:
     def jvp(self, items, opts, spp, seed, md, integ):
         """The image tangent for ``items``: {name: (info, tangent)}."""
         r = self.r
-        es, cam, samples = self.samples(opts, seed, md, integ)
+        moving = self.moving_vertices({p.index for p, _ in items.values() if p.kind.startswith("shape_")})
+        es, cam, samples = self.samples(opts, seed, md, integ, moving)
         off = _vertex_offsets(r)
         dV = np.zeros((max(1, r.geometry.n_verts), 3))
         dR, do, dK = np.zeros((3, 3)), np.zeros(3), np.zeros(9)

@@ -23,10 +23,11 @@ contracts them with the adjoint image (``vjp``) or with a tangent (``jvp``).
    directional lights are their limit at infinity: silhouettes seen along the direction the
    light travels, shadow rays parallel to it from ``m``, ``d q / d m = I - d n^T / (n . d)``.
 3. **Secondary** (at path vertex ``k`` ``p`` of every camera sample, reached by ``k`` BSDF
-   samples; ``k = 0``: the camera ray's hit): an edge is
-   chosen proportionally to its length among all candidate edges, kept when it is a silhouette
-   seen from ``p``, and the incident radiance is path traced on both sides of the direction
-   towards the edge point (``eps`` radians apart). This covers shadow boundaries of area
+   samples; ``k = 0``: the camera ray's hit): an edge of a moving shape is
+   chosen by its importance seen from ``p`` (:meth:`EdgeTracer._choose_edge`; large meshes: a
+   mixture with a choice by length), kept when it is a silhouette seen from ``p``, and the
+   incident radiance is path traced on both sides of the direction towards the edge point
+   (``eps`` radians apart, less for short edges). This covers shadow boundaries of area
    lights and of the environment (``constant``, ``envmap``: the silhouettes that occlude the
    sky), occlusion of indirect light, and the edges of moving area lights.
 
@@ -61,14 +62,26 @@ from ..warp import coordinate_system, offset_origin, to_local, to_world
 from .topology import EdgeTopology
 
 SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
-ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample
+ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample, at most ...
+# ... this share of the angle the edge subtends (short edges of a finely tessellated, ragged
+# mesh: sides farther apart than a small part of the edge cross the neighbouring faces near its
+# ends, a bias that grows with the distance between the sides), and at least ANGLE_EPS_MIN
+ANGLE_EPS_EDGE_SHARE = 0.002
+ANGLE_EPS_MIN = 2e-6
 EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edges up to this many
+# secondary, more edges than that: the edges that can be shadow boundaries of an area light
+# (silhouettes seen from some point of its bounding sphere) get per-shading-point importance up
+# to this many (the rest: by length)
+GUIDED_EDGES = 16384
+GUIDED_FRACTION = 0.5  # share of the per-point importance in the mixture with the length CDF
 # Random dimensions of a secondary edge sample (its own keys, not a camera path's): the edge
 # and the point on it (2D), the choice between the two point densities (1D).
 DIM_EDGE = 1001
 DIM_EDGE_MIXTURE = 1003
+DIM_EDGE_COMPONENT = 1005  # which of the two edge densities (per-point importance, length)
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
 MAX_GUIDE_LIGHTS = 16
+PILOT_SHARE = 0.25  # secondary samples towards area-light penumbrae: the pilot's share (0: off)
 SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
 
 
@@ -154,6 +167,15 @@ class EdgeTracer:
         self.ecdf = ti.field(ti.f32, shape=cap)
         self.einfo = ti.field(ti.i32, shape=cap)  # 1: always (boundary/non-manifold), 2: crease
         self.n_edge = ti.field(ti.i32, shape=())
+        # the first n_guided edges are chosen by their importance seen from the shading point
+        # (:meth:`_choose_edge`); cone_only: edges outside every light's cone get none (the
+        # traced sides see emitters only)
+        self.n_guided = ti.field(ti.i32, shape=())
+        self.cone_only = ti.field(ti.i32, shape=())
+        # cone_only with one light: per edge, the direction from the light's centre to its
+        # midpoint and the cosine of the widest angle (at that centre) between it and a
+        # shading point whose cone towards the light the edge can reach (a cheap cull)
+        self.ecull = ti.Vector.field(4, ti.f32, shape=cap)
         self.n_edge_cap = cap
         self.light_c = vec3.field(shape=MAX_GUIDE_LIGHTS)
         self.light_r = ti.field(ti.f32, shape=MAX_GUIDE_LIGHTS)
@@ -174,7 +196,10 @@ class EdgeTracer:
         self.light_r.from_numpy(r)
         self.n_light[None] = n
 
-    def upload_edges(self, v0, v1, n0, n1, always, cdf):
+    def upload_edges(self, v0, v1, n0, n1, always, cdf, n_guided=None, cone_only=False, cull=None):
+        """Edges (the first ``n_guided``, default all, chosen by per-point importance, the
+        others by length through ``cdf``, the cumulative length share of all of them);
+        ``cull`` (N, 4): see ``ecull`` (None: no cull)."""
         n = v0.shape[0]
         cap = self.n_edge_cap
         if n > cap:
@@ -193,6 +218,13 @@ class EdgeTracer:
         ai[:n] = always
         self.einfo.from_numpy(ai)
         self.n_edge[None] = n
+        self.n_guided[None] = n if n_guided is None else int(n_guided)
+        self.cone_only[None] = int(bool(cone_only)) + int(bool(cone_only) and cull is not None)
+        cu = np.zeros((cap, 4), np.float32)
+        cu[:, 3] = -2.0
+        if cull is not None:
+            cu[:n] = cull
+        self.ecull.from_numpy(cu)
 
     @ti.kernel
     def trace_pairs(self, pos: ti.types.ndarray(), off: ti.types.ndarray(), keys: ti.types.ndarray(),
@@ -276,10 +308,17 @@ class EdgeTracer:
         w0 = v0 - p
         w1 = v1 - p
         res = 0.0
+        culled = False
+        if self.cone_only[None] == 2:  # the edge cannot reach p's cone towards the light
+            cp = p - self.light_c[0]
+            cl = cp.norm()
+            cu = self.ecull[e]
+            if cl > 0.0 and ti.Vector([cu[0], cu[1], cu[2]]).dot(cp) < cu[3] * cl:
+                culled = True
         s0 = self.en0[e].dot(w0)
         s1 = self.en1[e].dot(w0)
         sil = self.einfo[e] == 1 or s0 * s1 <= 0.0 or (self.einfo[e] == 2 and (s0 < 0.0 or s1 < 0.0))
-        if sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
+        if not culled and sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
             mid = 0.5 * (v0 + v1) - p
             dm = mid.norm()
             el = (v1 - v0).norm()
@@ -291,6 +330,8 @@ class EdgeTracer:
                 if near > 0.0:
                     half = ti.asin(ti.min(0.5 * el / near, 1.0))
                 boost = 0.1
+                if self.cone_only[None] != 0:
+                    boost = 0.0
                 if self.env_light[None] != 0:
                     boost = 1.0
                 for k in range(self.n_light[None]):
@@ -303,6 +344,57 @@ class EdgeTracer:
                             boost = 1.0
                 res *= boost
         return res
+
+    @ti.func
+    def _choose_edge(self, p, ns, u, uc):
+        """An edge for the shading point p (normal ns) and its probability: a mixture of the
+        first ``n_guided`` edges by their importance seen from p (:meth:`_edge_weight`) and
+        all edges by length (the CDF ``ecdf``), GUIDED_FRACTION of the samples from the first
+        (all when every edge is guided, none when none is); -1 when the chosen edge cannot
+        contribute from p (its importance is 0)."""
+        n = self.n_edge[None]
+        ng = self.n_guided[None]
+        a = GUIDED_FRACTION
+        if ng >= n:
+            a = 1.0
+        elif ng <= 0:
+            a = 0.0
+        total = 0.0
+        if a > 0.0:
+            for e in range(ng):
+                total += self._edge_weight(e, p, ns)
+        e_pick = -1
+        if uc < a:
+            if total > 0.0:
+                target = u * total
+                acc = 0.0
+                last = -1
+                for e in range(ng):
+                    w = self._edge_weight(e, p, ns)
+                    if w > 0.0:
+                        last = e
+                        if e_pick < 0:
+                            acc += w
+                            if acc > target:
+                                e_pick = e
+                if e_pick < 0:  # round-off at the top of the range: the last edge
+                    e_pick = last
+        else:
+            e = self._pick_edge(u)
+            if self._edge_weight(e, p, ns) > 0.0:
+                e_pick = e
+        pdf = 0.0
+        if e_pick >= 0:
+            if e_pick < ng and total > 0.0:
+                pdf += a * self._edge_weight(e_pick, p, ns) / total
+            if a < 1.0:
+                c0 = 0.0
+                if e_pick > 0:
+                    c0 = self.ecdf[e_pick - 1]
+                pdf += (1.0 - a) * (self.ecdf[e_pick] - c0)
+            if pdf <= 0.0:
+                e_pick = -1
+        return e_pick, pdf
 
     @ti.func
     def _walk(self, fp, key, bounce):
@@ -340,12 +432,12 @@ class EdgeTracer:
     def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(),
                   eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32, bounce: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
-                  nhat: ti.types.ndarray(), exhaustive: ti.template()):
+                  nhat: ti.types.ndarray(), ptri: ti.types.ndarray(), pgeo: ti.types.ndarray()):
         """At path vertex ``bounce`` p of the camera sample through pos[i] (:meth:`_walk`):
-        choose an edge by its importance seen from p (``exhaustive``; else by length, for
-        large meshes) (:meth:`_edge_weight`), a point on it, and path trace the incident
+        choose an edge (:meth:`_choose_edge`), a point on it, and path trace the incident
         radiance on both sides of the direction to that point (depth ``max_depth - 1 -
-        bounce``); dC carries the walk's throughput."""
+        bounce``); dC carries the walk's throughput. Also p's triangle (vertex indices) and
+        pgeo[i] = (p, the direction of the ray that reached p, p's geometric normal)."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
             eid[i] = -1
@@ -359,52 +451,26 @@ class EdgeTracer:
                 if nsd.dot(-d) < 0.0:
                     nsd = -nsd
                 u = rand2(key, DIM_EDGE)
-                e_pick = -1
-                w_pick = 0.0
-                total = 0.0
-                if ti.static(exhaustive):
-                    for e in range(self.n_edge[None]):
-                        total += self._edge_weight(e, p, nsd)
-                    if total > 0.0:
-                        target = u.x * total
-                        acc = 0.0
-                        for e in range(self.n_edge[None]):
-                            w = self._edge_weight(e, p, nsd)
-                            if e_pick < 0 and w > 0.0:
-                                acc += w
-                                if acc > target:
-                                    e_pick = e
-                                    w_pick = w
-                        if e_pick < 0:  # round-off at the top of the range: the last edge
-                            for e in range(self.n_edge[None]):
-                                w = self._edge_weight(e, p, nsd)
-                                if w > 0.0:
-                                    e_pick = e
-                                    w_pick = w
-                else:
-                    # Large meshes: an edge by length (global CDF), kept when it can contribute.
-                    e = self._pick_edge(u.x)
-                    c0 = 0.0
-                    if e > 0:
-                        c0 = self.ecdf[e - 1]
-                    if self._edge_weight(e, p, nsd) > 0.0 and self.ecdf[e] > c0:
-                        e_pick = e
-                        w_pick = self.ecdf[e] - c0
-                        total = 1.0
+                e_pick, pdf_e = self._choose_edge(p, nsd, u.x, rand(key, DIM_EDGE_COMPONENT))
                 if e_pick >= 0:
                     v0 = self.ev0[e_pick]
                     v1 = self.ev1[e_pick]
                     s_lo, s_hi = self._light_interval(v0, v1, p)
                     # Mixture: half the points uniformly on the part of the edge seen in front
-                    # of an area light (shadow boundaries), half on the whole edge (indirect).
+                    # of an area light (shadow boundaries), half on the whole edge (indirect);
+                    # all on that part when the sides see emitters only (``cone_only``: the
+                    # widened probe interval holds every point of the edge inside the cone).
+                    mix = 0.5
+                    if self.cone_only[None] != 0:
+                        mix = 1.0
                     su = u.y
-                    if s_hi > s_lo and rand(key, DIM_EDGE_MIXTURE) < 0.5:
+                    if s_hi > s_lo and rand(key, DIM_EDGE_MIXTURE) < mix:
                         su = s_lo + u.y * (s_hi - s_lo)
                     pdf_s = 1.0
                     if s_hi > s_lo:
-                        pdf_s = 0.5
+                        pdf_s = 1.0 - mix
                         if s_lo <= su and su <= s_hi:
-                            pdf_s += 0.5 / (s_hi - s_lo)
+                            pdf_s += mix / (s_hi - s_lo)
                     m = v0 + su * (v1 - v0)
                     dv = m - p
                     dist = dv.norm()
@@ -434,22 +500,28 @@ class EdgeTracer:
                                 nhr = nhr.normalized()
                             else:
                                 nhr = nh
+                            eps_e = ti.max(ti.min(eps, ANGLE_EPS_EDGE_SHARE * el * sin_t / dist), ANGLE_EPS_MIN)
                             for side in ti.static(range(2)):
                                 sg = -1.0 if side == 0 else 1.0
-                                ws = (omr + sg * eps * nhr).normalized()
+                                ws = (omr + sg * eps_e * nhr).normalized()
                                 Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
                                                         rr_depth, 0, False)
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
                                     Ls = ti.Vector([0.0, 0.0, 0.0])
                                 for c in ti.static(range(3)):
                                     L[side, c] = Ls[c]
-                            scale = sin_t / (dist * dist) * el / pdf_s * total / w_pick
+                            scale = sin_t / (dist * dist) * el / (pdf_s * pdf_e)
                             for c in ti.static(range(3)):
                                 dC[i, c] = Tw[c] * f[c] * (L[0, c] - L[1, c]) * scale
                             eid[i] = e_pick
                             es[i] = su
+                            vi = self.geometry.tri_info[si.tri].vi
                             for c in ti.static(range(3)):
                                 nhat[i, c] = nh[c]
+                                ptri[i, c] = vi[c]
+                                pgeo[i, 0, c] = p[c]
+                                pgeo[i, 1, c] = d[c]
+                                pgeo[i, 2, c] = si.ng[c]
 
     @ti.kernel
     def shadow_walk(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(), bounce: ti.i32,
@@ -766,13 +838,87 @@ class EdgeSampler:
         base = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
         return np.repeat(base, spp, 0) + rng.random((base.shape[0] * spp, 2))
 
-    def secondary(self, V, spp, seed, integ, max_depth, bounce=0):
-        """Silhouettes seen from path vertex ``bounce`` (0: the camera ray's hit)."""
+    def _guided_camera_samples(self, spp, seed, stream, xp, score):
+        """``spp`` samples per film cell on average (crop-relative positions) from the cell
+        probabilities 1/2 uniform + 1/2 proportional to ``score`` of the pilot samples ``xp``
+        summed per cell and dilated by one cell; and their weights 1 / (cells x probability),
+        so that weighted sums estimate what uniform samples do."""
+        f = self.film
+        x0, y0 = int(f.lo[0]), int(f.lo[1])
+        nx, ny = int(f.hi[0] - f.lo[0]), int(f.hi[1] - f.lo[1])
+        cells = nx * ny
+        ix = np.clip(np.floor(xp[:, 0]).astype(np.int64) - x0, 0, nx - 1)
+        iy = np.clip(np.floor(xp[:, 1]).astype(np.int64) - y0, 0, ny - 1)
+        acc = np.zeros((ny, nx))
+        np.add.at(acc, (iy, ix), np.where(np.isfinite(score), score, 0.0))
+        pad = np.pad(acc, 1)
+        dil = np.max([pad[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+                      for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0).ravel()
+        pmf = np.full(cells, 1.0 / cells)
+        if dil.sum() > 0:
+            pmf = 0.5 * pmf + 0.5 * dil / dil.sum()
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, stream])
+        n = spp * cells
+        cdf = np.cumsum(pmf)
+        c = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), cells - 1)
+        x = np.stack([c % nx + x0, c // nx + y0], 1).astype(np.float64) + rng.random((n, 2))
+        return x, 1.0 / (cells * pmf[c])
+
+    def _light_boundary_edges(self, V, e, fn, centers, radii):
+        """Which of the edges ``e`` can be shadow boundaries of the area lights (bounding
+        spheres ``centers``, ``radii``): boundary and non-manifold edges, edges of the emitting
+        shapes themselves, and edges that are silhouettes seen from some point of a light's
+        sphere. (Seen from a shading point p, an edge point m is a shadow boundary when the
+        line from p through m reaches the light beyond m; the faces' signed distances to p and
+        to that light point then have opposite signs, so the edge is a silhouette from both or
+        from neither.)"""
+        topo = self.topo
+        inner = topo.f1[e] >= 0
+        keep = (~inner) | topo.nonmanifold[e]
+        emitting = np.zeros(len(self.r.scene.shapes) + 1, bool)
+        for row in self.r.emitters.rows:
+            if row["type"] == "area":
+                emitting[row["shape"]] = True
+        keep |= emitting[np.asarray(self.r.geometry._s)[topo.f0[e]]]
+        n0, n1 = fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)]
+        v0 = V[topo.v[e, 0]]
+        for c, r in zip(centers, radii):
+            d0 = np.einsum("ij,ij->i", n0, v0 - c)  # signed distances from the centre (unit normals)
+            d1 = np.einsum("ij,ij->i", n1, v0 - c)
+            front = (d0 > r) & (d1 > r)              # both faces' planes beyond the sphere, ...
+            back = (d0 < -r) & (d1 < -r)             # ... or both before it: never a silhouette
+            keep |= ~(front | back)
+        return keep
+
+    def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None):
+        """Silhouettes seen from path vertex ``bounce`` (0: the camera ray's hit). ``moving``:
+        a mask of the vertices that move (the differentiated shapes'; None: all): the other
+        edges have no velocity and are not sampled."""
         if max_depth < 2 + bounce or spp <= 0:
             return None
         topo = self.topo
         fn = topo.face_normals(V)
         e = topo.candidates(V, fn)
+        if moving is not None:
+            moving = np.asarray(moving, bool)
+            e = e[moving[topo.v[e, 0]] | moving[topo.v[e, 1]]]
+        if e.size == 0:
+            return None
+        centers, radii = self._area_light_spheres(V)
+        env = self.r.emitters.env >= 0
+        n_area = sum(row["type"] == "area" for row in self.r.emitters.rows)
+        # The two sides see emitters only (depth 1 after the vertex) and every area light is
+        # among the guiding spheres: only shadow boundaries of area lights contribute, and only
+        # edges in a light's cone (exact, not a heuristic).
+        direct_only = max_depth - 1 - bounce == 1 and not env and n_area <= MAX_GUIDE_LIGHTS
+        n_guided = None
+        if direct_only or e.size > EXHAUSTIVE_EDGES:
+            rel = (self._light_boundary_edges(V, e, fn, centers, radii)
+                   if n_area <= MAX_GUIDE_LIGHTS and not env else np.ones(e.size, bool))
+            e = e[rel] if direct_only else np.concatenate([e[rel], e[~rel]])
+            n_rel = int(rel.sum())
+            if e.size > EXHAUSTIVE_EDGES:
+                n_guided = n_rel if n_rel <= GUIDED_EDGES else 0
         if e.size == 0:
             return None
         a_i, b_i = topo.v[e, 0], topo.v[e, 1]
@@ -783,29 +929,76 @@ class EdgeSampler:
         inner = topo.f1[e] >= 0
         always = (~inner) | topo.nonmanifold[e]
         kind = np.where(always, 1, np.where(topo.smooth[e], 0, 2)).astype(np.int32)
+        cull = None
+        if direct_only and radii.size == 1:
+            # An edge point m in the cone from p to the light's sphere (c, r) lies within r of
+            # the line c p, between them: the angle at c between m - c and p - c is at most
+            # asin(r / |m - c|); for the midpoint, r + half the length (1 % margin).
+            mid = 0.5 * (V[a_i] + V[b_i]) - centers[0]
+            dm = np.linalg.norm(mid, axis=1)
+            reach = (radii[0] + 0.5 * length) * 1.01
+            far = dm > 1.5 * reach
+            sin_a = np.where(far, reach / np.where(far, dm, 1.0), 1.0)
+            cull = np.zeros((e.size, 4))
+            cull[:, :3] = mid / np.where(dm > 0, dm, 1.0)[:, None]
+            cull[:, 3] = np.where(far, np.sqrt(np.maximum(0.0, 1.0 - sin_a ** 2)), -2.0)
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
-                                 kind, np.cumsum(length) / total)
-        self.tracer.upload_lights(*self._area_light_spheres(V), environment=self.r.emitters.env >= 0)
-        x = self._camera_samples(spp, seed, 303 + 16 * bounce)
-        n = x.shape[0]
-        keys = self._keys(seed, 0x5EC0 + bounce, n)
-        dC = np.zeros((n, 3), np.float32)
-        eid = np.zeros(n, np.int32)
-        es = np.zeros(n, np.float32)
-        nh = np.zeros((n, 3), np.float32)
+                                 kind, np.cumsum(length) / total, n_guided, direct_only, cull)
+        self.tracer.upload_lights(centers, radii, environment=env)
         crop = self._crop_full()
-        self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
-                              int(max_depth), int(integ.rr_depth), int(bounce), dC, eid, es, nh,
-                              bool(e.size <= EXHAUSTIVE_EDGES))
+
+        def trace(x, salt):
+            n = x.shape[0]
+            keys = self._keys(seed, salt, n)
+            out = dict(dC=np.zeros((n, 3), np.float32), eid=np.zeros(n, np.int32),
+                       es=np.zeros(n, np.float32), nh=np.zeros((n, 3), np.float32),
+                       ptri=np.zeros((n, 3), np.int32), pgeo=np.zeros((n, 3, 3), np.float32))
+            self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
+                                  int(max_depth), int(integ.rr_depth), int(bounce), out["dC"],
+                                  out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"])
+            return out
+        weight = None
+        if direct_only and PILOT_SHARE > 0:
+            # Penumbrae are thin: a pilot (PILOT_SHARE of the samples) finds the film cells
+            # whose samples see a shadow boundary; the samples are then drawn half from
+            # those cells (by the number of pilot samples with a radiance difference, dilated
+            # by a cell: not by its size, whose heavy tail would starve the other cells) and
+            # half uniformly.
+            xp = self._camera_samples(max(1, int(round(spp * PILOT_SHARE))), seed, 313 + 16 * bounce)
+            pilot = trace(xp, 0x5EE0 + bounce)
+            hit = (np.abs(pilot["dC"]).sum(1) > 0).astype(np.float64)
+            x, weight = self._guided_camera_samples(spp, seed, 323 + 16 * bounce, xp, hit)
+        else:
+            x = self._camera_samples(spp, seed, 303 + 16 * bounce)
+        res = trace(x, 0x5EC0 + bounce)
+        dC, eid, es, nh, ptri, pgeo = (res[k] for k in ("dC", "eid", "es", "nh", "ptri", "pgeo"))
+        if weight is not None:
+            dC = dC * weight[:, None]
         sel = np.flatnonzero(eid >= 0)
         if sel.size == 0:
             return None
         ei = eid[sel]
         s = es[sel].astype(np.float64)
         nhat = nh[sel].astype(np.float64)
+        xs, dCs = x[sel], dC[sel].astype(np.float64) / spp
         vcoef = np.stack([(1.0 - s)[:, None] * nhat, s[:, None] * nhat], 1)
-        return EdgeSamples(x[sel], dC[sel].astype(np.float64) / spp,
-                           np.stack([a_i[ei], b_i[ei]], 1), vcoef)
+        parts = [EdgeSamples(xs, dCs, np.stack([a_i[ei], b_i[ei]], 1), vcoef)]
+        if bounce == 0:
+            # The shading point p is the camera ray's hit on its triangle: when that triangle
+            # moves, p slides along the ray (dp/dV_j = b_j d n^T / (n.d)), and the boundary's
+            # normal velocity is that of the edge relative to p: nh . (dm - dp) (a body's own
+            # shadows on itself, under a rigid motion, move with it).
+            tri, pg = ptri[sel], pgeo[sel].astype(np.float64)
+            pp, pd, pn = pg[:, 0], pg[:, 1], pg[:, 2]
+            bc = _barycentrics(pp, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
+            pnd = np.einsum("ij,ij->i", pn, pd)
+            ok = np.abs(pnd) > 1e-12
+            fac = np.where(ok, -np.einsum("ij,ij->i", nhat, pd) / np.where(ok, pnd, 1.0), 0.0)
+            cp = [(bc[:, j] * fac)[:, None] * pn for j in range(3)]
+            parts.append(EdgeSamples(xs, dCs, tri[:, :2].astype(np.int64), np.stack([cp[0], cp[1]], 1)))
+            parts.append(EdgeSamples(xs, dCs, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
+                                     np.stack([cp[2], np.zeros_like(cp[2])], 1)))
+        return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
 
