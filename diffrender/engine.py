@@ -25,12 +25,14 @@ import sys
 
 os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")  # no network at import
 
+import atexit
 import contextlib
 import json
 from importlib import import_module
 import logging
 import re
 import subprocess
+import time
 import warnings
 
 # taichi-forge warns (SyntaxWarning, pointing at our source) when a kernel's ti.static unrolling
@@ -371,9 +373,6 @@ def _log_compile_time(path: str) -> None:
     """At exit, append this process's compile time to ``path`` (``DIFFRENDER_COMPILE_LOG``): one
     JSON line per process that started the engine (pytest workers, CLI and docs subprocesses, Ray
     actors), so a suite's compilation can be added up."""
-    import atexit
-    import time
-
     t0, c0 = time.perf_counter(), time.process_time()
 
     def write():

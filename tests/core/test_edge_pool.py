@@ -9,6 +9,7 @@ import pytest
 
 import diffrender as dr
 from diffrender.core import Renderer
+from diffrender.core.pool import POOL
 from diffrender.engine import ti
 
 W = H = 12
@@ -64,7 +65,9 @@ def test_second_renderer_reuses_edge_and_geometry_replay_kernels(monkeypatch):
     assert counter.count == 0
     assert r2._geo_ad.sampler().tracer is tracer and r2._geo_ad._replay is replay
     assert np.abs(g2[:3, 3]).max() > 0 and not np.allclose(g1, g2)
-    # the recycled objects compute what fresh ones do (r2 alive: r3 gets new objects)
+    # the recycled objects compute what fresh ones do (r2 alive and no other free set of this
+    # key, e.g. one an earlier test dropped: r3 gets new objects)
+    POOL.free.pop(r2._dset.key, None)
     r3 = Renderer(lit_box(x=0.05, rho=0.6))
     g3 = gradient(r3, adj)
     assert r3._geo_ad.sampler().tracer is not tracer and r3._geo_ad._replay is not replay
