@@ -526,13 +526,7 @@ def _bottom_numpy(node, s, e, codes, cur, plo, phi, box_x, c_x, lo, hi, first, c
         node, s, e, split = node[~leaf], s[~leaf], e[~leaf], split[~leaf]
         if not node.size:
             break
-        kids = n_nodes + 2 * np.arange(node.size)
-        first[node] = kids
-        count[node] = 0
-        levels.append((node, kids))
-        n_nodes += 2 * node.size
-        node = np.concatenate([kids, kids + 1])
-        s, e = np.concatenate([s, split]), np.concatenate([split, e])
+        node, s, e, n_nodes = _split_level(node, s, e, split, n_nodes, first, count, levels)
     ln = np.concatenate(leaves_node)
     ls = np.concatenate(leaves_s)
     le = np.concatenate(leaves_e)
@@ -545,6 +539,18 @@ def _bottom_numpy(node, s, e, codes, cur, plo, phi, box_x, c_x, lo, hi, first, c
         lo[parents] = np.minimum(lo[kids], lo[kids + 1])
         hi[parents] = np.maximum(hi[kids], hi[kids + 1])
     return n_nodes, None
+
+
+def _split_level(node, s, e, split, n_nodes, first, count, levels):
+    """One level of a top-down build: the ranges [s, e) of ``node`` cut at ``split`` into two
+    children each (node entries from ``n_nodes`` on, recorded in ``levels`` for the bottom-up
+    box pass). Returns the children (nodes, starts, ends) and the new number of entries."""
+    kids = n_nodes + 2 * np.arange(node.size)
+    first[node] = kids
+    count[node] = 0
+    levels.append((node, kids))
+    return (np.concatenate([kids, kids + 1]), np.concatenate([s, split]),
+            np.concatenate([split, e]), n_nodes + 2 * node.size)
 
 
 def _bottom_taichi(node, s, e, codes, cur, box_x, c_x, lo, hi, first, count, m_top, max_leaf,
@@ -566,13 +572,7 @@ def _bottom_taichi(node, s, e, codes, cur, box_x, c_x, lo, hi, first, count, m_t
         if not node.size:
             break
         split = _morton_split(codes, s, e)
-        kids = n_nodes + 2 * np.arange(node.size)
-        first[node] = kids
-        count[node] = 0
-        levels.append((node, kids))
-        n_nodes += 2 * node.size
-        node = np.concatenate([kids, kids + 1])
-        s, e = np.concatenate([s, split]), np.concatenate([split, e])
+        node, s, e, n_nodes = _split_level(node, s, e, split, n_nodes, first, count, levels)
     roots = np.concatenate(roots).astype(np.int32)
     r_s = np.concatenate(r_s).astype(np.int32)
     r_e = np.concatenate(r_e).astype(np.int32)
