@@ -39,25 +39,29 @@ def test_build_invariants():
     assert b.sah_cost() < 0.05 * len(f)
 
 
-def test_closest_hit_matches_brute_force():
-    v, f = random_triangles(500, seed=2)
+def assert_closest_hits_match_brute_force(n_tris=500, n_rays=4000):
+    """Random rays against random triangles: the Geometry's traversal finds the brute-force
+    hits, and those lie on their triangles (an independent float64 numpy plane check)."""
+    v, f = random_triangles(n_tris, seed=2)
     geo = Geometry([Shape("mesh", v, f)], [0], [-1])
     rng = np.random.default_rng(3)
-    n = 4000
-    o = rng.uniform(-2, 2, (n, 3))
-    d = rng.normal(size=(n, 3))
+    o = rng.uniform(-2, 2, (n_rays, 3))
+    d = rng.normal(size=(n_rays, 3))
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     t_b, tri_b = geo.closest_hit(o, d, brute_force=True)
     t_h, tri_h = geo.closest_hit(o, d)
-    assert (tri_b >= 0).sum() > n // 4  # many rays hit something
+    assert (tri_b >= 0).sum() > n_rays // 4  # many rays hit something
     assert_same_hits(t_h, tri_h, t_b, tri_b)
-    # And against an independent float64 numpy Möller–Trumbore (t within float32 accuracy).
     tri = v[f]
     hit = tri_b >= 0
     p = o[hit] + t_b[hit, None] * d[hit]
     a = tri[tri_b[hit]]
     nrm = np.cross(a[:, 1] - a[:, 0], a[:, 2] - a[:, 0])
     assert np.abs(np.einsum("ij,ij->i", p - a[:, 0], nrm / np.linalg.norm(nrm, axis=1)[:, None])).max() < 1e-4
+
+
+def test_closest_hit_matches_brute_force():
+    assert_closest_hits_match_brute_force()
 
 
 def test_any_hit_agrees_with_closest_hit():
@@ -376,13 +380,4 @@ def test_hlbvh_geometry_matches_brute_force(monkeypatch):
     the same hits."""
     monkeypatch.setattr(bvh_module, "HLBVH_MIN_TRIS", 0)
     monkeypatch.setattr(bvh_module, "COLLAPSE_KERNEL_MIN_NODES", 0)
-    v, f = random_triangles(500, seed=2)
-    geo = Geometry([Shape("mesh", v, f)], [0], [-1])
-    rng = np.random.default_rng(3)
-    o = rng.uniform(-2, 2, (4000, 3))
-    d = rng.normal(size=(4000, 3))
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    t_b, tri_b = geo.closest_hit(o, d, brute_force=True)
-    t_h, tri_h = geo.closest_hit(o, d)
-    assert (tri_b >= 0).sum() > 1000
-    assert_same_hits(t_h, tri_h, t_b, tri_b)
+    assert_closest_hits_match_brute_force()
