@@ -51,6 +51,10 @@ RESTART_WAIT_S = 1.0
 MAX_ROUNDS = 60
 #: how often Ray re-runs a render-many task whose worker process died
 MAX_TASK_RETRIES = 3
+#: Ray's setting of its workers' niceness (default +15), read when the raylet starts a worker
+WORKER_NICENESS_ENV = "RAY_worker_niceness"
+#: how long :meth:`ViewPool.close` waits for the actors to write their compiled kernels
+SAVE_KERNELS_TIMEOUT_S = 60.0
 #: Ray's log level on the driver (the workers' output is not forwarded)
 RAY_LOG_LEVEL = logging.ERROR
 GLOB_CHARS = "*?["
@@ -89,9 +93,6 @@ class RayCluster:
         self.ray = require_ray()
         self.workers, self.address, self.threads = workers, address, threads
         self.owned = False
-        #: the workers' scheduling priority: this process's when Ray runs on this machine
-        #: (None on a cluster: Ray's)
-        self.niceness = None if address else _niceness()
 
     def __enter__(self):
         ray = self.ray
@@ -141,10 +142,18 @@ class RayCluster:
 
     @staticmethod
     def _local_env():
-        """Workers started here import this diffrender (the one the driver runs)."""
+        """Workers started here import this diffrender (the one the driver runs), at this
+        process's scheduling priority: Ray starts its workers niced (+15) unless
+        ``RAY_worker_niceness`` says otherwise, and a niced worker next to any normal process
+        on a busy machine waits minutes for its imports and kernel compilation. Ray applies the
+        setting when it starts the worker, so no privilege is needed."""
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-        return {"env_vars": {"PYTHONPATH": path}}
+        env = {"PYTHONPATH": path}
+        niceness = _niceness()
+        if niceness is not None:
+            env[WORKER_NICENESS_ENV] = str(niceness)
+        return {"env_vars": env}
 
     def __exit__(self, *exc):
         if self.owned:
@@ -220,25 +229,18 @@ def _raise_task_error(ray, exc):
     raise DiffrenderError(f"a Ray worker failed: {_first_line(exc)}") from None
 
 
-def _start_engine(device, threads, niceness):
-    """In a worker process: take the driver's scheduling priority (Ray starts its workers
-    niced, which on a busy machine starves them next to any normal process; lowering the
-    niceness needs the privilege to, else Ray's stays), then start the engine."""
+def _start_engine(device, threads):
+    """In a worker process: start the engine (once per process)."""
     from . import engine  # lazy engine start, in the worker process
 
-    if niceness is not None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, niceness)
-        except (OSError, AttributeError):  # not allowed here, or not a POSIX system
-            pass
     engine.init(device, threads=threads)
 
 
 class _ViewWorker:
     """The actor of a :class:`ViewPool`: the config's targets and Renderers, built once."""
 
-    def __init__(self, cfg, allow_shaders, device, threads, niceness):
-        _start_engine(device, threads, niceness)
+    def __init__(self, cfg, allow_shaders, device, threads):
+        _start_engine(device, threads)
         self.views = Views(Problem(cfg, allow_shaders))
 
     def compile(self):
@@ -255,6 +257,14 @@ class _ViewWorker:
         """CPU seconds of this actor's process (all its threads), for benchmarks."""
         return time.process_time()
 
+    def save_kernels(self):
+        """Write the kernels this actor compiled to the offline cache (``ray.kill`` ends the
+        process without Taichi writing it), so the next run's actors load them."""
+        from . import engine
+
+        self.views = None
+        engine.save_kernels()
+
 
 class ViewPool:
     """The targets of an optimize config spread over ``cluster.workers`` Ray actors; the same
@@ -269,7 +279,7 @@ class ViewPool:
                                                  max_restarts=MAX_ACTOR_RESTARTS,
                                                  max_task_retries=0)
         self.n_views = n_views
-        self.actors = [remote.remote(cfg, allow_shaders, device, cluster.threads, cluster.niceness)
+        self.actors = [remote.remote(cfg, allow_shaders, device, cluster.threads)
                        for _ in range(cluster.workers)]
         self.deaths = [0] * len(self.actors)  # RayActorErrors seen per actor
         self.last_error = ""
@@ -352,6 +362,16 @@ class ViewPool:
         self._lost("for the final render")
 
     def close(self):
+        """Save the actors' compiled kernels (waiting at most :data:`SAVE_KERNELS_TIMEOUT_S`),
+        then kill the actors."""
+        refs = []
+        for a in self.actors:
+            try:
+                refs.append(a.save_kernels.remote())
+            except self.ray.exceptions.RayError:
+                pass
+        with contextlib.suppress(self.ray.exceptions.RayError):
+            self.ray.wait(refs, num_returns=len(refs), timeout=SAVE_KERNELS_TIMEOUT_S)
         for a in self.actors:
             try:
                 self.ray.kill(a)
@@ -430,13 +450,21 @@ def plan_jobs(scenes, outdir, ext, defines=None, sweeps=(), sensors=(0,)) -> lis
     return jobs
 
 
-def _render_task(job: RenderJob, spp, seed, allow_shaders, device, threads, niceness):
+def _render_task(job: RenderJob, spp, seed, allow_shaders, device, threads):
     """Render one job in a Ray worker (the engine starts once per worker process)."""
     from .core import Renderer  # lazy engine start
 
-    _start_engine(device, threads, niceness)
+    from . import engine
+
+    _start_engine(device, threads)
+    compiled = engine.compile_seconds()
     sc = load_scene(job.scene, allow_shaders=allow_shaders, **job.defines)
-    return Renderer(sc, sensor=job.sensor).render(spp=spp, seed=seed)
+    image = Renderer(sc, sensor=job.sensor).render(spp=spp, seed=seed)
+    if engine.compile_seconds() > compiled:
+        # Ray ends its workers without Taichi writing its kernel cache: write it now (the next
+        # task here restarts the engine and loads the kernels from it)
+        engine.save_kernels()
+    return image
 
 
 @dataclass
@@ -455,7 +483,7 @@ def render_many(jobs, cluster: RayCluster, spp=None, seed=0, allow_shaders=False
     # the workers resolve the scene from their own working directory (a cluster node's is not
     # the driver's): they get the driver's absolute path
     refs = {task.remote(replace(j, scene=os.path.abspath(j.scene)), spp, seed,
-                        allow_shaders, device, cluster.threads, cluster.niceness): j
+                        allow_shaders, device, cluster.threads): j
             for j in jobs}
     out = BatchResult()
     pending = list(refs)

@@ -109,7 +109,7 @@ MIB = 2 ** 20
 KERNEL_SPECIALIZATION_LIMIT = 16384
 
 _state = {"initialized": False, "device": None, "threads": None, "name": None, "reason": None,
-          "software": False, "limits": {}}
+          "software": False, "limits": {}, "compile_s_before": 0.0}
 _probe_cache: dict = {}
 _reset_hooks: list = []  # called before the engine is re-initialised (fields become invalid)
 
@@ -306,10 +306,7 @@ def init(device: str | None = None, threads: int | None = None, verbose: bool = 
     if _state["initialized"]:
         if device in ("auto", _state["device"]) and (threads is None or threads == _state["threads"]):
             return _state["device"]
-        for fn in _reset_hooks:
-            fn()
-        ti.reset()
-        _state["initialized"] = False
+        _stop_program()
     chosen, dev, reason = None, None, None
     if device == "auto":
         plan, reasons = plan_auto(probe())
@@ -363,10 +360,35 @@ def compile_seconds() -> float:
     """Seconds this process has spent compiling kernels (0 before initialisation, or where the
     distribution does not count them)."""
     if not _state["initialized"]:
-        return 0.0
+        return _state["compile_s_before"]
+    return _state["compile_s_before"] + _program_compile_seconds()
+
+
+def _program_compile_seconds() -> float:
+    """Compile seconds of the running Taichi program (a reset starts a new one at 0)."""
     prog = getattr(ti.lang.impl.get_runtime(), "prog", None)
     total = getattr(prog, "get_total_compilation_time", None)
     return float(total()) if total else 0.0
+
+
+def _stop_program() -> None:
+    """Drop every field and compiled kernel (the reset hooks first), keeping the compile count."""
+    for fn in _reset_hooks:
+        fn()
+    _state["compile_s_before"] += _program_compile_seconds()
+    ti.reset()
+    _state["initialized"] = False
+
+
+def save_kernels() -> None:
+    """Write the kernels this process compiled to the offline cache (``cache_dir``) now, and
+    stop the engine: its next use starts it again on the same device and loads them from there.
+
+    Taichi writes its cache when its program ends (``ti.reset`` or a normal exit). A process
+    that is killed (a Ray actor after ``ray.kill``, a Ray worker at ``ray.shutdown``) never
+    does, so every run would compile its kernels again: Ray workers call this when done."""
+    if _state["initialized"]:
+        _stop_program()
 
 
 def _log_compile_time(path: str) -> None:
@@ -417,10 +439,7 @@ def reset() -> str:
     the renderer pool with them); returns the device."""
     dev, threads = _state["device"], _state["threads"]
     if _state["initialized"]:
-        for fn in _reset_hooks:
-            fn()
-        ti.reset()
-        _state["initialized"] = False
+        _stop_program()
     return init(dev or None, threads=threads)
 
 
@@ -583,5 +602,5 @@ def recycle_fields(replay: "FieldLog | None" = None):
 
 
 __all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device",
-           "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir",
+           "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir", "save_kernels",
            "field_bytes", "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import diffrender as dr
 from diffrender.cli import main
-from diffrender.distributed import INSTALL_HINT, RayCluster, ViewPool
+from diffrender.distributed import INSTALL_HINT, RayCluster, RenderJob, ViewPool, _render_task, _ViewWorker
 from diffrender.inverse import load_config
 from diffrender.inverse.run import Run
 
@@ -172,6 +172,40 @@ def test_render_many_scenes_and_a_sweep(workdir, cluster, tmp_path):
     ref = dr.render(dr.load_scene(str(workdir / "scene.xml"), albedo="0.8,0.8,0.8"), spp=4, seed=0)
     np.testing.assert_allclose(bright, ref, rtol=1e-5, atol=1e-6)
     assert bright.mean() > 2 * dark.mean()
+
+
+def test_workers_run_at_the_driver_priority(cluster):
+    # Ray starts its workers at nice +15 unless told otherwise; next to any normal process such
+    # a worker waited minutes for its imports (RayCluster._local_env passes the driver's)
+    assert ray.get(ray.remote(lambda: os.getpriority(os.PRIO_PROCESS, 0)).remote()) == \
+        os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _kernel_files(cache_home: Path) -> list:
+    return sorted(cache_home.rglob("*.tic"))
+
+
+def test_render_tasks_and_actors_save_their_kernels(workdir, cluster, tmp_path):
+    """A Ray worker is killed, never running Taichi's exit handler that writes the kernel cache:
+    a render-many task and a view actor write it when they are done, so the next run loads the
+    kernels instead of compiling them. Each gets a cache of its own (a runtime_env of its own
+    starts new worker processes)."""
+    job = RenderJob(str(workdir / "scene.xml"), str(tmp_path / "a.exr"))
+    for name in ("task", "actor"):
+        home = tmp_path / name
+        env = {"env_vars": {**RayCluster._local_env()["env_vars"], "XDG_CACHE_HOME": str(home)}}
+        if name == "task":
+            task = ray.remote(_render_task).options(num_cpus=1, runtime_env=env)
+            img = ray.get(task.remote(job, 2, 0, False, "cpu", 1))
+            assert img.shape == (16, 16, 3)
+        else:
+            cfg = make_config(workdir, "save")
+            actor = ray.remote(_ViewWorker).options(num_cpus=1, runtime_env=env).remote(cfg, False, "cpu", 1)
+            ray.get(actor.compile.remote())
+            assert _kernel_files(home) == []  # nothing written while the actor runs
+            ray.get(actor.save_kernels.remote())
+            ray.kill(actor)
+        assert len(_kernel_files(home)) >= 5, name
 
 
 def test_workers_without_ray_is_one_line(workdir, monkeypatch):
