@@ -233,8 +233,8 @@ class EdgeTracer:
         numbers): out[i, 0] = minus side, out[i, 1] = plus side."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
-            for side in ti.static(range(2)):
-                sg = -1.0 if side == 0 else 1.0
+            for side in range(2):  # not unrolled: one copy of the path tracer in the kernel
+                sg = 2.0 * side - 1.0
                 fp = ti.Vector([pos[i, 0] + sg * off[i, 0], pos[i, 1] + sg * off[i, 1]])
                 o, d, tmax = self.camera.sample_ray(fp, key)
                 L, _ = self.integ.path(o, d, tmax, key, max_depth, rr_depth, hide, False)
@@ -488,7 +488,7 @@ class EdgeTracer:
                         if f.max() > 0.0:
                             el = (v1 - v0).norm()
                             sin_t = (v1 - v0).cross(om).norm() / ti.max(el, 1e-30)
-                            L = ti.Matrix.zero(ti.f32, 2, 3)
+                            Ld = ti.Vector([0.0, 0.0, 0.0])  # minus side - plus side
                             # Both sides from the offset ray origin, aimed across the edge as
                             # seen from there: the offset (~1e-4 scene units) can exceed eps
                             # times the distance, and rays aimed from p would then often miss
@@ -501,18 +501,19 @@ class EdgeTracer:
                             else:
                                 nhr = nh
                             eps_e = ti.max(ti.min(eps, ANGLE_EPS_EDGE_SHARE * el * sin_t / dist), ANGLE_EPS_MIN)
-                            for side in ti.static(range(2)):
-                                sg = -1.0 if side == 0 else 1.0
+                            # not unrolled: one copy of the path tracer in the kernel (half
+                            # the code to compile)
+                            for side in range(2):
+                                sg = 2.0 * side - 1.0
                                 ws = (omr + sg * eps_e * nhr).normalized()
                                 Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
                                                         rr_depth, 0, False)
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
                                     Ls = ti.Vector([0.0, 0.0, 0.0])
-                                for c in ti.static(range(3)):
-                                    L[side, c] = Ls[c]
+                                Ld -= sg * Ls
                             scale = sin_t / (dist * dist) * el / (pdf_s * pdf_e)
                             for c in ti.static(range(3)):
-                                dC[i, c] = Tw[c] * f[c] * (L[0, c] - L[1, c]) * scale
+                                dC[i, c] = Tw[c] * f[c] * Ld[c] * scale
                             eid[i] = e_pick
                             es[i] = su
                             vi = self.geometry.tri_info[si.tri].vi
