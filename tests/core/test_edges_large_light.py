@@ -9,6 +9,10 @@ Reference: central finite differences with common random numbers, measured once 
 stored here with their standard errors. The gradient (every term) is checked within TOL at
 EDGE_SPP, and shown to be far off without the shadow term (``secondary: false``, which is
 what the old estimate amounted to).
+
+The interior term of the y derivative is exactly 0 on every seed, as it should be: the camera
+looks horizontally at the cube, so it sees only the cube's vertical faces, and a y translation
+slides them within their own planes (every camera ray hits the same point, lit the same).
 """
 import numpy as np
 import pytest
