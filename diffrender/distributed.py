@@ -230,10 +230,12 @@ def _raise_task_error(ray, exc):
 
 
 def _start_engine(device, threads):
-    """In a worker process: start the engine (once per process)."""
+    """In a worker process: start the engine (once per process, or again after
+    ``engine.save_kernels``), counting the kernels it compiles."""
     from . import engine  # lazy engine start, in the worker process
 
     engine.init(device, threads=threads)
+    engine.count_compiles()
 
 
 class _ViewWorker:
@@ -457,10 +459,13 @@ def _render_task(job: RenderJob, spp, seed, allow_shaders, device, threads):
     from . import engine
 
     _start_engine(device, threads)
-    compiled = engine.compile_seconds()
+    compiled, compile_s = engine.compiled_kernels(), engine.compile_seconds()
     sc = load_scene(job.scene, allow_shaders=allow_shaders, **job.defines)
     image = Renderer(sc, sensor=job.sensor).render(spp=spp, seed=seed)
-    if engine.compile_seconds() > compiled:
+    # where the kernels compiled are not counted, loading cached ones counts as compile time
+    new = (engine.compiled_kernels() > compiled if compiled is not None
+           else engine.compile_seconds() > compile_s)
+    if new:
         # Ray ends its workers without Taichi writing its kernel cache: write it now (the next
         # task here restarts the engine and loads the kernels from it)
         engine.save_kernels()

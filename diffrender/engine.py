@@ -109,7 +109,7 @@ MIB = 2 ** 20
 KERNEL_SPECIALIZATION_LIMIT = 16384
 
 _state = {"initialized": False, "device": None, "threads": None, "name": None, "reason": None,
-          "software": False, "limits": {}, "compile_s_before": 0.0}
+          "software": False, "limits": {}, "compile_s_before": 0.0, "counting": False}
 _probe_cache: dict = {}
 _reset_hooks: list = []  # called before the engine is re-initialised (fields become invalid)
 
@@ -378,6 +378,29 @@ def _stop_program() -> None:
     _state["compile_s_before"] += _program_compile_seconds()
     ti.reset()
     _state["initialized"] = False
+    _state["counting"] = False
+
+
+def count_compiles() -> None:
+    """Start counting the kernels this engine compiles (loads from the offline cache are not
+    counted): :func:`compiled_kernels`. Needs taichi-forge's kernel telemetry; elsewhere
+    nothing is counted."""
+    if not _state["initialized"]:
+        return
+    prog = getattr(ti.lang.impl.get_runtime(), "prog", None)
+    enable = getattr(prog, "_set_kernel_executable_lifecycle_telemetry_enabled", None)
+    if enable is not None and not _state["counting"]:
+        enable(True)
+        _state["counting"] = True
+
+
+def compiled_kernels() -> int | None:
+    """Kernels compiled (not loaded from the offline cache) since :func:`count_compiles` in
+    this engine's program; None when they are not being counted."""
+    if not (_state["initialized"] and _state["counting"]):
+        return None
+    stats = ti.lang.impl.get_runtime().prog._debug_kernel_executable_lifecycle_stats()
+    return int(stats.get("compiler_invocations", 0))
 
 
 def save_kernels() -> None:
@@ -602,5 +625,5 @@ def recycle_fields(replay: "FieldLog | None" = None):
 
 
 __all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device",
-           "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir", "save_kernels",
+           "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir", "save_kernels", "count_compiles", "compiled_kernels",
            "field_bytes", "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]

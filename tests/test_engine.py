@@ -205,3 +205,38 @@ def test_real_auto_with_lavapipe_installed_takes_the_cpu():
     dev, line = r.stdout.strip().splitlines()
     assert dev == "cpu"
     assert "software (CPU) device" in line
+
+
+COUNT_SCRIPT = """
+import numpy as np
+import diffrender.engine as e
+e.init("cpu")
+e.count_compiles()
+ti = e.ti
+@ti.kernel
+def k(x: ti.types.ndarray()):
+    x[0] = {value}
+a = np.zeros(1, np.float32)
+before = e.compiled_kernels()
+k(a)
+k(a)
+print(e.compiled_kernels() - before, a[0])
+e.save_kernels()
+print(e.compiled_kernels(), e.compile_seconds() > 0)
+"""
+
+
+def test_compiled_kernels_counts_compiles_not_cache_loads(tmp_path):
+    """A kernel compiled once counts 1 (its second call 0); in the next process it comes from
+    the offline cache that ``save_kernels`` wrote and counts 0. After ``save_kernels`` the
+    engine is stopped (nothing counted) and the compile seconds are kept."""
+    if engine.DISTRIBUTION != "taichi-forge":
+        pytest.skip("compiles are counted with taichi-forge's kernel telemetry only")
+    script = tmp_path / "count.py"  # Taichi reads a kernel's source: a file, not -c
+    script.write_text(COUNT_SCRIPT.format(value=1234.5))
+    code = f"import runpy; runpy.run_path({str(script)!r})"
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first, second = _py(code, env), _py(code, env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.split() == ["1", "1234.5", "None", "True"]
+    assert second.stdout.split()[:2] == ["0", "1234.5"]
