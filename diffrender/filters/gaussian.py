@@ -173,12 +173,12 @@ class GaussianBlur(_GaussMixin, Filter):
     def lanes_ok(self):
         return self.fast_math()
 
-    def forward_lanes(self, A, B, shape):
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
         sx, sy = self._sigmas()
         wx, _, Kx = self._weights(0, sx, "x")
         wy, _, Ky = (wx, None, Kx) if not self._aniso else self._weights(1, sy, "y")
-        lane_separable(self, A, B, shape, wx, Kx // 2, wy, Ky // 2, self.options["border"],
-                       self.options["cval"])
+        return lane_separable(self, X, Y, shape, xs, ys, wx, Kx // 2, wy, Ky // 2,
+                              self.options["border"], self.options["cval"], check=check)
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         sx, sy = self._sigmas()
@@ -244,10 +244,10 @@ class BoxBlur(Filter):
         const = self.options["border"] == "constant" and float(self.options["cval"]) != 0.0
         return self.fast_math() and (bool(self.options["normalize"]) or not const)
 
-    def forward_lanes(self, A, B, shape):
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
         wx, kx, wy, ky = self._w()
-        lane_separable(self, A, B, shape, wx, kx // 2, wy, ky // 2, self.options["border"],
-                       self.options["cval"])
+        return lane_separable(self, X, Y, shape, xs, ys, wx, kx // 2, wy, ky // 2,
+                              self.options["border"], self.options["cval"], check=check)
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         wx, kx, wy, ky = self._w()
@@ -321,10 +321,11 @@ class UnsharpMask(_GaussMixin, Filter):
     def lanes_ok(self):
         return self.fast_math()
 
-    def forward_lanes(self, A, B, shape):
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
         w, _, K = self._weights(0, self.values[0], "x")
-        lane_separable(self, A, B, shape, w, K // 2, w, K // 2, self.options["border"],
-                       self.options["cval"], unsharp=True)
+        return lane_separable(self, X, Y, shape, xs, ys, w, K // 2, w, K // 2,
+                              self.options["border"], self.options["cval"], unsharp=True,
+                              check=check)
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         w, dw, K = self._weights(0, self.values[0], "x")
