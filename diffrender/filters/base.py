@@ -15,6 +15,7 @@ checked against central finite differences in float64 in ``tests/filters``.
 """
 
 import math
+import sys
 
 import numpy as np
 
@@ -218,6 +219,7 @@ def _row_conv_dot(S: ti.template(), w: ti.template(), K: ti.template(), G: ti.te
 LANES = 8
 _IDX_MASK = 0x3FFFFFF8  # keeps indices in [0, 2^30) and multiples of LANES: see ``_aligned``
 MAX_BAND_VALUES = 1 << 30  # images with more float32 values take the field path
+_NO_U64 = np.zeros(1, dtype=np.uint64)  # the packed output argument when unused
 _EXP_BITS = 0x7F800000  # float32 exponent bits: all set for Inf and NaN
 
 
@@ -261,6 +263,23 @@ def _worst(worst, x):
 
 
 @ti.func
+def _store(Y: ti.template(), Yp: ti.template(), b, v, n, pack: ti.template()):
+    """Y[b + l] = v[l] for l < n (n <= LANES). ``pack`` (b and n even): through Yp, the same
+    memory as uint64 pairs, half as many stores (each store to a numpy argument is scalar)."""
+    if ti.static(pack):
+        b2 = b >> 1
+        for l in ti.static(range(LANES // 2)):
+            if n >= ti.static(2 * l + 2):
+                lo = ti.cast(ti.bit_cast(v[2 * l], ti.u32), ti.u64)
+                hi = ti.cast(ti.bit_cast(v[2 * l + 1], ti.u32), ti.u64)
+                Yp[b2 + l] = lo | (hi << 32)
+    else:
+        for l in ti.static(range(LANES)):
+            if n > l:
+                Y[b + l] = v[l]
+
+
+@ti.func
 def _row_value(X: ti.template(), rb, q, n, C: ti.template(), mode: ti.template(), cval):
     """Value q of the row starting at X[rb] (n pixels of C channels), extended by the border mode
     beyond the row."""
@@ -280,12 +299,13 @@ def _row_value(X: ti.template(), rb, q, n, C: ti.template(), mode: ti.template()
 
 @ti.kernel
 def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarray(dtype=ti.f32, ndim=1),
+                    Yp: ti.types.ndarray(dtype=ti.u64, ndim=1),
                     Z: ti.types.ndarray(dtype=ti.f32, ndim=1), ring: ti.template(), orow: ti.template(),
                     bad: ti.template(),
                     wx: ti.template(), wy: ti.template(), Rx: ti.template(), Ry: ti.template(),
                     C: ti.template(), h: ti.i32, n: ti.i32, xs8: ti.i32, ys: ti.i32, bh: ti.i32,
                     zs8: ti.i32, z: ti.i32, mode: ti.template(), cval: ti.f32, p: ti.template(),
-                    unsharp: ti.template(), check: ti.template()):
+                    unsharp: ti.template(), check: ti.template(), pack: ti.template()):
     # Y = Vy(Hx(X)) (``unsharp``: Y = X + p[1] (X - that)). X: h rows of n pixels x C channels,
     # row i at X[i * 8 xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh),
     # ring[b] (2 Ry + 1 rows of lane blocks), scratch Z[b * 8 zs8 ...]. ``check``: bad[b] = the
@@ -338,6 +358,7 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
             if v >= r0 + Ry:  # the ring holds rows i - Ry .. i + Ry: output row i
                 i = v - Ry
                 c0 = i - r0  # ring slot of row i - Ry (+ t for row i - Ry + t)
+                yb = i * ys
                 for mb in range(M):
                     acc = ring[band, (c0 + Ry) % K, mb] * wyl[Ry]
                     for k in ti.static(range(Ry)):
@@ -345,19 +366,13 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                     if ti.static(unsharp):
                         x = _ld(X, _aligned(i * xs8 + mb), 0)
                         acc = x + amount * (x - acc)
-                    # through a field row: vector stores there let LLVM vectorise the taps (its
-                    # vectoriser starts from consecutive stores; those to Y are scalar)
+                    # through a field row: LLVM's vectoriser starts from consecutive stores,
+                    # and those to Y are scalar (stored from here, the taps would be too)
                     orow[band, mb] = acc
-                yb = i * ys
                 for mb in range(MF):
-                    acc = orow[band, mb]
-                    for l in ti.static(range(LANES)):
-                        Y[yb + mb * LANES + l] = acc[l]
+                    _store(Y, Yp, yb + mb * LANES, orow[band, mb], LANES, pack)
                 if MF < M:
-                    acc = orow[band, MF]
-                    for l in ti.static(range(LANES)):
-                        if MF * LANES + l < nv:
-                            Y[yb + MF * LANES + l] = acc[l]
+                    _store(Y, Yp, yb + MF * LANES, orow[band, MF], nv - MF * LANES, pack)
         if ti.static(check):
             bad[band] = worst
 
@@ -397,8 +412,10 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
     orow = f._bufs.get(okey)
     if orow is None:
         orow = f._bufs[okey] = ti.Vector.field(LANES, ti.f32, shape=(nb, m))
-    _band_separable(X, Y, Z, ring, orow, bad, wx, wy, Rx, Ry, c, h, w, xs // LANES, ys, bh, zs8, 0,
-                    _MODE_ID[mode], float(cval), f.p, bool(unsharp), bool(check))
+    pack = ys % 2 == 0 and (w * c) % 2 == 0 and sys.byteorder == "little"
+    _band_separable(X, Y, Y.view(np.uint64) if pack else _NO_U64, Z, ring, orow, bad, wx, wy, Rx,
+                    Ry, c, h, w, xs // LANES, ys, bh, zs8, 0, _MODE_ID[mode], float(cval), f.p,
+                    bool(unsharp), bool(check), pack)
     if check:
         return int(bad.to_numpy().max()) < _EXP_BITS
     return True
