@@ -263,11 +263,17 @@ def _worst(worst, x):
 
 
 @ti.func
+def _ring_put(ring: ti.template(), r, mb, v, K: ti.template()):
+    ring[r, mb] = v
+    ring[r + K, mb] = v
+
+
+@ti.func
 def _store(Y: ti.template(), Yp: ti.template(), b, v, n, pack: ti.template()):
     """Y[b + l] = v[l] for l < n (n <= LANES). ``pack`` (b and n even): through Yp, the same
     memory as uint64 pairs, half as many stores (each store to a numpy argument is scalar)."""
     if ti.static(pack):
-        b2 = b >> 1
+        b2 = (b >> 1) & 0x1FFFFFFF  # (known range: the uint64 index needs no 64-bit extension)
         for l in ti.static(range(LANES // 2)):
             if n >= ti.static(2 * l + 2):
                 lo = ti.cast(ti.bit_cast(v[2 * l], ti.u32), ti.u64)
@@ -307,11 +313,17 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                     zs8: ti.i32, z: ti.i32, mode: ti.template(), cval: ti.f32, p: ti.template(),
                     unsharp: ti.template(), check: ti.template(), pack: ti.template()):
     # Y = Vy(Hx(X)) (``unsharp``: Y = X + p[1] (X - that)). X: h rows of n pixels x C channels,
-    # row i at X[i * 8 xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh),
-    # ring[b] (2 Ry + 1 rows of lane blocks), scratch Z[b * 8 zs8 ...]. ``check``: bad[b] = the
+    # row i at X[i * 8 xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh), ring
+    # rows [2 b K, 2 (b + 1) K) (K = 2 Ry + 1), output row orow[b], scratch Z[b * 8 zs8 ...]. ``check``: bad[b] = the
     # largest exponent field of the band's input values (_EXP_BITS: an Inf or NaN).
+    # The ring keeps each filtered row twice, at slots s and s + K (K = 2 Ry + 1): the rows an
+    # output row needs are then consecutive ring rows, at static offsets from the first. Indices
+    # into ring and orow are masked to their (static) ranges: LLVM then knows that the linear
+    # index cannot overflow, and every vertical tap is one load at a constant displacement.
+    RM = ti.static(_range_mask(ring.shape[0]))
+    MM = ti.static(_range_mask(ring.shape[1]))
     ti.loop_config(block_dim=1)
-    for band in range(ring.shape[0]):
+    for band in range(orow.shape[0]):
         K = ti.static(2 * Ry + 1)
         PB = ti.static((C * Rx + LANES - 1) // LANES)  # blocks a horizontal tap reaches past its own
         nv = n * C
@@ -329,11 +341,11 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
         r0 = band * bh
         r1 = ti.min(h, r0 + bh)
         for v in range(r0 - Ry, r1 + Ry):
-            slot = (v - r0 + Ry) % K
+            rrow = band * 2 * K + (v - r0 + Ry) % K  # ring row of source row v (and rrow + K)
             s = border_index(v, h, mode)
             if s < 0:  # constant border: the row of the padded intermediate is cval
                 for mb in range(M):
-                    ring[band, slot, mb] = ti.Vector.zero(ti.f32, LANES) + cval
+                    _ring_put(ring, rrow & RM, mb & MM, ti.Vector.zero(ti.f32, LANES) + cval, K)
             else:
                 rb = s * xs8 * LANES
                 for t in range(zl * LANES):
@@ -344,37 +356,43 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                 if ti.static(check):
                     own = v >= r0 and v < r1
                 for mb in range(lo):
-                    ring[band, slot, mb] = _row_taps(Z, zb + PB + mb, z, wxl, Rx, C)
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + PB + mb, z, wxl, Rx, C), K)
                     if own:  # (the scratch holds the values of the row's ends)
                         worst = _worst(worst, _ld(Z, _aligned(zb + PB + mb), 0))
                 for mb in range(lo, hi):
-                    ring[band, slot, mb] = _row_taps(X, s * xs8 + mb, z, wxl, Rx, C)
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(X, s * xs8 + mb, z, wxl, Rx, C), K)
                     if own:
                         worst = _worst(worst, _ld(X, _aligned(s * xs8 + mb), 0))
                 for mb in range(hi, M):
-                    ring[band, slot, mb] = _row_taps(Z, zb + zl + PB + mb - hi, z, wxl, Rx, C)
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + zl + PB + mb - hi, z, wxl, Rx, C), K)
                     if own:
                         worst = _worst(worst, _ld(Z, _aligned(zb + zl + PB + mb - hi), 0))
             if v >= r0 + Ry:  # the ring holds rows i - Ry .. i + Ry: output row i
                 i = v - Ry
                 c0 = i - r0  # ring slot of row i - Ry (+ t for row i - Ry + t)
+                rt = (band * 2 * K + c0 % K) & RM  # rows i - Ry + t at ring rows rt + t
                 yb = i * ys
                 for mb in range(M):
-                    acc = ring[band, (c0 + Ry) % K, mb] * wyl[Ry]
+                    acc = ring[rt + Ry, mb & MM] * wyl[Ry]
                     for k in ti.static(range(Ry)):
-                        acc += (ring[band, (c0 + k) % K, mb] + ring[band, (c0 + 2 * Ry - k) % K, mb]) * wyl[k]
+                        acc += (ring[rt + k, mb & MM] + ring[rt + 2 * Ry - k, mb & MM]) * wyl[k]
                     if ti.static(unsharp):
                         x = _ld(X, _aligned(i * xs8 + mb), 0)
                         acc = x + amount * (x - acc)
                     # through a field row: LLVM's vectoriser starts from consecutive stores,
                     # and those to Y are scalar (stored from here, the taps would be too)
-                    orow[band, mb] = acc
+                    orow[band, mb & MM] = acc
                 for mb in range(MF):
-                    _store(Y, Yp, yb + mb * LANES, orow[band, mb], LANES, pack)
+                    _store(Y, Yp, yb + mb * LANES, orow[band, mb & MM], LANES, pack)
                 if MF < M:
                     _store(Y, Yp, yb + MF * LANES, orow[band, MF], nv - MF * LANES, pack)
         if ti.static(check):
             bad[band] = worst
+
+
+def _range_mask(n):
+    """The smallest 2^k - 1 >= n - 1: ``i & _range_mask(n)`` == i for 0 <= i < n."""
+    return (1 << max(int(n) - 1, 1).bit_length()) - 1
 
 
 def band_layout(shape, ry):
@@ -400,7 +418,7 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
     key = ("band", nb, 2 * Ry + 1, m)
     ring = f._bufs.get(key)
     if ring is None:
-        ring = f._bufs[key] = ti.Vector.field(LANES, ti.f32, shape=(nb, 2 * Ry + 1, m))
+        ring = f._bufs[key] = ti.Vector.field(LANES, ti.f32, shape=(nb * 2 * (2 * Ry + 1), m))
     bad = f._bufs.get(("bad", nb))
     if bad is None:
         bad = f._bufs[("bad", nb)] = ti.Vector.field(LANES, ti.i32, shape=nb)
