@@ -263,9 +263,9 @@ def _worst(worst, x):
 
 
 @ti.func
-def _ring_put(ring: ti.template(), r, mb, v, K: ti.template()):
-    ring[r, mb] = v
-    ring[r + K, mb] = v
+def _ring_put(ring: ti.template(), r, mb, v, K: ti.template(), M: ti.template()):
+    ring[r * M + mb] = v
+    ring[r * M + mb + K * M] = v
 
 
 @ti.func
@@ -320,8 +320,10 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
     # output row needs are then consecutive ring rows, at static offsets from the first. Indices
     # into ring and orow are masked to their (static) ranges: LLVM then knows that the linear
     # index cannot overflow, and every vertical tap is one load at a constant displacement.
-    RM = ti.static(_range_mask(ring.shape[0]))
-    MM = ti.static(_range_mask(ring.shape[1]))
+    MS = ti.static(orow.shape[1])  # ring row length (lane blocks)
+    RM = ti.static(_range_mask(ring.shape[0] // MS))
+    MM = ti.static(_range_mask(MS))
+    QM = ti.static(_range_mask(ring.shape[0]))
     ti.loop_config(block_dim=1)
     for band in range(orow.shape[0]):
         K = ti.static(2 * Ry + 1)
@@ -345,7 +347,7 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
             s = border_index(v, h, mode)
             if s < 0:  # constant border: the row of the padded intermediate is cval
                 for mb in range(M):
-                    _ring_put(ring, rrow & RM, mb & MM, ti.Vector.zero(ti.f32, LANES) + cval, K)
+                    _ring_put(ring, rrow & RM, mb & MM, ti.Vector.zero(ti.f32, LANES) + cval, K, MS)
             else:
                 rb = s * xs8 * LANES
                 for t in range(zl * LANES):
@@ -356,15 +358,15 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                 if ti.static(check):
                     own = v >= r0 and v < r1
                 for mb in range(lo):
-                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + PB + mb, z, wxl, Rx, C), K)
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + PB + mb, z, wxl, Rx, C), K, MS)
                     if own:  # (the scratch holds the values of the row's ends)
                         worst = _worst(worst, _ld(Z, _aligned(zb + PB + mb), 0))
                 for mb in range(lo, hi):
-                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(X, s * xs8 + mb, z, wxl, Rx, C), K)
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(X, s * xs8 + mb, z, wxl, Rx, C), K, MS)
                     if own:
                         worst = _worst(worst, _ld(X, _aligned(s * xs8 + mb), 0))
                 for mb in range(hi, M):
-                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + zl + PB + mb - hi, z, wxl, Rx, C), K)
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + zl + PB + mb - hi, z, wxl, Rx, C), K, MS)
                     if own:
                         worst = _worst(worst, _ld(Z, _aligned(zb + zl + PB + mb - hi), 0))
             if v >= r0 + Ry:  # the ring holds rows i - Ry .. i + Ry: output row i
@@ -373,9 +375,10 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                 rt = (band * 2 * K + c0 % K) & RM  # rows i - Ry + t at ring rows rt + t
                 yb = i * ys
                 for mb in range(M):
-                    acc = ring[rt + Ry, mb & MM] * wyl[Ry]
+                    q = (rt * MS + mb) & QM
+                    acc = ring[q + Ry * MS] * wyl[Ry]
                     for k in ti.static(range(Ry)):
-                        acc += (ring[rt + k, mb & MM] + ring[rt + 2 * Ry - k, mb & MM]) * wyl[k]
+                        acc += (ring[q + k * MS] + ring[q + (2 * Ry - k) * MS]) * wyl[k]
                     if ti.static(unsharp):
                         x = _ld(X, _aligned(i * xs8 + mb), 0)
                         acc = x + amount * (x - acc)
@@ -418,7 +421,7 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
     key = ("band", nb, 2 * Ry + 1, m)
     ring = f._bufs.get(key)
     if ring is None:
-        ring = f._bufs[key] = ti.Vector.field(LANES, ti.f32, shape=(nb * 2 * (2 * Ry + 1), m))
+        ring = f._bufs[key] = ti.Vector.field(LANES, ti.f32, shape=nb * 2 * (2 * Ry + 1) * m)
     bad = f._bufs.get(("bad", nb))
     if bad is None:
         bad = f._bufs[("bad", nb)] = ti.Vector.field(LANES, ti.i32, shape=nb)
