@@ -307,15 +307,16 @@ def _row_value(X: ti.template(), rb, q, n, C: ti.template(), mode: ti.template()
 def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarray(dtype=ti.f32, ndim=1),
                     Yp: ti.types.ndarray(dtype=ti.u64, ndim=1),
                     Z: ti.types.ndarray(dtype=ti.f32, ndim=1), ring: ti.template(), orow: ti.template(),
-                    bad: ti.template(),
+                    bad: ti.types.ndarray(dtype=ti.i32, ndim=1),
                     wx: ti.template(), wy: ti.template(), Rx: ti.template(), Ry: ti.template(),
                     C: ti.template(), h: ti.i32, n: ti.i32, xs8: ti.i32, ys: ti.i32, bh: ti.i32,
                     zs8: ti.i32, z: ti.i32, mode: ti.template(), cval: ti.f32, p: ti.template(),
                     unsharp: ti.template(), check: ti.template(), pack: ti.template()):
     # Y = Vy(Hx(X)) (``unsharp``: Y = X + p[1] (X - that)). X: h rows of n pixels x C channels,
     # row i at X[i * 8 xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh), ring
-    # rows [2 b K, 2 (b + 1) K) (K = 2 Ry + 1), output row orow[b], scratch Z[b * 8 zs8 ...]. ``check``: bad[b] = the
-    # largest exponent field of the band's input values (_EXP_BITS: an Inf or NaN).
+    # rows [2 b K, 2 (b + 1) K) (K = 2 Ry + 1), output row orow[b], scratch Z[b * 8 zs8 ...].
+    # ``check``: bad[b] = the largest exponent field of the band's input values (_EXP_BITS: an
+    # Inf or NaN).
     # The ring keeps each filtered row twice, at slots s and s + K (K = 2 Ry + 1): the rows an
     # output row needs are then consecutive ring rows, at static offsets from the first. Indices
     # into ring and orow are masked to their (static) ranges: LLVM then knows that the linear
@@ -390,7 +391,10 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                 if MF < M:
                     _store(Y, Yp, yb + MF * LANES, orow[band, MF], nv - MF * LANES, pack)
         if ti.static(check):
-            bad[band] = worst
+            top = worst[0]
+            for l in ti.static(range(1, LANES)):
+                top = ti.max(top, worst[l])
+            bad[band] = top
 
 
 def _range_mask(n):
@@ -426,7 +430,7 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
         ring = f._bufs[key] = ti.Vector.field(LANES, ti.f32, shape=nb * 2 * (2 * Ry + 1) * m)
     bad = f._bufs.get(("bad", nb))
     if bad is None:
-        bad = f._bufs[("bad", nb)] = ti.Vector.field(LANES, ti.i32, shape=nb)
+        bad = f._bufs[("bad", nb)] = np.zeros(nb, dtype=np.int32)
     zkey = ("bandz", nb * zs8 * LANES)
     Z = f._bufs.get(zkey)
     if Z is None:
@@ -440,7 +444,7 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
                     Ry, c, h, w, xs // LANES, ys, bh, zs8, 0, _MODE_ID[mode], float(cval), f.p,
                     bool(unsharp), bool(check), pack)
     if check:
-        return int(bad.to_numpy().max()) < _EXP_BITS
+        return int(bad.max()) < _EXP_BITS
     return True
 
 
