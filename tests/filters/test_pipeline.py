@@ -197,6 +197,21 @@ def test_forward_only_chain_and_input_kinds(shape):
     assert np.abs(p(xt) - ref).max() < 1e-6
 
 
+def test_forward_only_path_follows_parameter_changes():
+    """The forward-only path keeps its tap weights between calls: a new sigma (and amount)
+    must still reach it."""
+    p = Pipeline.from_config({"stages": [{"name": "g", "type": "gaussian_blur", "sigma": 1.0},
+                                         {"name": "u", "type": "unsharp_mask", "sigma": 0.8}]})
+    x = np.random.default_rng(7).random((40, 64, 3)).astype(np.float32)
+    first = p(x)
+    p.set("g.sigma", 2.5)
+    p.set("u.sigma", 1.4)
+    p.set("u.amount", 0.9)
+    out = p(x)
+    assert np.abs(out - p.run_fields(x)["acts"][-1].to_numpy()).max() < 1e-6
+    assert np.abs(out - first).max() > 1e-2
+
+
 @pytest.mark.parametrize("shape", [(40, 64, 3), (13, 19, 3)])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_forward_only_path_rejects_non_finite(shape, bad):
