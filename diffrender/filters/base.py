@@ -15,6 +15,7 @@ checked against central finite differences in float64 in ``tests/filters``.
 """
 
 import math
+import sys
 
 import numpy as np
 
@@ -196,182 +197,255 @@ def _row_conv_dot(S: ti.template(), w: ti.template(), K: ti.template(), G: ti.te
         out[None] += acc.dot(G[i, j + goff])
 
 
-# ----------------------------------------------------------------------------- lane kernels
-# Forward-only evaluation (``Pipeline.__call__``, float32): an (H, W, C) image is held as a
-# ``ti.Vector.field(LANES, f32, shape=(H, M))`` whose row i is image row i flattened (W * C
-# interleaved values, zero-padded to M * LANES). Every block of LANES values is one vector
-# load/store, which LLVM turns into one SIMD instruction (AVX: 8 float32), where the per-pixel
-# layout of the differentiable kernels runs scalar. No gradients flow through these kernels.
+# ----------------------------------------------------------------------------- forward-only bands
+# Forward-only evaluation of the separable filters (``Pipeline.__call__``, float32), numpy in,
+# numpy out. An (H, W, C) image is read as rows of W * C interleaved float32 values straight from
+# the numpy array (a flat 1-D ndarray argument; row stride a multiple of LANES). One kernel per
+# stage, parallel over bands of rows; a band walks its rows top to bottom: the horizontal taps of
+# each source row go into a ring of 2 Ry + 1 filtered rows (a small field that stays in cache),
+# and as soon as the ring holds the rows an output row needs, the vertical taps write that row
+# into the numpy output. Same order as the differentiable path (Hx first, then Vy), so the two
+# agree to float32 rounding.
+#
+# Vectorisation. Every step handles LANES consecutive values of a row (one AVX register). A
+# horizontal tap reads them at an offset of C * k values: LLVM emits one unaligned vector load
+# when it can prove the LANES addresses consecutive, i.e. when the block's start index is a
+# multiple of LANES whose range is known (``_aligned``: the index masked with _IDX_MASK) and the
+# offset is a constant. Loads from a field at such offsets stay scalar (gathers), so taps read the
+# numpy arrays. Near a row's ends the taps read a scratch copy of the row's end (``Z``), extended
+# by the border mode. Stores to a numpy argument are scalar (Taichi reloads its address after
+# each store), which costs about what a copy of the output would. No gradients flow here: these
+# kernels are never used on the vjp / jacobian paths.
 LANES = 8
+_IDX_MASK = 0x3FFFFFF8  # keeps indices in [0, 2^30) and multiples of LANES: see ``_aligned``
+MAX_BAND_VALUES = 1 << 30  # images with more float32 values take the field path
+_NO_U64 = np.zeros(1, dtype=np.uint64)  # the packed output argument when unused
+_EXP_BITS = 0x7F800000  # float32 exponent bits: all set for Inf and NaN
 
 
 @ti.func
-def lane_at(S, i, q):
-    """Value number q of row i of a lane field."""
-    return S[i, q // LANES][q % LANES]
+def _aligned(block):
+    """Start index of lane block ``block`` (LANES * block), written so that LLVM knows it is a
+    multiple of LANES in [0, 2^30): then ``X[b + d + l]`` (d, l constants) are consecutive
+    addresses for l = 0 .. LANES - 1 and the LANES loads become one vector load."""
+    return (block * LANES) & _IDX_MASK
 
 
 @ti.func
-def lane_shift(S, i, mb, d: ti.template()):
-    """The LANES values of row i starting d values after block mb's first (d static): two whole
-    block loads and a shuffle (per-value loads would not be vectorised)."""
-    a = S[i, mb + ti.static(d // LANES)]
-    res = a
-    if ti.static(d % LANES != 0):
-        b = S[i, mb + ti.static(d // LANES + 1)]
-        ab = ti.Vector.zero(S.dtype, 2 * LANES)
-        for k in ti.static(range(LANES)):
-            ab[k] = a[k]
-            ab[k + LANES] = b[k]
-        res = ti.Vector([ab[l + ti.static(d % LANES)] for l in ti.static(range(LANES))])
-    return res
+def _ld(X: ti.template(), b, d: ti.template()):
+    """X[b + d .. b + d + LANES - 1] as a vector (b from ``_aligned``, d constant)."""
+    return ti.Vector([X[b + ti.static(d + l)] for l in ti.static(range(LANES))])
 
 
 @ti.func
-def _hconv_block(Src, i, e, wx: ti.template(), Rx: ti.template(), C: ti.template()):
-    """Symmetric taps wx along row i of a lane field, for block e (all reads inside the row)."""
-    acc = Src[i, e] * wx[Rx]
-    for k in ti.static(range(Rx)):
-        acc += (lane_shift(Src, i, e, -C * (Rx - k)) + lane_shift(Src, i, e, C * (Rx - k))) * wx[k]
+def _row_taps(X: ti.template(), block, z, wl, R: ti.template(), C: ti.template()):
+    """Symmetric taps wl (wl[k] for k = 0 .. R, centre R) along a row of C interleaved channels,
+    for lane block ``block`` of X: mirrored taps share one multiply. ``z`` is 0 at run time but
+    unknown to LLVM: taps j whose loads overlap (|C j - C j'| < LANES) take their start index
+    from different expressions (block + g z, g = j mod P), else LLVM merges the overlapping
+    scalar loads and rebuilds every tap from pieces with shuffles instead of one vector load."""
+    P = ti.static(-(-LANES // C))
+    b = [_aligned(block + g * z) for g in ti.static(range(P))]
+    acc = _ld(X, b[0], 0) * wl[R]
+    for k in ti.static(range(R)):
+        j = ti.static(R - k)
+        acc += (_ld(X, b[ti.static((-j) % P)], -C * j) + _ld(X, b[ti.static(j % P)], C * j)) * wl[k]
     return acc
 
 
-@ti.kernel
-def _lane_vert(S: ti.template(), T: ti.template(), wy: ti.template(), Ry: ti.template(),
-               mode: ti.template(), cval: ti.f32):
-    # T[i] = S's rows i - Ry .. i + Ry weighted by the symmetric taps wy
-    for i in range(S.shape[0]):
-        H = S.shape[0]
-        M = S.shape[1]
-        if i >= Ry and i < H - Ry:
-            for mb in range(M):
-                acc = S[i, mb] * wy[Ry]
-                for k in ti.static(range(Ry)):
-                    acc += (S[i - (Ry - k), mb] + S[i + (Ry - k), mb]) * wy[k]
-                T[i, mb] = acc
-        else:  # rows near the top and bottom: source rows through the border mode
-            for mb in range(M):
-                T[i, mb] = S[i, mb] * 0
-            for t in range(2 * Ry + 1):  # (``T[..] +=`` would be an atomic add)
-                s = border_index(i + t - Ry, H, mode)
-                wt = wy[t]
-                if s >= 0:
-                    for mb in range(M):
-                        T[i, mb] = T[i, mb] + S[s, mb] * wt
-                else:
-                    for mb in range(M):
-                        T[i, mb] = T[i, mb] + cval * wt
+@ti.func
+def _worst(worst, x):
+    """Lane-wise max of ``worst`` and the exponent fields of x (== _EXP_BITS: Inf or NaN)."""
+    r = worst
+    for l in ti.static(range(LANES)):
+        r[l] = ti.max(worst[l], ti.bit_cast(x[l], ti.i32) & _EXP_BITS)
+    return r
+
+
+@ti.func
+def _ring_put(ring: ti.template(), r, mb, v, K: ti.template(), M: ti.template()):
+    ring[r * M + mb] = v
+    ring[r * M + mb + K * M] = v
+
+
+@ti.func
+def _store(Y: ti.template(), Yp: ti.template(), b, v, n, pack: ti.template()):
+    """Y[b + l] = v[l] for l < n (n <= LANES). ``pack`` (b and n even): through Yp, the same
+    memory as uint64 pairs, half as many stores (each store to a numpy argument is scalar)."""
+    if ti.static(pack):
+        b2 = (b >> 1) & 0x1FFFFFFF  # (known range: the uint64 index needs no 64-bit extension)
+        for l in ti.static(range(LANES // 2)):
+            if n >= ti.static(2 * l + 2):
+                lo = ti.cast(ti.bit_cast(v[2 * l], ti.u32), ti.u64)
+                hi = ti.cast(ti.bit_cast(v[2 * l + 1], ti.u32), ti.u64)
+                Yp[b2 + l] = lo | (hi << 32)
+    else:
+        for l in ti.static(range(LANES)):
+            if n > l:
+                Y[b + l] = v[l]
+
+
+@ti.func
+def _row_value(X: ti.template(), rb, q, n, C: ti.template(), mode: ti.template(), cval):
+    """Value q of the row starting at X[rb] (n pixels of C channels), extended by the border mode
+    beyond the row."""
+    nv = n * C
+    v = cval
+    if q >= 0 and q < nv:
+        v = X[rb + q]
+    else:
+        pix = q // C
+        if q < 0:
+            pix = -((C - 1 - q) // C)
+        s = border_index(pix, n, mode)
+        if s >= 0:
+            v = X[rb + s * C + q - pix * C]
+    return v
 
 
 @ti.kernel
-def _lane_hor(T: ti.template(), D: ti.template(), E: ti.template(), S: ti.template(),
-              wx: ti.template(), Rx: ti.template(), C: ti.template(), n: ti.i32,
-              mode: ti.template(), cval: ti.f32, p: ti.template(), unsharp: ti.template()):
-    # D[i] = T[i] weighted along the row by the symmetric taps wx (rows hold n pixels of C
-    # channels); ``unsharp``: D = S + p[1] (S - that). Row i of the edge scratch E is written and
-    # read back by the same thread.
-    for i in range(T.shape[0]):
-        M = T.shape[1]
+def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarray(dtype=ti.f32, ndim=1),
+                    Yp: ti.types.ndarray(dtype=ti.u64, ndim=1),
+                    Z: ti.types.ndarray(dtype=ti.f32, ndim=1), ring: ti.template(), orow: ti.template(),
+                    bad: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    wx: ti.template(), wy: ti.template(), Rx: ti.template(), Ry: ti.template(),
+                    C: ti.template(), h: ti.i32, n: ti.i32, xs8: ti.i32, ys: ti.i32, bh: ti.i32,
+                    zs8: ti.i32, z: ti.i32, mode: ti.template(), cval: ti.f32, p: ti.template(),
+                    unsharp: ti.template(), check: ti.template(), pack: ti.template()):
+    # Y = Vy(Hx(X)) (``unsharp``: Y = X + p[1] (X - that)). X: h rows of n pixels x C channels,
+    # row i at X[i * 8 xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh), ring
+    # rows [2 b K, 2 (b + 1) K) (K = 2 Ry + 1), output row orow[b], scratch Z[b * 8 zs8 ...].
+    # ``check``: bad[b] = the largest exponent field of the band's input values (_EXP_BITS: an
+    # Inf or NaN).
+    # The ring keeps each filtered row twice, at slots s and s + K (K = 2 Ry + 1): the rows an
+    # output row needs are then consecutive ring rows, at static offsets from the first. Indices
+    # into ring and orow are masked to their (static) ranges: LLVM then knows that the linear
+    # index cannot overflow, and every vertical tap is one load at a constant displacement.
+    MS = ti.static(orow.shape[1])  # ring row length (lane blocks)
+    RM = ti.static(_range_mask(ring.shape[0] // MS))
+    MM = ti.static(_range_mask(MS))
+    QM = ti.static(_range_mask(ring.shape[0]))
+    ti.loop_config(block_dim=1)
+    for band in range(orow.shape[0]):
+        K = ti.static(2 * Ry + 1)
+        PB = ti.static((C * Rx + LANES - 1) // LANES)  # blocks a horizontal tap reaches past its own
         nv = n * C
-        PB = ti.static((C * Rx + LANES - 1) // LANES)  # blocks a tap reaches beyond its own
-        mb0 = ti.min(PB, M)
-        mb1 = ti.max((nv - C * Rx) // LANES, mb0)  # blocks [mb0, mb1) read inside the row only
-        for mb in range(mb0, mb1):
-            acc = _hconv_block(T, i, mb, wx, Rx, C)
-            if ti.static(unsharp):
-                acc = S[i, mb] + p[1] * (S[i, mb] - acc)
-            D[i, mb] = acc
-        # the row's ends: E[i, :eR] holds the values q = (e - PB) LANES + l of T's row (left end),
-        # E[i, eR:] those from (mb1 - PB) LANES on (right end), through the border mode outside
-        # the row; their blocks are then filtered like the interior
-        eR = mb0 + 2 * PB
-        for e in range(eR + M - mb1 + 2 * PB):
-            q0 = (e - PB) * LANES
-            if e >= eR:
-                q0 = (mb1 - PB + e - eR) * LANES
-            v = T[i, 0] * 0
-            for l in ti.static(range(LANES)):
-                q = q0 + l
-                if q >= 0 and q < nv:
-                    v[l] = lane_at(T, i, q)
-                else:
-                    pix = q // C
-                    if q < 0:
-                        pix = -((C - 1 - q) // C)
-                    s = border_index(pix, n, mode)
-                    val = cval
-                    if s >= 0:
-                        val = lane_at(T, i, s * C + q - pix * C)
-                    v[l] = val
-            E[i, e] = v
-        for b in range(mb0 + M - mb1):
-            mb = b
-            e = b + PB
-            if b >= mb0:
-                mb = mb1 + b - mb0
-                e = eR + PB + b - mb0
-            acc = _hconv_block(E, i, e, wx, Rx, C)
-            if ti.static(unsharp):
-                acc = S[i, mb] + p[1] * (S[i, mb] - acc)
-            D[i, mb] = acc
-
-
-@ti.kernel
-def _lanes_from(X: ti.types.ndarray(ndim=1), A: ti.template(), nv: ti.i32, exact: ti.template()):
-    # A = rows of nv values of the flat array X, zero-padded to whole blocks (exact: no padding)
-    for i in range(A.shape[0]):
-        for mb in range(A.shape[1]):
-            b = i * nv + mb * LANES
-            if ti.static(exact):
-                A[i, mb] = ti.Vector([X[b + l] for l in ti.static(range(LANES))])
+        M = (nv + LANES - 1) // LANES  # lane blocks per row
+        MF = nv // LANES  # whole blocks
+        lo = ti.min(PB, M)  # blocks [lo, hi): every tap inside the row
+        hi = ti.max(lo, (nv - C * Rx) // LANES)
+        zl = lo + 2 * PB  # scratch: left end (blocks [0, lo) and their reach), then right end
+        zr = M - hi + 2 * PB
+        zb = band * zs8
+        wxl = ti.Vector([wx[k] for k in ti.static(range(Rx + 1))])
+        wyl = ti.Vector([wy[k] for k in ti.static(range(Ry + 1))])
+        amount = p[1]
+        worst = ti.Vector.zero(ti.i32, LANES)
+        r0 = band * bh
+        r1 = ti.min(h, r0 + bh)
+        for v in range(r0 - Ry, r1 + Ry):
+            rrow = band * 2 * K + (v - r0 + Ry) % K  # ring row of source row v (and rrow + K)
+            s = border_index(v, h, mode)
+            if s < 0:  # constant border: the row of the padded intermediate is cval
+                for mb in range(M):
+                    _ring_put(ring, rrow & RM, mb & MM, ti.Vector.zero(ti.f32, LANES) + cval, K, MS)
             else:
-                v = A[i, mb] * 0
-                for l in ti.static(range(LANES)):
-                    if mb * LANES + l < nv:
-                        v[l] = X[b + l]
-                A[i, mb] = v
+                rb = s * xs8 * LANES
+                for t in range(zl * LANES):
+                    Z[zb * LANES + t] = _row_value(X, rb, t - PB * LANES, n, C, mode, cval)
+                for t in range(zr * LANES):
+                    Z[(zb + zl) * LANES + t] = _row_value(X, rb, t + (hi - PB) * LANES, n, C, mode, cval)
+                own = False  # check the band's own rows: each input row once
+                if ti.static(check):
+                    own = v >= r0 and v < r1
+                for mb in range(lo):
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + PB + mb, z, wxl, Rx, C), K, MS)
+                    if own:  # (the scratch holds the values of the row's ends)
+                        worst = _worst(worst, _ld(Z, _aligned(zb + PB + mb), 0))
+                for mb in range(lo, hi):
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(X, s * xs8 + mb, z, wxl, Rx, C), K, MS)
+                    if own:
+                        worst = _worst(worst, _ld(X, _aligned(s * xs8 + mb), 0))
+                for mb in range(hi, M):
+                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + zl + PB + mb - hi, z, wxl, Rx, C), K, MS)
+                    if own:
+                        worst = _worst(worst, _ld(Z, _aligned(zb + zl + PB + mb - hi), 0))
+            if v >= r0 + Ry:  # the ring holds rows i - Ry .. i + Ry: output row i
+                i = v - Ry
+                c0 = i - r0  # ring slot of row i - Ry (+ t for row i - Ry + t)
+                rt = (band * 2 * K + c0 % K) & RM  # rows i - Ry + t at ring rows rt + t
+                yb = i * ys
+                for mb in range(M):
+                    q = (rt * MS + mb) & QM
+                    acc = ring[q + Ry * MS] * wyl[Ry]
+                    for k in ti.static(range(Ry)):
+                        acc += (ring[q + k * MS] + ring[q + (2 * Ry - k) * MS]) * wyl[k]
+                    if ti.static(unsharp):
+                        x = _ld(X, _aligned(i * xs8 + mb), 0)
+                        acc = x + amount * (x - acc)
+                    # through a field row: LLVM's vectoriser starts from consecutive stores,
+                    # and those to Y are scalar (stored from here, the taps would be too)
+                    orow[band, mb & MM] = acc
+                for mb in range(MF):
+                    _store(Y, Yp, yb + mb * LANES, orow[band, mb & MM], LANES, pack)
+                if MF < M:
+                    _store(Y, Yp, yb + MF * LANES, orow[band, MF], nv - MF * LANES, pack)
+        if ti.static(check):
+            top = worst[0]
+            for l in ti.static(range(1, LANES)):
+                top = ti.max(top, worst[l])
+            bad[band] = top
 
 
-@ti.kernel
-def _lanes_to(A: ti.template(), X: ti.types.ndarray(ndim=1), nv: ti.i32, exact: ti.template()):
-    for i in range(A.shape[0]):
-        for mb in range(A.shape[1]):
-            v = A[i, mb]
-            b = i * nv + mb * LANES
-            for l in ti.static(range(LANES)):
-                if ti.static(exact):
-                    X[b + l] = v[l]
-                elif mb * LANES + l < nv:
-                    X[b + l] = v[l]
+def _range_mask(n):
+    """The smallest 2^k - 1 >= n - 1: ``i & _range_mask(n)`` == i for 0 <= i < n."""
+    return (1 << max(int(n) - 1, 1).bit_length()) - 1
 
 
-def lanes_from_numpy(img, A):
-    """Upload an (H, W, C) float32 C-contiguous image into the lane field A (H, ceil(W C / LANES))."""
-    h, w, c = img.shape
-    _lanes_from(img.reshape(-1), A, w * c, (w * c) % LANES == 0)
+def band_layout(shape, ry):
+    """(band height, number of bands) for an image of ``shape`` and vertical radius ry: one band
+    per thread of Taichi's pool. Each band recomputes the horizontal taps of 2 ry rows past its
+    ends, so more bands cost CPU time (σ = 8 at 1024²: 8 bands took 18% more than 1)."""
+    h = shape[0]
+    nb = max(1, min(int(ti.cfg.cpu_max_num_threads or 1), h // max(4 * ry, 16)))
+    bh = -(-h // nb)
+    return bh, -(-h // bh)
 
 
-def lanes_to_numpy(A, shape):
-    """A new (H, W, C) float32 array from the lane field A."""
+def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=False, check=False):
+    """Y = Vy(Hx(X)) on flat float32 numpy arrays (``unsharp``: Y = X + amount (X - that)); image
+    ``shape`` (H, W, C), row i of X at X[i * xs] (xs a multiple of LANES), of Y at Y[i * ys].
+    Equal to the differentiable path up to rounding. Returns False when ``check`` finds an Inf
+    or NaN in X (else True)."""
     h, w, c = shape
-    out = np.empty(h * w * c, dtype=np.float32)
-    _lanes_to(A, out, w * c, (w * c) % LANES == 0)
-    return out.reshape(h, w, c)
-
-
-def lane_separable(f, A, B, shape, wx, Rx, wy, Ry, mode, cval, unsharp=False):
-    """B = Hx(Vy(A)) on lane fields (``unsharp``: B = A + amount (A - that)); image ``shape``.
-    Equal to the differentiable path's Vy(Hx(A)) up to rounding: the weights sum to 1, or
-    the border is not a non-zero constant (``lanes_ok`` of the filters)."""
-    _, w, c = shape
-    T = f.buf("lanes_t", A.shape, LANES)
+    m = -(-(w * c) // LANES)
+    bh, nb = band_layout(shape, Ry)
     pb = -(-(c * Rx) // LANES)
-    m = A.shape[1]
-    mb0 = min(pb, m)
-    mb1 = max((w * c - c * Rx) // LANES, mb0)
-    E = f.buf("lanes_e", (A.shape[0], mb0 + m - mb1 + 4 * pb), LANES)
-    _lane_vert(A, T, wy, Ry, _MODE_ID[mode], float(cval))
-    _lane_hor(T, B, E, A, wx, Rx, c, w, _MODE_ID[mode], float(cval), f.p, bool(unsharp))
+    lo = min(pb, m)
+    hi = max(lo, (w * c - c * Rx) // LANES)
+    zs8 = (lo + 2 * pb) + (m - hi + 2 * pb)
+    key = ("band", nb, 2 * Ry + 1, m)
+    ring = f._bufs.get(key)
+    if ring is None:
+        ring = f._bufs[key] = ti.Vector.field(LANES, ti.f32, shape=nb * 2 * (2 * Ry + 1) * m)
+    bad = f._bufs.get(("bad", nb))
+    if bad is None:
+        bad = f._bufs[("bad", nb)] = np.zeros(nb, dtype=np.int32)
+    zkey = ("bandz", nb * zs8 * LANES)
+    Z = f._bufs.get(zkey)
+    if Z is None:
+        Z = f._bufs[zkey] = np.zeros(nb * zs8 * LANES, dtype=np.float32)
+    okey = ("bandrow", nb, m)
+    orow = f._bufs.get(okey)
+    if orow is None:
+        orow = f._bufs[okey] = ti.Vector.field(LANES, ti.f32, shape=(nb, m))
+    pack = ys % 2 == 0 and (w * c) % 2 == 0 and sys.byteorder == "little"
+    _band_separable(X, Y, Y.view(np.uint64) if pack else _NO_U64, Z, ring, orow, bad, wx, wy, Rx,
+                    Ry, c, h, w, xs // LANES, ys, bh, zs8, 0, _MODE_ID[mode], float(cval), f.p,
+                    bool(unsharp), bool(check), pack)
+    if check:
+        return int(bad.max()) < _EXP_BITS
+    return True
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -570,9 +644,10 @@ class Filter:
         """True when ``forward_lanes`` can evaluate this stage (forward only, float32)."""
         return False
 
-    def forward_lanes(self, A, B, shape):
-        """B = f(A) on lane fields (see LANES) of an image of ``shape`` (H, W, C); parameters
-        already synced. Only called when ``lanes_ok()``."""
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
+        """Y = f(X) on flat float32 numpy arrays holding an image of ``shape`` (H, W, C), row i
+        at X[i * xs] (xs a multiple of LANES) and Y[i * ys]; parameters already synced. Only
+        called when ``lanes_ok()``. Returns False when ``check`` finds an Inf or NaN in X."""
         raise NotImplementedError
 
     def _forward(self, X, Y, frame):

@@ -103,6 +103,16 @@ class _GaussMixin:
         _gauss_weights(self.p, idx, r, rb, w, dw)
         return w, dw, K
 
+    def _lane_weights(self, idx, sigma, tag):
+        """``_weights`` for the forward-only path, recomputed only when sigma changed (a kernel
+        launch costs ~0.1 ms; the forward-only path never runs under forward-mode autodiff)."""
+        key = (idx, float(sigma), int(self.options.get("ksize", 0) or 0))
+        cache = self.__dict__.setdefault("_lane_w", {})
+        hit = cache.get(tag)
+        if hit is None or hit[0] != key:
+            hit = cache[tag] = (key, self._weights(idx, sigma, tag))
+        return hit[1]
+
     def _check_ksize(self):
         ks = self.options.get("ksize", 0)
         if not isinstance(ks, (int, np.integer)) or ks < 0 or (ks > 0 and ks % 2 == 0):
@@ -173,12 +183,12 @@ class GaussianBlur(_GaussMixin, Filter):
     def lanes_ok(self):
         return self.fast_math()
 
-    def forward_lanes(self, A, B, shape):
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
         sx, sy = self._sigmas()
-        wx, _, Kx = self._weights(0, sx, "x")
-        wy, _, Ky = (wx, None, Kx) if not self._aniso else self._weights(1, sy, "y")
-        lane_separable(self, A, B, shape, wx, Kx // 2, wy, Ky // 2, self.options["border"],
-                       self.options["cval"])
+        wx, _, Kx = self._lane_weights(0, sx, "x")
+        wy, _, Ky = (wx, None, Kx) if not self._aniso else self._lane_weights(1, sy, "y")
+        return lane_separable(self, X, Y, shape, xs, ys, wx, Kx // 2, wy, Ky // 2,
+                              self.options["border"], self.options["cval"], check=check)
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         sx, sy = self._sigmas()
@@ -244,10 +254,13 @@ class BoxBlur(Filter):
         const = self.options["border"] == "constant" and float(self.options["cval"]) != 0.0
         return self.fast_math() and (bool(self.options["normalize"]) or not const)
 
-    def forward_lanes(self, A, B, shape):
-        wx, kx, wy, ky = self._w()
-        lane_separable(self, A, B, shape, wx, kx // 2, wy, ky // 2, self.options["border"],
-                       self.options["cval"])
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
+        key = (self._ks, bool(self.options["normalize"]))
+        if self.__dict__.get("_lane_w", (None,))[0] != key:  # (fixed by the options)
+            self._lane_w = (key, self._w())
+        wx, kx, wy, ky = self._lane_w[1]
+        return lane_separable(self, X, Y, shape, xs, ys, wx, kx // 2, wy, ky // 2,
+                              self.options["border"], self.options["cval"], check=check)
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         wx, kx, wy, ky = self._w()
@@ -321,10 +334,11 @@ class UnsharpMask(_GaussMixin, Filter):
     def lanes_ok(self):
         return self.fast_math()
 
-    def forward_lanes(self, A, B, shape):
-        w, _, K = self._weights(0, self.values[0], "x")
-        lane_separable(self, A, B, shape, w, K // 2, w, K // 2, self.options["border"],
-                       self.options["cval"], unsharp=True)
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
+        w, _, K = self._lane_weights(0, self.values[0], "x")
+        return lane_separable(self, X, Y, shape, xs, ys, w, K // 2, w, K // 2,
+                              self.options["border"], self.options["cval"], unsharp=True,
+                              check=check)
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         w, dw, K = self._weights(0, self.values[0], "x")

@@ -29,7 +29,7 @@ import yaml
 from ..documents import check_structure, parse_structured, read_text
 from ..engine import ensure_init, ti
 from ..errors import ConfigError, ImageError
-from .base import LANES, lanes_from_numpy, lanes_to_numpy, np_dtype, registry, to_dtype
+from .base import LANES, MAX_BAND_VALUES, np_dtype, registry, to_dtype
 
 
 def _load_file(path):
@@ -116,7 +116,7 @@ class Pipeline:
         #: PNG/JPEG), "linear" (linear light), or None (not declared: linear)
         self.space = None
         self._acts = {}
-        self._lanes = {}  # (h, m) -> two lane fields for __call__
+        self._lanes = {}  # (key, h, row stride) -> numpy buffers of __call__'s forward-only path
 
     def _where(self, stage=None):
         base = str(self.source) if self.source else "pipeline"
@@ -401,7 +401,9 @@ class Pipeline:
             entry["grads"] = [ti.Vector.field(c, self.dtype, shape=(h, w)) for c in entry["channels"]]
         return entry["grads"]
 
-    def check_image(self, image, where=None):
+    def check_image(self, image, where=None, finite=True):
+        """``image`` as an (H, W, C) float array, checked against the stages' channel counts;
+        ``finite``: also an error for NaN or Inf values (else the caller checks them)."""
         img = np.asarray(image)
         label = where or "input image"
         if img.ndim == 2:
@@ -411,7 +413,7 @@ class Pipeline:
         if not np.issubdtype(img.dtype, np.floating):
             raise ImageError(f"{label}: expected a float image (linear), got dtype {img.dtype}")
         # min and max propagate NaN and show Inf: two vectorised passes, no boolean image
-        if img.size and not (np.isfinite(img.min()) and np.isfinite(img.max())):
+        if finite and img.size and not (np.isfinite(img.min()) and np.isfinite(img.max())):
             bad = ~np.isfinite(img)
             y, x, c = np.argwhere(bad)[0]
             kind = "NaN" if np.isnan(img[y, x, c]) else "Inf"
@@ -439,26 +441,55 @@ class Pipeline:
             s.forward(acts[i], acts[i + 1], frame, sync=sync)
 
     def __call__(self, image, frame=None, where=None):
-        img = self.check_image(image, where)
-        if img.ndim == 2:
-            img = img[:, :, None]
         if self.dtype == ti.f32 and all(s.lanes_ok() for s in self.stages):
-            return self._call_lanes(img)
+            img = self.check_image(image, where, finite=False)
+            if img.ndim == 2:
+                img = img[:, :, None]
+            h, w, c = img.shape
+            if 0 < h * -(-(w * c) // LANES) * LANES + LANES < MAX_BAND_VALUES:
+                return self._call_lanes(img, where)
+            self.check_image(img, where)
+        else:
+            img = self.check_image(image, where)
+            if img.ndim == 2:
+                img = img[:, :, None]
         entry = self.run_fields(img, frame, where, check=False)
         return entry["acts"][-1].to_numpy().astype(np_dtype(self.dtype), copy=False)
 
-    def _call_lanes(self, img):
-        """Forward only, on lane fields (see ``base.LANES``): no activations kept for vjp."""
+    def _call_lanes(self, img, where=None):
+        """Forward only, numpy in and out (see ``base.lane_separable``): no activations kept
+        for vjp. A float32 C-contiguous image whose rows fill whole lane blocks is read in
+        place, and checked for NaN / Inf by the first stage's kernel; others are copied first
+        (and checked by numpy)."""
         h, w, c = img.shape
-        m = -(-(w * c) // LANES)
-        bufs = self._lanes.get((h, m))
-        if bufs is None:
-            bufs = self._lanes[(h, m)] = [ti.Vector.field(LANES, ti.f32, shape=(h, m)) for _ in range(2)]
-        lanes_from_numpy(np.ascontiguousarray(img, dtype=np.float32), bufs[0])
+        nv = w * c
+        xs = -(-nv // LANES) * LANES
+        direct = img.dtype == np.float32 and img.flags.c_contiguous and xs == nv
+        if direct:
+            x = img.reshape(-1)
+        else:
+            self.check_image(img, where)
+            x = self._lane_buf("in", h, xs)
+            x.reshape(h, xs)[:, :nv] = img.reshape(h, nv)
+        out = np.empty(h * nv, dtype=np.float32)
         for k, s in enumerate(self.stages):
+            last = k == len(self.stages) - 1
+            y = out if last else self._lane_buf(k % 2, h, xs)
             s._sync()
-            s.forward_lanes(bufs[k % 2], bufs[(k + 1) % 2], (h, w, c))
-        return lanes_to_numpy(bufs[len(self.stages) % 2], (h, w, c))
+            ok = s.forward_lanes(x, y, (h, w, c), xs, nv if last else xs, check=direct and k == 0)
+            if not ok:
+                self.check_image(img, where)  # raises, naming the first bad pixel
+                raise ImageError(f"{where or 'input image'}: NaN or Inf values")
+            x = y
+        return out.reshape(h, w, c)
+
+    def _lane_buf(self, key, h, xs):
+        """A zero-initialised float32 buffer of h rows of xs values (the values past a row's end
+        stay 0: the kernels read them but never write them)."""
+        buf = self._lanes.get((key, h, xs))
+        if buf is None:
+            buf = self._lanes[(key, h, xs)] = np.zeros(h * xs, dtype=np.float32)
+        return buf
 
     def vjp(self, image, d_out, wrt="learnable", frame=None, where=None, return_output=False):
         """Vector-Jacobian product: ``(d_image, {param: d<d_out, f(image)>/d param})``.

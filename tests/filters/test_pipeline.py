@@ -152,25 +152,81 @@ def test_tuner_crops_are_exact(pipe_file):
         np.testing.assert_allclose(grad, [g[n] for n in tuner.names], rtol=1e-9, atol=1e-15)
 
 
-@pytest.mark.parametrize("stage", [
+FAST_STAGES = [
     {"type": "gaussian_blur", "sigma": 1.7, "border": "wrap"},
     {"type": "gaussian_blur", "sigma_x": 0.8, "sigma_y": 2.3, "border": "constant", "cval": 0.3},
+    {"type": "gaussian_blur", "sigma": 2.0, "border": "reflect101"},
     {"type": "box_blur", "ksize": [5, 3], "border": "replicate"},
+    {"type": "box_blur", "ksize": 5, "border": "reflect"},
     {"type": "unsharp_mask", "sigma": 1.1, "amount": 0.7, "border": "reflect"},
-])
-def test_forward_only_path_equals_differentiable_path(stage):
-    """``pipe(image)`` runs the forward-only lane kernels (numpy in, numpy out); ``run_fields``
-    the differentiable ones that vjp uses: the same image up to float32 rounding, also when a
-    row's values do not fill whole lane blocks (19 x 3 = 57 values) and the kernel reaches
-    past the image (13 rows, radius up to 9)."""
+]
+# (13, 19, 3): 57 values a row (not whole lane blocks: the image is copied first) and the taps
+# reach past the image; (40, 64, 3): read in place, with interior blocks and packed stores;
+# (33, 61, 3), (21, 37, 1), (17, 30, 4): odd / partial rows, one and four channels
+FAST_SHAPES = [(13, 19, 3), (40, 64, 3), (33, 61, 3), (21, 37, 1), (17, 30, 4)]
+
+
+@pytest.mark.parametrize("stage", FAST_STAGES)
+@pytest.mark.parametrize("shape", FAST_SHAPES)
+def test_forward_only_path_equals_differentiable_path(stage, shape):
+    """``pipe(image)`` runs the forward-only band kernels (numpy in, numpy out); ``run_fields``
+    the differentiable ones that vjp uses: the same image up to float32 rounding."""
     p = Pipeline.from_config({"stages": [{"name": "f", **stage}]})
     assert p.stages[0].lanes_ok()
-    x = np.random.default_rng(4).random((13, 19, 3)).astype(np.float32)
+    x = np.random.default_rng(4).random(shape).astype(np.float32)
     fast = p(x)
     slow = p.run_fields(x)["acts"][-1].to_numpy()
-    assert fast.shape == x.shape and fast.dtype == np.float32
+    assert fast.shape == x.shape and fast.dtype == np.float32 and fast.flags.c_contiguous
     assert np.abs(fast - slow).max() < 1e-6
     assert np.abs(fast - x).max() > 1e-2  # the filter did something
+
+
+@pytest.mark.parametrize("shape", [(40, 64, 3), (33, 61, 3)])
+def test_forward_only_chain_and_input_kinds(shape):
+    """Three forward-only stages (the middle ones through padded buffers) equal the
+    differentiable path; float64 and non-contiguous inputs give the float32 result."""
+    p = Pipeline.from_config({"stages": [
+        {"name": "a", "type": "gaussian_blur", "sigma": 1.2},
+        {"name": "b", "type": "box_blur", "ksize": 3, "border": "wrap"},
+        {"name": "c", "type": "unsharp_mask", "sigma": 0.9, "amount": 0.5}]})
+    x = np.random.default_rng(5).random(shape)
+    ref = p.run_fields(x)["acts"][-1].to_numpy()
+    assert np.abs(p(x.astype(np.float32)) - ref).max() < 1e-6
+    assert np.abs(p(x) - ref).max() < 1e-6  # float64 in
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2)  # not C-contiguous
+    assert np.abs(p(xt) - ref).max() < 1e-6
+
+
+def test_forward_only_path_follows_parameter_changes():
+    """The forward-only path keeps its tap weights between calls: a new sigma (and amount)
+    must still reach it."""
+    p = Pipeline.from_config({"stages": [{"name": "g", "type": "gaussian_blur", "sigma": 1.0},
+                                         {"name": "u", "type": "unsharp_mask", "sigma": 0.8}]})
+    x = np.random.default_rng(7).random((40, 64, 3)).astype(np.float32)
+    first = p(x)
+    p.set("g.sigma", 2.5)
+    p.set("u.sigma", 1.4)
+    p.set("u.amount", 0.9)
+    out = p(x)
+    assert np.abs(out - p.run_fields(x)["acts"][-1].to_numpy()).max() < 1e-6
+    assert np.abs(out - first).max() > 1e-2
+
+
+@pytest.mark.parametrize("shape", [(40, 64, 3), (13, 19, 3)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_forward_only_path_rejects_non_finite(shape, bad):
+    """The forward-only kernel checks the image it reads in place (and numpy the copied ones):
+    a NaN or Inf anywhere, also in the last value, is an error naming the pixel."""
+    p = Pipeline.from_config({"stages": [{"name": "f", "type": "box_blur", "ksize": 3}]})
+    x = np.random.default_rng(6).random(shape).astype(np.float32)
+    for pos in [(0, 0, 0), (shape[0] // 3, shape[1] // 2, 1), (shape[0] // 2, shape[1] - 1, 1),
+                (shape[0] - 1, shape[1] - 1, 2)]:
+        y = x.copy()
+        y[pos] = bad
+        where = f"pixel \\(row {pos[0]}, col {pos[1]}, channel {pos[2]}\\)"
+        with pytest.raises(ImageError, match=where):
+            p(y)
+    assert np.isfinite(p(x)).all()
 
 
 def test_tune_converges_to_float32_accuracy():
