@@ -454,9 +454,8 @@ def plan_jobs(scenes, outdir, ext, defines=None, sweeps=(), sensors=(0,)) -> lis
 
 def _render_task(job: RenderJob, spp, seed, allow_shaders, device, threads):
     """Render one job in a Ray worker (the engine starts once per worker process)."""
-    from .core import Renderer  # lazy engine start
-
-    from . import engine
+    from . import engine  # lazy engine start
+    from .core import Renderer
 
     _start_engine(device, threads)
     compiled, compile_s = engine.compiled_kernels(), engine.compile_seconds()

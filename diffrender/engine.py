@@ -357,8 +357,8 @@ def init(device: str | None = None, threads: int | None = None, verbose: bool = 
 
 
 def compile_seconds() -> float:
-    """Seconds this process has spent compiling kernels (0 before initialisation, or where the
-    distribution does not count them)."""
+    """Seconds this process has spent compiling kernels, over every engine start (resets and
+    ``save_kernels`` included); 0 where the distribution does not count them."""
     if not _state["initialized"]:
         return _state["compile_s_before"]
     return _state["compile_s_before"] + _program_compile_seconds()
