@@ -218,7 +218,7 @@ def _row_conv_dot(S: ti.template(), w: ti.template(), K: ti.template(), G: ti.te
 # kernels are never used on the vjp / jacobian paths.
 LANES = 8
 _IDX_MASK = 0x3FFFFFF8  # keeps indices in [0, 2^30) and multiples of LANES: see ``_aligned``
-MAX_BAND_VALUES = 1 << 30  # images with more float32 values take the field path
+MAX_BAND_VALUES = 1 << 30  # images with more float32 values take the differentiable (field) path
 _NO_U64 = np.zeros(1, dtype=np.uint64)  # the packed output argument when unused
 _EXP_BITS = 0x7F800000  # float32 exponent bits: all set for Inf and NaN
 

@@ -441,18 +441,15 @@ class Pipeline:
             s.forward(acts[i], acts[i + 1], frame, sync=sync)
 
     def __call__(self, image, frame=None, where=None):
-        if self.dtype == ti.f32 and all(s.lanes_ok() for s in self.stages):
-            img = self.check_image(image, where, finite=False)
-            if img.ndim == 2:
-                img = img[:, :, None]
+        lanes = self.dtype == ti.f32 and all(s.lanes_ok() for s in self.stages)
+        img = self.check_image(image, where, finite=not lanes)  # the lane path checks its own
+        if img.ndim == 2:
+            img = img[:, :, None]
+        if lanes:
             h, w, c = img.shape
             if 0 < h * -(-(w * c) // LANES) * LANES + LANES < MAX_BAND_VALUES:
                 return self._call_lanes(img, where)
-            self.check_image(img, where)
-        else:
-            img = self.check_image(image, where)
-            if img.ndim == 2:
-                img = img[:, :, None]
+            self.check_image(img, where)  # too large for the band kernels: the field path
         entry = self.run_fields(img, frame, where, check=False)
         return entry["acts"][-1].to_numpy().astype(np_dtype(self.dtype), copy=False)
 
