@@ -105,6 +105,10 @@ class PartConfig(_Strict):
     init: Optional[Union[float, list[float]]] = None
     lr: Optional[float] = Field(None, gt=0)
     bounds: Optional[tuple[Optional[float], Optional[float]]] = None
+    # the components that move (x, y, z); the others stay at init: e.g. [1, 1, 0]
+    mask: Optional[tuple[bool, bool, bool]] = None
+    # rotate only: one angle (degrees) about this fixed axis instead of a rotation vector
+    axis: Optional[tuple[float, float, float]] = None
 
     _bounds = field_validator("bounds")(classmethod(lambda cls, v: _ordered_bounds(v)))
 
@@ -121,6 +125,9 @@ class ParamConfig(_Strict):
     # <shape|sensor>.to_world only: rigid pose on top of the scene's matrix
     translate: Optional[PartConfig] = None
     rotate: Optional[PartConfig] = None
+    # the point the rotation turns about (world space): "centre" (the default: the shape's
+    # bounding-box centre, or the camera's position) or 3 numbers, e.g. [0, 0, 0] for the origin
+    pivot: Optional[Union[Literal["centre", "center"], tuple[float, float, float]]] = None
     # <shape>.vertex_positions only
     smoothing: Optional[SmoothingConfig] = None
 

@@ -3,9 +3,11 @@ the scene receives parameter values, gradients are chained back.
 
 - :class:`Direct`: the variable is the scene parameter (colours, textures, fov, light position).
 - :class:`Pose`: ``<shape or sensor>.to_world`` as ``translate`` (world-space offset, scene
-  units) and/or ``rotate`` (rotation vector in degrees, about the object's centre: the centre of
-  its bounding box, or the camera's position) applied on top of the scene's matrix:
-  ``M = [R(r), c + t - R(r) c] @ M0``. The matrix stays rigid whatever the step.
+  units) and/or ``rotate`` (rotation vector in degrees, or an angle in degrees about a fixed
+  ``axis``) about a pivot ``c`` (default: the centre of the shape's bounding box, or the
+  camera's position), applied on top of the scene's matrix: ``M = [R(r), c + t - R(r) c] @ M0``.
+  The matrix stays rigid whatever the step. A ``mask`` per part keeps some components at their
+  initial value (e.g. a translation in x and y only).
 - :class:`Mesh`: ``<shape>.vertex_positions`` with a smoothness prior, no remeshing (the
   triangles never change; coincident vertices of split meshes move together):
   ``laplacian`` adds ``weight / 2 * ||L V||^2`` (uniform Laplacian) to the loss;
@@ -50,20 +52,35 @@ class Direct:
 
 
 class Pose:
-    def __init__(self, name, M0, centre, translate=None, rotate=None):
+    """A rigid pose on top of ``M0``. ``translate`` / ``rotate``: initial values (3 numbers; with
+    ``axis``, ``rotate`` is one angle in degrees about that axis through ``centre``);
+    ``masks``: ``{"translate" | "rotate": 3 booleans}``, the components that move (the others stay
+    at their initial values and get a zero gradient)."""
+
+    def __init__(self, name, M0, centre, translate=None, rotate=None, axis=None, masks=None):
         self.name = name
         self.M0 = np.asarray(M0, np.float64)
         self.c = np.asarray(centre, np.float64)
+        self.axis = None if axis is None else np.asarray(axis, np.float64) / np.linalg.norm(axis)
         self.init = {}
         if translate is not None:
             self.init[name + ".translate"] = np.asarray(translate, np.float64).reshape(3)
         if rotate is not None:
-            self.init[name + ".rotate"] = np.asarray(rotate, np.float64).reshape(3)
+            self.init[name + ".rotate"] = np.asarray(rotate, np.float64).reshape(1 if axis is not None else 3)
+        self.masks = {k: np.asarray(m, bool).reshape(3) for k, m in (masks or {}).items()}
+
+    def _part(self, v, part):
+        key = f"{self.name}.{part}"
+        if key not in v:
+            return np.zeros(3)
+        x = np.asarray(v[key], np.float64)
+        if part == "rotate" and self.axis is not None:
+            return float(x.reshape(-1)[0]) * self.axis
+        m = self.masks.get(part)
+        return x.reshape(3) if m is None else np.where(m, x.reshape(3), self.init[key])
 
     def _parts(self, v):
-        t = v.get(self.name + ".translate", np.zeros(3))
-        r = v.get(self.name + ".rotate", np.zeros(3))
-        return t, r
+        return self._part(v, "translate"), self._part(v, "rotate")
 
     def _A(self, t, r):
         R = rotation(r)
@@ -86,13 +103,14 @@ class Pose:
             t, r = self._parts(v)
             gR = gA[:3, :3] - np.outer(gA[:3, 3], self.c)
             h = 1e-4
-            gr = np.zeros(3)
-            for k in range(3):
-                e = np.zeros(3)
-                e[k] = h
-                dR = (rotation(r + e) - rotation(r - e)) / (2 * h)
-                gr[k] = float((gR * dR).sum())
+            dirs = [self.axis] if self.axis is not None else list(np.eye(3))
+            gr = np.array([float((gR * (rotation(r + h * e) - rotation(r - h * e))).sum()) / (2 * h)
+                           for e in dirs])
             out[self.name + ".rotate"] = gr
+        for part, m in self.masks.items():
+            key = f"{self.name}.{part}"
+            if key in out:
+                out[key] = np.where(m, out[key], 0.0)
         return out
 
     def regularizer(self, v):

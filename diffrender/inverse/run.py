@@ -439,8 +439,8 @@ class Problem:
         return out
 
     def _transform(self, p, kind, pc, where):
-        if kind != "to_world" and (pc.translate is not None or pc.rotate is not None):
-            raise ConfigError("translate / rotate apply to a to_world parameter only", where)
+        if kind != "to_world" and (pc.translate is not None or pc.rotate is not None or pc.pivot is not None):
+            raise ConfigError("translate / rotate / pivot apply to a to_world parameter only", where)
         if kind != "vertex_positions" and pc.smoothing is not None:
             raise ConfigError("smoothing applies to vertex_positions only", where)
         if kind == "to_world":
@@ -452,21 +452,41 @@ class Problem:
                                   where)
             owner = p.owner
             M0 = np.asarray(p.get(), np.float64)
-            if any(owner is s for s in self.scene.sensors):
+            if pc.pivot is not None and not isinstance(pc.pivot, str):
+                centre = np.asarray(pc.pivot, np.float64)
+            elif any(owner is s for s in self.scene.sensors):
                 centre = M0[:3, 3]
             else:
                 v = np.asarray(owner.vertices, np.float64)
                 centre = 0.5 * (v.min(0) + v.max(0))
+            if pc.translate is not None and pc.translate.axis is not None:
+                raise ConfigError("translate.axis: an axis applies to rotate only (use translate.mask "
+                                  "to move along some axes)", where)
+            axis = pc.rotate.axis if pc.rotate is not None else None
+            if axis is not None:
+                if pc.rotate.mask is not None:
+                    raise ConfigError("rotate: give either axis (one angle) or mask (a rotation "
+                                      "vector with some components fixed), not both", where)
+                if not np.linalg.norm(axis) > 0:
+                    raise ConfigError("rotate.axis must not be zero (e.g. [0, 1, 0])", where)
 
             def part(c, name):
                 if c is None:
                     return None
                 v = np.zeros(3) if c.init is None else np.asarray(c.init, np.float64)
+                if name == "rotate" and axis is not None:
+                    if v.size != 1 and c.init is not None:
+                        raise ConfigError("rotate.init must be one angle in degrees when rotate.axis is "
+                                          "given", where)
+                    return v.reshape(-1)[:1].copy()
                 try:
                     return np.broadcast_to(v, (3,)).astype(np.float64)
                 except ValueError:
                     raise ConfigError(f"{name}.init must be a number or 3 numbers", where) from None
-            return Pose(p.name, M0, centre, part(pc.translate, "translate"), part(pc.rotate, "rotate"))
+            masks = {n: c.mask for n, c in (("translate", pc.translate), ("rotate", pc.rotate))
+                     if c is not None and c.mask is not None}
+            return Pose(p.name, M0, centre, part(pc.translate, "translate"), part(pc.rotate, "rotate"),
+                        axis=axis, masks=masks)
         if kind == "vertex_positions":
             sm = pc.smoothing
             return Mesh(p.name, param_init_value(self.cfg, p.name, pc, p.get()), p.owner.faces,

@@ -8,7 +8,7 @@ import yaml
 from diffrender.errors import ConfigError
 from diffrender.inverse import load_config
 from diffrender.inverse.geometry import Mesh, Pose, rotation
-from diffrender.inverse.run import Run
+from diffrender.inverse.run import Problem, Run
 from tests.helpers.fd import central_difference
 
 
@@ -46,6 +46,39 @@ def test_pose_chain_rule_matches_finite_differences():
     p2 = Pose("s", np.eye(4), centre=[1, 2, 3], rotate=[40, 0, 0])
     M2 = p2.scene_values(p2.init)["s"]
     assert np.allclose(M2[:3, :3] @ [1, 2, 3] + M2[:3, 3], [1, 2, 3])
+
+
+def test_pose_about_an_axis_with_masks_matches_finite_differences():
+    """Mitsuba's pose tutorial: an angle about y through the origin, a translation in x / y only."""
+    rng = np.random.default_rng(2)
+    M0 = np.diag([6.5, 6.5, 6.5, 1.0])
+    M0[:3, 3] = [0.3, -0.2, 0.1]
+    pose = Pose("b.to_world", M0, centre=[0, 0, 0], translate=[0.1, -0.25, 0.4], rotate=[25.0],
+                axis=[0, 2, 0], masks={"translate": [True, True, False]})
+    v = dict(pose.init)
+    assert v["b.to_world.rotate"].shape == (1,)
+    M = pose.scene_values(v)["b.to_world"]
+    T = np.eye(4)
+    T[:3, 3] = [0.1, -0.25, 0.4]
+    R = np.eye(4)
+    R[:3, :3] = rotation([0, 25, 0])
+    assert np.allclose(M, T @ R @ M0, atol=1e-12)  # T(t) R_y(25) M0: the tutorial's composition
+    G = rng.normal(size=(4, 4))
+
+    def loss_of(name):
+        def f(x):
+            vv = dict(v)
+            vv[name] = x
+            return float((G * pose.scene_values(vv)["b.to_world"]).sum())
+        return f
+    g = pose.chain(v, {"b.to_world": G})
+    for name in ("b.to_world.translate", "b.to_world.rotate"):
+        ref = central_difference(loss_of(name), v[name], eps=1e-5)
+        assert np.allclose(g[name], ref, rtol=1e-5, atol=1e-7), name
+    assert g["b.to_world.translate"][2] == 0.0 and g["b.to_world.translate"][0] != 0.0
+    # a masked component keeps its initial value whatever the optimizer writes there
+    moved = dict(v, **{"b.to_world.translate": np.array([0.1, -0.25, 9.0])})
+    assert np.allclose(pose.scene_values(moved)["b.to_world"], M)
 
 
 def _grid_mesh(n=4):
@@ -148,7 +181,14 @@ def test_pose_recovery_end_to_end(workdir):
 @pytest.mark.parametrize("params, msg", [
     ({"card.to_world": {"lr": 0.1}}, "a to_world parameter is optimized as a rigid pose"),
     ({"card.to_world": {"init": 1.0, "translate": {}}}, "to_world takes no init/bounds of its own"),
-    ({"card.bsdf.reflectance": {"translate": {"init": 0}}}, "translate / rotate apply to a to_world parameter only"),
+    ({"card.bsdf.reflectance": {"translate": {"init": 0}}},
+     "translate / rotate / pivot apply to a to_world parameter only"),
+    ({"card.bsdf.reflectance": {"pivot": [0, 0, 0]}}, "translate / rotate / pivot apply to a to_world parameter only"),
+    ({"card.to_world": {"translate": {"axis": [0, 1, 0]}}}, "translate.axis: an axis applies to rotate only"),
+    ({"card.to_world": {"rotate": {"axis": [0, 1, 0], "mask": [0, 1, 0]}}}, "give either axis"),
+    ({"card.to_world": {"rotate": {"axis": [0, 0, 0]}}}, "rotate.axis must not be zero"),
+    ({"card.to_world": {"rotate": {"axis": [0, 1, 0], "init": [1, 2, 3]}}}, "rotate.init must be one angle"),
+    ({"card.to_world": {"pivot": "middle", "rotate": {}}}, "pivot"),
     ({"card.to_world": {"smoothing": {"method": "laplacian"}, "translate": {}}}, "smoothing applies to vertex_positions only"),
     ({"card.to_world": {"translate": {"init": [1, 2]}}}, "translate.init must be a number or 3 numbers"),
     ({"card.to_world": {"translate": {}}, "card.vertex_positions": {}},
@@ -158,6 +198,40 @@ def test_config_errors(workdir, params, msg):
     with pytest.raises(ConfigError, match=msg) as e:
         Run(load_config(write_cfg(workdir, params)), overwrite=True)
     assert "parameters." in str(e.value) and "\n" not in str(e.value)
+
+
+def test_config_pivot_axis_and_mask_make_the_pose(workdir):
+    cfg = load_config(write_cfg(workdir, {"card.to_world": {
+        "pivot": [0, 0, 1], "rotate": {"axis": [0, 0, 1], "init": 30},
+        "translate": {"init": [0.1, 0.2, 0.3], "mask": [1, 0, 1]}}}))
+    run = Problem(cfg)
+    pose = next(t for t in run.transforms if isinstance(t, Pose))
+    assert np.allclose(pose.c, [0, 0, 1]) and np.allclose(pose.axis, [0, 0, 1])
+    assert run.init["card.to_world.rotate"].tolist() == [30.0]
+    assert pose.masks["translate"].tolist() == [True, False, True]
+    M = pose.scene_values(run.init)["card.to_world"]
+    # the pivot (0, 0, 1) + t is where the pivot goes: the turn is about the pivot
+    pivot_img = (M @ np.linalg.inv(pose.M0) @ [0, 0, 1, 1])[:3]
+    assert np.allclose(pivot_img, [0.1, 0.2, 1.3])
+    default = Problem(load_config(write_cfg(workdir, {"card.to_world": {"rotate": {}}})))
+    c = next(t for t in default.transforms if isinstance(t, Pose)).c
+    assert np.allclose(c, [0.2, 0.1, 0.0], atol=1e-6)  # the card's bounding-box centre
+
+
+def test_bunny_pose_config_starts_at_the_tutorials_pose():
+    """examples/bunny_pose/optimize.yaml is pose.py's task: the same start matrix."""
+    import importlib.util
+    from pathlib import Path
+    here = Path(__file__).resolve().parents[2] / "examples" / "bunny_pose"
+    spec = importlib.util.spec_from_file_location("bunny_pose", here / "pose.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    problem = Problem(load_config(str(here / "optimize.yaml")))
+    pose = next(t for t in problem.transforms if isinstance(t, Pose))
+    got = pose.scene_values(problem.init)[mod.SHAPE]
+    assert np.allclose(got, mod.pose_matrix(pose.M0, mod.START), atol=1e-12)
+    assert problem.bounds[mod.SHAPE + ".rotate"] == (-mod.ANGLE_UNIT * mod.CLIP, mod.ANGLE_UNIT * mod.CLIP)
+    assert problem.lrs[mod.SHAPE + ".rotate"] == mod.ANGLE_UNIT * mod.LEARNING_RATE
 
 
 def test_config_unknown_edge_key(workdir):
