@@ -30,6 +30,21 @@ def test_coat_tables_match_mitsuba(key):
     assert tab[roughplastic.RES, 0] == pytest.approx(f_int, abs=3e-6)
 
 
+def test_beckmann_normals_on_a_grid_are_the_pointwise_ones():
+    """The quadrature's (mu, u1) grid inverts the CDF once per distinct pair: the normals are the
+    ones of the same points passed one by one (no grid to exploit)."""
+    mu = np.linspace(0.0, 1.0, 9)[:, None]
+    u1 = np.repeat(np.linspace(0.05, 0.95, 5), 4)[None, :]
+    u2 = np.tile(np.linspace(0.1, 0.9, 4), 5)[None, :]
+    sx, m = roughplastic._np_beckmann_visible_normals(0.4, mu, u1, u2)
+    b = [a.ravel() for a in np.broadcast_arrays(mu, u1, u2)]
+    one = [roughplastic._np_beckmann_visible_normals(0.4, *(a[i:i + 1] for a in b)) for i in range(b[0].size)]
+    assert np.array_equal(np.broadcast_to(sx, m[0].shape).ravel(), [o[0][0] for o in one])
+    for k in range(3):
+        assert np.array_equal(m[k].ravel(), [o[1][k][0] for o in one])
+    assert np.allclose(m[0] ** 2 + m[1] ** 2 + m[2] ** 2, 1.0) and np.all(m[2] > 0)
+
+
 def test_smooth_limit_is_one_minus_fresnel():
     """As alpha -> 0 the rough coat's transmittance becomes the smooth interface's 1 - F."""
     eta = 1.5

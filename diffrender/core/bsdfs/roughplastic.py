@@ -154,7 +154,8 @@ def _np_beckmann_visible_normals(alpha, mu, u1, u2):
     unit square through Mitsuba 3's warp (Jakob 2014: the x slope by inverting its CDF in the
     erf domain, the y slope ``erfinv(2 u2 - 1)``; at normal incidence a Gaussian from polar
     coordinates). The CDF is inverted to convergence (bisection, 60 steps) where Mitsuba stops
-    its Newton steps at a CDF error of 1e-5."""
+    its Newton steps at a CDF error of 1e-5. The x slope depends on (mu, u1) only: the CDF is
+    inverted once per distinct pair (a quadrature repeats each u1 over its u2 nodes)."""
     mu, u1, u2 = np.broadcast_arrays(mu, u1, u2)
     sx = np.sqrt(1.0 - mu * mu)
     # stretched wi: (alpha sx, 0, mu) normalised; rotation by its phi = 0 (identity)
@@ -162,10 +163,16 @@ def _np_beckmann_visible_normals(alpha, mu, u1, u2):
     c = mu / n
     normal = c > 0.99999
     cs = np.where(normal, 0.5, c)
-    tan_i = np.sqrt(1.0 - cs * cs) / cs
+    cu, ic = np.unique(cs, return_inverse=True)
+    xu, ix = np.unique(np.maximum(u1, 1e-6), return_inverse=True)
+    if cu.size * xu.size < cs.size:  # a grid of (mu, u1): solve on its distinct values
+        cs_u, x = (a.ravel() for a in np.meshgrid(cu, xu, indexing="ij"))
+        inv = ic.reshape(-1) * xu.size + ix.reshape(-1)
+    else:
+        cs_u, x, inv = cs.ravel(), np.maximum(u1, 1e-6).ravel(), np.arange(cs.size)
+    tan_i = np.sqrt(1.0 - cs_u * cs_u) / cs_u
     cot_i = 1.0 / tan_i
     maxval = erf(cot_i)
-    x = np.maximum(u1, 1e-6)
     norm = 1.0 / (1.0 + maxval + tan_i * np.exp(-cot_i * cot_i) / np.sqrt(np.pi))
     lo = np.full_like(x, -1.0)
     hi = maxval.copy()
@@ -174,7 +181,7 @@ def _np_beckmann_visible_normals(alpha, mu, u1, u2):
         v = norm * (1.0 + b + tan_i * np.exp(-erfinv(b) ** 2) / np.sqrt(np.pi)) - x
         hi = np.where(v > 0.0, b, hi)
         lo = np.where(v > 0.0, lo, b)
-    slope_x = erfinv(0.5 * (lo + hi))
+    slope_x = erfinv(0.5 * (lo + hi))[inv].reshape(mu.shape)
     slope_y = erfinv(2.0 * u2 - 1.0)
     r = np.sqrt(-np.log(np.maximum(1.0 - u1, 1e-30)))
     slope_x = np.where(normal, r * np.cos(2.0 * np.pi * u2), slope_x)
