@@ -8,13 +8,24 @@ Backward (hand-derived, recomputing the weights instead of storing them): with
 contributes :math:`w A_p` and :math:`a_{pk}\, \partial w/\partial x` to the neighbour and
 :math:`a_{pk}\, \partial w / \partial x_p` to the centre; both are gathered per padded pixel (no
 atomics), then folded back through the border mode.
+
+Forward only (``Pipeline.__call__``, float32: ``forward_lanes``): the image is padded by OpenCV's
+copyMakeBorder into one plane per channel, and ``_bil_lanes`` computes LANES pixels of a row at
+once (vectors of LANES values: AVX), a window row per loop iteration with its taps unrolled.
 """
+import cv2
 import numpy as np
 
 from .. import fmath
 from ..engine import ti
 from ..errors import ConfigError
-from .base import Filter, Param, bucket, exp_neg, fold, pad, register
+from .base import (_EXP2_POLY, LANES, Filter, Param, _aligned, _ld, bucket, exp_neg, fold, pad,
+                   register)
+
+#: OpenCV's border flags for the padding of the forward-only path (the same modes as ``pad``)
+_CV_BORDER = {"reflect101": cv2.BORDER_REFLECT_101, "reflect": cv2.BORDER_REFLECT,
+              "replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT,
+              "wrap": cv2.BORDER_WRAP}
 
 
 @ti.kernel
@@ -67,6 +78,63 @@ def _bil_fwd(P: ti.template(), Y: ti.template(), D: ti.template(), sw: ti.templa
                     den += w
         Y[i, j] = num / den
         D[i, j][0] = den
+
+
+@ti.func
+def _exp_neg_lanes(x):
+    """``exp_neg(x, fast=True)`` on a vector of LANES values (the same polynomial, lane by lane
+    for the exponent bits)."""
+    y = ti.max(x * 1.4426950408889634, -125.0)
+    n = ti.cast(y, ti.i32)
+    f = y - ti.cast(n, ti.f32)
+    c = _EXP2_POLY
+    poly = c[0] + f * (c[1] + f * (c[2] + f * (c[3] + f * (c[4] + f * (c[5] + f * c[6])))))
+    r = poly
+    for l in ti.static(range(LANES)):
+        r[l] = poly[l] * ti.bit_cast((n[l] + 127) << 23, ti.f32)
+    return r
+
+
+@ti.kernel
+def _bil_lanes(P: ti.types.ndarray(dtype=ti.f32, ndim=1), O: ti.template(),
+               tw: ti.types.ndarray(dtype=ti.f32, ndim=1), step: ti.types.ndarray(dtype=ti.i32, ndim=1), s0: ti.f32, cc: ti.f32, Rb: ti.template(),
+               C: ti.template(), l2: ti.template(), h: ti.i32, w: ti.i32, ps8: ti.i32, plane8: ti.i32,
+               z: ti.i32):
+    """Forward only, LANES output pixels of one row per iteration. P: C planes of padded rows
+    (pixel (i, j) of the image at column j + Rb of row i + Rb; ps8 lane blocks per row, plane8
+    per plane); tw: the spatial weights of the (2 Rb + 1)^2 window, 0 outside the round window
+    and at the centre (weight s0, taken first); O[ch, i, block]: the output, one vector per
+    channel (a vector store: LLVM vectorises the arithmetic that feeds it). The same operations
+    in the same order as ``_bil_fwd`` (fast exp), plus taps of weight 0. A window row is a loop
+    iteration, its taps are unrolled; ``z`` is 0 (see ``base._row_taps``: taps whose loads
+    overlap take their start from different expressions)."""
+    nb = (w + LANES - 1) // LANES
+    for i, blk in ti.ndrange(h, nb):
+        c = [_ld(P, _aligned(ch * plane8 + (i + Rb) * ps8 + blk), Rb) for ch in ti.static(range(C))]
+        num = [c[ch] * s0 for ch in ti.static(range(C))]
+        den = ti.Vector.zero(ti.f32, LANES) + s0
+        r = 0
+        while r < 2 * Rb + 1:
+            for dx in ti.static(range(-Rb, Rb + 1)):
+                g = ti.static((Rb + dx) % LANES)
+                q = [_ld(P, _aligned(ch * plane8 + (i + r) * ps8 + blk + g * z), Rb + dx)
+                     for ch in ti.static(range(C))]
+                e = ti.Vector.zero(ti.f32, LANES)
+                if ti.static(l2):
+                    for ch in ti.static(range(C)):
+                        e += (q[ch] - c[ch]) * (q[ch] - c[ch])
+                else:
+                    d = ti.abs(q[0] - c[0])
+                    for ch in ti.static(range(1, C)):
+                        d += ti.abs(q[ch] - c[ch])
+                    e = d * d
+                wv = tw[r * (2 * Rb + 1) + Rb + dx] * _exp_neg_lanes(cc * e)
+                for ch in ti.static(range(C)):
+                    num[ch] += wv * q[ch]
+                den += wv
+            r += step[r]
+        for ch in ti.static(range(C)):
+            O[ch, i, blk] = num[ch] / den
 
 
 @ti.kernel
@@ -175,6 +243,48 @@ class _BilateralCore:
         D = self.buf("D", X.shape, 1)
         _bil_fwd(P, Y, D, sw, self.p, self.RI, rb, self.options["distance"] == "l2", self.fast_math())
 
+    def _bil_lanes(self, X, Y, shape, xs, ys, check):
+        """Forward only on flat float32 arrays (``Filter.forward_lanes``): the image padded by
+        OpenCV's copyMakeBorder into C planes whose rows start at lane-block boundaries, then
+        ``_bil_lanes``."""
+        h, w, c = shape
+        img = X[: h * xs].reshape(h, xs)[:, : w * c].reshape(h, w, c)
+        if check and not np.isfinite(img).all():
+            return False
+        ss = self.values[self.SI]
+        r = self._bil_radius(ss)
+        rb = r if int(self.options.get("d", 0) or 0) > 0 else bucket(r)
+        K = 2 * rb + 1
+        sw = self.vec(f"sw{K}", K * K)
+        _spatial_weights(self.p, self.SI, r, rb, sw)
+        nb = -(-w // LANES)
+        ps = -(-(nb * LANES + 2 * rb) // LANES) * LANES
+        rows = h + 2 * rb
+        key = ("bilp", c, rows, ps)
+        buf = self.__dict__.setdefault("_lane_bufs", {}).get(key)
+        if buf is None:
+            buf = self._lane_bufs[key] = np.zeros(c * rows * ps, dtype=np.float32)
+        planes = buf.reshape(c, rows, ps)
+        mode = _CV_BORDER[self.options["border"]]
+        cval = float(self.options["cval"])
+        for ch in range(c):
+            planes[ch, :, : w + 2 * rb] = cv2.copyMakeBorder(np.ascontiguousarray(img[:, :, ch]), rb, rb, rb,
+                                                             rb, mode, value=cval)
+        tw = sw.to_numpy().astype(np.float32)
+        s0 = float(tw[rb * K + rb])
+        tw[rb * K + rb] = 0.0  # the centre is taken first, with weight s0
+        sr = np.float32(self.values[self.RI])
+        cc = np.float32(-0.5) / (sr * sr)
+        okey = ("bilo", c, h, nb)
+        O = self._lane_bufs.get(okey)
+        if O is None:
+            O = self._lane_bufs[okey] = ti.Vector.field(LANES, ti.f32, shape=(c, h, nb))
+        _bil_lanes(buf, O, tw, np.ones(K, np.int32), s0, float(cc), rb, c, self.options["distance"] == "l2", h, w, ps // LANES,
+                   rows * ps // LANES, 0)
+        Y[: h * ys].reshape(h, ys)[:, : w * c].reshape(h, w, c)[...] = \
+            O.to_numpy().reshape(c, h, nb * LANES)[:, :, :w].transpose(1, 2, 0)
+        return True
+
     def _bil_backward(self, X, Y, GY, GX, want):
         """GX = adjoint; returns (d sigma_space, d sigma_range). Y is the bilateral output."""
         rb, sw, P = self._bil_setup(X)
@@ -247,6 +357,12 @@ class Bilateral(_BilateralCore, Filter):
     def _forward(self, X, Y, frame):
         self._bil_forward(X, Y)
 
+    def lanes_ok(self):
+        return self.fast_math()
+
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
+        return self._bil_lanes(X, Y, shape, xs, ys, check)
+
     def _backward(self, X, Y, GY, GX, frame, want_params):
         ds, dr = self._bil_backward(X, Y, GY, GX, want_params)
         return [ds, dr]
@@ -300,6 +416,20 @@ class Denoise(_BilateralCore, Filter):
         Bx = self.buf("bil", X.shape, X.n)
         self._bil_forward(X, Bx)
         _blend_fwd(X, Bx, Y, self.p)
+
+    def lanes_ok(self):
+        return self.fast_math()
+
+    def forward_lanes(self, X, Y, shape, xs, ys, check=False):
+        if not self._bil_lanes(X, Y, shape, xs, ys, check):
+            return False
+        h, w, c = shape
+        x = X[: h * xs].reshape(h, xs)[:, : w * c]
+        y = Y[: h * ys].reshape(h, ys)[:, : w * c]
+        y -= x
+        y *= np.float32(self.values[0])
+        y += x  # x + strength (B(x) - x), in float32 as _blend_fwd
+        return True
 
     def _backward(self, X, Y, GY, GX, frame, want_params):
         Bx = self.buf("bil", X.shape, X.n)

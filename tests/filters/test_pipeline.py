@@ -159,6 +159,10 @@ FAST_STAGES = [
     {"type": "box_blur", "ksize": [5, 3], "border": "replicate"},
     {"type": "box_blur", "ksize": 5, "border": "reflect"},
     {"type": "unsharp_mask", "sigma": 1.1, "amount": 0.7, "border": "reflect"},
+    {"type": "bilateral", "d": 5, "sigma_space": 2.0, "sigma_range": 0.2, "border": "reflect"},
+    {"type": "bilateral", "sigma_space": 1.2, "sigma_range": 0.3, "distance": "l2", "border": "constant",
+     "cval": 0.3},
+    {"type": "denoise", "strength": 0.6, "d": 3, "sigma_range": 0.4, "border": "wrap"},
 ]
 # (13, 19, 3): 57 values a row (not whole lane blocks: the image is copied first) and the taps
 # reach past the image; (40, 64, 3): read in place, with interior blocks and packed stores;
@@ -195,6 +199,21 @@ def test_forward_only_chain_and_input_kinds(shape):
     assert np.abs(p(x) - ref).max() < 1e-6  # float64 in
     xt = np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2)  # not C-contiguous
     assert np.abs(p(xt) - ref).max() < 1e-6
+
+
+def test_forward_only_bilateral_follows_parameters_and_rejects_non_finite():
+    p = Pipeline.from_config({"stages": [{"name": "b", "type": "bilateral", "sigma_space": 1.0}]})
+    x = np.random.default_rng(8).random((19, 48, 3)).astype(np.float32)  # read in place: checked by forward_lanes
+    first = p(x)
+    p.set("b.sigma_space", 2.2)  # a larger window (radius 3)
+    p.set("b.sigma_range", 0.05)
+    out = p(x)
+    assert np.abs(out - p.run_fields(x)["acts"][-1].to_numpy()).max() < 1e-6
+    assert np.abs(out - first).max() > 1e-2
+    y = x.copy()
+    y[7, 47, 2] = np.nan
+    with pytest.raises(ImageError, match="pixel \\(row 7, col 47, channel 2\\)"):
+        p(y)
 
 
 def test_forward_only_path_follows_parameter_changes():
