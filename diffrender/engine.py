@@ -107,6 +107,11 @@ MIB = 2 ** 20
 # refuses new ones (its default, 1024, is reached by a long session: many scenes, materials,
 # derivative modes, filters; the test suite reaches it). Each one costs host memory only.
 KERNEL_SPECIALIZATION_LIMIT = 16384
+# taichi-forge's CPU backend hands out the iterations of a parallel range-for to its threads in
+# chunks of this many (whatever ti.loop_config's block_dim): a loop of up to CPU_GRAIN heavy
+# iterations (bands of an image, say) runs on one thread. Measured: 2, 16, 256 or 512 iterations
+# of equal work take one thread's time, 1024 take half of it. See ``task_stride``.
+CPU_GRAIN = 512
 
 _state = {"initialized": False, "device": None, "threads": None, "name": None, "reason": None,
           "software": False, "limits": {}, "compile_s_before": 0.0, "counting": False}
@@ -471,6 +476,14 @@ def ensure_init() -> str:
     if not _state["initialized"]:
         return init()
     return _state["device"]
+
+
+def task_stride() -> int:
+    """The stride that puts each iteration of a short parallel loop on a CPU task of its own:
+    ``for t in range(n * stride)`` with the work at ``t % stride == 0`` (``CPU_GRAIN`` on the
+    CPU, 1 on a GPU)."""
+    ensure_init()
+    return CPU_GRAIN if _arch_name(ti.cfg.arch) == "cpu" else 1
 
 
 def device() -> str | None:

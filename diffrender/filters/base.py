@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from .. import fmath
-from ..engine import ensure_init, ti
+from ..engine import ensure_init, task_stride, ti
 from ..errors import ConfigError, ImageError
 from . import load_all
 
@@ -311,7 +311,8 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                     wx: ti.template(), wy: ti.template(), Rx: ti.template(), Ry: ti.template(),
                     C: ti.template(), h: ti.i32, n: ti.i32, xs8: ti.i32, ys: ti.i32, bh: ti.i32,
                     zs8: ti.i32, z: ti.i32, mode: ti.template(), cval: ti.f32, p: ti.template(),
-                    unsharp: ti.template(), check: ti.template(), pack: ti.template()):
+                    unsharp: ti.template(), check: ti.template(), pack: ti.template(),
+                    stride: ti.template()):
     # Y = Vy(Hx(X)) (``unsharp``: Y = X + p[1] (X - that)). X: h rows of n pixels x C channels,
     # row i at X[i * 8 xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh), ring
     # rows [2 b K, 2 (b + 1) K) (K = 2 Ry + 1), output row orow[b], scratch Z[b * 8 zs8 ...].
@@ -325,76 +326,79 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
     RM = ti.static(_range_mask(ring.shape[0] // MS))
     MM = ti.static(_range_mask(MS))
     QM = ti.static(_range_mask(ring.shape[0]))
-    ti.loop_config(block_dim=1)
-    for band in range(orow.shape[0]):
-        K = ti.static(2 * Ry + 1)
-        PB = ti.static((C * Rx + LANES - 1) // LANES)  # blocks a horizontal tap reaches past its own
-        nv = n * C
-        M = (nv + LANES - 1) // LANES  # lane blocks per row
-        MF = nv // LANES  # whole blocks
-        lo = ti.min(PB, M)  # blocks [lo, hi): every tap inside the row
-        hi = ti.max(lo, (nv - C * Rx) // LANES)
-        zl = lo + 2 * PB  # scratch: left end (blocks [0, lo) and their reach), then right end
-        zr = M - hi + 2 * PB
-        zb = band * zs8
-        wxl = ti.Vector([wx[k] for k in ti.static(range(Rx + 1))])
-        wyl = ti.Vector([wy[k] for k in ti.static(range(Ry + 1))])
-        amount = p[1]
-        worst = ti.Vector.zero(ti.i32, LANES)
-        r0 = band * bh
-        r1 = ti.min(h, r0 + bh)
-        for v in range(r0 - Ry, r1 + Ry):
-            rrow = band * 2 * K + (v - r0 + Ry) % K  # ring row of source row v (and rrow + K)
-            s = border_index(v, h, mode)
-            if s < 0:  # constant border: the row of the padded intermediate is cval
-                for mb in range(M):
-                    _ring_put(ring, rrow & RM, mb & MM, ti.Vector.zero(ti.f32, LANES) + cval, K, MS)
-            else:
-                rb = s * xs8 * LANES
-                for t in range(zl * LANES):
-                    Z[zb * LANES + t] = _row_value(X, rb, t - PB * LANES, n, C, mode, cval)
-                for t in range(zr * LANES):
-                    Z[(zb + zl) * LANES + t] = _row_value(X, rb, t + (hi - PB) * LANES, n, C, mode, cval)
-                own = False  # check the band's own rows: each input row once
-                if ti.static(check):
-                    own = v >= r0 and v < r1
-                for mb in range(lo):
-                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + PB + mb, z, wxl, Rx, C), K, MS)
-                    if own:  # (the scratch holds the values of the row's ends)
-                        worst = _worst(worst, _ld(Z, _aligned(zb + PB + mb), 0))
-                for mb in range(lo, hi):
-                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(X, s * xs8 + mb, z, wxl, Rx, C), K, MS)
-                    if own:
-                        worst = _worst(worst, _ld(X, _aligned(s * xs8 + mb), 0))
-                for mb in range(hi, M):
-                    _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + zl + PB + mb - hi, z, wxl, Rx, C), K, MS)
-                    if own:
-                        worst = _worst(worst, _ld(Z, _aligned(zb + zl + PB + mb - hi), 0))
-            if v >= r0 + Ry:  # the ring holds rows i - Ry .. i + Ry: output row i
-                i = v - Ry
-                c0 = i - r0  # ring slot of row i - Ry (+ t for row i - Ry + t)
-                rt = (band * 2 * K + c0 % K) & RM  # rows i - Ry + t at ring rows rt + t
-                yb = i * ys
-                for mb in range(M):
-                    q = (rt * MS + mb) & QM
-                    acc = ring[q + Ry * MS] * wyl[Ry]
-                    for k in ti.static(range(Ry)):
-                        acc += (ring[q + k * MS] + ring[q + (2 * Ry - k) * MS]) * wyl[k]
-                    if ti.static(unsharp):
-                        x = _ld(X, _aligned(i * xs8 + mb), 0)
-                        acc = x + amount * (x - acc)
-                    # through a field row: LLVM's vectoriser starts from consecutive stores,
-                    # and those to Y are scalar (stored from here, the taps would be too)
-                    orow[band, mb & MM] = acc
-                for mb in range(MF):
-                    _store(Y, Yp, yb + mb * LANES, orow[band, mb & MM], LANES, pack)
-                if MF < M:
-                    _store(Y, Yp, yb + MF * LANES, orow[band, MF], nv - MF * LANES, pack)
-        if ti.static(check):
-            top = worst[0]
-            for l in ti.static(range(1, LANES)):
-                top = ti.max(top, worst[l])
-            bad[band] = top
+    # one band per CPU task (engine.task_stride: a loop over the bands alone would run on one
+    # thread)
+    for task in range(orow.shape[0] * stride):
+        if task % stride == 0:
+            band = task // stride
+            K = ti.static(2 * Ry + 1)
+            PB = ti.static((C * Rx + LANES - 1) // LANES)  # blocks a horizontal tap reaches past its own
+            nv = n * C
+            M = (nv + LANES - 1) // LANES  # lane blocks per row
+            MF = nv // LANES  # whole blocks
+            lo = ti.min(PB, M)  # blocks [lo, hi): every tap inside the row
+            hi = ti.max(lo, (nv - C * Rx) // LANES)
+            zl = lo + 2 * PB  # scratch: left end (blocks [0, lo) and their reach), then right end
+            zr = M - hi + 2 * PB
+            zb = band * zs8
+            wxl = ti.Vector([wx[k] for k in ti.static(range(Rx + 1))])
+            wyl = ti.Vector([wy[k] for k in ti.static(range(Ry + 1))])
+            amount = p[1]
+            worst = ti.Vector.zero(ti.i32, LANES)
+            r0 = band * bh
+            r1 = ti.min(h, r0 + bh)
+            for v in range(r0 - Ry, r1 + Ry):
+                rrow = band * 2 * K + (v - r0 + Ry) % K  # ring row of source row v (and rrow + K)
+                s = border_index(v, h, mode)
+                if s < 0:  # constant border: the row of the padded intermediate is cval
+                    for mb in range(M):
+                        _ring_put(ring, rrow & RM, mb & MM, ti.Vector.zero(ti.f32, LANES) + cval, K, MS)
+                else:
+                    rb = s * xs8 * LANES
+                    for t in range(zl * LANES):
+                        Z[zb * LANES + t] = _row_value(X, rb, t - PB * LANES, n, C, mode, cval)
+                    for t in range(zr * LANES):
+                        Z[(zb + zl) * LANES + t] = _row_value(X, rb, t + (hi - PB) * LANES, n, C, mode, cval)
+                    own = False  # check the band's own rows: each input row once
+                    if ti.static(check):
+                        own = v >= r0 and v < r1
+                    for mb in range(lo):
+                        _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + PB + mb, z, wxl, Rx, C), K, MS)
+                        if own:  # (the scratch holds the values of the row's ends)
+                            worst = _worst(worst, _ld(Z, _aligned(zb + PB + mb), 0))
+                    for mb in range(lo, hi):
+                        _ring_put(ring, rrow & RM, mb & MM, _row_taps(X, s * xs8 + mb, z, wxl, Rx, C), K, MS)
+                        if own:
+                            worst = _worst(worst, _ld(X, _aligned(s * xs8 + mb), 0))
+                    for mb in range(hi, M):
+                        _ring_put(ring, rrow & RM, mb & MM, _row_taps(Z, zb + zl + PB + mb - hi, z, wxl, Rx, C), K, MS)
+                        if own:
+                            worst = _worst(worst, _ld(Z, _aligned(zb + zl + PB + mb - hi), 0))
+                if v >= r0 + Ry:  # the ring holds rows i - Ry .. i + Ry: output row i
+                    i = v - Ry
+                    c0 = i - r0  # ring slot of row i - Ry (+ t for row i - Ry + t)
+                    rt = (band * 2 * K + c0 % K) & RM  # rows i - Ry + t at ring rows rt + t
+                    yb = i * ys
+                    for mb in range(M):
+                        q = (rt * MS + mb) & QM
+                        acc = ring[q + Ry * MS] * wyl[Ry]
+                        for k in ti.static(range(Ry)):
+                            acc += (ring[q + k * MS] + ring[q + (2 * Ry - k) * MS]) * wyl[k]
+                        if ti.static(unsharp):
+                            x = _ld(X, _aligned(i * xs8 + mb), 0)
+                            acc = x + amount * (x - acc)
+                        # through a field row: LLVM's vectoriser starts from consecutive stores,
+                        # and those to Y are scalar (stored from here, the taps would be too)
+                        orow[band, mb & MM] = acc
+                    for mb in range(MF):
+                        _store(Y, Yp, yb + mb * LANES, orow[band, mb & MM], LANES, pack)
+                    if MF < M:
+                        _store(Y, Yp, yb + MF * LANES, orow[band, MF], nv - MF * LANES, pack)
+            if ti.static(check):
+                top = worst[0]
+                for l in ti.static(range(1, LANES)):
+                    top = ti.max(top, worst[l])
+                bad[band] = top
 
 
 def _range_mask(n):
@@ -442,7 +446,7 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
     pack = ys % 2 == 0 and (w * c) % 2 == 0 and sys.byteorder == "little"
     _band_separable(X, Y, Y.view(np.uint64) if pack else _NO_U64, Z, ring, orow, bad, wx, wy, Rx,
                     Ry, c, h, w, xs // LANES, ys, bh, zs8, 0, _MODE_ID[mode], float(cval), f.p,
-                    bool(unsharp), bool(check), pack)
+                    bool(unsharp), bool(check), pack, task_stride())
     if check:
         return int(bad.max()) < _EXP_BITS
     return True
