@@ -19,7 +19,7 @@ import numpy as np
 from .. import fmath
 from ..engine import ti
 from ..errors import ConfigError
-from .base import (_EXP2_POLY, LANES, Filter, Param, _aligned, _ld, bucket, exp_neg, fold, pad,
+from .base import (LANES, Filter, Param, _aligned, _ld, bucket, exp_neg, fold, pad,
                    register)
 
 #: OpenCV's border flags for the padding of the forward-only path (the same modes as ``pad``)
@@ -82,16 +82,11 @@ def _bil_fwd(P: ti.template(), Y: ti.template(), D: ti.template(), sw: ti.templa
 
 @ti.func
 def _exp_neg_lanes(x):
-    """``exp_neg(x, fast=True)`` on a vector of LANES values (the same polynomial, lane by lane
-    for the exponent bits)."""
-    y = ti.max(x * 1.4426950408889634, -125.0)
-    n = ti.cast(y, ti.i32)
-    f = y - ti.cast(n, ti.f32)
-    c = _EXP2_POLY
-    poly = c[0] + f * (c[1] + f * (c[2] + f * (c[3] + f * (c[4] + f * (c[5] + f * c[6])))))
-    r = poly
+    """``exp_neg(x, fast=True)`` on a vector of LANES values, lane by lane (LLVM vectorises the
+    lanes' identical operations)."""
+    r = x
     for l in ti.static(range(LANES)):
-        r[l] = poly[l] * ti.bit_cast((n[l] + 127) << 23, ti.f32)
+        r[l] = exp_neg(x[l], True)
     return r
 
 
