@@ -27,6 +27,8 @@ os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")  # no network at import
 
 import atexit
 import contextlib
+import importlib._bootstrap
+import inspect
 import json
 from importlib import import_module
 import logging
@@ -101,12 +103,9 @@ def _map_import_frames() -> None:
     such decoration scanned all of ``sys.modules`` (over 1,300 scans, about 0.5 s of every
     process that imports the renderer). Mapping that file name to its module gives the same
     answer (the frame has no source either way: not a class body) at once."""
-    import importlib._bootstrap as bootstrap
-    import inspect
-
     name = "<frozen importlib._bootstrap>"
     if name not in inspect.modulesbyfile:
-        inspect.modulesbyfile[name] = bootstrap.__name__
+        inspect.modulesbyfile[name] = importlib._bootstrap.__name__
 
 
 _map_import_frames()
