@@ -39,7 +39,7 @@ import numpy as np
 from ..engine import ti
 from ..errors import SceneError
 from .rng import rand2
-from .types import mat3, vec3
+from .types import HostRows, mat3, vec3
 
 #: names of the nine intrinsics, in the order of ``K``
 INTRINSICS = ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2")
@@ -362,17 +362,19 @@ def concentric_disk(u):
 class Camera:
     def __init__(self, sensor, where=None):
         self.info = CameraInfo.field(shape=())
+        self._info = HostRows(self.info)
         self.update(sensor, where)
 
     def update(self, sensor, where=None):
         c = camera_params(sensor, where)
-        self.info[None] = CameraInfo(rot=c["rot"].astype(np.float32),
+        self._info[None] = CameraInfo(rot=c["rot"].astype(np.float32),
                                      origin=c["origin"].astype(np.float32),
                                      K=c["K"].astype(np.float32), distorted=int(c["distorted"]),
                                      near=c["near"], far=c["far"], film_w=c["film_w"],
                                      film_h=c["film_h"], lens_radius=c["lens_radius"],
                                      focus=c["focus"], ortho=int(c["ortho"]),
                                      ortho_near=c["ortho_near"])
+        self._info.flush()
 
     @ti.func
     def sample_ray(self, film_pos, key):

@@ -33,7 +33,7 @@ import numpy as np
 from ..engine import ti
 from ..errors import SceneError
 from .rng import rand_pixel, sample_key
-from .types import vec2, vec3
+from .types import HostRows, vec2, vec3
 
 FILTER_TYPES = {"box": 0, "tent": 1, "gaussian": 2}
 N_AOV = 8  # depth, normal (3), albedo (3), alpha
@@ -192,7 +192,9 @@ class Film(FilmSize):
         self._set_size(w, h, self.border, (ox, oy))
         self.capacity = max(1, int(pass_capacity))
         self.filter = FilterInfo.field(shape=())
-        self.filter[None] = FilterInfo(**fp)
+        self._filter = HostRows(self.filter)
+        self._filter[None] = FilterInfo(**fp)
+        self._filter.flush()
         r = self.radius_px
         # Gaussian: exp(alpha k^2) for the integer tap offsets k = 0 .. r (see ``store``).
         self.gauss_k = ti.field(ti.f32, shape=r + 1)
@@ -350,7 +352,9 @@ class FilmAdjoint(FilmSize):
         fp = filter_params(sensor.film.rfilter)
         self.radius = border_size(fp["radius"])
         self.filter = FilterInfo.field(shape=())
-        self.filter[None] = FilterInfo(**fp)
+        self._filter = HostRows(self.filter)
+        self._filter[None] = FilterInfo(**fp)
+        self._filter.flush()
         self.border = self.radius if sensor.film.sample_border else 0
         self.cw, self.ch = film.cw, film.ch  # the size class of the render's film
         self.sw, self.sh = self.cw + 2 * self.border, self.ch + 2 * self.border

@@ -21,7 +21,7 @@ from ..scene.model import Texture
 from ..scene.spec import Param, PluginSpec
 from . import mesh_attribute
 from .mesh_attribute import KIND_MESH_ATTRIBUTE, POINT_DIM, UV_DIM, MeshAttributeTable, hit_point
-from .types import vec3
+from .types import HostRows, vec3
 from .warp import floor_f
 
 KIND_CONSTANT, KIND_BITMAP, KIND_CHECKER = 0, 1, 2
@@ -108,6 +108,8 @@ class TextureTable:
                 n_texels += h * w
         self.slots = SlotInfo.field(shape=self.n_slots)
         self.bitmaps = BitmapInfo.field(shape=max(1, len(self._bitmaps)))
+        self._slots = HostRows(self.slots)
+        self._bitmap_rows = HostRows(self.bitmaps)
         # The values that parameters own live in plain vector fields with gradient (reverse)
         # and dual (forward mode) storage, so the differentiable integrator can read them:
         # values[slot, 0] is a constant colour (checkerboard: color0), values[slot, 1] the
@@ -185,7 +187,7 @@ class TextureTable:
         if tex.type == "constant":
             self._set_value(i, 0, _rgb(tex.value, where))
             self._set_value(i, 1, zero)
-            self.slots[i] = SlotInfo(kind=KIND_CONSTANT, value=_rgb(tex.value, where), value2=zero,
+            self._slots[i] = SlotInfo(kind=KIND_CONSTANT, value=_rgb(tex.value, where), value2=zero,
                                      bitmap=-1, uv0=uv0, uv1=uv1, swap=0)
         elif tex.type == "bitmap":
             b, off, h, w = self._slot_bitmap[i]
@@ -199,10 +201,10 @@ class TextureTable:
             if tex.wrap_mode not in WRAPS:
                 raise SceneError(f"unknown wrap_mode '{tex.wrap_mode}' (expected "
                                  f"{', '.join(WRAPS)})", where)
-            self.bitmaps[b] = BitmapInfo(offset=off, width=w, height=h,
+            self._bitmap_rows[b] = BitmapInfo(offset=off, width=w, height=h,
                                          filter=FILTERS[tex.filter_type], wrap=WRAPS[tex.wrap_mode])
             self._write_texels(off, data.reshape(-1, 3))
-            self.slots[i] = SlotInfo(kind=KIND_BITMAP, value=data.reshape(-1, 3).mean(0),
+            self._slots[i] = SlotInfo(kind=KIND_BITMAP, value=data.reshape(-1, 3).mean(0),
                                      value2=zero, bitmap=b, uv0=uv0, uv1=uv1, swap=0)
         elif tex.type == "checkerboard":
             c0 = _rgb(tex.extra.get("color0", 0.4), where)
@@ -212,23 +214,26 @@ class TextureTable:
             # Mitsuba 3.9's checkerboard picks the other colour in eval_1 (the lookup of
             # float parameters: blend weight, mask opacity, alpha) than in eval; the loader
             # marks checkerboards read as floats (Texture.extra["eval_1"]).
-            self.slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
+            self._slots[i] = SlotInfo(kind=KIND_CHECKER, value=c0, value2=c1, bitmap=-1,
                                      uv0=uv0, uv1=uv1, swap=int(bool(tex.extra.get("eval_1"))))
         elif tex.type == "shader":
             k = self.shader_list.index(tex.extra["shader"])
             self._set_value(i, 0, np.full(3, 0.5, np.float32))
             self._set_value(i, 1, zero)
-            self.slots[i] = SlotInfo(kind=KIND_SHADER + k, value=np.full(3, 0.5, np.float32),
+            self._slots[i] = SlotInfo(kind=KIND_SHADER + k, value=np.full(3, 0.5, np.float32),
                                      value2=zero, bitmap=-1, uv0=uv0, uv1=uv1, swap=0)
         elif tex.type == "mesh_attribute":
             scale = np.full(3, float(tex.extra.get("scale", 1.0)), np.float32)
             self._set_value(i, 0, zero)
             self._set_value(i, 1, zero)
-            self.slots[i] = SlotInfo(kind=KIND_MESH_ATTRIBUTE, value=scale, value2=zero,
+            self._slots[i] = SlotInfo(kind=KIND_MESH_ATTRIBUTE, value=scale, value2=zero,
                                      bitmap=self.mesh.binding[i], uv0=uv0, uv1=uv1, swap=0)
         else:
             raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
                              "checkerboard, mesh_attribute or shader)", where)
+        if tex.type == "bitmap":
+            self._bitmap_rows.flush()
+        self._slots.flush()
         self.values.from_numpy(self._values_np)
         self.values_const.from_numpy(self._values_np)
 

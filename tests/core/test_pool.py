@@ -194,3 +194,45 @@ def test_rows_of_short_lived_bsdfs_are_their_own():
     assert [rb.rows[i]["type"] for i in rows] == [BSDF_TYPES[n] for n in names]
     table_types = {r["type"] for r in rb.rows if r["kind"] == 0}
     assert table_types == set(BSDF_TYPES.values())
+
+
+def test_a_new_renderers_tables_are_written_without_kernels():
+    """The tables of a new Renderer (camera, film filter, BSDF, emitter and texture rows) go up
+    with one ``from_numpy`` each (``types.HostRows``): writing struct elements from Python ran
+    a writer kernel per scalar member, compiled for every new field (104 for this scene)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    code = ("import diffrender as dr\n"
+            "from diffrender import engine\n"
+            "dr.init('cpu')\n"
+            "engine.count_compiles()\n"
+            "sc = dr.load_scene('scenes/cornell-box/scene.xml', res=16)\n"
+            "n = engine.compiled_kernels()\n"
+            "r = dr.Renderer(sc)\n"
+            "print(engine.compiled_kernels() - n)\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with tempfile.TemporaryDirectory() as cache:  # a cold kernel cache: every kernel compiles
+        env = dict(os.environ, XDG_CACHE_HOME=cache, DIFFRENDER_DEVICE="cpu")
+        out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) <= 8, out.stdout
+
+
+def test_host_rows_write_rows_and_zero_the_rest():
+    from diffrender.core.types import HostRows
+
+    Info = ti.types.struct(a=ti.i32, v=ti.types.vector(3, ti.f32), m=ti.types.matrix(2, 2, ti.f32))
+    f = Info.field(shape=(3,))
+    rows = HostRows(f)
+    rows[1] = Info(a=7, v=[1.0, 2.0, 3.0], m=[[1.0, 2.0], [3.0, 4.0]])
+    rows.flush()
+    got = f.to_numpy()
+    assert got["a"].tolist() == [0, 7, 0]
+    assert got["v"][1].tolist() == [1.0, 2.0, 3.0] and not got["v"][[0, 2]].any()
+    assert got["m"][1].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(KeyError, match="members"):
+        rows[0] = {"a": 1}

@@ -60,7 +60,7 @@ import numpy as np
 from ...engine import ti
 from ...errors import SceneError
 from ...scene.model import Texture
-from ..types import BSDFSample, LocalGeo
+from ..types import BSDFSample, HostRows, LocalGeo
 from . import composites
 from .common import (BUNDLE_FIELDS, EXTRA_FIELDS, HAS_DELTA, HAS_SMOOTH, LOBE_COMPONENT,
                      LOBE_NULL, LOBE_SMOOTH, LOBE_TRANSMIT, N_EXTRA, BSDFParams)
@@ -380,11 +380,15 @@ class BSDFTable:
         self.update_coats()
 
     def upload(self):
+        rows = HostRows(self.info)
+        xslots = np.zeros((self.xslots.shape[0], N_EXTRA), np.int32)
         for i, r in enumerate(self.rows):
-            self.info[i] = BSDFInfo(**{k: (np.asarray(v, np.int32) if k == "sp" else v)
-                                       for k, v in r.items() if k != "x"})
+            rows[i] = BSDFInfo(**{k: (np.asarray(v, np.int32) if k == "sp" else v)
+                                  for k, v in r.items() if k != "x"})
             if any(s >= 0 for s in r["x"]):
-                self.xslots[i] = np.asarray(r["x"], np.int32)
+                xslots[i] = np.asarray(r["x"], np.int32)
+        rows.flush()
+        self.xslots.from_numpy(xslots)
 
     def update_coats(self) -> bool:
         """(Re)tabulate the rough coat of every roughplastic row whose constant ``alpha`` /

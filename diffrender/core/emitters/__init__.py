@@ -19,7 +19,7 @@ import numpy as np
 from ...engine import ti
 from ...errors import SceneError
 from ..bsdfs.common import LOBE_SMOOTH
-from ..types import PI, EmitterSample, vec3
+from ..types import PI, EmitterSample, HostRows, vec3
 from ..warp import floor_f, mis_power, square_to_uniform_triangle
 from . import area, constant, directional, envmap, point, projector, spot
 
@@ -65,6 +65,7 @@ class EmitterTable:
         self.textures = textures
         self.n = len(rows)
         self.info = EmitterInfo.field(shape=max(1, self.n))
+        self._info = HostRows(self.info)
         self.n_field = ti.field(ti.i32, shape=())
         self.n_field[None] = self.n
         self.rows = rows
@@ -143,22 +144,22 @@ class EmitterTable:
             rot = np.asarray(r.get("rotation", np.eye(3)), np.float32).reshape(3, 3)
             cut = float(r.get("cutoff", 0.0))
             beam = float(r.get("beam", 0.0))
-            self.info[i] = EmitterInfo(
+            self._info[i] = EmitterInfo(
                 type=t, slot=r["slot"], scale_slot=r.get("scale_slot", -1), position=pos,
                 tri_start=tstart, tri_count=tcount, area=total, shape_id=r.get("shape", -1),
                 r0=rot[:, 0], r1=rot[:, 1], r2=rot[:, 2], cos_cutoff=np.cos(cut),
                 cos_beam=np.cos(beam), cutoff=cut,
                 inv_transition=1.0 / (cut - beam) if cut > beam else 0.0,
                 tan_half=np.asarray(r.get("tan_half", (1.0, 1.0)), np.float32))
+        self._info.flush()
         if start:
             self.tri.from_numpy(np.concatenate(tri_ids).astype(np.int32))
             self.cdf.from_numpy(np.concatenate(cdfs).astype(np.float32))
 
     def set_position(self, i, pos):
         self.rows[i]["position"] = np.asarray(pos, np.float64).reshape(3)
-        info = self.info[i]
-        info.position = np.asarray(pos, np.float32).reshape(3)
-        self.info[i] = info
+        self._info.arrays["position"][i] = np.asarray(pos, np.float32).reshape(3)
+        self._info.flush()
 
     # --- Taichi side ---------------------------------------------------------------------
 
