@@ -221,13 +221,18 @@ class _BilateralCore:
             r = int(round(ss * 1.5))
         return max(r, 1)
 
-    def _bil_setup(self, X):
-        ss = self.values[self.SI]
-        r = self._bil_radius(ss)
+    def _spatial(self):
+        """(window radius rb, K = 2 rb + 1, the K x K spatial weights, 0 outside the round
+        window of the radius the sigma gives)."""
+        r = self._bil_radius(self.values[self.SI])
         rb = r if int(self.options.get("d", 0) or 0) > 0 else bucket(r)
         K = 2 * rb + 1
         sw = self.vec(f"sw{K}", K * K)
         _spatial_weights(self.p, self.SI, r, rb, sw)
+        return rb, K, sw
+
+    def _bil_setup(self, X):
+        rb, _, sw = self._spatial()
         H, W = X.shape
         P = self.buf(f"P{rb}", (H + 2 * rb, W + 2 * rb), X.n)
         return rb, sw, P
@@ -246,12 +251,7 @@ class _BilateralCore:
         img = X[: h * xs].reshape(h, xs)[:, : w * c].reshape(h, w, c)
         if check and not np.isfinite(img).all():
             return False
-        ss = self.values[self.SI]
-        r = self._bil_radius(ss)
-        rb = r if int(self.options.get("d", 0) or 0) > 0 else bucket(r)
-        K = 2 * rb + 1
-        sw = self.vec(f"sw{K}", K * K)
-        _spatial_weights(self.p, self.SI, r, rb, sw)
+        rb, K, sw = self._spatial()
         nb = -(-w // LANES)
         ps = -(-(nb * LANES + 2 * rb) // LANES) * LANES
         rows = h + 2 * rb

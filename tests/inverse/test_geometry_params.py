@@ -20,6 +20,20 @@ def test_rotation_is_rodrigues():
     assert np.allclose(rotation([0, 0, 0]), np.eye(3))
 
 
+def assert_chain_matches_central_differences(pose, name, v, G):
+    """The pose's chain rule for the linear loss sum(G * M) against central differences, for
+    each of its variables."""
+    def loss_of(var):
+        def f(x):
+            return float((G * pose.scene_values(dict(v, **{var: x}))[name]).sum())
+        return f
+    g = pose.chain(v, {name: G})
+    for var in (name + ".translate", name + ".rotate"):
+        ref = central_difference(loss_of(var), v[var], eps=1e-5)
+        assert np.allclose(g[var], ref, rtol=1e-5, atol=1e-7), var
+    return g
+
+
 def test_pose_chain_rule_matches_finite_differences():
     rng = np.random.default_rng(0)
     M0 = np.eye(4)
@@ -28,17 +42,7 @@ def test_pose_chain_rule_matches_finite_differences():
     pose = Pose("box.to_world", M0, centre=[0.5, -0.2, 1.0], translate=[0.1, 0.2, -0.3], rotate=[5, -7, 11])
     G = rng.normal(size=(4, 4))  # dL/dM of a linear loss L = sum(G * M)
     v = dict(pose.init)
-
-    def loss_of(name):
-        def f(x):
-            vv = dict(v)
-            vv[name] = x
-            return float((G * pose.scene_values(vv)["box.to_world"]).sum())
-        return f
-    g = pose.chain(v, {"box.to_world": G})
-    for name in ("box.to_world.translate", "box.to_world.rotate"):
-        ref = central_difference(loss_of(name), v[name], eps=1e-5)
-        assert np.allclose(g[name], ref, rtol=1e-5, atol=1e-7), name
+    assert_chain_matches_central_differences(pose, "box.to_world", v, G)
     # The pose stays rigid on top of M0: rotation part is R(r) @ M0's.
     M = pose.scene_values(v)["box.to_world"]
     assert np.allclose(M[:3, :3], rotation([5, -7, 11]) @ M0[:3, :3])
@@ -63,18 +67,7 @@ def test_pose_about_an_axis_with_masks_matches_finite_differences():
     R = np.eye(4)
     R[:3, :3] = rotation([0, 25, 0])
     assert np.allclose(M, T @ R @ M0, atol=1e-12)  # T(t) R_y(25) M0: the tutorial's composition
-    G = rng.normal(size=(4, 4))
-
-    def loss_of(name):
-        def f(x):
-            vv = dict(v)
-            vv[name] = x
-            return float((G * pose.scene_values(vv)["b.to_world"]).sum())
-        return f
-    g = pose.chain(v, {"b.to_world": G})
-    for name in ("b.to_world.translate", "b.to_world.rotate"):
-        ref = central_difference(loss_of(name), v[name], eps=1e-5)
-        assert np.allclose(g[name], ref, rtol=1e-5, atol=1e-7), name
+    g = assert_chain_matches_central_differences(pose, "b.to_world", v, rng.normal(size=(4, 4)))
     assert g["b.to_world.translate"][2] == 0.0 and g["b.to_world.translate"][0] != 0.0
     # a masked component keeps its initial value whatever the optimizer writes there
     moved = dict(v, **{"b.to_world.translate": np.array([0.1, -0.25, 9.0])})
