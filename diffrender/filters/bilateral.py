@@ -92,17 +92,19 @@ def _exp_neg_lanes(x):
 
 @ti.kernel
 def _bil_lanes(P: ti.types.ndarray(dtype=ti.f32, ndim=1), O: ti.template(),
-               tw: ti.types.ndarray(dtype=ti.f32, ndim=1), step: ti.types.ndarray(dtype=ti.i32, ndim=1), s0: ti.f32, cc: ti.f32, Rb: ti.template(),
-               C: ti.template(), l2: ti.template(), h: ti.i32, w: ti.i32, ps8: ti.i32, plane8: ti.i32,
-               z: ti.i32):
+               tw: ti.types.ndarray(dtype=ti.f32, ndim=1), step: ti.types.ndarray(dtype=ti.i32, ndim=1),
+               s0: ti.f32, cc: ti.f32, Rb: ti.template(), C: ti.template(), l2: ti.template(),
+               h: ti.i32, w: ti.i32, ps8: ti.i32, plane8: ti.i32, z: ti.i32):
     """Forward only, LANES output pixels of one row per iteration. P: C planes of padded rows
     (pixel (i, j) of the image at column j + Rb of row i + Rb; ps8 lane blocks per row, plane8
     per plane); tw: the spatial weights of the (2 Rb + 1)^2 window, 0 outside the round window
     and at the centre (weight s0, taken first); O[ch, i, block]: the output, one vector per
     channel (a vector store: LLVM vectorises the arithmetic that feeds it). The same operations
     in the same order as ``_bil_fwd`` (fast exp), plus taps of weight 0. A window row is a loop
-    iteration, its taps are unrolled; ``z`` is 0 (see ``base._row_taps``: taps whose loads
-    overlap take their start from different expressions)."""
+    iteration, its taps are unrolled. The rows are a ``while`` loop stepped by ``step[r]`` (all
+    1): LLVM cannot count its trips and leaves it a loop (a ``range`` loop over the rows was
+    vectorised across rows, into gathers: 2.7x slower). ``z`` is 0 (see ``base._row_taps``: taps
+    whose loads overlap take their start from different expressions)."""
     nb = (w + LANES - 1) // LANES
     for i, blk in ti.ndrange(h, nb):
         c = [_ld(P, _aligned(ch * plane8 + (i + Rb) * ps8 + blk), Rb) for ch in ti.static(range(C))]
@@ -221,6 +223,9 @@ class _BilateralCore:
             r = int(round(ss * 1.5))
         return max(r, 1)
 
+    def lanes_ok(self):
+        return self.fast_math()
+
     def _spatial(self):
         """(window radius rb, K = 2 rb + 1, the K x K spatial weights, 0 outside the round
         window of the radius the sigma gives)."""
@@ -256,26 +261,26 @@ class _BilateralCore:
         ps = -(-(nb * LANES + 2 * rb) // LANES) * LANES
         rows = h + 2 * rb
         key = ("bilp", c, rows, ps)
-        buf = self.__dict__.setdefault("_lane_bufs", {}).get(key)
+        buf = self._bufs.get(key)
         if buf is None:
-            buf = self._lane_bufs[key] = np.zeros(c * rows * ps, dtype=np.float32)
+            buf = self._bufs[key] = np.zeros(c * rows * ps, dtype=np.float32)
         planes = buf.reshape(c, rows, ps)
         mode = _CV_BORDER[self.options["border"]]
         cval = float(self.options["cval"])
         for ch in range(c):
-            planes[ch, :, : w + 2 * rb] = cv2.copyMakeBorder(np.ascontiguousarray(img[:, :, ch]), rb, rb, rb,
-                                                             rb, mode, value=cval)
+            plane = np.ascontiguousarray(img[:, :, ch])
+            planes[ch, :, : w + 2 * rb] = cv2.copyMakeBorder(plane, rb, rb, rb, rb, mode, value=cval)
         tw = sw.to_numpy().astype(np.float32)
         s0 = float(tw[rb * K + rb])
         tw[rb * K + rb] = 0.0  # the centre is taken first, with weight s0
         sr = np.float32(self.values[self.RI])
         cc = np.float32(-0.5) / (sr * sr)
         okey = ("bilo", c, h, nb)
-        O = self._lane_bufs.get(okey)
+        O = self._bufs.get(okey)
         if O is None:
-            O = self._lane_bufs[okey] = ti.Vector.field(LANES, ti.f32, shape=(c, h, nb))
-        _bil_lanes(buf, O, tw, np.ones(K, np.int32), s0, float(cc), rb, c, self.options["distance"] == "l2", h, w, ps // LANES,
-                   rows * ps // LANES, 0)
+            O = self._bufs[okey] = ti.Vector.field(LANES, ti.f32, shape=(c, h, nb))
+        _bil_lanes(buf, O, tw, np.ones(K, np.int32), s0, float(cc), rb, c,
+                   self.options["distance"] == "l2", h, w, ps // LANES, rows * ps // LANES, 0)
         Y[: h * ys].reshape(h, ys)[:, : w * c].reshape(h, w, c)[...] = \
             O.to_numpy().reshape(c, h, nb * LANES)[:, :, :w].transpose(1, 2, 0)
         return True
@@ -352,9 +357,6 @@ class Bilateral(_BilateralCore, Filter):
     def _forward(self, X, Y, frame):
         self._bil_forward(X, Y)
 
-    def lanes_ok(self):
-        return self.fast_math()
-
     def forward_lanes(self, X, Y, shape, xs, ys, check=False):
         return self._bil_lanes(X, Y, shape, xs, ys, check)
 
@@ -411,9 +413,6 @@ class Denoise(_BilateralCore, Filter):
         Bx = self.buf("bil", X.shape, X.n)
         self._bil_forward(X, Bx)
         _blend_fwd(X, Bx, Y, self.p)
-
-    def lanes_ok(self):
-        return self.fast_math()
 
     def forward_lanes(self, X, Y, shape, xs, ys, check=False):
         if not self._bil_lanes(X, Y, shape, xs, ys, check):

@@ -439,7 +439,7 @@ class Problem:
         return out
 
     def _transform(self, p, kind, pc, where):
-        if kind != "to_world" and (pc.translate is not None or pc.rotate is not None or pc.pivot is not None):
+        if kind != "to_world" and any(x is not None for x in (pc.translate, pc.rotate, pc.pivot)):
             raise ConfigError("translate / rotate / pivot apply to a to_world parameter only", where)
         if kind != "vertex_positions" and pc.smoothing is not None:
             raise ConfigError("smoothing applies to vertex_positions only", where)
