@@ -152,7 +152,8 @@ class TextureTable:
         self.kinds = self.kinds_of(range(len(self.textures)))
         self._values_np = np.zeros(self.values.shape + (3,), np.float32)
         for i in range(len(textures)):
-            self.upload(i)
+            self.upload(i, send=False)
+        self._send()
 
     def _kind_code(self, tex) -> int:
         if tex.type == "bitmap":
@@ -171,8 +172,9 @@ class TextureTable:
         ks = {self._slot_kinds[s] for s in slots if 0 <= s < len(self._slot_kinds)}
         return tuple(sorted(ks)) or (KIND_CONSTANT,)
 
-    def upload(self, i: int) -> None:
-        """(Re-)upload slot ``i`` from its Texture (same bitmap size as at construction)."""
+    def upload(self, i: int, send: bool = True) -> None:
+        """(Re-)upload slot ``i`` from its Texture (same bitmap size as at construction);
+        ``send=False`` only updates the host copies (the constructor sends them once)."""
         tex, where = self.textures[i], self.wheres[i]
         if tex.type in ("constant", "bitmap", "checkerboard", "shader", "mesh_attribute") \
                 and self._kind_code(tex) != self._slot_kinds[i]:
@@ -231,9 +233,13 @@ class TextureTable:
         else:
             raise SceneError(f"unsupported texture type '{tex.type}' (expected constant, bitmap, "
                              "checkerboard, mesh_attribute or shader)", where)
-        if tex.type == "bitmap":
-            self._bitmap_rows.flush()
+        if send:
+            self._send()
+
+    def _send(self) -> None:
+        """The host copies of the slot and bitmap tables and of the values to the device."""
         self._slots.flush()
+        self._bitmap_rows.flush()
         self.values.from_numpy(self._values_np)
         self.values_const.from_numpy(self._values_np)
 
