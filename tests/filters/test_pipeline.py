@@ -158,6 +158,9 @@ FAST_STAGES = [
     {"type": "gaussian_blur", "sigma": 2.0, "border": "reflect101"},
     {"type": "box_blur", "ksize": [5, 3], "border": "replicate"},
     {"type": "box_blur", "ksize": 5, "border": "reflect"},
+    # the box sums its taps and scales once: a constant border's rows are sums too
+    {"type": "box_blur", "ksize": [3, 5], "border": "constant", "cval": 0.4},
+    {"type": "box_blur", "ksize": 3, "normalize": False, "border": "wrap"},
     {"type": "unsharp_mask", "sigma": 1.1, "amount": 0.7, "border": "reflect"},
     {"type": "bilateral", "d": 5, "sigma_space": 2.0, "sigma_range": 0.2, "border": "reflect"},
     {"type": "bilateral", "sigma_space": 1.2, "sigma_range": 0.3, "distance": "l2", "border": "constant",
