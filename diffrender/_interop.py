@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .engine import takes_in_place
 from .errors import SceneError
 from .scene.model import Scene
 
@@ -71,17 +72,20 @@ class _Binding:
                 continue
             self.params[name] = v
 
-    def render(self, values: dict, spp, seed, max_depth, views=None) -> np.ndarray:
-        """(H, W, 3), or (V, H, W, 3) for a list of sensor indices ``views``."""
+    def render(self, values: dict, spp, seed, max_depth, views=None, out=None) -> np.ndarray:
+        """(H, W, 3), or (V, H, W, 3) for a list of sensor indices ``views``; developed into
+        ``out`` in place when given (a device array: ``Renderer.render``)."""
         self.assign(values)
         if views is not None:
-            return self.renderer.render_views(views, spp=spp, seed=seed, max_depth=max_depth)
-        return self.renderer.render(spp=spp, seed=seed, max_depth=max_depth)
+            return self.renderer.render_views(views, spp=spp, seed=seed, max_depth=max_depth,
+                                              out=out)
+        return self.renderer.render(spp=spp, seed=seed, max_depth=max_depth, out=out)
 
     def vjp(self, values: dict, d_image, names, spp, seed, max_depth, edges, views=None) -> dict:
         """``{name: gradient}`` reduced to the shape of each value in ``values``."""
         self.assign(values)
-        d_image = np.asarray(d_image, np.float32)
+        if not takes_in_place(d_image):  # else read in place by the kernels
+            d_image = np.asarray(d_image, np.float32)
         if views is not None:
             g = self.renderer.vjp_views(d_image, list(names), views, spp=spp, seed=seed,
                                         max_depth=max_depth, edges=edges)

@@ -90,7 +90,7 @@ with _stdout_to_stderr():
 
 import numpy as np
 
-from .errors import EngineError
+from .errors import EngineError, ImageError
 
 
 def _map_import_frames() -> None:
@@ -509,6 +509,62 @@ def task_stride() -> int:
 def device() -> str | None:
     """The device in use, or None before initialisation."""
     return _state["device"]
+
+
+# --- device arrays (DLPack) ------------------------------------------------------------------
+#
+# A tensor of PyTorch, JAX or CuPy that lives where the kernels run (host memory for the CPU
+# backend, the same GPU for CUDA) is a kernel argument as it is: taichi-forge's
+# ``ti.interop.from_dlpack`` views its memory, and refuses (never copies) what it cannot view.
+
+DLPACK_DEVICE_TYPES = {"cpu": (1, 3), "cuda": (2, 13)}  # DLPack kCPU, kCUDAHost / kCUDA, kManaged
+
+
+def is_device_array(a) -> bool:
+    """True for an array of another framework that speaks DLPack (not a NumPy array)."""
+    return hasattr(a, "__dlpack__") and hasattr(a, "__dlpack_device__") and not isinstance(a, np.ndarray)
+
+
+def takes_in_place(a) -> bool:
+    """True when kernels can read and write the DLPack array ``a`` in place: taichi-forge's
+    interop, a CPU or CUDA backend, and ``a`` on that device (a Vulkan backend, upstream
+    ``taichi`` or an array elsewhere: False, the caller goes through the host)."""
+    if not is_device_array(a) or not hasattr(getattr(ti, "interop", None), "from_dlpack"):
+        return False
+    ensure_init()
+    kinds = DLPACK_DEVICE_TYPES.get(_arch_name(ti.cfg.arch))
+    try:
+        dev = tuple(a.__dlpack_device__())
+    except (TypeError, ValueError, RuntimeError, BufferError):
+        return False
+    return kinds is not None and int(dev[0]) in kinds
+
+
+def in_place(a, shape: tuple, what: str):
+    """A kernel argument (``ti.types.ndarray(dtype=ti.f32)``) that views the memory of ``a``, a
+    float32 C-contiguous DLPack array of ``shape`` on this engine's device (see
+    :func:`takes_in_place`): no copy. Anything else is a one-line ImageError naming ``what``."""
+    if not takes_in_place(a):
+        raise ImageError(f"{what}: expected an array on the device '{_state['device']}' that "
+                         f"taichi-forge can view through DLPack, got {type(a).__name__}")
+    got = tuple(int(n) for n in getattr(a, "shape", ()))
+    if got != tuple(shape):
+        raise ImageError(f"{what}: expected shape {tuple(shape)}, got {got}")
+    try:
+        view = ti.interop.from_dlpack(a)
+    except (BufferError, TypeError, ValueError) as exc:
+        raise ImageError(f"{what}: cannot be used in place ({exc}); pass a C-contiguous array")
+    if view._element_type != ti.f32:
+        view.close()
+        raise ImageError(f"{what}: expected float32 values, got {view._element_type}")
+    return view
+
+
+def sync() -> None:
+    """Wait for the kernels launched so far (before another framework reads what they wrote
+    into its arrays)."""
+    if _state["initialized"]:
+        ti.sync()
 
 
 def has_forward_mode() -> bool:

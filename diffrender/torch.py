@@ -11,9 +11,11 @@ and ``torch.func.jvp``) calls :meth:`Renderer.jvp`. Geometry and camera paramete
 (``*.vertex_positions``, ``*.to_world``, ``sensor.fov``, ``light.position``) are differentiated
 with edge sampling (``edges=``: see docs/edge-sampling.md).
 
-Needs the optional extra ``torch`` (``pip install "diffrender[torch]"``). Tensors cross to the
-renderer as NumPy arrays (``Tensor.numpy()`` shares memory for CPU tensors: no copy); tensors on
-a GPU are copied to the host and the results copied back to their device.
+Needs the optional extra ``torch`` (``pip install "diffrender[torch]"``). Images cross through
+DLPack where the kernels run (CPU tensors on the CPU backend, CUDA tensors on CUDA): the film
+is developed into the output tensor and the backward's gradient image is read in place, with
+no copy. Elsewhere (a Vulkan backend, upstream ``taichi``, a tensor on another device) they go
+through the host. Parameter values are small: they cross as NumPy arrays.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import contextlib
 import numpy as np
 
 from ._interop import adjoint_seed, binding, check_spp, views_of
+from .engine import takes_in_place
 from .errors import ConfigError, ImageError, SceneError
 
 try:
@@ -41,10 +44,15 @@ def _plain(t):
     return t
 
 
+def _plain_ops():
+    """A context in which tensor operations make plain tensors (not torch.func's wrappers)."""
+    return getattr(torch._C, "_DisableFuncTorch", contextlib.nullcontext)()
+
+
 def _host(t) -> np.ndarray:
     """A NumPy view of a tensor's values (no copy for a contiguous CPU tensor)."""
     t = _plain(t.detach())
-    with getattr(torch._C, "_DisableFuncTorch", contextlib.nullcontext)():  # plain tensor ops
+    with _plain_ops():
         if t.device.type != "cpu" or t.is_neg():
             t = t.cpu().resolve_neg()
         return t.numpy()
@@ -66,8 +74,13 @@ class _RenderJob:
 class _Render(torch.autograd.Function):
     @staticmethod
     def forward(job, *tensors):
-        img = job.bind.render(job.values(tensors), job.spp, job.seed, job.max_depth, job.views)
         device = tensors[0].device if tensors else torch.device("cpu")
+        with _plain_ops():
+            out = torch.empty(job.bind.image_shape(job.views), dtype=torch.float32, device=device)
+        if takes_in_place(out):  # developed into the tensor (DLPack)
+            return job.bind.render(job.values(tensors), job.spp, job.seed, job.max_depth,
+                                   job.views, out=out)
+        img = job.bind.render(job.values(tensors), job.spp, job.seed, job.max_depth, job.views)
         return torch.from_numpy(np.ascontiguousarray(img, np.float32)).to(device)
 
     @staticmethod
@@ -84,8 +97,12 @@ class _Render(torch.autograd.Function):
         want = [n for n, need in zip(job.names, ctx.needs_input_grad[1:]) if need]
         if not want:
             return (None,) + (None,) * len(tensors)
-        g = job.bind.vjp(job.values(tensors), _host(grad_image), want, job.spp_grad,
-                         job.seed_grad, job.max_depth, job.edges, job.views)
+        with _plain_ops():
+            adj = _plain(grad_image.detach()).to(torch.float32).contiguous().resolve_neg()
+        if not takes_in_place(adj):
+            adj = _host(adj)
+        g = job.bind.vjp(job.values(tensors), adj, want, job.spp_grad, job.seed_grad,
+                         job.max_depth, job.edges, job.views)
         out = [None]
         for n, t in zip(job.names, tensors):
             out.append(torch.from_numpy(g[n]).to(dtype=t.dtype, device=t.device) if n in g else None)

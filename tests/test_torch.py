@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch", reason="the 'torch' extra is not installed 
 
 import diffrender as dr  # noqa: E402
 import diffrender.torch as drt  # noqa: E402
-from diffrender.errors import ConfigError, SceneError  # noqa: E402
+from diffrender.errors import ConfigError, ImageError, SceneError  # noqa: E402
 from diffrender.filters.pipeline import Pipeline  # noqa: E402
 from tests.helpers.room import room as make_room  # noqa: E402
 
@@ -195,6 +195,64 @@ def test_bad_input_is_a_one_line_error(scene):
         drt.render(scene, {}, spp=0)
     with pytest.raises(SceneError, match="expected a diffrender Scene"):
         drt.render("scene.xml", {})
+
+
+# --- images in place (DLPack) -----------------------------------------------------------------
+
+def test_images_cross_in_place_through_dlpack(scene, adj, monkeypatch):
+    """On the CPU backend, CPU tensors are the film's output and the backward's input in place:
+    the host develop and the adjoint's NumPy upload are never called, and the image and the
+    gradient are those of the NumPy path, bit for bit."""
+    from diffrender.core.film import Film, FilmAdjoint
+
+    r = drt.renderer_of(scene)
+    rho0 = np.asarray(scene.parameters()["floor_mat.reflectance"], np.float64)
+    ref_img = r.render(spp=SPP, seed=SEED)
+    ref_g = r.vjp(adj, ["floor_mat.reflectance"], spp=SPP, seed=drt.adjoint_seed(SEED))
+    loaded = []
+    load = FilmAdjoint.load_adjoint
+
+    def spy(film, d_image):
+        loaded.append(type(d_image))
+        return load(film, d_image)
+
+    def host_develop(film):
+        raise AssertionError("developed on the host")
+
+    monkeypatch.setattr(Film, "develop", host_develop)
+    monkeypatch.setattr(FilmAdjoint, "load_adjoint", spy)
+    rho = torch.tensor(rho0, requires_grad=True)
+    img = drt.render(scene, {"floor_mat.reflectance": rho}, spp=SPP, seed=SEED)
+    np.testing.assert_array_equal(img.detach().numpy(), ref_img)
+    loss_of(img, adj).backward()
+    assert loaded == [torch.Tensor]
+    np.testing.assert_array_equal(rho.grad.numpy(), ref_g["floor_mat.reflectance"])
+
+
+def test_renderer_develops_into_a_given_tensor(scene):
+    r = drt.renderer_of(scene)
+    out = torch.full((H, W, 3), -1.0)
+    ptr = out.data_ptr()
+    assert r.render(spp=SPP, seed=SEED, out=out) is out and out.data_ptr() == ptr
+    np.testing.assert_array_equal(out.numpy(), r.render(spp=SPP, seed=SEED))
+    stack = torch.full((2, H, W, 3), -1.0)
+    assert r.render_views([0, 0], spp=SPP, seed=SEED, out=stack) is stack
+    np.testing.assert_array_equal(stack.numpy(), r.render_views([0, 0], spp=SPP, seed=SEED))
+
+
+def test_output_tensors_that_cannot_be_used_in_place_are_one_line_errors(scene):
+    r = drt.renderer_of(scene)
+    with pytest.raises(ImageError, match=r"^output image: expected float32 values, got f64$"):
+        r.render(spp=1, out=torch.zeros((H, W, 3), dtype=torch.float64))
+    with pytest.raises(ImageError, match=r"^output image: expected shape \(10, 10, 3\), got \(10, 10, 4\)$"):
+        r.render(spp=1, out=torch.zeros((H, W, 4)))
+    with pytest.raises(ImageError, match=r"^output image: cannot be used in place \(.*\); pass a C-contiguous array$"):
+        r.render(spp=1, out=torch.zeros((H, W, 4))[..., :3])
+    with pytest.raises(ImageError, match=r"^output image: expected an array on the device 'cpu' that "
+                       r"taichi-forge can view through DLPack, got ndarray$"):
+        r.render(spp=1, out=np.zeros((H, W, 3), np.float32))
+    with pytest.raises(ImageError, match=r"^output stack: expected shape \(2, 10, 10, 3\), got \(1, 10, 10, 3\)$"):
+        r.render_views([0, 0], spp=1, out=torch.zeros((1, H, W, 3)))
 
 
 # --- filters ---------------------------------------------------------------------------------

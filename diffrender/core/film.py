@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ..engine import ti
+from ..engine import in_place, is_device_array, sync, ti
 from ..errors import SceneError
 from .rng import rand_pixel, sample_key
 from .types import HostRows, vec2, vec3
@@ -327,6 +327,28 @@ class Film(FilmSize):
             img = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0)
         return img.astype(np.float32)
 
+    @ti.kernel
+    def _develop_to(self, out: ti.types.ndarray(dtype=ti.f32, ndim=3)):
+        for y, x in ti.ndrange(out.shape[0], out.shape[1]):
+            ws = self.wsum[y, x]
+            v = ti.Vector([0.0, 0.0, 0.0], ti.f64)
+            if ws > 0:
+                v = self.acc[y, x] / ws
+            for c in ti.static(range(3)):
+                out[y, x, c] = ti.cast(v[c], ti.f32)
+
+    def develop_into(self, out):
+        """:meth:`develop` written into ``out``, a float32 (height, width, 3) array of another
+        framework on this device (a torch tensor), in place: the image never visits the host
+        when the kernels run on a GPU. The same values as :meth:`develop`."""
+        view = in_place(out, (self.height, self.width, 3), "output image")
+        try:
+            self._develop_to(view)
+            sync()
+        finally:
+            view.close()
+        return out
+
     def develop_aovs(self) -> dict:
         acc = self.pixels(self.aov_acc.to_numpy())
         ws = self.pixels(self.wsum.to_numpy())[..., None]
@@ -334,6 +356,24 @@ class Film(FilmSize):
             a = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0).astype(np.float32)
         return {"depth": a[..., 0:1], "normal": a[..., 1:4], "albedo": a[..., 4:7],
                 "alpha": a[..., 7:8]}
+
+
+@ti.kernel
+def _copy_image(src: ti.types.ndarray(dtype=ti.f32, ndim=3), dst: ti.types.ndarray(dtype=ti.f32, ndim=3)):
+    for y, x, c in ti.ndrange(src.shape[0], src.shape[1], src.shape[2]):
+        dst[y, x, c] = src[y, x, c]
+
+
+def host_image(a, shape, what) -> np.ndarray:
+    """A NumPy copy of ``a``, a float32 array of ``shape`` of another framework on this device
+    (copied by a kernel, so that no framework is imported here)."""
+    view = in_place(a, shape, what)
+    out = np.empty(tuple(shape), np.float32)
+    try:
+        _copy_image(view, out)
+    finally:
+        view.close()
+    return out
 
 
 # --- adjoint ---------------------------------------------------------------------------------
@@ -374,8 +414,24 @@ class FilmAdjoint(FilmSize):
         self._wsum_key = [None]
 
     def load_adjoint(self, d_image):
-        """The adjoint image (height, width, 3) into ``adj_img``."""
+        """The adjoint image (height, width, 3) into ``adj_img``: a NumPy array, or an array of
+        another framework on this device (read in place, see ``engine.in_place``)."""
+        if is_device_array(d_image):
+            view = in_place(d_image, (self.height, self.width, 3), "adjoint image")
+            try:
+                self._load_adjoint_from(view)
+            finally:
+                view.close()
+            return
         self.adj_img.from_numpy(self.padded(d_image))
+
+    @ti.kernel
+    def _load_adjoint_from(self, src: ti.types.ndarray(dtype=ti.f32, ndim=3)):
+        for y, x in self.adj_img:
+            v = ti.Vector([0.0, 0.0, 0.0], ti.f32)
+            if y < src.shape[0] and x < src.shape[1]:
+                v = ti.Vector([src[y, x, 0], src[y, x, 1], src[y, x, 2]], ti.f32)
+            self.adj_img[y, x] = v
 
     def nbytes(self) -> int:
         N = self.n * self.sw * self.sh

@@ -10,13 +10,13 @@ import weakref
 
 import numpy as np
 
-from ..engine import ensure_init
-from ..errors import SceneError
+from ..engine import ensure_init, takes_in_place
+from ..errors import ImageError, SceneError
 from ..scene.model import Scene, Sensor, Texture
 from .ad import (DiffIntegrator, EdgeOptions, GeometryDerivatives, GradientError, geom_param,
                  replay_depth)
 from .cache import cache_of, changed_values, drop_cached, remember
-from .film import Film
+from .film import Film, host_image
 from .integrators import depth_limit
 from .pool import POOL
 from .pool import Mismatch as _Mismatch
@@ -110,9 +110,14 @@ class Renderer:
         return self.film.nbytes()
 
     def render(self, spp=None, seed=0, aovs=(), spp_per_pass=None, progress=None,
-               max_depth=None):
+               max_depth=None, out=None):
         """Render; returns (H, W, 3) float32 linear RGB, or a dict with 'color' and the
-        requested AOVs ('depth', 'normal', 'albedo', 'alpha') when ``aovs`` is non-empty."""
+        requested AOVs ('depth', 'normal', 'albedo', 'alpha') when ``aovs`` is non-empty.
+
+        ``out``: a writable float32 C-contiguous (H, W, 3) array of another framework on this
+        device (a torch tensor on the CPU backend, a CUDA tensor on CUDA): the image is
+        developed into it in place, through DLPack, and ``out`` is returned (no copy, no host
+        round trip; anything else is a one-line ImageError)."""
         aovs = tuple(aovs)
         for a in aovs:
             if a not in AOV_NAMES:
@@ -156,7 +161,7 @@ class Renderer:
             done += n
             if progress is not None:
                 progress(done, spp)
-        img = film.develop()
+        img = film.develop() if out is None else film.develop_into(out)
         if not aovs:
             return img
         out = {"color": img}
@@ -212,16 +217,27 @@ class Renderer:
         """The seed of the ``k``-th view of a batch rendered with ``seed`` (view 0: ``seed``)."""
         return (int(seed) + int(k) * Renderer.VIEW_SEED_STRIDE) & 0xFFFFFFFF
 
-    def render_views(self, sensors, spp=None, seed=0, **kwargs) -> np.ndarray:
+    def render_views(self, sensors, spp=None, seed=0, out=None, **kwargs) -> np.ndarray:
         """Render the sensors ``sensors`` (indices) with one upload and one compilation; returns a
         ``(V, H, W, 3)`` stack. View ``k`` uses ``view_seed(seed, k)``; keyword arguments as
-        :meth:`render` (no AOVs)."""
-        out = []
+        :meth:`render` (no AOVs). ``out``: a (V, H, W, 3) device array to develop the views
+        into in place (see :meth:`render`)."""
+        sensors = list(sensors)
+        if out is not None:
+            want = (len(sensors), self.film.height, self.film.width, 3)
+            got = tuple(int(n) for n in getattr(out, "shape", ()))
+            if got != want:
+                raise ImageError(f"output stack: expected shape {want}, got {got}")
+            for k, i in enumerate(sensors):
+                with self.viewing(i):
+                    self.render(spp=spp, seed=self.view_seed(seed, k), out=out[k], **kwargs)
+            return out
+        imgs = []
         for k, i in enumerate(sensors):
             with self.viewing(i):
-                out.append(self.render(spp=spp, seed=self.view_seed(seed, k), **kwargs))
-        return np.stack(out) if out else np.zeros((0, self.film.height, self.film.width, 3),
-                                                  np.float32)
+                imgs.append(self.render(spp=spp, seed=self.view_seed(seed, k), **kwargs))
+        return np.stack(imgs) if imgs else np.zeros((0, self.film.height, self.film.width, 3),
+                                                    np.float32)
 
     def vjp_views(self, d_images, params, sensors, spp=None, seed=0, **kwargs) -> dict:
         """Reverse mode over a batch of views: ``{name: sum_k d<d_images[k], render_k>/dtheta}``
@@ -231,9 +247,10 @@ class Renderer:
         sensors = list(sensors)
         if isinstance(params, str):
             params = [params]
-        d_images = np.asarray(d_images, np.float32)
-        if d_images.ndim != 4 or d_images.shape[0] != len(sensors):
-            raise GradientError(f"adjoint stack has shape {d_images.shape}, expected "
+        if not takes_in_place(d_images):
+            d_images = np.asarray(d_images, np.float32)
+        if len(d_images.shape) != 4 or d_images.shape[0] != len(sensors):
+            raise GradientError(f"adjoint stack has shape {tuple(d_images.shape)}, expected "
                                 f"({len(sensors)}, H, W, 3): one adjoint image per sensor")
         total = None
         for k, i in enumerate(sensors):
@@ -309,12 +326,14 @@ class Renderer:
         """
 
         self._refuse_media()
-        d_image = np.asarray(d_image, np.float32)
-        if d_image.ndim == 2:
-            d_image = np.repeat(d_image[:, :, None], 3, axis=2)
         want = (self.film.height, self.film.width, 3)
-        if d_image.shape != want:
-            raise GradientError(f"adjoint image has shape {d_image.shape}, expected {want}")
+        device_image = takes_in_place(d_image)  # read in place by the kernels (DLPack)
+        if not device_image:
+            d_image = np.asarray(d_image, np.float32)
+            if d_image.ndim == 2:
+                d_image = np.repeat(d_image[:, :, None], 3, axis=2)
+        if tuple(d_image.shape) != want:
+            raise GradientError(f"adjoint image has shape {tuple(d_image.shape)}, expected {want}")
         if isinstance(params, str):
             params = [params]
         pmap = self.scene.parameters()
@@ -364,6 +383,8 @@ class Renderer:
                 out[requested] = g.astype(np.float64)
         if geo:
             opts = EdgeOptions.of(edges)
+            if device_image:  # edge samples weigh the adjoint image on the host
+                d_image = host_image(d_image, want, "adjoint image")
             grads = self._geometry_derivatives().vjp(d_image, geo_info, opts, spp,
                                                      int(seed) & 0xFFFFFFFF, md, integ)
             for requested, g in zip(geo, grads):

@@ -119,6 +119,38 @@ def renders(dr, out, workdir):
         out[f"edges.{n}"] = eg[n]
 
 
+def torch_interop(dr, out, workdir):
+    """diffrender.torch on this device: tensors on the GPU for CUDA (the images cross in place,
+    through DLPack), host tensors otherwise (in place on the CPU backend; through the host on
+    Vulkan)."""
+    try:
+        import torch
+    except ImportError:  # the 'torch' extra: the tests that need these keys skip
+        return
+    import diffrender.torch as drt
+    from diffrender import engine
+
+    scene = dr.load_scene(scene_dict(os.path.join(workdir, "tex.exr")))
+    dev = "cuda" if engine.device() == "cuda" and torch.cuda.is_available() else "cpu"
+    name = "wallmat.reflectance"
+    value = torch.tensor(np.asarray(scene.parameters()[name], np.float32), device=dev,
+                         requires_grad=True)
+    img = drt.render(scene, {name: value}, spp=SPP, seed=SEED)
+    adj = torch.from_numpy(np.random.default_rng(12).normal(size=tuple(img.shape)).astype(np.float32)).to(dev)
+    (img * adj).sum().backward()
+    probe = torch.empty(tuple(img.shape), dtype=torch.float32, device=dev)
+    r = drt.renderer_of(scene)
+    ptr = probe.data_ptr()
+    in_place = engine.takes_in_place(probe)
+    if in_place:
+        r.render(spp=SPP, seed=SEED, out=probe)
+    out["torch.device"] = np.array(str(img.device))
+    out["torch.in_place"] = np.array(in_place and probe.data_ptr() == ptr)
+    out["torch.render"] = img.detach().cpu().numpy()
+    out["torch.out"] = probe.cpu().numpy() if in_place else r.render(spp=SPP, seed=SEED)
+    out["torch.grad"] = value.grad.cpu().numpy()
+
+
 def occluder(out):
     """Edge sampling against exact boundary integrals: tests/core/test_edges.py's emissive quad
     over an emissive background (the derivative is only a boundary term), moved, and the camera
@@ -241,6 +273,7 @@ def main(argv):
     out = {"device": np.array(used), "device_name": np.array(engine.device_info()["name"] or "")}
     with tempfile.TemporaryDirectory() as workdir:
         renders(dr, out, workdir)
+        torch_interop(dr, out, workdir)
         occluder(out)
         filters(out)
         optimize(dr, out, workdir)

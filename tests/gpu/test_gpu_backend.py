@@ -97,6 +97,22 @@ def test_forward_render_matches_cpu(res):
     _close(gpu["render"], cpu["render"], IMAGE_RTOL, "render")
 
 
+def test_torch_images_cross_in_place_where_the_device_allows(res):
+    """diffrender.torch: CPU tensors on the CPU backend and CUDA tensors on CUDA are developed
+    into and read in place (DLPack, no copy: the output tensor keeps its memory); Vulkan and
+    host tensors on CUDA go through the host. Same image and gradient as the CPU either way."""
+    cpu, gpu = res
+    if "torch.render" not in gpu:
+        pytest.skip("the 'torch' extra is not installed")
+    assert bool(cpu["torch.in_place"]) and str(cpu["torch.device"]) == "cpu"
+    on_gpu = str(gpu["torch.device"]).startswith("cuda")
+    assert not on_gpu or GPU == "cuda"  # CUDA tensors on a CUDA run with a CUDA torch
+    assert bool(gpu["torch.in_place"]) == on_gpu
+    np.testing.assert_array_equal(gpu["torch.out"], gpu["torch.render"])
+    _close(gpu["torch.render"], cpu["torch.render"], IMAGE_RTOL, "torch render")
+    _close(gpu["torch.grad"], cpu["torch.grad"], GRAD_RTOL, "torch gradient")
+
+
 @pytest.mark.parametrize("aov", ["depth", "normal", "albedo", "alpha"])
 def test_aovs_match_cpu(res, aov):
     cpu, gpu = res
