@@ -518,6 +518,7 @@ def device() -> str | None:
 # ``ti.interop.from_dlpack`` views its memory, and refuses (never copies) what it cannot view.
 
 DLPACK_DEVICE_TYPES = {"cpu": (1, 3), "cuda": (2, 13)}  # DLPack kCPU, kCUDAHost / kCUDA, kManaged
+IMMUTABLE_ARRAY_MODULES = ("jax", "jaxlib")  # JAX arrays are values: never written in place
 
 
 def is_device_array(a) -> bool:
@@ -540,10 +541,14 @@ def takes_in_place(a) -> bool:
     return kinds is not None and int(dev[0]) in kinds
 
 
-def in_place(a, shape: tuple, what: str):
+def in_place(a, shape: tuple, what: str, write: bool = False):
     """A kernel argument (``ti.types.ndarray(dtype=ti.f32)``) that views the memory of ``a``, a
     float32 C-contiguous DLPack array of ``shape`` on this engine's device (see
-    :func:`takes_in_place`): no copy. Anything else is a one-line ImageError naming ``what``."""
+    :func:`takes_in_place`): no copy. ``write``: the kernel writes it, so an immutable array
+    (JAX's) is refused. Anything else is a one-line ImageError naming ``what``."""
+    if write and type(a).__module__.split(".")[0] in IMMUTABLE_ARRAY_MODULES:
+        raise ImageError(f"{what}: a JAX array is immutable and cannot be written in place; "
+                         "pass a torch tensor")
     if not takes_in_place(a):
         raise ImageError(f"{what}: expected an array on the device '{_state['device']}' that "
                          f"taichi-forge can view through DLPack, got {type(a).__name__}")

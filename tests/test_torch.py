@@ -253,6 +253,11 @@ def test_output_tensors_that_cannot_be_used_in_place_are_one_line_errors(scene):
         r.render(spp=1, out=np.zeros((H, W, 3), np.float32))
     with pytest.raises(ImageError, match=r"^output stack: expected shape \(2, 10, 10, 3\), got \(1, 10, 10, 3\)$"):
         r.render_views([0, 0], spp=1, out=torch.zeros((1, H, W, 3)))
+    # last: skipped without the 'jax' extra
+    jnp = pytest.importorskip("jax.numpy")
+    with pytest.raises(ImageError, match=r"^output image: a JAX array is immutable and cannot be "
+                       r"written in place; pass a torch tensor$"):
+        r.render(spp=1, out=jnp.zeros((H, W, 3), jnp.float32))
 
 
 # --- filters ---------------------------------------------------------------------------------

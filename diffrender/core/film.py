@@ -341,7 +341,7 @@ class Film(FilmSize):
         """:meth:`develop` written into ``out``, a float32 (height, width, 3) array of another
         framework on this device (a torch tensor), in place: the image never visits the host
         when the kernels run on a GPU. The same values as :meth:`develop`."""
-        view = in_place(out, (self.height, self.width, 3), "output image")
+        view = in_place(out, (self.height, self.width, 3), "output image", write=True)
         try:
             self._develop_to(view)
             sync()
