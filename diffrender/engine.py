@@ -517,7 +517,8 @@ def device() -> str | None:
 # backend, the same GPU for CUDA) is a kernel argument as it is: taichi-forge's
 # ``ti.interop.from_dlpack`` views its memory, and refuses (never copies) what it cannot view.
 
-DLPACK_DEVICE_TYPES = {"cpu": (1, 3), "cuda": (2, 13)}  # DLPack kCPU, kCUDAHost / kCUDA, kManaged
+DLPACK_CUDA = 2  # DLPack's device type of CUDA device memory
+DLPACK_DEVICE_TYPES = {"cpu": (1, 3), "cuda": (DLPACK_CUDA, 13)}  # kCPU, kCUDAHost / kCUDA, kCUDAManaged
 IMMUTABLE_ARRAY_MODULES = ("jax", "jaxlib")  # JAX arrays are values: never written in place
 
 
@@ -538,7 +539,11 @@ def takes_in_place(a) -> bool:
         dev = tuple(a.__dlpack_device__())
     except (TypeError, ValueError, RuntimeError, BufferError):
         return False
-    return kinds is not None and int(dev[0]) in kinds
+    if kinds is None or int(dev[0]) not in kinds:
+        return False
+    # Taichi's CUDA backend runs on the first visible GPU: an array on another one goes
+    # through the host (torch moves it), rather than failing
+    return int(dev[0]) != DLPACK_CUDA or int(dev[1]) == 0
 
 
 def in_place(a, shape: tuple, what: str, write: bool = False):

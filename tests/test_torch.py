@@ -229,6 +229,32 @@ def test_images_cross_in_place_through_dlpack(scene, adj, monkeypatch):
     np.testing.assert_array_equal(rho.grad.numpy(), ref_g["floor_mat.reflectance"])
 
 
+class _Foreign:
+    """A DLPack producer that says it lives on ``device`` (DLPack's (type, id))."""
+
+    def __init__(self, device):
+        self.device, self.shape = device, (H, W, 3)
+
+    def __dlpack__(self, **kwargs):
+        raise AssertionError("never exported: the engine must not try to view it")
+
+    def __dlpack_device__(self):
+        return self.device
+
+
+def test_only_arrays_where_the_kernels_run_are_taken_in_place(scene):
+    from diffrender import engine
+
+    assert engine.device() == "cpu"
+    assert engine.takes_in_place(torch.zeros(3))
+    assert not engine.takes_in_place(np.zeros(3, np.float32))  # NumPy: the host path as before
+    for dev in [(2, 0), (2, 1), (13, 0), (8, 0)]:  # CUDA, another GPU, managed, Metal
+        assert not engine.takes_in_place(_Foreign(dev)), dev
+    with pytest.raises(ImageError, match=r"^output image: expected an array on "
+                       r"the device 'cpu' that taichi-forge can view through DLPack, got _Foreign$"):
+        drt.renderer_of(scene).render(spp=1, out=_Foreign((2, 0)))
+
+
 def test_renderer_develops_into_a_given_tensor(scene):
     r = drt.renderer_of(scene)
     out = torch.full((H, W, 3), -1.0)
