@@ -321,11 +321,12 @@ class Film(FilmSize):
                 self.aov_acc[y, x] = aacc
 
     def develop(self) -> np.ndarray:
-        acc = self.pixels(self.acc.to_numpy())
-        ws = self.pixels(self.wsum.to_numpy())[..., None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            img = np.where(ws > 0, acc / np.where(ws > 0, ws, 1), 0.0)
-        return img.astype(np.float32)
+        """The image (height, width, 3) float32: accumulated values over weight sums, 0 where no
+        sample landed (one kernel writing the NumPy array, instead of copying both
+        accumulators out and dividing in NumPy: the same float64 division, the same values)."""
+        img = np.empty((self.height, self.width, 3), np.float32)
+        self._develop_to(img)
+        return img
 
     @ti.kernel
     def _develop_to(self, out: ti.types.ndarray(dtype=ti.f32, ndim=3)):
