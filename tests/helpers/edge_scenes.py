@@ -44,6 +44,32 @@ def box_on_plane(res=16, max_depth=3, light="point"):
     }
 
 
+def block_on_slab(res=16, max_depth=3, mirror=False):
+    """A block standing on a slab, under a small area light beside and above it: the block's
+    soft shadow falls on the slab. Moved together (``slab.to_world`` and ``block.to_world``),
+    the body's own shadow moves with it while every shading point on the slab slides along its
+    camera ray. ``mirror``: the camera sees them only in a rough mirror (``roughconductor``,
+    alpha 0.05), so the shading points are at path vertex 1."""
+    half = 0.25
+    sd = {
+        "type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+        "sensor": (dict(_sensor(res, [0, 2.2, 0], [0, 1, 2]), fov=16) if mirror
+                   else dict(_sensor(res, [-1.0, 1.9, 0.6], [-1.2, 0.4, 2.0]), fov=30)),
+        "slab": {"type": "cube", "bsdf": _diffuse(0.7),
+                 "to_world": {"type": "transform", "scale": [0.5, 0.1, 0.5], "translate": [-1.2, 0.3, 2.0]}},
+        "block": {"type": "cube", "bsdf": _diffuse([0.8, 0.3, 0.2]),
+                  "to_world": {"type": "transform", "scale": [0.12, 0.3, 0.12], "translate": [-1.2, 0.69, 2.0]}},
+        "lamp": {"type": "rectangle", "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [30.0] * 3}},
+                 "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": 90},
+                              "scale": [half, half, half], "translate": [-1.7, 1.9, 2.4]}},
+    }
+    if mirror:
+        sd["mirror"] = {"type": "rectangle", "bsdf": {"type": "roughconductor", "material": "none", "alpha": 0.05},
+                        "to_world": {"type": "transform", "rotate": {"axis": [0, 1, 0], "angle": 225},
+                                     "translate": [0, 1, 2]}}
+    return sd
+
+
 SUN_DIRECTION = [0.1, -1.0, 0.2]
 SUN_IRRADIANCE = 2.0
 

@@ -432,17 +432,21 @@ class EdgeTracer:
     def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(),
                   eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32, bounce: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
-                  nhat: ti.types.ndarray(), ptri: ti.types.ndarray(), pgeo: ti.types.ndarray()):
+                  nhat: ti.types.ndarray(), ptri: ti.types.ndarray(), pgeo: ti.types.ndarray(),
+                  dCp: ti.types.ndarray()):
         """At path vertex ``bounce`` p of the camera sample through pos[i] (:meth:`_walk`):
         choose an edge (:meth:`_choose_edge`), a point on it, and path trace the incident
         radiance on both sides of the direction to that point (depth ``max_depth - 1 -
-        bounce``); dC carries the walk's throughput. Also p's triangle (vertex indices) and
-        pgeo[i] = (p, the direction of the ray that reached p, p's geometric normal)."""
+        bounce``); dC carries the walk's throughput. Also p's triangle (vertex indices),
+        pgeo[i] = (p, the direction of the ray that reached p, p's geometric normal), and dCp:
+        dC with each side weighted by how much of p's motion moves the boundary in the
+        parametrisation the interior replay uses on that side (see ``secondary`` in Python)."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
             eid[i] = -1
             for c in ti.static(range(3)):
                 dC[i, c] = 0.0
+                dCp[i, c] = 0.0
             fp = ti.Vector([pos[i, 0], pos[i, 1]])
             si, d, Tw, ok = self._walk(fp, key, bounce)
             if ok != 0 and max_depth >= 2 + bounce and self.n_edge[None] > 0:
@@ -503,6 +507,7 @@ class EdgeTracer:
                             eps_e = ti.max(ti.min(eps, ANGLE_EPS_EDGE_SHARE * el * sin_t / dist), ANGLE_EPS_MIN)
                             # not unrolled: one copy of the path tracer in the kernel (half
                             # the code to compile)
+                            Lp = ti.Vector([0.0, 0.0, 0.0])  # the sides as p's motion moves them
                             for side in range(2):
                                 sg = 2.0 * side - 1.0
                                 ws = (omr + sg * eps_e * nhr).normalized()
@@ -511,9 +516,19 @@ class EdgeTracer:
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
                                     Ls = ti.Vector([0.0, 0.0, 0.0])
                                 Ld -= sg * Ls
+                                # An area light seen on this side is replayed in area measure
+                                # (its point y held): p's motion moves the boundary there by
+                                # 1 - |m - p| / |y - p| of what it does in directions (anything
+                                # else: BSDF-sampled directions held, all of it)
+                                hs = self.geometry.intersect(ro, ws, ti.math.inf)
+                                share = 1.0
+                                if hs.t < ti.math.inf and self.geometry.surface(hs, ro, ws).emitter >= 0:
+                                    share = ti.max(0.0, 1.0 - dist / ti.max(hs.t, 1e-30))
+                                Lp -= sg * share * Ls
                             scale = sin_t / (dist * dist) * el / (pdf_s * pdf_e)
                             for c in ti.static(range(3)):
                                 dC[i, c] = Tw[c] * f[c] * Ld[c] * scale
+                                dCp[i, c] = Tw[c] * f[c] * Lp[c] * scale
                             eid[i] = e_pick
                             es[i] = su
                             vi = self.geometry.tri_info[si.tri].vi
@@ -953,10 +968,11 @@ class EdgeSampler:
             keys = self._keys(seed, salt, n)
             out = dict(dC=np.zeros((n, 3), np.float32), eid=np.zeros(n, np.int32),
                        es=np.zeros(n, np.float32), nh=np.zeros((n, 3), np.float32),
-                       ptri=np.zeros((n, 3), np.int32), pgeo=np.zeros((n, 3, 3), np.float32))
+                       ptri=np.zeros((n, 3), np.int32), pgeo=np.zeros((n, 3, 3), np.float32),
+                       dCp=np.zeros((n, 3), np.float32))
             self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
                                   int(max_depth), int(integ.rr_depth), int(bounce), out["dC"],
-                                  out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"])
+                                  out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"], out["dCp"])
             return out
         weight = None
         if direct_only and PILOT_SHARE > 0:
@@ -972,9 +988,10 @@ class EdgeSampler:
         else:
             x = self._camera_samples(spp, seed, 303 + 16 * bounce)
         res = trace(x, 0x5EC0 + bounce)
-        dC, eid, es, nh, ptri, pgeo = (res[k] for k in ("dC", "eid", "es", "nh", "ptri", "pgeo"))
+        dC, eid, es, nh, ptri, pgeo, dCp = (res[k] for k in ("dC", "eid", "es", "nh", "ptri", "pgeo", "dCp"))
         if weight is not None:
             dC = dC * weight[:, None]
+            dCp = dCp * weight[:, None]
         sel = np.flatnonzero(eid >= 0)
         if sel.size == 0:
             return None
@@ -984,21 +1001,25 @@ class EdgeSampler:
         xs, dCs = x[sel], dC[sel].astype(np.float64) / spp
         vcoef = np.stack([(1.0 - s)[:, None] * nhat, s[:, None] * nhat], 1)
         parts = [EdgeSamples(xs, dCs, np.stack([a_i[ei], b_i[ei]], 1), vcoef)]
-        if bounce == 0:
-            # The shading point p is the camera ray's hit on its triangle: when that triangle
-            # moves, p slides along the ray (dp/dV_j = b_j d n^T / (n.d)), and the boundary's
-            # normal velocity is that of the edge relative to p: nh . (dm - dp) (a body's own
-            # shadows on itself, under a rigid motion, move with it).
-            tri, pg = ptri[sel], pgeo[sel].astype(np.float64)
-            pp, pd, pn = pg[:, 0], pg[:, 1], pg[:, 2]
-            bc = _barycentrics(pp, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
-            pnd = np.einsum("ij,ij->i", pn, pd)
-            ok = np.abs(pnd) > 1e-12
-            fac = np.where(ok, -np.einsum("ij,ij->i", nhat, pd) / np.where(ok, pnd, 1.0), 0.0)
-            cp = [(bc[:, j] * fac)[:, None] * pn for j in range(3)]
-            parts.append(EdgeSamples(xs, dCs, tri[:, :2].astype(np.int64), np.stack([cp[0], cp[1]], 1)))
-            parts.append(EdgeSamples(xs, dCs, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
-                                     np.stack([cp[2], np.zeros_like(cp[2])], 1)))
+        # The shading point p (vertex ``bounce``) is the hit of the ray that reached it on
+        # its triangle: when that triangle moves, p slides along the ray (dp/dV_j = b_j d
+        # n^T / (n.d), the previous vertex and the direction held, as the interior replay
+        # holds them). In directions from p the boundary then moves by nh . (dm - dp): a
+        # body's own shadows on itself move with it. But the replay holds an area light's
+        # point y (next-event estimation in area measure), and there the boundary moves
+        # by nh . (dm - (1 - |m - p| / |y - p|) dp): each side's share of p's motion is in
+        # dCp (the kernel), so a side that sees such a light takes only part of it.
+        dCps = dCp[sel].astype(np.float64) / spp
+        tri, pg = ptri[sel], pgeo[sel].astype(np.float64)
+        pp, pd, pn = pg[:, 0], pg[:, 1], pg[:, 2]
+        bc = _barycentrics(pp, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
+        pnd = np.einsum("ij,ij->i", pn, pd)
+        ok = np.abs(pnd) > 1e-12
+        fac = np.where(ok, -np.einsum("ij,ij->i", nhat, pd) / np.where(ok, pnd, 1.0), 0.0)
+        cp = [(bc[:, j] * fac)[:, None] * pn for j in range(3)]
+        parts.append(EdgeSamples(xs, dCps, tri[:, :2].astype(np.int64), np.stack([cp[0], cp[1]], 1)))
+        parts.append(EdgeSamples(xs, dCps, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
+                                 np.stack([cp[2], np.zeros_like(cp[2])], 1)))
         return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
