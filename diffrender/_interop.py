@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import takes_in_place
 from .errors import SceneError
 from .scene.model import Scene
 
@@ -83,9 +82,7 @@ class _Binding:
 
     def vjp(self, values: dict, d_image, names, spp, seed, max_depth, edges, views=None) -> dict:
         """``{name: gradient}`` reduced to the shape of each value in ``values``."""
-        self.assign(values)
-        if not takes_in_place(d_image):  # else read in place by the kernels
-            d_image = np.asarray(d_image, np.float32)
+        self.assign(values)  # (the Renderer takes d_image as NumPy or in place)
         if views is not None:
             g = self.renderer.vjp_views(d_image, list(names), views, spp=spp, seed=seed,
                                         max_depth=max_depth, edges=edges)

@@ -228,14 +228,13 @@ class Renderer:
             got = tuple(int(n) for n in getattr(out, "shape", ()))
             if got != want:
                 raise ImageError(f"output stack: expected shape {want}, got {got}")
-            for k, i in enumerate(sensors):
-                with self.viewing(i):
-                    self.render(spp=spp, seed=self.view_seed(seed, k), out=out[k], **kwargs)
-            return out
         imgs = []
         for k, i in enumerate(sensors):
             with self.viewing(i):
-                imgs.append(self.render(spp=spp, seed=self.view_seed(seed, k), **kwargs))
+                imgs.append(self.render(spp=spp, seed=self.view_seed(seed, k),
+                                        out=None if out is None else out[k], **kwargs))
+        if out is not None:
+            return out
         return np.stack(imgs) if imgs else np.zeros((0, self.film.height, self.film.width, 3),
                                                     np.float32)
 

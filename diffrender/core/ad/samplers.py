@@ -522,8 +522,10 @@ class EdgeTracer:
                                 # else: BSDF-sampled directions held, all of it)
                                 hs = self.geometry.intersect(ro, ws, ti.math.inf)
                                 share = 1.0
-                                if hs.t < ti.math.inf and self.geometry.surface(hs, ro, ws).emitter >= 0:
-                                    share = ti.max(0.0, 1.0 - dist / ti.max(hs.t, 1e-30))
+                                if hs.tri >= 0:
+                                    geo = self.geometry
+                                    if geo.shapes[geo.tri_info[hs.tri].shape_id].emitter >= 0:
+                                        share = ti.max(0.0, 1.0 - dist / ti.max(hs.t, 1e-30))
                                 Lp -= sg * share * Ls
                             scale = sin_t / (dist * dist) * el / (pdf_s * pdf_e)
                             for c in ti.static(range(3)):
