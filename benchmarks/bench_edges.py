@@ -18,9 +18,11 @@ gradient runs first) and reported separately.
 
 ``--suite depth3`` (``all``: both) runs the cases of visibility at later path vertices instead
 (tests/helpers/edge_scenes.py, ``max_depth`` 3): a box resting on a floor under a point light
-and under an area light (the box's x translation), and a point-light shadow and a directional
-light's shadow seen only through a diffuse bounce (the occluder's z translation); ``--cases``
-picks some of them. Reference: a central finite difference of
+and under an area light (the box's x translation), a point-light shadow and a directional
+light's shadow seen only through a diffuse bounce (the occluder's z translation), and a block
+standing on a slab moved with its own soft shadow (both shapes' y translation), seen directly
+and only in a rough mirror, and a point light's shadow on a receiver that moves (the slab's y
+translation under a floating block); ``--cases`` picks some of them. Reference: a central finite difference of
 diffrender renders with common random numbers (``--fd3-seeds`` x ``--fd3-spp``, h = 0.01);
 estimators at equal time: diffrender (all edge terms; the mean without the terms at later
 vertices is printed as ``without_indirect``) and Mitsuba's ``prb_projective``.
@@ -118,6 +120,12 @@ DEPTH3_CASES = {  # name: (scene builder, parameter (shape id), axis, adjoint)
     "box_area_depth3": ("box_on_plane", dict(light="area"), "box", 0, "smooth"),
     "shadow_through_a_bounce": ("indirect_shadow", {}, "occ", 2, "ones"),
     "sun_through_a_bounce": ("indirect_shadow", dict(light="directional"), "occ", 2, "ones"),
+    # a body moved with its own soft shadow (both shapes, y): every shading point on the slab
+    # slides along its ray; seen directly, and only in a rough mirror (shading points at vertex 1)
+    "body_with_its_shadow": ("block_on_slab", {}, ("slab", "block"), 1, "ones"),
+    "body_with_its_shadow_in_a_mirror": ("block_on_slab", dict(mirror=True), ("slab", "block"), 1, "ones"),
+    # a point light's shadow on a receiver that moves (the slab, y; the block floating above it)
+    "moving_receiver": ("block_on_slab", dict(light="point", gap=0.11), "slab", 1, "ones"),
 }
 
 
@@ -227,17 +235,18 @@ def depth3(a):
         scene = load_scene(sd)
         r = Renderer(scene)
         adj = edge_scenes.smooth_adjoint(a.res) if adj_kind == "smooth" else np.ones((a.res, a.res, 3), np.float32)
-        name = f"{shape}.to_world"
+        shapes = (shape,) if isinstance(shape, str) else shape
+        names = [f"{s}.to_world" for s in shapes]
         t = time.perf_counter()
-        ref, se = edge_scenes.fd_translation(r, scene, name, axis, adj, 0.01, a.fd3_spp, a.fd3_seeds)
+        ref, se = edge_scenes.fd_translation(r, scene, names, axis, adj, 0.01, a.fd3_spp, a.fd3_seeds)
         print(json.dumps({"bench": bench, "case": case, "what": "fd", "fd": ref, "fd_std_error": se,
                           "spp": a.fd3_spp, "seeds": a.fd3_seeds, "h": 0.01, "res": a.res,
                           "seconds": round(time.perf_counter() - t, 1)}), flush=True)
 
         def ours(spp, seed, indirect=True):
-            g = r.vjp(adj, [name], spp=max(4, spp // 2), seed=seed,
+            g = r.vjp(adj, names, spp=max(4, spp // 2), seed=seed,
                       edges=dict(spp=spp, seed=seed, indirect=indirect))
-            return float(g[name][axis, 3])
+            return sum(float(g[n][axis, 3]) for n in names)
 
         results = {"diffrender_edges": measure("diffrender_edges", ours, ref, a.budget, a.seeds, spp0=4,
                                                bench=f"{bench}:{case}")}
@@ -255,8 +264,8 @@ def depth3(a):
         mi.set_log_level(mi.LogLevel.Error)
         msc = mitsuba_scene(mi, scene, sd, a.res, tempfile.mkdtemp())
         params = mi.traverse(msc)
-        key = f"{shape}.vertex_positions"
-        v0 = dr.unravel(mi.Point3f, params[key])
+        keys = [f"{s}.vertex_positions" for s in shapes]
+        v0 = {k: dr.unravel(mi.Point3f, params[k]) for k in keys}
         adj_t = mi.TensorXf(adj)
         integ = mi.load_dict({"type": "prb_projective", "max_depth": int(sd["integrator"]["max_depth"])})
         img_m = np.array(mi.render(msc, spp=256, integrator=mi.load_dict({"type": "path", "max_depth": 3})))[..., :3]
@@ -269,12 +278,14 @@ def depth3(a):
             theta = mi.Float(0.0)
             dr.enable_grad(theta)
             dv = [theta if i == axis else 0.0 for i in range(3)]
-            params[key] = dr.ravel(v0 + mi.Vector3f(*dv))
+            for k in keys:
+                params[k] = dr.ravel(v0[k] + mi.Vector3f(*dv))
             params.update()
             im = mi.render(msc, params, spp=spp, seed=seed, integrator=integ)
             dr.backward(dr.sum(im.array * adj_t.array))
             g = float(dr.grad(theta)[0])
-            params[key] = dr.ravel(v0 + mi.Vector3f(*delta))
+            for k in keys:
+                params[k] = dr.ravel(v0[k] + mi.Vector3f(*delta))
             params.update()
             return g
 

@@ -44,12 +44,15 @@ def box_on_plane(res=16, max_depth=3, light="point"):
     }
 
 
-def block_on_slab(res=16, max_depth=3, mirror=False):
+def block_on_slab(res=16, max_depth=3, mirror=False, light="area", gap=0.0):
     """A block standing on a slab, under a small area light beside and above it: the block's
     soft shadow falls on the slab. Moved together (``slab.to_world`` and ``block.to_world``),
     the body's own shadow moves with it while every shading point on the slab slides along its
     camera ray. ``mirror``: the camera sees them only in a rough mirror (``roughconductor``,
-    alpha 0.05), so the shading points are at path vertex 1."""
+    alpha 0.05), so the shading points are at path vertex 1. ``light="point"``: a point light
+    at the area light's centre instead (a hard shadow on a moving receiver). The block's base is
+    sunk 0.01 into the slab (their intersection is a curve no edge sampler follows); ``gap``
+    lifts it (0.11: floating 0.1 above the slab)."""
     half = 0.25
     sd = {
         "type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
@@ -58,11 +61,13 @@ def block_on_slab(res=16, max_depth=3, mirror=False):
         "slab": {"type": "cube", "bsdf": _diffuse(0.7),
                  "to_world": {"type": "transform", "scale": [0.5, 0.1, 0.5], "translate": [-1.2, 0.3, 2.0]}},
         "block": {"type": "cube", "bsdf": _diffuse([0.8, 0.3, 0.2]),
-                  "to_world": {"type": "transform", "scale": [0.12, 0.3, 0.12], "translate": [-1.2, 0.69, 2.0]}},
+                  "to_world": {"type": "transform", "scale": [0.12, 0.3, 0.12], "translate": [-1.2, 0.69 + gap, 2.0]}},
         "lamp": {"type": "rectangle", "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [30.0] * 3}},
                  "to_world": {"type": "transform", "rotate": {"axis": [1, 0, 0], "angle": 90},
                               "scale": [half, half, half], "translate": [-1.7, 1.9, 2.4]}},
     }
+    if light == "point":
+        sd["lamp"] = {"type": "point", "position": [-1.7, 1.9, 2.4], "intensity": {"type": "rgb", "value": [8.0] * 3}}
     if mirror:
         sd["mirror"] = {"type": "rectangle", "bsdf": {"type": "roughconductor", "material": "none", "alpha": 0.05},
                         "to_world": {"type": "transform", "rotate": {"axis": [0, 1, 0], "angle": 225},
@@ -111,25 +116,29 @@ def smooth_adjoint(res, seed=7):
 
 def _fd_moved(renderer, scene, name, move, adj, h, spp, seeds, seed0):
     """Central finite difference of sum(adj * render) in a parameter ``t`` of ``name``'s
-    to_world, ``move(M0, t)`` giving the moved matrix; common random numbers per seed:
-    (mean, standard error)."""
+    to_world (a key, or a sequence of keys moved together), ``move(M0, t)`` giving the moved
+    matrix; common random numbers per seed: (mean, standard error)."""
     p = scene.parameters()
-    M0 = p[name].copy()
+    names = [name] if isinstance(name, str) else list(name)
+    M0 = {n: p[n].copy() for n in names}
     out = []
     for s in range(seeds):
         v = []
         for sg in (1, -1):
-            p[name] = move(M0, sg * h)
+            for n in names:
+                p[n] = move(M0[n], sg * h)
             v.append(float((renderer.render(spp=spp, seed=seed0 + s).astype(np.float64) * adj).sum()))
         out.append((v[0] - v[1]) / (2 * h))
-    p[name] = M0
+    for n in names:
+        p[n] = M0[n]
     renderer.update()
     return float(np.mean(out)), float(np.std(out) / np.sqrt(max(seeds - 1, 1)))
 
 
 def fd_translation(renderer, scene, name, axis, adj, h, spp, seeds, seed0=100):
     """Central finite difference of sum(adj * render) in the x/y/z translation of ``name``'s
-    to_world, common random numbers per seed: (mean, standard error)."""
+    to_world (a key, or a sequence of keys translated together), common random numbers per
+    seed: (mean, standard error)."""
     def move(M0, t):
         M = M0.copy()
         M[axis, 3] += t

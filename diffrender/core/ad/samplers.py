@@ -244,7 +244,9 @@ class EdgeTracer:
 
     @ti.kernel
     def cast(self, org: ti.types.ndarray(), dirs: ti.types.ndarray(), q: ti.types.ndarray(),
-             nq: ti.types.ndarray(), hit: ti.types.ndarray()):
+             nq: ti.types.ndarray(), qtri: ti.types.ndarray(), hit: ti.types.ndarray()):
+        """The first hits q of the rays (org[i], dirs[i]): point, geometric normal and the
+        vertex indices of its triangle."""
         for i in range(org.shape[0]):
             o = ti.Vector([org[i, 0], org[i, 1], org[i, 2]])
             d = ti.Vector([dirs[i, 0], dirs[i, 1], dirs[i, 2]])
@@ -254,6 +256,11 @@ class EdgeTracer:
             for c in ti.static(range(3)):
                 q[i, c] = si.p[c]
                 nq[i, c] = si.ng[c]
+                qtri[i, c] = 0
+            if si.valid:
+                vi = self.geometry.tri_info[si.tri].vi
+                for c in ti.static(range(3)):
+                    qtri[i, c] = vi[c]
 
     @ti.func
     def _pick_edge(self, u):
@@ -544,12 +551,14 @@ class EdgeTracer:
     @ti.kernel
     def shadow_walk(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(), bounce: ti.i32,
                     org: ti.types.ndarray(), dirs: ti.types.ndarray(), q: ti.types.ndarray(),
-                    nq: ti.types.ndarray(), pp: ti.types.ndarray(), pd: ti.types.ndarray(),
-                    pn: ti.types.ndarray(), ptri: ti.types.ndarray(), hit: ti.types.ndarray()):
+                    nq: ti.types.ndarray(), qtri: ti.types.ndarray(), pp: ti.types.ndarray(),
+                    pd: ti.types.ndarray(), pn: ti.types.ndarray(), ptri: ti.types.ndarray(),
+                    hit: ti.types.ndarray()):
         """Point-light shadow boundaries seen from path vertex ``bounce`` p of the camera
         sample through pos[i]: the ray (org[i], dirs[i]) from the light past an edge point
-        hits the receiver at q; hit[i] = 1 when q is visible from p. Also p, the direction of
-        the ray that reached it, its geometric normal and its triangle's vertex indices."""
+        hits the receiver at q (its triangle's vertex indices in qtri); hit[i] = 1 when q is
+        visible from p. Also p, the direction of the ray that reached it, its geometric normal
+        and its triangle's vertex indices."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
             hit[i] = 0
@@ -563,7 +572,9 @@ class EdgeTracer:
                 if sq.valid and self.integ.visible(si.p, si.ng, sq.p):
                     hit[i] = 1
                     vi = self.geometry.tri_info[si.tri].vi
+                    vq = self.geometry.tri_info[sq.tri].vi
                     for c in ti.static(range(3)):
+                        qtri[i, c] = vq[c]
                         q[i, c] = sq.p[c]
                         nq[i, c] = sq.ng[c]
                         pp[i, c] = si.p[c]
@@ -780,8 +791,8 @@ class EdgeSampler:
         cl = np.einsum("nk,nkj->nj", ns, Jl)
         vcoef = np.stack([(1.0 - s)[:, None] * cm, s[:, None] * cm], 1)
         cT = np.einsum("nk,nkj->nj", ns, cam.jac_K(lq))
-        return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, lq, cl, cT,
-                           lid[k], clight)
+        edge = EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, lq, cl, cT, lid[k], clight)
+        return EdgeSamples.concat([edge] + _moving_surface_parts(x, dC, V, geo["q"], geo["qtri"], geo["crecv"]))
 
     def _shadow_geometry(self, V, cam, ia, ib, lp, inf, s, crop):
         """Shadow points q of edge points m = V[ia] + s (V[ib] - V[ia]) cast from lights lp
@@ -798,10 +809,11 @@ class EdgeSampler:
         org = m + ddir * (1e-4 * scale)
         q = np.zeros((n, 3), np.float32)
         nq = np.zeros((n, 3), np.float32)
+        qtri = np.zeros((n, 3), np.int32)
         hit = np.zeros(n, np.int32)
         if n:
             self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32),
-                             q, nq, hit)
+                             q, nq, qtri, hit)
         q, nq = q.astype(np.float64), nq.astype(np.float64)
         lq = cam.local(q)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -814,7 +826,7 @@ class EdgeSampler:
         good &= np.linalg.norm(q - m, axis=1) > 2e-3 * scale
         good &= np.all((x >= self.film.lo) & (x <= self.film.hi), axis=1)
         idx = np.flatnonzero(good)
-        lp, inf, q, nq, lq, x, dvec, nd = (a[idx] for a in (lp, inf, q, nq, lq, x, dvec, nd))
+        lp, inf, q, nq, qtri, lq, x, dvec, nd = (a[idx] for a in (lp, inf, q, nq, qtri, lq, x, dvec, nd))
         ed = (vb - va)[idx]
         dq_dm, dq_dl = _shadow_point_jacobians(q, nq, lp, inf, dvec, nd)
         Jl = cam.jac_local(lq)
@@ -825,8 +837,12 @@ class EdgeSampler:
         ok = tl > 0
         ns = np.stack([-tan[:, 1], tan[:, 0]], 1) / np.where(ok, tl, 1.0)[:, None]
         sel = np.flatnonzero(ok)
+        # the receiver moving with its triangle: q = l + t dvec on the plane through q, so
+        # dq / dV_j = b_j dvec nq^T / (nq . dvec)
+        cr = np.einsum("nk,nkj,nj->n", ns, Jw, dvec)[sel] / nd[sel]
         return dict(idx=idx[sel], x=x[sel], ns=ns[sel], tl=tl[sel], Jw=Jw[sel], Jl=Jl[sel], lq=lq[sel],
-                    dq_dm=dq_dm[sel], dq_dl=dq_dl[sel])
+                    dq_dm=dq_dm[sel], dq_dl=dq_dl[sel], q=q[sel], qtri=qtri[sel],
+                    crecv=cr[:, None] * nq[sel])
 
     # --- secondary (first bounce) -----------------------------------------------------------
 
@@ -1014,14 +1030,10 @@ class EdgeSampler:
         dCps = dCp[sel].astype(np.float64) / spp
         tri, pg = ptri[sel], pgeo[sel].astype(np.float64)
         pp, pd, pn = pg[:, 0], pg[:, 1], pg[:, 2]
-        bc = _barycentrics(pp, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
         pnd = np.einsum("ij,ij->i", pn, pd)
         ok = np.abs(pnd) > 1e-12
         fac = np.where(ok, -np.einsum("ij,ij->i", nhat, pd) / np.where(ok, pnd, 1.0), 0.0)
-        cp = [(bc[:, j] * fac)[:, None] * pn for j in range(3)]
-        parts.append(EdgeSamples(xs, dCps, tri[:, :2].astype(np.int64), np.stack([cp[0], cp[1]], 1)))
-        parts.append(EdgeSamples(xs, dCps, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
-                                 np.stack([cp[2], np.zeros_like(cp[2])], 1)))
+        parts += _moving_surface_parts(xs, dCps, V, pp, tri, fac[:, None] * pn)
         return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
@@ -1033,8 +1045,9 @@ class EdgeSampler:
         hits the receiver at q; when p sees q, the incident radiance at p is path traced on
         both sides of the direction w = (q - p) / |q - p| across the boundary curve's image on
         p's sphere of directions. Velocity: that of w along the curve's normal, from the
-        edge's vertices and the light through q (receiver fixed and locally flat), and from
-        the vertices of p's triangle (``bounce`` 0: p slides along the camera ray)."""
+        edge's vertices and the light through q, from the vertices of the receiver's triangle
+        (locally flat: q slides along the shadow ray), and from the vertices of p's triangle
+        (p slides along the ray that reached it)."""
         if not lights or spp <= 0 or max_depth < bounce + 3:
             return None
         found = self._light_silhouettes(V, lights)
@@ -1060,7 +1073,8 @@ class EdgeSampler:
         Q = np.zeros((kp.size, 3), np.float32)
         NQ = np.zeros((kp.size, 3), np.float32)
         hp = np.zeros(kp.size, np.int32)
-        self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32), Q, NQ, hp)
+        self.tracer.cast(np.ascontiguousarray(org, np.float32), np.ascontiguousarray(ddir, np.float32), Q, NQ,
+                         np.zeros((kp.size, 3), np.int32), hp)
         Q = Q.astype(np.float64).reshape(e.size, K + 1, 3)
         okp = ((hp == 1) & (np.linalg.norm(Q.reshape(-1, 3) - m, axis=1) > 2e-3 * scale)).reshape(e.size, K + 1)
         seg = np.linalg.norm(Q[:, 1:] - Q[:, :-1], axis=2) * (okp[:, 1:] & okp[:, :-1])
@@ -1086,10 +1100,10 @@ class EdgeSampler:
         crop = self._crop_full()
         xf = np.ascontiguousarray(x + crop, np.float32)
         q, nq, pp, pd, pn = (np.zeros((n, 3), np.float32) for _ in range(5))
-        ptri = np.zeros((n, 3), np.int32)
+        ptri, qtri = np.zeros((n, 3), np.int32), np.zeros((n, 3), np.int32)
         hit = np.zeros(n, np.int32)
         self.tracer.shadow_walk(xf, keys, int(bounce), np.ascontiguousarray(org, np.float32),
-                                np.ascontiguousarray(ddir, np.float32), q, nq, pp, pd, pn, ptri, hit)
+                                np.ascontiguousarray(ddir, np.float32), q, nq, qtri, pp, pd, pn, ptri, hit)
         q, nq, pp, pd, pn = (a.astype(np.float64) for a in (q, nq, pp, pd, pn))
         nd = np.einsum("ij,ij->i", nq, dvec)
         # a shadow point at the edge itself (contact, grazing) is no shadow boundary
@@ -1097,8 +1111,8 @@ class EdgeSampler:
         idx = np.flatnonzero(good)
         if idx.size == 0:
             return None
-        k, s, pdf_s, m, lp, linf, q, nq, pp, pd, pn, ptri, dvec, nd = (
-            a[idx] for a in (k, s, pdf_s, m, lp, linf, q, nq, pp, pd, pn, ptri, dvec, nd))
+        k, s, pdf_s, m, lp, linf, q, nq, qtri, pp, pd, pn, ptri, dvec, nd = (
+            a[idx] for a in (k, s, pdf_s, m, lp, linf, q, nq, qtri, pp, pd, pn, ptri, dvec, nd))
         xf = xf[idx]
         keys = keys[idx]
         dq_dm, dq_dl = _shadow_point_jacobians(q, nq, lp, linf, dvec, nd)
@@ -1114,8 +1128,9 @@ class EdgeSampler:
         sel = np.flatnonzero(ok)
         if sel.size == 0:
             return None
-        k, s, pdf_s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys = (
-            a[sel] for a in (k, s, pdf_s, q, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys))
+        k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys, dvec, nd = (
+            a[sel] for a in (k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf,
+                             keys, dvec, nd))
         nh = nh / nl[:, None]
         L = np.zeros((sel.size, 2, 3), np.float32)
         self.tracer.shadow_pairs(xf, keys, int(bounce), np.ascontiguousarray(w, np.float32),
@@ -1129,16 +1144,14 @@ class EdgeSampler:
         parts = [EdgeSamples(xs, dC, np.stack([a_i[k], b_i[k]], 1),
                              np.stack([(1.0 - s)[:, None] * cm, s[:, None] * cm], 1),
                              light=lid[k], lcoef=cl)]
-        if bounce == 0:
-            # p = the camera ray's hit on its (moving) triangle: dp/dV_j = b_j d n^T / (n.d)
-            bc = _barycentrics(pp, V[ptri[:, 0]], V[ptri[:, 1]], V[ptri[:, 2]])
-            pnd = np.einsum("ij,ij->i", pn, pd)
-            fac = np.where(np.abs(pnd) > 1e-12, -np.einsum("ij,ij->i", nh, pd) / (np.where(pnd == 0, 1.0, pnd) * dist), 0.0)
-            cp = [(bc[:, j] * fac)[:, None] * pn for j in range(3)]
-            zero = np.zeros_like(cp[0])
-            parts.append(EdgeSamples(xs, dC, ptri[:, :2].astype(np.int64), np.stack([cp[0], cp[1]], 1)))
-            parts.append(EdgeSamples(xs, dC, np.stack([ptri[:, 2], ptri[:, 2]], 1).astype(np.int64),
-                                     np.stack([cp[2], zero], 1)))
+        # p = the hit of the ray that reached it, on its (moving) triangle, the previous vertex
+        # and the direction held (as the interior replay holds them): dp/dV_j = b_j d n^T / (n.d),
+        # and w moves by -dp / dist across the boundary.
+        pnd = np.einsum("ij,ij->i", pn, pd)
+        fac = np.where(np.abs(pnd) > 1e-12, -np.einsum("ij,ij->i", nh, pd) / (np.where(pnd == 0, 1.0, pnd) * dist), 0.0)
+        parts += _moving_surface_parts(xs, dC, V, pp, ptri, fac[:, None] * pn)
+        # the receiver moving with its triangle: dq/dV_j = b_j dvec nq^T / (nq . dvec)
+        parts += _moving_surface_parts(xs, dC, V, q, qtri, (np.einsum("ij,ij->i", nh, dvec) / (nd * dist))[:, None] * nq)
         return EdgeSamples.concat(parts)
 
 
@@ -1160,6 +1173,17 @@ def _shadow_point_jacobians(q, nq, lp, inf, dvec, nd):
     t = np.where(inf, 1.0, np.einsum("ij,ij->i", nq, q - lp) / nd)
     P = np.eye(3)[None] - dvec[:, :, None] * nq[:, None, :] / nd[:, None, None]  # I - d n^T / (n.d)
     return t[:, None, None] * P, (1.0 - t)[:, None, None] * P
+
+
+def _moving_surface_parts(xs, dC, V, pts, tri, coef):
+    """The velocity terms of a point ``pts`` (N, 3) that moves with its triangle ``tri`` (N, 3
+    vertex indices; its barycentric coordinates b held): d v / d V_j = b_j coef (N, 3), as
+    two EdgeSamples (vertices 0 and 1; vertex 2)."""
+    bc = _barycentrics(pts, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
+    cj = [bc[:, j, None] * coef for j in range(3)]
+    return [EdgeSamples(xs, dC, tri[:, :2].astype(np.int64), np.stack([cj[0], cj[1]], 1)),
+            EdgeSamples(xs, dC, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
+                        np.stack([cj[2], np.zeros_like(cj[2])], 1))]
 
 
 def _barycentrics(p, a, b, c):
