@@ -1151,7 +1151,8 @@ class EdgeSampler:
         fac = np.where(np.abs(pnd) > 1e-12, -np.einsum("ij,ij->i", nh, pd) / (np.where(pnd == 0, 1.0, pnd) * dist), 0.0)
         parts += _moving_surface_parts(xs, dC, V, pp, ptri, fac[:, None] * pn)
         # the receiver moving with its triangle: dq/dV_j = b_j dvec nq^T / (nq . dvec)
-        parts += _moving_surface_parts(xs, dC, V, q, qtri, (np.einsum("ij,ij->i", nh, dvec) / (nd * dist))[:, None] * nq)
+        crecv = (np.einsum("ij,ij->i", nh, dvec) / (nd * dist))[:, None] * nq
+        parts += _moving_surface_parts(xs, dC, V, q, qtri, crecv)
         return EdgeSamples.concat(parts)
 
 
