@@ -28,7 +28,7 @@ def gradient(sd, name, axis, adj, edge_spp, indirect=True, seed=1):
 # (scene, parameter, axis, adjoint, reference FD, its standard error, edge spp)
 CASES = {
     "box_point_depth3": (edge_scenes.box_on_plane(RES), "box.to_world", 0,
-                         edge_scenes.smooth_adjoint(RES), 11.514, 0.062, 128),
+                         edge_scenes.smooth_adjoint(RES), 11.514, 0.062, 256),
     "shadow_through_a_bounce": (edge_scenes.indirect_shadow(RES), "occ.to_world", 2,
                                 np.ones((RES, RES, 3), np.float32), -21.679, 0.150, 128),
 }

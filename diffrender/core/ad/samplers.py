@@ -584,11 +584,13 @@ class EdgeTracer:
 
     @ti.kernel
     def shadow_pairs(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(), bounce: ti.i32,
-                     om: ti.types.ndarray(), nh: ti.types.ndarray(), eps: ti.f32, max_depth: ti.i32,
-                     rr_depth: ti.i32, out: ti.types.ndarray()):
+                     om: ti.types.ndarray(), nh: ti.types.ndarray(), qb: ti.types.ndarray(), eps: ti.f32,
+                     max_depth: ti.i32, rr_depth: ti.i32, out: ti.types.ndarray()):
         """Throughput x BSDF x incident radiance at path vertex ``bounce`` of the camera sample
-        through pos[i], on both sides (out[i, 0]: minus, out[i, 1]: plus) of the direction
-        om[i], eps radians apart along nh[i] (same random numbers)."""
+        through pos[i], on both sides (out[i, 0]: minus, out[i, 1]: plus) of the boundary point
+        qb[i] seen in direction om[i], eps radians apart along nh[i] (same random numbers).
+        Both sides start at the offset ray origin and are aimed across qb as seen from there
+        (as the silhouette sampler's: the offset can exceed eps times the distance)."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
             for side in range(2):
@@ -605,9 +607,15 @@ class EdgeTracer:
                 f, _ = self.bsdfs.eval_pdf(si.bsdf, self.bsdfs.textures.point(self.geometry, si),
                                            wi, to_local(s, t, si.ns, w), g)
                 if f.max() > 0.0:
+                    ro = offset_origin(si.p, si.ng, w)
+                    wr = (ti.Vector([qb[i, 0], qb[i, 1], qb[i, 2]]) - ro).normalized()
+                    nr = n - n.dot(wr) * wr
+                    if nr.norm() > 0.0:
+                        nr = nr.normalized()
+                    else:
+                        nr = n
                     for side in range(2):
-                        ws = (w + (2.0 * side - 1.0) * eps * n).normalized()
-                        ro = offset_origin(si.p, si.ng, ws)
+                        ws = (wr + (2.0 * side - 1.0) * eps * nr).normalized()
                         Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
                                                 rr_depth, 0, False)
                         Ls = finite_or_black(Ls)
@@ -1134,7 +1142,8 @@ class EdgeSampler:
         nh = nh / nl[:, None]
         L = np.zeros((sel.size, 2, 3), np.float32)
         self.tracer.shadow_pairs(xf, keys, int(bounce), np.ascontiguousarray(w, np.float32),
-                                 np.ascontiguousarray(nh, np.float32), ANGLE_EPS, int(max_depth),
+                                 np.ascontiguousarray(nh, np.float32), np.ascontiguousarray(q, np.float32),
+                                 ANGLE_EPS, int(max_depth),
                                  int(integ.rr_depth), L)
         L = L.astype(np.float64)
         dC = (L[:, 0] - L[:, 1]) * (dl / (prob[k] / prob.sum() * pdf_s * spp))[:, None]
