@@ -800,7 +800,9 @@ class EdgeSampler:
         vcoef = np.stack([(1.0 - s)[:, None] * cm, s[:, None] * cm], 1)
         cT = np.einsum("nk,nkj->nj", ns, cam.jac_K(lq))
         edge = EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, lq, cl, cT, lid[k], clight)
-        return EdgeSamples.concat([edge] + _moving_surface_parts(x, dC, V, geo["q"], geo["qtri"], geo["crecv"]))
+        # the receiver moving with its triangle: q slides along the light's ray
+        recv = _moving_surface_parts(x, dC, V, geo["q"], geo["qtri"], cq, geo["dvec"], geo["nq"])
+        return EdgeSamples.concat([edge] + recv)
 
     def _shadow_geometry(self, V, cam, ia, ib, lp, inf, s, crop):
         """Shadow points q of edge points m = V[ia] + s (V[ib] - V[ia]) cast from lights lp
@@ -845,12 +847,8 @@ class EdgeSampler:
         ok = tl > 0
         ns = np.stack([-tan[:, 1], tan[:, 0]], 1) / np.where(ok, tl, 1.0)[:, None]
         sel = np.flatnonzero(ok)
-        # the receiver moving with its triangle: q = l + t dvec on the plane through q, so
-        # dq / dV_j = b_j dvec nq^T / (nq . dvec)
-        cr = np.einsum("nk,nkj,nj->n", ns, Jw, dvec)[sel] / nd[sel]
         return dict(idx=idx[sel], x=x[sel], ns=ns[sel], tl=tl[sel], Jw=Jw[sel], Jl=Jl[sel], lq=lq[sel],
-                    dq_dm=dq_dm[sel], dq_dl=dq_dl[sel], q=q[sel], qtri=qtri[sel],
-                    crecv=cr[:, None] * nq[sel])
+                    dq_dm=dq_dm[sel], dq_dl=dq_dl[sel], q=q[sel], qtri=qtri[sel], nq=nq[sel], dvec=dvec[sel])
 
     # --- secondary (first bounce) -----------------------------------------------------------
 
@@ -1037,11 +1035,7 @@ class EdgeSampler:
         # dCp (the kernel), so a side that sees such a light takes only part of it.
         dCps = dCp[sel].astype(np.float64) / spp
         tri, pg = ptri[sel], pgeo[sel].astype(np.float64)
-        pp, pd, pn = pg[:, 0], pg[:, 1], pg[:, 2]
-        pnd = np.einsum("ij,ij->i", pn, pd)
-        ok = np.abs(pnd) > 1e-12
-        fac = np.where(ok, -np.einsum("ij,ij->i", nhat, pd) / np.where(ok, pnd, 1.0), 0.0)
-        parts += _moving_surface_parts(xs, dCps, V, pp, tri, fac[:, None] * pn)
+        parts += _moving_surface_parts(xs, dCps, V, pg[:, 0], tri, -nhat, pg[:, 1], pg[:, 2])
         return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
@@ -1136,9 +1130,9 @@ class EdgeSampler:
         sel = np.flatnonzero(ok)
         if sel.size == 0:
             return None
-        k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys, dvec, nd = (
+        k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys, dvec = (
             a[sel] for a in (k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf,
-                             keys, dvec, nd))
+                             keys, dvec))
         nh = nh / nl[:, None]
         L = np.zeros((sel.size, 2, 3), np.float32)
         self.tracer.shadow_pairs(xf, keys, int(bounce), np.ascontiguousarray(w, np.float32),
@@ -1154,14 +1148,12 @@ class EdgeSampler:
                              np.stack([(1.0 - s)[:, None] * cm, s[:, None] * cm], 1),
                              light=lid[k], lcoef=cl)]
         # p = the hit of the ray that reached it, on its (moving) triangle, the previous vertex
-        # and the direction held (as the interior replay holds them): dp/dV_j = b_j d n^T / (n.d),
-        # and w moves by -dp / dist across the boundary.
-        pnd = np.einsum("ij,ij->i", pn, pd)
-        fac = np.where(np.abs(pnd) > 1e-12, -np.einsum("ij,ij->i", nh, pd) / (np.where(pnd == 0, 1.0, pnd) * dist), 0.0)
-        parts += _moving_surface_parts(xs, dC, V, pp, ptri, fac[:, None] * pn)
-        # the receiver moving with its triangle: dq/dV_j = b_j dvec nq^T / (nq . dvec)
-        crecv = (np.einsum("ij,ij->i", nh, dvec) / (nd * dist))[:, None] * nq
-        parts += _moving_surface_parts(xs, dC, V, q, qtri, crecv)
+        # and the direction held (as the interior replay holds them): w moves by -dp / dist
+        # across the boundary; the receiver's q slides along the light's ray: w moves by
+        # dq / dist.
+        nhd = nh / dist[:, None]
+        parts += _moving_surface_parts(xs, dC, V, pp, ptri, -nhd, pd, pn)
+        parts += _moving_surface_parts(xs, dC, V, q, qtri, nhd, dvec, nq)
         return EdgeSamples.concat(parts)
 
 
@@ -1185,10 +1177,15 @@ def _shadow_point_jacobians(q, nq, lp, inf, dvec, nd):
     return t[:, None, None] * P, (1.0 - t)[:, None, None] * P
 
 
-def _moving_surface_parts(xs, dC, V, pts, tri, coef):
-    """The velocity terms of a point ``pts`` (N, 3) that moves with its triangle ``tri`` (N, 3
-    vertex indices; its barycentric coordinates b held): d v / d V_j = b_j coef (N, 3), as
-    two EdgeSamples (vertices 0 and 1; vertex 2)."""
+def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n):
+    """The velocity terms of a point ``pts`` (N, 3), the hit of a ray of fixed direction ``d``
+    on its triangle ``tri`` (N, 3 vertex indices, geometric normal ``n``): when the triangle
+    moves, the point slides along the ray, dp / dV_j = b_j d n^T / (n . d) (b its barycentric
+    coordinates), and a velocity v = cov . dp (``cov`` (N, 3)) gets d v / d V_j = b_j (cov . d)
+    / (n . d) n. As two EdgeSamples (vertices 0 and 1; vertex 2)."""
+    nd = np.einsum("ij,ij->i", n, d)
+    ok = np.abs(nd) > 1e-12
+    coef = np.where(ok, np.einsum("ij,ij->i", cov, d) / np.where(ok, nd, 1.0), 0.0)[:, None] * n
     bc = _barycentrics(pts, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
     cj = [bc[:, j, None] * coef for j in range(3)]
     return [EdgeSamples(xs, dC, tri[:, :2].astype(np.int64), np.stack([cj[0], cj[1]], 1)),
