@@ -165,8 +165,8 @@ class GeometryDerivatives:
         return self._replay
 
     def moving_vertices(self, shapes):
-        """Mask of the vertices of the shapes (indices) whose geometry is differentiated: the
-        secondary samplers' edges have velocities through their vertices only."""
+        """Mask of the vertices of the shapes ``shapes`` (indices): those whose geometry is
+        differentiated (the edges that move), or the area emitters'."""
         off = _vertex_offsets(self.r)
         mask = np.zeros(max(1, off[-1]), bool)
         for i in shapes:
@@ -187,6 +187,7 @@ class GeometryDerivatives:
         if not opts.enabled:
             return es, cam, None
         n = int(opts.spp) * r.film.width * r.film.height
+        emitters = self.moving_vertices({row["shape"] for row in r.emitters.rows if row["type"] == "area"})
         parts = []
         if opts.primary:
             parts.append(es.primary(V, cam, n, seed, integ, mdl))
@@ -200,7 +201,8 @@ class GeometryDerivatives:
                 # path vertex b: silhouettes seen from it (its BSDF-sampled rays: area lights
                 # hit at vertex b + 1, and the light arriving from later vertices) ...
                 if (area and mdl >= b + 2) or mdl > b + 2:
-                    parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b, moving=moving))
+                    parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b, moving=moving,
+                                              emitters=emitters))
                 # ... and point-light shadows on the surfaces it sees (NEE at vertex b + 1)
                 if opts.indirect and lights and mdl >= b + 3:
                     parts.append(es.indirect_point_shadows(V, lights, int(opts.spp), seed, integ, mdl, bounce=b))

@@ -81,6 +81,8 @@ DIM_EDGE_MIXTURE = 1003
 DIM_EDGE_COMPONENT = 1005  # which of the two edge densities (per-point importance, length)
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
 MAX_GUIDE_LIGHTS = 16
+STILL_LIGHT_EDGE = 4  # flag added to an edge's kind (``EdgeTracer.einfo``): see _edge_weight
+STILL_LIGHT_LENGTH_SHARE = 0.1  # such an edge's length counts this much when picked by length
 PILOT_SHARE = 0.25  # secondary samples towards area-light penumbrae: the pilot's share (0: off)
 SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
 
@@ -165,7 +167,9 @@ class EdgeTracer:
         self.en0 = vec3.field(shape=cap)
         self.en1 = vec3.field(shape=cap)
         self.ecdf = ti.field(ti.f32, shape=cap)
-        self.einfo = ti.field(ti.i32, shape=cap)  # 1: always (boundary/non-manifold), 2: crease
+        # 1: always (boundary/non-manifold), 2: crease; + STILL_LIGHT_EDGE: an area light's
+        # edge that stays while shading points move (see ``_edge_weight``)
+        self.einfo = ti.field(ti.i32, shape=cap)
         self.n_edge = ti.field(ti.i32, shape=())
         # the first n_guided edges are chosen by their importance seen from the shading point
         # (:meth:`_choose_edge`); cone_only: edges outside every light's cone get none (the
@@ -324,7 +328,8 @@ class EdgeTracer:
                 culled = True
         s0 = self.en0[e].dot(w0)
         s1 = self.en1[e].dot(w0)
-        sil = self.einfo[e] == 1 or s0 * s1 <= 0.0 or (self.einfo[e] == 2 and (s0 < 0.0 or s1 < 0.0))
+        kind = self.einfo[e] % STILL_LIGHT_EDGE
+        sil = kind == 1 or s0 * s1 <= 0.0 or (kind == 2 and (s0 < 0.0 or s1 < 0.0))
         if not culled and sil and (ns.dot(w0) > 0.0 or ns.dot(w1) > 0.0):
             mid = 0.5 * (v0 + v1) - p
             dm = mid.norm()
@@ -341,7 +346,13 @@ class EdgeTracer:
                     boost = 0.0
                 if self.env_light[None] != 0:
                     boost = 1.0
-                for k in range(self.n_light[None]):
+                # an area light's own edge that stays: only the side past the light sees
+                # radiance that p's motion sweeps (the replay holds the light's point), so its
+                # cone overlapping the light is no reason to boost it
+                n_boost = self.n_light[None]
+                if self.einfo[e] >= STILL_LIGHT_EDGE:
+                    n_boost = 0
+                for k in range(n_boost):
                     lc = self.light_c[k] - p
                     ld = lc.norm()
                     if ld > 0.0:
@@ -930,20 +941,38 @@ class EdgeSampler:
             keep |= ~(front | back)
         return keep
 
-    def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None):
+    def _relatively_moving(self, e, moving, emitters, one_light):
+        """Which candidate edges ``e`` can move relative to a shading point: an edge moves when
+        a vertex of it does; and when any vertex moves, a shading point on a moving triangle
+        slides along the ray that reached it, so the edges that stay move relative to it too.
+        With one area light and sides that see emitters only, the light's own edges that stay
+        are left out: the interior replay holds the light's point (area measure), so the side
+        that sees the light has no share of p's motion, and the other side sees no emitter."""
+        v0, v1 = self.topo.v[e, 0], self.topo.v[e, 1]
+        moves = moving[v0] | moving[v1]
+        if not moving.any():
+            return moves
+        keep = np.ones(e.size, bool)
+        if one_light and emitters is not None:
+            keep = moves | ~self._still_lights(e, moves, emitters)
+        return keep
+
+    def _still_lights(self, e, moves, emitters):
+        """Which edges ``e`` are an area light's own and stay (``moves``: which move)."""
+        if emitters is None:
+            return np.zeros(e.size, bool)
+        emitters = np.asarray(emitters, bool)
+        return ~moves & emitters[self.topo.v[e, 0]] & emitters[self.topo.v[e, 1]]
+
+    def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None, emitters=None):
         """Silhouettes seen from path vertex ``bounce`` (0: the camera ray's hit). ``moving``:
-        a mask of the vertices that move (the differentiated shapes'; None: all): the other
-        edges have no velocity and are not sampled."""
+        a mask of the vertices that move (the differentiated shapes'; None: all). ``emitters``:
+        a mask of the area emitters' vertices (None: none)."""
         if max_depth < 2 + bounce or spp <= 0:
             return None
         topo = self.topo
         fn = topo.face_normals(V)
         e = topo.candidates(V, fn)
-        if moving is not None:
-            moving = np.asarray(moving, bool)
-            e = e[moving[topo.v[e, 0]] | moving[topo.v[e, 1]]]
-        if e.size == 0:
-            return None
         centers, radii = self._area_light_spheres(V)
         env = self.r.emitters.env >= 0
         n_area = sum(row["type"] == "area" for row in self.r.emitters.rows)
@@ -951,6 +980,11 @@ class EdgeSampler:
         # among the guiding spheres: only shadow boundaries of area lights contribute, and only
         # edges in a light's cone (exact, not a heuristic).
         direct_only = max_depth - 1 - bounce == 1 and not env and n_area <= MAX_GUIDE_LIGHTS
+        if moving is not None:
+            e = e[self._relatively_moving(e, np.asarray(moving, bool), emitters,
+                                          direct_only and n_area == 1)]
+        if e.size == 0:
+            return None
         n_guided = None
         if direct_only or e.size > EXHAUSTIVE_EDGES:
             rel = (self._light_boundary_edges(V, e, fn, centers, radii)
@@ -969,6 +1003,12 @@ class EdgeSampler:
         inner = topo.f1[e] >= 0
         always = (~inner) | topo.nonmanifold[e]
         kind = np.where(always, 1, np.where(topo.smooth[e], 0, 2)).astype(np.int32)
+        pick = length
+        if moving is not None:
+            mv = np.asarray(moving, bool)
+            still = self._still_lights(e, mv[a_i] | mv[b_i], emitters)
+            kind += STILL_LIGHT_EDGE * still.astype(np.int32)
+            pick = length * np.where(still, STILL_LIGHT_LENGTH_SHARE, 1.0)  # as _edge_weight
         cull = None
         if direct_only and radii.size == 1:
             # An edge point m in the cone from p to the light's sphere (c, r) lies within r of
@@ -983,7 +1023,7 @@ class EdgeSampler:
             cull[:, :3] = mid / np.where(dm > 0, dm, 1.0)[:, None]
             cull[:, 3] = np.where(far, np.sqrt(np.maximum(0.0, 1.0 - sin_a ** 2)), -2.0)
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
-                                 kind, np.cumsum(length) / total, n_guided, direct_only, cull)
+                                 kind, np.cumsum(pick) / pick.sum(), n_guided, direct_only, cull)
         self.tracer.upload_lights(centers, radii, environment=env)
         crop = self._crop_full()
 
