@@ -126,6 +126,8 @@ DEPTH3_CASES = {  # name: (scene builder, parameter (shape id), axis, adjoint)
     "body_with_its_shadow_in_a_mirror": ("block_on_slab", dict(mirror=True), ("slab", "block"), 1, "ones"),
     # a point light's shadow on a receiver that moves (the slab, y; the block floating above it)
     "moving_receiver": ("block_on_slab", dict(light="point", gap=0.11), "slab", 1, "ones"),
+    # the area light's soft shadow of a block that stays, on a slab that moves (y)
+    "still_occluder": ("block_on_slab", dict(gap=0.11), "slab", 1, "ones"),
 }
 
 
