@@ -173,9 +173,10 @@ class GeometryDerivatives:
             mask[off[i]:off[i + 1]] = True
         return mask
 
-    def samples(self, opts: EdgeOptions, seed, md, integ, moving=None):
+    def samples(self, opts: EdgeOptions, seed, md, integ, moving=None, camera_moves=True):
         """(edge sampler, camera model, the edge samples or None). ``moving``: mask of the
-        vertices that move (None: all)."""
+        vertices that move (None: all); ``camera_moves``: whether the camera does (then every
+        camera ray's hit slides on its surface)."""
         r = self.r
         if integ.type != "path":
             raise GradientError(f"derivatives need the 'path' integrator, the scene uses '{integ.type}'")
@@ -202,7 +203,7 @@ class GeometryDerivatives:
                 # hit at vertex b + 1, and the light arriving from later vertices) ...
                 if (area and mdl >= b + 2) or mdl > b + 2:
                     parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b, moving=moving,
-                                              emitters=emitters))
+                                              emitters=emitters, camera_moves=camera_moves))
                 # ... and point-light shadows on the surfaces it sees (NEE at vertex b + 1)
                 if opts.indirect and lights and mdl >= b + 3:
                     parts.append(es.indirect_point_shadows(V, lights, int(opts.spp), seed, integ, mdl, bounce=b))
@@ -212,7 +213,8 @@ class GeometryDerivatives:
         """Gradients of ``sum(d_image * I)`` for the parameters ``infos`` (:func:`geom_param`)."""
         r = self.r
         moving = self.moving_vertices({p.index for p in infos if p.kind.startswith("shape_")})
-        es, cam, samples = self.samples(opts, seed, md, integ, moving)
+        es, cam, samples = self.samples(opts, seed, md, integ, moving,
+                                        any(p.kind.startswith("sensor_") for p in infos))
         gV, (gR, go, gK), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
                                             len(r.emitters.rows))
         if opts.interior:
@@ -248,7 +250,8 @@ class GeometryDerivatives:
         """The image tangent for ``items``: {name: (info, tangent)}."""
         r = self.r
         moving = self.moving_vertices({p.index for p, _ in items.values() if p.kind.startswith("shape_")})
-        es, cam, samples = self.samples(opts, seed, md, integ, moving)
+        es, cam, samples = self.samples(opts, seed, md, integ, moving,
+                                        any(p.kind.startswith("sensor_") for p, _ in items.values()))
         off = _vertex_offsets(r)
         dV = np.zeros((max(1, r.geometry.n_verts), 3))
         dR, do, dK = np.zeros((3, 3)), np.zeros(3), np.zeros(9)

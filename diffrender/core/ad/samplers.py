@@ -650,6 +650,10 @@ class EdgeSampler:
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _camera(self):
+        """The camera model (host side) of this sampler's sensor."""
+        return CameraModel.of(self.r.sensor)
+
     def _keys(self, seed, salt, n):
         with np.errstate(over="ignore"):
             base = pcg_hash_np(pcg_hash_np(np.uint32(seed & 0xFFFFFFFF)) ^ np.uint32(salt))
@@ -941,16 +945,17 @@ class EdgeSampler:
             keep |= ~(front | back)
         return keep
 
-    def _relatively_moving(self, e, moving, emitters, one_light):
+    def _relatively_moving(self, e, moving, emitters, one_light, camera_moves=False):
         """Which candidate edges ``e`` can move relative to a shading point: an edge moves when
         a vertex of it does; and when any vertex moves, a shading point on a moving triangle
-        slides along the ray that reached it, so the edges that stay move relative to it too.
+        slides along the ray that reached it, so the edges that stay move relative to it too
+        (as they do when the camera moves: ``camera_moves``, the camera ray's hit slides).
         With one area light and sides that see emitters only, the light's own edges that stay
         are left out: the interior replay holds the light's point (area measure), so the side
         that sees the light has no share of p's motion, and the other side sees no emitter."""
         v0, v1 = self.topo.v[e, 0], self.topo.v[e, 1]
         moves = moving[v0] | moving[v1]
-        if not moving.any():
+        if not (moving.any() or camera_moves):
             return moves
         keep = np.ones(e.size, bool)
         if one_light and emitters is not None:
@@ -964,10 +969,12 @@ class EdgeSampler:
         emitters = np.asarray(emitters, bool)
         return ~moves & emitters[self.topo.v[e, 0]] & emitters[self.topo.v[e, 1]]
 
-    def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None, emitters=None):
+    def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None, emitters=None,
+                  camera_moves=True):
         """Silhouettes seen from path vertex ``bounce`` (0: the camera ray's hit). ``moving``:
         a mask of the vertices that move (the differentiated shapes'; None: all). ``emitters``:
-        a mask of the area emitters' vertices (None: none)."""
+        a mask of the area emitters' vertices (None: none). ``camera_moves``: whether the
+        camera does (the camera ray's hit slides on its surface)."""
         if max_depth < 2 + bounce or spp <= 0:
             return None
         topo = self.topo
@@ -982,7 +989,7 @@ class EdgeSampler:
         direct_only = max_depth - 1 - bounce == 1 and not env and n_area <= MAX_GUIDE_LIGHTS
         if moving is not None:
             e = e[self._relatively_moving(e, np.asarray(moving, bool), emitters,
-                                          direct_only and n_area == 1)]
+                                          direct_only and n_area == 1, camera_moves and bounce == 0)]
         if e.size == 0:
             return None
         n_guided = None
@@ -1076,6 +1083,8 @@ class EdgeSampler:
         dCps = dCp[sel].astype(np.float64) / spp
         tri, pg = ptri[sel], pgeo[sel].astype(np.float64)
         parts += _moving_surface_parts(xs, dCps, V, pg[:, 0], tri, -nhat, pg[:, 1], pg[:, 2])
+        if bounce == 0 and camera_moves:  # p slides on its triangle as the camera moves too
+            parts.append(_camera_moved_point_part(xs, dCps, self._camera(), pg[:, 0], -nhat, pg[:, 1], pg[:, 2]))
         return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
@@ -1194,6 +1203,8 @@ class EdgeSampler:
         nhd = nh / dist[:, None]
         parts += _moving_surface_parts(xs, dC, V, pp, ptri, -nhd, pd, pn)
         parts += _moving_surface_parts(xs, dC, V, q, qtri, nhd, dvec, nq)
+        if bounce == 0:
+            parts.append(_camera_moved_point_part(xs, dC, self._camera(), pp, -nhd, pd, pn))
         return EdgeSamples.concat(parts)
 
 
@@ -1231,6 +1242,23 @@ def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n):
     return [EdgeSamples(xs, dC, tri[:, :2].astype(np.int64), np.stack([cj[0], cj[1]], 1)),
             EdgeSamples(xs, dC, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
                         np.stack([cj[2], np.zeros_like(cj[2])], 1))]
+
+
+def _camera_moved_point_part(xs, dC, cam, pts, cov, d, n):
+    """The camera's term of a point ``pts`` (N, 3), the hit of the camera ray (direction ``d``)
+    through the film position ``xs`` on a triangle of geometric normal ``n``, in a velocity
+    v = cov . dp. When the camera moves (film position and lens sample held), the point at
+    camera-space coordinates l moves by u = do + dR l, and the hit slides on its triangle:
+    dp = (I - d n^T / (n . d)) u (a motion along the ray moves it not at all). With
+    dl = -Rinv u (``contraction``), d v / d l = -R^T (cov - n (cov . d) / (n . d)). The
+    intrinsics' part is not included."""
+    nd = np.einsum("ij,ij->i", n, d)
+    ok = np.abs(nd) > 1e-12
+    a = cov - np.where(ok, np.einsum("ij,ij->i", cov, d) / np.where(ok, nd, 1.0), 0.0)[:, None] * n
+    a = np.where(ok[:, None], a, 0.0)
+    k = xs.shape[0]
+    return EdgeSamples(xs, dC, np.zeros((k, 2), np.int64), np.zeros((k, 2, 3)),
+                       cam_l=cam.local(pts), cam_cl=-(a @ cam.R), cam_cK=np.zeros((k, 9)))
 
 
 def _barycentrics(p, a, b, c):
