@@ -415,11 +415,14 @@ class EdgeTracer:
         return e_pick, pdf
 
     @ti.func
-    def _walk(self, fp, key, bounce):
+    def _walk(self, fp, key, bounce, i, chain: ti.template(), ctri: ti.template(),
+              record: ti.template()):
         """The camera ray through the full-film position ``fp``, then ``bounce`` BSDF samples
         (random numbers of their own, from ``key``): the surface interaction reached (path
         vertex ``bounce``), the direction of the ray that reached it, the path throughput to
-        it (product of the BSDF sample weights) and whether it is a surface."""
+        it (product of the BSDF sample weights) and whether it is a surface. ``record``: the
+        earlier vertices j < bounce go to chain[i, j] = (p_j, the direction of the ray that
+        reached it, its geometric normal) and ctri[i, j] (its triangle's vertex indices)."""
         o, d, tmax = self.camera.sample_ray(fp, key)
         h = self.geometry.intersect(o, d, tmax)
         si = self.geometry.surface(h, o, d)
@@ -428,6 +431,13 @@ class EdgeTracer:
         wkey = pcg_hash(key ^ ti.u32(WALK_SALT))
         k = 0
         while k < bounce and ok != 0:
+            if ti.static(record):
+                vj = self.geometry.tri_info[si.tri].vi
+                for c in ti.static(range(3)):
+                    chain[i, k, 0, c] = si.p[c]
+                    chain[i, k, 1, c] = d[c]
+                    chain[i, k, 2, c] = si.ng[c]
+                    ctri[i, k, c] = vj[c]
             s, t = coordinate_system(si.ns)
             wi = to_local(s, t, si.ns, -d)
             g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
@@ -451,7 +461,7 @@ class EdgeTracer:
                   eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32, bounce: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
                   nhat: ti.types.ndarray(), ptri: ti.types.ndarray(), pgeo: ti.types.ndarray(),
-                  dCp: ti.types.ndarray()):
+                  dCp: ti.types.ndarray(), chain: ti.types.ndarray(), ctri: ti.types.ndarray()):
         """At path vertex ``bounce`` p of the camera sample through pos[i] (:meth:`_walk`):
         choose an edge (:meth:`_choose_edge`), a point on it, and path trace the incident
         radiance on both sides of the direction to that point (depth ``max_depth - 1 -
@@ -466,7 +476,7 @@ class EdgeTracer:
                 dC[i, c] = 0.0
                 dCp[i, c] = 0.0
             fp = ti.Vector([pos[i, 0], pos[i, 1]])
-            si, d, Tw, ok = self._walk(fp, key, bounce)
+            si, d, Tw, ok = self._walk(fp, key, bounce, i, chain, ctri, True)
             if ok != 0 and max_depth >= 2 + bounce and self.n_edge[None] > 0:
                 p = si.p
                 nsd = si.ns
@@ -564,7 +574,7 @@ class EdgeTracer:
                     org: ti.types.ndarray(), dirs: ti.types.ndarray(), q: ti.types.ndarray(),
                     nq: ti.types.ndarray(), qtri: ti.types.ndarray(), pp: ti.types.ndarray(),
                     pd: ti.types.ndarray(), pn: ti.types.ndarray(), ptri: ti.types.ndarray(),
-                    hit: ti.types.ndarray()):
+                    hit: ti.types.ndarray(), chain: ti.types.ndarray(), ctri: ti.types.ndarray()):
         """Point-light shadow boundaries seen from path vertex ``bounce`` p of the camera
         sample through pos[i]: the ray (org[i], dirs[i]) from the light past an edge point
         hits the receiver at q (its triangle's vertex indices in qtri); hit[i] = 1 when q is
@@ -574,7 +584,7 @@ class EdgeTracer:
             key = ti.cast(keys[i], ti.u32)
             hit[i] = 0
             fp = ti.Vector([pos[i, 0], pos[i, 1]])
-            si, d, Tw, ok = self._walk(fp, key, bounce)
+            si, d, Tw, ok = self._walk(fp, key, bounce, i, chain, ctri, True)
             if ok != 0:
                 o = ti.Vector([org[i, 0], org[i, 1], org[i, 2]])
                 dd = ti.Vector([dirs[i, 0], dirs[i, 1], dirs[i, 2]])
@@ -608,7 +618,7 @@ class EdgeTracer:
                 for c in ti.static(range(3)):
                     out[i, side, c] = 0.0
             fp = ti.Vector([pos[i, 0], pos[i, 1]])
-            si, d, Tw, ok = self._walk(fp, key, bounce)
+            si, d, Tw, ok = self._walk(fp, key, bounce, i, out, out, False)
             if ok != 0:
                 w = ti.Vector([om[i, 0], om[i, 1], om[i, 2]])
                 n = ti.Vector([nh[i, 0], nh[i, 1], nh[i, 2]])
@@ -989,7 +999,7 @@ class EdgeSampler:
         direct_only = max_depth - 1 - bounce == 1 and not env and n_area <= MAX_GUIDE_LIGHTS
         if moving is not None:
             e = e[self._relatively_moving(e, np.asarray(moving, bool), emitters,
-                                          direct_only and n_area == 1, camera_moves and bounce == 0)]
+                                          direct_only and n_area == 1, camera_moves)]
         if e.size == 0:
             return None
         n_guided = None
@@ -1040,10 +1050,11 @@ class EdgeSampler:
             out = dict(dC=np.zeros((n, 3), np.float32), eid=np.zeros(n, np.int32),
                        es=np.zeros(n, np.float32), nh=np.zeros((n, 3), np.float32),
                        ptri=np.zeros((n, 3), np.int32), pgeo=np.zeros((n, 3, 3), np.float32),
-                       dCp=np.zeros((n, 3), np.float32))
+                       dCp=np.zeros((n, 3), np.float32), **_chain_arrays(n, bounce))
             self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
                                   int(max_depth), int(integ.rr_depth), int(bounce), out["dC"],
-                                  out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"], out["dCp"])
+                                  out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"], out["dCp"],
+                                  out["chain"], out["ctri"])
             return out
         weight = None
         if direct_only and PILOT_SHARE > 0:
@@ -1060,6 +1071,7 @@ class EdgeSampler:
             x = self._camera_samples(spp, seed, 303 + 16 * bounce)
         res = trace(x, 0x5EC0 + bounce)
         dC, eid, es, nh, ptri, pgeo, dCp = (res[k] for k in ("dC", "eid", "es", "nh", "ptri", "pgeo", "dCp"))
+        chain, ctri = res["chain"], res["ctri"]
         if weight is not None:
             dC = dC * weight[:, None]
             dCp = dCp * weight[:, None]
@@ -1081,10 +1093,8 @@ class EdgeSampler:
         # by nh . (dm - (1 - |m - p| / |y - p|) dp): each side's share of p's motion is in
         # dCp (the kernel), so a side that sees such a light takes only part of it.
         dCps = dCp[sel].astype(np.float64) / spp
-        tri, pg = ptri[sel], pgeo[sel].astype(np.float64)
-        parts += _moving_surface_parts(xs, dCps, V, pg[:, 0], tri, -nhat, pg[:, 1], pg[:, 2])
-        if bounce == 0 and camera_moves:  # p slides on its triangle as the camera moves too
-            parts.append(_camera_moved_point_part(xs, dCps, self._camera(), pg[:, 0], -nhat, pg[:, 1], pg[:, 2]))
+        parts += _moving_path_parts(xs, dCps, V, -nhat, pgeo[sel], ptri[sel], chain[sel], ctri[sel], bounce,
+                                    self._camera() if camera_moves else None)
         return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
@@ -1153,8 +1163,11 @@ class EdgeSampler:
         q, nq, pp, pd, pn = (np.zeros((n, 3), np.float32) for _ in range(5))
         ptri, qtri = np.zeros((n, 3), np.int32), np.zeros((n, 3), np.int32)
         hit = np.zeros(n, np.int32)
+        ch = _chain_arrays(n, bounce)
         self.tracer.shadow_walk(xf, keys, int(bounce), np.ascontiguousarray(org, np.float32),
-                                np.ascontiguousarray(ddir, np.float32), q, nq, qtri, pp, pd, pn, ptri, hit)
+                                np.ascontiguousarray(ddir, np.float32), q, nq, qtri, pp, pd, pn, ptri, hit,
+                                ch["chain"], ch["ctri"])
+        chain, ctri = ch["chain"], ch["ctri"]
         q, nq, pp, pd, pn = (a.astype(np.float64) for a in (q, nq, pp, pd, pn))
         nd = np.einsum("ij,ij->i", nq, dvec)
         # a shadow point at the edge itself (contact, grazing) is no shadow boundary
@@ -1162,8 +1175,8 @@ class EdgeSampler:
         idx = np.flatnonzero(good)
         if idx.size == 0:
             return None
-        k, s, pdf_s, m, lp, linf, q, nq, qtri, pp, pd, pn, ptri, dvec, nd = (
-            a[idx] for a in (k, s, pdf_s, m, lp, linf, q, nq, qtri, pp, pd, pn, ptri, dvec, nd))
+        k, s, pdf_s, m, lp, linf, q, nq, qtri, pp, pd, pn, ptri, dvec, nd, chain, ctri = (
+            a[idx] for a in (k, s, pdf_s, m, lp, linf, q, nq, qtri, pp, pd, pn, ptri, dvec, nd, chain, ctri))
         xf = xf[idx]
         keys = keys[idx]
         dq_dm, dq_dl = _shadow_point_jacobians(q, nq, lp, linf, dvec, nd)
@@ -1179,9 +1192,9 @@ class EdgeSampler:
         sel = np.flatnonzero(ok)
         if sel.size == 0:
             return None
-        k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys, dvec = (
+        k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf, keys, dvec, chain, ctri = (
             a[sel] for a in (k, s, pdf_s, q, nq, qtri, pp, pd, pn, ptri, dq_dm, dq_dl, w, dl, nh, nl, dist, xf,
-                             keys, dvec))
+                             keys, dvec, chain, ctri))
         nh = nh / nl[:, None]
         L = np.zeros((sel.size, 2, 3), np.float32)
         self.tracer.shadow_pairs(xf, keys, int(bounce), np.ascontiguousarray(w, np.float32),
@@ -1201,10 +1214,9 @@ class EdgeSampler:
         # across the boundary; the receiver's q slides along the light's ray: w moves by
         # dq / dist.
         nhd = nh / dist[:, None]
-        parts += _moving_surface_parts(xs, dC, V, pp, ptri, -nhd, pd, pn)
+        parts += _moving_path_parts(xs, dC, V, -nhd, np.stack([pp, pd, pn], 1), ptri, chain, ctri, bounce,
+                                    self._camera())
         parts += _moving_surface_parts(xs, dC, V, q, qtri, nhd, dvec, nq)
-        if bounce == 0:
-            parts.append(_camera_moved_point_part(xs, dC, self._camera(), pp, -nhd, pd, pn))
         return EdgeSamples.concat(parts)
 
 
@@ -1244,6 +1256,47 @@ def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n):
                         np.stack([cj[2], np.zeros_like(cj[2])], 1))]
 
 
+def _chain_arrays(n, bounce):
+    """The kernels' records of the path vertices before vertex ``bounce`` (:meth:`_walk`)."""
+    k = max(1, int(bounce))
+    return dict(chain=np.zeros((n, k, 3, 3), np.float32), ctri=np.zeros((n, k, 3), np.int32))
+
+
+def _slide_transpose(cov, d, n):
+    """A^T cov for A = I - d n^T / (n . d), the motion of a ray's hit on a triangle (normal n)
+    when the ray's origin moves, its direction d held: (N, 3) rows."""
+    nd = np.einsum("ij,ij->i", n, d)
+    ok = np.abs(nd) > 1e-12
+    a = cov - np.where(ok, np.einsum("ij,ij->i", cov, d) / np.where(ok, nd, 1.0), 0.0)[:, None] * n
+    return np.where(ok[:, None], a, 0.0)
+
+
+def _moving_path_parts(xs, dC, V, cov, geo, tri, chain, ctri, bounce, cam):
+    """The velocity terms of path vertex k (``geo`` (N, 3, 3): its point, the direction of the
+    ray that reached it, its geometric normal; ``tri`` its triangle) in a velocity v = cov . dp_k,
+    as the interior replay moves it: every vertex p_j (j <= k; the earlier ones in ``chain`` /
+    ``ctri``, from :meth:`EdgeTracer._walk`) is the hit of a ray of fixed direction from the
+    (moving) vertex before it, on its (moving) triangle. So dp_j = A_j dp_(j-1) + (its own
+    triangle's motion) with A_j = I - d_j n_j^T / (n_j . d_j), and dp_0 = A_0 u for the
+    camera's motion u of the camera-space point at p_0. Walking back from k, each vertex's
+    triangle and (with ``cam``) the camera get cov_j = A_(j+1)^T ... A_k^T cov."""
+    geo = geo.astype(np.float64)
+    ch = chain.astype(np.float64)
+    verts = [(ch[:, j, 0], ch[:, j, 1], ch[:, j, 2], ctri[:, j]) for j in range(int(bounce))]
+    verts.append((geo[:, 0], geo[:, 1], geo[:, 2], tri))
+    parts = []
+    c = cov
+    for j in range(len(verts) - 1, -1, -1):
+        p, d, n, t = verts[j]
+        parts += _moving_surface_parts(xs, dC, V, p, t, c, d, n)
+        if j > 0:
+            c = _slide_transpose(c, d, n)
+    if cam is not None:
+        p, d, n, _ = verts[0]
+        parts.append(_camera_moved_point_part(xs, dC, cam, p, c, d, n))
+    return parts
+
+
 def _camera_moved_point_part(xs, dC, cam, pts, cov, d, n):
     """The camera's term of a point ``pts`` (N, 3), the hit of the camera ray (direction ``d``)
     through the film position ``xs`` on a triangle of geometric normal ``n``, in a velocity
@@ -1252,10 +1305,7 @@ def _camera_moved_point_part(xs, dC, cam, pts, cov, d, n):
     dp = (I - d n^T / (n . d)) u (a motion along the ray moves it not at all). With
     dl = -Rinv u (``contraction``), d v / d l = -R^T (cov - n (cov . d) / (n . d)). The
     intrinsics' part is not included."""
-    nd = np.einsum("ij,ij->i", n, d)
-    ok = np.abs(nd) > 1e-12
-    a = cov - np.where(ok, np.einsum("ij,ij->i", cov, d) / np.where(ok, nd, 1.0), 0.0)[:, None] * n
-    a = np.where(ok[:, None], a, 0.0)
+    a = _slide_transpose(cov, d, n)
     k = xs.shape[0]
     return EdgeSamples(xs, dC, np.zeros((k, 2), np.int64), np.zeros((k, 2, 3)),
                        cam_l=cam.local(pts), cam_cl=-(a @ cam.R), cam_cK=np.zeros((k, 9)))
