@@ -1304,11 +1304,36 @@ def _camera_moved_point_part(xs, dC, cam, pts, cov, d, n):
     camera-space coordinates l moves by u = do + dR l, and the hit slides on its triangle:
     dp = (I - d n^T / (n . d)) u (a motion along the ray moves it not at all). With
     dl = -Rinv u (``contraction``), d v / d l = -R^T (cov - n (cov . d) / (n . d)). The
-    intrinsics' part is not included."""
-    a = _slide_transpose(cov, d, n)
+    intrinsics move the ray through the held film position (:func:`_intrinsics_slide`)."""
+    g = _slide_transpose(cov, d, n) @ cam.R  # d v / d (camera-space motion of the point at l)
     k = xs.shape[0]
+    l = cam.local(pts)
     return EdgeSamples(xs, dC, np.zeros((k, 2), np.int64), np.zeros((k, 2, 3)),
-                       cam_l=cam.local(pts), cam_cl=-(a @ cam.R), cam_cK=np.zeros((k, 9)))
+                       cam_l=l, cam_cl=-g, cam_cK=_intrinsics_slide(cam, l, g))
+
+
+def _intrinsics_slide(cam, l, g):
+    """d v / d K (N, 9) of a point at camera-space l on the ray through a fixed film position,
+    for v = g . (its camera-space motion): the film position x = f xn + c (xn = -l_x / l_z, or
+    -l_x under a parallel projection) held, at the same depth, the point moves by
+    z (xn dfx + dcx) / fx in x (z = l_z, or 1), likewise in y; the distortion's part is not
+    included (0)."""
+    out = np.zeros((l.shape[0], 9))
+    if cam.distorted:
+        return out
+    fx, fy = cam.K[0], cam.K[1]
+    if cam.ortho:
+        z = np.ones(l.shape[0])
+        xn, yn = -l[:, 0], -l[:, 1]
+    else:
+        z = l[:, 2]
+        safe = np.where(np.abs(z) > 1e-30, z, 1.0)
+        xn, yn = -l[:, 0] / safe, -l[:, 1] / safe
+    out[:, 0] = g[:, 0] * z * xn / fx
+    out[:, 2] = g[:, 0] * z / fx
+    out[:, 1] = g[:, 1] * z * yn / fy
+    out[:, 3] = g[:, 1] * z / fy
+    return out
 
 
 def _barycentrics(p, a, b, c):
