@@ -955,29 +955,31 @@ class EdgeSampler:
             keep |= ~(front | back)
         return keep
 
-    def _relatively_moving(self, e, moving, emitters, one_light, camera_moves=False):
-        """Which candidate edges ``e`` can move relative to a shading point: an edge moves when
-        a vertex of it does; and when any vertex moves, a shading point on a moving triangle
-        slides along the ray that reached it, so the edges that stay move relative to it too
-        (as they do when the camera moves: ``camera_moves``, the camera ray's hit slides).
-        With one area light and sides that see emitters only, the light's own edges that stay
-        are left out: the interior replay holds the light's point (area measure), so the side
-        that sees the light has no share of p's motion, and the other side sees no emitter."""
+    def _moving_and_still_lights(self, e, moving, emitters):
+        """For the candidate edges ``e``: which move (a vertex of theirs does: ``moving``, a
+        vertex mask) and which are an area light's own edges that stay (``emitters``: the
+        area emitters' vertex mask, or None)."""
         v0, v1 = self.topo.v[e, 0], self.topo.v[e, 1]
         moves = moving[v0] | moving[v1]
-        if not (moving.any() or camera_moves):
-            return moves
-        keep = np.ones(e.size, bool)
-        if one_light and emitters is not None:
-            keep = moves | ~self._still_lights(e, moves, emitters)
-        return keep
+        still = np.zeros(e.size, bool)
+        if emitters is not None:
+            emitters = np.asarray(emitters, bool)
+            still = ~moves & emitters[v0] & emitters[v1]
+        return moves, still
 
-    def _still_lights(self, e, moves, emitters):
-        """Which edges ``e`` are an area light's own and stay (``moves``: which move)."""
-        if emitters is None:
-            return np.zeros(e.size, bool)
-        emitters = np.asarray(emitters, bool)
-        return ~moves & emitters[self.topo.v[e, 0]] & emitters[self.topo.v[e, 1]]
+    @staticmethod
+    def _relatively_moving(moves, still, points_move, one_light):
+        """Which candidate edges can move relative to a shading point. An edge moves when a
+        vertex of it does (``moves``). When shading points move (``points_move``: a vertex
+        moves, so a point on a moving triangle slides along the ray that reached it, or the
+        camera moves), the edges that stay move relative to them too. With one area light and
+        sides that see emitters only (``one_light``), the light's own edges that stay
+        (``still``) are left out: the interior replay holds the light's point (area measure),
+        so the side that sees the light has no share of p's motion, and the other side sees
+        no emitter."""
+        if not points_move:
+            return moves
+        return moves | ~still if one_light else np.ones(moves.size, bool)
 
     def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None, emitters=None,
                   camera_moves=True):
@@ -997,16 +999,23 @@ class EdgeSampler:
         # among the guiding spheres: only shadow boundaries of area lights contribute, and only
         # edges in a light's cone (exact, not a heuristic).
         direct_only = max_depth - 1 - bounce == 1 and not env and n_area <= MAX_GUIDE_LIGHTS
+        still = None
         if moving is not None:
-            e = e[self._relatively_moving(e, np.asarray(moving, bool), emitters,
-                                          direct_only and n_area == 1, camera_moves)]
+            mv = np.asarray(moving, bool)
+            moves, still = self._moving_and_still_lights(e, mv, emitters)
+            keep = self._relatively_moving(moves, still, mv.any() or camera_moves, direct_only and n_area == 1)
+            e, still = e[keep], still[keep]
         if e.size == 0:
             return None
         n_guided = None
         if direct_only or e.size > EXHAUSTIVE_EDGES:
             rel = (self._light_boundary_edges(V, e, fn, centers, radii)
                    if n_area <= MAX_GUIDE_LIGHTS and not env else np.ones(e.size, bool))
-            e = e[rel] if direct_only else np.concatenate([e[rel], e[~rel]])
+            order = np.flatnonzero(rel) if direct_only else np.concatenate([np.flatnonzero(rel),
+                                                                             np.flatnonzero(~rel)])
+            e = e[order]
+            if still is not None:
+                still = still[order]
             n_rel = int(rel.sum())
             if e.size > EXHAUSTIVE_EDGES:
                 n_guided = n_rel if n_rel <= GUIDED_EDGES else 0
@@ -1021,9 +1030,7 @@ class EdgeSampler:
         always = (~inner) | topo.nonmanifold[e]
         kind = np.where(always, 1, np.where(topo.smooth[e], 0, 2)).astype(np.int32)
         pick = length
-        if moving is not None:
-            mv = np.asarray(moving, bool)
-            still = self._still_lights(e, mv[a_i] | mv[b_i], emitters)
+        if still is not None:
             kind += STILL_LIGHT_EDGE * still.astype(np.int32)
             pick = length * np.where(still, STILL_LIGHT_LENGTH_SHARE, 1.0)  # as _edge_weight
         cull = None
