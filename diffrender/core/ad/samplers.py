@@ -53,7 +53,7 @@ import numpy as np
 
 from ...engine import ti
 from ...errors import GradientError
-from ..camera import CameraModel
+from ..camera import CameraModel, distort_normalized, distortion_jacobian
 from ..film import FilmWeights, finite_or_black
 from ..geometry import capacity_class
 from ..rng import pcg_hash, pcg_hash_np, rand, rand2, rand_direction, rand_lobe
@@ -1321,25 +1321,39 @@ def _camera_moved_point_part(xs, dC, cam, pts, cov, d, n):
 
 def _intrinsics_slide(cam, l, g):
     """d v / d K (N, 9) of a point at camera-space l on the ray through a fixed film position,
-    for v = g . (its camera-space motion): the film position x = f xn + c (xn = -l_x / l_z, or
-    -l_x under a parallel projection) held, at the same depth, the point moves by
-    z (xn dfx + dcx) / fx in x (z = l_z, or 1), likewise in y; the distortion's part is not
-    included (0)."""
-    out = np.zeros((l.shape[0], 9))
-    if cam.distorted:
-        return out
+    for v = g . (its camera-space motion). The film position x = f xd + c is held, with
+    (xd, yd) = D(xn, yn; k) the distorted normalised position of the point's xn = -l_x / l_z
+    (-l_x under a parallel projection): d(xn, yn) = J^-1 (d(xd, yd) - dD/dk dk), J = dD /
+    d(xn, yn), and at the same depth the point moves by -z d(xn, yn) in x, y (z = l_z, or
+    1)."""
+    n = l.shape[0]
+    out = np.zeros((n, 9))
     fx, fy = cam.K[0], cam.K[1]
     if cam.ortho:
-        z = np.ones(l.shape[0])
+        z = np.ones(n)
         xn, yn = -l[:, 0], -l[:, 1]
     else:
         z = l[:, 2]
         safe = np.where(np.abs(z) > 1e-30, z, 1.0)
         xn, yn = -l[:, 0] / safe, -l[:, 1] / safe
-    out[:, 0] = g[:, 0] * z * xn / fx
-    out[:, 2] = g[:, 0] * z / fx
-    out[:, 1] = g[:, 1] * z * yn / fy
-    out[:, 3] = g[:, 1] * z / fy
+    h = -z[:, None] * g[:, :2]  # d v / d (xn, yn)
+    xd, yd = xn, yn
+    w = h
+    if cam.distorted:
+        xd, yd = distort_normalized(xn, yn, cam.K)
+        j00, j01, j10, j11 = distortion_jacobian(xn, yn, cam.K)
+        det = j00 * j11 - j01 * j10
+        det = np.where(np.abs(det) > 1e-30, det, 1.0)
+        # w = J^-T h: d v / d (xd, yd)
+        w = np.stack([(j11 * h[:, 0] - j10 * h[:, 1]) / det, (-j01 * h[:, 0] + j00 * h[:, 1]) / det], 1)
+        r2 = xn * xn + yn * yn
+        dx = np.stack([xn * r2, xn * r2 ** 2, xn * r2 ** 3, 2.0 * xn * yn, r2 + 2.0 * xn * xn], 1)
+        dy = np.stack([yn * r2, yn * r2 ** 2, yn * r2 ** 3, r2 + 2.0 * yn * yn, 2.0 * xn * yn], 1)
+        out[:, 4:] = -(w[:, :1] * dx + w[:, 1:] * dy)  # (k1, k2, k3, p1, p2)
+    out[:, 0] = -w[:, 0] * xd / fx
+    out[:, 2] = -w[:, 0] / fx
+    out[:, 1] = -w[:, 1] * yd / fy
+    out[:, 3] = -w[:, 1] / fy
     return out
 
 
