@@ -162,8 +162,8 @@ def test_a_soft_shadow_seen_in_a_mirror_from_a_moving_camera_matches_finite_diff
     # the shading point's motion at the first vertex only (no chain through the mirror)
     chained = samplers._moving_path_parts
     monkeypatch.setattr(samplers, "_moving_path_parts",
-                        lambda xs, dC, V, cov, geo, tri, chain, ctri, bounce, cam:
-                        chained(xs, dC, V, cov, geo, tri, chain, ctri, 0, cam if bounce == 0 else None))
+                        lambda xs, dC, V, cov, geo, tri, chain, ctri, bounce, cam, moving=None:
+                        chained(xs, dC, V, cov, geo, tri, chain, ctri, 0, cam if bounce == 0 else None, moving))
     first_only = gradient((1, 2))  # 8 seeds: -14.0
     assert abs(first_only - MIRROR_CAMERA_FD) > 0.5 * abs(MIRROR_CAMERA_FD), first_only
 

@@ -164,9 +164,9 @@ class GeometryDerivatives:
             self._replay = self._pooled(("geo_replay", id(dint)), GeoReplay, self.r, dint)
         return self._replay
 
-    def moving_vertices(self, shapes):
-        """Mask of the vertices of the shapes ``shapes`` (indices): those whose geometry is
-        differentiated (the edges that move), or the area emitters'."""
+    def vertices_of(self, shapes):
+        """Mask of the vertices of the shapes ``shapes`` (indices): e.g. the differentiated
+        shapes' (the edges that move) or the area emitters'."""
         off = _vertex_offsets(self.r)
         mask = np.zeros(max(1, off[-1]), bool)
         for i in shapes:
@@ -188,7 +188,7 @@ class GeometryDerivatives:
         if not opts.enabled:
             return es, cam, None
         n = int(opts.spp) * r.film.width * r.film.height
-        emitters = self.moving_vertices({row["shape"] for row in r.emitters.rows if row["type"] == "area"})
+        emitters = self.vertices_of({row["shape"] for row in r.emitters.rows if row["type"] == "area"})
         parts = []
         if opts.primary:
             parts.append(es.primary(V, cam, n, seed, integ, mdl))
@@ -203,16 +203,17 @@ class GeometryDerivatives:
                 # hit at vertex b + 1, and the light arriving from later vertices) ...
                 if (area and mdl >= b + 2) or mdl > b + 2:
                     parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b, moving=moving,
-                                              emitters=emitters, camera_moves=camera_moves))
+                                              emitters=emitters, cam=cam if camera_moves else None))
                 # ... and point-light shadows on the surfaces it sees (NEE at vertex b + 1)
                 if opts.indirect and lights and mdl >= b + 3:
-                    parts.append(es.indirect_point_shadows(V, lights, int(opts.spp), seed, integ, mdl, bounce=b))
+                    parts.append(es.indirect_point_shadows(V, lights, int(opts.spp), seed, integ, mdl, bounce=b,
+                                                           moving=moving, cam=cam if camera_moves else None))
         return es, cam, EdgeSamples.concat(parts)
 
     def vjp(self, d_image, infos, opts, spp, seed, md, integ):
         """Gradients of ``sum(d_image * I)`` for the parameters ``infos`` (:func:`geom_param`)."""
         r = self.r
-        moving = self.moving_vertices({p.index for p in infos if p.kind.startswith("shape_")})
+        moving = self.vertices_of({p.index for p in infos if p.kind.startswith("shape_")})
         es, cam, samples = self.samples(opts, seed, md, integ, moving,
                                         any(p.kind.startswith("sensor_") for p in infos))
         gV, (gR, go, gK), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
@@ -249,7 +250,7 @@ class GeometryDerivatives:
     def jvp(self, items, opts, spp, seed, md, integ):
         """The image tangent for ``items``: {name: (info, tangent)}."""
         r = self.r
-        moving = self.moving_vertices({p.index for p, _ in items.values() if p.kind.startswith("shape_")})
+        moving = self.vertices_of({p.index for p, _ in items.values() if p.kind.startswith("shape_")})
         es, cam, samples = self.samples(opts, seed, md, integ, moving,
                                         any(p.kind.startswith("sensor_") for p, _ in items.values()))
         off = _vertex_offsets(r)

@@ -660,10 +660,6 @@ class EdgeSampler:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _camera(self):
-        """The camera model (host side) of this sampler's sensor."""
-        return CameraModel.of(self.r.sensor)
-
     def _keys(self, seed, salt, n):
         with np.errstate(over="ignore"):
             base = pcg_hash_np(pcg_hash_np(np.uint32(seed & 0xFFFFFFFF)) ^ np.uint32(salt))
@@ -982,11 +978,11 @@ class EdgeSampler:
         return moves | ~still if one_light else np.ones(moves.size, bool)
 
     def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None, emitters=None,
-                  camera_moves=True):
+                  cam=None):
         """Silhouettes seen from path vertex ``bounce`` (0: the camera ray's hit). ``moving``:
         a mask of the vertices that move (the differentiated shapes'; None: all). ``emitters``:
-        a mask of the area emitters' vertices (None: none). ``camera_moves``: whether the
-        camera does (the camera ray's hit slides on its surface)."""
+        a mask of the area emitters' vertices (None: none). ``cam``: the camera model when the
+        camera moves (the camera ray's hit slides on its surface), else None."""
         if max_depth < 2 + bounce or spp <= 0:
             return None
         topo = self.topo
@@ -1003,7 +999,8 @@ class EdgeSampler:
         if moving is not None:
             mv = np.asarray(moving, bool)
             moves, still = self._moving_and_still_lights(e, mv, emitters)
-            keep = self._relatively_moving(moves, still, mv.any() or camera_moves, direct_only and n_area == 1)
+            keep = self._relatively_moving(moves, still, mv.any() or cam is not None,
+                                           direct_only and n_area == 1)
             e, still = e[keep], still[keep]
         if e.size == 0:
             return None
@@ -1101,12 +1098,12 @@ class EdgeSampler:
         # dCp (the kernel), so a side that sees such a light takes only part of it.
         dCps = dCp[sel].astype(np.float64) / spp
         parts += _moving_path_parts(xs, dCps, V, -nhat, pgeo[sel], ptri[sel], chain[sel], ctri[sel], bounce,
-                                    self._camera() if camera_moves else None)
+                                    cam, moving)
         return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
 
-    def indirect_point_shadows(self, V, lights, spp, seed, integ, max_depth, bounce=0):
+    def indirect_point_shadows(self, V, lights, spp, seed, integ, max_depth, bounce=0, moving=None, cam=None):
         """Point-light shadow boundaries on the surfaces seen from path vertex ``bounce`` p
         (the light's visibility at vertex ``bounce + 1``): per camera sample, an edge that is a
         silhouette from a light (by length) and a point m uniformly on it; the ray light -> m
@@ -1222,7 +1219,7 @@ class EdgeSampler:
         # dq / dist.
         nhd = nh / dist[:, None]
         parts += _moving_path_parts(xs, dC, V, -nhd, np.stack([pp, pd, pn], 1), ptri, chain, ctri, bounce,
-                                    self._camera())
+                                    cam, moving)
         parts += _moving_surface_parts(xs, dC, V, q, qtri, nhd, dvec, nq)
         return EdgeSamples.concat(parts)
 
@@ -1247,12 +1244,17 @@ def _shadow_point_jacobians(q, nq, lp, inf, dvec, nd):
     return t[:, None, None] * P, (1.0 - t)[:, None, None] * P
 
 
-def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n):
+def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n, moving=None):
     """The velocity terms of a point ``pts`` (N, 3), the hit of a ray of fixed direction ``d``
     on its triangle ``tri`` (N, 3 vertex indices, geometric normal ``n``): when the triangle
     moves, the point slides along the ray, dp / dV_j = b_j d n^T / (n . d) (b its barycentric
     coordinates), and a velocity v = cov . dp (``cov`` (N, 3)) gets d v / d V_j = b_j (cov . d)
-    / (n . d) n. As two EdgeSamples (vertices 0 and 1; vertex 2)."""
+    / (n . d) n. As two EdgeSamples (vertices 0 and 1; vertex 2). ``moving``: a mask of the
+    vertices that move (None: all); rows whose triangle has none are left out."""
+    if moving is not None:
+        keep = np.flatnonzero(np.asarray(moving, bool)[tri].any(axis=1))
+        if keep.size < len(tri):
+            xs, dC, pts, tri, cov, d, n = (a[keep] for a in (xs, dC, pts, tri, cov, d, n))
     nd = np.einsum("ij,ij->i", n, d)
     ok = np.abs(nd) > 1e-12
     coef = np.where(ok, np.einsum("ij,ij->i", cov, d) / np.where(ok, nd, 1.0), 0.0)[:, None] * n
@@ -1278,7 +1280,7 @@ def _slide_transpose(cov, d, n):
     return np.where(ok[:, None], a, 0.0)
 
 
-def _moving_path_parts(xs, dC, V, cov, geo, tri, chain, ctri, bounce, cam):
+def _moving_path_parts(xs, dC, V, cov, geo, tri, chain, ctri, bounce, cam, moving=None):
     """The velocity terms of path vertex k (``geo`` (N, 3, 3): its point, the direction of the
     ray that reached it, its geometric normal; ``tri`` its triangle) in a velocity v = cov . dp_k,
     as the interior replay moves it: every vertex p_j (j <= k; the earlier ones in ``chain`` /
@@ -1286,7 +1288,9 @@ def _moving_path_parts(xs, dC, V, cov, geo, tri, chain, ctri, bounce, cam):
     (moving) vertex before it, on its (moving) triangle. So dp_j = A_j dp_(j-1) + (its own
     triangle's motion) with A_j = I - d_j n_j^T / (n_j . d_j), and dp_0 = A_0 u for the
     camera's motion u of the camera-space point at p_0. Walking back from k, each vertex's
-    triangle and (with ``cam``) the camera get cov_j = A_(j+1)^T ... A_k^T cov."""
+    triangle and (with ``cam``) the camera get cov_j = A_(j+1)^T ... A_k^T cov. ``moving``: a
+    mask of the vertices that move (None: all); a vertex on a triangle of still vertices has no
+    part of its own."""
     geo = geo.astype(np.float64)
     ch = chain.astype(np.float64)
     verts = [(ch[:, j, 0], ch[:, j, 1], ch[:, j, 2], ctri[:, j]) for j in range(int(bounce))]
@@ -1295,7 +1299,7 @@ def _moving_path_parts(xs, dC, V, cov, geo, tri, chain, ctri, bounce, cam):
     c = cov
     for j in range(len(verts) - 1, -1, -1):
         p, d, n, t = verts[j]
-        parts += _moving_surface_parts(xs, dC, V, p, t, c, d, n)
+        parts += _moving_surface_parts(xs, dC, V, p, t, c, d, n, moving)
         if j > 0:
             c = _slide_transpose(c, d, n)
     if cam is not None:
