@@ -53,7 +53,7 @@ import numpy as np
 
 from ...engine import ti
 from ...errors import GradientError
-from ..camera import CameraModel, distort_normalized, distortion_jacobian
+from ..camera import CameraModel, distortion_jacobian
 from ..film import FilmWeights, finite_or_black
 from ..geometry import capacity_class
 from ..rng import pcg_hash, pcg_hash_np, rand, rand2, rand_direction, rand_lobe
@@ -1331,7 +1331,6 @@ def _intrinsics_slide(cam, l, g):
     d(xn, yn), and at the same depth the point moves by -z d(xn, yn) in x, y (z = l_z, or
     1)."""
     n = l.shape[0]
-    out = np.zeros((n, 9))
     fx, fy = cam.K[0], cam.K[1]
     if cam.ortho:
         z = np.ones(n)
@@ -1341,23 +1340,18 @@ def _intrinsics_slide(cam, l, g):
         safe = np.where(np.abs(z) > 1e-30, z, 1.0)
         xn, yn = -l[:, 0] / safe, -l[:, 1] / safe
     h = -z[:, None] * g[:, :2]  # d v / d (xn, yn)
-    xd, yd = xn, yn
     w = h
     if cam.distorted:
-        xd, yd = distort_normalized(xn, yn, cam.K)
         j00, j01, j10, j11 = distortion_jacobian(xn, yn, cam.K)
         det = j00 * j11 - j01 * j10
         det = np.where(np.abs(det) > 1e-30, det, 1.0)
         # w = J^-T h: d v / d (xd, yd)
         w = np.stack([(j11 * h[:, 0] - j10 * h[:, 1]) / det, (-j01 * h[:, 0] + j00 * h[:, 1]) / det], 1)
-        r2 = xn * xn + yn * yn
-        dx = np.stack([xn * r2, xn * r2 ** 2, xn * r2 ** 3, 2.0 * xn * yn, r2 + 2.0 * xn * xn], 1)
-        dy = np.stack([yn * r2, yn * r2 ** 2, yn * r2 ** 3, r2 + 2.0 * yn * yn, 2.0 * xn * yn], 1)
-        out[:, 4:] = -(w[:, :1] * dx + w[:, 1:] * dy)  # (k1, k2, k3, p1, p2)
-    out[:, 0] = -w[:, 0] * xd / fx
-    out[:, 2] = -w[:, 0] / fx
-    out[:, 1] = -w[:, 1] * yd / fy
-    out[:, 3] = -w[:, 1] / fy
+    # the film position is held: d(xd, yd) = -diag(1/f) (d screen / d K) dK
+    ls = l if cam.ortho else np.concatenate([l[:, :2], safe[:, None]], 1)
+    out = -np.einsum("ni,nik->nk", w / np.array([fx, fy]), cam.jac_K(ls))
+    if not cam.distorted:
+        out[:, 4:] = 0.0
     return out
 
 
