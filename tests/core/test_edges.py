@@ -274,7 +274,8 @@ def shadow_scene(lamp):
     })
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one test uses it: gone after it, so that a later scene of the same
+# device-set key recycles its compiled kernels (core/pool.py) instead of compiling them again
 def shadow():
     sc = shadow_scene({"type": "point", "position": list(LIGHT),
                        "intensity": {"type": "rgb", "value": [INTENSITY] * 3}})

@@ -37,7 +37,8 @@ def directional(direction, irradiance):
             "irradiance": {"type": "rgb", "value": [irradiance] * 3}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one test uses it: gone after it, so that a later scene of the same
+# device-set key recycles its compiled kernels (core/pool.py) instead of compiling them again
 def sun_shadow():
     sc = shadow_scene(directional(DIRECTION, IRRADIANCE))
     return sc, Renderer(sc), smooth_adjoint(4)

@@ -83,6 +83,41 @@ FD_STEP = 2e-3
 SKY_CASES = [("sensor.to_world", 0), ("sensor.to_world", 1), ("sensor.fov", 0)]
 
 
+# A flat-shaded box (face normals: they turn with its faces) turned about its vertical axis
+# under the envmap: its faces' light samples and BSDF samples of the sky (the interior term,
+# 16 % of the gradient) and its silhouettes against the sky. Central differences in the angle
+# (radians), as above (96 seeds x 1024 spp, h = 0.02): ``python benchmarks/bench_edges.py
+# --suite env --res 16 --cases envmap_turn``.
+TURN_FD, TURN_FD_SE = -12.727, 0.099
+
+
+def test_envmap_turning_box_matches_finite_differences(sky_file):
+    assert TURN_FD_SE < 0.02 * abs(TURN_FD)
+    sd = edge_scenes.env_silhouette(RES, envmap=sky_file)
+    sd["box"]["face_normals"] = True
+    sc = dr.load_scene(sd)
+    r = Renderer(sc)
+    adj = edge_scenes.smooth_adjoint(RES)
+    M0 = sc.parameters()[NAME]
+    h = 1e-4
+    dM = (edge_scenes.turned(M0, h, edge_scenes.ENV_BOX_CENTRE)
+          - edge_scenes.turned(M0, -h, edge_scenes.ENV_BOX_CENTRE)) / (2 * h)
+
+    def turn_gradient(**opts):
+        return float((r.vjp(adj, [NAME], spp=64, seed=1, edges=dict(spp=64, seed=1, **opts))[NAME] * dM).sum())
+    g = turn_gradient()
+    assert abs(g - TURN_FD) < TOL * abs(TURN_FD), (g, TURN_FD)
+    # the silhouettes alone (no interior term) are 14 % off
+    off = turn_gradient(interior=False)
+    assert abs(off - TURN_FD) > TOL * abs(TURN_FD), (off, TURN_FD)
+    # forward mode (the same edge samples and paths) agrees with reverse mode
+    img = r.jvp({NAME: dM}, spp=64, seed=1, edges=dict(spp=64, seed=1))
+    fwd = float((img.astype(np.float64) * adj).sum())
+    assert abs(fwd - g) <= 1e-3 * abs(g), (fwd, g)
+
+
+# (after the test above: its Renderer is gone by then, and this fixture's scene, of the same
+# device-set key, recycles its compiled kernels)
 @pytest.fixture(scope="module")
 def sky_view(sky_file):
     """The camera sees only the envmap's sky (the bright patch in view; the box below it)."""
@@ -117,36 +152,3 @@ def test_envmap_lookup_forward_matches_reverse(sky_view):
     rhs = float((g * t).sum())
     assert abs(rhs) > 0.1
     assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs)), (lhs, rhs)
-
-
-# A flat-shaded box (face normals: they turn with its faces) turned about its vertical axis
-# under the envmap: its faces' light samples and BSDF samples of the sky (the interior term,
-# 16 % of the gradient) and its silhouettes against the sky. Central differences in the angle
-# (radians), as above (96 seeds x 1024 spp, h = 0.02): ``python benchmarks/bench_edges.py
-# --suite env --res 16 --cases envmap_turn``.
-TURN_FD, TURN_FD_SE = -12.727, 0.099
-
-
-def test_envmap_turning_box_matches_finite_differences(sky_file):
-    assert TURN_FD_SE < 0.02 * abs(TURN_FD)
-    sd = edge_scenes.env_silhouette(RES, envmap=sky_file)
-    sd["box"]["face_normals"] = True
-    sc = dr.load_scene(sd)
-    r = Renderer(sc)
-    adj = edge_scenes.smooth_adjoint(RES)
-    M0 = sc.parameters()[NAME]
-    h = 1e-4
-    dM = (edge_scenes.turned(M0, h, edge_scenes.ENV_BOX_CENTRE)
-          - edge_scenes.turned(M0, -h, edge_scenes.ENV_BOX_CENTRE)) / (2 * h)
-
-    def turn_gradient(**opts):
-        return float((r.vjp(adj, [NAME], spp=64, seed=1, edges=dict(spp=64, seed=1, **opts))[NAME] * dM).sum())
-    g = turn_gradient()
-    assert abs(g - TURN_FD) < TOL * abs(TURN_FD), (g, TURN_FD)
-    # the silhouettes alone (no interior term) are 14 % off
-    off = turn_gradient(interior=False)
-    assert abs(off - TURN_FD) > TOL * abs(TURN_FD), (off, TURN_FD)
-    # forward mode (the same edge samples and paths) agrees with reverse mode
-    img = r.jvp({NAME: dM}, spp=64, seed=1, edges=dict(spp=64, seed=1))
-    fwd = float((img.astype(np.float64) * adj).sum())
-    assert abs(fwd - g) <= 1e-3 * abs(g), (fwd, g)

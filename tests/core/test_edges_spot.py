@@ -34,7 +34,8 @@ def spot(origin, target, cutoff, beam, intensity, **extra):
             "to_world": {"type": "transform", "lookat": {"origin": list(origin), "target": list(target), "up": [0, 0, 1]}}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one test uses it: gone after it, so that a later scene of the same
+# device-set key recycles its compiled kernels (core/pool.py) instead of compiling them again
 def spot_shadow():
     sc = shadow_scene(spot(LIGHT, AIM, CUTOFF, BEAM, INTENSITY))
     return sc, Renderer(sc), smooth_adjoint(4)
