@@ -128,6 +128,8 @@ DEPTH3_CASES = {  # name: (scene builder, parameter (shape id), axis, adjoint)
     "moving_receiver": ("block_on_slab", dict(light="point", gap=0.11), "slab", 1, "ones"),
     # the area light's soft shadow of a block that stays, on a slab that moves (y)
     "still_occluder": ("block_on_slab", dict(gap=0.11), "slab", 1, "ones"),
+    # the area light moves (y), block and slab stay: its edges carry the derivative
+    "moving_lamp": ("block_on_slab", dict(gap=0.11), "lamp", 1, "ones"),
 }
 
 
