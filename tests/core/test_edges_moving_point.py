@@ -1,5 +1,6 @@
 """The shading point and the receiver move too (docs/edge-sampling.md): a body translated with
-its own soft shadow on it, and a point light's shadow on a receiver that moves.
+its own soft shadow on it, a point light's shadow on a receiver that moves, the camera, and the
+area light itself.
 
 Every shading point on the slab slides along its camera ray; the interior replay holds the area
 light's point (next-event estimation in area measure), so the shadow boundary moves by

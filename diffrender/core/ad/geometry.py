@@ -23,8 +23,9 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   differentiated in directions (density and MIS weight detached, uniform radiance: no interior
   term), and its moving edges carry the whole derivative (the secondary sampler's full
   radiance difference). Differentiating the light point as well counted the light's motion
-  twice (about 2x the finite difference, docs/edge-sampling.md, *A moving area light*); point lights through ``I / r^2`` with a differentiable position, spot lights the
-  same times their angular falloff towards the (moving) lit point (an untextured spot: the
+  twice (about 2x the finite difference, docs/edge-sampling.md, *A moving area light*; a
+  light with vertex normals is not covered: its emission ends at a curve inside its faces);
+  point lights through ``I / r^2`` with a differentiable position, spot lights the same times their angular falloff towards the (moving) lit point (an untextured spot: the
   projected texture's value would be the recorded one); directional lights through
   ``f E`` with their fixed direction (the BSDF's cosine follows the moving normal); the
   environment (``constant``, ``envmap``) through ``f L / pdf`` with the sampled direction
