@@ -25,8 +25,9 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   radiance difference). Differentiating the light point as well counted the light's motion
   twice (about 2x the finite difference, docs/edge-sampling.md, *A moving area light*; a
   light with vertex normals is not covered: its emission ends at a curve inside its faces);
-  point lights through ``I / r^2`` with a differentiable position, spot lights the same times their angular falloff towards the (moving) lit point (an untextured spot: the
-  projected texture's value would be the recorded one); directional lights through
+  point lights through ``I / r^2`` with a differentiable position, spot lights the same times
+  their angular falloff towards the (moving) lit point (an untextured spot: the projected
+  texture's value would be the recorded one); directional lights through
   ``f E`` with their fixed direction (the BSDF's cosine follows the moving normal); the
   environment (``constant``, ``envmap``) through ``f L / pdf`` with the sampled direction
   fixed in world space (its radiance and density depend on the direction only);
