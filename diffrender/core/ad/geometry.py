@@ -17,14 +17,9 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   (the estimator of ``int f dw`` stays unbiased: only ``f`` depends on theta), MIS weights and
   roulette factors detached;
 - next-event estimation in area measure: the light point keeps its barycentrics on its
-  triangle, the contribution ``f cos_x L cos_y / r^2 * A`` is differentiated through the
-  shading point. The light point and normal are read from the (not differentiated) triangle
-  table, so a moving area light adds nothing here: with respect to its own vertices it is
-  differentiated in directions (density and MIS weight detached, uniform radiance: no interior
-  term), and its moving edges carry the whole derivative (the secondary sampler's full
-  radiance difference). Differentiating the light point as well counted the light's motion
-  twice (about 2x the finite difference, docs/edge-sampling.md, *A moving area light*; a
-  light with vertex normals is not covered: its emission ends at a curve inside its faces);
+  triangle, the contribution ``f cos_x L cos_y / r^2 * A`` is differentiated through both end
+  points (a moving area light's samples move with it; the edge samplers give the boundaries
+  that sweep them their share of its motion: ``samplers._moving_light_parts``);
   point lights through ``I / r^2`` with a differentiable position, spot lights the same times
   their angular falloff towards the (moving) lit point (an untextured spot: the projected
   texture's value would be the recorded one); directional lights through
@@ -249,13 +244,7 @@ class GeoReplay:
                     g = self.bsdfs.local_geo(tan.dpdu, tan.dpdv, ng, fs, ft, ns)
                     kind = self.nee_kind[k, i]
                     if kind == EMITTER_AREA:
-                        # the light's point and normal do not follow the light's own vertices
-                        # (see the module's docstring: a moving area light is differentiated
-                        # in directions, its edges carry all of it)
-                        lt = self.geometry.tris[self.nee_tri[k, i]]
-                        la = lt.v0
-                        lb = lt.v0 + lt.e1
-                        lc = lt.v0 + lt.e2
+                        la, lb, lc = self._tri_verts(self.nee_tri[k, i])
                         bc = self.nee_bc[k, i]
                         y = (1.0 - bc.x - bc.y) * la + bc.x * lb + bc.y * lc
                         v = y - p

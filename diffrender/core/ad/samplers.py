@@ -461,20 +461,28 @@ class EdgeTracer:
                   eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32, bounce: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
                   nhat: ti.types.ndarray(), ptri: ti.types.ndarray(), pgeo: ti.types.ndarray(),
-                  dCp: ti.types.ndarray(), chain: ti.types.ndarray(), ctri: ti.types.ndarray()):
+                  dCp: ti.types.ndarray(), chain: ti.types.ndarray(), ctri: ti.types.ndarray(),
+                  dCl: ti.types.ndarray(), ltri: ti.types.ndarray(), lbc: ti.types.ndarray()):
         """At path vertex ``bounce`` p of the camera sample through pos[i] (:meth:`_walk`):
         choose an edge (:meth:`_choose_edge`), a point on it, and path trace the incident
         radiance on both sides of the direction to that point (depth ``max_depth - 1 -
         bounce``); dC carries the walk's throughput. Also p's triangle (vertex indices),
         pgeo[i] = (p, the direction of the ray that reached p, p's geometric normal), and dCp:
         dC with each side weighted by how much of p's motion moves the boundary in the
-        parametrisation the interior replay uses on that side (see ``secondary`` in Python)."""
+        parametrisation the interior replay uses on that side (see ``secondary`` in Python).
+        Per side (dCl[i, side], ltri[i, side], lbc[i, side]): when it sees an area light, that
+        side's share of the light's own motion (the replay holds the light's point y on it:
+        the boundary moves by |m - p| / |y - p| of y's motion there), the light's triangle
+        (vertex indices; -1: the side sees no emitter) and y's barycentrics on it."""
         for i in range(pos.shape[0]):
             key = ti.cast(keys[i], ti.u32)
             eid[i] = -1
             for c in ti.static(range(3)):
                 dC[i, c] = 0.0
                 dCp[i, c] = 0.0
+                for sd in ti.static(range(2)):
+                    dCl[i, sd, c] = 0.0
+                    ltri[i, sd, c] = -1
             fp = ti.Vector([pos[i, 0], pos[i, 1]])
             si, d, Tw, ok = self._walk(fp, key, bounce, i, chain, ctri, True)
             if ok != 0 and max_depth >= 2 + bounce and self.n_edge[None] > 0:
@@ -553,12 +561,22 @@ class EdgeTracer:
                                 if hs.tri >= 0:
                                     geo = self.geometry
                                     if geo.shapes[geo.tri_info[hs.tri].shape_id].emitter >= 0:
-                                        share = ti.max(0.0, 1.0 - dist / ti.max(hs.t, 1e-30))
+                                        share_l = ti.min(1.0, dist / ti.max(hs.t, 1e-30))
+                                        share = 1.0 - share_l
+                                        vl = geo.tri_info[hs.tri].vi
+                                        for c in ti.static(range(3)):
+                                            # scaled by the weights below, after the loop
+                                            dCl[i, side, c] = -sg * share_l * Ls[c]
+                                            ltri[i, side, c] = vl[c]
+                                        lbc[i, side, 0] = hs.b1
+                                        lbc[i, side, 1] = hs.b2
                                 Lp -= sg * share * Ls
                             scale = sin_t / (dist * dist) * el / (pdf_s * pdf_e)
                             for c in ti.static(range(3)):
                                 dC[i, c] = Tw[c] * f[c] * Ld[c] * scale
                                 dCp[i, c] = Tw[c] * f[c] * Lp[c] * scale
+                                for sd in ti.static(range(2)):
+                                    dCl[i, sd, c] *= Tw[c] * f[c] * scale
                             eid[i] = e_pick
                             es[i] = su
                             vi = self.geometry.tri_info[si.tri].vi
@@ -1054,11 +1072,13 @@ class EdgeSampler:
             out = dict(dC=np.zeros((n, 3), np.float32), eid=np.zeros(n, np.int32),
                        es=np.zeros(n, np.float32), nh=np.zeros((n, 3), np.float32),
                        ptri=np.zeros((n, 3), np.int32), pgeo=np.zeros((n, 3, 3), np.float32),
-                       dCp=np.zeros((n, 3), np.float32), **_chain_arrays(n, bounce))
+                       dCp=np.zeros((n, 3), np.float32), dCl=np.zeros((n, 2, 3), np.float32),
+                       ltri=np.zeros((n, 2, 3), np.int32), lbc=np.zeros((n, 2, 2), np.float32),
+                       **_chain_arrays(n, bounce))
             self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
                                   int(max_depth), int(integ.rr_depth), int(bounce), out["dC"],
                                   out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"], out["dCp"],
-                                  out["chain"], out["ctri"])
+                                  out["chain"], out["ctri"], out["dCl"], out["ltri"], out["lbc"])
             return out
         weight = None
         if direct_only and PILOT_SHARE > 0:
@@ -1076,9 +1096,11 @@ class EdgeSampler:
         res = trace(x, 0x5EC0 + bounce)
         dC, eid, es, nh, ptri, pgeo, dCp = (res[k] for k in ("dC", "eid", "es", "nh", "ptri", "pgeo", "dCp"))
         chain, ctri = res["chain"], res["ctri"]
+        dCl = res["dCl"]
         if weight is not None:
             dC = dC * weight[:, None]
             dCp = dCp * weight[:, None]
+            dCl = dCl * weight[:, None, None]
         sel = np.flatnonzero(eid >= 0)
         if sel.size == 0:
             return None
@@ -1099,6 +1121,13 @@ class EdgeSampler:
         dCps = dCp[sel].astype(np.float64) / spp
         parts += _moving_path_parts(xs, dCps, V, -nhat, pgeo[sel], ptri[sel], chain[sel], ctri[sel], bounce,
                                     cam, moving)
+        # An area light that moves: the replay holds its next-event point y on it (area
+        # measure), so on a side that sees it the boundary moves by -|m - p| / |y - p| of y's
+        # motion, dy = sum_j b_j dV_j over y's triangle (an occluder's shadow boundary sweeps
+        # the light's samples; the light's own edges then move by about nothing on that side).
+        for side in range(2):
+            parts += _moving_light_parts(xs, dCl[sel, side].astype(np.float64) / spp, -nhat,
+                                         res["ltri"][sel, side], res["lbc"][sel, side], moving)
         return EdgeSamples.concat(parts)
 
     # --- point-light shadows seen through a bounce --------------------------------------------
@@ -1260,6 +1289,25 @@ def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n, moving=None):
     coef = np.where(ok, np.einsum("ij,ij->i", cov, d) / np.where(ok, nd, 1.0), 0.0)[:, None] * n
     bc = _barycentrics(pts, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
     cj = [bc[:, j, None] * coef for j in range(3)]
+    return [EdgeSamples(xs, dC, tri[:, :2].astype(np.int64), np.stack([cj[0], cj[1]], 1)),
+            EdgeSamples(xs, dC, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
+                        np.stack([cj[2], np.zeros_like(cj[2])], 1))]
+
+
+def _moving_light_parts(xs, dC, cov, tri, bc, moving=None):
+    """The velocity terms of a point y = sum_j b_j V_j held on its (moving) triangle ``tri``
+    (N, 3 vertex indices, -1: no point; ``bc`` (N, 2): b_1, b_2) in a velocity v = cov . dy:
+    d v / d V_j = b_j cov. As two EdgeSamples (vertices 0 and 1; vertex 2). ``moving``: a mask
+    of the vertices that move (None: all); rows whose triangle has none are left out."""
+    keep = tri[:, 0] >= 0
+    if moving is not None:
+        keep &= np.asarray(moving, bool)[np.maximum(tri, 0)].any(axis=1)
+    keep = np.flatnonzero(keep)
+    if keep.size == 0:
+        return []
+    xs, dC, cov, tri, bc = (a[keep] for a in (xs, dC, cov, tri, bc))
+    b = bc.astype(np.float64)
+    cj = [(1.0 - b[:, 0] - b[:, 1])[:, None] * cov, b[:, 0, None] * cov, b[:, 1, None] * cov]
     return [EdgeSamples(xs, dC, tri[:, :2].astype(np.int64), np.stack([cj[0], cj[1]], 1)),
             EdgeSamples(xs, dC, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
                         np.stack([cj[2], np.zeros_like(cj[2])], 1))]
