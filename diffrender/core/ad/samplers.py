@@ -1288,7 +1288,12 @@ def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n, moving=None):
     ok = np.abs(nd) > 1e-12
     coef = np.where(ok, np.einsum("ij,ij->i", cov, d) / np.where(ok, nd, 1.0), 0.0)[:, None] * n
     bc = _barycentrics(pts, V[tri[:, 0]], V[tri[:, 1]], V[tri[:, 2]])
-    cj = [bc[:, j, None] * coef for j in range(3)]
+    return _triangle_rows(xs, dC, tri, [bc[:, j, None] * coef for j in range(3)])
+
+
+def _triangle_rows(xs, dC, tri, cj):
+    """Velocity coefficients ``cj`` (three (N, 3) arrays) on the vertices of triangles ``tri``
+    (N, 3) as two EdgeSamples (vertices 0 and 1; vertex 2)."""
     return [EdgeSamples(xs, dC, tri[:, :2].astype(np.int64), np.stack([cj[0], cj[1]], 1)),
             EdgeSamples(xs, dC, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
                         np.stack([cj[2], np.zeros_like(cj[2])], 1))]
@@ -1297,8 +1302,8 @@ def _moving_surface_parts(xs, dC, V, pts, tri, cov, d, n, moving=None):
 def _moving_light_parts(xs, dC, cov, tri, bc, moving=None):
     """The velocity terms of a point y = sum_j b_j V_j held on its (moving) triangle ``tri``
     (N, 3 vertex indices, -1: no point; ``bc`` (N, 2): b_1, b_2) in a velocity v = cov . dy:
-    d v / d V_j = b_j cov. As two EdgeSamples (vertices 0 and 1; vertex 2). ``moving``: a mask
-    of the vertices that move (None: all); rows whose triangle has none are left out."""
+    d v / d V_j = b_j cov (:func:`_triangle_rows`). ``moving``: a mask of the vertices that
+    move (None: all); rows whose triangle has none are left out."""
     keep = tri[:, 0] >= 0
     if moving is not None:
         keep &= np.asarray(moving, bool)[np.maximum(tri, 0)].any(axis=1)
@@ -1307,10 +1312,8 @@ def _moving_light_parts(xs, dC, cov, tri, bc, moving=None):
         return []
     xs, dC, cov, tri, bc = (a[keep] for a in (xs, dC, cov, tri, bc))
     b = bc.astype(np.float64)
-    cj = [(1.0 - b[:, 0] - b[:, 1])[:, None] * cov, b[:, 0, None] * cov, b[:, 1, None] * cov]
-    return [EdgeSamples(xs, dC, tri[:, :2].astype(np.int64), np.stack([cj[0], cj[1]], 1)),
-            EdgeSamples(xs, dC, np.stack([tri[:, 2], tri[:, 2]], 1).astype(np.int64),
-                        np.stack([cj[2], np.zeros_like(cj[2])], 1))]
+    return _triangle_rows(xs, dC, tri, [(1.0 - b[:, 0] - b[:, 1])[:, None] * cov, b[:, 0, None] * cov,
+                                        b[:, 1, None] * cov])
 
 
 def _chain_arrays(n, bounce):
