@@ -243,24 +243,35 @@ def test_a_moving_area_light_matches_finite_differences(monkeypatch):
     assert abs(off - LAMP_FD[1]) > 0.5 * abs(LAMP_FD[1]), off
 
 
-def test_moving_the_camera_is_moving_the_scene_the_other_way(monkeypatch):
-    """Translation invariance, sample by sample: with a point light (no area measure anywhere),
-    the camera's translation gradient is minus the sum of every shape's and the light's, on the
-    same samples (the scene of the moving receiver, ``direct``)."""
+# Moving the camera by +t is moving every shape and light by -t. The samplers and the replay
+# use relative motion only, so the identity holds sample by sample (same seeds), not only in
+# expectation: with a point light (the moving receiver's scene, ``direct``) and with the area
+# light (the moving lamp's scene). Each case names the term without which it breaks.
+SCENE_MOVES = {
+    "point": (dict(max_depth=2, light="point"), "lamp.position", "_moving_surface_parts", 1),
+    "area": (dict(max_depth=3), "lamp.to_world", "_moving_light_parts", 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCENE_MOVES))
+def test_moving_the_camera_is_moving_the_scene_the_other_way(case, monkeypatch):
     from diffrender.core.ad import samplers
 
-    sd = edge_scenes.block_on_slab(RES, max_depth=2, light="point", gap=0.11)
-    r = Renderer(dr.load_scene(sd))
+    kw, lamp, term, axis = SCENE_MOVES[case]
+    r = Renderer(dr.load_scene(edge_scenes.block_on_slab(RES, gap=0.11, **kw)))
     adj = np.ones((RES, RES, 3), np.float32)
-    moved = ["slab.to_world", "block.to_world"]
+    names = ["slab.to_world", "block.to_world", lamp]
+
+    def translation(g):
+        g = np.asarray(g)
+        return g[:3, 3] if g.ndim == 2 else g
 
     def residual():
-        g = r.vjp(adj, ["sensor.to_world", *moved, "lamp.position"], spp=32, seed=1, edges=dict(spp=64, seed=1))
-        cam = np.asarray(g["sensor.to_world"])[:3, 3]
-        parts = [np.asarray(g[n])[:3, 3] for n in moved] + [np.asarray(g["lamp.position"])]
+        g = r.vjp(adj, ["sensor.to_world", *names], spp=32, seed=1, edges=dict(spp=64, seed=1))
+        cam = translation(g["sensor.to_world"])
+        parts = [translation(g[n]) for n in names]
         assert np.all(np.abs(cam) > 1.0), cam
         return np.abs(cam + sum(parts)) / (np.abs(cam) + sum(np.abs(p) for p in parts))
     np.testing.assert_array_less(residual(), 1e-3)
-    # without the moving receiver's term (the slab's motion of its shadow points) it breaks
-    monkeypatch.setattr(samplers, "_moving_surface_parts", lambda *a: [])
-    assert residual()[1] > 0.05
+    monkeypatch.setattr(samplers, term, lambda *a: [])
+    assert residual()[axis] > 0.05
