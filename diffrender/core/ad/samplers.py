@@ -39,10 +39,13 @@ adjoint image or a tangent: ``contraction.py``.
    seen from vertex ``k``): the shadow point q of an edge point is found as in 2., and the
    boundary's image on the sphere of directions at p is sampled like a secondary edge.
 
-Not handled (documented in docs/edge-sampling.md): motion of the receiver of a point-light
-shadow, of the shading point of a secondary sample, and of vertex ``k >= 1`` for the shadows
-seen through a bounce. The *interior* derivative
-(shading that changes smoothly with the geometry) is ``geometry.py``.
+The shading points move too: a sample's path vertices slide on their (moving) triangles and
+with the camera (``_moving_path_parts``, ``_moving_surface_parts``: the boundary's velocity is
+relative to p), and a moving area light's next-event samples move with it, so a side of a
+secondary sample that sees it takes |m - p| / |y - p| of the light's motion
+(``_moving_light_parts``). What is not handled is listed in docs/edge-sampling.md (*Not
+handled*). The *interior* derivative (shading that changes smoothly with the geometry) is
+``geometry.py``.
 """
 
 
