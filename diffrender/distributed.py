@@ -324,11 +324,12 @@ class ViewPool:
             todo = [i for i in todo if i in self._alive()]
         self._lost("while starting")
 
-    def evaluate(self, values, it):
+    def evaluate(self, values, it, indices=None):
         # one copy in Ray's object store for all the actors (a mesh's vertices can be large)
         values = self.ray.put({k: np.asarray(v) for k, v in values.items()})
         results = {}
-        todo = list(range(self.n_views))
+        wanted = list(range(self.n_views)) if indices is None else list(indices)
+        todo = list(wanted)
         first = True
         targets = self._alive()
         rounds = 0
@@ -353,7 +354,7 @@ class ViewPool:
                 time.sleep(RESTART_WAIT_S)
                 targets = self._alive()
             first = False
-        return [results[i] for i in range(self.n_views)]
+        return [results[i] for i in wanted]
 
     def final_image(self, values):
         values = {k: np.asarray(v) for k, v in values.items()}

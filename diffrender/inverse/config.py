@@ -26,6 +26,8 @@ Example (every key but ``scene``, ``targets`` and ``parameters`` has a default):
     loss: l2                                    # l1 | l2 | relative_l2 | l2_srgb | charbonnier
     silhouette_weight: 0    # > 0: also fit each target's mask with the render's alpha (geometry)
     iterations: 100
+    views_per_step: 1       # optional: each iteration renders this many targets in turn (round
+                            #   robin) and steps on their gradient (default: all of them)
     spp: 16                 # primal samples per pixel
     spp_adjoint: 16         # adjoint (gradient) samples per pixel
     seed: 0
@@ -176,6 +178,11 @@ class OptimizeConfig(_Strict):
     # the shapes the masks outline (their coverage is the silhouette); default: every shape
     silhouette_shapes: Optional[list[str]] = None
     iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
+    # each iteration renders and back-propagates this many targets, taken in turn (iteration i
+    # starts at target i * views_per_step mod the number of targets), and steps on their
+    # gradient: 1 steps after every view, as Mitsuba's shape-optimization tutorial does; None:
+    # every target in every iteration
+    views_per_step: Optional[int] = Field(None, ge=1)
     # Polyak-Ruppert averaging: the result is the mean of the iterates from this iteration on
     # (Monte Carlo gradients keep the last iterate wandering around the optimum).
     average_from: Optional[int] = Field(None, ge=0)
@@ -275,6 +282,9 @@ def parse_config(data: dict, where: str = "config", base_dir: str = ".") -> Opti
     if cfg.average_from is not None and cfg.average_from >= cfg.iterations:
         raise ConfigError(f"average_from: must be below iterations ({cfg.iterations}), got "
                           f"{cfg.average_from}", where)
+    if cfg.views_per_step is not None and cfg.optimizer.type == "lbfgs":
+        raise ConfigError("views_per_step: L-BFGS needs the same loss in every step (every target); "
+                          "use adam, uniform_adam or sgd", where)
     _check_per_view(cfg, where)
     cfg.path = where
     cfg.base_dir = base_dir

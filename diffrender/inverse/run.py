@@ -721,7 +721,7 @@ class Run:
         targets' renders. ``views`` (:class:`Views` here, a ``distributed.ViewPool`` on Ray)
         renders and back-propagates each target; their parts are summed here in target order,
         so that the sum does not depend on where the views ran."""
-        results = views.evaluate(values, it)
+        results = views.evaluate(values, it, self.step_views(it))
         total = 0.0
         svals = self.problem.scene_values(values)
         sgrads = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in svals.items()}
@@ -745,6 +745,14 @@ class Run:
         for k, v in rg.items():
             grads[k] = grads[k] + v
         return total, grads, [r.image for r in sorted(results, key=lambda r: r.index)]
+
+    def step_views(self, it: int):
+        """The targets iteration ``it`` evaluates: all of them (None), or ``views_per_step`` of
+        them in turn."""
+        k, n = self.cfg.views_per_step, len(self.problem.targets)
+        if k is None or k >= n:
+            return None
+        return [(it * k + j) % n for j in range(k)]
 
     def _record(self, it, loss, values, dt):
         row = {"iteration": it, "loss": loss, "seconds": dt}

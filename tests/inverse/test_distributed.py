@@ -123,6 +123,16 @@ def test_workers_give_the_single_process_result(workdir, pool, reference):
     assert pool.resubmitted == 0
 
 
+def test_views_in_turn_give_the_single_process_result(workdir, pool):
+    """``views_per_step: 2`` over three targets: iteration i evaluates targets 2i, 2i + 1 (mod
+    3); the pool runs only those, with the same result as one process."""
+    single = Run(make_config(workdir, "turn1", views_per_step=2)).run()["paint.reflectance"]
+    got = Run(make_config(workdir, "turn2", views_per_step=2)).run(views=pool)["paint.reflectance"]
+    np.testing.assert_allclose(got, single, rtol=RTOL)
+    reference = Run(make_config(workdir, "turn3")).run()["paint.reflectance"]
+    assert not np.allclose(single, reference, rtol=1e-3)   # not every target in every step
+
+
 def test_resume_after_interruption(workdir, pool, reference):
     cfg = make_config(workdir, "stopped")
     with pytest.raises(KeyboardInterrupt):

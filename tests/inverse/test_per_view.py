@@ -159,3 +159,45 @@ def test_exposure_gradient_is_unbiased_at_the_truth(workdir):
     assert abs(crossed.mean()) < 3 * sem(crossed), (crossed.mean(), sem(crossed))
     assert same.mean() > 10 * sem(same), (same.mean(), sem(same))
     run.release()
+
+
+def test_views_per_step_evaluates_the_targets_in_turn(workdir):
+    """``views_per_step: 1``: iteration i renders target i mod 2 only, with the seeds that
+    target has in an all-targets iteration i: the loss and the gradient are that target's part
+    of the full evaluation, and the other view's own exposure gets no gradient."""
+    init = {"filters.exposure.ev": {"init": [0.2, -0.3]}}
+    turn = Run(load_config(config(workdir, "turn", views_per_step=1, parameters=init)))
+    full = Run(load_config(config(workdir, "full", parameters=init)))
+    assert [turn.step_views(i) for i in range(3)] == [[0], [1], [0]]
+    assert full.step_views(1) is None
+    views = Views(turn.problem)
+    vals = {k: np.array(v, np.float64) for k, v in turn.problem.init.items()}
+    parts = views.evaluate(vals, 1)                  # every target at iteration 1
+    loss, grads, images = turn.evaluate(views, vals, 1)
+    assert loss == parts[1].loss and len(images) == 1
+    np.testing.assert_array_equal(images[0], parts[1].image)
+    g = grads["filters.exposure.ev"]
+    assert g[0] == 0.0 and g[1] == parts[1].filter_grads["filters.exposure.ev"] != 0.0
+    loss_all, grads_all, _ = full.evaluate(views, vals, 1)
+    assert loss_all == pytest.approx(parts[0].loss + parts[1].loss, rel=1e-12)
+    assert grads_all["filters.exposure.ev"][1] == g[1]
+    turn.release()
+    full.release()
+
+
+def test_views_per_step_recovers_both_exposures(workdir):
+    params = Run(load_config(config(workdir, "turns", views_per_step=1, iterations=240,
+                                    average_from=160))).run()
+    np.testing.assert_allclose(params["filters.exposure.ev"], TRUE_EV, atol=0.03)
+
+
+def test_views_per_step_errors(workdir):
+    with pytest.raises(ConfigError) as e:
+        parse_config({"scene": "s.xml", "targets": ["t.exr"], "parameters": {"a.b": {}},
+                      "views_per_step": 1, "optimizer": {"type": "lbfgs"}}, where="c.yaml")
+    assert str(e.value) == ("c.yaml: views_per_step: L-BFGS needs the same loss in every step "
+                            "(every target); use adam, uniform_adam or sgd")
+    with pytest.raises(ConfigError) as e:
+        parse_config({"scene": "s.xml", "targets": ["t.exr"], "parameters": {"a.b": {}},
+                      "views_per_step": 0}, where="c.yaml")
+    assert str(e.value) == "c.yaml: views_per_step: input should be greater than or equal to 1"
