@@ -609,31 +609,46 @@ class FilmWeights:
             out[p] = np.trapezoid(wv, t) if hasattr(np, "trapezoid") else np.trapz(wv, t)
         return out
 
+    def _axes(self, x):
+        """The separable parts of the footprint of crop-relative positions x (N, 2): pixel
+        columns and rows (N, 2r + 1) clipped to the film, and the weights k(X + 1/2 - x) / K_X
+        and k(Y + 1/2 - y) / K_Y (N, 2r + 1), 0 outside the film (the rows' also 0 for a
+        position outside the sampled region)."""
+        x = np.asarray(x, np.float64)
+        r = self.r
+        off = np.arange(-r, r + 1)
+        inside = np.all((x >= self.lo) & (x <= self.hi), axis=1)
+        X = np.floor(x[:, 0]).astype(np.int64)[:, None] + off
+        Y = np.floor(x[:, 1]).astype(np.int64)[:, None] + off
+        Xc, Yc = np.clip(X, 0, self.w - 1), np.clip(Y, 0, self.h - 1)
+        wx = filter_eval_np(self.fp, X + 0.5 - x[:, :1]) / np.maximum(self.kx[Xc], 1e-30)
+        wy = filter_eval_np(self.fp, Y + 0.5 - x[:, 1:]) / np.maximum(self.ky[Yc], 1e-30)
+        wx = np.where((X >= 0) & (X < self.w), wx, 0.0)
+        wy = np.where((Y >= 0) & (Y < self.h) & inside[:, None], wy, 0.0)
+        return Xc, Yc, wx, wy
+
     def neighbours(self, x):
         """For crop-relative positions x (N, 2): pixel indices (N, K) (-1: none) and
         weights k_p(x) / K_p (N, K)."""
-        x = np.asarray(x, np.float64)
-        r = self.r
-        inside = np.all((x >= self.lo) & (x <= self.hi), axis=1)
-        px = np.floor(x[:, 0]).astype(np.int64)
-        py = np.floor(x[:, 1]).astype(np.int64)
-        idx, wts = [], []
-        for dy in range(-r, r + 1):
-            for dx in range(-r, r + 1):
-                X, Y = px + dx, py + dy
-                ok = inside & (X >= 0) & (X < self.w) & (Y >= 0) & (Y < self.h)
-                Xc, Yc = np.clip(X, 0, self.w - 1), np.clip(Y, 0, self.h - 1)
-                k = filter_eval_np(self.fp, X + 0.5 - x[:, 0]) * filter_eval_np(self.fp, Y + 0.5 - x[:, 1])
-                k = k / np.maximum(self.kx[Xc] * self.ky[Yc], 1e-30)
-                idx.append(np.where(ok & (k > 0), Yc * self.w + Xc, -1))
-                wts.append(np.where(ok, k, 0.0))
-        return np.stack(idx, 1), np.stack(wts, 1)
+        Xc, Yc, wx, wy = self._axes(x)
+        n = wx.shape[0]
+        k = (wy[:, :, None] * wx[:, None, :]).reshape(n, -1)
+        idx = (Yc[:, :, None] * self.w + Xc[:, None, :]).reshape(n, -1)
+        return np.where(k > 0, idx, -1), k
+
+    #: edge samples per block of :meth:`adjoint` (bounds its gather: block x (2r+1)^2 x 3 values)
+    ADJOINT_BLOCK = 1 << 15
 
     def adjoint(self, adj_img, x):
         """A(x) (N, 3) for the adjoint image (H, W, 3)."""
-        idx, w = self.neighbours(x)
-        flat = np.asarray(adj_img, np.float64).reshape(-1, 3)
-        return np.einsum("nk,nkc->nc", w, flat[np.maximum(idx, 0)] * (idx >= 0)[..., None])
+        img = np.asarray(adj_img, np.float64).reshape(self.h, self.w, 3)
+        Xc, Yc, wx, wy = self._axes(x)
+        out = np.empty((wx.shape[0], 3))
+        for a in range(0, wx.shape[0], self.ADJOINT_BLOCK):
+            b = slice(a, a + self.ADJOINT_BLOCK)
+            block = img[Yc[b, :, None], Xc[b, None, :]]          # (n, 2r+1, 2r+1, 3)
+            out[b] = np.einsum("ny,nx,nyxc->nc", wy[b], wx[b], block, optimize=True)
+        return out
 
     def splat(self, x, values):
         """sum over samples of values_i * k_p(x_i) / K_p into an (H, W, 3) image."""

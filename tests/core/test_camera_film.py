@@ -105,3 +105,40 @@ def test_aovs():
     assert out["depth"][3:5, 3:5].mean() == pytest.approx(2.0 - 0.01, rel=2e-3)
     with pytest.raises(Exception, match="unknown AOV 'z'"):
         render(make_scene([floor], sensors=[cam]), aovs=("z",))
+
+
+@pytest.mark.parametrize("rfilter", ["gaussian", "tent", "box"])
+@pytest.mark.parametrize("border", [True, False])
+def test_film_adjoint_density_of_edge_samples(rfilter, border):
+    """``FilmWeights`` (the film's adjoint for edge samples at arbitrary film positions):
+    ``adjoint(adj, x) = sum_p adj_p k(X_p + 1/2 - x) k(Y_p + 1/2 - y) / K_p`` over every pixel
+    (brute force), 0 outside the sampled region (the film, or the film plus the filter's border
+    with ``sample_border``); ``splat`` is its transpose."""
+    from diffrender.core.film import FilmWeights
+    from diffrender.scene.loader import load_scene
+
+    w, h = 13, 9
+    sc = load_scene({"type": "scene", "cam": {"type": "perspective", "film": {
+        "type": "hdrfilm", "width": w, "height": h, "rfilter": {"type": rfilter},
+        "sample_border": border}}})
+
+    class Film:
+        width, height, crop_offset = w, h, (0, 0)
+
+    fw = FilmWeights(sc.sensors[0], Film())
+    rng = np.random.default_rng(1)
+    x = rng.uniform([-3, -3], [w + 3, h + 3], size=(400, 2))
+    adj = rng.normal(size=(h, w, 3))
+    fp = filter_params(sc.sensors[0].film.rfilter)
+    px = np.arange(w) + 0.5
+    py = np.arange(h) + 0.5
+    kx = filter_eval_np(fp, px[None, :] - x[:, :1]) / fw.kx            # (N, W)
+    ky = filter_eval_np(fp, py[None, :] - x[:, 1:]) / fw.ky            # (N, H)
+    pad = fw.r if border else 0
+    inside = np.all((x >= -pad) & (x <= [w + pad, h + pad]), axis=1)
+    want = np.einsum("ny,nx,yxc->nc", ky, kx, adj) * inside[:, None]
+    got = fw.adjoint(adj, x)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert np.any(got[inside] != 0) and np.all(got[~inside] == 0)
+    v = rng.normal(size=(400, 3))
+    assert np.sum(fw.splat(x, v) * adj) == pytest.approx(np.sum(v * got), rel=1e-12)
