@@ -97,6 +97,10 @@ class Shape:
     to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
     local_vertices: np.ndarray | None = None
     local_normals: np.ndarray | None = None
+    # True while ``normals`` are Mitsuba's smooth normals of ``vertices`` (a mesh file without
+    # normals, or positions set since): they are recomputed when the vertices move (as Mitsuba's
+    # ``Mesh::parameters_changed`` does) and differentiated with them
+    derived_normals: bool = False
     id: str | None = None
     filename: str | None = None
     #: Mitsuba's mesh attributes (PLY vertex / face properties): name (``vertex_*`` /

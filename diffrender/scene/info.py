@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import transforms as tf
+from .meshes import vertex_normals
 from .elements import BSDF, SENSOR_SCALARS, Texture
 
 if TYPE_CHECKING:  # the Scene builds this view; imported for annotations only
@@ -74,6 +75,9 @@ class Parameter:
             return
         if f == "vertices":
             o.vertices = np.asarray(value, np.float64).reshape(o.vertices.shape)
+            if o.normals is not None:  # Mitsuba recomputes a mesh's normals from new positions
+                o.normals = vertex_normals(o.vertices, o.faces)
+                o.derived_normals = True
             return
         if f.startswith("attributes."):
             name = f[len("attributes."):]
@@ -83,7 +87,9 @@ class Parameter:
             m = np.asarray(value, np.float64).reshape(4, 4)
             o.to_world = m
             o.vertices = tf.transform_points(m, o.local_vertices)
-            if o.normals is not None and o.local_normals is not None:
+            if o.normals is not None and o.derived_normals:
+                o.normals = vertex_normals(o.vertices, o.faces)  # as loaded with this to_world
+            elif o.normals is not None and o.local_normals is not None:
                 o.normals = tf.transform_normals(m, o.local_normals)
             if o.emitter is not None:
                 o.emitter.to_world = m.copy()

@@ -30,9 +30,16 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   direction moves with the camera (an envmap's lookup is differentiated), a BSDF-sampled
   one is fixed (its radiance is a constant; the throughput to it is not).
 
+Vertex normals: a shape whose normals are Mitsuba's smooth normals of its vertices
+(``Shape.derived_normals``: a mesh file without normals, or positions set since, which the
+forward recomputes) gets them recomputed here from the differentiable vertices (each face's
+unit normal weighted by its corner angles, summed per vertex and normalised: two kernels under
+the same tape), so that shading follows the vertices. Stored normals (from a file) are
+constants: they turn with ``to_world`` in the forward render but are not differentiated.
+
 Not differentiated: texture coordinates sliding with the barycentrics (the texture value is
-the recorded one), vertex normals rotating with ``to_world`` (they are interpolated, not
-re-derived), the emitter's area in the light-selection density.
+the recorded one), stored vertex normals rotating with ``to_world``, the emitter's area in the
+light-selection density.
 """
 import numpy as np
 
@@ -42,7 +49,7 @@ from ..geometry import capacity_class
 from ..emitters import (CONSTANT as EMITTER_CONSTANT, DIRECTIONAL as EMITTER_DIRECTIONAL,
                         ENVMAP as EMITTER_ENVMAP, SPOT as EMITTER_SPOT, spot)
 from ..path import EMITTER_AREA, EMITTER_POINT
-from ..types import mat3, vec2, vec3
+from ..types import ivec3, mat3, vec2, vec3
 from ..warp import coordinate_system, to_local
 
 
@@ -64,6 +71,14 @@ class GeoReplay:
         self.cam_R = mat3.field(shape=(), needs_grad=True, needs_dual=True)
         self.cam_o = vec3.field(shape=(), needs_grad=True, needs_dual=True)
         self.cam_K = vec9.field(shape=(), needs_grad=True, needs_dual=True)
+        # smooth normals recomputed from vpos (shapes with derived normals): the faces, the
+        # per-vertex sums of angle-weighted face normals, the unit normals; per shape, 1 where
+        # the bounces read them instead of the geometry's stored normals
+        self.nfaces = ivec3.field(shape=capacity_class(r.geometry.n_tris))
+        self.n_nfaces = 0
+        self.vn_acc = vec3.field(shape=nv, needs_grad=True, needs_dual=True)
+        self.vn = vec3.field(shape=nv, needs_grad=True, needs_dual=True)
+        self.shape_derived = ti.field(ti.i32, shape=r.geometry.shapes.shape[0])
         # records
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
@@ -90,6 +105,16 @@ class GeoReplay:
             if row["type"] in ("point", "spot"):
                 pos[i] = np.asarray(row["position"], np.float32)
         self.lpos.from_numpy(pos)
+        derived = np.zeros(self.shape_derived.shape[0], np.int32)
+        for i, sh in enumerate(r.scene.shapes):
+            derived[i] = bool(sh.derived_normals) and sh.normals is not None
+        self.shape_derived.from_numpy(derived)
+        faces = g._f[derived[g._s] > 0] if g.n_tris else np.zeros((0, 3), np.int64)
+        self.n_nfaces = int(faces.shape[0])
+        if self.n_nfaces:
+            fpad = np.zeros((self.nfaces.shape[0], 3), np.int32)
+            fpad[:self.n_nfaces] = faces
+            self.nfaces.from_numpy(fpad)
         cam = CameraModel.of(r.sensor)
         self.cam_R[None] = cam.R.astype(np.float32)
         self.cam_o[None] = cam.o.astype(np.float32)
@@ -183,6 +208,42 @@ class GeoReplay:
             self.Dr[0, i] = dw
             self.T[0, i] = ti.Vector([1.0, 1.0, 1.0])
 
+    @ti.kernel
+    def normals_sum(self, nf: ti.i32):
+        """vn_acc[v] += the unit normal of each face at v times its angle there (Mitsuba's
+        ``recompute_vertex_normals``; ``meshes.vertex_normals`` on the host)."""
+        for f in range(nf):
+            vi = self.nfaces[f]
+            p = [self.vpos[vi[0]], self.vpos[vi[1]], self.vpos[vi[2]]]
+            e = [p[1] - p[0], p[2] - p[1], p[0] - p[2]]  # edge k: corner k to k + 1
+            fn = e[0].cross(-e[2])
+            ln2 = fn.dot(fn)
+            if ln2 > 0.0:
+                fn = fn / ti.sqrt(ln2)
+                for k in ti.static(range(3)):
+                    a = e[k]
+                    b = e[ti.static((k + 2) % 3)]
+                    c = -a.dot(b) / ti.sqrt(a.dot(a) * b.dot(b))
+                    ang = ti.acos(ti.min(ti.max(c, -1.0), 1.0))
+                    ti.atomic_add(self.vn_acc[vi[k]], fn * ang)
+
+    @ti.kernel
+    def normals_unit(self):
+        for v in self.vn_acc:
+            acc = self.vn_acc[v]
+            l2 = acc.dot(acc)
+            n = ti.Vector([1.0, 0.0, 0.0])
+            if l2 > 0.0:
+                n = acc / ti.sqrt(l2)
+            self.vn[v] = n
+
+    def normals(self):
+        """The recomputed normals (inside a tape: differentiated with vpos); vn_acc is cleared
+        before (outside)."""
+        if self.n_nfaces:
+            self.normals_sum(self.n_nfaces)
+            self.normals_unit()
+
     @ti.func
     def _tri_verts(self, tri):
         vi = self.geometry.tri_info[tri].vi
@@ -220,8 +281,13 @@ class GeoReplay:
                 ns = ng
                 if sh.has_normals:
                     vi = info.vi
-                    nn = ((1.0 - b1 - b2) * self.geometry.vnormals[vi[0]] + b1 * self.geometry.vnormals[vi[1]]
-                          + b2 * self.geometry.vnormals[vi[2]])
+                    nn = ti.Vector([0.0, 0.0, 0.0])
+                    if self.shape_derived[info.shape_id]:
+                        nn = ((1.0 - b1 - b2) * self.vn[vi[0]] + b1 * self.vn[vi[1]]
+                              + b2 * self.vn[vi[2]])
+                    else:
+                        nn = ((1.0 - b1 - b2) * self.geometry.vnormals[vi[0]]
+                              + b1 * self.geometry.vnormals[vi[1]] + b2 * self.geometry.vnormals[vi[2]])
                     ns = nn.normalized()
                 # texture coordinates slide with the (differentiable) barycentrics, as the
                 # forward's surface interaction interpolates them
@@ -328,9 +394,12 @@ class GeoReplay:
         for first, n in dint.film.passes(spp):
             dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
             dint.film.gather_adjoint(n)
-            for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_K, self.O, self.Dr, self.T):
+            for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_K, self.O, self.Dr, self.T,
+                      self.vn_acc, self.vn):
                 f.grad.fill(0.0)
+            self.vn_acc.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
+                self.normals()
                 self.camera_rays(dint.film.count(n))
                 for k in range(self.depth):
                     self.bounce(k, dint.film.count(n), False)
@@ -365,7 +434,9 @@ class GeoReplay:
             dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
             for field, sd in todo:
                 self.img.fill(0.0)
+                self.vn_acc.fill(0.0)
                 with ti.ad.FwdMode(loss=self.img, param=field, seed=sd.ravel()):
+                    self.normals()
                     self.camera_rays(dint.film.count(n))
                     for k in range(self.depth):
                         self.bounce(k, dint.film.count(n), True)

@@ -175,6 +175,7 @@ class ShapeBuilder:
         r.finish()
         shape = Shape(type=t, vertices=wv, faces=wf, normals=wn, uvs=wuv, bsdf=bsdf,
                       emitter=emitter, to_world=to_world, local_vertices=lv, local_normals=ln,
+                      derived_normals=n is None and wn is not None,
                       id=name, filename=filename, attributes=attributes,
                       interior=self.links.get(id(node), {}).get("interior"),
                       exterior=self.links.get(id(node), {}).get("exterior"))
