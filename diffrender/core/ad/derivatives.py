@@ -219,8 +219,9 @@ class GeometryDerivatives:
         gV, (gR, go, gK), gL = contract_vjp(samples, es.film, d_image, cam, r.geometry.n_verts,
                                             len(r.emitters.rows))
         if opts.interior:
+            vs = {p.index for p in infos if p.kind == "shape_vertex_positions"}
             iV, (iR, io, iK), iL = self.replay(md).vjp(d_image, spp, seed, depth_limit(md), integ,
-                                                       int(r.sensor.film.width))
+                                                       int(r.sensor.film.width), vs)
             gV, gR, go, gK, gL = gV + iV, gR + iR, go + io, gK + iK, gL + iL
         off = _vertex_offsets(r)
         out = []
@@ -283,6 +284,7 @@ class GeometryDerivatives:
         if opts.interior:
             seeds = {"vpos": dV[:r.geometry.n_verts], "lpos": dL[:r.emitters.n], "cam_R": dR, "cam_o": do,
                      "cam_K": dK.astype(np.float32)}
+            vs = {p.index for p, _ in items.values() if p.kind == "shape_vertex_positions"}
             out = out + self.replay(md).jvp(seeds, spp, seed, depth_limit(md), integ,
-                                            int(r.sensor.film.width))
+                                            int(r.sensor.film.width), vs)
         return out

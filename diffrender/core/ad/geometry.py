@@ -32,7 +32,8 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
 
 Vertex normals: a shape whose normals are Mitsuba's smooth normals of its vertices
 (``Shape.derived_normals``: a mesh file without normals, or positions set since, which the
-forward recomputes) gets them recomputed here from the differentiable vertices (each face's
+forward recomputes), or whose ``vertex_positions`` are differentiated (setting them recomputes
+the normals), gets them recomputed here from the differentiable vertices (each face's
 unit normal weighted by its corner angles, summed per vertex and normalised: two kernels under
 the same tape), so that shading follows the vertices. Stored normals (from a file) are
 constants: they turn with ``to_world`` in the forward render but are not differentiated.
@@ -79,6 +80,9 @@ class GeoReplay:
         self.vn_acc = vec3.field(shape=nv, needs_grad=True, needs_dual=True)
         self.vn = vec3.field(shape=nv, needs_grad=True, needs_dual=True)
         self.shape_derived = ti.field(ti.i32, shape=r.geometry.shapes.shape[0])
+        # shapes whose vertex_positions are differentiated: setting them recomputes the normals,
+        # so their derivative is that of the recomputed normals (stored ones included)
+        self.vertex_shapes = frozenset()
         # records
         self.rtri = ti.field(ti.i32, shape=(D, N))
         self.rdir = vec3.field(shape=(D, N))           # direction leaving vertex k (world)
@@ -107,7 +111,7 @@ class GeoReplay:
         self.lpos.from_numpy(pos)
         derived = np.zeros(self.shape_derived.shape[0], np.int32)
         for i, sh in enumerate(r.scene.shapes):
-            derived[i] = bool(sh.derived_normals) and sh.normals is not None
+            derived[i] = sh.normals is not None and (bool(sh.derived_normals) or i in self.vertex_shapes)
         self.shape_derived.from_numpy(derived)
         faces = g._f[derived[g._s] > 0] if g.n_tris else np.zeros((0, 3), np.int64)
         self.n_nfaces = int(faces.shape[0])
@@ -379,9 +383,11 @@ class GeoReplay:
             else:
                 self.loss[None] += c.dot(self.d.film.adj[i])
 
-    def vjp(self, d_image, spp, seed, max_depth, integ, film_w):
+    def vjp(self, d_image, spp, seed, max_depth, integ, film_w, vertex_shapes=()):
         """Interior gradients: (per merged vertex (n_verts, 3), camera (dR, do, dK (9,)),
-        point-light positions (n_emitters, 3))."""
+        point-light positions (n_emitters, 3)). ``vertex_shapes``: the shapes whose
+        ``vertex_positions`` are differentiated."""
+        self.vertex_shapes = frozenset(vertex_shapes)
         dint = self.d
         dint.film.load_adjoint(d_image)
         dint.film.prepare(spp, seed, film_w)
@@ -410,9 +416,11 @@ class GeoReplay:
             gK += self.cam_K.grad.to_numpy()
         return gV[:self.r.geometry.n_verts], (gR, go, gK), gL[:self.r.emitters.n]
 
-    def jvp(self, seeds, spp, seed, max_depth, integ, film_w):
+    def jvp(self, seeds, spp, seed, max_depth, integ, film_w, vertex_shapes=()):
         """Image tangent (H, W, 3) for ``seeds``: {'vpos' | 'lpos' | 'cam_R' | 'cam_o' |
-        'cam_K': tangent array}; one forward-mode replay per differentiated field."""
+        'cam_K': tangent array}; one forward-mode replay per differentiated field.
+        ``vertex_shapes`` as in :meth:`vjp`."""
+        self.vertex_shapes = frozenset(vertex_shapes)
         dint = self.d
         dint.film.prepare(spp, seed, film_w)
         self.upload()
