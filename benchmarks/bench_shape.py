@@ -156,6 +156,8 @@ def main(argv=None):
         ta.append(cpu(lambda: ours.iteration(S.VIEWS)))
         if theirs is not None:
             tb.append(cpu(lambda: theirs.iteration(S.VIEWS)))
+        if it % 10 == 9 or it == a.iterations - 1:
+            print(f"bench_shape: iteration {it + 1}/{a.iterations}", file=sys.stderr, flush=True)
     common = dict(res=a.res, spp=a.spp, target_spp=a.target_spp, iterations=a.iterations,
                   views=S.VIEWS, start_chamfer=start)
     ca = S.chamfer(ours.mesh(), suzanne)

@@ -207,7 +207,12 @@ def main(argv=None):
     suzanne = read_mesh(os.path.join(data, "suzanne.ply"))
     start = chamfer(read_mesh(os.path.join(data, "ico_10k.ply")), suzanne)
     cpu, wall = time.process_time(), time.perf_counter()
-    dr.optimize(config, overwrite=True)
+
+    def progress(step, total, loss):
+        if step % VIEWS == 0:  # a tutorial iteration: every view once
+            print(f"iteration {step // VIEWS}/{total // VIEWS}: loss of the last view {loss:.4g}, "
+                  f"{time.perf_counter() - wall:.0f} s", flush=True)
+    dr.optimize(config, overwrite=True, progress=progress)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     final = chamfer(read_mesh(os.path.join(a.out, "run", "scene_optimized.shape.ply")), suzanne)
     print(f"Chamfer distance to Suzanne: start {start:.4f}, after {a.iterations} iterations "
