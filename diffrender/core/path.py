@@ -23,6 +23,11 @@ the recorder's depth for unbounded paths (the recorder ignores those):
 - ``scatter(i, k, bs, wo)``: the BSDF sample ``bs`` (``wo`` its world direction);
 - ``roulette(i, k, bs, inv_q, alive)``: the path's continuation factor after vertex k.
 
+A recorder with ``FIRST_HIT = True`` also decides the hit of the first ray:
+``first_hit(i, hit, o, d, tmax)`` returns the hit to use instead of the traced ``hit``, and
+``first_surface(i, si, d)`` the surface interaction to shade there (the primary edge sampler's
+sides: ``ad/samplers.EdgeSideHit``).
+
 A recorder also sets ``NEEDS_RADIANCE``: whether it (or the caller) uses the path's radiance.
 When it is False (the gradient replays, which recompute the contributions themselves), the loop
 compiles without every computation whose only use is the radiance sum (emitted radiance, the
@@ -108,7 +113,13 @@ def trace_path(integ: ti.template(), o, d, tmax, key, max_depth, rr_depth, hide_
         if ti.static(integ.media.enabled):
             k = step
         hit = integ.geometry.intersect(ray_o, ray_d, ray_t)
+        if ti.static(getattr(rec, "FIRST_HIT", False)):
+            if depth == 0:  # the recorder decides the camera ray's hit (edge sampling's sides)
+                hit = rec.first_hit(i, hit, ray_o, ray_d, ray_t)
         si = integ.geometry.surface(hit, ray_o, ray_d)
+        if ti.static(getattr(rec, "FIRST_HIT", False)):
+            if depth == 0:
+                si = rec.first_surface(i, si, ray_d)
         scattered = False
         if ti.static(integ.media.enabled):
             if medium >= 0:

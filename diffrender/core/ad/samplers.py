@@ -60,11 +60,21 @@ from ..camera import CameraModel, distortion_jacobian
 from ..film import FilmWeights, finite_or_black
 from ..geometry import capacity_class
 from ..rng import pcg_hash, pcg_hash_np, rand, rand2, rand_direction, rand_lobe
-from ..types import vec3
+from ..path import trace_path
+from ..types import Hit, vec3
 from ..warp import coordinate_system, offset_origin, to_local, to_world
 from .topology import EdgeTopology
 
 SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
+# ... of a silhouette or crease seen from the camera, whose sides are decided by the edge's own
+# faces (``EdgeSideHit``): ray-triangle tests in float32 are not exact for the faces at grazing
+# angles next to a silhouette, so the side is no longer found by tracing, and the two sides can
+# be much closer (farther apart, they straddle other silhouettes near the outline of a finely
+# tessellated mesh)
+EDGE_SCREEN_EPS = 1e-4
+# a hit nearer than the edge face's point by less than this share of its distance is that face
+EDGE_FACE_DEPTH_TOL = 2e-5
+SHADING_TURN_COS = 1e-3  # cosine to the camera of a silhouette side's turned shading normal
 ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample, at most ...
 # ... this share of the angle the edge subtends (short edges of a finely tessellated, ragged
 # mesh: sides farther apart than a small part of the edge cross the neighbouring faces near its
@@ -124,6 +134,90 @@ class EdgeSamples:
                            cat("cam_cK", (9,)), cat("light", (), -1).astype(np.int64), cat("lcoef", (3,)))
 
 
+@ti.data_oriented
+class EdgeSideHit:
+    """The recorder (``path.trace_path``) of the primary sampler's sides: the camera ray on
+    each side of a silhouette or crease hits the edge's own face on that side (the one turned
+    towards the camera when both faces lie there), unless something else is nearer (the edge
+    is hidden there), and a ray on a side without an own face does not hit the edge's faces.
+    Traced in float32, a ray 10⁻⁴ pixels inside the outline of a finely tessellated mesh often
+    misses both faces next to the edge (they are seen at grazing angles: Möller–Trumbore is
+    not exact there) and the two sides then see the same background.
+
+    ``i`` of the hooks is an :data:`EdgeSide`."""
+
+    RECORDS = False
+    NEEDS_RADIANCE = True
+    FIRST_HIT = True
+
+    def __init__(self, geometry):
+        self.g = geometry
+
+    @ti.func
+    def first_hit(self, i, hit, o, d, tmax):
+        res = hit
+        horig = -1
+        if hit.tri >= 0:
+            horig = self.g.tri_info[hit.tri].orig
+        on_edge = (horig >= 0) & ((horig == i.f0) | (horig == i.f1))
+        if i.own >= 0:
+            # the own face at the edge point (the sides are a tiny angle apart): its distance
+            # along the ray and its barycentrics there
+            t = (i.m - o).dot(d)
+            if t > 0.0 and t < tmax:
+                if hit.tri < 0 or on_edge or hit.t >= t * (1.0 - EDGE_FACE_DEPTH_TOL):
+                    tr = self.g.tris[i.own]
+                    b = _barycentrics_f(o + t * d, tr.v0, tr.e1, tr.e2)
+                    res = Hit(t=t, tri=i.own, b1=b[0], b2=b[1])
+        elif on_edge:  # grazed an edge face from the side it does not lie on: go past it
+            t0 = hit.t * (1.0 + EDGE_FACE_DEPTH_TOL)
+            h2 = self.g.intersect(o + t0 * d, d, tmax - t0)
+            res = h2
+            res.t = h2.t + t0
+        return res
+
+
+    @ti.func
+    def first_surface(self, i, si, d):
+        # At the edge point of a smooth-shaded silhouette the interpolated normal can face away
+        # from the camera while the face does not: Mitsuba's BSDFs and area lights are black
+        # there, in a band along the outline whose inner boundary moves with the silhouette.
+        # The band is far thinner than a pixel (a finite difference does not see it: it gives
+        # the same derivative with face normals), so the side takes the radiance past it: the
+        # shading normal turned until it just faces the camera.
+        if si.valid != 0:
+            w = -d
+            c = si.ns.dot(w)
+            if c <= 0.0 and si.ng.dot(w) > 0.0:
+                n = si.ns - (c - SHADING_TURN_COS) * w
+                ln = n.norm()
+                if ln > 0.0:
+                    si.ns = n / ln
+        return si
+
+
+#: what :class:`EdgeSideHit` reads per side: the own face's slot (-1: none), the edge's two
+#: faces (original triangle indices, -1: none) and the edge point
+EdgeSide = ti.types.struct(own=ti.i32, f0=ti.i32, f1=ti.i32, m=vec3)
+
+
+@ti.func
+def _barycentrics_f(p, v0, e1, e2):
+    """(b1, b2) of the point of triangle (v0, v0 + e1, v0 + e2) nearest to p's projection on
+    its plane, clamped into the triangle."""
+    w = p - v0
+    d11, d12, d22 = e1.dot(e1), e1.dot(e2), e2.dot(e2)
+    r1, r2 = w.dot(e1), w.dot(e2)
+    den = d11 * d22 - d12 * d12
+    b1, b2 = 1.0 / 3.0, 1.0 / 3.0
+    if den > 0.0:
+        b1 = (d22 * r1 - d12 * r2) / den
+        b2 = (d11 * r2 - d12 * r1) / den
+    b1 = ti.min(ti.max(b1, 0.0), 1.0)
+    b2 = ti.min(ti.max(b2, 0.0), 1.0 - b1)
+    return ti.Vector([b1, b2])
+
+
 @dataclass
 class ShadowLight:
     """A light whose shadows the point-light shadow samplers follow: emitter ``index``;
@@ -164,6 +258,7 @@ class EdgeTracer:
         self.bsdfs = renderer.bsdfs
         self.camera = renderer.camera
         self.integ = renderer.integrator
+        self.side_hit = EdgeSideHit(self.geometry)
         cap = capacity_class(n_edges)
         self.ev0 = vec3.field(shape=cap)
         self.ev1 = vec3.field(shape=cap)
@@ -245,6 +340,28 @@ class EdgeTracer:
                 fp = ti.Vector([pos[i, 0] + sg * off[i, 0], pos[i, 1] + sg * off[i, 1]])
                 o, d, tmax = self.camera.sample_ray(fp, key)
                 L, _ = self.integ.path(o, d, tmax, key, max_depth, rr_depth, hide, False)
+                L = finite_or_black(L)
+                for c in ti.static(range(3)):
+                    out[i, side, c] = L[c]
+
+    @ti.kernel
+    def trace_edge_pairs(self, pos: ti.types.ndarray(), off: ti.types.ndarray(),
+                         keys: ti.types.ndarray(), faces: ti.types.ndarray(),
+                         mpt: ti.types.ndarray(), out: ti.types.ndarray(), max_depth: ti.i32, rr_depth: ti.i32, hide: ti.i32):
+        """:meth:`trace_pairs` for silhouettes and creases seen from the camera: the camera
+        rays' hits are decided by :class:`EdgeSideHit` from ``faces`` (N, 4): the slots of
+        the minus and plus sides' own faces (-1: none) and the edge's two faces (original
+        triangle indices, -1: none); ``mpt`` (N, 3): the edge points (world)."""
+        for i in range(pos.shape[0]):
+            key = ti.cast(keys[i], ti.u32)
+            for side in range(2):
+                sg = 2.0 * side - 1.0
+                fp = ti.Vector([pos[i, 0] + sg * off[i, 0], pos[i, 1] + sg * off[i, 1]])
+                o, d, tmax = self.camera.sample_ray(fp, key)
+                iv = EdgeSide(own=faces[i, side], f0=faces[i, 2], f1=faces[i, 3],
+                              m=ti.Vector([mpt[i, 0], mpt[i, 1], mpt[i, 2]]))
+                L, _ = trace_path(self.integ, o, d, tmax, key, max_depth, rr_depth, hide, False,
+                                  self.side_hit, iv)
                 L = finite_or_black(L)
                 for c in ti.static(range(3)):
                     out[i, side, c] = L[c]
@@ -745,6 +862,7 @@ class EdgeSampler:
         l = la[k] + s[:, None] * (lb[k] - la[k])
         tdir = p1[k] - p0[k]
         ns = np.stack([-tdir[:, 1], tdir[:, 0]], 1) / np.maximum(seglen[k], 1e-30)[:, None]
+        faces = self._edge_sides(V, cam, crop, e[k], x, ns, l)
         stretch = 1.0
         if cam.distorted:  # the curve's point, tangent and length element on the film
             td = np.einsum("nij,nj->ni", cam.distortion_jacobian_px(x + crop),
@@ -754,7 +872,13 @@ class EdgeSampler:
             x = cam.screen(l) - crop
             stretch = stretch[:, None]
         keys = self._keys(seed, 0x51ED, n_samples)
-        L = self._pairs(x + crop, ns * SCREEN_EPS, keys, integ, max_depth)
+        L = np.zeros((n_samples, 2, 3), np.float32)
+        self.tracer.trace_edge_pairs(np.ascontiguousarray(x + crop, np.float32),
+                                     np.ascontiguousarray(ns * EDGE_SCREEN_EPS, np.float32), keys,
+                                     faces, np.ascontiguousarray(l @ cam.R.T + cam.o, np.float32),
+                                     L, int(max_depth), int(integ.rr_depth),
+                                     int(bool(integ.hide_emitters)))
+        L = L.astype(np.float64)
         dC = (L[:, 0] - L[:, 1]) * (total / n_samples) * stretch
         Jl = cam.jac_local(l)                        # (N, 2, 3)
         cl = np.einsum("nk,nkj->nj", ns, Jl)         # d v_n / d l
@@ -762,6 +886,41 @@ class EdgeSampler:
         vcoef = np.stack([(1.0 - s)[:, None] * cw, s[:, None] * cw], 1)
         cK = np.einsum("nk,nkj->nj", ns, cam.jac_K(l))
         return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, l, cl, cK)
+
+    def _edge_sides(self, V, cam, crop, e, x, ns, l):
+        """Per primary sample (edge ``e``, pinhole film point ``x``, film normal ``ns``, camera-
+        space point ``l``): (own face slot of the minus side, of the plus side, the edge's
+        faces), see :class:`EdgeSideHit`. A face lies on the side its third vertex projects
+        to; of two faces on one side, the own face is the one turned towards the camera."""
+        topo, g = self.topo, self.r.geometry
+        n = e.size
+        f = np.stack([topo.f0[e], topo.f1[e]], 1)                      # (N, 2), -1: none
+        own = np.full((n, 2), -1, np.int64)
+        best = np.full((n, 2), -np.inf)
+        fa = np.maximum(f, 0)
+        a, b = topo.v[e, 0], topo.v[e, 1]
+        view = l @ cam.R.T if not cam.ortho else np.broadcast_to(cam.R[:, 2], (n, 3))
+        for j in range(2):
+            row = topo.faces[fa[:, j]]
+            ok = f[:, j] >= 0
+            third = np.where(ok, row.sum(1) - a - b, a)
+            l3 = cam.local(V[third])
+            if not cam.ortho:
+                ok &= l3[:, 2] > 0.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p3 = cam.screen_pinhole(l3) - crop
+            side = (np.einsum("ij,ij->i", p3 - x, ns) > 0.0).astype(np.int64)  # 1: plus side
+            tri = V[row]
+            nf = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+            front = -np.einsum("ij,ij->i", nf, view)   # > 0: turned towards the camera
+            score = np.where(front > 0.0, 1.0, 0.0)
+            rows = np.flatnonzero(ok)
+            better = score[rows] > best[rows, side[rows]]
+            rows = rows[better]
+            own[rows, side[rows]] = f[rows, j]
+            best[rows, side[rows]] = score[rows]
+        slot = np.where(own >= 0, g.tri_rank[np.maximum(own, 0)], -1)
+        return np.ascontiguousarray(np.concatenate([slot, f], 1), np.int32)
 
     # --- point-light shadows on directly visible receivers ---------------------------------
 
