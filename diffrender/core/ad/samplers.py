@@ -176,7 +176,6 @@ class EdgeSideHit:
             res.t = h2.t + t0
         return res
 
-
     @ti.func
     def first_surface(self, i, si, d):
         # At the edge point of a smooth-shaded silhouette the interpolated normal can face away
@@ -862,7 +861,8 @@ class EdgeSampler:
         l = la[k] + s[:, None] * (lb[k] - la[k])
         tdir = p1[k] - p0[k]
         ns = np.stack([-tdir[:, 1], tdir[:, 0]], 1) / np.maximum(seglen[k], 1e-30)[:, None]
-        faces = self._edge_sides(V, cam, crop, e[k], x, ns, l)
+        world = l @ cam.R.T + cam.o
+        faces = self._edge_sides(V, fn, cam, crop, e[k], x, ns, world)
         stretch = 1.0
         if cam.distorted:  # the curve's point, tangent and length element on the film
             td = np.einsum("nij,nj->ni", cam.distortion_jacobian_px(x + crop),
@@ -875,7 +875,7 @@ class EdgeSampler:
         L = np.zeros((n_samples, 2, 3), np.float32)
         self.tracer.trace_edge_pairs(np.ascontiguousarray(x + crop, np.float32),
                                      np.ascontiguousarray(ns * EDGE_SCREEN_EPS, np.float32), keys,
-                                     faces, np.ascontiguousarray(l @ cam.R.T + cam.o, np.float32),
+                                     faces, np.ascontiguousarray(world, np.float32),
                                      L, int(max_depth), int(integ.rr_depth),
                                      int(bool(integ.hide_emitters)))
         L = L.astype(np.float64)
@@ -887,9 +887,9 @@ class EdgeSampler:
         cK = np.einsum("nk,nkj->nj", ns, cam.jac_K(l))
         return EdgeSamples(x, dC, np.stack([a_i[k], b_i[k]], 1), vcoef, l, cl, cK)
 
-    def _edge_sides(self, V, cam, crop, e, x, ns, l):
-        """Per primary sample (edge ``e``, pinhole film point ``x``, film normal ``ns``, camera-
-        space point ``l``): (own face slot of the minus side, of the plus side, the edge's
+    def _edge_sides(self, V, fn, cam, crop, e, x, ns, world):
+        """Per primary sample (edge ``e``, pinhole film point ``x``, film normal ``ns``, world
+        point ``world``; ``fn``: the face normals): (own face slot of the minus side, of the plus side, the edge's
         faces), see :class:`EdgeSideHit`. A face lies on the side its third vertex projects
         to; of two faces on one side, the own face is the one turned towards the camera."""
         topo, g = self.topo, self.r.geometry
@@ -899,7 +899,7 @@ class EdgeSampler:
         best = np.full((n, 2), -np.inf)
         fa = np.maximum(f, 0)
         a, b = topo.v[e, 0], topo.v[e, 1]
-        view = l @ cam.R.T if not cam.ortho else np.broadcast_to(cam.R[:, 2], (n, 3))
+        view = world - cam.o if not cam.ortho else np.broadcast_to(cam.R[:, 2], (n, 3))
         for j in range(2):
             row = topo.faces[fa[:, j]]
             ok = f[:, j] >= 0
@@ -910,9 +910,7 @@ class EdgeSampler:
             with np.errstate(divide="ignore", invalid="ignore"):
                 p3 = cam.screen_pinhole(l3) - crop
             side = (np.einsum("ij,ij->i", p3 - x, ns) > 0.0).astype(np.int64)  # 1: plus side
-            tri = V[row]
-            nf = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-            front = -np.einsum("ij,ij->i", nf, view)   # > 0: turned towards the camera
+            front = -np.einsum("ij,ij->i", fn[fa[:, j]], view)   # > 0: turned towards the camera
             score = np.where(front > 0.0, 1.0, 0.0)
             rows = np.flatnonzero(ok)
             better = score[rows] > best[rows, side[rows]]
