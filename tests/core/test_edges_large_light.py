@@ -89,6 +89,10 @@ def test_shadow_of_a_small_sphere_light_matches_finite_differences():
 # weighted by their full radiance difference (before 2026-12-07): -11.28 and -11.11 (4 seeds);
 # with the light's edges alone (directions, no interior term): -4.72 (x, 24 seeds).
 LIGHT_FD = {0: (-8.398, 0.067), 1: (-9.123, 0.068)}
+# One gradient's standard deviation is about 0.5 in y: 4 seeds put the mean within 6 % only
+# at about 2 standard errors (seeds 1-4 gave -9.72 after the secondary sides moved closer on
+# 2026-12-07, 16 seeds -9.36 +- 0.14), so the check takes 12
+LIGHT_SEEDS = tuple(range(1, 13))
 
 
 def test_a_moving_sphere_light_matches_finite_differences(monkeypatch):
@@ -97,14 +101,14 @@ def test_a_moving_sphere_light_matches_finite_differences(monkeypatch):
     sc = dr.load_scene(scene_dict())
     r = dr.Renderer(sc)
 
-    def gradients():
+    def gradients(seeds):
         return np.mean([r.vjp(adjoint(), ["light.to_world"], spp=16, seed=s,
-                              edges=dict(spp=EDGE_SPP, seed=s))["light.to_world"][:2, 3] for s in SEEDS], axis=0)
-    g = gradients()
+                              edges=dict(spp=EDGE_SPP, seed=s))["light.to_world"][:2, 3] for s in seeds], axis=0)
+    g = gradients(LIGHT_SEEDS)
     for axis, (fd, se) in LIGHT_FD.items():
         assert se < 0.02 * abs(fd)
         assert abs(g[axis] - fd) < 0.06 * abs(fd), (axis, g, fd)
     monkeypatch.setattr(samplers, "_moving_light_parts", lambda *a: [])
-    off = gradients()
+    off = gradients(SEEDS)
     assert abs(off[0] - LIGHT_FD[0][0]) > 0.15 * abs(LIGHT_FD[0][0]), off
 

@@ -78,9 +78,12 @@ SHADING_TURN_COS = 1e-3  # cosine to the camera of a silhouette side's turned sh
 ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sample, at most ...
 # ... this share of the angle the edge subtends (short edges of a finely tessellated, ragged
 # mesh: sides farther apart than a small part of the edge cross the neighbouring faces near its
-# ends, a bias that grows with the distance between the sides), and at least ANGLE_EPS_MIN
-ANGLE_EPS_EDGE_SHARE = 0.002
-ANGLE_EPS_MIN = 2e-6
+# ends, a bias that grows with the distance between the sides), and at least ANGLE_EPS_MIN.
+# The bunny's shadow on the wall in Mitsuba's pose tutorial (edges ~0.005 long seen from ~2
+# away): tx 0.00009 with 0.002 and 2e-6, 0.00022 with these, against the FD's 0.00025
+# (docs/edge-sampling.md, *Sides of secondary samples*)
+ANGLE_EPS_EDGE_SHARE = 2e-5
+ANGLE_EPS_MIN = 2e-7
 EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edges up to this many
 # secondary, more edges than that: the edges that can be shadow boundaries of an area light
 # (silhouettes seen from some point of its bounding sphere) get per-shading-point importance up
