@@ -80,7 +80,7 @@ ANGLE_EPS = 2e-4       # radians between the two sides of a secondary edge sampl
 # mesh: sides farther apart than a small part of the edge cross the neighbouring faces near its
 # ends, a bias that grows with the distance between the sides), and at least ANGLE_EPS_MIN.
 # The bunny's shadow on the wall in Mitsuba's pose tutorial (edges ~0.005 long seen from ~2
-# away): tx 0.00009 with 0.002 and 2e-6, 0.00022 with these, against the FD's 0.00025
+# away): tx 0.00009 with 0.002 and 2e-6, 0.00022 with these, against the FD's 0.00026
 # (docs/edge-sampling.md, *Sides of secondary samples*)
 ANGLE_EPS_EDGE_SHARE = 2e-5
 ANGLE_EPS_MIN = 2e-7
