@@ -7,7 +7,11 @@ each timed sample repeating its render for at least ``--min-sample`` CPU seconds
 
 - ``tris``: a UV sphere of N triangles (``bench_load.sphere``, a binary PLY) under a
   ``constant`` sky, path tracing depth 3, ``--tri-res`` pixels square, ``--spp``;
-- ``res``: the bundled Cornell box at each resolution, ``--spp``.
+- ``res``: the bundled Cornell box at each resolution, ``--spp``;
+- ``scenes`` (``--scenes all`` or names): bundled scenes at ``--scene-res`` pixels square and
+  ``--scene-spp`` (the small-scene case of issue #17: 32², 4 spp, where the fixed cost of a
+  render call dominates). A scene with diffrender-only plugins (shaders) is rendered by both
+  as ``bench_render.py``'s variant without them.
 
 Times are CPU seconds of the process (``time.process_time``, all threads; both renderers at
 ``--threads`` threads). One JSON line per point: each side's median seconds, the ratio
@@ -17,6 +21,7 @@ relative difference of the two images' means (a check that both rendered the sam
 
     python benchmarks/bench_scaling.py [--tris 1000,10000,100000,1000000] [--res 64,128,256,512]
         [--spp 16] [--tri-res 128] [--pairs 3] [--threads 2] [--min-sample 0.2] [--plot scaling.png]
+        [--scenes all --scene-res 32 --scene-spp 4]
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 from bench_load import SCENE_XML, SHAPE_XML, sphere, write_ply  # noqa: E402
+from bench_render import mitsuba_variant, scene_defines, scene_name, scene_paths  # noqa: E402
 from peers import get_mitsuba  # noqa: E402
 
 CORNELL = os.path.join(ROOT, "scenes", "cornell-box", "scene.xml")
@@ -133,6 +139,9 @@ def main(argv=None) -> int:
     ap.add_argument("--min-sample", type=float, default=0.2,
                     help="CPU seconds each timed sample repeats its render for")
     ap.add_argument("--plot", default=None, help="write the plot (PNG) here")
+    ap.add_argument("--scenes", default="", help="bundled scenes ('all' or names, comma-separated)")
+    ap.add_argument("--scene-res", type=int, default=32, help="film size of the scene sweep")
+    ap.add_argument("--scene-spp", type=int, default=4, help="spp of the scene sweep")
     args = ap.parse_args(argv)
 
     peer, why = get_mitsuba("llvm_ad_rgb", threads=args.threads)
@@ -155,6 +164,19 @@ def main(argv=None) -> int:
                **measure(CORNELL, {"res": res}, args.spp, args.pairs, peer, args.min_sample)}
         rows.append(row)
         emit(row)
+    names = [] if not args.scenes else None if args.scenes == "all" else args.scenes.split(",")
+    for path in ([] if names == [] else scene_paths(names)):
+        variant, notes = mitsuba_variant(path)
+        try:
+            row = {"sweep": "scenes", "scene": scene_name(path), "res": args.scene_res,
+                   "spp": args.scene_spp, "pairs": args.pairs, "variant": notes,
+                   **measure(variant or path, scene_defines(path, args.scene_res), args.scene_spp,
+                             args.pairs, peer, args.min_sample)}
+        finally:
+            if variant is not None and os.path.exists(variant):
+                os.remove(variant)
+        emit(row)
+    rows = [r for r in rows if r["sweep"] != "scenes"]
     if args.plot and rows:
         plot(rows, args.plot)
         emit({"plot": args.plot})

@@ -726,3 +726,123 @@ def recycle_fields(replay: "FieldLog | None" = None):
 __all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device",
            "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir", "save_kernels", "count_compiles", "compiled_kernels",
            "field_bytes", "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]
+
+
+# --- launching a compiled kernel -------------------------------------------------------------
+#
+# A Taichi launch from Python costs 0.1-0.3 ms before the kernel runs: the template key, then a
+# generic walk over the arguments that handles every kind Taichi accepts. For the kernels that
+# run once per render pass or filter call with NumPy arrays and scalars, ``launch`` keeps
+# Taichi's own key (``ensure_compiled``: it compiles a new specialisation, and it sees fields
+# reassigned on a data-oriented object) and replaces the rest with a plan computed once per
+# compiled kernel: which argument goes to which slot, as what. Anything the plan does not cover
+# (autodiff scopes, another device, arrays that are not C-contiguous NumPy, kernels that return
+# or print) takes Taichi's ordinary call. ``FAST_LAUNCH_ENV=0`` turns the shortcut off.
+
+FAST_LAUNCH_ENV = "DIFFRENDER_FAST_LAUNCH"
+_ARRAY, _FLOAT, _INT, _UINT = range(4)
+
+
+class _LaunchPlans:
+    """Per process: the argument plan of each compiled kernel (None: take the ordinary call),
+    and how many launches took each road (``stats``)."""
+
+    def __init__(self):
+        self.plans = {}
+        self.stats = {"fast": 0, "ordinary": 0}
+        self.enabled = None  # decided at the first launch
+        self.no_ad = None
+        self.ki = None  # Taichi's kernel module (its argument annotations)
+
+    def usable(self) -> bool:
+        if self.enabled is None:
+            self.enabled = (DISTRIBUTION == "taichi-forge"
+                            and os.environ.get(FAST_LAUNCH_ENV, "1") != "0"
+                            and _arch_name(ti.cfg.arch) == "cpu")
+            if self.enabled:
+                self.ki = import_module(ti.__name__ + ".lang.kernel_impl")
+                self.no_ad = self.ki.AutodiffMode.NONE
+        return self.enabled
+
+    def plan(self, prim, key):
+        hit = self.plans.get(key, False)
+        if hit is not False:
+            return hit
+        ki = self.ki
+        slots, plan = [], None
+        prim_types, ndarray_type = ki.primitive_types, ki.ndarray_type
+        ok = prim.return_type is None and not getattr(prim, "has_print", True)
+        for i, a in enumerate(prim.arguments):
+            ann = a.annotation
+            if isinstance(ann, ki.template):
+                continue
+            if isinstance(ann, ndarray_type.NdarrayType):
+                if ann.layout == ki.Layout.SOA or not (ann.dtype is None or id(ann.dtype) in
+                                                       prim_types.type_ids):
+                    ok = False
+                slots.append((i, _ARRAY))
+            elif id(ann) in prim_types.real_type_ids:
+                slots.append((i, _FLOAT))
+            elif id(ann) in prim_types.integer_type_ids:
+                slots.append((i, _INT if ki.is_signed(ki.cook_dtype(ann)) else _UINT))
+            else:
+                ok = False
+        if ok:
+            plan = tuple(slots)
+        self.plans[key] = plan
+        return plan
+
+
+_launches = _LaunchPlans()
+on_reset(lambda: (_launches.plans.clear(), setattr(_launches, "enabled", None)))
+
+
+def launch_stats() -> dict:
+    """How many ``launch`` calls took the shortcut ("fast") and Taichi's call ("ordinary")."""
+    return dict(_launches.stats)
+
+
+def launch(kern, *args):
+    """``kern(*args)`` for a ``@ti.kernel`` function or a data-oriented object's kernel method,
+    without Taichi's per-call argument walk where that is safe (see above). Same results, same
+    errors: whatever the shortcut does not cover goes through ``kern(*args)``."""
+    prim = getattr(kern, "_primal", None)
+    if prim is None or not _launches.usable():
+        _launches.stats["ordinary"] += 1
+        return kern(*args)
+    owner = getattr(kern, "_kernel_owner", None)
+    full = args if owner is None or kern._is_staticmethod else (owner,) + args
+    rt = prim.runtime
+    if (prim.autodiff_mode != _launches.no_ad or rt.target_tape is not None
+            or rt.fwd_mode_manager is not None or rt.grad_replaced
+            or len(full) != len(prim.arguments)):
+        _launches.stats["ordinary"] += 1
+        return kern(*args)
+    key = prim.ensure_compiled(*full)
+    plan = _launches.plan(prim, key)
+    if plan is None:
+        _launches.stats["ordinary"] += 1
+        return kern(*args)
+    kc = prim.compiled_kernels[key]
+    ctx = kc.make_launch_context()
+    for j, (i, kind) in enumerate(plan):
+        v = full[i]
+        if kind == _ARRAY:
+            if type(v) is not np.ndarray or not v.flags.c_contiguous:
+                _launches.stats["ordinary"] += 1
+                return kern(*args)
+            ctx.set_arg_external_array_with_shape((j,), v.ctypes.data, v.nbytes, v.shape, 0)
+        elif kind == _FLOAT and isinstance(v, (float, int, np.floating, np.integer)):
+            ctx.set_arg_float((j,), float(v))
+        elif kind != _FLOAT and isinstance(v, (int, np.integer)):
+            if kind == _INT:
+                ctx.set_arg_int((j,), int(v))
+            else:
+                ctx.set_arg_uint((j,), int(v))
+        else:  # Taichi's call raises its own error
+            _launches.stats["ordinary"] += 1
+            return kern(*args)
+    prog = rt.prog
+    prog.compile_and_launch_kernel(prog.config(), prog.get_device_caps(), kc, ctx)
+    _launches.stats["fast"] += 1
+    return None

@@ -263,3 +263,112 @@ def test_module_level_kernels_are_decorated_without_scanning_sys_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["0", "importlib._bootstrap"]
+
+
+# --- launch: Taichi's call without its per-call argument walk (issue #17, fixed costs) ---------
+
+def _launch_kernels():
+    ti = engine.ti
+
+    @ti.kernel
+    def axpy(x: ti.types.ndarray(dtype=ti.f32, ndim=1), y: ti.types.ndarray(dtype=ti.f32, ndim=2),
+             a: ti.f32, k: ti.i32, s: ti.u32, taps: ti.template()):
+        for i in range(x.shape[0]):
+            v = a * x[i] + ti.cast(k, ti.f32) + ti.cast(s % 7, ti.f32)
+            for t in ti.static(range(taps)):
+                v += 1.0
+            y[i // y.shape[1], i % y.shape[1]] = v
+
+    @ti.kernel
+    def total(x: ti.types.ndarray(dtype=ti.f32, ndim=1)) -> ti.f32:
+        s = 0.0
+        for i in range(x.shape[0]):
+            s += x[i]
+        return s
+
+    @ti.data_oriented
+    class Acc:
+        def __init__(self):
+            self.f = ti.field(ti.f32, shape=6)
+
+        @ti.kernel
+        def fill(self, base: ti.f32, out: ti.types.ndarray(dtype=ti.f32, ndim=1)):
+            for i in self.f:
+                self.f[i] = base + i
+                out[i] = 2 * self.f[i]
+
+    return axpy, total, Acc
+
+
+def test_launch_matches_taichis_call_and_takes_the_shortcut():
+    import numpy as np
+
+    engine.init("cpu")
+    axpy, total, Acc = _launch_kernels()
+    x = np.arange(6, dtype=np.float32)
+    want = np.empty((2, 3), np.float32)
+    axpy(x, want, 1.5, 3, np.uint32(4_000_000_001), 2)
+    got = np.zeros((2, 3), np.float32)
+    before = engine.launch_stats()
+    engine.launch(axpy, x, got, 1.5, 3, np.uint32(4_000_000_001), 2)
+    engine.launch(axpy, x, got, 1.5, 3, np.uint32(4_000_000_001), 2)
+    after = engine.launch_stats()
+    np.testing.assert_array_equal(got, want)
+    assert want[0, 0] == 3 + 4_000_000_001 % 7 + 2  # the unsigned value arrived whole
+    if engine.DISTRIBUTION == "taichi-forge":
+        assert after["fast"] - before["fast"] == 2
+    # another template value: a new specialisation, compiled by Taichi's key
+    engine.launch(axpy, x, got, 1.5, 3, np.uint32(4_000_000_001), 5)
+    np.testing.assert_array_equal(got, want + 3)
+    # a data-oriented object's kernel: the object is the template argument Taichi adds
+    acc = Acc()
+    out = np.zeros(6, np.float32)
+    engine.launch(acc.fill, 10.0, out)
+    np.testing.assert_array_equal(out, 2 * (10 + np.arange(6)))
+    np.testing.assert_array_equal(acc.f.to_numpy(), 10 + np.arange(6))
+
+
+def test_launch_falls_back_to_taichis_call_where_the_shortcut_does_not_apply():
+    import numpy as np
+
+    engine.init("cpu")
+    axpy, total, _ = _launch_kernels()
+    x = np.arange(12, dtype=np.float32)
+    # a kernel with a return value
+    assert engine.launch(total, x) == 66.0
+    # a strided view (not C-contiguous): Taichi's call and its error
+    y = np.zeros((2, 3), np.float32)
+    before = engine.launch_stats()
+    with pytest.raises(ValueError, match="Non contiguous numpy arrays are not supported"):
+        engine.launch(axpy, x[::2], y, 1.0, 0, 0, 0)
+    assert engine.launch_stats()["ordinary"] == before["ordinary"] + 1
+    # a Fortran-ordered array: Taichi's call copies it in and back
+    yf = np.asfortranarray(np.zeros((2, 3), np.float32))
+    engine.launch(axpy, x[:6], yf, 1.0, 0, 0, 0)
+    np.testing.assert_array_equal(yf, x[:6].reshape(2, 3))
+    # a float where an integer is declared: Taichi's own error, not a silent truncation
+    with pytest.raises(Exception, match="i32"):
+        engine.launch(axpy, x[:6], y, 1.0, 2.5, 0, 0)
+
+
+def test_launch_off_renders_and_filters_the_same(monkeypatch):
+    """Rendering and a lane filter with the shortcut and with Taichi's call: identical outputs."""
+    import numpy as np
+
+    import diffrender
+    from diffrender.filters import Pipeline
+
+    engine.init("cpu")
+    scene = diffrender.load_scene("scenes/shadow/scene.xml", res=16)
+    r = diffrender.Renderer(scene)
+    pipe = Pipeline.from_config({"stages": [{"name": "b", "type": "box_blur", "ksize": 5}]})
+    x = np.random.default_rng(1).random((24, 20, 3), dtype=np.float32)
+    before = engine.launch_stats()
+    fast_img, fast_box = r.render(spp=2, seed=3), pipe(x)
+    if engine.DISTRIBUTION == "taichi-forge":
+        assert engine.launch_stats()["fast"] >= before["fast"] + 5
+    monkeypatch.setattr(engine._launches, "enabled", False)
+    slow = engine.launch_stats()["ordinary"]
+    np.testing.assert_array_equal(r.render(spp=2, seed=3), fast_img)
+    np.testing.assert_array_equal(pipe(x), fast_box)
+    assert engine.launch_stats()["ordinary"] >= slow + 5

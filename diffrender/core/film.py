@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ..engine import in_place, is_device_array, sync, ti
+from ..engine import in_place, is_device_array, launch, sync, ti
 from ..errors import SceneError
 from .rng import rand_pixel, sample_key
 from .types import HostRows, vec2, vec3
@@ -325,7 +325,7 @@ class Film(FilmSize):
         sample landed (one kernel writing the NumPy array, instead of copying both
         accumulators out and dividing in NumPy: the same float64 division, the same values)."""
         img = np.empty((self.height, self.width, 3), np.float32)
-        self._develop_to(img)
+        launch(self._develop_to, img)
         return img
 
     @ti.kernel

@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 
-from ..engine import ensure_init, takes_in_place
+from ..engine import ensure_init, launch, takes_in_place
 from ..errors import ImageError, SceneError
 from ..scene.model import Scene, Sensor, Texture
 from .ad import (DiffIntegrator, EdgeOptions, GeometryDerivatives, GradientError, geom_param,
@@ -142,7 +142,7 @@ class Renderer:
         if with_aovs:
             film.ensure_aovs()
             film.clear_aovs()
-        film.clear()
+        launch(film.clear)
         n_em = int(integ.params.get("emitter_samples", integ.params.get("shading_samples", 1)))
         n_bsdf = int(integ.params.get("bsdf_samples", integ.params.get("shading_samples", 1)))
         if integ.type == "direct" and (n_em < 0 or n_bsdf < 0 or n_em + n_bsdf == 0):
@@ -153,11 +153,11 @@ class Renderer:
         while done < spp:
             n = min(per_pass, spp - done)
             with reported(self.shaders()):
-                self.integrator.sample_pass(film, n, done, int(seed) & 0xFFFFFFFF, integ.type,
-                                            with_aovs, depth_limit(md), int(integ.rr_depth),
-                                            int(bool(integ.hide_emitters)), n_em, n_bsdf, cx,
-                                            cy, int(self.sensor.film.width))
-            film.gather(n, with_aovs)
+                launch(self.integrator.sample_pass, film, n, done, int(seed) & 0xFFFFFFFF,
+                       integ.type, with_aovs, depth_limit(md), int(integ.rr_depth),
+                       int(bool(integ.hide_emitters)), n_em, n_bsdf, cx, cy,
+                       int(self.sensor.film.width))
+            launch(film.gather, n, with_aovs)
             done += n
             if progress is not None:
                 progress(done, spp)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .. import fmath
-from ..engine import ti
+from ..engine import launch, ti
 from ..errors import ConfigError
 from .base import (LANES, Filter, Param, _aligned, _ld, bucket, exp_neg, fold, pad,
                    register)
@@ -279,8 +279,8 @@ class _BilateralCore:
         O = self._bufs.get(okey)
         if O is None:
             O = self._bufs[okey] = ti.Vector.field(LANES, ti.f32, shape=(c, h, nb))
-        _bil_lanes(buf, O, tw, np.ones(K, np.int32), s0, float(cc), rb, c,
-                   self.options["distance"] == "l2", h, w, ps // LANES, rows * ps // LANES, 0)
+        launch(_bil_lanes, buf, O, tw, np.ones(K, np.int32), s0, float(cc), rb, c,
+               self.options["distance"] == "l2", h, w, ps // LANES, rows * ps // LANES, 0)
         Y[: h * ys].reshape(h, ys)[:, : w * c].reshape(h, w, c)[...] = \
             O.to_numpy().reshape(c, h, nb * LANES)[:, :, :w].transpose(1, 2, 0)
         return True
