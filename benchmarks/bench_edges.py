@@ -22,7 +22,9 @@ and under an area light (the box's x translation), a point-light shadow and a di
 light's shadow seen only through a diffuse bounce (the occluder's z translation), and a block
 standing on a slab moved with its own soft shadow (both shapes' y translation), seen directly
 and only in a rough mirror, and a point light's shadow on a receiver that moves (the slab's y
-translation under a floating block); ``--cases`` picks some of them. Reference: a central finite difference of
+translation under a floating block), and a soft shadow seen only at path vertex 4, through four
+nearly smooth mirrors (``periscope_vertex4``, ``max_depth`` 6: the occluder's x translation);
+``--cases`` picks some of them. Reference: a central finite difference of
 diffrender renders with common random numbers (``--fd3-seeds`` x ``--fd3-spp``, h = 0.01);
 estimators at equal time: diffrender (all edge terms; the mean without the terms at later
 vertices is printed as ``without_indirect``) and Mitsuba's ``prb_projective``.
@@ -130,6 +132,9 @@ DEPTH3_CASES = {  # name: (scene builder, parameter (shape id), axis, adjoint)
     "still_occluder": ("block_on_slab", dict(gap=0.11), "slab", 1, "ones"),
     # the area light moves (y), block and slab stay: its edges carry the derivative
     "moving_lamp": ("block_on_slab", dict(gap=0.11), "lamp", 1, "ones"),
+    # a soft shadow seen only at path vertex 4 (four nearly smooth mirrors; max_depth 6): the
+    # occluder moves (x)
+    "periscope_vertex4": ("periscope", {}, "occ", 0, "ones"),
 }
 
 
@@ -272,7 +277,7 @@ def depth3(a):
         v0 = {k: dr.unravel(mi.Point3f, params[k]) for k in keys}
         adj_t = mi.TensorXf(adj)
         integ = mi.load_dict({"type": "prb_projective", "max_depth": int(sd["integrator"]["max_depth"])})
-        img_m = np.array(mi.render(msc, spp=256, integrator=mi.load_dict({"type": "path", "max_depth": 3})))[..., :3]
+        img_m = np.array(mi.render(msc, spp=256, integrator=mi.load_dict({"type": "path", "max_depth": int(sd["integrator"]["max_depth"])})))[..., :3]
         img_d = r.render(spp=256)
         print(json.dumps({"bench": bench, "case": case, "what": "mitsuba_vs_diffrender_image",
                           "mean_mitsuba": float(img_m.mean()), "mean_diffrender": float(img_d.mean())}), flush=True)

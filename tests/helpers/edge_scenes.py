@@ -211,3 +211,39 @@ def fd_turn(renderer, scene, name, centre, adj, h, spp, seeds, seed0=100):
     per seed: (mean, standard error)."""
     return _fd_moved(renderer, scene, name, lambda M0, t: turned(M0, t, centre), adj, h, spp,
                      seeds, seed0)
+
+
+def _mirror(angle, at, half=0.3, alpha=0.01):
+    """A nearly smooth mirror (``roughconductor``: geometry derivatives refuse delta BSDFs): a
+    square of side 2 half, turned about x by ``angle``."""
+    return {"type": "rectangle", "bsdf": {"type": "roughconductor", "material": "none", "alpha": alpha},
+            "to_world": {"type": "transform", "scale": [half] * 3,
+                         "rotate": {"axis": [1, 0, 0], "angle": angle}, "translate": list(at)}}
+
+
+def periscope(res=16, max_depth=6):
+    """A soft shadow seen only at path vertex 4: the camera (fov 2) looks along +z into four
+    nearly smooth mirrors (up, along, down, along: vertices 0-3), which show a diffuse wall (vertex 4)
+    lit by a small area light; an occluder half-way between them casts the penumbra that the
+    mirrors show. Nothing else sees the light or the occluder. Parameter ``occ.to_world``;
+    ``max_depth`` 6 reaches the light from the wall."""
+    light_at, mid = np.array([-1.2, 1.0, 3.8]), np.array([-0.6, 1.0, 4.4])
+    tangent = np.array([np.cos(np.pi / 4), 0.0, -np.sin(np.pi / 4)])  # in the occluder's plane
+    return {
+        "type": "scene", "integrator": {"type": "path", "max_depth": max_depth},
+        "sensor": dict(_sensor(res, [0, 1, -3], [0, 1, 0]), fov=2),
+        "m1": _mirror(-135, [0, 1, 0]),
+        "m2": _mirror(45, [0, 3, 0]),
+        "m3": _mirror(135, [0, 3, 2]),
+        "m4": _mirror(-45, [0, 1, 2]),
+        "wall": {"type": "rectangle", "bsdf": _diffuse(0.8),
+                 "to_world": {"type": "transform", "scale": [2, 2, 1],
+                              "rotate": {"axis": [0, 1, 0], "angle": 180}, "translate": [0, 1, 5]}},
+        "lamp": {"type": "rectangle", "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [400.0] * 3}},
+                 "to_world": {"type": "transform", "scale": [0.1] * 3,
+                              "rotate": {"axis": [0, 1, 0], "angle": 45}, "translate": list(light_at)}},
+        "occ": {"type": "rectangle", "bsdf": _diffuse(0.5),
+                "to_world": {"type": "transform", "scale": [0.3] * 3,
+                             "rotate": {"axis": [0, 1, 0], "angle": 45},
+                             "translate": list(mid - 0.3 * tangent)}},
+    }

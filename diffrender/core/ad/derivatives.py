@@ -17,8 +17,17 @@ from .geometry import GeoReplay
 from .samplers import EdgeSampler, EdgeSamples, EdgeTracer, ShadowLight
 
 
-#: The last path vertex whose boundary terms are sampled (unbounded paths: vertices 0..3).
-MAX_EDGE_BOUNCE = 3
+#: Path vertices 0 .. FULL_EDGE_BOUNCES take the edge options' spp each; every later vertex
+#: (up to the depth limit) half the spp of the one before, while that is at least one sample
+#: per pixel: the boundary terms of every bounce at a bounded cost (a vertex b pass walks b
+#: bounces; an unbounded path is sampled at vertices 0 .. 5 with the default 4 edge spp, 0 .. 8
+#: with 32).
+FULL_EDGE_BOUNCES = 3
+def edge_spp_at(spp: int, bounce: int) -> int:
+    """Edge samples per pixel of the secondary passes at path vertex ``bounce``."""
+    return int(spp) >> max(0, int(bounce) - FULL_EDGE_BOUNCES)
+
+
 # lights at a point (point, spot): their shadows are cast by the silhouettes seen from it
 DELTA_POSITION_LIGHTS = ("point", "spot")
 # lights at infinity in one direction (directional): their shadows are cast by the
@@ -41,8 +50,9 @@ class EdgeOptions:
     - ``secondary``: shadow boundaries (point, spot and directional lights on directly visible surfaces; area and
       environment lights and occluded indirect light at the first bounce);
     - ``indirect``: the boundary terms at later path vertices: silhouettes seen from the
-      second and later vertices (``MAX_EDGE_BOUNCE`` at most) and point-light shadows seen
-      through a bounce (``False``: those of the camera ray's hit only);
+      second and every later vertex (``spp`` each up to vertex ``FULL_EDGE_BOUNCES``, then half
+      as many per vertex: :func:`edge_spp_at`) and point-light shadows seen through a bounce
+      (``False``: those of the camera ray's hit only);
     - ``spp``: edge samples per pixel (per sampler);
     - ``seed``: extra seed of the edge samplers (``None``: the render seed);
     - ``interior``: also the interior term (path replay with differentiable geometry,
@@ -197,16 +207,19 @@ class GeometryDerivatives:
             parts.append(es.point_shadows(V, cam, lights, n, seed, integ, mdl))
             # lights that a BSDF-sampled ray can reach: area lights, the environment
             area = any(row["type"] in ("area", *ENVIRONMENT_LIGHTS) for row in r.emitters.rows)
-            last = min(mdl - 2, MAX_EDGE_BOUNCE) if opts.indirect else 0
+            last = mdl - 2 if opts.indirect else 0
             for b in range(last + 1):
+                spp_b = edge_spp_at(int(opts.spp), b)
+                if spp_b < 1:
+                    break
                 # path vertex b: silhouettes seen from it (its BSDF-sampled rays: area lights
                 # hit at vertex b + 1, and the light arriving from later vertices) ...
                 if (area and mdl >= b + 2) or mdl > b + 2:
-                    parts.append(es.secondary(V, int(opts.spp), seed, integ, mdl, bounce=b, moving=moving,
+                    parts.append(es.secondary(V, spp_b, seed, integ, mdl, bounce=b, moving=moving,
                                               emitters=emitters, cam=cam if camera_moves else None))
                 # ... and point-light shadows on the surfaces it sees (NEE at vertex b + 1)
                 if opts.indirect and lights and mdl >= b + 3:
-                    parts.append(es.indirect_point_shadows(V, lights, int(opts.spp), seed, integ, mdl, bounce=b,
+                    parts.append(es.indirect_point_shadows(V, lights, spp_b, seed, integ, mdl, bounce=b,
                                                            moving=moving, cam=cam if camera_moves else None))
         return es, cam, EdgeSamples.concat(parts)
 
