@@ -733,11 +733,12 @@ __all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "dev
 # A Taichi launch from Python costs 0.1-0.3 ms before the kernel runs: the template key, then a
 # generic walk over the arguments that handles every kind Taichi accepts. For the kernels that
 # run once per render pass or filter call with NumPy arrays and scalars, ``launch`` keeps
-# Taichi's own key (``ensure_compiled``: it compiles a new specialisation, and it sees fields
-# reassigned on a data-oriented object) and replaces the rest with a plan computed once per
-# compiled kernel: which argument goes to which slot, as what. Anything the plan does not cover
-# (autodiff scopes, another device, arrays that are not C-contiguous NumPy, kernels that return
-# or print) takes Taichi's ordinary call. ``FAST_LAUNCH_ENV=0`` turns the shortcut off.
+# Taichi's own key (``ensure_compiled``: it compiles a new specialisation when a template
+# argument differs, and checks each array's dtype and ndim with Taichi's errors) and replaces the
+# rest with a plan computed once per compiled kernel: which argument goes to which slot, as what.
+# Anything the plan does not cover (autodiff scopes, another device, arrays that are not
+# C-contiguous NumPy, kernels that return or print) takes Taichi's ordinary call.
+# ``DIFFRENDER_FAST_LAUNCH=0`` turns the shortcut off.
 
 FAST_LAUNCH_ENV = "DIFFRENDER_FAST_LAUNCH"
 _ARRAY, _FLOAT, _INT, _UINT = range(4)
@@ -846,3 +847,6 @@ def launch(kern, *args):
     prog.compile_and_launch_kernel(prog.config(), prog.get_device_caps(), kc, ctx)
     _launches.stats["fast"] += 1
     return None
+
+
+__all__ += ["launch", "launch_stats", "FAST_LAUNCH_ENV"]

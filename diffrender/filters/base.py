@@ -444,9 +444,9 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
     if orow is None:
         orow = f._bufs[okey] = ti.Vector.field(LANES, ti.f32, shape=(nb, m))
     pack = ys % 2 == 0 and (w * c) % 2 == 0 and sys.byteorder == "little"
-    launch(_band_separable, X, Y, Y.view(np.uint64) if pack else _NO_U64, Z, ring, orow, bad, wx, wy, Rx,
-                    Ry, c, h, w, xs // LANES, ys, bh, zs8, 0, _MODE_ID[mode], float(cval), f.p,
-                    bool(unsharp), bool(check), pack, task_stride())
+    launch(_band_separable, X, Y, Y.view(np.uint64) if pack else _NO_U64, Z, ring, orow, bad, wx,
+           wy, Rx, Ry, c, h, w, xs // LANES, ys, bh, zs8, 0, _MODE_ID[mode], float(cval), f.p,
+           bool(unsharp), bool(check), pack, task_stride())
     if check:
         return int(bad.max()) < _EXP_BITS
     return True

@@ -101,28 +101,31 @@ def test_a_soft_shadow_seen_at_the_fifth_path_vertex_matches_finite_differences(
 # The box resting on the floor (``edge_scenes.box_on_plane``, its contact edges on the floor)
 # at other path lengths, the box moved in x, smooth adjoint. Central FD (64 seeds x 2048 spp,
 # h = 0.01). Per gradient (4-8 seeds) the standard deviation was 1.1 % (point, 2), 1.6 %
-# (point, 5) and 1.6 % (area, 2, at 1024 edge spp). Switched off: the shadow term (secondary)
-# at max_depth 2, the terms at later vertices (indirect) at max_depth 5. The area light at
-# max_depth 3 and 5 is not here: 14-24 % standard deviation per gradient at 256 edge spp
-# (docs/edge-sampling.md, Not handled).
-BOX_CASES = {  # (light, max_depth): (FD, its standard error, edge spp, seed, the term switched off)
-    ("point", 2): (15.681, 0.069, 256, 1, "secondary"),
-    ("point", 5): (11.804, 0.077, 256, 1, "indirect"),
-    ("area", 2): (12.663, 0.056, 1024, 10, "secondary"),
+# (point, 5) and 1.6 % (area, 2, at 1024 edge spp); under the area light at max_depth 3 and 5
+# (the sides' emitted and reflected radiance sampled apart: docs/edge-sampling.md, *Soft
+# shadows at longer paths*) 3.7 % and 4.9 % at 1024 edge spp, so those take the mean of 4
+# seeds. Switched off: the shadow terms (secondary), or at max_depth 5 under the point light
+# the terms at later vertices (indirect).
+BOX_CASES = {  # (light, max_depth): (FD, its standard error, edge spp, seeds, the term switched off)
+    ("point", 2): (15.681, 0.069, 256, (1,), "secondary"),
+    ("point", 5): (11.804, 0.077, 256, (1,), "indirect"),
+    ("area", 2): (12.663, 0.056, 1024, (10,), "secondary"),
+    ("area", 3): (8.930, 0.062, 1024, (1, 2, 3, 4), "secondary"),
+    ("area", 5): (9.112, 0.065, 1024, (1, 2, 3, 4), "secondary"),
 }
 
 
 @pytest.mark.parametrize("light,max_depth", sorted(BOX_CASES))
 def test_box_on_a_plane_matches_finite_differences(light, max_depth):
-    ref, ref_se, edge_spp, seed, term = BOX_CASES[(light, max_depth)]
+    ref, ref_se, edge_spp, seeds, term = BOX_CASES[(light, max_depth)]
     assert ref_se < 0.01 * abs(ref)
     r = Renderer(dr.load_scene(edge_scenes.box_on_plane(RES, max_depth=max_depth, light=light)))
     adj = edge_scenes.smooth_adjoint(RES)
 
-    def g(**off):
+    def g(seed, **off):
         return float(r.vjp(adj, ["box.to_world"], spp=32, seed=seed,
                            edges=dict(spp=edge_spp, seed=seed, **off))["box.to_world"][0, 3])
-    got = g()
+    got = float(np.mean([g(s) for s in seeds]))
     assert abs(got - ref) < TOL * abs(ref), got
-    off = g(**{term: False})
+    off = g(seeds[0], **{term: False})
     assert abs(off - ref) > TOL * abs(ref), off

@@ -23,6 +23,8 @@ from .samplers import EdgeSampler, EdgeSamples, EdgeTracer, ShadowLight
 #: bounces; an unbounded path is sampled at vertices 0 .. 5 with the default 4 edge spp, 0 .. 8
 #: with 32).
 FULL_EDGE_BOUNCES = 3
+
+
 def edge_spp_at(spp: int, bounce: int) -> int:
     """Edge samples per pixel of the secondary passes at path vertex ``bounce``."""
     return int(spp) >> max(0, int(bounce) - FULL_EDGE_BOUNCES)

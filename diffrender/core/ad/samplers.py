@@ -99,6 +99,9 @@ WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path ve
 MAX_GUIDE_LIGHTS = 16
 STILL_LIGHT_EDGE = 4  # flag added to an edge's kind (``EdgeTracer.einfo``): see _edge_weight
 STILL_LIGHT_LENGTH_SHARE = 0.1  # such an edge's length counts this much when picked by length
+# secondary samples at longer paths with area lights: the emitted and the reflected radiance of
+# the sides sampled apart (the emitted part as direct illumination: guided to penumbrae)
+SPLIT_EMITTED = True
 PILOT_SHARE = 0.25  # secondary samples towards area-light penumbrae: the pilot's share (0: off)
 SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
 
@@ -581,6 +584,7 @@ class EdgeTracer:
     @ti.kernel
     def secondary(self, pos: ti.types.ndarray(), keys: ti.types.ndarray(),
                   eps: ti.f32, max_depth: ti.i32, rr_depth: ti.i32, bounce: ti.i32,
+                  hide_first: ti.i32,
                   dC: ti.types.ndarray(), eid: ti.types.ndarray(), es: ti.types.ndarray(),
                   nhat: ti.types.ndarray(), ptri: ti.types.ndarray(), pgeo: ti.types.ndarray(),
                   dCp: ti.types.ndarray(), chain: ti.types.ndarray(), ctri: ti.types.ndarray(),
@@ -588,7 +592,9 @@ class EdgeTracer:
         """At path vertex ``bounce`` p of the camera sample through pos[i] (:meth:`_walk`):
         choose an edge (:meth:`_choose_edge`), a point on it, and path trace the incident
         radiance on both sides of the direction to that point (depth ``max_depth - 1 -
-        bounce``); dC carries the walk's throughput. Also p's triangle (vertex indices),
+        bounce``; ``hide_first``: without the emission the sides' rays find first, and with
+        no share of an emitter's motion); dC carries the walk's throughput. Also p's triangle
+        (vertex indices),
         pgeo[i] = (p, the direction of the ray that reached p, p's geometric normal), and dCp:
         dC with each side weighted by how much of p's motion moves the boundary in the
         parametrisation the interior replay uses on that side (see ``secondary`` in Python).
@@ -670,7 +676,7 @@ class EdgeTracer:
                                 sg = 2.0 * side - 1.0
                                 ws = (omr + sg * eps_e * nhr).normalized()
                                 Ls, _ = self.integ.path(ro, ws, ti.math.inf, key, max_depth - 1 - bounce,
-                                                        rr_depth, 0, False)
+                                                        rr_depth, hide_first, False)
                                 if not (Ls.x == Ls.x and Ls.y == Ls.y and Ls.z == Ls.z):
                                     Ls = ti.Vector([0.0, 0.0, 0.0])
                                 Ld -= sg * Ls
@@ -680,7 +686,7 @@ class EdgeTracer:
                                 # else: BSDF-sampled directions held, all of it)
                                 hs = self.geometry.intersect(ro, ws, ti.math.inf)
                                 share = 1.0
-                                if hs.tri >= 0:
+                                if hs.tri >= 0 and hide_first == 0:  # (else no emission seen here)
                                     geo = self.geometry
                                     if geo.shapes[geo.tri_info[hs.tri].shape_id].emitter >= 0:
                                         share_l = ti.min(1.0, dist / ti.max(hs.t, 1e-30))
@@ -1159,11 +1165,18 @@ class EdgeSampler:
         return moves | ~still if one_light else np.ones(moves.size, bool)
 
     def secondary(self, V, spp, seed, integ, max_depth, bounce=0, moving=None, emitters=None,
-                  cam=None):
+                  cam=None, part="all"):
         """Silhouettes seen from path vertex ``bounce`` (0: the camera ray's hit). ``moving``:
         a mask of the vertices that move (the differentiated shapes'; None: all). ``emitters``:
         a mask of the area emitters' vertices (None: none). ``cam``: the camera model when the
-        camera moves (the camera ray's hit slides on its surface), else None."""
+        camera moves (the camera ray's hit slides on its surface), else None.
+
+        ``part``: the radiance the two sides see, ``"all"``; ``"emitted"``: only the emission
+        their rays find first (the sides traced to depth 1); ``"reflected"``: all but that. With
+        area lights (no environment) and longer paths, ``"all"`` is estimated as the sum of the
+        other two: the emitted part, the soft shadows, by the sampler of direct illumination
+        (edges in the lights' cones, camera samples guided to penumbrae), the reflected part by
+        the general one (see *Every path vertex* in docs/edge-sampling.md)."""
         if max_depth < 2 + bounce or spp <= 0:
             return None
         topo = self.topo
@@ -1172,6 +1185,12 @@ class EdgeSampler:
         centers, radii = self._area_light_spheres(V)
         env = self.r.emitters.env >= 0
         n_area = sum(row["type"] == "area" for row in self.r.emitters.rows)
+        if (part == "all" and SPLIT_EMITTED and not env and 0 < n_area <= MAX_GUIDE_LIGHTS
+                and max_depth - 1 - bounce >= 2):
+            kw = dict(bounce=bounce, moving=moving, emitters=emitters, cam=cam)
+            return EdgeSamples.concat([
+                self.secondary(V, spp, seed, integ, bounce + 2, part="emitted", **kw),
+                self.secondary(V, spp, seed, integ, max_depth, part="reflected", **kw)])
         # The two sides see emitters only (depth 1 after the vertex) and every area light is
         # among the guiding spheres: only shadow boundaries of area lights contribute, and only
         # edges in a light's cone (exact, not a heuristic).
@@ -1239,7 +1258,8 @@ class EdgeSampler:
                        ltri=np.zeros((n, 2, 3), np.int32), lbc=np.zeros((n, 2, 2), np.float32),
                        **_chain_arrays(n, bounce))
             self.tracer.secondary(np.ascontiguousarray(x + crop, np.float32), keys, ANGLE_EPS,
-                                  int(max_depth), int(integ.rr_depth), int(bounce), out["dC"],
+                                  int(max_depth), int(integ.rr_depth), int(bounce),
+                                  int(part == "reflected"), out["dC"],
                                   out["eid"], out["es"], out["nh"], out["ptri"], out["pgeo"], out["dCp"],
                                   out["chain"], out["ctri"], out["dCl"], out["ltri"], out["lbc"])
             return out
