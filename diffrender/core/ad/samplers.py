@@ -1176,7 +1176,7 @@ class EdgeSampler:
         area lights (no environment) and longer paths, ``"all"`` is estimated as the sum of the
         other two: the emitted part, the soft shadows, by the sampler of direct illumination
         (edges in the lights' cones, camera samples guided to penumbrae), the reflected part by
-        the general one (see *Every path vertex* in docs/edge-sampling.md)."""
+        the general one (*Soft shadows at longer paths* in docs/edge-sampling.md)."""
         if max_depth < 2 + bounce or spp <= 0:
             return None
         topo = self.topo
