@@ -164,8 +164,8 @@ def main(argv=None) -> int:
                **measure(CORNELL, {"res": res}, args.spp, args.pairs, peer, args.min_sample)}
         rows.append(row)
         emit(row)
-    names = [] if not args.scenes else None if args.scenes == "all" else args.scenes.split(",")
-    for path in ([] if names == [] else scene_paths(names)):
+    paths = [] if not args.scenes else scene_paths(None if args.scenes == "all" else args.scenes.split(","))
+    for path in paths:
         variant, notes = mitsuba_variant(path)
         try:
             row = {"sweep": "scenes", "scene": scene_name(path), "res": args.scene_res,
@@ -176,7 +176,6 @@ def main(argv=None) -> int:
             if variant is not None and os.path.exists(variant):
                 os.remove(variant)
         emit(row)
-    rows = [r for r in rows if r["sweep"] != "scenes"]
     if args.plot and rows:
         plot(rows, args.plot)
         emit({"plot": args.plot})

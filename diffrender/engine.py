@@ -725,7 +725,8 @@ def recycle_fields(replay: "FieldLog | None" = None):
 
 __all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device",
            "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir", "save_kernels", "count_compiles", "compiled_kernels",
-           "field_bytes", "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset"]
+           "field_bytes", "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset",
+           "launch", "launch_stats", "FAST_LAUNCH_ENV"]
 
 
 # --- launching a compiled kernel -------------------------------------------------------------
@@ -847,6 +848,3 @@ def launch(kern, *args):
     prog.compile_and_launch_kernel(prog.config(), prog.get_device_caps(), kc, ctx)
     _launches.stats["fast"] += 1
     return None
-
-
-__all__ += ["launch", "launch_stats", "FAST_LAUNCH_ENV"]
