@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import warnings
 
-import cv2
 import imageio.v2 as iio2
 import numpy as np
 import OpenEXR
@@ -148,7 +147,16 @@ def _read_any(path: str, ext: str):
     return img, is_linear
 
 
+def _cv2():
+    """OpenCV, imported on first use (Radiance files and 16-bit PNGs): ~15 MB that loading a
+    scene, rendering or writing a PNG/EXR never needs."""
+    import cv2
+
+    return cv2
+
+
 def _read_radiance(path: str) -> np.ndarray:
+    cv2 = _cv2()
     bgr = cv2.imread(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageError(f"{path}: not a Radiance RGBE (.hdr/.pic) file OpenCV can decode")
@@ -173,6 +181,7 @@ def _png_bit_depth(path: str) -> int | None:
 
 
 def _read_png16(path: str) -> np.ndarray:
+    cv2 = _cv2()
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise ImageError(f"{path}: not a 16-bit PNG OpenCV can decode")
@@ -292,7 +301,7 @@ def write_image(path, image, channels: list[str] | None = None) -> None:
             np.save(path, img)
         elif ext in RADIANCE_EXTS:
             rgb = np.repeat(img[:, :, :1], 3, axis=2) if img.shape[2] < 3 else img[:, :, :3]
-            if not cv2.imwrite(path, np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.float32)):
+            if not _cv2().imwrite(path, np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.float32)):
                 raise ImageError(f"{path}: OpenCV could not write the Radiance file")
         elif ext == ".pfm":
             _write_pfm(path, img)

@@ -389,7 +389,7 @@ class FilmAdjoint(FilmSize):
     ``a_i = sum_p adj_p w_ip / W_p`` (:meth:`gather_adjoint`); forward mode splats the
     contributions with the same weights (:meth:`splat`)."""
 
-    def __init__(self, sensor, film, n):
+    def __init__(self, sensor, film, n, rows=None):
         fp = filter_params(sensor.film.rfilter)
         self.radius = border_size(fp["radius"])
         self.filter = FilterInfo.field(shape=())
@@ -402,7 +402,16 @@ class FilmAdjoint(FilmSize):
         self.dims = ti.field(ti.i32, shape=6)
         self._set_size(film.width, film.height, self.border, film.crop_offset)
         self.n = int(n)
-        N = self.n * self.sw * self.sh
+        # ``rows``: a pass holds one sample per pixel of at most that many rows (a band), for
+        # films whose one sample per pixel would not fit the caller's memory budget
+        self.rows = None if rows is None or int(rows) >= self.sh else max(1, int(rows))
+        if self.rows is not None:
+            self.n = 1
+        N = self.capacity()
+        # the rows of the current pass: (first row, number of rows) of the sampled grid
+        self.band = ti.field(ti.i32, shape=2)
+        self._band = [None]  # what ``band`` holds (host copy; state, see _wsum_key)
+        self._set_band(0, self.size["sh"])
         self.pos = vec2.field(shape=N)  # crop-relative film position of each sample of a pass
         self.adj = vec3.field(shape=N)  # its adjoint a_i
         self.wsum = ti.field(ti.f32, shape=(self.ch, self.cw))
@@ -413,6 +422,17 @@ class FilmAdjoint(FilmSize):
         # The (spp, seed, film width) whose sums ``wsum`` holds (in a list: the renderer's pool
         # compares an object's plain attributes when it recycles it; this one is state).
         self._wsum_key = [None]
+
+    def capacity(self) -> int:
+        """The most samples one pass holds (the size of the per-sample fields)."""
+        if self.rows is not None:
+            return self.rows * self.sw
+        return self.n * self.sw * self.sh
+
+    def _set_band(self, row0, rows):
+        if self._band[0] != (row0, rows):
+            self.band.from_numpy(np.array([row0, rows], np.int32))
+            self._band[0] = (row0, rows)
 
     def load_adjoint(self, d_image):
         """The adjoint image (height, width, 3) into ``adj_img``: a NumPy array, or an array of
@@ -435,33 +455,44 @@ class FilmAdjoint(FilmSize):
             self.adj_img[y, x] = v
 
     def nbytes(self) -> int:
-        N = self.n * self.sw * self.sh
-        return N * 5 * 4 + self.ch * self.cw * 4 * 4 + N * 2 * (2 * self.radius + 1) * 4
+        N = self.capacity()
+        return N * 5 * 4 + self.ch * self.cw * 4 * 4 + self.n * self.sw * self.sh * 2 * (2 * self.radius + 1) * 4
 
-    def passes(self, spp):
-        """(first sample, samples per pixel) of the passes of a ``spp`` render."""
-        done = 0
-        while done < spp:
-            n = min(self.n, spp - done)
-            yield done, n
-            done += n
+    def passes(self, spp, whole=False):
+        """(first sample, samples per pixel) of the passes of a ``spp`` render. With ``rows``
+        (and not ``whole``) each sample index is split into bands of rows, one pass each;
+        ``samples`` and ``sample_index`` follow the band of the pass being run."""
+        sh = self.size["sh"]
+        if self.rows is None or self.rows >= sh or whole:
+            self._set_band(0, sh)
+            done = 0
+            while done < spp:
+                n = min(self.n, spp - done)
+                yield done, n
+                done += n
+            return
+        for s in range(spp):
+            for row0 in range(0, sh, self.rows):
+                self._set_band(row0, min(self.rows, sh - row0))
+                yield s, 1
+        self._set_band(0, sh)
 
     def count(self, n) -> int:
         """The number of samples of a pass of ``n`` per pixel (host side)."""
-        return int(n) * self.size["sw"] * self.size["sh"]
+        return int(n) * self.size["sw"] * self._band[0][1]
 
     @ti.func
     def samples(self, n):
         """The number of samples of a pass of ``n`` per pixel (indices ``0 .. samples(n) - 1``)."""
-        return n * self.dims[2] * self.dims[3]
+        return n * self.dims[2] * self.band[1]
 
     @ti.func
     def sample_index(self, i):
         sw = self.dims[2]
-        grid = sw * self.dims[3]
+        grid = sw * self.band[1]
         s = i // grid
         rem = i % grid
-        return s, rem // sw, rem % sw
+        return s, self.band[0] + rem // sw, rem % sw
 
     @ti.func
     def position(self, i, first_sample, seed, film_w):
@@ -532,7 +563,7 @@ class FilmAdjoint(FilmSize):
             return
         self._wsum_key[0] = None
         self.clear_wsum()
-        for first, n in self.passes(spp):
+        for first, n in self.passes(spp, whole=True):  # ``wts`` holds whole sample grids
             self.sample_weights(first, n, seed, film_w)
             self.gather_wsum(n)
         self._wsum_key[0] = key

@@ -23,7 +23,6 @@ import os
 import warnings
 
 import numpy as np
-import trimesh
 
 from .. import limits
 from ..errors import SceneError
@@ -305,6 +304,9 @@ def load_ply(path: str, flip_tex_coords: bool = False, attributes: dict | None =
         raise MeshFileError(f"{path}: cannot read ({exc.strerror})") from None
     declared = check_ply_header(path, data)
     try:
+        # imported here, not at module level: 0.5 s and ~70 MB (scipy, networkx) that scenes
+        # without PLY files never need (OBJ files and analytic shapes are read by this module)
+        import trimesh
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d = trimesh.exchange.ply.load_ply(io.BytesIO(data), prefer_color=None,

@@ -29,7 +29,6 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
-import trimesh
 import yaml
 
 from ..core.mesh_attribute import bsdf_textures
@@ -163,6 +162,8 @@ def _write_mesh(sh, node: Node, out_dir: str, fn: str, written: list[str]) -> No
     if read and kind != "ply":
         raise SceneError(f"shape '{sh.id}': its BSDF reads the mesh attributes {', '.join(read)}, "
                          f"which only PLY files hold; write its mesh as ply, not {kind}")
+    import trimesh  # lazily, as in meshes.py: loading a scene imports this module
+
     m = trimesh.Trimesh(np.asarray(sh.vertices), np.asarray(sh.faces), process=False)
     if sh.uvs is not None:
         m.visual = trimesh.visual.TextureVisuals(uv=np.asarray(sh.uvs))

@@ -108,3 +108,32 @@ def test_both_copies_of_the_values_follow_updates(setup):
     finally:
         tex.differentiate()
     scene.parameters()["wallmat.reflectance"] = [0.6, 0.3, 0.2]
+
+
+@pytest.mark.parametrize("rfilter", [{"type": "gaussian"}, {"type": "box"}])
+def test_a_film_replayed_in_bands_of_rows_gives_the_same_derivatives(rfilter, monkeypatch):
+    """A film whose one sample per pixel exceeds the record budget is replayed in bands of rows
+    (``FilmAdjoint.passes``): every sample is replayed once, with its own random numbers, so
+    the texture and geometry gradients and the forward-mode tangent are those of whole passes
+    (up to the order of float32 sums)."""
+    from diffrender.core.ad import replay
+
+    def derivatives(budget):
+        monkeypatch.setattr(replay, "RECORD_BUDGET_BYTES", budget)
+        scene = dr.load_scene(scene_dict(rfilter, sample_border=True))
+        r = Renderer(scene)
+        adj = np.random.default_rng(3).random((9, 11, 3)).astype(np.float32)
+        g = r.vjp(adj, ["floormat.reflectance", "wall.to_world"], spp=SPP, seed=7, edges=False)
+        t = r.jvp({"floormat.reflectance": np.array([1.0, 0.5, 0.25])}, spp=SPP, seed=7)
+        d = r._diff  # (the pool re-initialises it for the next Renderer: read it now)
+        return g, t, (d.film.rows, d.n, d.N, d.film.size["sw"] * d.film.size["sh"])
+
+    whole, t_whole, (rows, n, _, _) = derivatives(replay.RECORD_BUDGET_BYTES)
+    assert rows is None and n >= SPP
+    bands, t_bands, (rows, n, capacity, grid) = derivatives(2000)  # one or two rows per pass
+    assert rows is not None and n == 1 and capacity < grid
+    for name in whole:
+        assert np.abs(whole[name]).max() > 0.0, name
+        np.testing.assert_allclose(bands[name], whole[name], rtol=2e-5, atol=1e-6 * np.abs(whole[name]).max())
+    assert np.abs(t_whole).max() > 0.0
+    np.testing.assert_allclose(t_bands, t_whole, rtol=2e-5, atol=1e-6 * np.abs(t_whole).max())

@@ -47,7 +47,7 @@ from ..path import EMITTER_AREA, SMOOTH_LOBE, trace_path
 from ..types import LocalGeo, vec2, vec3
 
 UNBOUNDED_DEPTH = 16
-RECORD_BUDGET_BYTES = 128 * 2 ** 20  # records of one pass
+RECORD_BUDGET_BYTES = 48 * 2 ** 20  # records of one pass (at least one sample per pixel)
 
 
 @ti.data_oriented
@@ -71,7 +71,19 @@ class DiffIntegrator:
         per_sample = self.depth * (80 + 4 * self.point_dim + (36 if r.bsdfs.needs_geo else 0)) + 64
         cap = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw * self.sh))
         self.n = int(min(cap, spp_per_pass)) if spp_per_pass else int(min(cap, 16))
-        self.N = self.n * self.sw * self.sh
+        # A film whose one sample per pixel exceeds the budget is replayed in bands of rows
+        # (``FilmAdjoint.passes``), unless the caller asked for whole passes (spp_per_pass).
+        self.rows = None
+        if not spp_per_pass and per_sample * self.sw * self.sh > RECORD_BUDGET_BYTES:
+            self.rows = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw))
+        # The film of a pass: sample positions, filter weights and sums, adjoints (re-initialised
+        # in place when the pool recycles this object: its kernels are compiled for it).
+        fa = getattr(self, "film", None)
+        if fa is None:
+            self.film = FilmAdjoint(r.sensor, r.film, self.n, self.rows)
+        else:
+            fa.__init__(r.sensor, r.film, self.n, self.rows)
+        self.N = self.film.capacity()
         D, N = self.depth, self.N
         # Records (constants of the estimator).
         self.uv = ti.Vector.field(self.point_dim, ti.f32, shape=(D, N))
@@ -89,13 +101,6 @@ class DiffIntegrator:
         # dp/du, dp/dv, n_g per vertex, for normalmap / bumpmap rows only
         self.has_geo = bool(self.bsdfs.needs_geo)
         self.geo = LocalGeo.field(shape=(D, N) if self.has_geo else (1, 1))
-        # The film of a pass: sample positions, filter weights and sums, adjoints (re-initialised
-        # in place when the pool recycles this object: its kernels are compiled for it).
-        fa = getattr(self, "film", None)
-        if fa is None:
-            self.film = FilmAdjoint(r.sensor, r.film, self.n)
-        else:
-            fa.__init__(r.sensor, r.film, self.n)
         # Differentiated state.
         self.T = vec3.field(shape=(D + 1, N), needs_grad=True, needs_dual=True)
         self.loss = ti.field(ti.f32, shape=(), needs_grad=True)

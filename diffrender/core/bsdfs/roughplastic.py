@@ -50,7 +50,6 @@ Scene snippet::
 import functools
 
 import numpy as np
-from scipy.special import erf, erfinv
 
 from ...engine import ti
 from ..types import INV_PI, BSDFSample
@@ -156,6 +155,10 @@ def _np_beckmann_visible_normals(alpha, mu, u1, u2):
     coordinates). The CDF is inverted to convergence (bisection, 60 steps) where Mitsuba stops
     its Newton steps at a CDF error of 1e-5. The x slope depends on (mu, u1) only: the CDF is
     inverted once per distinct pair (a quadrature repeats each u1 over its u2 nodes)."""
+    # imported here: scipy.special costs ~0.1 s and ~20 MB in every process that imports the
+    # BSDFs, and only Beckmann coat tables need it
+    from scipy.special import erf, erfinv
+
     mu, u1, u2 = np.broadcast_arrays(mu, u1, u2)
     sx = np.sqrt(1.0 - mu * mu)
     # stretched wi: (alpha sx, 0, mu) normalised; rotation by its phi = 0 (identity)
