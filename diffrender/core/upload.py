@@ -27,7 +27,7 @@ from .mesh_attribute import check_shape
 from .textures import TextureTable
 from .pool import make
 
-SAMPLE_BUFFER_BYTES = 16 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
+SAMPLE_BUFFER_BYTES = 8 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
 SAMPLE_RECORD_BYTES = 52  # bytes per sample of the film's buffers (colour, position, AOVs)
 FILM_MARGIN = 8  # pixels around the film that the sample buffers cover (filter support)
 MAX_SAMPLES_PER_PASS = 64

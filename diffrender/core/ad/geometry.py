@@ -44,7 +44,7 @@ light-selection density.
 """
 import numpy as np
 
-from ...engine import ti
+from ...engine import launch, ti
 from ..camera import CameraModel, camera_direction, vec9
 from ..geometry import capacity_class
 from ..emitters import (CONSTANT as EMITTER_CONSTANT, DIRECTIONAL as EMITTER_DIRECTIONAL,
@@ -399,7 +399,7 @@ class GeoReplay:
         gK = np.zeros(9)
         for first, n in dint.film.passes(spp):
             dint._trace(first, n, seed, max_depth, integ, film_w, rec=self)
-            dint.film.gather_adjoint(n)
+            launch(dint.film.gather_adjoint, int(n))
             for f in (self.vpos, self.lpos, self.cam_R, self.cam_o, self.cam_K, self.O, self.Dr, self.T,
                       self.vn_acc, self.vn):
                 f.grad.fill(0.0)

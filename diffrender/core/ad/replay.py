@@ -40,14 +40,14 @@ Unbounded ``max_depth`` (-1) is replayed up to :data:`UNBOUNDED_DEPTH` path segm
 
 import numpy as np
 
-from ...engine import ti
+from ...engine import launch, ti
 from ...errors import GradientError
 from ..film import FilmAdjoint, border_size, filter_params, finite_or_black
 from ..path import EMITTER_AREA, SMOOTH_LOBE, trace_path
 from ..types import LocalGeo, vec2, vec3
 
 UNBOUNDED_DEPTH = 16
-RECORD_BUDGET_BYTES = 48 * 2 ** 20  # records of one pass (at least one sample per pixel)
+RECORD_BUDGET_BYTES = 24 * 2 ** 20  # records of one pass (at least one sample per pixel)
 
 
 @ti.data_oriented
@@ -249,8 +249,8 @@ class DiffIntegrator:
 
     def _trace(self, first, n, seed, max_depth, integ, film_w, rec=None):
         """Trace one pass, recording with ``rec`` (default: this replay's records)."""
-        self.trace(self if rec is None else rec, first, n, seed, max_depth, int(integ.rr_depth),
-                   int(bool(integ.hide_emitters)), film_w)
+        launch(self.trace, self if rec is None else rec, int(first), int(n), int(seed),
+               int(max_depth), int(integ.rr_depth), int(bool(integ.hide_emitters)), int(film_w))
 
     def vjp(self, d_image: np.ndarray, spp: int, seed: int, max_depth: int, integ, film_w: int,
             progress=None):
@@ -263,7 +263,7 @@ class DiffIntegrator:
         tex.mesh.values.grad.fill(0.0)
         for first, n in self.film.passes(spp):
             self._trace(first, n, seed, max_depth, integ, film_w)
-            self.film.gather_adjoint(n)
+            launch(self.film.gather_adjoint, int(n))
             self.T.grad.fill(0.0)
             with ti.ad.Tape(loss=self.loss, clear_gradients=False):
                 for k in range(self.depth):
