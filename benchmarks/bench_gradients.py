@@ -206,14 +206,20 @@ def main():
     emit(row)
 
     if not a.skip_memory:
+        peaks = {}
         for which in ("diffrender", "mitsuba") if mits is not None else ("diffrender",):
             # A first child compiles what the kernel caches lack (LLVM's memory would count
             # in whichever measurement came first); the two measured children start warm.
             measure_memory(which, a.res, 1, a.threads)
             m16 = measure_memory(which, a.res, 16, a.threads)
             m256 = measure_memory(which, a.res, 256, a.threads)
+            peaks[which] = (m16, m256)
             emit({"bench": "memory", "renderer": which, "res": a.res, "peak_rss_mib_16spp": round(m16, 1),
                   "peak_rss_mib_256spp": round(m256, 1), "growth": round(m256 / m16, 3)})
+        if "mitsuba" in peaks:  # issue #17 item 3: peak memory of a gradient process <= 2x prb's
+            (o16, o256), (m16, m256) = peaks["diffrender"], peaks["mitsuba"]
+            emit({"bench": "memory_ratio", "res": a.res, "ratio_16spp": round(o16 / m16, 3),
+                  "ratio_256spp": round(o256 / m256, 3)})
 
     if not a.skip_recovery:
         res = a.recovery_res
