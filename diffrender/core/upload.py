@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import engine
 from ..errors import SceneError
 from ..scene.elements import SENSOR_SCALARS
 from ..scene.model import BSDF, Texture
@@ -27,7 +28,8 @@ from .mesh_attribute import check_shape
 from .textures import TextureTable
 from .pool import make
 
-SAMPLE_BUFFER_BYTES = 8 * 2 ** 20  # per-pass sample buffer budget (colour + positions)
+SAMPLE_BUFFER_BYTES = 8 * 2 ** 20  # per-pass sample buffer budget (colour + positions), CPU
+GPU_SAMPLE_BUFFER_BYTES = 32 * 2 ** 20  # the same on a GPU (more samples per launch)
 SAMPLE_RECORD_BYTES = 52  # bytes per sample of the film's buffers (colour, position, AOVs)
 FILM_MARGIN = 8  # pixels around the film that the sample buffers cover (filter support)
 MAX_SAMPLES_PER_PASS = 64
@@ -209,7 +211,8 @@ class SceneUpload:
         """Samples per pixel of one pass (the film's sample buffers fit the byte budget)."""
         w, h = self.film_class()
         per_spp = (w + FILM_MARGIN) * (h + FILM_MARGIN) * SAMPLE_RECORD_BYTES
-        return max(1, min(MAX_SAMPLES_PER_PASS, SAMPLE_BUFFER_BYTES // max(1, per_spp)))
+        budget = SAMPLE_BUFFER_BYTES if engine.device() in (None, "cpu") else GPU_SAMPLE_BUFFER_BYTES
+        return max(1, min(MAX_SAMPLES_PER_PASS, budget // max(1, per_spp)))
 
     def _types_of(self, slots):
         """The texture kinds compiled into the lookups of ``slots`` (as type names)."""

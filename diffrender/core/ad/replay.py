@@ -40,6 +40,7 @@ Unbounded ``max_depth`` (-1) is replayed up to :data:`UNBOUNDED_DEPTH` path segm
 
 import numpy as np
 
+from ... import engine
 from ...engine import launch, ti
 from ...errors import GradientError
 from ..film import FilmAdjoint, border_size, filter_params, finite_or_black
@@ -47,7 +48,15 @@ from ..path import EMITTER_AREA, SMOOTH_LOBE, trace_path
 from ..types import LocalGeo, vec2, vec3
 
 UNBOUNDED_DEPTH = 16
-RECORD_BUDGET_BYTES = 24 * 2 ** 20  # records of one pass (at least one sample per pixel)
+# Records of one pass: on the CPU small passes cost little (about 3.5 ms each) and keep a
+# gradient process's memory low; a GPU needs many samples per launch to fill its cores.
+RECORD_BUDGET_BYTES = 24 * 2 ** 20
+GPU_RECORD_BUDGET_BYTES = 128 * 2 ** 20
+
+
+def record_budget() -> int:
+    """The record bytes of one replay pass on the device in use."""
+    return RECORD_BUDGET_BYTES if engine.device() in (None, "cpu") else GPU_RECORD_BUDGET_BYTES
 
 
 @ti.data_oriented
@@ -69,13 +78,14 @@ class DiffIntegrator:
         self.depth = int(depth)  # number of path vertices replayed
         self.point_dim = int(r.textures.point_dim)  # recorded texture points (uv, or more)
         per_sample = self.depth * (80 + 4 * self.point_dim + (36 if r.bsdfs.needs_geo else 0)) + 64
-        cap = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw * self.sh))
+        budget = record_budget()
+        cap = max(1, budget // (per_sample * self.sw * self.sh))
         self.n = int(min(cap, spp_per_pass)) if spp_per_pass else int(min(cap, 16))
         # A film whose one sample per pixel exceeds the budget is replayed in bands of rows
         # (``FilmAdjoint.passes``), unless the caller asked for whole passes (spp_per_pass).
         self.rows = None
-        if not spp_per_pass and per_sample * self.sw * self.sh > RECORD_BUDGET_BYTES:
-            self.rows = max(1, RECORD_BUDGET_BYTES // (per_sample * self.sw))
+        if not spp_per_pass and per_sample * self.sw * self.sh > budget:
+            self.rows = max(1, budget // (per_sample * self.sw))
         # The film of a pass: sample positions, filter weights and sums, adjoints (re-initialised
         # in place when the pool recycles this object: its kernels are compiled for it).
         fa = getattr(self, "film", None)
