@@ -2,6 +2,8 @@
 sums of the replay (gathered without atomics, cached per (spp, seed)) equal the forward film's,
 the differentiated and the plain copy of the constant values agree, and differentiating only the
 requested slots gives the same gradient as differentiating several."""
+import os
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,28 @@ def test_a_film_replayed_in_bands_of_rows_gives_the_same_derivatives(rfilter, mo
         np.testing.assert_allclose(bands[name], whole[name], rtol=2e-5, atol=1e-6 * np.abs(whole[name]).max())
     assert np.abs(t_whole).max() > 0.0
     np.testing.assert_allclose(t_bands, t_whole, rtol=2e-5, atol=1e-6 * np.abs(t_whole).max())
+
+
+def test_pass_budgets_follow_the_device(monkeypatch):
+    """Small passes on the CPU (a gradient process's memory), large ones on a GPU (samples per
+    launch): the replay's record budget and the film's sample buffer follow ``engine.device``."""
+    from diffrender import engine
+    from diffrender.core import upload
+    from diffrender.core.ad import replay
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # 512x512: one sample per pixel of the film's buffers is ~14 MB, between the two budgets
+    scene = dr.load_scene(os.path.join(root, "scenes", "cornell-box", "scene.xml"), res=512)
+    for dev, records, samples in (("cpu", replay.RECORD_BUDGET_BYTES, upload.SAMPLE_BUFFER_BYTES),
+                                  ("cuda", replay.GPU_RECORD_BUDGET_BYTES, upload.GPU_SAMPLE_BUFFER_BYTES),
+                                  ("vulkan", replay.GPU_RECORD_BUDGET_BYTES, upload.GPU_SAMPLE_BUFFER_BYTES)):
+        monkeypatch.setattr(engine, "device", lambda dev=dev: dev)
+        assert replay.record_budget() == records
+        up = upload.SceneUpload.__new__(upload.SceneUpload)  # only the film's size is read
+        up.scene, up.sensor = scene, scene.sensors[0]
+        w, h = up.film_class()
+        per_spp = (w + upload.FILM_MARGIN) * (h + upload.FILM_MARGIN) * upload.SAMPLE_RECORD_BYTES
+        assert up._pass_capacity() == max(1, min(upload.MAX_SAMPLES_PER_PASS, samples // per_spp))
+        assert up._pass_capacity() == (1 if dev == "cpu" else 2)
+    assert replay.RECORD_BUDGET_BYTES < replay.GPU_RECORD_BUDGET_BYTES
+    assert upload.SAMPLE_BUFFER_BYTES < upload.GPU_SAMPLE_BUFFER_BYTES
