@@ -511,6 +511,12 @@ def device() -> str | None:
     return _state["device"]
 
 
+def on_gpu() -> bool:
+    """Whether kernels run on a GPU (``cuda`` or ``vulkan``): buffers sized per pass are larger
+    there, so that a launch has enough samples to fill the device."""
+    return _state["device"] not in (None, "cpu")
+
+
 # --- device arrays (DLPack) ------------------------------------------------------------------
 #
 # A tensor of PyTorch, JAX or CuPy that lives where the kernels run (host memory for the CPU
@@ -723,7 +729,7 @@ def recycle_fields(replay: "FieldLog | None" = None):
         _recycle["log"] = None
 
 
-__all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device",
+__all__ = ["ti", "DISTRIBUTION", "DEVICES", "init", "reset", "ensure_init", "device", "on_gpu",
            "device_info", "describe", "probe", "plan_auto", "is_software", "cache_dir", "save_kernels", "count_compiles", "compiled_kernels",
            "field_bytes", "has_forward_mode", "require_forward_mode", "recycle_fields", "FieldLog", "on_reset",
            "launch", "launch_stats", "FAST_LAUNCH_ENV"]

@@ -1,5 +1,6 @@
 """The package's structure (docs/architecture.md): no import cycles, imports at the top of modules
-except for optional dependencies and the lazy engine start, one bounce loop."""
+except for optional dependencies, heavy libraries that only some inputs need, and the lazy engine
+start, one bounce loop."""
 from __future__ import annotations
 
 import ast
@@ -10,6 +11,12 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "diffrender"
 #: optional dependencies (extras): imported where used, so the package works without them
 OPTIONAL = {"torch", "jax", "jaxlib", "ray", "mitsuba", "drjit", "pycolmap"}
+#: required libraries that cost a process tens of MB and a fraction of a second to import, used
+#: only for some inputs: imported where used (trimesh: PLY files; OpenCV: Radiance files, 16-bit
+#: PNGs, the bilateral filter's borders, photo resampling; scipy: Beckmann coat tables, the
+#: optimisers and the inverse-rendering tools); see docs/benchmarks.md, *Memory of a gradient
+#: process*
+HEAVY = {"trimesh", "cv2", "scipy"}
 ENGINE = "diffrender.engine"
 
 
@@ -128,12 +135,35 @@ def test_imports_inside_functions_only_for_optional_dependencies_and_the_engine(
                     continue
                 targets = _resolve(m, is_pkg, node)
                 top = targets[0].split(".")[0]
-                if top in OPTIONAL:
+                if top in OPTIONAL or top in HEAVY:
                     continue
                 if any(t in starts_engine for t in targets):
                     continue  # the lazy engine start (importing Taichi takes about a second)
                 bad.append(f"{path.relative_to(PKG.parent)}:{node.lineno} {ast.unparse(node)}")
     assert bad == []
+
+
+def test_a_scene_without_ply_files_loads_renders_and_differentiates_without_the_heavy_libraries(tmp_path):
+    """Loading the Cornell box (OBJ files), rendering it, a gradient and a PNG written: none of
+    :data:`HEAVY` is imported (they cost a gradient process ~90 MB: docs/benchmarks.md)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "import diffrender as dr\n"
+        "from diffrender.image import write_image\n"
+        "sc = dr.load_scene('scenes/cornell-box/scene.xml', res=8)\n"
+        "r = dr.Renderer(sc)\n"
+        "img = r.render(spp=1)\n"
+        "r.vjp(np.ones_like(img), ['red.reflectance'], spp=1)\n"
+        "write_image(sys.argv[1], img)\n"
+        f"print(sorted(m for m in {sorted(HEAVY)!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cornell.png")],
+                         cwd=PKG.parent, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_one_bounce_loop():

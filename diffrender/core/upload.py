@@ -211,7 +211,7 @@ class SceneUpload:
         """Samples per pixel of one pass (the film's sample buffers fit the byte budget)."""
         w, h = self.film_class()
         per_spp = (w + FILM_MARGIN) * (h + FILM_MARGIN) * SAMPLE_RECORD_BYTES
-        budget = SAMPLE_BUFFER_BYTES if engine.device() in (None, "cpu") else GPU_SAMPLE_BUFFER_BYTES
+        budget = GPU_SAMPLE_BUFFER_BYTES if engine.on_gpu() else SAMPLE_BUFFER_BYTES
         return max(1, min(MAX_SAMPLES_PER_PASS, budget // max(1, per_spp)))
 
     def _types_of(self, slots):

@@ -143,7 +143,7 @@ def test_a_film_replayed_in_bands_of_rows_gives_the_same_derivatives(rfilter, mo
 
 def test_pass_budgets_follow_the_device(monkeypatch):
     """Small passes on the CPU (a gradient process's memory), large ones on a GPU (samples per
-    launch): the replay's record budget and the film's sample buffer follow ``engine.device``."""
+    launch): the replay's record budget and the film's sample buffer follow the device in use."""
     from diffrender import engine
     from diffrender.core import upload
     from diffrender.core.ad import replay
@@ -154,7 +154,7 @@ def test_pass_budgets_follow_the_device(monkeypatch):
     for dev, records, samples in (("cpu", replay.RECORD_BUDGET_BYTES, upload.SAMPLE_BUFFER_BYTES),
                                   ("cuda", replay.GPU_RECORD_BUDGET_BYTES, upload.GPU_SAMPLE_BUFFER_BYTES),
                                   ("vulkan", replay.GPU_RECORD_BUDGET_BYTES, upload.GPU_SAMPLE_BUFFER_BYTES)):
-        monkeypatch.setattr(engine, "device", lambda dev=dev: dev)
+        monkeypatch.setitem(engine._state, "device", dev)
         assert replay.record_budget() == records
         up = upload.SceneUpload.__new__(upload.SceneUpload)  # only the film's size is read
         up.scene, up.sensor = scene, scene.sensors[0]

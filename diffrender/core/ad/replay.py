@@ -56,7 +56,7 @@ GPU_RECORD_BUDGET_BYTES = 128 * 2 ** 20
 
 def record_budget() -> int:
     """The record bytes of one replay pass on the device in use."""
-    return RECORD_BUDGET_BYTES if engine.device() in (None, "cpu") else GPU_RECORD_BUDGET_BYTES
+    return GPU_RECORD_BUDGET_BYTES if engine.on_gpu() else RECORD_BUDGET_BYTES
 
 
 @ti.data_oriented
