@@ -96,14 +96,14 @@ DIM_EDGE = 1001
 DIM_EDGE_MIXTURE = 1003
 DIM_EDGE_COMPONENT = 1005  # which of the two edge densities (per-point importance, length)
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
-MAX_GUIDE_LIGHTS = 16
+MAX_GUIDE_LIGHTS = 16  # area lights whose bounding spheres guide secondary edge samples
 STILL_LIGHT_EDGE = 4  # flag added to an edge's kind (``EdgeTracer.einfo``): see _edge_weight
 STILL_LIGHT_LENGTH_SHARE = 0.1  # such an edge's length counts this much when picked by length
 # secondary samples at longer paths with area lights: the emitted and the reflected radiance of
 # the sides sampled apart (the emitted part as direct illumination: guided to penumbrae)
 SPLIT_EMITTED = True
 PILOT_SHARE = 0.25  # secondary samples towards area-light penumbrae: the pilot's share (0: off)
-SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce  # area lights whose bounding spheres guide secondary edge samples
+SHADOW_PILOT = 4  # pilot segments per edge of the point-light shadows seen through a bounce
 
 
 # --------------------------------------------------------------------------------------------
