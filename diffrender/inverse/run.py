@@ -21,6 +21,7 @@ import fnmatch
 import io
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -102,15 +103,17 @@ def prepare_output(out: str, where: str):
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"output '{out}' exists and is not a folder", where)
     if os.path.isdir(out):
-        entries = [e for e in os.listdir(out) if e != LOCK]
+        # a run killed while it marked the folder leaves only the marker's temporary file
+        entries = [e for e in os.listdir(out) if e != LOCK and not _is_temporary(e, RUN_MARKER)]
         if entries and RUN_MARKER not in entries:
             raise ConfigError(f"output folder '{out}' holds other files and was not made by "
                               "`diffrender optimize`: choose a new or empty folder", where)
     try:
-        os.makedirs(os.path.join(out, "renders"), exist_ok=True)
+        os.makedirs(out, exist_ok=True)
         marker = os.path.join(out, RUN_MARKER)
-        if not os.path.exists(marker):
+        if not os.path.exists(marker):  # first, so that the folder is ours from here on
             atomic_write_bytes(marker, b"diffrender optimize output folder\n")
+        os.makedirs(os.path.join(out, "renders"), exist_ok=True)
         lock = open(os.path.join(out, LOCK), "a+")
     except OSError as exc:
         raise ConfigError(f"cannot write the output folder '{out}': {exc.strerror or exc}",
@@ -120,7 +123,31 @@ def prepare_output(out: str, where: str):
     except OSError:
         lock.close()
         raise ConfigError(f"output folder '{out}' is in use by another optimize run", where) from None
+    remove_stale_temporaries(out)
     return lock
+
+
+_TEMPORARY = re.compile(r"\.tmp-\d+(\.[A-Za-z0-9]+)?$")  # atomic_path's and atomic_write_bytes' names
+
+
+def _is_temporary(name: str, of: str | None = None) -> bool:
+    """Whether ``name`` is the temporary file of an atomic write (of the file ``of``, if given)."""
+    m = _TEMPORARY.search(name)
+    return m is not None and (of is None or name[:m.start()] == of)
+
+
+def remove_stale_temporaries(out: str) -> list[str]:
+    """Delete the temporary files that runs killed in the middle of an atomic write left in the
+    run folder ``out`` and its ``renders``. Call it holding the folder's lock: no other run is
+    writing there. Returns the paths removed."""
+    removed = []
+    for d in (out, os.path.join(out, "renders")):
+        for name in os.listdir(d) if os.path.isdir(d) else ():
+            path = os.path.join(d, name)
+            if _is_temporary(name) and os.path.isfile(path):
+                os.remove(path)
+                removed.append(path)
+    return removed
 
 
 def save_run_config(cfg: OptimizeConfig, out: str) -> None:

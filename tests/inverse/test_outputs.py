@@ -76,6 +76,31 @@ def test_an_empty_folder_is_taken_and_marked_and_two_runs_are_refused(workdir):
     Run(load_config(path), overwrite=True).release()
 
 
+def test_what_a_killed_write_left_is_removed_when_the_next_run_takes_the_folder(workdir):
+    path = write_cfg(workdir)
+    Run(load_config(path)).release()
+    run = workdir / "run"
+    left = ["config.json.tmp-19975", "checkpoint.json.tmp-7", "loss.tmp-31.png",
+            "renders/iter_00003.tmp-31.png"]
+    for name in left:
+        (run / name).write_text("half")
+    (run / "notes.txt").write_text("kept")  # not a temporary name: kept
+    (run / "checkpoint.json").write_text("{}")
+    with pytest.raises(ConfigError):  # refused (no --overwrite): nothing is touched
+        Run(load_config(path))
+    assert all((run / name).exists() for name in left)
+    Run(load_config(path), overwrite=True).release()
+    assert not [n for n in left if (run / n).exists()]
+    assert (run / "notes.txt").read_text() == "kept"
+
+
+def test_a_folder_killed_while_being_marked_is_still_ours(workdir):
+    (workdir / "run").mkdir()
+    (workdir / "run" / f"{RUN_MARKER}.tmp-4242").write_text("half")
+    Run(load_config(write_cfg(workdir))).release()
+    assert sorted(os.listdir(workdir / "run")) == sorted([RUN_MARKER, ".lock", "config.json", "renders"])
+
+
 def _cli(args, cwd):
     return subprocess.Popen([sys.executable, "-m", "diffrender", "optimize", *args],
                             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
