@@ -188,6 +188,48 @@ def test_forward_only_path_equals_differentiable_path(stage, shape):
     assert np.abs(fast - x).max() > 1e-2  # the filter did something
 
 
+WIDE_CASES = [  # (stage, shape): 40 x 64 x 3 is read in place (192 values a row: 12 blocks of 16)
+    ({"type": "gaussian_blur", "sigma": 4.0, "border": "reflect101"}, (40, 64, 3)),
+    ({"type": "gaussian_blur", "sigma": 4.0, "border": "reflect101"}, (13, 32, 1)),  # taps past the image
+    ({"type": "gaussian_blur", "sigma": 4.0, "border": "reflect101"}, (33, 61, 3)),  # stride 184: 8 lanes
+    ({"type": "gaussian_blur", "sigma_x": 5.0, "sigma_y": 3.0, "border": "constant", "cval": 0.3}, (37, 80, 2)),
+    ({"type": "box_blur", "ksize": 33, "border": "wrap"}, (40, 64, 3)),
+    ({"type": "unsharp_mask", "sigma": 4.5, "amount": 0.7, "border": "replicate"}, (40, 64, 3)),
+]
+
+
+@pytest.mark.parametrize("stage,shape", WIDE_CASES)
+def test_wide_stencils_forward_only_path_equals_differentiable_path(stage, shape, monkeypatch):
+    """Wide stencils run 16 values per step on AVX-512 CPUs (``base.wide_lanes``); forced here,
+    whatever this CPU: the same image as the differentiable path, taps reaching past the image
+    (13 x 32), and NaN still refused. Rows whose stride is no multiple of 16 (33 x 61 x 3) keep
+    8 values per step."""
+    from diffrender.filters import base
+
+    monkeypatch.setattr(base, "_wide_lanes_available", lambda: True)
+    h, w, c = shape
+    xs = -(-(w * c) // base.LANES) * base.LANES
+    assert base.wide_lanes(16, 16, xs) == (16 if xs % 16 == 0 else 8)
+    assert base.wide_lanes(8, 16, xs) == 8 and base.wide_lanes(16, 8, xs) == 8
+    p = Pipeline.from_config({"stages": [{"name": "f", **stage}]})
+    x = np.random.default_rng(6).random(shape).astype(np.float32)
+    fast = p(x)
+    slow = p.run_fields(x)["acts"][-1].to_numpy()
+    assert np.abs(fast - slow).max() < 2e-6
+    assert np.abs(fast - x).max() > 1e-2
+    y = x.copy()
+    y[h // 2, w - 1, c - 1] = np.inf
+    with pytest.raises(ImageError, match=f"Inf at pixel \\(row {h // 2}, col {w - 1}, channel {c - 1}\\)"):
+        p(y)
+
+
+def test_wide_lanes_need_an_avx512_cpu(monkeypatch):
+    from diffrender.filters import base
+
+    monkeypatch.setattr(base, "_wide_lanes_available", lambda: False)
+    assert base.wide_lanes(32, 32, 3072) == base.LANES
+
+
 @pytest.mark.parametrize("shape", [(40, 64, 3), (33, 61, 3)])
 def test_forward_only_chain_and_input_kinds(shape):
     """Three forward-only stages (the middle ones through padded buffers) equal the
