@@ -86,4 +86,6 @@ def pytest_runtest_protocol(item, nextitem):
     yield
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps({"test": item.nodeid, "compile_s": round(engine.compile_seconds() - before, 3),
-                            "wall_s": round(time.perf_counter() - t0, 3)}) + "\n")
+                            "wall_s": round(time.perf_counter() - t0, 3),
+                            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+                            "group": _group(item), "end": round(time.time(), 3)}) + "\n")
