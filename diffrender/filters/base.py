@@ -208,11 +208,12 @@ def _row_conv_dot(S: ti.template(), w: ti.template(), K: ti.template(), G: ti.te
 # into the numpy output. Same order as the differentiable path (Hx first, then Vy), so the two
 # agree to float32 rounding.
 #
-# Vectorisation. Every step handles LANES consecutive values of a row (one AVX register). A
-# horizontal tap reads them at an offset of C * k values: LLVM emits one unaligned vector load
-# when it can prove the LANES addresses consecutive, i.e. when the block's start index is a
-# multiple of LANES whose range is known (``_aligned``: the index masked with _IDX_MASK) and the
-# offset is a constant. Loads from a field at such offsets stay scalar (gathers), so taps read the
+# Vectorisation. Every step handles L consecutive values of a row (L = LANES, one AVX register,
+# or WIDE_LANES for wide stencils on AVX-512: ``wide_lanes``). A horizontal tap reads them at an
+# offset of C * k values: LLVM emits one unaligned vector load when it can prove the L addresses
+# consecutive, i.e. when the block's start index is a multiple of L whose range is known
+# (``_aligned_l``: the index masked to [0, 2^30) and to multiples of L) and the offset is a
+# constant. Loads from a field at such offsets stay scalar (gathers), so taps read the
 # numpy arrays. Near a row's ends the taps read a scratch copy of the row's end (``Z``), extended
 # by the border mode. Stores to a numpy argument are scalar (Taichi reloads its address after
 # each store), which costs about what a copy of the output would. No gradients flow here: these
@@ -259,7 +260,7 @@ def _ld(X: ti.template(), b, d: ti.template()):
 def _row_taps(X: ti.template(), block, z, wl, R: ti.template(), C: ti.template(), L: ti.template()):
     """Symmetric taps wl (wl[k] for k = 0 .. R, centre R) along a row of C interleaved channels,
     for lane block ``block`` of X: mirrored taps share one multiply. ``z`` is 0 at run time but
-    unknown to LLVM: taps j whose loads overlap (|C j - C j'| < LANES) take their start index
+    unknown to LLVM: taps j whose loads overlap (|C j - C j'| < L) take their start index
     from different expressions (block + g z, g = j mod P), else LLVM merges the overlapping
     scalar loads and rebuilds every tap from pieces with shuffles instead of one vector load."""
     P = ti.static(-(-L // C))
@@ -332,8 +333,8 @@ def _band_separable(X: ti.types.ndarray(dtype=ti.f32, ndim=1), Y: ti.types.ndarr
                     unsharp: ti.template(), check: ti.template(), pack: ti.template(),
                     stride: ti.template(), L: ti.template()):
     # Y = Vy(Hx(X)) (``unsharp``: Y = X + p[1] (X - that)). X: h rows of n pixels x C channels,
-    # row i at X[i * 8 xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh), ring
-    # rows [2 b K, 2 (b + 1) K) (K = 2 Ry + 1), output row orow[b], scratch Z[b * 8 zs8 ...].
+    # row i at X[i * L xs8]; Y: row i at Y[i * ys]. Band b: output rows [b bh, (b + 1) bh), ring
+    # rows [2 b K, 2 (b + 1) K) (K = 2 Ry + 1), output row orow[b], scratch Z[b * L zs8 ...].
     # ``check``: bad[b] = the largest exponent field of the band's input values (_EXP_BITS: an
     # Inf or NaN).
     # The ring keeps each filtered row twice, at slots s and s + K (K = 2 Ry + 1): the rows an
