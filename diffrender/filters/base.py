@@ -222,9 +222,10 @@ LANES = 8
 _IDX_RANGE = 0x3FFFFFFF  # indices in [0, 2^30); masked to multiples of the lane width: ``_aligned_l``
 # Lane width of the separable band kernels for wide stencils (``wide_lanes``): on a CPU with
 # AVX-512, 16 values per step run a Gaussian of sigma 8 at 1024^2 in 0.55x the CPU time of 8
-# (AMD EPYC, 2026-12-07), while a 5x5 box (few taps per stored value) runs slower with 16.
+# and one of sigma 2 (radius 8) in 0.86-0.93x; radius 4 gained 2-4 %, and radii up to 2 (a 5x5
+# box: few taps per stored value) nothing (AMD EPYC, 2026-12-07).
 WIDE_LANES = 16
-WIDE_STENCIL_RADIUS = 16  # Rx and Ry at least this: wide lanes
+WIDE_STENCIL_RADIUS = 8  # Rx and Ry at least this: wide lanes
 MAX_BAND_VALUES = 1 << 30  # images with more float32 values take the differentiable (field) path
 _NO_U64 = np.zeros(1, dtype=np.uint64)  # the packed output argument when unused
 _EXP_BITS = 0x7F800000  # float32 exponent bits: all set for Inf and NaN
