@@ -473,21 +473,17 @@ def lane_separable(f, X, Y, shape, xs, ys, wx, Rx, wy, Ry, mode, cval, unsharp=F
     return True
 
 
-def _has_avx512() -> bool:
+@functools.lru_cache(maxsize=None)
+def _wide_lanes_available() -> bool:
     """Whether this CPU runs AVX-512 (Linux: /proc/cpuinfo; elsewhere False)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("flags"):
-                    return " avx512f " in f" {line.split(':', 1)[-1].strip()} "
+                    return "avx512f" in line.split(":", 1)[-1].split()
     except OSError:
         pass
     return False
-
-
-@functools.lru_cache(maxsize=None)
-def _wide_lanes_available() -> bool:
-    return _has_avx512()
 
 
 def wide_lanes(Rx: int, Ry: int, xs: int) -> int:

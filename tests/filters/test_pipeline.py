@@ -200,10 +200,10 @@ WIDE_CASES = [  # (stage, shape): 40 x 64 x 3 is read in place (192 values a row
 
 @pytest.mark.parametrize("stage,shape", WIDE_CASES)
 def test_wide_stencils_forward_only_path_equals_differentiable_path(stage, shape, monkeypatch):
-    """Wide stencils (radii >= 8) run 16 values per step on AVX-512 CPUs (``base.wide_lanes``); forced here,
-    whatever this CPU: the same image as the differentiable path, taps reaching past the image
-    (13 x 32), and NaN still refused. Rows whose stride is no multiple of 16 (33 x 61 x 3) keep
-    8 values per step."""
+    """Wide stencils (radii >= 8) run 16 values per step on AVX-512 CPUs (``base.wide_lanes``);
+    forced here, whatever this CPU: the same image as the differentiable path, taps reaching past
+    the image (13 x 32), and Inf still refused. Rows whose stride is no multiple of 16
+    (33 x 61 x 3) keep 8 values per step."""
     from diffrender.filters import base
 
     monkeypatch.setattr(base, "_wide_lanes_available", lambda: True)
