@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from .. import fmath
-from ..engine import ensure_init, launch, task_stride, ti
+from ..engine import ensure_init, launch, on_gpu, task_stride, ti
 from ..errors import ConfigError, ImageError
 from . import load_all
 
@@ -488,9 +488,9 @@ def _wide_lanes_available() -> bool:
 
 def wide_lanes(Rx: int, Ry: int, xs: int) -> int:
     """Lane width of the band kernel for radii (Rx, Ry) on rows of stride xs: WIDE_LANES for wide
-    stencils (both radii at least WIDE_STENCIL_RADIUS) on an AVX-512 CPU when xs is a multiple
-    of it, else LANES."""
-    if (min(Rx, Ry) >= WIDE_STENCIL_RADIUS and xs % WIDE_LANES == 0
+    stencils (both radii at least WIDE_STENCIL_RADIUS) on the CPU backend of an AVX-512 CPU
+    when xs is a multiple of it, else LANES (GPUs: not measured)."""
+    if (min(Rx, Ry) >= WIDE_STENCIL_RADIUS and xs % WIDE_LANES == 0 and not on_gpu()
             and _wide_lanes_available()):
         return WIDE_LANES
     return LANES

@@ -223,11 +223,17 @@ def test_wide_stencils_forward_only_path_equals_differentiable_path(stage, shape
         p(y)
 
 
-def test_wide_lanes_need_an_avx512_cpu(monkeypatch):
+def test_wide_lanes_need_an_avx512_cpu_and_the_cpu_backend(monkeypatch):
+    from diffrender import engine
     from diffrender.filters import base
 
     monkeypatch.setattr(base, "_wide_lanes_available", lambda: False)
     assert base.wide_lanes(32, 32, 3072) == base.LANES
+    monkeypatch.setattr(base, "_wide_lanes_available", lambda: True)
+    assert base.wide_lanes(32, 32, 3072) == base.WIDE_LANES
+    for dev in ("cuda", "vulkan"):
+        monkeypatch.setitem(engine._state, "device", dev)
+        assert base.wide_lanes(32, 32, 3072) == base.LANES
 
 
 @pytest.mark.parametrize("shape", [(40, 64, 3), (33, 61, 3)])
