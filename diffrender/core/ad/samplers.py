@@ -63,6 +63,7 @@ from ..rng import pcg_hash, pcg_hash_np, rand, rand2, rand_direction, rand_lobe
 from ..path import trace_path
 from ..types import Hit, vec3
 from ..warp import coordinate_system, offset_origin, to_local, to_world
+from .edge_tree import NODE_ALWAYS, NODE_CREASE, NODE_MOVING, TREE_MIN_EDGES, EdgeTree, morton_codes
 from .topology import EdgeTopology
 
 SCREEN_EPS = 2e-3      # pixels between the two sides of a screen-space discontinuity
@@ -86,9 +87,11 @@ ANGLE_EPS_EDGE_SHARE = 2e-5
 ANGLE_EPS_MIN = 2e-7
 EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edges up to this many
 # secondary, more edges than that: the edges that can be shadow boundaries of an area light
-# (silhouettes seen from some point of its bounding sphere) get per-shading-point importance up
-# to this many (the rest: by length)
-GUIDED_EDGES = 16384
+# (silhouettes seen from some point of its bounding sphere) get per-shading-point importance
+# (the rest: by length), through the edge tree (``edge_tree.py``) from TREE_MIN_EDGES of them
+ONE_BELOW = 0.99999994  # the largest float32 below 1
+TREE_EXPAND = 32  # nodes of the edge tree whose balls hold the shading point opened per estimate
+TREE_STACK = 24   # entries of the stack that opens them
 GUIDED_FRACTION = 0.5  # share of the per-point importance in the mixture with the length CDF
 # Random dimensions of a secondary edge sample (its own keys, not a camera path's): the edge
 # and the point on it (2D), the choice between the two point densities (1D).
@@ -284,6 +287,7 @@ class EdgeTracer:
         # shading point whose cone towards the light the edge can reach (a cheap cull)
         self.ecull = ti.Vector.field(4, ti.f32, shape=cap)
         self.n_edge_cap = cap
+        self.tree = EdgeTree(cap)  # over the guided edges, when there are many (``tree``)
         self.light_c = vec3.field(shape=MAX_GUIDE_LIGHTS)
         self.light_r = ti.field(ti.f32, shape=MAX_GUIDE_LIGHTS)
         self.n_light = ti.field(ti.i32, shape=())
@@ -303,10 +307,13 @@ class EdgeTracer:
         self.light_r.from_numpy(r)
         self.n_light[None] = n
 
-    def upload_edges(self, v0, v1, n0, n1, always, cdf, n_guided=None, cone_only=False, cull=None):
+    def upload_edges(self, v0, v1, n0, n1, always, cdf, n_guided=None, cone_only=False, cull=None,
+                     tree=None):
         """Edges (the first ``n_guided``, default all, chosen by per-point importance, the
         others by length through ``cdf``, the cumulative length share of all of them);
-        ``cull`` (N, 4): see ``ecull`` (None: no cull)."""
+        ``cull`` (N, 4): see ``ecull`` (None: no cull). ``tree``: the sorted codes of the guided
+        edges (``edge_tree.morton_codes``, in whose order they are) to choose them through the
+        edge tree; None: by two passes over them."""
         n = v0.shape[0]
         cap = self.n_edge_cap
         if n > cap:
@@ -332,6 +339,15 @@ class EdgeTracer:
         if cull is not None:
             cu[:n] = cull
         self.ecull.from_numpy(cu)
+        ng = self.n_guided[None]
+        if tree is not None and ng > 0:
+            k = np.asarray(always[:ng], np.int64)
+            flags = (np.where(k % STILL_LIGHT_EDGE == 1, NODE_ALWAYS, 0)
+                     | np.where(k % STILL_LIGHT_EDGE == 2, NODE_CREASE, 0)
+                     | np.where(k >= STILL_LIGHT_EDGE, 0, NODE_MOVING))
+            self.tree.upload(v0[:ng], v1[:ng], n0[:ng], n1[:ng], flags, tree)
+        else:
+            self.tree.upload(None, None, None, None, None)
 
     @ti.kernel
     def trace_pairs(self, pos: ti.types.ndarray(), off: ti.types.ndarray(), keys: ti.types.ndarray(),
@@ -433,6 +449,18 @@ class EdgeTracer:
         return lo, hi
 
     @ti.func
+    def _base_boost(self):
+        """The factor of an edge's importance when its direction cone misses every area
+        light: a tenth, none when the sides see emitters only (``cone_only``), all of it with an
+        environment light."""
+        boost = 0.1
+        if self.cone_only[None] != 0:
+            boost = 0.0
+        if self.env_light[None] != 0:
+            boost = 1.0
+        return boost
+
+    @ti.func
     def _edge_weight(self, e, p, ns):
         """Importance of edge e seen from p (normal ns): 0 unless it is a silhouette from p
         in front of the surface; else its subtended angle, x 10 when its direction cone
@@ -466,11 +494,7 @@ class EdgeTracer:
                 half = 0.5 * 3.141592653589793
                 if near > 0.0:
                     half = ti.asin(ti.min(0.5 * el / near, 1.0))
-                boost = 0.1
-                if self.cone_only[None] != 0:
-                    boost = 0.0
-                if self.env_light[None] != 0:
-                    boost = 1.0
+                boost = self._base_boost()
                 # an area light's own edge that stays: only the side past the light sees
                 # radiance that p's motion sweeps (the replay holds the light's point), so its
                 # cone overlapping the light is no reason to boost it
@@ -489,12 +513,132 @@ class EdgeTracer:
         return res
 
     @ti.func
+    def _node_weight(self, k, p, ns, bb):
+        """The importance of node k of the edge tree seen from p, as the descent weighs it: a
+        node whose ball holds p is replaced by its children (a leaf: its edges' exact
+        importance, :meth:`_edge_weight`), at most TREE_EXPAND nodes in all; any other node by
+        the estimate ``EdgeTree.node_weight``. (A ball that holds p says nothing of the
+        distance to its edges: its estimate would be poor.)"""
+        tree = self.tree
+        total = 0.0
+        stack = ti.Vector([0] * TREE_STACK, ti.i32)
+        stack[0] = k
+        sp = 1
+        popped = 0
+        while sp > 0:
+            sp -= 1
+            j = stack[sp]
+            popped += 1
+            inside = (tree.c[j] - p).norm() <= tree.r[j] and tree.end[j] > tree.first[j]
+            if inside and popped <= TREE_EXPAND and tree.left[j] < 0:
+                for e in range(tree.first[j], tree.end[j]):
+                    total += self._edge_weight(e, p, ns)
+            elif inside and popped <= TREE_EXPAND and sp + 2 <= TREE_STACK:
+                stack[sp] = tree.left[j]
+                stack[sp + 1] = tree.right[j]
+                sp += 2
+            else:
+                total += tree.node_weight(j, p, ns, bb, self.light_c, self.light_r, self.n_light[None])
+        return total
+
+    @ti.func
+    def _leaf_pick(self, k, p, ns, u):
+        """An edge of leaf k of the edge tree by its importance seen from p with the uniform
+        u, and the share of the leaf's importance it has (-1, 0 when none has any)."""
+        first = self.tree.first[k]
+        end = self.tree.end[k]
+        total = 0.0
+        for e in range(first, end):
+            total += self._edge_weight(e, p, ns)
+        e_pick = -1
+        share = 0.0
+        if total > 0.0:
+            target = u * total
+            acc = 0.0
+            last = -1
+            for e in range(first, end):
+                w = self._edge_weight(e, p, ns)
+                if w > 0.0:
+                    last = e
+                    if e_pick < 0:
+                        acc += w
+                        if acc > target:
+                            e_pick = e
+            if e_pick < 0:  # round-off at the top of the range: the last edge
+                e_pick = last
+            share = self._edge_weight(e_pick, p, ns) / total
+        return e_pick, share
+
+    @ti.func
+    def _tree_pick(self, p, ns, u):
+        """An edge chosen through the edge tree (``edge_tree.py``) for the shading point p
+        (normal ns) with the uniform u, and its probability; -1 when the descent ends in a node
+        or leaf where no edge can contribute."""
+        bb = self._base_boost()
+        k = 0
+        prob = 1.0
+        while self.tree.left[k] >= 0 and prob > 0.0:
+            wl = self._node_weight(self.tree.left[k], p, ns, bb)
+            wr = self._node_weight(self.tree.right[k], p, ns, bb)
+            t = wl + wr
+            if t > 0.0:
+                pl = wl / t
+                if u < pl:
+                    k = self.tree.left[k]
+                    prob *= pl
+                    u = u / pl
+                else:
+                    k = self.tree.right[k]
+                    prob *= 1.0 - pl
+                    u = (u - pl) / (1.0 - pl)
+                u = ti.min(u, ONE_BELOW)
+            else:
+                prob = 0.0
+        e_pick = -1
+        pdf = 0.0
+        if prob > 0.0:
+            e_pick, share = self._leaf_pick(k, p, ns, u)
+            pdf = prob * share
+        return e_pick, pdf
+
+    @ti.func
+    def _tree_probability(self, e, p, ns):
+        """The probability that :meth:`_tree_pick` chooses the guided edge e from p."""
+        bb = self._base_boost()
+        k = 0
+        prob = 1.0
+        while self.tree.left[k] >= 0 and prob > 0.0:
+            kl = self.tree.left[k]
+            kr = self.tree.right[k]
+            wl = self._node_weight(kl, p, ns, bb)
+            wr = self._node_weight(kr, p, ns, bb)
+            if wl + wr > 0.0:
+                if e < self.tree.end[kl]:
+                    prob *= wl / (wl + wr)
+                    k = kl
+                else:
+                    prob *= wr / (wl + wr)
+                    k = kr
+            else:
+                prob = 0.0
+        if prob > 0.0:
+            total = 0.0
+            for j in range(self.tree.first[k], self.tree.end[k]):
+                total += self._edge_weight(j, p, ns)
+            if total > 0.0:
+                prob *= self._edge_weight(e, p, ns) / total
+            else:
+                prob = 0.0
+        return prob
+
+    @ti.func
     def _choose_edge(self, p, ns, u, uc):
         """An edge for the shading point p (normal ns) and its probability: a mixture of the
-        first ``n_guided`` edges by their importance seen from p (:meth:`_edge_weight`) and
-        all edges by length (the CDF ``ecdf``), GUIDED_FRACTION of the samples from the first
-        (all when every edge is guided, none when none is); -1 when the chosen edge cannot
-        contribute from p (its importance is 0)."""
+        first ``n_guided`` edges by their importance seen from p (:meth:`_edge_weight`; through
+        the edge tree when there is one, :meth:`_tree_pick`) and all edges by length (the CDF
+        ``ecdf``), GUIDED_FRACTION of the samples from the first (all when every edge is
+        guided, none when none is); -1 when the chosen edge cannot contribute from p (its
+        importance is 0)."""
         n = self.n_edge[None]
         ng = self.n_guided[None]
         a = GUIDED_FRACTION
@@ -502,6 +646,33 @@ class EdgeTracer:
             a = 1.0
         elif ng <= 0:
             a = 0.0
+        e_pick = -1
+        pdf = 0.0
+        if self.tree.n_nodes[None] > 0 and a > 0.0:
+            if uc < a:
+                e_pick, pt = self._tree_pick(p, ns, u)
+                pdf = a * pt
+            else:
+                e = self._pick_edge(u)
+                if self._edge_weight(e, p, ns) > 0.0:
+                    e_pick = e
+                    if e < ng:
+                        pdf = a * self._tree_probability(e, p, ns)
+            if e_pick >= 0 and a < 1.0:
+                c0 = 0.0
+                if e_pick > 0:
+                    c0 = self.ecdf[e_pick - 1]
+                pdf += (1.0 - a) * (self.ecdf[e_pick] - c0)
+            if pdf <= 0.0:
+                e_pick = -1
+        else:
+            e_pick, pdf = self._scan_edge(p, ns, u, uc, a)
+        return e_pick, pdf
+
+    @ti.func
+    def _scan_edge(self, p, ns, u, uc, a):
+        """:meth:`_choose_edge` without the tree: two passes over the guided edges."""
+        ng = self.n_guided[None]
         total = 0.0
         if a > 0.0:
             for e in range(ng):
@@ -538,6 +709,32 @@ class EdgeTracer:
             if pdf <= 0.0:
                 e_pick = -1
         return e_pick, pdf
+
+    @ti.kernel
+    def choice_probabilities(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(),
+                             weight: ti.types.ndarray(), prob: ti.types.ndarray()):
+        """Diagnostics of the edge choice at shading points pts[i] (normals nrm[i]): per edge
+        e, its importance (:meth:`_edge_weight`) and, for a guided edge with the edge tree, the
+        probability that the tree's descent chooses it (else -1)."""
+        for i, e in ti.ndrange(pts.shape[0], weight.shape[1]):
+            p = ti.Vector([pts[i, 0], pts[i, 1], pts[i, 2]])
+            ns = ti.Vector([nrm[i, 0], nrm[i, 1], nrm[i, 2]])
+            weight[i, e] = 0.0
+            prob[i, e] = -1.0
+            if e < self.n_edge[None]:
+                weight[i, e] = self._edge_weight(e, p, ns)
+                if self.tree.n_nodes[None] > 0 and e < self.n_guided[None]:
+                    prob[i, e] = self._tree_probability(e, p, ns)
+
+    @ti.kernel
+    def choose_edges(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(), u: ti.types.ndarray(),
+                     edge: ti.types.ndarray(), pdf: ti.types.ndarray()):
+        """Diagnostics: :meth:`_choose_edge` at the shading point pts[i] (normal nrm[i]) with the
+        uniforms u[i, 0] (the edge) and u[i, 1] (the component)."""
+        for i in range(u.shape[0]):
+            p = ti.Vector([pts[i, 0], pts[i, 1], pts[i, 2]])
+            ns = ti.Vector([nrm[i, 0], nrm[i, 1], nrm[i, 2]])
+            edge[i], pdf[i] = self._choose_edge(p, ns, u[i, 0], u[i, 1])
 
     @ti.func
     def _walk(self, fp, key, bounce, i, chain: ti.template(), ctri: ti.template(),
@@ -1215,7 +1412,16 @@ class EdgeSampler:
                 still = still[order]
             n_rel = int(rel.sum())
             if e.size > EXHAUSTIVE_EDGES:
-                n_guided = n_rel if n_rel <= GUIDED_EDGES else 0
+                n_guided = n_rel
+        tree = None  # the guided edges' sorted codes when they are chosen through the tree
+        if (n_guided if n_guided is not None else e.size) > TREE_MIN_EDGES:  # the guided edges along a Morton curve: neighbours share the tree's leaves
+            ng = n_guided if n_guided is not None else e.size
+            codes = morton_codes(0.5 * (V[topo.v[e[:ng], 0]] + V[topo.v[e[:ng], 1]]), topo.shape[e[:ng]])
+            perm = np.argsort(codes, kind="stable")
+            tree = codes[perm]
+            e = np.concatenate([e[:ng][perm], e[ng:]])
+            if still is not None:
+                still = np.concatenate([still[:ng][perm], still[ng:]])
         if e.size == 0:
             return None
         a_i, b_i = topo.v[e, 0], topo.v[e, 1]
@@ -1244,7 +1450,7 @@ class EdgeSampler:
             cull[:, :3] = mid / np.where(dm > 0, dm, 1.0)[:, None]
             cull[:, 3] = np.where(far, np.sqrt(np.maximum(0.0, 1.0 - sin_a ** 2)), -2.0)
         self.tracer.upload_edges(V[a_i], V[b_i], fn[topo.f0[e]], fn[np.maximum(topo.f1[e], 0)],
-                                 kind, np.cumsum(pick) / pick.sum(), n_guided, direct_only, cull)
+                                 kind, np.cumsum(pick) / pick.sum(), n_guided, direct_only, cull, tree)
         self.tracer.upload_lights(centers, radii, environment=env)
         crop = self._crop_full()
 

@@ -68,6 +68,10 @@ class EdgeTopology:
         self.nonmanifold = count > 2
         self.faces = f
         self.n_edges = int(self.v.shape[0])
+        # the shape of each edge (its first face's; 0 without shapes): the edge tree parts
+        # shapes first
+        self.shape = (np.asarray(shape_of_face, np.int64)[self.f0] if shape_of_face is not None
+                      else np.zeros(self.n_edges, np.int64))
         self.smooth = self._smooth(orig, normals, shape_of_face, shape_has_normals)
 
     def _smooth(self, orig, normals, shape_of_face, shape_has_normals):

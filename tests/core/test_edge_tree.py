@@ -1,0 +1,128 @@
+"""The edge tree of the secondary sampler (``core/ad/edge_tree.py``): its nodes bound their
+edges, its descent chooses every edge that can contribute with a positive probability (the
+estimate stays unbiased), the edges with the probability it states (chi-square), and it wastes
+few samples on a finely tessellated light (the case it is for: tests/core/test_edges_large_light.py
+checks the gradient against finite differences)."""
+import numpy as np
+import pytest
+from scipy import stats
+
+import diffrender as dr
+from diffrender.core.ad import edge_tree
+from diffrender.core.ad.edge_tree import TREE_LEAF, build, morton_codes
+
+from .test_edges_large_light import adjoint, scene_dict
+
+
+def random_edges(n, seed=0):
+    rng = np.random.default_rng(seed)
+    v0 = rng.normal(size=(n, 3))
+    v1 = v0 + 0.05 * rng.normal(size=(n, 3))
+    n0 = rng.normal(size=(n, 3))
+    n1 = n0 + 0.3 * rng.normal(size=(n, 3))
+    n0 /= np.linalg.norm(n0, axis=1)[:, None]
+    n1 /= np.linalg.norm(n1, axis=1)[:, None]
+    return v0, v1, n0, n1
+
+
+def test_nodes_bound_their_edges():
+    n = 1000
+    v0, v1, n0, n1 = random_edges(n)
+    # a second object far away: the root parts it from the first
+    v0[:50] += 100.0
+    v1[:50] += 100.0
+    order = np.argsort(morton_codes(0.5 * (v0 + v1)), kind="stable")
+    assert sorted(order) == list(range(n))
+    v0, v1, n0, n1 = v0[order], v1[order], n0[order], n1[order]
+    flags = np.zeros(n, np.int64)
+    flags[17] = edge_tree.NODE_CREASE
+    t = build(v0, v1, n0, n1, flags)
+    first, end, left, right = t["first"], t["end"], t["left"], t["right"]
+    assert (first[0], end[0]) == (0, n)
+    assert sorted((end[1] - first[1], end[2] - first[2])) == [50, 950]
+    leaves = 0
+    for k in range(first.size):
+        if left[k] >= 0:  # the children split the node's range
+            assert (first[left[k]], end[left[k]], first[right[k]], end[right[k]]) == \
+                (first[k], first[right[k]], end[left[k]], end[k])
+            assert first[k] < end[left[k]] < end[k]
+        else:
+            assert 0 < end[k] - first[k] <= TREE_LEAF
+            leaves += end[k] - first[k]
+        sl = slice(first[k], end[k])
+        assert t["length"][k] == pytest.approx(np.linalg.norm(v1[sl] - v0[sl], axis=1).sum())
+        for v in (v0[sl], v1[sl]):
+            assert np.all(np.linalg.norm(v - t["centre"][k], axis=1) <= t["radius"][k])
+        if t["cos"][k] > -1.0:
+            for nm in (n0[sl], n1[sl]):
+                assert np.all(nm @ t["axis"][k] >= t["cos"][k])
+        assert bool(t["flags"][k] & edge_tree.NODE_CREASE) == (first[k] <= 17 < end[k])
+    assert leaves == n  # every edge in exactly one leaf
+    # the normals of random edges point everywhere
+    assert t["cos"][0] == edge_tree.ANY_NORMAL
+
+
+@pytest.fixture(scope="module")
+def light_tracer():
+    """The edge tracer after a gradient with respect to the sphere light's pose: its 16k
+    edges, all guided, in the tree (the traced sides see emitters only)."""
+    r = dr.Renderer(dr.load_scene(scene_dict()))
+    r.vjp(adjoint(), ["light.to_world"], spp=1, seed=1, edges=dict(spp=1, seed=1))
+    tracer = r._geo_ad.sampler().tracer
+    assert tracer.tree.n_nodes[None] > 0 and tracer.n_guided[None] == tracer.n_edge[None] > 4096
+    return r, tracer
+
+
+def shading_points(n, seed=3):
+    """Points on the wall (z = -2) and on the cube's faces, with their normals."""
+    rng = np.random.default_rng(seed)
+    wall = np.c_[rng.uniform(-2, 2, (n, 2)), np.full(n, -2.0)]
+    face = np.c_[rng.uniform(-0.3, 0.3, (n, 2)), np.full(n, 0.3)]
+    pts = np.concatenate([wall, face]).astype(np.float32)
+    nrm = np.tile(np.float32([0, 0, 1]), (2 * n, 1))
+    return pts, nrm
+
+
+def test_every_edge_that_can_contribute_has_a_positive_probability(light_tracer):
+    _, tr = light_tracer
+    pts, nrm = shading_points(32)
+    n = tr.n_edge[None]
+    w = np.zeros((len(pts), n), np.float32)
+    pt = np.zeros((len(pts), n), np.float32)
+    tr.choice_probabilities(pts, nrm, w, pt)
+    seen = w > 0
+    assert seen.any(1).sum() > len(pts) // 2  # most points see the light's silhouette
+    assert np.all(pt[seen] > 0)
+    assert np.all(pt[~seen] == 0)
+    total = pt.sum(1)
+    assert np.all(total <= 1 + 1e-4)
+    # samples the descent wastes (a leaf whose edges cannot contribute): few
+    assert np.mean(total[seen.any(1)]) > 0.5, total
+
+
+def test_the_descent_chooses_edges_with_the_probability_it_states(light_tracer):
+    _, tr = light_tracer
+    pts, nrm = shading_points(8)
+    n = tr.n_edge[None]
+    w = np.zeros((len(pts), n), np.float32)
+    pt = np.zeros((len(pts), n), np.float32)
+    tr.choice_probabilities(pts, nrm, w, pt)
+    i = int(np.argmax((w > 0).sum(1)))  # the point that sees the most silhouette edges
+    m = 200_000
+    u = np.random.default_rng(5).random((m, 2)).astype(np.float32)
+    edge = np.zeros(m, np.int32)
+    pdf = np.zeros(m, np.float32)
+    tr.choose_edges(np.repeat(pts[i:i + 1], m, 0), np.repeat(nrm[i:i + 1], m, 0), u, edge, pdf)
+    ok = edge >= 0
+    np.testing.assert_allclose(pdf[ok], pt[i, edge[ok]], rtol=1e-4)
+    counts = np.bincount(edge[ok], minlength=n)
+    expected = m * pt[i].astype(np.float64)
+    assert abs(ok.mean() - pt[i].sum()) < 5 * np.sqrt(pt[i].sum() * (1 - pt[i].sum()) / m) + 1e-3
+    big = expected >= 5
+    obs = np.r_[counts[big], counts[~big].sum()]
+    exp = np.r_[expected[big], expected[~big].sum()]
+    assert np.all(counts[expected == 0] == 0)
+    obs, exp = obs[exp > 0], exp[exp > 0]
+    exp *= obs.sum() / exp.sum()
+    chi2 = ((obs - exp) ** 2 / exp).sum()
+    assert stats.chi2.sf(chi2, len(obs) - 1) > 1e-3, (chi2, len(obs))
