@@ -2,19 +2,22 @@
 importance seen from a shading point costs a descent of a tree instead of two passes over every
 edge (docs/edge-sampling.md, *The edge tree*).
 
-The guided edges are sorted along a Morton curve of their midpoints (``morton_codes``); a binary
-tree splits each range of that order where the codes' highest differing bit changes (a linear
-BVH: separate objects part near the root), by halves when the codes are equal, down to leaves of
-at most ``TREE_LEAF`` edges. Each node holds its range of edges, a ball that holds every edge of
-it, the cone of its edges' face normals, their summed length, and flags.
+The guided edges are sorted by shape, then along a Morton curve of their midpoints
+(``morton_codes``); a binary tree splits each range of that order where the codes' highest
+differing bit changes (a linear BVH: shapes, then separate parts, part near the root), in
+halves when the codes are equal, down to leaves of at most ``TREE_LEAF`` edges. Each node holds
+its range of edges, a bounding box and a ball that hold its edges, the cone of their faces'
+normals, their summed length, and flags.
 
 A descent picks, at each node, a child with probability proportional to an estimate of the
-summed importance of its edges seen from p (:meth:`EdgeTree.node_weight`), and in the leaf an
-edge by its exact importance (``EdgeTracer._edge_weight``). The probability of an edge is the
-product of those choices (``EdgeTracer._tree_probability`` recomputes it for an edge chosen by
-length). The estimate is 0 only for a node with no edge of positive importance, so no edge that
-can contribute from p has probability 0 (the estimate stays unbiased); a leaf whose edges all
-have importance 0 wastes its sample.
+summed importance of its edges seen from p, and in the leaf an edge by its exact importance
+(``EdgeTracer._edge_weight``). The estimate is :meth:`EdgeTree.node_weight` for a node whose
+ball does not hold p; one that does is opened, down to its leaves' exact importance
+(``EdgeTracer._node_weight``). The probability of an edge is the product of those choices
+(``EdgeTracer._tree_descend`` also recomputes it for an edge chosen by length). The estimate is
+0 only for a node with no edge of positive importance, so no edge that can contribute from p
+has probability 0 (the estimate stays unbiased); a leaf whose edges all have importance 0
+wastes its sample.
 """
 import numpy as np
 
@@ -89,10 +92,11 @@ def _segment_reduce(ufunc, values, start, end):
 def build(v0, v1, n0, n1, flags, codes=None):
     """Node arrays of the tree over the edges (v0, v1), which are in the order of their codes
     (``codes``: e.g. ``morton_codes`` of their midpoints and shapes, sorted; default: the Morton
-    codes of their midpoints). ``flags``: NODE_* bits per edge. Returns a
-    dict of arrays, one row per node, the root first: ``first``, ``end`` (the node's range of
-    edges), ``left``, ``right`` (children; -1: a leaf), ``centre``, ``radius``, ``length``,
-    ``axis``, ``cos`` (the normal cone), ``lo``, ``hi`` (the bounding box), ``flags``."""
+    codes of their midpoints). ``flags``: NODE_* bits per edge. Returns a dict of arrays, one
+    row per node, the root first: ``first``, ``end`` (the node's range of edges), ``left``,
+    ``right`` (children, always ``left + 1``; -1: a leaf), ``centre``, ``radius`` (the ball),
+    ``lo``, ``hi`` (the bounding box), ``length``, ``axis``, ``cos`` (the normal cone),
+    ``flags``."""
     v0 = np.asarray(v0, np.float64)
     v1 = np.asarray(v1, np.float64)
     n = v0.shape[0]
@@ -173,7 +177,6 @@ class EdgeTree:
         self.first = ti.field(ti.i32, shape=n)
         self.end = ti.field(ti.i32, shape=n)
         self.left = ti.field(ti.i32, shape=n)
-        self.right = ti.field(ti.i32, shape=n)
         self.c = vec3.field(shape=n)
         self.r = ti.field(ti.f32, shape=n)
         self.lo = vec3.field(shape=n)
@@ -192,7 +195,7 @@ class EdgeTree:
             return
         arrays = build(v0, v1, n0, n1, flags, codes)
         m = arrays["first"].size
-        for name in ("first", "end", "left", "right", "c", "r", "lo", "hi", "length", "axis", "cos",
+        for name in ("first", "end", "left", "c", "r", "lo", "hi", "length", "axis", "cos",
                      "flags"):
             a = arrays[{"c": "centre", "r": "radius"}.get(name, name)]
             out = np.zeros((self.capacity,) + a.shape[1:], np.int32 if a.dtype.kind == "i" else np.float32)

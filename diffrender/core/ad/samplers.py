@@ -535,107 +535,106 @@ class EdgeTracer:
                     total += self._edge_weight(e, p, ns)
             elif inside and popped <= TREE_EXPAND and sp + 2 <= TREE_STACK:
                 stack[sp] = tree.left[j]
-                stack[sp + 1] = tree.right[j]
+                stack[sp + 1] = tree.left[j] + 1
                 sp += 2
             else:
                 total += tree.node_weight(j, p, ns, bb, self.light_c, self.light_r, self.n_light[None])
         return total
 
     @ti.func
-    def _leaf_pick(self, k, p, ns, u):
-        """An edge of leaf k of the edge tree by its importance seen from p with the uniform
-        u, and the share of the leaf's importance it has (-1, 0 when none has any)."""
-        first = self.tree.first[k]
-        end = self.tree.end[k]
+    def _range_pick(self, first, end, p, ns, u, target):
+        """An edge of the range [first, end) of the guided edges by its importance seen from p
+        with the uniform u (``target`` >= 0: that edge); returns it (-1 when no edge has any
+        importance), its importance and the range's."""
         total = 0.0
         for e in range(first, end):
             total += self._edge_weight(e, p, ns)
         e_pick = -1
-        share = 0.0
+        w_pick = 0.0
         if total > 0.0:
-            target = u * total
-            acc = 0.0
-            last = -1
-            for e in range(first, end):
-                w = self._edge_weight(e, p, ns)
-                if w > 0.0:
-                    last = e
-                    if e_pick < 0:
-                        acc += w
-                        if acc > target:
-                            e_pick = e
-            if e_pick < 0:  # round-off at the top of the range: the last edge
-                e_pick = last
-            share = self._edge_weight(e_pick, p, ns) / total
-        return e_pick, share
+            if target >= 0:
+                e_pick = target
+            else:
+                want = u * total
+                acc = 0.0
+                last = -1
+                for e in range(first, end):
+                    w = self._edge_weight(e, p, ns)
+                    if w > 0.0:
+                        last = e
+                        if e_pick < 0:
+                            acc += w
+                            if acc > want:
+                                e_pick = e
+                if e_pick < 0:  # round-off at the top of the range: the last edge
+                    e_pick = last
+            w_pick = self._edge_weight(e_pick, p, ns)
+        return e_pick, w_pick, total
 
     @ti.func
-    def _tree_pick(self, p, ns, u):
-        """An edge chosen through the edge tree (``edge_tree.py``) for the shading point p
-        (normal ns) with the uniform u, and its probability; -1 when the descent ends in a node
-        or leaf where no edge can contribute."""
+    def _tree_descend(self, p, ns, u, target):
+        """The descent of the edge tree (``edge_tree.py``) for the shading point p (normal ns)
+        to a leaf: chosen with the uniform u, or (``target`` >= 0) the leaf that holds that
+        guided edge. Returns the leaf's node, the probability of the choices (0: the descent
+        ended where no edge can contribute) and u rescaled for the choice in the leaf."""
         bb = self._base_boost()
+        tree = self.tree
         k = 0
         prob = 1.0
-        while self.tree.left[k] >= 0 and prob > 0.0:
-            wl = self._node_weight(self.tree.left[k], p, ns, bb)
-            wr = self._node_weight(self.tree.right[k], p, ns, bb)
+        while tree.left[k] >= 0 and prob > 0.0:
+            kl = tree.left[k]  # the children: kl and kl + 1
+            wl = 0.0
+            wr = 0.0
+            for c in range(2):  # not unrolled: one copy of the estimate
+                wc = self._node_weight(kl + c, p, ns, bb)
+                if c == 0:
+                    wl = wc
+                else:
+                    wr = wc
             t = wl + wr
             if t > 0.0:
                 pl = wl / t
-                if u < pl:
-                    k = self.tree.left[k]
+                left = u < pl
+                if target >= 0:
+                    left = target < tree.end[kl]
+                if left:
+                    k = kl
                     prob *= pl
-                    u = u / pl
+                    u = u / ti.max(pl, 1e-30)
                 else:
-                    k = self.tree.right[k]
+                    k = kl + 1
                     prob *= 1.0 - pl
-                    u = (u - pl) / (1.0 - pl)
-                u = ti.min(u, ONE_BELOW)
+                    u = (u - pl) / ti.max(1.0 - pl, 1e-30)
+                u = ti.max(0.0, ti.min(u, ONE_BELOW))
             else:
                 prob = 0.0
-        e_pick = -1
-        pdf = 0.0
-        if prob > 0.0:
-            e_pick, share = self._leaf_pick(k, p, ns, u)
-            pdf = prob * share
-        return e_pick, pdf
+        return k, prob, u
 
     @ti.func
-    def _tree_probability(self, e, p, ns):
-        """The probability that :meth:`_tree_pick` chooses the guided edge e from p."""
-        bb = self._base_boost()
-        k = 0
+    def _guided_pick(self, p, ns, u, target):
+        """The choice among the guided edges by their importance seen from p, with the uniform
+        u (``target`` >= 0: the probability of that edge): through the edge tree when there is
+        one, else over all of them. Returns the edge (-1: none can contribute) and its
+        probability as (importance / range importance, the tree's factor)."""
+        first = 0
+        end = self.n_guided[None]
         prob = 1.0
-        while self.tree.left[k] >= 0 and prob > 0.0:
-            kl = self.tree.left[k]
-            kr = self.tree.right[k]
-            wl = self._node_weight(kl, p, ns, bb)
-            wr = self._node_weight(kr, p, ns, bb)
-            if wl + wr > 0.0:
-                if e < self.tree.end[kl]:
-                    prob *= wl / (wl + wr)
-                    k = kl
-                else:
-                    prob *= wr / (wl + wr)
-                    k = kr
-            else:
-                prob = 0.0
+        if self.tree.n_nodes[None] > 0:
+            k, prob, u = self._tree_descend(p, ns, u, target)
+            first = self.tree.first[k]
+            end = self.tree.end[k]
+        e_pick = -1
+        w_pick = 0.0
+        total = 0.0
         if prob > 0.0:
-            total = 0.0
-            for j in range(self.tree.first[k], self.tree.end[k]):
-                total += self._edge_weight(j, p, ns)
-            if total > 0.0:
-                prob *= self._edge_weight(e, p, ns) / total
-            else:
-                prob = 0.0
-        return prob
+            e_pick, w_pick, total = self._range_pick(first, end, p, ns, u, target)
+        return e_pick, w_pick, total, prob
 
     @ti.func
     def _choose_edge(self, p, ns, u, uc):
         """An edge for the shading point p (normal ns) and its probability: a mixture of the
         first ``n_guided`` edges by their importance seen from p (:meth:`_edge_weight`; through
-        the edge tree when there is one, :meth:`_tree_pick`) and all edges by length (the CDF
+        the edge tree when there is one, :meth:`_guided_pick`) and all edges by length (the CDF
         ``ecdf``), GUIDED_FRACTION of the samples from the first (all when every edge is
         guided, none when none is); -1 when the chosen edge cannot contribute from p (its
         importance is 0)."""
@@ -647,60 +646,23 @@ class EdgeTracer:
         elif ng <= 0:
             a = 0.0
         e_pick = -1
-        pdf = 0.0
-        if self.tree.n_nodes[None] > 0 and a > 0.0:
-            if uc < a:
-                e_pick, pt = self._tree_pick(p, ns, u)
-                pdf = a * pt
-            else:
-                e = self._pick_edge(u)
-                if self._edge_weight(e, p, ns) > 0.0:
-                    e_pick = e
-                    if e < ng:
-                        pdf = a * self._tree_probability(e, p, ns)
-            if e_pick >= 0 and a < 1.0:
-                c0 = 0.0
-                if e_pick > 0:
-                    c0 = self.ecdf[e_pick - 1]
-                pdf += (1.0 - a) * (self.ecdf[e_pick] - c0)
-            if pdf <= 0.0:
-                e_pick = -1
-        else:
-            e_pick, pdf = self._scan_edge(p, ns, u, uc, a)
-        return e_pick, pdf
-
-    @ti.func
-    def _scan_edge(self, p, ns, u, uc, a):
-        """:meth:`_choose_edge` without the tree: two passes over the guided edges."""
-        ng = self.n_guided[None]
-        total = 0.0
-        if a > 0.0:
-            for e in range(ng):
-                total += self._edge_weight(e, p, ns)
-        e_pick = -1
-        if uc < a:
-            if total > 0.0:
-                target = u * total
-                acc = 0.0
-                last = -1
-                for e in range(ng):
-                    w = self._edge_weight(e, p, ns)
-                    if w > 0.0:
-                        last = e
-                        if e_pick < 0:
-                            acc += w
-                            if acc > target:
-                                e_pick = e
-                if e_pick < 0:  # round-off at the top of the range: the last edge
-                    e_pick = last
-        else:
+        target = -1
+        guided = uc < a
+        if not guided:
             e = self._pick_edge(u)
             if self._edge_weight(e, p, ns) > 0.0:
-                e_pick = e
+                target = e
         pdf = 0.0
+        if guided or (target >= 0 and target < ng and a > 0.0):
+            # one call: the choice, or the guided probability of the edge chosen by length
+            eg, w_pick, total, prob = self._guided_pick(p, ns, u, target)
+            if guided:
+                e_pick = eg
+            if eg >= 0 and total > 0.0:
+                pdf += a * w_pick / total * prob
+        if not guided:
+            e_pick = target
         if e_pick >= 0:
-            if e_pick < ng and total > 0.0:
-                pdf += a * self._edge_weight(e_pick, p, ns) / total
             if a < 1.0:
                 c0 = 0.0
                 if e_pick > 0:
@@ -724,7 +686,10 @@ class EdgeTracer:
             if e < self.n_edge[None]:
                 weight[i, e] = self._edge_weight(e, p, ns)
                 if self.tree.n_nodes[None] > 0 and e < self.n_guided[None]:
-                    prob[i, e] = self._tree_probability(e, p, ns)
+                    eg, w_pick, total, pt = self._guided_pick(p, ns, 0.0, e)
+                    prob[i, e] = 0.0
+                    if eg >= 0 and total > 0.0:
+                        prob[i, e] = w_pick / total * pt
 
     @ti.kernel
     def choose_edges(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(), u: ti.types.ndarray(),
