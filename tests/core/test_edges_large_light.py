@@ -108,7 +108,10 @@ def test_a_moving_sphere_light_matches_finite_differences(monkeypatch):
     for axis, (fd, se) in LIGHT_FD.items():
         assert se < 0.02 * abs(fd)
         assert abs(g[axis] - fd) < 0.06 * abs(fd), (axis, g, fd)
+    # Without it the estimate is heavy-tailed: with the edge tree, seeds 1-4 gave -9.42 in x
+    # (12 % off), seeds 1-12 -12.0 +- 1.3 (43 % off), seeds 1-24 -11.7 +- 1.0: the check takes
+    # the 12 seeds (2026-12-07)
     monkeypatch.setattr(samplers, "_moving_light_parts", lambda *a: [])
-    off = gradients(SEEDS)
+    off = gradients(LIGHT_SEEDS)
     assert abs(off[0] - LIGHT_FD[0][0]) > 0.15 * abs(LIGHT_FD[0][0]), off
 

@@ -26,7 +26,10 @@ from ..types import vec3
 
 TREE_LEAF = 8           # the most edges in a leaf of the edge tree
 MAX_TREE_DEPTH = 64     # levels of the edge tree (from half of it, ranges split in halves)
-TREE_MIN_EDGES = 4096   # guided edges from which the secondary sampler descends the tree
+# guided edges from which the secondary sampler descends the tree (below: two passes over them).
+# Not lower: at points that see only a few edges inside a small light's cone the descent wastes
+# most of its samples (docs/edge-sampling.md, *The edge tree*)
+TREE_MIN_EDGES = 8192
 MORTON_BITS = 10        # bits per axis of the Morton code the guided edges are sorted by
 # node flags
 NODE_ALWAYS = 1         # holds a boundary or non-manifold edge, or one with a degenerate face
@@ -250,20 +253,32 @@ class EdgeTree:
                     boost = base_boost
                     near = D - r
                     if boost < 1.0 and (fl & NODE_MOVING) != 0:
-                        if near <= 0.0:
-                            boost = 1.0
-                        else:
-                            # the direction cone of the ball grown as _edge_weight grows an
-                            # edge's: it holds every edge's cone
-                            md = w / D
-                            half = ti.asin(ti.min(r / near, 1.0))
-                            for j in range(n_light):
-                                lc = light_c[j] - p
-                                ld = lc.norm()
-                                if ld > 0.0:
-                                    lr = ti.asin(ti.min(light_r[j] / ld, 1.0))
-                                    ang = ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(lc / ld))))
-                                    if ang <= lr + half and near < ld + light_r[j]:
-                                        boost = 1.0
+                        # Whether an edge's direction cone can reach a light's: the node's
+                        # ball grown as _edge_weight grows an edge's holds every edge's cone
+                        # (a grown ball that holds p: every direction). How many do: about the
+                        # light's cone, widened by a mean edge's, over the node's (solid
+                        # angles), less when the light lies outside the node's true cone.
+                        md = w / ti.max(D, 1e-30)
+                        half = 3.141592653589793
+                        if D > r:
+                            half = ti.asin(r / D)
+                        he = 0.5 * self.length[k] / ((self.end[k] - self.first[k]) * ti.max(D, 1e-30))
+                        reach = 0.0
+                        for j in range(n_light):
+                            lc = light_c[j] - p
+                            ld = lc.norm()
+                            if ld > 0.0:
+                                lr = ti.asin(ti.min(light_r[j] / ld, 1.0))
+                                ang = ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(lc / ld))))
+                                can = near <= r
+                                if not can:
+                                    can = ang <= lr + ti.asin(r / near) and near < ld + light_r[j]
+                                if can:
+                                    f = (lr + he) / ti.max(half, 1e-12)
+                                    rj = ti.min(f * f, 1.0)
+                                    if ang > lr + half + he:
+                                        rj *= MIN_SHARE
+                                    reach = ti.max(reach, rj)
+                        boost += (1.0 - boost) * reach
                     res = mag * share * boost
         return res
