@@ -554,21 +554,25 @@ class EdgeTracer:
         if total > 0.0:
             if target >= 0:
                 e_pick = target
+                w_pick = self._edge_weight(e_pick, p, ns)
             else:
                 want = u * total
                 acc = 0.0
                 last = -1
+                w_last = 0.0
                 for e in range(first, end):
                     w = self._edge_weight(e, p, ns)
                     if w > 0.0:
                         last = e
-                        if e_pick < 0:
-                            acc += w
-                            if acc > want:
-                                e_pick = e
+                        w_last = w
+                        acc += w
+                        if acc > want:
+                            e_pick = e
+                            w_pick = w
+                            break
                 if e_pick < 0:  # round-off at the top of the range: the last edge
                     e_pick = last
-            w_pick = self._edge_weight(e_pick, p, ns)
+                    w_pick = w_last
         return e_pick, w_pick, total
 
     @ti.func
