@@ -1,35 +1,28 @@
-"""A hierarchy over the edges of the secondary sampler, so that choosing an edge by its
-importance seen from a shading point costs a descent of a tree instead of two passes over every
-edge (docs/edge-sampling.md, *The edge tree*).
+"""A hierarchy over the edges of the secondary sampler, so that adding up (and choosing by) the
+importance of the guided edges seen from a shading point skips the parts of the scene where no
+edge can have any (docs/edge-sampling.md, *The edge tree*).
 
 The guided edges are sorted by shape, then along a Morton curve of their midpoints
 (``morton_codes``); a binary tree splits each range of that order where the codes' highest
 differing bit changes (a linear BVH: shapes, then separate parts, part near the root), in
 halves when the codes are equal, down to leaves of at most ``TREE_LEAF`` edges. Each node holds
 its range of edges, a bounding box and a ball that hold its edges, the cone of their faces'
-normals, their summed length, and flags.
+normals, and flags.
 
-A descent picks, at each node, a child with probability proportional to an estimate of the
-summed importance of its edges seen from p, and in the leaf an edge by its exact importance
-(``EdgeTracer._edge_weight``). The estimate is :meth:`EdgeTree.node_weight` for a node whose
-ball does not hold p; one that does is opened, down to its leaves' exact importance
-(``EdgeTracer._node_weight``). The probability of an edge is the product of those choices
-(``EdgeTracer._tree_descend`` also recomputes it for an edge chosen by length). The estimate is
-0 only for a node with no edge of positive importance, so no edge that can contribute from p
-has probability 0 (the estimate stays unbiased); a leaf whose edges all have importance 0
-wastes its sample.
+``EdgeTracer._guided_sum`` walks the tree depth first, left before right, and adds up the
+importance of the edges of the leaves it reaches, in index order; it skips a node when
+:meth:`EdgeTree.may_contribute` shows that none of its edges can have a positive importance.
+Those edges would have added 0, so the sum, and the edge a running sum chooses, are those of a
+pass over every edge, bit for bit: the tree changes the cost, not the result.
 """
 import numpy as np
 
 from ...engine import ti
 from ..types import vec3
 
-TREE_LEAF = 8           # the most edges in a leaf of the edge tree
+TREE_LEAF = 32           # the most edges in a leaf of the edge tree
 MAX_TREE_DEPTH = 64     # levels of the edge tree (from half of it, ranges split in halves)
-# guided edges from which the secondary sampler descends the tree (below: two passes over them).
-# Not lower: at points that see only a few edges inside a small light's cone the descent wastes
-# most of its samples (docs/edge-sampling.md, *The edge tree*)
-TREE_MIN_EDGES = 8192
+TREE_MIN_EDGES = 4096   # guided edges from which the secondary sampler walks the tree
 MORTON_BITS = 10        # bits per axis of the Morton code the guided edges are sorted by
 # node flags
 NODE_ALWAYS = 1         # holds a boundary or non-manifold edge, or one with a degenerate face
@@ -39,12 +32,6 @@ ANY_NORMAL = -2.0       # cosine of a normal cone that holds every direction
 BALL_MARGIN = 1e-4      # relative growth of the node balls (float32 round-off in the kernel)
 CONE_MARGIN = 1e-3      # radians added to the normal cones' half-angles
 ANGLE_SLACK = 1e-3      # of the distance, added to the bounds of n . (x - p) in a node
-IMPORTANCE_CAP = 3.0    # an edge's importance is at most this times its boost (``_edge_weight``)
-NEAR_FLOOR = 0.5        # of a node's radius: the least distance its estimate divides by
-MIN_SHARE = 0.05        # the least share of silhouettes of a node that may hold one
-# the most silhouette length of a node of smooth edges per radius of its ball: a great circle,
-# 2 pi r, times 1.5 for the zigzag of a triangle mesh's silhouette edges
-SILHOUETTE_PER_RADIUS = 3.0 * np.pi
 
 
 def morton_codes(points, group=None):
@@ -172,7 +159,7 @@ def build(v0, v1, n0, n1, flags, codes=None):
 @ti.data_oriented
 class EdgeTree:
     """The tree's fields (room for the tree over ``capacity`` edges, allocated once so that a
-    pooled tracer keeps its kernels) and the estimate of a node's importance."""
+    pooled tracer keeps its kernels) and the test that lets the walk skip a node."""
 
     def __init__(self, capacity):
         n = 2 * max(1, int(capacity))  # a binary tree over n edges has fewer than 2n nodes
@@ -184,7 +171,6 @@ class EdgeTree:
         self.r = ti.field(ti.f32, shape=n)
         self.lo = vec3.field(shape=n)
         self.hi = vec3.field(shape=n)
-        self.length = ti.field(ti.f32, shape=n)
         self.axis = vec3.field(shape=n)
         self.cos = ti.field(ti.f32, shape=n)
         self.flags = ti.field(ti.i32, shape=n)
@@ -198,7 +184,7 @@ class EdgeTree:
             return
         arrays = build(v0, v1, n0, n1, flags, codes)
         m = arrays["first"].size
-        for name in ("first", "end", "left", "c", "r", "lo", "hi", "length", "axis", "cos",
+        for name in ("first", "end", "left", "c", "r", "lo", "hi", "axis", "cos",
                      "flags"):
             a = arrays[{"c": "centre", "r": "radius"}.get(name, name)]
             out = np.zeros((self.capacity,) + a.shape[1:], np.int32 if a.dtype.kind == "i" else np.float32)
@@ -207,16 +193,14 @@ class EdgeTree:
         self.n_nodes[None] = m
 
     @ti.func
-    def node_weight(self, k, p, ns, base_boost, light_c: ti.template(), light_r: ti.template(),
-                    n_light):
-        """An estimate of the summed importance (``EdgeTracer._edge_weight``) of node k's edges
-        seen from p (normal ns), 0 only when no edge of it can have a positive importance: none
-        can be a silhouette from p in front of the surface, or (``base_boost`` 0) none can
-        reach a light's cone. The estimate: the edges' length over their distance (at least
-        NEAR_FLOOR of the ball's radius), times the share of the node's range of n . (x - p)
-        that holds silhouettes (a tent: all when 0 is in the middle of the range); smooth
-        edges: at most SILHOUETTE_PER_RADIUS times the radius of their length."""
-        res = 0.0
+    def may_contribute(self, k, p, ns, base_boost, light_c: ti.template(), light_r: ti.template(),
+                       n_light):
+        """Whether node k may hold an edge of positive importance (``EdgeTracer._edge_weight``)
+        seen from p (normal ns): False only when none can be a silhouette from p in front of
+        the surface, or (``base_boost`` 0: edges outside every light's cone have none) none can
+        reach a light's cone. Conservative: an edge that has a positive importance is never in
+        a node for which this is False (tests/core/test_edge_tree.py)."""
+        res = False
         if self.end[k] > self.first[k]:
             w = self.c[k] - p
             D = w.norm()
@@ -227,58 +211,50 @@ class EdgeTree:
             for a in ti.static(range(3)):
                 front += ti.max(ns[a] * (self.lo[k][a] - p[a]), ns[a] * (self.hi[k][a] - p[a]))
             if front > 0.0:
-                share = 1.0
-                if not ((fl & NODE_ALWAYS) != 0 or D <= r or self.cos[k] < -1.0):
+                sil = (fl & NODE_ALWAYS) != 0 or D <= r or self.cos[k] < -1.0
+                if not sil:
                     # n . (x - p) over the normals of the cone and the points of the ball
                     # (slack: float32 round-off of the angles)
+                    # (cosines of phi -+ theta from the angle-sum identities, clamped to
+                    # [0, pi]: no inverse trigonometry)
                     cphi = ti.max(-1.0, ti.min(1.0, self.axis[k].dot(w) / D))
-                    phi = ti.acos(cphi)
-                    th = ti.acos(self.cos[k])
+                    sphi = ti.sqrt(ti.max(0.0, 1.0 - cphi * cphi))
+                    cth = self.cos[k]
+                    sth = ti.sqrt(ti.max(0.0, 1.0 - cth * cth))
+                    c_minus = 1.0
+                    if cphi < cth:
+                        c_minus = cphi * cth + sphi * sth
+                    c_plus = -1.0
+                    if cphi > -cth:
+                        c_plus = cphi * cth - sphi * sth
                     slack = r + ANGLE_SLACK * D
-                    hi = D * ti.cos(ti.max(0.0, phi - th)) + slack
-                    lo = D * ti.cos(ti.min(3.141592653589793, phi + th)) - slack
-                    share = 0.0
+                    hi = D * c_minus + slack
+                    lo = D * c_plus - slack
                     if (fl & NODE_CREASE) != 0:
-                        if lo <= 0.0:
-                            share = ti.max(ti.min(-lo / (hi - lo), 1.0), MIN_SHARE)
-                    elif lo <= 0.0 and hi >= 0.0:
-                        share = ti.max(2.0 * ti.min(-lo, hi) / (hi - lo), MIN_SHARE)
-                if share > 0.0:
-                    sil_len = self.length[k] * share
-                    if (fl & (NODE_ALWAYS | NODE_CREASE)) == 0:
-                        # smooth: a surface in a ball of radius r shows about a great circle
-                        sil_len = ti.min(sil_len, SILHOUETTE_PER_RADIUS * r)
-                    mag = ti.min(sil_len / ti.max(D - r, NEAR_FLOOR * r),
-                                 IMPORTANCE_CAP * (self.end[k] - self.first[k]))
-                    boost = base_boost
-                    near = D - r
-                    if boost < 1.0 and (fl & NODE_MOVING) != 0:
-                        # Whether an edge's direction cone can reach a light's: the node's
-                        # ball grown as _edge_weight grows an edge's holds every edge's cone
-                        # (a grown ball that holds p: every direction). How many do: about the
-                        # light's cone, widened by a mean edge's, over the node's (solid
-                        # angles), less when the light lies outside the node's true cone.
-                        md = w / ti.max(D, 1e-30)
-                        half = 3.141592653589793
-                        if D > r:
-                            half = ti.asin(r / D)
-                        he = 0.5 * self.length[k] / ((self.end[k] - self.first[k]) * ti.max(D, 1e-30))
-                        reach = 0.0
-                        for j in range(n_light):
-                            lc = light_c[j] - p
-                            ld = lc.norm()
-                            if ld > 0.0:
-                                lr = ti.asin(ti.min(light_r[j] / ld, 1.0))
-                                ang = ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(lc / ld))))
-                                can = near <= r
-                                if not can:
-                                    can = ang <= lr + ti.asin(r / near) and near < ld + light_r[j]
-                                if can:
-                                    f = (lr + he) / ti.max(half, 1e-12)
-                                    rj = ti.min(f * f, 1.0)
-                                    if ang > lr + half + he:
-                                        rj *= MIN_SHARE
-                                    reach = ti.max(reach, rj)
-                        boost += (1.0 - boost) * reach
-                    res = mag * share * boost
+                        sil = lo <= 0.0
+                    else:
+                        sil = lo <= 0.0 and hi >= 0.0
+                if sil:
+                    if base_boost > 0.0:
+                        res = True
+                    elif (fl & NODE_MOVING) != 0:
+                        # an edge's direction cone, grown as _edge_weight grows it, lies in
+                        # that of the node's ball grown alike; a grown ball that holds p
+                        # reaches every direction
+                        near = D - r
+                        if near <= r:
+                            res = True
+                        else:
+                            # ang <= lr + half, as cosines (both angles at most pi / 2)
+                            md = w / D
+                            s_half = r / near
+                            c_half = ti.sqrt(ti.max(0.0, 1.0 - s_half * s_half))
+                            for j in range(n_light):
+                                lc = light_c[j] - p
+                                ld = lc.norm()
+                                if ld > 0.0 and near < ld + light_r[j]:
+                                    s_l = ti.min(light_r[j] / ld, 1.0)
+                                    c_l = ti.sqrt(ti.max(0.0, 1.0 - s_l * s_l))
+                                    if md.dot(lc / ld) >= c_l * c_half - s_l * s_half - ANGLE_SLACK:
+                                        res = True
         return res

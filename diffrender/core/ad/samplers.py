@@ -90,8 +90,8 @@ EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edge
 # (silhouettes seen from some point of its bounding sphere) get per-shading-point importance
 # (the rest: by length), through the edge tree (``edge_tree.py``) from TREE_MIN_EDGES of them
 ONE_BELOW = 0.99999994  # the largest float32 below 1
-TREE_EXPAND = 32  # nodes of the edge tree whose balls hold the shading point opened per estimate
-TREE_STACK = 24   # entries of the stack that opens them
+TREE_STACK = 48  # entries of the stack of the edge tree's traversal (a fuller stack: a node's
+# edges are visited in order without opening it)
 GUIDED_FRACTION = 0.5  # share of the per-point importance in the mixture with the length CDF
 # Random dimensions of a secondary edge sample (its own keys, not a camera path's): the edge
 # and the point on it (2D), the choice between the two point densities (1D).
@@ -513,126 +513,77 @@ class EdgeTracer:
         return res
 
     @ti.func
-    def _node_weight(self, k, p, ns, bb):
-        """The importance of node k of the edge tree seen from p, as the descent weighs it: a
-        node whose ball holds p is replaced by its children (a leaf: its edges' exact
-        importance, :meth:`_edge_weight`), at most TREE_EXPAND nodes in all; any other node by
-        the estimate ``EdgeTree.node_weight``. (A ball that holds p says nothing of the
-        distance to its edges: its estimate would be poor.)"""
+    def _guided_sum(self, p, ns, want, find):
+        """The guided edges' importance seen from p (normal ns), added in index order: with
+        ``find`` 0, the sum; with ``find`` 1, the first edge at which the running sum exceeds
+        ``want`` (else the last edge of positive importance), and its importance. With the edge
+        tree, only the leaves of nodes that may hold an edge of positive importance are visited
+        (``EdgeTree.may_contribute``), left before right: the edges skipped have importance 0,
+        so the sums and the choice are those of a pass over every edge, bit for bit."""
         tree = self.tree
-        total = 0.0
-        stack = ti.Vector([0] * TREE_STACK, ti.i32)
-        stack[0] = k
-        sp = 1
-        popped = 0
-        while sp > 0:
-            sp -= 1
-            j = stack[sp]
-            popped += 1
-            inside = (tree.c[j] - p).norm() <= tree.r[j] and tree.end[j] > tree.first[j]
-            if inside and popped <= TREE_EXPAND and tree.left[j] < 0:
-                for e in range(tree.first[j], tree.end[j]):
-                    total += self._edge_weight(e, p, ns)
-            elif inside and popped <= TREE_EXPAND and sp + 2 <= TREE_STACK:
-                stack[sp] = tree.left[j]
-                stack[sp + 1] = tree.left[j] + 1
-                sp += 2
-            else:
-                total += tree.node_weight(j, p, ns, bb, self.light_c, self.light_r, self.n_light[None])
-        return total
-
-    @ti.func
-    def _range_pick(self, first, end, p, ns, u, target):
-        """An edge of the range [first, end) of the guided edges by its importance seen from p
-        with the uniform u (``target`` >= 0: that edge); returns it (-1 when no edge has any
-        importance), its importance and the range's."""
-        total = 0.0
-        for e in range(first, end):
-            total += self._edge_weight(e, p, ns)
+        use_tree = tree.n_nodes[None] > 0
+        bb = self._base_boost()
+        acc = 0.0
         e_pick = -1
         w_pick = 0.0
-        if total > 0.0:
-            if target >= 0:
-                e_pick = target
-                w_pick = self._edge_weight(e_pick, p, ns)
-            else:
-                want = u * total
-                acc = 0.0
-                last = -1
-                w_last = 0.0
+        last = -1
+        w_last = 0.0
+        stack = ti.Vector([0] * TREE_STACK, ti.i32)
+        stack[0] = 0
+        sp = 1
+        while sp > 0 and e_pick < 0:
+            sp -= 1
+            k = stack[sp]
+            first = 0
+            end = self.n_guided[None]
+            leaf = True
+            if use_tree:
+                first = tree.first[k]
+                end = tree.end[k]
+                if not tree.may_contribute(k, p, ns, bb, self.light_c, self.light_r, self.n_light[None]):
+                    end = first
+                elif tree.left[k] >= 0 and sp + 2 <= TREE_STACK:
+                    stack[sp] = tree.left[k] + 1
+                    stack[sp + 1] = tree.left[k]  # on top: visited first
+                    sp += 2
+                    leaf = False
+            if leaf:  # a leaf (or a node the stack has no room to open): its edges in order
                 for e in range(first, end):
                     w = self._edge_weight(e, p, ns)
                     if w > 0.0:
-                        last = e
-                        w_last = w
                         acc += w
-                        if acc > want:
-                            e_pick = e
-                            w_pick = w
-                            break
-                if e_pick < 0:  # round-off at the top of the range: the last edge
-                    e_pick = last
-                    w_pick = w_last
-        return e_pick, w_pick, total
-
-    @ti.func
-    def _tree_descend(self, p, ns, u, target):
-        """The descent of the edge tree (``edge_tree.py``) for the shading point p (normal ns)
-        to a leaf: chosen with the uniform u, or (``target`` >= 0) the leaf that holds that
-        guided edge. Returns the leaf's node, the probability of the choices (0: the descent
-        ended where no edge can contribute) and u rescaled for the choice in the leaf."""
-        bb = self._base_boost()
-        tree = self.tree
-        k = 0
-        prob = 1.0
-        while tree.left[k] >= 0 and prob > 0.0:
-            kl = tree.left[k]  # the children: kl and kl + 1
-            wl = 0.0
-            wr = 0.0
-            for c in range(2):  # not unrolled: one copy of the estimate
-                wc = self._node_weight(kl + c, p, ns, bb)
-                if c == 0:
-                    wl = wc
-                else:
-                    wr = wc
-            t = wl + wr
-            if t > 0.0:
-                pl = wl / t
-                left = u < pl
-                if target >= 0:
-                    left = target < tree.end[kl]
-                if left:
-                    k = kl
-                    prob *= pl
-                    u = u / ti.max(pl, 1e-30)
-                else:
-                    k = kl + 1
-                    prob *= 1.0 - pl
-                    u = (u - pl) / ti.max(1.0 - pl, 1e-30)
-                u = ti.max(0.0, ti.min(u, ONE_BELOW))
-            else:
-                prob = 0.0
-        return k, prob, u
+                        if find != 0:
+                            last = e
+                            w_last = w
+                            if acc > want:
+                                e_pick = e
+                                w_pick = w
+                                break
+        if find != 0 and e_pick < 0:  # round-off at the top of the range: the last edge
+            e_pick = last
+            w_pick = w_last
+        return acc, e_pick, w_pick
 
     @ti.func
     def _guided_pick(self, p, ns, u, target):
         """The choice among the guided edges by their importance seen from p, with the uniform
-        u (``target`` >= 0: the probability of that edge): through the edge tree when there is
-        one, else over all of them. Returns the edge (-1: none can contribute) and its
-        probability as (importance / range importance, the tree's factor)."""
-        first = 0
-        end = self.n_guided[None]
-        prob = 1.0
-        if self.tree.n_nodes[None] > 0:
-            k, prob, u = self._tree_descend(p, ns, u, target)
-            first = self.tree.first[k]
-            end = self.tree.end[k]
+        u (``target`` >= 0: that edge, for its probability). Returns the edge (-1: none can
+        contribute), its importance and the guided edges' total."""
+        total = 0.0
         e_pick = -1
         w_pick = 0.0
-        total = 0.0
-        if prob > 0.0:
-            e_pick, w_pick, total = self._range_pick(first, end, p, ns, u, target)
-        return e_pick, w_pick, total, prob
+        for pass_ in range(2):  # not unrolled: one copy of the sum in the kernel
+            if pass_ == 0 or (total > 0.0 and target < 0):
+                acc, e, w = self._guided_sum(p, ns, u * total, pass_)
+                if pass_ == 0:
+                    total = acc
+                else:
+                    e_pick = e
+                    w_pick = w
+        if target >= 0 and total > 0.0:
+            e_pick = target
+            w_pick = self._edge_weight(target, p, ns)
+        return e_pick, w_pick, total
 
     @ti.func
     def _choose_edge(self, p, ns, u, uc):
@@ -659,11 +610,11 @@ class EdgeTracer:
         pdf = 0.0
         if guided or (target >= 0 and target < ng and a > 0.0):
             # one call: the choice, or the guided probability of the edge chosen by length
-            eg, w_pick, total, prob = self._guided_pick(p, ns, u, target)
+            eg, w_pick, total = self._guided_pick(p, ns, u, target)
             if guided:
                 e_pick = eg
             if eg >= 0 and total > 0.0:
-                pdf += a * w_pick / total * prob
+                pdf += a * w_pick / total
         if not guided:
             e_pick = target
         if e_pick >= 0:
@@ -689,11 +640,11 @@ class EdgeTracer:
             prob[i, e] = -1.0
             if e < self.n_edge[None]:
                 weight[i, e] = self._edge_weight(e, p, ns)
-                if self.tree.n_nodes[None] > 0 and e < self.n_guided[None]:
-                    eg, w_pick, total, pt = self._guided_pick(p, ns, 0.0, e)
+                if e < self.n_guided[None]:
+                    eg, w_pick, total = self._guided_pick(p, ns, 0.0, e)
                     prob[i, e] = 0.0
                     if eg >= 0 and total > 0.0:
-                        prob[i, e] = w_pick / total * pt
+                        prob[i, e] = w_pick / total
 
     @ti.kernel
     def choose_edges(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(), u: ti.types.ndarray(),
