@@ -89,7 +89,6 @@ EXHAUSTIVE_EDGES = 4096  # secondary: per-shading-point importance over all edge
 # secondary, more edges than that: the edges that can be shadow boundaries of an area light
 # (silhouettes seen from some point of its bounding sphere) get per-shading-point importance
 # (the rest: by length), through the edge tree (``edge_tree.py``) from TREE_MIN_EDGES of them
-ONE_BELOW = 0.99999994  # the largest float32 below 1
 TREE_STACK = 48  # entries of the stack of the edge tree's traversal (a fuller stack: a node's
 # edges are visited in order without opening it)
 GUIDED_FRACTION = 0.5  # share of the per-point importance in the mixture with the length CDF
