@@ -85,8 +85,7 @@ def build(v0, v1, n0, n1, flags, codes=None):
     codes of their midpoints). ``flags``: NODE_* bits per edge. Returns a dict of arrays, one
     row per node, the root first: ``first``, ``end`` (the node's range of edges), ``left``,
     ``right`` (children, always ``left + 1``; -1: a leaf), ``centre``, ``radius`` (the ball),
-    ``lo``, ``hi`` (the bounding box), ``length``, ``axis``, ``cos`` (the normal cone),
-    ``flags``."""
+    ``lo``, ``hi`` (the bounding box), ``axis``, ``cos`` (the normal cone), ``flags``."""
     v0 = np.asarray(v0, np.float64)
     v1 = np.asarray(v1, np.float64)
     n = v0.shape[0]
@@ -108,7 +107,6 @@ def build(v0, v1, n0, n1, flags, codes=None):
     depth = 0
     while start.size:
         m = start.size
-        ids = next_id - m + np.arange(m)  # this level's node ids (the root: 0)
         inner = end - start > TREE_LEAF
         left = np.full(m, -1, np.int64)
         right = np.full(m, -1, np.int64)
@@ -141,7 +139,6 @@ def build(v0, v1, n0, n1, flags, codes=None):
     out["lo"] = lo - grow
     out["hi"] = hi + grow
     out["radius"] = r * (1.0 + BALL_MARGIN) + 1e-6 * np.abs(c).max(1)
-    out["length"] = _segment_reduce(np.add, 2.0 * half, first, end)
     s = _segment_reduce(np.add, unit.sum(1), first, end)
     sl = np.linalg.norm(s, axis=1)
     ax = s / np.maximum(sl, 1e-30)[:, None]

@@ -1333,14 +1333,16 @@ class EdgeSampler:
             if e.size > EXHAUSTIVE_EDGES:
                 n_guided = n_rel
         tree = None  # the guided edges' sorted codes when they are chosen through the tree
-        if (n_guided if n_guided is not None else e.size) > TREE_MIN_EDGES:  # the guided edges along a Morton curve: neighbours share the tree's leaves
-            ng = n_guided if n_guided is not None else e.size
-            codes = morton_codes(0.5 * (V[topo.v[e[:ng], 0]] + V[topo.v[e[:ng], 1]]), topo.shape[e[:ng]])
+        n_tree = n_guided if n_guided is not None else e.size
+        if n_tree > TREE_MIN_EDGES:
+            # the guided edges by shape, then along a Morton curve: neighbours share leaves
+            g = e[:n_tree]
+            codes = morton_codes(0.5 * (V[topo.v[g, 0]] + V[topo.v[g, 1]]), topo.shape[g])
             perm = np.argsort(codes, kind="stable")
             tree = codes[perm]
-            e = np.concatenate([e[:ng][perm], e[ng:]])
+            e = np.concatenate([g[perm], e[n_tree:]])
             if still is not None:
-                still = np.concatenate([still[:ng][perm], still[ng:]])
+                still = np.concatenate([still[:n_tree][perm], still[n_tree:]])
         if e.size == 0:
             return None
         a_i, b_i = topo.v[e, 0], topo.v[e, 1]
