@@ -1,6 +1,7 @@
 """The edge tree of the secondary sampler (``core/ad/edge_tree.py``): its nodes bound their
 edges, and walking it chooses, bit for bit, what a pass over every guided edge chooses (the
-edges it skips have no importance), with the probabilities it states (chi-square).
+edges it skips have no importance), with the probabilities it states (chi-square), also with
+a BSDF lobe cone at the shading point.
 tests/core/test_edges_large_light.py checks a gradient that walks it against finite
 differences."""
 import numpy as np
@@ -10,6 +11,7 @@ from scipy import stats
 import diffrender as dr
 from diffrender.core.ad import edge_tree
 from diffrender.core.ad.edge_tree import TREE_LEAF, build, morton_codes
+from diffrender.core.ad.samplers import LOBE_FLOOR, LOBE_OFF
 
 from .test_edges_large_light import adjoint, scene_dict
 
@@ -82,7 +84,20 @@ def shading_points(n, seed=3):
     return pts, nrm
 
 
-def walk_and_pass(tr, pts, nrm, u):
+def no_lobes(n):
+    return np.tile(np.float32([0, 0, 1, LOBE_OFF]), (n, 1))
+
+
+def lobes(tr, pts, seed=11):
+    """Cones of half angles 0.05-0.6 rad about directions from the points to near the sphere
+    light's centre (its silhouette edges are the ones that matter)."""
+    rng = np.random.default_rng(seed)
+    ax = tr.light_c.to_numpy()[0] + rng.normal(scale=0.3, size=(len(pts), 3)) - pts
+    ax /= np.linalg.norm(ax, axis=1, keepdims=True)
+    return np.c_[ax, rng.uniform(0.05, 0.6, len(pts))].astype(np.float32)
+
+
+def walk_and_pass(tr, pts, nrm, u, lobe):
     """The edges and probabilities ``choose_edges`` gives with the tree, and with a pass over
     every edge (the same edges, in the same order)."""
     m = len(u)
@@ -94,7 +109,7 @@ def walk_and_pass(tr, pts, nrm, u):
         edge = np.zeros(m, np.int32)
         pdf = np.zeros(m, np.float32)
         try:
-            tr.choose_edges(pts, nrm, u, edge, pdf)
+            tr.choose_edges(pts, nrm, lobe, u, edge, pdf)
         finally:
             tr.tree.n_nodes[None] = nodes
         out.append((edge, pdf))
@@ -108,19 +123,35 @@ def test_the_walk_chooses_what_a_pass_over_every_edge_chooses(light_tracer):
     _, tr = light_tracer
     pts, nrm = shading_points(1024)
     u = np.random.default_rng(7).random((len(pts), 2)).astype(np.float32)
-    (e1, p1), (e0, p0) = walk_and_pass(tr, pts, nrm, u)
+    lobe = no_lobes(len(pts))
+    lobe[1::2] = lobes(tr, pts)[1::2]  # every other point with a lobe cone
+    (e1, p1), (e0, p0) = walk_and_pass(tr, pts, nrm, u, lobe)
     assert (e0 >= 0).sum() > len(pts) // 4
     np.testing.assert_array_equal(e1, e0)
     np.testing.assert_array_equal(p1, p0)
 
 
-def test_the_probabilities_are_the_importance_shares(light_tracer):
+@pytest.mark.parametrize("with_lobe", [False, True], ids=["no_lobe", "lobe"])
+def test_the_probabilities_are_the_importance_shares(light_tracer, with_lobe):
+    """The probabilities are the importances' shares, and the choices follow them; with a lobe
+    cone an edge keeps its importance or LOBE_FLOOR of it, never none (the choice stays
+    unbiased whatever the cone)."""
     _, tr = light_tracer
     pts, nrm = shading_points(8)
     n = tr.n_edge[None]
+    lobe = lobes(tr, pts) if with_lobe else no_lobes(len(pts))
     w = np.zeros((len(pts), n), np.float32)
     pt = np.zeros((len(pts), n), np.float32)
-    tr.choice_probabilities(pts, nrm, w, pt)
+    tr.choice_probabilities(pts, nrm, lobe, w, pt)
+    if with_lobe:
+        w0 = np.zeros_like(w)
+        tr.choice_probabilities(pts, nrm, no_lobes(len(pts)), w0, np.zeros_like(pt))
+        np.testing.assert_array_equal(w > 0, w0 > 0)
+        ratio = w[w0 > 0] / w0[w0 > 0]
+        full = np.isclose(ratio, 1.0, rtol=1e-6)
+        floor = np.isclose(ratio, LOBE_FLOOR, rtol=1e-6)
+        assert np.all(full | floor)
+        assert full.sum() > 0 and floor.sum() > 0, (full.sum(), floor.sum())
     seen = w.sum(1) > 0
     assert seen.sum() >= 4
     np.testing.assert_allclose(pt[seen], w[seen] / w[seen].sum(1, keepdims=True), rtol=1e-5, atol=1e-12)
@@ -129,7 +160,8 @@ def test_the_probabilities_are_the_importance_shares(light_tracer):
     u = np.random.default_rng(5).random((m, 2)).astype(np.float32)
     edge = np.zeros(m, np.int32)
     pdf = np.zeros(m, np.float32)
-    tr.choose_edges(np.repeat(pts[i:i + 1], m, 0), np.repeat(nrm[i:i + 1], m, 0), u, edge, pdf)
+    tr.choose_edges(np.repeat(pts[i:i + 1], m, 0), np.repeat(nrm[i:i + 1], m, 0), np.repeat(lobe[i:i + 1], m, 0),
+                    u, edge, pdf)
     assert np.all(edge >= 0)
     np.testing.assert_allclose(pdf, pt[i, edge], rtol=1e-5)
     counts = np.bincount(edge, minlength=n)

@@ -56,6 +56,7 @@ import numpy as np
 
 from ...engine import ti
 from ...errors import GradientError
+from ..bsdfs import LEAVES
 from ..camera import CameraModel, distortion_jacobian
 from ..film import FilmWeights, finite_or_black
 from ..geometry import capacity_class
@@ -98,6 +99,20 @@ DIM_EDGE = 1001
 DIM_EDGE_MIXTURE = 1003
 DIM_EDGE_COMPONENT = 1005  # which of the two edge densities (per-point importance, length)
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
+# The BSDF's lobe at the shading point (``EdgeTracer._lobe``): LOBE_SAMPLES directions sampled
+# from it (random numbers of their own) give a cone around their mean, its half-angle that of the
+# widest sample times LOBE_WIDEN plus LOBE_PAD; edges whose direction cone misses it keep
+# LOBE_FLOOR of their importance (never none: the choice stays unbiased for any cone). A cone
+# wider than LOBE_MAX_ANGLE (a diffuse or layered lobe), or fewer than half the samples valid:
+# no cone (LOBE_OFF).
+DIFFUSE_CODE = LEAVES["diffuse"].SPEC.code
+LOBE_SALT = 0x6B2D91E7
+LOBE_SAMPLES = 4
+LOBE_WIDEN = 2.0
+LOBE_PAD = 0.05
+LOBE_MAX_ANGLE = 1.0
+LOBE_FLOOR = 0.05
+LOBE_OFF = 10.0
 MAX_GUIDE_LIGHTS = 16  # area lights whose bounding spheres guide secondary edge samples
 STILL_LIGHT_EDGE = 4  # flag added to an edge's kind (``EdgeTracer.einfo``): see _edge_weight
 STILL_LIGHT_LENGTH_SHARE = 0.1  # such an edge's length counts this much when picked by length
@@ -292,6 +307,13 @@ class EdgeTracer:
         self.n_light = ti.field(ti.i32, shape=())
         self.env_light = ti.field(ti.i32, shape=())  # 1: the scene has an environment light
 
+    @property
+    def glossy(self) -> bool:
+        """Whether the scene has a BSDF with a lobe narrower than a diffuse one (any smooth
+        leaf but ``diffuse``, or a user shader): the kernels then bound it (:meth:`_lobe`)."""
+        b = self.bsdfs
+        return any(t != DIFFUSE_CODE for t in b.used_smooth) or bool(b.shader_list)
+
     def upload_lights(self, centers, radii, environment=False):
         """Bounding spheres of the area lights (edge importance and the point mixture of the
         secondary samples); ``environment``: the scene has a light at infinity in every
@@ -460,12 +482,14 @@ class EdgeTracer:
         return boost
 
     @ti.func
-    def _edge_weight(self, e, p, ns):
+    def _edge_weight(self, e, p, ns, lobe):
         """Importance of edge e seen from p (normal ns): 0 unless it is a silhouette from p
         in front of the surface; else its subtended angle, x 10 when its direction cone
         overlaps an area light's bounding sphere (shadow boundaries), so that occluded
         indirect light keeps a positive probability. With an environment light every
-        direction sees a light: every edge gets the full weight (its subtended angle)."""
+        direction sees a light: every edge gets the full weight (its subtended angle). Times
+        LOBE_FLOOR when its direction cone misses the BSDF's lobe cone ``lobe`` (axis, half
+        angle; :meth:`_lobe`)."""
         v0 = self.ev0[e]
         v1 = self.ev1[e]
         w0 = v0 - p
@@ -508,11 +532,15 @@ class EdgeTracer:
                         ang = ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(lc / ld))))
                         if ang <= lr + half and near < ld + self.light_r[k]:
                             boost = 1.0
+                if lobe[3] < LOBE_OFF:
+                    ax = ti.Vector([lobe[0], lobe[1], lobe[2]])
+                    if ti.acos(ti.max(-1.0, ti.min(1.0, md.dot(ax)))) > lobe[3] + half:
+                        boost *= LOBE_FLOOR
                 res *= boost
         return res
 
     @ti.func
-    def _guided_sum(self, p, ns, want, find):
+    def _guided_sum(self, p, ns, lobe, want, find):
         """The guided edges' importance seen from p (normal ns), added in index order: with
         ``find`` 0, the sum; with ``find`` 1, the first edge at which the running sum exceeds
         ``want`` (else the last edge of positive importance), and its importance. With the edge
@@ -548,7 +576,7 @@ class EdgeTracer:
                     leaf = False
             if leaf:  # a leaf (or a node the stack has no room to open): its edges in order
                 for e in range(first, end):
-                    w = self._edge_weight(e, p, ns)
+                    w = self._edge_weight(e, p, ns, lobe)
                     if w > 0.0:
                         acc += w
                         if find != 0:
@@ -564,7 +592,7 @@ class EdgeTracer:
         return acc, e_pick, w_pick
 
     @ti.func
-    def _guided_pick(self, p, ns, u, target):
+    def _guided_pick(self, p, ns, lobe, u, target):
         """The choice among the guided edges by their importance seen from p, with the uniform
         u (``target`` >= 0: that edge, for its probability). Returns the edge (-1: none can
         contribute), its importance and the guided edges' total."""
@@ -573,7 +601,7 @@ class EdgeTracer:
         w_pick = 0.0
         for pass_ in range(2):  # not unrolled: one copy of the sum in the kernel
             if pass_ == 0 or (total > 0.0 and target < 0):
-                acc, e, w = self._guided_sum(p, ns, u * total, pass_)
+                acc, e, w = self._guided_sum(p, ns, lobe, u * total, pass_)
                 if pass_ == 0:
                     total = acc
                 else:
@@ -581,11 +609,11 @@ class EdgeTracer:
                     w_pick = w
         if target >= 0 and total > 0.0:
             e_pick = target
-            w_pick = self._edge_weight(target, p, ns)
+            w_pick = self._edge_weight(target, p, ns, lobe)
         return e_pick, w_pick, total
 
     @ti.func
-    def _choose_edge(self, p, ns, u, uc):
+    def _choose_edge(self, p, ns, lobe, u, uc):
         """An edge for the shading point p (normal ns) and its probability: a mixture of the
         first ``n_guided`` edges by their importance seen from p (:meth:`_edge_weight`; through
         the edge tree when there is one, :meth:`_guided_pick`) and all edges by length (the CDF
@@ -604,12 +632,12 @@ class EdgeTracer:
         guided = uc < a
         if not guided:
             e = self._pick_edge(u)
-            if self._edge_weight(e, p, ns) > 0.0:
+            if self._edge_weight(e, p, ns, lobe) > 0.0:
                 target = e
         pdf = 0.0
         if guided or (target >= 0 and target < ng and a > 0.0):
             # one call: the choice, or the guided probability of the edge chosen by length
-            eg, w_pick, total = self._guided_pick(p, ns, u, target)
+            eg, w_pick, total = self._guided_pick(p, ns, lobe, u, target)
             if guided:
                 e_pick = eg
             if eg >= 0 and total > 0.0:
@@ -626,34 +654,71 @@ class EdgeTracer:
                 e_pick = -1
         return e_pick, pdf
 
+    @ti.func
+    def _lobe(self, si, d, key):
+        """A cone (axis, half angle) that holds the BSDF's lobe at si for light arriving along
+        d: up to LOBE_SAMPLES directions sampled from it, around the first valid one, the
+        widest one's angle times LOBE_WIDEN plus LOBE_PAD. LOBE_OFF as the angle when there is
+        none: a wider cone than LOBE_MAX_ANGLE (it stops sampling then: at a diffuse point
+        after a sample or two), fewer than half the samples valid, or a scene whose BSDFs are
+        all diffuse (no code for it in the kernel)."""
+        angle = LOBE_OFF
+        ax = ti.Vector([0.0, 0.0, 1.0])
+        if ti.static(self.glossy):
+            s, t = coordinate_system(si.ns)
+            wi = to_local(s, t, si.ns, -d)
+            g = self.bsdfs.local_geo(si.dp_du, si.dp_dv, si.ng, s, t, si.ns)
+            tex = self.bsdfs.textures.point(self.geometry, si)
+            lkey = pcg_hash(key ^ ti.u32(LOBE_SALT))
+            n_ok = 0
+            cmin = 1.0
+            wide = ti.cos(ti.static((LOBE_MAX_ANGLE - LOBE_PAD) / LOBE_WIDEN))
+            for k in range(LOBE_SAMPLES):  # not unrolled: one copy of the BSDF's sampling
+                if cmin >= wide:
+                    bs = self.bsdfs.sample(si.bsdf, tex, wi, rand_lobe(lkey, k), rand_direction(lkey, k), g)
+                    if bs.pdf > 0.0 and bs.weight.max() > 0.0:
+                        wo = bs.wo.normalized()
+                        if n_ok == 0:
+                            ax = wo
+                        else:
+                            cmin = ti.min(cmin, wo.dot(ax))
+                        n_ok += 1
+            if 2 * n_ok >= LOBE_SAMPLES and cmin >= wide:
+                angle = ti.acos(ti.min(1.0, cmin)) * LOBE_WIDEN + LOBE_PAD
+            ax = to_world(s, t, si.ns, ax)
+        return ti.Vector([ax[0], ax[1], ax[2], angle])
+
     @ti.kernel
-    def choice_probabilities(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(),
+    def choice_probabilities(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(), lobe: ti.types.ndarray(),
                              weight: ti.types.ndarray(), prob: ti.types.ndarray()):
-        """Diagnostics of the edge choice at shading points pts[i] (normals nrm[i]): per edge
-        e, its importance (:meth:`_edge_weight`) and, for a guided edge with the edge tree, the
-        probability that the tree's descent chooses it (else -1)."""
+        """Diagnostics of the edge choice at shading points pts[i] (normals nrm[i], lobe cones
+        lobe[i]: axis and half angle, LOBE_OFF for none; :meth:`_lobe`): per edge e, its
+        importance (:meth:`_edge_weight`) and, for a guided edge, the probability that the
+        choice among the guided edges takes it (else -1)."""
         for i, e in ti.ndrange(pts.shape[0], weight.shape[1]):
             p = ti.Vector([pts[i, 0], pts[i, 1], pts[i, 2]])
             ns = ti.Vector([nrm[i, 0], nrm[i, 1], nrm[i, 2]])
+            lb = ti.Vector([lobe[i, 0], lobe[i, 1], lobe[i, 2], lobe[i, 3]])
             weight[i, e] = 0.0
             prob[i, e] = -1.0
             if e < self.n_edge[None]:
-                weight[i, e] = self._edge_weight(e, p, ns)
+                weight[i, e] = self._edge_weight(e, p, ns, lb)
                 if e < self.n_guided[None]:
-                    eg, w_pick, total = self._guided_pick(p, ns, 0.0, e)
+                    eg, w_pick, total = self._guided_pick(p, ns, lb, 0.0, e)
                     prob[i, e] = 0.0
                     if eg >= 0 and total > 0.0:
                         prob[i, e] = w_pick / total
 
     @ti.kernel
-    def choose_edges(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(), u: ti.types.ndarray(),
-                     edge: ti.types.ndarray(), pdf: ti.types.ndarray()):
-        """Diagnostics: :meth:`_choose_edge` at the shading point pts[i] (normal nrm[i]) with the
-        uniforms u[i, 0] (the edge) and u[i, 1] (the component)."""
+    def choose_edges(self, pts: ti.types.ndarray(), nrm: ti.types.ndarray(), lobe: ti.types.ndarray(),
+                     u: ti.types.ndarray(), edge: ti.types.ndarray(), pdf: ti.types.ndarray()):
+        """Diagnostics: :meth:`_choose_edge` at the shading point pts[i] (normal nrm[i], lobe
+        cone lobe[i]) with the uniforms u[i, 0] (the edge) and u[i, 1] (the component)."""
         for i in range(u.shape[0]):
             p = ti.Vector([pts[i, 0], pts[i, 1], pts[i, 2]])
             ns = ti.Vector([nrm[i, 0], nrm[i, 1], nrm[i, 2]])
-            edge[i], pdf[i] = self._choose_edge(p, ns, u[i, 0], u[i, 1])
+            lb = ti.Vector([lobe[i, 0], lobe[i, 1], lobe[i, 2], lobe[i, 3]])
+            edge[i], pdf[i] = self._choose_edge(p, ns, lb, u[i, 0], u[i, 1])
 
     @ti.func
     def _walk(self, fp, key, bounce, i, chain: ti.template(), ctri: ti.template(),
@@ -735,7 +800,8 @@ class EdgeTracer:
                 if nsd.dot(-d) < 0.0:
                     nsd = -nsd
                 u = rand2(key, DIM_EDGE)
-                e_pick, pdf_e = self._choose_edge(p, nsd, u.x, rand(key, DIM_EDGE_COMPONENT))
+                lobe = self._lobe(si, d, key)
+                e_pick, pdf_e = self._choose_edge(p, nsd, lobe, u.x, rand(key, DIM_EDGE_COMPONENT))
                 if e_pick >= 0:
                     v0 = self.ev0[e_pick]
                     v1 = self.ev1[e_pick]
