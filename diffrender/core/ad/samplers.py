@@ -49,6 +49,7 @@ handled*). The *interior* derivative (shading that changes smoothly with the geo
 """
 
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -100,7 +101,7 @@ DIM_EDGE_MIXTURE = 1003
 DIM_EDGE_COMPONENT = 1005  # which of the two edge densities (per-point importance, length)
 WALK_SALT = 0x3A1F0C55  # the random numbers of the BSDF walk to a later path vertex (own keys)
 # The BSDF's lobe at the shading point (``EdgeTracer._lobe``): LOBE_SAMPLES directions sampled
-# from it (random numbers of their own) give a cone around their mean, its half-angle that of the
+# from it (random numbers of their own) give a cone about the first, its half-angle that of the
 # widest sample times LOBE_WIDEN plus LOBE_PAD; edges whose direction cone misses it keep
 # LOBE_FLOOR of their importance (never none: the choice stays unbiased for any cone). A cone
 # wider than LOBE_MAX_ANGLE (a diffuse or layered lobe), or fewer than half the samples valid:
@@ -672,7 +673,7 @@ class EdgeTracer:
             lkey = pcg_hash(key ^ ti.u32(LOBE_SALT))
             n_ok = 0
             cmin = 1.0
-            wide = ti.cos(ti.static((LOBE_MAX_ANGLE - LOBE_PAD) / LOBE_WIDEN))
+            wide = ti.static(math.cos((LOBE_MAX_ANGLE - LOBE_PAD) / LOBE_WIDEN))
             for k in range(LOBE_SAMPLES):  # not unrolled: one copy of the BSDF's sampling
                 if cmin >= wide:
                     bs = self.bsdfs.sample(si.bsdf, tex, wi, rand_lobe(lkey, k), rand_direction(lkey, k), g)
