@@ -92,9 +92,12 @@ def geom_param(r, name):
     """(kind, owner index) of a parameter that moves visibility."""
     info = r.scene.parameters().info(name)
     owner, kind = info.owner, info.kind
-    if r.sensor.type in ("thinlens", "orthographic"):
-        raise GradientError(f"parameter '{info.name}': derivatives that move geometry or the "
-                            f"camera are not supported with the {r.sensor.type} sensor yet")
+    if r.sensor.type == "thinlens" or (r.sensor.type == "orthographic"
+                                        and any(owner is s for s in r.scene.sensors)):
+        what = ("derivatives that move geometry or the camera are" if r.sensor.type == "thinlens"
+                else "derivatives of the camera's own parameters are")
+        raise GradientError(f"parameter '{info.name}': {what} not supported with the "
+                            f"{r.sensor.type} sensor yet")
     other = sorted({row["type"] for row in r.emitters.rows} - set(GEOMETRY_LIGHTS))
     if other:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point "

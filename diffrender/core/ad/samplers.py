@@ -1011,7 +1011,9 @@ class EdgeSampler:
     def primary(self, V, cam: CameraModel, n_samples, seed, integ, max_depth):
         topo = self.topo
         fn = topo.face_normals(V)
-        e = topo.silhouettes(V, cam.o, fn, creases=True)
+        # seen from the camera's origin, or (orthographic) along its parallel rays
+        e = (topo.silhouettes(V, None, fn, creases=True, direction=cam.R[:, 2]) if cam.ortho
+             else topo.silhouettes(V, cam.o, fn, creases=True))
         if e.size == 0 or n_samples <= 0:
             return None
         a_i, b_i = topo.v[e, 0], topo.v[e, 1]
@@ -1046,9 +1048,10 @@ class EdgeSampler:
         k = np.minimum(k, e.size - 1)
         u = ua[k] + rng.random(n_samples) * (ub[k] - ua[k])
         x = p0[k] + u[:, None] * (p1[k] - p0[k])
-        # 3D parameter of the point: the projection is a homography along the segment.
+        # 3D parameter of the point: the projection is a homography along the segment (affine
+        # for an orthographic camera).
         z0, z1 = ca[k, 2], cb[k, 2]
-        sp = u * z0 / ((1.0 - u) * z1 + u * z0)
+        sp = u if cam.ortho else u * z0 / ((1.0 - u) * z1 + u * z0)
         s = s0[k] + sp * (s1[k] - s0[k])
         l = la[k] + s[:, None] * (lb[k] - la[k])
         tdir = p1[k] - p0[k]
