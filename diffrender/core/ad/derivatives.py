@@ -103,9 +103,6 @@ def geom_param(r, name):
         raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point "
                             f"and spot lights, directional lights and environment (constant, "
                             f"envmap) lights only; the scene has {', '.join(other)}")
-    if any(row["type"] == "spot" and row.get("scale_slot", -1) >= 0 for row in r.emitters.rows):
-        raise GradientError(f"parameter '{info.name}': geometry derivatives do not support a spot "
-                            "light with a projected texture yet")
     if r.bsdfs.has_delta:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support smooth BSDFs "
                             "only; the scene has a delta BSDF (conductor, plastic, dielectric, "

@@ -21,8 +21,8 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   points (a moving area light's samples move with it; the edge samplers give the boundaries
   that sweep them their share of its motion: ``samplers._moving_light_parts``);
   point lights through ``I / r^2`` with a differentiable position, spot lights the same times
-  their angular falloff towards the (moving) lit point (an untextured spot: the projected
-  texture's value would be the recorded one); directional lights through
+  their angular falloff and projected texture towards the (moving) lit point; directional
+  lights through
   ``f E`` with their fixed direction (the BSDF's cosine follows the moving normal); the
   environment (``constant``, ``envmap``) through ``f L / pdf`` with the sampled direction
   fixed in world space (its radiance and density depend on the direction only);
@@ -344,7 +344,11 @@ class GeoReplay:
                             fall = spot.falloff(dl.z, linfo.cos_cutoff, linfo.cos_beam, linfo.cutoff,
                                                 linfo.inv_transition)
                             fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
-                            le = self.emitters.radiance(self.d.nee_slot[k, i], self.d.nee_uv[k, i])
+                            # a projected texture looked up along that direction too
+                            suv = self.d.nee_uv[k, i]
+                            if dl.z > 0.0:
+                                suv = spot.direction_to_uv(dl, linfo.cutoff)
+                            le = self.emitters.radiance(self.d.nee_slot[k, i], suv)
                             c += Tk * fe * le * (fall * self.nee_k[k, i] / r2)
                     elif kind == EMITTER_DIRECTIONAL:
                         if ti.static(EMITTER_DIRECTIONAL in self.emitters.types):

@@ -52,5 +52,5 @@ def falloff(cos_theta, cos_cutoff, cos_beam, cutoff, inv_transition):
 def direction_to_uv(d, cutoff):
     """Texture coordinates of local direction d (d.z > 0) in the projected texture (Mitsuba's
     ``direction_to_uv``, ``uv_factor = tan(cutoff)``)."""
-    k = 0.5 / (d.z * ti.tan(cutoff))
+    k = 0.5 * ti.cos(cutoff) / (d.z * ti.sin(cutoff))  # (tan: no reverse-mode derivative in Taichi)
     return ti.Vector([0.5 + d.x * k, 0.5 + d.y * k])
