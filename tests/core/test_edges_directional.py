@@ -162,7 +162,12 @@ def test_directional_interior_forward_matches_reverse(sun_interior):
     assert abs(lhs - rhs) <= 1e-3 * max(1.0, abs(rhs)), (lhs, rhs)
 
 
-def test_projector_lights_are_still_refused():
+def test_an_emitter_without_geometry_derivatives_is_refused(monkeypatch):
+    """Every emitter that renders has geometry derivatives (the projector since 2026-12-08); one
+    taken off the list (a new plugin not yet handled) is refused with one line."""
+    from diffrender.core.ad import derivatives
+    monkeypatch.setattr(derivatives, "GEOMETRY_LIGHTS",
+                        tuple(t for t in derivatives.GEOMETRY_LIGHTS if t != "projector"))
     sc = shadow_scene({"type": "projector", "fov": 40, "irradiance": {"type": "rgb", "value": [0.5] * 3},
                        "to_world": {"type": "transform", "lookat": {"origin": [0, 3, 0], "target": [0, 0, 0],
                                                                     "up": [0, 0, 1]}}})

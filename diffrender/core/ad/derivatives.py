@@ -30,8 +30,9 @@ def edge_spp_at(spp: int, bounce: int) -> int:
     return int(spp) >> max(0, int(bounce) - FULL_EDGE_BOUNCES)
 
 
-# lights at a point (point, spot): their shadows are cast by the silhouettes seen from it
-DELTA_POSITION_LIGHTS = ("point", "spot")
+# lights at a point (point, spot, projector): their shadows are cast by the silhouettes seen
+# from it
+DELTA_POSITION_LIGHTS = ("point", "spot", "projector")
 # lights at infinity in one direction (directional): their shadows are cast by the
 # silhouettes seen along it
 DELTA_DIRECTION_LIGHTS = ("directional",)
@@ -100,9 +101,9 @@ def geom_param(r, name):
                             f"{r.sensor.type} sensor yet")
     other = sorted({row["type"] for row in r.emitters.rows} - set(GEOMETRY_LIGHTS))
     if other:
-        raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point "
-                            f"and spot lights, directional lights and environment (constant, "
-                            f"envmap) lights only; the scene has {', '.join(other)}")
+        raise GradientError(f"parameter '{info.name}': geometry derivatives support area, point, "
+                            f"spot and projector lights, directional lights and environment "
+                            f"(constant, envmap) lights only; the scene has {', '.join(other)}")
     if r.bsdfs.has_delta:
         raise GradientError(f"parameter '{info.name}': geometry derivatives support smooth BSDFs "
                             "only; the scene has a delta BSDF (conductor, plastic, dielectric, "

@@ -48,9 +48,10 @@ from ...engine import launch, ti
 from ..camera import CameraModel, camera_direction, vec9
 from ..geometry import capacity_class
 from ..emitters import (CONSTANT as EMITTER_CONSTANT, DIRECTIONAL as EMITTER_DIRECTIONAL,
-                        ENVMAP as EMITTER_ENVMAP, SPOT as EMITTER_SPOT, spot)
+                        ENVMAP as EMITTER_ENVMAP, PROJECTOR as EMITTER_PROJECTOR, SPOT as EMITTER_SPOT,
+                        projector, spot)
 from ..path import EMITTER_AREA, EMITTER_POINT
-from ..types import ivec3, mat3, vec2, vec3
+from ..types import PI, ivec3, mat3, vec2, vec3
 from ..warp import coordinate_system, to_local
 
 
@@ -106,7 +107,7 @@ class GeoReplay:
         self.vpos.from_numpy(v)
         pos = np.zeros((self.lpos.shape[0], 3), np.float32)
         for i, row in enumerate(r.emitters.rows):
-            if row["type"] in ("point", "spot"):
+            if row["type"] in ("point", "spot", "projector"):
                 pos[i] = np.asarray(row["position"], np.float32)
         self.lpos.from_numpy(pos)
         derived = np.zeros(self.shape_derived.shape[0], np.int32)
@@ -171,7 +172,8 @@ class GeoReplay:
         if k < ti.static(self.depth):
             nl = ti.cast(self.emitters.n_field[None], ti.f32)
             info = self.emitters.info[em.emitter]
-            if info.type == EMITTER_POINT or info.type == EMITTER_SPOT or info.type == EMITTER_DIRECTIONAL:
+            if (info.type == EMITTER_POINT or info.type == EMITTER_SPOT or info.type == EMITTER_DIRECTIONAL
+                    or info.type == EMITTER_PROJECTOR):
                 self.nee_kind[k, i] = info.type
                 self.nee_tri[k, i] = em.emitter
                 self.nee_k[k, i] = nl
@@ -350,6 +352,25 @@ class GeoReplay:
                                 suv = spot.direction_to_uv(dl, linfo.cutoff)
                             le = self.emitters.radiance(self.d.nee_slot[k, i], suv)
                             c += Tk * fe * le * (fall * self.nee_k[k, i] / r2)
+                    elif kind == EMITTER_PROJECTOR:
+                        if ti.static(EMITTER_PROJECTOR in self.emitters.types):
+                            # the projected image along the direction from the projector to the
+                            # (moving) lit point, pi / (z^2 cos) (the frustum's border, where
+                            # the light stops, is held: no sampler follows it)
+                            e = self.nee_tri[k, i]
+                            v = self.lpos[e] - p
+                            dist = v.norm()
+                            w = v / dist
+                            linfo = self.emitters.info[e]
+                            pl = self.emitters._to_local(e, -v)
+                            fe, _ = self.bsdfs.eval_pdf(bsdf, uv, wi, to_local(fs, ft, ns, w), g)
+                            puv = self.d.nee_uv[k, i]
+                            geo = 0.0
+                            if pl.z > 0.0:
+                                puv = projector.local_to_uv(pl, linfo.tan_half)
+                                geo = PI * dist / (pl.z * pl.z * pl.z)
+                            le = self.emitters.radiance(self.d.nee_slot[k, i], puv)
+                            c += Tk * fe * le * (geo * self.nee_k[k, i])
                     elif kind == EMITTER_DIRECTIONAL:
                         if ti.static(EMITTER_DIRECTIONAL in self.emitters.types):
                             # irradiance from a fixed direction: only the BSDF (its cosine
