@@ -21,8 +21,8 @@ barycentrics as the emitter sample drew them) in one trace; flat per-bounce kern
   points (a moving area light's samples move with it; the edge samplers give the boundaries
   that sweep them their share of its motion: ``samplers._moving_light_parts``);
   point lights through ``I / r^2`` with a differentiable position, spot lights the same times
-  their angular falloff and projected texture towards the (moving) lit point; directional
-  lights through
+  their angular falloff and projected texture towards the (moving) lit point, projectors
+  through their image along that direction times pi / (z^2 cos); directional lights through
   ``f E`` with their fixed direction (the BSDF's cosine follows the moving normal); the
   environment (``constant``, ``envmap``) through ``f L / pdf`` with the sampled direction
   fixed in world space (its radiance and density depend on the direction only);
