@@ -64,12 +64,19 @@ def test_spot_shadow_of_out_of_view_occluder(spot_shadow):
     assert np.all((f > 0.2) & (f < 0.9)), f
     img = r.render(spp=4)
     assert img.min() == 0.0 and img.max() > 0.1  # a shadow is in view
-    # every term on (primary: none visible; interior: the occluder is not seen, even by a bounce)
+    assert_shadow_matches_quadrature(sc, r, adj, falloff)
+
+
+def assert_shadow_matches_quadrature(sc, r, adj, profile):
+    """Every term on (primary: none visible; interior: the occluder is not seen, even by a
+    bounce): the occluder's translation in x, y and z within 10 % of the boundary quadrature
+    whose lit side carries the light's angular factor ``profile``."""
+    V = np.asarray(sc.shapes[1].vertices, np.float64)
     g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=EDGE_SPP, seed=2))["occ.to_world"]
     for axis in (0, 1, 2):
         dV = np.zeros_like(V)
         dV[:, axis] = 1.0
-        ref = shadow_reference(sc, adj, dV, profile=falloff)
+        ref = shadow_reference(sc, adj, dV, profile=profile)
         assert abs(g[axis, 3] - ref) < 0.1 * max(abs(ref), 1.0), (axis, g[axis, 3], ref)
 
 
@@ -122,22 +129,19 @@ def slide_value(q):
 def test_textured_spot_shadow_matches_the_boundary_integral(tmp_path):
     """Without the texture in the reference's lit side, the reference is 2.4 to 2.7 times larger."""
     sc = shadow_scene(spot(LIGHT, AIM, CUTOFF, BEAM, INTENSITY, texture=slide(tmp_path)))
-    r = Renderer(sc)
-    adj = smooth_adjoint(4)
-    V = np.asarray(sc.shapes[1].vertices, np.float64)
-    g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=EDGE_SPP, seed=2))["occ.to_world"]
-    for axis in (0, 1, 2):
-        dV = np.zeros_like(V)
-        dV[:, axis] = 1.0
-        ref = shadow_reference(sc, adj, dV, profile=lambda q: falloff(q) * slide_value(q))
-        assert abs(g[axis, 3] - ref) < 0.1 * max(abs(ref), 1.0), (axis, g[axis, 3], ref)
+    assert_shadow_matches_quadrature(sc, Renderer(sc), smooth_adjoint(4), lambda q: falloff(q) * slide_value(q))
 
 
 def test_textured_spot_interior_matches_finite_differences(tmp_path):
     """The lit points move across the texture's ramp. With the texture's recorded value (before
     it was looked up along the moving direction) the wall's case was 11 % off. Forward mode
     agrees with reverse mode."""
-    sc = floor_and_wall_scene(spot([0.5, 2, 0.3], [0.2, 0, 0], 70, 10, 10, texture=slide(tmp_path)))
+    interior_and_forward(floor_and_wall_scene(spot([0.5, 2, 0.3], [0.2, 0, 0], 70, 10, 10, texture=slide(tmp_path))))
+
+
+def interior_and_forward(sc):
+    """The interior term against central differences (SPOT_CASES), and forward mode against
+    reverse mode."""
     r = Renderer(sc)
     adj = np.random.default_rng(1).normal(size=(IH, IW, 3)).astype(np.float32)
     assert_interior_matches_fd(r, sc, adj, SPOT_CASES, SPP, SEED, FD_STEP)
@@ -194,21 +198,9 @@ def projector_profile(q):
 def test_projector_shadow_matches_the_boundary_integral(tmp_path):
     """With the image's mean value (0.6) everywhere instead, the reference is 30-50 % smaller."""
     sc = shadow_scene(projector(LIGHT, AIM, PROJECTOR_FOV, slide(tmp_path)))
-    r = Renderer(sc)
-    adj = smooth_adjoint(4)
-    V = np.asarray(sc.shapes[1].vertices, np.float64)
-    g = r.vjp(adj, ["occ.to_world"], edges=dict(spp=EDGE_SPP, seed=2))["occ.to_world"]
-    for axis in (0, 1, 2):
-        dV = np.zeros_like(V)
-        dV[:, axis] = 1.0
-        ref = shadow_reference(sc, adj, dV, profile=projector_profile)
-        assert abs(g[axis, 3] - ref) < 0.1 * max(abs(ref), 1.0), (axis, g[axis, 3], ref)
+    assert_shadow_matches_quadrature(sc, Renderer(sc), smooth_adjoint(4), projector_profile)
 
 
 def test_projector_interior_matches_finite_differences(tmp_path):
     """The lit points move across the projected image; forward mode agrees with reverse mode."""
-    sc = floor_and_wall_scene(projector([0.5, 2, 0.3], [0.2, 0, 0], 120, slide(tmp_path)))
-    r = Renderer(sc)
-    adj = np.random.default_rng(1).normal(size=(IH, IW, 3)).astype(np.float32)
-    assert_interior_matches_fd(r, sc, adj, SPOT_CASES, SPP, SEED, FD_STEP)
-    forward_matches_reverse(r, adj)
+    interior_and_forward(floor_and_wall_scene(projector([0.5, 2, 0.3], [0.2, 0, 0], 120, slide(tmp_path))))
