@@ -207,11 +207,16 @@ class GeoReplay:
     def camera_rays(self, count: ti.i32):
         for i in range(count):
             c = self.camera.info[None]
-            d = camera_direction(self.fpos[i], self.cam_K[None], c.distorted).normalized()
-            near_t = c.near / d.z
-            dw = (self.cam_R[None] @ d).normalized()
-            self.O[0, i] = self.cam_o[None] + dw * near_t
-            self.Dr[0, i] = dw
+            d = camera_direction(self.fpos[i], self.cam_K[None], c.distorted)
+            if c.ortho != 0:  # parallel rays from the near plane (Camera.sample_ray)
+                self.O[0, i] = self.cam_R[None] @ ti.Vector([d.x, d.y, c.ortho_near]) + self.cam_o[None]
+                self.Dr[0, i] = (self.cam_R[None] @ ti.Vector([0.0, 0.0, 1.0])).normalized()
+            else:
+                d = d.normalized()
+                near_t = c.near / d.z
+                dw = (self.cam_R[None] @ d).normalized()
+                self.O[0, i] = self.cam_o[None] + dw * near_t
+                self.Dr[0, i] = dw
             self.T[0, i] = ti.Vector([1.0, 1.0, 1.0])
 
     @ti.kernel
