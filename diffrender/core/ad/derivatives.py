@@ -125,8 +125,8 @@ def geom_param(r, name):
 
 def shadow_lights(rows):
     """The delta lights of the emitter table's ``rows`` whose hard shadows the point-light
-    shadow samplers follow: point and spot lights at their position, directional lights along
-    the direction their light travels (the rotation's local +Z)."""
+    shadow samplers follow: point, spot and projector lights at their position, directional
+    lights along the direction their light travels (the rotation's local +Z)."""
     out = []
     for i, row in enumerate(rows):
         if row["type"] in DELTA_POSITION_LIGHTS:
