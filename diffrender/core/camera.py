@@ -184,7 +184,7 @@ class CameraModel:
     K: np.ndarray     # (fx, fy, cx, cy, k1, k2, k3, p1, p2)
     dK: dict          # d K / d parameter, per intrinsic parameter kind (see intrinsics())
     distorted: bool
-    near: float
+    near: float       # camera-space z where the rays start (orthographic: near_clip times z's scale)
     W: float          # full film size in pixels
     H: float
     lens_radius: float = 0.0
@@ -196,7 +196,8 @@ class CameraModel:
         R = np.array(c["rot"], np.float64)
         _, dK = intrinsics(sensor)
         return CameraModel(R, np.linalg.inv(R), np.array(c["origin"], np.float64), c["K"], dK,
-                           c["distorted"], c["near"], c["film_w"], c["film_h"], c["lens_radius"],
+                           c["distorted"], c["ortho_near"] if c["ortho"] else c["near"],
+                           c["film_w"], c["film_h"], c["lens_radius"],
                            c["ortho"])
 
     def local(self, P):

@@ -48,7 +48,8 @@ def _write(tmp_path, to_world=TO_WORLD, spp=64, stype="orthographic"):
 
 def test_rays_and_projection_match_mitsuba(tmp_path):
     """Origins, directions and ray lengths of Mitsuba's ``sample_ray`` at film corners and
-    inner points; ``project`` inverts the ray generation."""
+    inner points; ``project`` inverts the ray generation and sees nothing before the rays'
+    start."""
     mi = pytest.importorskip("mitsuba")
     mi.set_variant("scalar_rgb")
     p = _write(tmp_path)
@@ -62,6 +63,10 @@ def test_rays_and_projection_match_mitsuba(tmp_path):
         np.testing.assert_allclose(o[i], np.array(ray.o), atol=2e-5)
         np.testing.assert_allclose(d[i], np.array(ray.d), atol=2e-6)
     np.testing.assert_allclose(CameraModel.of(sensor).project(o + 3.0 * d), pos, atol=1e-3)
+    # nothing before the rays' start (near_clip 0.5 scaled by z's 2) is seen: edge sampling
+    # clips there too
+    assert np.all(np.isnan(CameraModel.of(sensor).project(o - 0.1 * d)))
+    assert np.all(np.isfinite(CameraModel.of(sensor).project(o + 0.1 * d)))
 
 
 def test_renders_as_mitsuba(tmp_path):
